@@ -1,0 +1,30 @@
+import { defineConfig } from 'vitest/config';
+
+// Three projects, each a folder under test/:
+// - unit: pure code from data; no network, no processes. Fast.
+// - integration: real files, real child processes (the CLI via tsx, Ansible when present), and
+//   from the transport issue on, a real sshd on loopback.
+// - e2e: the built CLI (dist/) as a user runs it; `npm run test:e2e` builds first.
+export default defineConfig({
+  test: {
+    restoreMocks: true,
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ['test/unit/**/*.test.ts'] },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          testTimeout: 60_000,
+        },
+      },
+      {
+        extends: true,
+        test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], testTimeout: 120_000 },
+      },
+    ],
+  },
+});
