@@ -1,0 +1,131 @@
+/**
+ * The command line. The only module that reads argv and decides the exit code
+ * (docs/exit-codes.md): commands return a code or throw; `runCli` maps errors to codes.
+ */
+import { readFileSync, realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { Command, CommanderError, Option } from '@commander-js/extra-typings';
+import { AppError, ConfigError, ExitCode } from '../errors.ts';
+import { renderDiagnostics, summarize } from '../report/diagnostics.ts';
+import { styleFor } from '../report/style.ts';
+import type { CliIo } from './io.ts';
+import { processIo } from './io.ts';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
+export const VERSION = pkg.version;
+const ISSUES_URL = 'https://github.com/kpfleet/kpfleet/issues';
+
+function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
+  const program = new Command()
+    .name('kpfleet')
+    .description(
+      'Declarative live kernel patching (kpatch) for fleets: validate, plan and apply the live\n' +
+        'patches each inventory group must have, over SSH.',
+    )
+    .version(VERSION, '-V, --version', 'print the kpfleet version')
+    .helpOption('-h, --help', 'show help for a command')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    })
+    .exitOverride()
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 ok, 1 a change failed, 2 changes pending (--detailed-exitcode), 3 invalid\n' +
+        'configuration, 4 host unreachable or host key refused, 64 usage, 70 internal error,\n' +
+        '130 interrupted. See docs/exit-codes.md.',
+    );
+
+  const configOption = () =>
+    new Option('-c, --config <file>', 'project file (default: kpfleet.yml in the current folder)');
+
+  program
+    .command('validate')
+    .description(
+      'Check kpfleet.yml, its inventory and its patch files, offline. Reports every problem at\n' +
+        'once as file:line:col; exits 3 if the configuration is invalid. Contacts no host.',
+    )
+    .addOption(configOption())
+    .option('--json', 'print the result and all diagnostics as JSON on stdout')
+    .action(async (opts) => {
+      const { validateCommand } = await import('./commands/validate.ts');
+      setCode(validateCommand(opts, io));
+    });
+
+  program
+    .command('hosts')
+    .description(
+      'List the hosts of the inventory with their connection settings and the live patches each\n' +
+        'must have (which patch, in which state, for which kernel). Contacts no host.',
+    )
+    .addOption(configOption())
+    .option(
+      '-l, --limit <pattern>',
+      'only hosts matching an Ansible host pattern (web:&prod:!web03, ~regex, @file)',
+    )
+    .option('--json', 'print JSON on stdout')
+    .action(async (opts) => {
+      const { hostsCommand } = await import('./commands/hosts.ts');
+      setCode(hostsCommand(opts, io));
+    });
+
+  return program;
+}
+
+/** Runs the CLI and returns the exit code. Never calls process.exit. */
+export async function runCli(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  let code: number = ExitCode.ok;
+  const program = buildProgram(io, (c) => (code = c));
+  const err = styleFor(io.stderr, io.env);
+  try {
+    if (argv.length === 0) {
+      program.outputHelp({ error: true });
+      return ExitCode.usage;
+    }
+    await program.parseAsync([...argv], { from: 'user' });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version end in a CommanderError with exit code 0.
+      return e.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    }
+    if (e instanceof ConfigError) {
+      io.stderr.write(renderDiagnostics(e.diagnostics, err) + '\n\n');
+      io.stderr.write(
+        `${err.red('✖')} configuration is invalid (${summarize(e.diagnostics)}); no host was contacted\n`,
+      );
+      return e.exitCode;
+    }
+    if (e instanceof AppError && e.exitCode !== ExitCode.internal) {
+      const where = [e.host && `host ${e.host}`, e.step && `step ${e.step}`]
+        .filter(Boolean)
+        .join(', ');
+      io.stderr.write(`${err.red('error')}: ${where ? where + ': ' : ''}${e.message}\n`);
+      if (e.hint !== undefined) io.stderr.write(`  ${err.cyan('hint')}: ${e.hint}\n`);
+      return e.exitCode;
+    }
+    const detail = e instanceof Error ? (e.stack ?? e.message) : String(e);
+    io.stderr.write(
+      `${err.red('internal error')}: this is a bug in kpfleet ${VERSION}, not in your configuration.\n` +
+        `Please report it at ${ISSUES_URL} with the command you ran and this text:\n\n` +
+        `kpfleet ${VERSION}, node ${process.version}, ${process.platform}/${process.arch}\n${detail}\n`,
+    );
+    return ExitCode.internal;
+  }
+}
+
+/** Entry point for bin/kpfleet.js and `tsx src/cli/main.ts`. */
+export async function main(): Promise<void> {
+  process.exitCode = await runCli(process.argv.slice(2));
+}
+
+if (
+  process.argv[1] !== undefined &&
+  import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href
+) {
+  await main();
+}

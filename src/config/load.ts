@@ -1,0 +1,188 @@
+/**
+ * Loading a project: find kpfleet.yml, read it and everything it references (the inventory, the
+ * patch files), and validate the lot. The only I/O of config/; everything it calls is pure.
+ * Nothing here contacts a host.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import type { Diagnostic } from '../diagnostics.ts';
+import { sortDiagnostics } from '../diagnostics.ts';
+import { UsageError } from '../errors.ts';
+import { loadInventory } from '../inventory/load.ts';
+import type { Inventory } from '../inventory/types.ts';
+import { SourceText } from '../util/source.ts';
+import type { Config } from './model.ts';
+import { normalizeConfig } from './normalize.ts';
+import { checkRules } from './rules.ts';
+import type { PatchFileFacts } from './rules.ts';
+import { validateSchema } from './schema.ts';
+import { offsetOf, parseYamlFile } from './yaml-doc.ts';
+
+export const CONFIG_NAMES = ['kpfleet.yml', 'kpfleet.yaml'];
+
+export interface LoadOptions {
+  /** `-c FILE`; otherwise kpfleet.yml in `cwd`. */
+  configPath?: string;
+  cwd?: string;
+  home?: string;
+}
+
+export interface Project {
+  config: Config;
+  /** Undefined when the inventory could not be read or parsed. */
+  inventory?: Inventory;
+  /** Errors and warnings, sorted by file and position. */
+  diagnostics: Diagnostic[];
+}
+
+export function findConfigFile(cwd: string, explicit?: string): string {
+  if (explicit !== undefined) {
+    const p = resolve(cwd, explicit);
+    if (!existsSync(p))
+      throw new UsageError(`config file not found: ${explicit}`, {
+        hint: 'check the path given with -c',
+      });
+    return p;
+  }
+  for (const name of CONFIG_NAMES) {
+    const p = join(cwd, name);
+    if (existsSync(p)) return p;
+  }
+  throw new UsageError(`no kpfleet.yml in ${cwd}`, {
+    hint: 'run kpfleet in the folder that holds kpfleet.yml, or name it with -c FILE (see examples/)',
+  });
+}
+
+export function expandHome(p: string, home: string): string {
+  if (p === '~') return home;
+  if (p.startsWith('~/')) return join(home, p.slice(2));
+  return p;
+}
+
+export function loadProject(options: LoadOptions = {}): Project {
+  const cwd = options.cwd ?? process.cwd();
+  const home = options.home ?? homedir();
+  const path = findConfigFile(cwd, options.configPath);
+  const display = displayPath(cwd, path);
+  const dir = dirname(path);
+  const resolvePath = (written: string): string => resolve(dir, expandHome(written, home));
+
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read ${display}: ${errnoText(err)}`);
+  }
+  const yaml = parseYamlFile(display, text);
+  const diagnostics: Diagnostic[] = [...yaml.diagnostics];
+  const config = normalizeConfig(yaml.value, { file: display, resolvePath });
+  if (yaml.value === undefined) return { config, diagnostics: sortDiagnostics(diagnostics) };
+  if (yaml.value === null || typeof yaml.value !== 'object' || Array.isArray(yaml.value)) {
+    diagnostics.push(
+      yaml.source.diagnostic(
+        'error',
+        'schema/type',
+        `${display} must be a mapping of settings (inventory, connection, rollout, patches, groups)`,
+        0,
+      ),
+    );
+    return { config, diagnostics: sortDiagnostics(diagnostics) };
+  }
+  diagnostics.push(...validateSchema(yaml));
+
+  let inventory: Inventory | undefined;
+  if (config.inventory !== '') {
+    const invDisplay = displayPath(cwd, config.inventory);
+    const readable = checkReadable(config.inventory);
+    if (readable !== undefined) {
+      diagnostics.push(
+        yaml.source.diagnostic(
+          'error',
+          'rules/inventory',
+          `inventory '${config.inventoryWritten}' cannot be read: ${readable}`,
+          offsetOf(yaml.doc, ['inventory']),
+          `the path is relative to ${display}`,
+        ),
+      );
+    } else {
+      const loaded = loadInventory(config.inventory, invDisplay);
+      diagnostics.push(...loaded.diagnostics);
+      if (!loaded.diagnostics.some((d) => d.severity === 'error')) inventory = loaded.inventory;
+    }
+  }
+
+  const patchFiles = new Map<string, PatchFileFacts>();
+  for (const patch of config.patches.values()) {
+    if (patch.source.kind === 'file' && !patchFiles.has(patch.source.path)) {
+      patchFiles.set(patch.source.path, inspectPatchFile(patch.source.path));
+    }
+  }
+  const ruleInput = inventory
+    ? { yaml, config, patchFiles, inventory }
+    : { yaml, config, patchFiles };
+  diagnostics.push(...checkRules(ruleInput));
+  attachLineText(diagnostics, cwd);
+  const project: Project = { config, diagnostics: sortDiagnostics(diagnostics) };
+  if (inventory) project.inventory = inventory;
+  return project;
+}
+
+function displayPath(cwd: string, path: string): string {
+  const rel = relative(cwd, path);
+  return rel === '' || rel.startsWith('..') || isAbsolute(rel) ? path : rel;
+}
+
+const ERRNO_TEXT: Record<string, string> = {
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EISDIR: 'it is a directory',
+  ENOTDIR: 'a part of the path is not a directory',
+};
+
+function errnoText(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return (
+    (code !== undefined ? ERRNO_TEXT[code] : undefined) ??
+    (err instanceof Error ? err.message : String(err))
+  );
+}
+
+function checkReadable(path: string): string | undefined {
+  try {
+    if (statSync(path).isDirectory()) return 'it is a directory';
+    readFileSync(path, { flag: 'r' }).subarray(0, 0);
+    return undefined;
+  } catch (err) {
+    return errnoText(err);
+  }
+}
+
+function inspectPatchFile(path: string): PatchFileFacts {
+  try {
+    if (statSync(path).isDirectory()) return { error: 'it is a directory' };
+    const data = readFileSync(path);
+    return { sha256: createHash('sha256').update(data).digest('hex') };
+  } catch (err) {
+    return { error: errnoText(err) };
+  }
+}
+
+/** Diagnostics about other files (the inventory) may come without their source line. */
+function attachLineText(diagnostics: Diagnostic[], cwd: string): void {
+  const sources = new Map<string, SourceText | undefined>();
+  for (const d of diagnostics) {
+    if (d.lineText !== undefined || !d.pos) continue;
+    if (!sources.has(d.file)) {
+      try {
+        sources.set(d.file, new SourceText(d.file, readFileSync(resolve(cwd, d.file), 'utf8')));
+      } catch {
+        sources.set(d.file, undefined);
+      }
+    }
+    const src = sources.get(d.file);
+    if (src) d.lineText = src.line(d.pos.line);
+  }
+}

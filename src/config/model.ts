@@ -1,0 +1,100 @@
+/**
+ * The validated configuration model: what `kpfleet.yml` means once defaults are applied and paths
+ * resolved. Raw YAML is `unknown` until it has passed the schema; this is what the rest of
+ * kpfleet reads.
+ */
+
+export type Become = 'sudo' | 'none';
+export type HostKeyChecking = 'strict' | 'accept-new' | 'off';
+export type UnmanagedPolicy = 'keep' | 'remove';
+export type UncoveredPolicy = 'warn' | 'fail';
+export type PatchState = 'loaded' | 'installed' | 'absent';
+export const PATCH_STATES: readonly PatchState[] = ['loaded', 'installed', 'absent'];
+
+export interface ConnectionDefaults {
+  user?: string;
+  port?: number;
+  become: Become;
+  privateKeyFile?: string;
+  /** Absolute paths. */
+  knownHosts: string[];
+  hostKeyChecking: HostKeyChecking;
+  /** Absolute path, or false to ignore ~/.ssh/config. */
+  sshConfig: string | false;
+  connectTimeoutMs: number;
+  commandTimeoutMs: number;
+  keepaliveIntervalMs: number;
+}
+
+/** A cumulative wave size: a host count or a percentage of the selected hosts. */
+export type Amount = { kind: 'count'; value: number } | { kind: 'percent'; value: number };
+
+export interface Rollout {
+  forks: number;
+  waves: Amount[];
+  maxFailures: Amount;
+  healthCheck?: string;
+  healthCheckTimeoutMs: number;
+  rebootDueAfterMs?: number;
+}
+
+export type PatchSource =
+  | {
+      kind: 'file';
+      /** absolute */ path: string;
+      /** as written */ written: string;
+      sha256: string;
+    }
+  | { kind: 'rpm'; package: string };
+
+export interface Patch {
+  name: string;
+  module: string;
+  /** Releases or globs matched against `uname -r`. */
+  kernels: string[];
+  source: PatchSource;
+  replaces: string[];
+  cves: string[];
+  released?: string;
+  description?: string;
+}
+
+export interface GroupSpec {
+  name: string;
+  loaded: string[];
+  installed: string[];
+  absent: string[];
+  unmanaged?: UnmanagedPolicy;
+  uncoveredKernel?: UncoveredPolicy;
+}
+
+export interface Config {
+  /** The project file, as the user named it. */
+  file: string;
+  /** Absolute path of the inventory. */
+  inventory: string;
+  /** The inventory path as written in the project file. */
+  inventoryWritten: string;
+  connection: ConnectionDefaults;
+  rollout: Rollout;
+  /** In file order. */
+  patches: Map<string, Patch>;
+  /** In file order. */
+  groups: Map<string, GroupSpec>;
+}
+
+export const DEFAULTS = {
+  become: 'sudo' as Become,
+  hostKeyChecking: 'strict' as HostKeyChecking,
+  knownHosts: '~/.ssh/known_hosts',
+  sshConfig: '~/.ssh/config',
+  connectTimeoutMs: 10_000,
+  commandTimeoutMs: 300_000,
+  keepaliveIntervalMs: 10_000,
+  forks: 50,
+  waves: [{ kind: 'percent', value: 100 }] as Amount[],
+  maxFailures: { kind: 'count', value: 0 } as Amount,
+  healthCheckTimeoutMs: 120_000,
+  unmanaged: 'keep' as UnmanagedPolicy,
+  uncoveredKernel: 'warn' as UncoveredPolicy,
+};

@@ -1,0 +1,195 @@
+/**
+ * Desired state per host: the union of the desired states of every group the host is in
+ * (`all` included), with the policies (`unmanaged`, `uncovered_kernel`) taken from the most
+ * specific group that sets them, as Ansible's group variable precedence has it. Contradictions
+ * are returned as data; `config/rules` turns them into diagnostics. Pure.
+ */
+import type { Config, PatchState, UncoveredPolicy, UnmanagedPolicy } from '../config/model.ts';
+import { DEFAULTS, PATCH_STATES } from '../config/model.ts';
+import type { Inventory } from '../inventory/types.ts';
+import { groupAncestry } from '../inventory/vars.ts';
+
+export interface DesiredPatch {
+  patch: string;
+  state: PatchState;
+  /** The groups that ask for this state, in precedence order. */
+  groups: string[];
+}
+
+export interface HostDesired {
+  host: string;
+  /** Groups of the project file that apply to this host, lowest precedence first. */
+  groups: string[];
+  /** In catalogue order. */
+  patches: DesiredPatch[];
+  unmanaged: UnmanagedPolicy;
+  uncoveredKernel: UncoveredPolicy;
+}
+
+export interface Conflict {
+  kind: 'state' | 'replaces' | 'policy';
+  /** Patch name for state/replaces conflicts; policy key for policy conflicts. */
+  subject: string;
+  first: { group: string; value: string };
+  second: { group: string; value: string };
+  hosts: string[];
+}
+
+/** Group depth as Ansible computes it: `all` is 0, a child is one deeper than its deepest parent. */
+export function groupDepths(inv: Inventory): Map<string, number> {
+  const depth = new Map<string, number>();
+  const parents = new Map<string, string[]>();
+  for (const g of inv.groups.values()) {
+    for (const c of g.children) parents.set(c, [...(parents.get(c) ?? []), g.name]);
+  }
+  const visit = (name: string, stack: Set<string>): number => {
+    const known = depth.get(name);
+    if (known !== undefined) return known;
+    if (name === 'all' || stack.has(name)) return 0;
+    stack.add(name);
+    const ps = (parents.get(name) ?? []).filter((p) => p !== name);
+    const d = ps.length ? Math.max(...ps.map((p) => visit(p, stack))) + 1 : 1;
+    stack.delete(name);
+    depth.set(name, d);
+    return d;
+  };
+  for (const name of inv.groups.keys()) visit(name, new Set());
+  depth.set('all', 0);
+  return depth;
+}
+
+export interface ResolveResult {
+  hosts: HostDesired[];
+  conflicts: Conflict[];
+}
+
+export function resolveDesired(
+  config: Config,
+  inv: Inventory,
+  hostNames?: readonly string[],
+): ResolveResult {
+  const depths = groupDepths(inv);
+  const conflicts = new Map<string, Conflict>();
+  const addConflict = (c: Omit<Conflict, 'hosts'>, host: string): void => {
+    const key = `${c.kind}|${c.subject}|${c.first.group}|${c.first.value}|${c.second.group}|${c.second.value}`;
+    const existing = conflicts.get(key);
+    if (existing) existing.hosts.push(host);
+    else conflicts.set(key, { ...c, hosts: [host] });
+  };
+  const catalogue = [...config.patches.keys()];
+  const hosts: HostDesired[] = [];
+
+  for (const host of hostNames ?? [...inv.hosts.keys()]) {
+    const groups = groupAncestry(inv, host).filter((g) => config.groups.has(g));
+    // patch -> state -> groups
+    const wanted = new Map<string, Map<PatchState, string[]>>();
+    for (const g of groups) {
+      const spec = config.groups.get(g);
+      if (!spec) continue;
+      for (const state of PATCH_STATES) {
+        for (const patch of spec[state]) {
+          const byState = wanted.get(patch) ?? new Map<PatchState, string[]>();
+          const list = byState.get(state) ?? [];
+          if (!list.includes(g)) list.push(g);
+          byState.set(state, list);
+          wanted.set(patch, byState);
+        }
+      }
+    }
+
+    const patches: DesiredPatch[] = [];
+    const order = [...catalogue, ...[...wanted.keys()].filter((p) => !config.patches.has(p))];
+    for (const patch of order) {
+      const byState = wanted.get(patch);
+      if (!byState) continue;
+      const absent = byState.get('absent');
+      const present = byState.get('loaded') ?? byState.get('installed');
+      if (absent && present) {
+        const presentState: PatchState = byState.has('loaded') ? 'loaded' : 'installed';
+        const [first, second] = orderPair(
+          { group: present[0] ?? '', value: presentState },
+          { group: absent[0] ?? '', value: 'absent' },
+          config,
+        );
+        addConflict({ kind: 'state', subject: patch, first, second }, host);
+      }
+      // loaded implies installed: the stronger state wins, the union of groups is kept.
+      const state: PatchState = byState.has('loaded')
+        ? 'loaded'
+        : byState.has('installed')
+          ? 'installed'
+          : 'absent';
+      patches.push({ patch, state, groups: byState.get(state) ?? [] });
+    }
+
+    // A cumulative patch and a patch it replaces cannot both be loaded: loading one retires the other.
+    const loaded = new Map(patches.filter((p) => p.state === 'loaded').map((p) => [p.patch, p]));
+    for (const p of loaded.values()) {
+      for (const old of config.patches.get(p.patch)?.replaces ?? []) {
+        const other = loaded.get(old);
+        if (!other) continue;
+        const [first, second] = orderPair(
+          { group: other.groups[0] ?? '', value: `loaded ${old}` },
+          { group: p.groups[0] ?? '', value: `loaded ${p.patch}` },
+          config,
+        );
+        addConflict({ kind: 'replaces', subject: p.patch, first, second }, host);
+      }
+    }
+
+    const unmanaged = pickPolicy(
+      groups,
+      depths,
+      (g) => config.groups.get(g)?.unmanaged,
+      (a, b) => {
+        addConflict({ kind: 'policy', subject: 'unmanaged', first: a, second: b }, host);
+      },
+    );
+    const uncovered = pickPolicy(
+      groups,
+      depths,
+      (g) => config.groups.get(g)?.uncoveredKernel,
+      (a, b) => {
+        addConflict({ kind: 'policy', subject: 'uncovered_kernel', first: a, second: b }, host);
+      },
+    );
+    hosts.push({
+      host,
+      groups,
+      patches,
+      unmanaged: unmanaged ?? DEFAULTS.unmanaged,
+      uncoveredKernel: uncovered ?? DEFAULTS.uncoveredKernel,
+    });
+  }
+  return { hosts, conflicts: [...conflicts.values()] };
+}
+
+/** Orders two group references by their order in the project file, so messages are stable. */
+function orderPair<T extends { group: string }>(a: T, b: T, config: Config): [T, T] {
+  const names = [...config.groups.keys()];
+  return names.indexOf(a.group) <= names.indexOf(b.group) ? [a, b] : [b, a];
+}
+
+/**
+ * The value set by the deepest group; groups at that same depth that disagree are a conflict
+ * (Ansible would silently pick by name; a destructive policy must not be chosen that way).
+ */
+function pickPolicy<T extends string>(
+  groups: readonly string[],
+  depths: Map<string, number>,
+  get: (g: string) => T | undefined,
+  onConflict: (a: { group: string; value: string }, b: { group: string; value: string }) => void,
+): T | undefined {
+  const set = groups.flatMap((g) => {
+    const value = get(g);
+    return value === undefined ? [] : [{ group: g, value, depth: depths.get(g) ?? 1 }];
+  });
+  if (set.length === 0) return undefined;
+  const deepest = Math.max(...set.map((s) => s.depth));
+  const top = set.filter((s) => s.depth === deepest);
+  const first = top[0];
+  if (!first) return undefined;
+  const other = top.find((s) => s.value !== first.value);
+  if (other) onConflict(first, other);
+  return first.value;
+}

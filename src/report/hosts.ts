@@ -1,0 +1,77 @@
+/** `kpfleet hosts`: each host, how it is reached, and the live patches it must have. */
+import type { Config } from '../config/model.ts';
+import type { HostConnection } from '../desired/connection.ts';
+import type { HostDesired } from '../desired/resolve.ts';
+import type { Style } from './style.ts';
+
+export interface HostView {
+  connection: HostConnection;
+  desired: HostDesired;
+}
+
+/** The JSON form: stable, and free of secrets (inventory variables are not echoed). */
+export function hostsJson(config: Config, hosts: readonly HostView[]): unknown {
+  return {
+    version: 1,
+    hosts: hosts.map(({ connection: c, desired: d }) => ({
+      name: c.host,
+      connection: {
+        address: c.address,
+        port: c.port ?? null,
+        user: c.user ?? null,
+        become: c.become,
+        private_key_file: c.privateKeyFile ?? null,
+        known_hosts: c.knownHosts,
+        host_key_checking: c.hostKeyChecking,
+        ssh_config: c.sshConfig,
+        connect_timeout_ms: c.connectTimeoutMs,
+        command_timeout_ms: c.commandTimeoutMs,
+      },
+      groups: d.groups,
+      unmanaged: d.unmanaged,
+      uncovered_kernel: d.uncoveredKernel,
+      patches: d.patches.map((p) => {
+        const patch = config.patches.get(p.patch);
+        return {
+          name: p.patch,
+          state: p.state,
+          from_groups: p.groups,
+          module: patch?.module ?? null,
+          kernels: patch?.kernels ?? [],
+          source:
+            patch?.source.kind === 'rpm'
+              ? { rpm: patch.source.package }
+              : { file: patch?.source.kind === 'file' ? patch.source.written : null },
+        };
+      }),
+    })),
+  };
+}
+
+export function renderHosts(config: Config, hosts: readonly HostView[], style: Style): string {
+  const out: string[] = [];
+  for (const { connection: c, desired: d } of hosts) {
+    const target = `${c.user ? c.user + '@' : ''}${c.address}${c.port ? ':' + String(c.port) : ''}`;
+    out.push(
+      `${style.bold(c.host)}  ${style.dim(`${target}  become=${c.become}  host_key_checking=${c.hostKeyChecking}`)}`,
+    );
+    out.push(
+      `  groups: ${d.groups.length ? d.groups.join(', ') : style.dim('(none with a desired state)')}`,
+    );
+    if (d.patches.length === 0) out.push(`  ${style.dim('no patches declared')}`);
+    const width = Math.max(0, ...d.patches.map((p) => p.patch.length));
+    for (const p of d.patches) {
+      const patch = config.patches.get(p.patch);
+      const state =
+        p.state === 'absent' ? style.yellow(p.state.padEnd(9)) : style.green(p.state.padEnd(9));
+      const source = patch?.source.kind === 'rpm' ? ` rpm ${patch.source.package}` : '';
+      out.push(
+        `  ${state} ${p.patch.padEnd(width)}  module ${patch?.module ?? '?'}  kernel ${patch?.kernels.join(', ') ?? '?'}${source}`,
+      );
+    }
+    out.push(`  unmanaged: ${d.unmanaged}  uncovered kernel: ${d.uncoveredKernel}`);
+    out.push('');
+  }
+  out.push(`${hosts.length} host${hosts.length === 1 ? '' : 's'}`);
+  return out.join('\n');
+}

@@ -1,0 +1,225 @@
+import { describe, expect, it } from 'vitest';
+import type { Config, GroupSpec, Patch } from '../../../src/config/model.ts';
+import { DEFAULTS } from '../../../src/config/model.ts';
+import { ansibleBoolean, resolveConnection } from '../../../src/desired/connection.ts';
+import { groupDepths, resolveDesired } from '../../../src/desired/resolve.ts';
+import type { Inventory } from '../../../src/inventory/types.ts';
+
+/** An inventory from a compact description: group → direct hosts and children. */
+function inventory(groups: Record<string, { hosts?: string[]; children?: string[] }>): Inventory {
+  const inv: Inventory = { file: 'inventory.ini', hosts: new Map(), groups: new Map() };
+  const all = { hosts: [] as string[], children: Object.keys(groups) };
+  for (const [name, g] of Object.entries({ all, ungrouped: {}, ...groups })) {
+    inv.groups.set(name, { name, hosts: g.hosts ?? [], children: g.children ?? [], vars: {} });
+    for (const h of g.hosts ?? []) {
+      const host = inv.hosts.get(h) ?? { name: h, vars: {}, groups: [] };
+      host.groups.push(name);
+      inv.hosts.set(h, host);
+    }
+  }
+  // children are listed under their parents only
+  const childNames = new Set(Object.values(groups).flatMap((g) => g.children ?? []));
+  const allGroup = inv.groups.get('all');
+  if (allGroup)
+    allGroup.children = ['ungrouped', ...Object.keys(groups).filter((g) => !childNames.has(g))];
+  return inv;
+}
+
+function patch(name: string, extra: Partial<Patch> = {}): Patch {
+  return {
+    name,
+    module: name.replace(/-/g, '_'),
+    kernels: ['5.14.0-*'],
+    source: { kind: 'rpm', package: `kpatch-patch-${name}` },
+    replaces: [],
+    cves: [],
+    ...extra,
+  };
+}
+
+function config(patches: Patch[], groups: (Partial<GroupSpec> & { name: string })[]): Config {
+  return {
+    file: 'kpfleet.yml',
+    inventory: '/x/inventory.ini',
+    inventoryWritten: 'inventory.ini',
+    connection: {
+      become: 'sudo',
+      knownHosts: ['/home/u/.ssh/known_hosts'],
+      hostKeyChecking: 'strict',
+      sshConfig: false,
+      connectTimeoutMs: 10_000,
+      commandTimeoutMs: 300_000,
+      keepaliveIntervalMs: 10_000,
+    },
+    rollout: {
+      forks: 50,
+      waves: DEFAULTS.waves,
+      maxFailures: DEFAULTS.maxFailures,
+      healthCheckTimeoutMs: 120_000,
+    },
+    patches: new Map(patches.map((p) => [p.name, p])),
+    groups: new Map(groups.map((g) => [g.name, { loaded: [], installed: [], absent: [], ...g }])),
+  };
+}
+
+const inv = inventory({
+  web: { hosts: ['web1', 'web2'] },
+  db: { hosts: ['db1', 'web2'] },
+  prod: { children: ['web', 'db'] },
+});
+
+describe('resolveDesired', () => {
+  it('gives a host the union of its groups, in catalogue order', () => {
+    const cfg = config(
+      [patch('a'), patch('b'), patch('c')],
+      [
+        { name: 'db', installed: ['c'] },
+        { name: 'web', loaded: ['a'] },
+        { name: 'all', absent: ['b'] },
+      ],
+    );
+    const { hosts, conflicts } = resolveDesired(cfg, inv, ['web2']);
+    expect(conflicts).toEqual([]);
+    expect(hosts[0]?.patches).toEqual([
+      { patch: 'a', state: 'loaded', groups: ['web'] },
+      { patch: 'b', state: 'absent', groups: ['all'] },
+      { patch: 'c', state: 'installed', groups: ['db'] },
+    ]);
+  });
+
+  it('loaded wins over installed: loaded implies installed', () => {
+    const cfg = config(
+      [patch('a')],
+      [
+        { name: 'db', installed: ['a'] },
+        { name: 'web', loaded: ['a'] },
+      ],
+    );
+    const { hosts, conflicts } = resolveDesired(cfg, inv, ['web2']);
+    expect(conflicts).toEqual([]);
+    expect(hosts[0]?.patches).toEqual([{ patch: 'a', state: 'loaded', groups: ['web'] }]);
+  });
+
+  it('a patch loaded in one group and absent in another is a conflict naming host and both groups', () => {
+    const cfg = config(
+      [patch('a')],
+      [
+        { name: 'web', loaded: ['a'] },
+        { name: 'db', absent: ['a'] },
+      ],
+    );
+    const { conflicts } = resolveDesired(cfg, inv);
+    expect(conflicts).toEqual([
+      {
+        kind: 'state',
+        subject: 'a',
+        first: { group: 'web', value: 'loaded' },
+        second: { group: 'db', value: 'absent' },
+        hosts: ['web2'],
+      },
+    ]);
+  });
+
+  it('a cumulative patch and the one it replaces cannot both be loaded', () => {
+    const cfg = config(
+      [patch('v2'), patch('v3', { replaces: ['v2'] })],
+      [
+        { name: 'web', loaded: ['v3'] },
+        { name: 'db', loaded: ['v2'] },
+      ],
+    );
+    const { conflicts } = resolveDesired(cfg, inv);
+    expect(conflicts).toEqual([
+      expect.objectContaining({ kind: 'replaces', subject: 'v3', hosts: ['web2'] }),
+    ]);
+  });
+
+  it('policies come from the deepest group; same-depth disagreement is a conflict', () => {
+    const cfg = config(
+      [],
+      [
+        { name: 'all', unmanaged: 'keep', uncoveredKernel: 'warn' },
+        { name: 'prod', uncoveredKernel: 'fail' },
+        { name: 'web', unmanaged: 'remove' },
+        { name: 'db', unmanaged: 'keep' },
+      ],
+    );
+    const { hosts, conflicts } = resolveDesired(cfg, inv);
+    const byHost = new Map(hosts.map((h) => [h.host, h]));
+    expect(byHost.get('web1')).toMatchObject({ unmanaged: 'remove', uncoveredKernel: 'fail' });
+    expect(byHost.get('db1')).toMatchObject({ unmanaged: 'keep', uncoveredKernel: 'fail' });
+    expect(conflicts).toEqual([
+      expect.objectContaining({ kind: 'policy', subject: 'unmanaged', hosts: ['web2'] }),
+    ]);
+  });
+
+  it('defaults apply where no group sets a policy', () => {
+    const { hosts } = resolveDesired(config([], []), inv, ['web1']);
+    expect(hosts[0]).toMatchObject({
+      groups: [],
+      patches: [],
+      unmanaged: 'keep',
+      uncoveredKernel: 'warn',
+    });
+  });
+
+  it('computes Ansible group depths', () => {
+    const depths = groupDepths(inv);
+    expect(Object.fromEntries(depths)).toMatchObject({
+      all: 0,
+      prod: 1,
+      web: 2,
+      db: 2,
+      ungrouped: 1,
+    });
+  });
+});
+
+describe('resolveConnection', () => {
+  const defaults = config([], []).connection;
+  const resolvePath = (p: string) => `/project/${p}`;
+  it('inventory variables override kpfleet.yml connection defaults', () => {
+    const c = resolveConnection(
+      'web1',
+      { ...defaults, user: 'deploy', port: 2200 },
+      {
+        ansible_host: '10.0.0.5',
+        ansible_user: 'admin',
+        ansible_port: '2222',
+        ansible_ssh_private_key_file: 'keys/id',
+        ansible_become: 'no',
+      },
+      resolvePath,
+    );
+    expect(c).toMatchObject({
+      host: 'web1',
+      address: '10.0.0.5',
+      user: 'admin',
+      port: 2222,
+      privateKeyFile: '/project/keys/id',
+      become: 'none',
+    });
+  });
+  it('falls back to the defaults, then to the inventory name', () => {
+    const c = resolveConnection('web1', { ...defaults, user: 'deploy' }, {}, resolvePath);
+    expect(c).toMatchObject({ address: 'web1', user: 'deploy', become: 'sudo' });
+    expect(c.port).toBeUndefined();
+  });
+  it('reads Ansible booleans', () => {
+    expect(['yes', 'True', 'on', '1', true].map(ansibleBoolean)).toEqual([
+      true,
+      true,
+      true,
+      true,
+      true,
+    ]);
+    expect(['no', 'False', 'off', '0', false].map(ansibleBoolean)).toEqual([
+      false,
+      false,
+      false,
+      false,
+      false,
+    ]);
+    expect(ansibleBoolean('maybe')).toBeUndefined();
+  });
+});
