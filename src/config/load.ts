@@ -31,6 +31,8 @@ export interface LoadOptions {
 
 export interface Project {
   config: Config;
+  /** Resolves a path as the project file's paths are resolved: `~` expanded, relative to its folder. */
+  resolvePath: (written: string) => string;
   /** Undefined when the inventory could not be read or parsed. */
   inventory?: Inventory;
   /** Errors and warnings, sorted by file and position. */
@@ -78,17 +80,18 @@ export function loadProject(options: LoadOptions = {}): Project {
   const yaml = parseYamlFile(display, text);
   const diagnostics: Diagnostic[] = [...yaml.diagnostics];
   const config = normalizeConfig(yaml.value, { file: display, resolvePath });
-  if (yaml.value === undefined) return { config, diagnostics: sortDiagnostics(diagnostics) };
+  if (yaml.value === undefined)
+    return { config, resolvePath, diagnostics: sortDiagnostics(diagnostics) };
   if (yaml.value === null || typeof yaml.value !== 'object' || Array.isArray(yaml.value)) {
     diagnostics.push(
       yaml.source.diagnostic(
         'error',
         'schema/type',
         `${display} must be a mapping of settings (inventory, connection, rollout, patches, groups)`,
-        0,
+        yaml.doc.contents?.range[0] ?? 0,
       ),
     );
-    return { config, diagnostics: sortDiagnostics(diagnostics) };
+    return { config, resolvePath, diagnostics: sortDiagnostics(diagnostics) };
   }
   diagnostics.push(...validateSchema(yaml));
 
@@ -124,7 +127,7 @@ export function loadProject(options: LoadOptions = {}): Project {
     : { yaml, config, patchFiles };
   diagnostics.push(...checkRules(ruleInput));
   attachLineText(diagnostics, cwd);
-  const project: Project = { config, diagnostics: sortDiagnostics(diagnostics) };
+  const project: Project = { config, resolvePath, diagnostics: sortDiagnostics(diagnostics) };
   if (inventory) project.inventory = inventory;
   return project;
 }

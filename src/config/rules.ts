@@ -200,7 +200,10 @@ export function checkRules(input: RulesInput): Diagnostic[] {
           'rules/unknown-patch',
           path,
           `patch '${patch.name}' replaces unknown patch '${old}'`,
-          didYouMean(old, patchNames),
+          didYouMean(
+            old,
+            patchNames.filter((n) => n !== patch.name),
+          ),
         );
       } else if (old === patch.name) {
         at('error', 'rules/replaces-cycle', path, `patch '${patch.name}' replaces itself`);
@@ -339,9 +342,13 @@ function checkWaves(waves: unknown[], at: At): void {
   let lastCount = 0;
   let lastPercent = 0;
   let last: Amount | undefined;
+  let allValid = true;
   for (const [i, w] of waves.entries()) {
     const a = parseAmount(w);
-    if (!a) continue;
+    if (!a) {
+      allValid = false; // the schema reported it
+      continue;
+    }
     const path = ['rollout', 'waves', i];
     if (a.kind === 'percent') {
       if (a.value <= 0 || a.value > 100) {
@@ -351,6 +358,7 @@ function checkWaves(waves: unknown[], at: At): void {
           path,
           `a wave must be more than 0% and at most 100%, not ${a.value}%`,
         );
+        allValid = false;
         continue;
       }
       if (a.value <= lastPercent) {
@@ -377,7 +385,7 @@ function checkWaves(waves: unknown[], at: At): void {
     }
     last = a;
   }
-  if (last && !(last.kind === 'percent' && last.value === 100)) {
+  if (allValid && last && !(last.kind === 'percent' && last.value === 100)) {
     at(
       'warning',
       'rules/waves-last',
@@ -439,6 +447,8 @@ function reportConflict(c: Conflict, raw: Obj, at: At): void {
   };
   switch (c.kind) {
     case 'state':
+      // Within one group it was already reported, at the group, by the rules above.
+      if (c.first.group === c.second.group) return;
       at(
         'error',
         'rules/contradiction',

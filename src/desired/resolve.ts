@@ -126,6 +126,7 @@ export function resolveDesired(
     const loaded = new Map(patches.filter((p) => p.state === 'loaded').map((p) => [p.patch, p]));
     for (const p of loaded.values()) {
       for (const old of config.patches.get(p.patch)?.replaces ?? []) {
+        if (old === p.patch) continue; // a self-replacement is a catalogue error, not a conflict
         const other = loaded.get(old);
         if (!other) continue;
         const [first, second] = orderPair(
@@ -142,7 +143,8 @@ export function resolveDesired(
       depths,
       (g) => config.groups.get(g)?.unmanaged,
       (a, b) => {
-        addConflict({ kind: 'policy', subject: 'unmanaged', first: a, second: b }, host);
+        const [first, second] = orderPair(a, b, config);
+        addConflict({ kind: 'policy', subject: 'unmanaged', first, second }, host);
       },
     );
     const uncovered = pickPolicy(
@@ -150,7 +152,8 @@ export function resolveDesired(
       depths,
       (g) => config.groups.get(g)?.uncoveredKernel,
       (a, b) => {
-        addConflict({ kind: 'policy', subject: 'uncovered_kernel', first: a, second: b }, host);
+        const [first, second] = orderPair(a, b, config);
+        addConflict({ kind: 'policy', subject: 'uncovered_kernel', first, second }, host);
       },
     );
     hosts.push({

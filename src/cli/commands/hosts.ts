@@ -1,13 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { homedir } from 'node:os';
 import { hasErrors } from '../../diagnostics.ts';
 import { ConfigError, ExitCode } from '../../errors.ts';
-import { expandHome, loadProject } from '../../config/load.ts';
+import { loadForCli, selectForLimit } from './project.ts';
 import { resolveConnection } from '../../desired/connection.ts';
 import { resolveDesired } from '../../desired/resolve.ts';
 import { hostVars } from '../../inventory/vars.ts';
-import { selectHosts } from '../../inventory/pattern.ts';
 import { hostsJson, renderHosts } from '../../report/hosts.ts';
 import type { HostView } from '../../report/hosts.ts';
 import { renderDiagnostics } from '../../report/diagnostics.ts';
@@ -21,21 +17,13 @@ export interface HostsOptions {
 }
 
 export function hostsCommand(opts: HostsOptions, io: CliIo): number {
-  const project = loadProject(
-    opts.config === undefined ? { cwd: io.cwd } : { cwd: io.cwd, configPath: opts.config },
-  );
-  const { config, inventory, diagnostics } = project;
+  const project = loadForCli(opts, io);
+  const { config, inventory, diagnostics, resolvePath } = project;
   if (hasErrors(diagnostics) || !inventory) throw new ConfigError(diagnostics);
   if (diagnostics.length && opts.json !== true) {
     io.stderr.write(renderDiagnostics(diagnostics, styleFor(io.stderr, io.env)) + '\n\n');
   }
-  const names =
-    opts.limit === undefined
-      ? [...inventory.hosts.keys()]
-      : selectHosts(inventory, opts.limit, (p) => readFileSync(resolve(io.cwd, p), 'utf8'));
-  const projectDir = dirname(resolve(io.cwd, config.file));
-  const home = io.env.HOME ?? homedir();
-  const resolvePath = (p: string): string => resolve(projectDir, expandHome(p, home));
+  const names = selectForLimit(inventory, opts.limit, io);
   const { hosts: desired } = resolveDesired(config, inventory, names);
   const views: HostView[] = desired.map((d) => ({
     desired: d,

@@ -1,6 +1,6 @@
 import { hasErrors } from '../../diagnostics.ts';
 import { ConfigError, ExitCode } from '../../errors.ts';
-import { loadProject } from '../../config/load.ts';
+import { loadForCli } from './project.ts';
 import { renderDiagnostics, summarize } from '../../report/diagnostics.ts';
 import { styleFor } from '../../report/style.ts';
 import type { CliIo } from '../io.ts';
@@ -11,9 +11,7 @@ export interface ValidateOptions {
 }
 
 export function validateCommand(opts: ValidateOptions, io: CliIo): number {
-  const project = loadProject(
-    opts.config === undefined ? { cwd: io.cwd } : { cwd: io.cwd, configPath: opts.config },
-  );
+  const project = loadForCli(opts, io);
   const { config, inventory, diagnostics } = project;
   const ok = !hasErrors(diagnostics);
   if (opts.json === true) {

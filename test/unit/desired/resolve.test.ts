@@ -6,10 +6,11 @@ import { groupDepths, resolveDesired } from '../../../src/desired/resolve.ts';
 import type { Inventory } from '../../../src/inventory/types.ts';
 
 /** An inventory from a compact description: group → direct hosts and children. */
-function inventory(groups: Record<string, { hosts?: string[]; children?: string[] }>): Inventory {
+type GroupSketch = { hosts?: string[]; children?: string[] };
+function inventory(groups: Record<string, GroupSketch>): Inventory {
   const inv: Inventory = { file: 'inventory.ini', hosts: new Map(), groups: new Map() };
-  const all = { hosts: [] as string[], children: Object.keys(groups) };
-  for (const [name, g] of Object.entries({ all, ungrouped: {}, ...groups })) {
+  const sketch: Record<string, GroupSketch> = { all: {}, ungrouped: {}, ...groups };
+  for (const [name, g] of Object.entries(sketch)) {
     inv.groups.set(name, { name, hosts: g.hosts ?? [], children: g.children ?? [], vars: {} });
     for (const h of g.hosts ?? []) {
       const host = inv.hosts.get(h) ?? { name: h, vars: {}, groups: [] };

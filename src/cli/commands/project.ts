@@ -1,0 +1,36 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { loadProject } from '../../config/load.ts';
+import type { LoadOptions, Project } from '../../config/load.ts';
+import { UsageError } from '../../errors.ts';
+import { limitHostsDetailed } from '../../inventory/pattern.ts';
+import type { Inventory } from '../../inventory/types.ts';
+import type { CliIo } from '../io.ts';
+
+/** Loads the project named by `-c` (or found in the working directory), as every command does. */
+export function loadForCli(opts: { config?: string }, io: CliIo): Project {
+  const options: LoadOptions = { cwd: io.cwd };
+  if (opts.config !== undefined) options.configPath = opts.config;
+  if (io.env.HOME !== undefined && io.env.HOME !== '') options.home = io.env.HOME;
+  return loadProject(options);
+}
+
+/**
+ * The hosts `--limit` selects, as `ansible all --limit PATTERN` does (`@file` read relative to
+ * the working directory); all hosts without it. Ansible's warnings go to stderr; a limit that
+ * selects nothing is a usage error, since running on no host is never what was meant.
+ */
+export function selectForLimit(inv: Inventory, limit: string | undefined, io: CliIo): string[] {
+  if (limit === undefined) return [...inv.hosts.keys()];
+  const result = limitHostsDetailed(inv, 'all', limit, {
+    readFile: (p) => readFileSync(resolve(io.cwd, p), 'utf8'),
+    implicitLocalhost: false,
+  });
+  for (const w of result.warnings) io.stderr.write(`warning: ${w}\n`);
+  if (result.hosts.length === 0) {
+    throw new UsageError(`--limit '${limit}' matches no host in ${inv.file}`, {
+      hint: 'a limit is an Ansible host pattern: host or group names, web*, ~regex, a:b (or), a:&b (and), a:!b (not), @file',
+    });
+  }
+  return result.hosts;
+}

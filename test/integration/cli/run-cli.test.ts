@@ -1,0 +1,104 @@
+/** The CLI in-process (runCli with captured streams): commands, help and exit codes. */
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../../../src/cli/main.ts';
+import type { CliIo } from '../../../src/cli/io.ts';
+
+const ROOT = new URL('../../../', import.meta.url).pathname;
+
+async function run(args: string[], cwd = ROOT) {
+  let stdout = '';
+  let stderr = '';
+  const io: CliIo = {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    env: { NO_COLOR: '1', HOME: '/home/tester' },
+    cwd,
+  };
+  const code = await runCli(args, io);
+  return { code, stdout, stderr };
+}
+
+/** Every kpfleet.yml under examples/, which must all validate. */
+function exampleProjects(dir = join(ROOT, 'examples')): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) return name === 'patches' ? [] : exampleProjects(p);
+    return name === 'kpfleet.yml' ? [p] : [];
+  });
+}
+
+describe('kpfleet validate', () => {
+  it.each(exampleProjects())('accepts the example %s', async (file) => {
+    const r = await run(['validate', '-c', file]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+
+  it('prints the offending line under each error', async () => {
+    const r = await run(['validate', '-c', 'test/fixtures/invalid/05-not-a-mapping.yml']);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/05-not-a-mapping\.yml:3:1: error: .* must be a mapping of settings/);
+    expect(r.stderr).toContain('  3 | - inventory: inventory.ini\n    | ^');
+  });
+});
+
+describe('kpfleet hosts', () => {
+  it('shows connection settings and desired state per host', async () => {
+    const r = await run(['hosts', '-c', 'examples/kpfleet.yml', '--limit', 'web01.example.com']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(
+      'web01.example.com  deploy@web01.example.com  become=sudo  host_key_checking=strict',
+    );
+    expect(r.stdout).toMatch(
+      /loaded\s+cve-2024-1086\s+module livepatch_cve_2024_1086\s+kernel 4\.18\.0-477\.10\.1\.el8_8\.x86_64/,
+    );
+    expect(r.stdout).toMatch(
+      /loaded\s+el9-cumulative-3\s+module kpatch_5_14_0_362_8_1_1_3\s+kernel 5\.14\.0-362\.8\.1\.el9_3\.x86_64 rpm kpatch-patch-5_14_0-362_8_1-1-3/,
+    );
+    expect(r.stdout).toMatch(/1 host$/m);
+  });
+
+  it('takes Ansible patterns: union, intersection, exclusion', async () => {
+    const r = await run([
+      'hosts',
+      '-c',
+      'examples/kpfleet.yml',
+      '--limit',
+      'prod:&web:!web0[12]*',
+      '--json',
+    ]);
+    expect(r.code).toBe(0);
+    const names = (JSON.parse(r.stdout) as { hosts: { name: string }[] }).hosts.map((h) => h.name);
+    expect(names).toEqual(['web03.example.com', 'web04.example.com']);
+  });
+
+  it('never prints inventory secrets', async () => {
+    const r = await run(['hosts', '-c', 'test/fixtures/projects/secrets/kpfleet.yml', '--json']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toContain('hunter2');
+    expect(r.stdout).not.toContain('s3cret');
+  });
+});
+
+describe('help', () => {
+  it('describes every command and option', async () => {
+    const top = await run(['--help']);
+    expect(top.code).toBe(0);
+    for (const word of ['validate', 'hosts', '--version', 'Exit codes'])
+      expect(top.stdout).toContain(word);
+    const hosts = await run(['hosts', '--help']);
+    for (const word of ['--config <file>', '--limit <pattern>', '--json'])
+      expect(hosts.stdout).toContain(word);
+    const validate = await run(['validate', '--help']);
+    for (const word of ['--config <file>', '--json', 'file:line:col'])
+      expect(validate.stdout).toContain(word);
+  });
+
+  it('a usage error says what is wrong, exit 64', async () => {
+    const r = await run(['hosts', '--limit']);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toMatch(/option '-l, --limit <pattern>' argument missing/);
+  });
+});
