@@ -59,6 +59,11 @@ export default tseslint.config(
     },
   },
   {
+    // Tool configuration files are loaded through their default export.
+    files: ['eslint.config.js', 'vitest.config.ts'],
+    rules: { 'no-restricted-syntax': 'off' },
+  },
+  {
     files: ['**/*.js'],
     extends: [tseslint.configs.disableTypeChecked],
   },

@@ -8,7 +8,7 @@ import { resolveDesired } from '../desired/resolve.ts';
 import type { Conflict } from '../desired/resolve.ts';
 import type { Inventory } from '../inventory/types.ts';
 import { hostVars } from '../inventory/vars.ts';
-import { showValue } from '../util/show.ts';
+import { scalarText, showValue } from '../util/show.ts';
 import { didYouMean } from '../util/suggest.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 import { isKernelPattern, kernelsOverlap } from './kernel-match.ts';
@@ -490,15 +490,15 @@ function checkHostVars(inv: Inventory, out: Diagnostic[]): void {
     const found: string[] = [];
     const method = v.ansible_become_method;
     if (method !== undefined && method !== 'sudo')
-      found.push(`ansible_become_method '${String(method)}' is not supported: kpfleet uses sudo`);
+      found.push(`ansible_become_method ${showValue(method)} is not supported: kpfleet uses sudo`);
     const conn = v.ansible_connection;
-    if (conn !== undefined && !SUPPORTED_CONNECTIONS.includes(String(conn)))
+    if (conn !== undefined && !SUPPORTED_CONNECTIONS.includes(scalarText(conn) ?? ''))
       found.push(
-        `ansible_connection '${String(conn)}' is not supported: kpfleet connects over SSH`,
+        `ansible_connection ${showValue(conn)} is not supported: kpfleet connects over SSH`,
       );
     const port = v.ansible_port;
     if (port !== undefined && parsePort(port) === undefined)
-      found.push(`ansible_port '${String(port)}' is not a port number (1-65535)`);
+      found.push(`ansible_port ${showValue(port)} is not a port number (1-65535)`);
     for (const f of found) {
       problems.set(f, [...(problems.get(f) ?? []), host]);
       if (!firstHost.has(f)) firstHost.set(f, host);

@@ -7,6 +7,7 @@
 import type { Config, PatchState, UncoveredPolicy, UnmanagedPolicy } from '../config/model.ts';
 import { DEFAULTS, PATCH_STATES } from '../config/model.ts';
 import type { Inventory } from '../inventory/types.ts';
+import { depths } from '../inventory/graph.ts';
 import { groupAncestry } from '../inventory/vars.ts';
 
 export interface DesiredPatch {
@@ -35,29 +36,6 @@ export interface Conflict {
   hosts: string[];
 }
 
-/** Group depth as Ansible computes it: `all` is 0, a child is one deeper than its deepest parent. */
-export function groupDepths(inv: Inventory): Map<string, number> {
-  const depth = new Map<string, number>();
-  const parents = new Map<string, string[]>();
-  for (const g of inv.groups.values()) {
-    for (const c of g.children) parents.set(c, [...(parents.get(c) ?? []), g.name]);
-  }
-  const visit = (name: string, stack: Set<string>): number => {
-    const known = depth.get(name);
-    if (known !== undefined) return known;
-    if (name === 'all' || stack.has(name)) return 0;
-    stack.add(name);
-    const ps = (parents.get(name) ?? []).filter((p) => p !== name);
-    const d = ps.length ? Math.max(...ps.map((p) => visit(p, stack))) + 1 : 1;
-    stack.delete(name);
-    depth.set(name, d);
-    return d;
-  };
-  for (const name of inv.groups.keys()) visit(name, new Set());
-  depth.set('all', 0);
-  return depth;
-}
-
 export interface ResolveResult {
   hosts: HostDesired[];
   conflicts: Conflict[];
@@ -68,7 +46,7 @@ export function resolveDesired(
   inv: Inventory,
   hostNames?: readonly string[],
 ): ResolveResult {
-  const depths = groupDepths(inv);
+  const groupDepth = depths(inv);
   const conflicts = new Map<string, Conflict>();
   const addConflict = (c: Omit<Conflict, 'hosts'>, host: string): void => {
     const key = `${c.kind}|${c.subject}|${c.first.group}|${c.first.value}|${c.second.group}|${c.second.value}`;
@@ -140,7 +118,7 @@ export function resolveDesired(
 
     const unmanaged = pickPolicy(
       groups,
-      depths,
+      groupDepth,
       (g) => config.groups.get(g)?.unmanaged,
       (a, b) => {
         const [first, second] = orderPair(a, b, config);
@@ -149,7 +127,7 @@ export function resolveDesired(
     );
     const uncovered = pickPolicy(
       groups,
-      depths,
+      groupDepth,
       (g) => config.groups.get(g)?.uncoveredKernel,
       (a, b) => {
         const [first, second] = orderPair(a, b, config);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Config, GroupSpec, Patch } from '../../../src/config/model.ts';
 import { DEFAULTS } from '../../../src/config/model.ts';
 import { ansibleBoolean, resolveConnection } from '../../../src/desired/connection.ts';
-import { groupDepths, resolveDesired } from '../../../src/desired/resolve.ts';
+import { resolveDesired } from '../../../src/desired/resolve.ts';
 import type { Inventory } from '../../../src/inventory/types.ts';
 
 /** An inventory from a compact description: group → direct hosts and children. */
@@ -161,17 +161,6 @@ describe('resolveDesired', () => {
       patches: [],
       unmanaged: 'keep',
       uncoveredKernel: 'warn',
-    });
-  });
-
-  it('computes Ansible group depths', () => {
-    const depths = groupDepths(inv);
-    expect(Object.fromEntries(depths)).toMatchObject({
-      all: 0,
-      prod: 1,
-      web: 2,
-      db: 2,
-      ungrouped: 1,
     });
   });
 });
