@@ -4,6 +4,7 @@
  * loader and passed in.
  */
 import type { Diagnostic } from '../diagnostics.ts';
+import { parsePort } from '../desired/connection.ts';
 import { resolveDesired } from '../desired/resolve.ts';
 import type { Conflict } from '../desired/resolve.ts';
 import type { Inventory } from '../inventory/types.ts';
@@ -517,12 +518,6 @@ function checkHostVars(inv: Inventory, out: Diagnostic[]): void {
     if (first?.line !== undefined) d.pos = { line: first.line, col: first.col ?? 1 };
     out.push(d);
   }
-}
-
-/** A port from an inventory variable (INI gives strings, YAML numbers). */
-export function parsePort(v: unknown): number | undefined {
-  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : NaN;
-  return Number.isInteger(n) && n >= 1 && n <= 65535 ? n : undefined;
 }
 
 function isCalendarDate(s: string): boolean {

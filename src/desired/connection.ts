@@ -3,24 +3,22 @@
  * variables with Ansible's precedence. ~/.ssh/config is applied later, by the transport, as
  * OpenSSH would (its values fill what is still unset). Pure.
  */
-import type { Become, ConnectionDefaults, HostKeyChecking } from '../config/model.ts';
+import type { ConnectionDefaults } from '../config/model.ts';
 import { scalarText } from '../util/show.ts';
 
-export interface HostConnection {
+/** kpfleet.yml's connection defaults, with the host's own values laid over them. */
+export interface HostConnection extends ConnectionDefaults {
   /** Inventory name (what --limit and reports use). */
   host: string;
   /** What to connect to: ansible_host, else the inventory name. */
   address: string;
-  port?: number;
-  user?: string;
-  become: Become;
-  privateKeyFile?: string;
-  knownHosts: string[];
-  hostKeyChecking: HostKeyChecking;
-  sshConfig: string | false;
-  connectTimeoutMs: number;
-  commandTimeoutMs: number;
-  keepaliveIntervalMs: number;
+}
+
+/** A port from an inventory variable (INI gives strings, YAML numbers); undefined if invalid. */
+export function parsePort(v: unknown): number | undefined {
+  const text = scalarText(v);
+  const n = text !== undefined && /^\d+$/.test(text) ? Number(text) : NaN;
+  return Number.isInteger(n) && n >= 1 && n <= 65535 ? n : undefined;
 }
 
 /** Ansible's boolean(): yes/on/true/1/y/t and their negatives, any case. */
@@ -50,27 +48,16 @@ export function resolveConnection(
   resolvePath: (p: string) => string,
 ): HostConnection {
   const out: HostConnection = {
+    ...defaults,
     host,
     address: first(vars, ['ansible_host', 'ansible_ssh_host']) ?? host,
-    become: defaults.become,
-    knownHosts: defaults.knownHosts,
-    hostKeyChecking: defaults.hostKeyChecking,
-    sshConfig: defaults.sshConfig,
-    connectTimeoutMs: defaults.connectTimeoutMs,
-    commandTimeoutMs: defaults.commandTimeoutMs,
-    keepaliveIntervalMs: defaults.keepaliveIntervalMs,
   };
-  const port = first(vars, ['ansible_port', 'ansible_ssh_port']);
-  const portNumber =
-    typeof port === 'number' ? port : typeof port === 'string' ? Number(port) : NaN;
-  if (Number.isInteger(portNumber) && portNumber >= 1 && portNumber <= 65535) out.port = portNumber;
-  else if (defaults.port !== undefined) out.port = defaults.port;
+  const port = parsePort(first(vars, ['ansible_port', 'ansible_ssh_port']));
+  if (port !== undefined) out.port = port;
   const user = first(vars, ['ansible_user', 'ansible_ssh_user']);
   if (user !== undefined) out.user = user;
-  else if (defaults.user !== undefined) out.user = defaults.user;
   const key = first(vars, ['ansible_ssh_private_key_file', 'ansible_private_key_file']);
   if (key !== undefined) out.privateKeyFile = resolvePath(key);
-  else if (defaults.privateKeyFile !== undefined) out.privateKeyFile = defaults.privateKeyFile;
   const become = ansibleBoolean(vars.ansible_become);
   if (become !== undefined) out.become = become ? 'sudo' : 'none';
   return out;

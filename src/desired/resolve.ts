@@ -116,23 +116,24 @@ export function resolveDesired(
       }
     }
 
+    const onConflict =
+      (subject: string) =>
+      (a: { group: string; value: string }, b: { group: string; value: string }): void => {
+        const [first, second] = orderPair(a, b, config);
+        addConflict({ kind: 'policy', subject, first, second }, host);
+      };
+    const spec = (g: string) => config.groups.get(g);
     const unmanaged = pickPolicy(
       groups,
       groupDepth,
-      (g) => config.groups.get(g)?.unmanaged,
-      (a, b) => {
-        const [first, second] = orderPair(a, b, config);
-        addConflict({ kind: 'policy', subject: 'unmanaged', first, second }, host);
-      },
+      (g) => spec(g)?.unmanaged,
+      onConflict('unmanaged'),
     );
     const uncovered = pickPolicy(
       groups,
       groupDepth,
-      (g) => config.groups.get(g)?.uncoveredKernel,
-      (a, b) => {
-        const [first, second] = orderPair(a, b, config);
-        addConflict({ kind: 'policy', subject: 'uncovered_kernel', first, second }, host);
-      },
+      (g) => spec(g)?.uncoveredKernel,
+      onConflict('uncovered_kernel'),
     );
     hosts.push({
       host,
