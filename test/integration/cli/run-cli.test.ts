@@ -102,3 +102,26 @@ describe('help', () => {
     expect(r.stderr).toMatch(/option '-l, --limit <pattern>' argument missing/);
   });
 });
+
+describe('internal errors', () => {
+  it('a bug exits 70 and says how to report it', async () => {
+    let stderr = '';
+    const io: CliIo = {
+      stdout: {
+        write: () => {
+          throw new TypeError('boom');
+        },
+      },
+      stderr: { write: (s: string) => (stderr += s) },
+      env: { NO_COLOR: '1' },
+      cwd: ROOT,
+    };
+    const code = await runCli(['validate', '-c', 'examples/kpfleet.yml'], io);
+    expect(code).toBe(70);
+    expect(stderr).toMatch(
+      /internal error: this is a bug in kpfleet [\d.]+, not in your configuration/,
+    );
+    expect(stderr).toMatch(/Please report it at .* with the command you ran/);
+    expect(stderr).toContain('TypeError: boom');
+  });
+});
