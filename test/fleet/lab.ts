@@ -1,0 +1,324 @@
+/**
+ * The in-process lab: the same simulated hosts as the real-SSH fleet, served by ssh2's Server in
+ * this Node process, so the demo and fast tests need nothing beyond `npm ci`. Each host listens
+ * on its own loopback port with its own host key; every command that arrives runs for real
+ * (`/bin/sh -c`) in a fresh mount namespace that presents the host's state at the real paths
+ * (ns-setup.sh), as root in that namespace; `sudo` is a shim (lab-bin/sudo). SFTP is the real
+ * OpenSSH sftp-server, run the same way. Faults: the simulator's (SPEC.md), plus `hang` (the
+ * host stops answering) and `drop` (the connection is cut during a command).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
+import { join } from 'node:path';
+import { timingSafeEqual } from 'node:crypto';
+import ssh2 from 'ssh2';
+import type { AuthContext, Connection, ServerChannel } from 'ssh2';
+import {
+  FLEET_USER,
+  inventoryText,
+  knownHostsLine,
+  LAB_BIN,
+  NS_SETUP,
+  prepareHostDir,
+  setKpatchInstalled,
+  TMP_BASE,
+} from './host-dir.ts';
+import type { ProfileName } from './profiles.ts';
+import type { SimHost } from './sim-host.ts';
+
+const { Server, utils } = ssh2;
+
+const SFTP_SERVER = [
+  '/usr/lib/openssh/sftp-server',
+  '/usr/libexec/openssh/sftp-server',
+  '/usr/libexec/sftp-server',
+].find(existsSync);
+
+export interface LabOptions {
+  hosts: number;
+  /** Folder for the hosts' state, keys, inventory (default: a new temporary folder). */
+  dir?: string;
+  /** Profiles assigned round-robin (default rhel9). */
+  profiles?: ProfileName[];
+  simProfile?: Record<string, string>;
+  prefix?: string;
+}
+
+/** How this machine lets the lab make a namespace: as root, or in a user namespace. */
+export function namespaceMode(): string[] {
+  const mode = process.getuid?.() === 0 ? ['-m'] : ['-Urm'];
+  const probe = spawnSync('unshare', [...mode, '--propagation', 'private', 'true'], {
+    encoding: 'utf8',
+  });
+  if (probe.status !== 0) {
+    throw new Error(
+      `the lab needs a private mount namespace for each simulated host, and this machine refused one: ` +
+        `\`unshare ${mode.join(' ')} true\` said: ${(probe.stderr || probe.error?.message || `exit ${String(probe.status)}`).trim()}. ` +
+        `On Debian/Ubuntu unprivileged user namespaces may be disabled (sysctl kernel.unprivileged_userns_clone, ` +
+        `or AppArmor's kernel.apparmor_restrict_unprivileged_userns); run as root or enable them.`,
+    );
+  }
+  return mode;
+}
+
+export class LabHost {
+  readonly name: string;
+  readonly dir: string;
+  readonly sim: SimHost;
+  readonly hostKey: ReturnType<typeof utils.generateKeyPairSync>;
+  readonly profile: ProfileName;
+  port = 0;
+  hung = false;
+  server: NetServer | undefined;
+  readonly sockets = new Set<Socket>();
+  readonly held: Socket[] = [];
+  readonly children = new Set<ChildProcess>();
+
+  constructor(name: string, dir: string, sim: SimHost, profile: ProfileName) {
+    this.name = name;
+    this.dir = dir;
+    this.sim = sim;
+    this.profile = profile;
+    this.hostKey = utils.generateKeyPairSync('ed25519');
+  }
+  get address(): string {
+    return '127.0.0.1';
+  }
+  fault(name: string, arg?: string): void {
+    if (name === 'hang') this.hang();
+    else this.sim.fault(name, arg);
+  }
+  setKpatchInstalled(installed: boolean): void {
+    setKpatchInstalled(this.dir, installed);
+  }
+  /** The host stops answering: no banner for new connections, no more bytes on open ones. */
+  hang(): void {
+    this.hung = true;
+    for (const s of this.sockets) s.pause();
+    for (const c of this.children) if (c.pid) signalGroup(c.pid, 'SIGSTOP');
+  }
+  resume(): void {
+    this.hung = false;
+    for (const c of this.children) if (c.pid) signalGroup(c.pid, 'SIGCONT');
+    for (const s of this.sockets) s.resume();
+  }
+}
+
+function signalGroup(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, sig);
+  } catch {
+    // gone
+  }
+}
+
+export class Lab {
+  readonly dir: string;
+  readonly hosts: LabHost[] = [];
+  readonly user = FLEET_USER;
+  readonly keyPath: string;
+  readonly knownHostsPath: string;
+  readonly inventoryPath: string;
+  private readonly clientKey = utils.generateKeyPairSync('ed25519');
+  private readonly clientPublic: Buffer;
+  private readonly nsMode: string[];
+  private readonly ownDir: boolean;
+
+  private constructor(dir: string, ownDir: boolean) {
+    this.dir = dir;
+    this.ownDir = ownDir;
+    this.nsMode = namespaceMode();
+    this.keyPath = join(dir, 'client/id_ed25519');
+    this.knownHostsPath = join(dir, 'known_hosts');
+    this.inventoryPath = join(dir, 'inventory.ini');
+    const parsed = utils.parseKey(this.clientKey.public);
+    if (parsed instanceof Error) throw parsed;
+    this.clientPublic = parsed.getPublicSSH();
+  }
+
+  static async start(opts: LabOptions): Promise<Lab> {
+    const ownDir = opts.dir === undefined;
+    const dir = opts.dir ?? join(TMP_BASE, `lab-${process.pid}-${Date.now()}`);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(join(dir, 'client'), { recursive: true });
+    const lab = new Lab(dir, ownDir);
+    writeFileSync(lab.keyPath, lab.clientKey.private, { mode: 0o600 });
+    writeFileSync(lab.keyPath + '.pub', lab.clientKey.public + '\n');
+    const profiles = opts.profiles?.length ? opts.profiles : (['rhel9'] as ProfileName[]);
+    const width = Math.max(3, String(opts.hosts).length);
+    for (let i = 0; i < opts.hosts; i++) {
+      const name = `${opts.prefix ?? 'lab'}${String(i + 1).padStart(width, '0')}`;
+      const profile = profiles[i % profiles.length] ?? 'rhel9';
+      const hostDir = join(dir, 'hosts', name);
+      const sim = prepareHostDir(
+        hostDir,
+        { name, profile, ...(opts.simProfile ? { simProfile: opts.simProfile } : {}) },
+        [LAB_BIN],
+      );
+      lab.hosts.push(new LabHost(name, hostDir, sim, profile));
+    }
+    await Promise.all(lab.hosts.map((h) => lab.listen(h)));
+    writeFileSync(
+      lab.knownHostsPath,
+      lab.hosts.map((h) => knownHostsLine(h.address, h.port, h.hostKey.public)).join('\n') + '\n',
+    );
+    writeFileSync(
+      lab.inventoryPath,
+      inventoryText(
+        lab.hosts.map((h) => ({
+          name: h.name,
+          address: h.address,
+          port: h.port,
+          profile: h.profile,
+        })),
+        lab.keyPath,
+      ),
+    );
+    return lab;
+  }
+
+  host(name: string): LabHost {
+    const h = this.hosts.find((x) => x.name === name);
+    if (!h) throw new Error(`no host ${name} in the lab`);
+    return h;
+  }
+
+  async close(): Promise<void> {
+    for (const h of this.hosts) {
+      h.resume();
+      for (const c of h.children) if (c.pid) signalGroup(c.pid, 'SIGKILL');
+      for (const s of [...h.sockets, ...h.held]) s.destroy();
+      await new Promise<void>((res) => (h.server ? h.server.close(() => res()) : res()));
+    }
+    // Background transitions of the simulator run detached; end those of our hosts.
+    for (const h of this.hosts) h.sim.killBackground();
+    if (this.ownDir) rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private listen(host: LabHost): Promise<void> {
+    const ssh = new Server({ hostKeys: [host.hostKey.private] }, (client) =>
+      this.onClient(host, client),
+    );
+    const tcp = createServer((socket) => {
+      socket.setNoDelay(true);
+      host.sockets.add(socket);
+      socket.once('close', () => host.sockets.delete(socket));
+      if (host.hung) {
+        host.held.push(socket); // accepted by the kernel, never answered: a hung machine
+        return;
+      }
+      ssh.injectSocket(socket);
+    });
+    host.server = tcp;
+    return new Promise((res, rej) => {
+      tcp.once('error', rej);
+      tcp.listen(0, '127.0.0.1', () => {
+        const addr = tcp.address();
+        host.port = typeof addr === 'object' && addr ? addr.port : 0;
+        res();
+      });
+    });
+  }
+
+  private onClient(host: LabHost, client: Connection): void {
+    client.on('error', () => undefined);
+    client.on('authentication', (ctx: AuthContext) => {
+      if (ctx.method !== 'publickey' || ctx.username !== this.user) {
+        ctx.reject(['publickey']);
+        return;
+      }
+      const offered = ctx.key.data;
+      if (
+        offered.length !== this.clientPublic.length ||
+        !timingSafeEqual(offered, this.clientPublic)
+      ) {
+        ctx.reject(['publickey']);
+        return;
+      }
+      if (!ctx.signature) {
+        ctx.accept(); // the "would this key do?" query
+        return;
+      }
+      const key = utils.parseKey(this.clientKey.public);
+      // ssh2's verify() returns an Error (truthy) on failure, whatever its type says.
+      const verified: unknown =
+        key instanceof Error
+          ? false
+          : key.verify(ctx.blob ?? Buffer.alloc(0), ctx.signature, ctx.hashAlgo);
+      if (verified === true) ctx.accept();
+      else ctx.reject(['publickey']);
+    });
+    client.on('ready', () => {
+      client.on('session', (acceptSession) => {
+        const session = acceptSession();
+        // ssh2 passes no accept/reject when the client wants no reply (OpenSSH's env requests).
+        session.on('env', (accept: (() => void) | undefined) => accept?.());
+        session.on('pty', (_accept, reject: (() => void) | undefined) => reject?.());
+        session.on('exec', (accept, _reject, info) => {
+          const channel = accept();
+          this.exec(host, client, channel, ['/bin/sh', '-c', info.command]);
+        });
+        session.on('subsystem', (accept, reject, info) => {
+          if (info.name !== 'sftp' || !SFTP_SERVER) {
+            reject();
+            return;
+          }
+          const channel = accept();
+          this.exec(host, client, channel, [SFTP_SERVER]);
+        });
+      });
+    });
+  }
+
+  private exec(host: LabHost, client: Connection, channel: ServerChannel, argv: string[]): void {
+    const child = spawn(
+      'unshare',
+      [...this.nsMode, '--propagation', 'private', NS_SETUP, host.dir, '--', ...argv],
+      {
+        detached: true, // its own process group, so a dropped channel can end all of it
+        stdio: ['pipe', 'pipe', 'pipe'],
+        env: {
+          PATH: '/usr/local/bin:/usr/bin:/bin',
+          HOME: '/root',
+          USER: this.user,
+          LOGNAME: this.user,
+          SHELL: '/bin/sh',
+          LANG: 'C.UTF-8',
+        },
+      },
+    );
+    host.children.add(child);
+    const drop = existsSync(join(host.sim.root, 'var/lib/kpsim/faults/drop'));
+    let dropped = false;
+    child.stdout.on('data', (chunk: Buffer) => {
+      channel.write(chunk);
+      if (drop && !dropped) {
+        dropped = true; // the connection dies mid-command, after the first output
+        if (child.pid) signalGroup(child.pid, 'SIGKILL');
+        client.end();
+        for (const s of host.sockets) s.destroy();
+      }
+    });
+    child.stderr.on('data', (chunk: Buffer) => channel.stderr.write(chunk));
+    channel.on('data', (chunk: Buffer) => child.stdin.write(chunk));
+    channel.on('end', () => child.stdin.end());
+    channel.on('close', () => {
+      if (child.exitCode === null && child.pid) signalGroup(child.pid, 'SIGKILL');
+    });
+    child.stdin.on('error', () => undefined);
+    child.on('close', (code, signal) => {
+      host.children.delete(child);
+      if (dropped) return;
+      try {
+        if (signal) channel.exit(signal.replace(/^SIG/, ''), false, '');
+        else channel.exit(code ?? 255);
+        channel.end();
+      } catch {
+        // the client went away first
+      }
+    });
+  }
+}

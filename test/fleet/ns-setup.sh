@@ -1,0 +1,86 @@
+#!/bin/bash
+# Presents one simulated host's state at the real paths, inside a private mount namespace, then
+# runs a command there (sshd for the real-SSH fleet, `sh -c CMD` for the in-process lab).
+#
+#   unshare -m --propagation private ns-setup.sh HOST_DIR -- COMMAND...      (as root)
+#   unshare -Urm --propagation private ns-setup.sh HOST_DIR -- COMMAND...    (as any user)
+#
+# HOST_DIR/root is the host's simulator root (test/fleet/SPEC.md): its sys/kernel, sys/module,
+# var/lib/kpatch, var/lib/kpsim, usr/lib/kpatch, proc/cmdline and proc/sys/kernel/tainted are
+# bound over the real paths, HOST_DIR/bin (the host's commands: kpatch, uname, dnf, ...) over
+# /usr/local/bin and its uname over /usr/bin/uname, and HOST_DIR/sudoers.d (if present) over
+# /etc/sudoers.d. Nothing outside the namespace changes: a mount point that does not exist on
+# this machine is made inside an overlay of its parent, never on the real filesystem.
+set -euo pipefail
+
+host=${1:?usage: ns-setup.sh HOST_DIR -- COMMAND...}
+shift
+[ "${1:-}" = "--" ] && shift
+root=$host/root
+scratch=$host/.ns
+# The host gets private /tmp, /var/tmp and /home, bound last: its own folder must not be in them.
+case "$(readlink -f "$host")/" in
+  /tmp/* | /var/tmp/* | /home/*)
+    echo "ns-setup: the host folder $host must not be under /tmp, /var/tmp or /home (each host gets its own)" >&2
+    exit 2
+    ;;
+esac
+mkdir -p "$scratch"
+
+# The parent folders whose overlay already holds new mount points (one overlay per parent).
+declare -A overlaid=()
+
+mountpoint_for() { # DST KIND(dir|file): make sure DST exists, overlaying its parent if needed
+  local dst=$1 kind=$2 parent
+  [ -e "$dst" ] && return 0
+  parent=$(dirname "$dst")
+  if [ -z "${overlaid[$parent]:-}" ]; then
+    local key=${parent//\//_}
+    mkdir -p "$scratch/upper$key" "$scratch/work$key"
+    mount -t overlay overlay -o "lowerdir=$parent,upperdir=$scratch/upper$key,workdir=$scratch/work$key" "$parent"
+    overlaid[$parent]=1
+  fi
+  if [ "$kind" = dir ]; then mkdir -p "$dst"; else touch "$dst"; fi
+}
+
+bind() { # SRC DST
+  local src=$1 dst=$2 kind=dir
+  [ -d "$src" ] || kind=file
+  mountpoint_for "$dst" "$kind"
+  mount --bind "$src" "$dst"
+}
+
+mkdir -p "$root/sys/kernel" "$root/sys/module" "$root/var/lib/kpatch" "$root/var/lib/kpsim" \
+  "$root/usr/lib/kpatch" "$root/proc/sys/kernel" "$root/tmp" "$root/var/tmp" "$root/var/lib/kpfleet" \
+  "$root/home"
+chmod 1777 "$root/tmp" "$root/var/tmp"
+[ -e "$root/proc/cmdline" ] || echo "BOOT_IMAGE=(hd0,gpt2)/vmlinuz ro quiet" >"$root/proc/cmdline"
+[ -e "$root/proc/sys/kernel/tainted" ] || echo 0 >"$root/proc/sys/kernel/tainted"
+
+bind "$root/sys/kernel" /sys/kernel
+bind "$root/sys/module" /sys/module
+bind "$root/var/lib/kpatch" /var/lib/kpatch
+bind "$root/var/lib/kpsim" /var/lib/kpsim
+bind "$root/usr/lib/kpatch" /usr/lib/kpatch
+bind "$root/proc/cmdline" /proc/cmdline
+bind "$root/proc/sys/kernel/tainted" /proc/sys/kernel/tainted
+if [ -d "$host/bin" ]; then
+  bind "$host/bin" /usr/local/bin
+  if [ -e "$host/bin/uname" ]; then # absolute /usr/bin/uname too, through the host's own
+    printf '#!/bin/sh\nexec /usr/local/bin/uname "$@"\n' >"$scratch/uname"
+    chmod 755 "$scratch/uname"
+    bind "$scratch/uname" /usr/bin/uname
+  fi
+fi
+[ -d "$host/sudoers.d" ] && bind "$host/sudoers.d" /etc/sudoers.d
+# The host's own home, temporary folders and kpfleet's folder (hosts share nothing).
+bind "$root/var/lib/kpfleet" /var/lib/kpfleet
+bind "$root/home" /home
+bind "$root/var/tmp" /var/tmp
+bind "$root/tmp" /tmp
+# Fault disk-full (SPEC.md): the writable places an upload can go are full.
+if [ -e "$root/var/lib/kpsim/faults/disk-full" ]; then
+  for d in /tmp /var/tmp /var/lib/kpfleet /home/*; do mount -t tmpfs -o size=4k,mode=1777 tmpfs "$d"; done
+fi
+
+exec "$@"
