@@ -95,9 +95,29 @@ export class FleetHost {
   get address(): string {
     return this.state.address;
   }
-  /** Switches a simulator fault on this host (test/fleet/SPEC.md), e.g. fault('stall', '30'). */
+  /**
+   * Switches a fault on this host in one line (test/fleet/SPEC.md "Hosts on the fleet and in the
+   * lab"): the simulator's, plus `hang` (every process stopped) and `disk-full` (the places an
+   * upload can go become full, in the host's live namespace).
+   */
   fault(name: string, arg?: string): void {
+    if (name === 'hang') {
+      this.hang();
+      return;
+    }
     this.sim.fault(name, arg);
+    if (name === 'disk-full') this.inNamespace(DISK_FULL_ON);
+  }
+  clearFaults(): void {
+    const full = existsSync(join(this.sim.root, 'var/lib/kpsim/faults/disk-full'));
+    this.sim.clearFaults();
+    if (full) this.inNamespace(DISK_FULL_OFF);
+    this.resume();
+  }
+  private inNamespace(script: string): void {
+    execFileSync('nsenter', ['-t', String(this.state.pid), '-m', 'sh', '-c', script], {
+      stdio: 'pipe',
+    });
   }
   /** Real sudo on this host: without a password, or asking for one (it then fails under -n). */
   setSudo(mode: SudoMode): void {
@@ -174,6 +194,9 @@ function signal(pid: number, sig: NodeJS.Signals): void {
 }
 
 const OWN_MNTNS = readlinkSync('/proc/self/ns/mnt');
+const FULL_DIRS = '/tmp /var/tmp /var/lib/kpfleet /home/*';
+const DISK_FULL_ON = `for d in ${FULL_DIRS}; do mount -t tmpfs -o size=4k,mode=1777 kpsim-full "$d"; done`;
+const DISK_FULL_OFF = `for d in ${FULL_DIRS}; do umount "$d"; done`;
 
 function processesInNamespace(mntns: string): number[] {
   // A host's namespace is never ours: were it, "every process of the host" would be the machine.

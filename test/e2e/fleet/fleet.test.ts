@@ -4,7 +4,7 @@
  * Needs root (it installs openssh-server and sudo when missing); `.ci/run` runs it.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fleetDown, fleetUp } from '../../fleet/fleet.ts';
@@ -132,6 +132,42 @@ describe('the real-SSH fleet', () => {
       h.resume();
     }
     expect(ssh('h002', 'true').code).toBe(0);
+  });
+
+  it('disk-full: an upload fails on that host, and works again once cleared', () => {
+    const h = fleet.host('h003');
+    const local = join(fleet.state.dir, 'upload.bin');
+    writeFileSync(local, 'y'.repeat(20_000));
+    const sftp = () =>
+      spawnSync('sftp', ['-b', '-', ...fleet.sshArgs('h003').map((a) => (a === '-p' ? '-P' : a))], {
+        input: `put ${local} /var/tmp/upload.bin\n`,
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+    h.fault('disk-full');
+    try {
+      const full = sftp();
+      expect(full.status).not.toBe(0);
+      expect(full.stdout + full.stderr).toMatch(/Failure|No space left/i);
+    } finally {
+      h.clearFaults();
+    }
+    expect(sftp().status).toBe(0);
+    expect(ssh('h003', 'wc -c < /var/tmp/upload.bin').stdout).toBe('20000\n');
+    expect(ssh('h001', 'ls /var/tmp').stdout).toBe('');
+  });
+
+  it('drop: kpatch cuts the SSH connection after its first line', () => {
+    const h = fleet.host('h001');
+    h.fault('drop');
+    try {
+      const r = ssh('h001', 'sudo kpatch list');
+      expect(r.code).toBe(255);
+      expect(r.stdout).toBe('Loaded patch modules:\n');
+    } finally {
+      h.clearFaults();
+    }
+    expect(ssh('h001', 'true').code).toBe(0);
   });
 
   it('down leaves no process behind', async () => {
