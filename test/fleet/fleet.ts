@@ -14,6 +14,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
+  copyFileSync,
   existsSync,
   mkdirSync,
   readdirSync,
@@ -279,12 +280,15 @@ async function waitForPort(address: string, port: number, timeoutMs: number): Pr
   }
 }
 
-function sshdConfig(hostDir: string, fleetDir: string, address: string, port: number): string {
+/** In the host's namespace its folder is /run/kpsim-host (ns-setup.sh), wherever it really is. */
+const IN_NS = '/run/kpsim-host';
+
+function sshdConfig(address: string, port: number): string {
   return [
     `ListenAddress ${address}:${port}`,
-    `HostKey ${hostDir}/ssh_host_ed25519_key`,
-    `PidFile ${hostDir}/sshd.pid`,
-    `AuthorizedKeysFile ${fleetDir}/client/authorized_keys`,
+    `HostKey ${IN_NS}/ssh_host_ed25519_key`,
+    `PidFile ${IN_NS}/sshd.pid`,
+    `AuthorizedKeysFile ${IN_NS}/authorized_keys`,
     'StrictModes no',
     'PubkeyAuthentication yes',
     'PasswordAuthentication no',
@@ -345,7 +349,8 @@ export async function fleetUp(opts: FleetOptions): Promise<Fleet> {
     const hostKey = join(hostDir, 'ssh_host_ed25519_key');
     run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', hostKey]);
     const cfg = join(hostDir, 'sshd_config');
-    writeFileSync(cfg, sshdConfig(hostDir, dir, address, port));
+    writeFileSync(cfg, sshdConfig(address, port));
+    copyFileSync(join(dir, 'client/authorized_keys'), join(hostDir, 'authorized_keys'));
     const log = openSync(join(hostDir, 'sshd.log'), 'a');
     const child = spawn(
       'unshare',

@@ -8,14 +8,14 @@ import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
-  existsSync,
+  lstatSync,
   mkdirSync,
   readdirSync,
   symlinkSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { PROFILES } from './profiles.ts';
 import type { ProfileName } from './profiles.ts';
 import { createSimHost, SIM_BIN } from './sim-host.ts';
@@ -25,6 +25,23 @@ export const FLEET_USER = 'kpfleet';
 export const NS_SETUP = new URL('./ns-setup.sh', import.meta.url).pathname;
 /** Commands only the lab's hosts get (the fleet has the real ones). */
 export const LAB_BIN = new URL('./lab-bin/', import.meta.url).pathname;
+/** Where ns-setup.sh shows this folder inside a host's namespace (the repo may be under /tmp). */
+const FLEET_IN_NS = '/run/kpsim-fleet';
+const FLEET_DIR = new URL('./', import.meta.url).pathname;
+
+/** The path, inside a host's namespace, of a file of test/fleet. */
+function inNamespace(path: string): string {
+  return join(FLEET_IN_NS, relative(FLEET_DIR, path));
+}
+
+function lexists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export type SudoMode = 'nopasswd' | 'password';
 
@@ -52,8 +69,8 @@ export function prepareHostDir(
   for (const bin of [SIM_BIN, ...extraBin]) {
     for (const f of readdirSync(bin)) {
       const link = join(dir, 'bin', f);
-      if (existsSync(link)) unlinkSync(link);
-      symlinkSync(join(bin, f), link);
+      if (lexists(link)) unlinkSync(link);
+      symlinkSync(inNamespace(join(bin, f)), link);
     }
   }
   return sim;
@@ -62,8 +79,10 @@ export function prepareHostDir(
 /** kpatch present or absent on a host: removed from its PATH, as on a host without it. */
 export function setKpatchInstalled(dir: string, installed: boolean): void {
   const link = join(dir, 'bin/kpatch');
-  if (installed && !existsSync(link)) symlinkSync(join(SIM_BIN, 'kpatch'), link);
-  if (!installed && existsSync(link)) unlinkSync(link);
+  // lstat-based: the link dangles outside the host's namespace.
+  const present = lexists(link);
+  if (installed && !present) symlinkSync(inNamespace(join(SIM_BIN, 'kpatch')), link);
+  if (!installed && present) unlinkSync(link);
 }
 
 export function writeSudoers(hostDir: string, mode: SudoMode): void {

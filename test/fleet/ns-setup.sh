@@ -5,6 +5,8 @@
 #   unshare -m --propagation private ns-setup.sh HOST_DIR -- COMMAND...      (as root)
 #   unshare -Urm --propagation private ns-setup.sh HOST_DIR -- COMMAND...    (as any user)
 #
+# HOST_DIR is reachable in the namespace as /run/kpsim-host (commands should use that path), and
+# this folder (test/fleet: the simulator) as /run/kpsim-fleet.
 # HOST_DIR/root is the host's simulator root (test/fleet/SPEC.md): its sys/kernel, sys/module,
 # var/lib/kpatch, var/lib/kpsim, usr/lib/kpatch, proc/cmdline and proc/sys/kernel/tainted are
 # bound over the real paths, HOST_DIR/bin (the host's commands: kpatch, uname, dnf, ...) over
@@ -16,15 +18,8 @@ set -euo pipefail
 host=${1:?usage: ns-setup.sh HOST_DIR -- COMMAND...}
 shift
 [ "${1:-}" = "--" ] && shift
-root=$host/root
+host=$(readlink -f "$host")
 scratch=$host/.ns
-# The host gets private /tmp, /var/tmp and /home, bound last: its own folder must not be in them.
-case "$(readlink -f "$host")/" in
-  /tmp/* | /var/tmp/* | /home/*)
-    echo "ns-setup: the host folder $host must not be under /tmp, /var/tmp or /home (each host gets its own)" >&2
-    exit 2
-    ;;
-esac
 mkdir -p "$scratch"
 
 # The parent folders whose overlay already holds new mount points (one overlay per parent).
@@ -49,6 +44,16 @@ bind() { # SRC DST
   mountpoint_for "$dst" "$kind"
   mount --bind "$src" "$dst"
 }
+
+# The host folder is reached through a fixed alias from here on: the host gets private /tmp,
+# /var/tmp and /home below, and its folder may well be inside one of them.
+ALIAS=/run/kpsim-host
+bind "$host" "$ALIAS"
+host=$ALIAS
+# The simulator itself likewise: the host's bin/ links point into /run/kpsim-fleet.
+bind "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" /run/kpsim-fleet
+root=$host/root
+scratch=$host/.ns
 
 mkdir -p "$root/sys/kernel" "$root/sys/module" "$root/var/lib/kpatch" "$root/var/lib/kpsim" \
   "$root/usr/lib/kpatch" "$root/proc/sys/kernel" "$root/tmp" "$root/var/tmp" "$root/var/lib/kpfleet" \

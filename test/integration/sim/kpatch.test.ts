@@ -95,11 +95,18 @@ describe('load (§2.4) and list (§3)', () => {
   });
 
   it('§2.4 success with a slow transition counts polls: transition complete (2 seconds)', async () => {
-    const h = host({ TIME_SCALE: 0.05, TRANSITION_SECONDS: 2 });
+    // 2 simulated seconds = 0.5 s: long enough to see the transition under a loaded machine.
+    const h = host({ TIME_SCALE: 0.25, TRANSITION_SECONDS: 2 });
     h.makeModule('livepatch-foo.ko');
     const p = h.run(['kpatch', 'load', 'livepatch-foo.ko']);
-    await new Promise((r) => setTimeout(r, 40));
-    // the probe's view while the transition runs (§3.1 enabling...)
+    // the probe's view while the transition runs (§3.1 enabling...): wait for the patch to appear
+    for (
+      let i = 0;
+      i < 100 && (h.readSysfs().patches.livepatch_foo?.transition ?? '') === '';
+      i++
+    ) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
     expect(h.readSysfs().patches.livepatch_foo).toMatchObject({ enabled: '1', transition: '1' });
     expectRun(
       await p,

@@ -204,6 +204,10 @@ start_transition() {
     complete_transition "$m" "$target"
     return 0
   fi
+  if [[ -n "${KPSIM_POLLER:-}" ]]; then
+    mkdir -p "$ST/poll"
+    echo "$KPSIM_POLLER" >"$ST/poll/$m"
+  fi
   if [[ "$dur" != -1 ]]; then
     # the background completer fires half a simulated second late (at most half the duration), so
     # that kpatch's own polls, which complete due transitions themselves, count seconds exactly
