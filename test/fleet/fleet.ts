@@ -365,7 +365,7 @@ export async function fleetUp(opts: FleetOptions): Promise<Fleet> {
         '-D',
         '-e',
         '-f',
-        cfg,
+        `${IN_NS}/sshd_config`,
       ],
       { detached: true, stdio: ['ignore', log, log] },
     );
