@@ -70,3 +70,71 @@ export class InternalError extends AppError {
     super('E_INTERNAL', ExitCode.internal, message, options);
   }
 }
+
+/**
+ * kpfleet tried to build a remote command from a value no shell word may carry (a NUL byte), or
+ * from a name that failed its validator (a module name, a kernel release, a remote path, an RPM
+ * name). Reaching the shell with such a value is a bug: config validation should have stopped it.
+ */
+export class UnsafeArgumentError extends AppError {
+  /** What the value was meant to be: `module name`, `remote path`, `shell argument`, … */
+  readonly field: string;
+  readonly value: string;
+  constructor(field: string, value: string, reason: string, options: AppErrorOptions = {}) {
+    super(
+      'E_UNSAFE_ARGUMENT',
+      ExitCode.internal,
+      `refusing to pass ${field} ${showUnsafe(value)} to a shell: ${reason}`,
+      options,
+    );
+    this.field = field;
+    this.value = value;
+  }
+}
+
+/** JSON escapes (control characters, quotes, lone surrogates), long values cut in the middle. */
+function showUnsafe(value: string): string {
+  const max = 160;
+  const shown = value.length > max ? `${value.slice(0, 100)}…${value.slice(-40)}` : value;
+  return JSON.stringify(shown);
+}
+
+/**
+ * OpenSSH's client (`ssh`) could not be run, so `~/.ssh/config` cannot be read as OpenSSH reads
+ * it (kpfleet asks `ssh -G`). Nothing was contacted.
+ */
+export class SshClientMissingError extends AppError {
+  readonly binary: string;
+  constructor(binary: string, options: AppErrorOptions = {}) {
+    super(
+      'E_SSH_CLIENT_MISSING',
+      ExitCode.invalidConfig,
+      `cannot run ${JSON.stringify(binary)}: OpenSSH's client is needed to read ~/.ssh/config (kpfleet asks \`ssh -G\`)`,
+      {
+        hint: 'install the OpenSSH client (Debian/Ubuntu: openssh-client, RHEL: openssh-clients), or set `connection.ssh_config: false` in kpfleet.yml to use only the inventory settings',
+        ...options,
+      },
+    );
+    this.binary = binary;
+  }
+}
+
+/**
+ * `ssh -G` refused the OpenSSH configuration (a bad option, an unreadable `-F` file, a bad host
+ * name) or did not answer. `file` and `line` are where ssh says the problem is, when it says.
+ */
+export class SshConfigError extends AppError {
+  readonly stderr: string;
+  readonly file: string | undefined;
+  readonly line: number | undefined;
+  constructor(
+    message: string,
+    details: { stderr: string; file?: string | undefined; line?: number | undefined },
+    options: AppErrorOptions = {},
+  ) {
+    super('E_SSH_CONFIG', ExitCode.invalidConfig, message, options);
+    this.stderr = details.stderr;
+    this.file = details.file;
+    this.line = details.line;
+  }
+}

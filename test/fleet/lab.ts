@@ -72,6 +72,9 @@ export class LabHost {
   readonly profile: ProfileName;
   port = 0;
   hung = false;
+  /** SSH connections accepted, and commands run: for tests of connection reuse. */
+  connections = 0;
+  execs = 0;
   server: NetServer | undefined;
   readonly sockets = new Set<Socket>();
   readonly held: Socket[] = [];
@@ -224,6 +227,7 @@ export class Lab {
   }
 
   private onClient(host: LabHost, client: Connection): void {
+    host.connections++;
     client.on('error', () => undefined);
     client.on('authentication', (ctx: AuthContext) => {
       if (ctx.method !== 'publickey' || ctx.username !== this.user) {
@@ -259,6 +263,7 @@ export class Lab {
         session.on('pty', (_accept, reject: (() => void) | undefined) => reject?.());
         session.on('exec', (accept, _reject, info) => {
           const channel = accept();
+          host.execs++;
           this.exec(host, client, channel, ['/bin/sh', '-c', info.command]);
         });
         session.on('subsystem', (accept, reject, info) => {

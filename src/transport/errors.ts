@@ -1,0 +1,64 @@
+/** Typed errors of the transport: each says which host and step, and what to do. */
+import { AppError, ExitCode } from '../errors.ts';
+import type { AppErrorOptions } from '../errors.ts';
+
+type Opts = AppErrorOptions & { host: string };
+
+/** The host could not be reached: DNS, refused, timed out, dropped during the handshake. */
+export class HostUnreachableError extends AppError {
+  constructor(message: string, options: Opts) {
+    super('E_UNREACHABLE', ExitCode.unreachable, message, options);
+  }
+}
+
+/** The host refused every way kpfleet had to log in. */
+export class AuthenticationError extends AppError {
+  constructor(message: string, options: Opts) {
+    super('E_AUTH', ExitCode.unreachable, message, options);
+  }
+}
+
+/** The host's key was not accepted: unknown (strict), changed, revoked, or a certificate. */
+export class HostKeyError extends AppError {
+  readonly fingerprint: string;
+  constructor(message: string, options: Opts & { fingerprint: string }) {
+    super('E_HOST_KEY', ExitCode.unreachable, message, options);
+    this.fingerprint = options.fingerprint;
+  }
+}
+
+/** sudo wants a password on this host: `sudo -n` refused to ask. */
+export class SudoPasswordError extends AppError {
+  constructor(options: Opts) {
+    super(
+      'E_SUDO_PASSWORD',
+      ExitCode.unreachable,
+      'sudo wants a password here, and kpfleet never types one',
+      {
+        hint: 'give the login user passwordless sudo for kpatch (NOPASSWD in sudoers), or connect as root with become: none',
+        ...options,
+      },
+    );
+  }
+}
+
+/** The connection died while a command or upload was running. */
+export class ConnectionLostError extends AppError {
+  constructor(message: string, options: Opts) {
+    super('E_CONNECTION_LOST', ExitCode.unreachable, message, options);
+  }
+}
+
+/** A command ran longer than it was allowed to. */
+export class CommandTimeoutError extends AppError {
+  constructor(message: string, options: Opts) {
+    super('E_TIMEOUT', ExitCode.changeFailed, message, options);
+  }
+}
+
+/** An upload failed or arrived damaged; nothing was put in place. */
+export class UploadError extends AppError {
+  constructor(message: string, options: Opts) {
+    super('E_UPLOAD', ExitCode.changeFailed, message, options);
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * How to reach a host over SSH: what kpfleet and the inventory say (`HostConnection`), completed
+ * the way OpenSSH completes it from ~/.ssh/config (`ssh -G` is the reference): HostName, User,
+ * Port, IdentityFile, ProxyJump (each hop resolved too), HostKeyAlias, known_hosts files.
+ * Values from the inventory win over ~/.ssh/config, as `ssh -l/-p` win over the file.
+ */
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { HostConnection } from '../../desired/connection.ts';
+import { parseJumpHost, resolveSshConfigCached } from './ssh-config.ts';
+import type { ResolvedSshConfig } from './ssh-config.ts';
+import type { SshEndpoint, SshSettings } from './ssh-transport.ts';
+
+export interface ResolveSettingsOptions {
+  /** The environment to read SSH_AUTH_SOCK from. */
+  env: Record<string, string | undefined>;
+}
+
+function endpointOf(r: ResolvedSshConfig): SshEndpoint {
+  return { keyName: r.hostKeyAlias ?? r.hostname, address: r.hostname, port: r.port, user: r.user };
+}
+
+export async function resolveSshSettings(
+  conn: HostConnection,
+  opts: ResolveSettingsOptions,
+): Promise<SshSettings> {
+  // The default (~/.ssh/config) is left to ssh, which then also reads /etc/ssh/ssh_config and
+  // minds no missing user file; another path is read alone (`ssh -F`), as OpenSSH does.
+  const configFile =
+    conn.sshConfig === false
+      ? false
+      : conn.sshConfig === join(homedir(), '.ssh/config')
+        ? undefined
+        : conn.sshConfig;
+  const resolved = await resolveSshConfigCached(conn.address, {
+    configFile,
+    user: conn.user,
+    port: conn.port,
+  });
+  const jump: SshEndpoint[] = [];
+  for (const spec of resolved.proxyJump ?? []) {
+    const hop = parseJumpHost(spec);
+    jump.push(
+      endpointOf(
+        await resolveSshConfigCached(hop.host, { configFile, user: hop.user, port: hop.port }),
+      ),
+    );
+  }
+  // An explicitly named key must exist (an error later says so); ssh's default candidates
+  // (~/.ssh/id_rsa, id_ed25519, ...) are used only where they exist, as ssh does.
+  const identityFiles = [
+    ...(conn.privateKeyFile !== undefined ? [conn.privateKeyFile] : []),
+    ...resolved.identityFiles.filter((f) => f !== conn.privateKeyFile && existsSync(f)),
+  ];
+  const agentSetting = resolved.identityAgent;
+  const agent =
+    agentSetting === 'none' || (resolved.identitiesOnly && conn.privateKeyFile !== undefined)
+      ? undefined
+      : agentSetting !== undefined && agentSetting !== 'SSH_AUTH_SOCK'
+        ? agentSetting
+        : opts.env.SSH_AUTH_SOCK;
+  const settings: SshSettings = {
+    ...endpointOf(resolved),
+    host: conn.host,
+    become: conn.become,
+    identityFiles,
+    jump,
+    connectTimeoutMs: conn.connectTimeoutMs,
+    commandTimeoutMs: conn.commandTimeoutMs,
+    keepaliveIntervalMs: conn.keepaliveIntervalMs,
+  };
+  if (agent !== undefined && agent !== '') settings.agent = agent;
+  return settings;
+}

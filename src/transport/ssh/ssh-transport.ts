@@ -1,0 +1,496 @@
+/**
+ * The SSH transport (the only importer of ssh2): one connection per host per run, reused for
+ * every step; host keys verified against known_hosts (never accepted silently); agent and key
+ * files; ProxyJump chains; keepalive and per-command timeouts; SFTP uploads put in place
+ * atomically after a sha256 check on the host.
+ */
+import { randomBytes } from 'node:crypto';
+import { posix } from 'node:path';
+import ssh2 from 'ssh2';
+import type { AnyAuthMethod, Client as ClientType, ClientChannel, ConnectConfig } from 'ssh2';
+import type { Duplex } from 'node:stream';
+import { assertRemotePath, quote, withBecome } from '../shell.ts';
+import {
+  AuthenticationError,
+  CommandTimeoutError,
+  ConnectionLostError,
+  HostKeyError,
+  HostUnreachableError,
+  SudoPasswordError,
+  UploadError,
+} from '../errors.ts';
+import type { ExecOptions, ExecResult, Transport, UploadOptions } from '../transport.ts';
+import type { KeyStore } from './keys.ts';
+import { KeyLoadError } from './keys.ts';
+import type { HostKeyPolicy } from './host-key-policy.ts';
+import type { HostKeyDecision } from './host-key-policy.ts';
+
+const { Client } = ssh2;
+
+/** Where and how to reach one hop (the target, or a jump host). */
+export interface SshEndpoint {
+  /** The name host keys are checked under: HostKeyAlias, else the address. */
+  keyName: string;
+  address: string;
+  port: number;
+  user: string;
+}
+
+export interface SshSettings extends SshEndpoint {
+  /** Inventory name. */
+  host: string;
+  become: 'sudo' | 'none';
+  /** Key files to try, in order (explicit key first, then ~/.ssh/config's IdentityFile). */
+  identityFiles: string[];
+  /** ssh-agent socket, unless IdentitiesOnly forbids using it. */
+  agent?: string;
+  /** ProxyJump chain, first hop first. */
+  jump: SshEndpoint[];
+  connectTimeoutMs: number;
+  commandTimeoutMs: number;
+  keepaliveIntervalMs: number;
+}
+
+export interface SshTransportDeps {
+  keys: KeyStore;
+  hostKeys: HostKeyPolicy;
+  /** Retries of connection set-up (never of commands). */
+  connectAttempts?: number;
+  /** Concurrent channels on one connection: below OpenSSH's MaxSessions (10). */
+  maxChannels?: number;
+}
+
+const KEX = [
+  'curve25519-sha256',
+  'curve25519-sha256@libssh.org',
+  'ecdh-sha2-nistp256',
+  'ecdh-sha2-nistp384',
+  'ecdh-sha2-nistp521',
+  'diffie-hellman-group14-sha256',
+];
+const RETRYABLE =
+  /ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|EPIPE|Timed out while waiting for handshake|Connection lost before handshake|Keepalive timeout/i;
+
+class Semaphore {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  private readonly limit: number;
+  constructor(limit: number) {
+    this.limit = limit;
+  }
+  async acquire(): Promise<() => void> {
+    if (this.active >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
+    this.active++;
+    return () => {
+      this.active--;
+      this.waiting.shift()?.();
+    };
+  }
+}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Opens one connection to an endpoint (through `sock` for a jump), verifying its host key. */
+async function openClient(
+  settings: SshSettings,
+  endpoint: SshEndpoint,
+  deps: SshTransportDeps,
+  sock?: Duplex,
+): Promise<ClientType> {
+  const auth: AnyAuthMethod[] = [];
+  if (settings.agent !== undefined)
+    auth.push({ type: 'agent', username: endpoint.user, agent: settings.agent });
+  const keyErrors: string[] = [];
+  for (const file of settings.identityFiles) {
+    try {
+      auth.push({ type: 'publickey', username: endpoint.user, key: await deps.keys.load(file) });
+    } catch (err) {
+      if (err instanceof KeyLoadError) keyErrors.push(err.message);
+      else throw err;
+    }
+  }
+  if (auth.length === 0) {
+    throw new AuthenticationError(
+      `no way to log in to ${endpoint.address} as ${endpoint.user}: no ssh-agent and no usable key${keyErrors.length ? ` (${keyErrors.join('; ')})` : ''}`,
+      {
+        host: settings.host,
+        step: 'connect',
+        hint: 'start ssh-agent with your key, or set ansible_ssh_private_key_file / connection.private_key_file',
+      },
+    );
+  }
+  const decision: { value?: HostKeyDecision } = {};
+  const client = new Client();
+  const config: ConnectConfig = {
+    host: endpoint.address,
+    port: endpoint.port,
+    username: endpoint.user,
+    readyTimeout: settings.connectTimeoutMs,
+    keepaliveInterval: settings.keepaliveIntervalMs,
+    keepaliveCountMax: 3,
+    algorithms: {
+      kex: KEX as ConnectConfig['algorithms'] extends { kex?: infer K } ? K : never,
+      serverHostKey: deps.hostKeys.algorithmsFor(endpoint) as never,
+    },
+    authHandler: auth,
+    hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
+      deps.hostKeys
+        .decide(endpoint, key)
+        .then((d) => {
+          decision.value = d;
+          verify(d.accept);
+        })
+        .catch((err: unknown) => {
+          decision.value = {
+            accept: false,
+            reason: `host key check failed: ${errText(err)}`,
+            fingerprint: '',
+          };
+          verify(false);
+        });
+    },
+  };
+  if (sock) config.sock = sock;
+  return new Promise<ClientType>((resolve, reject) => {
+    let settled = false;
+    const fail = (err: unknown): void => {
+      if (settled) return;
+      settled = true;
+      client.end();
+      const d = decision.value;
+      if (d && !d.accept) {
+        reject(
+          new HostKeyError(d.reason, {
+            host: settings.host,
+            step: 'connect',
+            fingerprint: d.fingerprint,
+            ...(d.hint ? { hint: d.hint } : {}),
+          }),
+        );
+        return;
+      }
+      const text = errText(err);
+      if (
+        (err as { level?: string }).level === 'client-authentication' ||
+        /authentication methods failed/i.test(text)
+      ) {
+        reject(
+          new AuthenticationError(
+            `${endpoint.user}@${endpoint.address} refused every key offered${keyErrors.length ? ` (and: ${keyErrors.join('; ')})` : ''}`,
+            {
+              host: settings.host,
+              step: 'connect',
+              hint: "check the login user, the key (ansible_ssh_private_key_file) and the host's authorized_keys",
+            },
+          ),
+        );
+        return;
+      }
+      reject(
+        new HostUnreachableError(
+          `cannot connect to ${endpoint.address}:${String(endpoint.port)}: ${text}`,
+          { host: settings.host, step: 'connect', cause: err },
+        ),
+      );
+    };
+    // ssh2 may emit more than one error (e.g. after a failed handshake): the first settles,
+    // the rest must not crash the process.
+    client.on('error', () => undefined);
+    client.once('ready', () => {
+      if (settled) return;
+      settled = true;
+      resolve(client);
+    });
+    client.once('error', fail);
+    client.once('close', () => fail(new Error('Connection lost before handshake')));
+    try {
+      client.connect(config);
+      // Small request/reply packets: do not wait for Nagle (reference ecosystem.md §1.10).
+      (client as unknown as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
+    } catch (err) {
+      fail(err);
+    }
+  });
+}
+
+function forward(client: ClientType, to: SshEndpoint): Promise<ClientChannel> {
+  return new Promise((resolve, reject) => {
+    try {
+      client.forwardOut('127.0.0.1', 0, to.address, to.port, (err, stream) =>
+        err ? reject(err) : resolve(stream),
+      );
+    } catch (err) {
+      reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  });
+}
+
+export class SshTransport implements Transport {
+  readonly host: string;
+  private readonly settings: SshSettings;
+  private readonly deps: SshTransportDeps;
+  private readonly channels: Semaphore;
+  private clients: ClientType[] = [];
+  private connecting: Promise<ClientType> | undefined;
+  private lost: Error | undefined;
+
+  constructor(settings: SshSettings, deps: SshTransportDeps) {
+    this.host = settings.host;
+    this.settings = settings;
+    this.deps = deps;
+    this.channels = new Semaphore(deps.maxChannels ?? 8);
+  }
+
+  /** Connects (once; later calls share the connection), retrying set-up with backoff. */
+  connect(): Promise<ClientType> {
+    this.connecting ??= this.connectWithRetry();
+    return this.connecting;
+  }
+
+  private async connectWithRetry(): Promise<ClientType> {
+    const attempts = this.deps.connectAttempts ?? 3;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.connectChain();
+      } catch (err) {
+        const retry =
+          err instanceof HostUnreachableError && RETRYABLE.test(err.message) && attempt < attempts;
+        if (!retry) {
+          this.connecting = undefined;
+          throw err;
+        }
+        await new Promise((r) => setTimeout(r, 250 * 2 ** attempt + Math.random() * 100));
+      }
+    }
+  }
+
+  private async connectChain(): Promise<ClientType> {
+    const hops = [...this.settings.jump, this.settings];
+    const clients: ClientType[] = [];
+    try {
+      let sock: Duplex | undefined;
+      for (const [i, hop] of hops.entries()) {
+        const client = await openClient(this.settings, hop, this.deps, sock);
+        clients.push(client);
+        const next = hops[i + 1];
+        if (next) sock = await forward(client, next);
+      }
+    } catch (err) {
+      for (const c of clients.reverse()) c.end();
+      throw err;
+    }
+    const target = clients[clients.length - 1];
+    if (!target)
+      throw new HostUnreachableError('no connection', { host: this.host, step: 'connect' });
+    this.clients = clients;
+    this.lost = undefined;
+    target.on('close', () => {
+      this.lost = new ConnectionLostError(`the connection to ${this.host} was lost`, {
+        host: this.host,
+      });
+      this.connecting = undefined;
+    });
+    target.on('error', (err) => {
+      this.lost = new ConnectionLostError(
+        `the connection to ${this.host} failed: ${errText(err)}`,
+        { host: this.host, cause: err },
+      );
+    });
+    return target;
+  }
+
+  async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    const client = await this.connect();
+    const release = await this.channels.acquire();
+    const step = options.step ?? command.split(' ')[0] ?? 'exec';
+    const full = options.become === true ? withBecome(command, this.settings.become) : command;
+    const timeoutMs = options.timeoutMs ?? this.settings.commandTimeoutMs;
+    const started = performance.now();
+    try {
+      const result = await new Promise<ExecResult>((resolve, reject) => {
+        const out: Buffer[] = [];
+        const err: Buffer[] = [];
+        let done = false;
+        const finish = (fn: () => void): void => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          client.removeListener('close', onLost);
+          fn();
+        };
+        const onLost = (): void => {
+          finish(() =>
+            reject(
+              new ConnectionLostError(`the connection to ${this.host} was lost during ${step}`, {
+                host: this.host,
+                step,
+              }),
+            ),
+          );
+        };
+        client.once('close', onLost);
+        let channel: ClientChannel | undefined;
+        const timer = setTimeout(() => {
+          finish(() => {
+            try {
+              channel?.signal('KILL');
+              channel?.close();
+            } catch {
+              // the channel is already gone
+            }
+            reject(
+              new CommandTimeoutError(
+                `${step} did not finish within ${String(Math.round(timeoutMs / 1000))} s`,
+                { host: this.host, step },
+              ),
+            );
+          });
+        }, timeoutMs);
+        try {
+          client.exec(full, (e, stream) => {
+            if (e) {
+              finish(() =>
+                reject(
+                  this.lost ??
+                    new ConnectionLostError(`cannot run ${step} on ${this.host}: ${e.message}`, {
+                      host: this.host,
+                      step,
+                      cause: e,
+                    }),
+                ),
+              );
+              return;
+            }
+            channel = stream;
+            stream.on('data', (c: Buffer) => out.push(c));
+            stream.stderr.on('data', (c: Buffer) => err.push(c));
+            stream.on('close', (code: number | null | undefined, signal: string | undefined) => {
+              finish(() =>
+                resolve({
+                  code: code ?? null,
+                  signal: signal ?? null,
+                  stdout: Buffer.concat(out).toString('utf8'),
+                  stderr: Buffer.concat(err).toString('utf8'),
+                  durationMs: performance.now() - started,
+                }),
+              );
+            });
+            stream.end(options.stdin ?? undefined);
+          });
+        } catch (e) {
+          finish(() =>
+            reject(
+              this.lost ??
+                new ConnectionLostError(`cannot run ${step} on ${this.host}: ${errText(e)}`, {
+                  host: this.host,
+                  step,
+                }),
+            ),
+          );
+        }
+      });
+      if (result.code === null && result.signal === null && this.lost) throw this.lost;
+      if (
+        options.become === true &&
+        this.settings.become === 'sudo' &&
+        result.code === 1 &&
+        /^sudo: (a password is required|a terminal is required)/m.test(result.stderr)
+      ) {
+        throw new SudoPasswordError({ host: this.host, step });
+      }
+      return result;
+    } finally {
+      release();
+    }
+  }
+
+  async upload(content: Buffer, remotePath: string, options: UploadOptions): Promise<void> {
+    assertRemotePath(remotePath);
+    if (!/^[0-9a-f]{64}$/.test(options.sha256))
+      throw new UploadError(`bad sha256 for ${remotePath}`, { host: this.host, step: 'upload' });
+    const dir = posix.dirname(remotePath);
+    const temp = posix.join(
+      dir,
+      `.${posix.basename(remotePath)}.kpfleet-${randomBytes(6).toString('hex')}.part`,
+    );
+    const client = await this.connect();
+    try {
+      await this.sftpWrite(client, temp, content, options.mode ?? 0o600);
+    } catch (err) {
+      await this.exec(`rm -f -- ${quote(temp)}`, { step: 'upload cleanup' }).catch(() => undefined);
+      if (err instanceof ConnectionLostError) throw err;
+      throw new UploadError(`upload of ${remotePath} failed: ${errText(err)}`, {
+        host: this.host,
+        step: 'upload',
+        cause: err,
+        hint: /space|failure/i.test(errText(err))
+          ? 'is the disk full on the host?'
+          : (undefined as never),
+      });
+    }
+    // Checked and put in place in one exec: a damaged or partial file never reaches remotePath.
+    const check = [
+      'set -e',
+      `sum=$(sha256sum -- ${quote(temp)} | cut -d' ' -f1)`,
+      `if [ "$sum" != ${quote(options.sha256)} ]; then rm -f -- ${quote(temp)}; echo "sha256 mismatch: got $sum" >&2; exit 3; fi`,
+      `mv -f -- ${quote(temp)} ${quote(remotePath)}`,
+    ].join('\n');
+    const r = await this.exec(check, {
+      step: 'upload verify',
+      ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+    });
+    if (r.code !== 0) {
+      throw new UploadError(
+        `upload of ${remotePath} was not put in place: ${r.stderr.trim() || `exit ${String(r.code)}`}`,
+        { host: this.host, step: 'upload' },
+      );
+    }
+  }
+
+  private sftpWrite(
+    client: ClientType,
+    path: string,
+    content: Buffer,
+    mode: number,
+  ): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onLost = (): void =>
+        reject(
+          new ConnectionLostError(`the connection to ${this.host} was lost during upload`, {
+            host: this.host,
+            step: 'upload',
+          }),
+        );
+      client.once('close', onLost);
+      const done = (err?: Error | null): void => {
+        client.removeListener('close', onLost);
+        if (err) reject(err);
+        else resolve();
+      };
+      try {
+        client.sftp((err, sftp) => {
+          if (err) {
+            done(err);
+            return;
+          }
+          sftp.writeFile(path, content, { mode }, (e) => {
+            sftp.end();
+            done(e ?? null);
+          });
+        });
+      } catch (err) {
+        done(err instanceof Error ? err : new Error(String(err)));
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    const clients = this.clients;
+    this.clients = [];
+    this.connecting = undefined;
+    for (const c of [...clients].reverse()) c.end();
+    await Promise.resolve();
+  }
+}

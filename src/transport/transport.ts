@@ -1,0 +1,45 @@
+/**
+ * The one interface between kpfleet and a host. Only `transport/ssh` implements it with ssh2;
+ * tests may implement it in memory. Every command given to `exec` has been built by
+ * `transport/shell.ts` (quoted, validated); `exec` never waits on stdin unless given some.
+ */
+
+export interface ExecOptions {
+  /** Give up after this long (ms): the channel is closed and `CommandTimeoutError` thrown. */
+  timeoutMs?: number;
+  /** Run as root the host's way (`sudo -n`), per its `become` setting. */
+  become?: boolean;
+  /** Bytes for the command's stdin; otherwise stdin is closed at once. */
+  stdin?: string | Buffer;
+  /** A short name for errors and logs: `facts`, `kpatch load`. */
+  step?: string;
+}
+
+export interface ExecResult {
+  /** Exit status, or null when the command was ended by a signal. */
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+}
+
+export interface UploadOptions {
+  /** Expected sha256 (hex) of the content: checked on the host before the file is put in place. */
+  sha256: string;
+  /** File mode of the result (default 0o600). */
+  mode?: number;
+  timeoutMs?: number;
+}
+
+export interface Transport {
+  /** Inventory name of the host. */
+  readonly host: string;
+  exec(command: string, options?: ExecOptions): Promise<ExecResult>;
+  /**
+   * Puts `content` at `remotePath` atomically: written to a temporary file beside it, its sha256
+   * checked on the host, then renamed. A partial upload never sits at `remotePath`.
+   */
+  upload(content: Buffer, remotePath: string, options: UploadOptions): Promise<void>;
+  close(): Promise<void>;
+}
