@@ -21,6 +21,9 @@ shift
 host=$(readlink -f "$host")
 scratch=$host/.ns
 mkdir -p "$scratch"
+# Overlay scratch space private to this namespace: several namespaces of one host (the lab
+# runs each command in its own) must never share an overlay's work directory.
+mount -t tmpfs -o size=1m,mode=755 kpsim-scratch "$scratch"
 
 # The parent folders whose overlay already holds new mount points (one overlay per parent).
 declare -A overlaid=()
@@ -48,7 +51,8 @@ bind() { # SRC DST
 # The host folder is reached through a fixed alias from here on: the host gets private /tmp,
 # /var/tmp and /home below, and its folder may well be inside one of them.
 ALIAS=/run/kpsim-host
-bind "$host" "$ALIAS"
+mountpoint_for "$ALIAS" dir
+mount --rbind "$host" "$ALIAS" # recursive: the scratch tmpfs comes along
 host=$ALIAS
 # The simulator itself likewise: the host's bin/ links point into /run/kpsim-fleet.
 bind "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" /run/kpsim-fleet

@@ -1,0 +1,404 @@
+/**
+ * The SSH transport's behaviour, written once and run against both simulated fleets: the
+ * in-process lab (test/integration/transport) and real OpenSSH servers (test/e2e/transport).
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  AuthenticationError,
+  CommandTimeoutError,
+  ConnectionLostError,
+  HostKeyError,
+  HostUnreachableError,
+  SudoPasswordError,
+  UploadError,
+} from '../src/transport/errors.ts';
+import { HostKeyPolicy } from '../src/transport/ssh/host-key-policy.ts';
+import type { HostKeyChecking } from '../src/transport/ssh/host-key-policy.ts';
+import { KeyStore } from '../src/transport/ssh/keys.ts';
+import { SshTransport } from '../src/transport/ssh/ssh-transport.ts';
+import type { SshSettings } from '../src/transport/ssh/ssh-transport.ts';
+
+/** What a fleet offers the scenarios. Three hosts, with the rhel9 profile. */
+export interface TransportHarness {
+  user: string;
+  keyPath: string;
+  knownHostsPath: string;
+  /** A scratch folder for keys and known_hosts variants. */
+  dir: string;
+  hosts: [string, string, string];
+  endpoint(host: string): { address: string; port: number };
+  hostPublicKey(host: string): string;
+  /** The host's filesystem root as the simulator keeps it (to check uploads). */
+  root(host: string): string;
+  fault(host: string, name: 'drop' | 'disk-full'): void;
+  clearFaults(host: string): void;
+  sudoWantsPassword(host: string, on: boolean): void;
+  hang(host: string): void;
+  resume(host: string): void;
+  /** A command that the `drop` fault cuts after its first line. */
+  dropCommand: string;
+  /** SSH connections the host has accepted, where the harness can count them. */
+  connections?(host: string): number;
+}
+
+export function transportScenarios(get: () => TransportHarness): void {
+  const open: SshTransport[] = [];
+  afterAll(async () => {
+    for (const t of open) await t.close();
+  });
+
+  function transport(
+    host: string,
+    opts: {
+      settings?: Partial<SshSettings>;
+      mode?: HostKeyChecking;
+      knownHosts?: string;
+      keys?: KeyStore;
+      warnings?: string[];
+      attempts?: number;
+    } = {},
+  ): SshTransport {
+    const h = get();
+    const { address, port } = h.endpoint(host);
+    const hostKeys = new HostKeyPolicy({
+      files: [opts.knownHosts ?? h.knownHostsPath],
+      mode: opts.mode ?? 'strict',
+      onWarning: (w) => opts.warnings?.push(w),
+    });
+    const settings: SshSettings = {
+      host,
+      keyName: address,
+      address,
+      port,
+      user: h.user,
+      become: 'sudo',
+      identityFiles: [h.keyPath],
+      jump: [],
+      connectTimeoutMs: 3000,
+      commandTimeoutMs: 10_000,
+      keepaliveIntervalMs: 1000,
+      ...opts.settings,
+    };
+    const t = new SshTransport(settings, {
+      keys: opts.keys ?? new KeyStore(),
+      hostKeys,
+      connectAttempts: opts.attempts ?? 1,
+    });
+    open.push(t);
+    return t;
+  }
+  const name = (e: { address: string; port: number }) =>
+    e.port === 22 ? e.address : `[${e.address}]:${String(e.port)}`;
+
+  describe('exec', () => {
+    it('runs commands on one connection: stdout, stderr and exit codes apart', async () => {
+      const h = get();
+      const [a] = h.hosts;
+      const before = h.connections?.(a);
+      const t = transport(a);
+      expect(await t.exec('uname -r')).toMatchObject({
+        code: 0,
+        signal: null,
+        stdout: '5.14.0-362.8.1.el9_3.x86_64\n',
+        stderr: '',
+      });
+      expect(await t.exec('echo out; echo err >&2; exit 7')).toMatchObject({
+        code: 7,
+        stdout: 'out\n',
+        stderr: 'err\n',
+      });
+      // more at once than OpenSSH's MaxSessions (10)
+      const many = await Promise.all(
+        Array.from({ length: 25 }, (_, i) => t.exec(`echo ${String(i)}`)),
+      );
+      expect(many.map((r) => r.stdout.trim())).toEqual(
+        Array.from({ length: 25 }, (_, i) => String(i)),
+      );
+      if (before !== undefined) expect((h.connections?.(a) ?? 0) - before).toBe(1);
+    });
+
+    it('closes stdin unless given some, so nothing waits on it', async () => {
+      const t = transport(get().hosts[0]);
+      expect((await t.exec('cat')).stdout).toBe('');
+      expect((await t.exec('cat', { stdin: 'abc' })).stdout).toBe('abc');
+    });
+
+    it('become: sudo -n; a sudo that wants a password is a clear per-host error, never a hang', async () => {
+      const h = get();
+      const [, b] = h.hosts;
+      const t = transport(b);
+      expect((await t.exec('kpatch version', { become: true })).stdout).toBe('0.9.7\n');
+      h.sudoWantsPassword(b, true);
+      try {
+        const err = await t
+          .exec('kpatch list', { become: true, step: 'facts' })
+          .catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(SudoPasswordError);
+        expect(err).toMatchObject({ host: b, step: 'facts', exitCode: 4 });
+      } finally {
+        h.sudoWantsPassword(b, false);
+      }
+    });
+
+    it('a command that runs too long is stopped; the connection stays usable', async () => {
+      const t = transport(get().hosts[0]);
+      const started = Date.now();
+      await expect(
+        t.exec('sleep 30', { timeoutMs: 400, step: 'kpatch load' }),
+      ).rejects.toBeInstanceOf(CommandTimeoutError);
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect((await t.exec('echo still here')).stdout).toBe('still here\n');
+    });
+
+    it('a connection dropped mid-command is reported as lost; the next command reconnects', async () => {
+      const h = get();
+      const [, , c] = h.hosts;
+      const t = transport(c);
+      await t.exec('true');
+      h.fault(c, 'drop');
+      try {
+        await expect(t.exec(h.dropCommand, { step: 'kpatch list' })).rejects.toBeInstanceOf(
+          ConnectionLostError,
+        );
+      } finally {
+        h.clearFaults(c);
+      }
+      expect((await t.exec('echo back')).stdout).toBe('back\n');
+    });
+
+    it('a host that does not answer is unreachable within the connect timeout', async () => {
+      const h = get();
+      const [, , c] = h.hosts;
+      h.hang(c);
+      try {
+        const started = Date.now();
+        await expect(
+          transport(c, { settings: { connectTimeoutMs: 700 } }).exec('true'),
+        ).rejects.toBeInstanceOf(HostUnreachableError);
+        expect(Date.now() - started).toBeLessThan(5000);
+      } finally {
+        h.resume(c);
+      }
+    });
+
+    it('connection set-up is retried with backoff: a host that answers late is reached', async () => {
+      const h = get();
+      const [, , c] = h.hosts;
+      h.hang(c);
+      setTimeout(() => h.resume(c), 1200);
+      const t = transport(c, { settings: { connectTimeoutMs: 800 }, attempts: 4 });
+      expect((await t.exec('echo late')).stdout).toBe('late\n');
+    });
+  });
+
+  describe('host keys', () => {
+    it('strict: an unknown host is refused, naming the host, the fingerprint and the file (exit 4)', async () => {
+      const h = get();
+      const [a] = h.hosts;
+      const empty = join(h.dir, 'known_hosts.empty');
+      writeFileSync(empty, '');
+      const err = await transport(a, { knownHosts: empty })
+        .exec('true')
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(HostKeyError);
+      const fp = spawnSync('ssh-keygen', ['-l', '-f', '-'], {
+        input: h.hostPublicKey(a),
+        encoding: 'utf8',
+      }).stdout.split(' ')[1];
+      expect((err as HostKeyError).message).toContain(
+        `${name(h.endpoint(a))} is not in known_hosts (${empty}); it offered ssh-ed25519 ${fp ?? '?'}`,
+      );
+      expect((err as HostKeyError).fingerprint).toBe(fp);
+      expect((err as HostKeyError).exitCode).toBe(4);
+    });
+
+    it('accept-new records a new host, then refuses a key that changed', async () => {
+      const h = get();
+      const [, b, c] = h.hosts;
+      const file = join(h.dir, 'known_hosts.new');
+      writeFileSync(file, '');
+      const warnings: string[] = [];
+      expect(
+        (await transport(b, { knownHosts: file, mode: 'accept-new', warnings }).exec('echo ok'))
+          .stdout,
+      ).toBe('ok\n');
+      expect(readFileSync(file, 'utf8')).toContain(`${name(h.endpoint(b))} ssh-ed25519 `);
+      expect(warnings.some((w) => w.startsWith(`added ${name(h.endpoint(b))}`))).toBe(true);
+      // c's address recorded with b's key: c now presents a "changed" key, refused in accept-new
+      writeFileSync(
+        file,
+        readFileSync(file, 'utf8').replace(name(h.endpoint(b)), name(h.endpoint(c))),
+      );
+      const err = await transport(c, { knownHosts: file, mode: 'accept-new' })
+        .exec('true')
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(HostKeyError);
+      expect((err as Error).message).toMatch(
+        /has CHANGED: it offered ssh-ed25519 SHA256:\S+, known_hosts has ssh-ed25519 SHA256:\S+ \(.*known_hosts\.new:1\)/,
+      );
+    });
+
+    it('off accepts anything, and says so', async () => {
+      const h = get();
+      const empty = join(h.dir, 'known_hosts.off');
+      writeFileSync(empty, '');
+      const warnings: string[] = [];
+      expect(
+        (await transport(h.hosts[0], { knownHosts: empty, mode: 'off', warnings }).exec('echo ok'))
+          .stdout,
+      ).toBe('ok\n');
+      expect(warnings.join('\n')).toMatch(/host_key_checking is off/);
+      expect(readFileSync(empty, 'utf8')).toBe('');
+    });
+
+    it('a revoked key is refused', async () => {
+      const h = get();
+      const [a] = h.hosts;
+      const file = join(h.dir, 'known_hosts.revoked');
+      writeFileSync(
+        file,
+        `@revoked * ${h.hostPublicKey(a).trim()}\n${readFileSync(h.knownHostsPath, 'utf8')}`,
+      );
+      await expect(transport(a, { knownHosts: file }).exec('true')).rejects.toThrow(
+        /marked @revoked/,
+      );
+    });
+
+    it('a host known only through @cert-authority is refused with the reason', async () => {
+      const h = get();
+      const [a] = h.hosts;
+      const file = join(h.dir, 'known_hosts.ca');
+      writeFileSync(file, `@cert-authority ${name(h.endpoint(a))} ${h.hostPublicKey(a).trim()}\n`);
+      await expect(transport(a, { knownHosts: file }).exec('true')).rejects.toThrow(
+        /cannot verify host certificates/,
+      );
+    });
+  });
+
+  describe('authentication', () => {
+    it('a key the host does not accept is an authentication error (exit 4), tried once', async () => {
+      const h = get();
+      const [a] = h.hosts;
+      const other = join(h.dir, 'other_id');
+      if (!existsSync(other)) spawnSync('ssh-keygen', ['-q', '-t', 'ecdsa', '-N', '', '-f', other]);
+      const before = h.connections?.(a);
+      const err = await transport(a, { settings: { identityFiles: [other] }, attempts: 3 })
+        .exec('true')
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AuthenticationError);
+      expect((err as AuthenticationError).exitCode).toBe(4);
+      if (before !== undefined) expect((h.connections?.(a) ?? 0) - before).toBe(1);
+    });
+
+    it('a passphrase-protected key is asked for once and decrypted once for every host', async () => {
+      const h = get();
+      const locked = join(h.dir, 'locked_id');
+      copyFileSync(h.keyPath, locked);
+      spawnSync('ssh-keygen', ['-q', '-p', '-P', '', '-N', 'correct horse', '-f', locked]);
+      let asked = 0;
+      const keys = new KeyStore(() => {
+        asked++;
+        return Promise.resolve('correct horse');
+      });
+      const out = await Promise.all(
+        h.hosts.map((n) =>
+          transport(n, { keys, settings: { identityFiles: [locked] } }).exec('echo in'),
+        ),
+      );
+      expect(out.map((r) => r.stdout)).toEqual(['in\n', 'in\n', 'in\n']);
+      expect(asked).toBe(1);
+    });
+
+    it('a wrong passphrase, and no key at all, say what is wrong', async () => {
+      const h = get();
+      const [a] = h.hosts;
+      const locked = join(h.dir, 'locked_id2');
+      copyFileSync(h.keyPath, locked);
+      spawnSync('ssh-keygen', ['-q', '-p', '-P', '', '-N', 'right', '-f', locked]);
+      const keys = new KeyStore(() => Promise.resolve('wrong'));
+      await expect(
+        transport(a, { keys, settings: { identityFiles: [locked] } }).exec('true'),
+      ).rejects.toThrow(/wrong passphrase/);
+      const none = await transport(a, { settings: { identityFiles: [] } })
+        .exec('true')
+        .catch((e: unknown) => e);
+      expect(none).toBeInstanceOf(AuthenticationError);
+      expect((none as Error).message).toMatch(
+        /no way to log in to \S+ as \S+: no ssh-agent and no usable key/,
+      );
+    });
+
+    it('ssh-agent', async () => {
+      const h = get();
+      const sock = join(h.dir, `agent-${String(process.pid)}.sock`);
+      const agent = spawnSync('ssh-agent', ['-a', sock, '-s'], { encoding: 'utf8' });
+      const pid = /SSH_AGENT_PID=(\d+)/.exec(agent.stdout)?.[1];
+      try {
+        expect(
+          spawnSync('ssh-add', [h.keyPath], { env: { ...process.env, SSH_AUTH_SOCK: sock } })
+            .status,
+        ).toBe(0);
+        const t = transport(h.hosts[1], { settings: { identityFiles: [], agent: sock } });
+        expect((await t.exec('echo agent')).stdout).toBe('agent\n');
+      } finally {
+        if (pid) process.kill(Number(pid));
+      }
+    });
+  });
+
+  describe('upload', () => {
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    const content = Buffer.from('KPSIM-KO 1\nname=livepatch_up\n' + 'x'.repeat(50_000));
+
+    it('puts the file in place after checking its sha256 on the host', async () => {
+      const h = get();
+      const [a] = h.hosts;
+      await transport(a).upload(content, '/var/tmp/livepatch-up.ko', { sha256: sha(content) });
+      expect(readFileSync(join(h.root(a), 'var/tmp/livepatch-up.ko'))).toEqual(content);
+      expect(readdirSync(join(h.root(a), 'var/tmp')).filter((f) => f.endsWith('.part'))).toEqual(
+        [],
+      );
+    });
+
+    it('a checksum that does not match leaves nothing where kpatch would load it', async () => {
+      const h = get();
+      const [, b] = h.hosts;
+      const err = await transport(b)
+        .upload(content, '/var/tmp/bad.ko', { sha256: 'a'.repeat(64) })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UploadError);
+      expect((err as Error).message).toMatch(/sha256 mismatch/);
+      expect(readdirSync(join(h.root(b), 'var/tmp')).filter((f) => f.includes('bad.ko'))).toEqual(
+        [],
+      );
+    });
+
+    it('a full disk fails the upload and leaves nothing behind', async () => {
+      const h = get();
+      const [, , c] = h.hosts;
+      const t = transport(c);
+      h.fault(c, 'disk-full');
+      try {
+        await expect(
+          t.upload(content, '/var/tmp/full.ko', { sha256: sha(content) }),
+        ).rejects.toBeInstanceOf(UploadError);
+      } finally {
+        h.clearFaults(c);
+      }
+      expect(readdirSync(join(h.root(c), 'var/tmp')).filter((f) => f.includes('full.ko'))).toEqual(
+        [],
+      );
+    });
+
+    it('refuses a remote path that is not safe', async () => {
+      const h = get();
+      await expect(
+        transport(h.hosts[0]).upload(content, 'relative/x.ko', { sha256: sha(content) }),
+      ).rejects.toThrow(/remote path/);
+    });
+  });
+}
