@@ -17,7 +17,9 @@ import {
 import type { KnownHostsEntry } from './known-hosts-file.ts';
 import type { SshEndpoint } from './ssh-transport.ts';
 
-export type HostKeyChecking = 'strict' | 'accept-new' | 'off';
+import type { HostKeyChecking } from '../../config/model.ts';
+
+export type { HostKeyChecking };
 
 export interface HostKeyDecision {
   accept: boolean;

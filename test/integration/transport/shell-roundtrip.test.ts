@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { quote, shellCommand, withBecome } from '../../../src/transport/shell.ts';
+import { SHELL_SPECIALS } from '../../shell-characters.ts';
 
 let dir = '';
 let canary = '';
@@ -62,41 +63,7 @@ function run(
   });
 }
 
-const specials = [
-  "'",
-  '"',
-  '\\',
-  '$',
-  '(',
-  ')',
-  '`',
-  '\n',
-  '\r',
-  '\t',
-  ' ',
-  '*',
-  '?',
-  '[',
-  ']',
-  ';',
-  '|',
-  '&',
-  '<',
-  '>',
-  '-',
-  '~',
-  '{',
-  '}',
-  '!',
-  '#',
-  '=',
-  '%',
-  'é',
-  '😀',
-  '\u00a0',
-  '\u202e',
-  'a',
-];
+const specials = SHELL_SPECIALS;
 
 /** Payloads that would create the canary if any level of shell read them as code. */
 function payloads(c: string): string[] {

@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { SHELL_SPECIALS } from '../../shell-characters.ts';
 import { describe, expect, it } from 'vitest';
 import { AppError, ExitCode, UnsafeArgumentError } from '../../../src/errors.ts';
 import {
@@ -47,37 +48,7 @@ function splitWords(command: string): string[] {
 }
 
 const hasNoNul = (s: string): boolean => !s.includes('\0') && !/\p{Cs}/u.test(s);
-const nasty = fc.constantFrom(
-  "'",
-  '"',
-  '\\',
-  '$',
-  '(',
-  ')',
-  '`',
-  '\n',
-  '\t',
-  ' ',
-  '*',
-  '?',
-  '[',
-  ']',
-  ';',
-  '|',
-  '&',
-  '<',
-  '>',
-  '-',
-  '~',
-  '{',
-  '}',
-  '!',
-  '#',
-  '=',
-  'é',
-  '😀',
-  'a',
-);
+const nasty = fc.constantFrom(...SHELL_SPECIALS);
 const anyWord = fc
   .oneof(fc.string({ unit: 'binary' }), fc.string({ unit: nasty }), fc.string())
   .filter(hasNoNul);
