@@ -4,7 +4,8 @@
  * through a fleet host, real sudo with and without a password, and more parallel commands
  * than OpenSSH's MaxSessions (10) on one connection.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULTS } from '../../../src/config/model.ts';
@@ -114,6 +115,26 @@ describe('SSH transport on real sshd: ~/.ssh/config and jumps', () => {
     expect((await gamma.exec('echo through two jumps')).stdout).toBe('through two jumps\n');
     const fleetHost = fleet.hosts[2];
     expect(fleetHost?.pids().length).toBeGreaterThan(1); // its sshd and our session
+  });
+
+  it('ansible_ssh_private_key_file (an rsa key here) without ~/.ssh/config', async () => {
+    const h = fleet.host('h002');
+    const key = join(DIR, 'id_rsa_ansible');
+    expect(
+      spawnSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-N', '', '-f', key]).status,
+    ).toBe(0);
+    appendFileSync(join(h.dir, 'authorized_keys'), readFileSync(key + '.pub'));
+    const conn = connection('h002', {
+      address: h.address,
+      user: fleet.state.user,
+      privateKeyFile: key,
+      sshConfig: false,
+    });
+    const settings = await resolveSshSettings(conn, { env: {} });
+    expect(settings.identityFiles[0]).toBe(key);
+    expect(settings).toMatchObject({ address: h.address, port: 22, user: 'kpfleet', jump: [] });
+    const t = await transport(conn);
+    expect((await t.exec('id -un')).stdout).toBe('kpfleet\n');
   });
 
   it('a host key that does not match known_hosts is refused through the jump too', async () => {
