@@ -185,6 +185,23 @@ export function transportScenarios(get: () => TransportHarness): void {
       }
     });
 
+    it('a host that stops answering mid-session is detected by keepalive, not waited on', async () => {
+      const h = get();
+      const [, , c] = h.hosts;
+      const t = transport(c, { settings: { keepaliveIntervalMs: 500, commandTimeoutMs: 60_000 } });
+      await t.exec('true');
+      h.hang(c);
+      try {
+        const started = Date.now();
+        await expect(t.exec('echo never', { step: 'facts' })).rejects.toBeInstanceOf(
+          ConnectionLostError,
+        );
+        expect(Date.now() - started).toBeLessThan(10_000);
+      } finally {
+        h.resume(c);
+      }
+    });
+
     it('connection set-up is retried with backoff: a host that answers late is reached', async () => {
       const h = get();
       const [, , c] = h.hosts;
