@@ -146,7 +146,11 @@ export class HostKeyPolicy {
     });
     this.writing = this.writing.then(() => {
       appendKnownHostsLine(file, line);
-      this.entries = [...this.entries, ...loadKnownHostsFiles([file]).entries.slice(-1)];
+      // re-read the file, so the new line is known with its real line number
+      this.entries = [
+        ...this.entries.filter((e) => e.file !== file),
+        ...loadKnownHostsFiles([file]).entries,
+      ];
     });
     return this.writing;
   }

@@ -7,7 +7,13 @@
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import ssh2 from 'ssh2';
-import type { AnyAuthMethod, Client as ClientType, ClientChannel, ConnectConfig } from 'ssh2';
+import type {
+  AnyAuthMethod,
+  Client as ClientType,
+  ClientChannel,
+  ConnectConfig,
+  KexAlgorithm,
+} from 'ssh2';
 import type { Duplex } from 'node:stream';
 import { assertRemotePath, quote, withBecome } from '../shell.ts';
 import {
@@ -60,7 +66,7 @@ export interface SshTransportDeps {
   maxChannels?: number;
 }
 
-const KEX = [
+const KEX: KexAlgorithm[] = [
   'curve25519-sha256',
   'curve25519-sha256@libssh.org',
   'ecdh-sha2-nistp256',
@@ -131,7 +137,7 @@ async function openClient(
     keepaliveInterval: settings.keepaliveIntervalMs,
     keepaliveCountMax: 3,
     algorithms: {
-      kex: KEX as ConnectConfig['algorithms'] extends { kex?: infer K } ? K : never,
+      kex: KEX,
       serverHostKey: deps.hostKeys.algorithmsFor(endpoint) as never,
     },
     authHandler: auth,
@@ -425,9 +431,10 @@ export class SshTransport implements Transport {
         host: this.host,
         step: 'upload',
         cause: err,
+        // SFTP reports ENOSPC as a bare "Failure"
         hint: /space|failure/i.test(errText(err))
           ? 'is the disk full on the host?'
-          : (undefined as never),
+          : 'check that the folder exists and the login user may write to it',
       });
     }
     // Checked and put in place in one exec: a damaged or partial file never reaches remotePath.
