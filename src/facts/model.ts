@@ -1,0 +1,53 @@
+/** What a host runs, as the probe found it: the input of the planner. */
+
+export interface LivepatchState {
+  name: string;
+  /** `1`/`0`, or undefined where the file was missing. */
+  enabled: boolean | undefined;
+  transition: boolean | undefined;
+  /** The atomic-replace flag; undefined on kernels without the `replace` attribute. */
+  replace: boolean | undefined;
+}
+
+export interface LoadedModule {
+  name: string;
+  /** Module reference count; 0 for a patch that was atomically replaced (a leftover). */
+  refcnt: number | undefined;
+  taint: string;
+}
+
+export interface InstalledModule {
+  /** The kernel release folder it is installed for. */
+  kernel: string;
+  file: string;
+  path: string;
+  /** The name `kpatch list` derives from the file name (reference/kpatch.md §1.3). */
+  module: string;
+  sha256: string;
+}
+
+export interface HostFacts {
+  probeVersion: number;
+  kernel: string;
+  arch: string;
+  os: { id?: string; versionId?: string; prettyName?: string };
+  cmdline: string;
+  /** `kpatch.enable=0` on the kernel command line: kpatch.service loads nothing at boot. */
+  kpatchDisabledAtBoot: boolean;
+  tainted: number | undefined;
+  kpatch: { installed: boolean; version?: string };
+  /** `kpatch list` output, exactly, for the parser and for humans. */
+  kpatchList: { rc: number | undefined; text: string };
+  /** /sys/kernel/livepatch exists: the kernel can live-patch. */
+  livepatchSupported: boolean;
+  patches: LivepatchState[];
+  /** Live-patch modules in memory (taint K), including replaced leftovers. */
+  modules: LoadedModule[];
+  /** /var/lib/kpatch/<kernel>/*.ko (kpatch install). */
+  installed: InstalledModule[];
+  /** /usr/lib/kpatch/<kernel>/*.ko (kpatch-patch RPMs). */
+  rpmInstalled: InstalledModule[];
+  service: { present: boolean; enabled: boolean; state: string };
+  /** Installed kpatch-patch packages (rpm -qa), name-version-release. */
+  packages: string[];
+}

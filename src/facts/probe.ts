@@ -1,0 +1,49 @@
+/**
+ * The facts probe: one shell script, run in one SSH exec per host, without root, that prints
+ * every fact kpfleet needs in named sections. It reads the real paths (sysfs, /var/lib/kpatch)
+ * directly where `kpatch list` is ambiguous (reference/kpatch.md §3.6), and runs `kpatch list`
+ * and `kpatch version` too, for what only they say (CVE lines, stalled tasks). Pure: a string.
+ */
+
+/** The marker that opens a section; chosen so no real output line can look like it. */
+export const SECTION_MARK = '@@kpfleet-probe@@';
+
+export const PROBE_VERSION = 1;
+
+const section = (name: string): string => `printf '\\n${SECTION_MARK} %s\\n' ${name}`;
+
+/** The probe script (POSIX sh; the transport runs it with `sh -c`). */
+export function probeScript(): string {
+  return [
+    'LC_ALL=C; export LC_ALL',
+    section('probe'),
+    `echo ${String(PROBE_VERSION)}`,
+    section('uname'),
+    'uname -r; uname -m',
+    section('os-release'),
+    'cat /etc/os-release 2>/dev/null',
+    section('cmdline'),
+    'cat /proc/cmdline 2>/dev/null',
+    section('tainted'),
+    'cat /proc/sys/kernel/tainted 2>/dev/null',
+    section('kpatch-version'),
+    'if command -v kpatch >/dev/null 2>&1; then kpatch version 2>&1; echo "rc=$?"; else echo "rc=127"; fi',
+    section('kpatch-list'),
+    'if command -v kpatch >/dev/null 2>&1; then kpatch list 2>/dev/null; echo "rc=$?"; else echo "rc=127"; fi',
+    section('livepatch'),
+    // one line per patch: name, enabled, transition, replace ("-" where the kernel has no such file)
+    'if [ -d /sys/kernel/livepatch ]; then echo present; for d in /sys/kernel/livepatch/*/; do [ -d "$d" ] || continue; n=${d%/}; n=${n##*/}; e=$(cat "$d/enabled" 2>/dev/null || echo -); t=$(cat "$d/transition" 2>/dev/null || echo -); r=$(cat "$d/replace" 2>/dev/null || echo -); echo "$n $e $t $r"; done; else echo absent; fi',
+    section('modules'),
+    // livepatch modules still in memory (taint K), with their refcount: replaced leftovers show 0
+    'for d in /sys/module/*/; do t=$(cat "$d/taint" 2>/dev/null) || continue; case $t in *K*) n=${d%/}; n=${n##*/}; echo "$n $(cat "$d/refcnt" 2>/dev/null || echo -) $t";; esac; done',
+    section('installed'),
+    'for f in /var/lib/kpatch/*/*.ko; do [ -f "$f" ] && sha256sum "$f"; done 2>/dev/null',
+    section('rpm-installed'),
+    'for f in /usr/lib/kpatch/*/*.ko; do [ -f "$f" ] && sha256sum "$f"; done 2>/dev/null',
+    section('service'),
+    'if command -v systemctl >/dev/null 2>&1; then systemctl is-enabled kpatch.service 2>&1; echo "rc=$?"; else echo "rc=127"; fi',
+    section('packages'),
+    "if command -v rpm >/dev/null 2>&1; then rpm -qa 'kpatch-patch*' 2>/dev/null | sort; fi",
+    section('end'),
+  ].join('\n');
+}

@@ -1,0 +1,120 @@
+/**
+ * Facts in one exec per host (issue 5 §1), against the lab: what the simulator's state says at
+ * the real paths comes back as HostFacts.
+ */
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gatherFacts } from '../../../src/facts/gather.ts';
+import { HostKeyPolicy } from '../../../src/transport/ssh/host-key-policy.ts';
+import { KeyStore } from '../../../src/transport/ssh/keys.ts';
+import { SshTransport } from '../../../src/transport/ssh/ssh-transport.ts';
+import { Lab } from '../../fleet/lab.ts';
+
+let lab: Lab;
+const open: SshTransport[] = [];
+beforeAll(async () => {
+  lab = await Lab.start({
+    hosts: 2,
+    profiles: ['rhel9', 'upstream'],
+    simProfile: { TIME_SCALE: '0.01' },
+  });
+});
+afterAll(async () => {
+  for (const t of open) await t.close();
+  await lab.close();
+});
+
+function transport(name: string): SshTransport {
+  const h = lab.host(name);
+  const t = new SshTransport(
+    {
+      host: name,
+      keyName: h.address,
+      address: h.address,
+      port: h.port,
+      user: lab.user,
+      become: 'sudo',
+      identityFiles: [lab.keyPath],
+      jump: [],
+      connectTimeoutMs: 3000,
+      commandTimeoutMs: 10_000,
+      keepaliveIntervalMs: 1000,
+    },
+    {
+      keys: new KeyStore(),
+      hostKeys: new HostKeyPolicy({ files: [lab.knownHostsPath], mode: 'strict' }),
+    },
+  );
+  open.push(t);
+  return t;
+}
+
+describe('gatherFacts', () => {
+  it('reads a bare host in one exec', async () => {
+    const h = lab.host('lab001');
+    const before = h.execs;
+    const facts = await gatherFacts(transport('lab001'));
+    expect(h.execs - before).toBe(1);
+    expect(facts).toMatchObject({
+      probeVersion: 1,
+      kernel: '5.14.0-362.8.1.el9_3.x86_64',
+      arch: 'x86_64',
+      kpatch: { installed: true, version: '0.9.7' },
+      livepatchSupported: true,
+      patches: [],
+      modules: [],
+      installed: [],
+      kpatchDisabledAtBoot: false,
+    });
+    expect(facts.kpatchList.text).toBe('Loaded patch modules:\n\nInstalled patch modules:');
+  });
+
+  it('sees loaded, installed and replaced-leftover patches', async () => {
+    const h = lab.host('lab001');
+    const k = '5.14.0-362.8.1.el9_3.x86_64';
+    h.sim.makeModule(join(h.sim.root, 'var/tmp/livepatch-a.ko'), { name: 'livepatch_a' });
+    h.sim.makeModule(join(h.sim.root, 'var/tmp/livepatch-b.ko'), { name: 'livepatch_b' });
+    const run = async (cmd: string[]) => {
+      const r = await h.sim.run(cmd);
+      expect(r.code, r.stderr).toBe(0);
+    };
+    await run(['kpatch', 'install', 'var/tmp/livepatch-a.ko']);
+    await run(['kpatch', 'load', 'var/tmp/livepatch-a.ko']);
+    await run(['kpatch', 'load', 'var/tmp/livepatch-b.ko']); // atomic replace: a is left behind, refcnt 0
+    const facts = await gatherFacts(transport('lab001'));
+    // 5.14 kernels have no `replace` file in sysfs (it came in 6.11, reference/kpatch.md §5.1): undefined, not guessed
+    expect(facts.patches).toEqual([
+      { name: 'livepatch_b', enabled: true, transition: false, replace: undefined },
+    ]);
+    expect(facts.modules.map((m) => [m.name, m.refcnt])).toEqual([
+      ['livepatch_a', 0],
+      ['livepatch_b', 1],
+    ]);
+    expect(facts.installed).toEqual([
+      expect.objectContaining({
+        kernel: k,
+        file: 'livepatch-a.ko',
+        module: 'livepatch_a',
+        path: `/var/lib/kpatch/${k}/livepatch-a.ko`,
+      }),
+    ]);
+    expect(facts.installed[0]?.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(facts.service).toEqual({ present: true, enabled: true, state: 'enabled' });
+  });
+
+  it('knows a kernel without livepatch, and a host without kpatch', async () => {
+    const h = lab.host('lab002');
+    h.sim.fault('no-livepatch');
+    h.setKpatchInstalled(false);
+    try {
+      const facts = await gatherFacts(transport('lab002'));
+      expect(facts.livepatchSupported).toBe(false);
+      expect(facts.kpatch).toEqual({ installed: false });
+      expect(facts.kpatchList.rc).toBe(127);
+      expect(facts.kernel).toBe('6.14.0-1.fc42.x86_64');
+    } finally {
+      h.sim.clearFaults();
+      h.setKpatchInstalled(true);
+    }
+  });
+});
