@@ -73,6 +73,23 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
       setCode(hostsCommand(opts, io));
     });
 
+  program
+    .command('facts')
+    .description(
+      'Read what each host runs, in one SSH exec per host and without root: kernel, kpatch\n' +
+        'version and list, the livepatch sysfs tree, leftovers of replaced patches, installed\n' +
+        'modules with their sha256, kpatch.service, kpatch-patch packages. Changes nothing.\n' +
+        'Exits 4 if a host could not be reached or its host key was refused.',
+    )
+    .addOption(configOption())
+    .option('-l, --limit <pattern>', 'only hosts matching an Ansible host pattern')
+    .option('-f, --forks <n>', 'hosts read at once (default: rollout.forks)')
+    .option('--json', 'print JSON on stdout')
+    .action(async (opts) => {
+      const { factsCommand } = await import('./commands/facts.ts');
+      setCode(await factsCommand(opts, io));
+    });
+
   return program;
 }
 

@@ -34,3 +34,53 @@ export async function gatherFacts(transport: Transport, timeoutMs = 60_000): Pro
   }
   return parsed.facts;
 }
+
+export type HostFactsResult =
+  | { host: string; ok: true; facts: HostFacts; durationMs: number }
+  | { host: string; ok: false; error: AppError; durationMs: number };
+
+/**
+ * Facts of many hosts, at most `forks` at once, each in its own connection (closed after).
+ * A failure on one host is that host's result; it never stops the others.
+ */
+export async function gatherFleetFacts<H extends { host: string }>(
+  hosts: readonly H[],
+  open: (host: H) => Promise<Transport>,
+  options: { forks: number; onResult?: (r: HostFactsResult) => void },
+): Promise<HostFactsResult[]> {
+  const results: HostFactsResult[] = new Array<HostFactsResult>(hosts.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < hosts.length; i = next++) {
+      const h = hosts[i];
+      if (!h) continue;
+      const started = performance.now();
+      let transport: Transport | undefined;
+      let result: HostFactsResult;
+      try {
+        transport = await open(h);
+        result = { host: h.host, ok: true, facts: await gatherFacts(transport), durationMs: 0 };
+      } catch (err) {
+        const error =
+          err instanceof AppError
+            ? err
+            : new AppError(
+                'E_INTERNAL',
+                ExitCode.internal,
+                err instanceof Error ? err.message : String(err),
+                { host: h.host, step: 'facts', cause: err },
+              );
+        result = { host: h.host, ok: false, error, durationMs: 0 };
+      } finally {
+        await transport?.close();
+      }
+      result.durationMs = performance.now() - started;
+      results[i] = result;
+      options.onResult?.(result);
+    }
+  };
+  await Promise.all(
+    Array.from({ length: Math.max(1, Math.min(options.forks, hosts.length)) }, worker),
+  );
+  return results;
+}

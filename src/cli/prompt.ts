@@ -1,0 +1,21 @@
+/** Asking the operator for a key passphrase: hidden input on a terminal, never in CI. */
+import { createInterface } from 'node:readline';
+import type { PassphraseProvider } from '../transport/ssh/keys.ts';
+
+export function terminalPassphrase(): PassphraseProvider | undefined {
+  if (!process.stdin.isTTY || !process.stderr.isTTY) return undefined;
+  return (path) =>
+    new Promise((resolve) => {
+      const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+      const question = `Enter passphrase for key '${path}': `;
+      // Echo nothing of what is typed.
+      (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = (s: string) => {
+        if (s.includes(question)) process.stderr.write(question);
+      };
+      rl.question(question, (answer) => {
+        rl.close();
+        process.stderr.write('\n');
+        resolve(answer);
+      });
+    });
+}

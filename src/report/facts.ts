@@ -1,0 +1,72 @@
+/** `kpfleet facts`: what each host runs, as text or JSON. Secrets are never part of facts. */
+import type { HostFactsResult } from '../facts/gather.ts';
+import type { Style } from './style.ts';
+
+export function factsJson(results: readonly HostFactsResult[]): unknown {
+  return {
+    version: 1,
+    hosts: results.map((r) =>
+      r.ok
+        ? { host: r.host, ok: true, facts: r.facts }
+        : {
+            host: r.host,
+            ok: false,
+            error: {
+              code: r.error.code,
+              message: r.error.message,
+              hint: r.error.hint ?? null,
+              step: r.error.step ?? null,
+            },
+          },
+    ),
+  };
+}
+
+export function renderFacts(results: readonly HostFactsResult[], style: Style): string {
+  const out: string[] = [];
+  for (const r of results) {
+    if (!r.ok) {
+      out.push(`${style.bold(r.host)}  ${style.red(`${r.error.code}: ${r.error.message}`)}`);
+      if (r.error.hint !== undefined) out.push(`  ${style.cyan('hint')}: ${r.error.hint}`);
+      out.push('');
+      continue;
+    }
+    const f = r.facts;
+    const kpatch = f.kpatch.installed
+      ? `kpatch ${f.kpatch.version ?? '?'}`
+      : style.yellow('kpatch not installed');
+    const lp = f.livepatchSupported ? '' : `  ${style.yellow('no livepatch in this kernel')}`;
+    out.push(
+      `${style.bold(r.host)}  ${f.kernel} ${f.arch}  ${kpatch}  ${f.os.prettyName ?? ''}${lp}`,
+    );
+    for (const p of f.patches) {
+      const state =
+        p.transition === true
+          ? style.yellow(p.enabled ? 'enabling' : 'disabling')
+          : p.enabled
+            ? style.green('enabled')
+            : style.yellow('disabled');
+      out.push(`  loaded     ${p.name}  ${state}`);
+    }
+    for (const m of f.modules.filter((m) => !f.patches.some((p) => p.name === m.name))) {
+      out.push(
+        `  leftover   ${m.name}  ${style.dim(`refcnt ${String(m.refcnt ?? '?')} (replaced; still in memory)`)}`,
+      );
+    }
+    for (const i of [...f.installed, ...f.rpmInstalled]) {
+      out.push(
+        `  installed  ${i.module}  ${style.dim(`${i.kernel}/${i.file} sha256 ${i.sha256.slice(0, 12)}…`)}`,
+      );
+    }
+    for (const p of f.packages) out.push(`  package    ${p}`);
+    out.push(
+      `  kpatch.service: ${f.service.present ? (f.service.enabled ? 'enabled' : f.service.state || 'disabled') : 'absent'}${f.kpatchDisabledAtBoot ? style.yellow('  (kpatch.enable=0 on the kernel command line)') : ''}`,
+    );
+    out.push('');
+  }
+  const failed = results.filter((r) => !r.ok).length;
+  out.push(
+    `${String(results.length)} host${results.length === 1 ? '' : 's'}${failed ? `, ${style.red(`${String(failed)} failed`)}` : ''}`,
+  );
+  return out.join('\n');
+}
