@@ -1,4 +1,5 @@
 /** What a host runs, as the probe found it: the input of the planner. */
+import type { KpatchListParsed } from './parse/kpatch-list.ts';
 
 export interface LivepatchState {
   name: string;
@@ -36,8 +37,8 @@ export interface HostFacts {
   kpatchDisabledAtBoot: boolean;
   tainted: number | undefined;
   kpatch: { installed: boolean; version?: string };
-  /** `kpatch list` output, exactly, for the parser and for humans. */
-  kpatchList: { rc: number | undefined; text: string };
+  /** `kpatch list` output, exactly, and what it says (absent when kpatch is not installed). */
+  kpatchList: { rc: number | undefined; text: string; parsed?: KpatchListParsed };
   /** /sys/kernel/livepatch exists: the kernel can live-patch. */
   livepatchSupported: boolean;
   patches: LivepatchState[];

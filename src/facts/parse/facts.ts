@@ -1,5 +1,6 @@
 /** Probe output → HostFacts (pure). */
 import type { HostFacts, InstalledModule, LivepatchState, LoadedModule } from '../model.ts';
+import { parseKpatchList } from './kpatch-list.ts';
 import { parseOsRelease, parseSha256Lines, splitSections, withStatus } from './probe-output.ts';
 
 export type FactsResult =
@@ -40,6 +41,15 @@ export function parseFacts(stdout: string): FactsResult {
   const tainted = /^\d+$/.test(get('tainted')) ? Number(get('tainted')) : undefined;
   const version = withStatus(sections.get('kpatch-version'));
   const list = withStatus(sections.get('kpatch-list'));
+  // Output kpatch list gives that kpfleet cannot read is this host's error, never a guess.
+  const parsedList = list.rc === 0 ? parseKpatchList(list.text) : undefined;
+  if (parsedList && !parsedList.ok) {
+    return {
+      ok: false,
+      error: `kpatch list printed something kpfleet cannot read${parsedList.line !== undefined ? ` (line ${String(parsedList.line)}: ${JSON.stringify(parsedList.text)})` : ''}: ${parsedList.error}`,
+      text: list.text,
+    };
+  }
   const lp = get('livepatch').split('\n').filter(Boolean);
   const patches: LivepatchState[] = lp.slice(1).map((line) => {
     const [name = '', e, t, r] = line.split(' ');
@@ -72,7 +82,7 @@ export function parseFacts(stdout: string): FactsResult {
     tainted,
     kpatch:
       version.rc === 0 ? { installed: true, version: version.text.trim() } : { installed: false },
-    kpatchList: { rc: list.rc, text: list.text },
+    kpatchList: { rc: list.rc, text: list.text, ...(parsedList?.ok ? { parsed: parsedList } : {}) },
     livepatchSupported: lp[0] === 'present',
     patches,
     modules,

@@ -1,0 +1,112 @@
+/** Probe output → HostFacts (issue 5 §1–2): sections, and what is refused rather than guessed. */
+import { describe, expect, it } from 'vitest';
+import { parseFacts } from '../../../src/facts/parse/facts.ts';
+import { SECTION_MARK } from '../../../src/facts/probe.ts';
+
+function probeOutput(sections: Record<string, string>): string {
+  return Object.entries(sections)
+    .map(([name, body]) => `\n${SECTION_MARK} ${name}\n${body}`)
+    .join('\n');
+}
+
+const base = {
+  probe: '1',
+  uname: '5.14.0-362.8.1.el9_3.x86_64\nx86_64',
+  'os-release':
+    'NAME="Red Hat Enterprise Linux"\nID="rhel"\nVERSION_ID="9.3"\nPRETTY_NAME="Red Hat Enterprise Linux 9.3 (Plow)"',
+  cmdline: 'BOOT_IMAGE=/vmlinuz ro kpatch.enable=0 quiet',
+  tainted: '12288',
+  'kpatch-version': '0.9.7\nrc=0',
+  'kpatch-list':
+    'Loaded patch modules:\nkpatch_cve [enabled]\n\nInstalled patch modules:\nkpatch_cve (5.14.0-362.8.1.el9_3.x86_64)\nrc=0',
+  livepatch: 'present\nkpatch_cve 1 0 -',
+  modules: 'kpatch_cve 1 OEK\nold_patch 0 OEK',
+  installed: `${'a'.repeat(64)}  /var/lib/kpatch/5.14.0-362.8.1.el9_3.x86_64/kpatch-cve.ko`,
+  'rpm-installed': '',
+  service: 'enabled\nrc=0',
+  packages: 'kpatch-patch-5_14_0-362_8_1-1-3.el9_3.x86_64',
+  end: '',
+};
+
+describe('parseFacts', () => {
+  it('reads every section', () => {
+    const r = parseFacts(probeOutput(base));
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.facts).toMatchObject({
+      kernel: '5.14.0-362.8.1.el9_3.x86_64',
+      os: { id: 'rhel', versionId: '9.3', prettyName: 'Red Hat Enterprise Linux 9.3 (Plow)' },
+      kpatchDisabledAtBoot: true,
+      tainted: 12288,
+      kpatch: { installed: true, version: '0.9.7' },
+      patches: [{ name: 'kpatch_cve', enabled: true, transition: false, replace: undefined }],
+      modules: [
+        { name: 'kpatch_cve', refcnt: 1, taint: 'OEK' },
+        { name: 'old_patch', refcnt: 0, taint: 'OEK' },
+      ],
+      installed: [
+        {
+          kernel: '5.14.0-362.8.1.el9_3.x86_64',
+          file: 'kpatch-cve.ko',
+          module: 'kpatch_cve',
+          sha256: 'a'.repeat(64),
+        },
+      ],
+      service: { present: true, enabled: true, state: 'enabled' },
+      packages: ['kpatch-patch-5_14_0-362_8_1-1-3.el9_3.x86_64'],
+    });
+    expect(r.facts.kpatchList.parsed?.loaded).toEqual([
+      { name: 'kpatch_cve', state: 'enabled', cves: [] },
+    ]);
+  });
+
+  it('a kpatch list it cannot read is an error that shows the text, not a guess', () => {
+    const r = parseFacts(
+      probeOutput({
+        ...base,
+        'kpatch-list':
+          'Loaded patch modules:\nkpatch_cve [frozen]\n\nInstalled patch modules:\nrc=0',
+      }),
+    );
+    expect(r).toMatchObject({
+      ok: false,
+      text: 'Loaded patch modules:\nkpatch_cve [frozen]\n\nInstalled patch modules:',
+    });
+    if (!r.ok) expect(r.error).toMatch(/line 2: "kpatch_cve \[frozen\]"/);
+  });
+
+  it('output cut off, or not from the probe at all, is refused', () => {
+    const cut = probeOutput(base).split(`${SECTION_MARK} service`)[0] ?? '';
+    expect(parseFacts(cut)).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/stops early/) as unknown,
+    });
+    expect(parseFacts('Last login: yesterday\n')).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/none of its sections/) as unknown,
+    });
+    expect(
+      parseFacts(probeOutput({ ...base, uname: 'bash: uname: command not found\nx' })),
+    ).toMatchObject({ ok: false });
+  });
+
+  it('a host without kpatch or livepatch', () => {
+    const r = parseFacts(
+      probeOutput({
+        ...base,
+        'kpatch-version': 'rc=127',
+        'kpatch-list': 'rc=127',
+        livepatch: 'absent',
+        service: 'rc=127',
+      }),
+    );
+    expect(r).toMatchObject({
+      ok: true,
+      facts: {
+        kpatch: { installed: false },
+        livepatchSupported: false,
+        service: { present: false, enabled: false },
+      },
+    });
+  });
+});
