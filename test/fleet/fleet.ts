@@ -34,6 +34,7 @@ import {
   NS_SETUP,
   prepareHostDir,
   setKpatchInstalled,
+  strictSshOptions,
   TMP_BASE,
   writeSudoers,
 } from './host-dir.ts';
@@ -164,18 +165,7 @@ export class Fleet {
   sshArgs(host: string): string[] {
     const h = this.host(host);
     return [
-      '-i',
-      this.state.key,
-      '-o',
-      `UserKnownHostsFile=${this.state.knownHosts}`,
-      '-o',
-      'StrictHostKeyChecking=yes',
-      '-o',
-      'GlobalKnownHostsFile=/dev/null',
-      '-o',
-      'BatchMode=yes',
-      '-o',
-      'IdentitiesOnly=yes',
+      ...strictSshOptions(this.state.key, this.state.knownHosts),
       '-p',
       String(h.state.port),
       `${this.state.user}@${h.address}`,

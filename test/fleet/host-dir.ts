@@ -134,3 +134,21 @@ export function knownHostsLine(address: string, port: number, publicKey: string)
   const [type, blob] = publicKey.trim().split(/\s+/);
   return `${port === 22 ? address : `[${address}]:${port}`} ${type ?? ''} ${blob ?? ''}`;
 }
+
+/** OpenSSH client options that reach a simulated host strictly: this key, this known_hosts only. */
+export function strictSshOptions(key: string, knownHosts: string): string[] {
+  return [
+    '-i',
+    key,
+    '-o',
+    `UserKnownHostsFile=${knownHosts}`,
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'IdentitiesOnly=yes',
+  ];
+}

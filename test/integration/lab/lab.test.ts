@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { strictSshOptions } from '../../fleet/host-dir.ts';
 import { Lab } from '../../fleet/lab.ts';
 
 let lab: Lab;
@@ -34,20 +35,7 @@ function run(cmd: string, args: string[], input = ''): Promise<Result> {
 }
 
 function clientOptions(knownHosts = lab.knownHostsPath): string[] {
-  return [
-    '-i',
-    lab.keyPath,
-    '-o',
-    `UserKnownHostsFile=${knownHosts}`,
-    '-o',
-    'StrictHostKeyChecking=yes',
-    '-o',
-    'GlobalKnownHostsFile=/dev/null',
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    'IdentitiesOnly=yes',
-  ];
+  return strictSshOptions(lab.keyPath, knownHosts);
 }
 
 function ssh(host: string, command: string, extra: string[] = [], input = ''): Promise<Result> {
