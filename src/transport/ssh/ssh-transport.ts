@@ -246,7 +246,7 @@ export class SshTransport implements Transport {
     this.host = settings.host;
     this.settings = settings;
     this.deps = deps;
-    this.channels = new Semaphore(deps.maxChannels ?? 8);
+    this.channels = new Semaphore(deps.maxChannels ?? 6);
   }
 
   /** Connects (once; later calls share the connection), retrying set-up with backoff. */
@@ -292,6 +292,8 @@ export class SshTransport implements Transport {
       throw new HostUnreachableError('no connection', { host: this.host, step: 'connect' });
     this.clients = clients;
     this.lost = undefined;
+    // each running command and upload listens for the connection's end
+    target.setMaxListeners(64);
     target.on('close', () => {
       this.lost = new ConnectionLostError(`the connection to ${this.host} was lost`, {
         host: this.host,
@@ -354,48 +356,59 @@ export class SshTransport implements Transport {
             );
           });
         }, timeoutMs);
-        try {
-          client.exec(full, (e, stream) => {
-            if (e) {
-              finish(() =>
-                reject(
-                  this.lost ??
-                    new ConnectionLostError(`cannot run ${step} on ${this.host}: ${e.message}`, {
-                      host: this.host,
-                      step,
-                      cause: e,
-                    }),
-                ),
-              );
-              return;
-            }
-            channel = stream;
-            stream.on('data', (c: Buffer) => out.push(c));
-            stream.stderr.on('data', (c: Buffer) => err.push(c));
-            stream.on('close', (code: number | null | undefined, signal: string | undefined) => {
-              finish(() =>
-                resolve({
-                  code: code ?? null,
-                  signal: signal ?? null,
-                  stdout: Buffer.concat(out).toString('utf8'),
-                  stderr: Buffer.concat(err).toString('utf8'),
-                  durationMs: performance.now() - started,
-                }),
-              );
+        let refusals = 0;
+        const open = (): void => {
+          try {
+            client.exec(full, (e, stream) => {
+              if (e) {
+                // The server refused the channel (sessions still closing count against its
+                // MaxSessions): the command never started, so asking again is safe.
+                if (/Channel open failure/i.test(e.message) && refusals < 8 && !done) {
+                  refusals++;
+                  setTimeout(open, 25 * 2 ** Math.min(refusals, 5));
+                  return;
+                }
+                finish(() =>
+                  reject(
+                    this.lost ??
+                      new ConnectionLostError(`cannot run ${step} on ${this.host}: ${e.message}`, {
+                        host: this.host,
+                        step,
+                        cause: e,
+                      }),
+                  ),
+                );
+                return;
+              }
+              channel = stream;
+              stream.on('data', (c: Buffer) => out.push(c));
+              stream.stderr.on('data', (c: Buffer) => err.push(c));
+              stream.on('close', (code: number | null | undefined, signal: string | undefined) => {
+                finish(() =>
+                  resolve({
+                    code: code ?? null,
+                    signal: signal ?? null,
+                    stdout: Buffer.concat(out).toString('utf8'),
+                    stderr: Buffer.concat(err).toString('utf8'),
+                    durationMs: performance.now() - started,
+                  }),
+                );
+              });
+              stream.end(options.stdin ?? undefined);
             });
-            stream.end(options.stdin ?? undefined);
-          });
-        } catch (e) {
-          finish(() =>
-            reject(
-              this.lost ??
-                new ConnectionLostError(`cannot run ${step} on ${this.host}: ${errText(e)}`, {
-                  host: this.host,
-                  step,
-                }),
-            ),
-          );
-        }
+          } catch (e) {
+            finish(() =>
+              reject(
+                this.lost ??
+                  new ConnectionLostError(`cannot run ${step} on ${this.host}: ${errText(e)}`, {
+                    host: this.host,
+                    step,
+                  }),
+              ),
+            );
+          }
+        };
+        open();
       });
       if (result.code === null && result.signal === null && this.lost) throw this.lost;
       if (
