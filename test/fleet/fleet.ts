@@ -189,20 +189,28 @@ const FULL_DIRS = '/tmp /var/tmp /var/lib/kpfleet /home/*';
 const DISK_FULL_ON = `for d in ${FULL_DIRS}; do mount -t tmpfs -o size=4k,mode=1777 kpsim-full "$d"; done`;
 const DISK_FULL_OFF = `for d in ${FULL_DIRS}; do umount "$d"; done`;
 
-function processesInNamespace(mntns: string): number[] {
-  // A host's namespace is never ours: were it, "every process of the host" would be the machine.
-  if (mntns === OWN_MNTNS)
-    throw new Error(`refusing to act on this machine's own mount namespace (${mntns})`);
-  const out: number[] = [];
+/** Every process in each of these mount namespaces, from one scan of /proc. */
+function processesByNamespace(namespaces: Iterable<string>): Map<string, number[]> {
+  const wanted = new Map<string, number[]>();
+  for (const ns of namespaces) {
+    // A host's namespace is never ours: were it, "every process of the host" would be the machine.
+    if (ns === OWN_MNTNS)
+      throw new Error(`refusing to act on this machine's own mount namespace (${ns})`);
+    wanted.set(ns, []);
+  }
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readlinkSync(`/proc/${entry}/ns/mnt`) === mntns) out.push(Number(entry));
+      wanted.get(readlinkSync(`/proc/${entry}/ns/mnt`))?.push(Number(entry));
     } catch {
       // exited meanwhile, or not ours to read
     }
   }
-  return out;
+  return wanted;
+}
+
+function processesInNamespace(mntns: string): number[] {
+  return processesByNamespace([mntns]).get(mntns) ?? [];
 }
 
 function run(cmd: string, args: string[]): string {
@@ -413,7 +421,7 @@ export async function fleetDown(dir: string = DEFAULT_FLEET_DIR): Promise<{ kill
   const namespaces = new Set(state.hosts.map((h) => h.mntns));
   let killed = 0;
   for (let round = 0; round < 50; round++) {
-    const pids = [...namespaces].flatMap(processesInNamespace);
+    const pids = [...processesByNamespace(namespaces).values()].flat();
     if (pids.length === 0) break;
     for (const pid of pids) {
       signal(pid, 'SIGKILL');
@@ -421,7 +429,7 @@ export async function fleetDown(dir: string = DEFAULT_FLEET_DIR): Promise<{ kill
     }
     await new Promise((r) => setTimeout(r, 20));
   }
-  const left = [...namespaces].flatMap(processesInNamespace);
+  const left = [...processesByNamespace(namespaces).values()].flat();
   if (left.length) throw new Error(`fleet down: processes still running: ${left.join(', ')}`);
   rmSync(full, { recursive: true, force: true });
   return { killed };
@@ -431,5 +439,6 @@ export function fleetStatus(
   dir: string = DEFAULT_FLEET_DIR,
 ): { host: FleetHostState; processes: number }[] {
   const state = readState(dir);
-  return state.hosts.map((host) => ({ host, processes: processesInNamespace(host.mntns).length }));
+  const byNs = processesByNamespace(state.hosts.map((h) => h.mntns));
+  return state.hosts.map((host) => ({ host, processes: byNs.get(host.mntns)?.length ?? 0 }));
 }

@@ -1,15 +1,11 @@
-import { hasErrors } from '../../diagnostics.ts';
-import { ConfigError, ExitCode } from '../../errors.ts';
-import { resolveConnection } from '../../desired/connection.ts';
+import { ExitCode } from '../../errors.ts';
 import { gatherFleetFacts } from '../../facts/gather.ts';
-import { hostVars } from '../../inventory/vars.ts';
-import { renderDiagnostics } from '../../report/diagnostics.ts';
 import { factsJson, renderFacts } from '../../report/facts.ts';
 import { styleFor } from '../../report/style.ts';
 import { createSshConnector } from '../../transport/ssh/connect.ts';
 import type { CliIo } from '../io.ts';
 import { terminalPassphrase } from '../prompt.ts';
-import { loadForCli, selectForLimit } from './project.ts';
+import { selectHostsForCli } from './project.ts';
 
 export interface FactsOptions {
   config?: string;
@@ -26,15 +22,8 @@ export function exitCodeOf(codes: readonly number[]): number {
 }
 
 export async function factsCommand(opts: FactsOptions, io: CliIo): Promise<number> {
-  const { config, inventory, diagnostics, resolvePath } = loadForCli(opts, io);
-  if (hasErrors(diagnostics) || !inventory) throw new ConfigError(diagnostics);
+  const { config, hosts } = selectHostsForCli(opts, io);
   const err = styleFor(io.stderr, io.env);
-  if (diagnostics.length && opts.json !== true)
-    io.stderr.write(renderDiagnostics(diagnostics, err) + '\n\n');
-  const names = selectForLimit(inventory, opts.limit, io);
-  const hosts = names.map((h) =>
-    resolveConnection(h, config.connection, hostVars(inventory, h), resolvePath),
-  );
   const askPassphrase = terminalPassphrase();
   const open = createSshConnector({
     env: io.env,

@@ -2,7 +2,14 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadProject } from '../../config/load.ts';
 import type { LoadOptions, Project } from '../../config/load.ts';
-import { UsageError } from '../../errors.ts';
+import { hasErrors } from '../../diagnostics.ts';
+import { ConfigError, UsageError } from '../../errors.ts';
+import type { Config } from '../../config/model.ts';
+import { resolveConnection } from '../../desired/connection.ts';
+import type { HostConnection } from '../../desired/connection.ts';
+import { hostVars } from '../../inventory/vars.ts';
+import { renderDiagnostics } from '../../report/diagnostics.ts';
+import { styleFor } from '../../report/style.ts';
 import { limitHostsDetailed } from '../../inventory/pattern.ts';
 import type { Inventory } from '../../inventory/types.ts';
 import type { CliIo } from '../io.ts';
@@ -33,4 +40,31 @@ export function selectForLimit(inv: Inventory, limit: string | undefined, io: Cl
     });
   }
   return result.hosts;
+}
+
+export interface SelectedHosts {
+  config: Config;
+  inventory: Inventory;
+  /** The hosts --limit selects, in inventory order, with how to reach each. */
+  hosts: HostConnection[];
+}
+
+/**
+ * What every command that works on hosts does first: load and validate the project (invalid →
+ * ConfigError, exit 3, nothing contacted), show its warnings (not in JSON mode), apply --limit,
+ * and resolve each host's connection.
+ */
+export function selectHostsForCli(
+  opts: { config?: string; limit?: string; json?: boolean },
+  io: CliIo,
+): SelectedHosts {
+  const { config, inventory, diagnostics, resolvePath } = loadForCli(opts, io);
+  if (hasErrors(diagnostics) || !inventory) throw new ConfigError(diagnostics);
+  if (diagnostics.length && opts.json !== true) {
+    io.stderr.write(renderDiagnostics(diagnostics, styleFor(io.stderr, io.env)) + '\n\n');
+  }
+  const hosts = selectForLimit(inventory, opts.limit, io).map((h) =>
+    resolveConnection(h, config.connection, hostVars(inventory, h), resolvePath),
+  );
+  return { config, inventory, hosts };
 }
