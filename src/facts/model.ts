@@ -27,6 +27,23 @@ export interface InstalledModule {
   sha256: string;
 }
 
+/** A task not yet switched to the target state of the patch in transition (§3.1, §5.2). */
+export interface TransitionTask {
+  pid: number;
+  comm: string;
+}
+
+/** A patch in transition (only one at a time, system-wide: §5.2). */
+export interface TransitionFacts {
+  patch: string;
+  /** enabled=1: patching (a load); enabled=0: unpatching (an unload). */
+  enabling: boolean;
+  /** The tasks that hold it up, from `kpatch list`'s Stalled block and /proc/<pid>/patch_state. */
+  tasks: TransitionTask[];
+  /** /proc/<pid>/patch_state of other users' tasks was readable (root): `tasks` is complete. */
+  tasksComplete: boolean;
+}
+
 export interface HostFacts {
   probeVersion: number;
   kernel: string;
@@ -42,6 +59,10 @@ export interface HostFacts {
   /** /sys/kernel/livepatch exists: the kernel can live-patch. */
   livepatchSupported: boolean;
   patches: LivepatchState[];
+  /** The patch in transition, if one is (nothing new may start until it ends). */
+  transition?: TransitionFacts;
+  /** Kernel releases installed on the host (/lib/modules/*), the running one included. */
+  kernels: string[];
   /** Live-patch modules in memory (taint K), including replaced leftovers. */
   modules: LoadedModule[];
   /** /var/lib/kpatch/<kernel>/*.ko (kpatch install). */

@@ -8,7 +8,7 @@
 /** The marker that opens a section; chosen so no real output line can look like it. */
 export const SECTION_MARK = '@@kpfleet-probe@@';
 
-export const PROBE_VERSION = 1;
+export const PROBE_VERSION = 2;
 
 const section = (name: string): string => `printf '\\n${SECTION_MARK} %s\\n' ${name}`;
 
@@ -33,6 +33,14 @@ export function probeScript(): string {
     section('livepatch'),
     // one line per patch: name, enabled, transition, replace ("-" where the kernel has no such file)
     'if [ -d /sys/kernel/livepatch ]; then echo present; for d in /sys/kernel/livepatch/*/; do [ -d "$d" ] || continue; n=${d%/}; n=${n##*/}; e=$(cat "$d/enabled" 2>/dev/null || echo -); t=$(cat "$d/transition" 2>/dev/null || echo -); r=$(cat "$d/replace" 2>/dev/null || echo -); echo "$n $e $t $r"; done; else echo absent; fi',
+    section('tasks'),
+    // only while a patch is in transition: tasks not yet switched (§5.1 patch_state: -1 none,
+    // 0 unpatched, 1 patched). Without root only the probe's own tasks are readable; `kpatch
+    // list`'s Stalled block (above) is the other source.
+    'if grep -qsx 1 /sys/kernel/livepatch/*/transition; then echo readable=$( [ -r /proc/1/patch_state ] && echo yes || echo no ); for f in /proc/[0-9]*/task/[0-9]*/patch_state; do s=$(cat "$f" 2>/dev/null) || continue; [ "$s" = -1 ] && continue; t=${f%/patch_state}; echo "${t##*/} $s $(cat "$t/comm" 2>/dev/null)"; done 2>/dev/null | head -n 200; fi',
+    section('kernels'),
+    // installed kernels (a patch declared for the next one is installed for it, not loaded)
+    'for d in /lib/modules/*/; do [ -d "$d" ] && { d=${d%/}; echo "${d##*/}"; }; done 2>/dev/null',
     section('modules'),
     // livepatch modules still in memory (taint K), with their refcount: replaced leftovers show 0
     'for d in /sys/module/*/; do t=$(cat "$d/taint" 2>/dev/null) || continue; case $t in *K*) n=${d%/}; n=${n##*/}; echo "$n $(cat "$d/refcnt" 2>/dev/null || echo -) $t";; esac; done',

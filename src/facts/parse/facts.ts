@@ -1,5 +1,12 @@
 /** Probe output → HostFacts (pure). */
-import type { HostFacts, InstalledModule, LivepatchState, LoadedModule } from '../model.ts';
+import type {
+  HostFacts,
+  InstalledModule,
+  LivepatchState,
+  LoadedModule,
+  TransitionFacts,
+  TransitionTask,
+} from '../model.ts';
 import { parseKpatchList } from './kpatch-list.ts';
 import { parseOsRelease, parseSha256Lines, splitSections, withStatus } from './probe-output.ts';
 
@@ -22,6 +29,38 @@ function installed(text: string, root: string): InstalledModule[] {
     if (!kernel || !file) return [];
     return [{ kernel, file, path, module: moduleNameOfFile(file), sha256 }];
   });
+}
+
+/**
+ * The patch in transition (sysfs `transition` = 1), with the tasks not yet switched: those
+ * `kpatch list` printed in its Stalled block, and those whose /proc patch_state the probe could
+ * read and that differ from the patch's `enabled` (§3.1).
+ */
+function transitionOf(
+  patches: readonly LivepatchState[],
+  tasksText: string,
+  listed: readonly { pid: number; comm: string }[] | undefined,
+): TransitionFacts | undefined {
+  const p = patches.find((x) => x.transition === true);
+  if (!p) return undefined;
+  const enabling = p.enabled !== false;
+  const [first = '', ...lines] = tasksText.split('\n').filter(Boolean);
+  const tasks = new Map<number, TransitionTask>();
+  for (const t of listed ?? []) tasks.set(t.pid, { pid: t.pid, comm: t.comm });
+  for (const line of lines) {
+    const m = /^(\d+) (-?\d) ?(.*)$/.exec(line);
+    if (!m) continue;
+    const state = m[2] === '1';
+    if (state === enabling) continue;
+    const pid = Number(m[1]);
+    if (!tasks.has(pid)) tasks.set(pid, { pid, comm: m[3] ?? '' });
+  }
+  return {
+    patch: p.name,
+    enabling,
+    tasks: [...tasks.values()].sort((a, b) => a.pid - b.pid),
+    tasksComplete: first === 'readable=yes',
+  };
 }
 
 export function parseFacts(stdout: string): FactsResult {
@@ -66,6 +105,11 @@ export function parseFacts(stdout: string): FactsResult {
         taint,
       };
     });
+  const transition = transitionOf(
+    patches,
+    get('tasks'),
+    parsedList?.ok ? parsedList.stalled : undefined,
+  );
   const service = withStatus(sections.get('service'));
   const serviceState = service.text.trim();
   const facts: HostFacts = {
@@ -85,6 +129,8 @@ export function parseFacts(stdout: string): FactsResult {
     kpatchList: { rc: list.rc, text: list.text, ...(parsedList?.ok ? { parsed: parsedList } : {}) },
     livepatchSupported: lp[0] === 'present',
     patches,
+    ...(transition ? { transition } : {}),
+    kernels: get('kernels').split('\n').filter(Boolean),
     modules,
     installed: installed(get('installed'), '/var/lib/kpatch/'),
     rpmInstalled: installed(get('rpm-installed'), '/usr/lib/kpatch/'),

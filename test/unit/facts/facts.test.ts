@@ -109,4 +109,55 @@ describe('parseFacts', () => {
       },
     });
   });
+
+  it('no transition: no transition facts; installed kernels listed', () => {
+    const r = parseFacts(
+      probeOutput({ ...base, kernels: '5.14.0-362.8.1.el9_3.x86_64\n5.14.0-427.el9.x86_64' }),
+    );
+    if (!r.ok) throw new Error(r.error);
+    expect(r.facts.transition).toBeUndefined();
+    expect(r.facts.kernels).toEqual(['5.14.0-362.8.1.el9_3.x86_64', '5.14.0-427.el9.x86_64']);
+  });
+
+  it('a patch in transition, with the tasks that hold it up from kpatch list and /proc (§3.1, §5.1)', () => {
+    const r = parseFacts(
+      probeOutput({
+        ...base,
+        'kpatch-list':
+          'Loaded patch modules:\nkpatch_cve [enabled]\nkpatch_new [enabling...]\n\nStalled processes:\n2171 qemu-kvm\nstack:\n\nInstalled patch modules:\nrc=0',
+        livepatch: 'present\nkpatch_cve 1 0 1\nkpatch_new 1 1 1',
+        // pid state comm: 900 already switched (1 = patched), 2171 also in the list, 3000 new
+        tasks: 'readable=no\n900 1 bash\n2171 0 qemu-kvm\n3000 0 kworker/0:1 x',
+      }),
+    );
+    if (!r.ok) throw new Error(r.error);
+    expect(r.facts.transition).toEqual({
+      patch: 'kpatch_new',
+      enabling: true,
+      tasks: [
+        { pid: 2171, comm: 'qemu-kvm' },
+        { pid: 3000, comm: 'kworker/0:1 x' },
+      ],
+      tasksComplete: false,
+    });
+  });
+
+  it('an unpatching transition: tasks still patched are the ones holding it', () => {
+    const r = parseFacts(
+      probeOutput({
+        ...base,
+        'kpatch-list':
+          'Loaded patch modules:\nkpatch_cve [disabling...]\n\nInstalled patch modules:\nrc=0',
+        livepatch: 'present\nkpatch_cve 0 1 -',
+        tasks: 'readable=yes\n1 0 systemd\n77 1 sleeper',
+      }),
+    );
+    if (!r.ok) throw new Error(r.error);
+    expect(r.facts.transition).toEqual({
+      patch: 'kpatch_cve',
+      enabling: false,
+      tasks: [{ pid: 77, comm: 'sleeper' }],
+      tasksComplete: true,
+    });
+  });
 });
