@@ -1,0 +1,214 @@
+/**
+ * The plan: versioned, serialisable data (schemas/plan.schema.json). What each host runs, what
+ * must change there and in which order, and why. Built by `plan/plan.ts` (pure), rendered by
+ * `report/plan.ts`, executed by `apply` (issue 6).
+ */
+
+export const PLAN_FORMAT = 'kpfleet-plan';
+export const PLAN_VERSION = 1;
+
+/** The order in which actions run on a host (a replacement's clean-up comes after its load). */
+export const CHANGE_ACTIONS = [
+  'upload',
+  'install',
+  'package-install',
+  'enable-service',
+  'load',
+  'unload',
+  'uninstall',
+  'package-remove',
+] as const;
+export type ChangeAction = (typeof CHANGE_ACTIONS)[number];
+
+interface ChangeBase {
+  /** Why: one sentence an operator reads ("declared loaded by group web", …). */
+  reason: string;
+  /** The catalogue name, where the module is one of the catalogue's. */
+  patch?: string;
+}
+
+/** Copy a patch file to the host (SFTP, verified by sha256 on the host). */
+export interface UploadChange extends ChangeBase {
+  action: 'upload';
+  patch: string;
+  module: string;
+  /** The local file, as written in kpfleet.yml. */
+  source: string;
+  sha256: string;
+  /** Where on the host (a staging folder kpfleet owns). */
+  destination: string;
+}
+
+/** `kpatch install -k <kernel> <file>`: copy into /var/lib/kpatch/<kernel>/, enable the service. */
+export interface InstallChange extends ChangeBase {
+  action: 'install';
+  patch: string;
+  module: string;
+  kernel: string;
+  /** The uploaded file on the host. */
+  file: string;
+  sha256: string;
+}
+
+/** dnf/yum install of that exact kpatch-patch version (its %post installs and loads it). */
+export interface PackageInstallChange extends ChangeBase {
+  action: 'package-install';
+  patch: string;
+  module: string;
+  /** name-version-release */
+  package: string;
+  /** An installed package of the same name at another version: this is an upgrade/downgrade. */
+  replacesPackage?: string;
+}
+
+export interface EnableServiceChange extends ChangeBase {
+  action: 'enable-service';
+}
+
+/**
+ * `kpatch load <module>`; loading a patch that `replaces` others retires them (atomic replace).
+ * Where an inert leftover of the same name is resident (refcount 0, from an atomic replace) and
+ * kpatch is older than 0.9.4, which cannot load over it (reference/kpatch.md §6 #27), the step
+ * rmmods the leftover first.
+ */
+export interface LoadChange extends ChangeBase {
+  action: 'load';
+  patch: string;
+  module: string;
+  /** The installed file to load (/var/lib/kpatch/<kernel>/<file>); else kpatch finds it by name. */
+  file?: string;
+  /** Loaded modules this one takes over from; they are unloaded only after it is enabled. */
+  replaces: string[];
+  /** It is in sysfs but disabled (pre-5.1 kernels, or a reversed unload): load re-enables it. */
+  reenable: boolean;
+  /**
+   * The facts show an inert leftover of this module (refcount 0) and kpatch is older than 0.9.4:
+   * the step rmmods it first (§6 #27). (Apply also does so for a leftover this plan creates.)
+   */
+  removesLeftover?: true;
+  cves: string[];
+}
+
+/** `kpatch unload` (disable and rmmod), or rmmod of an inert leftover of an atomic replace. */
+export interface UnloadChange extends ChangeBase {
+  action: 'unload';
+  module: string;
+  /** Only a refcount-0 leftover remains (no sysfs entry): nothing is disabled, it is rmmod-ed. */
+  leftover: boolean;
+  /** The module whose load must have succeeded first (a replacement's clean-up). */
+  after?: string;
+}
+
+/** `kpatch uninstall -k <kernel> <file>`. */
+export interface UninstallChange extends ChangeBase {
+  action: 'uninstall';
+  module: string;
+  kernel: string;
+  /** The file name under /var/lib/kpatch/<kernel>/. */
+  file: string;
+  after?: string;
+}
+
+/** dnf/yum remove of an installed kpatch-patch package. */
+export interface PackageRemoveChange extends ChangeBase {
+  action: 'package-remove';
+  package: string;
+  after?: string;
+}
+
+export type Change =
+  | UploadChange
+  | InstallChange
+  | PackageInstallChange
+  | EnableServiceChange
+  | LoadChange
+  | UnloadChange
+  | UninstallChange
+  | PackageRemoveChange;
+
+export type FindingKind =
+  /** No declared patch fits the running kernel. */
+  | 'uncovered'
+  /** A patch is in transition: nothing new may start on this host. */
+  | 'stalled'
+  /** A live-patch module that nothing declares for this host (kept per policy). */
+  | 'unmanaged'
+  /** A loaded patch whose support window (`released` + `reboot_due_after`) has passed. */
+  | 'reboot-due'
+  /** `kpatch.enable=0` on the kernel command line: nothing is loaded at boot. */
+  | 'boot-disabled'
+  /** Changes are needed but kpatch is not installed. */
+  | 'kpatch-missing'
+  /** The kernel has no /sys/kernel/livepatch. */
+  | 'livepatch-unsupported'
+  /** A patch is loaded but disabled and nothing declares it loaded. */
+  | 'disabled'
+  /** An installed copy differs from the declared file (sha256). */
+  | 'checksum';
+
+export type Severity = 'info' | 'warning' | 'error';
+
+export interface Finding {
+  kind: FindingKind;
+  severity: Severity;
+  message: string;
+  module?: string;
+  patch?: string;
+}
+
+/**
+ * - `converged`: nothing to do;
+ * - `changes`: the changes below are pending;
+ * - `blocked`: kpfleet will not change this host (stalled transition, uncovered with policy fail,
+ *   kpatch missing, no livepatch support); the findings say why;
+ * - `error`: facts could not be read or parsed;
+ * - `unreachable`: no connection, authentication or host key refused.
+ */
+export type HostStatus = 'converged' | 'changes' | 'blocked' | 'error' | 'unreachable';
+
+export interface HostPlan {
+  host: string;
+  groups: string[];
+  status: HostStatus;
+  /** Running kernel (absent when facts could not be read). */
+  kernel?: string;
+  /** sha256 of the facts the changes were computed from (`facts/fingerprint.ts`). */
+  factsFingerprint?: string;
+  /** One line: why nothing changes, or what the changes achieve. */
+  reason: string;
+  /** In execution order. */
+  changes: Change[];
+  findings: Finding[];
+  /** For `error` and `unreachable`: what went wrong, with its code and step. */
+  error?: { code: string; message: string; step?: string; hint?: string };
+  /** CVEs the changes close (from the catalogue). */
+  cves: string[];
+}
+
+export interface PlanSummary {
+  hosts: number;
+  converged: number;
+  changes: number;
+  blocked: number;
+  errors: number;
+  unreachable: number;
+  /** Number of changes per action, over every host. */
+  actions: Partial<Record<ChangeAction, number>>;
+  /** CVEs the plan closes, sorted. */
+  cves: string[];
+  /** Hosts with each finding kind of severity warning or error. */
+  findings: Partial<Record<FindingKind, number>>;
+}
+
+export interface Plan {
+  format: typeof PLAN_FORMAT;
+  version: typeof PLAN_VERSION;
+  /** ISO time the facts were read. */
+  createdAt: string;
+  kpfleetVersion: string;
+  /** The project file, as named on the command line; and the --limit used. */
+  config: string;
+  limit?: string;
+  hosts: HostPlan[];
+  summary: PlanSummary;
+}

@@ -1,0 +1,283 @@
+/**
+ * A pure model of a kpatch host, for property tests of the planner: the simulator's semantics
+ * (test/fleet/SPEC.md "Kernel model", reference/kpatch.md §2.4–2.8, §4.3, §5.2–5.3) reduced to
+ * what the plan's actions touch, with transitions that always complete (a stalled host is
+ * blocked by the planner, so it never reaches apply). `model.test.ts` checks this model against
+ * the real simulator over SSH-less runs of the same steps.
+ *
+ * State: sysfs entries (enabled, replace), resident modules (refcnt), /var/lib/kpatch and
+ * /usr/lib/kpatch files (by sha256), packages, kpatch.service, staged uploads. Module files are
+ * known by their sha256 (`ModelModule`: in-kernel name, vermagic kernel, replace mode).
+ */
+import type { HostFacts, InstalledModule } from '../../src/facts/model.ts';
+import type { Change } from '../../src/plan/model.ts';
+import { normalizeModuleName } from '../../src/facts/parse/kpatch-list.ts';
+import { packageModule, parsePackage, postLoads, sameName } from '../../src/plan/packages.ts';
+import { versionAtLeast } from '../../src/util/version.ts';
+
+export interface ModelModule {
+  /** In-kernel name (readelf .gnu.linkonce.this_module). */
+  name: string;
+  /** vermagic: the kernel it loads on. */
+  kernel: string;
+  /** Atomic-replace (cumulative) build (§5.3). */
+  replace: boolean;
+  sha256: string;
+}
+
+/** A kpatch-patch package in the repository (§4.3). */
+export interface ModelPackage {
+  nvra: string;
+  module: ModelModule;
+}
+
+export interface ModelFile {
+  kernel: string;
+  file: string;
+  sha256: string;
+}
+
+export interface ModelHost {
+  kernel: string;
+  kernels: string[];
+  kpatchVersion: string;
+  kpatchInstalled: boolean;
+  livepatch: boolean;
+  sysfs: Map<string, { enabled: boolean; replace: boolean }>;
+  resident: Map<string, number>;
+  installed: ModelFile[];
+  rpmInstalled: ModelFile[];
+  packages: string[];
+  service: { present: boolean; enabled: boolean };
+  staged: Map<string, string>;
+  /** Every module file the host can come to hold, by sha256 (uploads and packages). */
+  files: Map<string, ModelModule>;
+  repo: Map<string, ModelPackage>;
+}
+
+export class ModelError extends Error {}
+
+const basename = (p: string): string => p.slice(p.lastIndexOf('/') + 1);
+
+export function cloneHost(h: ModelHost): ModelHost {
+  return {
+    ...h,
+    kernels: [...h.kernels],
+    sysfs: new Map([...h.sysfs].map(([k, v]) => [k, { ...v }])),
+    resident: new Map(h.resident),
+    installed: h.installed.map((f) => ({ ...f })),
+    rpmInstalled: h.rpmInstalled.map((f) => ({ ...f })),
+    packages: [...h.packages],
+    service: { ...h.service },
+    staged: new Map(h.staged),
+  };
+}
+
+function moduleOf(h: ModelHost, sha: string): ModelModule {
+  const m = h.files.get(sha);
+  if (!m) throw new ModelError(`unknown module file ${sha}`);
+  return m;
+}
+
+/** `kpatch install -k kernel path` (§2.7): vermagic check, "already installed", enables the service. */
+export function kpatchInstall(h: ModelHost, kernel: string, sha: string, file: string): void {
+  const m = moduleOf(h, sha);
+  if (m.kernel !== kernel)
+    throw new ModelError(`invalid module version ${m.kernel} for kernel ${kernel}`);
+  if (h.installed.some((f) => f.kernel === kernel && f.file === file))
+    throw new ModelError(`${file} is already installed`);
+  h.installed.push({ kernel, file, sha256: sha });
+  if (h.service.present) h.service.enabled = true;
+}
+
+/** `kpatch load` of an installed file or module name (§2.4, 0.9.4+ leftover rule, §5.3 replace). */
+export function kpatchLoad(h: ModelHost, arg: { file?: string; module?: string }): void {
+  if (!h.kpatchInstalled) throw new ModelError('kpatch: command not found');
+  let entry: ModelFile | undefined;
+  if (arg.file !== undefined) {
+    entry = h.installed.find((f) => `/var/lib/kpatch/${f.kernel}/${f.file}` === arg.file);
+  } else {
+    entry = h.installed.find(
+      (f) => f.kernel === h.kernel && normalizeModuleName(f.file) === arg.module,
+    );
+  }
+  if (!entry) throw new ModelError(`can't find ${arg.file ?? arg.module ?? ''}`);
+  const m = moduleOf(h, entry.sha256);
+  const s = h.sysfs.get(m.name);
+  if (s) {
+    s.enabled = true; // already enabled, or re-enabled (pre-5.1)
+    return;
+  }
+  if (h.resident.has(m.name)) {
+    if (!versionAtLeast(h.kpatchVersion, '0.9.4')) throw new ModelError('insmod: File exists');
+    if ((h.resident.get(m.name) ?? 0) > 0) throw new ModelError('refcnt');
+    h.resident.delete(m.name);
+  }
+  if (!h.livepatch) throw new ModelError("can't find core module");
+  if (m.kernel !== h.kernel) throw new ModelError('Invalid module format');
+  if (m.replace) {
+    for (const [name] of h.sysfs) {
+      h.sysfs.delete(name);
+      h.resident.set(name, 0);
+    }
+  }
+  h.sysfs.set(m.name, { enabled: true, replace: m.replace });
+  h.resident.set(m.name, 1);
+}
+
+/** `kpatch unload` / rmmod of an inert leftover (§2.6). */
+export function kpatchUnload(h: ModelHost, module: string): void {
+  if (h.sysfs.has(module)) {
+    h.sysfs.delete(module);
+    h.resident.delete(module);
+    return;
+  }
+  if (!h.resident.has(module)) throw new ModelError(`patch module ${module} is not loaded`);
+  h.resident.delete(module);
+}
+
+/** `kpatch uninstall -k kernel file` (§2.8). */
+export function kpatchUninstall(h: ModelHost, kernel: string, file: string): void {
+  const i = h.installed.findIndex(
+    (f) =>
+      f.kernel === kernel &&
+      (f.file === file || normalizeModuleName(f.file) === normalizeModuleName(file)),
+  );
+  if (i < 0) throw new ModelError(`${file} is not installed for kernel ${kernel}`);
+  h.installed.splice(i, 1);
+}
+
+function rpmFileOf(p: ModelPackage): ModelFile {
+  const x = packageModule(p.nvra) ?? p.module.name;
+  const parsed = parsePackage(p.nvra);
+  const rel = parsed?.release.split('.')[0] ?? '';
+  const file = parsed
+    ? `kpatch-${parsed.name.slice('kpatch-patch-'.length)}-${parsed.version}-${rel}.ko`
+    : `${x}.ko`;
+  return { kernel: p.module.kernel, file, sha256: p.module.sha256 };
+}
+
+/** dnf install of an exact package: upgrade/downgrade of the same name, %post, %postun (§4.3). */
+export function packageInstall(h: ModelHost, spec: string): void {
+  const pkg = [...h.repo.values()].find((p) => p.nvra === spec || p.nvra.startsWith(spec + '.'));
+  if (!pkg) throw new ModelError(`No match for argument: ${spec}`);
+  if (!h.kernels.includes(pkg.module.kernel)) throw new ModelError('kernel-uname-r missing');
+  const old = h.packages.find((x) => sameName(x, pkg.nvra));
+  const rpmFile = rpmFileOf(pkg);
+  h.packages.push(pkg.nvra);
+  h.rpmInstalled.push(rpmFile);
+  // %post: kpatch install -k, then load when it is the running kernel (a failed load never fails)
+  try {
+    kpatchInstall(h, rpmFile.kernel, rpmFile.sha256, rpmFile.file);
+  } catch {
+    /* %post exits 0 */
+  }
+  // …unless a newer version of the same stream is loaded (a downgrade waits for a reboot)
+  const enabled = [...h.sysfs].filter(([, v]) => v.enabled).map(([n]) => n);
+  if (rpmFile.kernel === h.kernel && h.kpatchInstalled && postLoads(pkg.nvra, enabled)) {
+    try {
+      kpatchLoad(h, { file: `/var/lib/kpatch/${rpmFile.kernel}/${rpmFile.file}` });
+    } catch {
+      /* %post exits 0 */
+    }
+  }
+  if (old !== undefined) removePackageFiles(h, old);
+}
+
+function removePackageFiles(h: ModelHost, nvra: string): void {
+  h.packages = h.packages.filter((x) => x !== nvra);
+  const pkg = h.repo.get(nvra);
+  if (!pkg) return;
+  const f = rpmFileOf(pkg);
+  h.rpmInstalled = h.rpmInstalled.filter((x) => !(x.kernel === f.kernel && x.file === f.file));
+  // %postun: kpatch uninstall -k kver file (errors ignored); nothing is unloaded
+  h.installed = h.installed.filter((x) => !(x.kernel === f.kernel && x.file === f.file));
+}
+
+export function packageRemove(h: ModelHost, nvra: string): void {
+  if (!h.packages.includes(nvra)) throw new ModelError(`package ${nvra} is not installed`);
+  removePackageFiles(h, nvra);
+}
+
+/** Executes one change of a plan, as apply will (issue 6), on the model. */
+export function applyChange(h: ModelHost, c: Change, uploads: ReadonlyMap<string, string>): void {
+  switch (c.action) {
+    case 'upload': {
+      const sha = uploads.get(c.source);
+      if (sha !== c.sha256) throw new ModelError(`upload of ${c.source}: checksum mismatch`);
+      h.staged.set(c.destination, c.sha256);
+      return;
+    }
+    case 'install': {
+      const sha =
+        h.staged.get(c.file) ??
+        h.rpmInstalled.find((f) => `/usr/lib/kpatch/${f.kernel}/${f.file}` === c.file)?.sha256;
+      if (sha === undefined) throw new ModelError(`${c.file} doesn't exist`);
+      kpatchInstall(h, c.kernel, sha, basename(c.file));
+      return;
+    }
+    case 'package-install':
+      packageInstall(h, c.package);
+      return;
+    case 'enable-service':
+      if (!h.service.present) throw new ModelError('unit kpatch.service does not exist');
+      h.service.enabled = true;
+      return;
+    case 'load':
+      // the step rmmods an inert same-named leftover first where kpatch < 0.9.4 cannot (§6 #27)
+      if (!h.sysfs.has(c.module) && h.resident.get(c.module) === 0) h.resident.delete(c.module);
+      kpatchLoad(h, c.file !== undefined ? { file: c.file } : { module: c.module });
+      return;
+    case 'unload':
+      kpatchUnload(h, c.module);
+      return;
+    case 'uninstall':
+      kpatchUninstall(h, c.kernel, c.file);
+      return;
+    case 'package-remove':
+      packageRemove(h, c.package);
+      return;
+  }
+}
+
+/** What the probe would read on this host (src/facts/probe.ts). */
+export function modelFacts(h: ModelHost): HostFacts {
+  const inst = (root: string, files: readonly ModelFile[]): InstalledModule[] =>
+    files.map((f) => ({
+      kernel: f.kernel,
+      file: f.file,
+      path: `${root}/${f.kernel}/${f.file}`,
+      module: normalizeModuleName(f.file),
+      sha256: f.sha256,
+    }));
+  return {
+    probeVersion: 2,
+    kernel: h.kernel,
+    arch: 'x86_64',
+    os: { id: 'rhel' },
+    cmdline: '',
+    kpatchDisabledAtBoot: false,
+    tainted: 0,
+    kpatch: h.kpatchInstalled
+      ? { installed: true, version: h.kpatchVersion }
+      : { installed: false },
+    kpatchList: { rc: 0, text: '' },
+    livepatchSupported: h.livepatch,
+    patches: [...h.sysfs].map(([name, s]) => ({
+      name,
+      enabled: s.enabled,
+      transition: false,
+      replace: s.replace,
+    })),
+    kernels: [...h.kernels],
+    modules: [...h.resident].map(([name, refcnt]) => ({ name, refcnt, taint: 'OEK' })),
+    installed: inst('/var/lib/kpatch', h.installed),
+    rpmInstalled: inst('/usr/lib/kpatch', h.rpmInstalled),
+    service: {
+      present: h.service.present,
+      enabled: h.service.enabled,
+      state: h.service.present ? (h.service.enabled ? 'enabled' : 'disabled') : 'not-found',
+    },
+    packages: [...h.packages].sort(),
+  };
+}
