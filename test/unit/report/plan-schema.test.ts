@@ -1,0 +1,128 @@
+/** schemas/plan.schema.json describes the Plan model: hand-built plans pass, broken ones fail. */
+import { readFileSync } from 'node:fs';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import type { ErrorObject } from 'ajv/dist/2020.js';
+import { describe, expect, it } from 'vitest';
+import { CHANGE_ACTIONS, PLAN_FORMAT, PLAN_VERSION } from '../../../src/plan/model.ts';
+import type { Plan } from '../../../src/plan/model.ts';
+import { planJson } from '../../../src/report/plan.ts';
+import { convergedPlan, fleetPlan } from './plan-fixtures.ts';
+
+const schema = JSON.parse(
+  readFileSync(new URL('../../../schemas/plan.schema.json', import.meta.url), 'utf8'),
+) as Record<string, unknown>;
+const validate = new Ajv2020({ allErrors: true, strict: true }).compile(schema);
+
+/** A plan as JSON data, to break at will. */
+type Json = Record<string, unknown>;
+function data(plan: Plan = fleetPlan()): Json {
+  return JSON.parse(planJson(plan)) as Json;
+}
+function at(value: unknown, ...path: (string | number)[]): Json {
+  let node = value;
+  for (const seg of path) node = (node as Record<string | number, unknown>)[seg];
+  return node as Json;
+}
+function errorsOf(value: unknown): ErrorObject[] {
+  return validate(value) ? [] : (validate.errors ?? []);
+}
+
+describe('plan.schema.json', () => {
+  it('is the plan format and version of the model', () => {
+    const props = schema.properties as Record<string, { const: unknown }>;
+    expect(props.format?.const).toBe(PLAN_FORMAT);
+    expect(props.version?.const).toBe(PLAN_VERSION);
+    const defs = schema.$defs as Record<string, { enum?: unknown[] }>;
+    expect(defs.changeAction?.enum).toEqual([...CHANGE_ACTIONS]);
+  });
+
+  it('accepts the hand-built plans', () => {
+    expect(errorsOf(data())).toEqual([]);
+    expect(errorsOf(data(convergedPlan(3)))).toEqual([]);
+    expect(errorsOf(data(convergedPlan(0)))).toEqual([]);
+  });
+
+  it('has a branch for every change action, and the fixture uses them all', () => {
+    const used = new Set(
+      fleetPlan().hosts.flatMap((h) => h.changes.map((c) => c.action as string)),
+    );
+    expect([...used].sort()).toEqual([...CHANGE_ACTIONS].sort());
+  });
+
+  it('refuses an unknown action', () => {
+    const plan = data();
+    at(plan, 'hosts', 0, 'changes', 2).action = 'reboot';
+    expect(errorsOf(plan)).not.toEqual([]);
+  });
+
+  it('refuses a change or a host without its reason', () => {
+    for (const index of [0, 1, 2, 3, 4, 5]) {
+      const plan = data();
+      const change = at(plan, 'hosts', 0, 'changes', index);
+      delete change.reason;
+      expect(errorsOf(plan), String(change.action)).not.toEqual([]);
+    }
+    const plan = data();
+    delete at(plan, 'hosts', 3).reason;
+    expect(errorsOf(plan)).toEqual([
+      expect.objectContaining({ instancePath: '/hosts/3', keyword: 'required' }),
+    ]);
+  });
+
+  it('refuses a change without a field its action requires', () => {
+    const plan = data();
+    delete at(plan, 'hosts', 0, 'changes', 3).replaces; // load
+    expect(errorsOf(plan)).not.toEqual([]);
+  });
+
+  it('refuses an extra property in a change, a finding, a host, the summary or the plan', () => {
+    const places: (string | number)[][] = [
+      ['hosts', 0, 'changes', 0],
+      ['hosts', 1, 'changes', 4],
+      ['hosts', 0, 'findings', 0],
+      ['hosts', 6, 'error'],
+      ['hosts', 0],
+      ['summary'],
+      [],
+    ];
+    for (const path of places) {
+      const plan = data();
+      at(plan, ...path).surprise = true;
+      expect(errorsOf(plan), path.join('.')).not.toEqual([]);
+    }
+    // A property that belongs to another action is extra too.
+    const plan = data();
+    at(plan, 'hosts', 0, 'changes', 2).module = 'kpatch_cve_2'; // enable-service
+    expect(errorsOf(plan)).not.toEqual([]);
+  });
+
+  it('refuses another version or format', () => {
+    for (const [key, value] of [
+      ['version', 2],
+      ['version', '1'],
+      ['format', 'kpfleet-facts'],
+    ] as const) {
+      const plan = data();
+      plan[key] = value;
+      expect(errorsOf(plan), `${key}=${String(value)}`).toEqual([
+        expect.objectContaining({ instancePath: `/${key}`, keyword: 'const' }),
+      ]);
+    }
+  });
+
+  it('refuses an unknown status, severity, finding kind or summary action', () => {
+    const edits: ((plan: Json) => void)[] = [
+      (p) => (at(p, 'hosts', 0).status = 'done'),
+      (p) => (at(p, 'hosts', 0, 'findings', 0).severity = 'fatal'),
+      (p) => (at(p, 'hosts', 0, 'findings', 0).kind = 'weird'),
+      (p) => (at(p, 'summary', 'actions').reboot = 1),
+      (p) => (at(p, 'summary', 'findings').weird = 1),
+      (p) => (at(p, 'summary').hosts = -1),
+    ];
+    for (const edit of edits) {
+      const plan = data();
+      edit(plan);
+      expect(errorsOf(plan), edit.toString()).not.toEqual([]);
+    }
+  });
+});
