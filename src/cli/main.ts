@@ -2,7 +2,7 @@
  * The command line. The only module that reads argv and decides the exit code
  * (docs/exit-codes.md): commands return a code or throw; `runCli` maps errors to codes.
  */
-import { readFileSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, Option } from '@commander-js/extra-typings';
 import { AppError, ConfigError, ExitCode } from '../errors.ts';
@@ -10,12 +10,9 @@ import { renderDiagnostics, summarize } from '../report/diagnostics.ts';
 import { styleFor } from '../report/style.ts';
 import type { CliIo } from './io.ts';
 import { processIo } from './io.ts';
+import { VERSION } from './version.ts';
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-  version: string;
-};
-
-export const VERSION = pkg.version;
+export { VERSION };
 const ISSUES_URL = 'https://github.com/kpfleet/kpfleet/issues';
 
 function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
@@ -88,6 +85,30 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     .action(async (opts) => {
       const { factsCommand } = await import('./commands/facts.ts');
       setCode(await factsCommand(opts, io));
+    });
+
+  program
+    .command('plan')
+    .description(
+      'Read every host (one SSH exec each, as facts) and show what kpfleet would change there, in\n' +
+        'order, and why: + load, - unload, ~ replace, installs, packages; hosts blocked by a stalled\n' +
+        'transition, uncovered kernels, unmanaged modules, reboot due. Changes nothing.\n' +
+        'Exit: 0 ok, 1 a host is blocked or its facts failed, 4 unreachable; with\n' +
+        '--detailed-exitcode, 2 when changes are pending.',
+    )
+    .addOption(configOption())
+    .option('-l, --limit <pattern>', 'only hosts matching an Ansible host pattern')
+    .option('-f, --forks <n>', 'hosts read at once (default: rollout.forks)')
+    .addOption(
+      new Option('--format <format>', 'what to print on stdout')
+        .choices(['text', 'json', 'markdown'] as const)
+        .default('text' as const),
+    )
+    .option('-o, --out <file>', 'also save the plan as JSON (schemas/plan.schema.json), for apply')
+    .option('--detailed-exitcode', 'exit 2 when changes are pending, 0 only when there are none')
+    .action(async (opts) => {
+      const { planCommand } = await import('./commands/plan.ts');
+      setCode(await planCommand(opts, io));
     });
 
   return program;

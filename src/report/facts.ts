@@ -1,13 +1,17 @@
 /** `kpfleet facts`: what each host runs, as text or JSON. Secrets are never part of facts. */
 import type { HostFactsResult } from '../facts/gather.ts';
+import type { Finding } from '../plan/model.ts';
 import type { Style } from './style.ts';
 
-export function factsJson(results: readonly HostFactsResult[]): unknown {
+/** Findings per host that facts alone show (reboot due: `plan/plan.ts` `rebootDue`). */
+export type FactsNotes = ReadonlyMap<string, readonly Finding[]>;
+
+export function factsJson(results: readonly HostFactsResult[], notes?: FactsNotes): unknown {
   return {
     version: 1,
     hosts: results.map((r) =>
       r.ok
-        ? { host: r.host, ok: true, facts: r.facts }
+        ? { host: r.host, ok: true, facts: r.facts, findings: notes?.get(r.host) ?? [] }
         : {
             host: r.host,
             ok: false,
@@ -22,7 +26,11 @@ export function factsJson(results: readonly HostFactsResult[]): unknown {
   };
 }
 
-export function renderFacts(results: readonly HostFactsResult[], style: Style): string {
+export function renderFacts(
+  results: readonly HostFactsResult[],
+  style: Style,
+  notes?: FactsNotes,
+): string {
   const out: string[] = [];
   for (const r of results) {
     if (!r.ok) {
@@ -48,6 +56,13 @@ export function renderFacts(results: readonly HostFactsResult[], style: Style): 
             : style.yellow('disabled');
       out.push(`  loaded     ${p.name}  ${state}`);
     }
+    if (f.transition) {
+      const t = f.transition;
+      const tasks = t.tasks.map((x) => `${String(x.pid)} ${x.comm}`).join(', ');
+      out.push(
+        `  ${style.yellow('transition')} ${t.patch} ${t.enabling ? 'enabling' : 'disabling'}: ${tasks ? `held up by ${tasks}` : t.tasksComplete ? 'no task left' : 'tasks need root to see'}`,
+      );
+    }
     for (const m of f.modules.filter((m) => !f.patches.some((p) => p.name === m.name))) {
       out.push(
         `  leftover   ${m.name}  ${style.dim(`refcnt ${String(m.refcnt ?? '?')} (replaced; still in memory)`)}`,
@@ -62,6 +77,7 @@ export function renderFacts(results: readonly HostFactsResult[], style: Style): 
     out.push(
       `  kpatch.service: ${f.service.present ? (f.service.enabled ? 'enabled' : f.service.state || 'disabled') : 'absent'}${f.kpatchDisabledAtBoot ? style.yellow('  (kpatch.enable=0 on the kernel command line)') : ''}`,
     );
+    for (const n of notes?.get(r.host) ?? []) out.push(`  ${style.yellow('!')} ${n.message}`);
     out.push('');
   }
   const failed = results.filter((r) => !r.ok).length;

@@ -60,6 +60,11 @@ export interface FleetOptions {
   subnet?: number;
   /** Host name prefix (default h). */
   prefix?: string;
+  /**
+   * sshd's LogLevel (default ERROR). VERBOSE logs each login ("Accepted publickey") and each
+   * session ("Starting session: command"), in hosts/<name>/sshd.log: tests count them.
+   */
+  logLevel?: 'ERROR' | 'INFO' | 'VERBOSE';
 }
 
 export interface FleetHostState {
@@ -281,7 +286,7 @@ async function waitForPort(address: string, port: number, timeoutMs: number): Pr
 /** In the host's namespace its folder is /run/kpsim-host (ns-setup.sh), wherever it really is. */
 const IN_NS = '/run/kpsim-host';
 
-function sshdConfig(address: string, port: number): string {
+function sshdConfig(address: string, port: number, logLevel = 'ERROR'): string {
   return [
     `ListenAddress ${address}:${port}`,
     `HostKey ${IN_NS}/ssh_host_ed25519_key`,
@@ -300,7 +305,7 @@ function sshdConfig(address: string, port: number): string {
     'PrintMotd no',
     'PrintLastLog no',
     'UseDNS no',
-    'LogLevel ERROR',
+    `LogLevel ${logLevel}`,
     '',
   ].join('\n');
 }
@@ -347,7 +352,7 @@ export async function fleetUp(opts: FleetOptions): Promise<Fleet> {
     const hostKey = join(hostDir, 'ssh_host_ed25519_key');
     run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', hostKey]);
     const cfg = join(hostDir, 'sshd_config');
-    writeFileSync(cfg, sshdConfig(address, port));
+    writeFileSync(cfg, sshdConfig(address, port, opts.logLevel));
     copyFileSync(join(dir, 'client/authorized_keys'), join(hostDir, 'authorized_keys'));
     const log = openSync(join(hostDir, 'sshd.log'), 'a');
     const child = spawn(

@@ -1,10 +1,13 @@
-import { ExitCode } from '../../errors.ts';
+import { ExitCode, UsageError } from '../../errors.ts';
 import { gatherFleetFacts } from '../../facts/gather.ts';
+import type { HostFactsResult } from '../../facts/gather.ts';
+import { rebootDue } from '../../plan/plan.ts';
 import { factsJson, renderFacts } from '../../report/facts.ts';
 import { styleFor } from '../../report/style.ts';
 import { createSshConnector } from '../../transport/ssh/connect.ts';
 import type { CliIo } from '../io.ts';
 import { terminalPassphrase } from '../prompt.ts';
+import type { SelectedHosts } from './project.ts';
 import { selectHostsForCli } from './project.ts';
 
 export interface FactsOptions {
@@ -21,8 +24,26 @@ export function exitCodeOf(codes: readonly number[]): number {
   return codes.some((c) => c !== ExitCode.ok) ? ExitCode.changeFailed : ExitCode.ok;
 }
 
-export async function factsCommand(opts: FactsOptions, io: CliIo): Promise<number> {
-  const { config, hosts } = selectHostsForCli(opts, io);
+/** `--forks`: a whole number from 1 to 1000; anything else is a usage error (exit 64). */
+export function parseForks(value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n < 1 || n > 1000) {
+    throw new UsageError(`--forks '${value}' is not a number of hosts from 1 to 1000`);
+  }
+  return n;
+}
+
+/**
+ * Facts of the selected hosts over SSH (ssh -G settings, one key store with one passphrase prompt
+ * on a terminal, one host-key policy), `--forks` at a time. Shared by `facts` and `plan`.
+ */
+export async function readFleetFacts(
+  selected: SelectedHosts,
+  forksOption: string | undefined,
+  io: CliIo,
+): Promise<HostFactsResult[]> {
+  const forks = parseForks(forksOption, selected.config.rollout.forks);
   const err = styleFor(io.stderr, io.env);
   const askPassphrase = terminalPassphrase();
   const open = createSshConnector({
@@ -30,9 +51,19 @@ export async function factsCommand(opts: FactsOptions, io: CliIo): Promise<numbe
     ...(askPassphrase ? { askPassphrase } : {}),
     onWarning: (w) => io.stderr.write(`${err.yellow('warning')}: ${w}\n`),
   });
-  const forks = opts.forks !== undefined ? Number(opts.forks) : config.rollout.forks;
-  const results = await gatherFleetFacts(hosts, open, { forks });
-  if (opts.json === true) io.stdout.write(JSON.stringify(factsJson(results), null, 2) + '\n');
-  else io.stdout.write(renderFacts(results, styleFor(io.stdout, io.env)) + '\n');
+  return gatherFleetFacts(selected.hosts, open, { forks });
+}
+
+export async function factsCommand(opts: FactsOptions, io: CliIo): Promise<number> {
+  const selected = selectHostsForCli(opts, io);
+  const results = await readFleetFacts(selected, opts.forks, io);
+  const now = Date.now();
+  const { patches, rollout } = selected.config;
+  const notes = new Map(
+    results.flatMap((r) => (r.ok ? [[r.host, rebootDue(r.facts, patches, rollout, now)]] : [])),
+  );
+  if (opts.json === true) {
+    io.stdout.write(JSON.stringify(factsJson(results, notes), null, 2) + '\n');
+  } else io.stdout.write(renderFacts(results, styleFor(io.stdout, io.env), notes) + '\n');
   return exitCodeOf(results.map((r) => (r.ok ? ExitCode.ok : r.error.exitCode)));
 }

@@ -1,0 +1,102 @@
+import { renameSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { resolveDesired } from '../../desired/resolve.ts';
+import { ExitCode } from '../../errors.ts';
+import { factsFingerprint } from '../../facts/fingerprint.ts';
+import type { Plan } from '../../plan/model.ts';
+import { buildPlan, hostFailure, planHost } from '../../plan/plan.ts';
+import { planJson, renderPlanMarkdown, renderPlanText } from '../../report/plan.ts';
+import { styleFor } from '../../report/style.ts';
+import type { CliIo } from '../io.ts';
+import { VERSION } from '../version.ts';
+import { readFleetFacts } from './facts.ts';
+import { selectHostsForCli } from './project.ts';
+
+export interface PlanOptions {
+  config?: string;
+  limit?: string;
+  forks?: string;
+  format: 'text' | 'json' | 'markdown';
+  out?: string;
+  detailedExitcode?: boolean;
+}
+
+/**
+ * The exit code of a plan (docs/exit-codes.md): 4 if a host was not reached; 1 if a host is
+ * blocked or its facts failed, or a finding is an error; with --detailed-exitcode 2 when changes
+ * are pending; else 0.
+ */
+export function planExitCode(plan: Plan, detailed: boolean): number {
+  const s = plan.summary;
+  if (s.unreachable > 0) return ExitCode.unreachable;
+  const errorFinding = plan.hosts.some((h) => h.findings.some((f) => f.severity === 'error'));
+  if (s.errors > 0 || s.blocked > 0 || errorFinding) return ExitCode.changeFailed;
+  if (detailed && s.changes > 0) return ExitCode.changesPending;
+  return ExitCode.ok;
+}
+
+/** Writes beside the target and renames, so a reader never sees half a plan. */
+function writeAtomic(path: string, text: string): void {
+  const tmp = resolve(dirname(path), `.${String(process.pid)}.kpfleet-plan.tmp`);
+  writeFileSync(tmp, text, { mode: 0o644 });
+  renameSync(tmp, path);
+}
+
+export async function planCommand(opts: PlanOptions, io: CliIo): Promise<number> {
+  const selected = selectHostsForCli({ ...opts, json: opts.format !== 'text' }, io);
+  const { config, inventory, hosts } = selected;
+  const desired = new Map(
+    resolveDesired(
+      config,
+      inventory,
+      hosts.map((h) => h.host),
+    ).hosts.map((d) => [d.host, d]),
+  );
+  const results = await readFleetFacts(selected, opts.forks, io);
+  const now = Date.now();
+  const hostPlans = results.map((r) => {
+    const d = desired.get(r.host) ?? {
+      host: r.host,
+      groups: [],
+      patches: [],
+      unmanaged: 'keep' as const,
+      uncoveredKernel: 'warn' as const,
+    };
+    if (!r.ok) {
+      const e = r.error;
+      return hostFailure(
+        r.host,
+        d.groups,
+        {
+          code: e.code,
+          message: e.message,
+          ...(e.step !== undefined ? { step: e.step } : {}),
+          ...(e.hint !== undefined ? { hint: e.hint } : {}),
+        },
+        e.exitCode === ExitCode.unreachable,
+      );
+    }
+    return planHost({
+      desired: d,
+      facts: r.facts,
+      fingerprint: factsFingerprint(r.facts),
+      patches: config.patches,
+      rollout: config.rollout,
+      now,
+    });
+  });
+  const plan = buildPlan(hostPlans, {
+    createdAt: new Date(now).toISOString(),
+    kpfleetVersion: VERSION,
+    config: config.file,
+    ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+  });
+  if (opts.out !== undefined) writeAtomic(resolve(io.cwd, opts.out), planJson(plan));
+  if (opts.format === 'json') io.stdout.write(planJson(plan));
+  else if (opts.format === 'markdown') io.stdout.write(renderPlanMarkdown(plan));
+  else {
+    io.stdout.write(renderPlanText(plan, styleFor(io.stdout, io.env)) + '\n');
+    if (opts.out !== undefined) io.stdout.write(`\nPlan saved to ${opts.out}\n`);
+  }
+  return planExitCode(plan, opts.detailedExitcode === true);
+}

@@ -1,0 +1,35 @@
+/**
+ * A fingerprint of the facts a host's changes were computed from: `apply PLANFILE` reads the facts
+ * again and refuses a host whose fingerprint changed (issue 6). Only what the planner reads is
+ * in it, in a canonical order; volatile facts (taint, command line, `kpatch list` text) are not.
+ */
+import { createHash } from 'node:crypto';
+import type { HostFacts } from './model.ts';
+
+const byKey = <T>(xs: readonly T[], key: (x: T) => string): T[] =>
+  [...xs].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+
+export function factsBasis(f: HostFacts): unknown {
+  return {
+    kernel: f.kernel,
+    kernels: [...f.kernels].sort(),
+    kpatch: f.kpatch,
+    livepatch: f.livepatchSupported,
+    patches: byKey(f.patches, (p) => p.name).map((p) => [p.name, p.enabled, p.transition]),
+    modules: byKey(f.modules, (m) => m.name).map((m) => [m.name, m.refcnt]),
+    installed: byKey(f.installed, (i) => i.path).map((i) => [i.path, i.sha256]),
+    rpmInstalled: byKey(f.rpmInstalled, (i) => i.path).map((i) => [i.path, i.sha256]),
+    packages: [...f.packages].sort(),
+    service: [f.service.present, f.service.enabled],
+  };
+}
+
+/** `sha256:<hex>` of the canonical JSON of `factsBasis`. */
+export function factsFingerprint(f: HostFacts): string {
+  return (
+    'sha256:' +
+    createHash('sha256')
+      .update(JSON.stringify(factsBasis(f)))
+      .digest('hex')
+  );
+}
