@@ -161,6 +161,7 @@ function rpmFileOf(p: ModelPackage): ModelFile {
 export function packageInstall(h: ModelHost, spec: string): void {
   const pkg = [...h.repo.values()].find((p) => p.nvra === spec || p.nvra.startsWith(spec + '.'));
   if (!pkg) throw new ModelError(`No match for argument: ${spec}`);
+  if (h.packages.includes(pkg.nvra)) return; // "already installed. Nothing to do." (exit 0)
   if (!h.kernels.includes(pkg.module.kernel)) throw new ModelError('kernel-uname-r missing');
   const old = h.packages.find((x) => sameName(x, pkg.nvra));
   const rpmFile = rpmFileOf(pkg);

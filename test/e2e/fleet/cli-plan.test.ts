@@ -247,3 +247,61 @@ it('facts report "reboot due" too: a loaded patch past released + reboot_due_aft
     /^ {2}! reboot due: cve-2024-1086 \(released 2024-03-01\) is past its 30d support window since 2024-03-31/m,
   );
 });
+
+it('kpatch-patch packages: an upgrade plans the exact package, then the load; the old one is not removed separately (§4.3)', async () => {
+  const h = fleet.host('h012');
+  const v1 = h.sim.addPackage({ version: '1', release: '1' });
+  h.sim.addPackage({ version: '2', release: '1' }); // in the repository, not installed
+  const inst = await h.sim.run(['dnf', 'install', '-y', v1]);
+  expect(inst.code, inst.stderr).toBe(0);
+  const x = '5_14_0-362_8_1';
+  writeFileSync(
+    join(DIR, 'rpm.yml'),
+    [
+      'inventory: inventory.ini',
+      'connection:',
+      '  known_hosts: known_hosts',
+      '  ssh_config: false',
+      'patches:',
+      '  el9-1:',
+      `    module: kpatch_${x.replace('-', '_')}_1_1`,
+      `    kernel: ${EL9}`,
+      `    rpm: kpatch-patch-${x}-1-1`,
+      '  el9-2:',
+      `    module: kpatch_${x.replace('-', '_')}_2_1`,
+      `    kernel: ${EL9}`,
+      `    rpm: kpatch-patch-${x}-2-1`,
+      '    replaces: [el9-1]',
+      '    cves: [CVE-2023-5178]',
+      'groups:',
+      '  rhel9:',
+      '    loaded: [el9-2]',
+      '',
+    ].join('\n'),
+  );
+  const r = await kpfleet(['plan', '-c', 'rpm.yml', '--limit', 'h012', '--format', 'json']);
+  expect(r.code, r.stderr).toBe(0);
+  const plan = JSON.parse(r.stdout) as Plan;
+  const changes = plan.hosts[0]?.changes ?? [];
+  expect(v1).toMatch(/^kpatch-patch-5_14_0-362_8_1-1-1\.el9_3\.x86_64$/);
+  expect(changes).toEqual([
+    {
+      action: 'package-install',
+      patch: 'el9-2',
+      module: 'kpatch_5_14_0_362_8_1_2_1',
+      package: 'kpatch-patch-5_14_0-362_8_1-2-1',
+      replacesPackage: v1,
+      reason: `declared loaded by group rhel9; ${v1} is installed instead`,
+    },
+    expect.objectContaining({
+      action: 'load',
+      module: 'kpatch_5_14_0_362_8_1_2_1',
+      replaces: ['kpatch_5_14_0_362_8_1_1_1'],
+    }),
+    expect.objectContaining({
+      action: 'unload',
+      module: 'kpatch_5_14_0_362_8_1_1_1',
+      after: 'kpatch_5_14_0_362_8_1_2_1',
+    }),
+  ]);
+});
