@@ -53,7 +53,11 @@ export interface HostFacts {
   /** `kpatch.enable=0` on the kernel command line: kpatch.service loads nothing at boot. */
   kpatchDisabledAtBoot: boolean;
   tainted: number | undefined;
-  kpatch: { installed: boolean; version?: string };
+  /**
+   * `flavor`: `rhel` when kpatch accepts the `force` prefix (RHEL's build, whose `unload` prompts
+   * and must be called as `kpatch force unload`, §2.6), else `upstream`.
+   */
+  kpatch: { installed: boolean; version?: string; flavor?: 'rhel' | 'upstream' };
   /** `kpatch list` output, exactly, and what it says (absent when kpatch is not installed). */
   kpatchList: { rc: number | undefined; text: string; parsed?: KpatchListParsed };
   /** /sys/kernel/livepatch exists: the kernel can live-patch. */

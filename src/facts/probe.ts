@@ -8,7 +8,7 @@
 /** The marker that opens a section; chosen so no real output line can look like it. */
 export const SECTION_MARK = '@@kpfleet-probe@@';
 
-export const PROBE_VERSION = 2;
+export const PROBE_VERSION = 3;
 
 const section = (name: string): string => `printf '\\n${SECTION_MARK} %s\\n' ${name}`;
 
@@ -28,6 +28,10 @@ export function probeScript(): string {
     'cat /proc/sys/kernel/tainted 2>/dev/null',
     section('kpatch-version'),
     'if command -v kpatch >/dev/null 2>&1; then kpatch version 2>&1; echo "rc=$?"; else echo "rc=127"; fi',
+    section('kpatch-force'),
+    // the RHEL build takes `force` before a subcommand (its unload prompts otherwise, forever
+    // without a TTY); upstream says "subcommand force not recognized" (reference §2.6, §6 #28-29)
+    'if command -v kpatch >/dev/null 2>&1; then kpatch force version >/dev/null 2>&1; echo "rc=$?"; else echo "rc=127"; fi',
     section('kpatch-list'),
     'if command -v kpatch >/dev/null 2>&1; then kpatch list 2>/dev/null; echo "rc=$?"; else echo "rc=127"; fi',
     section('livepatch'),

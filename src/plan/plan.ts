@@ -32,8 +32,8 @@ import type {
 import { CHANGE_ACTIONS, PLAN_FORMAT, PLAN_VERSION } from './model.ts';
 import { packageMatches, packageModule, postLoads, sameName } from './packages.ts';
 
-/** Where uploads wait on the host before `kpatch install` copies them (a folder kpfleet owns). */
-export const STAGING_DIR = '/var/lib/kpfleet/stage';
+/** Where uploads wait on the host before `kpatch install` copies them: in the SSH user's home (`~/`), private to that user. */
+export const STAGING_DIR = '~/.kpfleet/stage';
 
 export interface PlanHostInput {
   desired: HostDesired;

@@ -125,7 +125,13 @@ export function parseFacts(stdout: string): FactsResult {
     kpatchDisabledAtBoot: /(^|\s)kpatch\.enable=0(\s|$)/.test(cmdline),
     tainted,
     kpatch:
-      version.rc === 0 ? { installed: true, version: version.text.trim() } : { installed: false },
+      version.rc === 0
+        ? {
+            installed: true,
+            version: version.text.trim(),
+            flavor: withStatus(sections.get('kpatch-force')).rc === 0 ? 'rhel' : 'upstream',
+          }
+        : { installed: false },
     kpatchList: { rc: list.rc, text: list.text, ...(parsedList?.ok ? { parsed: parsedList } : {}) },
     livepatchSupported: lp[0] === 'present',
     patches,

@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatherFacts } from '../../../src/facts/gather.ts';
+import { PROBE_VERSION } from '../../../src/facts/probe.ts';
 import { HostKeyPolicy } from '../../../src/transport/ssh/host-key-policy.ts';
 import { KeyStore } from '../../../src/transport/ssh/keys.ts';
 import { SshTransport } from '../../../src/transport/ssh/ssh-transport.ts';
@@ -56,10 +57,11 @@ describe('gatherFacts', () => {
     const facts = await gatherFacts(transport('lab001'));
     expect(h.execs - before).toBe(1);
     expect(facts).toMatchObject({
-      probeVersion: 1,
+      probeVersion: PROBE_VERSION,
       kernel: '5.14.0-362.8.1.el9_3.x86_64',
       arch: 'x86_64',
-      kpatch: { installed: true, version: '0.9.7' },
+      // the rhel9 profile is RHEL's kpatch: it takes the `force` prefix (§2.6)
+      kpatch: { installed: true, version: '0.9.7', flavor: 'rhel' },
       livepatchSupported: true,
       patches: [],
       modules: [],

@@ -160,4 +160,11 @@ describe('parseFacts', () => {
       tasksComplete: true,
     });
   });
+
+  it('the kpatch flavor: RHEL takes the `force` prefix (its unload prompts, §2.6); upstream refuses it (§6 #29)', () => {
+    const rhel = parseFacts(probeOutput({ ...base, 'kpatch-force': 'rc=0' }));
+    const upstream = parseFacts(probeOutput({ ...base, 'kpatch-force': 'rc=1' }));
+    expect(rhel.ok && rhel.facts.kpatch.flavor).toBe('rhel');
+    expect(upstream.ok && upstream.facts.kpatch.flavor).toBe('upstream');
+  });
 });
