@@ -1,0 +1,534 @@
+/**
+ * Apply: executes a plan in waves through the Transport interface. Per host: take the host's
+ * lock, read the facts again (refusing a host whose facts changed since the plan), run each
+ * change and verify it from the host (sysfs, the installed file, rpm), run the group's health
+ * check; on any failure roll the host back to its state before the run. A failure on one host
+ * is that host's result. Emits typed events; never prints, never sets an exit code.
+ */
+import { AppError, ExitCode } from '../errors.ts';
+import { gatherFacts } from '../facts/gather.ts';
+import type { HostFacts } from '../facts/model.ts';
+import type { Change, HostPlan, LoadChange, Plan } from '../plan/model.ts';
+import type { Amount } from '../config/model.ts';
+import { quote, sh } from '../transport/shell.ts';
+import type { Transport } from '../transport/transport.ts';
+import type { ApplyEvent, HostOutcome, HostResult, StepRecord } from './events.ts';
+import { FAILURE_OUTCOMES } from './events.ts';
+import { judgeStep, resolveStaged, splitStepOutput, stepFor } from './steps.ts';
+import { shouldHalt, splitWaves } from './waves.ts';
+
+export const LOCK_DIR = '/var/lib/kpfleet/lock';
+const STASH_DIR = '/var/lib/kpfleet/rollback';
+
+export interface ApplyOptions<H extends { host: string }> {
+  plan: Plan;
+  /** How to reach each host of the plan (by inventory name). */
+  hosts: ReadonlyMap<string, H>;
+  open: (host: H) => Promise<Transport>;
+  waves: readonly Amount[];
+  maxFailures: Amount;
+  forks: number;
+  healthCheck?: string;
+  healthCheckTimeoutMs: number;
+  commandTimeoutMs: number;
+  /** `--check`: read and compare everything, change nothing. */
+  check: boolean;
+  /** The content of a patch file, as named in the plan (relative to the project). */
+  readPatch: (source: string) => Promise<Buffer>;
+  sha256: (content: Buffer) => string;
+  fingerprint: (facts: HostFacts) => string;
+  /** Written into the host's lock: who runs this, and an id for this run. */
+  operator: string;
+  runId: string;
+  now: () => Date;
+  /** Aborted on Ctrl-C / SIGTERM: no new host or step starts. */
+  signal?: AbortSignal;
+  /** One line label of a change, for events (`report/plan` describeChange). */
+  label: (c: Change) => string;
+  onEvent: (e: ApplyEvent) => void;
+}
+
+export interface ApplyResult {
+  results: HostResult[];
+  halted: boolean;
+  interrupted: boolean;
+}
+
+function errorOf(err: unknown): { code: string; message: string; step?: string; hint?: string } {
+  if (err instanceof AppError) {
+    return {
+      code: err.code,
+      message: err.message,
+      ...(err.step !== undefined ? { step: err.step } : {}),
+      ...(err.hint !== undefined ? { hint: err.hint } : {}),
+    };
+  }
+  return { code: 'E_INTERNAL', message: err instanceof Error ? err.message : String(err) };
+}
+
+export async function applyPlan<H extends { host: string }>(
+  o: ApplyOptions<H>,
+): Promise<ApplyResult> {
+  const started = performance.now();
+  const results = new Map<string, HostResult>();
+  const pending = o.plan.hosts.filter((h) => h.status === 'changes');
+  for (const h of o.plan.hosts) {
+    if (h.status === 'changes') continue;
+    const outcome: HostOutcome =
+      h.status === 'converged'
+        ? 'unchanged'
+        : h.status === 'unreachable'
+          ? 'unreachable'
+          : 'blocked';
+    results.set(h.host, {
+      host: h.host,
+      wave: 0,
+      outcome,
+      message: h.status === 'converged' ? `nothing to do: ${h.reason}` : `not changed: ${h.reason}`,
+      steps: [],
+      ...(h.error ? { error: h.error } : {}),
+      durationMs: 0,
+    });
+  }
+  const waves = splitWaves(pending, o.waves);
+  o.onEvent({
+    type: 'run-start',
+    hosts: o.plan.hosts.length,
+    waves: waves.map((w) => w.length),
+    check: o.check,
+    forks: o.forks,
+  });
+
+  let halted = false;
+  let attempted = 0;
+  let failed = 0;
+  for (const [i, wave] of waves.entries()) {
+    const n = i + 1;
+    if (halted || o.signal?.aborted === true) {
+      for (const h of wave) {
+        results.set(
+          h.host,
+          skipped(
+            h,
+            n,
+            halted
+              ? 'halted: earlier waves failed more than max_failures allows'
+              : 'interrupted before it started',
+          ),
+        );
+      }
+      continue;
+    }
+    o.onEvent({ type: 'wave-start', wave: n, hosts: wave.map((h) => h.host) });
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      for (let j = next++; j < wave.length; j = next++) {
+        const hp = wave[j];
+        if (!hp) continue;
+        let r: HostResult;
+        if (o.signal?.aborted === true) r = skipped(hp, n, 'interrupted before it started');
+        else {
+          o.onEvent({ type: 'host-start', host: hp.host, wave: n });
+          r = await runHost(o, hp, n);
+        }
+        results.set(hp.host, r);
+        o.onEvent({ type: 'host-end', result: r });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(o.forks, wave.length)) }, worker));
+    const waveResults = wave.map((h) => results.get(h.host));
+    attempted += waveResults.filter((r) => r && r.outcome !== 'skipped').length;
+    failed += waveResults.filter((r) => r && FAILURE_OUTCOMES.has(r.outcome)).length;
+    halted = !o.check && shouldHalt(failed, attempted, o.maxFailures);
+    o.onEvent({
+      type: 'wave-end',
+      wave: n,
+      failed: waveResults.filter((r) => r && FAILURE_OUTCOMES.has(r.outcome)).length,
+      attempted: wave.length,
+      halted: halted && n < waves.length,
+    });
+  }
+  const ordered = o.plan.hosts.flatMap((h) => {
+    const r = results.get(h.host);
+    return r ? [r] : [];
+  });
+  const interrupted = o.signal?.aborted === true;
+  o.onEvent({
+    type: 'run-end',
+    results: ordered,
+    halted,
+    interrupted,
+    durationMs: performance.now() - started,
+  });
+  return { results: ordered, halted, interrupted };
+}
+
+function skipped(h: HostPlan, wave: number, message: string): HostResult {
+  return { host: h.host, wave, outcome: 'skipped', message, steps: [], durationMs: 0 };
+}
+
+/** The changes that undo `done` (in reverse), from the facts before the run. */
+export function rollbackChanges(done: readonly Change[], before: HostFacts): Change[] {
+  const out: Change[] = [];
+  const reason = 'rollback: as before the run';
+  const load = (module: string): LoadChange => ({
+    action: 'load',
+    module,
+    patch: module,
+    // load it from the file it was installed as, where the facts show one for this kernel
+    ...((): { file?: string } => {
+      const i = before.installed.find((x) => x.kernel === before.kernel && x.module === module);
+      return i ? { file: i.path } : {};
+    })(),
+    replaces: [],
+    reenable: false,
+    cves: [],
+    reason,
+  });
+  for (const c of [...done].reverse()) {
+    switch (c.action) {
+      case 'install':
+        out.push({
+          action: 'uninstall',
+          module: c.module,
+          kernel: c.kernel,
+          file: c.file.slice(c.file.lastIndexOf('/') + 1),
+          reason,
+        });
+        break;
+      case 'package-install':
+        out.push(
+          c.replacesPackage !== undefined
+            ? {
+                action: 'package-install',
+                patch: c.patch,
+                module: c.module,
+                package: c.replacesPackage,
+                reason,
+              }
+            : { action: 'package-remove', package: c.package, reason },
+        );
+        break;
+      case 'load':
+        if (c.reenable) break;
+        // what it replaced comes back first, so the host is never without either (§5.3)
+        for (const q of c.replaces) out.push(load(q));
+        if (!before.patches.some((p) => p.name === c.module && p.enabled !== false))
+          out.push({ action: 'unload', module: c.module, leftover: false, reason });
+        break;
+      case 'unload':
+        if (!c.leftover && before.patches.some((p) => p.name === c.module))
+          out.push(load(c.module));
+        break;
+      case 'uninstall':
+        out.push({
+          action: 'install',
+          patch: c.patch ?? c.module,
+          module: c.module,
+          kernel: c.kernel,
+          file: `${STASH_DIR}/${c.kernel}/${c.file}`,
+          sha256:
+            before.installed.find((i) => i.kernel === c.kernel && i.file === c.file)?.sha256 ?? '',
+          reason,
+        });
+        break;
+      case 'package-remove':
+        out.push({
+          action: 'package-install',
+          patch: c.package,
+          module: '',
+          package: c.package,
+          reason,
+        });
+        break;
+      case 'upload':
+      case 'enable-service':
+        break;
+    }
+  }
+  return out;
+}
+
+async function runHost<H extends { host: string }>(
+  o: ApplyOptions<H>,
+  hp: HostPlan,
+  wave: number,
+): Promise<HostResult> {
+  const t0 = performance.now();
+  const steps: StepRecord[] = [];
+  const result = (
+    outcome: HostOutcome,
+    message: string,
+    extra: Partial<HostResult> = {},
+  ): HostResult => ({
+    host: hp.host,
+    wave,
+    outcome,
+    message,
+    steps,
+    durationMs: performance.now() - t0,
+    ...extra,
+  });
+  const conn = o.hosts.get(hp.host);
+  if (!conn) return result('unreachable', 'not in the inventory any more');
+  const phase = (p: 'connect' | 'lock' | 'facts' | 'health' | 'rollback' | 'unlock') =>
+    o.onEvent({ type: 'host-phase', host: hp.host, phase: p });
+
+  let t: Transport;
+  try {
+    phase('connect');
+    t = await o.open(conn);
+  } catch (err) {
+    const e = errorOf(err);
+    return result(
+      err instanceof AppError && err.exitCode === ExitCode.unreachable ? 'unreachable' : 'failed',
+      e.message,
+      { error: e },
+    );
+  }
+  let locked = false;
+  try {
+    if (!o.check) {
+      phase('lock');
+      const lock = await lockHost(t, o);
+      if (!lock.ok) return result('locked', lock.message);
+      locked = true;
+    }
+    phase('facts');
+    const facts = await gatherFacts(t);
+    const before = o.fingerprint(facts);
+    if (before !== hp.factsFingerprint) {
+      return result(
+        'stale',
+        'its facts changed since the plan was made (fingerprint differs): nothing was done; plan again',
+        { before },
+      );
+    }
+    if (o.check) {
+      return result('would-change', `${String(hp.changes.length)} change(s) would be made`, {
+        before,
+      });
+    }
+    const staging = hp.changes.some((c) => c.action === 'upload') ? await stagingDir(t) : '';
+    const done: Change[] = [];
+    let failure: string | undefined;
+    for (const [i, c] of hp.changes.entries()) {
+      if (o.signal?.aborted === true) {
+        return result(
+          'interrupted',
+          `interrupted after ${String(i)} of ${String(hp.changes.length)} changes; each one done was verified, so the host is in a known state; apply again converges it`,
+          { before },
+        );
+      }
+      const rec = await runStep(o, t, hp.host, c, i, hp.changes.length, { facts, staging }, false);
+      steps.push(rec);
+      if (!rec.ok) {
+        failure = `${rec.label}: ${rec.error ?? 'failed'}`;
+        // a load that failed verification may have left its module behind: undo it too
+        if (c.action === 'load' || c.action === 'install' || c.action === 'package-install')
+          done.push(c);
+        break;
+      }
+      done.push(c);
+    }
+    if (failure === undefined && o.healthCheck !== undefined) {
+      phase('health');
+      const h = await t.exec(o.healthCheck, {
+        step: 'health check',
+        timeoutMs: o.healthCheckTimeoutMs,
+      });
+      if (h.code !== 0) {
+        failure = `health check failed (exit ${String(h.code)}): ${(h.stderr || h.stdout).trim().split('\n').slice(-2).join(' / ')}`;
+      }
+    }
+    if (failure === undefined) {
+      const after = o.fingerprint(await gatherFacts(t));
+      await cleanupStaging(t, staging);
+      return result('changed', `${String(hp.changes.length)} change(s) done and verified`, {
+        before,
+        after,
+      });
+    }
+    // roll back to the state before the run
+    phase('rollback');
+    const undo = rollbackChanges(done, facts);
+    let rollbackOk = true;
+    for (const [i, c] of undo.entries()) {
+      const rec = await runStep(
+        o,
+        t,
+        hp.host,
+        c,
+        i,
+        undo.length,
+        { facts: await gatherFacts(t), staging },
+        true,
+      );
+      steps.push(rec);
+      if (!rec.ok) rollbackOk = false;
+    }
+    const after = o.fingerprint(await gatherFacts(t));
+    await cleanupStaging(t, staging);
+    return rollbackOk
+      ? result('failed', `${failure}; rolled back`, { before, after })
+      : result('rollback-failed', `${failure}; the rollback failed too: the host needs a look`, {
+          before,
+          after,
+        });
+  } catch (err) {
+    const e = errorOf(err);
+    return result(
+      err instanceof AppError && err.exitCode === ExitCode.unreachable ? 'unreachable' : 'failed',
+      e.message,
+      { error: e },
+    );
+  } finally {
+    if (locked) {
+      phase('unlock');
+      const unlock = sh`if grep -qx ${`run=${o.runId}`} ${`${LOCK_DIR}/info`} 2>/dev/null; then rm -rf ${LOCK_DIR}; fi`;
+      const opts = { become: true, step: 'unlock', timeoutMs: 30_000 };
+      const ok = await t.exec(unlock, opts).then(
+        (r) => r.code === 0,
+        () => false,
+      );
+      if (!ok) {
+        // the connection dropped: unlock over a new one, so the next run is not refused
+        await o
+          .open(conn)
+          .then(async (t2) => {
+            await t2.exec(unlock, opts).catch(() => undefined);
+            await t2.close();
+          })
+          .catch(() => undefined);
+      }
+    }
+    await t.close();
+  }
+}
+
+async function runStep<H extends { host: string }>(
+  o: ApplyOptions<H>,
+  t: Transport,
+  host: string,
+  c: Change,
+  index: number,
+  total: number,
+  ctx: { facts: HostFacts; staging: string },
+  rollback: boolean,
+): Promise<StepRecord> {
+  const label = o.label(c);
+  o.onEvent({ type: 'step-start', host, index, total, label, rollback });
+  const t0 = performance.now();
+  let rec: StepRecord;
+  try {
+    if (c.action === 'upload') {
+      const content = await o.readPatch(c.source);
+      const sum = o.sha256(content);
+      if (sum !== c.sha256) {
+        throw new AppError(
+          'E_PATCH_CHANGED',
+          ExitCode.changeFailed,
+          `${c.source} changed since the plan (sha256 ${sum.slice(0, 12)}…, planned ${c.sha256.slice(0, 12)}…)`,
+          { host, step: 'upload' },
+        );
+      }
+      const dest = resolveStaged(c.destination, { facts: ctx.facts, staging: ctx.staging });
+      const dir = dest.slice(0, dest.lastIndexOf('/'));
+      await t.exec(sh`mkdir -p -m 700 ${dir}`, { step: 'upload', timeoutMs: 30_000 });
+      await t.upload(content, dest, {
+        sha256: c.sha256,
+        mode: 0o600,
+        timeoutMs: o.commandTimeoutMs,
+      });
+      rec = { change: c, label, ok: true, durationMs: 0 };
+    } else {
+      if (c.action === 'uninstall' && !rollback) {
+        // keep a copy, so a rollback can install it again
+        const src = `/var/lib/kpatch/${c.kernel}/${c.file}`;
+        const dst = `${STASH_DIR}/${c.kernel}/${c.file}`;
+        await t.exec(sh`mkdir -p -m 700 ${`${STASH_DIR}/${c.kernel}`} && cp -p ${src} ${dst}`, {
+          become: true,
+          step: 'stash',
+          timeoutMs: 30_000,
+        });
+      }
+      const s = stepFor(c, { facts: ctx.facts, staging: ctx.staging });
+      const r = await t.exec(s.script, {
+        become: s.become,
+        step: s.step,
+        timeoutMs: o.commandTimeoutMs,
+      });
+      const judged = judgeStep(c, r.stdout);
+      const { output } = splitStepOutput(r.stdout);
+      const text = [output.trim(), r.stderr.trim()].filter(Boolean).join('\n');
+      rec = {
+        change: c,
+        label,
+        ok: judged.ok,
+        durationMs: 0,
+        ...(text ? { output: text.split('\n').slice(-20).join('\n') } : {}),
+        ...(judged.error !== undefined ? { error: judged.error } : {}),
+      };
+    }
+  } catch (err) {
+    rec = { change: c, label, ok: false, durationMs: 0, error: errorOf(err).message };
+  }
+  rec.durationMs = performance.now() - t0;
+  if (rollback) rec.rollback = true;
+  o.onEvent({ type: 'step-end', host, index, step: rec });
+  return rec;
+}
+
+/** Takes the host's lock (mkdir is atomic), or says who holds it since when. */
+async function lockHost<H extends { host: string }>(
+  t: Transport,
+  o: ApplyOptions<H>,
+): Promise<{ ok: true } | { ok: false; message: string }> {
+  const info = `owner=${o.operator}\nsince=${o.now().toISOString()}\nrun=${o.runId}\n`;
+  const r = await t.exec(
+    [
+      `mkdir -p ${quote(LOCK_DIR.slice(0, LOCK_DIR.lastIndexOf('/')))}`,
+      `if mkdir ${quote(LOCK_DIR)} 2>/dev/null; then printf %s ${quote(info)} > ${quote(`${LOCK_DIR}/info`)}; echo LOCKED; else echo BUSY; cat ${quote(`${LOCK_DIR}/info`)} 2>/dev/null; fi`,
+    ].join('\n'),
+    { become: true, step: 'lock', timeoutMs: 30_000 },
+  );
+  if (r.code !== 0) {
+    throw new AppError(
+      'E_LOCK',
+      ExitCode.changeFailed,
+      `could not take the lock ${LOCK_DIR}: ${r.stderr.trim() || `exit ${String(r.code)}`}`,
+      { host: t.host, step: 'lock' },
+    );
+  }
+  if (r.stdout.startsWith('LOCKED')) return { ok: true };
+  const field = (k: string) => new RegExp(`^${k}=(.*)$`, 'm').exec(r.stdout)?.[1] ?? '?';
+  return {
+    ok: false,
+    message: `locked by ${field('owner')} since ${field('since')} (run ${field('run')}); nothing was done. If that run is dead, remove ${LOCK_DIR} on the host`,
+  };
+}
+
+/** `~/.kpfleet/stage` on the host, made private to the login user. */
+async function stagingDir(t: Transport): Promise<string> {
+  const r = await t.exec(
+    `mkdir -p -m 700 "$HOME/.kpfleet/stage" && cd "$HOME/.kpfleet/stage" && pwd -P`,
+    { step: 'staging', timeoutMs: 30_000 },
+  );
+  const dir = r.stdout.trim();
+  if (r.code !== 0 || !dir.startsWith('/')) {
+    throw new AppError(
+      'E_STAGING',
+      ExitCode.changeFailed,
+      `cannot make ~/.kpfleet/stage on the host: ${r.stderr.trim()}`,
+      { host: t.host, step: 'staging', hint: 'the login user needs a writable home folder' },
+    );
+  }
+  return dir;
+}
+
+async function cleanupStaging(t: Transport, staging: string): Promise<void> {
+  if (!staging) return;
+  await t
+    .exec(sh`rm -rf ${staging}`, { step: 'cleanup', timeoutMs: 30_000 })
+    .catch(() => undefined);
+}

@@ -1,0 +1,234 @@
+/**
+ * The remote command of each plan change, with the check that proves it worked, in one exec:
+ * the command runs, then a marker line, then what verification reads (sysfs, the installed
+ * file, rpm). Pure: strings in, strings out; every name is validated and every word quoted
+ * (`transport/shell.ts`). The reference sections cited are reference/kpatch.md's.
+ */
+import type { HostFacts } from '../facts/model.ts';
+import type { Change } from '../plan/model.ts';
+import {
+  assertKernelRelease,
+  assertModuleName,
+  assertRemotePath,
+  assertRpmName,
+  sh,
+} from '../transport/shell.ts';
+import { versionAtLeast } from '../util/version.ts';
+
+export const VERIFY_MARK = '@@kpfleet-verify@@';
+
+export interface RemoteStep {
+  /** The whole script: the command, `VERIFY_MARK <its exit status>`, then the verification. */
+  script: string;
+  become: boolean;
+  /** A short name for errors: `kpatch load`. */
+  step: string;
+}
+
+export interface StepOutcome {
+  ok: boolean;
+  /** Why not, in one sentence (the command's own error, or what verification found). */
+  error?: string;
+}
+
+/** What the step needs to know of the host: facts read under the lock, and the staging folder. */
+export interface StepHost {
+  facts: HostFacts;
+  /** The absolute staging folder (`~/.kpfleet/stage` resolved on the host). */
+  staging: string;
+}
+
+const basename = (p: string): string => p.slice(p.lastIndexOf('/') + 1);
+
+/** `~/.kpfleet/stage/…` → the absolute path on this host. */
+export function resolveStaged(path: string, host: StepHost): string {
+  return path.startsWith('~/.kpfleet/stage/')
+    ? host.staging + path.slice('~/.kpfleet/stage'.length)
+    : path;
+}
+
+const script = (command: string, verify: string): string =>
+  `{ ${command}\n} </dev/null 2>&1; rc=$?\nprintf '\\n%s %s\\n' ${VERIFY_MARK} "$rc"\n${verify}`;
+
+/** dnf where there is one (RHEL 8+), else yum (RHEL 7): `-y`, never a prompt (§4.3). */
+function packageManager(args: string): string {
+  return `if command -v dnf >/dev/null 2>&1; then dnf -y ${args}; else yum -y ${args}; fi`;
+}
+
+/** `kpatch unload`, the way that never prompts: RHEL's `force` prefix (§2.6, §6 #28). */
+function unloadCommand(module: string, facts: HostFacts): string {
+  const leftoverOnly =
+    !facts.patches.some((p) => p.name === module) && facts.modules.some((m) => m.name === module);
+  // before 0.9.7 kpatch cannot unload an inert leftover (§2.6 "Version differences")
+  if (leftoverOnly && !versionAtLeast(facts.kpatch.version, '0.9.7')) return sh`rmmod ${module}`;
+  return facts.kpatch.flavor === 'rhel'
+    ? sh`kpatch force unload ${module}`
+    : sh`kpatch unload ${module}`;
+}
+
+/** The remote step for one change. */
+export function stepFor(change: Change, host: StepHost): RemoteStep {
+  const f = host.facts;
+  switch (change.action) {
+    case 'upload':
+      throw new Error('an upload is a transfer, not a command');
+    case 'install': {
+      assertKernelRelease(change.kernel);
+      const file = resolveStaged(change.file, host);
+      assertRemotePath(file);
+      const target = `/var/lib/kpatch/${change.kernel}/${basename(file)}`;
+      return {
+        step: 'kpatch install',
+        become: true,
+        // exit status is systemctl's, not the copy's (§2.7): the file and its sha256 decide
+        script: script(
+          sh`kpatch install -k ${change.kernel} ${file}`,
+          sh`sha256sum ${target} 2>/dev/null | cut -d' ' -f1`,
+        ),
+      };
+    }
+    case 'package-install':
+      assertRpmName(change.package);
+      return {
+        step: 'package install',
+        become: true,
+        script: script(
+          packageManager(sh`install ${change.package}`),
+          sh`rpm -q ${change.package} >/dev/null 2>&1 && echo installed; test -n "$(ls /var/lib/kpatch/*/ 2>/dev/null)" && echo files`,
+        ),
+      };
+    case 'enable-service':
+      return {
+        step: 'systemctl enable',
+        become: true,
+        script: script('systemctl enable kpatch.service', 'systemctl is-enabled kpatch.service'),
+      };
+    case 'load': {
+      assertModuleName(change.module);
+      const target = change.file ?? change.module;
+      if (change.file !== undefined) assertRemotePath(change.file);
+      const m = change.module;
+      // an inert same-named leftover blocks kpatch < 0.9.4 (§6 #27); it holds no reference
+      const leftover = versionAtLeast(f.kpatch.version, '0.9.4')
+        ? ''
+        : sh`if [ ! -e /sys/kernel/livepatch/${m} ] && [ -e /sys/module/${m} ]; then rmmod ${m}; fi; `;
+      return {
+        step: 'kpatch load',
+        become: true,
+        script: script(
+          `${leftover}${sh`kpatch load ${target}`}`,
+          sh`cat /sys/kernel/livepatch/${m}/enabled /sys/kernel/livepatch/${m}/transition 2>/dev/null | tr -d '\n'`,
+        ),
+      };
+    }
+    case 'unload': {
+      assertModuleName(change.module);
+      const m = change.module;
+      return {
+        step: 'kpatch unload',
+        become: true,
+        // exit 0 does not prove the module is gone (§6 #19): sysfs and /sys/module decide
+        script: script(
+          unloadCommand(m, f),
+          sh`test -e /sys/kernel/livepatch/${m} && echo sysfs; test -e /sys/module/${m} && echo module; true`,
+        ),
+      };
+    }
+    case 'uninstall': {
+      assertKernelRelease(change.kernel);
+      const target = `/var/lib/kpatch/${change.kernel}/${change.file}`;
+      assertRemotePath(target);
+      return {
+        step: 'kpatch uninstall',
+        become: true,
+        script: script(
+          sh`kpatch uninstall -k ${change.kernel} ${change.file}`,
+          sh`test -e ${target} && echo present; true`,
+        ),
+      };
+    }
+    case 'package-remove':
+      assertRpmName(change.package);
+      return {
+        step: 'package remove',
+        become: true,
+        script: script(
+          packageManager(sh`remove ${change.package}`),
+          sh`rpm -q ${change.package} >/dev/null 2>&1 && echo installed; true`,
+        ),
+      };
+  }
+}
+
+/** Splits a step's stdout into the command's output, its exit status and the verification. */
+export function splitStepOutput(stdout: string): {
+  output: string;
+  rc: number | undefined;
+  verify: string;
+} {
+  const at = stdout.lastIndexOf(`\n${VERIFY_MARK} `);
+  if (at < 0) return { output: stdout, rc: undefined, verify: '' };
+  const rest = stdout.slice(at + VERIFY_MARK.length + 2);
+  const nl = rest.indexOf('\n');
+  const rcText = nl < 0 ? rest : rest.slice(0, nl);
+  return {
+    output: stdout.slice(0, at),
+    rc: /^\d+$/.test(rcText) ? Number(rcText) : undefined,
+    verify: nl < 0 ? '' : rest.slice(nl + 1).trim(),
+  };
+}
+
+const lastLines = (s: string, n = 3): string =>
+  s.trim().split('\n').slice(-n).join(' / ') || '(no output)';
+
+/** Did the step do what it was for? Reads the verification, not only the exit status. */
+export function judgeStep(change: Change, stdout: string): StepOutcome {
+  const { output, rc, verify } = splitStepOutput(stdout);
+  if (rc === undefined) return { ok: false, error: `the step ended early: ${lastLines(stdout)}` };
+  const failedWith = (what: string) => ({
+    ok: false,
+    error: `${what}${rc !== 0 ? ` (exit ${String(rc)}: ${lastLines(output)})` : ''}`,
+  });
+  switch (change.action) {
+    case 'upload':
+      return { ok: true };
+    case 'install':
+      // the sha256 of what landed in /var/lib/kpatch (install's exit is systemctl's, §6 #30)
+      return verify === change.sha256
+        ? { ok: true }
+        : failedWith(
+            verify === ''
+              ? `the module is not in /var/lib/kpatch/${change.kernel}`
+              : `the installed file's sha256 is ${verify.slice(0, 12)}…, not ${change.sha256.slice(0, 12)}…`,
+          );
+    case 'package-install':
+      return verify.includes('installed')
+        ? { ok: true }
+        : failedWith(`${change.package} is not installed`);
+    case 'enable-service':
+      return /^enabled/m.test(verify) ? { ok: true } : failedWith('kpatch.service is not enabled');
+    case 'load':
+      // enabled=1 and transition=0 (§5.1)
+      return verify === '10'
+        ? { ok: true }
+        : failedWith(
+            verify === ''
+              ? `${change.module} is not in /sys/kernel/livepatch`
+              : verify === '11'
+                ? `${change.module} is still in transition`
+                : `${change.module} is not enabled (enabled/transition ${verify.split('').join('/')})`,
+          );
+    case 'unload':
+      return verify === ''
+        ? { ok: true }
+        : failedWith(
+            `${change.module} is still ${verify.includes('sysfs') ? 'in /sys/kernel/livepatch' : 'in memory (/sys/module)'}`,
+          );
+    case 'uninstall':
+      return verify === ''
+        ? { ok: true }
+        : failedWith(`/var/lib/kpatch/${change.kernel}/${change.file} is still there`);
+    case 'package-remove':
+      return verify === '' ? { ok: true } : failedWith(`${change.package} is still installed`);
+  }
+}

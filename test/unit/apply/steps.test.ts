@@ -1,0 +1,201 @@
+/** Remote steps and their verification (issue 6 §3; reference/kpatch.md §2.4–2.8, §6). */
+import { describe, expect, it } from 'vitest';
+import { rollbackChanges } from '../../../src/apply/execute.ts';
+import { judgeStep, splitStepOutput, stepFor, VERIFY_MARK } from '../../../src/apply/steps.ts';
+import type { HostFacts } from '../../../src/facts/model.ts';
+import type { Change, LoadChange } from '../../../src/plan/model.ts';
+
+const K = '5.14.0-362.8.1.el9_3.x86_64';
+const facts = (over: Partial<HostFacts> = {}): HostFacts => ({
+  probeVersion: 3,
+  kernel: K,
+  arch: 'x86_64',
+  os: {},
+  cmdline: '',
+  kpatchDisabledAtBoot: false,
+  tainted: 0,
+  kpatch: { installed: true, version: '0.9.7', flavor: 'rhel' },
+  kpatchList: { rc: 0, text: '' },
+  livepatchSupported: true,
+  patches: [],
+  kernels: [K],
+  modules: [],
+  installed: [],
+  rpmInstalled: [],
+  service: { present: true, enabled: true, state: 'enabled' },
+  packages: [],
+  ...over,
+});
+const host = (over: Partial<HostFacts> = {}) => ({
+  facts: facts(over),
+  staging: '/home/deploy/.kpfleet/stage',
+});
+const load: LoadChange = {
+  action: 'load',
+  patch: 'p',
+  module: 'livepatch_p',
+  file: `/var/lib/kpatch/${K}/livepatch-p.ko`,
+  replaces: [],
+  reenable: false,
+  cves: [],
+  reason: 'r',
+};
+const out = (output: string, rc: number, verify: string) =>
+  `${output}\n${VERIFY_MARK} ${String(rc)}\n${verify}\n`;
+
+describe('stepFor', () => {
+  it('RHEL unload uses the force prefix, which never prompts (§2.6, §6 #28); upstream does not have it (§6 #29)', () => {
+    const c: Change = { action: 'unload', module: 'livepatch_p', leftover: false, reason: 'r' };
+    const rhel = stepFor(
+      c,
+      host({
+        patches: [{ name: 'livepatch_p', enabled: true, transition: false, replace: undefined }],
+      }),
+    );
+    expect(rhel.script).toContain('kpatch force unload livepatch_p');
+    const up = stepFor(
+      c,
+      host({
+        kpatch: { installed: true, version: '0.9.11', flavor: 'upstream' },
+        patches: [{ name: 'livepatch_p', enabled: true, transition: false, replace: undefined }],
+      }),
+    );
+    expect(up.script).toContain('kpatch unload livepatch_p');
+    expect(up.script).not.toContain('force');
+    expect(rhel.become).toBe(true);
+  });
+
+  it('an inert leftover before kpatch 0.9.7 is removed with rmmod (§2.6 version differences)', () => {
+    const c: Change = { action: 'unload', module: 'livepatch_p', leftover: true, reason: 'r' };
+    const s = stepFor(
+      c,
+      host({
+        kpatch: { installed: true, version: '0.6.1', flavor: 'rhel' },
+        modules: [{ name: 'livepatch_p', refcnt: 0, taint: 'OEK' }],
+      }),
+    );
+    expect(s.script).toContain('rmmod livepatch_p');
+  });
+
+  it('load before 0.9.4 removes an inert same-named leftover first (§6 #27); the check reads sysfs', () => {
+    const old = stepFor(
+      load,
+      host({ kpatch: { installed: true, version: '0.9.3', flavor: 'rhel' } }),
+    );
+    expect(old.script).toMatch(/rmmod livepatch_p; fi; kpatch load/);
+    const now = stepFor(load, host());
+    expect(now.script).not.toContain('rmmod');
+    expect(now.script).toContain(`kpatch load /var/lib/kpatch/${K}/livepatch-p.ko`);
+    expect(now.script).toContain('/sys/kernel/livepatch/livepatch_p/enabled');
+  });
+
+  it('install resolves the staged file in the SSH user home and checks the sha256 that landed', () => {
+    const s = stepFor(
+      {
+        action: 'install',
+        patch: 'p',
+        module: 'livepatch_p',
+        kernel: K,
+        file: '~/.kpfleet/stage/0123456789abcdef/livepatch-p.ko',
+        sha256: 'a'.repeat(64),
+        reason: 'r',
+      },
+      host(),
+    );
+    expect(s.script).toContain(
+      `kpatch install -k ${K} /home/deploy/.kpfleet/stage/0123456789abcdef/livepatch-p.ko`,
+    );
+    expect(s.script).toContain(`sha256sum /var/lib/kpatch/${K}/livepatch-p.ko`);
+  });
+
+  it('a name that is not a module name never reaches a shell', () => {
+    expect(() => stepFor({ ...load, module: 'x; rm -rf /' }, host())).toThrow(/module name/);
+  });
+});
+
+describe('judgeStep: verification, not exit codes', () => {
+  it('load: enabled=1 and transition=0 (§5.1)', () => {
+    expect(judgeStep(load, out('loading patch module: x', 0, '10'))).toEqual({ ok: true });
+    expect(judgeStep(load, out('', 0, '11')).error).toMatch(/still in transition/);
+    expect(judgeStep(load, out('kpatch: failed to load module x', 1, '')).error).toMatch(
+      /not in \/sys\/kernel\/livepatch \(exit 1: kpatch: failed to load module x\)/,
+    );
+  });
+  it('unload: exit 0 does not prove the module is gone (§6 #19)', () => {
+    const c: Change = { action: 'unload', module: 'm', leftover: false, reason: 'r' };
+    expect(judgeStep(c, out('unloading patch module: m', 0, 'module')).error).toMatch(
+      /still in memory/,
+    );
+    expect(judgeStep(c, out('', 0, ''))).toEqual({ ok: true });
+  });
+  it('install: the exit status is systemctl’s (§2.7, §6 #30); the file decides', () => {
+    const c: Change = {
+      action: 'install',
+      patch: 'p',
+      module: 'm',
+      kernel: K,
+      file: '/x/m.ko',
+      sha256: 'b'.repeat(64),
+      reason: 'r',
+    };
+    expect(judgeStep(c, out('Failed to enable unit', 1, 'b'.repeat(64)))).toEqual({ ok: true });
+    expect(judgeStep(c, out('', 0, '')).ok).toBe(false);
+  });
+  it('output cut before the marker (a dropped connection) is a failure', () => {
+    expect(judgeStep(load, 'loading patch module: x\n').error).toMatch(/ended early/);
+    expect(splitStepOutput('a\nb').rc).toBeUndefined();
+  });
+});
+
+describe('rollbackChanges', () => {
+  it('a replacement is undone by loading the old patch again before unloading the new (§5.3)', () => {
+    const before = facts({
+      patches: [{ name: 'old', enabled: true, transition: false, replace: true }],
+      installed: [
+        {
+          kernel: K,
+          file: 'old.ko',
+          path: `/var/lib/kpatch/${K}/old.ko`,
+          module: 'old',
+          sha256: 'c'.repeat(64),
+        },
+      ],
+    });
+    const done: Change[] = [
+      {
+        action: 'install',
+        patch: 'p',
+        module: 'new',
+        kernel: K,
+        file: '/s/new.ko',
+        sha256: 'd'.repeat(64),
+        reason: 'r',
+      },
+      { ...load, module: 'new', replaces: ['old'] },
+      { action: 'unload', module: 'old', leftover: false, after: 'new', reason: 'r' },
+    ];
+    expect(
+      rollbackChanges(done, before).map((c) => `${c.action} ${'module' in c ? c.module : ''}`),
+    ).toEqual(['load old', 'load old', 'unload new', 'uninstall new']);
+    const reload = rollbackChanges(done, before)[0];
+    expect(reload).toMatchObject({ action: 'load', file: `/var/lib/kpatch/${K}/old.ko` });
+  });
+  it('a package upgrade is undone by installing the old version again', () => {
+    const undo = rollbackChanges(
+      [
+        {
+          action: 'package-install',
+          patch: 'p',
+          module: 'm',
+          package: 'kpatch-patch-x-2-1',
+          replacesPackage: 'kpatch-patch-x-1-1.el9.x86_64',
+          reason: 'r',
+        },
+      ],
+      facts(),
+    );
+    expect(undo).toMatchObject([
+      { action: 'package-install', package: 'kpatch-patch-x-1-1.el9.x86_64' },
+    ]);
+  });
+});
