@@ -1,0 +1,165 @@
+/**
+ * `kpfleet apply --report FILE`: what an apply did, host by host, as versioned JSON
+ * (schemas/report.schema.json). Pure: the CLI gathers the inputs (time, operator, git commit) and
+ * writes the file.
+ */
+import type { HostOutcome, HostResult, StepRecord } from '../apply/events.ts';
+
+export const APPLY_REPORT_FORMAT = 'kpfleet-apply-report';
+export const APPLY_REPORT_VERSION = 1;
+
+/**
+ * Every host outcome, in the order summaries list them: what was done, then what went wrong, then
+ * what was not attempted. A Record, so that an outcome added to events.ts fails to compile here
+ * until it is placed.
+ */
+const OUTCOME_ORDER: Record<HostOutcome, true> = {
+  changed: true,
+  'would-change': true,
+  unchanged: true,
+  failed: true,
+  'rollback-failed': true,
+  unreachable: true,
+  locked: true,
+  stale: true,
+  blocked: true,
+  interrupted: true,
+  skipped: true,
+};
+export const HOST_OUTCOMES: readonly HostOutcome[] = Object.keys(OUTCOME_ORDER) as HostOutcome[];
+
+export type OutcomeCounts = Record<HostOutcome, number>;
+
+export interface ApplyReportSummary {
+  /** Hosts in the report (every host of the plan, changed or not). */
+  hosts: number;
+  /** Hosts per outcome; every outcome is present, 0 when none. */
+  outcomes: OutcomeCounts;
+  /** Steps run, over every host (rollback steps included), and how many of them failed. */
+  steps: number;
+  failedSteps: number;
+  rollbackSteps: number;
+}
+
+export interface ApplyReport {
+  format: typeof APPLY_REPORT_FORMAT;
+  version: typeof APPLY_REPORT_VERSION;
+  /** ISO time the run started. */
+  startedAt: string;
+  durationMs: number;
+  /** `--check`: nothing was changed. */
+  check: boolean;
+  /** A wave failed more than `max_failures` allows: no further wave started. */
+  halted: boolean;
+  /** Ctrl-C or SIGTERM came during the run. */
+  interrupted: boolean;
+  kpfleetVersion: string;
+  /** The project file, as named on the command line. */
+  config: string;
+  /** The git commit of the configuration (`-dirty` when the working tree differs), if in git. */
+  configCommit?: string;
+  /** Who ran it (`user@host`). */
+  operator: string;
+  /** The saved plan applied, when apply was given one. */
+  planFile?: string;
+  summary: ApplyReportSummary;
+  hosts: HostResult[];
+}
+
+export interface ApplyReportInput {
+  results: readonly HostResult[];
+  halted: boolean;
+  interrupted: boolean;
+  check: boolean;
+  startedAt: string;
+  durationMs: number;
+  config: string;
+  configCommit?: string;
+  operator: string;
+  kpfleetVersion: string;
+  planFile?: string;
+}
+
+/** A zero count for every outcome. */
+export function emptyOutcomeCounts(): OutcomeCounts {
+  return Object.fromEntries(HOST_OUTCOMES.map((o) => [o, 0])) as OutcomeCounts;
+}
+
+export function countOutcomes(results: readonly HostResult[]): OutcomeCounts {
+  const counts = emptyOutcomeCounts();
+  for (const r of results) counts[r.outcome] += 1;
+  return counts;
+}
+
+/** Only the fields the schema knows, so that an extra property at run time never invalidates it. */
+function stepOf(s: StepRecord): StepRecord {
+  return {
+    change: s.change,
+    label: s.label,
+    ok: s.ok,
+    durationMs: roundMs(s.durationMs),
+    ...(s.output !== undefined ? { output: s.output } : {}),
+    ...(s.error !== undefined ? { error: s.error } : {}),
+    ...(s.rollback !== undefined ? { rollback: s.rollback } : {}),
+  };
+}
+
+function hostOf(r: HostResult): HostResult {
+  return {
+    host: r.host,
+    wave: r.wave,
+    outcome: r.outcome,
+    message: r.message,
+    ...(r.before !== undefined ? { before: r.before } : {}),
+    ...(r.after !== undefined ? { after: r.after } : {}),
+    steps: r.steps.map(stepOf),
+    ...(r.error !== undefined
+      ? {
+          error: {
+            code: r.error.code,
+            message: r.error.message,
+            ...(r.error.step !== undefined ? { step: r.error.step } : {}),
+            ...(r.error.hint !== undefined ? { hint: r.error.hint } : {}),
+          },
+        }
+      : {}),
+    durationMs: roundMs(r.durationMs),
+  };
+}
+
+/** Whole milliseconds (performance.now() differences carry fractions nobody reads). */
+function roundMs(ms: number): number {
+  return Number.isFinite(ms) && ms > 0 ? Math.round(ms) : 0;
+}
+
+export function buildApplyReport(input: ApplyReportInput): ApplyReport {
+  const hosts = input.results.map(hostOf);
+  const steps = hosts.flatMap((h) => h.steps);
+  return {
+    format: APPLY_REPORT_FORMAT,
+    version: APPLY_REPORT_VERSION,
+    startedAt: input.startedAt,
+    durationMs: roundMs(input.durationMs),
+    check: input.check,
+    halted: input.halted,
+    interrupted: input.interrupted,
+    kpfleetVersion: input.kpfleetVersion,
+    config: input.config,
+    ...(input.configCommit !== undefined ? { configCommit: input.configCommit } : {}),
+    operator: input.operator,
+    ...(input.planFile !== undefined ? { planFile: input.planFile } : {}),
+    summary: {
+      hosts: hosts.length,
+      outcomes: countOutcomes(hosts),
+      steps: steps.length,
+      failedSteps: steps.filter((s) => !s.ok).length,
+      rollbackSteps: steps.filter((s) => s.rollback === true).length,
+    },
+    hosts,
+  };
+}
+
+/** The report as written to `--report FILE`: 2-space JSON and a final newline. */
+export function applyReportJson(report: ApplyReport): string {
+  return JSON.stringify(report, null, 2) + '\n';
+}
