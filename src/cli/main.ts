@@ -111,6 +111,32 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
       setCode(await planCommand(opts, io));
     });
 
+  program
+    .command('apply')
+    .description(
+      'Converge the hosts: plan (or take a saved PLANFILE), show the plan, ask (or --yes), then\n' +
+        'change the hosts in rollout.waves, --forks at a time: each host is locked, its facts read\n' +
+        'again (a host whose facts changed since the plan is refused), every change verified from\n' +
+        'the host, the health check run; a failing host is rolled back. max_failures halts the\n' +
+        'waves. Ctrl-C: steps in flight finish, nothing new starts, exit 130.\n' +
+        'Exit: 0 converged, 1 a host failed or was refused, 4 unreachable, 130 interrupted.',
+    )
+    .argument('[planfile]', 'a plan saved with kpfleet plan --out: execute exactly that plan')
+    .addOption(configOption())
+    .option('-l, --limit <pattern>', 'only hosts matching an Ansible host pattern')
+    .option('-f, --forks <n>', 'hosts changed at once (default: rollout.forks)')
+    .option('-y, --yes', 'do not ask for confirmation (required without a terminal)')
+    .option('--check', 'do everything but change a host: lock-free read, compare, report')
+    .option('--report <file>', 'write a JSON report (schemas/report.schema.json)')
+    .option(
+      '--audit-log <file>',
+      'append-only JSONL audit log (default: $XDG_STATE_HOME/kpfleet/audit.jsonl)',
+    )
+    .action(async (planfile, opts) => {
+      const { applyCommand } = await import('./commands/apply.ts');
+      setCode(await applyCommand(planfile, opts, io));
+    });
+
   return program;
 }
 

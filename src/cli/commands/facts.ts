@@ -8,6 +8,8 @@ import { createSshConnector } from '../../transport/ssh/connect.ts';
 import type { CliIo } from '../io.ts';
 import { terminalPassphrase } from '../prompt.ts';
 import type { SelectedHosts } from './project.ts';
+import type { HostConnection } from '../../desired/connection.ts';
+import type { Transport } from '../../transport/transport.ts';
 import { selectHostsForCli } from './project.ts';
 
 export interface FactsOptions {
@@ -35,22 +37,27 @@ export function parseForks(value: string | undefined, fallback: number): number 
 }
 
 /**
- * Facts of the selected hosts over SSH (ssh -G settings, one key store with one passphrase prompt
- * on a terminal, one host-key policy), `--forks` at a time. Shared by `facts` and `plan`.
+ * How the CLI opens SSH connections: ssh -G settings, one key store with one passphrase prompt
+ * on a terminal, one host-key policy, for the whole run (plan and apply share it).
  */
-export async function readFleetFacts(
-  selected: SelectedHosts,
-  forksOption: string | undefined,
-  io: CliIo,
-): Promise<HostFactsResult[]> {
-  const forks = parseForks(forksOption, selected.config.rollout.forks);
+export function connectorForCli(io: CliIo): (host: HostConnection) => Promise<Transport> {
   const err = styleFor(io.stderr, io.env);
   const askPassphrase = terminalPassphrase();
-  const open = createSshConnector({
+  return createSshConnector({
     env: io.env,
     ...(askPassphrase ? { askPassphrase } : {}),
     onWarning: (w) => io.stderr.write(`${err.yellow('warning')}: ${w}\n`),
   });
+}
+
+/** Facts of the selected hosts over SSH, `--forks` at a time. Shared by `facts` and `plan`. */
+export async function readFleetFacts(
+  selected: SelectedHosts,
+  forksOption: string | undefined,
+  io: CliIo,
+  open: (host: HostConnection) => Promise<Transport> = connectorForCli(io),
+): Promise<HostFactsResult[]> {
+  const forks = parseForks(forksOption, selected.config.rollout.forks);
   return gatherFleetFacts(selected.hosts, open, { forks });
 }
 

@@ -10,6 +10,9 @@ import { styleFor } from '../../report/style.ts';
 import type { CliIo } from '../io.ts';
 import { VERSION } from '../version.ts';
 import { readFleetFacts } from './facts.ts';
+import type { SelectedHosts } from './project.ts';
+import type { HostConnection } from '../../desired/connection.ts';
+import type { Transport } from '../../transport/transport.ts';
 import { selectHostsForCli } from './project.ts';
 
 export interface PlanOptions {
@@ -36,14 +39,19 @@ export function planExitCode(plan: Plan, detailed: boolean): number {
 }
 
 /** Writes beside the target and renames, so a reader never sees half a plan. */
-function writeAtomic(path: string, text: string): void {
+export function writeAtomic(path: string, text: string): void {
   const tmp = resolve(dirname(path), `.${String(process.pid)}.kpfleet-plan.tmp`);
   writeFileSync(tmp, text, { mode: 0o644 });
   renameSync(tmp, path);
 }
 
-export async function planCommand(opts: PlanOptions, io: CliIo): Promise<number> {
-  const selected = selectHostsForCli({ ...opts, json: opts.format !== 'text' }, io);
+/** Reads the selected hosts and plans them: what `plan` shows and `apply` executes. */
+export async function makePlan(
+  selected: SelectedHosts,
+  opts: { limit?: string; forks?: string },
+  io: CliIo,
+  open?: (host: HostConnection) => Promise<Transport>,
+): Promise<Plan> {
   const { config, inventory, hosts } = selected;
   const desired = new Map(
     resolveDesired(
@@ -52,7 +60,7 @@ export async function planCommand(opts: PlanOptions, io: CliIo): Promise<number>
       hosts.map((h) => h.host),
     ).hosts.map((d) => [d.host, d]),
   );
-  const results = await readFleetFacts(selected, opts.forks, io);
+  const results = await readFleetFacts(selected, opts.forks, io, open);
   const now = Date.now();
   const hostPlans = results.map((r) => {
     const d = desired.get(r.host) ?? {
@@ -85,12 +93,17 @@ export async function planCommand(opts: PlanOptions, io: CliIo): Promise<number>
       now,
     });
   });
-  const plan = buildPlan(hostPlans, {
+  return buildPlan(hostPlans, {
     createdAt: new Date(now).toISOString(),
     kpfleetVersion: VERSION,
     config: config.file,
     ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
   });
+}
+
+export async function planCommand(opts: PlanOptions, io: CliIo): Promise<number> {
+  const selected = selectHostsForCli({ ...opts, json: opts.format !== 'text' }, io);
+  const plan = await makePlan(selected, opts, io);
   if (opts.out !== undefined) writeAtomic(resolve(io.cwd, opts.out), planJson(plan));
   if (opts.format === 'json') io.stdout.write(planJson(plan));
   else if (opts.format === 'markdown') io.stdout.write(renderPlanMarkdown(plan));

@@ -1,0 +1,249 @@
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { hostname, userInfo } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import type { ApplyEvent, HostResult } from '../../apply/events.ts';
+import { applyPlan } from '../../apply/execute.ts';
+import { ExitCode, UsageError } from '../../errors.ts';
+import { factsFingerprint } from '../../facts/fingerprint.ts';
+import type { Plan } from '../../plan/model.ts';
+import { PLAN_FORMAT, PLAN_VERSION } from '../../plan/model.ts';
+import { summarizePlan } from '../../plan/plan.ts';
+import { createListrRenderer } from '../../report/apply-listr.ts';
+import { createPlainRenderer } from '../../report/apply-plain.ts';
+import { applyReportJson, buildApplyReport } from '../../report/apply-report.ts';
+import { auditLines, auditRecords } from '../../report/audit.ts';
+import { describeChange, renderPlanText } from '../../report/plan.ts';
+import { styleFor } from '../../report/style.ts';
+import type { CliIo } from '../io.ts';
+import { VERSION } from '../version.ts';
+import { connectorForCli, parseForks } from './facts.ts';
+import { makePlan, writeAtomic } from './plan.ts';
+import { selectHostsForCli } from './project.ts';
+
+export interface ApplyCliOptions {
+  config?: string;
+  limit?: string;
+  forks?: string;
+  yes?: boolean;
+  check?: boolean;
+  report?: string;
+  auditLog?: string;
+}
+
+const PLAN_SCHEMA_URL = new URL('../../../schemas/plan.schema.json', import.meta.url);
+
+/** A saved plan: JSON valid against schemas/plan.schema.json, this format and version. */
+export function readPlanFile(path: string): Plan {
+  let data: unknown;
+  try {
+    data = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new UsageError(
+      `cannot read the plan ${path}: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+  const head = data as { format?: unknown; version?: unknown };
+  if (head.format !== PLAN_FORMAT || head.version !== PLAN_VERSION) {
+    throw new UsageError(
+      `${path} is not a kpfleet plan of version ${String(PLAN_VERSION)} (format ${JSON.stringify(head.format)}, version ${JSON.stringify(head.version)})`,
+      { hint: 'make it with `kpfleet plan --out FILE` of this kpfleet version' },
+    );
+  }
+  const ajv = new Ajv2020({ allErrors: true, strict: false });
+  const validate = ajv.compile(JSON.parse(readFileSync(PLAN_SCHEMA_URL, 'utf8')) as object);
+  if (!validate(data)) {
+    throw new UsageError(`${path} is not a valid plan: ${ajv.errorsText(validate.errors)}`);
+  }
+  return data as Plan;
+}
+
+/** Asks on the terminal; only `yes` goes on (Terraform's rule: a stray Enter never applies). */
+function confirm(question: string, io: CliIo): Promise<boolean> {
+  return new Promise((done) => {
+    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+    rl.question(question, (answer) => {
+      rl.close();
+      done(answer.trim() === 'yes');
+    });
+    rl.on('SIGINT', () => {
+      rl.close();
+      io.stderr.write('\n');
+      done(false);
+    });
+  });
+}
+
+/** The commit of the configuration (with `-dirty` when the working tree differs), if in git. */
+function configCommit(dir: string): string | undefined {
+  try {
+    const head = execFileSync('git', ['-C', dir, 'rev-parse', 'HEAD'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    const dirty = execFileSync('git', ['-C', dir, 'status', '--porcelain', '--', '.'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    return dirty ? `${head}-dirty` : head;
+  } catch {
+    return undefined;
+  }
+}
+
+function defaultAuditLog(env: CliIo['env']): string {
+  const home = env.HOME ?? userInfo().homedir;
+  const state = env.XDG_STATE_HOME ?? join(home, '.local', 'state');
+  return join(state, 'kpfleet', 'audit.jsonl');
+}
+
+/** Exit code of an apply (docs/exit-codes.md): 130 > 4 > 1 > 0. */
+export function applyExitCode(
+  results: readonly HostResult[],
+  halted: boolean,
+  interrupted: boolean,
+): number {
+  if (interrupted) return ExitCode.interrupted;
+  if (results.some((r) => r.outcome === 'unreachable')) return ExitCode.unreachable;
+  const bad = results.some((r) =>
+    ['failed', 'rollback-failed', 'locked', 'stale', 'blocked', 'interrupted'].includes(r.outcome),
+  );
+  return bad || halted ? ExitCode.changeFailed : ExitCode.ok;
+}
+
+export async function applyCommand(
+  planFile: string | undefined,
+  opts: ApplyCliOptions,
+  io: CliIo,
+): Promise<number> {
+  const selected = selectHostsForCli(opts, io);
+  const { config } = selected;
+  const open = connectorForCli(io);
+  const out = styleFor(io.stdout, io.env);
+  const projectDir = dirname(resolve(io.cwd, config.file));
+
+  let plan: Plan;
+  if (planFile !== undefined) {
+    plan = readPlanFile(resolve(io.cwd, planFile));
+    // --limit narrows a saved plan to the hosts it selects
+    const keep = new Set(selected.hosts.map((h) => h.host));
+    const hosts = plan.hosts.filter((h) => keep.has(h.host));
+    plan = { ...plan, hosts, summary: summarizePlan(hosts) };
+  } else {
+    plan = await makePlan(selected, opts, io, open);
+  }
+  io.stdout.write(renderPlanText(plan, out) + '\n\n');
+  const nothing = plan.summary.changes === 0;
+  if (nothing) io.stdout.write('Nothing to apply.\n');
+  if (!nothing && opts.check !== true && opts.yes !== true) {
+    if (!process.stdin.isTTY) {
+      throw new UsageError('apply changes hosts: confirm with --yes when there is no terminal', {
+        hint: 'in CI: kpfleet apply --yes plan.json (a plan saved and reviewed with kpfleet plan --out)',
+      });
+    }
+    const ok = await confirm(
+      `Apply ${String(plan.summary.actions.load ?? 0)} load(s) and the other changes to ${String(plan.summary.changes)} host(s)? Only 'yes' is accepted: `,
+      io,
+    );
+    if (!ok) {
+      io.stderr.write('Apply cancelled; nothing was changed.\n');
+      return ExitCode.ok;
+    }
+  }
+
+  const abort = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (!abort.signal.aborted) {
+      io.stderr.write(`\n${sig}: finishing the steps in flight; no new host or step starts\n`);
+      abort.abort();
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const patchByWritten = new Map(
+    [...config.patches.values()].flatMap((p) =>
+      p.source.kind === 'file' ? [[p.source.written, p.source.path] as const] : [],
+    ),
+  );
+  const renderer =
+    io.stdout.isTTY === true && io.env.CI === undefined
+      ? createListrRenderer({ output: process.stdout })
+      : createPlainRenderer((line) => io.stdout.write(line + '\n'), out);
+  const onEvent = (e: ApplyEvent) => {
+    try {
+      renderer.onEvent(e);
+    } catch {
+      // a renderer problem never stops apply
+    }
+  };
+  const startedAt = new Date();
+  const operator = `${userInfo().username}@${hostname()}`;
+  const forks = parseForks(opts.forks, config.rollout.forks);
+  let result;
+  try {
+    result = await applyPlan({
+      plan,
+      hosts: new Map(selected.hosts.map((h) => [h.host, h])),
+      open,
+      waves: config.rollout.waves,
+      maxFailures: config.rollout.maxFailures,
+      forks,
+      ...(config.rollout.healthCheck !== undefined
+        ? { healthCheck: config.rollout.healthCheck }
+        : {}),
+      healthCheckTimeoutMs: config.rollout.healthCheckTimeoutMs,
+      commandTimeoutMs: config.connection.commandTimeoutMs,
+      check: opts.check === true,
+      readPatch: (source) =>
+        readFile(
+          patchByWritten.get(source) ?? (isAbsolute(source) ? source : join(projectDir, source)),
+        ),
+      sha256: (b) => createHash('sha256').update(b).digest('hex'),
+      fingerprint: factsFingerprint,
+      operator,
+      runId: `${startedAt.toISOString()}-${randomBytes(4).toString('hex')}`,
+      now: () => new Date(),
+      signal: abort.signal,
+      label: (c) => describeChange(c).label,
+      onEvent,
+    });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if ('done' in renderer) await renderer.done();
+  }
+
+  const commit = configCommit(projectDir);
+  const report = buildApplyReport({
+    results: result.results,
+    halted: result.halted,
+    interrupted: result.interrupted,
+    check: opts.check === true,
+    startedAt: startedAt.toISOString(),
+    durationMs: Date.now() - startedAt.getTime(),
+    config: config.file,
+    ...(commit !== undefined ? { configCommit: commit } : {}),
+    operator,
+    kpfleetVersion: VERSION,
+    ...(planFile !== undefined ? { planFile } : {}),
+  });
+  if (opts.report !== undefined) writeAtomic(resolve(io.cwd, opts.report), applyReportJson(report));
+  if (opts.check !== true && !nothing) {
+    const log =
+      opts.auditLog !== undefined ? resolve(io.cwd, opts.auditLog) : defaultAuditLog(io.env);
+    try {
+      mkdirSync(dirname(log), { recursive: true });
+      appendFileSync(log, auditLines(auditRecords(report, {})), { mode: 0o600 });
+    } catch (err) {
+      io.stderr.write(
+        `warning: could not append to the audit log ${log}: ${err instanceof Error ? err.message : String(err)}\n`,
+      );
+    }
+  }
+  return applyExitCode(result.results, result.halted, result.interrupted);
+}
