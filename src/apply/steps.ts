@@ -14,8 +14,13 @@ import {
   sh,
 } from '../transport/shell.ts';
 import { versionAtLeast } from '../util/version.ts';
+import { packageMatches } from '../plan/packages.ts';
 
 export const VERIFY_MARK = '@@kpfleet-verify@@';
+
+/** The names `kpatch list` gives the installed modules (basename, no .ko, - → _: §1.3). */
+const INSTALLED_NAMES =
+  'for f in /var/lib/kpatch/*/*.ko; do n=${f##*/}; echo "${n%.ko}" | tr - _; done 2>/dev/null';
 
 export interface RemoteStep {
   /** The whole script: the command, `VERIFY_MARK <its exit status>`, then the verification. */
@@ -49,6 +54,15 @@ export function resolveStaged(path: string, host: StepHost): string {
 
 const script = (command: string, verify: string): string =>
   `{ ${command}\n} </dev/null 2>&1; rc=$?\nprintf '\\n%s %s\\n' ${VERIFY_MARK} "$rc"\n${verify}`;
+
+/**
+ * What dnf is asked for: name-version-release without the dist tag (as kpfleet.yml allows) is a
+ * glob, `…-1-3.*`, which matches `…-1-3.el9_3.x86_64` and never `…-1-30…`; a full NEVRA as is.
+ */
+export function rpmSpec(pkg: string): string {
+  const release = pkg.slice(pkg.lastIndexOf('-') + 1);
+  return release.includes('.') ? pkg : `${pkg}.*`;
+}
 
 /** dnf where there is one (RHEL 8+), else yum (RHEL 7): `-y`, never a prompt (§4.3). */
 function packageManager(args: string): string {
@@ -87,16 +101,20 @@ export function stepFor(change: Change, host: StepHost): RemoteStep {
         ),
       };
     }
-    case 'package-install':
+    case 'package-install': {
       assertRpmName(change.package);
       return {
         step: 'package install',
         become: true,
+        // the packages installed, and the modules in /var/lib/kpatch (the one %post dropped, §4.3)
         script: script(
-          packageManager(sh`install ${change.package}`),
-          sh`rpm -q ${change.package} >/dev/null 2>&1 && echo installed; test -n "$(ls /var/lib/kpatch/*/ 2>/dev/null)" && echo files`,
+          packageManager(sh`install ${rpmSpec(change.package)}`),
+          "rpm -qa 'kpatch-patch*' 2>/dev/null | sed 's/^/package /'; " +
+            INSTALLED_NAMES +
+            " | sed 's/^/module /'",
         ),
       };
+    }
     case 'enable-service':
       return {
         step: 'systemctl enable',
@@ -153,8 +171,8 @@ export function stepFor(change: Change, host: StepHost): RemoteStep {
         step: 'package remove',
         become: true,
         script: script(
-          packageManager(sh`remove ${change.package}`),
-          sh`rpm -q ${change.package} >/dev/null 2>&1 && echo installed; true`,
+          packageManager(sh`remove ${rpmSpec(change.package)}`),
+          "rpm -qa 'kpatch-patch*' 2>/dev/null | sed 's/^/package /'",
         ),
       };
   }
@@ -201,10 +219,18 @@ export function judgeStep(change: Change, stdout: string): StepOutcome {
               ? `the module is not in /var/lib/kpatch/${change.kernel}`
               : `the installed file's sha256 is ${verify.slice(0, 12)}…, not ${change.sha256.slice(0, 12)}…`,
           );
-    case 'package-install':
-      return verify.includes('installed')
-        ? { ok: true }
-        : failedWith(`${change.package} is not installed`);
+    case 'package-install': {
+      const lines = verify.split('\n');
+      const pkgs = lines.flatMap((l) => (l.startsWith('package ') ? [l.slice(8)] : []));
+      const mods = lines.flatMap((l) => (l.startsWith('module ') ? [l.slice(7)] : []));
+      if (!pkgs.some((x) => packageMatches(x, change.package)))
+        return failedWith(`${change.package} is not installed`);
+      if (change.module !== '' && !mods.includes(change.module))
+        return failedWith(
+          `${change.package} is installed but ${change.module} is not in /var/lib/kpatch`,
+        );
+      return { ok: true };
+    }
     case 'enable-service':
       return /^enabled/m.test(verify) ? { ok: true } : failedWith('kpatch.service is not enabled');
     case 'load':
@@ -229,6 +255,10 @@ export function judgeStep(change: Change, stdout: string): StepOutcome {
         ? { ok: true }
         : failedWith(`/var/lib/kpatch/${change.kernel}/${change.file} is still there`);
     case 'package-remove':
-      return verify === '' ? { ok: true } : failedWith(`${change.package} is still installed`);
+      return verify
+        .split('\n')
+        .some((l) => l.startsWith('package ') && packageMatches(l.slice(8), change.package))
+        ? failedWith(`${change.package} is still installed`)
+        : { ok: true };
   }
 }

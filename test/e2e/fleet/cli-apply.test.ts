@@ -316,3 +316,48 @@ it('a saved plan is executed as saved; a host whose facts changed since is refus
   expect(loaded(h2)).toBe(false);
   await h2.sim.run(['kpatch', 'uninstall', 'livepatch-vendor.ko']);
 }, 60_000);
+
+it('an rpm: patch is installed with dnf at that exact version, its module checked, then loaded (§4.3)', async () => {
+  const h = fleet.host('h007');
+  const nvra = h.sim.addPackage({ version: '1', release: '1' });
+  h.sim.addPackage({ version: '2', release: '1' }); // newer in the repository: not wanted
+  const mod = 'kpatch_5_14_0_362_8_1_1_1';
+  writeFileSync(
+    join(DIR, 'rpm.yml'),
+    [
+      'inventory: inventory.ini',
+      'connection:',
+      '  known_hosts: known_hosts',
+      '  ssh_config: false',
+      'patches:',
+      '  el9-1:',
+      `    module: ${mod}`,
+      `    kernel: ${EL9}`,
+      '    rpm: kpatch-patch-5_14_0-362_8_1-1-1',
+      'groups:',
+      '  rhel9:',
+      '    loaded: [el9-1]',
+      '',
+    ].join('\n'),
+  );
+  try {
+    const r = await kpfleet(['apply', '--yes', '-c', 'rpm.yml', '--limit', 'h007']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/\+ package kpatch-patch-5_14_0-362_8_1-1-1\b/);
+    const q = await h.sim.run(['rpm', '-qa', 'kpatch-patch*']);
+    expect(q.stdout.trim()).toBe(nvra);
+    expect(h.sim.readSysfs().patches[mod]).toMatchObject({ enabled: '1', transition: '0' });
+    const again = await kpfleet([
+      'plan',
+      '-c',
+      'rpm.yml',
+      '--limit',
+      'h007',
+      '--detailed-exitcode',
+    ]);
+    expect(again.code).toBe(0);
+  } finally {
+    await h.sim.run(['kpatch', 'force', 'unload', mod]);
+    await h.sim.run(['dnf', 'remove', '-y', nvra]);
+  }
+}, 60_000);

@@ -1,7 +1,13 @@
 /** Remote steps and their verification (issue 6 §3; reference/kpatch.md §2.4–2.8, §6). */
 import { describe, expect, it } from 'vitest';
 import { rollbackChanges } from '../../../src/apply/execute.ts';
-import { judgeStep, splitStepOutput, stepFor, VERIFY_MARK } from '../../../src/apply/steps.ts';
+import {
+  judgeStep,
+  rpmSpec,
+  splitStepOutput,
+  stepFor,
+  VERIFY_MARK,
+} from '../../../src/apply/steps.ts';
 import type { HostFacts } from '../../../src/facts/model.ts';
 import type { Change, LoadChange } from '../../../src/plan/model.ts';
 
@@ -197,5 +203,38 @@ describe('rollbackChanges', () => {
     expect(undo).toMatchObject([
       { action: 'package-install', package: 'kpatch-patch-x-1-1.el9.x86_64' },
     ]);
+  });
+});
+
+describe('rpmSpec: what dnf is asked for (§4.3)', () => {
+  it('name-version-release without the dist tag becomes a glob that cannot match a longer release', () => {
+    expect(rpmSpec('kpatch-patch-5_14_0-362_8_1-1-3')).toBe('kpatch-patch-5_14_0-362_8_1-1-3.*');
+    expect(rpmSpec('kpatch-patch-5_14_0-362_8_1-1-3.el9_3')).toBe(
+      'kpatch-patch-5_14_0-362_8_1-1-3.el9_3',
+    );
+    expect(rpmSpec('kpatch-patch-5_14_0-362_8_1-1-3.el9_3.x86_64')).toBe(
+      'kpatch-patch-5_14_0-362_8_1-1-3.el9_3.x86_64',
+    );
+  });
+  it('package-install is judged by the installed package and the module it dropped', () => {
+    const c: Change = {
+      action: 'package-install',
+      patch: 'p',
+      module: 'kpatch_5_14_0_362_8_1_1_3',
+      package: 'kpatch-patch-5_14_0-362_8_1-1-3',
+      reason: 'r',
+    };
+    const ok = out(
+      '',
+      0,
+      'package kpatch-patch-5_14_0-362_8_1-1-3.el9_3.x86_64\nmodule kpatch_5_14_0_362_8_1_1_3',
+    );
+    expect(judgeStep(c, ok)).toEqual({ ok: true });
+    expect(
+      judgeStep(c, out('', 0, 'package kpatch-patch-5_14_0-362_8_1-1-3.el9_3.x86_64')).error,
+    ).toMatch(/is not in \/var\/lib\/kpatch/);
+    expect(
+      judgeStep(c, out('', 0, 'package kpatch-patch-5_14_0-362_8_1-1-30.el9_3.x86_64')).error,
+    ).toMatch(/is not installed/);
   });
 });
