@@ -435,9 +435,11 @@ async function runStep<H extends { host: string }>(
       const dest = resolveStaged(c.destination, { facts: ctx.facts, staging: ctx.staging });
       const dir = dest.slice(0, dest.lastIndexOf('/'));
       await t.exec(sh`mkdir -p -m 700 ${dir}`, { step: 'upload', timeoutMs: 30_000 });
+      // 0644: `kpatch install` copies it with its mode, and the facts probe (no root) must be
+      // able to read that copy's sha256 (found on the real-kernel VM)
       await t.upload(content, dest, {
         sha256: c.sha256,
-        mode: 0o600,
+        mode: 0o644,
         timeoutMs: o.commandTimeoutMs,
       });
       rec = { change: c, label, ok: true, durationMs: 0 };

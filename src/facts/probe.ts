@@ -15,7 +15,8 @@ const section = (name: string): string => `printf '\\n${SECTION_MARK} %s\\n' ${n
 /** The probe script (POSIX sh; the transport runs it with `sh -c`). */
 export function probeScript(): string {
   return [
-    'LC_ALL=C; export LC_ALL',
+    // a non-login SSH session may lack the sbin folders where kpatch lives (reference §6 #1)
+    'LC_ALL=C; PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin; export LC_ALL PATH',
     section('probe'),
     `echo ${String(PROBE_VERSION)}`,
     section('uname'),
