@@ -5,6 +5,7 @@ import { defineConfig } from 'vitest/config';
 // - integration: real files, real child processes (the CLI via tsx, Ansible when present), and
 //   from the transport issue on, a real sshd on loopback.
 // - e2e: the built CLI (dist/) as a user runs it; `npm run test:e2e` builds first.
+// - vm: the built CLI against a real Debian kernel under QEMU; `npm run test:vm` sets it up.
 export default defineConfig({
   test: {
     restoreMocks: true,
@@ -24,6 +25,16 @@ export default defineConfig({
       {
         extends: true,
         test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], testTimeout: 120_000 },
+      },
+      {
+        // a real Debian kernel under QEMU (issue 7): `npm run test:vm` sets it up first
+        extends: true,
+        test: {
+          name: 'vm',
+          include: ['test/vm/**/*.test.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+        },
       },
     ],
   },

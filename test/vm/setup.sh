@@ -1,0 +1,293 @@
+#!/usr/bin/env bash
+# test/vm/setup.sh [CACHE_DIR] — builds (and caches) what `npm run test:vm` boots (SPEC.md):
+#   CACHE/kernel/<abi>/vmlinuz       Debian 12's stock kernel, the ABI linux-image-amd64 points at now
+#   CACHE/kernel/<abi>/vmlinux       the same, decompressed (QEMU boots it through PVH: faster)
+#   CACHE/initramfs.cpio.gz          busybox + dash + coreutils + kmod + sudo + sshd + test/vm/kpatch
+#   CACHE/disk.img                   the template of the persistent /var/lib (ext2, 64 MiB)
+#   CACHE/keys/                      the VM's ssh host key and the tests' client key (never committed)
+#   CACHE/modules/<abi>/*.ko, ABIS   test/vm/modules/build.sh output for this ABI and the previous one
+#   CACHE/ABI                        the running kernel's release
+# Idempotent: each piece is rebuilt only when what it is made of changed.
+# Needs root for apt-get (packages are installed only when missing) and for the initramfs' owners.
+set -euo pipefail
+export LC_ALL=C
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+CACHE=${1:-${KPFLEET_VM_CACHE:-$REPO/test/.vm-cache}}
+mkdir -p "$CACHE"
+CACHE=$(cd "$CACHE" && pwd)
+T0=$(date +%s%N)
+
+say() { printf 'vm-setup: %s\n' "$*" >&2; }
+die() {
+	say "error: $*"
+	exit 1
+}
+[[ $(uname -m) == x86_64 ]] || die "needs an x86_64 machine (Debian's amd64 kernel under qemu-system-x86_64)"
+
+# ---- packages ---------------------------------------------------------------------------------
+APT_UPDATED=0
+apt_update() {
+	((APT_UPDATED)) && return 0
+	say "apt-get update"
+	apt-get update -qq >&2 || die "apt-get update failed"
+	APT_UPDATED=1
+}
+installed() { dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep -q '^install ok installed$'; }
+ensure_packages() {
+	local p missing=()
+	for p in "$@"; do installed "$p" || missing+=("$p"); done
+	((${#missing[@]})) || return 0
+	[[ $(id -u) == 0 ]] || die "missing packages (${missing[*]}) and not root: install them with apt-get"
+	say "apt-get install ${missing[*]}"
+	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2; then
+		apt_update
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 ||
+			die "apt-get install ${missing[*]} failed"
+	fi
+}
+
+# The ABI: whatever linux-image-amd64 depends on today (e.g. linux-image-6.1.0-56-amd64).
+resolve_abi() {
+	local out
+	out=$(apt-cache depends linux-image-amd64 2>/dev/null) || true
+	[[ "$out" =~ Depends:\ linux-image-([0-9][^[:space:]]*-amd64) ]] && echo "${BASH_REMATCH[1]}"
+	return 0
+}
+ABI=$(resolve_abi)
+if [[ -z "$ABI" ]]; then
+	apt_update
+	ABI=$(resolve_abi)
+fi
+[[ "$ABI" =~ ^([0-9]+\.[0-9]+\.[0-9]+-)([0-9]+)(-amd64)$ ]] || die "cannot resolve the ABI of linux-image-amd64 (got '$ABI')"
+# The previous ABI (N-1, or the newest older one the archive still has): its headers build a
+# module that must be refused by this kernel.
+A_PRE=${BASH_REMATCH[1]} A_N=${BASH_REMATCH[2]} A_SUF=${BASH_REMATCH[3]}
+PREV_ABI=""
+for ((n = A_N - 1; n > 0 && n >= A_N - 5; n--)); do
+	cand="$A_PRE$n$A_SUF"
+	if installed "linux-headers-$cand" || apt-cache show --no-all-versions "linux-headers-$cand" >/dev/null 2>&1; then
+		PREV_ABI=$cand
+		break
+	fi
+done
+[[ -n "$PREV_ABI" ]] || die "no linux-headers package for an ABI before $ABI"
+
+ensure_packages qemu-system-x86 busybox-static cpio gzip xz-utils e2fsprogs openssh-server openssh-client \
+	sudo kmod dash coreutils grep sed util-linux gcc make \
+	linux-headers-amd64 "linux-headers-$ABI" "linux-headers-$PREV_ABI"
+
+# ---- the kernel (downloaded, never installed on this machine) ---------------------------------
+KDIR=$CACHE/kernel/$ABI
+# the QEMU devices' drivers (virtio-pci, -blk, -net, -rng), and ext2 (by ext4, which wants crc32c)
+VM_MODULES=(virtio_pci virtio_blk virtio_net virtio_rng crc32c_generic ext4)
+if [[ ! -e "$KDIR/.done" ]]; then
+	say "kernel $ABI: apt-get download + dpkg-deb -x"
+	rm -rf "$KDIR" "$CACHE/kernel/.work"
+	W=$CACHE/kernel/.work
+	mkdir -p "$W"
+	if ! (
+		cd "$W"
+		apt-get download -q -o APT::Sandbox::User=root "linux-image-$ABI" >&2 ||
+			apt-get download -q -o APT::Sandbox::User=root "linux-image-$ABI-unsigned" >&2
+	); then
+		# stale package lists (the archive moved on): update them and resolve the ABI again
+		[[ -z "${KPFLEET_VM_SETUP_RETRIED:-}" ]] || die "apt-get download linux-image-$ABI failed"
+		apt_update
+		rm -rf "$W"
+		KPFLEET_VM_SETUP_RETRIED=1 exec bash "${BASH_SOURCE[0]}" "$CACHE"
+	fi
+	deb=$(ls "$W"/linux-image-*.deb)
+	dpkg-deb -x "$deb" "$W/x"
+	[[ -f "$W/x/boot/vmlinuz-$ABI" && -d "$W/x/lib/modules/$ABI" ]] || die "$deb has no vmlinuz-$ABI"
+	depmod -b "$W/x" "$ABI"
+	# modprobe's order: for each module, its modules.dep list from the last entry to the first
+	declare -A seen=()
+	order=()
+	add() {
+		local path="$1" line deps i
+		[[ -n "${seen[$path]:-}" ]] && return 0
+		line=$(grep -m1 "^$path:" "$W/x/lib/modules/$ABI/modules.dep") || die "$path is not in modules.dep"
+		read -r -a deps <<<"${line#*:}"
+		for ((i = ${#deps[@]} - 1; i >= 0; i--)); do add "${deps[i]}"; done
+		seen[$path]=1
+		order+=("$path")
+	}
+	for m in "${VM_MODULES[@]}"; do
+		re=${m//[-_]/[-_]} # a module's file name may have - where its name has _
+		p=$(grep -m1 -o "^[^:]*/$re\.ko" "$W/x/lib/modules/$ABI/modules.dep") ||
+			grep -qx "[^ ]*/$re\.ko" "$W/x/lib/modules/$ABI/modules.builtin" ||
+			die "module $m is neither modular nor built in"
+		[[ -n "${p:-}" ]] && add "$p"
+	done
+	mkdir -p "$W/k/lib/modules/$ABI"
+	for f in modules.order modules.builtin modules.builtin.modinfo; do
+		cp "$W/x/lib/modules/$ABI/$f" "$W/k/lib/modules/$ABI/"
+	done
+	for p in "${order[@]}"; do
+		mkdir -p "$W/k/lib/modules/$ABI/$(dirname "$p")"
+		cp "$W/x/lib/modules/$ABI/$p" "$W/k/lib/modules/$ABI/$p"
+	done
+	depmod -b "$W/k" "$ABI"
+	printf '%s\n' "${order[@]}" >"$W/k/modules.load"
+	cp "$W/x/boot/vmlinuz-$ABI" "$W/k/vmlinuz"
+	cp "$W/x/boot/config-$ABI" "$W/k/config"
+	# The same kernel, decompressed: QEMU boots an ELF vmlinux through its PVH entry point
+	# (CONFIG_PVH), which spares TCG the XZ decompression (about 4 s of each boot).
+	if grep -q '^CONFIG_PVH=y' "$W/k/config" && grep -q '^CONFIG_KERNEL_XZ=y' "$W/k/config"; then
+		off=$(grep -obUaP '\xfd7zXZ\x00' "$W/k/vmlinuz" | head -n1 | cut -d: -f1 || true)
+		# (xz stops after the first stream: tail's SIGPIPE is expected, hence no pipefail here)
+		[[ -n "$off" ]] && (
+			set +o pipefail
+			tail -c +$((off + 1)) "$W/k/vmlinuz" | xz -dc --single-stream >"$W/k/vmlinux" 2>/dev/null
+		)
+		if [[ ! -s "$W/k/vmlinux" || "$(head -c4 "$W/k/vmlinux" | od -An -c | tr -d ' ')" != '177ELF' ]]; then
+			say "note: could not extract vmlinux from vmlinuz-$ABI: booting the bzImage"
+			rm -f "$W/k/vmlinux"
+		fi
+	fi
+	dpkg-deb -f "$deb" Package Version >"$W/k/package"
+	mv "$W/k" "$KDIR"
+	rm -rf "$W"
+	touch "$KDIR/.done"
+fi
+grep -q '^CONFIG_LIVEPATCH=y' "$KDIR/config" || die "kernel $ABI has no CONFIG_LIVEPATCH"
+printf '%s\n' "$ABI" >"$CACHE/ABI.tmp" && mv "$CACHE/ABI.tmp" "$CACHE/ABI"
+# older ABIs' kernels are not needed any more
+for d in "$CACHE"/kernel/*/; do
+	[[ -d "$d" && "$(basename "$d")" != "$ABI" ]] && rm -rf "$d"
+done
+
+# ---- keys ---------------------------------------------------------------------------------------
+K=$CACHE/keys
+mkdir -p -m 700 "$K"
+[[ -f $K/ssh_host_ed25519_key ]] || ssh-keygen -q -t ed25519 -N '' -C kpfleet-vm-host -f "$K/ssh_host_ed25519_key"
+[[ -f $K/client_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -C kpfleet-vm-client -f "$K/client_ed25519"
+chmod 600 "$K/ssh_host_ed25519_key" "$K/client_ed25519"
+
+# ---- the initramfs --------------------------------------------------------------------------
+# Rebuilt when any input changed: this script, the kpatch script, the rootfs files, the kernel,
+# the keys, or the host packages whose binaries it copies.
+HOST_PKGS=(busybox-static dash coreutils grep sed util-linux kmod sudo openssh-server libc6 libpam0g libpam-modules)
+stamp=$(
+	{
+		cat "$HERE/setup.sh" "$HERE/kpatch" "$KDIR/package" "$KDIR/modules.load" "$K/ssh_host_ed25519_key.pub" "$K/client_ed25519.pub"
+		(cd "$HERE/rootfs" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
+		dpkg-query -W "${HOST_PKGS[@]}"
+	} | sha256sum | cut -d' ' -f1
+)
+if [[ "$(cat "$CACHE/initramfs.stamp" 2>/dev/null)" != "$stamp" || ! -f "$CACHE/initramfs.cpio.gz" ]]; then
+	say "initramfs for $ABI"
+	S=$CACHE/.initramfs-staging
+	rm -rf "$S"
+	mkdir -p "$S"/{usr/bin,usr/sbin,usr/lib,usr/lib64,etc,proc,sys,dev,run,tmp,root,home/kpfleet/.ssh,var/lib,var/log,mnt}
+	# Debian 12 is merged-/usr
+	ln -s usr/bin "$S/bin"
+	ln -s usr/sbin "$S/sbin"
+	ln -s usr/lib "$S/lib"
+	ln -s usr/lib64 "$S/lib64"
+	chmod 700 "$S/root"
+
+	ELFS=()
+	put() { # host file → the same path in the VM (symlinks followed), remembered for ldd
+		local src="$1" dst="${2:-$1}"
+		mkdir -p "$S$(dirname "$dst")"
+		cp -L --preserve=mode "$src" "$S$dst"
+		ELFS+=("$S$dst")
+	}
+	# dash as /bin/sh, as on Debian
+	put /usr/bin/dash
+	ln -s dash "$S/usr/bin/sh"
+	# coreutils, grep, sed, util-linux's getopt: what kpatch and kpfleet's commands run, as on Debian
+	while read -r f; do
+		[[ -f "$f" && -x "$f" ]] || continue
+		real=$(readlink -f "$f")
+		[[ -e "$S$real" ]] || put "$real"
+	done < <(dpkg -L coreutils grep sed | grep -E '^/(usr/)?s?bin/')
+	put /usr/bin/getopt
+	# kmod: insmod, rmmod, modinfo, lsmod, modprobe, depmod
+	put /usr/bin/kmod
+	for t in insmod rmmod modinfo modprobe depmod; do ln -s ../bin/kmod "$S/usr/sbin/$t"; done
+	ln -s kmod "$S/usr/bin/lsmod"
+	# sudo (setuid root) with its sudoers plugin, and PAM with pam_permit only
+	put /usr/bin/sudo
+	chmod 4755 "$S/usr/bin/sudo"
+	for f in /usr/libexec/sudo/sudoers.so /usr/libexec/sudo/libsudo_util.so.0; do put "$f"; done
+	put /usr/lib/x86_64-linux-gnu/security/pam_permit.so
+	# OpenSSH's sshd (internal-sftp is built in)
+	put /usr/sbin/sshd
+	# shared libraries of all of the above
+	while read -r lib; do
+		[[ -e "$S$lib" ]] || put "$lib"
+	done < <(for e in "${ELFS[@]}"; do ldd "$e" 2>/dev/null || true; done |
+		sed -n 's/.*=> \(\/[^ ]*\) (0x.*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) (0x.*/\1/p' | sort -u)
+	# busybox for everything else (init, mount, ip, …); never over a real tool
+	put /bin/busybox /usr/bin/busybox
+	while read -r a; do
+		[[ -e "$S/$a" || -L "$S/$a" || "$a" == linuxrc ]] && continue
+		mkdir -p "$S/$(dirname "$a")"
+		ln -s /usr/bin/busybox "$S/$a"
+	done < <(/bin/busybox --list-full)
+	# the kernel modules for the QEMU devices, in load order
+	cp -a "$KDIR/lib" "$S/usr/"
+	mkdir -p "$S/etc/kpfleet-vm"
+	cp "$KDIR/modules.load" "$S/etc/kpfleet-vm/modules"
+	# configuration
+	cp -a "$HERE/rootfs/." "$S/"
+	chmod 755 "$S/init" "$S/etc/kpfleet-vm/shutdown"
+	chmod 640 "$S/etc/shadow"
+	chmod 440 "$S/etc/sudoers" "$S/etc/sudoers.d/kpfleet"
+	chmod 750 "$S/etc/sudoers.d"
+	install -m 600 "$K/ssh_host_ed25519_key" "$S/etc/ssh/ssh_host_ed25519_key"
+	install -m 644 "$K/ssh_host_ed25519_key.pub" "$S/etc/ssh/ssh_host_ed25519_key.pub"
+	install -m 600 "$K/client_ed25519.pub" "$S/home/kpfleet/.ssh/authorized_keys"
+	chmod 700 "$S/home/kpfleet/.ssh"
+	chmod 755 "$S/home/kpfleet"
+	chmod 1777 "$S/tmp"
+	# the kpatch utility of this project
+	install -m 755 "$HERE/kpatch" "$S/usr/sbin/kpatch"
+	# everything root's; /init gives kpfleet its home at boot
+	(cd "$S" && find . -mindepth 1 -print0 | sort -z | cpio --null -o -H newc -R 0:0 --quiet) |
+		gzip -6 >"$CACHE/initramfs.cpio.gz.tmp"
+	mv "$CACHE/initramfs.cpio.gz.tmp" "$CACHE/initramfs.cpio.gz"
+	say "initramfs: $(du -sh "$S" | cut -f1) → $(du -h "$CACHE/initramfs.cpio.gz" | cut -f1)"
+	rm -rf "$S"
+	printf '%s\n' "$stamp" >"$CACHE/initramfs.stamp"
+fi
+
+# ---- the persistent disk's template -------------------------------------------------------------
+if [[ ! -f "$CACHE/disk.img" ]]; then
+	say "disk.img: 64 MiB ext2 for /var/lib"
+	rm -f "$CACHE/disk.img.tmp"
+	mke2fs -q -F -t ext2 -L kpfleet-var -E root_owner=0:0 "$CACHE/disk.img.tmp" 64M
+	mv "$CACHE/disk.img.tmp" "$CACHE/disk.img"
+fi
+
+# ---- the livepatch modules (test/vm/modules) ------------------------------------------------
+BUILD=$HERE/modules/build.sh
+if [[ -f "$BUILD" ]]; then
+	mstamp=$(
+		{
+			printf '%s %s\n' "$ABI" "$PREV_ABI"
+			dpkg-query -W "linux-headers-$ABI" "linux-headers-$PREV_ABI" gcc
+			(cd "$HERE/modules" && find . -type f ! -name '*.o' ! -name '*.ko' ! -name '*.mod*' ! -name '.*' -print0 |
+				sort -z | xargs -0 sha256sum)
+		} | sha256sum | cut -d' ' -f1
+	)
+	if [[ "$(cat "$CACHE/modules/.stamp" 2>/dev/null)" != "$mstamp" ]]; then
+		rm -rf "$CACHE/modules"
+		mkdir -p "$CACHE/modules"
+		for a in "$ABI" "$PREV_ABI"; do
+			say "livepatch modules for $a: test/vm/modules/build.sh"
+			bash "$BUILD" "/usr/src/linux-headers-$a" "$CACHE/modules/$a" >&2 ||
+				die "test/vm/modules/build.sh /usr/src/linux-headers-$a failed"
+		done
+		printf '%s\n%s\n' "$ABI" "$PREV_ABI" >"$CACHE/modules/ABIS"
+		printf '%s\n' "$mstamp" >"$CACHE/modules/.stamp"
+	fi
+else
+	say "note: test/vm/modules/build.sh does not exist yet: no livepatch modules built"
+fi
+
+say "ready: kernel $ABI (previous ABI $PREV_ABI), cache $CACHE, $((($(date +%s%N) - T0) / 1000000)) ms"

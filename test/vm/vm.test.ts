@@ -1,0 +1,226 @@
+/**
+ * Issue 7: kpfleet live-patches a real Linux kernel. A stock Debian 12 kernel boots under QEMU
+ * (test/vm/vm.ts), with sshd, sudo, kmod and our kpatch-compatible script; livepatch modules
+ * written in this project (test/vm/modules) are built against Debian's headers for exactly that
+ * kernel. Everything below goes through the kpfleet CLI (the built one, as a user runs it) and
+ * checks the effect over SSH: validate → plan → apply → the patched /proc output → plan empty →
+ * the cumulative successor replaces the first without a moment unpatched → absent restores the
+ * original → a module built for another kernel is refused and the host keeps its patches → the
+ * VM reboots and the installed patch is loaded again.
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { bootVm } from './vm.ts';
+import type { Vm } from './vm.ts';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const CACHE = resolve(process.env.KPFLEET_VM_CACHE ?? join(ROOT, 'test/.vm-cache'));
+let vm: Vm;
+let dir: string;
+let abi: string;
+let prevAbi: string;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function kpfleet(args: string[]): Promise<Run> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin/kpfleet.js'), ...args], {
+      cwd: dir,
+      env: { ...process.env, NO_COLOR: '1', SSH_AUTH_SOCK: '', XDG_STATE_HOME: join(dir, 'state') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.on('close', (code) => done({ code, stdout, stderr }));
+  });
+}
+
+const sha256 = (path: string): string =>
+  createHash('sha256').update(readFileSync(path)).digest('hex');
+
+const PATCHES = {
+  cmdline: 'kpfleet-lp-cmdline.ko',
+  cmdlineV2: 'kpfleet-lp-cmdline-v2.ko',
+  version: 'kpfleet-lp-version.ko',
+};
+
+function project(file: string, groups: string[], patches: string[]): void {
+  const entry = (
+    name: string,
+    module: string,
+    ko: string,
+    kernelDir: string,
+    extra: string[] = [],
+  ) => [
+    `  ${name}:`,
+    `    module: ${module}`,
+    `    kernel: ${abi}`,
+    `    file: modules/${kernelDir}/${ko}`,
+    `    sha256: ${sha256(join(dir, 'modules', kernelDir, ko))}`,
+    ...extra.map((l) => `    ${l}`),
+  ];
+  const catalogue: Record<string, string[]> = {
+    'lp-cmdline': entry('lp-cmdline', 'kpfleet_lp_cmdline', PATCHES.cmdline, abi),
+    'lp-cmdline-v2': entry('lp-cmdline-v2', 'kpfleet_lp_cmdline_v2', PATCHES.cmdlineV2, abi, [
+      'replaces: [lp-cmdline]',
+      'cves: [CVE-2099-0002]',
+    ]),
+    'lp-version': entry('lp-version', 'kpfleet_lp_version', PATCHES.version, abi),
+    // built against the previous Debian ABI's headers, declared (wrongly) for the running one
+    'lp-wrong-kernel': entry('lp-wrong-kernel', 'kpfleet_lp_cmdline', PATCHES.cmdline, prevAbi),
+  };
+  writeFileSync(
+    join(dir, file),
+    [
+      'inventory: inventory.ini',
+      'connection:',
+      '  known_hosts: known_hosts',
+      '  ssh_config: false',
+      '  connect_timeout: 10s',
+      'patches:',
+      ...patches.flatMap((p) => catalogue[p] ?? []),
+      'groups:',
+      '  vm:',
+      ...groups.map((g) => `    ${g}`),
+      '',
+    ].join('\n'),
+  );
+}
+
+const cmdline = async (): Promise<string> => (await vm.ssh('cat /proc/cmdline')).stdout.trim();
+const version = async (): Promise<string> => (await vm.ssh('cat /proc/version')).stdout.trim();
+const sysfs = async (m: string): Promise<string> =>
+  (
+    await vm.ssh(
+      `cat /sys/kernel/livepatch/${m}/enabled /sys/kernel/livepatch/${m}/transition 2>/dev/null | tr '\\n' ' '`,
+    )
+  ).stdout.trim();
+
+beforeAll(async () => {
+  vm = await bootVm({ cacheDir: CACHE, log: join(CACHE, 'vm-serial.log') });
+  abi = vm.kernelRelease;
+  const modules = readFileSync(join(CACHE, 'modules/ABIS'), 'utf8').trim().split('\n');
+  prevAbi = modules.find((a) => a !== abi) ?? '';
+  dir = mkdtempSync(join(ROOT, 'test/.tmp/vm-'));
+  for (const a of [abi, prevAbi]) {
+    mkdirSync(join(dir, 'modules', a), { recursive: true });
+    for (const ko of Object.values(PATCHES)) {
+      copyFileSync(join(CACHE, 'modules', a, ko), join(dir, 'modules', a, ko));
+    }
+  }
+  writeFileSync(
+    join(dir, 'inventory.ini'),
+    `[vm]\nvm1 ansible_host=${vm.address} ansible_port=${String(vm.port)} ansible_user=${vm.user} ansible_ssh_private_key_file=${vm.clientKey}\n`,
+  );
+  writeFileSync(join(dir, 'known_hosts'), vm.knownHostsLine + '\n');
+}, 240_000);
+
+afterAll(async () => {
+  await vm.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+it('validate → plan shows the loads → apply → /proc shows the patched output, sysfs enabled=1 transition=0 → plan is empty', async () => {
+  expect(prevAbi, 'the previous ABI modules were built').not.toBe('');
+  const original = await cmdline();
+  expect(original).toContain('console=ttyS0');
+  project('kpfleet.yml', ['loaded: [lp-cmdline, lp-version]'], ['lp-cmdline', 'lp-version']);
+
+  const v = await kpfleet(['validate']);
+  expect(v.code, v.stdout + v.stderr).toBe(0);
+
+  const p = await kpfleet(['plan', '--detailed-exitcode']);
+  expect(p.code, p.stdout + p.stderr).toBe(2);
+  expect(p.stdout).toMatch(/\+ load kpfleet_lp_cmdline\b/);
+  expect(p.stdout).toMatch(/\+ load kpfleet_lp_version\b/);
+
+  const a = await kpfleet(['apply', '--yes']);
+  expect(a.code, a.stdout + a.stderr).toBe(0);
+  expect(await cmdline()).toBe('kpfleet-livepatched v1');
+  expect(await version()).toBe('kpfleet-livepatched version');
+  expect(await sysfs('kpfleet_lp_cmdline')).toBe('1 0');
+  expect(await sysfs('kpfleet_lp_version')).toBe('1 0');
+
+  const again = await kpfleet(['plan', '--detailed-exitcode']);
+  expect(again.code, again.stdout).toBe(0);
+}, 120_000);
+
+it('the cumulative successor replaces the first without a moment unpatched (§5.3)', async () => {
+  project(
+    'kpfleet.yml',
+    ['loaded: [lp-cmdline-v2, lp-version]'],
+    ['lp-cmdline', 'lp-cmdline-v2', 'lp-version'],
+  );
+  // watch /proc/cmdline on the VM while apply runs: every read must be a patched one
+  await vm.ssh(
+    'rm -f /tmp/watch; (while [ ! -e /tmp/stop ]; do cat /proc/cmdline; done > /tmp/watch) >/dev/null 2>&1 &',
+  );
+  const a = await kpfleet(['apply', '--yes']);
+  await vm.ssh('touch /tmp/stop; sleep 0.3; rm -f /tmp/stop');
+  expect(a.code, a.stdout + a.stderr).toBe(0);
+  expect(await cmdline()).toBe('kpfleet-livepatched v2');
+  expect(await sysfs('kpfleet_lp_cmdline_v2')).toBe('1 0');
+  expect(await sysfs('kpfleet_lp_cmdline')).toBe(''); // retired and removed
+  const seen = (await vm.ssh('sort /tmp/watch | uniq -c')).stdout;
+  expect(seen).toMatch(/kpfleet-livepatched v2/);
+  for (const line of seen.trim().split('\n')) {
+    expect(line, 'no read of /proc/cmdline was unpatched').toMatch(/kpfleet-livepatched v[12]$/);
+  }
+}, 120_000);
+
+it('absent removes it and the original output returns; the other patch stays', async () => {
+  project(
+    'kpfleet.yml',
+    ['loaded: [lp-version]', 'absent: [lp-cmdline-v2, lp-cmdline]'],
+    ['lp-cmdline', 'lp-cmdline-v2', 'lp-version'],
+  );
+  const a = await kpfleet(['apply', '--yes']);
+  expect(a.code, a.stdout + a.stderr).toBe(0);
+  expect(await cmdline()).toContain('console=ttyS0');
+  expect(await sysfs('kpfleet_lp_cmdline_v2')).toBe('');
+  expect(await version()).toBe('kpfleet-livepatched version');
+  const ls = await vm.ssh(`ls /var/lib/kpatch/${abi}/`);
+  expect(ls.stdout.trim()).toBe('kpfleet-lp-version.ko');
+}, 120_000);
+
+it('a module built for another kernel is refused with a clear error; the host keeps its patches', async () => {
+  project(
+    'wrong.yml',
+    ['loaded: [lp-version, lp-wrong-kernel]'],
+    ['lp-version', 'lp-wrong-kernel'],
+  );
+  const a = await kpfleet(['apply', '--yes', '-c', 'wrong.yml', '--report', 'wrong.json']);
+  expect(a.code).toBe(1);
+  const report = JSON.parse(readFileSync(join(dir, 'wrong.json'), 'utf8')) as {
+    hosts: { outcome: string; message: string }[];
+  };
+  expect(report.hosts[0]?.outcome).toBe('failed');
+  expect(a.stdout + JSON.stringify(report)).toContain(
+    `invalid module version ${prevAbi} for kernel ${abi}`,
+  );
+  expect(await version()).toBe('kpfleet-livepatched version');
+  expect(await sysfs('kpfleet_lp_version')).toBe('1 0');
+  expect(await cmdline()).toContain('console=ttyS0');
+}, 120_000);
+
+it('the VM reboots and the installed patch is loaded again at boot (kpatch load --all)', async () => {
+  await vm.reboot();
+  expect(await version()).toBe('kpfleet-livepatched version');
+  expect(await sysfs('kpfleet_lp_version')).toBe('1 0');
+  project(
+    'kpfleet.yml',
+    ['loaded: [lp-version]', 'absent: [lp-cmdline-v2, lp-cmdline]'],
+    ['lp-cmdline', 'lp-cmdline-v2', 'lp-version'],
+  );
+  const p = await kpfleet(['plan', '--detailed-exitcode']);
+  expect(p.code, p.stdout + p.stderr).toBe(0);
+}, 180_000);
