@@ -302,9 +302,13 @@ export class Lab {
       channel.write(chunk);
       if (drop && !dropped) {
         dropped = true; // the connection dies mid-command, after the first output
-        if (child.pid) signalGroup(child.pid, 'SIGKILL');
-        client.end();
-        for (const s of host.sockets) s.destroy();
+        // as the simulator's drop does: let that output reach the client first (writing and
+        // destroying the socket in the same tick lost it under load)
+        setTimeout(() => {
+          if (child.pid) signalGroup(child.pid, 'SIGKILL');
+          client.end();
+          for (const s of host.sockets) s.destroy();
+        }, 300);
       }
     });
     child.stderr.on('data', (chunk: Buffer) => channel.stderr.write(chunk));
