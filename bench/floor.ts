@@ -1,0 +1,56 @@
+/**
+ * The SSH floor for the facts job (issue 8): one raw ssh2 connection and one exec per host, all in
+ * parallel, gathering what the comparison gathers (`uname -r` and `kpatch list`), host keys
+ * checked against the fleet's known_hosts. Nothing else: no parsing, no planning.
+ *   tsx bench/floor.ts STATE_JSON  → prints {"seconds": …, "hosts": …, "ok": …}
+ */
+import { readFileSync } from 'node:fs';
+import { Client } from 'ssh2';
+import type { FleetState } from '../test/fleet/fleet.ts';
+
+const state = JSON.parse(readFileSync(process.argv[2] ?? '', 'utf8')) as FleetState;
+const key = readFileSync(state.key);
+const known = new Map(
+  readFileSync(state.knownHosts, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const [host = '', , blob = ''] = l.split(' ');
+      return [host, blob] as const;
+    }),
+);
+
+function one(address: string, port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const c = new Client();
+    let out = '';
+    c.on('ready', () => {
+      c.exec('uname -r; PATH=$PATH:/usr/sbin kpatch list', (err, stream) => {
+        if (err) {
+          c.end();
+          done(false);
+          return;
+        }
+        stream.on('data', (d: Buffer) => (out += d.toString()));
+        stream.stderr.resume();
+        stream.on('close', () => {
+          c.end();
+          done(out.includes('Loaded patch modules:'));
+        });
+      });
+    });
+    c.on('error', () => done(false));
+    c.connect({
+      host: address,
+      port,
+      username: state.user,
+      privateKey: key,
+      hostVerifier: (k: Buffer) => known.get(address) === k.toString('base64'),
+    });
+  });
+}
+
+const t0 = performance.now();
+const results = await Promise.all(state.hosts.map((h) => one(h.address, h.port)));
+const seconds = (performance.now() - t0) / 1000;
+console.log(JSON.stringify({ seconds, hosts: results.length, ok: results.filter(Boolean).length }));
