@@ -434,6 +434,17 @@ export function resolveSshConfigCached(
   host: string,
   opts: ResolveSshConfigOptions = {},
 ): Promise<ResolvedSshConfig> {
+  // Without any config file (`-F none`) the host changes nothing but `host` and `hostname`
+  // (ssh lowercases it): one `ssh -G` serves every host with the same user and port, instead of
+  // one process per host (measured by the plan benchmark).
+  if (opts.configFile === false && host !== NO_CONFIG_TEMPLATE) {
+    return resolveSshConfigCached(NO_CONFIG_TEMPLATE, opts).then((t) => ({
+      ...t,
+      host,
+      hostname: host.toLowerCase(),
+      raw: new Map([...t.raw, ['host', [host]], ['hostname', [host.toLowerCase()]]]),
+    }));
+  }
   const key = cacheKey(host, opts);
   const hit = cache.get(key);
   if (hit !== undefined) return hit;
@@ -443,6 +454,9 @@ export function resolveSshConfigCached(
   pending.catch(() => cache.delete(key));
   return pending;
 }
+
+/** The host `ssh -G -F none` is asked about once, for every host resolved without a config. */
+const NO_CONFIG_TEMPLATE = 'kpfleet-no-config.invalid';
 
 /** Forget every cached resolution (after the config file changed, and between tests). */
 export function clearSshConfigCache(): void {

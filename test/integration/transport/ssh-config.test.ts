@@ -279,6 +279,16 @@ describe('resolveSshConfig (ssh -G)', () => {
     expect(r).toMatchObject({ hostname: 'h', user: me, port: 22, strictHostKeyChecking: 'ask' });
   });
 
+  it('without a config file, one ssh -G serves every host: the result is what ssh -G says for each', async () => {
+    clearSshConfigCache();
+    for (const host of ['127.91.0.1', 'Web01.Example.COM', 'db-a']) {
+      const opts = { configFile: false as const, user: 'deploy', port: 2222 };
+      const shared = await resolveSshConfigCached(host, opts);
+      const own = await resolveSshConfig(host, opts);
+      expect(shared).toEqual(own);
+    }
+  });
+
   it('leaves the default user config to ssh (no -F: /etc/ssh/ssh_config is read too)', () => {
     expect(sshGArgs('h', { configFile: '~/.ssh/config' })).toEqual(['-G', '--', 'h']);
     expect(sshGArgs('h', { configFile: join(home, '.ssh', 'config') })).toEqual(['-G', '--', 'h']);
