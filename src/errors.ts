@@ -138,3 +138,23 @@ export class SshConfigError extends AppError {
     this.line = details.line;
   }
 }
+
+/** An error as a host's result carries it (plan, apply report): code, message, step, hint. */
+export interface ErrorInfo {
+  code: string;
+  message: string;
+  step?: string;
+  hint?: string;
+}
+
+export function errorInfo(err: unknown): ErrorInfo {
+  if (err instanceof AppError) {
+    return {
+      code: err.code,
+      message: err.message,
+      ...(err.step !== undefined ? { step: err.step } : {}),
+      ...(err.hint !== undefined ? { hint: err.hint } : {}),
+    };
+  }
+  return { code: 'E_INTERNAL', message: err instanceof Error ? err.message : String(err) };
+}

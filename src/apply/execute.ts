@@ -5,7 +5,7 @@
  * check; on any failure roll the host back to its state before the run. A failure on one host
  * is that host's result. Emits typed events; never prints, never sets an exit code.
  */
-import { AppError, ExitCode } from '../errors.ts';
+import { AppError, errorInfo, ExitCode } from '../errors.ts';
 import { gatherFacts } from '../facts/gather.ts';
 import type { HostFacts } from '../facts/model.ts';
 import type { Change, HostPlan, LoadChange, Plan } from '../plan/model.ts';
@@ -52,18 +52,6 @@ export interface ApplyResult {
   results: HostResult[];
   halted: boolean;
   interrupted: boolean;
-}
-
-function errorOf(err: unknown): { code: string; message: string; step?: string; hint?: string } {
-  if (err instanceof AppError) {
-    return {
-      code: err.code,
-      message: err.message,
-      ...(err.step !== undefined ? { step: err.step } : {}),
-      ...(err.hint !== undefined ? { hint: err.hint } : {}),
-    };
-  }
-  return { code: 'E_INTERNAL', message: err instanceof Error ? err.message : String(err) };
 }
 
 export async function applyPlan<H extends { host: string }>(
@@ -279,7 +267,7 @@ async function runHost<H extends { host: string }>(
     phase('connect');
     t = await o.open(conn);
   } catch (err) {
-    const e = errorOf(err);
+    const e = errorInfo(err);
     return result(
       err instanceof AppError && err.exitCode === ExitCode.unreachable ? 'unreachable' : 'failed',
       e.message,
@@ -376,7 +364,7 @@ async function runHost<H extends { host: string }>(
           after,
         });
   } catch (err) {
-    const e = errorOf(err);
+    const e = errorInfo(err);
     return result(
       err instanceof AppError && err.exitCode === ExitCode.unreachable ? 'unreachable' : 'failed',
       e.message,
@@ -473,7 +461,7 @@ async function runStep<H extends { host: string }>(
       };
     }
   } catch (err) {
-    rec = { change: c, label, ok: false, durationMs: 0, error: errorOf(err).message };
+    rec = { change: c, label, ok: false, durationMs: 0, error: errorInfo(err).message };
   }
   rec.durationMs = performance.now() - t0;
   if (rollback) rec.rollback = true;

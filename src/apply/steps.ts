@@ -15,6 +15,7 @@ import {
 } from '../transport/shell.ts';
 import { versionAtLeast } from '../util/version.ts';
 import { packageMatches } from '../plan/packages.ts';
+import { basename } from '../util/text.ts';
 
 export const VERIFY_MARK = '@@kpfleet-verify@@';
 
@@ -42,8 +43,6 @@ export interface StepHost {
   /** The absolute staging folder (`~/.kpfleet/stage` resolved on the host). */
   staging: string;
 }
-
-const basename = (p: string): string => p.slice(p.lastIndexOf('/') + 1);
 
 /** `~/.kpfleet/stage/…` → the absolute path on this host. */
 export function resolveStaged(path: string, host: StepHost): string {

@@ -31,6 +31,7 @@ import type {
 } from './model.ts';
 import { CHANGE_ACTIONS, PLAN_FORMAT, PLAN_VERSION } from './model.ts';
 import { packageMatches, packageModule, postLoads, sameName } from './packages.ts';
+import { basename, plural } from '../util/text.ts';
 
 /** Where uploads wait on the host before `kpatch install` copies them: in the SSH user's home (`~/`), private to that user. */
 export const STAGING_DIR = '~/.kpfleet/stage';
@@ -77,11 +78,8 @@ export function rebootDue(
   return out;
 }
 
-const plural = (n: number, word: string): string =>
-  `${String(n)} ${word}${n === 1 ? '' : /(s|sh|ch|x)$/.test(word) ? 'es' : 's'}`;
 const byGroups = (groups: readonly string[]): string =>
   groups.length === 0 ? '' : ` by group${groups.length === 1 ? '' : 's'} ${groups.join(', ')}`;
-const basename = (path: string): string => path.slice(path.lastIndexOf('/') + 1);
 
 export function planHost(input: PlanHostInput): HostPlan {
   const { desired, facts: f, patches } = input;

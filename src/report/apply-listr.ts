@@ -41,6 +41,7 @@ import { HOST_OUTCOMES, emptyOutcomeCounts } from './apply-report.ts';
 import type { OutcomeCounts } from './apply-report.ts';
 import { styleFor } from './style.ts';
 import type { Style } from './style.ts';
+import { plural } from '../util/text.ts';
 
 export interface ListrRendererOptions {
   output: NodeJS.WritableStream;
@@ -160,9 +161,6 @@ interface WaveView extends View {
 
 /** listr2 types its streams as terminals; it only writes to them and copies their own fields. */
 const listrStream = (s: NodeJS.WritableStream) => s as unknown as NodeJS.WriteStream;
-
-const plural = (n: number, word: string, words = `${word}s`) =>
-  `${String(n)} ${n === 1 ? word : words}`;
 
 const errorMessage = (err: unknown) => (err instanceof Error ? err.message : String(err));
 

@@ -9,6 +9,7 @@
 import type { ApplyEvent, HostOutcome, HostResult, StepRecord } from '../apply/events.ts';
 import { HOST_OUTCOMES, countOutcomes } from './apply-report.ts';
 import type { Style } from './style.ts';
+import { plural } from '../util/text.ts';
 
 export interface PlainRenderer {
   onEvent(e: ApplyEvent): void;
@@ -26,9 +27,6 @@ const HOST_WIDTH_MAX = 24;
 const OUTPUT_LINES_MAX = 10;
 /** At most this many host names per outcome in the summary; above it, a count. */
 const SUMMARY_NAMES_MAX = 20;
-
-const plural = (n: number, word: string, words = `${word}s`) =>
-  `${String(n)} ${n === 1 ? word : words}`;
 
 const two = (n: number) => String(n).padStart(2, '0');
 

@@ -6,6 +6,7 @@
 import { CHANGE_ACTIONS } from '../plan/model.ts';
 import type { Change, Finding, FindingKind, HostPlan, Plan, Severity } from '../plan/model.ts';
 import type { Style } from './style.ts';
+import { plural } from '../util/text.ts';
 
 /** GitHub refuses a comment body longer than this (characters). */
 export const GITHUB_COMMENT_LIMIT = 65_536;
@@ -24,9 +25,6 @@ interface ChangeLine {
   label: string;
   reason: string;
 }
-
-const plural = (n: number, word: string, words = `${word}s`) =>
-  `${String(n)} ${n === 1 ? word : words}`;
 
 function afterNote(after: string | undefined, extra: string[] = []): string {
   const notes = [...extra, ...(after !== undefined ? [`after ${after} is enabled`] : [])];

@@ -1,7 +1,7 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { resolveDesired } from '../../desired/resolve.ts';
-import { ExitCode } from '../../errors.ts';
+import { errorInfo, ExitCode } from '../../errors.ts';
 import { factsFingerprint } from '../../facts/fingerprint.ts';
 import type { Plan } from '../../plan/model.ts';
 import { buildPlan, hostFailure, planHost } from '../../plan/plan.ts';
@@ -71,17 +71,11 @@ export async function makePlan(
       uncoveredKernel: 'warn' as const,
     };
     if (!r.ok) {
-      const e = r.error;
       return hostFailure(
         r.host,
         d.groups,
-        {
-          code: e.code,
-          message: e.message,
-          ...(e.step !== undefined ? { step: e.step } : {}),
-          ...(e.hint !== undefined ? { hint: e.hint } : {}),
-        },
-        e.exitCode === ExitCode.unreachable,
+        errorInfo(r.error),
+        r.error.exitCode === ExitCode.unreachable,
       );
     }
     return planHost({
