@@ -28,11 +28,13 @@ export function probeScript(): string {
     section('tainted'),
     'cat /proc/sys/kernel/tainted 2>/dev/null',
     section('kpatch-version'),
-    'if command -v kpatch >/dev/null 2>&1; then kpatch version 2>&1; echo "rc=$?"; else echo "rc=127"; fi',
+    // The RHEL build takes `force` before a subcommand (its unload prompts otherwise, forever
+    // without a TTY); upstream says "subcommand force not recognized" (reference §2.6, §6 #28-29).
+    // `kpatch force version` answers both questions on RHEL in one run of the script; only
+    // upstream needs the plain `kpatch version` after it (each run of kpatch is a bash start).
+    'f=127; if command -v kpatch >/dev/null 2>&1; then v=$(kpatch force version 2>/dev/null); f=$?; if [ $f = 0 ]; then printf \'%s\\n\' "$v"; echo "rc=0"; else kpatch version 2>&1; echo "rc=$?"; fi; else echo "rc=127"; fi',
     section('kpatch-force'),
-    // the RHEL build takes `force` before a subcommand (its unload prompts otherwise, forever
-    // without a TTY); upstream says "subcommand force not recognized" (reference §2.6, §6 #28-29)
-    'if command -v kpatch >/dev/null 2>&1; then kpatch force version >/dev/null 2>&1; echo "rc=$?"; else echo "rc=127"; fi',
+    'echo "rc=$f"',
     section('kpatch-list'),
     'if command -v kpatch >/dev/null 2>&1; then kpatch list 2>/dev/null; echo "rc=$?"; else echo "rc=127"; fi',
     section('livepatch'),

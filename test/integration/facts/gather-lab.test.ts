@@ -104,6 +104,13 @@ describe('gatherFacts', () => {
     expect(facts.service).toEqual({ present: true, enabled: true, state: 'enabled' });
   });
 
+  it('tells upstream kpatch from RHEL\'s with the version either way (reference §2.2, §2.6)', async () => {
+    // the probe runs `kpatch force version` first: RHEL's build answers with the version, so one
+    // run of kpatch gives both; upstream refuses `force` and is asked `kpatch version` after it
+    const facts = await gatherFacts(transport('lab002'));
+    expect(facts.kpatch).toEqual({ installed: true, version: '0.9.11', flavor: 'upstream' });
+  });
+
   it('knows a kernel without livepatch, and a host without kpatch', async () => {
     const h = lab.host('lab002');
     h.sim.fault('no-livepatch');
