@@ -1,15 +1,23 @@
 /**
  * The SSH floor for the facts job (issue 8): one raw ssh2 connection and one exec per host, all in
  * parallel, gathering what the comparison gathers (`uname -r` and `kpatch list`), host keys
- * checked against the fleet's known_hosts. Nothing else: no parsing, no planning.
- *   tsx bench/floor.ts STATE_JSON  → prints {"seconds": …, "hosts": …, "ok": …}
+ * checked against the fleet's known_hosts. Nothing else: no parsing, no planning. With `--probe`
+ * it runs kpfleet's facts probe instead, so the difference to kpfleet plan is kpfleet's own cost.
+ *   tsx bench/floor.ts STATE_JSON [--probe]
+ *   → prints {"seconds": …, "cpuMs": …, "hosts": …, "ok": …}; cpuMs is this process's CPU from the
+ *     first connection to the last close (startup excluded).
  */
 import { readFileSync } from 'node:fs';
 import { Client } from 'ssh2';
 import type { FleetState } from '../test/fleet/fleet.ts';
+import { probeScript, SECTION_MARK } from '../src/facts/probe.ts';
 
 const state = JSON.parse(readFileSync(process.argv[2] ?? '', 'utf8')) as FleetState;
 const key = readFileSync(state.key);
+const probe = process.argv.includes('--probe');
+const command = probe ? probeScript() : 'uname -r; PATH=$PATH:/usr/sbin kpatch list';
+const answered = (out: string) =>
+  probe ? out.includes(`${SECTION_MARK} end`) : out.includes('Loaded patch modules:');
 const known = new Map(
   readFileSync(state.knownHosts, 'utf8')
     .split('\n')
@@ -25,7 +33,7 @@ function one(address: string, port: number): Promise<boolean> {
     const c = new Client();
     let out = '';
     c.on('ready', () => {
-      c.exec('uname -r; PATH=$PATH:/usr/sbin kpatch list', (err, stream) => {
+      c.exec(command, (err, stream) => {
         if (err) {
           c.end();
           done(false);
@@ -35,7 +43,7 @@ function one(address: string, port: number): Promise<boolean> {
         stream.stderr.resume();
         stream.on('close', () => {
           c.end();
-          done(out.includes('Loaded patch modules:'));
+          done(answered(out));
         });
       });
     });
@@ -51,6 +59,15 @@ function one(address: string, port: number): Promise<boolean> {
 }
 
 const t0 = performance.now();
+const cpu0 = process.cpuUsage();
 const results = await Promise.all(state.hosts.map((h) => one(h.address, h.port)));
 const seconds = (performance.now() - t0) / 1000;
-console.log(JSON.stringify({ seconds, hosts: results.length, ok: results.filter(Boolean).length }));
+const cpu = process.cpuUsage(cpu0);
+console.log(
+  JSON.stringify({
+    seconds,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    hosts: results.length,
+    ok: results.filter(Boolean).length,
+  }),
+);

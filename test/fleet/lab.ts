@@ -45,6 +45,20 @@ export interface LabOptions {
   profiles?: ProfileName[];
   simProfile?: Record<string, string>;
   prefix?: string;
+  /**
+   * For the scale bench only (10,000 hosts): every host shares one host folder, so all are in the
+   * same state, and a command string already run once is answered with that run's recorded
+   * output and exit code instead of running again. The SSH side stays real (a listener, host key,
+   * handshake, authentication and channel per host); what is replayed is the host-side work, which
+   * on a real fleet runs on each host's own CPU. Commands that change state must not be sent.
+   */
+  replay?: boolean;
+}
+
+interface Recorded {
+  stdout: Buffer;
+  stderr: Buffer;
+  code: number;
 }
 
 /** How this machine lets the lab make a namespace: as root, or in a user namespace. */
@@ -124,6 +138,16 @@ export class LabHost {
   }
 }
 
+/** The environment a command runs in on a lab host, as an SSH session would give it. */
+const LAB_ENV = (user: string): Record<string, string> => ({
+  PATH: '/usr/local/bin:/usr/bin:/bin',
+  HOME: '/root',
+  USER: user,
+  LOGNAME: user,
+  SHELL: '/bin/sh',
+  LANG: 'C.UTF-8',
+});
+
 function signalGroup(pid: number, sig: NodeJS.Signals): void {
   try {
     process.kill(-pid, sig);
@@ -143,6 +167,7 @@ export class Lab {
   private readonly clientPublic: Buffer;
   private readonly nsMode: string[];
   private readonly ownDir: boolean;
+  private replayed: Map<string, Promise<Recorded>> | undefined;
 
   private constructor(dir: string, ownDir: boolean) {
     this.dir = dir;
@@ -162,6 +187,7 @@ export class Lab {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(join(dir, 'client'), { recursive: true });
     const lab = new Lab(dir, ownDir);
+    if (opts.replay === true) lab.replayed = new Map();
     writeFileSync(lab.keyPath, lab.clientKey.private, { mode: 0o600 });
     writeFileSync(lab.keyPath + '.pub', lab.clientKey.public + '\n');
     const profiles = opts.profiles?.length ? opts.profiles : (['rhel9'] as ProfileName[]);
@@ -169,6 +195,11 @@ export class Lab {
     for (let i = 0; i < opts.hosts; i++) {
       const name = `${opts.prefix ?? 'lab'}${String(i + 1).padStart(width, '0')}`;
       const profile = profiles[i % profiles.length] ?? 'rhel9';
+      const first = lab.hosts[0];
+      if (opts.replay === true && first) {
+        lab.hosts.push(new LabHost(name, first.dir, first.sim, first.profile));
+        continue;
+      }
       const hostDir = join(dir, 'hosts', name);
       const sim = prepareHostDir(
         hostDir,
@@ -278,7 +309,8 @@ export class Lab {
         session.on('exec', (accept, _reject, info) => {
           const channel = accept();
           host.execs++;
-          this.exec(host, client, channel, ['/bin/sh', '-c', info.command]);
+          if (this.replayed) this.replay(host, client, channel, info.command);
+          else this.exec(host, client, channel, ['/bin/sh', '-c', info.command]);
         });
         session.on('subsystem', (accept, reject, info) => {
           if (info.name !== 'sftp' || !SFTP_SERVER) {
@@ -292,6 +324,53 @@ export class Lab {
     });
   }
 
+  /** `replay`: the command's recorded result, running it (once) when it is new. */
+  private replay(host: LabHost, client: Connection, channel: ServerChannel, command: string): void {
+    const replayed = this.replayed ?? new Map<string, Promise<Recorded>>();
+    let recorded = replayed.get(command);
+    if (!recorded) {
+      recorded = new Promise<Recorded>((resolve, reject) => {
+        const child = spawn(
+          'unshare',
+          [
+            ...this.nsMode,
+            '--propagation',
+            'private',
+            NS_SETUP,
+            host.dir,
+            '--',
+            '/bin/sh',
+            '-c',
+            command,
+          ],
+          { stdio: ['ignore', 'pipe', 'pipe'], env: LAB_ENV(this.user) },
+        );
+        const out: Buffer[] = [];
+        const err: Buffer[] = [];
+        child.stdout.on('data', (b: Buffer) => out.push(b));
+        child.stderr.on('data', (b: Buffer) => err.push(b));
+        child.on('error', reject);
+        child.on('close', (code) =>
+          resolve({ stdout: Buffer.concat(out), stderr: Buffer.concat(err), code: code ?? 255 }),
+        );
+      });
+      replayed.set(command, recorded);
+    }
+    recorded.then(
+      (r) => {
+        try {
+          channel.stderr.write(r.stderr);
+          channel.write(r.stdout);
+          channel.exit(r.code);
+          channel.end();
+        } catch {
+          // the client went away first
+        }
+      },
+      () => client.end(),
+    );
+  }
+
   private exec(host: LabHost, client: Connection, channel: ServerChannel, argv: string[]): void {
     const child = spawn(
       'unshare',
@@ -299,14 +378,7 @@ export class Lab {
       {
         detached: true, // its own process group, so a dropped channel can end all of it
         stdio: ['pipe', 'pipe', 'pipe'],
-        env: {
-          PATH: '/usr/local/bin:/usr/bin:/bin',
-          HOME: '/root',
-          USER: this.user,
-          LOGNAME: this.user,
-          SHELL: '/bin/sh',
-          LANG: 'C.UTF-8',
-        },
+        env: LAB_ENV(this.user),
       },
     );
     host.children.add(child);

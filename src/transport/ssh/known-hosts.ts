@@ -353,12 +353,53 @@ function refOf(entry: KnownHostsEntry): KnownKeyRef {
   };
 }
 
-/** The entries whose host field names `name` (any marker). */
+/** The entries whose host field names `name` (any marker), in file order. */
 export function entriesForName(
   entries: readonly KnownHostsEntry[],
   name: string,
 ): KnownHostsEntry[] {
-  return entries.filter((e) => namesMatch(e.names, name));
+  const index = indexOf(entries);
+  const exact = index.exact.get(name) ?? [];
+  const other = index.other.filter((i) => namesMatch((entries[i] as KnownHostsEntry).names, name));
+  if (other.length === 0) return exact.map((i) => entries[i] as KnownHostsEntry);
+  return [...new Set([...exact, ...other])]
+    .sort((a, b) => a - b)
+    .map((i) => entries[i] as KnownHostsEntry);
+}
+
+/**
+ * Lines whose host field is a list of plain names (no `*`, `?` or `!`) are found by name in a
+ * map; only hashed and wildcard lines are matched one by one. A plan over 10,000 hosts with a
+ * 10,000-line known_hosts otherwise spent most of its CPU matching patterns (scale benchmark).
+ */
+interface EntryIndex {
+  size: number;
+  exact: Map<string, number[]>;
+  other: number[];
+}
+const indexes = new WeakMap<readonly KnownHostsEntry[], EntryIndex>();
+
+function indexOf(entries: readonly KnownHostsEntry[]): EntryIndex {
+  const cached = indexes.get(entries);
+  if (cached?.size === entries.length) return cached;
+  const index: EntryIndex = { size: entries.length, exact: new Map(), other: [] };
+  entries.forEach((e, i) => {
+    const names = e.names.kind === 'patterns' ? e.names.text.toLowerCase().split(',') : [];
+    const literal =
+      names.length > 0 &&
+      names.every((n) => n !== '' && !/[*?!]/.test(n) && Buffer.byteLength(n) < 1023);
+    if (!literal) {
+      index.other.push(i);
+      return;
+    }
+    for (const n of new Set(names)) {
+      const list = index.exact.get(n);
+      if (list) list.push(i);
+      else index.exact.set(n, [i]);
+    }
+  });
+  indexes.set(entries, index);
+  return index;
 }
 
 /**

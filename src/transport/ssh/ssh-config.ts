@@ -434,16 +434,26 @@ export function resolveSshConfigCached(
   host: string,
   opts: ResolveSshConfigOptions = {},
 ): Promise<ResolvedSshConfig> {
-  // Without any config file (`-F none`) the host changes nothing but `host` and `hostname`
-  // (ssh lowercases it): one `ssh -G` serves every host with the same user and port, instead of
-  // one process per host (measured by the plan benchmark).
+  // Without any config file (`-F none`) the host and port change nothing but `host`, `hostname`
+  // (ssh lowercases it) and `port`: one `ssh -G` serves every host with the same user, instead of
+  // one process per host or per port (measured by the plan and scale benchmarks).
   if (opts.configFile === false && host !== NO_CONFIG_TEMPLATE) {
-    return resolveSshConfigCached(NO_CONFIG_TEMPLATE, opts).then((t) => ({
-      ...t,
-      host,
-      hostname: host.toLowerCase(),
-      raw: new Map([...t.raw, ['host', [host]], ['hostname', [host.toLowerCase()]]]),
-    }));
+    const { port, ...rest } = opts;
+    return resolveSshConfigCached(NO_CONFIG_TEMPLATE, rest).then((t) => {
+      const p = port ?? t.port;
+      return {
+        ...t,
+        host,
+        hostname: host.toLowerCase(),
+        port: p,
+        raw: new Map([
+          ...t.raw,
+          ['host', [host]],
+          ['hostname', [host.toLowerCase()]],
+          ['port', [String(p)]],
+        ]),
+      };
+    });
   }
   const key = cacheKey(host, opts);
   const hit = cache.get(key);

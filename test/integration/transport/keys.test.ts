@@ -1,10 +1,14 @@
 /** Key files as OpenSSH users have them (issue 4 §2): ed25519, ecdsa, rsa, with and without passphrase. */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import ssh2 from 'ssh2';
+import type { ParsedKey } from 'ssh2';
 import { KeyLoadError, KeyStore } from '../../../src/transport/ssh/keys.ts';
+
+const { utils } = ssh2;
 
 const dir = mkdtempSync(join(tmpdir(), 'kpfleet-keys-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -37,6 +41,16 @@ describe('KeyStore', () => {
     const data = Buffer.from('kpfleet');
     const sig = key.sign(data);
     expect(key.verify(data, sig)).toBe(true);
+    // the signer made once per key (keys.ts) signs as ssh2's own does: byte for byte where the
+    // scheme is deterministic (ed25519, RSA PKCS#1 v1.5), and always verifiable
+    const plain = utils.parseKey(readFileSync(path), 'pw');
+    const own = (Array.isArray(plain) ? plain[0] : plain) as ParsedKey;
+    for (const algo of key.type === 'ssh-rsa' ? [undefined, 'sha256', 'sha512'] : [undefined]) {
+      const ours = key.sign(data, algo);
+      expect(ours).toBeInstanceOf(Buffer);
+      expect(own.verify(data, ours, algo)).toBe(true);
+      if (!key.type.startsWith('ecdsa')) expect(ours).toEqual(own.sign(data, algo));
+    }
     expect(asked).toBe(label.includes('passphrase') ? 1 : 0);
     await keys.load(path); // cached: not asked again
     expect(asked).toBe(label.includes('passphrase') ? 1 : 0);

@@ -281,8 +281,13 @@ describe('resolveSshConfig (ssh -G)', () => {
 
   it('without a config file, one ssh -G serves every host: the result is what ssh -G says for each', async () => {
     clearSshConfigCache();
-    for (const host of ['127.91.0.1', 'Web01.Example.COM', 'db-a']) {
-      const opts = { configFile: false as const, user: 'deploy', port: 2222 };
+    for (const [host, port] of [
+      ['127.91.0.1', 2222],
+      ['Web01.Example.COM', 22],
+      ['db-a', undefined],
+      ['127.0.0.1', 40123],
+    ] as const) {
+      const opts = { configFile: false as const, user: 'deploy', port };
       const shared = await resolveSshConfigCached(host, opts);
       const own = await resolveSshConfig(host, opts);
       expect(shared).toEqual(own);

@@ -397,3 +397,34 @@ it('entriesForName returns lines of every kind for a name', () => {
   ]);
   expect(entriesForName(entries, 'a').map((e) => e.line)).toEqual([1, 2, 3]);
 });
+
+describe('entriesForName (indexed)', () => {
+  it('finds what matching every line would, in file order, for literal, wildcard, negated and hashed lines', () => {
+    const { entries } = parse([
+      `alpha,Beta ssh-ed25519 ${ED}`,
+      `*.example.com,!bad.example.com ssh-ed25519 ${ED}`,
+      `${HASHED_ALPHA} ecdsa-sha2-nistp256 ${EC}`,
+      `[alpha]:2222 ssh-rsa ${RSA}`,
+      `gamma ssh-ed25519 ${ED}`,
+      `al?ha ssh-rsa ${RSA}`,
+      `beta,beta ssh-rsa ${RSA}`,
+      `@revoked alpha ssh-rsa ${RSA}`,
+      `${HASHED_ALPHA_2222} ssh-ed25519 ${ED}`,
+    ]);
+    const names = ['alpha', 'beta', 'gamma', 'x.example.com', 'bad.example.com', '[alpha]:2222'];
+    for (const name of names) {
+      const expected = entries.filter((e) =>
+        e.names.kind === 'hashed'
+          ? hashHostName(name, e.names.salt) === e.names.text
+          : matchHostPatterns(name, e.names.text) === 'match',
+      );
+      expect(
+        entriesForName(entries, name).map((e) => e.line),
+        name,
+      ).toEqual(expected.map((e) => e.line));
+    }
+    expect(entriesForName(entries, 'alpha').map((e) => e.line)).toEqual([1, 3, 6, 8]);
+    expect(entriesForName(entries, 'beta').map((e) => e.line)).toEqual([1, 7]);
+    expect(entriesForName(entries, '[alpha]:2222').map((e) => e.line)).toEqual([4, 9]);
+  });
+});

@@ -1,0 +1,151 @@
+/**
+ * What the benchmarks share: statistics, timing the built CLI as a user runs it (wall, CPU, peak
+ * RSS by GNU time), the machine and versions, the project a bench plans and applies, results.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+
+export const ROOT = new URL('../', import.meta.url).pathname;
+export const EL9 = '5.14.0-362.8.1.el9_3.x86_64';
+
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+}
+
+export function stats(xs: readonly number[]): Spread {
+  const s = [...xs].sort((a, b) => a - b);
+  return { median: s[Math.floor(s.length / 2)] ?? NaN, min: s[0] ?? NaN, max: s.at(-1) ?? NaN };
+}
+
+export interface Timed {
+  /** Seconds, wall clock. */
+  wall: number;
+  /** Seconds of CPU (user + system) of the whole process. */
+  cpu: number;
+  rssMb: number;
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built kpfleet CLI under GNU time. */
+export function timeKpfleet(args: string[], cwd: string, env: Record<string, string> = {}): Timed {
+  const t = spawnSync(
+    '/usr/bin/time',
+    ['-f', '@@time %e %U %S %M', process.execPath, join(ROOT, 'bin/kpfleet.js'), ...args],
+    {
+      cwd,
+      encoding: 'utf8',
+      env: { ...process.env, SSH_AUTH_SOCK: '', NO_COLOR: '1', ...env },
+      maxBuffer: 1 << 30,
+    },
+  );
+  const line = t.stderr.split('\n').find((l) => l.startsWith('@@time ')) ?? '';
+  const [, e = '', u = '', s = '', m = ''] = line.split(' ');
+  return {
+    wall: Number(e),
+    cpu: Number(u) + Number(s),
+    rssMb: Number(m) / 1024,
+    status: t.status ?? 255,
+    stdout: t.stdout,
+    stderr: t.stderr.replace(/^@@time .*\n?/m, ''),
+  };
+}
+
+export function ensureAnsible(): void {
+  if (spawnSync('ansible-playbook', ['--version']).status === 0) return;
+  console.log('installing Ansible (Debian package) for the comparison');
+  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'ansible'], {
+    stdio: 'inherit',
+  });
+}
+
+export function build(): void {
+  execFileSync('npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: 'inherit' });
+}
+
+export function machine(): Record<string, unknown> {
+  const ansible = spawnSync('ansible', ['--version'], { encoding: 'utf8' });
+  return {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? '',
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    ansible: ansible.status === 0 ? ansible.stdout.split('\n')[0] : 'not installed',
+    openssh: spawnSync('ssh', ['-V'], { encoding: 'utf8' }).stderr.trim(),
+  };
+}
+
+/**
+ * The project both jobs use: one patch (`livepatch_cve`, a .ko with its sha256) that every host
+ * must have loaded. `makeModule` writes the .ko (the simulator's module format).
+ */
+export function writeProject(
+  dir: string,
+  makeModule: (path: string) => void,
+  opts: { forks: number; patchState?: 'loaded' | 'absent' },
+): { ko: string; sha256: string } {
+  const ko = join(dir, 'livepatch-cve.ko');
+  makeModule(ko);
+  const sha256 = createHash('sha256').update(readFileSync(ko)).digest('hex');
+  writeFileSync(
+    join(dir, 'kpfleet.yml'),
+    [
+      'inventory: inventory.ini',
+      'connection: { known_hosts: known_hosts, ssh_config: false }',
+      `rollout: { forks: ${String(Math.min(opts.forks, 1000))} }`,
+      'patches:',
+      `  cve: { module: livepatch_cve, kernel: ${EL9}, file: livepatch-cve.ko, sha256: ${sha256} }`,
+      'groups:',
+      `  all: { ${opts.patchState ?? 'loaded'}: [cve] }`,
+      '',
+    ].join('\n'),
+  );
+  return { ko, sha256 };
+}
+
+export function writeResult(name: string, result: unknown): void {
+  mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
+  writeFileSync(join(ROOT, 'bench/results', name), JSON.stringify(result, null, 2) + '\n');
+}
+
+export function readResult(name: string): unknown {
+  try {
+    return JSON.parse(readFileSync(join(ROOT, 'bench/results', name), 'utf8')) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** sshd log sizes now, per host folder (the fleet's sshd logs at LogLevel VERBOSE). */
+export function sshdLogOffsets(hostDirs: readonly string[]): number[] {
+  return hostDirs.map((d) => statSync(join(d, 'sshd.log')).size);
+}
+
+/** Logins and exec sessions per host since the offsets, from each sshd's own log. */
+export function sshdCounts(
+  hostDirs: readonly string[],
+  offsets: readonly number[],
+): { logins: number[]; execs: number[] } {
+  const logins: number[] = [];
+  const execs: number[] = [];
+  hostDirs.forEach((d, i) => {
+    const text = readFileSync(join(d, 'sshd.log'))
+      .subarray(offsets[i] ?? 0)
+      .toString('utf8');
+    logins.push((text.match(/Accepted publickey for /g) ?? []).length);
+    execs.push((text.match(/Starting session: command/g) ?? []).length);
+  });
+  return { logins, execs };
+}
+
+/** The range of a per-host count: {min: 1, max: 1} is "exactly one each". */
+export const range = (xs: readonly number[]): { min: number; max: number } => ({
+  min: Math.min(...xs),
+  max: Math.max(...xs),
+});

@@ -1,0 +1,36 @@
+/**
+ * `npm run bench [-- --hosts N] [--rounds R] [--fleet-hosts 1000] [--lab-hosts 1000,5000,10000]`:
+ * the jobs side by side (bench/jobs.ts, N real-sshd hosts, default 64), scale (bench/scale.ts),
+ * the test fleet's own start-up (bench/fleet-up.ts), then docs/benchmarks.md (bench/report.ts).
+ * Needs root (the fleet), as the e2e suites do; installs Ansible when missing.
+ */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ROOT } from './lib.ts';
+
+const { values } = parseArgs({
+  options: {
+    hosts: { type: 'string', default: '64' },
+    rounds: { type: 'string', default: '3' },
+    'fleet-hosts': { type: 'string', default: '1000' },
+    'lab-hosts': { type: 'string', default: '1000,5000,10000' },
+  },
+});
+
+const steps: [string, string[]][] = [
+  ['jobs.ts', ['--hosts', values.hosts, '--rounds', values.rounds]],
+  ['scale.ts', ['--fleet-hosts', values['fleet-hosts'], '--lab-hosts', values['lab-hosts']]],
+  ['fleet-up.ts', ['--hosts', values.hosts]],
+  ['report.ts', []],
+];
+for (const [script, args] of steps) {
+  console.log(`\n== bench/${script} ${args.join(' ')}`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', script), ...args], {
+    stdio: 'inherit',
+  });
+  if (r.status !== 0) {
+    console.error(`bench/${script} failed (exit ${String(r.status ?? r.signal)})`);
+    process.exit(1);
+  }
+}

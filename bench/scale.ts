@@ -1,0 +1,172 @@
+/**
+ * Scale (issue 8 §1): `kpfleet plan` over 1,000 hosts on the real-sshd fleet, and over 1,000 to
+ * 10,000 hosts on the in-process lab in replay mode (bench/lab-server.ts, its own process): wall
+ * time, kpfleet's own CPU per host, peak RSS (GNU time, the whole CLI process), and how many
+ * logins and execs each host saw (sshd's logs; the lab's counters): one and one is the target.
+ *   tsx bench/scale.ts [--fleet-hosts 1000] [--lab-hosts 1000,5000,10000]  → bench/results/scale.json
+ */
+import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { fleetDown, fleetUp } from '../test/fleet/fleet.ts';
+import { TMP_BASE } from '../test/fleet/host-dir.ts';
+import {
+  build,
+  EL9,
+  machine,
+  range,
+  ROOT,
+  sshdCounts,
+  sshdLogOffsets,
+  timeKpfleet,
+  writeProject,
+  writeResult,
+} from './lib.ts';
+import type { Timed } from './lib.ts';
+
+const { values } = parseArgs({
+  options: {
+    'fleet-hosts': { type: 'string', default: '1000' },
+    'lab-hosts': { type: 'string', default: '1000,5000,10000' },
+  },
+});
+
+interface Row {
+  where: 'sshd fleet' | 'lab';
+  /** NODE_OPTIONS given to the CLI, when any. */
+  nodeOptions?: string;
+  hosts: number;
+  upSeconds: number;
+  wallSeconds: number;
+  cpuSeconds: number;
+  cpuMsPerHost: number;
+  peakRssMb: number;
+  loginsPerHost: { min: number; max: number };
+  execsPerHost: { min: number; max: number };
+}
+
+function planOnce(dir: string, n: number, env: Record<string, string> = {}): Timed {
+  const t = timeKpfleet(['plan', '--format', 'json'], dir, env);
+  if (t.status !== 0)
+    throw new Error(`kpfleet plan exited ${String(t.status)}: ${t.stderr.slice(-3000)}`);
+  const p = JSON.parse(t.stdout) as { summary: { hosts: number; changes: number } };
+  if (p.summary.hosts !== n || p.summary.changes !== n) {
+    throw new Error(`plan over ${String(n)} hosts saw ${JSON.stringify(p.summary)}`);
+  }
+  return t;
+}
+
+const row = (
+  where: Row['where'],
+  n: number,
+  upSeconds: number,
+  t: Timed,
+  logins: number[],
+  execs: number[],
+): Row => ({
+  where,
+  hosts: n,
+  upSeconds,
+  wallSeconds: t.wall,
+  cpuSeconds: t.cpu,
+  cpuMsPerHost: (t.cpu * 1000) / n,
+  peakRssMb: t.rssMb,
+  loginsPerHost: range(logins),
+  execsPerHost: range(execs),
+});
+
+build();
+const rows: Row[] = [];
+
+for (const n of values['fleet-hosts'].split(',').filter(Boolean).map(Number)) {
+  const dir = join(TMP_BASE, `bench-scale-${String(n)}`);
+  const t0 = performance.now();
+  const fleet = await fleetUp({
+    hosts: n,
+    dir,
+    subnet: 91,
+    logLevel: 'VERBOSE', // logins and exec sessions are counted from each sshd's log
+    simProfile: { TIME_SCALE: '0.01' },
+  });
+  const up = (performance.now() - t0) / 1000;
+  try {
+    const first = fleet.hosts[0];
+    if (!first) throw new Error('no hosts');
+    writeProject(dir, (ko) => first.sim.makeModule(ko, { name: 'livepatch_cve', kernel: EL9 }), {
+      forks: n,
+    });
+    const dirs = fleet.hosts.map((h) => h.dir);
+    const offsets = sshdLogOffsets(dirs);
+    const t = planOnce(dir, n);
+    const c = sshdCounts(dirs, offsets);
+    rows.push(row('sshd fleet', n, up, t, c.logins, c.execs));
+  } finally {
+    await fleetDown(dir);
+  }
+  console.log(JSON.stringify(rows.at(-1)));
+}
+
+const labSizes = values['lab-hosts'].split(',').filter(Boolean).map(Number);
+const LAB_MAX = Math.max(...labSizes);
+const CAP = '--max-old-space-size=160';
+for (const n of labSizes) {
+  const dir = join(TMP_BASE, `bench-lab-${String(n)}`);
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'bench/lab-server.ts'), String(n), dir],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  try {
+    const ready = JSON.parse(String((await lines.next()).value)) as { startSeconds: number };
+    const counted = async (): Promise<{ connections: number[]; execs: number[] }> => {
+      child.stdin.write('counts\n');
+      return JSON.parse(String((await lines.next()).value)) as {
+        connections: number[];
+        execs: number[];
+      };
+    };
+    const t = planOnce(dir, n);
+    const c = await counted();
+    rows.push(row('lab', n, ready.startSeconds, t, c.connections, c.execs));
+    if (n === LAB_MAX) {
+      // the same plan with V8's old space capped, as a memory-tight CI runner would run it: the
+      // live heap is far below the default peak (docs/benchmarks.md, "Memory")
+      const capped = planOnce(dir, n, { NODE_OPTIONS: CAP });
+      const cc = await counted();
+      rows.push({
+        ...row('lab', n, ready.startSeconds, capped, cc.connections, cc.execs),
+        nodeOptions: CAP,
+      });
+    }
+    const exited = new Promise((res) => child.once('exit', res));
+    child.stdin.end();
+    await exited;
+  } finally {
+    child.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  console.log(JSON.stringify(rows.at(-1)));
+}
+
+// peak RSS against hosts on the lab: least squares, and the worst relative miss of the line
+const lab = rows.filter((r) => r.where === 'lab' && r.nodeOptions === undefined);
+const mx = lab.reduce((s, r) => s + r.hosts, 0) / lab.length;
+const my = lab.reduce((s, r) => s + r.peakRssMb, 0) / lab.length;
+const slope =
+  lab.reduce((s, r) => s + (r.hosts - mx) * (r.peakRssMb - my), 0) /
+  lab.reduce((s, r) => s + (r.hosts - mx) ** 2, 0);
+const intercept = my - slope * mx;
+const worstMiss = Math.max(
+  ...lab.map((r) => Math.abs(r.peakRssMb - (intercept + slope * r.hosts)) / r.peakRssMb),
+);
+const out = {
+  when: new Date().toISOString(),
+  machine: machine(),
+  rows,
+  rssFit: { mbFixed: intercept, kbPerHost: slope * 1024, worstRelativeMiss: worstMiss },
+};
+writeResult('scale.json', out);
+console.log(JSON.stringify(out, null, 2));
