@@ -14,7 +14,7 @@
  *
  *   tsx bench/jobs.ts [--hosts 64] [--rounds 3]   → bench/results/jobs.json
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -25,15 +25,18 @@ import {
   EL9,
   ensureAnsible,
   machine,
+  machineCpuSeconds,
   range,
   ROOT,
   sshdCounts,
   sshdLogOffsets,
   stats,
+  timeCommand,
   timeKpfleet,
   writeProject,
   writeResult,
 } from './lib.ts';
+import type { Timed } from './lib.ts';
 
 const { values } = parseArgs({
   options: {
@@ -58,11 +61,10 @@ const fleet = await fleetUp({
 const first = fleet.hosts[0];
 if (!first) throw new Error('no hosts');
 
-function ansible(playbook: string, forks: string): number {
-  const t0 = performance.now();
-  const a = spawnSync(
-    'ansible-playbook',
+function ansible(playbook: string, forks: string): Timed {
+  const a = timeCommand(
     [
+      'ansible-playbook',
       '-i',
       'inventory.ini',
       '-f',
@@ -71,14 +73,38 @@ function ansible(playbook: string, forks: string): number {
       `-o UserKnownHostsFile=${join(dir, 'known_hosts')} -o StrictHostKeyChecking=yes`,
       playbook,
     ],
-    { cwd: dir, encoding: 'utf8', env: { ...process.env, ANSIBLE_NOCOLOR: '1' } },
+    dir,
+    { ANSIBLE_NOCOLOR: '1' },
   );
   if (a.status !== 0)
     throw new Error(`ansible-playbook ${playbook} failed: ${a.stdout.slice(-3000)}`);
-  return (performance.now() - t0) / 1000;
+  return a;
 }
 
-function floor(probe: boolean): { seconds: number; cpuMs: number } {
+/** Runs of one thing: wall, own CPU, the machine's CPU meanwhile, peak RSS. */
+class Series {
+  wall: number[] = [];
+  cpu: number[] = [];
+  machineCpu: number[] = [];
+  rssMb: number[] = [];
+  add(t: { wall: number; cpu: number; machineCpu: number; rssMb?: number }): void {
+    this.wall.push(t.wall);
+    this.cpu.push(t.cpu);
+    this.machineCpu.push(t.machineCpu);
+    if (t.rssMb !== undefined) this.rssMb.push(t.rssMb);
+  }
+  summary() {
+    return {
+      seconds: stats(this.wall),
+      ownCpuSeconds: stats(this.cpu).median,
+      machineCpuSeconds: stats(this.machineCpu).median,
+      ...(this.rssMb.length ? { peakRssMb: Math.max(...this.rssMb) } : {}),
+    };
+  }
+}
+
+function floor(probe: boolean): { wall: number; cpu: number; machineCpu: number } {
+  const m0 = machineCpuSeconds();
   const f = JSON.parse(
     execFileSync(
       process.execPath,
@@ -93,7 +119,8 @@ function floor(probe: boolean): { seconds: number; cpuMs: number } {
     ),
   ) as { seconds: number; cpuMs: number; ok: number };
   if (f.ok !== N) throw new Error(`floor reached ${String(f.ok)} of ${String(N)}`);
-  return f;
+  // its own CPU from the first connection to the last close (start-up excluded)
+  return { wall: f.seconds, cpu: f.cpuMs / 1000, machineCpu: machineCpuSeconds() - m0 };
 }
 
 const loadedOn = (h: (typeof fleet.hosts)[number]): boolean =>
@@ -152,17 +179,19 @@ try {
     ].join('\n'),
   );
 
-  const plan = { wall: [] as number[], cpu: [] as number[], rssMb: [] as number[] };
-  const apply = { wall: [] as number[], cpu: [] as number[], rssMb: [] as number[] };
-  const floorPlain = { wall: [] as number[], cpuMs: [] as number[] };
-  const floorProbe = { wall: [] as number[], cpuMs: [] as number[] };
+  const plan = new Series();
+  const apply = new Series();
+  const floorPlain = new Series();
+  const floorProbe = new Series();
+  const gather = { '5': new Series(), '50': new Series() };
+  const converge = { '5': new Series(), '50': new Series() };
   const validateCpu: number[] = [];
   const hostDirs = fleet.hosts.map((h) => h.dir);
   const logins: number[] = [];
   const execs: number[] = [];
-  const gather: Record<string, number[]> = { '5': [], '50': [] };
-  const converge: Record<string, number[]> = { '5': [], '50': [] };
+  const last = (x: Series) => x.wall.at(-1)?.toFixed(2) ?? '';
   for (let r = 0; r < ROUNDS; r++) {
+    await reset(); // the previous round's converge left the patch loaded
     // kpfleet's fixed cost: the same CLI reading the same project, no SSH
     validateCpu.push(timeKpfleet(['validate'], dir).cpu);
     const offsets = sshdLogOffsets(hostDirs);
@@ -172,21 +201,13 @@ try {
     execs.push(...counted.execs);
     const p = JSON.parse(t.stdout) as { summary: { hosts: number; changes: number } };
     if (p.summary.changes !== N) throw new Error(`plan saw ${JSON.stringify(p.summary)}`);
-    plan.wall.push(t.wall);
-    plan.cpu.push(t.cpu);
-    plan.rssMb.push(t.rssMb);
-    for (const [into, probe] of [
-      [floorPlain, false],
-      [floorProbe, true],
-    ] as const) {
-      const f = floor(probe);
-      into.wall.push(f.seconds);
-      into.cpuMs.push(f.cpuMs);
-    }
-    for (const forks of ['5', '50']) gather[forks]?.push(ansible('gather.yml', forks));
+    plan.add(t);
+    floorPlain.add(floor(false));
+    floorProbe.add(floor(true));
+    for (const forks of ['5', '50'] as const) gather[forks].add(ansible('gather.yml', forks));
 
     await reset();
-    const a = timeKpfleet(['apply', '--yes'], dir);
+    const a = timeKpfleet(['apply', '--yes', '--audit-log', join(dir, 'audit.jsonl')], dir);
     if (a.status !== 0)
       throw new Error(
         `kpfleet apply exited ${String(a.status)}: ${a.stdout.slice(-3000)}${a.stderr}`,
@@ -194,21 +215,18 @@ try {
     const loaded = fleet.hosts.filter(loadedOn);
     if (loaded.length !== N)
       throw new Error(`kpfleet apply: ${String(loaded.length)} of ${String(N)} hosts loaded`);
-    apply.wall.push(a.wall);
-    apply.cpu.push(a.cpu);
-    apply.rssMb.push(a.rssMb);
-    for (const forks of ['5', '50']) {
+    apply.add(a);
+    for (const forks of ['5', '50'] as const) {
       await reset();
-      converge[forks]?.push(ansible('converge.yml', forks));
+      converge[forks].add(ansible('converge.yml', forks));
       const ok = fleet.hosts.filter(loadedOn);
       if (ok.length !== N)
         throw new Error(`ansible converge: ${String(ok.length)} of ${String(N)} hosts loaded`);
     }
     console.log(
-      `round ${String(r + 1)}: plan ${t.wall.toFixed(2)} s, floor ${floorPlain.wall.at(-1)?.toFixed(2) ?? ''} s ` +
-        `(probe ${floorProbe.wall.at(-1)?.toFixed(2) ?? ''} s), ansible gather -f5 ${gather['5']?.at(-1)?.toFixed(1) ?? ''} s, ` +
-        `-f50 ${gather['50']?.at(-1)?.toFixed(1) ?? ''} s; apply ${a.wall.toFixed(2)} s, ansible converge ` +
-        `-f5 ${converge['5']?.at(-1)?.toFixed(1) ?? ''} s, -f50 ${converge['50']?.at(-1)?.toFixed(1) ?? ''} s`,
+      `round ${String(r + 1)}: plan ${last(plan)} s, floor ${last(floorPlain)} s (probe ${last(floorProbe)} s), ` +
+        `ansible gather -f5 ${last(gather['5'])} s, -f50 ${last(gather['50'])} s; apply ${last(apply)} s, ` +
+        `ansible converge -f5 ${last(converge['5'])} s, -f50 ${last(converge['50'])} s`,
     );
   }
 
@@ -220,32 +238,30 @@ try {
     hosts: N,
     rounds: ROUNDS,
     plan: {
-      seconds: {
-        kpfleetPlan: stats(plan.wall),
-        floor: stats(floorPlain.wall),
-        floorProbe: stats(floorProbe.wall),
-        ansibleForks5: stats(gather['5'] ?? []),
-        ansibleForks50: stats(gather['50'] ?? []),
+      runs: {
+        kpfleetPlan: plan.summary(),
+        floor: floorPlain.summary(),
+        floorProbe: floorProbe.summary(),
+        ansibleForks5: gather['5'].summary(),
+        ansibleForks50: gather['50'].summary(),
       },
       cpuMsPerHost: {
         kpfleetPlan: perHostMs(plan.cpu),
         kpfleetPlanBeyondValidate: ((stats(plan.cpu).median - fixedCpu) * 1000) / N,
-        floor: stats(floorPlain.cpuMs).median / N,
-        floorProbe: stats(floorProbe.cpuMs).median / N,
+        floor: perHostMs(floorPlain.cpu),
+        floorProbe: perHostMs(floorProbe.cpu),
       },
       validateCpuSeconds: fixedCpu,
-      peakRssMb: stats(plan.rssMb).max,
       loginsPerHost: range(logins),
       execsPerHost: range(execs),
     },
     converge: {
-      seconds: {
-        kpfleetApply: stats(apply.wall),
-        ansibleForks5: stats(converge['5'] ?? []),
-        ansibleForks50: stats(converge['50'] ?? []),
+      runs: {
+        kpfleetApply: apply.summary(),
+        ansibleForks5: converge['5'].summary(),
+        ansibleForks50: converge['50'].summary(),
       },
       cpuMsPerHost: { kpfleetApply: perHostMs(apply.cpu) },
-      peakRssMb: stats(apply.rssMb).max,
     },
   };
   writeResult('jobs.json', out);

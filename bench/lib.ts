@@ -25,6 +25,12 @@ export function stats(xs: readonly number[]): Spread {
 export interface Timed {
   /** Seconds, wall clock. */
   wall: number;
+  /**
+   * Seconds of CPU the whole machine spent meanwhile (/proc/stat): the process measured plus
+   * everything it made the simulated hosts do (sshd, sudo, the probe, kpatch), which on a real
+   * fleet runs on each host's own CPU.
+   */
+  machineCpu: number;
   /** Seconds of CPU (user + system) of the whole process. */
   cpu: number;
   rssMb: number;
@@ -33,22 +39,41 @@ export interface Timed {
   stderr: string;
 }
 
+/** CPU seconds the machine has spent since boot, all cores (/proc/stat, USER_HZ = 100). */
+export function machineCpuSeconds(): number {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  // user nice system idle iowait irq softirq steal: everything but idle and iowait
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = cpu
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  return (user + nice + system + irq + softirq + steal) / 100;
+}
+
 /** Runs the built kpfleet CLI under GNU time. */
 export function timeKpfleet(args: string[], cwd: string, env: Record<string, string> = {}): Timed {
-  const t = spawnSync(
-    '/usr/bin/time',
-    ['-f', '@@time %e %U %S %M', process.execPath, join(ROOT, 'bin/kpfleet.js'), ...args],
-    {
-      cwd,
-      encoding: 'utf8',
-      env: { ...process.env, SSH_AUTH_SOCK: '', NO_COLOR: '1', ...env },
-      maxBuffer: 1 << 30,
-    },
-  );
+  return timeCommand([process.execPath, join(ROOT, 'bin/kpfleet.js'), ...args], cwd, {
+    SSH_AUTH_SOCK: '',
+    NO_COLOR: '1',
+    ...env,
+  });
+}
+
+/** Runs a command under GNU time: wall, its own CPU (children included), peak RSS. */
+export function timeCommand(argv: string[], cwd: string, env: Record<string, string> = {}): Timed {
+  const m0 = machineCpuSeconds();
+  const t = spawnSync('/usr/bin/time', ['-f', '@@time %e %U %S %M', ...argv], {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    maxBuffer: 1 << 30,
+  });
+  const machineCpu = machineCpuSeconds() - m0;
   const line = t.stderr.split('\n').find((l) => l.startsWith('@@time ')) ?? '';
   const [, e = '', u = '', s = '', m = ''] = line.split(' ');
   return {
     wall: Number(e),
+    machineCpu,
     cpu: Number(u) + Number(s),
     rssMb: Number(m) / 1024,
     status: t.status ?? 255,

@@ -11,29 +11,30 @@ import { join } from 'node:path';
 import { readResult, ROOT } from './lib.ts';
 import type { Spread } from './lib.ts';
 
+interface Run {
+  seconds: Spread;
+  ownCpuSeconds: number;
+  machineCpuSeconds: number;
+  peakRssMb?: number;
+}
 interface Jobs {
   when: string;
   machine: Record<string, string | number>;
   hosts: number;
   rounds: number;
   plan: {
-    seconds: Record<
-      'kpfleetPlan' | 'floor' | 'floorProbe' | 'ansibleForks5' | 'ansibleForks50',
-      Spread
-    >;
+    runs: Record<'kpfleetPlan' | 'floor' | 'floorProbe' | 'ansibleForks5' | 'ansibleForks50', Run>;
     cpuMsPerHost: Record<
       'kpfleetPlan' | 'kpfleetPlanBeyondValidate' | 'floor' | 'floorProbe',
       number
     >;
     validateCpuSeconds: number;
-    peakRssMb: number;
     loginsPerHost: { min: number; max: number };
     execsPerHost: { min: number; max: number };
   };
   converge: {
-    seconds: Record<'kpfleetApply' | 'ansibleForks5' | 'ansibleForks50', Spread>;
+    runs: Record<'kpfleetApply' | 'ansibleForks5' | 'ansibleForks50', Run>;
     cpuMsPerHost: { kpfleetApply: number };
-    peakRssMb: number;
   };
 }
 interface ScaleRow {
@@ -65,6 +66,9 @@ const f2 = (x: number) => x.toFixed(2);
 const f1 = (x: number) => x.toFixed(1);
 const ok = (b: boolean) => (b ? 'met' : '**missed**');
 const spread = (v: Spread) => `${f2(v.median)} | ${f2(v.min)}–${f2(v.max)}`;
+/** median, min–max, own CPU, the machine's CPU meanwhile */
+const cells = (r: Run) =>
+  `${spread(r.seconds)} | ${f2(r.ownCpuSeconds)} | ${f2(r.machineCpuSeconds)}`;
 const once = (r: { min: number; max: number }) =>
   r.min === r.max ? String(r.min) : `${String(r.min)}–${String(r.max)}`;
 
@@ -83,28 +87,35 @@ if (jobs) {
   const m = jobs.machine;
   const p = jobs.plan;
   const c = jobs.converge;
-  const planOverFloor = p.seconds.kpfleetPlan.median / p.seconds.floor.median;
-  const planOverProbeFloor = p.seconds.kpfleetPlan.median / p.seconds.floorProbe.median;
-  const a5 = p.seconds.ansibleForks5.median / p.seconds.kpfleetPlan.median;
-  const a50 = p.seconds.ansibleForks50.median / p.seconds.kpfleetPlan.median;
-  const c5 = c.seconds.ansibleForks5.median / c.seconds.kpfleetApply.median;
-  const c50 = c.seconds.ansibleForks50.median / c.seconds.kpfleetApply.median;
+  const planOverFloor = p.runs.kpfleetPlan.seconds.median / p.runs.floor.seconds.median;
+  const planOverProbeFloor = p.runs.kpfleetPlan.seconds.median / p.runs.floorProbe.seconds.median;
+  const a5 = p.runs.ansibleForks5.seconds.median / p.runs.kpfleetPlan.seconds.median;
+  const a50 = p.runs.ansibleForks50.seconds.median / p.runs.kpfleetPlan.seconds.median;
+  const c5 = c.runs.ansibleForks5.seconds.median / c.runs.kpfleetApply.seconds.median;
+  const c50 = c.runs.ansibleForks50.seconds.median / c.runs.kpfleetApply.seconds.median;
+  const head = [
+    '| What | median (s) | min–max (s) | own CPU (s) | machine CPU (s) | vs kpfleet |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+  ];
   out.push(
     `Machine: ${String(m.cpus)} × ${String(m.cpuModel)}, ${String(m.memoryGiB)} GiB; Node ${String(m.node)};`,
     `${String(m.ansible)}; ${String(m.openssh)}. Jobs measured ${jobs.when}.`,
+    '',
+    '"Own CPU" is the measured process with its children (for Ansible: the controller and its ssh',
+    'clients); "machine CPU" is everything the machine ran meanwhile, the simulated hosts\' sshd,',
+    "sudo, shells and kpatch included: work that a real fleet does on each host's own CPU.",
     '',
     `## Facts and plan: ${String(jobs.hosts)} hosts on the real-sshd fleet, ${String(jobs.rounds)} rounds`,
     '',
     'Each gathers at least `uname -r` and `kpatch list` from every host over real OpenSSH, host',
     'keys checked strictly. kpfleet runs its whole probe (every fact the planner reads) and plans.',
     '',
-    '| What | median (s) | min–max (s) | vs kpfleet plan |',
-    '| --- | ---: | ---: | ---: |',
-    `| \`kpfleet plan\` (built CLI, forks = hosts) | ${spread(p.seconds.kpfleetPlan)} | 1× |`,
-    `| floor: one raw ssh2 exec per host, all parallel | ${spread(p.seconds.floor)} | plan is ${f2(planOverFloor)}× |`,
-    `| floor running kpfleet's probe instead | ${spread(p.seconds.floorProbe)} | plan is ${f2(planOverProbeFloor)}× |`,
-    `| Ansible \`ansible-playbook\`, forks 5 (default) | ${spread(p.seconds.ansibleForks5)} | ${f2(a5)}× slower |`,
-    `| Ansible, forks 50 | ${spread(p.seconds.ansibleForks50)} | ${f2(a50)}× slower |`,
+    ...head,
+    `| \`kpfleet plan\` (built CLI, forks = hosts) | ${cells(p.runs.kpfleetPlan)} | 1× |`,
+    `| floor: one raw ssh2 exec per host, all parallel | ${cells(p.runs.floor)} | plan is ${f2(planOverFloor)}× |`,
+    `| floor running kpfleet's probe instead | ${cells(p.runs.floorProbe)} | plan is ${f2(planOverProbeFloor)}× |`,
+    `| Ansible \`ansible-playbook\`, forks 5 (default) | ${cells(p.runs.ansibleForks5)} | ${f2(a5)}× slower |`,
+    `| Ansible, forks 50 | ${cells(p.runs.ansibleForks50)} | ${f2(a50)}× slower |`,
     '',
     '| CPU per host (ms) | |',
     '| --- | ---: |',
@@ -113,7 +124,7 @@ if (jobs) {
     `| floor, connections only (start-up excluded) | ${f2(p.cpuMsPerHost.floor)} |`,
     `| floor running the probe | ${f2(p.cpuMsPerHost.floorProbe)} |`,
     '',
-    `Logins per host: ${once(p.loginsPerHost)}; facts execs per host: ${once(p.execsPerHost)} (each sshd's log). Peak RSS: ${f1(p.peakRssMb)} MB.`,
+    `Logins per host: ${once(p.loginsPerHost)}; facts execs per host: ${once(p.execsPerHost)} (each sshd's log). Peak RSS: ${f1(p.runs.kpfleetPlan.peakRssMb ?? NaN)} MB.`,
     '',
     `## Converge: load one patch on ${String(jobs.hosts)} hosts from scratch, upload included`,
     '',
@@ -121,13 +132,12 @@ if (jobs) {
     '--yes` (facts, plan, upload, install, load, verification, lock). Ansible: `copy` then',
     '`command: kpatch install` and `command: kpatch load`, with become, as a role would.',
     '',
-    '| What | median (s) | min–max (s) | vs kpfleet apply |',
-    '| --- | ---: | ---: | ---: |',
-    `| \`kpfleet apply --yes\` | ${spread(c.seconds.kpfleetApply)} | 1× |`,
-    `| Ansible copy + command, forks 5 | ${spread(c.seconds.ansibleForks5)} | ${f2(c5)}× slower |`,
-    `| Ansible, forks 50 | ${spread(c.seconds.ansibleForks50)} | ${f2(c50)}× slower |`,
+    ...head,
+    `| \`kpfleet apply --yes\` | ${cells(c.runs.kpfleetApply)} | 1× |`,
+    `| Ansible copy + command, forks 5 | ${cells(c.runs.ansibleForks5)} | ${f2(c5)}× slower |`,
+    `| Ansible, forks 50 | ${cells(c.runs.ansibleForks50)} | ${f2(c50)}× slower |`,
     '',
-    `kpfleet apply CPU per host: ${f2(c.cpuMsPerHost.kpfleetApply)} ms; peak RSS ${f1(c.peakRssMb)} MB.`,
+    `kpfleet apply CPU per host: ${f2(c.cpuMsPerHost.kpfleetApply)} ms; peak RSS ${f1(c.runs.kpfleetApply.peakRssMb ?? NaN)} MB.`,
     '',
   );
   if (scale) {

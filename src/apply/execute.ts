@@ -9,6 +9,7 @@ import { AppError, errorInfo, ExitCode } from '../errors.ts';
 import { gatherFacts } from '../facts/gather.ts';
 import type { HostFacts } from '../facts/model.ts';
 import type { Change, HostPlan, LoadChange, Plan } from '../plan/model.ts';
+import { STAGING_DIR } from '../plan/plan.ts';
 import type { Amount } from '../config/model.ts';
 import { quote, sh } from '../transport/shell.ts';
 import type { Transport } from '../transport/transport.ts';
@@ -297,7 +298,8 @@ async function runHost<H extends { host: string }>(
         before,
       });
     }
-    const staging = hp.changes.some((c) => c.action === 'upload') ? await stagingDir(t) : '';
+    const uploads = hp.changes.flatMap((c) => (c.action === 'upload' ? [c.destination] : []));
+    const staging = uploads.length ? await stagingDir(t, uploads) : '';
     const done: Change[] = [];
     let failure: string | undefined;
     for (const [i, c] of hp.changes.entries()) {
@@ -330,8 +332,7 @@ async function runHost<H extends { host: string }>(
       }
     }
     if (failure === undefined) {
-      const after = o.fingerprint(await gatherFacts(t));
-      await cleanupStaging(t, staging);
+      const after = o.fingerprint(await gatherFacts(t, undefined, cleanupStaging(staging)));
       return result('changed', `${String(hp.changes.length)} change(s) done and verified`, {
         before,
         after,
@@ -355,8 +356,7 @@ async function runHost<H extends { host: string }>(
       steps.push(rec);
       if (!rec.ok) rollbackOk = false;
     }
-    const after = o.fingerprint(await gatherFacts(t));
-    await cleanupStaging(t, staging);
+    const after = o.fingerprint(await gatherFacts(t, undefined, cleanupStaging(staging)));
     return rollbackOk
       ? result('failed', `${failure}; rolled back`, { before, after })
       : result('rollback-failed', `${failure}; the rollback failed too: the host needs a look`, {
@@ -420,9 +420,8 @@ async function runStep<H extends { host: string }>(
           { host, step: 'upload' },
         );
       }
+      // its folder was made with the staging folder (stagingDir)
       const dest = resolveStaged(c.destination, { facts: ctx.facts, staging: ctx.staging });
-      const dir = dest.slice(0, dest.lastIndexOf('/'));
-      await t.exec(sh`mkdir -p -m 700 ${dir}`, { step: 'upload', timeoutMs: 30_000 });
       // 0644: `kpatch install` copies it with its mode, and the facts probe (no root) must be
       // able to read that copy's sha256 (found on the real-kernel VM)
       await t.upload(content, dest, {
@@ -498,10 +497,22 @@ async function lockHost<H extends { host: string }>(
   };
 }
 
-/** `~/.kpfleet/stage` on the host, made private to the login user. */
-async function stagingDir(t: Transport): Promise<string> {
+/**
+ * `~/.kpfleet/stage` on the host, made private to the login user, with the folders of the
+ * uploads' destinations (`~/.kpfleet/stage/<sha>/…`) in the same exec.
+ */
+async function stagingDir(t: Transport, destinations: readonly string[]): Promise<string> {
+  const subdirs = [
+    ...new Set(
+      destinations
+        .filter((d) => d.startsWith(`${STAGING_DIR}/`))
+        .map((d) => d.slice(STAGING_DIR.length + 1, d.lastIndexOf('/')))
+        // the plan's own form (a checksum prefix); anything else is not made here
+        .filter((d) => /^[0-9a-f]{16}$/.test(d)),
+    ),
+  ];
   const r = await t.exec(
-    `mkdir -p -m 700 "$HOME/.kpfleet/stage" && cd "$HOME/.kpfleet/stage" && pwd -P`,
+    `mkdir -p -m 700 "$HOME/.kpfleet/stage" && cd "$HOME/.kpfleet/stage" && ${subdirs.length ? `mkdir -p -m 700 -- ${subdirs.map(quote).join(' ')} && ` : ''}pwd -P`,
     { step: 'staging', timeoutMs: 30_000 },
   );
   const dir = r.stdout.trim();
@@ -516,9 +527,7 @@ async function stagingDir(t: Transport): Promise<string> {
   return dir;
 }
 
-async function cleanupStaging(t: Transport, staging: string): Promise<void> {
-  if (!staging) return;
-  await t
-    .exec(sh`rm -rf ${staging}`, { step: 'cleanup', timeoutMs: 30_000 })
-    .catch(() => undefined);
+/** The command that removes the staging folder (run before the last facts read), if one was made. */
+function cleanupStaging(staging: string): string | undefined {
+  return staging ? sh`rm -rf ${staging}` : undefined;
 }

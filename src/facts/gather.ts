@@ -20,8 +20,18 @@ export class FactsError extends AppError {
   }
 }
 
-export async function gatherFacts(transport: Transport, timeoutMs = 60_000): Promise<HostFacts> {
-  const r = await transport.exec(probeScript(), { step: 'facts', timeoutMs });
+/**
+ * The probe in one exec. `prelude`: a command run first in the same exec, its output discarded
+ * (apply removes its staging folder this way instead of in an exec of its own).
+ */
+export async function gatherFacts(
+  transport: Transport,
+  timeoutMs = 60_000,
+  prelude?: string,
+): Promise<HostFacts> {
+  const script =
+    prelude === undefined ? probeScript() : `{ ${prelude}\n} >/dev/null 2>&1\n${probeScript()}`;
+  const r = await transport.exec(script, { step: 'facts', timeoutMs });
   const parsed = parseFacts(r.stdout);
   if (!parsed.ok) {
     throw new FactsError(

@@ -35,7 +35,7 @@ const upload: Change = {
   module: 'livepatch_x',
   source: 'patches/livepatch-x.ko',
   sha256: 'ef'.repeat(32),
-  destination: '~/.kpfleet/stage/efef/livepatch-x.ko',
+  destination: '~/.kpfleet/stage/efefefefefefefef/livepatch-x.ko',
 };
 
 export function step(

@@ -29,7 +29,7 @@ describe('createPlainRenderer', () => {
     expect(render(scriptedRun().events)).toEqual([
       '12:00:01 apply: 5 hosts in 3 waves (1, 2, 1), forks 10',
       '12:00:02 wave 1/3: 1 host',
-      '12:00:08 web01  + upload patches/livepatch-x.ko → ~/.kpfleet/stage/efef/livepatch-x.ko ✓ 0.8s',
+      '12:00:08 web01  + upload patches/livepatch-x.ko → ~/.kpfleet/stage/efefefefefefefef/livepatch-x.ko ✓ 0.8s',
       '12:00:10 web01  + load livepatch_x ✓ 1.2s',
       '12:00:12 web01  ✓ changed: 2 change(s) done and verified (3.1s)',
       '12:00:13 wave 1/3 done: 1 host',

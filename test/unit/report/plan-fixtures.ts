@@ -20,7 +20,7 @@ const web1: HostPlan = {
       module: 'kpatch_cve_2',
       source: 'patches/kpatch-cve-2.ko',
       sha256: 'ab'.repeat(32),
-      destination: '/var/tmp/kpfleet/kpatch-cve-2.ko',
+      destination: '~/.kpfleet/stage/00a1b2c3d4e5f607/kpatch-cve-2.ko',
     },
     {
       action: 'install',
@@ -28,7 +28,7 @@ const web1: HostPlan = {
       patch: 'cve-2',
       module: 'kpatch_cve_2',
       kernel: KERNEL,
-      file: '/var/tmp/kpfleet/kpatch-cve-2.ko',
+      file: '~/.kpfleet/stage/00a1b2c3d4e5f607/kpatch-cve-2.ko',
       sha256: 'ab'.repeat(32),
     },
     { action: 'enable-service', reason: 'kpatch.service is disabled' },

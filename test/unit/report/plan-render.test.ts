@@ -24,7 +24,7 @@ describe('renderPlanText', () => {
     expect(renderPlanText(fleetPlan(), plainStyle)).toBe(
       [
         `web1  ${KERNEL}  0123456789ab`,
-        '  + upload patches/kpatch-cve-2.ko → /var/tmp/kpfleet/kpatch-cve-2.ko  declared loaded by group web',
+        '  + upload patches/kpatch-cve-2.ko → ~/.kpfleet/stage/00a1b2c3d4e5f607/kpatch-cve-2.ko  declared loaded by group web',
         `  + install kpatch_cve_2 (${KERNEL})   declared loaded by group web`,
         '  + enable kpatch.service                                kpatch.service is disabled',
         '  ~ replace kpatch_cve_1 → kpatch_cve_2                  declared loaded by group web',
@@ -159,7 +159,7 @@ describe('renderPlanMarkdown', () => {
         `kernel <code>${KERNEL}</code> · facts <code>0123456789ab</code> · groups web`,
         '',
         '```diff',
-        '+ upload patches/kpatch-cve-2.ko → /var/tmp/kpfleet/kpatch-cve-2.ko  # declared loaded by group web',
+        '+ upload patches/kpatch-cve-2.ko → ~/.kpfleet/stage/00a1b2c3d4e5f607/kpatch-cve-2.ko  # declared loaded by group web',
         `+ install kpatch_cve_2 (${KERNEL})   # declared loaded by group web`,
         '+ enable kpatch.service                                # kpatch.service is disabled',
         '~ replace kpatch_cve_1 → kpatch_cve_2                  # declared loaded by group web',

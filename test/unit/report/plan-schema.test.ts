@@ -69,6 +69,27 @@ describe('plan.schema.json', () => {
     ]);
   });
 
+  it("refuses an upload whose destination is not a file in kpfleet's staging folder", () => {
+    const upload = () => {
+      const plan = data();
+      const i = (at(plan, 'hosts', 0).changes as Json[]).findIndex((c) => c.action === 'upload');
+      return { plan, change: at(plan, 'hosts', 0, 'changes', i) };
+    };
+    const ok = upload();
+    expect(String(ok.change.destination)).toMatch(/^~\/\.kpfleet\/stage\/[0-9a-f]{16}\/[^/]+$/);
+    for (const bad of [
+      '/etc/cron.d/x',
+      '~/.kpfleet/stage/0123456789abcdef/../../.ssh/authorized_keys',
+      '~/.kpfleet/stage/0123456789abcdef/..',
+      '~/.kpfleet/stage/../x.ko',
+      '~/.ssh/authorized_keys',
+    ]) {
+      const { plan, change } = upload();
+      change.destination = bad;
+      expect(errorsOf(plan), bad).not.toEqual([]);
+    }
+  });
+
   it('refuses a change without a field its action requires', () => {
     const plan = data();
     delete at(plan, 'hosts', 0, 'changes', 3).replaces; // load
