@@ -9,7 +9,7 @@
  */
 import { createInterface } from 'node:readline';
 import { Lab } from '../test/fleet/lab.ts';
-import { EL9, writeProject } from './lib.ts';
+import { EL9, SCALE_FORKS, writeProject } from './lib.ts';
 
 const n = Number(process.argv[2]);
 const dir = process.argv[3] ?? '';
@@ -18,7 +18,7 @@ const lab = await Lab.start({ hosts: n, dir, replay: true });
 const first = lab.hosts[0];
 if (!first) throw new Error('no hosts');
 writeProject(dir, (ko) => first.sim.makeModule(ko, { name: 'livepatch_cve', kernel: EL9 }), {
-  forks: 1000,
+  forks: SCALE_FORKS,
 });
 console.log(
   JSON.stringify({ ready: true, hosts: n, startSeconds: (performance.now() - t0) / 1000 }),

@@ -11,6 +11,12 @@ import { join } from 'node:path';
 export const ROOT = new URL('../', import.meta.url).pathname;
 export const EL9 = '5.14.0-362.8.1.el9_3.x86_64';
 
+/**
+ * rollout.forks for the scale runs: kpfleet's default. (1,000 at once on this 2-core machine made
+ * sshd handshakes miss the 10 s connect timeout: the hosts' CPU, not kpfleet, was the limit.)
+ */
+export const SCALE_FORKS = 50;
+
 export interface Spread {
   median: number;
   min: number;

@@ -25,6 +25,7 @@ import {
   writeResult,
 } from './lib.ts';
 import type { Timed } from './lib.ts';
+import { SCALE_FORKS as FORKS } from './lib.ts';
 
 const { values } = parseArgs({
   options: {
@@ -49,8 +50,19 @@ interface Row {
 
 function planOnce(dir: string, n: number, env: Record<string, string> = {}): Timed {
   const t = timeKpfleet(['plan', '--format', 'json'], dir, env);
-  if (t.status !== 0)
-    throw new Error(`kpfleet plan exited ${String(t.status)}: ${t.stderr.slice(-3000)}`);
+  if (t.status !== 0) {
+    let why = t.stderr.slice(-2000);
+    try {
+      const plan = JSON.parse(t.stdout) as {
+        hosts: { host: string; status: string; reason: string }[];
+      };
+      const bad = plan.hosts.filter((h) => h.status !== 'changes' && h.status !== 'converged');
+      why = `${String(bad.length)} hosts not planned, e.g. ${JSON.stringify(bad.slice(0, 3))}`;
+    } catch {
+      // no JSON: stderr says why
+    }
+    throw new Error(`kpfleet plan over ${String(n)} hosts exited ${String(t.status)}: ${why}`);
+  }
   const p = JSON.parse(t.stdout) as { summary: { hosts: number; changes: number } };
   if (p.summary.hosts !== n || p.summary.changes !== n) {
     throw new Error(`plan over ${String(n)} hosts saw ${JSON.stringify(p.summary)}`);
@@ -95,7 +107,7 @@ for (const n of values['fleet-hosts'].split(',').filter(Boolean).map(Number)) {
     const first = fleet.hosts[0];
     if (!first) throw new Error('no hosts');
     writeProject(dir, (ko) => first.sim.makeModule(ko, { name: 'livepatch_cve', kernel: EL9 }), {
-      forks: n,
+      forks: FORKS,
     });
     const dirs = fleet.hosts.map((h) => h.dir);
     const offsets = sshdLogOffsets(dirs);
@@ -165,6 +177,7 @@ const worstMiss = Math.max(
 const out = {
   when: new Date().toISOString(),
   machine: machine(),
+  forks: FORKS,
   rows,
   rssFit: { mbFixed: intercept, kbPerHost: slope * 1024, worstRelativeMiss: worstMiss },
 };
