@@ -332,7 +332,9 @@ async function runHost<H extends { host: string }>(
       }
     }
     if (failure === undefined) {
-      const after = o.fingerprint(await gatherFacts(t, undefined, cleanupStaging(staging)));
+      const after = o.fingerprint(
+        await gatherFacts(t, undefined, cleanupStaging(staging, uploads)),
+      );
       return result('changed', `${String(hp.changes.length)} change(s) done and verified`, {
         before,
         after,
@@ -356,7 +358,7 @@ async function runHost<H extends { host: string }>(
       steps.push(rec);
       if (!rec.ok) rollbackOk = false;
     }
-    const after = o.fingerprint(await gatherFacts(t, undefined, cleanupStaging(staging)));
+    const after = o.fingerprint(await gatherFacts(t, undefined, cleanupStaging(staging, uploads)));
     return rollbackOk
       ? result('failed', `${failure}; rolled back`, { before, after })
       : result('rollback-failed', `${failure}; the rollback failed too: the host needs a look`, {
@@ -502,15 +504,7 @@ async function lockHost<H extends { host: string }>(
  * uploads' destinations (`~/.kpfleet/stage/<sha>/…`) in the same exec.
  */
 async function stagingDir(t: Transport, destinations: readonly string[]): Promise<string> {
-  const subdirs = [
-    ...new Set(
-      destinations
-        .filter((d) => d.startsWith(`${STAGING_DIR}/`))
-        .map((d) => d.slice(STAGING_DIR.length + 1, d.lastIndexOf('/')))
-        // the plan's own form (a checksum prefix); anything else is not made here
-        .filter((d) => /^[0-9a-f]{16}$/.test(d)),
-    ),
-  ];
+  const subdirs = stagedFolders(destinations);
   const r = await t.exec(
     `mkdir -p -m 700 "$HOME/.kpfleet/stage" && cd "$HOME/.kpfleet/stage" && ${subdirs.length ? `mkdir -p -m 700 -- ${subdirs.map(quote).join(' ')} && ` : ''}pwd -P`,
     { step: 'staging', timeoutMs: 30_000 },
@@ -527,7 +521,24 @@ async function stagingDir(t: Transport, destinations: readonly string[]): Promis
   return dir;
 }
 
-/** The command that removes the staging folder (run before the last facts read), if one was made. */
-function cleanupStaging(staging: string): string | undefined {
-  return staging ? sh`rm -rf ${staging}` : undefined;
+/** The staging sub-folders of upload destinations: the plan's own form, a checksum prefix. */
+function stagedFolders(destinations: readonly string[]): string[] {
+  return [
+    ...new Set(
+      destinations
+        .filter((d) => d.startsWith(`${STAGING_DIR}/`))
+        .map((d) => d.slice(STAGING_DIR.length + 1, d.lastIndexOf('/')))
+        .filter((d) => /^[0-9a-f]{16}$/.test(d)),
+    ),
+  ];
+}
+
+/**
+ * The command that removes what this run staged (run before the last facts read): its own
+ * folders only, then the staging folder if nothing else is left in it.
+ */
+function cleanupStaging(staging: string, destinations: readonly string[]): string | undefined {
+  const own = stagedFolders(destinations).map((d) => `${staging}/${d}`);
+  if (!staging || own.length === 0) return undefined;
+  return `rm -rf -- ${own.map(quote).join(' ')}; rmdir -- ${quote(staging)} 2>/dev/null; true`;
 }

@@ -138,10 +138,13 @@ export class LabHost {
   }
 }
 
-/** The environment a command runs in on a lab host, as an SSH session would give it. */
+/**
+ * The environment a command runs in on a lab host, as an SSH session would give it: the login
+ * user's home is the host's own /home (ns-setup.sh binds it per host), never the machine's.
+ */
 const LAB_ENV = (user: string): Record<string, string> => ({
   PATH: '/usr/local/bin:/usr/bin:/bin',
-  HOME: '/root',
+  HOME: `/home/${user}`,
   USER: user,
   LOGNAME: user,
   SHELL: '/bin/sh',

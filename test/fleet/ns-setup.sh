@@ -92,4 +92,6 @@ if [ -e "$root/var/lib/kpsim/faults/disk-full" ]; then
   for d in /tmp /var/tmp /var/lib/kpfleet /home/*; do mount -t tmpfs -o size=4k,mode=1777 tmpfs "$d"; done
 fi
 
+# a session starts in the login user's home, as sshd starts it (the lab passes HOME)
+cd "${HOME:-/}" 2>/dev/null || cd /
 exec "$@"

@@ -139,8 +139,11 @@ it('converges every host in waves, verified from sysfs; a second apply changes n
   // the audit log: a line per host
   const audit = readFileSync(join(DIR, 'state/kpfleet/audit.jsonl'), 'utf8').trim().split('\n');
   expect(audit).toHaveLength(8);
-  // the lock is gone, staging cleaned
-  expect(existsSync(join(fleet.hosts[0]?.sim.root ?? '', 'var/lib/kpfleet/lock'))).toBe(false);
+  // the lock is gone, staging cleaned: what this run staged and the then-empty staging folder
+  for (const h of fleet.hosts) {
+    expect(existsSync(join(h.sim.root, 'var/lib/kpfleet/lock')), h.name).toBe(false);
+    expect(existsSync(join(h.sim.root, 'home/kpfleet/.kpfleet/stage')), h.name).toBe(false);
+  }
 
   const again = await kpfleet(['apply', '--yes']);
   expect(again.code).toBe(0);

@@ -118,6 +118,18 @@ describe('the in-process lab', () => {
     expect((await ssh('lab001', 'ls /sys/kernel/livepatch; ls /tmp')).stdout).toBe('');
   });
 
+  it('gives each host its own home, where a session starts (the demo found hosts sharing /root)', async () => {
+    const a = await ssh(
+      'lab001',
+      'echo "$HOME $(pwd)"; mkdir -p ~/.kpfleet/stage && touch ~/.kpfleet/stage/mine',
+    );
+    expect(a.code, a.stderr).toBe(0);
+    expect(a.stdout).toBe('/home/kpfleet /home/kpfleet\n');
+    expect((await ssh('lab002', 'ls -A ~; ls ~/.kpfleet 2>&1')).stdout).not.toContain('mine');
+    expect((await ssh('lab001', 'ls ~/.kpfleet/stage')).stdout).toBe('mine\n');
+    await ssh('lab001', 'rm -rf ~/.kpfleet');
+  });
+
   it('passes stdin, and reports exit codes and stderr separately', async () => {
     const r = await ssh('lab001', 'cat; echo err >&2; exit 3', [], 'hello\n');
     expect(r.stdout).toBe('hello\n');
