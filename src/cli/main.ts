@@ -19,7 +19,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
   const program = new Command()
     .name('kpfleet')
     .description(
-      'Declarative live kernel patching (kpatch) for fleets: validate, plan and apply the live\n' +
+      'Declarative live kernel patching (kpatch) for fleets: validate, plan and apply the live ' +
         'patches each inventory group must have, over SSH.',
     )
     .version(VERSION, '-V, --version', 'print the kpfleet version')
@@ -43,7 +43,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
   program
     .command('validate')
     .description(
-      'Check kpfleet.yml, its inventory and its patch files, offline. Reports every problem at\n' +
+      'Check kpfleet.yml, its inventory and its patch files, offline. Reports every problem at ' +
         'once as file:line:col; exits 3 if the configuration is invalid. Contacts no host.',
     )
     .addOption(configOption())
@@ -56,7 +56,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
   program
     .command('hosts')
     .description(
-      'List the hosts of the inventory with their connection settings and the live patches each\n' +
+      'List the hosts of the inventory with their connection settings and the live patches each ' +
         'must have (which patch, in which state, for which kernel). Contacts no host.',
     )
     .addOption(configOption())
@@ -73,8 +73,8 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
   program
     .command('facts')
     .description(
-      'Read what each host runs, in one SSH exec per host and without root: kernel, kpatch\n' +
-        'version and list, the livepatch sysfs tree, leftovers of replaced patches, installed\n' +
+      'Read what each host runs, in one SSH exec per host and without root: kernel, kpatch ' +
+        'version and list, the livepatch sysfs tree, leftovers of replaced patches, installed ' +
         'modules with their sha256, kpatch.service, kpatch-patch packages. Changes nothing.\n' +
         'Exits 4 if a host could not be reached or its host key was refused.',
     )
@@ -90,10 +90,10 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
   program
     .command('plan')
     .description(
-      'Read every host (one SSH exec each, as facts) and show what kpfleet would change there, in\n' +
-        'order, and why: + load, - unload, ~ replace, installs, packages; hosts blocked by a stalled\n' +
+      'Read every host (one SSH exec each, as facts) and show what kpfleet would change there, in ' +
+        'order, and why: + load, - unload, ~ replace, installs, packages; hosts blocked by a stalled ' +
         'transition, uncovered kernels, unmanaged modules, reboot due. Changes nothing.\n' +
-        'Exit: 0 ok, 1 a host is blocked or its facts failed, 4 unreachable; with\n' +
+        'Exit: 0 ok, 1 a host is blocked or its facts failed, 4 unreachable; with ' +
         '--detailed-exitcode, 2 when changes are pending.',
     )
     .addOption(configOption())
@@ -114,10 +114,10 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
   program
     .command('apply')
     .description(
-      'Converge the hosts: plan (or take a saved PLANFILE), show the plan, ask (or --yes), then\n' +
-        'change the hosts in rollout.waves, --forks at a time: each host is locked, its facts read\n' +
-        'again (a host whose facts changed since the plan is refused), every change verified from\n' +
-        'the host, the health check run; a failing host is rolled back. max_failures halts the\n' +
+      'Converge the hosts: plan (or take a saved PLANFILE), show the plan, ask (or --yes), then ' +
+        'change the hosts in rollout.waves, --forks at a time: each host is locked, its facts read ' +
+        'again (a host whose facts changed since the plan is refused), every change verified from ' +
+        'the host, the health check run; a failing host is rolled back. max_failures halts the ' +
         'waves. Ctrl-C: steps in flight finish, nothing new starts, exit 130.\n' +
         'Exit: 0 converged, 1 a host failed or was refused, 4 unreachable, 130 interrupted.',
     )

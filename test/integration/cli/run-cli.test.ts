@@ -1,6 +1,6 @@
 /** The CLI in-process (runCli with captured streams): commands, help and exit codes. */
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../../../src/cli/main.ts';
 import type { CliIo } from '../../../src/cli/io.ts';
@@ -24,7 +24,9 @@ async function run(args: string[], cwd = ROOT) {
 function exampleProjects(dir = join(ROOT, 'examples')): string[] {
   return readdirSync(dir).flatMap((name) => {
     const p = join(dir, name);
-    if (statSync(p).isDirectory()) return name === 'patches' ? [] : exampleProjects(p);
+    // patches/ holds modules, .github/ the workflow (itself named kpfleet.yml: workflow.test.ts)
+    if (statSync(p).isDirectory())
+      return name === 'patches' || name.startsWith('.') ? [] : exampleProjects(p);
     return name === 'kpfleet.yml' ? [p] : [];
   });
 }
@@ -35,6 +37,17 @@ describe('kpfleet validate', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
   });
+
+  it.each(exampleProjects())(
+    'the example %s names its schema for editors (yaml-language-server)',
+    (file) => {
+      const first = readFileSync(file, 'utf8').split('\n')[0] ?? '';
+      const schema = /^# yaml-language-server: \$schema=(\S+)$/.exec(first)?.[1] ?? '';
+      expect(schema, first).not.toBe('');
+      expect(existsSync(join(dirname(file), schema)), schema).toBe(true);
+      expect(join(dirname(file), schema)).toBe(join(ROOT, 'schemas/kpfleet.schema.json'));
+    },
+  );
 
   it('prints the offending line under each error', async () => {
     const r = await run(['validate', '-c', 'test/fixtures/invalid/05-not-a-mapping.yml']);

@@ -1,0 +1,137 @@
+/**
+ * The example infrastructure repository's GitHub Actions workflow (issue 9 §2): what it runs is
+ * what kpfleet accepts. Every `kpfleet` command line in it is checked against the CLI's own
+ * option parser (`<command> --help` of the real program), and the workflow does what its comment
+ * promises: plan as markdown on pull requests, a saved plan applied with --yes on main, a nightly
+ * --detailed-exitcode drift check; secrets reach commands only through env or inputs.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { runCli } from '../../../src/cli/main.ts';
+import type { CliIo } from '../../../src/cli/io.ts';
+
+const ROOT = new URL('../../../', import.meta.url).pathname;
+const EXAMPLES = join(ROOT, 'examples');
+const WORKFLOW = join(EXAMPLES, '.github/workflows/kpfleet.yml');
+const ACTION = join(EXAMPLES, '.github/actions/setup-kpfleet/action.yml');
+
+interface Step {
+  name?: string;
+  uses?: string;
+  run?: string;
+  if?: string;
+  with?: Record<string, string>;
+  env?: Record<string, string>;
+}
+interface Job {
+  if?: string;
+  needs?: string | string[];
+  environment?: string;
+  steps: Step[];
+}
+interface Workflow {
+  on: Record<string, unknown>;
+  jobs: Record<string, Job>;
+}
+
+const workflow = parse(readFileSync(WORKFLOW, 'utf8')) as Workflow;
+const action = parse(readFileSync(ACTION, 'utf8')) as { runs: { steps: Step[] } };
+
+async function help(command: string): Promise<string> {
+  let out = '';
+  const io: CliIo = {
+    stdout: { write: (s: string) => (out += s) },
+    stderr: { write: (s: string) => (out += s) },
+    env: { NO_COLOR: '1' },
+    cwd: ROOT,
+  };
+  expect(await runCli([command, '--help'], io)).toBe(0);
+  return out;
+}
+
+/** Every `kpfleet …` command line in a script: the words up to a redirection or the line's end. */
+function kpfleetCommands(script: string): string[][] {
+  return script
+    .split('\n')
+    .map((line) => /(?:^|[\s;&|(])kpfleet\s+([^\n>|;&]*)/.exec(line)?.[1])
+    .filter((rest): rest is string => rest !== undefined)
+    .map((rest) => rest.trim().split(/\s+/));
+}
+
+const jobsRuns = Object.entries(workflow.jobs).flatMap(([job, j]) =>
+  j.steps.filter((s) => s.run !== undefined).map((s) => ({ job, run: s.run ?? '' })),
+);
+const commands = jobsRuns.flatMap(({ job, run }) =>
+  kpfleetCommands(run).map((argv) => ({ job, argv })),
+);
+
+describe('examples/.github/workflows/kpfleet.yml', () => {
+  it('runs on pull requests, on pushes to main, and nightly', () => {
+    expect(Object.keys(workflow.on)).toEqual(
+      expect.arrayContaining(['pull_request', 'push', 'schedule']),
+    );
+    expect(workflow.on.push).toMatchObject({ branches: ['main'] });
+  });
+
+  it('only runs kpfleet commands and options the CLI accepts', async () => {
+    expect(commands.length).toBeGreaterThanOrEqual(4);
+    for (const { job, argv } of commands) {
+      const [command = '', ...rest] = argv;
+      const text = await help(command);
+      expect(text, `${job}: kpfleet ${command}`).toContain(`Usage: kpfleet ${command}`);
+      for (const word of rest.filter((w) => w.startsWith('-'))) {
+        expect(text, `${job}: kpfleet ${argv.join(' ')}: ${word}`).toMatch(
+          new RegExp(`(^|[\\s,])${word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[\\s,]`, 'm'),
+        );
+      }
+    }
+  });
+
+  it('posts the plan as markdown on pull requests and saves it for apply', () => {
+    const plan = commands.find((c) => c.job === 'plan' && c.argv[0] === 'plan')?.argv ?? [];
+    expect(plan).toEqual(expect.arrayContaining(['--format', 'markdown', '--out', 'plan.json']));
+    const steps = workflow.jobs.plan?.steps ?? [];
+    expect(steps.some((s) => s.run?.includes('gh pr comment') && s.run.includes('plan.md'))).toBe(
+      true,
+    );
+    expect(steps.some((s) => s.uses?.startsWith('actions/upload-artifact'))).toBe(true);
+    expect(commands.some((c) => c.job === 'plan' && c.argv[0] === 'validate')).toBe(true);
+  });
+
+  it('applies exactly the saved plan, with --yes, on main, after the environment approves', () => {
+    const apply = workflow.jobs.apply;
+    expect(apply?.if).toContain("github.ref == 'refs/heads/main'");
+    expect(apply?.needs).toBe('plan');
+    expect(apply?.environment).toBe('production');
+    expect(apply?.steps.some((s) => s.uses?.startsWith('actions/download-artifact'))).toBe(true);
+    const argv = commands.find((c) => c.job === 'apply')?.argv ?? [];
+    expect(argv[0]).toBe('apply');
+    expect(argv).toContain('--yes');
+    expect(argv.at(-1)).toBe('plan.json');
+  });
+
+  it('checks drift nightly with --detailed-exitcode and fails the job on drift', () => {
+    const drift = workflow.jobs.drift;
+    expect(drift?.if).toContain("github.event_name == 'schedule'");
+    const argv = commands.find((c) => c.job === 'drift')?.argv ?? [];
+    expect(argv).toEqual(expect.arrayContaining(['plan', '--detailed-exitcode']));
+    const run = drift?.steps.find((s) => s.run?.includes('kpfleet'))?.run ?? '';
+    expect(run).toMatch(/exit "\$code"/);
+  });
+
+  it('passes secrets only through env and inputs, never inside a script', () => {
+    for (const step of [
+      ...Object.values(workflow.jobs).flatMap((j) => j.steps),
+      ...action.runs.steps,
+    ]) {
+      expect(step.run ?? '', step.name ?? step.uses ?? '').not.toMatch(/secrets\.|inputs\./);
+    }
+    const setup = Object.values(workflow.jobs).flatMap((j) =>
+      j.steps.filter((s) => s.uses === './.github/actions/setup-kpfleet'),
+    );
+    expect(setup).toHaveLength(Object.keys(workflow.jobs).length);
+    for (const s of setup) expect(s.with?.['ssh-key']).toBe('${{ secrets.KPFLEET_SSH_KEY }}');
+  });
+});
