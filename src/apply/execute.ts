@@ -332,13 +332,17 @@ async function runHost<H extends { host: string }>(
       }
     }
     if (failure === undefined) {
-      const after = o.fingerprint(
-        await gatherFacts(t, undefined, cleanupStaging(staging, uploads)),
-      );
-      return result('changed', `${String(hp.changes.length)} change(s) done and verified`, {
-        before,
-        after,
-      });
+      const afterFacts = await gatherFacts(t, undefined, cleanupStaging(staging, uploads));
+      const after = o.fingerprint(afterFacts);
+      // each load was verified when it ran; a later load may still have retired it
+      const retired = retiredLoads(hp.changes, afterFacts);
+      if (retired.length === 0) {
+        return result('changed', `${String(hp.changes.length)} change(s) done and verified`, {
+          before,
+          after,
+        });
+      }
+      failure = `${retired.join(', ')} ${retired.length === 1 ? 'was' : 'were'} loaded and verified, then no longer enabled after the later loads of this run: a patch loaded after ${retired.length === 1 ? 'it' : 'them'} is an atomic-replace build (kpatch-build's default), which retires every patch loaded before it. Declare that patch with \`replaces\` in kpfleet.yml (a cumulative patch), or build the patches with --no-replace`;
     }
     // roll back to the state before the run
     phase('rollback');
@@ -497,6 +501,16 @@ async function lockHost<H extends { host: string }>(
     ok: false,
     message: `locked by ${field('owner')} since ${field('since')} (run ${field('run')}); nothing was done. If that run is dead, remove ${LOCK_DIR} on the host`,
   };
+}
+
+/** Modules this host's plan loaded that the facts read after the run no longer show enabled. */
+export function retiredLoads(changes: readonly Change[], after: HostFacts): string[] {
+  const enabled = new Set(after.patches.filter((p) => p.enabled).map((p) => p.name));
+  return [
+    ...new Set(
+      changes.flatMap((c) => (c.action === 'load' && !enabled.has(c.module) ? [c.module] : [])),
+    ),
+  ];
 }
 
 /**

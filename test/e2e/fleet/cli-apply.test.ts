@@ -364,3 +364,57 @@ it('an rpm: patch is installed with dnf at that exact version, its module checke
     await h.sim.run(['dnf', 'remove', '-y', nvra]);
   }
 }, 60_000);
+
+it('two atomic-replace builds declared as independent: the second retires the first, so the host fails and is rolled back (reference §5.3)', async () => {
+  // kpatch-build makes replace-mode modules by default; loading one disables every patch loaded
+  // before it. Each load verifies on its own; only the facts read after the run show the loss.
+  const other = 'livepatch_nf_tables';
+  fleet.hosts[0]?.sim.makeModule(join(DIR, 'patches/livepatch-nf-tables.ko'), {
+    name: other,
+    kernel: EL9,
+  });
+  project([]);
+  const yml = readFileSync(join(DIR, 'kpfleet.yml'), 'utf8')
+    .replace(
+      'groups:',
+      [
+        '  nf-tables:',
+        `    module: ${other}`,
+        `    kernel: ${EL9}`,
+        '    file: patches/livepatch-nf-tables.ko',
+        `    sha256: ${sha256(join(DIR, 'patches/livepatch-nf-tables.ko'))}`,
+        'groups:',
+      ].join('\n'),
+    )
+    .replace('loaded: [cve-2024-1086]', 'loaded: [cve-2024-1086, nf-tables]');
+  writeFileSync(join(DIR, 'kpfleet.yml'), yml);
+  const h = fleet.host('h003');
+  try {
+    const r = await kpfleet(['apply', '--yes', '--limit', 'h003', '--report', 'replace.json']);
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    const report = JSON.parse(readFileSync(join(DIR, 'replace.json'), 'utf8')) as {
+      hosts: { host: string; outcome: string; message: string }[];
+    };
+    expect(report.hosts).toEqual([
+      expect.objectContaining({
+        host: 'h003',
+        outcome: 'failed',
+        message: expect.stringMatching(
+          new RegExp(
+            `${MOD} was loaded and verified, then no longer enabled.*atomic-replace.*replaces.*rolled back`,
+          ),
+        ) as unknown,
+      }),
+    ]);
+    // rolled back: neither patch is loaded or installed, as before the run
+    const s = h.sim.readSysfs();
+    expect(s.patches[MOD]?.enabled ?? '0').toBe('0');
+    expect(s.patches[other]).toBeUndefined();
+    expect(installed(h)).toBe(false);
+  } finally {
+    for (const m of [other, MOD])
+      if (h.sim.readSysfs().patches[m] || h.sim.readSysfs().modules[m])
+        await h.sim.run(['kpatch', 'force', 'unload', m]);
+    await h.sim.run(['kpatch', 'uninstall', '-k', EL9, other]);
+  }
+}, 120_000);

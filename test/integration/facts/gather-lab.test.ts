@@ -104,7 +104,7 @@ describe('gatherFacts', () => {
     expect(facts.service).toEqual({ present: true, enabled: true, state: 'enabled' });
   });
 
-  it('tells upstream kpatch from RHEL\'s with the version either way (reference §2.2, §2.6)', async () => {
+  it("tells upstream kpatch from RHEL's with the version either way (reference §2.2, §2.6)", async () => {
     // the probe runs `kpatch force version` first: RHEL's build answers with the version, so one
     // run of kpatch gives both; upstream refuses `force` and is asked `kpatch version` after it
     const facts = await gatherFacts(transport('lab002'));
