@@ -28,6 +28,21 @@ export function stats(xs: readonly number[]): Spread {
   return { median: s[Math.floor(s.length / 2)] ?? NaN, min: s[0] ?? NaN, max: s.at(-1) ?? NaN };
 }
 
+/** One plan at scale (bench/scale.ts → bench/results/scale.json → bench/report.ts). */
+export interface ScaleRow {
+  where: 'sshd fleet' | 'lab';
+  /** NODE_OPTIONS given to the CLI, when any. */
+  nodeOptions?: string;
+  hosts: number;
+  upSeconds: number;
+  wallSeconds: number;
+  cpuSeconds: number;
+  cpuMsPerHost: number;
+  peakRssMb: number;
+  loginsPerHost: { min: number; max: number };
+  execsPerHost: { min: number; max: number };
+}
+
 export interface Timed {
   /** Seconds, wall clock. */
   wall: number;

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readResult, ROOT } from './lib.ts';
-import type { Spread } from './lib.ts';
+import type { ScaleRow, Spread } from './lib.ts';
 
 interface Run {
   seconds: Spread;
@@ -36,17 +36,6 @@ interface Jobs {
     runs: Record<'kpfleetApply' | 'ansibleForks5' | 'ansibleForks50', Run>;
     cpuMsPerHost: { kpfleetApply: number };
   };
-}
-interface ScaleRow {
-  where: string;
-  nodeOptions?: string;
-  hosts: number;
-  upSeconds: number;
-  wallSeconds: number;
-  cpuMsPerHost: number;
-  peakRssMb: number;
-  loginsPerHost: { min: number; max: number };
-  execsPerHost: { min: number; max: number };
 }
 interface Scale {
   when: string;

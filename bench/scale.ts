@@ -24,7 +24,7 @@ import {
   writeProject,
   writeResult,
 } from './lib.ts';
-import type { Timed } from './lib.ts';
+import type { ScaleRow as Row, Timed } from './lib.ts';
 import { SCALE_FORKS as FORKS } from './lib.ts';
 
 const { values } = parseArgs({
@@ -33,20 +33,6 @@ const { values } = parseArgs({
     'lab-hosts': { type: 'string', default: '1000,5000,10000' },
   },
 });
-
-interface Row {
-  where: 'sshd fleet' | 'lab';
-  /** NODE_OPTIONS given to the CLI, when any. */
-  nodeOptions?: string;
-  hosts: number;
-  upSeconds: number;
-  wallSeconds: number;
-  cpuSeconds: number;
-  cpuMsPerHost: number;
-  peakRssMb: number;
-  loginsPerHost: { min: number; max: number };
-  execsPerHost: { min: number; max: number };
-}
 
 function planOnce(dir: string, n: number, env: Record<string, string> = {}): Timed {
   const t = timeKpfleet(['plan', '--format', 'json'], dir, env);
