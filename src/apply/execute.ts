@@ -332,7 +332,7 @@ async function runHost<H extends { host: string }>(
       }
     }
     if (failure === undefined) {
-      const afterFacts = await gatherFacts(t, undefined, cleanupStaging(staging, uploads));
+      const afterFacts = await gatherFacts(t, { prelude: cleanupStaging(staging, uploads) });
       const after = o.fingerprint(afterFacts);
       // each load was verified when it ran; a later load may still have retired it
       const retired = retiredLoads(hp.changes, afterFacts);
@@ -362,7 +362,9 @@ async function runHost<H extends { host: string }>(
       steps.push(rec);
       if (!rec.ok) rollbackOk = false;
     }
-    const after = o.fingerprint(await gatherFacts(t, undefined, cleanupStaging(staging, uploads)));
+    const after = o.fingerprint(
+      await gatherFacts(t, { prelude: cleanupStaging(staging, uploads) }),
+    );
     return rollbackOk
       ? result('failed', `${failure}; rolled back`, { before, after })
       : result('rollback-failed', `${failure}; the rollback failed too: the host needs a look`, {
@@ -504,7 +506,7 @@ async function lockHost<H extends { host: string }>(
 }
 
 /** Modules this host's plan loaded that the facts read after the run no longer show enabled. */
-export function retiredLoads(changes: readonly Change[], after: HostFacts): string[] {
+function retiredLoads(changes: readonly Change[], after: HostFacts): string[] {
   const enabled = new Set(after.patches.filter((p) => p.enabled).map((p) => p.name));
   return [
     ...new Set(

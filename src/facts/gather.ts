@@ -26,9 +26,9 @@ export class FactsError extends AppError {
  */
 export async function gatherFacts(
   transport: Transport,
-  timeoutMs = 60_000,
-  prelude?: string,
+  options: { timeoutMs?: number; prelude?: string | undefined } = {},
 ): Promise<HostFacts> {
+  const { timeoutMs = 60_000, prelude } = options;
   const script =
     prelude === undefined ? probeScript() : `{ ${prelude}\n} >/dev/null 2>&1\n${probeScript()}`;
   const r = await transport.exec(script, { step: 'facts', timeoutMs });
