@@ -51,6 +51,8 @@ interface FleetUp {
 const jobs = readResult('jobs.json') as Jobs | undefined;
 const scale = readResult('scale.json') as Scale | undefined;
 const fleetUp = readResult('fleet-up.json') as FleetUp | undefined;
+const demo = readResult('demo.json') as
+  { rounds: number; seconds: Spread; target: number } | undefined;
 
 const f2 = (x: number) => x.toFixed(2);
 const f1 = (x: number) => x.toFixed(1);
@@ -210,6 +212,15 @@ if (fleetUp) {
       (r) =>
         `- ${String(r.hosts)} hosts up in ${r.upSeconds.map(f1).join(', ')} s (target for 64: 20 s); the last host answers \`sudo kpatch list\`: ${r.reachedLast ? 'yes' : '**no**'}.`,
     ),
+    '',
+  );
+}
+
+if (demo) {
+  out.push(
+    '## The demo',
+    '',
+    `\`npm start\` (12 lab hosts: validate → plan → apply → plan): ${f1(demo.seconds.median)} s median, ${f1(demo.seconds.min)}–${f1(demo.seconds.max)} s over ${String(demo.rounds)} rounds (target: under ${String(demo.target)} s): ${ok(demo.seconds.max < demo.target)}.`,
     '',
   );
 }
