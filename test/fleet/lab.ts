@@ -8,7 +8,7 @@
  * host stops answering) and `drop` (the connection is cut during a command).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
+import type { ChildProcess, ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
@@ -327,27 +327,31 @@ export class Lab {
     });
   }
 
+  /** Runs argv in a fresh namespace that presents `host`'s state, as a session on it would. */
+  private inHost(
+    host: LabHost,
+    argv: string[],
+    options: { detached?: boolean; stdin: 'pipe' | 'ignore' },
+  ): ChildProcessWithoutNullStreams {
+    return spawn(
+      'unshare',
+      [...this.nsMode, '--propagation', 'private', NS_SETUP, host.dir, '--', ...argv],
+      {
+        detached: options.detached ?? false,
+        stdio: [options.stdin, 'pipe', 'pipe'],
+        env: LAB_ENV(this.user),
+      },
+    ) as ChildProcessWithoutNullStreams;
+  }
+
   /** `replay`: the command's recorded result, running it (once) when it is new. */
   private replay(host: LabHost, client: Connection, channel: ServerChannel, command: string): void {
-    const replayed = this.replayed ?? new Map<string, Promise<Recorded>>();
+    const replayed = this.replayed;
+    if (!replayed) return;
     let recorded = replayed.get(command);
     if (!recorded) {
       recorded = new Promise<Recorded>((resolve, reject) => {
-        const child = spawn(
-          'unshare',
-          [
-            ...this.nsMode,
-            '--propagation',
-            'private',
-            NS_SETUP,
-            host.dir,
-            '--',
-            '/bin/sh',
-            '-c',
-            command,
-          ],
-          { stdio: ['ignore', 'pipe', 'pipe'], env: LAB_ENV(this.user) },
-        );
+        const child = this.inHost(host, ['/bin/sh', '-c', command], { stdin: 'ignore' });
         const out: Buffer[] = [];
         const err: Buffer[] = [];
         child.stdout.on('data', (b: Buffer) => out.push(b));
@@ -375,15 +379,8 @@ export class Lab {
   }
 
   private exec(host: LabHost, client: Connection, channel: ServerChannel, argv: string[]): void {
-    const child = spawn(
-      'unshare',
-      [...this.nsMode, '--propagation', 'private', NS_SETUP, host.dir, '--', ...argv],
-      {
-        detached: true, // its own process group, so a dropped channel can end all of it
-        stdio: ['pipe', 'pipe', 'pipe'],
-        env: LAB_ENV(this.user),
-      },
-    );
+    // its own process group, so a dropped channel can end all of it
+    const child = this.inHost(host, argv, { detached: true, stdin: 'pipe' });
     host.children.add(child);
     const drop = existsSync(join(host.sim.root, 'var/lib/kpsim/faults/drop'));
     let dropped = false;
