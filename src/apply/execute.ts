@@ -8,7 +8,8 @@
 import { AppError, errorInfo, ExitCode } from '../errors.ts';
 import { gatherFacts } from '../facts/gather.ts';
 import type { HostFacts } from '../facts/model.ts';
-import type { Change, HostPlan, LoadChange, Plan } from '../plan/model.ts';
+import type { Change, HostPlan, LoadChange, Plan, UploadChange } from '../plan/model.ts';
+import { diffChanges } from '../plan/verify.ts';
 import { STAGING_DIR } from '../plan/plan.ts';
 import type { Amount } from '../config/model.ts';
 import { quote, sh } from '../transport/shell.ts';
@@ -34,8 +35,13 @@ export interface ApplyOptions<H extends { host: string }> {
   commandTimeoutMs: number;
   /** `--check`: read and compare everything, change nothing. */
   check: boolean;
-  /** The content of a patch file, as named in the plan (relative to the project). */
-  readPatch: (source: string) => Promise<Buffer>;
+  /** The content of the catalogue's file for an upload (never a path the plan names). */
+  readPatch: (change: UploadChange) => Promise<Buffer>;
+  /**
+   * The host planned again from the facts read under its lock: the saved changes run only if
+   * they are exactly these (a saved plan is data from outside, docs/security.md).
+   */
+  replan?: (host: string, facts: HostFacts, fingerprint: string) => HostPlan;
   sha256: (content: Buffer) => string;
   fingerprint: (facts: HostFacts) => string;
   /** Written into the host's lock: who runs this, and an id for this run. */
@@ -293,6 +299,17 @@ async function runHost<H extends { host: string }>(
         { before },
       );
     }
+    const mismatch =
+      facts.kernel !== hp.kernel
+        ? `it runs kernel ${facts.kernel}, the plan is for ${String(hp.kernel)}`
+        : o.replan && diffChanges(hp.changes, o.replan(hp.host, facts, before).changes);
+    if (mismatch) {
+      return result(
+        'stale',
+        `the plan is not what kpfleet.yml asks for on this host now (${mismatch}): nothing was done; plan again`,
+        { before },
+      );
+    }
     if (o.check) {
       return result('would-change', `${String(hp.changes.length)} change(s) would be made`, {
         before,
@@ -418,7 +435,7 @@ async function runStep<H extends { host: string }>(
   let rec: StepRecord;
   try {
     if (c.action === 'upload') {
-      const content = await o.readPatch(c.source);
+      const content = await o.readPatch(c);
       const sum = o.sha256(content);
       if (sum !== c.sha256) {
         throw new AppError(

@@ -20,7 +20,8 @@ export function factsBasis(f: HostFacts): unknown {
     installed: byKey(f.installed, (i) => i.path).map((i) => [i.path, i.sha256]),
     rpmInstalled: byKey(f.rpmInstalled, (i) => i.path).map((i) => [i.path, i.sha256]),
     packages: [...f.packages].sort(),
-    service: [f.service.present, f.service.enabled],
+    // the state is in the enable-service change's reason, which apply compares (plan/verify.ts)
+    service: [f.service.present, f.service.enabled, f.service.state],
   };
 }
 

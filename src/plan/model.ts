@@ -4,8 +4,11 @@
  * `report/plan.ts`, executed by `apply` (issue 6).
  */
 
+import type { ConfigFingerprint } from '../config/fingerprint.ts';
+
 export const PLAN_FORMAT = 'kpfleet-plan';
-export const PLAN_VERSION = 1;
+/** 2: plans record the fingerprint of their configuration (`configFingerprint`). */
+export const PLAN_VERSION = 2;
 
 /** The order in which actions run on a host (a replacement's clean-up comes after its load). */
 export const CHANGE_ACTIONS = [
@@ -208,6 +211,8 @@ export interface Plan {
   kpfleetVersion: string;
   /** The project file, as named on the command line; and the --limit used. */
   config: string;
+  /** What the plan was made from (`config/fingerprint.ts`): apply refuses it for another. */
+  configFingerprint: ConfigFingerprint;
   limit?: string;
   hosts: HostPlan[];
   summary: PlanSummary;

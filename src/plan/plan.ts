@@ -8,6 +8,7 @@
  * never without the old or the new patch (reference/kpatch.md §5.3) and an installed file never
  * disappears before its replacement is installed (boot-time loading, §4.2).
  */
+import type { ConfigFingerprint } from '../config/fingerprint.ts';
 import type { Patch, Rollout } from '../config/model.ts';
 import { kernelMatches } from '../config/kernel-match.ts';
 import type { HostDesired } from '../desired/resolve.ts';
@@ -608,7 +609,13 @@ export function summarizePlan(hosts: readonly HostPlan[]): PlanSummary {
 
 export function buildPlan(
   hosts: HostPlan[],
-  meta: { createdAt: string; kpfleetVersion: string; config: string; limit?: string },
+  meta: {
+    createdAt: string;
+    kpfleetVersion: string;
+    config: string;
+    configFingerprint: ConfigFingerprint;
+    limit?: string;
+  },
 ): Plan {
   return {
     format: PLAN_FORMAT,
@@ -616,6 +623,7 @@ export function buildPlan(
     createdAt: meta.createdAt,
     kpfleetVersion: meta.kpfleetVersion,
     config: meta.config,
+    configFingerprint: meta.configFingerprint,
     ...(meta.limit !== undefined ? { limit: meta.limit } : {}),
     hosts,
     summary: summarizePlan(hosts),

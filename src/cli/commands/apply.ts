@@ -1,17 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, mkdirSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { ApplyEvent, HostResult } from '../../apply/events.ts';
 import { applyPlan } from '../../apply/execute.ts';
 import { ExitCode, UsageError } from '../../errors.ts';
 import { factsFingerprint } from '../../facts/fingerprint.ts';
 import type { Plan } from '../../plan/model.ts';
-import { PLAN_FORMAT, PLAN_VERSION } from '../../plan/model.ts';
 import { summarizePlan } from '../../plan/plan.ts';
 import { createListrRenderer } from '../../report/apply-listr.ts';
 import { createPlainRenderer } from '../../report/apply-plain.ts';
@@ -22,7 +19,8 @@ import { styleFor } from '../../report/style.ts';
 import type { CliIo } from '../io.ts';
 import { VERSION } from '../version.ts';
 import { connectorForCli, parseForks } from './facts.ts';
-import { makePlan, writeAtomic } from './plan.ts';
+import { makePlan, replanner, writeAtomic } from './plan.ts';
+import { catalogueReader, checkSavedPlan, readPlanFile, sha256 } from './saved-plan.ts';
 import { selectHostsForCli } from './project.ts';
 
 export interface ApplyCliOptions {
@@ -33,33 +31,6 @@ export interface ApplyCliOptions {
   check?: boolean;
   report?: string;
   auditLog?: string;
-}
-
-const PLAN_SCHEMA_URL = new URL('../../../schemas/plan.schema.json', import.meta.url);
-
-/** A saved plan: JSON valid against schemas/plan.schema.json, this format and version. */
-export function readPlanFile(path: string): Plan {
-  let data: unknown;
-  try {
-    data = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new UsageError(
-      `cannot read the plan ${path}: ${err instanceof Error ? err.message : String(err)}`,
-    );
-  }
-  const head = data as { format?: unknown; version?: unknown };
-  if (head.format !== PLAN_FORMAT || head.version !== PLAN_VERSION) {
-    throw new UsageError(
-      `${path} is not a kpfleet plan of version ${String(PLAN_VERSION)} (format ${JSON.stringify(head.format)}, version ${JSON.stringify(head.version)})`,
-      { hint: 'make it with `kpfleet plan --out FILE` of this kpfleet version' },
-    );
-  }
-  const ajv = new Ajv2020({ allErrors: true, strict: false });
-  const validate = ajv.compile(JSON.parse(readFileSync(PLAN_SCHEMA_URL, 'utf8')) as object);
-  if (!validate(data)) {
-    throw new UsageError(`${path} is not a valid plan: ${ajv.errorsText(validate.errors)}`);
-  }
-  return data as Plan;
 }
 
 /** Asks on the terminal; only `yes` goes on (Terraform's rule: a stray Enter never applies). */
@@ -129,6 +100,8 @@ export async function applyCommand(
   let plan: Plan;
   if (planFile !== undefined) {
     plan = readPlanFile(resolve(io.cwd, planFile));
+    // before anything else: a plan that kpfleet.yml does not allow is refused whole
+    checkSavedPlan(plan, selected, planFile);
     // --limit narrows a saved plan to the hosts it selects
     const keep = new Set(selected.hosts.map((h) => h.host));
     const hosts = plan.hosts.filter((h) => keep.has(h.host));
@@ -165,11 +138,6 @@ export async function applyCommand(
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  const patchByWritten = new Map(
-    [...config.patches.values()].flatMap((p) =>
-      p.source.kind === 'file' ? [[p.source.written, p.source.path] as const] : [],
-    ),
-  );
   const renderer =
     io.stdout.isTTY === true && io.env.CI === undefined
       ? createListrRenderer({ output: process.stdout })
@@ -199,11 +167,9 @@ export async function applyCommand(
       healthCheckTimeoutMs: config.rollout.healthCheckTimeoutMs,
       commandTimeoutMs: config.connection.commandTimeoutMs,
       check: opts.check === true,
-      readPatch: (source) =>
-        readFile(
-          patchByWritten.get(source) ?? (isAbsolute(source) ? source : join(projectDir, source)),
-        ),
-      sha256: (b) => createHash('sha256').update(b).digest('hex'),
+      readPatch: catalogueReader(config),
+      replan: replanner(selected),
+      sha256,
       fingerprint: factsFingerprint,
       operator,
       runId: `${startedAt.toISOString()}-${randomBytes(4).toString('hex')}`,

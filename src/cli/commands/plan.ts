@@ -3,7 +3,9 @@ import { dirname, resolve } from 'node:path';
 import { resolveDesired } from '../../desired/resolve.ts';
 import { errorInfo, ExitCode } from '../../errors.ts';
 import { factsFingerprint } from '../../facts/fingerprint.ts';
-import type { Plan } from '../../plan/model.ts';
+import type { HostPlan, Plan } from '../../plan/model.ts';
+import type { HostDesired } from '../../desired/resolve.ts';
+import type { HostFacts } from '../../facts/model.ts';
 import { buildPlan, hostFailure, planHost } from '../../plan/plan.ts';
 import { planJson, renderPlanMarkdown, renderPlanText } from '../../report/plan.ts';
 import { styleFor } from '../../report/style.ts';
@@ -13,7 +15,7 @@ import { readFleetFacts } from './facts.ts';
 import type { SelectedHosts } from './project.ts';
 import type { HostConnection } from '../../desired/connection.ts';
 import type { Transport } from '../../transport/transport.ts';
-import { selectHostsForCli } from './project.ts';
+import { projectFingerprint, selectHostsForCli } from './project.ts';
 
 export interface PlanOptions {
   config?: string;
@@ -45,13 +47,8 @@ export function writeAtomic(path: string, text: string): void {
   renameSync(tmp, path);
 }
 
-/** Reads the selected hosts and plans them: what `plan` shows and `apply` executes. */
-export async function makePlan(
-  selected: SelectedHosts,
-  opts: { limit?: string; forks?: string },
-  io: CliIo,
-  open?: (host: HostConnection) => Promise<Transport>,
-): Promise<Plan> {
+/** The desired state of each selected host, by name (a host in no group wants nothing). */
+function desiredOf(selected: SelectedHosts): (host: string) => HostDesired {
   const { config, inventory, hosts } = selected;
   const desired = new Map(
     resolveDesired(
@@ -60,37 +57,65 @@ export async function makePlan(
       hosts.map((h) => h.host),
     ).hosts.map((d) => [d.host, d]),
   );
-  const results = await readFleetFacts(selected, opts.forks, io, open);
-  const now = Date.now();
-  const hostPlans = results.map((r) => {
-    const d = desired.get(r.host) ?? {
-      host: r.host,
+  return (host) =>
+    desired.get(host) ?? {
+      host,
       groups: [],
       patches: [],
-      unmanaged: 'keep' as const,
-      uncoveredKernel: 'warn' as const,
+      unmanaged: 'keep',
+      uncoveredKernel: 'warn',
     };
+}
+
+/**
+ * Plans one host from its facts, as `plan` does: apply calls it again under the host's lock, so
+ * that a saved plan runs only if it is exactly what the current configuration asks for.
+ */
+export function replanner(
+  selected: SelectedHosts,
+  now?: number,
+): (host: string, facts: HostFacts, fingerprint: string) => HostPlan {
+  const desired = desiredOf(selected);
+  const { config } = selected;
+  return (host, facts, fingerprint) =>
+    planHost({
+      desired: desired(host),
+      facts,
+      fingerprint,
+      patches: config.patches,
+      rollout: config.rollout,
+      now: now ?? Date.now(),
+    });
+}
+
+/** Reads the selected hosts and plans them: what `plan` shows and `apply` executes. */
+export async function makePlan(
+  selected: SelectedHosts,
+  opts: { limit?: string; forks?: string },
+  io: CliIo,
+  open?: (host: HostConnection) => Promise<Transport>,
+): Promise<Plan> {
+  const { config } = selected;
+  const desired = desiredOf(selected);
+  const results = await readFleetFacts(selected, opts.forks, io, open);
+  const now = Date.now();
+  const plan = replanner(selected, now);
+  const hostPlans = results.map((r) => {
     if (!r.ok) {
       return hostFailure(
         r.host,
-        d.groups,
+        desired(r.host).groups,
         errorInfo(r.error),
         r.error.exitCode === ExitCode.unreachable,
       );
     }
-    return planHost({
-      desired: d,
-      facts: r.facts,
-      fingerprint: factsFingerprint(r.facts),
-      patches: config.patches,
-      rollout: config.rollout,
-      now,
-    });
+    return plan(r.host, r.facts, factsFingerprint(r.facts));
   });
   return buildPlan(hostPlans, {
     createdAt: new Date(now).toISOString(),
     kpfleetVersion: VERSION,
     config: config.file,
+    configFingerprint: projectFingerprint(selected),
     ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
   });
 }

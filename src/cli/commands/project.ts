@@ -5,6 +5,9 @@ import type { LoadOptions, Project } from '../../config/load.ts';
 import { hasErrors } from '../../diagnostics.ts';
 import { ConfigError, UsageError } from '../../errors.ts';
 import type { Config } from '../../config/model.ts';
+import type { ConfigFingerprint } from '../../config/fingerprint.ts';
+import { configFingerprint } from '../../config/fingerprint.ts';
+import { resolveDesired } from '../../desired/resolve.ts';
 import { resolveConnection } from '../../desired/connection.ts';
 import type { HostConnection } from '../../desired/connection.ts';
 import { hostVars } from '../../inventory/vars.ts';
@@ -47,6 +50,8 @@ export interface SelectedHosts {
   inventory: Inventory;
   /** The hosts --limit selects, in inventory order, with how to reach each. */
   hosts: HostConnection[];
+  /** Resolves a path as kpfleet.yml's paths are (see Project). */
+  resolvePath: (written: string) => string;
 }
 
 /**
@@ -66,5 +71,23 @@ export function selectHostsForCli(
   const hosts = selectForLimit(inventory, opts.limit, io).map((h) =>
     resolveConnection(h, config.connection, hostVars(inventory, h), resolvePath),
   );
-  return { config, inventory, hosts };
+  return { config, inventory, hosts, resolvePath };
+}
+
+/** The fingerprint of the project as loaded: every inventory host, not only those selected. */
+export function projectFingerprint(selected: SelectedHosts): ConfigFingerprint {
+  const { config, inventory, resolvePath } = selected;
+  const desired = resolveDesired(config, inventory).hosts;
+  return configFingerprint(
+    config,
+    desired.map((d) => ({
+      desired: d,
+      connection: resolveConnection(
+        d.host,
+        config.connection,
+        hostVars(inventory, d.host),
+        resolvePath,
+      ),
+    })),
+  );
 }

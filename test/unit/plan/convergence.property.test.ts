@@ -2,7 +2,9 @@
  * Issue 5 §5: for random catalogues, desired states and starting hosts (reached by random kpatch
  * and dnf operations on the host model, test/fleet/model.ts), executing the plan's changes in
  * order and planning again gives an empty plan; and no order the planner emits leaves a host
- * that replaces a patch without one of the two enabled (reference/kpatch.md §5.3).
+ * that replaces a patch without one of the two enabled (reference/kpatch.md §5.3); and every
+ * plan the planner makes passes the saved-plan check (src/plan/verify.ts), so that check never
+ * refuses a genuine plan.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -11,6 +13,7 @@ import type { HostDesired } from '../../../src/desired/resolve.ts';
 import type { HostPlan } from '../../../src/plan/model.ts';
 import { streamPrefix } from '../../../src/plan/packages.ts';
 import { planHost } from '../../../src/plan/plan.ts';
+import { verifyHostPlan } from '../../../src/plan/verify.ts';
 import { compareVersions } from '../../../src/util/version.ts';
 import type { ModelHost, ModelModule } from '../../fleet/model.ts';
 import {
@@ -327,6 +330,8 @@ describe('planner convergence over the host model (issue 5 §5)', () => {
         const desired = desiredFor(states, sc.unmanaged);
         const first = plan(world, desired, h0);
         expect(first.status).not.toBe('blocked');
+        // a plan the planner makes is one a saved-plan check accepts (docs/security.md)
+        expect(verifyHostPlan(first, desired, world.patches)).toEqual([]);
 
         const h = cloneHost(h0);
         const guarded = first.changes.flatMap((c) =>

@@ -1440,6 +1440,7 @@ describe('summarizePlan, buildPlan, hostFailure', () => {
       createdAt: '2024-03-01T00:00:00.000Z',
       kpfleetVersion: '0.1.0',
       config: 'kpfleet.yml',
+      configFingerprint: { sha256: `sha256:${'0'.repeat(64)}`, parts: {} },
     };
     const p = buildPlan([changes], meta);
     expect(p).toStrictEqual({
@@ -1452,7 +1453,7 @@ describe('summarizePlan, buildPlan, hostFailure', () => {
     expect(p).not.toHaveProperty('limit');
     expect(buildPlan([changes], { ...meta, limit: 'web' }).limit).toBe('web');
     expect(PLAN_FORMAT).toBe('kpfleet-plan');
-    expect(PLAN_VERSION).toBe(1);
+    expect(PLAN_VERSION).toBe(2);
   });
 });
 

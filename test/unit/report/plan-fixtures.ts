@@ -2,7 +2,7 @@
 import type { HostPlan, Plan } from '../../../src/plan/model.ts';
 
 export const KERNEL = '5.14.0-362.8.1.el9_3.x86_64';
-export const FINGERPRINT = '0123456789abcdef'.repeat(4);
+export const FINGERPRINT = `sha256:${'0123456789abcdef'.repeat(4)}`;
 
 /** Changes with a replacement (load ~ replace, then the replaced module's clean-up). */
 const web1: HostPlan = {
@@ -77,7 +77,7 @@ const db1: HostPlan = {
   status: 'changes',
   reason: '5 changes to reach the declared state',
   kernel: KERNEL,
-  factsFingerprint: 'fedcba9876543210'.repeat(4),
+  factsFingerprint: `sha256:${'fedcba9876543210'.repeat(4)}`,
   changes: [
     {
       action: 'package-install',
@@ -99,7 +99,7 @@ const db1: HostPlan = {
       reason: 'declared loaded by group db; loaded but disabled',
       patch: 'cve-3',
       module: 'kpatch_cve_3',
-      file: 'kpatch-cve-3.ko',
+      file: `/var/lib/kpatch/${KERNEL}/kpatch-cve-3.ko`,
       replaces: [],
       reenable: true,
       cves: ['CVE-2023-4623', 'CVE-2024-26581'],
@@ -203,13 +203,19 @@ const lone: HostPlan = {
   cves: [],
 };
 
+const CONFIG_FINGERPRINT = {
+  sha256: `sha256:${'ab'.repeat(32)}`,
+  parts: { connection: '0123456789abcdef', 'group web': 'fedcba9876543210' },
+};
+
 export function fleetPlan(): Plan {
   return {
     format: 'kpfleet-plan',
-    version: 1,
+    version: 2,
     createdAt: '2024-05-01T12:00:00.000Z',
     kpfleetVersion: '0.1.0',
     config: 'kpfleet.yml',
+    configFingerprint: CONFIG_FINGERPRINT,
     limit: 'all:!canary',
     hosts: [web1, db1, web2, web3, db2, db3, lone],
     summary: {
@@ -243,10 +249,11 @@ export function convergedPlan(count: number): Plan {
   }));
   return {
     format: 'kpfleet-plan',
-    version: 1,
+    version: 2,
     createdAt: '2024-05-01T12:00:00Z',
     kpfleetVersion: '0.1.0',
     config: 'kpfleet.yml',
+    configFingerprint: CONFIG_FINGERPRINT,
     hosts,
     summary: {
       hosts: count,

@@ -119,7 +119,7 @@ describe('plan.schema.json', () => {
 
   it('refuses another version or format', () => {
     for (const [key, value] of [
-      ['version', 2],
+      ['version', 1],
       ['version', '1'],
       ['format', 'kpfleet-facts'],
     ] as const) {

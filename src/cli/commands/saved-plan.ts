@@ -1,0 +1,158 @@
+/**
+ * `apply PLANFILE`: a saved plan is read, then checked against the current project before any
+ * host is contacted (docs/security.md, "Saved plans"). It is refused, whole, when it is not a
+ * plan of this kpfleet, when the configuration it was made from is not the current one, or when
+ * any change of any host is not what the current kpfleet.yml allows on that host.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { describeConfigChange } from '../../config/fingerprint.ts';
+import { resolveDesired } from '../../desired/resolve.ts';
+import { AppError, ExitCode, UsageError } from '../../errors.ts';
+import type { Config } from '../../config/model.ts';
+import type { Plan, UploadChange } from '../../plan/model.ts';
+import { PLAN_FORMAT, PLAN_VERSION } from '../../plan/model.ts';
+import type { PlanProblem } from '../../plan/verify.ts';
+import { shown, verifyHostPlan } from '../../plan/verify.ts';
+import { VERSION } from '../version.ts';
+import type { SelectedHosts } from './project.ts';
+import { projectFingerprint } from './project.ts';
+
+/** A saved plan that kpfleet will not execute. Nothing was contacted. Exit 64. */
+export class PlanRefusedError extends AppError {
+  readonly problems: readonly PlanProblem[];
+  constructor(message: string, problems: readonly PlanProblem[] = [], hint?: string) {
+    super('E_PLAN_REFUSED', ExitCode.usage, message, hint !== undefined ? { hint } : {});
+    this.problems = problems;
+  }
+}
+
+const PLAN_SCHEMA_URL = new URL('../../../schemas/plan.schema.json', import.meta.url);
+const PLAN_AGAIN = 'make a new plan from the current configuration: kpfleet plan --out FILE';
+
+/** A saved plan: JSON valid against schemas/plan.schema.json, this format and version. */
+export function readPlanFile(path: string): Plan {
+  let data: unknown;
+  try {
+    data = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new UsageError(
+      `cannot read the plan ${path}: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+  const head = data as { format?: unknown; version?: unknown } | null;
+  if (head?.format !== PLAN_FORMAT || head.version !== PLAN_VERSION) {
+    throw new UsageError(
+      `${path} is not a kpfleet plan of version ${String(PLAN_VERSION)} (format ${shown(head?.format)}, version ${shown(head?.version)})`,
+      { hint: 'make it with `kpfleet plan --out FILE` of this kpfleet version' },
+    );
+  }
+  const ajv = new Ajv2020({ allErrors: true, strict: false });
+  const validate = ajv.compile(JSON.parse(readFileSync(PLAN_SCHEMA_URL, 'utf8')) as object);
+  if (!validate(data)) {
+    throw new UsageError(`${path} is not a valid plan: ${ajv.errorsText(validate.errors)}`);
+  }
+  return data as Plan;
+}
+
+function describe(p: PlanProblem): string {
+  const change = p.change !== undefined ? `, change ${String(p.change)} (${p.action ?? '?'})` : '';
+  return `host ${shown(p.host)}${change}, ${p.field}: ${p.message}`;
+}
+
+/**
+ * Refuses a saved plan (PlanRefusedError, exit 64) unless it was made by this kpfleet from the
+ * current configuration and every change of every host is one the configuration allows there.
+ */
+export function checkSavedPlan(plan: Plan, selected: SelectedHosts, file: string): void {
+  if (plan.kpfleetVersion !== VERSION) {
+    throw new PlanRefusedError(
+      `${file} was made by kpfleet ${shown(plan.kpfleetVersion)}; this is kpfleet ${VERSION}, which may plan differently`,
+      [],
+      PLAN_AGAIN,
+    );
+  }
+  const changed = describeConfigChange(plan.configFingerprint, projectFingerprint(selected));
+  if (changed.length > 0) {
+    throw new PlanRefusedError(
+      `${file} was made from another configuration: ${changed.join('; ')}`,
+      [],
+      PLAN_AGAIN,
+    );
+  }
+  const { config, inventory } = selected;
+  const problems: PlanProblem[] = [];
+  const seen = new Set<string>();
+  const known = plan.hosts.filter((h) => {
+    if (seen.has(h.host)) {
+      problems.push({ host: h.host, field: 'host', message: 'the plan names this host twice' });
+      return false;
+    }
+    seen.add(h.host);
+    if (inventory.hosts.has(h.host)) return true;
+    problems.push({ host: h.host, field: 'host', message: 'not a host of the inventory' });
+    return false;
+  });
+  const desired = resolveDesired(
+    config,
+    inventory,
+    known.map((h) => h.host),
+  ).hosts;
+  known.forEach((h, i) => {
+    const d = desired[i];
+    if (d) problems.push(...verifyHostPlan(h, d, config.patches));
+  });
+  if (problems.length > 0) {
+    const max = 20;
+    const lines = problems.slice(0, max).map((p) => `  ${describe(p)}`);
+    if (problems.length > max) lines.push(`  and ${String(problems.length - max)} more`);
+    throw new PlanRefusedError(
+      `${file} asks for what kpfleet.yml does not declare; nothing was done:\n${lines.join('\n')}`,
+      problems,
+      'apply only plans made by `kpfleet plan --out`, unedited; ' + PLAN_AGAIN,
+    );
+  }
+}
+
+export const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+/**
+ * What an upload sends: the catalogue's file for the patch the change names, never a path from
+ * the plan, read once per run and hashed again against kpfleet.yml's sha256.
+ */
+export function catalogueReader(config: Config): (c: UploadChange) => Promise<Buffer> {
+  const read = new Map<string, Promise<Buffer>>();
+  return (c) => {
+    const p = config.patches.get(c.patch);
+    if (p?.source.kind !== 'file' || p.source.written !== c.source) {
+      return Promise.reject(
+        new AppError(
+          'E_PATCH_UNDECLARED',
+          ExitCode.changeFailed,
+          `${c.source} is not the file kpfleet.yml declares for ${c.patch}`,
+          { step: 'upload' },
+        ),
+      );
+    }
+    const src = p.source;
+    let content = read.get(src.path);
+    if (!content) {
+      content = readFile(src.path).then((b) => {
+        const sum = sha256(b);
+        if (sum !== src.sha256) {
+          throw new AppError(
+            'E_PATCH_CHANGED',
+            ExitCode.changeFailed,
+            `${src.written} changed since kpfleet.yml was checked (sha256 ${sum.slice(0, 12)}…, declared ${src.sha256.slice(0, 12)}…)`,
+            { step: 'upload' },
+          );
+        }
+        return b;
+      });
+      read.set(src.path, content);
+    }
+    return content;
+  };
+}

@@ -1,0 +1,231 @@
+/**
+ * A saved plan is checked against the current kpfleet.yml before any host is contacted
+ * (src/plan/verify.ts, docs/security.md "Saved plans"): every change the planner makes passes,
+ * every hand-edit that reaches beyond the catalogue is refused naming host, change and field.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Change, HostPlan } from '../../../src/plan/model.ts';
+import { diffChanges, verifyHostPlan } from '../../../src/plan/verify.ts';
+import type { PlanProblem } from '../../../src/plan/verify.ts';
+import {
+  KERNEL,
+  NEXT_KERNEL,
+  catalogue,
+  desired,
+  facts,
+  filePatch,
+  inst,
+  loaded,
+  plan,
+  rhel,
+  rpmInst,
+  rpmPatch,
+  want,
+} from './builders.ts';
+
+const CVE = filePatch('cve-1', { cves: ['CVE-2024-1086'] });
+const HOTFIX = filePatch('hotfix');
+const OLD = filePatch('old');
+const NEW = filePatch('new', { replaces: ['old'] });
+const GONE = filePatch('gone');
+const R1 = rhel(1, 1);
+const RPM = rpmPatch('rpm-1', R1);
+const ALL = [CVE, HOTFIX, OLD, NEW, GONE, RPM];
+
+/** web1 wants cve-1 loaded; hotfix is in the catalogue but not declared for it. */
+const genuine = (): HostPlan => plan({ patches: ALL, want: [want('cve-1', 'loaded')] });
+const check = (hp: HostPlan, wanted = [want('cve-1', 'loaded')], over = {}): PlanProblem[] =>
+  verifyHostPlan(hp, desired(wanted, over), catalogue(...ALL));
+const edit = (hp: HostPlan, i: number, over: Record<string, unknown>): HostPlan => ({
+  ...hp,
+  changes: hp.changes.map((c, j) => (j === i ? { ...c, ...over } : c)),
+});
+
+describe('verifyHostPlan: what the planner makes passes', () => {
+  it.each([
+    ['upload, install, load', [want('cve-1', 'loaded')], facts()],
+    [
+      'a cumulative replacement and its clean-up',
+      [want('new', 'loaded')],
+      facts({ ...loaded('livepatch_old'), installed: [inst('livepatch-old.ko')] }),
+    ],
+    [
+      'declared absent: unload and uninstall',
+      [want('gone', 'absent')],
+      facts({ ...loaded('livepatch_gone'), installed: [inst('livepatch-gone.ko')] }),
+    ],
+    [
+      'a stale copy uninstalled, then the declared file installed',
+      [want('cve-1', 'installed')],
+      facts({ installed: [inst('livepatch-cve-1.ko', { sha256: 'e'.repeat(64) })] }),
+    ],
+    [
+      'installed for a newer kernel that is installed on the host',
+      [want('cve-1', 'installed')],
+      facts({ kernels: [KERNEL, NEXT_KERNEL] }),
+    ],
+    ['a kpatch-patch package', [want('rpm-1', 'loaded')], facts()],
+    [
+      "a package's own copy installed again",
+      [want('rpm-1', 'loaded')],
+      facts({ ...loaded(R1.module), packages: [R1.nvra], rpmInstalled: [rpmInst(R1.file)] }),
+    ],
+  ])('%s', (_name, wanted, f) => {
+    const withNext = filePatch('cve-1', { kernels: [KERNEL, NEXT_KERNEL] });
+    const patches = _name.startsWith('installed for a newer') ? [withNext] : ALL;
+    const hp = plan({ patches, want: wanted, facts: f });
+    expect(hp.status).toBe('changes');
+    expect(verifyHostPlan(hp, desired(wanted), catalogue(...patches))).toEqual([]);
+  });
+
+  it('unmanaged: remove allows removing what nothing declares', () => {
+    const f = facts({ ...loaded('livepatch_vendor'), installed: [inst('livepatch-vendor.ko')] });
+    const hp = plan({ patches: ALL, want: [], facts: f, desired: { unmanaged: 'remove' } });
+    expect(hp.changes.map((c) => c.action)).toEqual(['unload', 'uninstall']);
+    expect(check(hp, [], { unmanaged: 'remove' })).toEqual([]);
+    // the same plan against a config that keeps what it does not declare
+    expect(check(hp, [], { unmanaged: 'keep' }).map((p) => p.field)).toEqual(['module', 'module']);
+  });
+});
+
+describe('verifyHostPlan: a hand-edited plan is refused, naming host, change and field', () => {
+  const fieldOf = (ps: PlanProblem[]) => ps.map((p) => `${String(p.change)}:${p.field}`);
+
+  it('an undeclared file uploaded, installed and loaded under the declared name', () => {
+    const evil = 'ee'.repeat(32);
+    const staged = `~/.kpfleet/stage/${evil.slice(0, 16)}/evil.ko`;
+    let hp = genuine();
+    hp = edit(hp, 0, { source: '/home/me/evil.ko', sha256: evil, destination: staged });
+    hp = edit(hp, 1, { file: staged, sha256: evil });
+    hp = edit(hp, 2, { file: `/var/lib/kpatch/${KERNEL}/evil.ko` });
+    const problems = check(hp);
+    expect(fieldOf(problems)).toEqual([
+      '1:source',
+      '1:sha256',
+      '1:destination',
+      '2:sha256',
+      '2:file',
+    ]);
+    expect(problems[0]).toMatchObject({ host: 'web1', change: 1, action: 'upload' });
+    expect(problems[0]?.message).toContain('"/home/me/evil.ko"');
+    expect(problems[0]?.message).toContain('"patches/livepatch-cve-1.ko"');
+  });
+
+  it('a catalogue patch that is not declared for this host', () => {
+    const hp = plan({ patches: ALL, want: [want('hotfix', 'loaded')] });
+    const problems = check(hp); // the config declares only cve-1 for web1
+    expect(fieldOf(problems)).toEqual(['1:patch', '2:patch', '3:patch']);
+    expect(problems[2]?.message).toContain('"hotfix" is not declared loaded');
+  });
+
+  it('a load of a patch declared installed only, or for another kernel', () => {
+    expect(fieldOf(check(genuine(), [want('cve-1', 'installed')]))).toEqual(['3:patch']);
+    const other = filePatch('cve-1', { kernels: [NEXT_KERNEL] });
+    const problems = verifyHostPlan(
+      genuine(),
+      desired([want('cve-1', 'loaded')]),
+      catalogue(other),
+    );
+    expect(fieldOf(problems)).toContain('2:kernel');
+    expect(fieldOf(problems)).toContain('3:patch');
+  });
+
+  it('install for a kernel the patch is not declared for', () => {
+    expect(fieldOf(check(edit(genuine(), 1, { kernel: NEXT_KERNEL })))).toEqual(['2:kernel']);
+  });
+
+  it('a load file outside /var/lib/kpatch/<kernel>, or one that reads as an option', () => {
+    for (const file of [
+      '/tmp/evil.ko',
+      `/var/lib/kpatch/${NEXT_KERNEL}/x.ko`,
+      `/var/lib/kpatch/${KERNEL}/-x.ko`,
+    ])
+      expect(fieldOf(check(edit(genuine(), 2, { file })))).toEqual(['3:file']);
+  });
+
+  it('a load that retires a module its patch does not replace', () => {
+    expect(fieldOf(check(edit(genuine(), 2, { replaces: ['livepatch_hotfix'] })))).toEqual([
+      '3:replaces',
+    ]);
+  });
+
+  it('removing a declared module, or an undeclared one when the policy keeps it', () => {
+    const unload = (module: string): Change => ({
+      action: 'unload',
+      module,
+      leftover: false,
+      reason: 'x',
+    });
+    const hp = { ...genuine(), changes: [...genuine().changes, unload('livepatch_cve_1')] };
+    expect(fieldOf(check(hp))).toEqual(['4:module']);
+    const hp2 = { ...genuine(), changes: [...genuine().changes, unload('livepatch_vendor')] };
+    expect(fieldOf(check(hp2))).toEqual(['4:module']);
+    expect(check(hp2)[0]?.message).toContain('unmanaged: keep');
+  });
+
+  it('a package removal that is not a kpatch-patch (dnf remove openssh-server)', () => {
+    const hp: HostPlan = {
+      ...genuine(),
+      changes: [
+        ...genuine().changes,
+        { action: 'package-remove', package: 'openssh-server-8.7p1-34.el9', reason: 'x' },
+      ],
+    };
+    expect(fieldOf(check(hp, [want('cve-1', 'loaded')], { unmanaged: 'remove' }))).toEqual([
+      '4:package',
+    ]);
+  });
+
+  it('a package install of another package or version', () => {
+    const hp = plan({ patches: ALL, want: [want('rpm-1', 'loaded')] });
+    const problems = check(edit(hp, 0, { package: 'kpatch-patch-5_14_0-362_8_1-9-9' }), [
+      want('rpm-1', 'loaded'),
+    ]);
+    expect(fieldOf(problems)).toEqual(['1:package']);
+  });
+
+  it('a stale-copy uninstall of a declared patch without the install that follows it', () => {
+    const f = facts({ installed: [inst('livepatch-cve-1.ko', { sha256: 'e'.repeat(64) })] });
+    const hp = plan({ patches: ALL, want: [want('cve-1', 'installed')], facts: f });
+    expect(hp.changes[0]?.action).toBe('uninstall');
+    const onlyRemoval = { ...hp, changes: hp.changes.slice(0, 1) };
+    expect(fieldOf(check(onlyRemoval, [want('cve-1', 'installed')]))).toEqual(['1:patch']);
+  });
+
+  it('a clean-up "after" a load that is not in the plan', () => {
+    const f = facts({ ...loaded('livepatch_old'), installed: [inst('livepatch-old.ko')] });
+    const hp = plan({ patches: ALL, want: [want('new', 'loaded')], facts: f });
+    const i = hp.changes.findIndex((c) => c.action === 'unload');
+    expect(
+      fieldOf(check(edit(hp, i, { after: 'livepatch_hotfix' }), [want('new', 'loaded')])),
+    ).toEqual([`${String(i + 1)}:after`]);
+  });
+
+  it('host-level: groups that are not the current ones, changes on a host that has none', () => {
+    expect(check({ ...genuine(), groups: ['all', 'db'] }).map((p) => p.field)).toEqual(['groups']);
+    expect(check({ ...genuine(), status: 'converged' }).map((p) => p.field)).toEqual(['changes']);
+  });
+
+  it('is linear: a host with 100,000 removals is checked at once', () => {
+    const changes: Change[] = Array.from({ length: 100_000 }, (_, i) => ({
+      action: 'unload',
+      module: `m${String(i)}`,
+      leftover: false,
+      reason: 'unmanaged: remove',
+    }));
+    const hp = { ...genuine(), changes };
+    expect(check(hp, [want('cve-1', 'loaded')], { unmanaged: 'remove' })).toEqual([]);
+  });
+});
+
+describe('diffChanges: the saved changes against those planned now', () => {
+  it('names the first change and field that differ', () => {
+    const a = genuine().changes;
+    expect(diffChanges(a, a)).toBeUndefined();
+    const b = edit(genuine(), 2, { file: `/var/lib/kpatch/${KERNEL}/other.ko` }).changes;
+    expect(diffChanges(b, a)).toBe(
+      `change 3 (load): file is "/var/lib/kpatch/${KERNEL}/other.ko" in the plan, kpfleet plans "/var/lib/kpatch/${KERNEL}/livepatch-cve-1.ko"`,
+    );
+    expect(diffChanges(a.slice(0, 2), a)).toBe('the plan has 2 change(s), kpfleet plans 3 now');
+  });
+});
