@@ -39,6 +39,11 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
 
   const configOption = () =>
     new Option('-c, --config <file>', 'project file (default: kpfleet.yml in the current folder)');
+  const loginUserOption = () =>
+    new Option(
+      '--login-user <name>',
+      'log in as NAME on every host, whatever kpfleet.yml and the inventory say (facts and plans need no root: a user without sudo for CI, docs/security.md)',
+    );
 
   program
     .command('validate')
@@ -81,6 +86,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     .addOption(configOption())
     .option('-l, --limit <pattern>', 'only hosts matching an Ansible host pattern')
     .option('-f, --forks <n>', 'hosts read at once (default: rollout.forks)')
+    .addOption(loginUserOption())
     .option('--json', 'print JSON on stdout')
     .action(async (opts) => {
       const { factsCommand } = await import('./commands/facts.ts');
@@ -99,6 +105,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     .addOption(configOption())
     .option('-l, --limit <pattern>', 'only hosts matching an Ansible host pattern')
     .option('-f, --forks <n>', 'hosts read at once (default: rollout.forks)')
+    .addOption(loginUserOption())
     .addOption(
       new Option('--format <format>', 'what to print on stdout')
         .choices(['text', 'json', 'markdown'] as const)
@@ -125,6 +132,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     .addOption(configOption())
     .option('-l, --limit <pattern>', 'only hosts matching an Ansible host pattern')
     .option('-f, --forks <n>', 'hosts changed at once (default: rollout.forks)')
+    .addOption(loginUserOption())
     .option('-y, --yes', 'do not ask for confirmation (required without a terminal)')
     .option('--check', 'do everything but change a host: lock-free read, compare, report')
     .option('--report <file>', 'write a JSON report (schemas/report.schema.json)')

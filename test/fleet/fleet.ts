@@ -14,6 +14,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
+  chownSync,
   copyFileSync,
   existsSync,
   mkdirSync,
@@ -28,6 +29,7 @@ import {
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import {
+  FLEET_READONLY_USER,
   FLEET_USER,
   inventoryText,
   knownHostsLine,
@@ -253,11 +255,15 @@ export function ensurePrerequisites(): void {
       { stdio: 'inherit' },
     );
   }
-  try {
-    run('id', [FLEET_USER]);
-  } catch {
-    run('useradd', ['--create-home', '--shell', '/bin/bash', FLEET_USER]);
+  for (const user of [FLEET_USER, FLEET_READONLY_USER]) {
+    try {
+      run('id', [user]);
+    } catch {
+      run('useradd', ['--create-home', '--shell', '/bin/bash', user]);
+    }
   }
+  // no password, but not locked: sshd (without PAM) refuses a locked account even a key login
+  run('usermod', ['-p', '*', FLEET_READONLY_USER]);
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
 }
 
@@ -297,7 +303,7 @@ function sshdConfig(address: string, port: number, logLevel = 'ERROR'): string {
     'PasswordAuthentication no',
     'KbdInteractiveAuthentication no',
     'UsePAM no',
-    `AllowUsers ${FLEET_USER}`,
+    `AllowUsers ${FLEET_USER} ${FLEET_READONLY_USER}`,
     'PermitRootLogin no',
     'MaxStartups 1000:30:2000',
     'LoginGraceTime 30',
@@ -334,6 +340,10 @@ export async function fleetUp(opts: FleetOptions): Promise<Fleet> {
     uid: Number(run('id', ['-u', FLEET_USER])),
     gid: Number(run('id', ['-g', FLEET_USER])),
   };
+  const readonly = {
+    uid: Number(run('id', ['-u', FLEET_READONLY_USER])),
+    gid: Number(run('id', ['-g', FLEET_READONLY_USER])),
+  };
   const hosts: FleetHostState[] = [];
   const known: string[] = [];
 
@@ -349,6 +359,10 @@ export async function fleetUp(opts: FleetOptions): Promise<Fleet> {
       owner,
     );
     writeSudoers(hostDir, opts.sudo ?? 'nopasswd');
+    // the read-only user: a home of its own on this host, and no sudo rule
+    const roHome = join(hostDir, 'root/home', FLEET_READONLY_USER);
+    mkdirSync(roHome, { recursive: true, mode: 0o755 });
+    chownSync(roHome, readonly.uid, readonly.gid);
     const hostKey = join(hostDir, 'ssh_host_ed25519_key');
     run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', hostKey]);
     const cfg = join(hostDir, 'sshd_config');

@@ -22,6 +22,11 @@ import { createSimHost, SIM_BIN } from './sim-host.ts';
 import type { SimHost } from './sim-host.ts';
 
 export const FLEET_USER = 'kpfleet';
+/**
+ * A second login of the real-SSH fleet, with no sudo rule at all: the read-only user a CI job
+ * plans with (docs/security.md "Pull requests").
+ */
+export const FLEET_READONLY_USER = 'kpfleet-ro';
 export const NS_SETUP = new URL('./ns-setup.sh', import.meta.url).pathname;
 /** Commands only the lab's hosts get (the fleet has the real ones). */
 export const LAB_BIN = new URL('./lab-bin/', import.meta.url).pathname;

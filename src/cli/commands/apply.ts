@@ -24,6 +24,8 @@ import { catalogueReader, checkSavedPlan, readPlanFile, sha256 } from './saved-p
 import { selectHostsForCli } from './project.ts';
 
 export interface ApplyCliOptions {
+  /** `--login-user`: every host is logged in to as this user. */
+  loginUser?: string;
   config?: string;
   limit?: string;
   forks?: string;

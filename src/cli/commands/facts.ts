@@ -13,6 +13,8 @@ import type { Transport } from '../../transport/transport.ts';
 import { selectHostsForCli } from './project.ts';
 
 export interface FactsOptions {
+  /** `--login-user`: every host is logged in to as this user. */
+  loginUser?: string;
   config?: string;
   limit?: string;
   json?: boolean;

@@ -18,6 +18,8 @@ import type { Transport } from '../../transport/transport.ts';
 import { projectFingerprint, selectHostsForCli } from './project.ts';
 
 export interface PlanOptions {
+  /** `--login-user`: every host is logged in to as this user. */
+  loginUser?: string;
   config?: string;
   limit?: string;
   forks?: string;

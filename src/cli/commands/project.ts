@@ -45,6 +45,15 @@ export function selectForLimit(inv: Inventory, limit: string | undefined, io: Cl
   return result.hosts;
 }
 
+/** A login name `--login-user` accepts: what `useradd` allows, and nothing a shell reads. */
+function checkLoginUser(name: string): void {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9._-]{0,31}$/.test(name)) {
+    throw new UsageError(`--login-user ${JSON.stringify(name)} is not a login name`, {
+      hint: 'a login name is 1 to 32 characters of [A-Za-z0-9._-], not starting with "-" or "."',
+    });
+  }
+}
+
 export interface SelectedHosts {
   config: Config;
   inventory: Inventory;
@@ -60,7 +69,7 @@ export interface SelectedHosts {
  * and resolve each host's connection.
  */
 export function selectHostsForCli(
-  opts: { config?: string; limit?: string; json?: boolean },
+  opts: { config?: string; limit?: string; json?: boolean; loginUser?: string },
   io: CliIo,
 ): SelectedHosts {
   const { config, inventory, diagnostics, resolvePath } = loadForCli(opts, io);
@@ -68,9 +77,13 @@ export function selectHostsForCli(
   if (diagnostics.length && opts.json !== true) {
     io.stderr.write(renderDiagnostics(diagnostics, styleFor(io.stderr, io.env)) + '\n\n');
   }
-  const hosts = selectForLimit(inventory, opts.limit, io).map((h) =>
-    resolveConnection(h, config.connection, hostVars(inventory, h), resolvePath),
-  );
+  const login = opts.loginUser;
+  if (login !== undefined) checkLoginUser(login);
+  const hosts = selectForLimit(inventory, opts.limit, io).map((h) => {
+    const conn = resolveConnection(h, config.connection, hostVars(inventory, h), resolvePath);
+    // --login-user: the run's own choice, not the project's (outside its fingerprint)
+    return login !== undefined ? { ...conn, user: login } : conn;
+  });
   return { config, inventory, hosts, resolvePath };
 }
 

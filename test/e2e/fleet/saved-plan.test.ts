@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { fleetDown, fleetUp } from '../../fleet/fleet.ts';
 import type { Fleet, FleetHost } from '../../fleet/fleet.ts';
-import { TMP_BASE } from '../../fleet/host-dir.ts';
+import { FLEET_READONLY_USER, TMP_BASE } from '../../fleet/host-dir.ts';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
 const DIR = join(TMP_BASE, `e2e-saved-plan-${String(process.pid)}`);
@@ -190,6 +190,36 @@ it('a load pointed at another module installed on the host passes the names but 
 
   // the genuine plan still applies as saved
   const ok = await kpfleet(['apply', '--yes', 'genuine2.json']);
+  expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+  expect(loaded(h, MOD)).toBe(true);
+}, 60_000);
+
+it('a user without sudo plans (--login-user, as the pull-request job does); the deploy user applies that plan; the read-only user cannot apply', async () => {
+  project();
+  const h = fleet.host('h001');
+  await h.sim.run(['kpatch', 'force', 'unload', MOD]).catch(() => undefined);
+  if (installedFiles(h).includes(`${EL9}/${FILE}`))
+    await h.sim.run(['kpatch', 'uninstall', '-k', EL9, FILE]);
+  const ro = await kpfleet([
+    'plan',
+    '--limit',
+    'h001',
+    '--login-user',
+    FLEET_READONLY_USER,
+    '--out',
+    'ro.json',
+    '--detailed-exitcode',
+  ]);
+  expect(ro.code, ro.stdout + ro.stderr).toBe(2);
+  expect(readFileSync(join(h.dir, 'sshd.log'), 'utf8')).toContain(
+    `Accepted publickey for ${FLEET_READONLY_USER}`,
+  );
+  const denied = await kpfleet(['apply', '--yes', '--login-user', FLEET_READONLY_USER, 'ro.json']);
+  expect(denied.code, denied.stdout + denied.stderr).not.toBe(0);
+  expect(loaded(h, MOD)).toBe(false);
+  expect(h.sim.readSysfs().installed).toEqual([]);
+
+  const ok = await kpfleet(['apply', '--yes', 'ro.json']);
   expect(ok.code, ok.stdout + ok.stderr).toBe(0);
   expect(loaded(h, MOD)).toBe(true);
 }, 60_000);

@@ -27,6 +27,7 @@ interface Step {
 }
 interface Job {
   if?: string;
+  'runs-on'?: string | string[];
   needs?: string | string[];
   environment?: string;
   steps: Step[];
@@ -132,6 +133,35 @@ describe('examples/.github/workflows/kpfleet.yml', () => {
       j.steps.filter((s) => s.uses === './.github/actions/setup-kpfleet'),
     );
     expect(setup).toHaveLength(Object.keys(workflow.jobs).length);
-    for (const s of setup) expect(s.with?.['ssh-key']).toBe('${{ secrets.KPFLEET_SSH_KEY }}');
+  });
+
+  it('a pull request cannot reach production: only the environment-protected apply job holds the key that can change hosts', () => {
+    // issue 14 §2, docs/security.md "Pull requests"
+    expect(Object.keys(workflow.on)).not.toContain('pull_request_target');
+    const keyOf = (j: Job) =>
+      j.steps.find((s) => s.uses === './.github/actions/setup-kpfleet')?.with?.['ssh-key'];
+    for (const [name, job] of Object.entries(workflow.jobs)) {
+      if (job.environment === 'production') {
+        expect(keyOf(job), name).toBe('${{ secrets.KPFLEET_SSH_KEY }}');
+      } else {
+        expect(keyOf(job), name).toBe('${{ secrets.KPFLEET_SSH_KEY_READONLY }}');
+        expect(JSON.stringify(job), name).not.toContain('secrets.KPFLEET_SSH_KEY }}');
+      }
+    }
+    expect(Object.values(workflow.jobs).filter((j) => j.environment === 'production')).toEqual([
+      workflow.jobs.apply,
+    ]);
+    // every command that reads hosts outside production logs in as the user without sudo
+    const reads = commands.filter(
+      (c) => workflow.jobs[c.job]?.environment !== 'production' && c.argv[0] !== 'validate',
+    );
+    expect(reads.length).toBeGreaterThanOrEqual(2);
+    for (const c of reads) expect(c.argv.join(' '), c.job).toContain('--login-user kpfleet-ro');
+    // plan and apply never share a runner; pull requests from forks never run
+    const labels = (j?: Job) => [j?.['runs-on'] ?? []].flat();
+    expect(labels(workflow.jobs.apply)).not.toEqual(labels(workflow.jobs.plan));
+    expect(workflow.jobs.plan?.if).toContain(
+      'github.event.pull_request.head.repo.full_name == github.repository',
+    );
   });
 });
