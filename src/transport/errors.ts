@@ -35,7 +35,7 @@ export class SudoPasswordError extends AppError {
       ExitCode.unreachable,
       'sudo wants a password here, and kpfleet never types one',
       {
-        hint: 'give the login user passwordless sudo for kpatch (NOPASSWD in sudoers), or connect as root with become: none',
+        hint: 'kpfleet runs each step as `sudo -n -- sh -c …`, so the login user needs `NOPASSWD: ALL` in sudoers (a rule for kpatch alone does not work; docs/security.md), or connect as root with become: none',
         ...options,
       },
     );

@@ -21,7 +21,7 @@ const { positionals, values } = parseArgs({
   },
 });
 
-const usage = `usage: npm run fleet -- up [--hosts N] [--profiles ${Object.keys(PROFILES).join(',')}] [--sudo nopasswd|password] [--time-scale F] [--dir D]
+const usage = `usage: npm run fleet -- up [--hosts N] [--profiles ${Object.keys(PROFILES).join(',')}] [--sudo nopasswd|password|kpatch-only] [--time-scale F] [--dir D]
        npm run fleet -- status [--dir D]
        npm run fleet -- down [--dir D]`;
 
@@ -41,7 +41,7 @@ async function main(): Promise<number> {
         !Number.isInteger(hosts) ||
         hosts < 1 ||
         bad.length ||
-        !['nopasswd', 'password'].includes(values.sudo)
+        !['nopasswd', 'password', 'kpatch-only'].includes(values.sudo)
       ) {
         console.error(usage);
         return 64;

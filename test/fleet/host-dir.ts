@@ -48,7 +48,12 @@ function lexists(path: string): boolean {
   }
 }
 
-export type SudoMode = 'nopasswd' | 'password';
+/**
+ * `nopasswd`: NOPASSWD: ALL (what kpfleet needs to change a host); `password`: sudo asks for the
+ * password; `kpatch-only`: NOPASSWD for kpatch and rmmod alone, the rule people try first
+ * (docs/security.md: it does not work, since every step runs under `sh -c`).
+ */
+export type SudoMode = 'nopasswd' | 'password' | 'kpatch-only';
 
 export interface HostSpec {
   name: string;
@@ -98,7 +103,9 @@ export function writeSudoers(hostDir: string, mode: SudoMode): void {
   const rule =
     mode === 'nopasswd'
       ? `${FLEET_USER} ALL=(ALL) NOPASSWD: ALL\n`
-      : `Defaults:${FLEET_USER} lecture=never\n${FLEET_USER} ALL=(ALL) ALL\n`;
+      : mode === 'kpatch-only'
+        ? `${FLEET_USER} ALL=(root) NOPASSWD: /usr/local/bin/kpatch, /usr/sbin/rmmod\n`
+        : `Defaults:${FLEET_USER} lecture=never\n${FLEET_USER} ALL=(ALL) ALL\n`;
   writeFileSync(file + '.tmp', rule, { mode: 0o440 });
   chmodSync(file + '.tmp', 0o440);
   execFileSync('mv', ['-f', file + '.tmp', file]); // sudo must never see a half-written file
