@@ -66,18 +66,19 @@ export const PROSE_KEYS: ReadonlySet<string> = new Set([
 
 const NO_KEYS: ReadonlySet<string> = new Set();
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  if (typeof v !== 'object' || v === null) return false;
-  const proto: unknown = Object.getPrototypeOf(v);
-  return proto === Object.prototype || proto === null;
-}
-
 function walk(v: unknown, lines: boolean, keepLines: ReadonlySet<string>): unknown {
   if (typeof v === 'string') return lines ? safeLines(v) : safeText(v);
-  if (Array.isArray(v)) return v.map((x: unknown) => walk(x, lines, keepLines));
-  if (!isPlainObject(v)) return v;
+  if (typeof v !== 'object' || v === null) return v;
+  if (Array.isArray(v)) {
+    const out: unknown[] = new Array<unknown>(v.length);
+    for (let i = 0; i < v.length; i++) out[i] = walk(v[i], lines, keepLines);
+    return out;
+  }
+  const proto: unknown = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return v;
+  const obj = v as Record<string, unknown>;
   const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) out[k] = walk(x, keepLines.has(k), keepLines);
+  for (const k of Object.keys(obj)) out[k] = walk(obj[k], keepLines.has(k), keepLines);
   return out;
 }
 
