@@ -37,6 +37,23 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // f(...list) passes each element as an argument: past ~100,000 it throws a RangeError, and
+    // hosts and files decide how long lists are (issue 14 §3).
+    files: ['src/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'ExportDefaultDeclaration', message: 'Use named exports.' },
+        {
+          selector:
+            'CallExpression:not([callee.type="Super"]) > SpreadElement, NewExpression > SpreadElement',
+          message:
+            'No spread into a call (RangeError past ~100,000 elements): use pushAll or maxOf from src/util/arrays.ts, or a loop.',
+        },
+      ],
+    },
+  },
   // A file gets the last matching block's no-restricted-imports, so each block is complete.
   {
     files: ['src/**/*.ts'],

@@ -7,6 +7,8 @@ import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, Option } from '@commander-js/extra-typings';
 import { AppError, ConfigError, ExitCode } from '../errors.ts';
 import { renderDiagnostics, summarize } from '../report/diagnostics.ts';
+import { renderError } from '../report/errors.ts';
+import { safeLines } from '../report/safe-text.ts';
 import { styleFor } from '../report/style.ts';
 import type { CliIo } from './io.ts';
 import { processIo } from './io.ts';
@@ -173,14 +175,11 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       return e.exitCode;
     }
     if (e instanceof AppError && e.exitCode !== ExitCode.internal) {
-      const where = [e.host && `host ${e.host}`, e.step && `step ${e.step}`]
-        .filter(Boolean)
-        .join(', ');
-      io.stderr.write(`${err.red('error')}: ${where ? where + ': ' : ''}${e.message}\n`);
-      if (e.hint !== undefined) io.stderr.write(`  ${err.cyan('hint')}: ${e.hint}\n`);
+      io.stderr.write(renderError(e, err));
       return e.exitCode;
     }
-    const detail = e instanceof Error ? (e.stack ?? e.message) : String(e);
+    // a bug's text may quote a host: safe to print, its lines kept for the report
+    const detail = safeLines(e instanceof Error ? (e.stack ?? e.message) : String(e));
     io.stderr.write(
       `${err.red('internal error')}: this is a bug in kpfleet ${VERSION}, not in your configuration.\n` +
         `Please report it at ${ISSUES_URL} with the command you ran and this text:\n\n` +

@@ -1,5 +1,6 @@
 /** Asking the operator for a key passphrase: hidden input on a terminal, never in CI. */
 import { createInterface } from 'node:readline';
+import { safeText } from '../report/safe-text.ts';
 import type { PassphraseProvider } from '../transport/ssh/keys.ts';
 
 export function terminalPassphrase(): PassphraseProvider | undefined {
@@ -7,7 +8,7 @@ export function terminalPassphrase(): PassphraseProvider | undefined {
   return (path) =>
     new Promise((resolve) => {
       const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
-      const question = `Enter passphrase for key '${path}': `;
+      const question = `Enter passphrase for key '${safeText(path)}': `;
       // Echo nothing of what is typed.
       (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = (s: string) => {
         if (s.includes(question)) process.stderr.write(question);

@@ -19,6 +19,7 @@ import { checkRules } from './rules.ts';
 import type { PatchFileFacts } from './rules.ts';
 import { validateSchema } from './schema.ts';
 import { offsetOf, parseYamlFile } from './yaml-doc.ts';
+import { pushAll } from '../util/arrays.ts';
 
 export const CONFIG_NAMES = ['kpfleet.yml', 'kpfleet.yaml'];
 
@@ -93,7 +94,7 @@ export function loadProject(options: LoadOptions = {}): Project {
     );
     return { config, resolvePath, diagnostics: sortDiagnostics(diagnostics) };
   }
-  diagnostics.push(...validateSchema(yaml));
+  pushAll(diagnostics, validateSchema(yaml));
 
   let inventory: Inventory | undefined;
   if (config.inventory !== '') {
@@ -111,7 +112,7 @@ export function loadProject(options: LoadOptions = {}): Project {
       );
     } else {
       const loaded = loadInventory(config.inventory, invDisplay);
-      diagnostics.push(...loaded.diagnostics);
+      pushAll(diagnostics, loaded.diagnostics);
       if (!loaded.diagnostics.some((d) => d.severity === 'error')) inventory = loaded.inventory;
     }
   }
@@ -125,7 +126,7 @@ export function loadProject(options: LoadOptions = {}): Project {
   const ruleInput = inventory
     ? { yaml, config, patchFiles, inventory }
     : { yaml, config, patchFiles };
-  diagnostics.push(...checkRules(ruleInput));
+  pushAll(diagnostics, checkRules(ruleInput));
   attachLineText(diagnostics, cwd);
   const project: Project = { config, resolvePath, diagnostics: sortDiagnostics(diagnostics) };
   if (inventory) project.inventory = inventory;

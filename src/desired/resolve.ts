@@ -9,6 +9,7 @@ import { DEFAULTS, PATCH_STATES } from '../config/model.ts';
 import type { Inventory } from '../inventory/types.ts';
 import { depths } from '../inventory/graph.ts';
 import { groupAncestry } from '../inventory/vars.ts';
+import { maxOf } from '../util/arrays.ts';
 
 export interface DesiredPatch {
   patch: string;
@@ -167,7 +168,7 @@ function pickPolicy<T extends string>(
     return value === undefined ? [] : [{ group: g, value, depth: depths.get(g) ?? 1 }];
   });
   if (set.length === 0) return undefined;
-  const deepest = Math.max(...set.map((s) => s.depth));
+  const deepest = maxOf(set.map((s) => s.depth));
   const top = set.filter((s) => s.depth === deepest);
   const first = top[0];
   if (!first) return undefined;

@@ -3,6 +3,7 @@
  * ansible/parsing/utils/addresses.py and `expand_hostname_range` from ansible/plugins/inventory.
  * Pure.
  */
+import { pushAll } from '../util/arrays.ts';
 
 const numericRange = String.raw`\[(?:[0-9]+:[0-9]+)(?::[0-9]+)?\]`;
 const hexRange = String.raw`\[(?:[0-9a-f]+:[0-9a-f]+)(?::[0-9]+)?\]`;
@@ -147,7 +148,7 @@ function expandRange(name: string, budget = { left: MAX_RANGE_HOSTS }): string[]
   const out: string[] = [];
   for (const r of seq) {
     const hname = head + fill(r) + tail;
-    if (hname.includes('[')) out.push(...expandRange(hname, budget));
+    if (hname.includes('[')) pushAll(out, expandRange(hname, budget));
     else {
       if (--budget.left < 0) {
         throw new HostRangeError(`host range expands to more than ${MAX_RANGE_HOSTS} hosts`);

@@ -1,5 +1,6 @@
 /** Walking the group graph as Ansible's Group does (ancestors, depth, descendants, hosts). Pure. */
 import type { Inventory } from './types.ts';
+import { pushAll } from '../util/arrays.ts';
 
 export function parentsMap(inv: Inventory): Map<string, string[]> {
   const parents = new Map<string, string[]>();
@@ -18,7 +19,7 @@ export function ancestorsOf(parents: Map<string, string[]>, group: string): Set<
     const g = stack.pop() ?? '';
     if (seen.has(g)) continue;
     seen.add(g);
-    stack.push(...(parents.get(g) ?? []));
+    pushAll(stack, parents.get(g) ?? []);
   }
   return seen;
 }

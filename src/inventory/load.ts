@@ -11,6 +11,7 @@ import { parseInventory, type ParsedInventory } from './parse.ts';
 import type { InventoryGroup, InventoryHost } from './types.ts';
 import { toPlain } from './yaml-inventory.ts';
 import { parseYaml11, yamlErrorDiagnostic } from './yaml11.ts';
+import { pushAll } from '../util/arrays.ts';
 
 /** Ansible's YAML_FILENAME_EXTENSIONS, tried after the bare name. */
 const VARS_EXTENSIONS = ['', '.yml', '.yaml', '.json'];
@@ -43,7 +44,7 @@ function dirVarsFiles(dir: string): string[] {
     const ext = splitext(name);
     const full = join(dir, name);
     const st = stat(full);
-    if (st?.isDirectory() && ext === '') out.push(...dirVarsFiles(full));
+    if (st?.isDirectory() && ext === '') pushAll(out, dirVarsFiles(full));
     else if (st?.isFile() && VARS_EXTENSIONS.includes(ext)) out.push(full);
   }
   return out;

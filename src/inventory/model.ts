@@ -5,6 +5,7 @@
 import type { Diagnostic, Position } from '../diagnostics.ts';
 import type { SourceText } from '../util/source.ts';
 import type { Inventory, InventoryGroup, InventoryHost } from './types.ts';
+import { pushAll } from '../util/arrays.ts';
 
 /** A position: a character offset into the source, or a line:col. */
 export type At = number | Position | undefined;
@@ -131,7 +132,7 @@ export class InventoryBuilder {
       const g = stack.pop() ?? '';
       if (seen.has(g)) continue;
       seen.add(g);
-      stack.push(...(this.parents.get(g) ?? []));
+      pushAll(stack, this.parents.get(g) ?? []);
     }
     return seen;
   }

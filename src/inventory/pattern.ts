@@ -9,6 +9,7 @@ import { globToRegExp } from '../util/glob.ts';
 import { parseAddress } from './address.ts';
 import { groupHosts } from './graph.ts';
 import type { Inventory } from './types.ts';
+import { pushAll } from '../util/arrays.ts';
 
 /** Ansible's C.LOCALHOST: names that select the implicit localhost when nothing else matches. */
 export const LOCALHOST_NAMES: readonly string[] = ['127.0.0.1', 'localhost', '::1'];
@@ -146,7 +147,7 @@ function enumerateMatches(ctx: Ctx, pattern: string): string[] {
   const match = matcher(pattern);
   const results: string[] = [];
   const groups = [...inv.groups.keys()].filter(match);
-  for (const g of groups) results.push(...groupHosts(inv, g));
+  for (const g of groups) pushAll(results, groupHosts(inv, g));
   if (groups.length === 0 || pattern.startsWith('~') || /[.?*[]/.test(pattern)) {
     for (const h of inv.hosts.keys()) if (match(h)) results.push(h);
   }
@@ -186,7 +187,10 @@ function evaluatePatterns(ctx: Ctx, terms: readonly string[]): string[] {
       hosts = hosts.filter((h) => set.has(h));
     } else {
       const existing = new Set(hosts);
-      hosts.push(...that.filter((h) => !existing.has(h)));
+      pushAll(
+        hosts,
+        that.filter((h) => !existing.has(h)),
+      );
     }
   }
   return [...new Set(hosts)];
@@ -208,7 +212,10 @@ function expandFileTerms(terms: readonly string[], readFile: SelectOptions['read
     } catch (e) {
       throw new UsageError(`Unable to find limit file ${path}`, { cause: e });
     }
-    out.push(...text.split('\n').map((l) => l.trim()));
+    pushAll(
+      out,
+      text.split('\n').map((l) => l.trim()),
+    );
   }
   return out;
 }

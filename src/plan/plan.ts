@@ -33,6 +33,7 @@ import type {
 import { CHANGE_ACTIONS, PLAN_FORMAT, PLAN_VERSION } from './model.ts';
 import { packageMatches, packageModule, postLoads, sameName } from './packages.ts';
 import { basename, plural } from '../util/text.ts';
+import { pushAll } from '../util/arrays.ts';
 
 /** Where uploads wait on the host before `kpatch install` copies them: in the SSH user's home (`~/`), private to that user. */
 export const STAGING_DIR = '~/.kpfleet/stage';
@@ -108,7 +109,7 @@ export function planHost(input: PlanHostInput): HostPlan {
     cves: [],
   });
 
-  findings.push(...rebootDue(f, patches, input.rollout, input.now));
+  pushAll(findings, rebootDue(f, patches, input.rollout, input.now));
 
   if (f.transition) {
     const t = f.transition;

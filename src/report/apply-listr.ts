@@ -32,6 +32,7 @@ import {
   GOOD_OUTCOMES,
   createPlainRenderer,
   describeHostEnd,
+  displayEvent,
   formatDuration,
   outcomeColour,
   summaryLines,
@@ -39,6 +40,7 @@ import {
 import type { PlainRenderer } from './apply-plain.ts';
 import { HOST_OUTCOMES, emptyOutcomeCounts } from './apply-report.ts';
 import type { OutcomeCounts } from './apply-report.ts';
+import { oneLine } from './safe-text.ts';
 import { styleFor } from './style.ts';
 import type { Style } from './style.ts';
 import { plural } from '../util/text.ts';
@@ -162,7 +164,7 @@ interface WaveView extends View {
 /** listr2 types its streams as terminals; it only writes to them and copies their own fields. */
 const listrStream = (s: NodeJS.WritableStream) => s as unknown as NodeJS.WriteStream;
 
-const errorMessage = (err: unknown) => (err instanceof Error ? err.message : String(err));
+const errorMessage = (err: unknown) => oneLine(err instanceof Error ? err.message : String(err));
 
 /**
  * listr2's default renderer, drawing at most once per `refreshMs` whatever the number of events,
@@ -798,7 +800,9 @@ export function createListrRenderer(opts: ListrRendererOptions): ListrApplyRende
   };
 
   return {
-    onEvent(e: ApplyEvent): void {
+    onEvent(raw: ApplyEvent): void {
+      // Every title and message is drawn from the event: made safe to print once, here.
+      const e = displayEvent(raw);
       if (e.type === 'run-start' || e.type === 'wave-start') context.push(e);
       if (plain === undefined) {
         try {

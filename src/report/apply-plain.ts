@@ -8,6 +8,7 @@
  */
 import type { ApplyEvent, HostOutcome, HostResult, StepRecord } from '../apply/events.ts';
 import { HOST_OUTCOMES, countOutcomes } from './apply-report.ts';
+import { PROSE_KEYS, oneLine, safeData } from './safe-text.ts';
 import type { Style } from './style.ts';
 import { plural } from '../util/text.ts';
 
@@ -46,8 +47,14 @@ export function formatDuration(ms: number): string {
   return `${String(Math.floor(m / 60))}h${two(m % 60)}m`;
 }
 
-/** Line breaks inside one line of log become ` ⏎ `. */
-const oneLine = (s: string) => s.trim().replace(/\s*(?:\r\n|\r|\n)\s*/g, ' ⏎ ');
+/**
+ * An event with every string safe to print (`safeData`): host names, labels, messages and the
+ * output of a step come from hosts and files. Prose and output keep their line breaks: prose is
+ * shown on one line with ` ⏎ `, a step's output line by line, each line marked as the host's.
+ */
+export function displayEvent(e: ApplyEvent): ApplyEvent {
+  return safeData(e, PROSE_KEYS);
+}
 
 /** Outcomes that did what was asked, or had nothing to do. */
 export const GOOD_OUTCOMES: ReadonlySet<HostOutcome> = new Set([
@@ -207,7 +214,8 @@ export function createPlainRenderer(
   };
 
   return {
-    onEvent(e: ApplyEvent): void {
+    onEvent(raw: ApplyEvent): void {
+      const e = displayEvent(raw);
       stamp = clock(now());
       switch (e.type) {
         case 'run-start': {
@@ -225,7 +233,9 @@ export function createPlainRenderer(
         case 'wave-start': {
           waveCount++;
           waveOrdinal.set(e.wave, waveCount);
-          hostWidth = Math.min(HOST_WIDTH_MAX, Math.max(0, ...e.hosts.map((h) => h.length)));
+          hostWidth = 0;
+          for (const h of e.hosts)
+            hostWidth = Math.min(HOST_WIDTH_MAX, Math.max(hostWidth, h.length));
           line(style.bold(`${waveName(e.wave)}: ${plural(e.hosts.length, 'host')}`));
           return;
         }

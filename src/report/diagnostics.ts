@@ -1,21 +1,27 @@
 /** Renders diagnostics as `file:line:col: severity: message`, the offending line and a caret. */
 import type { Diagnostic } from '../diagnostics.ts';
+import { oneLine, safeText } from './safe-text.ts';
 import type { Style } from './style.ts';
 
+/**
+ * File names, messages, the source line and hints are text from files (a message may quote a
+ * value): each is made safe to print. The caret stays under its column, however wide the escapes
+ * before it are.
+ */
 export function renderDiagnostic(d: Diagnostic, style: Style): string {
-  const where = d.pos ? `${d.file}:${d.pos.line}:${d.pos.col}` : d.file;
+  const file = safeText(d.file);
+  const where = d.pos ? `${file}:${d.pos.line}:${d.pos.col}` : file;
   const sev = d.severity === 'error' ? style.red('error') : style.yellow('warning');
-  const lines = [`${style.bold(where)}: ${sev}: ${d.message}`];
+  const lines = [`${style.bold(where)}: ${sev}: ${oneLine(d.message)}`];
   if (d.pos && d.lineText !== undefined) {
     const num = String(d.pos.line);
     const gutter = ' '.repeat(num.length);
-    const text = d.lineText.replace(/\t/g, ' ');
-    lines.push(`  ${style.dim(num + ' |')} ${text}`);
-    lines.push(
-      `  ${style.dim(gutter + ' |')} ${' '.repeat(Math.max(0, d.pos.col - 1))}${style.red('^')}`,
-    );
+    const raw = d.lineText.replace(/\t/g, ' ');
+    const before = safeText(raw.slice(0, Math.max(0, d.pos.col - 1)));
+    lines.push(`  ${style.dim(num + ' |')} ${safeText(raw)}`);
+    lines.push(`  ${style.dim(gutter + ' |')} ${' '.repeat(before.length)}${style.red('^')}`);
   }
-  if (d.hint !== undefined) lines.push(`  ${style.cyan('hint')}: ${d.hint}`);
+  if (d.hint !== undefined) lines.push(`  ${style.cyan('hint')}: ${oneLine(d.hint)}`);
   return lines.join('\n');
 }
 

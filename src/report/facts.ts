@@ -1,6 +1,7 @@
 /** `kpfleet facts`: what each host runs, as text or JSON. Secrets are never part of facts. */
 import type { HostFactsResult } from '../facts/gather.ts';
 import type { Finding } from '../plan/model.ts';
+import { PROSE_KEYS, oneLine, safeData, safeText } from './safe-text.ts';
 import type { Style } from './style.ts';
 
 /** Findings per host that facts alone show (reboot due: `plan/plan.ts` `rebootDue`). */
@@ -33,19 +34,22 @@ export function renderFacts(
 ): string {
   const out: string[] = [];
   for (const r of results) {
+    const host = safeText(r.host);
     if (!r.ok) {
-      out.push(`${style.bold(r.host)}  ${style.red(`${r.error.code}: ${r.error.message}`)}`);
-      if (r.error.hint !== undefined) out.push(`  ${style.cyan('hint')}: ${r.error.hint}`);
+      const e = r.error;
+      out.push(`${style.bold(host)}  ${style.red(`${safeText(e.code)}: ${oneLine(e.message)}`)}`);
+      if (e.hint !== undefined) out.push(`  ${style.cyan('hint')}: ${oneLine(e.hint)}`);
       out.push('');
       continue;
     }
-    const f = r.facts;
+    // Everything below came from the host: every string is made safe to print first.
+    const f = safeData(r.facts);
     const kpatch = f.kpatch.installed
       ? `kpatch ${f.kpatch.version ?? '?'}`
       : style.yellow('kpatch not installed');
     const lp = f.livepatchSupported ? '' : `  ${style.yellow('no livepatch in this kernel')}`;
     out.push(
-      `${style.bold(r.host)}  ${f.kernel} ${f.arch}  ${kpatch}  ${f.os.prettyName ?? ''}${lp}`,
+      `${style.bold(host)}  ${f.kernel} ${f.arch}  ${kpatch}  ${f.os.prettyName ?? ''}${lp}`,
     );
     for (const p of f.patches) {
       const state =
@@ -63,21 +67,25 @@ export function renderFacts(
         `  ${style.yellow('transition')} ${t.patch} ${t.enabling ? 'enabling' : 'disabling'}: ${tasks ? `held up by ${tasks}` : t.tasksComplete ? 'no task left' : 'tasks need root to see'}`,
       );
     }
-    for (const m of f.modules.filter((m) => !f.patches.some((p) => p.name === m.name))) {
+    const inSysfs = new Set(f.patches.map((p) => p.name));
+    for (const m of f.modules.filter((m) => !inSysfs.has(m.name))) {
       out.push(
         `  leftover   ${m.name}  ${style.dim(`refcnt ${String(m.refcnt ?? '?')} (replaced; still in memory)`)}`,
       );
     }
-    for (const i of [...f.installed, ...f.rpmInstalled]) {
-      out.push(
-        `  installed  ${i.module}  ${style.dim(`${i.kernel}/${i.file} sha256 ${i.sha256.slice(0, 12)}…`)}`,
-      );
+    for (const list of [f.installed, f.rpmInstalled]) {
+      for (const i of list) {
+        out.push(
+          `  installed  ${i.module}  ${style.dim(`${i.kernel}/${i.file} sha256 ${i.sha256.slice(0, 12)}…`)}`,
+        );
+      }
     }
     for (const p of f.packages) out.push(`  package    ${p}`);
     out.push(
       `  kpatch.service: ${f.service.present ? (f.service.enabled ? 'enabled' : f.service.state || 'disabled') : 'absent'}${f.kpatchDisabledAtBoot ? style.yellow('  (kpatch.enable=0 on the kernel command line)') : ''}`,
     );
-    for (const n of notes?.get(r.host) ?? []) out.push(`  ${style.yellow('!')} ${n.message}`);
+    for (const n of safeData(notes?.get(r.host) ?? [], PROSE_KEYS))
+      out.push(`  ${style.yellow('!')} ${oneLine(n.message)}`);
     out.push('');
   }
   const failed = results.filter((r) => !r.ok).length;

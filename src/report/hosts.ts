@@ -2,6 +2,7 @@
 import type { Config } from '../config/model.ts';
 import type { HostConnection } from '../desired/connection.ts';
 import type { HostDesired } from '../desired/resolve.ts';
+import { safeText } from './safe-text.ts';
 import type { Style } from './style.ts';
 
 export interface HostView {
@@ -48,25 +49,38 @@ export function hostsJson(config: Config, hosts: readonly HostView[]): unknown {
   };
 }
 
+/** The widest of `names` (a loop: no spread of an unbounded list). */
+function widest(names: readonly string[]): number {
+  let width = 0;
+  for (const n of names) width = Math.max(width, n.length);
+  return width;
+}
+
+/** Names from the inventory and the project file, safe to print (`safeText`). */
+const t = safeText;
+
 export function renderHosts(config: Config, hosts: readonly HostView[], style: Style): string {
   const out: string[] = [];
   for (const { connection: c, desired: d } of hosts) {
-    const target = `${c.user ? c.user + '@' : ''}${c.address}${c.port ? ':' + String(c.port) : ''}`;
+    const target = `${c.user ? t(c.user) + '@' : ''}${t(c.address)}${c.port ? ':' + String(c.port) : ''}`;
     out.push(
-      `${style.bold(c.host)}  ${style.dim(`${target}  become=${c.become}  host_key_checking=${c.hostKeyChecking}`)}`,
+      `${style.bold(t(c.host))}  ${style.dim(`${target}  become=${c.become}  host_key_checking=${c.hostKeyChecking}`)}`,
     );
     out.push(
-      `  groups: ${d.groups.length ? d.groups.join(', ') : style.dim('(none with a desired state)')}`,
+      `  groups: ${d.groups.length ? d.groups.map(t).join(', ') : style.dim('(none with a desired state)')}`,
     );
     if (d.patches.length === 0) out.push(`  ${style.dim('no patches declared')}`);
-    const width = Math.max(0, ...d.patches.map((p) => p.patch.length));
-    for (const p of d.patches) {
+    const names = d.patches.map((p) => t(p.patch));
+    const width = widest(names);
+    for (const [i, p] of d.patches.entries()) {
       const patch = config.patches.get(p.patch);
       const state =
         p.state === 'absent' ? style.yellow(p.state.padEnd(9)) : style.green(p.state.padEnd(9));
-      const source = patch?.source.kind === 'rpm' ? ` rpm ${patch.source.package}` : '';
+      const source = patch?.source.kind === 'rpm' ? ` rpm ${t(patch.source.package)}` : '';
+      const module = patch !== undefined ? t(patch.module) : '?';
+      const kernels = patch !== undefined ? patch.kernels.map(t).join(', ') : '?';
       out.push(
-        `  ${state} ${p.patch.padEnd(width)}  module ${patch?.module ?? '?'}  kernel ${patch?.kernels.join(', ') ?? '?'}${source}`,
+        `  ${state} ${(names[i] ?? '').padEnd(width)}  module ${module}  kernel ${kernels}${source}`,
       );
     }
     out.push(`  unmanaged: ${d.unmanaged}  uncovered kernel: ${d.uncoveredKernel}`);

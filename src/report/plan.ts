@@ -5,6 +5,8 @@
  */
 import { CHANGE_ACTIONS } from '../plan/model.ts';
 import type { Change, Finding, FindingKind, HostPlan, Plan, Severity } from '../plan/model.ts';
+import { fence, htmlCode, mdCode, mdCodeCell } from './markdown.ts';
+import { PROSE_KEYS, oneLine, safeData } from './safe-text.ts';
 import type { Style } from './style.ts';
 import { plural } from '../util/text.ts';
 
@@ -89,8 +91,10 @@ function needsBlock(h: HostPlan): boolean {
 }
 
 function labelWidth(lines: readonly ChangeLine[]): number {
-  const fit = lines.map((l) => l.label.length).filter((n) => n <= LABEL_WIDTH_MAX);
-  return Math.max(0, ...fit);
+  let width = 0;
+  for (const l of lines)
+    if (l.label.length <= LABEL_WIDTH_MAX) width = Math.max(width, l.label.length);
+  return width;
 }
 
 /** `3 load, 2 unload, …` in execution order; empty when there is nothing to do. */
@@ -121,12 +125,21 @@ function headline(plan: Plan): string {
 // ---------------------------------------------------------------------------------------------
 // Text
 
-export function renderPlanText(plan: Plan, style: Style): string {
+/**
+ * The plan with every string made safe to print (`safeData`): names, kernels and messages come
+ * from hosts and files. Prose keeps its line breaks, shown as ` ⏎ ` by `oneLine`.
+ */
+function displayPlan(plan: Plan): Plan {
+  return safeData(plan, PROSE_KEYS);
+}
+
+export function renderPlanText(input: Plan, style: Style): string {
+  const plan = displayPlan(input);
   const out: string[] = [];
   const colour = (l: ChangeLine) =>
     l.sign === '+' ? style.green : l.sign === '-' ? style.red : style.yellow;
   const finding = (f: Finding) => {
-    const text = `${SEVERITY_MARK[f.severity]} ${f.severity}: ${f.message}`;
+    const text = `${SEVERITY_MARK[f.severity]} ${f.severity}: ${oneLine(f.message)}`;
     return f.severity === 'error'
       ? style.red(text)
       : f.severity === 'warning'
@@ -140,21 +153,21 @@ export function renderPlanText(plan: Plan, style: Style): string {
     if (h.factsFingerprint !== undefined)
       head.push(style.dim(shortFingerprint(h.factsFingerprint)));
     // Why a host that is not changed is not: its status, and the planner's reason.
-    const why = h.reason ? `${h.status}: ${h.reason}` : h.status;
+    const why = h.reason ? `${h.status}: ${oneLine(h.reason)}` : h.status;
     if (h.status === 'converged') head.push(style.green(why));
     else if (h.status !== 'changes') head.push(style.red(why));
     out.push(head.join('  '));
 
     if (h.error !== undefined) {
       const step = h.error.step !== undefined ? ` (step ${h.error.step})` : '';
-      out.push(`  ${style.red(`✖ ${h.error.code}: ${h.error.message}${step}`)}`);
-      if (h.error.hint !== undefined) out.push(`  ${style.cyan('hint')}: ${h.error.hint}`);
+      out.push(`  ${style.red(`✖ ${h.error.code}: ${oneLine(h.error.message)}${step}`)}`);
+      if (h.error.hint !== undefined) out.push(`  ${style.cyan('hint')}: ${oneLine(h.error.hint)}`);
     }
     if (h.status === 'changes') {
       const lines = h.changes.map(describeChange);
       const width = labelWidth(lines);
       for (const l of lines)
-        out.push(`  ${colour(l)(l.label.padEnd(width))}  ${style.dim(l.reason)}`);
+        out.push(`  ${colour(l)(l.label.padEnd(width))}  ${style.dim(oneLine(l.reason))}`);
     } else if (h.changes.length > 0) {
       out.push(
         `  ${style.dim(`${plural(h.changes.length, 'change')} held back while ${h.status}`)}`,
@@ -185,31 +198,6 @@ export function renderPlanText(plan: Plan, style: Style): string {
 
 // ---------------------------------------------------------------------------------------------
 // Markdown
-
-const oneLine = (s: string) => s.replace(/\r?\n|\r/g, ' ');
-
-const ENTITIES: Record<string, string> = {
-  '&': '&amp;',
-  '<': '&lt;',
-  '>': '&gt;',
-  '|': '&#124;',
-  '`': '&#96;',
-};
-
-/**
- * Text for a table cell, a `<summary>` or a list item: characters that would end the cell, open
- * a tag or a code span become entities (which work in markdown and in raw HTML alike); a line
- * break becomes a space.
- */
-export function escapeMarkdown(s: string): string {
-  return oneLine(s).replace(/[&<>|`]/g, (c) => ENTITIES[c] ?? c);
-}
-
-/** A code fence longer than any run of backticks in the text, so that nothing inside closes it. */
-function fence(text: string): string {
-  const longest = Math.max(0, ...(text.match(/`+/g) ?? []).map((r) => r.length));
-  return '`'.repeat(Math.max(3, longest + 1));
-}
 
 const UNGROUPED = '(ungrouped)';
 
@@ -250,7 +238,9 @@ function groupTable(plan: Plan): string[] {
   return [
     '| group | hosts | to change | converged | blocked/error | unreachable |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',
-    ...[...rows.entries()].sort(order).map(([g, r]) => cells(escapeMarkdown(g), r)),
+    ...[...rows.entries()]
+      .sort(order)
+      .map(([g, r]) => cells(g === UNGROUPED ? g : mdCodeCell(g), r)),
     cells('**all hosts**', total),
   ];
 }
@@ -261,34 +251,35 @@ function summaryText(h: HostPlan): string {
   const warnings = h.findings.filter((f) => f.severity === 'warning').length;
   if (errors > 0) parts.push(plural(errors, 'error'));
   if (warnings > 0) parts.push(plural(warnings, 'warning'));
-  return `${escapeMarkdown(h.host)} — ${parts.join(', ')}`;
+  return `${htmlCode(h.host)} — ${parts.join(', ')}`;
 }
 
+/**
+ * A host's block. Every string from the host or the project is code: a code span, `<code>` in the
+ * `<summary>` (raw HTML, where markdown is not parsed), or a line of the fenced diff.
+ */
 function hostDetails(h: HostPlan): string {
   const out = [`<details><summary>${summaryText(h)}</summary>`, ''];
   const facts = [
-    ...(h.kernel !== undefined ? [`kernel <code>${escapeMarkdown(h.kernel)}</code>`] : []),
+    ...(h.kernel !== undefined ? [`kernel ${mdCode(h.kernel)}`] : []),
     ...(h.factsFingerprint !== undefined
-      ? [`facts <code>${escapeMarkdown(shortFingerprint(h.factsFingerprint))}</code>`]
+      ? [`facts ${mdCode(shortFingerprint(h.factsFingerprint))}`]
       : []),
-    ...(h.groups.length > 0 ? [`groups ${escapeMarkdown(h.groups.join(', '))}`] : []),
+    ...(h.groups.length > 0 ? [`groups ${h.groups.map(mdCode).join(', ')}`] : []),
   ];
   if (facts.length > 0) out.push(facts.join(' · '), '');
   if (h.status !== 'changes') {
-    out.push(`**${h.status}**${h.reason ? `: ${escapeMarkdown(h.reason)}` : ''}`, '');
+    out.push(`**${h.status}**${h.reason ? `: ${mdCode(oneLine(h.reason))}` : ''}`, '');
   }
   if (h.error !== undefined) {
-    const step = h.error.step !== undefined ? ` (step ${escapeMarkdown(h.error.step)})` : '';
-    out.push(
-      `<code>${escapeMarkdown(h.error.code)}</code>: ${escapeMarkdown(h.error.message)}${step}`,
-      '',
-    );
-    if (h.error.hint !== undefined) out.push(`hint: ${escapeMarkdown(h.error.hint)}`, '');
+    const step = h.error.step !== undefined ? ` (step ${mdCode(h.error.step)})` : '';
+    out.push(`${mdCode(h.error.code)}: ${mdCode(oneLine(h.error.message))}${step}`, '');
+    if (h.error.hint !== undefined) out.push(`hint: ${mdCode(oneLine(h.error.hint))}`, '');
   }
   if (h.status === 'changes' && h.changes.length > 0) {
     const lines = h.changes.map(describeChange);
     const width = labelWidth(lines);
-    const body = lines.map((l) => oneLine(`${l.label.padEnd(width)}  # ${l.reason}`)).join('\n');
+    const body = lines.map((l) => `${l.label.padEnd(width)}  # ${oneLine(l.reason)}`).join('\n');
     const f = fence(body);
     out.push(`${f}diff`, body, f, '');
   } else if (h.changes.length > 0) {
@@ -297,7 +288,7 @@ function hostDetails(h: HostPlan): string {
   if (h.findings.length > 0) {
     for (const f of h.findings) {
       const severity = f.severity === 'info' ? 'info' : `**${f.severity}**`;
-      out.push(`- ${severity} (${f.kind}): ${escapeMarkdown(f.message)}`);
+      out.push(`- ${severity} (${f.kind}): ${mdCode(oneLine(f.message))}`);
     }
     out.push('');
   }
@@ -318,18 +309,19 @@ function truncationNote(left: number): string {
  * `<details>` block per host with something to say. Never longer than GITHUB_COMMENT_LIMIT: the
  * host blocks that do not fit are left out and counted. Ends with a newline.
  */
-export function renderPlanMarkdown(plan: Plan): string {
+export function renderPlanMarkdown(input: Plan): string {
+  const plan = displayPlan(input);
   const s = plan.summary;
   const meta = [
-    `kpfleet ${plan.kpfleetVersion}`,
-    plan.config,
-    ...(plan.limit !== undefined ? [`--limit ${plan.limit}`] : []),
-    `facts read ${plan.createdAt}`,
+    `kpfleet ${mdCode(plan.kpfleetVersion)}`,
+    mdCode(plan.config),
+    ...(plan.limit !== undefined ? [`--limit ${mdCode(plan.limit)}`] : []),
+    `facts read ${mdCode(plan.createdAt)}`,
   ];
   const head = [
     `## kpfleet plan: ${headline(plan)}`,
     '',
-    `<sub>${escapeMarkdown(meta.join(' · '))}</sub>`,
+    `<sub>${meta.join(' · ')}</sub>`,
     '',
     ...groupTable(plan),
     '',
@@ -338,7 +330,7 @@ export function renderPlanMarkdown(plan: Plan): string {
   head.push(actions ? `**Changes:** ${actions}` : '**No changes.**', '');
   const findings = findingCounts(plan);
   if (findings) head.push(`**Findings:** ${findings}`, '');
-  if (s.cves.length > 0) head.push(`**Closes:** ${escapeMarkdown(s.cves.join(', '))}`, '');
+  if (s.cves.length > 0) head.push(`**Closes:** ${s.cves.map(mdCode).join(', ')}`, '');
 
   let text = head.join('\n') + '\n';
   const blocks = plan.hosts.filter(needsBlock).map(hostDetails);

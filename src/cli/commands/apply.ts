@@ -15,6 +15,7 @@ import { createPlainRenderer } from '../../report/apply-plain.ts';
 import { applyReportJson, buildApplyReport } from '../../report/apply-report.ts';
 import { auditLines, auditRecords } from '../../report/audit.ts';
 import { describeChange, renderPlanText } from '../../report/plan.ts';
+import { oneLine } from '../../report/safe-text.ts';
 import { styleFor } from '../../report/style.ts';
 import type { CliIo } from '../io.ts';
 import { VERSION } from '../version.ts';
@@ -209,7 +210,7 @@ export async function applyCommand(
       appendFileSync(log, auditLines(auditRecords(report, {})), { mode: 0o600 });
     } catch (err) {
       io.stderr.write(
-        `warning: could not append to the audit log ${log}: ${err instanceof Error ? err.message : String(err)}\n`,
+        `warning: ${oneLine(`could not append to the audit log ${log}: ${err instanceof Error ? err.message : String(err)}`)}\n`,
       );
     }
   }

@@ -3,6 +3,7 @@ import { gatherFleetFacts } from '../../facts/gather.ts';
 import type { HostFactsResult } from '../../facts/gather.ts';
 import { rebootDue } from '../../plan/plan.ts';
 import { factsJson, renderFacts } from '../../report/facts.ts';
+import { oneLine } from '../../report/safe-text.ts';
 import { styleFor } from '../../report/style.ts';
 import { createSshConnector } from '../../transport/ssh/connect.ts';
 import type { CliIo } from '../io.ts';
@@ -48,7 +49,7 @@ export function connectorForCli(io: CliIo): (host: HostConnection) => Promise<Tr
   return createSshConnector({
     env: io.env,
     ...(askPassphrase ? { askPassphrase } : {}),
-    onWarning: (w) => io.stderr.write(`${err.yellow('warning')}: ${w}\n`),
+    onWarning: (w) => io.stderr.write(`${err.yellow('warning')}: ${oneLine(w)}\n`),
   });
 }
 

@@ -8,6 +8,7 @@ import type { HostDesired } from '../../desired/resolve.ts';
 import type { HostFacts } from '../../facts/model.ts';
 import { buildPlan, hostFailure, planHost } from '../../plan/plan.ts';
 import { planJson, renderPlanMarkdown, renderPlanText } from '../../report/plan.ts';
+import { safeText } from '../../report/safe-text.ts';
 import { styleFor } from '../../report/style.ts';
 import type { CliIo } from '../io.ts';
 import { VERSION } from '../version.ts';
@@ -130,7 +131,7 @@ export async function planCommand(opts: PlanOptions, io: CliIo): Promise<number>
   else if (opts.format === 'markdown') io.stdout.write(renderPlanMarkdown(plan));
   else {
     io.stdout.write(renderPlanText(plan, styleFor(io.stdout, io.env)) + '\n');
-    if (opts.out !== undefined) io.stdout.write(`\nPlan saved to ${opts.out}\n`);
+    if (opts.out !== undefined) io.stdout.write(`\nPlan saved to ${safeText(opts.out)}\n`);
   }
   return planExitCode(plan, opts.detailedExitcode === true);
 }

@@ -12,6 +12,7 @@ import { resolveConnection } from '../../desired/connection.ts';
 import type { HostConnection } from '../../desired/connection.ts';
 import { hostVars } from '../../inventory/vars.ts';
 import { renderDiagnostics } from '../../report/diagnostics.ts';
+import { oneLine } from '../../report/safe-text.ts';
 import { styleFor } from '../../report/style.ts';
 import { limitHostsDetailed } from '../../inventory/pattern.ts';
 import type { Inventory } from '../../inventory/types.ts';
@@ -36,7 +37,7 @@ export function selectForLimit(inv: Inventory, limit: string | undefined, io: Cl
     readFile: (p) => readFileSync(resolve(io.cwd, p), 'utf8'),
     implicitLocalhost: false,
   });
-  for (const w of result.warnings) io.stderr.write(`warning: ${w}\n`);
+  for (const w of result.warnings) io.stderr.write(`warning: ${oneLine(w)}\n`);
   if (result.hosts.length === 0) {
     throw new UsageError(`--limit '${limit}' matches no host in ${inv.file}`, {
       hint: 'a limit is an Ansible host pattern: host or group names, web*, ~regex, a:b (or), a:&b (and), a:!b (not), @file',

@@ -16,6 +16,7 @@ import type { Plan, UploadChange } from '../../plan/model.ts';
 import { PLAN_FORMAT, PLAN_VERSION } from '../../plan/model.ts';
 import type { PlanProblem } from '../../plan/verify.ts';
 import { shown, verifyHostPlan } from '../../plan/verify.ts';
+import { pushAll } from '../../util/arrays.ts';
 import { VERSION } from '../version.ts';
 import type { SelectedHosts } from './project.ts';
 import { projectFingerprint } from './project.ts';
@@ -102,7 +103,7 @@ export function checkSavedPlan(plan: Plan, selected: SelectedHosts, file: string
   ).hosts;
   known.forEach((h, i) => {
     const d = desired[i];
-    if (d) problems.push(...verifyHostPlan(h, d, config.patches));
+    if (d) pushAll(problems, verifyHostPlan(h, d, config.patches));
   });
   if (problems.length > 0) {
     const max = 20;

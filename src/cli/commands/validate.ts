@@ -2,6 +2,7 @@ import { hasErrors } from '../../diagnostics.ts';
 import { ConfigError, ExitCode } from '../../errors.ts';
 import { loadForCli } from './project.ts';
 import { renderDiagnostics, summarize } from '../../report/diagnostics.ts';
+import { safeText } from '../../report/safe-text.ts';
 import { styleFor } from '../../report/style.ts';
 import type { CliIo } from '../io.ts';
 
@@ -26,7 +27,7 @@ export function validateCommand(opts: ValidateOptions, io: CliIo): number {
     io.stderr.write(renderDiagnostics(diagnostics, styleFor(io.stderr, io.env)) + '\n\n');
   const hosts = inventory ? inventory.hosts.size : 0;
   io.stdout.write(
-    `${style.green('✔')} ${config.file} is valid: ${config.patches.size} patch${config.patches.size === 1 ? '' : 'es'}, ${config.groups.size} group${config.groups.size === 1 ? '' : 's'}, ${hosts} host${hosts === 1 ? '' : 's'} in ${config.inventoryWritten}` +
+    `${style.green('✔')} ${safeText(config.file)} is valid: ${config.patches.size} patch${config.patches.size === 1 ? '' : 'es'}, ${config.groups.size} group${config.groups.size === 1 ? '' : 's'}, ${hosts} host${hosts === 1 ? '' : 's'} in ${safeText(config.inventoryWritten)}` +
       (diagnostics.length ? ` (${summarize(diagnostics)})` : '') +
       '\n',
   );

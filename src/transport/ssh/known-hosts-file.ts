@@ -36,6 +36,7 @@ export type {
   KnownKeyRef,
   ParsedKnownHosts,
 } from './known-hosts.ts';
+import { pushAll } from '../../util/arrays.ts';
 
 function errnoOf(err: unknown): string | undefined {
   return err instanceof Error && 'code' in err && typeof err.code === 'string'
@@ -76,8 +77,8 @@ export function loadKnownHostsFiles(paths: readonly string[]): ParsedKnownHosts 
       throw unreadable(path, err);
     }
     const parsed = parseKnownHosts(text, path);
-    out.entries.push(...parsed.entries);
-    out.problems.push(...parsed.problems);
+    pushAll(out.entries, parsed.entries);
+    pushAll(out.problems, parsed.problems);
   }
   return out;
 }

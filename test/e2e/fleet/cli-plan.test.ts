@@ -189,8 +189,8 @@ it('text: per-host changes and a summary; --detailed-exitcode gives 2 when chang
 it('markdown for a pull request: a table per group and collapsible host details', async () => {
   const r = await kpfleet(['plan', '--format', 'markdown', '--limit', 'h001:h002:h003:h004']);
   expect(r.code).toBe(0);
-  expect(r.stdout).toMatch(/^\| *rhel9 *\| *2 *\|/m);
-  expect(r.stdout).toMatch(/<details><summary>h004/);
+  expect(r.stdout).toMatch(/^\| *`rhel9` *\| *2 *\|/m);
+  expect(r.stdout).toMatch(/<details><summary><code>h004<\/code>/);
   expect(r.stdout).toContain('```diff');
 });
 
