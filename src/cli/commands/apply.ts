@@ -27,6 +27,7 @@ import { selectHostsForCli } from './project.ts';
 
 export interface ApplyCliOptions {
   config?: string;
+  trustSshConfig?: boolean;
   limit?: string;
   forks?: string;
   yes?: boolean;

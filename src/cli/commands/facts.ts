@@ -14,6 +14,7 @@ import { selectHostsForCli } from './project.ts';
 
 export interface FactsOptions {
   config?: string;
+  trustSshConfig?: boolean;
   limit?: string;
   json?: boolean;
   forks?: string;

@@ -17,6 +17,7 @@ import { selectHostsForCli } from './project.ts';
 
 export interface PlanOptions {
   config?: string;
+  trustSshConfig?: boolean;
   limit?: string;
   forks?: string;
   format: 'text' | 'json' | 'markdown';

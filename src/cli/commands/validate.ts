@@ -7,6 +7,7 @@ import type { CliIo } from '../io.ts';
 
 export interface ValidateOptions {
   config?: string;
+  trustSshConfig?: boolean;
   json?: boolean;
 }
 
