@@ -18,7 +18,14 @@ export interface ResolveSettingsOptions {
 }
 
 function endpointOf(r: ResolvedSshConfig): SshEndpoint {
-  return { keyName: r.hostKeyAlias ?? r.hostname, address: r.hostname, port: r.port, user: r.user };
+  const e: SshEndpoint = {
+    keyName: r.hostKeyAlias ?? r.hostname,
+    address: r.hostname,
+    port: r.port,
+    user: r.user,
+  };
+  if (r.hostKeyAlias !== undefined) e.hostKeyAlias = r.hostKeyAlias;
+  return e;
 }
 
 export async function resolveSshSettings(

@@ -37,6 +37,10 @@ const { Client } = ssh2;
 export interface SshEndpoint {
   /** The name host keys are checked under: HostKeyAlias, else the address. */
   keyName: string;
+  /** `HostKeyAlias`: known_hosts names the host by it alone, without the port (as ssh does). */
+  hostKeyAlias?: string;
+  /** `HashKnownHosts`: accept-new records the name hashed. */
+  hashKnownHosts?: boolean;
   address: string;
   port: number;
   user: string;
