@@ -1,7 +1,7 @@
 /**
  * How to reach a host over SSH: what kpfleet and the inventory say (`HostConnection`), completed
  * the way OpenSSH completes it from ~/.ssh/config (`ssh -G` is the reference): HostName, User,
- * Port, IdentityFile, ProxyJump (each hop resolved too), HostKeyAlias, known_hosts files.
+ * Port, IdentityFile, ProxyJump (each hop resolved too), HostKeyAlias, HashKnownHosts.
  * Values from the inventory win over ~/.ssh/config, as `ssh -l/-p` win over the file.
  */
 import { existsSync } from 'node:fs';
@@ -23,6 +23,7 @@ function endpointOf(r: ResolvedSshConfig): SshEndpoint {
     address: r.hostname,
     port: r.port,
     user: r.user,
+    hashKnownHosts: r.hashKnownHosts,
   };
   if (r.hostKeyAlias !== undefined) e.hostKeyAlias = r.hostKeyAlias;
   return e;

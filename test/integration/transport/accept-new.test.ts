@@ -198,3 +198,39 @@ describe('two processes racing', () => {
     expect(lines(known)).toHaveLength(1);
   });
 });
+
+describe('HashKnownHosts yes', () => {
+  it('accept-new records the name hashed, and ssh-keygen -F finds it', async () => {
+    const known = join(project, 'known_hosts.hashed');
+    writeFileSync(known, '');
+    writeFileSync(join(project, 'ssh_config.hashed'), 'Host *\n  HashKnownHosts yes\n');
+    writeFileSync(
+      join(project, 'kpfleet.yml'),
+      [
+        `inventory: ${lab.inventoryPath}`,
+        'connection:',
+        '  ssh_config: ssh_config.hashed',
+        '  known_hosts: known_hosts.hashed',
+        '  host_key_checking: accept-new',
+        '',
+      ].join('\n'),
+    );
+    const r = await kpfleet(['facts', '--limit', 'lab001', '--json']);
+    expect(r.code).toBe(0);
+    const recorded = lines(known);
+    expect(recorded).toHaveLength(1);
+    expect(recorded[0]).toMatch(/^\|1\|[A-Za-z0-9+/=]{28}\|[A-Za-z0-9+/=]{28} ssh-ed25519 \S+$/);
+    expect(recorded[0]).not.toContain('127.0.0.1');
+    const name = `[127.0.0.1]:${String(lab.host('lab001').port)}`;
+    const found = spawnSync('ssh-keygen', ['-F', name, '-f', known], { encoding: 'utf8' });
+    expect(found.status).toBe(0);
+    expect(found.stdout).toContain(`# Host ${name} found: line 1`);
+    // and the next run knows the host from the hashed line (strict)
+    writeFileSync(
+      join(project, 'kpfleet.yml'),
+      readFileSync(join(project, 'kpfleet.yml'), 'utf8').replace('accept-new', 'strict'),
+    );
+    clearSshConfigCache();
+    expect((await kpfleet(['facts', '--limit', 'lab001', '--json'])).code).toBe(0);
+  });
+});
