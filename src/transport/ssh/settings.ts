@@ -1,13 +1,16 @@
 /**
  * How to reach a host over SSH: what kpfleet and the inventory say (`HostConnection`), completed
  * the way OpenSSH completes it from ~/.ssh/config (`ssh -G` is the reference): HostName, User,
- * Port, IdentityFile, ProxyJump (each hop resolved too), HostKeyAlias, HashKnownHosts.
+ * Port, IdentityFile, ProxyJump (each hop resolved too) or ProxyCommand, HostKeyAlias,
+ * HashKnownHosts.
  * Values from the inventory win over ~/.ssh/config, as `ssh -l/-p` win over the file.
  */
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { HostConnection } from '../../desired/connection.ts';
+import { SshConfigError } from '../../errors.ts';
+import { expandProxyCommand } from './proxy-command.ts';
 import { parseJumpHost, resolveSshConfigCached } from './ssh-config.ts';
 import type { ResolvedSshConfig } from './ssh-config.ts';
 import type { SshEndpoint, SshSettings } from './ssh-transport.ts';
@@ -17,7 +20,41 @@ export interface ResolveSettingsOptions {
   env: Record<string, string | undefined>;
 }
 
-function endpointOf(r: ResolvedSshConfig): SshEndpoint {
+/**
+ * The ProxyCommand ssh would run for `r`, tokens expanded; undefined when there is none (or a
+ * ProxyJump, which ssh -G then shows instead).
+ * @throws SshConfigError for what kpfleet cannot run as ssh would: `ProxyCommand -` (ssh's own
+ *   stdin and stdout), `ProxyUseFdpass yes`, an unknown `%` token.
+ */
+function proxyCommandOf(r: ResolvedSshConfig): string | undefined {
+  const command = r.proxyCommand;
+  if (command === undefined) return undefined;
+  const refuse = (why: string): SshConfigError =>
+    new SshConfigError(
+      `ProxyCommand for ${r.host}: ${why}`,
+      { stderr: '' },
+      {
+        hint: 'reach the host with ProxyJump, or with a ProxyCommand that speaks SSH on its stdin and stdout',
+      },
+    );
+  if (command.trim() === '-')
+    throw refuse("`ProxyCommand -` (ssh's own stdin) cannot carry kpfleet's connections");
+  if ((r.raw.get('proxyusefdpass')?.[0] ?? 'no').toLowerCase() === 'yes')
+    throw refuse('ProxyUseFdpass is not supported');
+  try {
+    return expandProxyCommand(command, {
+      hostname: r.hostname,
+      originalHost: r.host,
+      hostKeyAlias: r.hostKeyAlias,
+      port: r.port,
+      user: r.user,
+    });
+  } catch (err) {
+    throw refuse(err instanceof Error ? err.message : String(err));
+  }
+}
+
+function endpointOf(r: ResolvedSshConfig, first: boolean): SshEndpoint {
   const e: SshEndpoint = {
     keyName: r.hostKeyAlias ?? r.hostname,
     address: r.hostname,
@@ -26,6 +63,10 @@ function endpointOf(r: ResolvedSshConfig): SshEndpoint {
     hashKnownHosts: r.hashKnownHosts,
   };
   if (r.hostKeyAlias !== undefined) e.hostKeyAlias = r.hostKeyAlias;
+  // Only the first hop is reached through its own ProxyCommand; later hops go through the one
+  // before them (ssh -J overrides their own).
+  const proxy = first ? proxyCommandOf(r) : undefined;
+  if (proxy !== undefined) e.proxyCommand = proxy;
   return e;
 }
 
@@ -52,6 +93,7 @@ export async function resolveSshSettings(
     jump.push(
       endpointOf(
         await resolveSshConfigCached(hop.host, { configFile, user: hop.user, port: hop.port }),
+        jump.length === 0,
       ),
     );
   }
@@ -69,7 +111,7 @@ export async function resolveSshSettings(
         ? agentSetting
         : opts.env.SSH_AUTH_SOCK;
   const settings: SshSettings = {
-    ...endpointOf(resolved),
+    ...endpointOf(resolved, jump.length === 0),
     host: conn.host,
     become: conn.become,
     identityFiles,
