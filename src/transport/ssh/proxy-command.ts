@@ -23,7 +23,17 @@ export interface ProxyTokens {
   user: string;
 }
 
-/** `%` tokens expanded; an unknown one throws, as ssh's percent_expand refuses it. */
+/**
+ * Shell syntax, blanks, control characters and a leading `-`: a host or user name with one would
+ * change the command it is put into (the inventory is the repository's), as OpenSSH 9.6 refuses
+ * them in names from the command line (CVE-2023-51385).
+ */
+const UNSAFE = /^-|['"`$\\;&<>|(){}*?[\]!#~\s\p{Cc}]/u;
+
+/**
+ * `%` tokens expanded; an unknown one throws, as ssh's percent_expand refuses it, and so does a
+ * name that is unsafe in a shell command.
+ */
 export function expandProxyCommand(command: string, t: ProxyTokens): string {
   const tokens: Record<string, string> = {
     '%': '%',
@@ -37,6 +47,8 @@ export function expandProxyCommand(command: string, t: ProxyTokens): string {
     const value = tokens[key];
     if (value === undefined)
       throw new Error(`unknown token %${key} in ProxyCommand (ssh knows %%, %h, %k, %n, %p, %r)`);
+    if (key !== '%' && UNSAFE.test(value))
+      throw new Error(`%${key} would put ${JSON.stringify(value)} into a shell command`);
     return value;
   });
 }

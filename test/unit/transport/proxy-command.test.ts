@@ -30,4 +30,29 @@ describe('expandProxyCommand', () => {
       expect(() => expandProxyCommand(c, t)).toThrow(/unknown token %.? in ProxyCommand/);
     },
   );
+
+  it.each([
+    ['hostname', 'a;id'],
+    ['hostname', '$(id)'],
+    ['originalHost', 'db1 -oX'],
+    ['user', '-oProxyCommand=x'],
+    ['user', 'a`id`'],
+    ['hostKeyAlias', "x'y"],
+    ['user', 'a\nb'],
+  ])('refuses a %s that would change the shell command: %j', (field, value) => {
+    expect(() => expandProxyCommand('ssh -W %h:%p -l %r %n %k', { ...t, [field]: value })).toThrow(
+      /would put .* into a shell command/,
+    );
+  });
+
+  it('accepts the names hosts have: dotted, IPv6, user@, underscores', () => {
+    expect(
+      expandProxyCommand('%h %r %n', {
+        ...t,
+        hostname: 'fe80::1%eth0',
+        user: 'svc_kp-1',
+        originalHost: 'web-01.eu_west.example',
+      }),
+    ).toBe('fe80::1%eth0 svc_kp-1 web-01.eu_west.example');
+  });
 });
