@@ -30,6 +30,11 @@ export interface ProxyTokens {
  */
 const UNSAFE = /^-|['"`$\\;&<>|(){}*?[\]!#~\s\p{Cc}]/u;
 
+/** Whether a host or user name could change a shell command it is put into. */
+export function unsafeInShell(name: string): boolean {
+  return UNSAFE.test(name);
+}
+
 /**
  * `%` tokens expanded; an unknown one throws, as ssh's percent_expand refuses it, and so does a
  * name that is unsafe in a shell command.
@@ -47,7 +52,7 @@ export function expandProxyCommand(command: string, t: ProxyTokens): string {
     const value = tokens[key];
     if (value === undefined)
       throw new Error(`unknown token %${key} in ProxyCommand (ssh knows %%, %h, %k, %n, %p, %r)`);
-    if (key !== '%' && UNSAFE.test(value))
+    if (key !== '%' && unsafeInShell(value))
       throw new Error(`%${key} would put ${JSON.stringify(value)} into a shell command`);
     return value;
   });

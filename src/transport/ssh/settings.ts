@@ -10,7 +10,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { HostConnection } from '../../desired/connection.ts';
 import { SshConfigError } from '../../errors.ts';
-import { expandProxyCommand } from './proxy-command.ts';
+import { expandProxyCommand, unsafeInShell } from './proxy-command.ts';
 import { parseJumpHost, resolveSshConfigCached } from './ssh-config.ts';
 import type { ResolvedSshConfig } from './ssh-config.ts';
 import type { SshEndpoint, SshSettings } from './ssh-transport.ts';
@@ -82,6 +82,20 @@ export async function resolveSshSettings(
       : conn.sshConfig === join(homedir(), '.ssh/config')
         ? undefined
         : conn.sshConfig;
+  // ssh puts the host and user into Match exec and ProxyCommand shell commands (%h, %n, %r):
+  // names from the inventory (the repository's) with shell syntax never reach ssh, whatever its
+  // version (OpenSSH refuses them itself only from 9.6).
+  for (const [what, name] of [
+    ['address', conn.address],
+    ['user', conn.user],
+  ] as const) {
+    if (name !== undefined && unsafeInShell(name))
+      throw new SshConfigError(
+        `the ${what} ${JSON.stringify(name)} of ${conn.host} has characters a shell would read`,
+        { stderr: '' },
+        { host: conn.host, hint: 'check ansible_host and ansible_user in the inventory' },
+      );
+  }
   const resolved = await resolveSshConfigCached(conn.address, {
     configFile,
     user: conn.user,

@@ -182,3 +182,22 @@ describe('ProxyCommand', () => {
     expect((err as Error).message).toMatch(/unknown token %Q in ProxyCommand/);
   });
 });
+
+describe('names from the inventory', () => {
+  it.each([
+    ['address', 'lab$(touch /tmp/x)'],
+    ['address', '-oProxyCommand=id'],
+    ['user', 'ops;id'],
+  ])('the %s has shell syntax: it never reaches ssh -G (exit 3)', async (what, name) => {
+    const c =
+      what === 'address'
+        ? conn(name, { host: 'web1' })
+        : conn('direct', { host: 'web1', user: name });
+    const err = await resolveSshSettings(c, { env: {} }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SshConfigError);
+    expect((err as SshConfigError).exitCode).toBe(3);
+    expect((err as Error).message).toBe(
+      `the ${what} ${JSON.stringify(name)} of web1 has characters a shell would read`,
+    );
+  });
+});
