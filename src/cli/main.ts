@@ -46,6 +46,13 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
       '--login-user <name>',
       'log in as NAME on every host, whatever kpfleet.yml and the inventory say (facts and plans need no root: a user without sudo for CI, docs/security.md)',
     );
+  // Command line only (no env var, no file): a pull request cannot turn it on.
+  const trustSshConfigOption = () =>
+    new Option(
+      '--trust-ssh-config',
+      'let an ssh config inside the project run commands (Match exec, ProxyCommand, LocalCommand, ' +
+        'KnownHostsCommand); without it they are refused (exit 3). Never on a pull request',
+    );
 
   program
     .command('validate')
@@ -54,6 +61,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
         'once as file:line:col; exits 3 if the configuration is invalid. Contacts no host.',
     )
     .addOption(configOption())
+    .addOption(trustSshConfigOption())
     .option('--json', 'print the result and all diagnostics as JSON on stdout')
     .action(async (opts) => {
       const { validateCommand } = await import('./commands/validate.ts');
@@ -67,6 +75,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
         'must have (which patch, in which state, for which kernel). Contacts no host.',
     )
     .addOption(configOption())
+    .addOption(trustSshConfigOption())
     .option(
       '-l, --limit <pattern>',
       'only hosts matching an Ansible host pattern (web:&prod:!web03, ~regex, @file)',
@@ -86,6 +95,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
         'Exits 4 if a host could not be reached or its host key was refused.',
     )
     .addOption(configOption())
+    .addOption(trustSshConfigOption())
     .option('-l, --limit <pattern>', 'only hosts matching an Ansible host pattern')
     .option('-f, --forks <n>', 'hosts read at once (default: rollout.forks)')
     .addOption(loginUserOption())
@@ -105,6 +115,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
         '--detailed-exitcode, 2 when changes are pending.',
     )
     .addOption(configOption())
+    .addOption(trustSshConfigOption())
     .option('-l, --limit <pattern>', 'only hosts matching an Ansible host pattern')
     .option('-f, --forks <n>', 'hosts read at once (default: rollout.forks)')
     .addOption(loginUserOption())
@@ -132,6 +143,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     )
     .argument('[planfile]', 'a plan saved with kpfleet plan --out: execute exactly that plan')
     .addOption(configOption())
+    .addOption(trustSshConfigOption())
     .option('-l, --limit <pattern>', 'only hosts matching an Ansible host pattern')
     .option('-f, --forks <n>', 'hosts changed at once (default: rollout.forks)')
     .addOption(loginUserOption())

@@ -4,8 +4,8 @@
  * Nothing here contacts a host.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { homedir, userInfo } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { Diagnostic } from '../diagnostics.ts';
 import { sortDiagnostics } from '../diagnostics.ts';
@@ -18,6 +18,8 @@ import { normalizeConfig } from './normalize.ts';
 import { checkRules } from './rules.ts';
 import type { PatchFileFacts } from './rules.ts';
 import { validateSchema } from './schema.ts';
+import { scanSshConfig } from './ssh-config-scan.ts';
+import type { SshConfigRoot, SshConfigScanFs } from './ssh-config-scan.ts';
 import { offsetOf, parseYamlFile } from './yaml-doc.ts';
 import { pushAll } from '../util/arrays.ts';
 
@@ -28,6 +30,11 @@ export interface LoadOptions {
   configPath?: string;
   cwd?: string;
   home?: string;
+  /**
+   * `--trust-ssh-config`: an ssh config inside the project may run commands (Match exec,
+   * ProxyCommand, ...). Only the command line sets it, never a file or the environment.
+   */
+  trustSshConfig?: boolean;
 }
 
 export interface Project {
@@ -127,10 +134,84 @@ export function loadProject(options: LoadOptions = {}): Project {
     ? { yaml, config, patchFiles, inventory }
     : { yaml, config, patchFiles };
   pushAll(diagnostics, checkRules(ruleInput));
+  if (options.trustSshConfig !== true)
+    pushAll(diagnostics, sshConfigDiagnostics(config.connection.sshConfig, { cwd, home, dir }));
   attachLineText(diagnostics, cwd);
   const project: Project = { config, resolvePath, diagnostics: sortDiagnostics(diagnostics) };
   if (inventory) project.inventory = inventory;
   return project;
+}
+
+/**
+ * What a pull request can change: the git work tree that holds kpfleet.yml (a file beside the
+ * project folder is as easy to change as one inside it), or the project folder outside git.
+ */
+export function projectRoot(dir: string): string {
+  for (let d = dir; ; d = dirname(d)) {
+    if (existsSync(join(d, '.git'))) return d;
+    if (dirname(d) === d) return dir;
+  }
+}
+
+function isInside(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
+
+function realpathOr(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+const scanFs: SshConfigScanFs = {
+  readFile: (path) => {
+    try {
+      return statSync(path).isFile() ? readFileSync(path, 'utf8') : undefined;
+    } catch {
+      return undefined;
+    }
+  },
+  readdir: (path) => {
+    try {
+      return readdirSync(path);
+    } catch {
+      return [];
+    }
+  },
+};
+
+/**
+ * The ssh config files ssh will read for this project, scanned for directives that run commands
+ * (ssh-config-scan.ts). The user's and the system's own files (~/.ssh, /etc/ssh) are trusted;
+ * a file in the project, or included by one, is not.
+ */
+function sshConfigDiagnostics(
+  sshConfig: string | false,
+  at: { cwd: string; home: string; dir: string },
+): Diagnostic[] {
+  if (sshConfig === false) return [];
+  // ssh reads ~/.ssh/config from the passwd entry, and expands `~` in Include from $HOME.
+  const sshHome = userInfo().homedir;
+  const defaults = [join(at.home, '.ssh/config'), join(sshHome, '.ssh/config')];
+  const roots: SshConfigRoot[] = defaults.includes(sshConfig)
+    ? [
+        { path: join(sshHome, '.ssh/config'), user: true },
+        { path: '/etc/ssh/ssh_config', user: false },
+      ]
+    : [{ path: sshConfig, user: true }];
+  const root = projectRoot(at.dir);
+  const realRoot = realpathOr(root);
+  const trusted = [join(at.home, '.ssh'), join(sshHome, '.ssh'), '/etc/ssh'];
+  const inProject = (path: string): boolean =>
+    !trusted.some((t) => isInside(t, path)) &&
+    (isInside(root, path) || isInside(realRoot, realpathOr(path)));
+  return scanSshConfig(
+    { roots, home: at.home, inProject, display: (p) => displayPath(at.cwd, p) },
+    scanFs,
+  );
 }
 
 function displayPath(cwd: string, path: string): string {

@@ -28,6 +28,7 @@ export interface ApplyCliOptions {
   /** `--login-user`: every host is logged in to as this user. */
   loginUser?: string;
   config?: string;
+  trustSshConfig?: boolean;
   limit?: string;
   forks?: string;
   yes?: boolean;

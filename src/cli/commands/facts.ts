@@ -17,6 +17,7 @@ export interface FactsOptions {
   /** `--login-user`: every host is logged in to as this user. */
   loginUser?: string;
   config?: string;
+  trustSshConfig?: boolean;
   limit?: string;
   json?: boolean;
   forks?: string;

@@ -8,6 +8,7 @@ import { selectHostsForCli } from './project.ts';
 
 export interface HostsOptions {
   config?: string;
+  trustSshConfig?: boolean;
   limit?: string;
   json?: boolean;
 }

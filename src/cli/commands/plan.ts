@@ -22,6 +22,7 @@ export interface PlanOptions {
   /** `--login-user`: every host is logged in to as this user. */
   loginUser?: string;
   config?: string;
+  trustSshConfig?: boolean;
   limit?: string;
   forks?: string;
   format: 'text' | 'json' | 'markdown';

@@ -19,9 +19,13 @@ import type { Inventory } from '../../inventory/types.ts';
 import type { CliIo } from '../io.ts';
 
 /** Loads the project named by `-c` (or found in the working directory), as every command does. */
-export function loadForCli(opts: { config?: string }, io: CliIo): Project {
+export function loadForCli(
+  opts: { config?: string; trustSshConfig?: boolean },
+  io: CliIo,
+): Project {
   const options: LoadOptions = { cwd: io.cwd };
   if (opts.config !== undefined) options.configPath = opts.config;
+  if (opts.trustSshConfig === true) options.trustSshConfig = true;
   if (io.env.HOME !== undefined && io.env.HOME !== '') options.home = io.env.HOME;
   return loadProject(options);
 }
@@ -70,7 +74,13 @@ export interface SelectedHosts {
  * and resolve each host's connection.
  */
 export function selectHostsForCli(
-  opts: { config?: string; limit?: string; json?: boolean; loginUser?: string },
+  opts: {
+    config?: string;
+    limit?: string;
+    json?: boolean;
+    loginUser?: string;
+    trustSshConfig?: boolean;
+  },
   io: CliIo,
 ): SelectedHosts {
   const { config, inventory, diagnostics, resolvePath } = loadForCli(opts, io);

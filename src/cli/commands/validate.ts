@@ -8,6 +8,7 @@ import type { CliIo } from '../io.ts';
 
 export interface ValidateOptions {
   config?: string;
+  trustSshConfig?: boolean;
   json?: boolean;
 }
 

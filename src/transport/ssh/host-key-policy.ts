@@ -4,7 +4,14 @@
  * key of a host seen for the first time and refuses changed ones; `off` accepts anything and
  * warns every time. Revoked keys and CA-only entries are always refused. A refusal names the
  * host, the fingerprint seen and what known_hosts holds.
+ *
+ * accept-new checks and records in one critical section per known_hosts file (`file-lock.ts`:
+ * in this process and across processes), re-reading the file inside it: of two first contacts
+ * with one name and different keys, the second finds the first recorded and is refused as a
+ * changed key; the same key twice is recorded once. Names are written hashed when the host's
+ * `HashKnownHosts` says so.
  */
+import { withFileLock } from './file-lock.ts';
 import {
   appendKnownHostsLine,
   checkHostKey,
@@ -14,7 +21,8 @@ import {
   loadKnownHostsFiles,
   preferredHostKeyAlgorithms,
 } from './known-hosts-file.ts';
-import type { KnownHostsEntry } from './known-hosts-file.ts';
+import type { HostKeyTarget, HostKeyVerdict, KnownHostsEntry } from './known-hosts-file.ts';
+import { knownHostsName } from './known-hosts.ts';
 import type { SshEndpoint } from './ssh-transport.ts';
 
 import type { HostKeyChecking } from '../../config/model.ts';
@@ -34,20 +42,26 @@ export interface HostKeyPolicyOptions {
   /** Read-only files consulted too (e.g. /etc/ssh/ssh_known_hosts). */
   globalFiles?: string[];
   mode: HostKeyChecking;
-  /** Write new entries hashed (HashKnownHosts). */
+  /** Write new entries hashed, for endpoints whose own `hashKnownHosts` is not set. */
   hashNew?: boolean;
   /** Warnings the run must show (mode off, malformed lines). */
   onWarning?: (message: string) => void;
 }
 
+/** What known_hosts knows the endpoint as: its HostKeyAlias (no port, as ssh), else host:port. */
+function targetOf(e: SshEndpoint): HostKeyTarget {
+  return e.hostKeyAlias === undefined
+    ? { host: e.keyName, port: e.port }
+    : { host: e.address, port: e.port, hostKeyAlias: e.hostKeyAlias };
+}
+
 function displayName(e: SshEndpoint): string {
-  return e.port === 22 ? e.keyName : `[${e.keyName}]:${String(e.port)}`;
+  return e.hostKeyAlias ?? knownHostsName(e.keyName, e.port);
 }
 
 export class HostKeyPolicy {
   private readonly options: HostKeyPolicyOptions;
   private entries: KnownHostsEntry[];
-  private writing: Promise<void> = Promise.resolve();
 
   constructor(options: HostKeyPolicyOptions) {
     this.options = options;
@@ -63,19 +77,60 @@ export class HostKeyPolicy {
   }
 
   algorithmsFor(endpoint: SshEndpoint): string[] | undefined {
-    const list = preferredHostKeyAlgorithms(this.entries, endpoint.keyName, endpoint.port);
+    const t = targetOf(endpoint);
+    const list = preferredHostKeyAlgorithms(
+      this.entries,
+      t.host,
+      t.port,
+      t.hostKeyAlias === undefined ? {} : { hostKeyAlias: t.hostKeyAlias },
+    );
     return list.length ? list : undefined;
   }
 
   async decide(endpoint: SshEndpoint, blob: Buffer): Promise<HostKeyDecision> {
+    const verdict = checkHostKey(this.entries, targetOf(endpoint), blob);
+    const file = this.options.files[0];
+    if (verdict.kind !== 'unknown' || this.options.mode !== 'accept-new' || file === undefined)
+      return this.decision(endpoint, blob, verdict);
+    return withFileLock(file, () => this.acceptNew(file, endpoint, blob));
+  }
+
+  /**
+   * accept-new, under the file's lock: the file is read again (another connection or process may
+   * have recorded this name meanwhile), and the key recorded only if the name is still unknown.
+   */
+  private acceptNew(file: string, endpoint: SshEndpoint, blob: Buffer): HostKeyDecision {
+    this.reload(file);
+    const verdict = checkHostKey(this.entries, targetOf(endpoint), blob);
+    if (verdict.kind !== 'unknown') return this.decision(endpoint, blob, verdict);
+    appendKnownHostsLine(
+      file,
+      formatKnownHostsLine({
+        ...targetOf(endpoint),
+        blob,
+        hashed: endpoint.hashKnownHosts ?? this.options.hashNew ?? false,
+      }),
+    );
+    this.reload(file);
+    const fingerprint = fingerprintSha256(blob);
+    this.options.onWarning?.(
+      `added ${displayName(endpoint)} (${keyTypeOf(blob) ?? 'unknown'} ${fingerprint}) to ${file}`,
+    );
+    return { accept: true, reason: 'new, recorded', fingerprint };
+  }
+
+  /** The entries of `file` as it is now on disk, with their real line numbers. */
+  private reload(file: string): void {
+    this.entries = [
+      ...this.entries.filter((e) => e.file !== file),
+      ...loadKnownHostsFiles([file]).entries,
+    ];
+  }
+
+  private decision(endpoint: SshEndpoint, blob: Buffer, verdict: HostKeyVerdict): HostKeyDecision {
     const fingerprint = fingerprintSha256(blob);
     const type = keyTypeOf(blob);
     const name = displayName(endpoint);
-    const verdict = checkHostKey(
-      this.entries,
-      { host: endpoint.keyName, port: endpoint.port },
-      blob,
-    );
     const files = this.options.files.join(', ');
     switch (verdict.kind) {
       case 'known':
@@ -108,7 +163,7 @@ export class HostKeyPolicy {
           accept: false,
           fingerprint,
           reason: `the host key of ${name} has CHANGED: it offered ${type} ${fingerprint}, known_hosts has ${expected}`,
-          hint: 'someone may be intercepting the connection, or the host was reinstalled; check out of band, then remove the old line (ssh-keygen -R)',
+          hint: 'someone may be intercepting the connection, the host was reinstalled, or several hosts answer to this one name (give each its own HostKeyAlias); check out of band, then remove the old line (ssh-keygen -R)',
         };
       }
       case 'unknown':
@@ -120,38 +175,10 @@ export class HostKeyPolicy {
             hint: 'add its key to known_hosts after checking the fingerprint, or set host_key_checking: accept-new to record keys of new hosts',
           };
         }
-        if (this.options.mode === 'accept-new') {
-          await this.record(endpoint, blob);
-          this.options.onWarning?.(
-            `added ${name} (${type} ${fingerprint}) to ${this.options.files[0] ?? 'known_hosts'}`,
-          );
-          return { accept: true, reason: 'new, recorded', fingerprint };
-        }
         this.options.onWarning?.(
           `accepted the unknown host key of ${name} (${type} ${fingerprint}) without checking: host_key_checking is off`,
         );
         return { accept: true, reason: 'unknown, accepted (off)', fingerprint };
     }
-  }
-
-  /** accept-new: append (serialised, so parallel connections do not interleave lines). */
-  private record(endpoint: SshEndpoint, blob: Buffer): Promise<void> {
-    const file = this.options.files[0];
-    if (file === undefined) return Promise.resolve();
-    const line = formatKnownHostsLine({
-      host: endpoint.keyName,
-      port: endpoint.port,
-      blob,
-      hashed: this.options.hashNew ?? false,
-    });
-    this.writing = this.writing.then(() => {
-      appendKnownHostsLine(file, line);
-      // re-read the file, so the new line is known with its real line number
-      this.entries = [
-        ...this.entries.filter((e) => e.file !== file),
-        ...loadKnownHostsFiles([file]).entries,
-      ];
-    });
-    return this.writing;
   }
 }

@@ -1,13 +1,16 @@
 /**
  * How to reach a host over SSH: what kpfleet and the inventory say (`HostConnection`), completed
  * the way OpenSSH completes it from ~/.ssh/config (`ssh -G` is the reference): HostName, User,
- * Port, IdentityFile, ProxyJump (each hop resolved too), HostKeyAlias, known_hosts files.
+ * Port, IdentityFile, ProxyJump (each hop resolved too) or ProxyCommand, HostKeyAlias,
+ * HashKnownHosts.
  * Values from the inventory win over ~/.ssh/config, as `ssh -l/-p` win over the file.
  */
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { HostConnection } from '../../desired/connection.ts';
+import { SshConfigError } from '../../errors.ts';
+import { expandProxyCommand, unsafeInShell } from './proxy-command.ts';
 import { parseJumpHost, resolveSshConfigCached } from './ssh-config.ts';
 import type { ResolvedSshConfig } from './ssh-config.ts';
 import type { SshEndpoint, SshSettings } from './ssh-transport.ts';
@@ -17,8 +20,54 @@ export interface ResolveSettingsOptions {
   env: Record<string, string | undefined>;
 }
 
-function endpointOf(r: ResolvedSshConfig): SshEndpoint {
-  return { keyName: r.hostKeyAlias ?? r.hostname, address: r.hostname, port: r.port, user: r.user };
+/**
+ * The ProxyCommand ssh would run for `r`, tokens expanded; undefined when there is none (or a
+ * ProxyJump, which ssh -G then shows instead).
+ * @throws SshConfigError for what kpfleet cannot run as ssh would: `ProxyCommand -` (ssh's own
+ *   stdin and stdout), `ProxyUseFdpass yes`, an unknown `%` token.
+ */
+function proxyCommandOf(r: ResolvedSshConfig): string | undefined {
+  const command = r.proxyCommand;
+  if (command === undefined) return undefined;
+  const refuse = (why: string): SshConfigError =>
+    new SshConfigError(
+      `ProxyCommand for ${r.host}: ${why}`,
+      { stderr: '' },
+      {
+        hint: 'reach the host with ProxyJump, or with a ProxyCommand that speaks SSH on its stdin and stdout',
+      },
+    );
+  if (command.trim() === '-')
+    throw refuse("`ProxyCommand -` (ssh's own stdin) cannot carry kpfleet's connections");
+  if ((r.raw.get('proxyusefdpass')?.[0] ?? 'no').toLowerCase() === 'yes')
+    throw refuse('ProxyUseFdpass is not supported');
+  try {
+    return expandProxyCommand(command, {
+      hostname: r.hostname,
+      originalHost: r.host,
+      hostKeyAlias: r.hostKeyAlias,
+      port: r.port,
+      user: r.user,
+    });
+  } catch (err) {
+    throw refuse(err instanceof Error ? err.message : String(err));
+  }
+}
+
+function endpointOf(r: ResolvedSshConfig, first: boolean): SshEndpoint {
+  const e: SshEndpoint = {
+    keyName: r.hostKeyAlias ?? r.hostname,
+    address: r.hostname,
+    port: r.port,
+    user: r.user,
+    hashKnownHosts: r.hashKnownHosts,
+  };
+  if (r.hostKeyAlias !== undefined) e.hostKeyAlias = r.hostKeyAlias;
+  // Only the first hop is reached through its own ProxyCommand; later hops go through the one
+  // before them (ssh -J overrides their own).
+  const proxy = first ? proxyCommandOf(r) : undefined;
+  if (proxy !== undefined) e.proxyCommand = proxy;
+  return e;
 }
 
 export async function resolveSshSettings(
@@ -33,6 +82,20 @@ export async function resolveSshSettings(
       : conn.sshConfig === join(homedir(), '.ssh/config')
         ? undefined
         : conn.sshConfig;
+  // ssh puts the host and user into Match exec and ProxyCommand shell commands (%h, %n, %r):
+  // names from the inventory (the repository's) with shell syntax never reach ssh, whatever its
+  // version (OpenSSH refuses them itself only from 9.6).
+  for (const [what, name] of [
+    ['address', conn.address],
+    ['user', conn.user],
+  ] as const) {
+    if (name !== undefined && unsafeInShell(name))
+      throw new SshConfigError(
+        `the ${what} ${JSON.stringify(name)} of ${conn.host} has characters a shell would read`,
+        { stderr: '' },
+        { host: conn.host, hint: 'check ansible_host and ansible_user in the inventory' },
+      );
+  }
   const resolved = await resolveSshConfigCached(conn.address, {
     configFile,
     user: conn.user,
@@ -44,6 +107,7 @@ export async function resolveSshSettings(
     jump.push(
       endpointOf(
         await resolveSshConfigCached(hop.host, { configFile, user: hop.user, port: hop.port }),
+        jump.length === 0,
       ),
     );
   }
@@ -61,7 +125,7 @@ export async function resolveSshSettings(
         ? agentSetting
         : opts.env.SSH_AUTH_SOCK;
   const settings: SshSettings = {
-    ...endpointOf(resolved),
+    ...endpointOf(resolved, jump.length === 0),
     host: conn.host,
     become: conn.become,
     identityFiles,

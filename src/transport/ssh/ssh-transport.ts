@@ -30,6 +30,8 @@ import type { KeyStore } from './keys.ts';
 import { KeyLoadError } from './keys.ts';
 import type { HostKeyPolicy } from './host-key-policy.ts';
 import type { HostKeyDecision } from './host-key-policy.ts';
+import { describeProxyEnd, startProxyCommand } from './proxy-command.ts';
+import type { ProxyProcess } from './proxy-command.ts';
 
 const { Client } = ssh2;
 
@@ -37,6 +39,15 @@ const { Client } = ssh2;
 export interface SshEndpoint {
   /** The name host keys are checked under: HostKeyAlias, else the address. */
   keyName: string;
+  /** `HostKeyAlias`: known_hosts names the host by it alone, without the port (as ssh does). */
+  hostKeyAlias?: string;
+  /** `HashKnownHosts`: accept-new records the name hashed. */
+  hashKnownHosts?: boolean;
+  /**
+   * `ProxyCommand`, tokens expanded: run, and SSH spoken over its stdin/stdout instead of a TCP
+   * connection to `address` (the first hop only: later hops go through the one before).
+   */
+  proxyCommand?: string;
   address: string;
   port: number;
   user: string;
@@ -275,16 +286,21 @@ export class SshTransport implements Transport {
   private async connectChain(): Promise<ClientType> {
     const hops = [...this.settings.jump, this.settings];
     const clients: ClientType[] = [];
+    const first = hops[0];
+    const proxy =
+      first?.proxyCommand === undefined ? undefined : startProxyCommand(first.proxyCommand);
     try {
-      let sock: Duplex | undefined;
+      let sock: Duplex | undefined = proxy?.sock;
       for (const [i, hop] of hops.entries()) {
         const client = await openClient(this.settings, hop, this.deps, sock);
         clients.push(client);
+        if (i === 0 && proxy) client.once('close', () => proxy.stop());
         const next = hops[i + 1];
         if (next) sock = await forward(client, next);
       }
     } catch (err) {
       for (const c of clients.reverse()) c.end();
+      if (proxy) throw await this.throughProxy(err, proxy);
       throw err;
     }
     const target = clients[clients.length - 1];
@@ -307,6 +323,22 @@ export class SshTransport implements Transport {
       );
     });
     return target;
+  }
+
+  /** An unreachable error through a ProxyCommand says how the command ended and what it said. */
+  private async throughProxy(err: unknown, proxy: ProxyProcess): Promise<unknown> {
+    if (!(err instanceof HostUnreachableError)) {
+      proxy.stop();
+      return err;
+    }
+    const ended = await describeProxyEnd(proxy);
+    proxy.stop();
+    return new HostUnreachableError(`${err.message}; ${ended}`, {
+      host: this.host,
+      step: 'connect',
+      cause: err,
+      hint: 'run the ProxyCommand by hand (ssh -G shows it) to see what it does',
+    });
   }
 
   async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
