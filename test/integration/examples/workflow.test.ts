@@ -157,6 +157,8 @@ describe('examples/.github/workflows/kpfleet.yml', () => {
     );
     expect(reads.length).toBeGreaterThanOrEqual(2);
     for (const c of reads) expect(c.argv.join(' '), c.job).toContain('--login-user kpfleet-ro');
+    // an ssh config in the repository may never run commands here (docs/security.md)
+    for (const c of commands) expect(c.argv, c.job).not.toContain('--trust-ssh-config');
     // plan and apply never share a runner; pull requests from forks never run
     const labels = (j?: Job) => [j?.['runs-on'] ?? []].flat();
     expect(labels(workflow.jobs.apply)).not.toEqual(labels(workflow.jobs.plan));
