@@ -5,6 +5,7 @@
  * warns every time. Revoked keys and CA-only entries are always refused. A refusal names the
  * host, the fingerprint seen and what known_hosts holds.
  */
+import { showCommand } from '../shell.ts';
 import {
   appendKnownHostsLine,
   checkHostKey,
@@ -38,6 +39,14 @@ export interface HostKeyPolicyOptions {
   hashNew?: boolean;
   /** Warnings the run must show (mode off, malformed lines). */
   onWarning?: (message: string) => void;
+}
+
+/** What to do about a changed key: check, then the exact command that removes the old line. */
+function changedKeyHint(expected: readonly { file: string }[], name: string): string {
+  const commands = [...new Set(expected.map((e) => e.file))].map((file) =>
+    showCommand(['ssh-keygen', '-f', file, '-R', name]),
+  );
+  return `someone may be intercepting the connection, or the host was reinstalled; check out of band, then remove the old line: ${commands.join('; ')}`;
 }
 
 function displayName(e: SshEndpoint): string {
@@ -108,7 +117,7 @@ export class HostKeyPolicy {
           accept: false,
           fingerprint,
           reason: `the host key of ${name} has CHANGED: it offered ${type} ${fingerprint}, known_hosts has ${expected}`,
-          hint: 'someone may be intercepting the connection, or the host was reinstalled; check out of band, then remove the old line (ssh-keygen -R)',
+          hint: changedKeyHint(verdict.expected, name),
         };
       }
       case 'unknown':
