@@ -260,7 +260,10 @@ export function transportScenarios(get: () => TransportHarness): void {
       // the hint's command, quoted, pasted into a shell: it removes exactly that line
       const hint = (err as HostKeyError).hint ?? '';
       const command = /remove the old line: (.*)$/.exec(hint)?.[1] ?? '';
-      expect(command).toBe(`ssh-keygen -f ${file} -R '${name(h.endpoint(c))}'`);
+      const shown = name(h.endpoint(c)).includes('[')
+        ? `'${name(h.endpoint(c))}'`
+        : name(h.endpoint(c));
+      expect(command).toBe(`ssh-keygen -f ${file} -R ${shown}`);
       const pasted = spawnSync('sh', ['-c', command], { encoding: 'utf8' });
       expect(pasted.status, pasted.stderr).toBe(0);
       expect(readFileSync(file, 'utf8')).not.toContain(name(h.endpoint(c)));
