@@ -186,12 +186,24 @@ function checkTargetKind(path: string, label: string): Stats | undefined {
   return st;
 }
 
+/** Runs a preflight; a file system error it did not foresee is still a usage error, named. */
+function preflight(label: string, check: () => string): OutputTarget {
+  try {
+    return { label, path: check() };
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw refuse(label, errnoText(err));
+  }
+}
+
 /** A file to be replaced (`--out`, `--report`): checked now, before any host is contacted. */
 export function preflightReplace(path: string, label: string): OutputTarget {
-  const target = followTrusted(path, label);
-  checkTargetKind(target, label);
-  probeFolder(dirname(target), label);
-  return { label, path: target };
+  return preflight(label, () => {
+    const target = followTrusted(path, label);
+    checkTargetKind(target, label);
+    probeFolder(dirname(target), label);
+    return target;
+  });
 }
 
 /**
@@ -203,24 +215,26 @@ export function preflightAppend(
   label: string,
   options: { createFolder?: boolean } = {},
 ): OutputTarget {
-  if (options.createFolder === true) {
-    try {
-      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    } catch (err) {
-      throw refuse(label, folderProblem(dirname(path)) ?? errnoText(err));
+  return preflight(label, () => {
+    if (options.createFolder === true) {
+      try {
+        mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      } catch (err) {
+        throw refuse(label, folderProblem(dirname(path)) ?? errnoText(err));
+      }
     }
-  }
-  const target = followTrusted(path, label);
-  if (checkTargetKind(target, label) === undefined) {
-    probeFolder(dirname(target), label);
-  } else {
-    try {
-      closeSync(openSync(target, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK));
-    } catch (err) {
-      throw refuse(label, `cannot open it for appending: ${errnoText(err)}`);
+    const target = followTrusted(path, label);
+    if (checkTargetKind(target, label) === undefined) {
+      probeFolder(dirname(target), label);
+    } else {
+      try {
+        closeSync(openSync(target, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK));
+      } catch (err) {
+        throw refuse(label, `cannot open it for appending: ${errnoText(err)}`);
+      }
     }
-  }
-  return { label, path: target };
+    return target;
+  });
 }
 
 function writeAll(fd: number, data: Buffer): void {
@@ -262,10 +276,10 @@ function writeFailed(target: OutputTarget, err: unknown): OutputFileError {
 /** Replaces `target` with `text`, atomically and durably; nothing is left behind on failure. */
 export function writeFileAtomic(target: OutputTarget, text: string): void {
   const dir = dirname(target.path);
-  const existing = lstatOrUndefined(target.path);
   let fd: number | undefined;
   let temp: string | undefined;
   try {
+    const existing = lstatOrUndefined(target.path);
     const created = createTemp(dir, existing?.isFile() === true ? 0o600 : 0o644);
     fd = created.fd;
     temp = created.path;

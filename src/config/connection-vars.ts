@@ -18,7 +18,7 @@ import { scalarText, showValue } from '../util/show.ts';
 
 const SUPPORTED_CONNECTIONS = ['ssh', 'smart', 'paramiko', 'paramiko_ssh'];
 
-interface Finding {
+export interface Finding {
   message: string;
   hint?: string;
 }
@@ -84,6 +84,13 @@ const CHECKS: Record<string, (name: string, value: unknown) => Finding | undefin
       ? undefined
       : { message: `${n} ${showValue(v)} is not supported: kpfleet connects over SSH` },
 };
+
+/** `connection.user` in kpfleet.yml: a login name, as `ansible_user`. */
+export function connectionUserFinding(value: unknown): Finding | undefined {
+  return typeof value === 'string'
+    ? textValue('connection.user', value, 'a valid login name', loginNameProblem, USER_HINT)
+    : undefined;
+}
 
 function portCheck(name: string, value: unknown): Finding | undefined {
   if (value === null || value === undefined || value === '' || parsePort(value) !== undefined)

@@ -4,13 +4,12 @@
  * loader and passed in.
  */
 import type { Diagnostic } from '../diagnostics.ts';
-import { loginNameProblem } from '../desired/connection-values.ts';
 import { resolveDesired } from '../desired/resolve.ts';
 import type { Conflict } from '../desired/resolve.ts';
 import type { Inventory } from '../inventory/types.ts';
 import { showValue } from '../util/show.ts';
 import { didYouMean } from '../util/suggest.ts';
-import { checkConnectionVars } from './connection-vars.ts';
+import { checkConnectionVars, connectionUserFinding } from './connection-vars.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 import { isKernelPattern, kernelsOverlap } from './kernel-match.ts';
 import { PATCH_STATES } from './model.ts';
@@ -72,18 +71,8 @@ export function checkRules(input: RulesInput): Diagnostic[] {
   };
   const patchNames = [...config.patches.keys()];
 
-  // --- connection ------------------------------------------------------------------------
-  const user = get(raw, ['connection', 'user']);
-  const userProblem = typeof user === 'string' && user !== '' ? loginNameProblem(user) : undefined;
-  if (userProblem !== undefined) {
-    at(
-      'error',
-      'rules/connection-user',
-      ['connection', 'user'],
-      `connection.user ${showValue(user)} is not a valid login name: ${userProblem}`,
-      "letters, digits, '_', '.', '-' and '@' (first.last, svc_deploy, user@REALM), not starting with '-'",
-    );
-  }
+  const user = connectionUserFinding(get(raw, ['connection', 'user']));
+  if (user) at('error', 'rules/connection-user', ['connection', 'user'], user.message, user.hint);
 
   // --- durations and amounts -------------------------------------------------------------
   for (const { path, min, max } of DURATION_RANGES) {
