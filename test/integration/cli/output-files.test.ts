@@ -17,7 +17,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from '../../../src/cli/main.ts';
@@ -26,6 +26,7 @@ import { TMP_BASE } from '../../fleet/host-dir.ts';
 import { Lab } from '../../fleet/lab.ts';
 import type { LabHost } from '../../fleet/lab.ts';
 
+const ROOT = new URL('../../../', import.meta.url).pathname;
 const EL9 = '5.14.0-362.8.1.el9_3.x86_64';
 const MOD = 'livepatch_out_files';
 const DIR = join(TMP_BASE, `output-files-${String(process.pid)}`);
@@ -165,6 +166,29 @@ describe('an unwritable destination is refused before any host is contacted (exi
     untouched(before);
   });
 
+  it.skipIf(process.getuid?.() !== 0)(
+    'an audit log the user may not write (permission denied): kpfleet run as nobody',
+    async () => {
+      const audit = join(scratch, 'audit.jsonl');
+      writeFileSync(audit, '', { mode: 0o600 });
+      const before = host.connections;
+      const tsx = join(ROOT, 'node_modules/.bin/tsx');
+      const argv = ['--reuid=65534', '--regid=65534', '--clear-groups', tsx];
+      argv.push(join(ROOT, 'src/cli/main.ts'), 'apply', '--yes', '--audit-log', audit);
+      const r = spawnSync('setpriv', argv, {
+        cwd: DIR,
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: { ...process.env, NO_COLOR: '1', HOME: DIR, SSH_AUTH_SOCK: '' },
+      });
+      expect(r.stderr).toContain(
+        `error: cannot write the audit log ${audit}: cannot open it for appending: permission denied`,
+      );
+      expect(r.status).toBe(64);
+      untouched(before);
+    },
+  );
+
   it('apply --check writes no audit record, so an unusable audit log does not stop it', async () => {
     writeFileSync(join(scratch, 'afile'), 'x');
     const r = await run(['apply', '--check', '--audit-log', join(scratch, 'afile/audit.jsonl')]);
@@ -229,7 +253,6 @@ describe('the plan file', () => {
  * the data fails with ENOSPC, as when a disk fills during a run.
  */
 describe.skipIf(process.getuid?.() !== 0)('out of space after the preflight', () => {
-  const ROOT = new URL('../../../', import.meta.url).pathname;
   const FULL_DISK = [
     'm=$1; shift',
     'mount -t tmpfs -o size=16k,mode=0755 kpfleet-full "$m" || exit 90',
