@@ -13,6 +13,7 @@ export const ExitCode = {
   unreachable: 4,
   usage: 64,
   internal: 70,
+  ioError: 74,
   interrupted: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
@@ -61,6 +62,19 @@ export class ConfigError extends AppError {
 export class UsageError extends AppError {
   constructor(message: string, options: AppErrorOptions = {}) {
     super('E_USAGE', ExitCode.usage, message, options);
+  }
+}
+
+/**
+ * A local file kpfleet writes (`plan --out`, `apply --report`, the audit log) could not be
+ * written once the work was done: out of space, an I/O error. A destination that is unusable from
+ * the start is a UsageError, found before any host is contacted (docs/exit-codes.md).
+ */
+export class OutputFileError extends AppError {
+  readonly path: string;
+  constructor(message: string, path: string, options: AppErrorOptions = {}) {
+    super('E_OUTPUT_FILE', ExitCode.ioError, message, options);
+    this.path = path;
   }
 }
 

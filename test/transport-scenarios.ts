@@ -257,6 +257,16 @@ export function transportScenarios(get: () => TransportHarness): void {
       expect((err as Error).message).toMatch(
         /has CHANGED: it offered ssh-ed25519 SHA256:\S+, known_hosts has ssh-ed25519 SHA256:\S+ \(.*known_hosts\.new:1\)/,
       );
+      // the hint's command, quoted, pasted into a shell: it removes exactly that line
+      const hint = (err as HostKeyError).hint ?? '';
+      const command = /remove the old line: (.*)$/.exec(hint)?.[1] ?? '';
+      const shown = name(h.endpoint(c)).includes('[')
+        ? `'${name(h.endpoint(c))}'`
+        : name(h.endpoint(c));
+      expect(command).toBe(`ssh-keygen -f ${file} -R ${shown}`);
+      const pasted = spawnSync('sh', ['-c', command], { encoding: 'utf8' });
+      expect(pasted.status, pasted.stderr).toBe(0);
+      expect(readFileSync(file, 'utf8')).not.toContain(name(h.endpoint(c)));
     });
 
     it('off accepts anything, and says so', async () => {

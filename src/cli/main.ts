@@ -36,7 +36,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
       'after',
       '\nExit codes: 0 ok, 1 a change failed, 2 changes pending (--detailed-exitcode), 3 invalid\n' +
         'configuration, 4 host unreachable or host key refused, 64 usage, 70 internal error,\n' +
-        '130 interrupted. See docs/exit-codes.md.',
+        '74 an output file could not be written, 130 interrupted. See docs/exit-codes.md.',
     );
 
   const configOption = () =>

@@ -12,6 +12,7 @@ import { sortDiagnostics } from '../diagnostics.ts';
 import { UsageError } from '../errors.ts';
 import { loadInventory } from '../inventory/load.ts';
 import type { Inventory } from '../inventory/types.ts';
+import { readRegularFile } from '../util/regular-file.ts';
 import { SourceText } from '../util/source.ts';
 import type { Config } from './model.ts';
 import { normalizeConfig } from './normalize.ts';
@@ -81,7 +82,7 @@ export function loadProject(options: LoadOptions = {}): Project {
 
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readRegularFile(path).toString('utf8');
   } catch (err) {
     throw new UsageError(`cannot read ${display}: ${errnoText(err)}`);
   }
@@ -127,7 +128,7 @@ export function loadProject(options: LoadOptions = {}): Project {
   const patchFiles = new Map<string, PatchFileFacts>();
   for (const patch of config.patches.values()) {
     if (patch.source.kind === 'file' && !patchFiles.has(patch.source.path)) {
-      patchFiles.set(patch.source.path, inspectPatchFile(patch.source.path));
+      patchFiles.set(patch.source.path, inspectPatchFile(patch.source.path, dir));
     }
   }
   const ruleInput = inventory
@@ -237,22 +238,40 @@ function errnoText(err: unknown): string {
 
 function checkReadable(path: string): string | undefined {
   try {
-    if (statSync(path).isDirectory()) return 'it is a directory';
-    readFileSync(path, { flag: 'r' }).subarray(0, 0);
+    readRegularFile(path);
     return undefined;
   } catch (err) {
     return errnoText(err);
   }
 }
 
-function inspectPatchFile(path: string): PatchFileFacts {
+/**
+ * A patch file's sha256, read without waiting on a FIFO or device, and where it really is: a file
+ * outside the project folder, or reached through a symlink, is not covered by a review of the
+ * project (rules.ts warns).
+ */
+function inspectPatchFile(path: string, projectDir: string): PatchFileFacts {
+  let data: Buffer;
   try {
-    if (statSync(path).isDirectory()) return { error: 'it is a directory' };
-    const data = readFileSync(path);
-    return { sha256: createHash('sha256').update(data).digest('hex') };
+    data = readRegularFile(path);
   } catch (err) {
     return { error: errnoText(err) };
   }
+  const facts: PatchFileFacts = { sha256: createHash('sha256').update(data).digest('hex') };
+  const rel = relative(projectDir, path);
+  if (rel.startsWith('..') || isAbsolute(rel)) return { ...facts, outsideProject: projectDir };
+  try {
+    const real = realpathSync(path);
+    const realDir = realpathSync(projectDir);
+    if (real !== join(realDir, rel)) {
+      facts.realPath = real;
+      const realRel = relative(realDir, real);
+      if (realRel.startsWith('..') || isAbsolute(realRel)) facts.outsideProject = projectDir;
+    }
+  } catch {
+    // it was just read; a path that vanished since is the next read's problem
+  }
+  return facts;
 }
 
 /** Diagnostics about other files (the inventory) may come without their source line. */

@@ -3,14 +3,14 @@
  * offending YAML node. Pure: file facts (existence, sha256) and the inventory are gathered by the
  * loader and passed in.
  */
+import { pushAll } from '../util/arrays.ts';
 import type { Diagnostic } from '../diagnostics.ts';
-import { parsePort } from '../desired/connection.ts';
 import { resolveDesired } from '../desired/resolve.ts';
 import type { Conflict } from '../desired/resolve.ts';
 import type { Inventory } from '../inventory/types.ts';
-import { hostVars } from '../inventory/vars.ts';
-import { scalarText, showValue } from '../util/show.ts';
+import { showValue } from '../util/show.ts';
 import { didYouMean } from '../util/suggest.ts';
+import { checkConnectionVars, connectionUserFinding } from './connection-vars.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 import { isKernelPattern, kernelsOverlap } from './kernel-match.ts';
 import { PATCH_STATES } from './model.ts';
@@ -21,9 +21,13 @@ import { offsetOf } from './yaml-doc.ts';
 import type { JsonPath, YamlFile } from './yaml-doc.ts';
 
 export interface PatchFileFacts {
-  /** Why the file cannot be used (does not exist, is a directory, permission denied). */
+  /** Why the file cannot be used (does not exist, is a directory or a FIFO, permission denied). */
   error?: string;
   sha256?: string;
+  /** The project folder, when the file is outside it (as written, or where a symlink leads). */
+  outsideProject?: string;
+  /** Where the file really is, when a symlink on its path inside the project leads elsewhere. */
+  realPath?: string;
 }
 
 export interface RulesInput {
@@ -44,8 +48,6 @@ const DURATION_RANGES: { path: JsonPath; min: number; max: number }[] = [
   { path: ['rollout', 'health_check_timeout'], min: 1_000, max: 3_600_000 },
   { path: ['rollout', 'reboot_due_after'], min: 86_400_000, max: 3650 * 86_400_000 },
 ];
-
-const SUPPORTED_CONNECTIONS = ['ssh', 'smart', 'paramiko', 'paramiko_ssh'];
 
 export function checkRules(input: RulesInput): Diagnostic[] {
   const { yaml, config } = input;
@@ -69,6 +71,9 @@ export function checkRules(input: RulesInput): Diagnostic[] {
     return Array.isArray(node) ? node.indexOf(name) : -1;
   };
   const patchNames = [...config.patches.keys()];
+
+  const user = connectionUserFinding(get(raw, ['connection', 'user']));
+  if (user) at('error', 'rules/connection-user', ['connection', 'user'], user.message, user.hint);
 
   // --- durations and amounts -------------------------------------------------------------
   for (const { path, min, max } of DURATION_RANGES) {
@@ -182,6 +187,7 @@ export function checkRules(input: RulesInput): Diagnostic[] {
           'update sha256 if the file changed on purpose, otherwise restore the file',
         );
       }
+      if (facts) patchFileWarnings(patch.source.written, facts, filePath, at);
     }
     if (patch.released !== undefined && !isCalendarDate(patch.released)) {
       at(
@@ -316,9 +322,33 @@ export function checkRules(input: RulesInput): Diagnostic[] {
   if (inv) {
     const { conflicts } = resolveDesired(config, inv);
     for (const c of conflicts) reportConflict(c, raw, at);
-    checkHostVars(inv, out);
+    pushAll(out, checkConnectionVars(inv));
   }
   return out;
+}
+
+/** A patch file that a review of the project does not cover: outside it, or behind a symlink. */
+function patchFileWarnings(written: string, facts: PatchFileFacts, path: JsonPath, at: At): void {
+  const hint =
+    'kpfleet loads it as root on every host: keep patch modules in the project folder, where a review of kpfleet.yml covers them (the sha256 is checked either way)';
+  if (facts.outsideProject !== undefined) {
+    const via = facts.realPath !== undefined ? `: a symlink leads to ${facts.realPath}` : '';
+    at(
+      'warning',
+      'rules/patch-file-outside',
+      path,
+      `patch file '${written}' is outside the project folder ${facts.outsideProject}${via}`,
+      hint,
+    );
+  } else if (facts.realPath !== undefined) {
+    at(
+      'warning',
+      'rules/patch-file-symlink',
+      path,
+      `patch file '${written}' is reached through a symlink: it is ${facts.realPath}`,
+      hint,
+    );
+  }
 }
 
 function get(root: unknown, path: JsonPath): unknown {
@@ -479,44 +509,6 @@ function reportConflict(c: Conflict, raw: Obj, at: At): void {
         `set ${c.subject} in a more specific group, or make them agree`,
       );
       break;
-  }
-}
-
-function checkHostVars(inv: Inventory, out: Diagnostic[]): void {
-  // One diagnostic per problem, naming the hosts it affects (a group variable hits many).
-  const problems = new Map<string, string[]>();
-  const firstHost = new Map<string, string>();
-  for (const host of inv.hosts.keys()) {
-    const v = hostVars(inv, host);
-    const found: string[] = [];
-    const method = v.ansible_become_method;
-    if (method !== undefined && method !== 'sudo')
-      found.push(`ansible_become_method ${showValue(method)} is not supported: kpfleet uses sudo`);
-    const conn = v.ansible_connection;
-    if (conn !== undefined && !SUPPORTED_CONNECTIONS.includes(scalarText(conn) ?? ''))
-      found.push(
-        `ansible_connection ${showValue(conn)} is not supported: kpfleet connects over SSH`,
-      );
-    const port = v.ansible_port;
-    if (port !== undefined && parsePort(port) === undefined)
-      found.push(`ansible_port ${showValue(port)} is not a port number (1-65535)`);
-    for (const f of found) {
-      problems.set(f, [...(problems.get(f) ?? []), host]);
-      if (!firstHost.has(f)) firstHost.set(f, host);
-    }
-  }
-  for (const [message, hosts] of problems) {
-    const first = inv.hosts.get(firstHost.get(message) ?? '');
-    const shown =
-      hosts.slice(0, 3).join(', ') + (hosts.length > 3 ? ` and ${hosts.length - 3} more` : '');
-    const d: Diagnostic = {
-      severity: 'error',
-      code: 'inventory/host-var',
-      message: `${message} (${hosts.length === 1 ? 'host' : 'hosts'} ${shown})`,
-      file: inv.file,
-    };
-    if (first?.line !== undefined) d.pos = { line: first.line, col: first.col ?? 1 };
-    out.push(d);
   }
 }
 

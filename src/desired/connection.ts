@@ -5,6 +5,9 @@
  */
 import type { ConnectionDefaults } from '../config/model.ts';
 import { scalarText } from '../util/show.ts';
+import { ansibleBoolean } from './connection-values.ts';
+
+export { ansibleBoolean };
 
 /** kpfleet.yml's connection defaults, with the host's own values laid over them. */
 export interface HostConnection extends ConnectionDefaults {
@@ -19,17 +22,6 @@ export function parsePort(v: unknown): number | undefined {
   const text = scalarText(v);
   const n = text !== undefined && /^\d+$/.test(text) ? Number(text) : NaN;
   return Number.isInteger(n) && n >= 1 && n <= 65535 ? n : undefined;
-}
-
-/** Ansible's boolean(): yes/on/true/1/y/t and their negatives, any case. */
-export function ansibleBoolean(v: unknown): boolean | undefined {
-  if (typeof v === 'boolean') return v;
-  if (typeof v === 'number') return v !== 0;
-  if (typeof v !== 'string') return undefined;
-  const s = v.trim().toLowerCase();
-  if (['yes', 'on', 'true', '1', 'y', 't'].includes(s)) return true;
-  if (['no', 'off', 'false', '0', 'n', 'f', ''].includes(s)) return false;
-  return undefined;
 }
 
 /** The first of `names` that is set to a scalar, as text. */

@@ -201,7 +201,7 @@ function parseHostLine(b: InventoryBuilder, line: string, at: number, group: str
     b.error('inventory/host-pattern', e.message, at + first.start);
     return;
   }
-  const vars: [string, unknown][] = [];
+  const vars: [string, unknown, number][] = [];
   let ok = true;
   for (const t of tokens.slice(1)) {
     const eq = t.value.indexOf('=');
@@ -215,7 +215,7 @@ function parseHostLine(b: InventoryBuilder, line: string, at: number, group: str
       ok = false;
       continue;
     }
-    vars.push([t.value.slice(0, eq), parseIniValue(t.value.slice(eq + 1))]);
+    vars.push([t.value.slice(0, eq), parseIniValue(t.value.slice(eq + 1)), at + t.start]);
   }
   if (!ok) return;
   for (const h of hosts) {
@@ -224,6 +224,6 @@ function parseHostLine(b: InventoryBuilder, line: string, at: number, group: str
       continue;
     }
     b.addHost(h, group, port, at + first.start);
-    for (const [k, v] of vars) b.setHostVar(h, k, v);
+    for (const [k, v, vAt] of vars) b.setHostVar(h, k, v, vAt);
   }
 }

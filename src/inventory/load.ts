@@ -3,13 +3,15 @@
  * directories beside it, found and merged as Ansible's host_group_vars plugin does. The only
  * module of the inventory that touches the file system.
  */
-import { readFileSync, readdirSync, statSync, type Stats } from 'node:fs';
+import { readdirSync, statSync, type Stats } from 'node:fs';
+import { isMap, isScalar } from 'yaml';
 import { dirname, join } from 'node:path';
 import type { Diagnostic } from '../diagnostics.ts';
+import { readRegularFile } from '../util/regular-file.ts';
 import { SourceText } from '../util/source.ts';
 import { parseInventory, type ParsedInventory } from './parse.ts';
-import type { InventoryGroup, InventoryHost } from './types.ts';
-import { toPlain } from './yaml-inventory.ts';
+import type { InventoryGroup, InventoryHost, VarSites } from './types.ts';
+import { pyJsonKey, toPlain } from './yaml-inventory.ts';
 import { parseYaml11, yamlErrorDiagnostic } from './yaml11.ts';
 import { pushAll } from '../util/arrays.ts';
 
@@ -61,14 +63,30 @@ export function findVarsFiles(dir: string, name: string): string[] {
   return [];
 }
 
-function loadVarsFile(
-  path: string,
-  display: string,
-  diagnostics: Diagnostic[],
-): Record<string, unknown> {
+interface VarsFile {
+  vars: Record<string, unknown>;
+  /** Where each top-level variable was written. */
+  sites: VarSites;
+}
+
+/** Where each top-level key of a vars file's mapping is (what diagnostics about a value point at). */
+function topLevelSites(src: SourceText, contents: unknown): VarSites {
+  const sites: VarSites = {};
+  if (!isMap(contents)) return sites;
+  for (const pair of contents.items) {
+    const key: unknown = pair.key;
+    if (!isScalar(key) || key.range === undefined || key.range === null) continue;
+    const pos = src.position(key.range[0]);
+    sites[pyJsonKey(key.value)] = { file: src.file, line: pos.line, col: pos.col };
+  }
+  return sites;
+}
+
+function loadVarsFile(path: string, display: string, diagnostics: Diagnostic[]): VarsFile {
+  const none: VarsFile = { vars: {}, sites: {} };
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readRegularFile(path).toString('utf8');
   } catch (e) {
     diagnostics.push({
       severity: 'error',
@@ -76,7 +94,7 @@ function loadVarsFile(
       message: `cannot read vars file: ${e instanceof Error ? e.message : String(e)}`,
       file: display,
     });
-    return {};
+    return none;
   }
   const src = new SourceText(display, text.replace(/^\uFEFF/, ''));
   if (text.startsWith('$ANSIBLE_VAULT;')) {
@@ -86,12 +104,12 @@ function loadVarsFile(
         col: 1,
       }),
     );
-    return {};
+    return none;
   }
   const { doc } = parseYaml11(src.text);
   if (doc.errors.length > 0) {
     for (const e of doc.errors) diagnostics.push(yamlErrorDiagnostic(src, e));
-    return {};
+    return none;
   }
   let data: unknown;
   try {
@@ -101,9 +119,10 @@ function loadVarsFile(
     diagnostics.push(
       src.diagnostic('error', 'inventory/yaml-syntax', message, { line: 1, col: 1 }),
     );
-    return {};
+    return none;
   }
-  if (data === null || data === undefined || data === '' || data === false || data === 0) return {};
+  if (data === null || data === undefined || data === '' || data === false || data === 0)
+    return none;
   if (typeof data !== 'object' || Array.isArray(data)) {
     diagnostics.push(
       src.diagnostic(
@@ -113,9 +132,9 @@ function loadVarsFile(
         doc.contents?.range[0] ?? 0,
       ),
     );
-    return {};
+    return none;
   }
-  return data as Record<string, unknown>;
+  return { vars: data as Record<string, unknown>, sites: topLevelSites(src, doc.contents) };
 }
 
 function applyFiles(
@@ -128,12 +147,24 @@ function applyFiles(
   const files = findVarsFiles(varsDir, entity.name);
   if (files.length === 0) return;
   const merged: Record<string, unknown> = {};
+  const sites: VarSites = {};
   for (const f of files) {
     const display = join(displayDir, f.slice(varsDir.length + 1));
-    Object.assign(merged, loadVarsFile(f, display, diagnostics));
+    const loaded = loadVarsFile(f, display, diagnostics);
+    Object.assign(merged, loaded.vars);
+    for (const k of Object.keys(loaded.vars)) {
+      const site = loaded.sites[k];
+      if (site) sites[k] = site;
+      else Reflect.deleteProperty(sites, k);
+    }
   }
-  entity.layers = { inventory: entity.vars, files: merged };
+  const inventorySites = entity.varSites ?? {};
+  entity.layers = { inventory: entity.vars, files: merged, inventorySites, fileSites: sites };
   entity.vars = { ...entity.vars, ...merged };
+  entity.varSites = { ...inventorySites, ...sites };
+  for (const k of Object.keys(merged)) {
+    if (!sites[k]) Reflect.deleteProperty(entity.varSites, k);
+  }
 }
 
 /**
@@ -143,7 +174,7 @@ function applyFiles(
 export function loadInventory(path: string, displayFile: string = path): ParsedInventory {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readRegularFile(path).toString('utf8');
   } catch (e) {
     const code = (e as { code?: unknown }).code;
     const reason =

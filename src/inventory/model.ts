@@ -4,7 +4,7 @@
  */
 import type { Diagnostic, Position } from '../diagnostics.ts';
 import type { SourceText } from '../util/source.ts';
-import type { Inventory, InventoryGroup, InventoryHost } from './types.ts';
+import type { Inventory, InventoryGroup, InventoryHost, VarSites } from './types.ts';
 import { pushAll } from '../util/arrays.ts';
 
 /** A position: a character offset into the source, or a line:col. */
@@ -52,6 +52,17 @@ export class InventoryBuilder {
     return typeof at === 'number' ? this.src.position(at) : at;
   }
 
+  /** Remembers where `key` of `entity` was written (diagnostics about its value point there). */
+  private site(entity: { varSites?: VarSites }, key: string, at: At): void {
+    const p = this.pos(at);
+    if (p === undefined) {
+      if (entity.varSites) Reflect.deleteProperty(entity.varSites, key);
+      return;
+    }
+    entity.varSites ??= {};
+    entity.varSites[key] = { file: this.src.file, line: p.line, col: p.col };
+  }
+
   addGroup(name: string, at: At): InventoryGroup {
     const existing = this.inventory.groups.get(name);
     if (existing) return existing;
@@ -89,7 +100,10 @@ export class InventoryBuilder {
         host.line = p.line;
         host.col = p.col;
       }
-      if (port !== undefined && port !== 0) host.vars['ansible_port'] = port;
+      if (port !== undefined && port !== 0) {
+        host.vars['ansible_port'] = port;
+        this.site(host, 'ansible_port', at);
+      }
       this.inventory.hosts.set(name, host);
     }
     if (group !== undefined) this.addHostToGroup(host, group);
@@ -118,11 +132,14 @@ export class InventoryBuilder {
       return;
     }
     group.vars[key] = value;
+    this.site(group, key, at);
   }
 
-  setHostVar(hostName: string, key: string, value: unknown): void {
+  setHostVar(hostName: string, key: string, value: unknown, at: At): void {
     const host = this.inventory.hosts.get(hostName);
-    if (host) host.vars[key] = value;
+    if (!host) return;
+    host.vars[key] = value;
+    this.site(host, key, at);
   }
 
   ancestors(groupName: string): Set<string> {

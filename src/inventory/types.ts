@@ -1,5 +1,15 @@
 /** The inventory model: what an Ansible INI or YAML inventory file describes. */
 
+/** Where a variable was written: the file (as the user named it) and the 1-based position of its name. */
+export interface VarSite {
+  file: string;
+  line: number;
+  col: number;
+}
+
+/** Where each variable of a `vars` record was written, by name (parallel to the record). */
+export type VarSites = Record<string, VarSite>;
+
 export interface InventoryHost {
   /** The inventory alias (what patterns match; `ansible_host` may give another address). */
   name: string;
@@ -18,6 +28,8 @@ export interface InventoryHost {
    * keeps apart for precedence (inventory vars < host_vars files).
    */
   layers?: VarLayers;
+  /** Where each of `vars` was written, where known (diagnostics point there). */
+  varSites?: VarSites;
 }
 
 export interface InventoryGroup {
@@ -34,6 +46,8 @@ export interface InventoryGroup {
   priority?: number;
   /** As for hosts: only when group_vars/ files contributed. */
   layers?: VarLayers;
+  /** Where each of `vars` was written, where known. */
+  varSites?: VarSites;
 }
 
 export interface VarLayers {
@@ -41,6 +55,9 @@ export interface VarLayers {
   inventory: Record<string, unknown>;
   /** Vars from group_vars/ or host_vars/ files, merged in Ansible's file order. */
   files: Record<string, unknown>;
+  /** Where the vars of each layer were written. */
+  inventorySites?: VarSites;
+  fileSites?: VarSites;
 }
 
 export interface Inventory {

@@ -1,9 +1,24 @@
 /** Variable precedence for one host, as Ansible's VariableManager merges inventory vars. Pure. */
 import { ancestorsOf, depths, parentsMap } from './graph.ts';
-import type { Inventory, InventoryGroup, InventoryHost, VarLayers } from './types.ts';
+import type {
+  Inventory,
+  InventoryGroup,
+  InventoryHost,
+  VarLayers,
+  VarSite,
+  VarSites,
+} from './types.ts';
 
 function layers(entity: InventoryGroup | InventoryHost): VarLayers {
-  return entity.layers ?? { inventory: entity.vars, files: {} };
+  if (entity.layers) return entity.layers;
+  const sites = entity.varSites;
+  return { inventory: entity.vars, files: {}, ...(sites ? { inventorySites: sites } : {}) };
+}
+
+/** One layer of a host's variables, with where they were written. */
+interface Layer {
+  vars: Record<string, unknown>;
+  sites: VarSites | undefined;
 }
 
 /**
@@ -45,14 +60,43 @@ export function hostVars(
   host: string,
   base: Record<string, unknown> = {},
 ): Record<string, unknown> {
-  const h = inv.hosts.get(host);
   const out: Record<string, unknown> = { ...base };
-  if (!h) return out;
+  for (const layer of hostLayers(inv, host)) Object.assign(out, layer.vars);
+  return out;
+}
+
+/** The layers `hostVars` merges, lowest precedence first (none for an unknown host). */
+function hostLayers(inv: Inventory, host: string): Layer[] {
+  const h = inv.hosts.get(host);
+  if (!h) return [];
   const groups = groupAncestry(inv, host)
     .map((g) => inv.groups.get(g))
     .filter((g): g is InventoryGroup => g !== undefined);
-  for (const g of groups) Object.assign(out, layers(g).inventory);
-  for (const g of groups) Object.assign(out, layers(g).files);
-  Object.assign(out, layers(h).inventory, layers(h).files);
+  const own = (l: VarLayers): Layer => ({ vars: l.inventory, sites: l.inventorySites });
+  const files = (l: VarLayers): Layer => ({ vars: l.files, sites: l.fileSites });
+  return [
+    ...groups.map((g) => own(layers(g))),
+    ...groups.map((g) => files(layers(g))),
+    own(layers(h)),
+    files(layers(h)),
+  ];
+}
+
+/** A host variable as `hostVars` resolves it, with where the winning value was written. */
+export interface VarSource {
+  value: unknown;
+  /** Absent when the parser did not record a position for it. */
+  site?: VarSite;
+}
+
+/** `hostVars` (without `base`), each value with its site: where a diagnostic about it points. */
+export function hostVarSources(inv: Inventory, host: string): Map<string, VarSource> {
+  const out = new Map<string, VarSource>();
+  for (const layer of hostLayers(inv, host)) {
+    for (const [k, value] of Object.entries(layer.vars)) {
+      const site = layer.sites?.[k];
+      out.set(k, site ? { value, site } : { value });
+    }
+  }
   return out;
 }

@@ -233,7 +233,9 @@ function parseGroup(
     } else if (key === 'hosts') {
       for (const [pattern, hostVars] of value) {
         const hNodes = child(doc, nodes.value, pattern);
-        parseHost(b, name, pattern, hostVars, offset(hNodes.key) ?? keyAt);
+        const hostAt = offset(hNodes.key) ?? keyAt;
+        const varAt = (k: unknown): At => offset(child(doc, hNodes.value, k).key) ?? hostAt;
+        parseHost(b, name, pattern, hostVars, hostAt, varAt);
       }
     } else {
       b.warning(
@@ -252,6 +254,7 @@ function parseHost(
   pattern: unknown,
   vars: unknown,
   at: At,
+  varAt: (key: unknown) => At,
 ): void {
   if (typeof pattern !== 'string') {
     b.error(
@@ -285,6 +288,8 @@ function parseHost(
       continue;
     }
     b.addHost(h, group, parsed?.port, at);
-    if (vars instanceof Map) for (const [k, v] of vars) b.setHostVar(h, pyJsonKey(k), toPlain(v));
+    if (vars instanceof Map) {
+      for (const [k, v] of vars) b.setHostVar(h, pyJsonKey(k), toPlain(v), varAt(k));
+    }
   }
 }

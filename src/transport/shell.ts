@@ -78,6 +78,45 @@ export function quote(arg: string): string {
   return SAFE_WORD.test(arg) ? arg : singleQuote(arg);
 }
 
+/** How `$'…'` writes the control characters that have a name. */
+const C_ESCAPES: Record<string, string> = {
+  '\n': '\\n',
+  '\t': '\\t',
+  '\r': '\\r',
+  '\x1b': '\\e',
+};
+
+/** One character inside `$'…'`: a lone surrogate as U+FFFD, other control characters as bytes. */
+function dollarChar(ch: string): string {
+  if (ch === '\\' || ch === "'") return '\\' + ch;
+  const bytes = LONE_SURROGATE.test(ch) ? Buffer.from('\ufffd') : Buffer.from(ch, 'utf8');
+  if (!LONE_SURROGATE.test(ch) && !/\p{Cc}/u.test(ch)) return ch;
+  return (
+    C_ESCAPES[ch] ?? Array.from(bytes, (b) => `\\x${b.toString(16).padStart(2, '0')}`).join('')
+  );
+}
+
+/** `$'…'` (bash, zsh, ksh): every byte readable, control characters as escapes. */
+function dollarQuote(word: string): string {
+  let out = '';
+  for (const ch of word) out += dollarChar(ch);
+  return `$'${out}'`;
+}
+
+/**
+ * A command as a message or hint shows it, for a person to read and paste into their own shell:
+ * each word as `quote` writes it (so `$(id)` shows as `'$(id)'`), and a word holding a control
+ * character as `$'…'` with escapes, so that nothing unprintable reaches the terminal. Never
+ * throws: it describes a command, it does not build one to run.
+ */
+export function showCommand(argv: readonly string[]): string {
+  return argv
+    .map((w) =>
+      /[\p{Cc}\p{Cs}]/u.test(w) ? dollarQuote(w) : SAFE_WORD.test(w) ? w : singleQuote(w),
+    )
+    .join(' ');
+}
+
 /** `quote`, for the first word of a command: assignments and reserved words are quoted too. */
 function quoteCommandName(arg: string): string {
   checkWord(arg, 'command name');

@@ -1,10 +1,14 @@
-/** A user's value as it should appear in a message: strings quoted, structures named. */
+/**
+ * A user's value as it should appear in a message: strings quoted (JSON-escaped when they hold a
+ * control character, so that no escape sequence from a file reaches the terminal), structures
+ * named.
+ */
 export function showValue(v: unknown): string {
   if (v === null) return 'null';
   if (v === undefined) return 'nothing';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
-  if (typeof v === 'string') return `'${v}'`;
+  if (typeof v === 'string') return /[\p{Cc}\p{Cs}]/u.test(v) ? JSON.stringify(v) : `'${v}'`;
   if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
   return typeof v;
 }

@@ -1,8 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, mkdirSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ApplyEvent, HostResult } from '../../apply/events.ts';
 import { applyPlan } from '../../apply/execute.ts';
@@ -12,15 +11,14 @@ import type { Plan } from '../../plan/model.ts';
 import { summarizePlan } from '../../plan/plan.ts';
 import { createListrRenderer } from '../../report/apply-listr.ts';
 import { createPlainRenderer } from '../../report/apply-plain.ts';
-import { applyReportJson, buildApplyReport } from '../../report/apply-report.ts';
-import { auditLines, auditRecords } from '../../report/audit.ts';
+import { buildApplyReport } from '../../report/apply-report.ts';
 import { describeChange, renderPlanText } from '../../report/plan.ts';
-import { oneLine } from '../../report/safe-text.ts';
 import { styleFor } from '../../report/style.ts';
+import { preflightApplyRecords, withRecordsExitCode, writeApplyRecords } from '../apply-records.ts';
 import type { CliIo } from '../io.ts';
 import { VERSION } from '../version.ts';
 import { connectorForCli, parseForks } from './facts.ts';
-import { makePlan, replanner, writeAtomic } from './plan.ts';
+import { makePlan, replanner } from './plan.ts';
 import { catalogueReader, checkSavedPlan, readPlanFile, sha256 } from './saved-plan.ts';
 import { selectHostsForCli } from './project.ts';
 
@@ -70,12 +68,6 @@ function configCommit(dir: string): string | undefined {
   }
 }
 
-function defaultAuditLog(env: CliIo['env']): string {
-  const home = env.HOME ?? userInfo().homedir;
-  const state = env.XDG_STATE_HOME ?? join(home, '.local', 'state');
-  return join(state, 'kpfleet', 'audit.jsonl');
-}
-
 /** Exit code of an apply (docs/exit-codes.md): 130 > 4 > 1 > 0. */
 export function applyExitCode(
   results: readonly HostResult[],
@@ -96,6 +88,8 @@ export async function applyCommand(
   io: CliIo,
 ): Promise<number> {
   const selected = selectHostsForCli(opts, io);
+  // --report and the audit log are checked before a plan is read or made, and any host touched
+  const records = preflightApplyRecords(opts, io);
   const { config } = selected;
   const open = connectorForCli(io);
   const out = styleFor(io.stdout, io.env);
@@ -202,18 +196,10 @@ export async function applyCommand(
     kpfleetVersion: VERSION,
     ...(planFile !== undefined ? { planFile } : {}),
   });
-  if (opts.report !== undefined) writeAtomic(resolve(io.cwd, opts.report), applyReportJson(report));
-  if (opts.check !== true && !nothing) {
-    const log =
-      opts.auditLog !== undefined ? resolve(io.cwd, opts.auditLog) : defaultAuditLog(io.env);
-    try {
-      mkdirSync(dirname(log), { recursive: true });
-      appendFileSync(log, auditLines(auditRecords(report, {})), { mode: 0o600 });
-    } catch (err) {
-      io.stderr.write(
-        `warning: ${oneLine(`could not append to the audit log ${log}: ${err instanceof Error ? err.message : String(err)}`)}\n`,
-      );
-    }
-  }
-  return applyExitCode(result.results, result.halted, result.interrupted);
+  // the audit records first (appended and fsynced), then the report
+  const written = writeApplyRecords(report, records, io, opts.check !== true && !nothing);
+  return withRecordsExitCode(
+    applyExitCode(result.results, result.halted, result.interrupted),
+    written,
+  );
 }

@@ -1,5 +1,4 @@
-import { renameSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { resolveDesired } from '../../desired/resolve.ts';
 import { errorInfo, ExitCode } from '../../errors.ts';
 import { factsFingerprint } from '../../facts/fingerprint.ts';
@@ -11,6 +10,7 @@ import { planJson, renderPlanMarkdown, renderPlanText } from '../../report/plan.
 import { safeText } from '../../report/safe-text.ts';
 import { styleFor } from '../../report/style.ts';
 import type { CliIo } from '../io.ts';
+import { preflightReplace, writeFileAtomic } from '../output-files.ts';
 import { VERSION } from '../version.ts';
 import { readFleetFacts } from './facts.ts';
 import type { SelectedHosts } from './project.ts';
@@ -42,13 +42,6 @@ export function planExitCode(plan: Plan, detailed: boolean): number {
   if (s.errors > 0 || s.blocked > 0 || errorFinding) return ExitCode.changeFailed;
   if (detailed && s.changes > 0) return ExitCode.changesPending;
   return ExitCode.ok;
-}
-
-/** Writes beside the target and renames, so a reader never sees half a plan. */
-export function writeAtomic(path: string, text: string): void {
-  const tmp = resolve(dirname(path), `.${String(process.pid)}.kpfleet-plan.tmp`);
-  writeFileSync(tmp, text, { mode: 0o644 });
-  renameSync(tmp, path);
 }
 
 /** The desired state of each selected host, by name (a host in no group wants nothing). */
@@ -126,8 +119,13 @@ export async function makePlan(
 
 export async function planCommand(opts: PlanOptions, io: CliIo): Promise<number> {
   const selected = selectHostsForCli({ ...opts, json: opts.format !== 'text' }, io);
+  // checked before any host is contacted; written atomically (a reader never sees half a plan)
+  const out =
+    opts.out === undefined
+      ? undefined
+      : preflightReplace(resolve(io.cwd, opts.out), `--out ${opts.out}`);
   const plan = await makePlan(selected, opts, io);
-  if (opts.out !== undefined) writeAtomic(resolve(io.cwd, opts.out), planJson(plan));
+  if (out !== undefined) writeFileAtomic(out, planJson(plan));
   if (opts.format === 'json') io.stdout.write(planJson(plan));
   else if (opts.format === 'markdown') io.stdout.write(renderPlanMarkdown(plan));
   else {

@@ -15,6 +15,7 @@ import { renderDiagnostics } from '../../report/diagnostics.ts';
 import { oneLine } from '../../report/safe-text.ts';
 import { styleFor } from '../../report/style.ts';
 import { limitHostsDetailed } from '../../inventory/pattern.ts';
+import { showCommand } from '../../transport/shell.ts';
 import type { Inventory } from '../../inventory/types.ts';
 import type { CliIo } from '../io.ts';
 
@@ -43,7 +44,7 @@ export function selectForLimit(inv: Inventory, limit: string | undefined, io: Cl
   });
   for (const w of result.warnings) io.stderr.write(`warning: ${oneLine(w)}\n`);
   if (result.hosts.length === 0) {
-    throw new UsageError(`--limit '${limit}' matches no host in ${inv.file}`, {
+    throw new UsageError(`${showCommand(['--limit', limit])} matches no host in ${inv.file}`, {
       hint: 'a limit is an Ansible host pattern: host or group names, web*, ~regex, a:b (or), a:&b (and), a:!b (not), @file',
     });
   }

@@ -12,6 +12,7 @@
  * `HashKnownHosts` says so.
  */
 import { withFileLock } from './file-lock.ts';
+import { showCommand } from '../shell.ts';
 import {
   appendKnownHostsLine,
   checkHostKey,
@@ -53,6 +54,14 @@ function targetOf(e: SshEndpoint): HostKeyTarget {
   return e.hostKeyAlias === undefined
     ? { host: e.keyName, port: e.port }
     : { host: e.address, port: e.port, hostKeyAlias: e.hostKeyAlias };
+}
+
+/** What to do about a changed key: check, then the exact command that removes the old line. */
+function changedKeyHint(expected: readonly { file: string }[], name: string): string {
+  const commands = [...new Set(expected.map((e) => e.file))].map((file) =>
+    showCommand(['ssh-keygen', '-f', file, '-R', name]),
+  );
+  return `someone may be intercepting the connection, the host was reinstalled, or several hosts answer to this one name (give each its own HostKeyAlias); check out of band, then remove the old line: ${commands.join('; ')}`;
 }
 
 function displayName(e: SshEndpoint): string {
@@ -163,7 +172,7 @@ export class HostKeyPolicy {
           accept: false,
           fingerprint,
           reason: `the host key of ${name} has CHANGED: it offered ${type} ${fingerprint}, known_hosts has ${expected}`,
-          hint: 'someone may be intercepting the connection, the host was reinstalled, or several hosts answer to this one name (give each its own HostKeyAlias); check out of band, then remove the old line (ssh-keygen -R)',
+          hint: changedKeyHint(verdict.expected, name),
         };
       }
       case 'unknown':

@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { homedir, hostname as localHostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { SshClientMissingError, SshConfigError } from '../../errors.ts';
+import { showCommand } from '../shell.ts';
 
 export type StrictHostKeyChecking = 'yes' | 'no' | 'accept-new' | 'ask';
 
@@ -369,7 +370,7 @@ function runSshG(
         if (error.killed) {
           reject(
             new SshConfigError(
-              `\`${binary} -G ${host}\` did not answer within ${String(opts.timeoutMs ?? 15_000)} ms (a Match exec that hangs?)`,
+              `\`${showCommand([binary, ...args])}\` did not answer within ${String(opts.timeoutMs ?? 15_000)} ms (a Match exec that hangs?)`,
               { stderr: text },
               { host, cause: error },
             ),
@@ -382,14 +383,14 @@ function runSshG(
         const first = text.split('\n')[0] ?? '';
         reject(
           new SshConfigError(
-            `OpenSSH cannot read its configuration for ${host}: ${first === '' ? `\`${binary} -G\` exited with ${String(error.code ?? error.signal)}` : first}`,
+            `OpenSSH cannot read its configuration for ${host}: ${first === '' ? `\`${showCommand([binary, '-G'])}\` exited with ${String(error.code ?? error.signal)}` : first}`,
             { stderr: text, file, line },
             {
               host,
               cause: error,
               hint:
                 file === undefined
-                  ? `run \`${[binary, ...args].join(' ')}\` to see what ssh says`
+                  ? `run \`${showCommand([binary, ...args])}\` to see what ssh says`
                   : `fix ${file}:${String(line)}, or set \`connection.ssh_config: false\``,
             },
           ),

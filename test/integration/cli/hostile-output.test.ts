@@ -93,6 +93,7 @@ describe('an error that quotes its input', () => {
     const r = await run(['hosts', '-c', join(project, 'kpfleet.yml'), '--limit', limit]);
     expect(r.code).toBe(64);
     expect(firstRaw(r.stderr)).toBeUndefined();
-    expect(r.stderr).toContain("error: --limit 'nohost\\x1b[2K\\u202ex' matches no host");
+    // quoted as a shell word that pastes back as exactly what was given (showCommand)
+    expect(r.stderr).toContain("error: --limit $'nohost\\e[2K\\u202ex' matches no host");
   });
 });

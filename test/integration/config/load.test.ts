@@ -1,4 +1,5 @@
 /** The project loader on real files: discovery, path resolution, what it reads. */
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,7 +37,10 @@ describe('loadProject', () => {
       configPath: join(project, 'kpfleet.yml'),
       home,
     });
-    expect(diagnostics).toEqual([]);
+    // a patch outside the project folder works, with a warning (issue 14 §6)
+    expect(diagnostics.map((d) => `${d.severity} ${d.code}`)).toEqual([
+      'warning rules/patch-file-outside',
+    ]);
     expect(config.inventory).toBe(join(project, 'inv/hosts.ini'));
     expect(config.patches.get('a')?.source).toMatchObject({
       kind: 'file',
@@ -133,5 +137,80 @@ describe('an ssh config that runs commands (issue 14 §2)', () => {
     ]);
     mkdirSync(join(home, 'infra/.git'));
     expect(codes(project, home)).toEqual([]);
+  });
+});
+
+const ROOT = new URL('../../../', import.meta.url).pathname;
+
+/** A project with patch `a` at `file` (relative to kpfleet.yml), in group web. */
+function projectWithPatch(file: string): string {
+  const d = tmp();
+  copyFileSync(join(BASE, 'inventory.ini'), join(d, 'inventory.ini'));
+  writeFileSync(
+    join(d, 'kpfleet.yml'),
+    `inventory: inventory.ini\npatches:\n  a:\n    module: livepatch_a\n    kernel: "5.*"\n    file: ${file}\n    sha256: ${SHA_A}\ngroups:\n  web:\n    loaded: [a]\n`,
+  );
+  return d;
+}
+
+/** `kpfleet validate` in a child process, given up after 20 s (a FIFO used to hang it). */
+function validateCli(dir: string): { status: number | null; out: string } {
+  const r = spawnSync(
+    join(ROOT, 'node_modules/.bin/tsx'),
+    [join(ROOT, 'src/cli/main.ts'), 'validate', '-c', join(dir, 'kpfleet.yml')],
+    { cwd: dir, encoding: 'utf8', timeout: 20_000, env: { ...process.env, NO_COLOR: '1' } },
+  );
+  return { status: r.status, out: r.stdout + r.stderr };
+}
+
+describe('patch files (issue 14 §6)', () => {
+  it('a patch file outside the project folder is a warning at its file: line', () => {
+    const d = projectWithPatch('../shared/a.ko');
+    mkdirSync(join(d, '../shared'), { recursive: true });
+    dirs.push(join(d, '../shared'));
+    copyFileSync(join(BASE, 'patches/a.ko'), join(d, '../shared/a.ko'));
+    const { diagnostics } = loadProject({ cwd: d });
+    expect(
+      diagnostics.map(
+        (x) => `${String(x.pos?.line)}:${String(x.pos?.col)} ${x.severity} ${x.code}: ${x.message}`,
+      ),
+    ).toEqual([
+      `6:11 warning rules/patch-file-outside: patch file '../shared/a.ko' is outside the project folder ${d}`,
+    ]);
+  });
+
+  it('a patch file reached through a symlink is a warning that says where it leads', () => {
+    const d = projectWithPatch('patches/a.ko');
+    mkdirSync(join(d, 'build'));
+    copyFileSync(join(BASE, 'patches/a.ko'), join(d, 'build/a.ko'));
+    symlinkSync(join(d, 'build'), join(d, 'patches'));
+    const { diagnostics } = loadProject({ cwd: d });
+    expect(diagnostics.map((x) => `${x.severity} ${x.code}: ${x.message}`)).toEqual([
+      `warning rules/patch-file-symlink: patch file 'patches/a.ko' is reached through a symlink: it is ${join(d, 'build/a.ko')}`,
+    ]);
+  });
+
+  it('a FIFO as a patch file is an error, and validate does not wait on it', () => {
+    const d = projectWithPatch('patches/a.ko');
+    mkdirSync(join(d, 'patches'));
+    spawnSync('mkfifo', [join(d, 'patches/a.ko')]);
+    const r = validateCli(d);
+    expect(r.out).toMatch(
+      /kpfleet\.yml:6:11: error: patch file 'patches\/a\.ko' cannot be read: it is a FIFO, not a regular file/,
+    );
+    expect(r.status).toBe(3);
+  });
+
+  it('a FIFO as a host_vars file is an error, and validate does not wait on it', () => {
+    const d = projectWithPatch('patches/a.ko');
+    mkdirSync(join(d, 'patches'));
+    copyFileSync(join(BASE, 'patches/a.ko'), join(d, 'patches/a.ko'));
+    mkdirSync(join(d, 'host_vars'));
+    spawnSync('mkfifo', [join(d, 'host_vars/web1.yml')]);
+    const r = validateCli(d);
+    expect(r.out).toMatch(
+      /host_vars\/web1\.yml: error: cannot read vars file: it is a FIFO, not a regular file/,
+    );
+    expect(r.status).toBe(3);
   });
 });

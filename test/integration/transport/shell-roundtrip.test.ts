@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { quote, shellCommand, withBecome } from '../../../src/transport/shell.ts';
+import { quote, shellCommand, showCommand, withBecome } from '../../../src/transport/shell.ts';
 import { SHELL_SPECIALS } from '../../shell-characters.ts';
 
 let dir = '';
@@ -171,5 +171,21 @@ describe('quoted words through real shells', () => {
     expect(r.code).toBe(0);
     expect(existsSync(canary)).toBe(true);
     rmSync(canary);
+  });
+});
+
+describe('showCommand: a command a hint prints, pasted into bash', () => {
+  it('gives back the same words byte for byte and runs nothing else', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(words(), { minLength: 1, maxLength: 25 }), async (argv) => {
+        const shown = showCommand(['printf', '%s\\0', ...argv]);
+        expect(shown).not.toMatch(/[\p{Cc}]/u); // nothing unprintable reaches the terminal
+        const r = await run('bash', ['-c', shown]);
+        expect(r.stderr).toBe('');
+        expect(r.stdout.equals(expected(argv))).toBe(true);
+        expect(existsSync(canary)).toBe(false);
+      }),
+      { numRuns: 200 },
+    );
   });
 });

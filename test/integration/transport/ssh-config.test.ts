@@ -2,7 +2,7 @@
  * resolveSshConfig against the real OpenSSH client: temp config files passed with `-F`, each
  * result compared to what `ssh -G` itself prints (the reference), then the parsed structure.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
@@ -337,6 +337,21 @@ describe('resolveSshConfig (ssh -G)', () => {
     }).catch((e: unknown) => e);
     expect(dash).toBeInstanceOf(SshConfigError);
     expect((dash as SshConfigError).stderr).toContain('invalid characters');
+  });
+
+  it('the hint quotes the ssh -G command it prints: pasted into a shell, it runs nothing else', async () => {
+    const canary = join(dir, 'CANARY');
+    const user = `$(touch ${canary})`;
+    const err = await resolveSshConfig('web1', { configFile: false, user }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(SshConfigError);
+    const hint = (err as SshConfigError).hint ?? '';
+    expect(hint).toBe(`run \`ssh -G -F none -l '${user}' -- web1\` to see what ssh says`);
+    const command = /`(.*)`/.exec(hint)?.[1] ?? '';
+    const pasted = spawnSync('sh', ['-c', command], { encoding: 'utf8' });
+    expect(pasted.stderr).toContain('remote username contains invalid characters');
+    expect(existsSync(canary)).toBe(false);
   });
 
   it('ssh missing: says OpenSSH is needed, or connection.ssh_config: false', async () => {

@@ -11,6 +11,7 @@ import {
   sh,
   shellCommand,
   withBecome,
+  showCommand,
 } from '../../../src/transport/shell.ts';
 
 /**
@@ -259,6 +260,24 @@ describe('validators', () => {
         assertModuleName(name);
         expect(quote(name)).toBe(name);
       }),
+    );
+  });
+});
+
+describe('showCommand', () => {
+  it('quotes every word a hint prints, so that a pasted hint runs only what it says', () => {
+    expect(showCommand(['ssh', '-G', '-l', '$(id)', '--', 'web1'])).toBe(
+      "ssh -G -l '$(id)' -- web1",
+    );
+    expect(
+      showCommand(['ssh-keygen', '-f', '/home/a b/known_hosts', '-R', '[10.0.0.5]:2222']),
+    ).toBe("ssh-keygen -f '/home/a b/known_hosts' -R '[10.0.0.5]:2222'");
+    expect(showCommand(['echo', "it's", ''])).toBe("echo 'it'\\''s' ''");
+  });
+
+  it("writes control characters as $'…' escapes, never raw, and never throws", () => {
+    expect(showCommand(['a\nb', 'x\x1b[2J', 'c\u0085d', 'nul\0', 'e\ud800f'])).toBe(
+      "$'a\\nb' $'x\\e[2J' $'c\\xc2\\x85d' $'nul\\x00' $'e\\xef\\xbf\\xbdf'",
     );
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { globMatch } from '../../../src/util/glob.ts';
+import { showValue } from '../../../src/util/show.ts';
 import { SourceText } from '../../../src/util/source.ts';
 import { didYouMean, editDistance } from '../../../src/util/suggest.ts';
 
@@ -44,5 +45,13 @@ describe('glob', () => {
     ['4.18.0-477.10.1.el8_8.x86_64', '4.18.0-477.10.1Xel8_8.x86_64', false],
   ])('%s matches %s: %s', (glob, value, expected) => {
     expect(globMatch(glob, value)).toBe(expected);
+  });
+});
+
+describe('showValue', () => {
+  it('quotes a string, and escapes one that holds control characters (no raw escape sequence reaches a terminal)', () => {
+    expect(showValue('$(id)')).toBe("'$(id)'");
+    expect(showValue('web\x1b[2J\n')).toBe('"web\\u001b[2J\\n"');
+    expect(showValue(['a'])).toBe('a list');
   });
 });

@@ -1,0 +1,331 @@
+/**
+ * The local files kpfleet writes: `plan --out`, `apply --report` and the audit log
+ * (docs/exit-codes.md, "Files kpfleet writes").
+ *
+ * - `preflightReplace` / `preflightAppend` check a destination before any host is contacted: its
+ *   folder exists and takes a new file, the target is no folder, FIFO, socket or device, an audit
+ *   log can be opened for appending. A failure is a UsageError (exit 64) naming the file and why.
+ * - `writeFileAtomic` replaces a file through a temporary file in the same folder, with a random
+ *   name, created exclusively (O_CREAT|O_EXCL|O_NOFOLLOW), written, fsynced, renamed over the
+ *   target, the folder fsynced; on any failure the temporary file is removed. `appendDurably`
+ *   appends and fsyncs. Their failures are OutputFileErrors (exit 74).
+ * - A symlink at the target is written through (to where it points, the link kept) only when it
+ *   is owned by the user running kpfleet or by the owner of its folder, the rule Linux's
+ *   fs.protected_symlinks applies in shared folders; any other is refused.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fstatSync,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readlinkSync,
+  readSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import type { Stats } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { OutputFileError, UsageError } from '../errors.ts';
+
+/** A destination checked by a preflight: what to call it in messages, and where it writes. */
+export interface OutputTarget {
+  /** `--out plan.json`, `the audit log /var/log/kpfleet.jsonl`. */
+  label: string;
+  /** Absolute; trusted symlinks at its end already followed. */
+  path: string;
+}
+
+const { O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_APPEND, O_NOFOLLOW, O_NONBLOCK } = constants;
+const O_DIRECTORY = constants.O_DIRECTORY;
+const MAX_SYMLINKS = 40;
+const TEMP_ATTEMPTS = 8;
+
+const ERRNO_TEXT: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the file system',
+  EDQUOT: 'disk quota exceeded',
+  EIO: 'input/output error',
+  ENAMETOOLONG: 'file name too long',
+  ELOOP: 'it is a symlink',
+  ENXIO: 'no process reads it',
+};
+
+function errnoOf(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+function errnoText(err: unknown): string {
+  const code = errnoOf(err);
+  return (
+    (code !== undefined ? ERRNO_TEXT[code] : undefined) ??
+    (err instanceof Error ? err.message : String(err))
+  );
+}
+
+function lstatOrUndefined(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** What a file that is not a regular file is, for "it is a FIFO, not a regular file". */
+function kindOf(st: Stats): string | undefined {
+  if (st.isFile()) return undefined;
+  if (st.isDirectory()) return 'a folder';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  return 'not a regular file';
+}
+
+function refuse(label: string, reason: string, hint?: string): UsageError {
+  return new UsageError(`cannot write ${label}: ${reason}`, hint === undefined ? {} : { hint });
+}
+
+/** Why `dir` cannot hold a file: it, or the first part of its path, is missing or not a folder. */
+function folderProblem(dir: string): string | undefined {
+  let st: Stats;
+  try {
+    st = statSync(dir);
+  } catch (err) {
+    const code = errnoOf(err);
+    if (code === 'ENOENT') return `its folder ${dir} does not exist`;
+    if (code === 'ENOTDIR') {
+      for (let p = dirname(dir); p !== dirname(p); p = dirname(p)) {
+        try {
+          if (!statSync(p).isDirectory()) return `${p} is not a folder`;
+        } catch {
+          // missing or unreadable: look further up
+        }
+      }
+    }
+    return `its folder ${dir}: ${errnoText(err)}`;
+  }
+  return st.isDirectory() ? undefined : `${dir} is not a folder`;
+}
+
+/**
+ * The target with the symlinks at its end followed, each checked: owned by this user or by the
+ * owner of the folder it is in. Symlinks in the folders above are the file system's business.
+ */
+function followTrusted(path: string, label: string): string {
+  let p = path;
+  for (let hops = 0; ; hops++) {
+    let st: Stats | undefined;
+    try {
+      st = lstatOrUndefined(p);
+    } catch (err) {
+      throw refuse(label, folderProblem(dirname(p)) ?? errnoText(err));
+    }
+    if (st === undefined || !st.isSymbolicLink()) return p;
+    if (hops >= MAX_SYMLINKS) throw refuse(label, 'too many levels of symlinks');
+    const me = process.geteuid?.() ?? st.uid;
+    const folderOwner = statSync(dirname(p)).uid;
+    if (st.uid !== me && st.uid !== folderOwner) {
+      const which = hops === 0 ? 'it is' : `${p}, where it leads, is`;
+      throw refuse(
+        label,
+        `${which} a symlink owned by another user (uid ${String(st.uid)}) in a folder owned by uid ${String(folderOwner)}; kpfleet does not write through it`,
+        'remove the link, or name the file it points to',
+      );
+    }
+    p = resolve(dirname(p), readlinkSync(p));
+  }
+}
+
+/** A new file with a random name in `dir`, created exclusively, never through a symlink. */
+function createTemp(dir: string, mode: number): { fd: number; path: string } {
+  for (let i = 0; ; i++) {
+    const path = resolve(dir, `.kpfleet-${randomBytes(8).toString('hex')}.tmp`);
+    try {
+      return { fd: openSync(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode), path };
+    } catch (err) {
+      if (errnoOf(err) !== 'EEXIST' || i + 1 >= TEMP_ATTEMPTS) throw err;
+    }
+  }
+}
+
+/** Creating (and removing) a file in `dir` works: the folder is writable, not read-only. */
+function probeFolder(dir: string, label: string): void {
+  const problem = folderProblem(dir);
+  if (problem !== undefined) throw refuse(label, problem);
+  let temp: { fd: number; path: string };
+  try {
+    temp = createTemp(dir, 0o600);
+  } catch (err) {
+    throw refuse(label, `cannot create a file in ${dir}: ${errnoText(err)}`);
+  }
+  closeSync(temp.fd);
+  unlinkSync(temp.path);
+}
+
+/** The target itself, if it exists, is a regular file. */
+function checkTargetKind(path: string, label: string): Stats | undefined {
+  const st = lstatOrUndefined(path);
+  const kind = st ? kindOf(st) : undefined;
+  if (kind !== undefined) {
+    throw refuse(
+      label,
+      kind === 'a folder' ? 'it is a folder' : `it is ${kind}, not a regular file`,
+      'name a regular file (kpfleet replaces it) or a new one',
+    );
+  }
+  return st;
+}
+
+/** Runs a preflight; a file system error it did not foresee is still a usage error, named. */
+function preflight(label: string, check: () => string): OutputTarget {
+  try {
+    return { label, path: check() };
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw refuse(label, errnoText(err));
+  }
+}
+
+/** A file to be replaced (`--out`, `--report`): checked now, before any host is contacted. */
+export function preflightReplace(path: string, label: string): OutputTarget {
+  return preflight(label, () => {
+    const target = followTrusted(path, label);
+    checkTargetKind(target, label);
+    probeFolder(dirname(target), label);
+    return target;
+  });
+}
+
+/**
+ * A file to be appended to (the audit log): checked now, before any host is contacted. With
+ * `createFolder` (kpfleet's own state folder) its folder is made, private to the user.
+ */
+export function preflightAppend(
+  path: string,
+  label: string,
+  options: { createFolder?: boolean } = {},
+): OutputTarget {
+  return preflight(label, () => {
+    if (options.createFolder === true) {
+      try {
+        mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      } catch (err) {
+        throw refuse(label, folderProblem(dirname(path)) ?? errnoText(err));
+      }
+    }
+    const target = followTrusted(path, label);
+    if (checkTargetKind(target, label) === undefined) {
+      probeFolder(dirname(target), label);
+    } else {
+      try {
+        closeSync(openSync(target, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK));
+      } catch (err) {
+        throw refuse(label, `cannot open it for appending: ${errnoText(err)}`);
+      }
+    }
+    return target;
+  });
+}
+
+function writeAll(fd: number, data: Buffer): void {
+  for (let off = 0; off < data.length;) off += writeSync(fd, data, off, data.length - off);
+}
+
+/** fsync a folder, so that a rename or a new name in it survives a crash. */
+function syncFolder(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, constants.O_RDONLY | O_DIRECTORY);
+    fsyncSync(fd);
+  } catch (err) {
+    // file systems that cannot sync a folder say so; the data itself was synced
+    if (!['EINVAL', 'ENOTSUP', 'EROFS', 'EBADF'].includes(errnoOf(err) ?? '')) throw err;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+function writeFailed(target: OutputTarget, err: unknown): OutputFileError {
+  const dir = dirname(target.path);
+  const code = errnoOf(err);
+  const why =
+    code === 'ENOSPC'
+      ? `no space left on the file system of ${dir}`
+      : code === 'EDQUOT'
+        ? `disk quota exceeded in ${dir}`
+        : errnoText(err);
+  const full = code === 'ENOSPC' || code === 'EDQUOT';
+  return new OutputFileError(`${why} while writing ${target.label}`, target.path, {
+    cause: err,
+    ...(full
+      ? { hint: 'free some space (no temporary file was left) or name a file elsewhere' }
+      : {}),
+  });
+}
+
+/** Replaces `target` with `text`, atomically and durably; nothing is left behind on failure. */
+export function writeFileAtomic(target: OutputTarget, text: string): void {
+  const dir = dirname(target.path);
+  let fd: number | undefined;
+  let temp: string | undefined;
+  try {
+    const existing = lstatOrUndefined(target.path);
+    const created = createTemp(dir, existing?.isFile() === true ? 0o600 : 0o644);
+    fd = created.fd;
+    temp = created.path;
+    writeAll(fd, Buffer.from(text, 'utf8'));
+    if (existing?.isFile() === true) fchmodSync(fd, existing.mode & 0o777);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    renameSync(temp, target.path);
+    temp = undefined;
+    syncFolder(dir);
+  } catch (err) {
+    if (fd !== undefined) closeSync(fd);
+    if (temp !== undefined) {
+      try {
+        unlinkSync(temp);
+      } catch {
+        // already gone
+      }
+    }
+    throw writeFailed(target, err);
+  }
+}
+
+/**
+ * Appends `text` (whole lines) to `target` and fsyncs it, creating it (0600) if needed. If an
+ * earlier write was cut short, a newline first, so that records never run together.
+ */
+export function appendDurably(target: OutputTarget, text: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(target.path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o600);
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EFTYPE' });
+    let data = text;
+    if (st.size > 0) {
+      const last = Buffer.alloc(1);
+      readSync(fd, last, 0, 1, st.size - 1);
+      if (last[0] !== 0x0a) data = '\n' + text;
+    }
+    writeAll(fd, Buffer.from(data, 'utf8'));
+    fsyncSync(fd);
+    if (st.size === 0) syncFolder(dirname(target.path));
+  } catch (err) {
+    throw writeFailed(target, err);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
