@@ -9,6 +9,8 @@ import type { ConfigFingerprint } from '../../config/fingerprint.ts';
 import { configFingerprint } from '../../config/fingerprint.ts';
 import { resolveDesired } from '../../desired/resolve.ts';
 import { resolveConnection } from '../../desired/connection.ts';
+import { loginNameProblem } from '../../desired/connection-values.ts';
+import { showValue } from '../../util/show.ts';
 import type { HostConnection } from '../../desired/connection.ts';
 import { hostVars } from '../../inventory/vars.ts';
 import { renderDiagnostics } from '../../report/diagnostics.ts';
@@ -51,12 +53,11 @@ export function selectForLimit(inv: Inventory, limit: string | undefined, io: Cl
   return result.hosts;
 }
 
-/** A login name `--login-user` accepts: what `useradd` allows, and nothing a shell reads. */
+/** `--login-user` is checked as `ansible_user` is (it reaches ssh the same way). */
 function checkLoginUser(name: string): void {
-  if (!/^[A-Za-z0-9_][A-Za-z0-9._-]{0,31}$/.test(name)) {
-    throw new UsageError(`--login-user ${JSON.stringify(name)} is not a login name`, {
-      hint: 'a login name is 1 to 32 characters of [A-Za-z0-9._-], not starting with "-" or "."',
-    });
+  const problem = loginNameProblem(name);
+  if (problem !== undefined) {
+    throw new UsageError(`--login-user ${showValue(name)} is not a login name: ${problem}`);
   }
 }
 
