@@ -15,7 +15,7 @@ import {
 } from '../transport/shell.ts';
 import { versionAtLeast } from '../util/version.ts';
 import { packageMatches } from '../plan/packages.ts';
-import { basename } from '../util/text.ts';
+import { basename, tailText } from '../util/text.ts';
 
 export const VERIFY_MARK = '@@kpfleet-verify@@';
 
@@ -196,7 +196,7 @@ export function splitStepOutput(stdout: string): {
 }
 
 const lastLines = (s: string, n = 3): string =>
-  s.trim().split('\n').slice(-n).join(' / ') || '(no output)';
+  tailText(s, n, 500).replaceAll('\n', ' / ') || '(no output)';
 
 /** Did the step do what it was for? Reads the verification, not only the exit status. */
 export function judgeStep(change: Change, stdout: string): StepOutcome {

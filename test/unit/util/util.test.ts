@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { globMatch } from '../../../src/util/glob.ts';
 import { SourceText } from '../../../src/util/source.ts';
 import { didYouMean, editDistance } from '../../../src/util/suggest.ts';
+import { tailText } from '../../../src/util/text.ts';
 
 describe('SourceText', () => {
   const src = new SourceText('f.yml', 'a: 1\nbb: 2\r\n\nlast');
@@ -44,5 +45,18 @@ describe('glob', () => {
     ['4.18.0-477.10.1.el8_8.x86_64', '4.18.0-477.10.1Xel8_8.x86_64', false],
   ])('%s matches %s: %s', (glob, value, expected) => {
     expect(globMatch(glob, value)).toBe(expected);
+  });
+});
+
+describe('tailText', () => {
+  it('keeps the last lines, and at most so many characters of them', () => {
+    expect(tailText('a\nb\nc\n', 2, 100)).toBe('b\nc');
+    expect(tailText('  only  ', 3, 100)).toBe('only');
+    expect(tailText('', 3, 100)).toBe('');
+    // one line of 1 MiB: its end, marked as cut
+    const long = tailText('x'.repeat(1 << 20), 20, 4000);
+    expect(long).toBe(`…${'x'.repeat(4000)}`);
+    // lines cut by the line count are whole: no mark
+    expect(tailText(`${'y'.repeat(50)}\nshort\nend`, 2, 20)).toBe('short\nend');
   });
 });
