@@ -47,10 +47,20 @@ export function globMatch(glob: string, value: string): boolean {
   return isGlob(glob) ? compileGlob(glob).match(value) : glob === value;
 }
 
-const codePoints = (s: string): number[] => Array.from(s, (c) => c.codePointAt(0) ?? 0);
+/** A string's code points, read one at a time (a value without surrogates is read in place). */
+interface CodePoints {
+  length: number;
+  at(i: number): number;
+}
+
+function codePoints(s: string): CodePoints {
+  if (!/[\uD800-\uDFFF]/.test(s)) return { length: s.length, at: (i) => s.charCodeAt(i) };
+  const cps = Array.from(s, (c) => c.codePointAt(0) ?? 0);
+  return { length: cps.length, at: (i) => cps[i] ?? 0 };
+}
 
 function tokenize(glob: string): Token[] {
-  const p = codePoints(glob);
+  const p = Array.from(glob, (c) => c.codePointAt(0) ?? 0);
   const out: Token[] = [];
   const BANG = 0x21;
   const CLOSE = 0x5d;
@@ -153,7 +163,7 @@ function run(tokens: readonly Token[], value: string): { matched: boolean; steps
   while (s < v.length) {
     steps++;
     const tok = tokens[t];
-    if (tok !== undefined && tok.kind !== 'star' && matches(tok, v[s] ?? 0)) {
+    if (tok !== undefined && tok.kind !== 'star' && matches(tok, v.at(s))) {
       t++;
       s++;
     } else if (tok?.kind === 'star') {
