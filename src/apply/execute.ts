@@ -439,17 +439,17 @@ async function runStep<H extends { host: string }>(
       });
       rec = { change: c, label, ok: true, durationMs: 0 };
     } else {
+      // built first: its names (the kernel, the file) are checked before the stash uses them
+      const s = stepFor(c, { facts: ctx.facts, staging: ctx.staging });
       if (c.action === 'uninstall' && !rollback) {
         // keep a copy, so a rollback can install it again
         const src = `/var/lib/kpatch/${c.kernel}/${c.file}`;
         const dst = `${STASH_DIR}/${c.kernel}/${c.file}`;
-        await t.exec(sh`mkdir -p -m 700 ${`${STASH_DIR}/${c.kernel}`} && cp -p ${src} ${dst}`, {
-          become: true,
-          step: 'stash',
-          timeoutMs: 30_000,
-        });
+        await t.exec(
+          sh`mkdir -p -m 700 -- ${`${STASH_DIR}/${c.kernel}`} && cp -p -- ${src} ${dst}`,
+          { become: true, step: 'stash', timeoutMs: 30_000 },
+        );
       }
-      const s = stepFor(c, { facts: ctx.facts, staging: ctx.staging });
       const r = await t.exec(s.script, {
         become: s.become,
         step: s.step,
@@ -493,7 +493,8 @@ async function healthCheck(
   try {
     const h = await t.exec(command, { step: 'health check', timeoutMs });
     if (h.code === 0) return undefined;
-    const said = tailText(h.stderr || h.stdout, 2, MESSAGE_CHARS).replaceAll('\n', ' / ');
+    const said =
+      tailText(h.stderr || h.stdout, 2, MESSAGE_CHARS).replaceAll('\n', ' / ') || '(no output)';
     return `health check failed (exit ${String(h.code)}): ${said}`;
   } catch (err) {
     if (err instanceof AppError && err.exitCode === ExitCode.changeFailed)
