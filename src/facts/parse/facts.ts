@@ -4,8 +4,7 @@
  * and linear in the output, whatever the host printed.
  */
 import type { HostFacts, LivepatchState, TransitionFacts, TransitionTask } from '../model.ts';
-import { FieldError, shown, text } from './fields.ts';
-import { FACTS_LIMITS } from './fields.ts';
+import { FACTS_LIMITS, FieldError, shown, text } from './fields.ts';
 import {
   readInstalled,
   readKernels,
