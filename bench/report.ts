@@ -51,6 +51,14 @@ interface FleetUp {
 const jobs = readResult('jobs.json') as Jobs | undefined;
 const scale = readResult('scale.json') as Scale | undefined;
 const fleetUp = readResult('fleet-up.json') as FleetUp | undefined;
+const hostile = readResult('hostile.json') as
+  | {
+      when: string;
+      rounds: number;
+      targetMs: number;
+      rows: { input: string; bytes: number; ms: Spread; result: string; was?: string }[];
+    }
+  | undefined;
 const demo = readResult('demo.json') as
   { rounds: number; seconds: Spread; target: number } | undefined;
 
@@ -67,8 +75,8 @@ const once = (r: { min: number; max: number }) =>
 const out: string[] = [
   '# Benchmarks',
   '',
-  'Written by `npm run bench` (`bench/run.ts`: `jobs.ts`, `scale.ts`, `fleet-up.ts`, then',
-  '`report.ts`); the raw numbers are in `bench/results/*.json`. Everything runs on one machine:',
+  'Written by `npm run bench` (`bench/run.ts`: `jobs.ts`, `scale.ts`, `fleet-up.ts`, `demo.ts`,',
+  '`hostile.ts`, then `report.ts`); the raw numbers are in `bench/results/*.json`. Everything runs on one machine:',
   'kpfleet, Ansible, the floor script and every simulated host share its cores, so host-side',
   'work (sshd, the probe, kpatch) competes with the client being measured. Medians of the rounds,',
   'with min–max.',
@@ -221,6 +229,27 @@ if (demo) {
     '## The demo',
     '',
     `\`npm start\` (12 lab hosts: validate → plan → apply → plan): ${f1(demo.seconds.median)} s median, ${f1(demo.seconds.min)}–${f1(demo.seconds.max)} s over ${String(demo.rounds)} rounds (target: under ${String(demo.target)} s): ${ok(demo.seconds.max < demo.target)}.`,
+    '',
+  );
+}
+
+if (hostile) {
+  const size = (b: number) =>
+    b >= 1024 * 1024 ? `${String(b / 1024 / 1024)} MiB` : `${String(b / 1024)} KiB`;
+  const worst = Math.max(...hostile.rows.map((r) => r.ms.max));
+  out.push(
+    '## Hostile host output',
+    '',
+    `What one host's answer costs the facts parser and the kernel glob matcher, in process (${String(hostile.rounds)} rounds, ${hostile.when}); "before": the time the issue measured on the old code.`,
+    '',
+    '| Input | size | median (ms) | min–max (ms) | before | what kpfleet does |',
+    '| --- | ---: | ---: | ---: | ---: | --- |',
+    ...hostile.rows.map(
+      (r) =>
+        `| ${r.input} | ${size(r.bytes)} | ${f1(r.ms.median)} | ${f1(r.ms.min)}–${f1(r.ms.max)} | ${r.was ?? ''} | ${r.result} |`,
+    ),
+    '',
+    `Every input under ${String(hostile.targetMs)} ms: ${ok(worst < hostile.targetMs)}.`,
     '',
   );
 }

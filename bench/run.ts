@@ -1,8 +1,8 @@
 /**
  * `npm run bench [-- --hosts N] [--rounds R] [--fleet-hosts 1000] [--lab-hosts 1000,5000,10000]`:
  * the jobs side by side (bench/jobs.ts, N real-sshd hosts, default 64), scale (bench/scale.ts),
- * the test fleet's own start-up (bench/fleet-up.ts), `npm start` (bench/demo.ts), then
- * docs/benchmarks.md (bench/report.ts).
+ * the test fleet's own start-up (bench/fleet-up.ts), `npm start` (bench/demo.ts), the parser on
+ * hostile host output (bench/hostile.ts), then docs/benchmarks.md (bench/report.ts).
  * Needs root (the fleet), as the e2e suites do; installs Ansible when missing.
  */
 import { spawnSync } from 'node:child_process';
@@ -24,6 +24,7 @@ const steps: [string, string[]][] = [
   ['scale.ts', ['--fleet-hosts', values['fleet-hosts'], '--lab-hosts', values['lab-hosts']]],
   ['fleet-up.ts', ['--hosts', values.hosts]],
   ['demo.ts', ['--rounds', values.rounds]],
+  ['hostile.ts', ['--rounds', values.rounds]],
   ['report.ts', []],
 ];
 for (const [script, args] of steps) {

@@ -13,6 +13,7 @@ import {
   ConnectionLostError,
   HostKeyError,
   HostUnreachableError,
+  OutputLimitError,
   SudoPasswordError,
   UploadError,
 } from '../src/transport/errors.ts';
@@ -152,6 +153,54 @@ export function transportScenarios(get: () => TransportHarness): void {
       ).rejects.toBeInstanceOf(CommandTimeoutError);
       expect(Date.now() - started).toBeLessThan(5000);
       expect((await t.exec('echo still here')).stdout).toBe('still here\n');
+    });
+
+    it('a command that prints more than the output cap fails alone: killed, typed error, connection and other hosts fine', async () => {
+      const h = get();
+      const [a, b] = h.hosts;
+      const ta = transport(a);
+      const tb = transport(b);
+      const marker = `kpfleet-flood-${String(process.pid)}`;
+      // 64 MiB from one host (the default cap is 8 MiB) while another host answers normally
+      const [flood, other] = await Promise.allSettled([
+        ta.exec(`sh -c 'head -c 67108864 /dev/zero; true' ${marker}`, { step: 'kpatch list' }),
+        tb.exec('echo fine'),
+      ]);
+      expect(other).toMatchObject({ status: 'fulfilled', value: { code: 0, stdout: 'fine\n' } });
+      expect(flood.status).toBe('rejected');
+      const err = (flood as PromiseRejectedResult).reason as unknown;
+      expect(err).toBeInstanceOf(OutputLimitError);
+      expect(err).toMatchObject({
+        code: 'E_OUTPUT_LIMIT',
+        exitCode: 1,
+        host: a,
+        step: 'kpatch list',
+        limitBytes: 8 * 1024 * 1024,
+      });
+      expect((err as Error).message).toMatch(/kpatch list printed more than 8 MiB/);
+      // the channel was closed, so the command on the host ends (it is not left writing)
+      const gone = async (): Promise<boolean> => {
+        for (let i = 0; i < 100; i++) {
+          // the pattern does not match the shell that runs pgrep itself
+          if ((await ta.exec(`pgrep -f 'kpfleet-floo[d]-${String(process.pid)}'`)).code === 1)
+            return true;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        return false;
+      };
+      expect(await gone()).toBe(true);
+      // the connection carries on; a per-exec cap counts stdout and stderr together
+      expect((await ta.exec('echo after')).stdout).toBe('after\n');
+      await expect(
+        ta.exec('head -c 600 /dev/zero; head -c 600 /dev/zero >&2', {
+          maxOutputBytes: 1000,
+          step: 'health check',
+        }),
+      ).rejects.toMatchObject({ code: 'E_OUTPUT_LIMIT', step: 'health check' });
+      const exact = await ta.exec('head -c 500 /dev/zero; head -c 500 /dev/zero >&2', {
+        maxOutputBytes: 1000,
+      });
+      expect(exact.stdout.length + exact.stderr.length).toBe(1000);
     });
 
     it('a connection dropped mid-command is reported as lost; the next command reconnects', async () => {

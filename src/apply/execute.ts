@@ -17,10 +17,16 @@ import type { Transport } from '../transport/transport.ts';
 import type { ApplyEvent, HostOutcome, HostResult, StepRecord } from './events.ts';
 import { FAILURE_OUTCOMES } from './events.ts';
 import { judgeStep, resolveStaged, splitStepOutput, stepFor } from './steps.ts';
+import { tailText } from '../util/text.ts';
 import { shouldHalt, splitWaves } from './waves.ts';
 
 export const LOCK_DIR = '/var/lib/kpfleet/lock';
 const STASH_DIR = '/var/lib/kpfleet/rollback';
+/** What a step record keeps of the step's output: its end, however much the host printed. */
+const RECORD_LINES = 20;
+const RECORD_CHARS = 4000;
+/** What an error message quotes of a host's output. */
+const MESSAGE_CHARS = 500;
 
 export interface ApplyOptions<H extends { host: string }> {
   plan: Plan;
@@ -340,13 +346,7 @@ async function runHost<H extends { host: string }>(
     }
     if (failure === undefined && o.healthCheck !== undefined) {
       phase('health');
-      const h = await t.exec(o.healthCheck, {
-        step: 'health check',
-        timeoutMs: o.healthCheckTimeoutMs,
-      });
-      if (h.code !== 0) {
-        failure = `health check failed (exit ${String(h.code)}): ${(h.stderr || h.stdout).trim().split('\n').slice(-2).join(' / ')}`;
-      }
+      failure = await healthCheck(t, o.healthCheck, o.healthCheckTimeoutMs);
     }
     if (failure === undefined) {
       const afterFacts = await gatherFacts(t, { prelude: cleanupStaging(staging, uploads) });
@@ -456,17 +456,17 @@ async function runStep<H extends { host: string }>(
       });
       rec = { change: c, label, ok: true, durationMs: 0 };
     } else {
+      // built first: its names (the kernel, the file) are checked before the stash uses them
+      const s = stepFor(c, { facts: ctx.facts, staging: ctx.staging });
       if (c.action === 'uninstall' && !rollback) {
         // keep a copy, so a rollback can install it again
         const src = `/var/lib/kpatch/${c.kernel}/${c.file}`;
         const dst = `${STASH_DIR}/${c.kernel}/${c.file}`;
-        await t.exec(sh`mkdir -p -m 700 ${`${STASH_DIR}/${c.kernel}`} && cp -p ${src} ${dst}`, {
-          become: true,
-          step: 'stash',
-          timeoutMs: 30_000,
-        });
+        await t.exec(
+          sh`mkdir -p -m 700 -- ${`${STASH_DIR}/${c.kernel}`} && cp -p -- ${src} ${dst}`,
+          { become: true, step: 'stash', timeoutMs: 30_000 },
+        );
       }
-      const s = stepFor(c, { facts: ctx.facts, staging: ctx.staging });
       const r = await t.exec(s.script, {
         become: s.become,
         step: s.step,
@@ -474,13 +474,17 @@ async function runStep<H extends { host: string }>(
       });
       const judged = judgeStep(c, r.stdout);
       const { output } = splitStepOutput(r.stdout);
-      const text = [output.trim(), r.stderr.trim()].filter(Boolean).join('\n');
+      const text = tailText(
+        [output.trim(), r.stderr.trim()].filter(Boolean).join('\n'),
+        RECORD_LINES,
+        RECORD_CHARS,
+      );
       rec = {
         change: c,
         label,
         ok: judged.ok,
         durationMs: 0,
-        ...(text ? { output: text.split('\n').slice(-20).join('\n') } : {}),
+        ...(text ? { output: text } : {}),
         ...(judged.error !== undefined ? { error: judged.error } : {}),
       };
     }
@@ -491,6 +495,29 @@ async function runStep<H extends { host: string }>(
   if (rollback) rec.rollback = true;
   o.onEvent({ type: 'step-end', host, index, step: rec });
   return rec;
+}
+
+/**
+ * Runs the health check: undefined when it passed, else why not. A check that exits non-zero,
+ * runs out of time or prints more than the output cap failed (the host is rolled back); a lost
+ * connection is not the check's failure and is thrown.
+ */
+async function healthCheck(
+  t: Transport,
+  command: string,
+  timeoutMs: number,
+): Promise<string | undefined> {
+  try {
+    const h = await t.exec(command, { step: 'health check', timeoutMs });
+    if (h.code === 0) return undefined;
+    const said =
+      tailText(h.stderr || h.stdout, 2, MESSAGE_CHARS).replaceAll('\n', ' / ') || '(no output)';
+    return `health check failed (exit ${String(h.code)}): ${said}`;
+  } catch (err) {
+    if (err instanceof AppError && err.exitCode === ExitCode.changeFailed)
+      return `health check failed: ${err.message}`;
+    throw err;
+  }
 }
 
 /** Takes the host's lock (mkdir is atomic), or says who holds it since when. */
@@ -510,12 +537,14 @@ async function lockHost<H extends { host: string }>(
     throw new AppError(
       'E_LOCK',
       ExitCode.changeFailed,
-      `could not take the lock ${LOCK_DIR}: ${r.stderr.trim() || `exit ${String(r.code)}`}`,
+      `could not take the lock ${LOCK_DIR}: ${tailText(r.stderr, 3, MESSAGE_CHARS) || `exit ${String(r.code)}`}`,
       { host: t.host, step: 'lock' },
     );
   }
   if (r.stdout.startsWith('LOCKED')) return { ok: true };
-  const field = (k: string) => new RegExp(`^${k}=(.*)$`, 'm').exec(r.stdout)?.[1] ?? '?';
+  // the lock file is the host's to write: what it says is shown, never more than a line's worth
+  const field = (k: string) =>
+    (new RegExp(`^${k}=(.*)$`, 'm').exec(r.stdout)?.[1] ?? '?').slice(0, 200);
   return {
     ok: false,
     message: `locked by ${field('owner')} since ${field('since')} (run ${field('run')}); nothing was done. If that run is dead, remove ${LOCK_DIR} on the host`,
@@ -547,7 +576,7 @@ async function stagingDir(t: Transport, destinations: readonly string[]): Promis
     throw new AppError(
       'E_STAGING',
       ExitCode.changeFailed,
-      `cannot make ~/.kpfleet/stage on the host: ${r.stderr.trim()}`,
+      `cannot make ~/.kpfleet/stage on the host: ${tailText(r.stderr, 3, MESSAGE_CHARS)}`,
       { host: t.host, step: 'staging', hint: 'the login user needs a writable home folder' },
     );
   }

@@ -7,6 +7,7 @@
 import type { HostFacts } from '../facts/model.ts';
 import type { Change } from '../plan/model.ts';
 import {
+  assertFileName,
   assertKernelRelease,
   assertModuleName,
   assertRemotePath,
@@ -15,7 +16,7 @@ import {
 } from '../transport/shell.ts';
 import { versionAtLeast } from '../util/version.ts';
 import { packageMatches } from '../plan/packages.ts';
-import { basename } from '../util/text.ts';
+import { basename, tailText } from '../util/text.ts';
 
 export const VERIFY_MARK = '@@kpfleet-verify@@';
 
@@ -79,6 +80,20 @@ function unloadCommand(module: string, facts: HostFacts): string {
     : sh`kpatch unload ${module}`;
 }
 
+/**
+ * `kpatch uninstall -k K -- FILE`: `--` ends kpatch's options (GNU getopt, §2.8), so no file
+ * name is read as one. A name that starts with `-` cannot reach kpatch at all: it hands its
+ * argument to `basename` without `--`, which reads the name as its own options, and kpatch dies
+ * "please supply patch module name without path" (test/fleet/SPEC.md "install / uninstall").
+ * Such a file is removed as kpatch uninstall removes one: the file, then its kernel's folder if
+ * that is empty.
+ */
+function uninstallCommand(kernel: string, file: string): string {
+  if (!file.startsWith('-')) return sh`kpatch uninstall -k ${kernel} -- ${file}`;
+  const dir = `/var/lib/kpatch/${kernel}`;
+  return sh`rm -f -- ${`${dir}/${file}`} && { rmdir -- ${dir} 2>/dev/null; true; }`;
+}
+
 /** The remote step for one change. */
 export function stepFor(change: Change, host: StepHost): RemoteStep {
   const f = host.facts;
@@ -95,7 +110,8 @@ export function stepFor(change: Change, host: StepHost): RemoteStep {
         become: true,
         // exit status is systemctl's, not the copy's (§2.7): the file and its sha256 decide
         script: script(
-          sh`kpatch install -k ${change.kernel} ${file}`,
+          // the path is absolute (never an option); `--` all the same, as for uninstall
+          sh`kpatch install -k ${change.kernel} -- ${file}`,
           sh`sha256sum ${target} 2>/dev/null | cut -d' ' -f1`,
         ),
       };
@@ -122,6 +138,7 @@ export function stepFor(change: Change, host: StepHost): RemoteStep {
       };
     case 'load': {
       assertModuleName(change.module);
+      // kpatch load takes no options (§2.4): an absolute path or a module name is never one
       const target = change.file ?? change.module;
       if (change.file !== undefined) assertRemotePath(change.file);
       const m = change.module;
@@ -153,13 +170,14 @@ export function stepFor(change: Change, host: StepHost): RemoteStep {
     }
     case 'uninstall': {
       assertKernelRelease(change.kernel);
+      assertFileName(change.file);
       const target = `/var/lib/kpatch/${change.kernel}/${change.file}`;
       assertRemotePath(target);
       return {
         step: 'kpatch uninstall',
         become: true,
         script: script(
-          sh`kpatch uninstall -k ${change.kernel} ${change.file}`,
+          uninstallCommand(change.kernel, change.file),
           sh`test -e ${target} && echo present; true`,
         ),
       };
@@ -196,7 +214,7 @@ export function splitStepOutput(stdout: string): {
 }
 
 const lastLines = (s: string, n = 3): string =>
-  s.trim().split('\n').slice(-n).join(' / ') || '(no output)';
+  tailText(s, n, 500).replaceAll('\n', ' / ') || '(no output)';
 
 /** Did the step do what it was for? Reads the verification, not only the exit status. */
 export function judgeStep(change: Change, stdout: string): StepOutcome {

@@ -11,7 +11,7 @@
  * ones). Pure: the caller gives the file reads and directory listings.
  */
 import type { Diagnostic } from '../diagnostics.ts';
-import { globToRegExp, isGlob } from '../util/glob.ts';
+import { compileGlob, isGlob } from '../util/glob.ts';
 import { SourceText } from '../util/source.ts';
 
 /** What the scan may read; every path is absolute. */
@@ -143,11 +143,11 @@ export function globFiles(pattern: string, fs: SshConfigScanFs): string[] {
       paths = paths.map((p) => `${p}/${part}`);
       continue;
     }
-    const re = globToRegExp(part);
+    const glob = compileGlob(part);
     paths = paths.flatMap((p) =>
       fs
         .readdir(p === '' ? '/' : p)
-        .filter((n) => re.test(n) && (!n.startsWith('.') || part.startsWith('.')))
+        .filter((n) => glob.match(n) && (!n.startsWith('.') || part.startsWith('.')))
         .sort()
         .map((n) => `${p}/${n}`),
     );

@@ -8,15 +8,24 @@ import type { HostFacts } from './model.ts';
 import { parseFacts } from './parse/facts.ts';
 import { probeScript } from './probe.ts';
 
+/**
+ * A host's facts could not be used: `E_FACTS`, its output does not have the probe's shape;
+ * `E_FACTS_FIELD`, a name or value in it is outside what kpfleet accepts (a kernel release over
+ * 128 characters, a module name that is not one, more entries than a host has, …).
+ */
 export class FactsError extends AppError {
+  /** The start of the output concerned (at most 2000 characters). */
   readonly text: string;
-  constructor(message: string, options: { host: string; text: string }) {
-    super('E_FACTS', ExitCode.changeFailed, message, {
+  constructor(message: string, options: { host: string; text: string; kind?: 'output' | 'field' }) {
+    const field = options.kind === 'field';
+    super(field ? 'E_FACTS_FIELD' : 'E_FACTS', ExitCode.changeFailed, message, {
       host: options.host,
       step: 'facts',
-      hint: 'the host answered with output kpfleet does not understand; it is shown above, and nothing was planned for this host',
+      hint: field
+        ? 'the host reported a name or value kpfleet refuses to use (it never reaches a command); nothing was planned for this host. Look at it on the host'
+        : 'the host answered with output kpfleet does not understand; nothing was planned for this host',
     });
-    this.text = options.text;
+    this.text = options.text.slice(0, 2000);
   }
 }
 
@@ -36,10 +45,7 @@ export async function gatherFacts(
   if (!parsed.ok) {
     throw new FactsError(
       `${parsed.error}${r.stderr ? ` (stderr: ${r.stderr.trim().slice(0, 500)})` : ''}`,
-      {
-        host: transport.host,
-        text: parsed.text,
-      },
+      { host: transport.host, text: parsed.text, kind: parsed.kind },
     );
   }
   return parsed.facts;

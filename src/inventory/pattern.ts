@@ -5,7 +5,7 @@
  * through the caller's `readFile`.
  */
 import { UsageError } from '../errors.ts';
-import { globToRegExp } from '../util/glob.ts';
+import { compileGlob } from '../util/glob.ts';
 import { parseAddress } from './address.ts';
 import { groupHosts } from './graph.ts';
 import type { Inventory } from './types.ts';
@@ -115,13 +115,8 @@ function matcher(pattern: string): (name: string) => boolean {
       return re.test(name);
     };
   }
-  let re: RegExp;
-  try {
-    re = globToRegExp(pattern);
-  } catch (e) {
-    throw new UsageError(`Invalid host list pattern: ${pattern}`, { cause: e });
-  }
-  return (name) => re.test(name);
+  const glob = compileGlob(pattern);
+  return (name) => glob.match(name);
 }
 
 /**

@@ -42,7 +42,7 @@ export interface UploadChange extends ChangeBase {
   destination: string;
 }
 
-/** `kpatch install -k <kernel> <file>`: copy into /var/lib/kpatch/<kernel>/, enable the service. */
+/** `kpatch install -k <kernel> -- <file>`: copy into /var/lib/kpatch/<kernel>/, enable the service. */
 export interface InstallChange extends ChangeBase {
   action: 'install';
   patch: string;
@@ -102,7 +102,7 @@ export interface UnloadChange extends ChangeBase {
   after?: string;
 }
 
-/** `kpatch uninstall -k <kernel> <file>`. */
+/** `kpatch uninstall -k <kernel> -- <file>` (a file starting with `-`: removed as kpatch would). */
 export interface UninstallChange extends ChangeBase {
   action: 'uninstall';
   module: string;

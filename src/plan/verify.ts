@@ -19,6 +19,7 @@
 import { kernelMatches } from '../config/kernel-match.ts';
 import type { Patch } from '../config/model.ts';
 import type { DesiredPatch, HostDesired } from '../desired/resolve.ts';
+import { isBareFileName } from '../util/names.ts';
 import { basename } from '../util/text.ts';
 import type { Change, HostPlan } from './model.ts';
 import { packageMatches, packageModule, sameName } from './packages.ts';
@@ -43,9 +44,8 @@ export function shown(v: unknown): string {
 const installedName = (file: string): string =>
   basename(file).replace(/\.ko$/, '').replaceAll('-', '_');
 
-/** A bare `.ko` file name: no folder, no leading `-`, no control character. */
-// eslint-disable-next-line no-control-regex
-const SAFE_KO = /^(?!-)[^/\x00-\x1f\x7f]{1,252}\.ko$/;
+/** A module file name: a bare file name (`util/names.ts`) ending in `.ko`. */
+const isKoFile = (name: string): boolean => isBareFileName(name) && name.endsWith('.ko');
 
 interface HostRules {
   declared: Map<string, DesiredPatch & { p: Patch }>;
@@ -219,7 +219,7 @@ function checkChange(
       same('kernel', c.kernel, r.kernel, bad, 'the host runs');
       const dir = `/usr/lib/kpatch/${c.kernel}/`;
       const name = c.file.slice(dir.length);
-      if (!c.file.startsWith(dir) || !SAFE_KO.test(name) || installedName(name) !== p.module)
+      if (!c.file.startsWith(dir) || !isKoFile(name) || installedName(name) !== p.module)
         bad('file', `${shown(c.file)} is not ${p.module}'s file in ${dir}`);
       return;
     }
@@ -257,11 +257,7 @@ function checkChange(
           bad('file', `a package's module is loaded by name, not from ${shown(c.file)}`);
       } else {
         const dir = `/var/lib/kpatch/${r.kernel ?? ''}/`;
-        if (
-          c.file === undefined ||
-          !c.file.startsWith(dir) ||
-          !SAFE_KO.test(c.file.slice(dir.length))
-        )
+        if (c.file === undefined || !c.file.startsWith(dir) || !isKoFile(c.file.slice(dir.length)))
           bad('file', `${shown(c.file)} is not a module installed in ${dir}`);
       }
       const allowed = new Set(p.replaces.flatMap((q) => r.patches.get(q)?.module ?? []));
@@ -279,7 +275,7 @@ function checkChange(
       return;
     case 'uninstall': {
       checkAfter(c.after, o, bad);
-      if (!SAFE_KO.test(c.file)) bad('file', `${shown(c.file)} is not a module file name`);
+      if (!isKoFile(c.file)) bad('file', `${shown(c.file)} is not a module file name`);
       // a stale copy of a declared patch, uninstalled so that its declared file is installed
       const p = c.patch !== undefined ? r.declared.get(c.patch) : undefined;
       if (p && p.state !== 'absent') {

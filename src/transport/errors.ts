@@ -62,3 +62,32 @@ export class UploadError extends AppError {
     super('E_UPLOAD', ExitCode.changeFailed, message, options);
   }
 }
+
+/** `8 MiB`, `1000 bytes`: a byte count as the output cap's error says it. */
+function showBytes(n: number): string {
+  return n >= 1024 * 1024 && n % (1024 * 1024) === 0
+    ? `${String(n / (1024 * 1024))} MiB`
+    : n >= 1024 && n % 1024 === 0
+      ? `${String(n / 1024)} KiB`
+      : `${String(n)} bytes`;
+}
+
+/**
+ * A command printed more (stdout and stderr together) than one exec may keep: the transport
+ * stopped reading, closed the channel (the command is killed) and kept nothing of it.
+ */
+export class OutputLimitError extends AppError {
+  readonly limitBytes: number;
+  constructor(options: Opts & { step: string; limitBytes: number }) {
+    super(
+      'E_OUTPUT_LIMIT',
+      ExitCode.changeFailed,
+      `${options.step} printed more than ${showBytes(options.limitBytes)} of output; kpfleet stopped it and kept none of it`,
+      {
+        hint: 'no command kpfleet runs prints that much on a healthy host: run it there by hand to see what it prints (a kpatch or shell profile that floods its output?)',
+        ...options,
+      },
+    );
+    this.limitBytes = options.limitBytes;
+  }
+}

@@ -12,6 +12,7 @@
  * any word safe, the validators make sure the word is the kind of name it claims to be.
  */
 import { UnsafeArgumentError } from '../errors.ts';
+import { isBareFileName, KERNEL_RELEASE, MODULE_NAME, RPM_NAME } from '../util/names.ts';
 
 /** Words that need no quotes: no character here is special to a POSIX shell. */
 const SAFE_WORD = /^[A-Za-z0-9_./:=@%+,-]+$/;
@@ -192,8 +193,6 @@ function check(ok: boolean, field: string, value: string, reason: string): void 
   if (!ok) throw new UnsafeArgumentError(field, value, reason);
 }
 
-const MODULE_NAME = /^[A-Za-z0-9_]{1,55}$/;
-
 /** A kernel module name as the kernel lists it (`kpatch_cve_2024_1`): `[A-Za-z0-9_]`, 1–55. */
 export function assertModuleName(value: string, field = 'module name'): void {
   check(
@@ -204,8 +203,6 @@ export function assertModuleName(value: string, field = 'module name'): void {
   );
 }
 
-const KERNEL_RELEASE = /^[A-Za-z0-9._+~][A-Za-z0-9._+~-]{0,127}$/;
-
 /** What `uname -r` can print (`5.14.0-427.13.1.el9_4.x86_64`): `[A-Za-z0-9._+~-]`, ≤ 128, no leading `-`. */
 export function assertKernelRelease(value: string, field = 'kernel release'): void {
   check(
@@ -213,6 +210,20 @@ export function assertKernelRelease(value: string, field = 'kernel release'): vo
     field,
     value,
     'a kernel release is 1 to 128 characters of [A-Za-z0-9._+~-] and does not start with "-"',
+  );
+}
+
+/**
+ * A file name without its folder (`kpatch uninstall`'s argument): no `/`, not `.` or `..`, no NUL,
+ * CR or LF, 1 to 255 characters. It may start with `-`: the command that takes it must end its
+ * options first (`--`).
+ */
+export function assertFileName(value: string, field = 'file name'): void {
+  check(
+    isBareFileName(value) && !LONE_SURROGATE.test(value),
+    field,
+    value,
+    'a file name is 1 to 255 characters, not "." or "..", without "/", NUL, CR or LF',
   );
 }
 
@@ -229,8 +240,6 @@ export function assertRemotePath(value: string, field = 'remote path'): void {
   check(value.length < 4096, field, value, 'a remote path is shorter than 4096 characters');
   check(!LONE_SURROGATE.test(value), field, value, 'a remote path must be valid Unicode');
 }
-
-const RPM_NAME = /^[A-Za-z0-9_][A-Za-z0-9._+~^:-]{0,255}$/;
 
 /**
  * An RPM package name, or a name with its version (`kpatch-patch-5_14_0-427-1-3.el9.x86_64`,

@@ -4,6 +4,13 @@
  * `transport/shell.ts` (quoted, validated); `exec` never waits on stdin unless given some.
  */
 
+/**
+ * The most one exec may print, stdout and stderr together (8 MiB): the facts probe of a large host
+ * prints well under 100 KiB. Past it the command is stopped and `OutputLimitError` thrown, so one
+ * host cannot fill kpfleet's memory.
+ */
+export const DEFAULT_MAX_OUTPUT_BYTES = 8 * 1024 * 1024;
+
 export interface ExecOptions {
   /** Give up after this long (ms): the channel is closed and `CommandTimeoutError` thrown. */
   timeoutMs?: number;
@@ -13,6 +20,8 @@ export interface ExecOptions {
   stdin?: string | Buffer;
   /** A short name for errors and logs: `facts`, `kpatch load`. */
   step?: string;
+  /** Cap on stdout + stderr in bytes (default: the transport's, else DEFAULT_MAX_OUTPUT_BYTES). */
+  maxOutputBytes?: number;
 }
 
 export interface ExecResult {

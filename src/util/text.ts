@@ -13,3 +13,17 @@ export function plural(
 export function basename(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1);
 }
+
+/**
+ * The end of a host's output, for a record or a message: its last `lines` lines, and at most
+ * `chars` characters of them (`…` marks a line cut short), so no host can make either large.
+ */
+export function tailText(text: string, lines: number, chars: number): string {
+  const all = text.trim();
+  const window = all.length > chars ? all.slice(-chars) : all;
+  const parts = window.split('\n');
+  const kept = parts.slice(-lines);
+  // the first line kept was cut by the character limit
+  const partial = window.length < all.length && kept.length === parts.length;
+  return (partial ? '…' : '') + kept.join('\n');
+}

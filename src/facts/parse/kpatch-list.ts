@@ -9,8 +9,13 @@
  * extra blank lines before a header or at the end. Strict where a misparse would give a wrong
  * plan: an unknown marker, a line that belongs to no section, a malformed installed or table
  * line, a missing section (truncated output) all give `ok: false` with the line number and its
- * text. Never throws. Pure.
+ * text. Bounded (issue 14): a line longer than 4096 characters, a name outside its rule (module
+ * names, kernel releases, file names), more entries than a host has give `ok: false` with
+ * `field: true`; only the first 1000 stalled tasks are kept. Linear in the output: one pass, no
+ * regular expression that can backtrack over more than a bounded line. Never throws. Pure.
  */
+import { FILE_NAME_MAX, KERNEL_RELEASE, MODULE_NAME } from '../../util/names.ts';
+import { FACTS_LIMITS } from './fields.ts';
 
 /** The `[state]` marker of a Loaded line (0.5.0+), from `enabled` × `transition` (§3.1). */
 export type LoadedState = 'enabled' | 'disabled' | 'enabling...' | 'disabling...';
@@ -107,6 +112,8 @@ export interface KpatchListError {
   line?: number;
   /** That line as received (without its line ending); '' when there is no line. */
   text: string;
+  /** The output has the format, but a name or a count in it is outside what kpfleet accepts. */
+  field?: true;
 }
 
 export type KpatchListResult = KpatchListParsed | KpatchListError;
@@ -135,22 +142,40 @@ const MARKED_LINE = /^(\S+) \[([^\]]*)\]$/;
 const BARE_LINE = /^\S+$/;
 const CVE_LINE = /^CVE-\d{4}-\d{4,}$/;
 const INSTALLED_LINE = /^(\S+) \((\S+)\)$/;
-const TASK_LINE = /^(\d+) (\S.*)$/;
-const OCCURRENCE = /^(\S+),(\d+)$/;
+const TASK_LINE = /^(\d{1,10}) (\S.*)$/;
+const OCCURRENCE = /^(\S+),(\d{1,10})$/;
+/** A kernel symbol name (KSYM_NAME_LEN is 512 with its NUL). */
+const SYMBOL_MAX = 511;
 
 type Section = 'start' | 'loaded' | 'stalled' | 'installed' | 'table-header' | 'functions';
 
 /** Internal: unwinds the parser to parseKpatchList, which turns it into `ok: false`. */
 class ParseFailure extends Error {
   readonly line: number;
-  constructor(message: string, line: number) {
+  readonly field: boolean;
+  constructor(message: string, line: number, field: boolean) {
     super(message);
     this.line = line;
+    this.field = field;
   }
 }
 
 function fail(line: number, error: string): never {
-  throw new ParseFailure(error, line);
+  throw new ParseFailure(error, line, false);
+}
+
+/** A value outside its bounds: the format is right, the value is refused. */
+function refuse(line: number, error: string): never {
+  throw new ParseFailure(error, line, true);
+}
+
+function checkModuleName(name: string, what: string, n: number): void {
+  if (!MODULE_NAME.test(name))
+    refuse(n, `${what} is not a kernel module name (1 to 55 characters of [A-Za-z0-9_])`);
+}
+
+function checkCount(count: number, max: number, what: string, n: number): void {
+  if (count >= max) refuse(n, `more than ${String(max)} ${what}`);
 }
 
 function isLoadedState(s: string): s is LoadedState {
@@ -159,38 +184,61 @@ function isLoadedState(s: string): s is LoadedState {
 
 /** Parses `kpatch list` stdout. Never throws: output that does not parse is `ok: false`. */
 export function parseKpatchList(stdout: string): KpatchListResult {
-  const raw = stdout.split('\n');
-  if (raw.length > 1 && raw[raw.length - 1] === '') raw.pop();
-  const lines = raw.map((l) => l.replace(/\r$/, ''));
-  if (lines.every((l) => l.trim() === '')) {
+  if (stdout.trim() === '') {
     return { ok: false, error: `no output: expected '${LOADED_HEADER}'`, text: '' };
   }
+  const at: Position = { n: 0, text: '', lastN: 0, lastText: '' };
   try {
-    return parseLines(lines);
+    return parseLines(stdout, at);
   } catch (e) {
     if (!(e instanceof ParseFailure)) throw e;
-    return { ok: false, error: e.message, line: e.line, text: lines[e.line - 1] ?? '' };
+    return {
+      ok: false,
+      error: e.message,
+      line: e.line,
+      text: e.line === at.n ? at.text : e.line === at.lastN ? at.lastText : '',
+      ...(e.field ? { field: true as const } : {}),
+    };
   }
 }
 
-function parseLines(lines: string[]): KpatchListParsed {
+/** Where the parser is: the line it reads, and the last line that was not blank (1-based). */
+interface Position {
+  n: number;
+  text: string;
+  lastN: number;
+  lastText: string;
+}
+
+function parseLines(stdout: string, at: Position): KpatchListParsed {
   const loaded: LoadedEntry[] = [];
+  const loadedNames = new Set<string>();
+  /** The stalled task the next `stack:` lines belong to (kept in `stalled` or not). */
+  let task: StalledTask | undefined;
   const installed: InstalledEntry[] = [];
   let stalled: StalledTask[] | undefined;
   let functions: LivepatchedFunction[] | undefined;
   let format: KpatchListFormat = 'unknown';
   let section: Section = 'start';
   let afterBlank = false;
-  let lastContent = 0;
 
-  for (const [i, rawLine] of lines.entries()) {
-    const n = i + 1;
+  // line by line, each cut out when it is read (never the whole output split at once)
+  for (let from = 0; from < stdout.length;) {
+    const nl = stdout.indexOf('\n', from);
+    const end = nl < 0 ? stdout.length : nl;
+    const n = ++at.n;
+    const rawLine = stdout.slice(from, stdout.charCodeAt(end - 1) === 13 ? end - 1 : end);
+    from = end + 1;
+    at.text = rawLine;
+    if (rawLine.length > FACTS_LIMITS.line)
+      refuse(n, `a line longer than ${String(FACTS_LIMITS.line)} characters`);
     const line = rawLine.trimEnd();
     if (line === '') {
       afterBlank = true;
       continue;
     }
-    lastContent = n;
+    at.lastN = n;
+    at.lastText = rawLine;
 
     if (HEADERS.includes(line)) {
       section = enterSection(line, section, format, n);
@@ -232,20 +280,25 @@ function parseLines(lines: string[]): KpatchListParsed {
           );
         }
         format = lineFormat;
-        if (loaded.some((e) => e.name === entry.name)) {
+        if (loadedNames.has(entry.name)) {
           fail(n, `module '${entry.name}' is listed twice under '${LOADED_HEADER}'`);
         }
+        checkModuleName(entry.name, `loaded module '${entry.name}'`, n);
+        checkCount(loaded.length, FACTS_LIMITS.entries, 'loaded modules', n);
+        loadedNames.add(entry.name);
         loaded.push(entry);
         continue;
       }
       case 'stalled': {
         const tasks = stalled ?? [];
-        const task = TASK_LINE.exec(line);
-        if (task !== null) {
-          tasks.push({ pid: Number(task[1]), comm: task[2] ?? '' });
+        const m = TASK_LINE.exec(line);
+        if (m !== null) {
+          task = { pid: Number(m[1]), comm: m[2] ?? '' };
+          // a machine with many threads may list thousands: the first ones are kept
+          if (tasks.length < FACTS_LIMITS.tasks) tasks.push(task);
           continue;
         }
-        const current = tasks.at(-1);
+        const current = task;
         if (line === 'stack:') {
           if (current === undefined) {
             fail(n, `'stack:' before any '<pid> <comm>' line in '${STALLED_HEADER}'`);
@@ -259,7 +312,7 @@ function parseLines(lines: string[]): KpatchListParsed {
         if (current?.stack === undefined) {
           fail(n, `expected '<pid> <comm>' or 'stack:' in '${STALLED_HEADER}'`);
         }
-        current.stack.push(line);
+        if (current.stack.length < FACTS_LIMITS.stack) current.stack.push(line);
         continue;
       }
       case 'installed': {
@@ -267,7 +320,16 @@ function parseLines(lines: string[]): KpatchListParsed {
         if (m === null) {
           fail(n, `malformed installed line: expected '<name> (<kernel release>)'`);
         }
-        installed.push({ name: m[1] ?? '', nameFrom: 'file-name', kernel: m[2] ?? '' });
+        const [, name = '', kernel = ''] = m;
+        if (name.length > FILE_NAME_MAX)
+          refuse(n, `an installed name longer than ${String(FILE_NAME_MAX)} characters`);
+        if (!KERNEL_RELEASE.test(kernel))
+          refuse(
+            n,
+            `'${kernel}' is not a kernel release (1 to 128 characters of [A-Za-z0-9._+~-])`,
+          );
+        checkCount(installed.length, FACTS_LIMITS.entries, 'installed modules', n);
+        installed.push({ name, nameFrom: 'file-name', kernel });
         continue;
       }
       case 'table-header': {
@@ -279,13 +341,15 @@ function parseLines(lines: string[]): KpatchListParsed {
         continue;
       }
       case 'functions': {
-        (functions ?? []).push(parseFunctionRow(line, n));
+        const rows = functions ?? [];
+        checkCount(rows.length, FACTS_LIMITS.functions, 'livepatched functions', n);
+        rows.push(parseFunctionRow(line, n));
         continue;
       }
     }
   }
 
-  const end = (msg: string): never => fail(lastContent, msg);
+  const end = (msg: string): never => fail(at.lastN, msg);
   switch (section) {
     case 'start':
       return end(`expected '${LOADED_HEADER}' as the first line`);
@@ -391,6 +455,10 @@ function parseFunctionRow(line: string, n: number): LivepatchedFunction {
   if (occ === null) {
     return fail(n, `malformed Function/Occurrence '${occurrence}': expected '<function>,<sympos>'`);
   }
+  checkModuleName(module, `patch module '${module}'`, n);
+  if (object !== 'vmlinux') checkModuleName(object, `patched object '${object}'`, n);
+  if ((occ[1] ?? '').length > SYMBOL_MAX)
+    refuse(n, `a function name longer than ${String(SYMBOL_MAX)} characters`);
   return {
     module,
     object,

@@ -340,6 +340,9 @@ function isDefaultUserConfig(file: string): boolean {
 /** `path: line N: message`, as readconf.c reports a bad line. */
 const CONFIG_LINE = /^(.+?): line (\d+): (.*)$/m;
 
+/** What kpfleet reads of `ssh -G`'s output: a real configuration prints a few KiB. */
+const SSH_G_MAX_OUTPUT = 4 * 1024 * 1024;
+
 function runSshG(
   host: string,
   opts: ResolveSshConfigOptions,
@@ -353,7 +356,7 @@ function runSshG(
       {
         encoding: 'utf8',
         timeout: opts.timeoutMs ?? 15_000,
-        maxBuffer: 4 * 1024 * 1024,
+        maxBuffer: SSH_G_MAX_OUTPUT,
         windowsHide: true,
       },
       (error, stdout, stderr) => {
@@ -367,6 +370,20 @@ function runSshG(
           return;
         }
         const text = stderr.trim();
+        if (code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') {
+          reject(
+            new SshConfigError(
+              `\`${binary} -G ${host}\` printed more than ${String(SSH_G_MAX_OUTPUT / 1024 / 1024)} MiB: kpfleet stopped reading it`,
+              { stderr: text.slice(0, 2000) },
+              {
+                host,
+                cause: error,
+                hint: `run \`${[binary, ...args].join(' ')} | wc -c\` to see what ssh prints, or set \`connection.ssh_config: false\``,
+              },
+            ),
+          );
+          return;
+        }
         if (error.killed) {
           reject(
             new SshConfigError(

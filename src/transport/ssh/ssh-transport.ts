@@ -22,10 +22,13 @@ import {
   ConnectionLostError,
   HostKeyError,
   HostUnreachableError,
+  OutputLimitError,
   SudoPasswordError,
   UploadError,
 } from '../errors.ts';
+import { DEFAULT_MAX_OUTPUT_BYTES } from '../transport.ts';
 import type { ExecOptions, ExecResult, Transport, UploadOptions } from '../transport.ts';
+import { BoundedOutput } from './bounded-output.ts';
 import type { KeyStore } from './keys.ts';
 import { KeyLoadError } from './keys.ts';
 import type { HostKeyPolicy } from './host-key-policy.ts';
@@ -75,6 +78,8 @@ export interface SshTransportDeps {
   connectAttempts?: number;
   /** Concurrent channels on one connection: below OpenSSH's MaxSessions (10). */
   maxChannels?: number;
+  /** Cap on one exec's stdout + stderr (bytes), unless the exec sets its own. */
+  maxOutputBytes?: number;
 }
 
 const KEX: KexAlgorithm[] = [
@@ -347,11 +352,12 @@ export class SshTransport implements Transport {
     const step = options.step ?? command.split(' ')[0] ?? 'exec';
     const full = options.become === true ? withBecome(command, this.settings.become) : command;
     const timeoutMs = options.timeoutMs ?? this.settings.commandTimeoutMs;
+    const maxOutput =
+      options.maxOutputBytes ?? this.deps.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
     const started = performance.now();
     try {
       const result = await new Promise<ExecResult>((resolve, reject) => {
-        const out: Buffer[] = [];
-        const err: Buffer[] = [];
+        const output = new BoundedOutput(maxOutput);
         let done = false;
         const finish = (fn: () => void): void => {
           if (done) return;
@@ -372,14 +378,23 @@ export class SshTransport implements Transport {
         };
         client.once('close', onLost);
         let channel: ClientChannel | undefined;
+        const stop = (): void => {
+          try {
+            channel?.signal('KILL');
+            channel?.close();
+          } catch {
+            // the channel is already gone
+          }
+        };
+        // too much output: stop reading and end the command, only this exec fails
+        const overflow = (): void =>
+          finish(() => {
+            stop();
+            reject(new OutputLimitError({ host: this.host, step, limitBytes: maxOutput }));
+          });
         const timer = setTimeout(() => {
           finish(() => {
-            try {
-              channel?.signal('KILL');
-              channel?.close();
-            } catch {
-              // the channel is already gone
-            }
+            stop();
             reject(
               new CommandTimeoutError(
                 `${step} did not finish within ${String(Math.round(timeoutMs / 1000))} s`,
@@ -413,15 +428,19 @@ export class SshTransport implements Transport {
                 return;
               }
               channel = stream;
-              stream.on('data', (c: Buffer) => out.push(c));
-              stream.stderr.on('data', (c: Buffer) => err.push(c));
+              stream.on('data', (c: Buffer) => {
+                if (!output.add('stdout', c)) overflow();
+              });
+              stream.stderr.on('data', (c: Buffer) => {
+                if (!output.add('stderr', c)) overflow();
+              });
               stream.on('close', (code: number | null | undefined, signal: string | undefined) => {
                 finish(() =>
                   resolve({
                     code: code ?? null,
                     signal: signal ?? null,
-                    stdout: Buffer.concat(out).toString('utf8'),
-                    stderr: Buffer.concat(err).toString('utf8'),
+                    stdout: output.stdout(),
+                    stderr: output.stderr(),
                     durationMs: performance.now() - started,
                   }),
                 );
@@ -495,7 +514,7 @@ export class SshTransport implements Transport {
     });
     if (r.code !== 0) {
       throw new UploadError(
-        `upload of ${remotePath} was not put in place: ${r.stderr.trim() || `exit ${String(r.code)}`}`,
+        `upload of ${remotePath} was not put in place: ${r.stderr.trim().slice(0, 500) || `exit ${String(r.code)}`}`,
         { host: this.host, step: 'upload' },
       );
     }

@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gatherFacts } from '../../../src/facts/gather.ts';
+import { FactsError, gatherFacts } from '../../../src/facts/gather.ts';
 import { PROBE_VERSION } from '../../../src/facts/probe.ts';
 import { HostKeyPolicy } from '../../../src/transport/ssh/host-key-policy.ts';
 import { KeyStore } from '../../../src/transport/ssh/keys.ts';
@@ -124,6 +124,22 @@ describe('gatherFacts', () => {
     } finally {
       h.sim.clearFaults();
       h.setKpatchInstalled(true);
+    }
+  });
+
+  it('a host whose uname -r is 100 KB long is a facts error that says so (a release is ≤ 128)', async () => {
+    const h = lab.host('lab002');
+    const release = h.sim.profile.KERNEL_RELEASE;
+    h.sim.setProfile({ KERNEL_RELEASE: `6.14.0-${'a'.repeat(100_000)}` });
+    try {
+      const err = await gatherFacts(transport('lab002')).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(FactsError);
+      expect(err).toMatchObject({ code: 'E_FACTS_FIELD', host: 'lab002', step: 'facts' });
+      expect((err as FactsError).message).toMatch(
+        /uname -r printed "6\.14\.0-a+…a+" is not a kernel release/,
+      );
+    } finally {
+      h.sim.setProfile({ KERNEL_RELEASE: release });
     }
   });
 });

@@ -819,6 +819,68 @@ describe('install / uninstall (§2.7, §2.8)', () => {
   });
 });
 
+describe('install / uninstall options (getopt, `--`)', () => {
+  it('`--` ends the options; a name starting with `-` is options without it, and refused with it (basename)', async () => {
+    for (const flavor of ['rhel', 'upstream'] as const) {
+      const h = host({ KPATCH_FLAVOR: flavor, KPATCH_VERSION: '0.9.7' });
+      h.makeModule('livepatch-foo.ko');
+      h.makeModule('-dash.ko', { name: 'dash' });
+      const first = await h.run(['kpatch', 'install', '-k', K9, '--', 'livepatch-foo.ko']);
+      expect([first.code, lines(first.stdout)]).toEqual([
+        0,
+        [`installing livepatch-foo.ko (${K9})`],
+      ]);
+      // kpfleet's form: an absolute path after `--`
+      expectRun(
+        await h.run(['kpatch', 'install', '-k', K9, '--', '/-dash.ko']),
+        0,
+        [`installing /-dash.ko (${K9})`],
+        [],
+      );
+      expect(h.readSysfs().installed.map((i) => i.file)).toEqual(['-dash.ko', 'livepatch-foo.ko']);
+      // without `--`: `-dash.ko` is `-d`, an option getopt does not know
+      expectRun(
+        await h.run(['kpatch', 'uninstall', '-k', K9, '-dash.ko']),
+        1,
+        [],
+        [
+          "getopt: invalid option -- 'd'",
+          "getopt: invalid option -- 'a'",
+          "getopt: invalid option -- 's'",
+          "getopt: invalid option -- 'h'",
+          "getopt: invalid option -- '.'",
+          'kpatch: getopt failed',
+        ],
+      );
+      // … or `-k` with an argument, leaving no file at all
+      expectRun(
+        await h.run(['kpatch', 'uninstall', '-kpatch-dash.ko']),
+        1,
+        [],
+        ['kpatch: no module file specified'],
+      );
+      // with `--`: kpatch's `basename NAME` reads it as options, and kpatch refuses the name
+      expectRun(
+        await h.run(['kpatch', 'uninstall', '-k', K9, '--', '-dash.ko']),
+        1,
+        [],
+        [
+          "basename: invalid option -- 'd'",
+          "Try 'basename --help' for more information.",
+          'kpatch: please supply patch module name without path',
+        ],
+      );
+      expectRun(
+        await h.run(['kpatch', 'uninstall', '-k', K9, '--', 'livepatch-foo.ko']),
+        0,
+        [`uninstalling livepatch-foo.ko (${K9})`],
+        [],
+      );
+      expect(h.readSysfs().installed.map((i) => i.file)).toEqual(['-dash.ko']);
+    }
+  });
+});
+
 describe('fault plumbing', () => {
   it('drop with no sshd ancestor: first line, then exit 255', async () => {
     const h = host();

@@ -354,6 +354,18 @@ describe('resolveSshConfig (ssh -G)', () => {
     expect(existsSync(canary)).toBe(false);
   });
 
+  it('ssh -G printing more than kpfleet reads is a typed error that says so, not a timeout', async () => {
+    // 1,500 SendEnv patterns of 3,000 characters: `ssh -G` prints 4.5 MB, above the 4 MiB kept
+    const big = write(
+      'huge.conf',
+      `Host *\n${Array.from({ length: 1500 }, (_, i) => `  SendEnv V${String(i)}_${'x'.repeat(3000)}\n`).join('')}`,
+    );
+    const err = await resolveSshConfig('x', { configFile: big }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SshConfigError);
+    expect((err as SshConfigError).message).toMatch(/printed more than 4 MiB/);
+    expect((err as SshConfigError).message).not.toMatch(/did not answer/);
+  });
+
   it('ssh missing: says OpenSSH is needed, or connection.ssh_config: false', async () => {
     const err = await resolveSshConfig('x', { sshBinary: join(dir, 'no-such-ssh') }).catch(
       (e: unknown) => e,

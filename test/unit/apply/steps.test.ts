@@ -109,9 +109,25 @@ describe('stepFor', () => {
       host(),
     );
     expect(s.script).toContain(
-      `kpatch install -k ${K} /home/deploy/.kpfleet/stage/0123456789abcdef/livepatch-p.ko`,
+      `kpatch install -k ${K} -- /home/deploy/.kpfleet/stage/0123456789abcdef/livepatch-p.ko`,
     );
     expect(s.script).toContain(`sha256sum /var/lib/kpatch/${K}/livepatch-p.ko`);
+  });
+
+  it('uninstall: `--` before the file; a file starting with `-` is removed as kpatch would, never passed to it', () => {
+    const un = (file: string) =>
+      stepFor({ action: 'uninstall', module: 'm', kernel: K, file, reason: 'r' }, host()).script;
+    expect(un('livepatch-p.ko')).toContain(`kpatch uninstall -k ${K} -- livepatch-p.ko`);
+    // kpatch hands its argument to basename without `--`: such a name cannot reach kpatch
+    const dash = un('-foo.ko');
+    expect(dash).not.toContain('kpatch uninstall');
+    expect(dash).toContain(
+      `rm -f -- /var/lib/kpatch/${K}/-foo.ko && { rmdir -- /var/lib/kpatch/${K} 2>/dev/null; true; }`,
+    );
+    expect(dash).toContain(`test -e /var/lib/kpatch/${K}/-foo.ko && echo present`);
+    // a file name from a hand-edited plan is checked before anything runs
+    for (const bad of ['../../etc/shadow', 'a/b.ko', '..', '.', 'a\nb.ko', 'x'.repeat(256)])
+      expect(() => un(bad), bad).toThrow(/file name/);
   });
 
   it('a name that is not a module name never reaches a shell', () => {

@@ -134,11 +134,12 @@ describe('verifyHostPlan: a hand-edited plan is refused, naming host, change and
     expect(fieldOf(check(edit(genuine(), 1, { kernel: NEXT_KERNEL })))).toEqual(['2:kernel']);
   });
 
-  it('a load file outside /var/lib/kpatch/<kernel>, or one that reads as an option', () => {
+  it('a load file outside /var/lib/kpatch/<kernel>, or not a module file there', () => {
     for (const file of [
       '/tmp/evil.ko',
       `/var/lib/kpatch/${NEXT_KERNEL}/x.ko`,
-      `/var/lib/kpatch/${KERNEL}/-x.ko`,
+      `/var/lib/kpatch/${KERNEL}/sub/x.ko`,
+      `/var/lib/kpatch/${KERNEL}/x.sh`,
     ])
       expect(fieldOf(check(edit(genuine(), 2, { file })))).toEqual(['3:file']);
   });

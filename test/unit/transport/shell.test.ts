@@ -3,6 +3,7 @@ import { SHELL_SPECIALS } from '../../shell-characters.ts';
 import { describe, expect, it } from 'vitest';
 import { AppError, ExitCode, UnsafeArgumentError } from '../../../src/errors.ts';
 import {
+  assertFileName,
   assertKernelRelease,
   assertModuleName,
   assertRemotePath,
@@ -252,6 +253,18 @@ describe('validators', () => {
     const err = rejection(() => assertRpmName(long));
     expect(err?.value).toBe(long);
     expect(err?.message).toContain(`RPM name "${'a'.repeat(100)}…${'b'.repeat(40)}"`);
+  });
+
+  it('assertFileName: a name without its folder; a leading "-" is allowed (the command ends its options)', () => {
+    for (const ok of ['livepatch-foo.ko', '-foo.ko', '--help', 'a b.ko', '..ko', 'x'.repeat(255)]) {
+      expect(rejection(() => assertFileName(ok))).toBeUndefined();
+    }
+    for (const bad of ['', '.', '..', 'a/b.ko', '../x.ko', 'a\nb.ko', 'a\rb', 'x'.repeat(256)]) {
+      expect(rejection(() => assertFileName(bad))?.message).toContain(
+        `file name ${JSON.stringify(bad.length > 160 ? `${bad.slice(0, 100)}…${bad.slice(-40)}` : bad)}`,
+      );
+    }
+    expect(rejection(() => assertFileName('a\0b'))?.code).toBe('E_UNSAFE_ARGUMENT');
   });
 
   it('every accepted name is a safe bare word', () => {

@@ -1,0 +1,186 @@
+/**
+ * Hosts that answer with too much (issue 14): the CLI in-process against the lab, each host a
+ * real SSH server whose commands run for real. A host that prints more than the output cap
+ * (8 MiB per exec) fails alone with E_OUTPUT_LIMIT, in facts and in apply (rolled back, unlocked,
+ * reported and audited), while the other hosts of the same run carry on.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../../src/cli/main.ts';
+import type { CliIo } from '../../../src/cli/io.ts';
+import { Lab } from '../../fleet/lab.ts';
+import type { LabHost } from '../../fleet/lab.ts';
+
+const EL9 = '5.14.0-362.8.1.el9_3.x86_64';
+const MOD = 'kpatch_cve_2024_1';
+const FLOOD = 'head -c 67108864 /dev/zero'; // 64 MiB, 8 times the cap
+
+let lab: Lab;
+
+async function kpfleet(args: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const io: CliIo = {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    env: { NO_COLOR: '1', HOME: lab.dir, XDG_STATE_HOME: join(lab.dir, 'state') },
+    cwd: lab.dir,
+  };
+  const code = await runCli(args, io);
+  return { code, stdout, stderr };
+}
+
+/**
+ * Puts a kpatch on the host's PATH that runs the simulator's, then floods its output when its
+ * first word is `on` (after doing the real work, so the host's state changes as kpatch's would).
+ */
+function floodingKpatch(h: LabHost, on: string, flood = FLOOD): void {
+  const link = join(h.dir, 'bin/kpatch');
+  unlinkSync(link);
+  writeFileSync(
+    link,
+    [
+      '#!/bin/sh',
+      '/run/kpsim-fleet/sim/bin/kpatch "$@"; rc=$?',
+      `if [ "$1" = ${on} ]; then ${flood}; fi`,
+      'exit $rc',
+      '',
+    ].join('\n'),
+    { mode: 0o755 },
+  );
+}
+
+function honestKpatch(h: LabHost): void {
+  rmSync(join(h.dir, 'bin/kpatch'), { force: true });
+  h.setKpatchInstalled(true);
+}
+
+beforeAll(async () => {
+  lab = await Lab.start({ hosts: 3, simProfile: { TIME_SCALE: '0.02' } });
+  const first = lab.hosts[0];
+  if (!first) throw new Error('no lab host');
+  const ko = join(lab.dir, 'kpatch-cve.ko');
+  first.sim.makeModule(ko, { name: MOD, kernel: EL9, replace: false });
+  const sha = createHash('sha256').update(readFileSync(ko)).digest('hex');
+  writeFileSync(join(lab.dir, 'inventory.ini'), readFileSync(lab.inventoryPath));
+  writeFileSync(
+    join(lab.dir, 'kpfleet.yml'),
+    [
+      'inventory: inventory.ini',
+      'connection:',
+      `  known_hosts: ${lab.knownHostsPath}`,
+      '  ssh_config: false',
+      'rollout:',
+      '  forks: 3',
+      '  waves: [100%]',
+      '  max_failures: 100%',
+      // a host with /var/tmp/flood has a health check that prints 64 MiB
+      `  health_check: 'if [ -e /var/tmp/flood ]; then ${FLOOD}; fi; true'`,
+      'patches:',
+      '  cve:',
+      `    module: ${MOD}`,
+      `    kernel: ${EL9}`,
+      '    file: kpatch-cve.ko',
+      `    sha256: ${sha}`,
+      'groups:',
+      '  rhel9:',
+      '    loaded: [cve]',
+      '',
+    ].join('\n'),
+  );
+});
+afterAll(async () => {
+  await lab.close();
+});
+
+describe('a host that prints more than the output cap', () => {
+  it('facts: that host is an E_OUTPUT_LIMIT error, the other host is read', async () => {
+    const [a] = lab.hosts;
+    if (!a) throw new Error('no lab host');
+    floodingKpatch(a, 'list');
+    try {
+      const r = await kpfleet(['facts', '--json', '--limit', 'lab001,lab002']);
+      expect(r.code, r.stderr).toBe(1);
+      const hosts = (
+        JSON.parse(r.stdout) as {
+          hosts: {
+            host: string;
+            ok: boolean;
+            error?: { code: string; message: string; step: string };
+          }[];
+        }
+      ).hosts;
+      const byName = new Map(hosts.map((h) => [h.host, h]));
+      expect(byName.get('lab001')).toMatchObject({
+        ok: false,
+        error: { code: 'E_OUTPUT_LIMIT', step: 'facts' },
+      });
+      expect(byName.get('lab001')?.error?.message).toMatch(/facts printed more than 8 MiB/);
+      expect(byName.get('lab002')).toMatchObject({ ok: true });
+    } finally {
+      honestKpatch(a);
+    }
+  });
+
+  it('apply: a flooding step and a flooding health check fail their host alone, rolled back and unlocked', async () => {
+    const [a, b, c] = lab.hosts;
+    if (!a || !b || !c) throw new Error('no lab hosts');
+    floodingKpatch(a, 'load');
+    writeFileSync(join(b.sim.root, 'var/tmp/flood'), '');
+    // under the cap, but one line of 1 MiB: the step record keeps only its end
+    floodingKpatch(c, 'install', "head -c 1048576 /dev/zero | tr '\\0' x");
+    try {
+      const r = await kpfleet([
+        'apply',
+        '--yes',
+        '--report',
+        'report.json',
+        '--audit-log',
+        'audit.jsonl',
+      ]);
+      expect(r.code, r.stdout + r.stderr).toBe(1);
+      const report = JSON.parse(readFileSync(join(lab.dir, 'report.json'), 'utf8')) as {
+        hosts: {
+          host: string;
+          outcome: string;
+          message: string;
+          steps: { label: string; ok: boolean; error?: string; output?: string }[];
+        }[];
+      };
+      const by = new Map(report.hosts.map((h) => [h.host, h]));
+      expect(by.get('lab001')?.outcome).toBe('failed');
+      expect(by.get('lab001')?.message).toMatch(/kpatch load printed more than 8 MiB.*rolled back/);
+      expect(by.get('lab002')?.outcome).toBe('failed');
+      expect(by.get('lab002')?.message).toMatch(
+        /health check failed: health check printed more than 8 MiB.*rolled back/,
+      );
+      expect(by.get('lab003')?.outcome).toBe('changed');
+      const install = by.get('lab003')?.steps.find((s) => /install/i.test(s.label));
+      expect(install?.output?.length).toBeLessThanOrEqual(4001);
+      // rolled back: nothing loaded or installed where the run failed; every lock released
+      for (const h of [a, b]) {
+        expect(h.sim.readSysfs().patches[MOD]).toBeUndefined();
+        expect(h.sim.readSysfs().installed).toEqual([]);
+      }
+      expect(c.sim.readSysfs().patches[MOD]?.enabled).toBe('1');
+      for (const h of [a, b, c])
+        expect(existsSync(join(h.sim.root, 'var/lib/kpfleet/lock'))).toBe(false);
+      const audit = readFileSync(join(lab.dir, 'audit.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { host: string; result: string; message: string });
+      expect(audit.map((x) => [x.host, x.result])).toEqual([
+        ['lab001', 'failed'],
+        ['lab002', 'failed'],
+        ['lab003', 'changed'],
+      ]);
+      expect(audit[0]?.message).toMatch(/printed more than 8 MiB/);
+    } finally {
+      honestKpatch(a);
+      honestKpatch(c);
+      rmSync(join(b.sim.root, 'var/tmp/flood'), { force: true });
+    }
+  });
+});
