@@ -353,16 +353,13 @@ export function diffChanges(
     if (a === undefined || b === undefined) {
       return `the plan has ${String(saved.length)} change(s), kpfleet plans ${String(planned.length)} now`;
     }
-    if (JSON.stringify(a) === JSON.stringify(b)) continue;
-    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
-    const field = keys.find(
-      (k) =>
-        JSON.stringify((a as unknown as Record<string, unknown>)[k]) !==
-        JSON.stringify((b as unknown as Record<string, unknown>)[k]),
-    );
-    const get = (c: Change) =>
-      field === undefined ? c : (c as unknown as Record<string, unknown>)[field];
-    return `change ${String(i + 1)} (${a.action}): ${field ?? 'its fields'} is ${shown(get(a))} in the plan, kpfleet plans ${shown(get(b))}`;
+    // field by field (every value is a string, boolean or list of strings): the order in which
+    // a file lists the keys of a change does not matter
+    const fields = (c: Change) => c as unknown as Record<string, unknown>;
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+    const field = keys.find((k) => JSON.stringify(fields(a)[k]) !== JSON.stringify(fields(b)[k]));
+    if (field === undefined) continue;
+    return `change ${String(i + 1)} (${a.action}): ${field} is ${shown(fields(a)[field])} in the plan, kpfleet plans ${shown(fields(b)[field])}`;
   }
   return undefined;
 }

@@ -229,4 +229,13 @@ describe('diffChanges: the saved changes against those planned now', () => {
     );
     expect(diffChanges(a.slice(0, 2), a)).toBe('the plan has 2 change(s), kpfleet plans 3 now');
   });
+
+  it('does not care in which order a file lists the keys of a change (jq -S)', () => {
+    const a = genuine().changes;
+    const sorted = a.map(
+      (c) => Object.fromEntries(Object.entries(c).sort(([x], [y]) => (x < y ? -1 : 1))) as Change,
+    );
+    expect(JSON.stringify(sorted)).not.toBe(JSON.stringify(a));
+    expect(diffChanges(sorted, a)).toBeUndefined();
+  });
 });
