@@ -110,7 +110,27 @@ describe('examples/.github/workflows/kpfleet.yml', () => {
     const argv = commands.find((c) => c.job === 'apply')?.argv ?? [];
     expect(argv[0]).toBe('apply');
     expect(argv).toContain('--yes');
-    expect(argv.at(-1)).toBe('plan.json');
+    expect(argv.at(-1)).toBe('"$SAVED/plan.json"');
+  });
+
+  it('apply reads the saved plan and writes its records outside the checkout (the artifact comes from a runner pull requests use)', () => {
+    const steps = workflow.jobs.apply?.steps ?? [];
+    const download = steps.find((s) => s.uses?.startsWith('actions/download-artifact'));
+    expect(download?.with?.path).toBe('${{ runner.temp }}/kpfleet-plan');
+    const run = steps.find((s) => s.run?.includes('kpfleet apply'));
+    expect(run?.env).toEqual({
+      SAVED: '${{ runner.temp }}/kpfleet-plan',
+      OUT: '${{ runner.temp }}/kpfleet-out',
+    });
+    const argv = commands.find((c) => c.job === 'apply')?.argv ?? [];
+    expect(argv).toEqual(
+      expect.arrayContaining([
+        '--report',
+        '"$OUT/report.json"',
+        '--audit-log',
+        '"$OUT/audit.jsonl"',
+      ]),
+    );
   });
 
   it('checks drift nightly with --detailed-exitcode and fails the job on drift', () => {
