@@ -114,6 +114,11 @@ export function verifyHostPlan(
       hostProblem('changes', `a host with status ${shown(hp.status)} has no changes to run`);
     return problems;
   }
+  if (hp.changes.length === 0) hostProblem('changes', 'a host with status "changes" lists none');
+  // what the report and the audit log say the run closes: exactly what the loads close
+  const closes = [...new Set(hp.changes.flatMap((c) => (c.action === 'load' ? c.cves : [])))];
+  if (JSON.stringify(hp.cves) !== JSON.stringify(closes.sort()))
+    hostProblem('cves', `the plan says ${shown(hp.cves)}, its loads close ${shown(closes)}`);
   if (hp.kernel === undefined) hostProblem('kernel', 'a host with changes names its kernel');
   if (hp.factsFingerprint === undefined)
     hostProblem('factsFingerprint', 'a host with changes has the fingerprint of its facts');

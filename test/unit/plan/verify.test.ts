@@ -205,6 +205,20 @@ describe('verifyHostPlan: a hand-edited plan is refused, naming host, change and
   it('host-level: groups that are not the current ones, changes on a host that has none', () => {
     expect(check({ ...genuine(), groups: ['all', 'db'] }).map((p) => p.field)).toEqual(['groups']);
     expect(check({ ...genuine(), status: 'converged' }).map((p) => p.field)).toEqual(['changes']);
+    expect(check({ ...genuine(), changes: [] }).map((p) => p.field)).toEqual(['changes', 'cves']);
+    const converged = plan({
+      patches: ALL,
+      want: [want('cve-1', 'loaded')],
+      facts: facts({ ...loaded('livepatch_cve_1'), installed: [inst('livepatch-cve-1.ko')] }),
+    });
+    expect(converged.status).toBe('converged');
+    expect(check({ ...converged, status: 'changes' }).map((p) => p.field)).toEqual(['changes']);
+  });
+
+  it('the CVEs a host says it closes are those its loads close', () => {
+    expect(check({ ...genuine(), cves: ['CVE-2099-0001'] }).map((p) => p.message)).toEqual([
+      'the plan says ["CVE-2099-0001"], its loads close ["CVE-2024-1086"]',
+    ]);
   });
 
   it('is linear: a host with 100,000 removals is checked at once', () => {
@@ -214,7 +228,7 @@ describe('verifyHostPlan: a hand-edited plan is refused, naming host, change and
       leftover: false,
       reason: 'unmanaged: remove',
     }));
-    const hp = { ...genuine(), changes };
+    const hp = { ...genuine(), changes, cves: [] };
     expect(check(hp, [want('cve-1', 'loaded')], { unmanaged: 'remove' })).toEqual([]);
   });
 });
