@@ -8,11 +8,11 @@
  * original → a module built for another kernel is refused and the host keeps its patches → the
  * VM reboots and the installed patch is loaded again.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { runBuilt } from '../cli-built.ts';
 import { bootVm } from './vm.ts';
 import type { Vm } from './vm.ts';
 
@@ -23,26 +23,8 @@ let dir: string;
 let abi: string;
 let prevAbi: string;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function kpfleet(args: string[]): Promise<Run> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin/kpfleet.js'), ...args], {
-      cwd: dir,
-      env: { ...process.env, NO_COLOR: '1', SSH_AUTH_SOCK: '', XDG_STATE_HOME: join(dir, 'state') },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
+const kpfleet = (args: string[]) =>
+  runBuilt(args, { cwd: dir, env: { XDG_STATE_HOME: join(dir, 'state') } });
 
 const sha256 = (path: string): string =>
   createHash('sha256').update(readFileSync(path)).digest('hex');

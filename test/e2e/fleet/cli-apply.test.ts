@@ -5,12 +5,13 @@
  * another run is refused with who and since; a connection dropped mid-load is reported and the
  * next run converges; SIGINT mid-wave exits 130 with every host's state in the report.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { runBuilt } from '../../cli-built.ts';
+import type { BuiltOptions } from '../../cli-built.ts';
 import { fleetDown, fleetUp } from '../../fleet/fleet.ts';
 import type { Fleet, FleetHost } from '../../fleet/fleet.ts';
 import { TMP_BASE } from '../../fleet/host-dir.ts';
@@ -21,32 +22,8 @@ const EL9 = '5.14.0-362.8.1.el9_3.x86_64';
 const MOD = 'livepatch_cve_2024_1086';
 let fleet: Fleet;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function kpfleet(
-  args: string[],
-  onStdout?: (text: string, kill: () => void) => void,
-): Promise<Run> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin/kpfleet.js'), ...args], {
-      cwd: DIR,
-      env: { ...process.env, NO_COLOR: '1', SSH_AUTH_SOCK: '', XDG_STATE_HOME: join(DIR, 'state') },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      stdout += c;
-      onStdout?.(stdout, () => child.kill('SIGINT'));
-    });
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
+const kpfleet = (args: string[], onStdout?: BuiltOptions['onStdout']) =>
+  runBuilt(args, { cwd: DIR, env: { XDG_STATE_HOME: join(DIR, 'state') }, onStdout });
 
 const sha256 = (path: string): string =>
   createHash('sha256').update(readFileSync(path)).digest('hex');

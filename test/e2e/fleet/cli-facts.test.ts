@@ -3,32 +3,18 @@
  * inventory, strict host keys, one exec per host, and exit code 4 naming the host when a host is
  * unreachable or its key is refused (issue 4 §3, issue 5 §4).
  */
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { runBuilt } from '../../cli-built.ts';
 import { fleetDown, fleetUp } from '../../fleet/fleet.ts';
 import type { Fleet } from '../../fleet/fleet.ts';
 import { TMP_BASE } from '../../fleet/host-dir.ts';
 
-const ROOT = new URL('../../../', import.meta.url).pathname;
 const DIR = join(TMP_BASE, `e2e-cli-facts-${String(process.pid)}`);
 let fleet: Fleet;
 
-function kpfleet(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin/kpfleet.js'), ...args], {
-      cwd: DIR,
-      env: { ...process.env, NO_COLOR: '1', SSH_AUTH_SOCK: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
+const kpfleet = (args: string[]) => runBuilt(args, { cwd: DIR });
 
 function project(knownHosts: string): void {
   writeFileSync(

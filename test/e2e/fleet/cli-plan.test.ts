@@ -4,13 +4,13 @@
  * from the real probe, text / markdown / JSON valid against schemas/plan.schema.json with a facts
  * fingerprint, a stalled transition blocking its host, and --detailed-exitcode.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Plan } from '../../../src/plan/model.ts';
+import { runBuilt } from '../../cli-built.ts';
 import { fleetDown, fleetUp } from '../../fleet/fleet.ts';
 import type { Fleet } from '../../fleet/fleet.ts';
 import { TMP_BASE } from '../../fleet/host-dir.ts';
@@ -22,20 +22,7 @@ const EL9 = '5.14.0-362.8.1.el9_3.x86_64';
 const EL8 = '4.18.0-477.10.1.el8_8.x86_64';
 let fleet: Fleet;
 
-function kpfleet(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin/kpfleet.js'), ...args], {
-      cwd: DIR,
-      env: { ...process.env, NO_COLOR: '1', SSH_AUTH_SOCK: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
+const kpfleet = (args: string[]) => runBuilt(args, { cwd: DIR });
 
 const sha256 = (path: string): string =>
   createHash('sha256').update(readFileSync(path)).digest('hex');

@@ -4,33 +4,23 @@
  * because every step runs as `sudo -n -- sh -c '…'`. A host whose sudo allows only kpatch and
  * rmmod, the rule people write first, can be planned but not changed, and the error says why.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { runBuilt } from '../../cli-built.ts';
 import { fleetDown, fleetUp } from '../../fleet/fleet.ts';
 import type { Fleet } from '../../fleet/fleet.ts';
 import { TMP_BASE } from '../../fleet/host-dir.ts';
 
-const ROOT = new URL('../../../', import.meta.url).pathname;
 const DIR = join(TMP_BASE, `e2e-privilege-${String(process.pid)}`);
 const EL9 = '5.14.0-362.8.1.el9_3.x86_64';
 const MOD = 'livepatch_cve_2024_1086';
 let fleet: Fleet;
 
-function kpfleet(args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin/kpfleet.js'), ...args], {
-      cwd: DIR,
-      env: { ...process.env, NO_COLOR: '1', SSH_AUTH_SOCK: '', XDG_STATE_HOME: join(DIR, 'state') },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (out += c));
-    child.on('close', (code) => done({ code, out }));
-  });
+async function kpfleet(args: string[]): Promise<{ code: number | null; out: string }> {
+  const r = await runBuilt(args, { cwd: DIR, env: { XDG_STATE_HOME: join(DIR, 'state') } });
+  return { code: r.code, out: r.output };
 }
 
 beforeAll(async () => {

@@ -5,11 +5,12 @@
  * the login the proxy made. A ProxyCommand that fails is an unreachable host (exit 4) with what
  * the command said. The project's ssh config runs a command, so it needs --trust-ssh-config.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runBuilt } from '../../cli-built.ts';
 import { fleetDown, fleetUp } from '../../fleet/fleet.ts';
 import type { Fleet, FleetHost } from '../../fleet/fleet.ts';
 import { knownHostsLine, TMP_BASE } from '../../fleet/host-dir.ts';
@@ -23,20 +24,7 @@ let fleet: Fleet;
 let jump: FleetHost;
 let target: FleetHost;
 
-function kpfleet(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin/kpfleet.js'), ...args], {
-      cwd: PROJECT,
-      env: { ...process.env, NO_COLOR: '1', SSH_AUTH_SOCK: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
+const kpfleet = (args: string[]) => runBuilt(args, { cwd: PROJECT });
 
 /** Logins sshd accepted on a host (LogLevel VERBOSE). */
 function logins(h: FleetHost): number {

@@ -7,30 +7,16 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../../src/cli/main.ts';
-import type { CliIo } from '../../../src/cli/io.ts';
+import { runInProcess } from '../../cli-in-process.ts';
 import { Lab } from '../../fleet/lab.ts';
 import { TMP_BASE } from '../../fleet/host-dir.ts';
 import { firstRaw } from '../../unit/report/hostile-corpus.ts';
-
-const ROOT = new URL('../../../', import.meta.url).pathname;
 
 /** Retitles the window, clears the line, moves up, then reverses what follows. */
 const EVIL = 'evil\u001b]0;pwned\u0007\u001b[2K\u001b[1A\u202e[x](https:__evil.example_)';
 const SHOWN = 'evil\\x1b]0;pwned\\x07\\x1b[2K\\x1b[1A\\u202e[x](https:__evil.example_)';
 
-async function run(args: string[], cwd = ROOT) {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    env: { NO_COLOR: '1', HOME: '/home/tester' },
-    cwd,
-  };
-  const code = await runCli(args, io);
-  return { code, stdout, stderr };
-}
+const run = (args: string[]) => runInProcess(args);
 
 let lab: Lab;
 const project = join(TMP_BASE, `hostile-output-${String(process.pid)}`);

@@ -20,8 +20,7 @@ import { createHash } from 'node:crypto';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../../src/cli/main.ts';
-import type { CliIo } from '../../../src/cli/io.ts';
+import { runInProcess } from '../../cli-in-process.ts';
 import { TMP_BASE } from '../../fleet/host-dir.ts';
 import { Lab } from '../../fleet/lab.ts';
 import type { LabHost } from '../../fleet/lab.ts';
@@ -80,24 +79,11 @@ beforeEach(async () => {
   mkdirSync(scratch, { recursive: true });
 });
 
-async function run(args: string[], env: Record<string, string> = {}) {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    env: {
-      NO_COLOR: '1',
-      HOME: DIR,
-      SSH_AUTH_SOCK: '',
-      XDG_STATE_HOME: join(scratch, 'state'),
-      ...env,
-    },
+const run = (args: string[], env: Record<string, string> = {}) =>
+  runInProcess(args, {
     cwd: DIR,
-  };
-  const code = await runCli(args, io);
-  return { code, stdout, stderr };
-}
+    env: { HOME: DIR, SSH_AUTH_SOCK: '', XDG_STATE_HOME: join(scratch, 'state'), ...env },
+  });
 
 /** Nothing reached the host: no connection, no lock, nothing installed or loaded. */
 function untouched(connectionsBefore: number): void {

@@ -4,21 +4,11 @@ import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../../../src/cli/main.ts';
 import type { CliIo } from '../../../src/cli/io.ts';
+import { runInProcess } from '../../cli-in-process.ts';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
 
-async function run(args: string[], cwd = ROOT) {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    env: { NO_COLOR: '1', HOME: '/home/tester' },
-    cwd,
-  };
-  const code = await runCli(args, io);
-  return { code, stdout, stderr };
-}
+const run = (args: string[]) => runInProcess(args);
 
 /** Every kpfleet.yml under examples/, which must all validate. */
 function exampleProjects(dir = join(ROOT, 'examples')): string[] {

@@ -7,27 +7,16 @@
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../../src/cli/main.ts';
-import type { CliIo } from '../../../src/cli/io.ts';
 import { clearSshConfigCache } from '../../../src/transport/ssh/ssh-config.ts';
+import { runInProcess } from '../../cli-in-process.ts';
 import { Lab } from '../../fleet/lab.ts';
 
 let lab: Lab;
 let project: string;
 let marker: string;
 
-async function run(args: string[], env: Record<string, string> = {}) {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    env: { NO_COLOR: '1', HOME: '/home/tester', ...env },
-    cwd: project,
-  };
-  const code = await runCli(args, io);
-  return { code, stdout, stderr };
-}
+const run = (args: string[], env: Record<string, string> = {}) =>
+  runInProcess(args, { cwd: project, env });
 
 beforeAll(async () => {
   lab = await Lab.start({ hosts: 1, simProfile: { TIME_SCALE: '0.01' } });

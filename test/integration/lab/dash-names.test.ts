@@ -9,25 +9,17 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { runCli } from '../../../src/cli/main.ts';
-import type { CliIo } from '../../../src/cli/io.ts';
+import { runInProcess } from '../../cli-in-process.ts';
 import { Lab } from '../../fleet/lab.ts';
 
 const EL9 = '5.14.0-362.8.1.el9_3.x86_64';
 let lab: Lab;
 
-async function kpfleet(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    env: { NO_COLOR: '1', HOME: lab.dir, XDG_STATE_HOME: join(lab.dir, 'state') },
+const kpfleet = (args: string[]) =>
+  runInProcess(args, {
     cwd: lab.dir,
-  };
-  const code = await runCli(args, io);
-  return { code, stdout, stderr };
-}
+    env: { HOME: lab.dir, XDG_STATE_HOME: join(lab.dir, 'state') },
+  });
 
 beforeAll(async () => {
   lab = await Lab.start({ hosts: 2, simProfile: { TIME_SCALE: '0.02' } });

@@ -8,8 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../../src/cli/main.ts';
-import type { CliIo } from '../../../src/cli/io.ts';
+import { runInProcess } from '../../cli-in-process.ts';
 import { Lab } from '../../fleet/lab.ts';
 import type { LabHost } from '../../fleet/lab.ts';
 
@@ -19,18 +18,11 @@ const FLOOD = 'head -c 67108864 /dev/zero'; // 64 MiB, 8 times the cap
 
 let lab: Lab;
 
-async function kpfleet(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    env: { NO_COLOR: '1', HOME: lab.dir, XDG_STATE_HOME: join(lab.dir, 'state') },
+const kpfleet = (args: string[]) =>
+  runInProcess(args, {
     cwd: lab.dir,
-  };
-  const code = await runCli(args, io);
-  return { code, stdout, stderr };
-}
+    env: { HOME: lab.dir, XDG_STATE_HOME: join(lab.dir, 'state') },
+  });
 
 /**
  * Puts a kpatch on the host's PATH that runs the simulator's, then floods its output when its

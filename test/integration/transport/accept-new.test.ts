@@ -10,10 +10,9 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../../src/cli/main.ts';
-import type { CliIo } from '../../../src/cli/io.ts';
 import { HostKeyPolicy } from '../../../src/transport/ssh/host-key-policy.ts';
 import { clearSshConfigCache } from '../../../src/transport/ssh/ssh-config.ts';
+import { runInProcess } from '../../cli-in-process.ts';
 import { ed25519KeyPair, Lab } from '../../fleet/lab.ts';
 
 const RACER = new URL('./accept-new-racer.ts', import.meta.url).pathname;
@@ -30,18 +29,7 @@ function lines(file: string): string[] {
   return readFileSync(file, 'utf8').split('\n').filter(Boolean);
 }
 
-async function kpfleet(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    env: { NO_COLOR: '1', HOME: '/home/tester' },
-    cwd: project,
-  };
-  const code = await runCli(args, io);
-  return { code, stdout, stderr };
-}
+const kpfleet = (args: string[]) => runInProcess(args, { cwd: project });
 
 beforeAll(async () => {
   lab = await Lab.start({ hosts: 2, simProfile: { TIME_SCALE: '0.01' } });
