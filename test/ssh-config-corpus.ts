@@ -150,6 +150,18 @@ export const DANGEROUS: readonly CorpusCase[] = [
     expect: [`ssh_config:1:7 ${RUNS}`],
   },
   {
+    name: 'a NUL byte: ssh reads the line up to it',
+    config: 'Match exec "touch @M@"\u0000"',
+    proof: { marker: true },
+    expect: [`ssh_config:1:7 ${RUNS}`],
+  },
+  {
+    name: 'a NUL byte inside the keyword of a later line',
+    config: 'Host *\nProxyCommand touch @M@\u0000 none',
+    proof: { line: 'proxycommand touch @M@' },
+    expect: [`ssh_config:2:1 ${RUNS}`],
+  },
+  {
     name: '"ProxyCommand"command',
     config: '"ProxyCommand"touch @M@',
     proof: { line: 'proxycommand touch @M@' },

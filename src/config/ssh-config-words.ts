@@ -136,9 +136,15 @@ function plainWords(line: string, quotes: 'drop' | 'blank'): Word[] {
 
 /**
  * Every reading of one line (without its newline). A reading whose keyword starts with `#` is a
- * comment and left out; a line every reading finds empty or a comment has none.
+ * comment and left out; a line every reading finds empty or a comment has none. A line with a NUL
+ * is read whole and up to the NUL (ssh's C strings end there).
  */
 export function readings(line: string): Reading[] {
+  const nul = line.indexOf('\0');
+  return nul === -1 ? readLine(line) : [...readLine(line), ...readLine(line.slice(0, nul))];
+}
+
+function readLine(line: string): Reading[] {
   const text = line.replace(/[ \t\r\n\f]+$/, '');
   const out: Reading[] = [];
   const kw = strdelimKeyword(text);
