@@ -6,13 +6,19 @@
  * command is a diagnostic at file:line:col (exit 3) unless the operator passes
  * `--trust-ssh-config`. See docs/config.md, "An ssh config inside the project".
  *
- * The lines are split as OpenSSH 9.2 splits them (readconf.c: keyword, one `=` or blanks, double
- * quotes; `Include` globs, relative paths under ~/.ssh for user files and /etc/ssh for system
- * ones). Pure: the caller gives the file reads and directory listings.
+ * Each line is read every way an OpenSSH client may split it (ssh-config-words.ts: OpenSSH's own
+ * word splitters, and quotes and backslashes ignored), and refused when any reading finds what
+ * ssh-config-rules.ts lists. `Include` is followed as readconf.c follows it (globs, relative paths
+ * under ~/.ssh for user files and /etc/ssh for system ones), every reading's paths, a glob read
+ * widely (`[...]` as `?`, `\` escapes): the scan may read more files than ssh, never fewer.
+ * Pure: the caller gives the file reads and directory listings.
  */
 import type { Diagnostic } from '../diagnostics.ts';
 import { compileGlob, isGlob } from '../util/glob.ts';
 import { SourceText } from '../util/source.ts';
+import { includeWords, lineFindings } from './ssh-config-rules.ts';
+import type { FindingCode } from './ssh-config-rules.ts';
+import { readings } from './ssh-config-words.ts';
 
 /** What the scan may read; every path is absolute. */
 export interface SshConfigScanFs {
@@ -42,97 +48,14 @@ export interface SshConfigScanInput {
 /** readconf.c READCONF_MAX_DEPTH: deeper `Include`s are an error to ssh. */
 const MAX_DEPTH = 16;
 
-const COMMAND_KEYWORDS: Readonly<Record<string, string>> = {
-  proxycommand: 'ProxyCommand',
-  localcommand: 'LocalCommand',
-  knownhostscommand: 'KnownHostsCommand',
+const HINTS: Readonly<Record<FindingCode, string>> = {
+  'ssh-config/runs-command':
+    'kpfleet runs no command from an ssh config in the project; an operator who trusts this file passes --trust-ssh-config (never in a pull-request job), or moves the directive to ~/.ssh/config',
+  'ssh-config/host-name':
+    'write a host name (letters, digits, `-`, `_`, `.`), an IP address or [name]:port; an operator who trusts this file passes --trust-ssh-config, and kpfleet still refuses to record such a name',
+  'ssh-config/include':
+    'write the path without quotes or backslashes (a glob such as conf.d/*.conf is fine), or pass --trust-ssh-config if you trust this file',
 };
-
-interface Token {
-  text: string;
-  /** 0-based offset of the token in its line. */
-  at: number;
-}
-
-/** One `strdelim` word from `at`: blanks, a double-quoted run, or up to a blank, quote or `=`. */
-function nextWord(line: string, at: number, splitEquals: boolean): Token | undefined {
-  let i = at;
-  while (i < line.length && /[ \t\r\n]/.test(line[i] ?? '')) i++;
-  if (i >= line.length) return undefined;
-  if (line[i] === '"') {
-    const close = line.indexOf('"', i + 1);
-    const end = close === -1 ? line.length : close;
-    return { text: line.slice(i + 1, end), at: i };
-  }
-  const stop = splitEquals ? /[ \t\r\n"=]/ : /[ \t\r\n"]/;
-  let j = i;
-  while (j < line.length && !stop.test(line[j] ?? '')) j++;
-  return { text: line.slice(i, j), at: i };
-}
-
-/** Where the next word starts after `token`: past its closing quote, blanks and one `=`. */
-function after(line: string, token: Token): number {
-  let i = token.at + (line[token.at] === '"' ? token.text.length + 2 : token.text.length);
-  while (i < line.length && /[ \t]/.test(line[i] ?? '')) i++;
-  if (line[i] === '=') i++;
-  return i;
-}
-
-/** Every word of the rest of a line, as `Match` and `Include` read it. */
-function words(line: string, from: number, splitEquals: boolean): Token[] {
-  const out: Token[] = [];
-  let at = from;
-  for (;;) {
-    const t = nextWord(line, at, splitEquals);
-    if (t === undefined || (t.text.startsWith('#') && line[t.at] !== '"')) return out;
-    out.push(t);
-    at = after(line, t);
-    if (at <= t.at) return out;
-  }
-}
-
-interface Directive {
-  keyword: string;
-  keywordAt: number;
-  /** The rest of the line, from the first word after the keyword. */
-  rest: number;
-}
-
-function directive(line: string): Directive | undefined {
-  const text = line.replace(/[ \t\r\n\f]+$/, '');
-  const kw = nextWord(text, 0, true);
-  if (kw === undefined || kw.text === '' || kw.text.startsWith('#')) return undefined;
-  return { keyword: kw.text.toLowerCase(), keywordAt: kw.at, rest: after(text, kw) };
-}
-
-/** Why a line runs a command (and the offset to point at), or undefined. */
-function runsCommand(line: string, d: Directive): { what: string; at: number } | undefined {
-  const text = line.replace(/[ \t\r\n\f]+$/, '');
-  const value = text.slice(d.rest).trim();
-  const name = COMMAND_KEYWORDS[d.keyword];
-  if (name !== undefined) {
-    return value === '' || value.toLowerCase() === 'none'
-      ? undefined
-      : { what: `\`${name}\` runs a command on this machine`, at: d.keywordAt };
-  }
-  if (d.keyword === 'permitlocalcommand') {
-    const v = nextWord(text, d.rest, true)?.text.toLowerCase();
-    return v === 'yes' || v === 'true'
-      ? { what: '`PermitLocalCommand yes` runs LocalCommand on this machine', at: d.keywordAt }
-      : undefined;
-  }
-  if (d.keyword === 'match') {
-    // Any `exec` criterion, negated or not, in any place: ssh runs it while it reads the file.
-    const exec = words(text, d.rest, true).find((w) => /^!?exec(=|$)/i.test(w.text));
-    return exec === undefined
-      ? undefined
-      : {
-          what: '`Match exec` runs a command on this machine while ssh reads its configuration',
-          at: exec.at,
-        };
-  }
-  return undefined;
-}
 
 /** glob(3) over absolute paths: `*`, `?`, `[...]` per segment; a leading dot is matched only by a dot. */
 export function globFiles(pattern: string, fs: SshConfigScanFs): string[] {
@@ -155,19 +78,24 @@ export function globFiles(pattern: string, fs: SshConfigScanFs): string[] {
   return paths.map((p) => (p === '' ? '/' : p));
 }
 
-/** The files an `Include` word names, as readconf.c finds them; undefined for `~user/`. */
+/**
+ * The files an `Include` word names, as readconf.c finds them or more; undefined for `~user/`.
+ * glob(3) reads `\x` as `x` and has its own bracket rules: the word is unescaped, and each closed
+ * `[...]` widened to `?`, and the unescaped word is also taken literally.
+ */
 function includePaths(
   word: string,
   user: boolean,
   home: string,
   fs: SshConfigScanFs,
 ): string[] | undefined {
-  let path = word;
+  let path = word.replace(/\\(.)/g, '$1');
   if (!path.startsWith('/') && !path.startsWith('~'))
     path = `${user ? '~/.ssh' : '/etc/ssh'}/${path}`;
   if (path === '~' || path.startsWith('~/')) path = home + path.slice(1);
   else if (path.startsWith('~')) return undefined;
-  return globFiles(path, fs);
+  const wide = globFiles(path.replace(/\[[^\]/]*\]/g, '?'), fs);
+  return wide.includes(path) ? wide : [...wide, path];
 }
 
 interface Visit {
@@ -200,33 +128,24 @@ export function scanSshConfig(input: SshConfigScanInput, fs: SshConfigScanFs): D
         ? 'this file is part of the project, which a pull request can change'
         : `this file is included by ${v.includedBy}, part of the project`;
     text.split('\n').forEach((line, i) => {
-      const d = directive(line);
-      if (d === undefined) return;
-      const found = scanned ? runsCommand(line, d) : undefined;
-      if (found !== undefined) {
+      const rs = readings(line);
+      const report = (code: FindingCode, what: string, at: number, hint: string): void => {
         out.push(
-          src.diagnostic(
-            'error',
-            'ssh-config/runs-command',
-            `${found.what}, and ${why}`,
-            { line: i + 1, col: found.at + 1 },
-            'kpfleet runs no command from an ssh config in the project; an operator who trusts this file passes --trust-ssh-config (never in a pull-request job), or moves the directive to ~/.ssh/config',
-          ),
+          src.diagnostic('error', code, `${what}, and ${why}`, { line: i + 1, col: at + 1 }, hint),
         );
+      };
+      if (scanned) {
+        for (const f of lineFindings(line, rs)) report(f.code, f.what, f.at, HINTS[f.code]);
       }
-      if (d.keyword !== 'include') return;
-      for (const w of words(line, d.rest, false)) {
+      for (const w of includeWords(rs)) {
         const files = includePaths(w.text, v.user, input.home, fs);
         if (files === undefined) {
           if (scanned) {
-            out.push(
-              src.diagnostic(
-                'error',
-                'ssh-config/include',
-                `kpfleet cannot follow \`Include ${w.text}\` to check what it runs, and ${why}`,
-                { line: i + 1, col: w.at + 1 },
-                'name the file by an absolute path, or relative to ~/.ssh',
-              ),
+            report(
+              'ssh-config/include',
+              `kpfleet cannot follow \`Include ${w.text}\` to check what it runs`,
+              w.at,
+              'name the file by an absolute path, or relative to ~/.ssh',
             );
           }
           continue;

@@ -10,6 +10,10 @@
  * with one name and different keys, the second finds the first recorded and is refused as a
  * changed key; the same key twice is recorded once. Names are written hashed when the host's
  * `HashKnownHosts` says so.
+ *
+ * accept-new records only a name of host-name form (util/names.ts), and only in a file that is a
+ * known_hosts file (known-hosts-target.ts): the name and the path come from the repository's
+ * ssh config and kpfleet.yml. Anything else refuses the host (exit 4) and writes nothing.
  */
 import { withFileLock } from './file-lock.ts';
 import { showCommand } from '../shell.ts';
@@ -19,11 +23,15 @@ import {
   fingerprintSha256,
   formatKnownHostsLine,
   keyTypeOf,
+  KnownHostsWriteRefused,
   loadKnownHostsFiles,
   preferredHostKeyAlgorithms,
 } from './known-hosts-file.ts';
 import type { HostKeyTarget, HostKeyVerdict, KnownHostsEntry } from './known-hosts-file.ts';
-import { knownHostsName } from './known-hosts.ts';
+import { knownHostsName, lookupName } from './known-hosts.ts';
+import { checkRecordContent, recordTarget } from './known-hosts-target.ts';
+import { readRegularFile } from '../../util/regular-file.ts';
+import { knownHostsNameProblem } from '../../util/names.ts';
 import type { SshEndpoint } from './ssh-transport.ts';
 
 import type { HostKeyChecking } from '../../config/model.ts';
@@ -101,7 +109,53 @@ export class HostKeyPolicy {
     const file = this.options.files[0];
     if (verdict.kind !== 'unknown' || this.options.mode !== 'accept-new' || file === undefined)
       return this.decision(endpoint, blob, verdict);
+    const refused = this.unrecordable(file, endpoint, blob);
+    if (refused !== undefined) return refused;
     return withFileLock(file, () => this.acceptNew(file, endpoint, blob));
+  }
+
+  /** Why the new key of `endpoint` cannot be recorded in `file` (checked before the lock). */
+  private unrecordable(
+    file: string,
+    endpoint: SshEndpoint,
+    blob: Buffer,
+  ): HostKeyDecision | undefined {
+    const name = lookupName(targetOf(endpoint));
+    const problem = knownHostsNameProblem(name);
+    if (problem !== undefined) {
+      const what = endpoint.hostKeyAlias === undefined ? 'the name' : 'the HostKeyAlias';
+      return this.notRecorded(
+        endpoint,
+        blob,
+        `kpfleet records host keys only under a host name, and ${what} ${JSON.stringify(name)} is not one: ${problem}`,
+        'set HostKeyAlias (or HostName) in the ssh config to a host name, or check the key out of band and add it to known_hosts yourself',
+      );
+    }
+    try {
+      // the content is checked here too, so that no lock file is made beside a file such as
+      // ~/.bashrc; and again on the open file under the lock (appendKnownHostsLine)
+      const target = recordTarget(file);
+      if (target.exists) checkRecordContent(file, target, readRegularFile(file).toString('utf8'));
+    } catch (err) {
+      if (!(err instanceof KnownHostsWriteRefused)) throw err;
+      return this.notRecorded(endpoint, blob, err.message, err.hint);
+    }
+    return undefined;
+  }
+
+  private notRecorded(
+    endpoint: SshEndpoint,
+    blob: Buffer,
+    why: string,
+    hint: string,
+  ): HostKeyDecision {
+    const fingerprint = fingerprintSha256(blob);
+    return {
+      accept: false,
+      fingerprint,
+      reason: `the host key of ${endpoint.address} (${keyTypeOf(blob) ?? 'unknown'} ${fingerprint}) is new, and host_key_checking: accept-new cannot record it: ${why}`,
+      hint,
+    };
   }
 
   /**
@@ -112,14 +166,19 @@ export class HostKeyPolicy {
     this.reload(file);
     const verdict = checkHostKey(this.entries, targetOf(endpoint), blob);
     if (verdict.kind !== 'unknown') return this.decision(endpoint, blob, verdict);
-    appendKnownHostsLine(
-      file,
-      formatKnownHostsLine({
-        ...targetOf(endpoint),
-        blob,
-        hashed: endpoint.hashKnownHosts ?? this.options.hashNew ?? false,
-      }),
-    );
+    try {
+      appendKnownHostsLine(
+        file,
+        formatKnownHostsLine({
+          ...targetOf(endpoint),
+          blob,
+          hashed: endpoint.hashKnownHosts ?? this.options.hashNew ?? false,
+        }),
+      );
+    } catch (err) {
+      if (!(err instanceof KnownHostsWriteRefused)) throw err;
+      return this.notRecorded(endpoint, blob, err.message, err.hint);
+    }
     this.reload(file);
     const fingerprint = fingerprintSha256(blob);
     this.options.onWarning?.(

@@ -12,6 +12,7 @@
  */
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { Diagnostic } from '../../diagnostics.ts';
+import { knownHostsNameProblem } from '../../util/names.ts';
 
 export const SSH_DEFAULT_PORT = 22;
 
@@ -498,12 +499,17 @@ export interface KnownHostsLineInput extends HostKeyTarget {
 /**
  * A known_hosts line as `ssh` writes it for a new host (`write_host_entry`): the lowercased name
  * (`host`, `[host]:port` or the HostKeyAlias), or its hash, then `type base64`; no newline.
+ * @throws TypeError for a name that is not of host-name form (util/names.ts)
  */
 export function formatKnownHostsLine(input: KnownHostsLineInput): string {
   const type = keyTypeOf(input.blob);
   if (type === undefined) throw new TypeError('not an SSH public-key blob');
   const name = lookupName(input);
-  if (/[\s,]/.test(name)) throw new TypeError(`cannot record host name "${name}" in known_hosts`);
+  const problem = knownHostsNameProblem(name);
+  if (problem !== undefined)
+    throw new TypeError(
+      `cannot record host name ${JSON.stringify(name)} in known_hosts: ${problem}`,
+    );
   const field = input.hashed ? hashHostName(name, input.salt) : name;
   return `${field} ${type} ${Buffer.from(input.blob).toString('base64')}`;
 }

@@ -70,6 +70,25 @@ function endpointOf(r: ResolvedSshConfig, first: boolean): SshEndpoint {
   return e;
 }
 
+/**
+ * @throws SshConfigError (exit 3) for a name with shell syntax, before it reaches `ssh -G`.
+ */
+function refuseShellNames(host: string, names: readonly (readonly [string, string | undefined])[]) {
+  for (const [what, name] of names) {
+    if (name !== undefined && unsafeInShell(name))
+      throw new SshConfigError(
+        `the ${what} ${JSON.stringify(name)} of ${host} has characters a shell would read`,
+        { stderr: '' },
+        {
+          host,
+          hint: what.startsWith('ProxyJump')
+            ? 'check ProxyJump in the ssh config'
+            : 'check ansible_host and ansible_user in the inventory',
+        },
+      );
+  }
+}
+
 export async function resolveSshSettings(
   conn: HostConnection,
   opts: ResolveSettingsOptions,
@@ -85,17 +104,10 @@ export async function resolveSshSettings(
   // ssh puts the host and user into Match exec and ProxyCommand shell commands (%h, %n, %r):
   // names from the inventory (the repository's) with shell syntax never reach ssh, whatever its
   // version (OpenSSH refuses them itself only from 9.6).
-  for (const [what, name] of [
+  refuseShellNames(conn.host, [
     ['address', conn.address],
     ['user', conn.user],
-  ] as const) {
-    if (name !== undefined && unsafeInShell(name))
-      throw new SshConfigError(
-        `the ${what} ${JSON.stringify(name)} of ${conn.host} has characters a shell would read`,
-        { stderr: '' },
-        { host: conn.host, hint: 'check ansible_host and ansible_user in the inventory' },
-      );
-  }
+  ]);
   const resolved = await resolveSshConfigCached(conn.address, {
     configFile,
     user: conn.user,
@@ -104,6 +116,12 @@ export async function resolveSshSettings(
   const jump: SshEndpoint[] = [];
   for (const spec of resolved.proxyJump ?? []) {
     const hop = parseJumpHost(spec);
+    // a hop is asked about with `ssh -G` too: the same rule for its names (an ssh config in the
+    // project can name them)
+    refuseShellNames(conn.host, [
+      ['ProxyJump host', hop.host],
+      ['ProxyJump user', hop.user],
+    ]);
     jump.push(
       endpointOf(
         await resolveSshConfigCached(hop.host, { configFile, user: hop.user, port: hop.port }),

@@ -5,7 +5,7 @@
  * through a small proxy (test/fleet/tcp-proxy.js) that alone can resolve the target's HostName.
  * The real OpenSSH `ssh -W` through a fleet host is in test/e2e/transport/proxy-command-fleet.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULTS } from '../../../src/config/model.ts';
@@ -180,6 +180,38 @@ describe('ProxyCommand', () => {
     const err = await resolveSshSettings(conn('bad-token'), { env: {} }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SshConfigError);
     expect((err as Error).message).toMatch(/unknown token %Q in ProxyCommand/);
+  });
+});
+
+describe('names from a ProxyJump', () => {
+  it.each([
+    ['host', 'x$(touch${IFS}$KPFLEET_JUMP_MARKER)y'],
+    ['user', 'ops;touch${IFS}$KPFLEET_JUMP_MARKER;@127.0.0.1'],
+  ])('a jump %s with shell syntax never reaches ssh -G (exit 3)', async (what, spec) => {
+    // a trusted config whose Match exec puts %h into a shell command, as many do
+    // (the marker's path reaches the command through the environment: ssh refuses a `/` there)
+    const jumpMarker = join(lab.dir, 'jump.marker');
+    process.env.KPFLEET_JUMP_MARKER = jumpMarker;
+    const file = join(lab.dir, 'ssh_config.jump');
+    writeFileSync(
+      file,
+      [
+        'Host hostile-jump',
+        '  HostName 127.0.0.1',
+        `  ProxyJump ${spec}`,
+        'Match exec "test %h != never"',
+        '',
+      ].join('\n'),
+    );
+    const err = await resolveSshSettings(conn('hostile-jump', { sshConfig: file }), {
+      env: {},
+    }).catch((e: unknown) => e);
+    expect(existsSync(jumpMarker)).toBe(false);
+    expect(err).toBeInstanceOf(SshConfigError);
+    expect((err as SshConfigError).exitCode).toBe(3);
+    expect((err as Error).message).toMatch(
+      new RegExp(`^the ProxyJump ${what} ".*" of hostile-jump has characters a shell would read$`),
+    );
   });
 });
 

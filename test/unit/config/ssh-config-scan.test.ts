@@ -5,6 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { globFiles, scanSshConfig } from '../../../src/config/ssh-config-scan.ts';
 import type { SshConfigScanFs } from '../../../src/config/ssh-config-scan.ts';
+import { DANGEROUS, fill, HARMLESS, REFUSED_BY_CAUTION } from '../../ssh-config-corpus.ts';
+import type { CorpusCase } from '../../ssh-config-corpus.ts';
 
 /** An in-memory tree: absolute path → text. Folders are implied by the paths. */
 function memFs(files: Record<string, string>): SshConfigScanFs {
@@ -80,7 +82,7 @@ describe('directives that run a command', () => {
     ]);
   });
 
-  it.each(['Match host exec-box', 'Match all', 'Match host a # exec b', 'Match user "exec me"'])(
+  it.each(['Match host exec-box', 'Match all', 'Match host=exec-box', 'Match user exec-user'])(
     '%s runs nothing',
     (line) => {
       expect(scan(lines(`${line}\n`))).toEqual([]);
@@ -168,4 +170,39 @@ describe('globFiles', () => {
     expect(globFiles('/b', fs)).toEqual(['/b']);
     expect(globFiles('/none/*', fs)).toEqual([]);
   });
+});
+
+/** The corpus case's files under /repo, scanned; each diagnostic as `file:line:col code`. */
+function scanCase(c: CorpusCase): string[] {
+  const files: Record<string, string> = {
+    '/repo/ssh_config': `${fill(c.config, '/repo', '/tmp/M')}\n`,
+  };
+  for (const [name, text] of Object.entries(c.files ?? {}))
+    files[`/repo/${name}`] = fill(text, '/repo', '/tmp/M');
+  return scanSshConfig(
+    {
+      roots: [{ path: '/repo/ssh_config', user: true }],
+      home: HOME,
+      inProject: (p) => p.startsWith(`${PROJECT}/`),
+      display: (p) => p.replace(/^\/repo\//, ''),
+    },
+    memFs(files),
+  ).map((d) => `${d.file}:${String(d.pos?.line)}:${String(d.pos?.col)} ${d.code}`);
+}
+
+describe('the corpus: lines as OpenSSH 9.2 reads them (test/ssh-config-corpus.ts)', () => {
+  it.each(DANGEROUS.map((c) => [c.name, c] as const))('%s is refused', (_, c) => {
+    expect(scanCase(c)).toEqual(c.expect);
+  });
+
+  it.each(HARMLESS.map((c) => [c.name, c] as const))('%s passes', (_, c) => {
+    expect(scanCase(c)).toEqual([]);
+  });
+
+  it.each(REFUSED_BY_CAUTION.map((c) => [c.name, c] as const))(
+    '%s is refused by caution',
+    (_, c) => {
+      expect(scanCase(c)).toEqual(c.expect);
+    },
+  );
 });

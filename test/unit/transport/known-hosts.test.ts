@@ -329,6 +329,21 @@ describe('formatKnownHostsLine', () => {
     expect(() =>
       formatKnownHostsLine({ host: 'a b', port: 22, blob: ed, hashed: false }),
     ).toThrow();
+    // a name that is not a host name: shell syntax, a pattern, an authorized_keys option
+    for (const hostKeyAlias of [
+      "x;s=$'\\x20';touch${s}/tmp/pwned;#",
+      '*',
+      'web*',
+      'restrict',
+      '@revoked',
+    ])
+      for (const hashed of [false, true])
+        expect(() =>
+          formatKnownHostsLine({ host: 'a', port: 22, hostKeyAlias, blob: ed, hashed }),
+        ).toThrow(/^cannot record host name .* in known_hosts: /);
+    expect(() =>
+      formatKnownHostsLine({ host: 'a;id', port: 2222, blob: ed, hashed: false }),
+    ).toThrow('cannot record host name "[a;id]:2222" in known_hosts: it is not a host name');
     expect(() =>
       formatKnownHostsLine({ host: 'a', port: 22, blob: Buffer.alloc(2), hashed: false }),
     ).toThrow();
