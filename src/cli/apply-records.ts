@@ -1,7 +1,7 @@
 /**
  * What `kpfleet apply` leaves on the operator's machine: the audit log (append-only JSONL) and
  * the `--report` file (docs/exit-codes.md, "Files kpfleet writes"). Both destinations are checked
- * before any host is contacted; after the run the audit records are appended first and fsynced,
+ * before any host is contacted, and must be two files, neither the saved plan applied; after the run the audit records are appended first and fsynced,
  * then the report is written. A write that fails is an error on stderr and exit 74, never a
  * warning: an audit log that could not be written gets the records on stderr instead.
  */
@@ -20,6 +20,8 @@ import {
   preflightReplace,
   writeFileAtomic,
 } from './output-files.ts';
+import type { RunFile } from './same-file.ts';
+import { refuseSameFiles } from './same-file.ts';
 
 export interface ApplyRecordTargets {
   report?: OutputTarget;
@@ -35,20 +37,34 @@ export function defaultAuditLog(env: CliIo['env']): string {
   return join(state, 'kpfleet', 'audit.jsonl');
 }
 
-/** Checks `--report` and the audit log before anything else happens (exit 64 if unusable). */
+/**
+ * Checks `--report` and the audit log before anything else happens (exit 64 if unusable), and
+ * that no two of them and the saved plan are one file. Under `--check` the audit log is not
+ * checked (nothing is recorded there) but the report may still not replace it.
+ */
 export function preflightApplyRecords(
   opts: { report?: string; auditLog?: string; check?: boolean },
   io: CliIo,
+  planFile?: string,
 ): ApplyRecordTargets {
   const targets: ApplyRecordTargets = {};
+  const explicit = opts.auditLog !== undefined;
+  const auditPath = explicit ? resolve(io.cwd, opts.auditLog ?? '') : defaultAuditLog(io.env);
+  const files: RunFile[] = [];
+  if (planFile !== undefined)
+    files.push({ label: `the plan file ${planFile}`, path: resolve(io.cwd, planFile) });
+  if (opts.check !== true) {
+    const label = `the audit log ${auditPath}`;
+    targets.audit = preflightAppend(auditPath, label, { createFolder: !explicit });
+    files.push(targets.audit);
+  } else {
+    files.push({ label: `the audit log ${auditPath}`, path: auditPath });
+  }
   if (opts.report !== undefined) {
     targets.report = preflightReplace(resolve(io.cwd, opts.report), `--report ${opts.report}`);
+    files.push(targets.report);
   }
-  if (opts.check !== true) {
-    const explicit = opts.auditLog !== undefined;
-    const path = explicit ? resolve(io.cwd, opts.auditLog ?? '') : defaultAuditLog(io.env);
-    targets.audit = preflightAppend(path, `the audit log ${path}`, { createFolder: !explicit });
-  }
+  refuseSameFiles(files);
   return targets;
 }
 

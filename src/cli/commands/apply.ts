@@ -89,7 +89,7 @@ export async function applyCommand(
 ): Promise<number> {
   const selected = selectHostsForCli(opts, io);
   // --report and the audit log are checked before a plan is read or made, and any host touched
-  const records = preflightApplyRecords(opts, io);
+  const records = preflightApplyRecords(opts, io, planFile);
   const { config } = selected;
   const open = connectorForCli(io);
   const out = styleFor(io.stdout, io.env);
