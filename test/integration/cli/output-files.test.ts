@@ -450,7 +450,7 @@ describe.skipIf(process.getuid?.() !== 0)('out of space after the preflight', ()
     expect(leftOnDisk()).toEqual(['filler']);
   });
 
-  it('apply --report: the audit record is written first and kept; exit 74', async () => {
+  it('apply --report: the audit records are written as the host is changed and kept; exit 74', async () => {
     const audit = join(scratch, 'audit.jsonl');
     const r = await runOnFullDisk([
       'apply',
@@ -465,6 +465,7 @@ describe.skipIf(process.getuid?.() !== 0)('out of space after the preflight', ()
     expect(loaded()).toBe(true);
     const records = readFileSync(audit, 'utf8').trim().split('\n');
     expect(records.map((l) => JSON.parse(l) as { host: string; result: string })).toEqual([
+      expect.objectContaining({ host: 'lab001', result: 'started' }),
       expect.objectContaining({ host: 'lab001', result: 'changed' }),
     ]);
     expect(leftOnDisk()).toEqual(['filler']);
@@ -484,10 +485,16 @@ describe.skipIf(process.getuid?.() !== 0)('out of space after the preflight', ()
       /error: no space left on the file system of .* while writing the audit log .*full\/audit\.jsonl/,
     );
     expect(r.stderr).toMatch(
-      /The audit records of this run, which are NOT in .*full\/audit\.jsonl/,
+      /The audit records of this run from here on, which are NOT in .*full\/audit\.jsonl/,
     );
-    const line = r.stderr.split('\n').find((l) => l.startsWith('{')) ?? '';
-    expect(JSON.parse(line)).toMatchObject({ host: 'lab001', result: 'changed' });
+    // the first record failed (the host's `started`, before its first change): every record
+    // of the run is on stderr, the error said once
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('{'));
+    expect(lines.map((l) => JSON.parse(l) as unknown)).toEqual([
+      expect.objectContaining({ host: 'lab001', result: 'started' }),
+      expect.objectContaining({ host: 'lab001', result: 'changed' }),
+    ]);
+    expect(r.stderr.match(/while writing the audit log/g)).toHaveLength(1);
     expect(r.code).toBe(74);
     expect(loaded()).toBe(true);
     expect(JSON.parse(readFileSync(report, 'utf8'))).toMatchObject({
