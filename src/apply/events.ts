@@ -17,9 +17,9 @@ import type { Change } from '../plan/model.ts';
  * - `locked`: another run holds the host's lock;
  * - `stale`: the host's facts changed since the plan was made; nothing was done;
  * - `blocked`: the plan says this host cannot be changed (transition in progress, …);
- * - `interrupted`: Ctrl-C or SIGTERM came while this host was being changed: the step in flight
- *   finished, no other started; every step done was verified, so the host is in a known state,
- *   and running apply again converges it;
+ * - `interrupted`: Ctrl-C, SIGTERM or SIGHUP came while this host was being changed: the step
+ *   in flight finished, no other started; every step done was verified, so the host is in a
+ *   known state, and running apply again converges it;
  * - `skipped`: not started: an earlier wave failed too much (max_failures) or the run was
  *   interrupted before this host's turn.
  */

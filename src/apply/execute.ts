@@ -54,7 +54,7 @@ export interface ApplyOptions<H extends { host: string }> {
   operator: string;
   runId: string;
   now: () => Date;
-  /** Aborted on Ctrl-C / SIGTERM: no new host or step starts. */
+  /** Aborted on Ctrl-C / SIGTERM / SIGHUP: no new host or step starts. */
   signal?: AbortSignal;
   /** One line label of a change, for events (`report/plan` describeChange). */
   label: (c: Change) => string;

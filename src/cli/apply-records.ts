@@ -1,16 +1,21 @@
 /**
  * What `kpfleet apply` leaves on the operator's machine: the audit log (append-only JSONL) and
  * the `--report` file (docs/exit-codes.md, "Files kpfleet writes"). Both destinations are checked
- * before any host is contacted; after the run the audit records are appended first and fsynced,
- * then the report is written. A write that fails is an error on stderr and exit 74, never a
- * warning: an audit log that could not be written gets the records on stderr instead.
+ * before any host is contacted, and must be two files, neither the saved plan applied. The audit
+ * log is written while the run goes (`createAuditLog`): a host's `started` record is appended and
+ * fsynced before its first change runs, its end record as soon as it ends, so that a kpfleet
+ * killed (SIGKILL, out of memory) leaves every host it finished, and the one it was changing, on
+ * disk; the report is written at the end. A write that fails is an error on stderr and exit 74,
+ * never a warning: records the audit log could not take go to stderr instead.
  */
 import { userInfo } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
+import type { ApplyEvent, HostResult } from '../apply/events.ts';
 import { AppError, ExitCode } from '../errors.ts';
 import type { ApplyReport } from '../report/apply-report.ts';
 import { applyReportJson } from '../report/apply-report.ts';
-import { auditLines, auditRecords } from '../report/audit.ts';
+import type { AuditRecord, AuditRun } from '../report/audit.ts';
+import { auditLines, auditRecord, auditStartedRecord } from '../report/audit.ts';
 import { styleFor } from '../report/style.ts';
 import type { CliIo } from './io.ts';
 import type { OutputTarget } from './output-files.ts';
@@ -20,6 +25,8 @@ import {
   preflightReplace,
   writeFileAtomic,
 } from './output-files.ts';
+import type { RunFile } from './same-file.ts';
+import { refuseSameFiles } from './same-file.ts';
 
 export interface ApplyRecordTargets {
   report?: OutputTarget;
@@ -35,20 +42,34 @@ export function defaultAuditLog(env: CliIo['env']): string {
   return join(state, 'kpfleet', 'audit.jsonl');
 }
 
-/** Checks `--report` and the audit log before anything else happens (exit 64 if unusable). */
+/**
+ * Checks `--report` and the audit log before anything else happens (exit 64 if unusable), and
+ * that no two of them and the saved plan are one file. Under `--check` the audit log is not
+ * checked (nothing is recorded there) but the report may still not replace it.
+ */
 export function preflightApplyRecords(
   opts: { report?: string; auditLog?: string; check?: boolean },
   io: CliIo,
+  planFile?: string,
 ): ApplyRecordTargets {
   const targets: ApplyRecordTargets = {};
+  const explicit = opts.auditLog !== undefined;
+  const auditPath = explicit ? resolve(io.cwd, opts.auditLog ?? '') : defaultAuditLog(io.env);
+  const files: RunFile[] = [];
+  if (planFile !== undefined)
+    files.push({ label: `the plan file ${planFile}`, path: resolve(io.cwd, planFile) });
+  if (opts.check !== true) {
+    const label = `the audit log ${auditPath}`;
+    targets.audit = preflightAppend(auditPath, label, { createFolder: !explicit });
+    files.push(targets.audit);
+  } else {
+    files.push({ label: `the audit log ${auditPath}`, path: auditPath });
+  }
   if (opts.report !== undefined) {
     targets.report = preflightReplace(resolve(io.cwd, opts.report), `--report ${opts.report}`);
+    files.push(targets.report);
   }
-  if (opts.check !== true) {
-    const explicit = opts.auditLog !== undefined;
-    const path = explicit ? resolve(io.cwd, opts.auditLog ?? '') : defaultAuditLog(io.env);
-    targets.audit = preflightAppend(path, `the audit log ${path}`, { createFolder: !explicit });
-  }
+  refuseSameFiles(files);
   return targets;
 }
 
@@ -60,38 +81,93 @@ function printError(io: CliIo, err: unknown): void {
     io.stderr.write(`  ${style.cyan('hint')}: ${err.hint}\n`);
 }
 
+/** A host of the plan as its `started` record names it. */
+export interface PlannedHost {
+  /** The fingerprint of the facts it was planned from (checked again under its lock). */
+  fingerprint: string | null;
+  /** The labels of its changes, in order. */
+  changes: string[];
+}
+
+export interface AuditLog {
+  /** Called with each apply event, before the renderers: appends the records it calls for. */
+  onEvent(e: ApplyEvent): void;
+  /** After the run: the records of the hosts that did not end during it (not worked on). */
+  finish(results: readonly HostResult[]): void;
+  /** Every record reached the audit log. */
+  readonly ok: boolean;
+}
+
 /**
- * Appends the run's audit records (when `audit`), then writes the report. Returns false if
- * either could not be written (each failure already printed).
+ * The audit log of one run, written as it goes: a host's `started` record at its first change
+ * (not a rollback step), its end record at `host-end`. Each append is fsynced before the apply
+ * goes on (the events are synchronous). After a failed append every later record of the run goes
+ * to stderr, after the error and a line saying so.
  */
-export function writeApplyRecords(
+export function createAuditLog(
+  target: OutputTarget,
+  run: AuditRun,
+  planned: ReadonlyMap<string, PlannedHost>,
+  io: CliIo,
+): AuditLog {
+  const started = new Set<string>();
+  const ended = new Set<string>();
+  let failed = false;
+  const append = (records: readonly AuditRecord[]): void => {
+    const lines = auditLines(records);
+    if (lines === '') return;
+    try {
+      if (!failed) {
+        try {
+          appendDurably(target, lines);
+          return;
+        } catch (err) {
+          failed = true;
+          printError(io, err);
+          io.stderr.write(
+            `The audit records of this run from here on, which are NOT in ${target.path}, one JSON line each:\n`,
+          );
+        }
+      }
+      io.stderr.write(lines);
+    } catch {
+      // stderr is gone too (a hung-up terminal): nothing is left to write them to
+    }
+  };
+  return {
+    onEvent(e) {
+      if (e.type === 'step-start' && !e.rollback && !started.has(e.host)) {
+        started.add(e.host);
+        const p = planned.get(e.host);
+        append([auditStartedRecord(run, e.host, p?.fingerprint ?? null, p?.changes ?? [])]);
+      } else if (e.type === 'host-end') {
+        ended.add(e.result.host);
+        append([auditRecord(run, e.result)]);
+      }
+    },
+    finish(results) {
+      append(results.filter((r) => !ended.has(r.host)).map((r) => auditRecord(run, r)));
+    },
+    get ok() {
+      return !failed;
+    },
+  };
+}
+
+/** Writes the report, if asked for. Returns false if it could not be written (error printed). */
+export function writeApplyReport(
   report: ApplyReport,
   targets: ApplyRecordTargets,
   io: CliIo,
-  audit: boolean,
 ): boolean {
-  let ok = true;
-  if (audit && targets.audit !== undefined) {
-    const lines = auditLines(auditRecords(report, {}));
-    try {
-      if (lines !== '') appendDurably(targets.audit, lines);
-    } catch (err) {
-      ok = false;
-      printError(io, err);
-      io.stderr.write(
-        `The audit records of this run, which are NOT in ${targets.audit.path}, one JSON line per host:\n${lines}`,
-      );
-    }
+  if (targets.report === undefined) return true;
+  try {
+    writeFileAtomic(targets.report, applyReportJson(report));
+    return true;
+  } catch (err) {
+    printError(io, err);
+    return false;
   }
-  if (targets.report !== undefined) {
-    try {
-      writeFileAtomic(targets.report, applyReportJson(report));
-    } catch (err) {
-      ok = false;
-      printError(io, err);
-    }
-  }
-  return ok;
 }
 
 /** A record that could not be written makes the run exit 74, unless it was interrupted (130). */

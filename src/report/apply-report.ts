@@ -51,7 +51,7 @@ export interface ApplyReport {
   check: boolean;
   /** A wave failed more than `max_failures` allows: no further wave started. */
   halted: boolean;
-  /** Ctrl-C or SIGTERM came during the run. */
+  /** Ctrl-C, SIGTERM or SIGHUP came during the run. */
   interrupted: boolean;
   kpfleetVersion: string;
   /** The project file, as named on the command line. */

@@ -1,11 +1,14 @@
 /**
- * The audit log: one JSON line per host per apply, appended by the CLI to a file nobody rewrites.
- * Pure: records from the report. What goes in is what the report holds (host names, changes,
- * fingerprints, messages) and the facts the caller passes; never the environment, the connection
- * settings or anything secret.
+ * The audit log: JSON lines appended by the CLI to a file nobody rewrites, written while the run
+ * goes (docs/exit-codes.md, "Files kpfleet writes"): a `started` record for a host just before its
+ * first change runs, and its end record (the host's outcome) as soon as the host ends; the hosts
+ * that were not worked on (nothing to do, blocked, skipped) get their record when the run ends.
+ * Pure: records from the apply's results. What goes in is what the report holds (host names,
+ * changes, fingerprints, messages) and the facts the caller passes; never the environment, the
+ * connection settings or anything secret.
  */
 import type { Change, ChangeAction } from '../plan/model.ts';
-import type { HostOutcome } from '../apply/events.ts';
+import type { HostOutcome, HostResult } from '../apply/events.ts';
 import type { ApplyReport } from './apply-report.ts';
 
 export interface AuditChange {
@@ -39,10 +42,25 @@ export interface AuditRecord {
   before: AuditState;
   /** The steps run, in order (rollback steps included); empty when nothing was done. */
   changes: AuditChange[];
-  /** The host at the end of its run. */
+  /** The host at the end of its run; null in a `started` record. */
   after: AuditState;
-  result: HostOutcome;
+  /**
+   * How the host ended; `started` in the record written before the host's first change (its
+   * end record follows it; a `started` record without one means kpfleet was killed while it
+   * was changing that host, which keeps its lock).
+   */
+  result: AuditResult;
   message: string;
+}
+
+export type AuditResult = HostOutcome | 'started';
+
+/** What every record of one run shares. */
+export interface AuditRun {
+  /** When the run started (ISO 8601). */
+  time: string;
+  operator: string;
+  configCommit: string | null;
 }
 
 export interface AuditExtra {
@@ -50,32 +68,67 @@ export interface AuditExtra {
   hostFacts?: Map<string, unknown>;
 }
 
-/** One record per host of the report, in the report's order. */
+/** The end record of one host: how it ended, and every step run on it. */
+export function auditRecord(run: AuditRun, h: HostResult, facts?: unknown): AuditRecord {
+  return {
+    time: run.time,
+    operator: run.operator,
+    configCommit: run.configCommit,
+    host: h.host,
+    before: {
+      fingerprint: h.before ?? null,
+      ...(facts !== undefined ? { facts } : {}),
+    },
+    changes: h.steps.map((s) => ({
+      label: s.label,
+      action: s.change.action,
+      ok: s.ok,
+      rollback: s.rollback === true,
+      change: s.change,
+      ...(s.error !== undefined ? { error: s.error } : {}),
+    })),
+    after: { fingerprint: h.after ?? null },
+    result: h.outcome,
+    message: h.message,
+  };
+}
+
+/**
+ * The record written just before a host's first change: the facts it was planned from (checked
+ * again under its lock), no step yet, and the changes about to run, by label, in the message.
+ */
+export function auditStartedRecord(
+  run: AuditRun,
+  host: string,
+  fingerprint: string | null,
+  planned: readonly string[],
+): AuditRecord {
+  return {
+    time: run.time,
+    operator: run.operator,
+    configCommit: run.configCommit,
+    host,
+    before: { fingerprint },
+    changes: [],
+    after: { fingerprint: null },
+    result: 'started',
+    message: `about to run ${String(planned.length)} change(s) under this run's lock: ${planned.join('; ')}`,
+  };
+}
+
+/** The run fields of a report's records. */
+export function auditRunOf(report: ApplyReport): AuditRun {
+  return {
+    time: report.startedAt,
+    operator: report.operator,
+    configCommit: report.configCommit ?? null,
+  };
+}
+
+/** One end record per host of the report, in the report's order. */
 export function auditRecords(report: ApplyReport, extra: AuditExtra = {}): AuditRecord[] {
-  return report.hosts.map((h) => {
-    const facts = extra.hostFacts?.get(h.host);
-    return {
-      time: report.startedAt,
-      operator: report.operator,
-      configCommit: report.configCommit ?? null,
-      host: h.host,
-      before: {
-        fingerprint: h.before ?? null,
-        ...(facts !== undefined ? { facts } : {}),
-      },
-      changes: h.steps.map((s) => ({
-        label: s.label,
-        action: s.change.action,
-        ok: s.ok,
-        rollback: s.rollback === true,
-        change: s.change,
-        ...(s.error !== undefined ? { error: s.error } : {}),
-      })),
-      after: { fingerprint: h.after ?? null },
-      result: h.outcome,
-      message: h.message,
-    };
-  });
+  const run = auditRunOf(report);
+  return report.hosts.map((h) => auditRecord(run, h, extra.hostFacts?.get(h.host)));
 }
 
 /**

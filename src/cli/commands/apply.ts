@@ -14,8 +14,15 @@ import { createPlainRenderer } from '../../report/apply-plain.ts';
 import { buildApplyReport } from '../../report/apply-report.ts';
 import { describeChange, renderPlanText } from '../../report/plan.ts';
 import { styleFor } from '../../report/style.ts';
-import { preflightApplyRecords, withRecordsExitCode, writeApplyRecords } from '../apply-records.ts';
+import type { AuditLog, PlannedHost } from '../apply-records.ts';
+import {
+  createAuditLog,
+  preflightApplyRecords,
+  withRecordsExitCode,
+  writeApplyReport,
+} from '../apply-records.ts';
 import type { CliIo } from '../io.ts';
+import { abortOnStopSignals } from '../signals.ts';
 import { VERSION } from '../version.ts';
 import { connectorForCli, parseForks } from './facts.ts';
 import { makePlan, replanner } from './plan.ts';
@@ -89,7 +96,7 @@ export async function applyCommand(
 ): Promise<number> {
   const selected = selectHostsForCli(opts, io);
   // --report and the audit log are checked before a plan is read or made, and any host touched
-  const records = preflightApplyRecords(opts, io);
+  const records = preflightApplyRecords(opts, io, planFile);
   const { config } = selected;
   const open = connectorForCli(io);
   const out = styleFor(io.stdout, io.env);
@@ -127,38 +134,106 @@ export async function applyCommand(
   }
 
   const abort = new AbortController();
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (!abort.signal.aborted) {
-      io.stderr.write(`\n${sig}: finishing the steps in flight; no new host or step starts\n`);
-      abort.abort();
-    }
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // Ctrl-C, SIGTERM and SIGHUP: steps in flight finish, hosts are unlocked, records written
+  const stopHandlers = abortOnStopSignals(abort, io);
+  try {
+    const startedAt = new Date();
+    const operator = `${userInfo().username}@${hostname()}`;
+    const commit = configCommit(projectDir);
+    const audit =
+      records.audit !== undefined && opts.check !== true && !nothing
+        ? createAuditLog(
+            records.audit,
+            { time: startedAt.toISOString(), operator, configCommit: commit ?? null },
+            plannedHosts(plan),
+            io,
+          )
+        : undefined;
+    const result = await runApply(plan, selected, opts, io, {
+      open,
+      out,
+      startedAt,
+      operator,
+      signal: abort.signal,
+      ...(audit !== undefined ? { audit } : {}),
+    });
+    audit?.finish(result.results);
+    const report = buildApplyReport({
+      results: result.results,
+      halted: result.halted,
+      interrupted: result.interrupted,
+      check: opts.check === true,
+      startedAt: startedAt.toISOString(),
+      durationMs: Date.now() - startedAt.getTime(),
+      config: config.file,
+      ...(commit !== undefined ? { configCommit: commit } : {}),
+      operator,
+      kpfleetVersion: VERSION,
+      ...(planFile !== undefined ? { planFile } : {}),
+    });
+    // the audit records are already appended and fsynced, host by host; then the report
+    const reported = writeApplyReport(report, records, io);
+    return withRecordsExitCode(
+      applyExitCode(result.results, result.halted, result.interrupted),
+      reported && (audit?.ok ?? true),
+    );
+  } finally {
+    stopHandlers();
+  }
+}
 
+/** Each host's planned changes, by label, and the fingerprint they were planned from. */
+function plannedHosts(plan: Plan): Map<string, PlannedHost> {
+  return new Map(
+    plan.hosts.map((h) => [
+      h.host,
+      {
+        fingerprint: h.factsFingerprint ?? null,
+        changes: h.changes.map((c) => describeChange(c).label),
+      },
+    ]),
+  );
+}
+
+interface RunContext {
+  open: ReturnType<typeof connectorForCli>;
+  out: ReturnType<typeof styleFor>;
+  startedAt: Date;
+  operator: string;
+  signal: AbortSignal;
+  audit?: AuditLog;
+}
+
+/** Runs the apply engine with the renderer the output calls for; the audit log sees each event first. */
+async function runApply(
+  plan: Plan,
+  selected: ReturnType<typeof selectHostsForCli>,
+  opts: ApplyCliOptions,
+  io: CliIo,
+  ctx: RunContext,
+) {
+  const { config } = selected;
   const renderer =
     io.stdout.isTTY === true && io.env.CI === undefined
       ? createListrRenderer({ output: process.stdout })
-      : createPlainRenderer((line) => io.stdout.write(line + '\n'), out);
+      : createPlainRenderer((line) => io.stdout.write(line + '\n'), ctx.out);
   const onEvent = (e: ApplyEvent) => {
+    // the record is on disk before the step runs or the host's end is shown
+    ctx.audit?.onEvent(e);
     try {
       renderer.onEvent(e);
     } catch {
       // a renderer problem never stops apply
     }
   };
-  const startedAt = new Date();
-  const operator = `${userInfo().username}@${hostname()}`;
-  const forks = parseForks(opts.forks, config.rollout.forks);
-  let result;
   try {
-    result = await applyPlan({
+    return await applyPlan({
       plan,
       hosts: new Map(selected.hosts.map((h) => [h.host, h])),
-      open,
+      open: ctx.open,
       waves: config.rollout.waves,
       maxFailures: config.rollout.maxFailures,
-      forks,
+      forks: parseForks(opts.forks, config.rollout.forks),
       ...(config.rollout.healthCheck !== undefined
         ? { healthCheck: config.rollout.healthCheck }
         : {}),
@@ -169,37 +244,14 @@ export async function applyCommand(
       replan: replanner(selected),
       sha256,
       fingerprint: factsFingerprint,
-      operator,
-      runId: `${startedAt.toISOString()}-${randomBytes(4).toString('hex')}`,
+      operator: ctx.operator,
+      runId: `${ctx.startedAt.toISOString()}-${randomBytes(4).toString('hex')}`,
       now: () => new Date(),
-      signal: abort.signal,
+      signal: ctx.signal,
       label: (c) => describeChange(c).label,
       onEvent,
     });
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
     if ('done' in renderer) await renderer.done();
   }
-
-  const commit = configCommit(projectDir);
-  const report = buildApplyReport({
-    results: result.results,
-    halted: result.halted,
-    interrupted: result.interrupted,
-    check: opts.check === true,
-    startedAt: startedAt.toISOString(),
-    durationMs: Date.now() - startedAt.getTime(),
-    config: config.file,
-    ...(commit !== undefined ? { configCommit: commit } : {}),
-    operator,
-    kpfleetVersion: VERSION,
-    ...(planFile !== undefined ? { planFile } : {}),
-  });
-  // the audit records first (appended and fsynced), then the report
-  const written = writeApplyRecords(report, records, io, opts.check !== true && !nothing);
-  return withRecordsExitCode(
-    applyExitCode(result.results, result.halted, result.interrupted),
-    written,
-  );
 }

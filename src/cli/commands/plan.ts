@@ -10,7 +10,9 @@ import { planJson, renderPlanMarkdown, renderPlanText } from '../../report/plan.
 import { safeText } from '../../report/safe-text.ts';
 import { styleFor } from '../../report/style.ts';
 import type { CliIo } from '../io.ts';
+import { defaultAuditLog } from '../apply-records.ts';
 import { preflightReplace, writeFileAtomic } from '../output-files.ts';
+import { refuseSameFiles } from '../same-file.ts';
 import { VERSION } from '../version.ts';
 import { readFleetFacts } from './facts.ts';
 import type { SelectedHosts } from './project.ts';
@@ -124,6 +126,11 @@ export async function planCommand(opts: PlanOptions, io: CliIo): Promise<number>
     opts.out === undefined
       ? undefined
       : preflightReplace(resolve(io.cwd, opts.out), `--out ${opts.out}`);
+  // a plan renamed over the audit log would erase its history
+  if (out !== undefined) {
+    const audit = defaultAuditLog(io.env);
+    refuseSameFiles([{ label: `the audit log ${audit}`, path: audit }, out]);
+  }
   const plan = await makePlan(selected, opts, io);
   if (out !== undefined) writeFileAtomic(out, planJson(plan));
   if (opts.format === 'json') io.stdout.write(planJson(plan));

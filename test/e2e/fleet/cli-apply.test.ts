@@ -113,9 +113,18 @@ it('converges every host in waves, verified from sysfs; a second apply changes n
   expect(validate(report), ajv.errorsText(validate.errors)).toBe(true);
   expect(report.hosts.map((h) => h.outcome)).toEqual(Array(8).fill('changed'));
   expect(report.hosts.map((h) => h.wave)).toEqual([1, 2, 2, 2, 3, 3, 3, 3]);
-  // the audit log: a line per host
-  const audit = readFileSync(join(DIR, 'state/kpfleet/audit.jsonl'), 'utf8').trim().split('\n');
-  expect(audit).toHaveLength(8);
+  // the audit log: per host a `started` record before its first change, then how it ended
+  const audit = readFileSync(join(DIR, 'state/kpfleet/audit.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { host: string; result: string });
+  expect(audit).toHaveLength(16);
+  for (const h of fleet.hosts) {
+    expect(
+      audit.filter((r) => r.host === h.name).map((r) => r.result),
+      h.name,
+    ).toEqual(['started', 'changed']);
+  }
   // the lock is gone, staging cleaned: what this run staged and the then-empty staging folder
   for (const h of fleet.hosts) {
     expect(existsSync(join(h.sim.root, 'var/lib/kpfleet/lock')), h.name).toBe(false);

@@ -8,6 +8,7 @@
 import {
   existsSync,
   lchownSync,
+  linkSync,
   lstatSync,
   mkdirSync,
   readdirSync,
@@ -184,6 +185,151 @@ describe('an unwritable destination is refused before any host is contacted (exi
   });
 });
 
+describe('two files of a run are never one file (exit 64, nothing contacted, the audit history kept)', () => {
+  const HISTORY = '{"host":"old","result":"changed"}\n';
+  /** An audit log with a record of an earlier run in it. */
+  function history(path: string): string {
+    mkdirSync(join(path, '..'), { recursive: true });
+    writeFileSync(path, HISTORY, { mode: 0o600 });
+    return path;
+  }
+  const at = (f: string) => join(scratch, f);
+  const defaultAudit = () => at('state/kpfleet/audit.jsonl');
+  const cases: {
+    name: string;
+    args: () => string[];
+    setup?: () => void;
+    message: RegExp;
+  }[] = [
+    {
+      name: 'apply --report naming the --audit-log',
+      setup: () => history(join(scratch, 'audit.jsonl')),
+      args: () => [
+        'apply',
+        '--yes',
+        '--audit-log',
+        at('audit.jsonl'),
+        '--report',
+        at('audit.jsonl'),
+      ],
+      message:
+        /cannot write --report .*\/audit\.jsonl: it is the same file as the audit log .*\/audit\.jsonl/,
+    },
+    {
+      name: 'apply --report naming the default audit log',
+      setup: () => history(defaultAudit()),
+      args: () => ['apply', '--yes', '--report', defaultAudit()],
+      message: /cannot write --report .*: it is the same file as the audit log .*state\/kpfleet/,
+    },
+    {
+      name: 'apply --report: a symlink to the audit log',
+      setup: () => {
+        history(join(scratch, 'audit.jsonl'));
+        symlinkSync(join(scratch, 'audit.jsonl'), join(scratch, 'report.json'));
+      },
+      args: () => [
+        'apply',
+        '--yes',
+        '--audit-log',
+        at('audit.jsonl'),
+        '--report',
+        at('report.json'),
+      ],
+      message: /cannot write --report .*\/report\.json: it is the same file as the audit log/,
+    },
+    {
+      name: 'apply --report: a hard link to the audit log',
+      setup: () => {
+        history(join(scratch, 'audit.jsonl'));
+        linkSync(join(scratch, 'audit.jsonl'), join(scratch, 'report.json'));
+      },
+      args: () => [
+        'apply',
+        '--yes',
+        '--audit-log',
+        at('audit.jsonl'),
+        '--report',
+        at('report.json'),
+      ],
+      message: /cannot write --report .*\/report\.json: it is the same file as the audit log/,
+    },
+    {
+      name: 'apply --report through a symlinked folder, to an audit log not yet there',
+      setup: () => {
+        mkdirSync(join(scratch, 'logs'));
+        symlinkSync(join(scratch, 'logs'), join(scratch, 'alias'));
+      },
+      args: () => [
+        'apply',
+        '--yes',
+        '--audit-log',
+        at('logs/audit.jsonl'),
+        '--report',
+        at('alias/audit.jsonl'),
+      ],
+      message:
+        /cannot write --report .*\/alias\/audit\.jsonl: it is the same file as the audit log/,
+    },
+    {
+      name: 'apply --check --report naming the default audit log (check records nothing, but the report would replace it)',
+      setup: () => history(defaultAudit()),
+      args: () => ['apply', '--check', '--report', defaultAudit()],
+      message: /cannot write --report .*: it is the same file as the audit log/,
+    },
+    {
+      name: 'plan --out naming the default audit log',
+      setup: () => history(defaultAudit()),
+      args: () => ['plan', '--out', defaultAudit()],
+      message: /cannot write --out .*: it is the same file as the audit log .*state\/kpfleet/,
+    },
+  ];
+  it.each(cases)('$name', async (c) => {
+    c.setup?.();
+    const before = host.connections;
+    const r = await run(c.args());
+    expect(r.stderr).toMatch(c.message);
+    expect(r.code, r.stderr).toBe(64);
+    untouched(before);
+    for (const f of [
+      join(scratch, 'audit.jsonl'),
+      join(scratch, 'logs/audit.jsonl'),
+      defaultAudit(),
+    ])
+      if (existsSync(f)) expect(readFileSync(f, 'utf8'), f).toBe(HISTORY);
+  });
+
+  it('apply PLANFILE with --report or --audit-log naming the plan file', async () => {
+    const saved = await run(['plan', '--out', join(scratch, 'plan.json')]);
+    expect(saved.code, saved.stderr).toBe(0);
+    const plan = readFileSync(join(scratch, 'plan.json'), 'utf8');
+    const before = host.connections;
+    const asReport = await run([
+      'apply',
+      '--yes',
+      '--report',
+      join(scratch, 'plan.json'),
+      join(scratch, 'plan.json'),
+    ]);
+    expect(asReport.stderr).toMatch(
+      /cannot write --report .*plan\.json: it is the same file as the plan file/,
+    );
+    expect(asReport.code).toBe(64);
+    const asAudit = await run([
+      'apply',
+      '--yes',
+      '--audit-log',
+      join(scratch, 'plan.json'),
+      join(scratch, 'plan.json'),
+    ]);
+    expect(asAudit.stderr).toMatch(
+      /cannot write the audit log .*plan\.json: it is the same file as the plan file/,
+    );
+    expect(asAudit.code).toBe(64);
+    expect(readFileSync(join(scratch, 'plan.json'), 'utf8')).toBe(plan);
+    untouched(before);
+  });
+});
+
 describe('the plan file', () => {
   it('never follows a symlink planted at a temporary name (the old predictable one included)', async () => {
     const victim = join(scratch, 'victim');
@@ -290,7 +436,7 @@ describe.skipIf(process.getuid?.() !== 0)('out of space after the preflight', ()
     expect(leftOnDisk()).toEqual(['filler']);
   });
 
-  it('apply --report: the audit record is written first and kept; exit 74', async () => {
+  it('apply --report: the audit records are written as the host is changed and kept; exit 74', async () => {
     const audit = join(scratch, 'audit.jsonl');
     const r = await runOnFullDisk([
       'apply',
@@ -305,6 +451,7 @@ describe.skipIf(process.getuid?.() !== 0)('out of space after the preflight', ()
     expect(loaded()).toBe(true);
     const records = readFileSync(audit, 'utf8').trim().split('\n');
     expect(records.map((l) => JSON.parse(l) as { host: string; result: string })).toEqual([
+      expect.objectContaining({ host: 'lab001', result: 'started' }),
       expect.objectContaining({ host: 'lab001', result: 'changed' }),
     ]);
     expect(leftOnDisk()).toEqual(['filler']);
@@ -324,10 +471,16 @@ describe.skipIf(process.getuid?.() !== 0)('out of space after the preflight', ()
       /error: no space left on the file system of .* while writing the audit log .*full\/audit\.jsonl/,
     );
     expect(r.stderr).toMatch(
-      /The audit records of this run, which are NOT in .*full\/audit\.jsonl/,
+      /The audit records of this run from here on, which are NOT in .*full\/audit\.jsonl/,
     );
-    const line = r.stderr.split('\n').find((l) => l.startsWith('{')) ?? '';
-    expect(JSON.parse(line)).toMatchObject({ host: 'lab001', result: 'changed' });
+    // the first record failed (the host's `started`, before its first change): every record
+    // of the run is on stderr, the error said once
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('{'));
+    expect(lines.map((l) => JSON.parse(l) as unknown)).toEqual([
+      expect.objectContaining({ host: 'lab001', result: 'started' }),
+      expect.objectContaining({ host: 'lab001', result: 'changed' }),
+    ]);
+    expect(r.stderr.match(/while writing the audit log/g)).toHaveLength(1);
     expect(r.code).toBe(74);
     expect(loaded()).toBe(true);
     expect(JSON.parse(readFileSync(report, 'utf8'))).toMatchObject({

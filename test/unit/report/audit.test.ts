@@ -1,8 +1,17 @@
-/** The audit log: one JSON line per host, from the report; nothing else gets in. */
+/**
+ * The audit log's records: per host, a `started` record before its first change and an end record
+ * (how it ended), the same fields in both; nothing else gets in.
+ */
 import { describe, expect, it } from 'vitest';
 import { buildApplyReport } from '../../../src/report/apply-report.ts';
 import type { ApplyReportInput } from '../../../src/report/apply-report.ts';
-import { auditLines, auditRecords } from '../../../src/report/audit.ts';
+import {
+  auditLines,
+  auditRecord,
+  auditRecords,
+  auditRunOf,
+  auditStartedRecord,
+} from '../../../src/report/audit.ts';
 import { FP_AFTER, FP_BEFORE, scriptedRun } from './apply-fixtures.ts';
 
 function report(extra: Partial<ApplyReportInput> = {}) {
@@ -109,6 +118,35 @@ describe('auditRecords', () => {
     expect(text).not.toContain('waiting (up to 15 seconds)');
     expect(text).not.toContain(process.env.HOME ?? '/nonexistent-home');
     expect(text).not.toMatch(/password|private_?key|SSH_AUTH_SOCK/i);
+  });
+});
+
+describe('auditRecord and auditStartedRecord', () => {
+  const run = { time: '2024-05-01T12:00:00.000Z', operator: 'ops@bastion', configCommit: null };
+
+  it("a host's end record is the one the report gives it", () => {
+    const r = report();
+    const byHost = auditRecords(r, {});
+    for (const h of r.hosts)
+      expect(auditRecord(auditRunOf(r), h)).toEqual(byHost.find((x) => x.host === h.host));
+  });
+
+  it('a started record has the fields of every record, no step yet, the planned changes in its message', () => {
+    const started = auditStartedRecord(run, 'web01', FP_BEFORE, [
+      'upload livepatch-x.ko',
+      '+ load livepatch_x',
+    ]);
+    expect(Object.keys(started)).toEqual(Object.keys(auditRecords(report(), {})[0] ?? {}));
+    expect(started).toEqual({
+      ...run,
+      host: 'web01',
+      before: { fingerprint: FP_BEFORE },
+      changes: [],
+      after: { fingerprint: null },
+      result: 'started',
+      message:
+        "about to run 2 change(s) under this run's lock: upload livepatch-x.ko; + load livepatch_x",
+    });
   });
 });
 
