@@ -13,6 +13,7 @@
 import type { Diagnostic } from '../diagnostics.ts';
 import { compileGlob, isGlob } from '../util/glob.ts';
 import { SourceText } from '../util/source.ts';
+import { trimEndChars } from '../util/text.ts';
 
 /** What the scan may read; every path is absolute. */
 export interface SshConfigScanFs {
@@ -99,7 +100,7 @@ interface Directive {
 }
 
 function directive(line: string): Directive | undefined {
-  const text = line.replace(/[ \t\r\n\f]+$/, '');
+  const text = trimEndChars(line, ' \t\r\n\f');
   const kw = nextWord(text, 0, true);
   if (kw === undefined || kw.text === '' || kw.text.startsWith('#')) return undefined;
   return { keyword: kw.text.toLowerCase(), keywordAt: kw.at, rest: after(text, kw) };
@@ -107,7 +108,7 @@ function directive(line: string): Directive | undefined {
 
 /** Why a line runs a command (and the offset to point at), or undefined. */
 function runsCommand(line: string, d: Directive): { what: string; at: number } | undefined {
-  const text = line.replace(/[ \t\r\n\f]+$/, '');
+  const text = trimEndChars(line, ' \t\r\n\f');
   const value = text.slice(d.rest).trim();
   const name = COMMAND_KEYWORDS[d.keyword];
   if (name !== undefined) {

@@ -17,6 +17,7 @@
  * regular expression that can backtrack over more than a bounded line. Never throws. Pure.
  */
 import { FILE_NAME_MAX, KERNEL_RELEASE, MODULE_NAME } from '../../util/names.ts';
+import { trimEndChars } from '../../util/text.ts';
 import { FACTS_LIMITS } from './fields.ts';
 
 /** The `[state]` marker of a Loaded line (0.5.0+), from `enabled` × `transition` (§3.1). */
@@ -126,7 +127,7 @@ export type KpatchListResult = KpatchListParsed | KpatchListError;
  * "Installed" and the name `load`/`uninstall` match by; it is not necessarily the in-kernel name.
  */
 export function normalizeModuleName(fileName: string): string {
-  const trimmed = fileName.replace(/\/+$/, '');
+  const trimmed = trimEndChars(fileName, '/');
   const base = trimmed.slice(trimmed.lastIndexOf('/') + 1);
   // like basename(1) with a suffix: a name that is only `.ko` keeps it
   const stem = base.endsWith('.ko') && base.length > 3 ? base.slice(0, -3) : base;
