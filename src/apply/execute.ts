@@ -16,12 +16,12 @@ import { quote, sh } from '../transport/shell.ts';
 import type { Transport } from '../transport/transport.ts';
 import type { ApplyEvent, HostOutcome, HostResult, StepRecord } from './events.ts';
 import { FAILURE_OUTCOMES } from './events.ts';
+import { dropStash, stashBeforeUninstall, stashFolder, stashPath } from './stash.ts';
 import { judgeStep, resolveStaged, splitStepOutput, stepFor } from './steps.ts';
 import { tailText } from '../util/text.ts';
 import { shouldHalt, splitWaves } from './waves.ts';
 
 export const LOCK_DIR = '/var/lib/kpfleet/lock';
-const STASH_DIR = '/var/lib/kpfleet/rollback';
 /** What a step record keeps of the step's output: its end, however much the host printed. */
 const RECORD_LINES = 20;
 const RECORD_CHARS = 4000;
@@ -168,8 +168,15 @@ function skipped(h: HostPlan, wave: number, message: string): HostResult {
   return { host: h.host, wave, outcome: 'skipped', message, steps: [], durationMs: 0 };
 }
 
-/** The changes that undo `done` (in reverse), from the facts before the run. */
-export function rollbackChanges(done: readonly Change[], before: HostFacts): Change[] {
+/**
+ * The changes that undo `done` (in reverse), from the facts before the run; a module this run
+ * uninstalled comes back from the copy this run kept (`stash.ts`).
+ */
+export function rollbackChanges(
+  done: readonly Change[],
+  before: HostFacts,
+  runId: string,
+): Change[] {
   const out: Change[] = [];
   const reason = 'rollback: as before the run';
   const load = (module: string): LoadChange => ({
@@ -227,7 +234,7 @@ export function rollbackChanges(done: readonly Change[], before: HostFacts): Cha
           patch: c.patch ?? c.module,
           module: c.module,
           kernel: c.kernel,
-          file: `${STASH_DIR}/${c.kernel}/${c.file}`,
+          file: stashPath(runId, c.kernel, c.file),
           sha256:
             before.installed.find((i) => i.kernel === c.kernel && i.file === c.file)?.sha256 ?? '',
           reason,
@@ -288,6 +295,8 @@ async function runHost<H extends { host: string }>(
     );
   }
   let locked = false;
+  /** This run's copies (stash.ts) stay only where the host is not in a known state. */
+  let keepStash = true;
   try {
     if (!o.check) {
       phase('lock');
@@ -327,6 +336,7 @@ async function runHost<H extends { host: string }>(
     let failure: string | undefined;
     for (const [i, c] of hp.changes.entries()) {
       if (o.signal?.aborted === true) {
+        keepStash = false;
         return result(
           'interrupted',
           `interrupted after ${String(i)} of ${String(hp.changes.length)} changes; each one done was verified, so the host is in a known state; apply again converges it`,
@@ -354,6 +364,7 @@ async function runHost<H extends { host: string }>(
       // each load was verified when it ran; a later load may still have retired it
       const retired = retiredLoads(hp.changes, afterFacts);
       if (retired.length === 0) {
+        keepStash = false;
         return result('changed', `${String(hp.changes.length)} change(s) done and verified`, {
           before,
           after,
@@ -363,7 +374,7 @@ async function runHost<H extends { host: string }>(
     }
     // roll back to the state before the run
     phase('rollback');
-    const undo = rollbackChanges(done, facts);
+    const undo = rollbackChanges(done, facts, o.runId);
     let rollbackOk = true;
     for (const [i, c] of undo.entries()) {
       const rec = await runStep(
@@ -382,12 +393,20 @@ async function runHost<H extends { host: string }>(
     const after = o.fingerprint(
       await gatherFacts(t, { prelude: cleanupStaging(staging, uploads) }),
     );
+    keepStash = !rollbackOk;
+    const kept = uninstalled(steps)
+      ? ` (the modules it uninstalled are kept in ${stashFolder(o.runId)})`
+      : '';
     return rollbackOk
       ? result('failed', `${failure}; rolled back`, { before, after })
-      : result('rollback-failed', `${failure}; the rollback failed too: the host needs a look`, {
-          before,
-          after,
-        });
+      : result(
+          'rollback-failed',
+          `${failure}; the rollback failed too: the host needs a look${kept}`,
+          {
+            before,
+            after,
+          },
+        );
   } catch (err) {
     const e = errorInfo(err);
     return result(
@@ -396,6 +415,8 @@ async function runHost<H extends { host: string }>(
       { error: e },
     );
   } finally {
+    if (locked && !keepStash && uninstalled(steps))
+      await dropStash((cmd, opts) => t.exec(cmd, opts), o.runId);
     if (locked) {
       phase('unlock');
       const unlock = sh`if grep -qx ${`run=${o.runId}`} ${`${LOCK_DIR}/info`} 2>/dev/null; then rm -rf ${LOCK_DIR}; fi`;
@@ -459,13 +480,13 @@ async function runStep<H extends { host: string }>(
       // built first: its names (the kernel, the file) are checked before the stash uses them
       const s = stepFor(c, { facts: ctx.facts, staging: ctx.staging });
       if (c.action === 'uninstall' && !rollback) {
-        // keep a copy, so a rollback can install it again
-        const src = `/var/lib/kpatch/${c.kernel}/${c.file}`;
-        const dst = `${STASH_DIR}/${c.kernel}/${c.file}`;
-        await t.exec(
-          sh`mkdir -p -m 700 -- ${`${STASH_DIR}/${c.kernel}`} && cp -p -- ${src} ${dst}`,
-          { become: true, step: 'stash', timeoutMs: 30_000 },
-        );
+        // keep a copy, so a rollback can install it again; without one, no uninstall
+        await stashBeforeUninstall((cmd, opts) => t.exec(cmd, opts), {
+          runId: o.runId,
+          host,
+          kernel: c.kernel,
+          file: c.file,
+        });
       }
       const r = await t.exec(s.script, {
         become: s.become,
@@ -549,6 +570,11 @@ async function lockHost<H extends { host: string }>(
     ok: false,
     message: `locked by ${field('owner')} since ${field('since')} (run ${field('run')}); nothing was done. If that run is dead, remove ${LOCK_DIR} on the host`,
   };
+}
+
+/** Whether this run tried to uninstall a module on the host (and so kept, or tried to keep, a copy). */
+function uninstalled(steps: readonly StepRecord[]): boolean {
+  return steps.some((s) => s.change.action === 'uninstall' && s.rollback !== true);
 }
 
 /** Modules this host's plan loaded that the facts read after the run no longer show enabled. */

@@ -17,6 +17,33 @@ import { hostVarSources } from '../inventory/vars.ts';
 import { scalarText, showValue } from '../util/show.ts';
 
 const SUPPORTED_CONNECTIONS = ['ssh', 'smart', 'paramiko', 'paramiko_ssh'];
+const KEY_VARS = new Set(['ansible_ssh_private_key_file', 'ansible_private_key_file']);
+
+/**
+ * Why a private key file, as written, cannot be used (a FIFO, a device, too large), or undefined
+ * (also when it is missing: ssh skips a missing identity). The loader looks (stat, no read).
+ */
+export type KeyFileProblem = (written: string) => string | undefined;
+
+const KEY_HINT =
+  'give the path of a private key file (a regular file of at most 64 KiB, such as ~/.ssh/id_ed25519)';
+
+/** A private key file that cannot be used, as `name` (`connection.private_key_file`, …) set it. */
+export function keyFileFinding(
+  name: string,
+  value: unknown,
+  problem: KeyFileProblem | undefined,
+): Finding | undefined {
+  const text = scalarText(value);
+  if (problem === undefined || text === undefined || text === '') return undefined;
+  const why = problem(text);
+  return why === undefined
+    ? undefined
+    : {
+        message: `${name} ${showValue(text)} cannot be used as a private key: ${why}`,
+        hint: KEY_HINT,
+      };
+}
 
 export interface Finding {
   message: string;
@@ -111,7 +138,7 @@ function hostSite(
     : { file: inv.file, line: h.line, col: h.col ?? 1 };
 }
 
-export function checkConnectionVars(inv: Inventory): Diagnostic[] {
+export function checkConnectionVars(inv: Inventory, keyFile?: KeyFileProblem): Diagnostic[] {
   const found = new Map<string, { d: Diagnostic; hosts: string[]; perHost: boolean }>();
   const add = (
     at: { file: string; line?: number; col?: number },
@@ -138,7 +165,9 @@ export function checkConnectionVars(inv: Inventory): Diagnostic[] {
   for (const [name, h] of inv.hosts) {
     const vars = hostVarSources(inv, name);
     for (const [key, source] of vars) {
-      const f = CHECKS[key]?.(key, source.value);
+      const f = KEY_VARS.has(key)
+        ? keyFileFinding(key, source.value, keyFile)
+        : CHECKS[key]?.(key, source.value);
       if (f) add(source.site ?? hostSite(inv, h), f, name);
     }
     const address = ['ansible_host', 'ansible_ssh_host'].some(

@@ -12,7 +12,11 @@ import { sortDiagnostics } from '../diagnostics.ts';
 import { UsageError } from '../errors.ts';
 import { loadInventory } from '../inventory/load.ts';
 import type { Inventory } from '../inventory/types.ts';
-import { readRegularFile } from '../util/regular-file.ts';
+import {
+  PRIVATE_KEY_MAX_BYTES,
+  readRegularFile,
+  regularFileProblem,
+} from '../util/regular-file.ts';
 import { SourceText } from '../util/source.ts';
 import type { Config } from './model.ts';
 import { normalizeConfig } from './normalize.ts';
@@ -131,9 +135,10 @@ export function loadProject(options: LoadOptions = {}): Project {
       patchFiles.set(patch.source.path, inspectPatchFile(patch.source.path, dir));
     }
   }
+  const keyFile = keyFileLooker(resolvePath);
   const ruleInput = inventory
-    ? { yaml, config, patchFiles, inventory }
-    : { yaml, config, patchFiles };
+    ? { yaml, config, patchFiles, inventory, keyFile }
+    : { yaml, config, patchFiles, keyFile };
   pushAll(diagnostics, checkRules(ruleInput));
   if (options.trustSshConfig !== true)
     pushAll(diagnostics, sshConfigDiagnostics(config.connection.sshConfig, { cwd, home, dir }));
@@ -272,6 +277,30 @@ function inspectPatchFile(path: string, projectDir: string): PatchFileFacts {
     // it was just read; a path that vanished since is the next read's problem
   }
   return facts;
+}
+
+/**
+ * A private key file as written (kpfleet.yml, the inventory): why it cannot be one, from stat alone
+ * (never opened: a FIFO would hang validate); once per path. Missing or unreadable is not a
+ * finding: ssh skips a missing identity, and a CI job that only validates has no keys.
+ */
+function keyFileLooker(
+  resolvePath: (written: string) => string,
+): (written: string) => string | undefined {
+  const seen = new Map<string, string | undefined>();
+  return (written) => {
+    const path = resolvePath(written);
+    if (seen.has(path)) return seen.get(path);
+    let why: string | undefined;
+    try {
+      why = regularFileProblem(path, PRIVATE_KEY_MAX_BYTES);
+      if (why?.endsWith(' bytes')) why += ', more than the 64 KiB a private key may be';
+    } catch {
+      why = undefined;
+    }
+    seen.set(path, why);
+    return why;
+  };
 }
 
 /** Diagnostics about other files (the inventory) may come without their source line. */

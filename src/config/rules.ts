@@ -10,7 +10,8 @@ import type { Conflict } from '../desired/resolve.ts';
 import type { Inventory } from '../inventory/types.ts';
 import { showValue } from '../util/show.ts';
 import { didYouMean } from '../util/suggest.ts';
-import { checkConnectionVars, connectionUserFinding } from './connection-vars.ts';
+import { checkConnectionVars, connectionUserFinding, keyFileFinding } from './connection-vars.ts';
+import type { KeyFileProblem } from './connection-vars.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 import { isKernelPattern, kernelsOverlap } from './kernel-match.ts';
 import { PATCH_STATES } from './model.ts';
@@ -37,6 +38,8 @@ export interface RulesInput {
   patchFiles: ReadonlyMap<string, PatchFileFacts>;
   /** The inventory, if it could be read and parsed. */
   inventory?: Inventory;
+  /** What the loader found about a private key file as written (stat only; memoized). */
+  keyFile?: KeyFileProblem;
 }
 
 type Obj = Record<string, unknown>;
@@ -74,6 +77,9 @@ export function checkRules(input: RulesInput): Diagnostic[] {
 
   const user = connectionUserFinding(get(raw, ['connection', 'user']));
   if (user) at('error', 'rules/connection-user', ['connection', 'user'], user.message, user.hint);
+  const keyPath: JsonPath = ['connection', 'private_key_file'];
+  const key = keyFileFinding('connection.private_key_file', get(raw, keyPath), input.keyFile);
+  if (key) at('error', 'rules/private-key-file', keyPath, key.message, key.hint);
 
   // --- durations and amounts -------------------------------------------------------------
   for (const { path, min, max } of DURATION_RANGES) {
@@ -322,7 +328,7 @@ export function checkRules(input: RulesInput): Diagnostic[] {
   if (inv) {
     const { conflicts } = resolveDesired(config, inv);
     for (const c of conflicts) reportConflict(c, raw, at);
-    pushAll(out, checkConnectionVars(inv));
+    pushAll(out, checkConnectionVars(inv, input.keyFile));
   }
   return out;
 }

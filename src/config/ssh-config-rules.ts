@@ -18,6 +18,7 @@
  * the ProxyCommand itself is refused, and kpfleet refuses `ProxyUseFdpass yes` in any file.
  * Pure.
  */
+import { trimEndChars } from '../util/text.ts';
 import { knownHostsNameProblem } from '../util/names.ts';
 import type { Reading, Word } from './ssh-config-words.ts';
 
@@ -131,7 +132,7 @@ export function includeWords(rs: readonly Reading[]): Word[] {
 
 /** What one line of a project file does that the scan refuses, at most one finding per code. */
 export function lineFindings(line: string, rs: readonly Reading[]): Finding[] {
-  const text = line.replace(/[ \t\r\n\f]+$/, '');
+  const text = trimEndChars(line, ' \t\r\n\f');
   const found = new Map<FindingCode, Finding>();
   const add = (f: Finding): void => {
     const had = found.get(f.code);

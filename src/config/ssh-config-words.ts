@@ -16,6 +16,7 @@
  *
  * Pure; every reading is linear in the line.
  */
+import { trimEndChars } from '../util/text.ts';
 
 export interface Word {
   text: string;
@@ -145,7 +146,7 @@ export function readings(line: string): Reading[] {
 }
 
 function readLine(line: string): Reading[] {
-  const text = line.replace(/[ \t\r\n\f]+$/, '');
+  const text = trimEndChars(line, ' \t\r\n\f');
   const out: Reading[] = [];
   const kw = strdelimKeyword(text);
   if (kw !== undefined) {

@@ -197,7 +197,7 @@ export function createPlainRenderer(
     }
     const error = step.error !== undefined ? `: ${oneLine(step.error)}` : '';
     hostLine(host, style.red(`${label} ✖ ${duration}${error}`));
-    const output = (step.output ?? '').replace(/\s+$/, '');
+    const output = (step.output ?? '').trimEnd();
     if (output) {
       const lines = output.split(/\r\n|\r|\n/);
       const tail = lines.slice(-OUTPUT_LINES_MAX);

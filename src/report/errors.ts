@@ -16,7 +16,7 @@ export interface ErrorView {
 
 /** Text of several lines, safe, its lines after the first indented by `indent`. */
 export function indentedLines(text: string, indent = '  '): string {
-  return safeLines(text.replace(/\s+$/, '')).split('\n').join(`\n${indent}`);
+  return safeLines(text.trimEnd()).split('\n').join(`\n${indent}`);
 }
 
 export function renderError(e: ErrorView, style: Style): string {

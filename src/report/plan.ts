@@ -8,7 +8,7 @@ import type { Change, Finding, FindingKind, HostPlan, Plan, Severity } from '../
 import { fence, htmlCode, mdCode, mdCodeCell } from './markdown.ts';
 import { PROSE_KEYS, oneLine, safeData } from './safe-text.ts';
 import type { Style } from './style.ts';
-import { plural } from '../util/text.ts';
+import { plural, trimEndChars } from '../util/text.ts';
 
 /** GitHub refuses a comment body longer than this (characters). */
 export const GITHUB_COMMENT_LIMIT = 65_536;
@@ -351,7 +351,9 @@ export function renderPlanMarkdown(input: Plan): string {
     }
     text += note;
   }
-  return text.replace(/\n+$/, '\n');
+  // the trailing newlines as one
+  const body = trimEndChars(text, '\n');
+  return body.length === text.length ? text : `${body}\n`;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ export interface CompiledGlob {
 }
 
 const cache = new Map<string, CompiledGlob>();
+const wildcards = new Map<string, CompiledGlob>();
 
 export function isGlob(s: string): boolean {
   return /[*?[]/.test(s);
@@ -40,6 +41,24 @@ export function compileGlob(glob: string): CompiledGlob {
     matchCounted: (value) => run(tokens, value),
   };
   cache.set(glob, compiled);
+  return compiled;
+}
+
+/**
+ * OpenSSH's wildcards (`match_pattern`): `*` and `?` only, every other character literal (no
+ * sets). The same matcher, the same bound. The patterns come from files (known_hosts), so at most
+ * 10,000 are kept compiled.
+ */
+export function compileWildcard(pattern: string): CompiledGlob {
+  const cached = wildcards.get(pattern);
+  if (cached) return cached;
+  const tokens = tokenize(pattern, false);
+  const compiled: CompiledGlob = {
+    match: (value) => run(tokens, value).matched,
+    matchCounted: (value) => run(tokens, value),
+  };
+  if (wildcards.size >= 10_000) wildcards.clear();
+  wildcards.set(pattern, compiled);
   return compiled;
 }
 
@@ -59,7 +78,7 @@ function codePoints(s: string): CodePoints {
   return { length: cps.length, at: (i) => cps[i] ?? 0 };
 }
 
-function tokenize(glob: string): Token[] {
+function tokenize(glob: string, sets = true): Token[] {
   const p = Array.from(glob, (c) => c.codePointAt(0) ?? 0);
   const out: Token[] = [];
   const BANG = 0x21;
@@ -69,7 +88,7 @@ function tokenize(glob: string): Token[] {
     if (c === 0x2a) {
       if (out.at(-1)?.kind !== 'star') out.push({ kind: 'star' }); // `**` is `*`
     } else if (c === 0x3f) out.push({ kind: 'any' });
-    else if (c === 0x5b) {
+    else if (c === 0x5b && sets) {
       let j = i;
       if (p[j] === BANG) j++;
       if (p[j] === CLOSE) j++;

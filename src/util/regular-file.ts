@@ -4,7 +4,15 @@
  * a writer comes, a device may never end), and the type is checked again on the open descriptor,
  * in case the path changed in between.
  */
-import { closeSync, constants, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  openSync,
+  readFileSync,
+  readSync,
+  statSync,
+} from 'node:fs';
 import type { Stats } from 'node:fs';
 
 /**
@@ -16,6 +24,22 @@ export class NotRegularFileError extends Error {
   constructor(message: string, directory: boolean) {
     super(message);
     this.code = directory ? 'EISDIR' : 'ENOTREG';
+  }
+}
+
+/**
+ * A private key file (`ansible_ssh_private_key_file`, `connection.private_key_file`) is read only
+ * up to this size: a 16384-bit RSA key in OpenSSH's format is about 12 KiB.
+ */
+export const PRIVATE_KEY_MAX_BYTES = 64 * 1024;
+
+/** The file is larger than its reader allows; nothing past the limit was read. */
+export class FileTooLargeError extends Error {
+  readonly code = 'EFBIG';
+  readonly maxBytes: number;
+  constructor(maxBytes: number) {
+    super(`it is larger than ${String(maxBytes)} bytes`);
+    this.maxBytes = maxBytes;
   }
 }
 
@@ -35,20 +59,49 @@ function problem(st: Stats): string | undefined {
 }
 
 /**
- * The bytes of a regular file (symlinks followed).
- * @throws NotRegularFileError for anything else; the file system's errors (ENOENT, EACCES) as is.
+ * Why `path` (symlinks followed) is not a regular file of at most `maxBytes`, from its metadata
+ * alone (never opened): `it is a FIFO, not a regular file`, `it is 70000 bytes`; undefined when
+ * it is one.
+ * @throws the file system's errors (ENOENT, EACCES) as is
  */
-export function readRegularFile(path: string): Buffer {
+export function regularFileProblem(path: string, maxBytes?: number): string | undefined {
+  const st = statSync(path);
+  return (
+    problem(st) ??
+    (maxBytes !== undefined && st.size > maxBytes ? `it is ${String(st.size)} bytes` : undefined)
+  );
+}
+
+/**
+ * The bytes of a regular file (symlinks followed), at most `maxBytes` of them when given.
+ * @throws NotRegularFileError for anything else; FileTooLargeError past `maxBytes`; the file
+ * system's errors (ENOENT, EACCES) as is.
+ */
+export function readRegularFile(path: string, options: { maxBytes?: number } = {}): Buffer {
+  const { maxBytes } = options;
   const st = statSync(path);
   const before = problem(st);
   if (before !== undefined) throw new NotRegularFileError(before, st.isDirectory());
+  if (maxBytes !== undefined && st.size > maxBytes) throw new FileTooLargeError(maxBytes);
   const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const now = fstatSync(fd);
     const changed = problem(now);
     if (changed !== undefined) throw new NotRegularFileError(changed, now.isDirectory());
-    return readFileSync(fd);
+    return maxBytes === undefined ? readFileSync(fd) : readAtMost(fd, maxBytes);
   } finally {
     closeSync(fd);
+  }
+}
+
+/** Reads `fd` to its end, refusing it past `maxBytes` (it may have grown since fstat). */
+function readAtMost(fd: number, maxBytes: number): Buffer {
+  const buf = Buffer.alloc(maxBytes + 1);
+  let got = 0;
+  for (;;) {
+    const n = readSync(fd, buf, got, buf.length - got, null);
+    if (n === 0) return buf.subarray(0, got);
+    got += n;
+    if (got > maxBytes) throw new FileTooLargeError(maxBytes);
   }
 }

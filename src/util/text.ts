@@ -9,6 +9,16 @@ export function plural(
   return `${String(n)} ${n === 1 ? word : words}`;
 }
 
+/**
+ * `text` without the characters of `chars` at its end. No regular expression: `/x+$/` is tried
+ * from every position of the input, quadratic on a long run of `x` followed by something else.
+ */
+export function trimEndChars(text: string, chars: string): string {
+  let end = text.length;
+  while (end > 0 && chars.includes(text.charAt(end - 1))) end--;
+  return end === text.length ? text : text.slice(0, end);
+}
+
 /** The last component of a `/`-separated path (remote paths are POSIX whatever runs kpfleet). */
 export function basename(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1);

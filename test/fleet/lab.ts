@@ -171,6 +171,12 @@ export class Lab {
   private readonly nsMode: string[];
   private readonly ownDir: boolean;
   private replayed: Map<string, Promise<Recorded>> | undefined;
+  /**
+   * Called with each command that arrives, before it runs (its namespace is made after): a test
+   * can switch a fault on for exactly the commands it names (SPEC.md "Faults beyond the
+   * simulator's").
+   */
+  onExec: ((host: LabHost, command: string) => void) | undefined;
 
   private constructor(dir: string, ownDir: boolean) {
     this.dir = dir;
@@ -312,6 +318,7 @@ export class Lab {
         session.on('exec', (accept, _reject, info) => {
           const channel = accept();
           host.execs++;
+          this.onExec?.(host, info.command);
           if (this.replayed) this.replay(host, client, channel, info.command);
           else this.exec(host, client, channel, ['/bin/sh', '-c', info.command]);
         });

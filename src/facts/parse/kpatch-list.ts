@@ -9,12 +9,15 @@
  * extra blank lines before a header or at the end. Strict where a misparse would give a wrong
  * plan: an unknown marker, a line that belongs to no section, a malformed installed or table
  * line, a missing section (truncated output) all give `ok: false` with the line number and its
- * text. Bounded (issue 14): a line longer than 4096 characters, a name outside its rule (module
+ * text. Except in the Stalled block, whose task names (comm) any local user of the host sets:
+ * kpatch prints them as they are, newlines included, so nothing a comm holds is an error there
+ * (`readStalledLine`). Bounded (issue 14): a line longer than 4096 characters, a name outside its rule (module
  * names, kernel releases, file names), more entries than a host has give `ok: false` with
  * `field: true`; only the first 1000 stalled tasks are kept. Linear in the output: one pass, no
  * regular expression that can backtrack over more than a bounded line. Never throws. Pure.
  */
 import { FILE_NAME_MAX, KERNEL_RELEASE, MODULE_NAME } from '../../util/names.ts';
+import { trimEndChars } from '../../util/text.ts';
 import { FACTS_LIMITS } from './fields.ts';
 
 /** The `[state]` marker of a Loaded line (0.5.0+), from `enabled` × `transition` (§3.1). */
@@ -124,7 +127,7 @@ export type KpatchListResult = KpatchListParsed | KpatchListError;
  * "Installed" and the name `load`/`uninstall` match by; it is not necessarily the in-kernel name.
  */
 export function normalizeModuleName(fileName: string): string {
-  const trimmed = fileName.replace(/\/+$/, '');
+  const trimmed = trimEndChars(fileName, '/');
   const base = trimmed.slice(trimmed.lastIndexOf('/') + 1);
   // like basename(1) with a suffix: a name that is only `.ko` keeps it
   const stem = base.endsWith('.ko') && base.length > 3 ? base.slice(0, -3) : base;
@@ -142,7 +145,8 @@ const MARKED_LINE = /^(\S+) \[([^\]]*)\]$/;
 const BARE_LINE = /^\S+$/;
 const CVE_LINE = /^CVE-\d{4}-\d{4,}$/;
 const INSTALLED_LINE = /^(\S+) \((\S+)\)$/;
-const TASK_LINE = /^(\d{1,10}) (\S.*)$/;
+/** `<tid> <comm>`: the comm as printed, any characters (`s`: a CR or U+2028 in it too), or none. */
+const TASK_LINE = /^(\d{1,10})(?: (.*))?$/s;
 const OCCURRENCE = /^(\S+),(\d{1,10})$/;
 /** A kernel symbol name (KSYM_NAME_LEN is 512 with its NUL). */
 const SYMBOL_MAX = 511;
@@ -213,8 +217,7 @@ interface Position {
 function parseLines(stdout: string, at: Position): KpatchListParsed {
   const loaded: LoadedEntry[] = [];
   const loadedNames = new Set<string>();
-  /** The stalled task the next `stack:` lines belong to (kept in `stalled` or not). */
-  let task: StalledTask | undefined;
+  const stalledState: StalledState = { tasks: [] };
   const installed: InstalledEntry[] = [];
   let stalled: StalledTask[] | undefined;
   let functions: LivepatchedFunction[] | undefined;
@@ -242,7 +245,7 @@ function parseLines(stdout: string, at: Position): KpatchListParsed {
 
     if (HEADERS.includes(line)) {
       section = enterSection(line, section, format, n);
-      if (line === STALLED_HEADER) stalled = [];
+      if (line === STALLED_HEADER) stalled = stalledState.tasks;
       if (line === FUNCTIONS_HEADER) functions = [];
       afterBlank = false;
       continue;
@@ -250,7 +253,8 @@ function parseLines(stdout: string, at: Position): KpatchListParsed {
     if (section === 'start') {
       fail(n, `expected '${LOADED_HEADER}' as the first line`);
     }
-    if (afterBlank) {
+    // in the Stalled block a blank line may be part of a comm (anyone's to set): skipped there
+    if (afterBlank && section !== 'stalled') {
       fail(
         n,
         `line in no section: after a blank line kpatch prints a section header (${expectedHeaders(section)})`,
@@ -289,32 +293,9 @@ function parseLines(stdout: string, at: Position): KpatchListParsed {
         loaded.push(entry);
         continue;
       }
-      case 'stalled': {
-        const tasks = stalled ?? [];
-        const m = TASK_LINE.exec(line);
-        if (m !== null) {
-          task = { pid: Number(m[1]), comm: m[2] ?? '' };
-          // a machine with many threads may list thousands: the first ones are kept
-          if (tasks.length < FACTS_LIMITS.tasks) tasks.push(task);
-          continue;
-        }
-        const current = task;
-        if (line === 'stack:') {
-          if (current === undefined) {
-            fail(n, `'stack:' before any '<pid> <comm>' line in '${STALLED_HEADER}'`);
-          }
-          if (current.stack !== undefined) {
-            fail(n, `a second 'stack:' for task ${current.pid}`);
-          }
-          current.stack = [];
-          continue;
-        }
-        if (current?.stack === undefined) {
-          fail(n, `expected '<pid> <comm>' or 'stack:' in '${STALLED_HEADER}'`);
-        }
-        if (current.stack.length < FACTS_LIMITS.stack) current.stack.push(line);
+      case 'stalled':
+        readStalledLine(line, stalledState, n);
         continue;
-      }
       case 'installed': {
         const m = INSTALLED_LINE.exec(line);
         if (m === null) {
@@ -369,6 +350,51 @@ function parseLines(stdout: string, at: Position): KpatchListParsed {
   if (stalled !== undefined) result.stalled = stalled;
   if (functions !== undefined) result.functions = functions;
   return result;
+}
+
+/** The Stalled block as read so far: its tasks (the first ones), and the task being read. */
+interface StalledState {
+  tasks: StalledTask[];
+  task?: StalledTask;
+}
+
+/**
+ * One line of the Stalled block (§3.1): `<tid> <comm>`, `stack:`, or a line of that task's stack.
+ * A comm is anyone's to set and kpatch prints it as is: it may be empty, or hold newlines. So a
+ * line after `<tid> <comm>` and before `stack:` continues the comm, and a second `stack:` shows
+ * that the first (and what followed it) was part of the comm. Nothing a comm holds can make the
+ * block malformed; only a first line that is no task is. Each line is read once; the comm and
+ * the stack are bounded (FACTS_LIMITS.text, .stack).
+ */
+function readStalledLine(line: string, st: StalledState, n: number): void {
+  const m = TASK_LINE.exec(line);
+  if (m !== null) {
+    st.task = { pid: Number(m[1]), comm: m[2] ?? '' };
+    // a machine with many threads may list thousands: the first ones are kept
+    if (st.tasks.length < FACTS_LIMITS.tasks) st.tasks.push(st.task);
+    return;
+  }
+  const task = st.task;
+  if (task === undefined)
+    fail(n, `expected '<pid> <comm>' as the first line of '${STALLED_HEADER}'`);
+  if (line === 'stack:') {
+    // the kernel's stack never holds this line: the first `stack:` was the comm's
+    if (task.stack !== undefined) task.comm = moreComm(task.comm, ['stack:', ...task.stack]);
+    task.stack = [];
+    return;
+  }
+  if (task.stack === undefined) task.comm = moreComm(task.comm, [line]);
+  else if (task.stack.length < FACTS_LIMITS.stack) task.stack.push(line);
+}
+
+/** A comm with more of its lines, at most FACTS_LIMITS.text characters (facts cut it there). */
+function moreComm(comm: string, lines: readonly string[]): string {
+  let out = comm;
+  for (const l of lines) {
+    if (out.length >= FACTS_LIMITS.text) break;
+    out = `${out}\n${l}`.slice(0, FACTS_LIMITS.text);
+  }
+  return out;
 }
 
 function enterSection(

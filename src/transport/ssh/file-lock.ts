@@ -3,27 +3,39 @@
  * known_hosts file and appends to it under this lock, so two first contacts with the same name
  * (several hosts behind one name, or an attacker racing the real host) cannot both be recorded.
  *
- * Across processes: a lock file beside the file (`<file>.kpfleet-lock`), created with O_EXCL,
- * holding the owner's pid, host name and a random token. A lock left by a run that crashed is
- * broken: at once when its pid is gone on this machine, after `staleMs` otherwise (another
- * machine sharing the home over NFS, or a pid reused). The critical section itself is a file read
- * and an append, so a live holder never keeps the lock that long.
+ * Across processes: a lock folder beside the file (`<file>.kpfleet-lock/`) holding one file,
+ * `holder-<token>`, with the owner's pid, host name and a random token. The folder is made whole
+ * under another name and renamed into place, which succeeds only where no lock is (or an empty
+ * folder, a lock being released): a lock is never there without its holder file.
+ *
+ * A lock left by a run that crashed is broken: at once when its pid is gone on this machine,
+ * after `staleMs` otherwise (another machine sharing the home over NFS, or a pid reused). The
+ * critical section itself is a file read and an append, so a live holder never keeps the lock
+ * that long. Breaking removes the holder file judged stale, by its name, then the folder if it
+ * is empty: a lock taken since has another holder file, so neither step can remove it, and the
+ * lock path is never empty for a third process to take while a holder has it.
+ *
+ * A stale lock this user cannot remove (another user's, in a sticky or read-only folder) is an
+ * error naming the lock, at once; so is any other failure to make or inspect one. Never a busy
+ * loop: every turn that did not break a lock checks the deadline and sleeps.
+ *
+ * A lock file (not a folder) at the lock path, as kpfleet 0.1 made them, is honoured the same
+ * way; broken only while it is still the very file judged stale (same device and inode).
  */
 import { randomBytes } from 'node:crypto';
 import {
-  closeSync,
-  constants,
-  linkSync,
+  lstatSync,
   mkdirSync,
-  openSync,
-  readFileSync,
+  readdirSync,
   renameSync,
-  statSync,
+  rmdirSync,
   unlinkSync,
-  writeSync,
+  writeFileSync,
 } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { readRegularFile } from '../../util/regular-file.ts';
+import { showCommand } from '../shell.ts';
 
 export interface FileLockOptions {
   /** A lock older than this is taken as left by a crashed run. Default 30 s. */
@@ -38,6 +50,17 @@ interface Holder {
   token: string;
 }
 
+/** A lock judged stale: why, and exactly what to remove. */
+interface Stale {
+  why: string;
+  /** The holder file inside the lock folder (by its name, which no other lock has). */
+  holderFile?: string;
+  /** A lock file of kpfleet 0.1: removed only while it is this same file. */
+  legacy?: { dev: number; ino: number };
+}
+
+const HOLDER = 'holder-';
+
 /** In this process: the tail of the queue of critical sections for each file. */
 const queues = new Map<string, Promise<void>>();
 
@@ -45,9 +68,27 @@ function errno(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
 }
 
+/** The error for a lock this process cannot make, read or remove: names it and what to do. */
+function lockError(path: string, what: string, err: unknown): Error {
+  const code = errno(err);
+  const why =
+    code === 'EACCES' || code === 'EPERM'
+      ? `permission denied (${code})`
+      : code !== undefined
+        ? code
+        : err instanceof Error
+          ? err.message
+          : String(err);
+  return new Error(
+    `${path}: ${what}: ${why}; if no kpfleet is running, remove it (${showCommand(['rm', '-r', '--', path])}) as its owner or root`,
+  );
+}
+
+/** A holder as recorded, or undefined when unreadable or not a kpfleet holder. */
 function readHolder(path: string): Holder | undefined {
   try {
-    const h = JSON.parse(readFileSync(path, 'utf8')) as Partial<Holder>;
+    // a regular file only: never wait on a FIFO put there
+    const h = JSON.parse(readRegularFile(path).toString('utf8')) as Partial<Holder>;
     return typeof h.pid === 'number' && typeof h.host === 'string' && typeof h.token === 'string'
       ? { pid: h.pid, host: h.host, token: h.token }
       : undefined;
@@ -65,61 +106,106 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Why the lock at `path` is stale, or undefined while its holder may still be working. */
-function staleness(path: string, staleMs: number): { why: string; token: string } | undefined {
-  let age: number;
-  try {
-    age = Date.now() - statSync(path).mtimeMs;
-  } catch {
-    return undefined; // gone: the next attempt takes it
-  }
-  const holder = readHolder(path);
+function staleWhy(
+  holder: Holder | undefined,
+  mtimeMs: number,
+  staleMs: number,
+): string | undefined {
   if (holder !== undefined && holder.host === hostname() && !alive(holder.pid))
-    return { why: `its process ${String(holder.pid)} is gone`, token: holder.token };
-  if (age > staleMs)
-    return { why: `it is ${String(Math.round(age / 1000))} s old`, token: holder?.token ?? '' };
-  return undefined;
+    return `its process ${String(holder.pid)} is gone`;
+  const age = Date.now() - mtimeMs;
+  return age > staleMs ? `it is ${String(Math.round(age / 1000))} s old` : undefined;
 }
 
 /**
- * Moves a stale lock aside (only one contender's rename succeeds), and puts it back if what was
- * moved turns out to be a fresh lock taken meanwhile.
+ * Why the lock at `path` is stale and what to remove, or undefined while its holder may still be
+ * working (or it is gone, or being released: the next attempt takes it).
+ * @throws when the lock cannot be inspected (permission denied)
  */
-function breakStale(path: string, token: string): void {
-  const aside = `${path}.stale-${randomBytes(6).toString('hex')}`;
+function staleness(path: string, staleMs: number): Stale | undefined {
   try {
-    renameSync(path, aside);
-  } catch {
-    return; // someone else broke or released it
-  }
-  if ((readHolder(aside)?.token ?? '') !== token) {
-    try {
-      linkSync(aside, path);
-    } catch {
-      // a new lock exists already; the moved one's holder will find its lock gone on release
+    const st = lstatSync(path);
+    if (!st.isDirectory()) {
+      // kpfleet 0.1's lock file
+      const holder = readHolder(path);
+      const why = staleWhy(holder, st.mtimeMs, staleMs);
+      return why === undefined ? undefined : { why, legacy: { dev: st.dev, ino: st.ino } };
     }
-  }
-  try {
-    unlinkSync(aside);
-  } catch {
-    // already removed
+    const name = readdirSync(path).find((n) => n.startsWith(HOLDER));
+    if (name === undefined) return undefined; // being released or broken
+    const file = join(path, name);
+    const why = staleWhy(readHolder(file), lstatSync(file).mtimeMs, staleMs);
+    return why === undefined ? undefined : { why, holderFile: file };
+  } catch (err) {
+    if (errno(err) === 'ENOENT') return undefined;
+    throw lockError(path, 'cannot inspect this lock', err);
   }
 }
 
-function tryCreate(path: string, holder: Holder): boolean {
-  let fd: number;
+/**
+ * Removes the stale lock `s` judged at `path`, and only it. True when it is gone (removed here
+ * or by another contender), false when it is still there for another reason.
+ * @throws when this user may not remove it
+ */
+function breakStale(path: string, s: Stale): boolean {
   try {
-    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    if (s.holderFile !== undefined) {
+      unlinkSync(s.holderFile);
+      removeIfEmpty(path);
+      return true;
+    }
+    const now = lstatSync(path);
+    if (now.dev !== s.legacy?.dev || now.ino !== s.legacy.ino) return true; // replaced meanwhile
+    unlinkSync(path);
+    return true;
   } catch (err) {
-    if (errno(err) === 'EEXIST') return false;
-    throw err;
+    const code = errno(err);
+    if (code === 'ENOENT') return true;
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS')
+      throw lockError(path, `cannot remove this stale lock (${s.why})`, err);
+    return false;
   }
+}
+
+/** The lock folder, if nothing is left in it (a lock taken meanwhile is never empty). */
+function removeIfEmpty(path: string): void {
   try {
-    writeSync(fd, JSON.stringify(holder));
-  } finally {
-    closeSync(fd);
+    rmdirSync(path);
+  } catch (err) {
+    const code = errno(err);
+    if (code !== 'ENOENT' && code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
   }
-  return true;
+}
+
+/**
+ * Takes the lock: the folder is made whole beside it, then renamed into place. False when a
+ * lock is there.
+ * @throws when the lock cannot be made at all (permission denied, read-only, full)
+ */
+function tryTake(path: string, holder: Holder): boolean {
+  const fresh = `${path}.${holder.token}.new`;
+  const file = join(fresh, `${HOLDER}${holder.token}`);
+  let made = false;
+  try {
+    mkdirSync(fresh, { mode: 0o700 });
+    writeFileSync(file, JSON.stringify(holder), { mode: 0o600, flag: 'wx' });
+    made = true;
+    renameSync(fresh, path);
+    return true;
+  } catch (err) {
+    const code = errno(err);
+    try {
+      unlinkSync(file);
+      rmdirSync(fresh);
+    } catch {
+      // not made, or already gone
+    }
+    // a lock folder with its holder in it (ENOTEMPTY, or EEXIST on some systems), or a lock file
+    if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR') return false;
+    // another user's lock in a sticky folder cannot be replaced: held, while it is there
+    if (made && (code === 'EPERM' || code === 'EACCES') && exists(path)) return false;
+    throw lockError(path, 'cannot take this lock', err);
+  }
 }
 
 async function acquire(path: string, opts: FileLockOptions): Promise<() => void> {
@@ -132,29 +218,46 @@ async function acquire(path: string, opts: FileLockOptions): Promise<() => void>
   };
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   for (let wait = 5; ; wait = Math.min(wait * 2, 200)) {
-    if (tryCreate(path, holder)) {
+    if (tryTake(path, holder)) {
       return () => {
-        // Never remove a lock that is no longer ours (broken as stale and taken by another run).
-        if (readHolder(path)?.token !== holder.token) return;
+        // Only our own holder file: gone when the lock was broken as stale and taken by another.
         try {
-          unlinkSync(path);
+          unlinkSync(join(path, `${HOLDER}${holder.token}`));
+          removeIfEmpty(path);
         } catch {
-          // already gone
+          // not ours any more, or the empty folder stays for the next taker to replace
         }
       };
     }
     const stale = staleness(path, staleMs);
-    if (stale !== undefined) {
-      breakStale(path, stale.token);
-      continue;
-    }
+    const broken = stale !== undefined && breakStale(path, stale);
     if (Date.now() > deadline) {
-      const other = readHolder(path);
+      const other = readCurrentHolder(path);
       throw new Error(
         `${path} is held by ${other ? `process ${String(other.pid)} on ${other.host}` : 'another run'}; remove it if no kpfleet is running`,
       );
     }
-    await new Promise((r) => setTimeout(r, wait + Math.random() * wait));
+    if (!broken) await new Promise((r) => setTimeout(r, wait + Math.random() * wait));
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Who holds the lock at `path` now, if that can be read. */
+function readCurrentHolder(path: string): Holder | undefined {
+  try {
+    if (!lstatSync(path).isDirectory()) return readHolder(path);
+    const name = readdirSync(path).find((n) => n.startsWith(HOLDER));
+    return name === undefined ? undefined : readHolder(join(path, name));
+  } catch {
+    return undefined;
   }
 }
 

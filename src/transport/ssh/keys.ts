@@ -5,9 +5,14 @@
  */
 import { createPrivateKey, sign as cryptoSign } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import ssh2 from 'ssh2';
 import type { ParsedKey } from 'ssh2';
+import {
+  FileTooLargeError,
+  NotRegularFileError,
+  PRIVATE_KEY_MAX_BYTES,
+  readRegularFile,
+} from '../../util/regular-file.ts';
 
 const { utils } = ssh2;
 
@@ -41,16 +46,7 @@ export class KeyStore {
   }
 
   private async parse(path: string): Promise<ParsedKey> {
-    let data: Buffer;
-    try {
-      data = await readFile(path);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new KeyLoadError(
-        path,
-        code === 'ENOENT' ? 'no such key file' : `cannot read: ${code ?? String(err)}`,
-      );
-    }
+    const data = readKeyFile(path);
     let parsed = utils.parseKey(data);
     if (
       parsed instanceof Error &&
@@ -74,6 +70,26 @@ export class KeyStore {
     if (!key.isPrivateKey())
       throw new KeyLoadError(path, 'this is a public key; give the private key file');
     return signingWithKeyObject(key);
+  }
+}
+
+/**
+ * The key file's bytes: a regular file of at most PRIVATE_KEY_MAX_BYTES, never a FIFO (which
+ * would hang the run) or a device (`/dev/zero` would fill memory). The path may come from the
+ * repository's inventory (`ansible_ssh_private_key_file`); `validate` checks it too.
+ */
+function readKeyFile(path: string): Buffer {
+  try {
+    return readRegularFile(path, { maxBytes: PRIVATE_KEY_MAX_BYTES });
+  } catch (err) {
+    if (err instanceof NotRegularFileError) throw new KeyLoadError(path, err.message);
+    if (err instanceof FileTooLargeError)
+      throw new KeyLoadError(path, 'the file is larger than 64 KiB, which no private key is');
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new KeyLoadError(
+      path,
+      code === 'ENOENT' ? 'no such key file' : `cannot read: ${code ?? String(err)}`,
+    );
   }
 }
 

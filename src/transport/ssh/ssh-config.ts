@@ -338,7 +338,17 @@ function isDefaultUserConfig(file: string): boolean {
 }
 
 /** `path: line N: message`, as readconf.c reports a bad line. */
-const CONFIG_LINE = /^(.+?): line (\d+): (.*)$/m;
+const CONFIG_LINE = /^(.+?): line (\d+): (.*)$/;
+
+/** The first line of ssh's stderr that names a configuration file and line. */
+function configLine(text: string): RegExpExecArray | undefined {
+  // ssh ends its log lines with CRLF
+  for (const line of text.split('\n')) {
+    const m = CONFIG_LINE.exec(line.endsWith('\r') ? line.slice(0, -1) : line);
+    if (m) return m;
+  }
+  return undefined;
+}
 
 /** What kpfleet reads of `ssh -G`'s output: a real configuration prints a few KiB. */
 const SSH_G_MAX_OUTPUT = 4 * 1024 * 1024;
@@ -394,7 +404,7 @@ function runSshG(
           );
           return;
         }
-        const at = CONFIG_LINE.exec(text);
+        const at = configLine(text);
         const file = at?.[1];
         const line = at?.[2] === undefined ? undefined : Number(at[2]);
         const first = text.split('\n')[0] ?? '';

@@ -1,6 +1,14 @@
 /** The project loader on real files: discovery, path resolution, what it reads. */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -212,5 +220,57 @@ describe('patch files (issue 14 §6)', () => {
       /host_vars\/web1\.yml: error: cannot read vars file: it is a FIFO, not a regular file/,
     );
     expect(r.status).toBe(3);
+  });
+});
+
+describe('private key files (issue 14 review)', () => {
+  /** A project whose inventory and kpfleet.yml name key files. */
+  function projectWithKeys(inventoryKey: string, configKey: string): string {
+    const d = projectWithPatch('patches/a.ko');
+    mkdirSync(join(d, 'patches'));
+    copyFileSync(join(BASE, 'patches/a.ko'), join(d, 'patches/a.ko'));
+    mkdirSync(join(d, 'keys'));
+    writeFileSync(
+      join(d, 'inventory.ini'),
+      `[web]\nweb1 ansible_ssh_private_key_file=${inventoryKey}\nweb2\n`,
+    );
+    writeFileSync(
+      join(d, 'kpfleet.yml'),
+      readFileSync(join(d, 'kpfleet.yml'), 'utf8').replace(
+        'inventory: inventory.ini\n',
+        `inventory: inventory.ini\nconnection:\n  private_key_file: ${configKey}\n`,
+      ),
+    );
+    return d;
+  }
+
+  it('a FIFO, a device or a file over 64 KiB as a key is an error at file:line:col; validate does not wait', () => {
+    const d = projectWithKeys('keys/fifo', '/dev/zero');
+    spawnSync('mkfifo', [join(d, 'keys/fifo')]);
+    const r = validateCli(d);
+    expect(r.out).toMatch(
+      /inventory\.ini:2:6: error: ansible_ssh_private_key_file 'keys\/fifo' cannot be used as a private key: it is a FIFO, not a regular file \(host web1\)/,
+    );
+    expect(r.out).toMatch(
+      /kpfleet\.yml:3:21: error: connection\.private_key_file '\/dev\/zero' cannot be used as a private key: it is a character device, not a regular file/,
+    );
+    expect(r.status).toBe(3);
+
+    writeFileSync(join(d, 'keys/big'), Buffer.alloc(70_000, 0x41));
+    writeFileSync(join(d, 'keys/ok'), 'a key');
+    writeFileSync(
+      join(d, 'inventory.ini'),
+      '[web]\nweb1 ansible_ssh_private_key_file=keys/big\nweb2 ansible_ssh_private_key_file=keys/missing\n',
+    );
+    writeFileSync(
+      join(d, 'kpfleet.yml'),
+      readFileSync(join(d, 'kpfleet.yml'), 'utf8').replace('/dev/zero', 'keys/ok'),
+    );
+    const { diagnostics } = loadProject({ cwd: d });
+    // a key that is not there is not an error here: ssh skips a missing identity, and a CI job
+    // that only validates has no keys
+    expect(diagnostics.map((x) => `${x.file}:${String(x.pos?.line)} ${x.message}`)).toEqual([
+      "inventory.ini:2 ansible_ssh_private_key_file 'keys/big' cannot be used as a private key: it is 70000 bytes, more than the 64 KiB a private key may be (host web1)",
+    ]);
   });
 });

@@ -68,4 +68,30 @@ describe('KeyStore', () => {
     writeFileSync(join(dir, 'garbage'), 'not a key');
     await expect(keys.load(join(dir, 'garbage'))).rejects.toThrow(/not a private key/);
   });
+
+  // ansible_ssh_private_key_file comes from the repository's inventory (issue 14 review)
+  it('a FIFO as the key file is refused at once, never waited on', async () => {
+    const fifo = join(dir, 'fifo_key');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    await expect(new KeyStore().load(fifo)).rejects.toThrow(
+      `${fifo}: it is a FIFO, not a regular file`,
+    );
+  });
+
+  it('a device as the key file is refused before it is read (/dev/zero never ends)', async () => {
+    await expect(new KeyStore().load('/dev/zero')).rejects.toThrow(
+      '/dev/zero: it is a character device, not a regular file',
+    );
+  });
+
+  it('a key file larger than 64 KiB is refused unread (a private key is a few KiB)', async () => {
+    const big = join(dir, 'big_key');
+    writeFileSync(big, Buffer.alloc(64 * 1024 + 1, 0x41));
+    await expect(new KeyStore().load(big)).rejects.toThrow(
+      `${big}: the file is larger than 64 KiB, which no private key is`,
+    );
+    // 64 KiB itself is read (and is no key)
+    writeFileSync(big, Buffer.alloc(64 * 1024, 0x41));
+    await expect(new KeyStore().load(big)).rejects.toThrow(/not a private key/);
+  });
 });

@@ -169,7 +169,34 @@ describe('judgeStep: verification, not exit codes', () => {
   });
 });
 
+const RUN = '2025-06-01T10:00:00.000Z-0123abcd';
+
 describe('rollbackChanges', () => {
+  it('an uninstall is undone from the copy this run kept, in its own folder', () => {
+    const before = facts({
+      installed: [
+        {
+          kernel: K,
+          file: 'old.ko',
+          path: `/var/lib/kpatch/${K}/old.ko`,
+          module: 'old',
+          sha256: 'c'.repeat(64),
+        },
+      ],
+    });
+    const done: Change[] = [
+      { action: 'uninstall', module: 'old', kernel: K, file: 'old.ko', reason: 'r' },
+    ];
+    expect(rollbackChanges(done, before, RUN)).toMatchObject([
+      {
+        action: 'install',
+        kernel: K,
+        file: `/var/lib/kpfleet/rollback/${RUN}/${K}/old.ko`,
+        sha256: 'c'.repeat(64),
+      },
+    ]);
+    expect(() => rollbackChanges(done, before, '../x')).toThrow(/run id/);
+  });
   it('a replacement is undone by loading the old patch again before unloading the new (§5.3)', () => {
     const before = facts({
       patches: [{ name: 'old', enabled: true, transition: false, replace: true }],
@@ -197,9 +224,9 @@ describe('rollbackChanges', () => {
       { action: 'unload', module: 'old', leftover: false, after: 'new', reason: 'r' },
     ];
     expect(
-      rollbackChanges(done, before).map((c) => `${c.action} ${'module' in c ? c.module : ''}`),
+      rollbackChanges(done, before, RUN).map((c) => `${c.action} ${'module' in c ? c.module : ''}`),
     ).toEqual(['load old', 'load old', 'unload new', 'uninstall new']);
-    const reload = rollbackChanges(done, before)[0];
+    const reload = rollbackChanges(done, before, RUN)[0];
     expect(reload).toMatchObject({ action: 'load', file: `/var/lib/kpatch/${K}/old.ko` });
   });
   it('a package upgrade is undone by installing the old version again', () => {
@@ -215,6 +242,7 @@ describe('rollbackChanges', () => {
         },
       ],
       facts(),
+      RUN,
     );
     expect(undo).toMatchObject([
       { action: 'package-install', package: 'kpatch-patch-x-1-1.el9.x86_64' },

@@ -96,6 +96,16 @@ describe('linear on hostile output', () => {
     expect(r.stalled?.[0]?.stack).toHaveLength(FACTS_LIMITS.stack);
   }, 30_000);
 
+  it('a comm that goes on for megabytes of lines (a hostile kpatch) stays one task, its comm cut', () => {
+    const r = parseKpatchList(
+      `Loaded patch modules:\nkpatch_new [enabling...]\n\nStalled processes:\n7 a\n${'x\n\n'.repeat(1_000_000)}stack:\n${'stack:\n[<0>] y\n'.repeat(100_000)}\nInstalled patch modules:\n`,
+    );
+    if (!r.ok) throw new Error(r.error);
+    expect(r.stalled).toHaveLength(1);
+    expect(r.stalled?.[0]?.comm.length).toBe(FACTS_LIMITS.text);
+    expect(r.stalled?.[0]?.stack).toEqual(['[<0>] y']);
+  }, 30_000);
+
   it('a 100 KB uname -r is refused, not matched against globs (a kernel release is ≤ 128)', () => {
     const r = refused({ uname: `5.14.0-${'a'.repeat(100_000)}\nx86_64` });
     expect(r.kind).toBe('field');

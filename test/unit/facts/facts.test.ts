@@ -142,6 +142,30 @@ describe('parseFacts', () => {
     });
   });
 
+  it('a local user cannot make the host a facts error: newlines in a comm give a blocked host, held up by that task', () => {
+    const names: [string, string][] = [
+      ['evil\nx', 'evil?x'],
+      ['evil\n\nx', 'evil?x'],
+      ['e\nstack:', 'e?stack:'],
+      ['', ''],
+      [' x', ' x'],
+      ['a\rb', 'a?b'],
+      ['a\u2028b', 'a\u2028b'],
+    ];
+    for (const [name, shown] of names) {
+      const r = parseFacts(
+        probeOutput({
+          ...base,
+          'kpatch-list': `Loaded patch modules:\nkpatch_cve [enabled]\nkpatch_new [enabling...]\n\nStalled processes:\n2171 ${name}\nstack:\n[<0>] do_nanosleep+0x67/0x190\n\nInstalled patch modules:\nrc=0`,
+          livepatch: 'present\nkpatch_cve 1 0 1\nkpatch_new 1 1 1',
+          tasks: 'readable=no',
+        }),
+      );
+      if (!r.ok) throw new Error(`${JSON.stringify(name)}: ${r.error}`);
+      expect(r.facts.transition?.tasks).toEqual([{ pid: 2171, comm: shown }]);
+    }
+  });
+
   it('an unpatching transition: tasks still patched are the ones holding it', () => {
     const r = parseFacts(
       probeOutput({

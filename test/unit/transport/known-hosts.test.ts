@@ -4,6 +4,7 @@
  * integration test redoes the comparison live.
  */
 import { describe, expect, it } from 'vitest';
+import { compileWildcard } from '../../../src/util/glob.ts';
 import {
   SSH2_DEFAULT_SERVER_HOST_KEY,
   checkHostKey,
@@ -92,8 +93,21 @@ describe('host patterns (match_pattern_list)', () => {
     ['a.b', 'a?b', 'match'],
     ['a+b', 'a+b', 'match'],
     ['aab', 'a+b', 'none'],
+    ['ab', 'a[b]', 'none'],
+    ['a[b]', 'a[b]', 'match'],
   ] as const)('%s against %s: %s', (name, patterns, want) => {
     expect(matchHostPatterns(name, patterns)).toBe(want);
+  });
+
+  it('a pattern of many stars (a known_hosts line) costs at most (name+1)×(pattern+1) steps', () => {
+    // as a regular expression, ^.*a.*a…b$ backtracked for seconds on this 30-character name
+    const pattern = `${'*a'.repeat(12)}*b`;
+    const name = 'a'.repeat(40);
+    const { matched, steps } = compileWildcard(pattern).matchCounted(name);
+    expect(matched).toBe(false);
+    expect(steps).toBeLessThanOrEqual((name.length + 1) * (pattern.length + 1));
+    expect(matchHostPatterns(name, pattern)).toBe('none');
+    expect(matchHostPatterns(`${name}b`, pattern)).toBe('match');
   });
 
   it('names hosts as ssh does: bare on port 22, [host]:port otherwise, the alias verbatim', () => {

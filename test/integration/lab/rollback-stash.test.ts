@@ -1,0 +1,183 @@
+/**
+ * The copy kept before an uninstall (issue 14 review): kpfleet copies a module it is about to
+ * uninstall into this run's own folder, /var/lib/kpfleet/rollback/<run id>/<kernel>/, so that a
+ * rollback can install it again. When the copy cannot be made (here a full /var/lib/kpfleet, the
+ * lab's `disk-full` fault for that one command), the module is not uninstalled: the step fails
+ * and the host is rolled back. A rollback installs only this run's copy, never one another run
+ * left, and this run's copies are removed when the host ends.
+ *
+ * The CLI in-process against the lab: one host with an unmanaged module, `unmanaged: remove`, so
+ * the plan unloads and uninstalls it.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { runCli } from '../../../src/cli/main.ts';
+import type { CliIo } from '../../../src/cli/io.ts';
+import { Lab } from '../../fleet/lab.ts';
+import type { LabHost } from '../../fleet/lab.ts';
+
+const EL9 = '5.14.0-362.8.1.el9_3.x86_64';
+const OTHER_RUN = '2020-01-01T00:00:00.000Z-0badc0de';
+let lab: Lab;
+let host: LabHost;
+let original: Buffer;
+let older: Buffer;
+
+interface Report {
+  hosts: {
+    host: string;
+    outcome: string;
+    message: string;
+    steps: { label: string; ok: boolean; rollback?: boolean; error?: string }[];
+  }[];
+}
+
+async function apply() {
+  let stdout = '';
+  let stderr = '';
+  const io: CliIo = {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    env: { NO_COLOR: '1', HOME: lab.dir, XDG_STATE_HOME: join(lab.dir, 'state') },
+    cwd: lab.dir,
+  };
+  const code = await runCli(['apply', '--yes', '--report', 'report.json'], io);
+  const report = JSON.parse(readFileSync(join(lab.dir, 'report.json'), 'utf8')) as Report;
+  const result = report.hosts[0];
+  if (!result) throw new Error('no host in the report');
+  return { code, stdout, stderr, result };
+}
+
+const at = (path: string) => join(host.sim.root, path);
+const installedFile = () => at(`var/lib/kpatch/${EL9}/vendor-fix.ko`);
+const rollbackRoot = () => at('var/lib/kpfleet/rollback');
+
+/** Every file under the host's rollback folder, with its content. */
+function rollbackFiles(): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (dir: string, rel: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(dir, e.name), `${rel}${e.name}/`);
+      else out[`${rel}${e.name}`] = readFileSync(join(dir, e.name), 'utf8');
+    }
+  };
+  walk(rollbackRoot(), '');
+  return out;
+}
+
+const FOREIGN = (): Record<string, string> => ({
+  [`${EL9}/vendor-fix.ko`]: older.toString('utf8'),
+  [`${OTHER_RUN}/${EL9}/vendor-fix.ko`]: older.toString('utf8'),
+});
+
+beforeAll(async () => {
+  lab = await Lab.start({ hosts: 1, simProfile: { TIME_SCALE: '0.02' } });
+  const h = lab.hosts[0];
+  if (!h) throw new Error('no lab host');
+  host = h;
+  mkdirSync(at('var/tmp'), { recursive: true });
+  // a vendor's module, larger than the 4 KiB a full /var/lib/kpfleet has room for
+  host.sim.makeModule(at('var/tmp/vendor-fix.ko'), {
+    name: 'vendor_fix',
+    kernel: EL9,
+    replace: false,
+    description: `vendor fix, build 2 ${'x'.repeat(8000)}`,
+  });
+  for (const cmd of [
+    ['kpatch', 'install', '--', 'var/tmp/vendor-fix.ko'],
+    ['kpatch', 'load', 'vendor_fix'],
+  ]) {
+    const r = await host.sim.run(cmd);
+    if (r.code !== 0) throw new Error(`${cmd.join(' ')}: ${r.stderr}`);
+  }
+  original = readFileSync(installedFile());
+  // an older build of it, as copies that earlier runs left behind (0.1's shared folder, and a
+  // run's own folder)
+  host.sim.makeModule(at('var/tmp/older.ko'), {
+    name: 'vendor_fix',
+    kernel: EL9,
+    replace: false,
+    description: 'vendor fix, build 1',
+  });
+  older = readFileSync(at('var/tmp/older.ko'));
+  for (const dir of [EL9, `${OTHER_RUN}/${EL9}`]) {
+    mkdirSync(join(rollbackRoot(), dir), { recursive: true });
+    writeFileSync(join(rollbackRoot(), dir, 'vendor-fix.ko'), older);
+  }
+  writeFileSync(join(lab.dir, 'inventory.ini'), readFileSync(lab.inventoryPath));
+  writeFileSync(
+    join(lab.dir, 'kpfleet.yml'),
+    [
+      'inventory: inventory.ini',
+      'connection:',
+      `  known_hosts: ${lab.knownHostsPath}`,
+      '  ssh_config: false',
+      'rollout:',
+      "  health_check: 'test ! -e /var/tmp/unhealthy'",
+      'groups:',
+      '  rhel9:',
+      '    unmanaged: remove',
+      '',
+    ].join('\n'),
+  );
+});
+afterAll(async () => {
+  await lab.close();
+});
+beforeEach(() => {
+  lab.onExec = undefined;
+  rmSync(at('var/tmp/unhealthy'), { force: true });
+});
+
+function expectAsBefore(): void {
+  expect(readFileSync(installedFile()).equals(original), 'the installed module changed').toBe(true);
+  expect(host.sim.readSysfs().patches.vendor_fix?.enabled).toBe('1');
+  expect(rollbackFiles()).toEqual(FOREIGN());
+}
+
+it('the copy cannot be made: the module is not uninstalled, the host is rolled back', async () => {
+  writeFileSync(at('var/tmp/unhealthy'), '');
+  // /var/lib/kpfleet is full for the copy's command, and only for it
+  lab.onExec = (h, command) => {
+    if (command.includes('/var/lib/kpfleet/rollback') && command.includes('cp ')) {
+      h.fault('disk-full');
+    } else if (existsSync(join(h.sim.root, 'var/lib/kpsim/faults/disk-full'))) {
+      h.sim.clearFaults();
+    }
+  };
+  const r = await apply();
+  expect(r.code, r.stdout + r.stderr).toBe(1);
+  expect(r.result.outcome, JSON.stringify(r.result)).toBe('failed');
+  expect(r.result.message).toMatch(/could not keep a copy of .*vendor-fix\.ko.*rolled back$/);
+  const uninstall = r.result.steps.find((s) => !s.rollback && /uninstall/.test(s.label));
+  expect(uninstall?.ok).toBe(false);
+  expect(uninstall?.error).toMatch(
+    new RegExp(
+      `could not keep a copy of /var/lib/kpatch/${EL9.replaceAll('.', '\\.')}/vendor-fix\\.ko in /var/lib/kpfleet/rollback/\\S+, so it was not uninstalled: .*No space left on device`,
+    ),
+  );
+  expect(r.result.steps.filter((s) => s.rollback === true).every((s) => s.ok)).toBe(true);
+  // the module never left, and no copy another run made was installed in its place
+  expectAsBefore();
+});
+
+it('a rollback installs this run’s own copy, never another run’s; the copy is removed after', async () => {
+  writeFileSync(at('var/tmp/unhealthy'), '');
+  const r = await apply();
+  expect(r.code, r.stdout + r.stderr).toBe(1);
+  expect(r.result.outcome, JSON.stringify(r.result)).toBe('failed');
+  expect(r.result.message).toMatch(/health check failed.*rolled back$/);
+  const rollback = r.result.steps.filter((s) => s.rollback === true);
+  expect(rollback.map((s) => s.label).join('; ')).toMatch(/install/);
+  expect(rollback.every((s) => s.ok)).toBe(true);
+  expectAsBefore();
+});
+
+it('after a run that succeeds, its copy is gone too', async () => {
+  const r = await apply();
+  expect(r.code, r.stdout + r.stderr).toBe(0);
+  expect(r.result.outcome).toBe('changed');
+  expect(existsSync(installedFile())).toBe(false);
+  expect(rollbackFiles()).toEqual(FOREIGN());
+});
