@@ -41,21 +41,20 @@ mountpoint_for() { # DST KIND(dir|file): make sure DST exists, overlaying its pa
   if [ "$kind" = dir ]; then mkdir -p "$dst"; else touch "$dst"; fi
 }
 
-bind() { # SRC DST
-  local src=$1 dst=$2 kind=dir
-  [ -d "$src" ] || kind=file
-  mountpoint_for "$dst" "$kind"
-  mount --bind "$src" "$dst"
-}
-
-# The host folder is reached through a fixed alias from here on: the host gets private /tmp,
-# /var/tmp and /home below, and its folder may well be inside one of them.
+# Every mount point is made before the first bind: making one may overlay its parent folder,
+# and an overlay made later would hide the binds already made below that parent (a machine
+# that has /var/lib/kpatch, but no /var/lib/kpsim, would show every host its own empty
+# /var/lib/kpatch).
+FLEET_DIR=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
 ALIAS=/run/kpsim-host
 mountpoint_for "$ALIAS" dir
+mountpoint_for /run/kpsim-fleet dir
+# The host folder is reached through the alias from here on: the host gets private /tmp,
+# /var/tmp and /home below, and its folder may well be inside one of them.
 mount --rbind "$host" "$ALIAS" # recursive: the scratch tmpfs comes along
 host=$ALIAS
 # The simulator itself likewise: the host's bin/ links point into /run/kpsim-fleet.
-bind "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" /run/kpsim-fleet
+mount --bind "$FLEET_DIR" /run/kpsim-fleet
 root=$host/root
 scratch=$host/.ns
 
@@ -66,27 +65,37 @@ chmod 1777 "$root/tmp" "$root/var/tmp"
 [ -e "$root/proc/cmdline" ] || echo "BOOT_IMAGE=(hd0,gpt2)/vmlinuz ro quiet" >"$root/proc/cmdline"
 [ -e "$root/proc/sys/kernel/tainted" ] || echo 0 >"$root/proc/sys/kernel/tainted"
 
-bind "$root/sys/kernel" /sys/kernel
-bind "$root/sys/module" /sys/module
-bind "$root/var/lib/kpatch" /var/lib/kpatch
-bind "$root/var/lib/kpsim" /var/lib/kpsim
-bind "$root/usr/lib/kpatch" /usr/lib/kpatch
-bind "$root/proc/cmdline" /proc/cmdline
-bind "$root/proc/sys/kernel/tainted" /proc/sys/kernel/tainted
+binds=( # SRC DST pairs
+  "$root/sys/kernel" /sys/kernel
+  "$root/sys/module" /sys/module
+  "$root/var/lib/kpatch" /var/lib/kpatch
+  "$root/var/lib/kpsim" /var/lib/kpsim
+  "$root/usr/lib/kpatch" /usr/lib/kpatch
+  "$root/proc/cmdline" /proc/cmdline
+  "$root/proc/sys/kernel/tainted" /proc/sys/kernel/tainted
+)
 if [ -d "$host/bin" ]; then
-  bind "$host/bin" /usr/local/bin
+  binds+=("$host/bin" /usr/local/bin)
   if [ -e "$host/bin/uname" ]; then # absolute /usr/bin/uname too, through the host's own
     printf '#!/bin/sh\nexec /usr/local/bin/uname "$@"\n' >"$scratch/uname"
     chmod 755 "$scratch/uname"
-    bind "$scratch/uname" /usr/bin/uname
+    binds+=("$scratch/uname" /usr/bin/uname)
   fi
 fi
-[ -d "$host/sudoers.d" ] && bind "$host/sudoers.d" /etc/sudoers.d
+[ -d "$host/sudoers.d" ] && binds+=("$host/sudoers.d" /etc/sudoers.d)
 # The host's own home, temporary folders and kpfleet's folder (hosts share nothing).
-bind "$root/var/lib/kpfleet" /var/lib/kpfleet
-bind "$root/home" /home
-bind "$root/var/tmp" /var/tmp
-bind "$root/tmp" /tmp
+binds+=(
+  "$root/var/lib/kpfleet" /var/lib/kpfleet
+  "$root/home" /home
+  "$root/var/tmp" /var/tmp
+  "$root/tmp" /tmp
+)
+for ((i = 0; i < ${#binds[@]}; i += 2)); do
+  kind=dir
+  [ -d "${binds[i]}" ] || kind=file
+  mountpoint_for "${binds[i + 1]}" "$kind"
+done
+for ((i = 0; i < ${#binds[@]}; i += 2)); do mount --bind "${binds[i]}" "${binds[i + 1]}"; done
 # Fault disk-full (SPEC.md): the writable places an upload can go are full.
 if [ -e "$root/var/lib/kpsim/faults/disk-full" ]; then
   for d in /tmp /var/tmp /var/lib/kpfleet /home/*; do mount -t tmpfs -o size=4k,mode=1777 tmpfs "$d"; done
