@@ -19,6 +19,8 @@ import { packageMatches } from '../plan/packages.ts';
 import { basename, tailText } from '../util/text.ts';
 
 export const VERIFY_MARK = '@@kpfleet-verify@@';
+/** Printed, with sync's exit status, when the step's change could not be made durable. */
+export const UNSYNCED_MARK = '@@kpfleet-unsynced@@';
 
 /** The names `kpatch list` gives the installed modules (basename, no .ko, - → _: §1.3). */
 const INSTALLED_NAMES =
@@ -52,8 +54,34 @@ export function resolveStaged(path: string, host: StepHost): string {
     : path;
 }
 
-const script = (command: string, verify: string): string =>
-  `{ ${command}\n} </dev/null 2>&1; rc=$?\nprintf '\\n%s %s\\n' ${VERIFY_MARK} "$rc"\n${verify}`;
+/**
+ * The command, then (for a change that persists) `durable`, which flushes it to disk, then the
+ * marker and the verification. `durable` runs whatever the command's exit status was (install's
+ * is systemctl's, §2.7): a failed sync prints UNSYNCED_MARK and fails the step.
+ */
+const script = (command: string, verify: string, durable?: string): string =>
+  `{ ${command}\n} </dev/null 2>&1; rc=$?\n` +
+  (durable === undefined
+    ? ''
+    : `{ ${durable}\n} </dev/null 2>&1 || printf '\\n%s %s\\n' ${UNSYNCED_MARK} "$?"\n`) +
+  `printf '\\n%s %s\\n' ${VERIFY_MARK} "$rc"\n${verify}`;
+
+/*
+ * Durability. Nothing in the chain fsyncs: `kpatch install` is a plain `cp` (§2.7), systemctl
+ * writes a symlink, rpm does not flush by default. A host that resets within the page cache's
+ * writeback window (seconds; ext4's delayed allocation) boots with an empty or missing .ko and
+ * `kpatch load --all` fails (§4.2), so each change that persists is flushed before it counts.
+ * `sync -- FILE…` fsyncs each file and folder (coreutils 8.24+, busybox 1.30+). The older ones
+ * (RHEL 7's coreutils 8.22) print "sync: ignoring all arguments", flush everything with sync(2)
+ * and exit 0: stronger, never weaker, so one command serves both. Options such as `-f` are not
+ * used: 8.22 would refuse them.
+ */
+/** kpatch.service's enable link (WantedBy=multi-user.target, §4.2) and the folders above it. */
+const WANTS = '/etc/systemd/system/multi-user.target.wants';
+/** After enable: the link's folder and its parent, or everything when the link is elsewhere. */
+const SYNC_ENABLE = sh`if [ -e ${WANTS}/kpatch.service ]; then sync -- ${WANTS} /etc/systemd/system; else sync; fi`;
+/** rpm writes its payload, its database and what %post did (§4.3): all of it, with sync(2). */
+const SYNC_ALL = 'sync';
 
 /**
  * What dnf is asked for: name-version-release without the dist tag (as kpfleet.yml allows) is a
@@ -113,6 +141,10 @@ export function stepFor(change: Change, host: StepHost): RemoteStep {
           // the path is absolute (never an option); `--` all the same, as for uninstall
           sh`kpatch install -k ${change.kernel} -- ${file}`,
           sh`sha256sum ${target} 2>/dev/null | cut -d' ' -f1`,
+          // the copy, its entry in the kernel's folder (made by mkdir -p), and the enable link
+          // install's systemctl may have made (§4.2: the service is enabled by every install)
+          sh`sync -- ${target} ${`/var/lib/kpatch/${change.kernel}`} /var/lib/kpatch && ` +
+            sh`if [ -d ${WANTS} ]; then sync -- ${WANTS} /etc/systemd/system; fi`,
         ),
       };
     }
@@ -127,6 +159,7 @@ export function stepFor(change: Change, host: StepHost): RemoteStep {
           "rpm -qa 'kpatch-patch*' 2>/dev/null | sed 's/^/package /'; " +
             INSTALLED_NAMES +
             " | sed 's/^/module /'",
+          SYNC_ALL,
         ),
       };
     }
@@ -134,7 +167,11 @@ export function stepFor(change: Change, host: StepHost): RemoteStep {
       return {
         step: 'systemctl enable',
         become: true,
-        script: script('systemctl enable kpatch.service', 'systemctl is-enabled kpatch.service'),
+        script: script(
+          'systemctl enable kpatch.service',
+          'systemctl is-enabled kpatch.service',
+          SYNC_ENABLE,
+        ),
       };
     case 'load': {
       assertModuleName(change.module);
@@ -179,6 +216,10 @@ export function stepFor(change: Change, host: StepHost): RemoteStep {
         script: script(
           uninstallCommand(change.kernel, change.file),
           sh`test -e ${target} && echo present; true`,
+          // the removal is in the folder; upstream also removes an emptied folder and then
+          // /var/lib/kpatch (§2.8): each that is left, and /var/lib
+          sh`set -- /var/lib; for d in /var/lib/kpatch ${`/var/lib/kpatch/${change.kernel}`}; do ` +
+            `if [ -d "$d" ]; then set -- "$@" "$d"; fi; done; sync -- "$@"`,
         ),
       };
     }
@@ -190,6 +231,7 @@ export function stepFor(change: Change, host: StepHost): RemoteStep {
         script: script(
           packageManager(sh`remove ${rpmSpec(change.package)}`),
           "rpm -qa 'kpatch-patch*' 2>/dev/null | sed 's/^/package /'",
+          SYNC_ALL,
         ),
       };
   }
@@ -216,8 +258,25 @@ export function splitStepOutput(stdout: string): {
 const lastLines = (s: string, n = 3): string =>
   tailText(s, n, 500).replaceAll('\n', ' / ') || '(no output)';
 
-/** Did the step do what it was for? Reads the verification, not only the exit status. */
+/**
+ * Did the step do what it was for, durably? The verification first (its failure says more),
+ * then the sync: a change that is made but not on disk yet may not survive a crash.
+ */
 export function judgeStep(change: Change, stdout: string): StepOutcome {
+  const verdict = judgeVerified(change, stdout);
+  if (!verdict.ok) return verdict;
+  const { output } = splitStepOutput(stdout);
+  const at = output.lastIndexOf(`\n${UNSYNCED_MARK} `);
+  if (at < 0) return verdict;
+  const rc = /^\d{1,3}/.exec(output.slice(at + UNSYNCED_MARK.length + 2))?.[0] ?? '?';
+  return {
+    ok: false,
+    error: `the change is made but sync failed (exit ${rc}: ${lastLines(output.slice(0, at))}): it may not survive a crash`,
+  };
+}
+
+/** Did the step do what it was for? Reads the verification, not only the exit status. */
+function judgeVerified(change: Change, stdout: string): StepOutcome {
   const { output, rc, verify } = splitStepOutput(stdout);
   if (rc === undefined) return { ok: false, error: `the step ended early: ${lastLines(stdout)}` };
   const failedWith = (what: string) => ({

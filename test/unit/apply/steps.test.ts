@@ -1,4 +1,8 @@
 /** Remote steps and their verification (issue 6 §3; reference/kpatch.md §2.4–2.8, §6). */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { rollbackChanges } from '../../../src/apply/execute.ts';
 import {
@@ -6,6 +10,7 @@ import {
   rpmSpec,
   splitStepOutput,
   stepFor,
+  UNSYNCED_MARK,
   VERIFY_MARK,
 } from '../../../src/apply/steps.ts';
 import type { HostFacts } from '../../../src/facts/model.ts';
@@ -280,5 +285,120 @@ describe('rpmSpec: what dnf is asked for (§4.3)', () => {
     expect(
       judgeStep(c, out('', 0, 'package kpatch-patch-5_14_0-362_8_1-1-30.el9_3.x86_64')).error,
     ).toMatch(/is not installed/);
+  });
+});
+
+describe('durability: each change that persists is synced before it counts (issue 15 §2)', () => {
+  const install: Change = {
+    action: 'install',
+    patch: 'p',
+    module: 'livepatch_p',
+    kernel: K,
+    file: '/s/livepatch-p.ko',
+    sha256: 'b'.repeat(64),
+    reason: 'r',
+  };
+  const uninstall: Change = {
+    action: 'uninstall',
+    module: 'livepatch_p',
+    kernel: K,
+    file: 'livepatch-p.ko',
+    reason: 'r',
+  };
+  const pkg: Change = {
+    action: 'package-install',
+    patch: 'p',
+    module: '',
+    package: 'kpatch-patch-x-1-1',
+    reason: 'r',
+  };
+  const enable: Change = { action: 'enable-service', reason: 'r' };
+  /** The part of the script between the command and the verification marker. */
+  const durablePart = (c: Change): string => {
+    const s = stepFor(c, host()).script;
+    return s.slice(s.indexOf('rc=$?'), s.indexOf(`${VERIFY_MARK} "$rc"`));
+  };
+
+  it('install syncs the copy, its folder and /var/lib/kpatch, after the command and before verification', () => {
+    const d = durablePart(install);
+    expect(d).toContain(
+      `sync -- /var/lib/kpatch/${K}/livepatch-p.ko /var/lib/kpatch/${K} /var/lib/kpatch`,
+    );
+    expect(d).toContain(UNSYNCED_MARK);
+  });
+  it('uninstall syncs each folder that is left (upstream removes emptied ones, §2.8)', () => {
+    expect(durablePart(uninstall)).toContain(
+      `for d in /var/lib/kpatch /var/lib/kpatch/${K}; do if [ -d "$d" ]; then set -- "$@" "$d"; fi; done; sync -- "$@"`,
+    );
+    expect(durablePart({ ...uninstall, file: '-x.ko' })).toContain('sync -- "$@"');
+  });
+  it('package install and removal flush everything; enabling the service syncs the link’s folder', () => {
+    expect(durablePart(pkg)).toMatch(/\{ sync\n\}/);
+    expect(
+      durablePart({ action: 'package-remove', package: 'kpatch-patch-x-1-1', reason: 'r' }),
+    ).toMatch(/\{ sync\n\}/);
+    expect(durablePart(enable)).toContain(
+      'sync -- /etc/systemd/system/multi-user.target.wants /etc/systemd/system',
+    );
+  });
+  it('load and unload change nothing on disk: no sync', () => {
+    expect(durablePart(load)).not.toContain('sync');
+    expect(
+      durablePart({ action: 'unload', module: 'livepatch_p', leftover: false, reason: 'r' }),
+    ).not.toContain('sync');
+  });
+
+  /** Runs a step's script under sh with stub commands first in PATH; `sync` exits `syncRc`. */
+  const run = (c: Change, syncRc: number) => {
+    const bin = mkdtempSync(join(tmpdir(), 'kpfleet-steps-'));
+    const log = join(bin, 'log');
+    const stub = (name: string, body: string) => {
+      writeFileSync(join(bin, name), `#!/bin/sh\necho "${name} $*" >>${log}\n${body}\n`, {
+        mode: 0o755,
+      });
+    };
+    stub(
+      'sync',
+      `[ ${String(syncRc)} = 0 ] || echo "sync: error syncing x: Input/output error" >&2; exit ${String(syncRc)}`,
+    );
+    stub('systemctl', '[ "$1" = is-enabled ] && echo enabled; exit 0');
+    stub('dnf', 'exit 0');
+    stub('rpm', 'echo kpatch-patch-x-1-1.el9.x86_64');
+    try {
+      const r = spawnSync('sh', ['-c', stepFor(c, host()).script], {
+        encoding: 'utf8',
+        env: { PATH: `${bin}:/usr/bin:/bin` },
+      });
+      return { stdout: r.stdout, calls: readFileSync(log, 'utf8').trim().split('\n') };
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  };
+
+  it('run for real: sync comes after the command; a failed sync fails a step whose change was made', () => {
+    const ok = run(enable, 0);
+    expect(ok.calls[0]).toBe('systemctl enable kpatch.service');
+    expect(ok.calls[1]).toMatch(/^sync\b/);
+    expect(ok.calls[2]).toBe('systemctl is-enabled kpatch.service');
+    expect(judgeStep(enable, ok.stdout)).toEqual({ ok: true });
+
+    const bad = run(enable, 1);
+    expect(judgeStep(enable, bad.stdout)).toEqual({
+      ok: false,
+      error:
+        'the change is made but sync failed (exit 1: sync: error syncing x: Input/output error): it may not survive a crash',
+    });
+    const pkgBad = run(pkg, 1);
+    expect(pkgBad.calls).toEqual(expect.arrayContaining(['sync ']));
+    expect(judgeStep(pkg, pkgBad.stdout).error).toMatch(/sync failed \(exit 1/);
+    expect(judgeStep(pkg, run(pkg, 0).stdout)).toEqual({ ok: true });
+  });
+  it('a failed verification is reported before a failed sync (it says more)', () => {
+    expect(judgeStep(install, out(`x\n${UNSYNCED_MARK} 1`, 0, '')).error).toMatch(
+      /not in \/var\/lib\/kpatch/,
+    );
+    expect(judgeStep(install, out(`x\n${UNSYNCED_MARK} 1`, 0, 'b'.repeat(64))).error).toMatch(
+      /sync failed \(exit 1: x\)/,
+    );
   });
 });
