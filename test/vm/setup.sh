@@ -3,7 +3,7 @@
 #   CACHE/kernel/<abi>/vmlinuz       Debian 12's stock kernel, the ABI linux-image-amd64 points at now
 #   CACHE/kernel/<abi>/vmlinux       the same, decompressed (QEMU boots it through PVH: faster)
 #   CACHE/initramfs.cpio.gz          busybox + dash + coreutils + kmod + sudo + sshd + test/vm/kpatch
-#   CACHE/disk.img                   the template of the persistent /var/lib (ext2, 64 MiB)
+#   CACHE/disk.img                   the template of the persistent /var/lib (ext4, 64 MiB)
 #   CACHE/keys/                      the VM's ssh host key and the tests' client key (never committed)
 #   CACHE/modules/<abi>/*.ko, ABIS   test/vm/modules/build.sh output for this ABI and the previous one
 #   CACHE/ABI                        the running kernel's release
@@ -80,7 +80,7 @@ ensure_packages qemu-system-x86 busybox-static cpio gzip xz-utils e2fsprogs open
 
 # ---- the kernel (downloaded, never installed on this machine) ---------------------------------
 KDIR=$CACHE/kernel/$ABI
-# the QEMU devices' drivers (virtio-pci, -blk, -net, -rng), and ext2 (by ext4, which wants crc32c)
+# the QEMU devices' drivers (virtio-pci, -blk, -net, -rng), and ext4 (which wants crc32c)
 VM_MODULES=(virtio_pci virtio_blk virtio_net virtio_rng crc32c_generic ext4)
 if [[ ! -e "$KDIR/.done" ]]; then
 	say "kernel $ABI: apt-get download + dpkg-deb -x"
@@ -257,11 +257,13 @@ if [[ "$(cat "$CACHE/initramfs.stamp" 2>/dev/null)" != "$stamp" || ! -f "$CACHE/
 fi
 
 # ---- the persistent disk's template -------------------------------------------------------------
-if [[ ! -f "$CACHE/disk.img" ]]; then
-	say "disk.img: 64 MiB ext2 for /var/lib"
+# ext4 as on the hosts of issue 15 (journal, delayed allocation: what is not synced is lost)
+if [[ ! -f "$CACHE/disk.img" || "$(cat "$CACHE/disk.stamp" 2>/dev/null)" != ext4 ]]; then
+	say "disk.img: 64 MiB ext4 for /var/lib"
 	rm -f "$CACHE/disk.img.tmp"
-	mke2fs -q -F -t ext2 -L kpfleet-var -E root_owner=0:0 "$CACHE/disk.img.tmp" 64M
+	mke2fs -q -F -t ext4 -L kpfleet-var -E root_owner=0:0 "$CACHE/disk.img.tmp" 64M
 	mv "$CACHE/disk.img.tmp" "$CACHE/disk.img"
+	echo ext4 >"$CACHE/disk.stamp"
 fi
 
 # ---- the livepatch modules (test/vm/modules) ------------------------------------------------

@@ -6,7 +6,8 @@
  * checks the effect over SSH: validate → plan → apply → the patched /proc output → plan empty →
  * the cumulative successor replaces the first without a moment unpatched → absent restores the
  * original → a module built for another kernel is refused and the host keeps its patches → the
- * VM reboots and the installed patch is loaded again.
+ * VM reboots and the installed patch is loaded again → a patch applied just before a hard reset
+ * (QMP system_reset, no flush) is loaded at boot.
  */
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -203,6 +204,28 @@ it('the VM reboots and the installed patch is loaded again at boot (kpatch load 
     ['loaded: [lp-version]', 'absent: [lp-cmdline-v2, lp-cmdline]'],
     ['lp-cmdline', 'lp-cmdline-v2', 'lp-version'],
   );
+  const p = await kpfleet(['plan', '--detailed-exitcode']);
+  expect(p.code, p.stdout + p.stderr).toBe(0);
+}, 180_000);
+
+it('an installed patch survives a hard reset right after apply: loaded at boot, plan empty (issue 15 §2)', async () => {
+  project(
+    'kpfleet.yml',
+    ['loaded: [lp-version, lp-cmdline-v2]', 'absent: [lp-cmdline]'],
+    ['lp-cmdline', 'lp-cmdline-v2', 'lp-version'],
+  );
+  // v2 is not installed whichever cases ran before: this apply installs it
+  const a = await kpfleet(['apply', '--yes']);
+  expect(a.code, a.stdout + a.stderr).toBe(0);
+  expect(await cmdline()).toBe('kpfleet-livepatched v2');
+  // at once, as a power cut: the guest flushes nothing (its page cache holds dirty data for up
+  // to 30 s, dirty_expire_centisecs), so what apply wrote is on the disk only if it synced it
+  await vm.hardReset();
+  const boot = (await vm.ssh('cat /run/kpatch-load.log')).stdout;
+  expect(boot, 'kpatch load --all at boot').toContain('exit 0');
+  expect(await cmdline()).toBe('kpfleet-livepatched v2');
+  expect(await sysfs('kpfleet_lp_cmdline_v2')).toBe('1 0');
+  expect(await version()).toBe('kpfleet-livepatched version');
   const p = await kpfleet(['plan', '--detailed-exitcode']);
   expect(p.code, p.stdout + p.stderr).toBe(0);
 }, 180_000);
