@@ -297,15 +297,11 @@ export function transportScenarios(get: () => TransportHarness): void {
       expect(await until(() => existsSync(marker(h, 'held-close')))).toBe(true);
     });
 
-    it("the host's lock: held while the run lives, refused to a second run naming the holder, freed by silence (the lease)", async () => {
+    it("the host's lock: held while the run lives, refused to a second run naming the holder", async () => {
       const h = get().hosts[2];
       const a = transport(h);
       const req = { owner: 'alice@ci', since: '2026-12-04T12:00:00.000Z', runId: 'run-a' };
-      // heartbeats far apart: the 1 s lease runs out
-      const held = await a.hold(holderScript(req, 1), {
-        become: true,
-        heartbeatMs: 60_000,
-      });
+      const held = await a.hold(holderScript(req), { become: true, heartbeatMs: 10_000 });
       expect(parseLockAnswer(held.said)).toEqual({ kind: 'locked' });
       expect(lockHeld(get().root(h))).toBe(true);
       const b = transport(h);
@@ -318,9 +314,31 @@ export function transportScenarios(get: () => TransportHarness): void {
         kind: 'busy',
         holder: { owner: 'alice@ci', since: req.since, run: 'run-a' },
       });
-      expect(await until(() => held.ended, 15_000)).toBe(true);
+      expect(held.ended).toBe(false);
+      await held.release();
       expect(lockHeld(get().root(h))).toBe(false);
       await a.close();
+      await b.close();
+    });
+
+    it('the lease: heartbeats keep the holder; when they stop it ends and the lock is free', async () => {
+      const h = get().hosts[2];
+      const req = { owner: 'alice@ci', since: '2026-12-04T12:00:00.000Z', runId: 'run-lease' };
+      // a 1 s lease with a heartbeat every 200 ms: still held 3 s later
+      const a = transport(h);
+      const kept = await a.hold(holderScript(req, 1), { become: true, heartbeatMs: 200 });
+      expect(parseLockAnswer(kept.said)).toEqual({ kind: 'locked' });
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(kept.ended).toBe(false);
+      expect(lockHeld(get().root(h))).toBe(true);
+      await kept.release();
+      await a.close();
+      // the same lease with no heartbeat in time (a controller gone silent, the connection up)
+      const b = transport(h);
+      const silent = await b.hold(holderScript(req, 1), { become: true, heartbeatMs: 60_000 });
+      expect(parseLockAnswer(silent.said)).toEqual({ kind: 'locked' });
+      expect(await until(() => silent.ended, 15_000)).toBe(true);
+      expect(lockHeld(get().root(h))).toBe(false);
       await b.close();
     });
   });

@@ -179,6 +179,45 @@ it('a second run is refused while the first works, naming it; kpfleet unlock sho
   expect(free.stdout).toMatch(/h002 {2}free[\s\S]*No lock to end/);
 }, 180_000);
 
+it('a run whose lock kpfleet unlock ended stops before its next change, and says so', async () => {
+  const h = fleet.host('h001');
+  // a slow transition: the first load is in flight for about 3 s
+  h.sim.setProfile({ TIME_SCALE: 1, TRANSITION_SECONDS: 3 });
+  let started = false;
+  let unlocked: ReturnType<typeof kpfleet> | undefined;
+  const first = kpfleet(['apply', '--yes', '--limit', 'h001', '--report', 'ended.json'], () => {
+    if (started) return;
+    started = true;
+    unlocked = (async () => {
+      await until(
+        'the first load is in transition',
+        () => state(h, MODS[0] ?? '')?.transition === '1',
+      );
+      return kpfleet(['unlock', '--limit', 'h001', '--yes']);
+    })();
+  });
+  const r = await first;
+  const u = await unlocked;
+  expect(u?.code, u?.output).toBe(0);
+  expect(u?.stdout).toMatch(/h001 {2}locked by \S+@\S+ since \S+ \(run \S+, pid \d+/);
+  expect(r.code, r.output).toBe(1);
+  const report = JSON.parse(readFileSync(join(DIR, 'ended.json'), 'utf8')) as {
+    hosts: { host: string; outcome: string; message: string }[];
+  };
+  expect(report.hosts[0]).toMatchObject({
+    outcome: 'failed',
+    message: expect.stringMatching(/its lock on the host ended after \d+ of \d+ changes/) as string,
+  });
+  // the load in flight finished and was verified; the second was never started
+  expect(loaded(h, MODS[0] ?? '')).toBe(true);
+  expect(state(h, MODS[1] ?? '')).toBeUndefined();
+  expect(lockHeld(h.sim.root)).toBe(false);
+  h.sim.setProfile({ TIME_SCALE: 0.01, TRANSITION_SECONDS: 0 });
+  const again = await kpfleet(['apply', '--yes', '--limit', 'h001']);
+  expect(again.code, again.output).toBe(0);
+  for (const m of MODS) expect(loaded(h, m), m).toBe(true);
+}, 120_000);
+
 it('the lock folder of an older kpfleet: refused, shown by unlock, and removed by it', async () => {
   const h = fleet.host('h003');
   const legacy = join(h.sim.root, 'var/lib/kpfleet/lock');
