@@ -76,8 +76,10 @@ export function holderScript(req: LockRequest, leaseS: number = LEASE_S): string
     // the steps of a dead run first (their shared locks on steps.lock)
     'if ! flock -w "$drain" steps.lock true; then rm -f run.info; echo DRAIN; exit 0; fi',
     'echo LOCKED',
-    // a heartbeat byte at least every $lease seconds; end of file or silence ends the hold
-    'while [ "$(timeout "$lease" head -c 1)" = x ]; do :; done',
+    // a heartbeat byte at least every $lease seconds; end of file or silence ends the hold. The
+    // reader gets no stderr of the channel: if the holder is killed (kpfleet unlock), the reader
+    // left waiting must not keep the channel open, so the run sees its hold end at once
+    'while [ "$(timeout "$lease" head -c 1 2>/dev/null)" = x ]; do :; done',
     'if grep -qxF "run=$run" run.info 2>/dev/null; then rm -f run.info; fi',
   ].join('\n');
   return [

@@ -501,10 +501,17 @@ export class SshTransport implements Transport {
     const output = new BoundedOutput(64 * 1024);
     let channel: ClientChannel | undefined;
     // read through closures: an object, so the compiler does not narrow it
-    const st: { code: number | null; ended: boolean } = { code: null, ended: false };
+    const st: { code: number | null; ended: boolean; closed: boolean } = {
+      code: null,
+      ended: false,
+      closed: false,
+    };
     let heartbeat: NodeJS.Timeout | undefined;
     let onEnd: () => void = () => undefined;
     const endedP = new Promise<void>((r) => (onEnd = r));
+    // the channel closed (all its output read): apart from its end, which `exit` may tell first
+    let onClosed: () => void = () => undefined;
+    const closedP = new Promise<void>((r) => (onClosed = r));
     const held: Held = {
       get said() {
         return output.stdout();
@@ -520,15 +527,16 @@ export class SshTransport implements Transport {
       },
       release: async () => {
         clearInterval(heartbeat);
-        if (st.ended) return;
+        if (st.closed) return;
         try {
           channel?.end(); // end of file on its stdin: the command ends itself
         } catch {
           // the channel is already gone
         }
+        // what it printed is all read once the channel closed
         const bound = new Promise<void>((r) => setTimeout(r, 10_000).unref());
-        await Promise.race([endedP, bound]);
-        if (!held.ended) {
+        await Promise.race([closedP, bound]);
+        if (!st.closed) {
           try {
             channel?.signal('KILL');
             channel?.close();
@@ -538,13 +546,20 @@ export class SshTransport implements Transport {
         }
       },
     };
-    const finished = (): void => {
+    /** The command ended: its exit status came, or its channel or the connection closed. */
+    const ended = (): void => {
       if (st.ended) return;
       st.ended = true;
       clearInterval(heartbeat);
+      onEnd();
+    };
+    const finished = (): void => {
+      ended();
+      if (st.closed) return;
+      st.closed = true;
       client.removeListener('close', finished);
       release();
-      onEnd();
+      onClosed();
     };
     client.once('close', finished);
     try {
@@ -590,8 +605,14 @@ export class SshTransport implements Transport {
               if (!before && output.stdout().includes('\n')) settle();
             });
             stream.stderr.on('data', (c: Buffer) => output.add('stderr', c));
+            // sshd says the exit status when the command ends, even while something it left
+            // still holds the channel open
+            stream.on('exit', (c: number | null | undefined) => {
+              st.code = typeof c === 'number' ? c : null;
+              ended();
+            });
             stream.on('close', (c: number | null | undefined) => {
-              st.code = c ?? null;
+              if (typeof c === 'number') st.code = c;
               finished();
             });
           });

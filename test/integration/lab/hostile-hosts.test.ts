@@ -158,8 +158,7 @@ describe('a host that prints more than the output cap', () => {
         expect(h.sim.readSysfs().installed).toEqual([]);
       }
       expect(c.sim.readSysfs().patches[MOD]?.enabled).toBe('1');
-      for (const h of [a, b, c])
-        expect(lockHeld(h.sim.root)).toBe(false);
+      for (const h of [a, b, c]) expect(lockHeld(h.sim.root)).toBe(false);
       const audit = readFileSync(join(lab.dir, 'audit.jsonl'), 'utf8')
         .trim()
         .split('\n')
