@@ -181,8 +181,9 @@ it('a second run is refused while the first works, naming it; kpfleet unlock sho
 
 it('a run whose lock kpfleet unlock ended stops before its next change, and says so', async () => {
   const h = fleet.host('h001');
-  // a slow transition: the first load is in flight for about 3 s
-  h.sim.setProfile({ TIME_SCALE: 1, TRANSITION_SECONDS: 3 });
+  // a slow transition (within kpatch's 15 s wait): the first load is in flight for about 10 s,
+  // time enough for kpfleet unlock (about 2 to 5 s here) to end the lock meanwhile
+  h.sim.setProfile({ TIME_SCALE: 1, TRANSITION_SECONDS: 10 });
   let started = false;
   let unlocked: ReturnType<typeof kpfleet> | undefined;
   const first = kpfleet(['apply', '--yes', '--limit', 'h001', '--report', 'ended.json'], () => {
