@@ -506,6 +506,8 @@ export class SshTransport implements Transport {
       ended: false,
       closed: false,
     };
+    // read after an await: a function, so the compiler does not narrow it
+    const isClosed = (): boolean => st.closed;
     let heartbeat: NodeJS.Timeout | undefined;
     let onEnd: () => void = () => undefined;
     const endedP = new Promise<void>((r) => (onEnd = r));
@@ -536,7 +538,7 @@ export class SshTransport implements Transport {
         // what it printed is all read once the channel closed
         const bound = new Promise<void>((r) => setTimeout(r, 10_000).unref());
         await Promise.race([closedP, bound]);
-        if (!st.closed) {
+        if (!isClosed()) {
           try {
             channel?.signal('KILL');
             channel?.close();
