@@ -11,12 +11,14 @@ export interface BuiltOptions {
   cwd: string;
   /** Added to this process's environment with `NO_COLOR=1 SSH_AUTH_SOCK=`, and overriding them. */
   env?: Record<string, string>;
-  /** Called on each piece of stdout with all of it so far; `kill` sends the CLI SIGINT. */
-  onStdout?: ((stdout: string, kill: () => void) => void) | undefined;
+  /** Called on each piece of stdout with all of it so far; `kill` sends the CLI SIGINT (or `sig`). */
+  onStdout?: ((stdout: string, kill: (sig?: NodeJS.Signals) => void) => void) | undefined;
 }
 
 export interface BuiltRun {
   code: number | null;
+  /** The signal that ended it, if one did. */
+  signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
   /** stdout and stderr together, in the order they came. */
@@ -39,12 +41,12 @@ export function runBuilt(
     child.stdout.setEncoding('utf8').on('data', (c: string) => {
       stdout += c;
       output += c;
-      onStdout?.(stdout, () => child.kill('SIGINT'));
+      onStdout?.(stdout, (sig = 'SIGINT') => child.kill(sig));
     });
     child.stderr.setEncoding('utf8').on('data', (c: string) => {
       stderr += c;
       output += c;
     });
-    child.on('close', (code) => done({ code, stdout, stderr, output }));
+    child.on('close', (code, signal) => done({ code, signal, stdout, stderr, output }));
   });
 }

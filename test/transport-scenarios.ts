@@ -21,6 +21,8 @@ import { HostKeyPolicy } from '../src/transport/ssh/host-key-policy.ts';
 import type { HostKeyChecking } from '../src/transport/ssh/host-key-policy.ts';
 import { KeyStore } from '../src/transport/ssh/keys.ts';
 import { SshTransport } from '../src/transport/ssh/ssh-transport.ts';
+import { holderScript, parseLockAnswer } from '../src/apply/lock.ts';
+import { lockHeld } from './fleet/sim-host.ts';
 import type { SshSettings } from '../src/transport/ssh/ssh-transport.ts';
 
 /** What a fleet offers the scenarios. Three hosts, with the rhel9 profile. */
@@ -258,6 +260,86 @@ export function transportScenarios(get: () => TransportHarness): void {
       setTimeout(() => h.resume(c), 1200);
       const t = transport(c, { settings: { connectTimeoutMs: 800 }, attempts: 4 });
       expect((await t.exec('echo late')).stdout).toBe('late\n');
+    });
+  });
+
+  describe('hold', () => {
+    /** Polls until `cond` holds, for at most `ms`. */
+    async function until(cond: () => boolean, ms = 10_000): Promise<boolean> {
+      const end = Date.now() + ms;
+      while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+      return cond();
+    }
+    const marker = (host: string, name: string) => join(get().root(host), 'tmp', name);
+    // the command ends when its stdin does, and leaves a mark (in the host's own /tmp)
+    const heldCommand = (name: string) =>
+      `rm -f /tmp/${name}; echo READY; cat >/dev/null; echo ended >/tmp/${name}`;
+
+    it('keeps a command running after its first line; release ends it with end of file', async () => {
+      const h = get().hosts[0];
+      const t = transport(h);
+      const held = await t.hold(heldCommand('held-release'), { heartbeatMs: 100 });
+      expect(held.said).toBe('READY\n');
+      await new Promise((r) => setTimeout(r, 300)); // heartbeats go to its stdin meanwhile
+      expect(held.ended).toBe(false);
+      expect(existsSync(marker(h, 'held-release'))).toBe(false);
+      await held.release();
+      expect(held.ended).toBe(true);
+      expect(await until(() => existsSync(marker(h, 'held-release')))).toBe(true);
+    });
+
+    it('a connection that ends (kpfleet killed, the network gone) ends the held command', async () => {
+      const h = get().hosts[1];
+      const t = transport(h);
+      const held = await t.hold(heldCommand('held-close'), { heartbeatMs: 1000 });
+      expect(held.ended).toBe(false);
+      await t.close(); // no release: the connection just ends
+      expect(await until(() => existsSync(marker(h, 'held-close')))).toBe(true);
+    });
+
+    it("the host's lock: held while the run lives, refused to a second run naming the holder", async () => {
+      const h = get().hosts[2];
+      const a = transport(h);
+      const req = { owner: 'alice@ci', since: '2026-12-04T12:00:00.000Z', runId: 'run-a' };
+      const held = await a.hold(holderScript(req), { become: true, heartbeatMs: 10_000 });
+      expect(parseLockAnswer(held.said)).toEqual({ kind: 'locked' });
+      expect(lockHeld(get().root(h))).toBe(true);
+      const b = transport(h);
+      const other = await b.hold(holderScript({ ...req, owner: 'bob@laptop', runId: 'run-b' }), {
+        become: true,
+        heartbeatMs: 10_000,
+      });
+      await other.release();
+      expect(parseLockAnswer(other.said)).toMatchObject({
+        kind: 'busy',
+        holder: { owner: 'alice@ci', since: req.since, run: 'run-a' },
+      });
+      expect(held.ended).toBe(false);
+      await held.release();
+      expect(lockHeld(get().root(h))).toBe(false);
+      await a.close();
+      await b.close();
+    });
+
+    it('the lease: heartbeats keep the holder; when they stop it ends and the lock is free', async () => {
+      const h = get().hosts[2];
+      const req = { owner: 'alice@ci', since: '2026-12-04T12:00:00.000Z', runId: 'run-lease' };
+      // a 1 s lease with a heartbeat every 200 ms: still held 3 s later
+      const a = transport(h);
+      const kept = await a.hold(holderScript(req, 1), { become: true, heartbeatMs: 200 });
+      expect(parseLockAnswer(kept.said)).toEqual({ kind: 'locked' });
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(kept.ended).toBe(false);
+      expect(lockHeld(get().root(h))).toBe(true);
+      await kept.release();
+      await a.close();
+      // the same lease with no heartbeat in time (a controller gone silent, the connection up)
+      const b = transport(h);
+      const silent = await b.hold(holderScript(req, 1), { become: true, heartbeatMs: 60_000 });
+      expect(parseLockAnswer(silent.said)).toEqual({ kind: 'locked' });
+      expect(await until(() => silent.ended, 15_000)).toBe(true);
+      expect(lockHeld(get().root(h))).toBe(false);
+      await b.close();
     });
   });
 

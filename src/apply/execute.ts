@@ -1,3 +1,9 @@
+// NOTE FROM THE LEAD (12:27 UTC), to the helper working in /work/wt-lock: issue 15 point 3 is
+// already DONE by the lead on branch `me-lock` in /work/main (src/apply/lock.ts, Transport.hold,
+// `kpfleet unlock`, test/e2e/fleet/lock.test.ts, all passing). Please STOP work on the lock now:
+// do not commit a second implementation. Instead, review branch me-lock as a hostile reviewer
+// (`git -C /work/main diff main..me-lock`): look for ways the lock can be lost, stolen,
+// outlive its run, or be spoofed by a hostile host; report findings (file:line, why, a fix).
 /**
  * Apply: executes a plan in waves through the Transport interface. Per host: take the host's
  * lock, read the facts again (refusing a host whose facts changed since the plan), run each
@@ -12,8 +18,18 @@ import type { Change, HostPlan, LoadChange, Plan, UploadChange } from '../plan/m
 import { diffChanges } from '../plan/verify.ts';
 import { STAGING_DIR } from '../plan/plan.ts';
 import type { Amount } from '../config/model.ts';
-import { quote, sh } from '../transport/shell.ts';
-import type { Transport } from '../transport/transport.ts';
+import { quote } from '../transport/shell.ts';
+import type { Held, Transport } from '../transport/transport.ts';
+import {
+  describeHolder,
+  HEARTBEAT_MS,
+  HOLD_ANSWER_MS,
+  holderScript,
+  LEGACY_LOCK_DIR,
+  RUN_LOCK,
+  parseLockAnswer,
+  underStepsLock,
+} from './lock.ts';
 import type { ApplyEvent, HostOutcome, HostResult, StepRecord } from './events.ts';
 import { FAILURE_OUTCOMES } from './events.ts';
 import { dropStash, stashBeforeUninstall, stashFolder, stashPath } from './stash.ts';
@@ -21,7 +37,6 @@ import { judgeStep, resolveStaged, splitStepOutput, stepFor } from './steps.ts';
 import { tailText } from '../util/text.ts';
 import { shouldHalt, splitWaves } from './waves.ts';
 
-export const LOCK_DIR = '/var/lib/kpfleet/lock';
 /** What a step record keeps of the step's output: its end, however much the host printed. */
 const RECORD_LINES = 20;
 const RECORD_CHARS = 4000;
@@ -294,7 +309,7 @@ async function runHost<H extends { host: string }>(
       { error: e },
     );
   }
-  let locked = false;
+  let held: Held | undefined;
   /** This run's copies (stash.ts) stay only where the host is not in a known state. */
   let keepStash = true;
   try {
@@ -302,7 +317,7 @@ async function runHost<H extends { host: string }>(
       phase('lock');
       const lock = await lockHost(t, o);
       if (!lock.ok) return result('locked', lock.message);
-      locked = true;
+      held = lock.held;
     }
     phase('facts');
     const facts = await gatherFacts(t);
@@ -335,6 +350,14 @@ async function runHost<H extends { host: string }>(
     const done: Change[] = [];
     let failure: string | undefined;
     for (const [i, c] of hp.changes.entries()) {
+      if (held?.ended === true) {
+        keepStash = true;
+        return result(
+          'failed',
+          `its lock on the host ended after ${String(i)} of ${String(hp.changes.length)} changes (kpfleet unlock, or the host ended it): no further change was made, each one done was verified; apply again converges it`,
+          { before },
+        );
+      }
       if (o.signal?.aborted === true) {
         keepStash = false;
         return result(
@@ -377,6 +400,15 @@ async function runHost<H extends { host: string }>(
     const undo = rollbackChanges(done, facts, o.runId);
     let rollbackOk = true;
     for (const [i, c] of undo.entries()) {
+      // another run may hold the host now: change nothing more (each change done was verified)
+      if (held?.ended === true) {
+        keepStash = true;
+        return result(
+          'failed',
+          `${failure}; its lock on the host ended before the rollback (kpfleet unlock, or the host ended it), so it was not rolled back: apply again converges it`,
+          { before },
+        );
+      }
       const rec = await runStep(
         o,
         t,
@@ -415,26 +447,12 @@ async function runHost<H extends { host: string }>(
       { error: e },
     );
   } finally {
-    if (locked && !keepStash && uninstalled(steps))
+    if (held && !keepStash && uninstalled(steps))
       await dropStash((cmd, opts) => t.exec(cmd, opts), o.runId);
-    if (locked) {
+    if (held) {
       phase('unlock');
-      const unlock = sh`if grep -qx ${`run=${o.runId}`} ${`${LOCK_DIR}/info`} 2>/dev/null; then rm -rf ${LOCK_DIR}; fi`;
-      const opts = { become: true, step: 'unlock', timeoutMs: 30_000 };
-      const ok = await t.exec(unlock, opts).then(
-        (r) => r.code === 0,
-        () => false,
-      );
-      if (!ok) {
-        // the connection dropped: unlock over a new one, so the next run is not refused
-        await o
-          .open(conn)
-          .then(async (t2) => {
-            await t2.exec(unlock, opts).catch(() => undefined);
-            await t2.close();
-          })
-          .catch(() => undefined);
-      }
+      // end of file on the holder's stdin; a lost connection has ended it already (lock.ts)
+      await held.release();
     }
     await t.close();
   }
@@ -488,7 +506,7 @@ async function runStep<H extends { host: string }>(
           file: c.file,
         });
       }
-      const r = await t.exec(s.script, {
+      const r = await t.exec(s.become ? underStepsLock(s.script) : s.script, {
         become: s.become,
         step: s.step,
         timeoutMs: o.commandTimeoutMs,
@@ -541,35 +559,47 @@ async function healthCheck(
   }
 }
 
-/** Takes the host's lock (mkdir is atomic), or says who holds it since when. */
+/** Takes the host's lock (`lock.ts`), or says who holds it since when. */
 async function lockHost<H extends { host: string }>(
   t: Transport,
   o: ApplyOptions<H>,
-): Promise<{ ok: true } | { ok: false; message: string }> {
-  const info = `owner=${o.operator}\nsince=${o.now().toISOString()}\nrun=${o.runId}\n`;
-  const r = await t.exec(
-    [
-      `mkdir -p ${quote(LOCK_DIR.slice(0, LOCK_DIR.lastIndexOf('/')))}`,
-      `if mkdir ${quote(LOCK_DIR)} 2>/dev/null; then printf %s ${quote(info)} > ${quote(`${LOCK_DIR}/info`)}; echo LOCKED; else echo BUSY; cat ${quote(`${LOCK_DIR}/info`)} 2>/dev/null; fi`,
-    ].join('\n'),
-    { become: true, step: 'lock', timeoutMs: 30_000 },
+): Promise<{ ok: true; held: Held } | { ok: false; message: string }> {
+  const held = await t.hold(
+    holderScript({ owner: o.operator, since: o.now().toISOString(), runId: o.runId }),
+    { become: true, step: 'lock', timeoutMs: HOLD_ANSWER_MS, heartbeatMs: HEARTBEAT_MS },
   );
-  if (r.code !== 0) {
-    throw new AppError(
-      'E_LOCK',
-      ExitCode.changeFailed,
-      `could not take the lock ${LOCK_DIR}: ${tailText(r.stderr, 3, MESSAGE_CHARS) || `exit ${String(r.code)}`}`,
-      { host: t.host, step: 'lock' },
-    );
+  if (parseLockAnswer(held.said).kind === 'locked' && !held.ended) return { ok: true, held };
+  await held.release(); // not held: it says who holds the lock, then ends
+  const answer = parseLockAnswer(held.said);
+  switch (answer.kind) {
+    case 'busy':
+      return {
+        ok: false,
+        message: `locked by ${describeHolder(answer.holder)}; nothing was done. Another kpfleet run is working on this host; if it is not, \`kpfleet unlock --limit ${t.host}\` shows and ends it`,
+      };
+    case 'legacy':
+      return {
+        ok: false,
+        message: `locked by ${describeHolder(answer.holder)} with the lock folder ${LEGACY_LOCK_DIR} of an older kpfleet; nothing was done. If that run is over, \`kpfleet unlock --limit ${t.host}\` removes it`,
+      };
+    case 'drain':
+      return {
+        ok: false,
+        message:
+          'a step of an earlier run was still running on the host after waiting for it; nothing was done. Run again later',
+      };
+    case 'locked':
+    case 'missing-tools':
+    case 'error':
+      throw new AppError(
+        'E_LOCK',
+        ExitCode.changeFailed,
+        answer.kind === 'missing-tools'
+          ? 'cannot take the lock: flock (util-linux) or timeout (coreutils) is missing on the host'
+          : `could not take the lock ${RUN_LOCK}: ${answer.kind === 'error' && answer.text ? answer.text : tailText(held.stderr, 3, MESSAGE_CHARS) || `exit ${String(held.code)}`}`,
+        { host: t.host, step: 'lock' },
+      );
   }
-  if (r.stdout.startsWith('LOCKED')) return { ok: true };
-  // the lock file is the host's to write: what it says is shown, never more than a line's worth
-  const field = (k: string) =>
-    (new RegExp(`^${k}=(.*)$`, 'm').exec(r.stdout)?.[1] ?? '?').slice(0, 200);
-  return {
-    ok: false,
-    message: `locked by ${field('owner')} since ${field('since')} (run ${field('run')}); nothing was done. If that run is dead, remove ${LOCK_DIR} on the host`,
-  };
 }
 
 /** Whether this run tried to uninstall a module on the host (and so kept, or tried to keep, a copy). */

@@ -159,6 +159,25 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
       setCode(await applyCommand(planfile, opts, io));
     });
 
+  program
+    .command('unlock')
+    .description(
+      'Show who holds the lock of each host --limit selects and, once confirmed, end it. A lock ' +
+        'dies with its run (kpfleet killed, the connection gone: docs/exit-codes.md); this is for ' +
+        "a run that is alive but should not be, and for an older kpfleet's lock folder.\n" +
+        'Exit: 0 every selected host is free, 1 a lock could not be ended, 4 unreachable.',
+    )
+    .addOption(configOption())
+    .addOption(trustSshConfigOption())
+    .requiredOption('-l, --limit <pattern>', 'the hosts whose locks to look at (required)')
+    .option('-f, --forks <n>', 'hosts at once (default: rollout.forks)')
+    .addOption(loginUserOption())
+    .option('-y, --yes', 'do not ask for confirmation (required without a terminal)')
+    .action(async (opts) => {
+      const { unlockCommand } = await import('./commands/unlock.ts');
+      setCode(await unlockCommand(opts, io));
+    });
+
   return program;
 }
 

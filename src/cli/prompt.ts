@@ -1,7 +1,8 @@
-/** Asking the operator for a key passphrase: hidden input on a terminal, never in CI. */
+/** Asking the operator: a key passphrase (hidden input), a confirmation; on a terminal, never in CI. */
 import { createInterface } from 'node:readline';
 import { safeText } from '../report/safe-text.ts';
 import type { PassphraseProvider } from '../transport/ssh/keys.ts';
+import type { CliIo } from './io.ts';
 
 export function terminalPassphrase(): PassphraseProvider | undefined {
   if (!process.stdin.isTTY || !process.stderr.isTTY) return undefined;
@@ -19,4 +20,20 @@ export function terminalPassphrase(): PassphraseProvider | undefined {
         resolve(answer);
       });
     });
+}
+
+/** Asks on the terminal; only `yes` goes on (Terraform's rule: a stray Enter never applies). */
+export function confirm(question: string, io: CliIo): Promise<boolean> {
+  return new Promise((done) => {
+    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+    rl.question(question, (answer) => {
+      rl.close();
+      done(answer.trim() === 'yes');
+    });
+    rl.on('SIGINT', () => {
+      rl.close();
+      io.stderr.write('\n');
+      done(false);
+    });
+  });
 }

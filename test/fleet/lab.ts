@@ -15,7 +15,7 @@ import type { Server as NetServer, Socket } from 'node:net';
 import { join } from 'node:path';
 import { timingSafeEqual } from 'node:crypto';
 import ssh2 from 'ssh2';
-import type { AuthContext, Connection, ServerChannel } from 'ssh2';
+import type { AuthContext, Connection, ServerChannel, Session } from 'ssh2';
 import {
   FLEET_USER,
   inventoryText,
@@ -320,7 +320,7 @@ export class Lab {
           host.execs++;
           this.onExec?.(host, info.command);
           if (this.replayed) this.replay(host, client, channel, info.command);
-          else this.exec(host, client, channel, ['/bin/sh', '-c', info.command]);
+          else this.exec(host, client, channel, ['/bin/sh', '-c', info.command], session);
         });
         session.on('subsystem', (accept, reject, info) => {
           if (info.name !== 'sftp' || !SFTP_SERVER) {
@@ -385,7 +385,13 @@ export class Lab {
     );
   }
 
-  private exec(host: LabHost, client: Connection, channel: ServerChannel, argv: string[]): void {
+  private exec(
+    host: LabHost,
+    client: Connection,
+    channel: ServerChannel,
+    argv: string[],
+    session?: Session,
+  ): void {
     // its own process group, so a dropped channel can end all of it
     const child = this.inHost(host, argv, { detached: true, stdin: 'pipe' });
     host.children.add(child);
@@ -407,8 +413,15 @@ export class Lab {
     child.stderr.on('data', (chunk: Buffer) => channel.stderr.write(chunk));
     channel.on('data', (chunk: Buffer) => child.stdin.write(chunk));
     channel.on('end', () => child.stdin.end());
+    // as sshd does: a `signal` request (the client's timeout: KILL) goes to the command's group;
+    // a channel or connection that ends closes the command's stdin and signals nothing (no pty)
+    session?.on('signal', (accept: (() => void) | undefined, _reject, info: { name: string }) => {
+      accept?.();
+      if (child.exitCode === null && child.pid && /^[A-Z0-9]+$/.test(info.name))
+        signalGroup(child.pid, `SIG${info.name}` as NodeJS.Signals);
+    });
     channel.on('close', () => {
-      if (child.exitCode === null && child.pid) signalGroup(child.pid, 'SIGKILL');
+      if (child.exitCode === null) child.stdin.end();
     });
     child.stdin.on('error', () => undefined);
     child.on('close', (code, signal) => {

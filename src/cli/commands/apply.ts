@@ -2,7 +2,6 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { ApplyEvent, HostResult } from '../../apply/events.ts';
 import { applyPlan } from '../../apply/execute.ts';
 import { ExitCode, UsageError } from '../../errors.ts';
@@ -22,6 +21,7 @@ import {
   writeApplyReport,
 } from '../apply-records.ts';
 import type { CliIo } from '../io.ts';
+import { confirm } from '../prompt.ts';
 import { abortOnStopSignals } from '../signals.ts';
 import { VERSION } from '../version.ts';
 import { connectorForCli, parseForks } from './facts.ts';
@@ -40,22 +40,6 @@ export interface ApplyCliOptions {
   check?: boolean;
   report?: string;
   auditLog?: string;
-}
-
-/** Asks on the terminal; only `yes` goes on (Terraform's rule: a stray Enter never applies). */
-function confirm(question: string, io: CliIo): Promise<boolean> {
-  return new Promise((done) => {
-    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
-    rl.question(question, (answer) => {
-      rl.close();
-      done(answer.trim() === 'yes');
-    });
-    rl.on('SIGINT', () => {
-      rl.close();
-      io.stderr.write('\n');
-      done(false);
-    });
-  });
 }
 
 /** The commit of the configuration (with `-dirty` when the working tree differs), if in git. */

@@ -27,7 +27,14 @@ import {
   UploadError,
 } from '../errors.ts';
 import { DEFAULT_MAX_OUTPUT_BYTES } from '../transport.ts';
-import type { ExecOptions, ExecResult, Transport, UploadOptions } from '../transport.ts';
+import type {
+  ExecOptions,
+  ExecResult,
+  Held,
+  HoldOptions,
+  Transport,
+  UploadOptions,
+} from '../transport.ts';
 import { BoundedOutput } from './bounded-output.ts';
 import type { KeyStore } from './keys.ts';
 import { KeyLoadError } from './keys.ts';
@@ -462,18 +469,177 @@ export class SshTransport implements Transport {
         open();
       });
       if (result.code === null && result.signal === null && this.lost) throw this.lost;
-      if (
-        options.become === true &&
-        this.settings.become === 'sudo' &&
-        result.code === 1 &&
-        /^sudo: (a password is required|a terminal is required)/m.test(result.stderr)
-      ) {
+      if (this.sudoRefused(options.become, result.code, result.stderr))
         throw new SudoPasswordError({ host: this.host, step });
-      }
       return result;
     } finally {
       release();
     }
+  }
+
+  /** sudo -n answered that it wants a password (or a terminal to ask one on). */
+  private sudoRefused(become: boolean | undefined, code: number | null, stderr: string): boolean {
+    return (
+      become === true &&
+      this.settings.become === 'sudo' &&
+      code === 1 &&
+      /^sudo: (a password is required|a terminal is required)/m.test(stderr)
+    );
+  }
+
+  async hold(command: string, options: HoldOptions): Promise<Held> {
+    const client = await this.connect();
+    const release = await this.channels.acquire();
+    const step = options.step ?? 'hold';
+    const full = options.become === true ? withBecome(command, this.settings.become) : command;
+    const timeoutMs = options.timeoutMs ?? this.settings.commandTimeoutMs;
+    const host = this.host;
+    const lost = (): Error =>
+      this.lost ??
+      new ConnectionLostError(`the connection to ${host} was lost during ${step}`, { host, step });
+    // stdout up to the first line only: a held command says one line, then nothing
+    const output = new BoundedOutput(64 * 1024);
+    let channel: ClientChannel | undefined;
+    // read through closures: an object, so the compiler does not narrow it
+    const st: { code: number | null; ended: boolean; closed: boolean } = {
+      code: null,
+      ended: false,
+      closed: false,
+    };
+    // read after an await: a function, so the compiler does not narrow it
+    const isClosed = (): boolean => st.closed;
+    let heartbeat: NodeJS.Timeout | undefined;
+    let onEnd: () => void = () => undefined;
+    const endedP = new Promise<void>((r) => (onEnd = r));
+    // the channel closed (all its output read): apart from its end, which `exit` may tell first
+    let onClosed: () => void = () => undefined;
+    const closedP = new Promise<void>((r) => (onClosed = r));
+    const held: Held = {
+      get said() {
+        return output.stdout();
+      },
+      get stderr() {
+        return output.stderr();
+      },
+      get code() {
+        return st.code;
+      },
+      get ended() {
+        return st.ended;
+      },
+      release: async () => {
+        clearInterval(heartbeat);
+        if (st.closed) return;
+        try {
+          channel?.end(); // end of file on its stdin: the command ends itself
+        } catch {
+          // the channel is already gone
+        }
+        // what it printed is all read once the channel closed
+        const bound = new Promise<void>((r) => setTimeout(r, 10_000).unref());
+        await Promise.race([closedP, bound]);
+        if (!isClosed()) {
+          try {
+            channel?.signal('KILL');
+            channel?.close();
+          } catch {
+            // the channel is already gone
+          }
+        }
+      },
+    };
+    /** The command ended: its exit status came, or its channel or the connection closed. */
+    const ended = (): void => {
+      if (st.ended) return;
+      st.ended = true;
+      clearInterval(heartbeat);
+      onEnd();
+    };
+    const finished = (): void => {
+      ended();
+      if (st.closed) return;
+      st.closed = true;
+      client.removeListener('close', finished);
+      release();
+      onClosed();
+    };
+    client.once('close', finished);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          reject(
+            new CommandTimeoutError(
+              `${step} did not answer within ${String(Math.round(timeoutMs / 1000))} s`,
+              { host, step },
+            ),
+          );
+          try {
+            channel?.signal('KILL');
+            channel?.close();
+          } catch {
+            // the channel is already gone
+          }
+        }, timeoutMs);
+        const settle = (err?: Error): void => {
+          clearTimeout(timer);
+          if (err) reject(err);
+          else resolve();
+        };
+        void endedP.then(() => settle(channel ? undefined : lost()));
+        try {
+          client.exec(full, (e, stream) => {
+            if (e) {
+              finished();
+              settle(
+                this.lost ??
+                  new ConnectionLostError(`cannot run ${step} on ${host}: ${e.message}`, {
+                    host,
+                    step,
+                    cause: e,
+                  }),
+              );
+              return;
+            }
+            channel = stream;
+            stream.on('data', (c: Buffer) => {
+              const before = output.stdout().includes('\n');
+              output.add('stdout', c);
+              if (!before && output.stdout().includes('\n')) settle();
+            });
+            stream.stderr.on('data', (c: Buffer) => output.add('stderr', c));
+            // sshd says the exit status when the command ends, even while something it left
+            // still holds the channel open
+            stream.on('exit', (c: number | null | undefined) => {
+              st.code = typeof c === 'number' ? c : null;
+              ended();
+            });
+            stream.on('close', (c: number | null | undefined) => {
+              if (typeof c === 'number') st.code = c;
+              finished();
+            });
+          });
+        } catch {
+          finished();
+          settle(lost());
+        }
+      });
+    } catch (err) {
+      await held.release();
+      throw err;
+    }
+    if (st.ended && this.sudoRefused(options.become, st.code, output.stderr()))
+      throw new SudoPasswordError({ host, step });
+    if (!st.ended) {
+      heartbeat = setInterval(() => {
+        try {
+          channel?.write('x');
+        } catch {
+          // the channel is gone: its close ends the hold
+        }
+      }, options.heartbeatMs);
+      heartbeat.unref();
+    }
+    return held;
   }
 
   async upload(content: Buffer, remotePath: string, options: UploadOptions): Promise<void> {

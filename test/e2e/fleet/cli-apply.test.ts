@@ -13,6 +13,7 @@ import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { runBuilt } from '../../cli-built.ts';
 import type { BuiltOptions } from '../../cli-built.ts';
 import { fleetDown, fleetUp } from '../../fleet/fleet.ts';
+import { lockHeld } from '../../fleet/sim-host.ts';
 import type { Fleet, FleetHost } from '../../fleet/fleet.ts';
 import { TMP_BASE } from '../../fleet/host-dir.ts';
 
@@ -127,7 +128,7 @@ it('converges every host in waves, verified from sysfs; a second apply changes n
   }
   // the lock is gone, staging cleaned: what this run staged and the then-empty staging folder
   for (const h of fleet.hosts) {
-    expect(existsSync(join(h.sim.root, 'var/lib/kpfleet/lock')), h.name).toBe(false);
+    expect(lockHeld(h.sim.root), h.name).toBe(false);
     expect(existsSync(join(h.sim.root, 'home/kpfleet/.kpfleet/stage')), h.name).toBe(false);
   }
 

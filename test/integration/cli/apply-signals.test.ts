@@ -18,6 +18,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { TMP_BASE } from '../../fleet/host-dir.ts';
+import { lockHeld } from '../../fleet/sim-host.ts';
 import { Lab } from '../../fleet/lab.ts';
 import type { LabHost } from '../../fleet/lab.ts';
 
@@ -145,7 +146,7 @@ function mark(h: LabHost, f: string): void {
   mkdirSync(join(h.sim.root, 'tmp'), { recursive: true, mode: 0o1777 });
   writeFileSync(tmp(h, f), '');
 }
-const locked = (h: LabHost) => existsSync(join(h.sim.root, 'var/lib/kpfleet/lock'));
+const locked = (h: LabHost) => lockHeld(h.sim.root);
 const installed = (h: LabHost) => h.sim.readSysfs().installed.some((i) => i.file === 'signals.ko');
 const loaded = (h: LabHost) => h.sim.readSysfs().patches[MOD]?.enabled === '1';
 
@@ -296,8 +297,21 @@ describe('SIGKILL', () => {
     expect(records[2]?.message).toMatch(/upload .*install .*load/s);
     expect(loaded(first)).toBe(true);
     expect(locked(first)).toBe(false);
-    // what the started record is for: the second host was changed and keeps its lock
+    // what the started record is for: the second host was changed...
     expect(loaded(second)).toBe(true);
-    expect(locked(second)).toBe(true);
+    // ...and its lock died with the run (src/apply/lock.ts): the next run is not refused
+    await until(
+      'the lock of the killed run is free',
+      () => !locked(second),
+      () => false,
+      10_000,
+    );
+    await second.sim.run(['kpatch', 'force', 'unload', MOD]); // work for the next run
+    const rerun = startCli(['apply', '--yes', '--audit-log', audit]);
+    expect((await rerun.exit).code, rerun.out()).toBe(0);
+    expect(loaded(second)).toBe(true);
+    expect(auditOf(audit).slice(3)).toContainEqual(
+      expect.objectContaining({ host: second.name, result: 'changed' }),
+    );
   }, 120_000);
 });

@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runInProcess } from '../../cli-in-process.ts';
 import { TMP_BASE } from '../../fleet/host-dir.ts';
+import { lockHeld } from '../../fleet/sim-host.ts';
 import { Lab } from '../../fleet/lab.ts';
 import type { LabHost } from '../../fleet/lab.ts';
 
@@ -89,7 +90,7 @@ const run = (args: string[], env: Record<string, string> = {}) =>
 /** Nothing reached the host: no connection, no lock, nothing installed or loaded. */
 function untouched(connectionsBefore: number): void {
   expect(host.connections - connectionsBefore, 'SSH connections to the host').toBe(0);
-  expect(existsSync(join(host.sim.root, 'var/lib/kpfleet/lock'))).toBe(false);
+  expect(lockHeld(host.sim.root)).toBe(false);
   const s = host.sim.readSysfs();
   expect(s.patches[MOD]).toBeUndefined();
   expect(s.installed.some((i) => i.file === 'out-files.ko')).toBe(false);

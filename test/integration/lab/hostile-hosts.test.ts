@@ -5,11 +5,12 @@
  * reported and audited), while the other hosts of the same run carry on.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runInProcess } from '../../cli-in-process.ts';
 import { Lab } from '../../fleet/lab.ts';
+import { lockHeld } from '../../fleet/sim-host.ts';
 import type { LabHost } from '../../fleet/lab.ts';
 
 const EL9 = '5.14.0-362.8.1.el9_3.x86_64';
@@ -157,8 +158,7 @@ describe('a host that prints more than the output cap', () => {
         expect(h.sim.readSysfs().installed).toEqual([]);
       }
       expect(c.sim.readSysfs().patches[MOD]?.enabled).toBe('1');
-      for (const h of [a, b, c])
-        expect(existsSync(join(h.sim.root, 'var/lib/kpfleet/lock'))).toBe(false);
+      for (const h of [a, b, c]) expect(lockHeld(h.sim.root)).toBe(false);
       const audit = readFileSync(join(lab.dir, 'audit.jsonl'), 'utf8')
         .trim()
         .split('\n')

@@ -1,0 +1,193 @@
+/**
+ * The host's lock: one `kpfleet apply` at a time per host, and a lock that cannot outlive its run.
+ *
+ * The lock is a kernel lock (flock(2), through util-linux's `flock`) on
+ * `/var/lib/kpfleet/run.lock`, held by a holder process that one long-lived exec of the run's SSH
+ * connection starts (`Transport.hold`). The kernel drops the lock when the holder ends, and the
+ * holder ends when:
+ * - the run releases it (end of file on its stdin);
+ * - the connection ends, whatever the cause: kpfleet killed (SIGKILL, a cancelled CI job), the
+ *   network gone. sshd closes the stdin of a command whose channel or connection ended (without
+ *   a terminal it sends no signal: end of file is what tells the command);
+ * - no heartbeat byte came for `LEASE_S` seconds: a network cut sshd has not noticed yet.
+ * So there is nothing to remove by hand after a crash: the next run takes the lock.
+ *
+ * `flock -o` keeps the lock on the `flock` process alone (its child, the holder shell, does not
+ * inherit it), so no process the holder starts can keep the lock alive after it.
+ *
+ * A step may still be running on the host after its run died (a `kpatch load` in flight when
+ * kpfleet was killed): each step runs under a shared lock on `/var/lib/kpfleet/steps.lock`, and a
+ * new holder takes that lock exclusively (waiting up to `DRAIN_S`) before it answers `LOCKED`, so
+ * a run never reads facts while an older run's step is still changing the host.
+ *
+ * The holder writes who holds the lock (`run.info`: owner, since, run id, its pid, the boot id);
+ * a second run is told who, and `kpfleet unlock` ends a holder proven to be one (its argv says
+ * `kpfleet-lock`, `run.info` names its run). Pure: commands as strings, parsing of answers.
+ */
+import { sh } from '../transport/shell.ts';
+
+export const KPFLEET_DIR = '/var/lib/kpfleet';
+export const RUN_LOCK = `${KPFLEET_DIR}/run.lock`;
+export const RUN_INFO = `${KPFLEET_DIR}/run.info`;
+export const STEPS_LOCK = `${KPFLEET_DIR}/steps.lock`;
+/** The lock folder of kpfleet before the flock lock (mkdir-based; it could outlive its run). */
+export const LEGACY_LOCK_DIR = `${KPFLEET_DIR}/lock`;
+
+/** Heartbeats: one byte this often (ms)... */
+export const HEARTBEAT_MS = 10_000;
+/** ...and the holder ends after this long without one (s). */
+export const LEASE_S = 60;
+/** How long a new holder waits for the steps of a dead run to finish (s). */
+export const DRAIN_S = 300;
+/** The word the holder's shell runs under (`$0`), by which `kpfleet unlock` knows it. */
+const HOLDER_NAME = 'kpfleet-lock';
+
+export interface LockRequest {
+  owner: string;
+  since: string;
+  runId: string;
+}
+
+/** Who holds a host's lock, as its `run.info` says (the host's words: shown, never trusted). */
+export interface LockHolder {
+  owner: string;
+  since: string;
+  run: string;
+  pid: string;
+  boot: string;
+}
+
+export type LockAnswer =
+  | { kind: 'locked' }
+  | { kind: 'busy'; holder: LockHolder }
+  | { kind: 'legacy'; holder: LockHolder }
+  | { kind: 'drain' }
+  | { kind: 'missing-tools' }
+  | { kind: 'error'; text: string };
+
+/** The holder, run as root: takes the lock, says LOCKED, holds it until its stdin says stop. */
+export function holderScript(req: LockRequest, leaseS: number = LEASE_S): string {
+  const info = `owner=${oneLine(req.owner)}\nsince=${oneLine(req.since)}\nrun=${oneLine(req.runId)}\n`;
+  const inner = [
+    'info=$1 drain=$2 lease=$3 run=$4',
+    `if ! { printf '%spid=%s\\nboot=%s\\n' "$info" "$$" "$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)" >run.info.new && mv -f run.info.new run.info; }; then`,
+    `  echo "ERROR cannot write ${RUN_INFO}"; exit 0`,
+    'fi',
+    // the steps of a dead run first (their shared locks on steps.lock)
+    'if ! flock -w "$drain" steps.lock true; then rm -f run.info; echo DRAIN; exit 0; fi',
+    'echo LOCKED',
+    // a heartbeat byte at least every $lease seconds; end of file or silence ends the hold. The
+    // reader gets no stderr of the channel: if the holder is killed (kpfleet unlock), the reader
+    // left waiting must not keep the channel open, so the run sees its hold end at once
+    'while [ "$(timeout "$lease" head -c 1 2>/dev/null)" = x ]; do :; done',
+    'if grep -qxF "run=$run" run.info 2>/dev/null; then rm -f run.info; fi',
+  ].join('\n');
+  return [
+    'umask 022',
+    `mkdir -p ${KPFLEET_DIR} && cd ${KPFLEET_DIR} || exit 1`,
+    'if ! command -v flock >/dev/null 2>&1 || ! command -v timeout >/dev/null 2>&1; then echo MISSING; exit 0; fi',
+    `if [ -d lock ]; then echo LEGACY; cat lock/info 2>/dev/null; exit 0; fi`,
+    sh`flock -n -o run.lock sh -c ${inner} ${HOLDER_NAME} ${info} ${String(DRAIN_S)} ${String(leaseS)} ${oneLine(req.runId)}`,
+    'rc=$?',
+    'if [ "$rc" = 1 ]; then echo BUSY; cat run.info 2>/dev/null; elif [ "$rc" != 0 ]; then echo "ERROR flock exit $rc"; fi',
+  ].join('\n');
+}
+
+/** How long the holder may take to answer: the drain, and some. */
+export const HOLD_ANSWER_MS = (DRAIN_S + 60) * 1000;
+
+/** A step's script, run under the shared steps lock (so a new holder waits for it). */
+export function underStepsLock(script: string): string {
+  return sh`flock -s -o ${STEPS_LOCK} sh -c ${script}`;
+}
+
+/** Reads the holder's first answer (and, when it is not LOCKED, what followed). */
+export function parseLockAnswer(said: string): LockAnswer {
+  const nl = said.indexOf('\n');
+  const first = (nl < 0 ? said : said.slice(0, nl)).trim();
+  const rest = nl < 0 ? '' : said.slice(nl + 1);
+  switch (first) {
+    case 'LOCKED':
+      return { kind: 'locked' };
+    case 'BUSY':
+      return { kind: 'busy', holder: parseHolder(rest) };
+    case 'LEGACY':
+      return { kind: 'legacy', holder: parseHolder(rest) };
+    case 'DRAIN':
+      return { kind: 'drain' };
+    case 'MISSING':
+      return { kind: 'missing-tools' };
+    default:
+      return { kind: 'error', text: first.startsWith('ERROR ') ? first.slice(6) : first };
+  }
+}
+
+/** `key=value` lines, each value bounded: the file is the host's to write. */
+export function parseHolder(text: string): LockHolder {
+  const field = (k: string): string => {
+    for (const line of text.split('\n', 64)) {
+      if (line.startsWith(`${k}=`)) return line.slice(k.length + 1).slice(0, 200);
+    }
+    return '?';
+  };
+  return {
+    owner: field('owner'),
+    since: field('since'),
+    run: field('run'),
+    pid: field('pid'),
+    boot: field('boot'),
+  };
+}
+
+/** `by OWNER since TIME (run ID)` */
+export function describeHolder(h: LockHolder): string {
+  return `${h.owner} since ${h.since} (run ${h.run})`;
+}
+
+/** The host's lock as `kpfleet unlock` reads it (as root): the legacy folder, then the lock. */
+export function lockStateScript(): string {
+  return [
+    `cd ${KPFLEET_DIR} 2>/dev/null || { echo FREE; exit 0; }`,
+    'if [ -d lock ]; then echo LEGACY; cat lock/info 2>/dev/null; echo; echo END; fi',
+    'if [ -e run.lock ] && command -v flock >/dev/null 2>&1 && ! flock -n run.lock true; then echo HELD; cat run.info 2>/dev/null; echo; echo END; else echo FREE; fi',
+  ].join('\n');
+}
+
+export interface LockState {
+  legacy?: LockHolder;
+  held?: LockHolder;
+}
+
+export function parseLockState(out: string): LockState {
+  const state: LockState = {};
+  const blocks = out.split('\nEND\n');
+  for (const b of blocks) {
+    const text = b.replace(/^\n+/, '');
+    if (text.startsWith('LEGACY\n')) state.legacy = parseHolder(text.slice(7));
+    else if (text.startsWith('HELD\n')) state.held = parseHolder(text.slice(5));
+  }
+  return state;
+}
+
+/**
+ * Ends the holder of run `runId` (only a process proven to be a kpfleet lock holder of that run)
+ * and removes the legacy folder; says FREED once the lock is free, else STILL.
+ */
+export function unlockScript(runId: string, removeLegacy: boolean): string {
+  return [
+    `cd ${KPFLEET_DIR} 2>/dev/null || { echo FREED; exit 0; }`,
+    removeLegacy ? 'rm -rf -- lock' : ':',
+    "pid=$(sed -n 's/^pid=\\([0-9][0-9]*\\)$/\\1/p' run.info 2>/dev/null | head -n 1)",
+    sh`if [ -n "$pid" ] && grep -qxF ${`run=${oneLine(runId)}`} run.info && tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF ${HOLDER_NAME}; then kill "$pid"; fi`,
+    'i=0',
+    'while [ "$i" -lt 50 ]; do',
+    '  if [ ! -e run.lock ] || flock -n run.lock true; then echo FREED; exit 0; fi',
+    '  sleep 0.1; i=$((i + 1))',
+    'done',
+    'echo STILL',
+  ].join('\n');
+}
+
+function oneLine(s: string): string {
+  return s.replace(/[\n\r]/g, ' ');
+}

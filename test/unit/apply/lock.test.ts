@@ -1,0 +1,132 @@
+/**
+ * The pure parts of the host lock (src/apply/lock.ts): the holder's answers and lock files read
+ * (the host's words, bounded), and the scripts built for the host (valid sh, inputs quoted).
+ */
+import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  describeHolder,
+  holderScript,
+  lockStateScript,
+  parseHolder,
+  parseLockAnswer,
+  parseLockState,
+  underStepsLock,
+  unlockScript,
+} from '../../../src/apply/lock.ts';
+
+const INFO = 'owner=alice@ci\nsince=2026-12-04T12:00:00.000Z\nrun=run-1\npid=4242\nboot=b00t\n';
+const ALICE = {
+  owner: 'alice@ci',
+  since: '2026-12-04T12:00:00.000Z',
+  run: 'run-1',
+  pid: '4242',
+  boot: 'b00t',
+};
+
+/** `sh -n`: the script parses (nothing runs). */
+function parses(script: string): boolean {
+  return spawnSync('sh', ['-n', '-c', script]).status === 0;
+}
+
+describe("the holder's answer", () => {
+  it('LOCKED, BUSY with its holder, LEGACY, DRAIN, MISSING, ERROR', () => {
+    expect(parseLockAnswer('LOCKED\n')).toEqual({ kind: 'locked' });
+    expect(parseLockAnswer(`BUSY\n${INFO}`)).toEqual({ kind: 'busy', holder: ALICE });
+    expect(parseLockAnswer('LEGACY\nowner=carol@old\nsince=x\nrun=old-1\n')).toEqual({
+      kind: 'legacy',
+      holder: { owner: 'carol@old', since: 'x', run: 'old-1', pid: '?', boot: '?' },
+    });
+    expect(parseLockAnswer('DRAIN\n')).toEqual({ kind: 'drain' });
+    expect(parseLockAnswer('MISSING\n')).toEqual({ kind: 'missing-tools' });
+    expect(parseLockAnswer('ERROR flock exit 66\n')).toEqual({
+      kind: 'error',
+      text: 'flock exit 66',
+    });
+  });
+
+  it('anything else is an error, never a lock taken', () => {
+    for (const said of ['', 'LOCKED?', 'locked\n', ' BUSY x', 'LOCKEDLOCKED\n'])
+      expect(parseLockAnswer(said).kind, JSON.stringify(said)).toBe('error');
+  });
+});
+
+describe('who holds the lock (the host writes it: bounded, never trusted)', () => {
+  it('a missing field is ?; a value is cut at 200 characters', () => {
+    const h = parseHolder(`owner=${'a'.repeat(5000)}\nrun=r\n`);
+    expect(h.owner).toHaveLength(200);
+    expect(h).toMatchObject({ run: 'r', since: '?', pid: '?', boot: '?' });
+  });
+
+  it('only the first 64 lines are read', () => {
+    const h = parseHolder(`${'junk\n'.repeat(100)}owner=late\n`);
+    expect(h.owner).toBe('?');
+  });
+
+  it('describes the holder as owner, since and run', () => {
+    expect(describeHolder(ALICE)).toBe('alice@ci since 2026-12-04T12:00:00.000Z (run run-1)');
+  });
+
+  it('the state kpfleet unlock reads: free, held, the legacy folder, or both', () => {
+    expect(parseLockState('FREE\n')).toEqual({});
+    expect(parseLockState(`HELD\n${INFO}\nEND\n`)).toEqual({ held: ALICE });
+    expect(
+      parseLockState('LEGACY\nowner=carol@old\nrun=old-1\n\nEND\nHELD\n' + INFO + '\nEND\n'),
+    ).toEqual({
+      legacy: { owner: 'carol@old', since: '?', run: 'old-1', pid: '?', boot: '?' },
+      held: ALICE,
+    });
+  });
+});
+
+describe('the scripts sent to the host', () => {
+  const hostile = {
+    owner: "eve'; touch /tmp/pwned; echo '\nrun=forged",
+    since: '$(reboot)',
+    runId: '`id`\nrun=other',
+  };
+
+  it('parse as sh, with hostile owner, since and run id', () => {
+    expect(parses(holderScript(hostile))).toBe(true);
+    expect(parses(lockStateScript())).toBe(true);
+    expect(parses(unlockScript(hostile.runId, true))).toBe(true);
+    expect(parses(underStepsLock("echo 'a b'; exit 3"))).toBe(true);
+  });
+
+  it('the info the holder writes is one line per field: a newline in a value cannot add a field', () => {
+    const script = holderScript(hostile);
+    expect(script).not.toContain('\nrun=forged');
+    expect(script).not.toContain('\nrun=other');
+  });
+
+  it('the holder is flock -n -o: the lock is not inherited by what the holder runs', () => {
+    expect(holderScript({ owner: 'a', since: 'b', runId: 'c' })).toMatch(
+      /flock -n -o run\.lock sh -c /,
+    );
+    expect(underStepsLock('true')).toMatch(
+      /^flock -s -o '?\/var\/lib\/kpfleet\/steps\.lock'? sh -c /,
+    );
+  });
+
+  it('a step under the steps lock keeps its own exit status and output', () => {
+    // flock is util-linux, as on the hosts; a temporary lock file stands in for the host's
+    const file = join(tmpdir(), `kpfleet-unit-steps-${String(process.pid)}.lock`);
+    try {
+      const script = underStepsLock('echo out; echo err >&2; exit 3').replace(
+        '/var/lib/kpfleet/steps.lock',
+        file,
+      );
+      const r = spawnSync('sh', ['-c', script], { encoding: 'utf8' });
+      expect({ code: r.status, out: r.stdout, err: r.stderr }).toEqual({
+        code: 3,
+        out: 'out\n',
+        err: 'err\n',
+      });
+    } finally {
+      rmSync(file, { force: true });
+    }
+  });
+});
