@@ -90,6 +90,25 @@ export function suspectSentence(x: SuspectLoad): string {
   );
 }
 
+/** The crash guard's suspects as `kpfleet facts` shows them (warnings; the planner decides). */
+export function suspectNotes(facts: Pick<HostFacts, 'suspects'>, host: string): Finding[] {
+  return (facts.suspects ?? []).map((x) => ({
+    kind: 'suspect',
+    severity: 'warning',
+    patch: x.patch,
+    module: x.module,
+    message: `${suspectSentence(x)}. ${clearHint(host, x.patch)}`,
+  }));
+}
+
+/** `patch (loading at TIME, run RUN)`: the blocked host's reason, one line. */
+const suspectBrief = (x: SuspectLoad): string => {
+  const when = [x.time !== undefined && `at ${x.time}`, x.run !== undefined && `run ${x.run}`]
+    .filter((y): y is string => typeof y === 'string')
+    .join(', ');
+  return `${x.patch}${when ? ` (loading ${when})` : ''}`;
+};
+
 const clearHint = (host: string, patch: string): string =>
   `Once someone has looked at why (the host's logs of that boot), clear it: kpfleet clear-suspect --limit ${host} --patch ${patch}`;
 
@@ -550,7 +569,7 @@ export function planHost(input: PlanHostInput): HostPlan {
     }
     if (hit.length > 0) {
       return blocked(
-        `suspected of crashing this host: ${hit.map((x) => x.patch).join(', ')}`,
+        `suspected of crashing this host: ${hit.map(suspectBrief).join('; ')}; once someone has looked: kpfleet clear-suspect --limit ${desired.host}`,
         hit.map((x) => ({
           kind: 'suspect' as const,
           severity: 'error' as const,

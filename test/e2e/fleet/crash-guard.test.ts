@@ -129,6 +129,9 @@ it('a host that went down during a load is reported; the patch is not loaded the
       message: expect.stringContaining(before) as string,
     }),
   );
+  const facts = await kpfleet(['facts', '--limit', 'h002']);
+  expect(facts.code, facts.stdout + facts.stderr).toBe(0);
+  expect(facts.stdout).toContain('is suspected of crashing this host');
   const md = await kpfleet(['plan', '--format', 'markdown']);
   expect(md.code).toBe(1);
   expect(md.stdout).toMatch(
@@ -140,6 +143,14 @@ it('a host that went down during a load is reported; the patch is not loaded the
   expect(refused.code, refused.stdout + refused.stderr).toBe(1);
   expect(loaded(h)).toBe(false);
   expect(readFileSync(recordOf(h), 'utf8')).toBe(record);
+  const refusedReport = JSON.parse(readFileSync(join(DIR, 'refused.json'), 'utf8')) as {
+    hosts: { host: string; outcome: string; message: string }[];
+  };
+  expect(refusedReport.hosts[0]).toMatchObject({ host: 'h002', outcome: 'blocked' });
+  expect(refusedReport.hosts[0]?.message).toMatch(
+    /^not changed: suspected of crashing this host: cve-2024-1086 \(loading at .*\); once someone has looked: kpfleet clear-suspect --limit h002$/,
+  );
+  expect(refused.stdout).toContain('suspected of crashing this host');
 
   // clear-suspect: without a terminal it needs --yes; then the record is gone
   const noTty = await kpfleet(['clear-suspect', '--limit', 'h002']);

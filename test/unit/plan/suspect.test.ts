@@ -26,7 +26,9 @@ describe('planner: a patch suspected of crashing the host', () => {
     });
     expect(p.status).toBe('blocked');
     expect(p.changes).toEqual([]);
-    expect(p.reason).toBe('suspected of crashing this host: cve-2024-1086');
+    expect(p.reason).toBe(
+      'suspected of crashing this host: cve-2024-1086 (loading at 2026-12-04T12:00:05Z, run 2026-12-04T12:00:00.000Z-0a1b2c3d); once someone has looked: kpfleet clear-suspect --limit web1',
+    );
     const f = p.findings.find((x) => x.kind === 'suspect');
     expect(f).toMatchObject({ severity: 'error', patch: CVE.name, module: CVE.module });
     expect(f?.message).toContain('suspected of crashing this host');
