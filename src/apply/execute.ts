@@ -496,7 +496,7 @@ async function runStep<H extends { host: string }>(
       rec = { change: c, label, ok: true, durationMs: 0 };
     } else {
       // built first: its names (the kernel, the file) are checked before the stash uses them
-      const s = stepFor(c, { facts: ctx.facts, staging: ctx.staging });
+      const s = stepFor(c, { facts: ctx.facts, staging: ctx.staging, runId: o.runId });
       if (c.action === 'uninstall' && !rollback) {
         // keep a copy, so a rollback can install it again; without one, no uninstall
         await stashBeforeUninstall((cmd, opts) => t.exec(cmd, opts), {

@@ -45,6 +45,46 @@ export interface StepHost {
   facts: HostFacts;
   /** The absolute staging folder (`~/.kpfleet/stage` resolved on the host). */
   staging: string;
+  /** The run's id, written in the crash guard's record of a load (`loadRecordScript`). */
+  runId?: string;
+}
+
+/**
+ * The crash guard (issue 15 point 4): the folder where a load's record waits, one file per
+ * module, while `kpatch load` runs. A record left behind under an older boot id means the host
+ * went down during that load (facts/parse/load-records.ts, the planner's `suspect` finding).
+ */
+export const LOAD_RECORD_DIR = '/var/lib/kpfleet/loading';
+
+/** A patch name as kpfleet.yml allows one (schemas/kpfleet.schema.json `patchName`). */
+const PATCH_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** A run id (`apply/stash.ts`): an ISO time and a random suffix. */
+const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
+/**
+ * Writes the record of a load before it starts: which module and patch, the boot id, the run,
+ * the time; mode 0644 (the facts probe reads it without root), renamed into place and synced, so
+ * it is on disk before the load can take the host down. Records of this boot left by an earlier
+ * load that never finished (a controller killed mid-load: the host stayed up) are removed first.
+ * One command that fails if any part does: without its record, no load.
+ */
+export function loadRecordScript(module: string, patch: string, runId: string | undefined): string {
+  assertModuleName(module);
+  if (!PATCH_NAME.test(patch)) throw new Error(`invalid patch name ${JSON.stringify(patch)}`);
+  if (runId !== undefined && !RUN_ID.test(runId))
+    throw new Error(`invalid run id ${JSON.stringify(runId)}`);
+  const dir = LOAD_RECORD_DIR;
+  const file = `${dir}/${module}`;
+  const body =
+    `module=${module}\\npatch=${patch}\\nboot=%s\\n` +
+    (runId !== undefined ? `run=${runId}\\n` : '') +
+    'time=%s\\n';
+  return (
+    sh`{ kpb=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null) && [ -n "$kpb" ] && mkdir -p -m 0755 ${dir} && ` +
+    sh`{ for kpr in ${dir}/*; do [ -f "$kpr" ] && grep -qsx "boot=$kpb" "$kpr" && rm -f -- "$kpr"; done; true; } && ` +
+    sh`printf ${body} "$kpb" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >${`${file}.new`} && chmod 0644 ${`${file}.new`} && ` +
+    sh`mv -f -- ${`${file}.new`} ${file} && sync; }`
+  );
 }
 
 /** `~/.kpfleet/stage/…` → the absolute path on this host. */
@@ -186,8 +226,12 @@ export function stepFor(change: Change, host: StepHost): RemoteStep {
       return {
         step: 'kpatch load',
         become: true,
+        // the crash guard's record is written and synced before the load, removed once its
+        // outcome is known (the host did not go down); without the record, no load
         script: script(
-          `${leftover}${sh`kpatch load ${target}`}`,
+          `if ${loadRecordScript(m, change.patch, host.runId)}; then ${leftover}${sh`kpatch load ${target}`}; ` +
+            sh`kpl=$?; rm -f -- ${`${LOAD_RECORD_DIR}/${m}`}; (exit $kpl); ` +
+            sh`else echo ${`kpfleet: could not write the load record in ${LOAD_RECORD_DIR}`}; false; fi`,
           sh`cat /sys/kernel/livepatch/${m}/enabled /sys/kernel/livepatch/${m}/transition 2>/dev/null | tr -d '\n'`,
         ),
       };

@@ -178,6 +178,29 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
       setCode(await unlockCommand(opts, io));
     });
 
+  program
+    .command('clear-suspect')
+    .description(
+      'After someone has looked at why a host went down while kpfleet was loading a patch there ' +
+        '(plan: "suspected of crashing this host"), clear that record so kpfleet loads the patch ' +
+        'there again. Shows what it clears and asks (yes); --yes is required without a terminal.\n' +
+        'Exit: 0 cleared or nothing to clear, 1 a record could not be removed, 4 unreachable.',
+    )
+    .addOption(configOption())
+    .addOption(trustSshConfigOption())
+    .requiredOption(
+      '-l, --limit <pattern>',
+      'the hosts someone has looked at (Ansible host pattern)',
+    )
+    .option('--patch <name>', 'only the records of this patch')
+    .option('-f, --forks <n>', 'hosts read at once (default: rollout.forks)')
+    .addOption(loginUserOption())
+    .option('-y, --yes', 'do not ask for confirmation (required without a terminal)')
+    .action(async (opts) => {
+      const { clearSuspectCommand } = await import('./commands/clear-suspect.ts');
+      setCode(await clearSuspectCommand(opts, io));
+    });
+
   return program;
 }
 

@@ -22,6 +22,19 @@ export function factsBasis(f: HostFacts): unknown {
     packages: [...f.packages].sort(),
     // the state is in the enable-service change's reason, which apply compares (plan/verify.ts)
     service: [f.service.present, f.service.enabled, f.service.state],
+    // the crash guard's suspects block loads (plan.ts); only when there are some, so a host
+    // without any keeps the fingerprint it had before they were read
+    ...(f.suspects !== undefined && f.suspects.length > 0
+      ? {
+          suspects: byKey(f.suspects, (s) => s.module).map((s) => [
+            s.module,
+            s.patch,
+            s.bootId,
+            s.run ?? null,
+            s.time ?? null,
+          ]),
+        }
+      : {}),
   };
 }
 

@@ -44,6 +44,22 @@ export interface TransitionFacts {
   tasksComplete: boolean;
 }
 
+/**
+ * The record of a load that never finished, left by a boot before this one: the host went down
+ * while kpfleet was loading this patch (issue 15 point 4; apply/steps.ts `loadRecordScript`).
+ */
+export interface SuspectLoad {
+  module: string;
+  /** The catalogue name of the patch being loaded. */
+  patch: string;
+  /** The boot id when the load started (/proc/sys/kernel/random/boot_id). */
+  bootId: string;
+  /** The apply run that was loading it. */
+  run?: string;
+  /** When the load started (ISO, UTC, to the second). */
+  time?: string;
+}
+
 export interface HostFacts {
   probeVersion: number;
   kernel: string;
@@ -76,4 +92,8 @@ export interface HostFacts {
   service: { present: boolean; enabled: boolean; state: string };
   /** Installed kpatch-patch packages (rpm -qa), name-version-release. */
   packages: string[];
+  /** This boot's id (/proc/sys/kernel/random/boot_id), where the probe could read it. */
+  bootId?: string;
+  /** Loads that took the host down, by the crash guard's records (only a boot before this one). */
+  suspects?: SuspectLoad[];
 }

@@ -147,7 +147,9 @@ export type FindingKind =
   /** A patch is loaded but disabled and nothing declares it loaded. */
   | 'disabled'
   /** An installed copy differs from the declared file (sha256). */
-  | 'checksum';
+  | 'checksum'
+  /** The host went down while kpfleet was loading this patch (the crash guard's record). */
+  | 'suspect';
 
 export type Severity = 'info' | 'warning' | 'error';
 

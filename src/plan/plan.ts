@@ -12,7 +12,7 @@ import type { ConfigFingerprint } from '../config/fingerprint.ts';
 import type { Patch, Rollout } from '../config/model.ts';
 import { kernelMatches } from '../config/kernel-match.ts';
 import type { HostDesired } from '../desired/resolve.ts';
-import type { HostFacts, InstalledModule } from '../facts/model.ts';
+import type { HostFacts, InstalledModule, SuspectLoad } from '../facts/model.ts';
 import { formatDuration } from '../config/duration.ts';
 import { compareVersions, versionAtLeast } from '../util/version.ts';
 import type {
@@ -79,6 +79,38 @@ export function rebootDue(
   }
   return out;
 }
+
+/** What a crash guard record says (facts/parse/load-records.ts), in one sentence. */
+export function suspectSentence(x: SuspectLoad): string {
+  return (
+    `${x.patch} (${x.module}) is suspected of crashing this host: ` +
+    `kpfleet started loading it${x.time !== undefined ? ` at ${x.time}` : ''}` +
+    `${x.run !== undefined ? ` in run ${x.run}` : ''} (boot ${x.bootId}) ` +
+    'and the host went down before the load ended'
+  );
+}
+
+/** The crash guard's suspects as `kpfleet facts` shows them (warnings; the planner decides). */
+export function suspectNotes(facts: Pick<HostFacts, 'suspects'>, host: string): Finding[] {
+  return (facts.suspects ?? []).map((x) => ({
+    kind: 'suspect',
+    severity: 'warning',
+    patch: x.patch,
+    module: x.module,
+    message: `${suspectSentence(x)}. ${clearHint(host, x.patch)}`,
+  }));
+}
+
+/** `patch (loading at TIME, run RUN)`: the blocked host's reason, one line. */
+const suspectBrief = (x: SuspectLoad): string => {
+  const when = [x.time !== undefined && `at ${x.time}`, x.run !== undefined && `run ${x.run}`]
+    .filter((y): y is string => typeof y === 'string')
+    .join(', ');
+  return `${x.patch}${when ? ` (loading ${when})` : ''}`;
+};
+
+const clearHint = (host: string, patch: string): string =>
+  `Once someone has looked at why (the host's logs of that boot), clear it: kpfleet clear-suspect --limit ${host} --patch ${patch}`;
 
 const byGroups = (groups: readonly string[]): string =>
   groups.length === 0 ? '' : ` by group${groups.length === 1 ? '' : 's'} ${groups.join(', ')}`;
@@ -517,6 +549,37 @@ export function planHost(input: PlanHostInput): HostPlan {
     ...uninstalls,
     ...pkgRemoves,
   ];
+
+  // The crash guard (issue 15 point 4): a load that took this host down is not run there again.
+  const suspects = f.suspects ?? [];
+  if (suspects.length > 0) {
+    const loading = new Set([
+      ...loads.map((l) => l.module),
+      ...pkgInstalls.flatMap((c) => (c.module !== '' ? [c.module] : [])),
+    ]);
+    const hit = suspects.filter((x) => loading.has(x.module));
+    for (const x of suspects.filter((y) => !loading.has(y.module) && isEnabled(y.module))) {
+      findings.push({
+        kind: 'suspect',
+        severity: 'warning',
+        patch: x.patch,
+        module: x.module,
+        message: `${suspectSentence(x)}; it is loaded now (kpatch.service loads what is installed at boot). ${clearHint(desired.host, x.patch)}`,
+      });
+    }
+    if (hit.length > 0) {
+      return blocked(
+        `suspected of crashing this host: ${hit.map(suspectBrief).join('; ')}; once someone has looked: kpfleet clear-suspect --limit ${desired.host}`,
+        hit.map((x) => ({
+          kind: 'suspect' as const,
+          severity: 'error' as const,
+          patch: x.patch,
+          module: x.module,
+          message: `${suspectSentence(x)}; kpfleet will not load it here again. ${clearHint(desired.host, x.patch)}`,
+        })),
+      );
+    }
+  }
 
   if (changes.length > 0 && !f.kpatch.installed) {
     return blocked('kpatch is not installed', [

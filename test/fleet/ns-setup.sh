@@ -8,7 +8,8 @@
 # HOST_DIR is reachable in the namespace as /run/kpsim-host (commands should use that path), and
 # this folder (test/fleet: the simulator) as /run/kpsim-fleet.
 # HOST_DIR/root is the host's simulator root (test/fleet/SPEC.md): its sys/kernel, sys/module,
-# var/lib/kpatch, var/lib/kpsim, usr/lib/kpatch, proc/cmdline and proc/sys/kernel/tainted are
+# var/lib/kpatch, var/lib/kpsim, usr/lib/kpatch, proc/cmdline, proc/sys/kernel/tainted and
+# proc/sys/kernel/random/boot_id are
 # bound over the real paths, HOST_DIR/bin (the host's commands: kpatch, uname, dnf, ...) over
 # /usr/local/bin and its uname over /usr/bin/uname, and HOST_DIR/sudoers.d (if present) over
 # /etc/sudoers.d. Nothing outside the namespace changes: a mount point that does not exist on
@@ -64,6 +65,8 @@ mkdir -p "$root/sys/kernel" "$root/sys/module" "$root/var/lib/kpatch" "$root/var
 chmod 1777 "$root/tmp" "$root/var/tmp"
 [ -e "$root/proc/cmdline" ] || echo "BOOT_IMAGE=(hd0,gpt2)/vmlinuz ro quiet" >"$root/proc/cmdline"
 [ -e "$root/proc/sys/kernel/tainted" ] || echo 0 >"$root/proc/sys/kernel/tainted"
+mkdir -p "$root/proc/sys/kernel/random"
+[ -s "$root/proc/sys/kernel/random/boot_id" ] || cat /proc/sys/kernel/random/uuid >"$root/proc/sys/kernel/random/boot_id"
 
 binds=( # SRC DST pairs
   "$root/sys/kernel" /sys/kernel
@@ -73,6 +76,7 @@ binds=( # SRC DST pairs
   "$root/usr/lib/kpatch" /usr/lib/kpatch
   "$root/proc/cmdline" /proc/cmdline
   "$root/proc/sys/kernel/tainted" /proc/sys/kernel/tainted
+  "$root/proc/sys/kernel/random/boot_id" /proc/sys/kernel/random/boot_id
 )
 if [ -d "$host/bin" ]; then
   binds+=("$host/bin" /usr/local/bin)

@@ -77,7 +77,8 @@ export type FaultName =
   | 'sudo-password'
   | 'drop'
   | 'hang'
-  | 'disk-full';
+  | 'disk-full'
+  | 'reset-on-load';
 
 export interface RunResult {
   code: number | null;

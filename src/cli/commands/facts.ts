@@ -1,7 +1,7 @@
 import { ExitCode, UsageError } from '../../errors.ts';
 import { gatherFleetFacts } from '../../facts/gather.ts';
 import type { HostFactsResult } from '../../facts/gather.ts';
-import { rebootDue } from '../../plan/plan.ts';
+import { rebootDue, suspectNotes } from '../../plan/plan.ts';
 import { factsJson, renderFacts } from '../../report/facts.ts';
 import { oneLine } from '../../report/safe-text.ts';
 import { styleFor } from '../../report/style.ts';
@@ -71,7 +71,16 @@ export async function factsCommand(opts: FactsOptions, io: CliIo): Promise<numbe
   const now = Date.now();
   const { patches, rollout } = selected.config;
   const notes = new Map(
-    results.flatMap((r) => (r.ok ? [[r.host, rebootDue(r.facts, patches, rollout, now)]] : [])),
+    results.flatMap((r) =>
+      r.ok
+        ? [
+            [
+              r.host,
+              [...rebootDue(r.facts, patches, rollout, now), ...suspectNotes(r.facts, r.host)],
+            ],
+          ]
+        : [],
+    ),
   );
   if (opts.json === true) {
     io.stdout.write(JSON.stringify(factsJson(results, notes), null, 2) + '\n');

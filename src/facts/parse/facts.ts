@@ -18,6 +18,7 @@ import {
   stalledTasks,
 } from './host-sections.ts';
 import { parseKpatchList } from './kpatch-list.ts';
+import { readLoadRecords } from './load-records.ts';
 import type { KpatchListParsed } from './kpatch-list.ts';
 import type { Sections } from './probe-output.ts';
 import { splitSections, withStatus } from './probe-output.ts';
@@ -100,6 +101,7 @@ function readFacts(sections: Sections): FactsResult {
   const transition = transitionOf(livepatch.patches, get('tasks'), listed?.stalled);
   const service = withStatus(sections.get('service'));
   const serviceState = readServiceState(service.text);
+  const records = readLoadRecords(get('load-records'));
   const facts: HostFacts = {
     probeVersion: Number(get('probe')) || 0,
     kernel,
@@ -130,6 +132,8 @@ function readFacts(sections: Sections): FactsResult {
       state: serviceState,
     },
     packages: readPackages(get('packages')),
+    ...(records.bootId !== undefined ? { bootId: records.bootId } : {}),
+    suspects: records.suspects,
   };
   return { ok: true, facts };
 }

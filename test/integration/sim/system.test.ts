@@ -1,6 +1,6 @@
 // The simulator's companions: rpm/dnf with kpatch-patch scriptlets (§4.3), systemctl and
 // kpatch.service (§4.2), reboot, uname, and the drop fault against an sshd ancestor.
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -229,5 +229,64 @@ describe('drop fault', () => {
     const r = await h.run([sshd, '-c', 'kpatch list; echo after']);
     expect(r.signal).toBe('SIGKILL');
     expect(r.stdout).toBe('Loaded patch modules:\n');
+  });
+});
+
+describe('reset-on-load fault (the crash guard, issue 15 point 4)', () => {
+  const bootId = (h: { root: string }) =>
+    readFileSync(join(h.root, 'proc/sys/kernel/random/boot_id'), 'utf8');
+
+  it('every boot has its own boot id', async () => {
+    const h = host();
+    const first = bootId(h);
+    expect(first).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\n$/);
+    await h.run(['reboot']);
+    expect(bootId(h)).not.toBe(first);
+  });
+
+  it('during kpatch load of its module the host resets: new boot id, sysfs emptied, kpatch.service replayed, the sshd session killed; once', async () => {
+    const h = host();
+    h.makeModule('livepatch-foo.ko');
+    h.makeModule('livepatch-bar.ko');
+    await h.run(['kpatch', 'install', 'livepatch-foo.ko']);
+    await h.run(['kpatch', 'load', 'livepatch-bar.ko']);
+    expect(Object.keys(h.readSysfs().patches)).toEqual(['livepatch_bar']);
+    const before = bootId(h);
+    h.fault('reset-on-load', 'livepatch_foo');
+    // another module's load is not the one
+    expect((await h.run(['kpatch', 'load', 'livepatch-bar.ko'])).code).toBe(0);
+    expect(bootId(h)).toBe(before);
+
+    const sshd = join(h.root, 'sshd');
+    copyFileSync('/bin/bash', sshd); // comm = sshd
+    await h.run(['chmod', '+x', sshd]);
+    // a shell between sshd and kpatch (as sudo's) runs nothing more: the host went down
+    const r = await h.run([sshd, '-c', "sh -c 'kpatch load livepatch-foo.ko; touch after'; :"]);
+    expect(r.signal).toBe('SIGKILL');
+    expect(existsSync(join(h.root, 'after'))).toBe(false);
+    expect(r.stdout).toBe('loading patch module: livepatch-foo.ko\n');
+    expect(bootId(h)).not.toBe(before);
+    // as reboot: bar (loaded, not installed) is gone; kpatch.service loaded foo (installed) at boot
+    const s = h.readSysfs();
+    expect(Object.keys(s.patches)).toEqual(['livepatch_foo']);
+    expectRun(await h.run(['systemctl', 'is-active', 'kpatch']), 0, ['active'], []);
+    expect(existsSync(join(h.root, 'var/lib/kpsim/faults/reset-on-load'))).toBe(false);
+    expectConsistent(h);
+  });
+
+  it('without an sshd ancestor it says so on stderr and exits 255 (the host reset all the same)', async () => {
+    const h = host();
+    h.makeModule('livepatch-foo.ko');
+    const before = bootId(h);
+    h.fault('reset-on-load');
+    const r = await h.run(['kpatch', 'load', 'livepatch-foo.ko']);
+    expectRun(
+      r,
+      255,
+      ['loading patch module: livepatch-foo.ko'],
+      ['kpsim: reset-on-load: the host reset'],
+    );
+    expect(bootId(h)).not.toBe(before);
+    expect(h.readSysfs().patches).toEqual({});
   });
 });

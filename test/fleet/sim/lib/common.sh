@@ -83,6 +83,13 @@ fault_take() {
   fi
   return 0
 }
+# new_boot_id: a new /proc/sys/kernel/random/boot_id for this host (init, reboot)
+new_boot_id() {
+  local u=""
+  read -r u </proc/sys/kernel/random/uuid
+  mkdir -p "$R/proc/sys/kernel/random"
+  printf '%s\n' "$u" >"$R/proc/sys/kernel/random/boot_id"
+}
 livepatch_on() { [[ "$LIVEPATCH" == 1 ]] && ! fault_on no-livepatch; }
 kpatch_on() { [[ "$KPATCH_INSTALLED" == 1 ]] && ! fault_on no-kpatch; }
 
