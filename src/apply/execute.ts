@@ -312,6 +312,8 @@ async function runHost<H extends { host: string }>(
   let held: Held | undefined;
   /** This run's copies (stash.ts) stay only where the host is not in a known state. */
   let keepStash = true;
+  /** What removes this run's staged uploads, until a facts read has run it. */
+  let unstage: string | undefined;
   try {
     if (!o.check) {
       phase('lock');
@@ -347,6 +349,7 @@ async function runHost<H extends { host: string }>(
     }
     const uploads = hp.changes.flatMap((c) => (c.action === 'upload' ? [c.destination] : []));
     const staging = uploads.length ? await stagingDir(t, uploads) : '';
+    unstage = cleanupStaging(staging, uploads);
     const done: Change[] = [];
     let failure: string | undefined;
     for (const [i, c] of hp.changes.entries()) {
@@ -382,7 +385,8 @@ async function runHost<H extends { host: string }>(
       failure = await healthCheck(t, o.healthCheck, o.healthCheckTimeoutMs);
     }
     if (failure === undefined) {
-      const afterFacts = await gatherFacts(t, { prelude: cleanupStaging(staging, uploads) });
+      const afterFacts = await gatherFacts(t, { prelude: unstage });
+      unstage = undefined;
       const after = o.fingerprint(afterFacts);
       // each load was verified when it ran; a later load may still have retired it
       const retired = retiredLoads(hp.changes, afterFacts);
@@ -422,9 +426,8 @@ async function runHost<H extends { host: string }>(
       steps.push(rec);
       if (!rec.ok) rollbackOk = false;
     }
-    const after = o.fingerprint(
-      await gatherFacts(t, { prelude: cleanupStaging(staging, uploads) }),
-    );
+    const after = o.fingerprint(await gatherFacts(t, { prelude: unstage }));
+    unstage = undefined;
     keepStash = !rollbackOk;
     const kept = uninstalled(steps)
       ? ` (the modules it uninstalled are kept in ${stashFolder(o.runId)})`
@@ -447,6 +450,9 @@ async function runHost<H extends { host: string }>(
       { error: e },
     );
   } finally {
+    // interrupted, or a step threw: the staged uploads go all the same (best effort)
+    if (unstage !== undefined)
+      await t.exec(unstage, { step: 'staging cleanup', timeoutMs: 30_000 }).catch(() => undefined);
     if (held && !keepStash && uninstalled(steps))
       await dropStash((cmd, opts) => t.exec(cmd, opts), o.runId);
     if (held) {

@@ -94,6 +94,11 @@ export interface AuditLog {
   onEvent(e: ApplyEvent): void;
   /** After the run: the records of the hosts that did not end during it (not worked on). */
   finish(results: readonly HostResult[]): void;
+  /**
+   * The end record of each host that started and has not ended, with `message` (kpfleet stops
+   * without waiting for them: a crash whose steps did not end in time).
+   */
+  abandon(message: string): void;
   /** Every record reached the audit log. */
   readonly ok: boolean;
 }
@@ -147,6 +152,15 @@ export function createAuditLog(
     },
     finish(results) {
       append(results.filter((r) => !ended.has(r.host)).map((r) => auditRecord(run, r)));
+    },
+    abandon(message) {
+      const open = [...started].filter((h) => !ended.has(h));
+      for (const h of open) ended.add(h);
+      append(
+        open.map((host) =>
+          auditRecord(run, { host, wave: 0, outcome: 'failed', message, steps: [], durationMs: 0 }),
+        ),
+      );
     },
     get ok() {
       return !failed;

@@ -12,6 +12,7 @@ import { safeLines } from '../report/safe-text.ts';
 import { styleFor } from '../report/style.ts';
 import type { CliIo } from './io.ts';
 import { processIo } from './io.ts';
+import { guardedExitCode, guardProcess } from './signals.ts';
 import { VERSION } from './version.ts';
 
 export { VERSION };
@@ -245,7 +246,13 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
 
 /** Entry point for bin/kpfleet.js and `tsx src/cli/main.ts`. */
 export async function main(): Promise<void> {
-  process.exitCode = await runCli(process.argv.slice(2));
+  const io = processIo();
+  // signals and crashes end every phase cleanly (signals.ts): 130, 70
+  guardProcess(io);
+  const code = await runCli(process.argv.slice(2), io);
+  // one more turn of the event loop: a signal that came during the last synchronous work
+  await new Promise((done) => setTimeout(done, 0));
+  process.exitCode = guardedExitCode(code);
 }
 
 if (

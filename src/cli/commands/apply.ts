@@ -29,6 +29,9 @@ import { makePlan, replanner } from './plan.ts';
 import { catalogueReader, checkSavedPlan, readPlanFile, sha256 } from './saved-plan.ts';
 import { selectHostsForCli } from './project.ts';
 
+/** After the steps in flight: time for a host's rollback of one step and its unlock. */
+const RELEASE_MS = 60_000;
+
 export interface ApplyCliOptions {
   /** `--login-user`: every host is logged in to as this user. */
   loginUser?: string;
@@ -118,21 +121,34 @@ export async function applyCommand(
   }
 
   const abort = new AbortController();
-  // Ctrl-C, SIGTERM and SIGHUP: steps in flight finish, hosts are unlocked, records written
-  const stopHandlers = abortOnStopSignals(abort, io);
+  const startedAt = new Date();
+  const operator = `${userInfo().username}@${hostname()}`;
+  const commit = configCommit(projectDir);
+  const audit =
+    records.audit !== undefined && opts.check !== true && !nothing
+      ? createAuditLog(
+          records.audit,
+          { time: startedAt.toISOString(), operator, configCommit: commit ?? null },
+          plannedHosts(plan),
+          io,
+        )
+      : undefined;
+  // Ctrl-C, SIGTERM, SIGHUP or a crash: steps in flight finish (at most their timeouts), hosts
+  // are unlocked, records written
+  const stopHandlers = abortOnStopSignals(
+    {
+      abort,
+      graceMs:
+        Math.max(config.connection.commandTimeoutMs, config.rollout.healthCheckTimeoutMs) +
+        RELEASE_MS,
+      onAbandon: () =>
+        audit?.abandon(
+          'kpfleet stopped on an internal error while changing this host and its steps did not end in time: its state is unknown; read its facts again (kpfleet plan) before the next apply',
+        ),
+    },
+    io,
+  );
   try {
-    const startedAt = new Date();
-    const operator = `${userInfo().username}@${hostname()}`;
-    const commit = configCommit(projectDir);
-    const audit =
-      records.audit !== undefined && opts.check !== true && !nothing
-        ? createAuditLog(
-            records.audit,
-            { time: startedAt.toISOString(), operator, configCommit: commit ?? null },
-            plannedHosts(plan),
-            io,
-          )
-        : undefined;
     const result = await runApply(plan, selected, opts, io, {
       open,
       out,

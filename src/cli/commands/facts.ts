@@ -7,6 +7,7 @@ import { oneLine } from '../../report/safe-text.ts';
 import { styleFor } from '../../report/style.ts';
 import { createSshConnector } from '../../transport/ssh/connect.ts';
 import type { CliIo } from '../io.ts';
+import { trackConnection } from '../signals.ts';
 import { terminalPassphrase } from '../prompt.ts';
 import type { SelectedHosts } from './project.ts';
 import type { HostConnection } from '../../desired/connection.ts';
@@ -47,11 +48,13 @@ export function parseForks(value: string | undefined, fallback: number): number 
 export function connectorForCli(io: CliIo): (host: HostConnection) => Promise<Transport> {
   const err = styleFor(io.stderr, io.env);
   const askPassphrase = terminalPassphrase();
-  return createSshConnector({
+  const open = createSshConnector({
     env: io.env,
     ...(askPassphrase ? { askPassphrase } : {}),
     onWarning: (w) => io.stderr.write(`${err.yellow('warning')}: ${oneLine(w)}\n`),
   });
+  // an interrupt outside apply closes what is open (signals.ts)
+  return async (host) => trackConnection(await open(host));
 }
 
 /** Facts of the selected hosts over SSH, `--forks` at a time. Shared by `facts` and `plan`. */
