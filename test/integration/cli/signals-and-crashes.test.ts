@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FLEET_USER, TMP_BASE } from '../../fleet/host-dir.ts';
 import { Lab } from '../../fleet/lab.ts';
+import { lockHeld } from '../../fleet/sim-host.ts';
 import type { LabHost } from '../../fleet/lab.ts';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
@@ -155,7 +156,7 @@ function mark(h: LabHost, f: string): void {
   mkdirSync(join(h.sim.root, 'tmp'), { recursive: true, mode: 0o1777 });
   writeFileSync(tmp(h, f), '');
 }
-const locked = (h: LabHost) => existsSync(join(h.sim.root, 'var/lib/kpfleet/lock'));
+const locked = (h: LabHost) => lockHeld(h.sim.root);
 const loaded = (h: LabHost) => h.sim.readSysfs().patches[MOD]?.enabled === '1';
 function stage(h: LabHost): string {
   return join(h.sim.root, 'home', FLEET_USER, '.kpfleet/stage');
