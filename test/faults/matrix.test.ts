@@ -101,7 +101,8 @@ function hostState(h: FleetHost): Record<string, string> {
   const p = s.patches[MOD];
   const listing = (rel: string): string => {
     const path = join(h.sim.root, rel);
-    return existsSync(path) ? `[${readdirSync(path).length ? 'not empty' : 'empty'}]` : 'none';
+    // an empty staging or rollback folder holds nothing of a run
+    return existsSync(path) && readdirSync(path).length > 0 ? '[not empty]' : 'none';
   };
   return {
     sysfs: p ? `enabled=${p.enabled} transition=${p.transition}` : 'none',
