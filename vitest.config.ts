@@ -27,6 +27,18 @@ export default defineConfig({
         test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], testTimeout: 120_000 },
       },
       {
+        // the fault matrix on the real-SSH fleet (issue 15): `npm run test:faults` builds first
+        // and writes docs/reliability.md
+        extends: true,
+        test: {
+          name: 'faults',
+          include: ['test/faults/**/*.test.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 300_000,
+          maxConcurrency: 6,
+        },
+      },
+      {
         // a real Debian kernel under QEMU (issue 7): `npm run test:vm` sets it up first
         extends: true,
         test: {

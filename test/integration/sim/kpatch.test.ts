@@ -347,6 +347,7 @@ describe('load (§2.4) and list (§3)', () => {
       ['invalid-format', 'Invalid module format'],
       ['key-rejected', 'Key was rejected by service'],
       ['not-permitted', 'Operation not permitted'],
+      ['file-exists', 'File exists'],
     ] as const) {
       h.fault('insmod-error', arg);
       expectRun(

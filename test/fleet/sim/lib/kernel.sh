@@ -47,6 +47,7 @@ k_insmod() {
       invalid-params) reason="Invalid parameters" ;;
       unknown-symbol) reason="Unknown symbol in module" ;;
       no-device) reason="No such device" ;;
+      file-exists) reason="File exists" ;;
       *) reason="Invalid module format" ;;
     esac
   elif ! ko_read "$f"; then
