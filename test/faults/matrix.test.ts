@@ -24,6 +24,7 @@ import { runBuilt } from '../cli-built.ts';
 import { fleetDown, fleetUp } from '../fleet/fleet.ts';
 import type { Fleet, FleetHost } from '../fleet/fleet.ts';
 import { inventoryText, knownHostsLine, TMP_BASE } from '../fleet/host-dir.ts';
+import { lockHeld } from '../fleet/sim-host.ts';
 import { writeReliability } from './report.ts';
 import { ROWS } from './rows.ts';
 import type { Result, Row } from './rows.ts';
@@ -109,13 +110,19 @@ function hostState(h: FleetHost): Record<string, string> {
     module: s.modules[MOD] ? 'resident' : 'none',
     installed: s.installed.some((i) => i.file === KO) ? 'yes' : 'no',
     staging: listing('home/kpfleet/.kpfleet/stage'),
-    lock: listing('var/lib/kpfleet/lock'),
+    // held now (src/apply/lock.ts), or an older kpfleet's lock folder
+    lock:
+      lockHeld(h.sim.root) || existsSync(join(h.sim.root, 'var/lib/kpfleet/lock'))
+        ? 'held'
+        : 'none',
+    // the crash guard's records (a load the host went down in)
+    records: listing('var/lib/kpfleet/loading'),
     rollback: listing('var/lib/kpfleet/rollback'),
   };
 }
 
 /** A host as asked, with nothing of a run left on it. */
-const CLEAN = { staging: 'none', lock: 'none', rollback: 'none' };
+const CLEAN = { staging: 'none', lock: 'none', rollback: 'none', records: 'none' };
 const GOAL: Record<'loaded' | 'absent', Record<string, string>> = {
   loaded: { sysfs: 'enabled=1 transition=0', module: 'resident', installed: 'yes', ...CLEAN },
   absent: { sysfs: 'none', module: 'none', installed: 'no', ...CLEAN },
@@ -211,19 +218,21 @@ async function runRow(row: Row, index: number): Promise<Result> {
       break;
     }
     case 'concurrent': {
-      // a run holds the host (its load takes 3 s) when a second run for it starts
+      // a run holds the host (its load takes 3 s) when a second run for it starts; the second
+      // applies a plan saved before the first began, so it reaches the host's lock
+      const saved = await kpfleet(dir, ['plan', '--limit', host.name, '--out', 'second.plan.json']);
+      if (saved.code !== 0) throw new Error(saved.output);
       slowLoad(host);
       const a = kpfleet(dir, ['apply', '--yes', '--report', 'first.json']);
       await until(() => loadInProgress(host), 120_000);
       const b = await kpfleet(dir, [
         'apply',
         '--yes',
-        '--limit',
-        host.name,
         '--report',
         'second.json',
         '--audit-log',
         'second.jsonl',
+        'second.plan.json',
       ]);
       first = await a;
       note = `second run: exit ${String(b.code)}, ${outcomeOf(readReport(dir, 'second.json'), host.name)}`;
@@ -266,8 +275,10 @@ async function runRow(row: Row, index: number): Promise<Result> {
   const mine = report.hosts.find((h) => h.host === host.name);
   if (row.clear) row.clear(host);
   else host.clearFaults();
-  // a transition the fault left running completes or is reversed by kpatch's own time
+  // a transition the fault left running completes or is reversed by kpatch's own time (a host
+  // that was stopped mid-load finishes its transition once resumed)
   await sleep(300);
+  if (row.special === 'hang-during-load') await until(() => !loadInProgress(host), 60_000);
   const after = hostState(host);
   const goal = GOAL[start === 'loaded' ? 'absent' : 'loaded'];
   const halfChanged =

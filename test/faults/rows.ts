@@ -165,14 +165,15 @@ export const ROWS: Row[] = [
     phase: 'load',
     special: 'hang-during-load',
     expect: {
-      kind: 'pending',
-      needs:
-        'a host lock that dies with its run: the run lost the host and its unlock could not reach it, so the lock and the staged upload stay',
-      today: (r) =>
+      kind: 'limit',
+      reason:
+        "the run loses the host (keepalive) and reports it unreachable; its lock ends with the connection (src/apply/lock.ts) and the rerun is not refused, but the upload it staged stays in the login user's ~/.kpfleet/stage until a run that changes the host (the rerun has nothing to do: the load finished on the host); a staged file is never loaded from there, uploads are checked by sha256 each run",
+      holds: (r) =>
         r.outcome === 'unreachable' &&
         r.other === 'changed' &&
-        !r.converged &&
-        r.halfChanged.includes('lock: [not empty]'),
+        r.rerunExit === 0 &&
+        !r.halfChanged.includes('lock: held') &&
+        r.halfChanged.every((d) => d.startsWith('staging:')),
     },
   },
   {
@@ -229,17 +230,30 @@ export const ROWS: Row[] = [
     phase: 'load',
     special: 'killed',
     expect: {
-      kind: 'pending',
-      needs: 'a host lock that dies with its run, and `kpfleet unlock`',
-      // today the killed run's lock stays: a rerun with changes is refused (`locked`), one with
-      // none (the load finished on the host) leaves it there
-      today: (r) => !r.converged && r.halfChanged.includes('lock: [not empty]'),
+      kind: 'limit',
+      reason:
+        "SIGKILL cannot be caught: the lock dies with the run's connection (src/apply/lock.ts), the load it started finishes on the host and the rerun, not refused, finds the host as asked; only the upload it staged stays in the login user's ~/.kpfleet/stage until a run that changes the host",
+      holds: (r) =>
+        r.rerunExit === 0 &&
+        !r.halfChanged.includes('lock: held') &&
+        r.halfChanged.every((d) => d.startsWith('staging:')),
     },
   },
   {
     fault: 'host reset during load',
     phase: 'load',
-    expect: { kind: 'pending', needs: "the crash guard and the simulator's `reset-on-load` fault" },
+    inject: (h) => h.sim.fault('reset-on-load'),
+    expect: {
+      kind: 'limit',
+      reason:
+        'the crash guard (issue 15 point 4) keeps its record of the load the host went down in, and kpfleet will not load that patch there again until someone has looked and run kpfleet clear-suspect (the rerun warns). But the run had installed the patch and kpatch install enables kpatch.service, which loads every installed patch at boot: the host came back with it loaded. kpfleet leaves it so (unloading a patch the host runs is a change nobody asked for); declare the patch absent for that host to keep it off at boot',
+      holds: (r) =>
+        ['failed', 'unreachable'].includes(r.outcome) &&
+        r.other === 'changed' &&
+        r.rerunExit === 0 &&
+        r.halfChanged.includes('records: [not empty]') &&
+        !r.halfChanged.includes('lock: held'),
+    },
   },
   {
     fault: 'package %post fails',
