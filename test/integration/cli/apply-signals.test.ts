@@ -12,7 +12,6 @@
  * runs, and the run goes on only once the test has seen kpfleet take the signal.
  */
 import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,6 +19,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { TMP_BASE } from '../../fleet/host-dir.ts';
 import { lockHeld } from '../../fleet/sim-host.ts';
 import { Lab } from '../../fleet/lab.ts';
+import { startCliProcess, until } from '../../cli-process.ts';
+import type { CliProcess } from '../../cli-process.ts';
 import type { LabHost } from '../../fleet/lab.ts';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
@@ -87,11 +88,7 @@ beforeEach(async () => {
   mkdirSync(scratch, { recursive: true });
 });
 
-interface Cli {
-  child: ChildProcess;
-  out: () => string;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
+type Cli = CliProcess;
 
 function env(): NodeJS.ProcessEnv {
   const e: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', HOME: DIR, SSH_AUTH_SOCK: '' };
@@ -101,28 +98,7 @@ function env(): NodeJS.ProcessEnv {
 
 /** The CLI in one Node process, stdout and stderr on pipes. */
 function startCli(args: string[]): Cli {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
-    cwd: DIR,
-    env: { ...env(), CI: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
-    child.on('close', (code, signal) => done({ code, signal })),
-  );
-  return { child, out: () => out, exit };
-}
-
-/** Polls `cond` until it holds; fails after `ms`, or at once when `dead()` says it never will. */
-async function until(what: string, cond: () => boolean, dead: () => boolean, ms = 60_000) {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (dead()) throw new Error(`kpfleet ended before: ${what}`);
-    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  return startCliProcess(args, { cwd: DIR, env: { ...env(), CI: '1' } });
 }
 
 interface Record {

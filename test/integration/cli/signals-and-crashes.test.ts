@@ -11,19 +11,18 @@
  *   crash-preload.ts) exits 70 with an internal-error message: at once outside apply; during
  *   apply once every host has ended, been unlocked and recorded, the report written.
  */
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FLEET_USER, TMP_BASE } from '../../fleet/host-dir.ts';
 import { Lab } from '../../fleet/lab.ts';
+import { startCliProcess, until } from '../../cli-process.ts';
+import type { CliProcess } from '../../cli-process.ts';
 import { lockHeld } from '../../fleet/sim-host.ts';
 import type { LabHost } from '../../fleet/lab.ts';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
-const MAIN = join(ROOT, 'src/cli/main.ts');
 const PRELOAD = join(ROOT, 'test/integration/cli/crash-preload.ts');
 const EL9 = '5.14.0-362.8.1.el9_3.x86_64';
 const MOD = 'livepatch_phases';
@@ -94,12 +93,7 @@ beforeEach(async () => {
   mkdirSync(scratch, { recursive: true });
 });
 
-interface Cli {
-  child: ChildProcess;
-  out: () => string;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  ended: () => boolean;
-}
+type Cli = CliProcess;
 
 /** The CLI in one Node process (with `preload` first, if given), stdout and stderr on pipes. */
 function startCli(args: string[], extraEnv: Record<string, string> = {}, preload = false): Cli {
@@ -111,31 +105,7 @@ function startCli(args: string[], extraEnv: Record<string, string> = {}, preload
     CI: '1',
     ...extraEnv,
   };
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', ...(preload ? ['--import', PRELOAD] : []), MAIN, ...args],
-    { cwd: DIR, env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  let ended = false;
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
-    child.on('close', (code, signal) => {
-      ended = true;
-      done({ code, signal });
-    }),
-  );
-  return { child, out: () => out, exit, ended: () => ended };
-}
-
-async function until(what: string, cond: () => boolean, dead: () => boolean, ms = 60_000) {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (dead()) throw new Error(`kpfleet ended before: ${what}`);
-    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  return startCliProcess(args, { cwd: DIR, env, preloads: preload ? [PRELOAD] : [] });
 }
 
 interface AuditLine {
