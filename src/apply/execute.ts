@@ -401,6 +401,11 @@ async function runHost<H extends { host: string }>(
     }
     // roll back to the state before the run
     phase('rollback');
+    if (held?.ended === true) {
+      // the connection dropped and took the lock with it: over a new connection, with the lock
+      // taken again (unless another run has it now), the host is rolled back all the same
+      held = (await relock(o, t, held)) ?? held;
+    }
     const undo = rollbackChanges(done, facts, o.runId);
     let rollbackOk = true;
     for (const [i, c] of undo.entries()) {
@@ -563,6 +568,21 @@ async function healthCheck(
       return `health check failed: ${err.message}`;
     throw err;
   }
+}
+
+/**
+ * After the lock ended during the run: when the connection ended (and took the lock with it; not
+ * when the lock was ended over a live one, as `kpfleet unlock` does), the lock again over a new
+ * connection (the transport reconnects), if no other run has taken it since.
+ */
+async function relock<H extends { host: string }>(
+  o: ApplyOptions<H>,
+  t: Transport,
+  lost: Held,
+): Promise<Held | undefined> {
+  if (!lost.lost) return undefined;
+  const lock = await lockHost(t, o).catch(() => ({ ok: false as const }));
+  return lock.ok ? lock.held : undefined;
 }
 
 /** Takes the host's lock (`lock.ts`), or says who holds it since when. */

@@ -71,6 +71,8 @@ export interface Held {
   readonly code: number | null;
   /** Whether it has ended (before or after its first line). */
   readonly ended: boolean;
+  /** Whether it ended because the connection did (not because the command ended on the host). */
+  readonly lost: boolean;
   /** Ends it: its stdin is closed (end of file), then its end is awaited (bounded). */
   release(): Promise<void>;
 }

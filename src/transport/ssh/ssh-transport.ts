@@ -501,10 +501,11 @@ export class SshTransport implements Transport {
     const output = new BoundedOutput(64 * 1024);
     let channel: ClientChannel | undefined;
     // read through closures: an object, so the compiler does not narrow it
-    const st: { code: number | null; ended: boolean; closed: boolean } = {
+    const st: { code: number | null; ended: boolean; closed: boolean; lost: boolean } = {
       code: null,
       ended: false,
       closed: false,
+      lost: false,
     };
     // read after an await: a function, so the compiler does not narrow it
     const isClosed = (): boolean => st.closed;
@@ -526,6 +527,9 @@ export class SshTransport implements Transport {
       },
       get ended() {
         return st.ended;
+      },
+      get lost() {
+        return st.lost;
       },
       release: async () => {
         clearInterval(heartbeat);
@@ -559,11 +563,15 @@ export class SshTransport implements Transport {
       ended();
       if (st.closed) return;
       st.closed = true;
-      client.removeListener('close', finished);
+      client.removeListener('close', onConnectionClose);
       release();
       onClosed();
     };
-    client.once('close', finished);
+    const onConnectionClose = (): void => {
+      st.lost = true;
+      finished();
+    };
+    client.once('close', onConnectionClose);
     try {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => {
