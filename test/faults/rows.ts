@@ -246,11 +246,12 @@ export const ROWS: Row[] = [
     expect: {
       kind: 'limit',
       reason:
-        'the crash guard (issue 15 point 4) keeps its record of the load the host went down in, and kpfleet will not load that patch there again until someone has looked and run kpfleet clear-suspect (the rerun warns). But the run had installed the patch and kpatch install enables kpatch.service, which loads every installed patch at boot: the host came back with it loaded. kpfleet leaves it so (unloading a patch the host runs is a change nobody asked for); declare the patch absent for that host to keep it off at boot',
+        'the crash guard (issue 15 point 4): the run loses the host mid-load, connects again, takes the lock again and rolls the host back (kpatch.service had loaded the installed patch at boot); its record of the load the host went down in stays, so the rerun blocks the patch there ("suspected of crashing this host", exit 1) until someone has looked and run kpfleet clear-suspect. Nothing else is changed and the other host converges',
       holds: (r) =>
         ['failed', 'unreachable'].includes(r.outcome) &&
         r.other === 'changed' &&
-        r.rerunExit === 0 &&
+        r.rerunOutcome === 'blocked' &&
+        r.rerunExit === 1 &&
         r.halfChanged.includes('records: [not empty]') &&
         !r.halfChanged.includes('lock: held'),
     },
