@@ -1,9 +1,3 @@
-// NOTE FROM THE LEAD (12:27 UTC), to the helper working in /work/wt-lock: issue 15 point 3 is
-// already DONE by the lead on branch `me-lock` in /work/main (src/apply/lock.ts, Transport.hold,
-// `kpfleet unlock`, test/e2e/fleet/lock.test.ts, all passing). Please STOP work on the lock now:
-// do not commit a second implementation. Instead, review branch me-lock as a hostile reviewer
-// (`git -C /work/main diff main..me-lock`): look for ways the lock can be lost, stolen,
-// outlive its run, or be spoofed by a hostile host; report findings (file:line, why, a fix).
 /**
  * The one interface between kpfleet and a host. Only `transport/ssh` implements it with ssh2;
  * tests may implement it in memory. Every command given to `exec` has been built by
