@@ -2,7 +2,7 @@
 # test/vm/setup.sh [CACHE_DIR] — builds (and caches) what `npm run test:vm` boots (SPEC.md):
 #   CACHE/kernel/<abi>/vmlinuz       Debian 12's stock kernel, the ABI linux-image-amd64 points at now
 #   CACHE/kernel/<abi>/vmlinux       the same, decompressed (QEMU boots it through PVH: faster)
-#   CACHE/initramfs.cpio.gz          busybox + dash + coreutils + kmod + sudo + sshd + test/vm/kpatch
+#   CACHE/initramfs.cpio.gz          busybox + dash + coreutils + flock + kmod + sudo + sshd + test/vm/kpatch
 #   CACHE/disk.img                   the template of the persistent /var/lib (ext4, 64 MiB)
 #   CACHE/keys/                      the VM's ssh host key and the tests' client key (never committed)
 #   CACHE/modules/<abi>/*.ko, ABIS   test/vm/modules/build.sh output for this ABI and the previous one
@@ -206,6 +206,8 @@ if [[ "$(cat "$CACHE/initramfs.stamp" 2>/dev/null)" != "$stamp" || ! -f "$CACHE/
 		[[ -e "$S$real" ]] || put "$real"
 	done < <(dpkg -L coreutils grep sed | grep -E '^/(usr/)?s?bin/')
 	put /usr/bin/getopt
+	# util-linux's flock: the host lock kpfleet takes (src/apply/lock.ts), as on every Debian and RHEL
+	put /usr/bin/flock
 	# kmod: insmod, rmmod, modinfo, lsmod, modprobe, depmod
 	put /usr/bin/kmod
 	for t in insmod rmmod modinfo modprobe depmod; do ln -s ../bin/kmod "$S/usr/sbin/$t"; done
