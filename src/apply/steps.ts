@@ -2,7 +2,7 @@
  * The remote command of each plan change, with the check that proves it worked, in one exec:
  * the command runs, then a marker line, then what verification reads (sysfs, the installed
  * file, rpm). Pure: strings in, strings out; every name is validated and every word quoted
- * (`transport/shell.ts`). The reference sections cited are reference/kpatch.md's.
+ * (`transport/shell.ts`). The sections cited (§n) are docs/kpatch.md's.
  */
 import type { HostFacts } from '../facts/model.ts';
 import type { Change } from '../plan/model.ts';

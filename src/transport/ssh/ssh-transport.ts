@@ -236,7 +236,7 @@ async function openClient(
     client.once('close', () => fail(new Error('Connection lost before handshake')));
     try {
       client.connect(config);
-      // Small request/reply packets: do not wait for Nagle (reference ecosystem.md §1.10).
+      // Small request/reply packets: sent at once, never held back by Nagle's algorithm.
       (client as unknown as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
     } catch (err) {
       fail(err);
