@@ -30,6 +30,7 @@ import { dropStash, stashBeforeUninstall, stashFolder, stashPath } from './stash
 import { judgeStep, resolveStaged, splitStepOutput, stepFor } from './steps.ts';
 import { tailText } from '../util/text.ts';
 import { shouldHalt, splitWaves } from './waves.ts';
+import { mapLimit } from '../util/pool.ts';
 
 /** What a step record keeps of the step's output: its end, however much the host printed. */
 const RECORD_LINES = 20;
@@ -130,22 +131,16 @@ export async function applyPlan<H extends { host: string }>(
       continue;
     }
     o.onEvent({ type: 'wave-start', wave: n, hosts: wave.map((h) => h.host) });
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      for (let j = next++; j < wave.length; j = next++) {
-        const hp = wave[j];
-        if (!hp) continue;
-        let r: HostResult;
-        if (o.signal?.aborted === true) r = skipped(hp, n, 'interrupted before it started');
-        else {
-          o.onEvent({ type: 'host-start', host: hp.host, wave: n });
-          r = await runHost(o, hp, n);
-        }
-        results.set(hp.host, r);
-        o.onEvent({ type: 'host-end', result: r });
+    await mapLimit(wave, o.forks, async (hp) => {
+      let r: HostResult;
+      if (o.signal?.aborted === true) r = skipped(hp, n, 'interrupted before it started');
+      else {
+        o.onEvent({ type: 'host-start', host: hp.host, wave: n });
+        r = await runHost(o, hp, n);
       }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(o.forks, wave.length)) }, worker));
+      results.set(hp.host, r);
+      o.onEvent({ type: 'host-end', result: r });
+    });
     const waveResults = wave.map((h) => results.get(h.host));
     attempted += waveResults.filter((r) => r && r.outcome !== 'skipped').length;
     failed += waveResults.filter((r) => r && FAILURE_OUTCOMES.has(r.outcome)).length;

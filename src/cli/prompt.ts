@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline';
 import { safeText } from '../report/safe-text.ts';
 import type { PassphraseProvider } from '../transport/ssh/keys.ts';
 import type { CliIo } from './io.ts';
+import { UsageError } from '../errors.ts';
 
 export function terminalPassphrase(): PassphraseProvider | undefined {
   if (!process.stdin.isTTY || !process.stderr.isTTY) return undefined;
@@ -36,4 +37,25 @@ export function confirm(question: string, io: CliIo): Promise<boolean> {
       done(false);
     });
   });
+}
+
+/**
+ * A command that changes hosts goes on only when `--yes` was given, or `yes` typed on a terminal
+ * (`question`). Without a terminal and without `--yes` it is a usage error (64): `refusal` says
+ * what the command would change. False: the operator said no.
+ */
+export async function confirmed(
+  yes: boolean | undefined,
+  question: string,
+  refusal: string,
+  io: CliIo,
+  hint?: string,
+): Promise<boolean> {
+  if (yes === true) return true;
+  if (!process.stdin.isTTY) {
+    throw new UsageError(`${refusal}: confirm with --yes when there is no terminal`, {
+      ...(hint !== undefined ? { hint } : {}),
+    });
+  }
+  return confirm(question, io);
 }

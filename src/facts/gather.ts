@@ -3,6 +3,7 @@
  * A probe whose output does not parse is a per-host error that shows the text.
  */
 import { AppError, ExitCode } from '../errors.ts';
+import { mapLimit } from '../util/pool.ts';
 import type { Transport } from '../transport/transport.ts';
 import type { HostFacts } from './model.ts';
 import { parseFacts } from './parse/facts.ts';
@@ -64,39 +65,29 @@ export async function gatherFleetFacts<H extends { host: string }>(
   open: (host: H) => Promise<Transport>,
   options: { forks: number; onResult?: (r: HostFactsResult) => void },
 ): Promise<HostFactsResult[]> {
-  const results: HostFactsResult[] = new Array<HostFactsResult>(hosts.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (let i = next++; i < hosts.length; i = next++) {
-      const h = hosts[i];
-      if (!h) continue;
-      const started = performance.now();
-      let transport: Transport | undefined;
-      let result: HostFactsResult;
-      try {
-        transport = await open(h);
-        result = { host: h.host, ok: true, facts: await gatherFacts(transport), durationMs: 0 };
-      } catch (err) {
-        const error =
-          err instanceof AppError
-            ? err
-            : new AppError(
-                'E_INTERNAL',
-                ExitCode.internal,
-                err instanceof Error ? err.message : String(err),
-                { host: h.host, step: 'facts', cause: err },
-              );
-        result = { host: h.host, ok: false, error, durationMs: 0 };
-      } finally {
-        await transport?.close();
-      }
-      result.durationMs = performance.now() - started;
-      results[i] = result;
-      options.onResult?.(result);
+  return mapLimit(hosts, options.forks, async (h): Promise<HostFactsResult> => {
+    const started = performance.now();
+    let transport: Transport | undefined;
+    let result: HostFactsResult;
+    try {
+      transport = await open(h);
+      result = { host: h.host, ok: true, facts: await gatherFacts(transport), durationMs: 0 };
+    } catch (err) {
+      const error =
+        err instanceof AppError
+          ? err
+          : new AppError(
+              'E_INTERNAL',
+              ExitCode.internal,
+              err instanceof Error ? err.message : String(err),
+              { host: h.host, step: 'facts', cause: err },
+            );
+      result = { host: h.host, ok: false, error, durationMs: 0 };
+    } finally {
+      await transport?.close();
     }
-  };
-  await Promise.all(
-    Array.from({ length: Math.max(1, Math.min(options.forks, hosts.length)) }, worker),
-  );
-  return results;
+    result.durationMs = performance.now() - started;
+    options.onResult?.(result);
+    return result;
+  });
 }

@@ -4,7 +4,7 @@ import { hostname, userInfo } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import type { ApplyEvent, HostResult } from '../../apply/events.ts';
 import { applyPlan } from '../../apply/execute.ts';
-import { ExitCode, UsageError } from '../../errors.ts';
+import { ExitCode } from '../../errors.ts';
 import { factsFingerprint } from '../../facts/fingerprint.ts';
 import type { Plan } from '../../plan/model.ts';
 import { summarizePlan } from '../../plan/plan.ts';
@@ -21,7 +21,7 @@ import {
   writeApplyReport,
 } from '../apply-records.ts';
 import type { CliIo } from '../io.ts';
-import { confirm } from '../prompt.ts';
+import { confirmed } from '../prompt.ts';
 import { abortOnStopSignals } from '../signals.ts';
 import { VERSION } from '../version.ts';
 import { connectorForCli, parseForks } from './facts.ts';
@@ -104,20 +104,19 @@ export async function applyCommand(
   io.stdout.write(renderPlanText(plan, out) + '\n\n');
   const nothing = plan.summary.changes === 0;
   if (nothing) io.stdout.write('Nothing to apply.\n');
-  if (!nothing && opts.check !== true && opts.yes !== true) {
-    if (!process.stdin.isTTY) {
-      throw new UsageError('apply changes hosts: confirm with --yes when there is no terminal', {
-        hint: 'in CI: kpfleet apply --yes plan.json (a plan saved and reviewed with kpfleet plan --out)',
-      });
-    }
-    const ok = await confirm(
+  if (
+    !nothing &&
+    opts.check !== true &&
+    !(await confirmed(
+      opts.yes,
       `Apply ${String(plan.summary.actions.load ?? 0)} load(s) and the other changes to ${String(plan.summary.changes)} host(s)? Only 'yes' is accepted: `,
+      'apply changes hosts',
       io,
-    );
-    if (!ok) {
-      io.stderr.write('Apply cancelled; nothing was changed.\n');
-      return ExitCode.ok;
-    }
+      'in CI: kpfleet apply --yes plan.json (a plan saved and reviewed with kpfleet plan --out)',
+    ))
+  ) {
+    io.stderr.write('Apply cancelled; nothing was changed.\n');
+    return ExitCode.ok;
   }
 
   const abort = new AbortController();

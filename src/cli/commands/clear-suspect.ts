@@ -16,7 +16,7 @@ import { styleFor } from '../../report/style.ts';
 import { assertModuleName, sh } from '../../transport/shell.ts';
 import type { Transport } from '../../transport/transport.ts';
 import type { CliIo } from '../io.ts';
-import { confirm } from '../prompt.ts';
+import { confirmed } from '../prompt.ts';
 import { connectorForCli, exitCodeOf, readFleetFacts } from './facts.ts';
 import { selectHostsForCli } from './project.ts';
 
@@ -83,16 +83,16 @@ export async function clearSuspectCommand(opts: ClearSuspectOptions, io: CliIo):
   for (const t of targets)
     for (const s of t.suspects)
       io.stdout.write(`  ${out.bold(oneLine(t.conn.host))}: ${oneLine(suspectSentence(s))}\n`);
-  if (opts.yes !== true) {
-    if (!process.stdin.isTTY) {
-      throw new UsageError(
-        'clear-suspect changes hosts: confirm with --yes when there is no terminal',
-      );
-    }
-    if (!(await confirm(`Clear ${String(count)} record(s)? Only 'yes' is accepted: `, io))) {
-      io.stderr.write('Nothing was cleared.\n');
-      return exitCodeOf(codes);
-    }
+  if (
+    !(await confirmed(
+      opts.yes,
+      `Clear ${String(count)} record(s)? Only 'yes' is accepted: `,
+      'clear-suspect changes hosts',
+      io,
+    ))
+  ) {
+    io.stderr.write('Nothing was cleared.\n');
+    return exitCodeOf(codes);
   }
   for (const t of targets) {
     let transport: Transport | undefined;

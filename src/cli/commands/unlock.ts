@@ -12,7 +12,7 @@ import { styleFor } from '../../report/style.ts';
 import type { Transport } from '../../transport/transport.ts';
 import { mapLimit } from '../../util/pool.ts';
 import type { CliIo } from '../io.ts';
-import { confirm } from '../prompt.ts';
+import { confirmed } from '../prompt.ts';
 import { connectorForCli, exitCodeOf, parseForks } from './facts.ts';
 import { selectHostsForCli } from './project.ts';
 
@@ -91,20 +91,16 @@ export async function unlockCommand(opts: UnlockOptions, io: CliIo): Promise<num
       io.stdout.write('\nNo lock to end.\n');
       return exitCodeOf(errors);
     }
-    if (opts.yes !== true) {
-      if (!process.stdin.isTTY) {
-        throw new UsageError(
-          "unlock ends other runs' locks: confirm with --yes when there is no terminal",
-        );
-      }
-      const ok = await confirm(
+    if (
+      !(await confirmed(
+        opts.yes,
         `\nEnd the lock of ${String(locked.length)} host(s)? A run still working there stops before its next change. Only 'yes' is accepted: `,
+        "unlock ends other runs' locks",
         io,
-      );
-      if (!ok) {
-        io.stderr.write('Unlock cancelled; nothing was changed.\n');
-        return ExitCode.ok;
-      }
+      ))
+    ) {
+      io.stderr.write('Unlock cancelled; nothing was changed.\n');
+      return ExitCode.ok;
     }
     const codes = await mapLimit(locked, forks, async (s): Promise<number> => {
       const t = transports.get(s.host);
