@@ -319,6 +319,15 @@ export function judgeStep(change: Change, stdout: string): StepOutcome {
   };
 }
 
+/**
+ * rpm's warning for a failed scriptlet (`warning: %post(NEVRA) scriptlet failed, exit status N`),
+ * as ` (…)`: dnf 4 with rpm 4 goes on and exits 0 when a %post fails (docs/kpatch.md §4.3).
+ */
+function scriptletFailure(output: string): string {
+  const line = output.split('\n').findLast((l) => /^warning: %\w+\(.*\) scriptlet failed/.test(l));
+  return line ? ` (${tailText(line, 1, 300)})` : '';
+}
+
 /** Did the step do what it was for? Reads the verification, not only the exit status. */
 function judgeVerified(change: Change, stdout: string): StepOutcome {
   const { output, rc, verify } = splitStepOutput(stdout);
@@ -347,7 +356,7 @@ function judgeVerified(change: Change, stdout: string): StepOutcome {
         return failedWith(`${change.package} is not installed`);
       if (change.module !== '' && !mods.includes(change.module))
         return failedWith(
-          `${change.package} is installed but ${change.module} is not in /var/lib/kpatch`,
+          `${change.package} is installed but ${change.module} is not in /var/lib/kpatch${scriptletFailure(output)}`,
         );
       return { ok: true };
     }

@@ -286,6 +286,26 @@ describe('rpmSpec: what dnf is asked for (§4.3)', () => {
       judgeStep(c, out('', 0, 'package kpatch-patch-5_14_0-362_8_1-1-30.el9_3.x86_64')).error,
     ).toMatch(/is not installed/);
   });
+  it("a %post that failed while dnf exited 0 is named in the error (rpm's warning line)", () => {
+    const c: Change = {
+      action: 'package-install',
+      patch: 'p',
+      module: 'kpatch_5_14_0_362_8_1_1_3',
+      package: 'kpatch-patch-5_14_0-362_8_1-1-3',
+      reason: 'r',
+    };
+    const dnf = [
+      'Running transaction',
+      '  Running scriptlet: kpatch-patch-5_14_0-362_8_1-1-3.el9_3.x86_64',
+      'warning: %post(kpatch-patch-5_14_0-362_8_1-1-3.el9_3.x86_64) scriptlet failed, exit status 1',
+      'Error in POSTIN scriptlet in rpm package kpatch-patch-5_14_0-362_8_1',
+      'Complete!',
+    ].join('\n');
+    const r = judgeStep(c, out(dnf, 0, 'package kpatch-patch-5_14_0-362_8_1-1-3.el9_3.x86_64'));
+    expect(r.error).toBe(
+      'kpatch-patch-5_14_0-362_8_1-1-3 is installed but kpatch_5_14_0_362_8_1_1_3 is not in /var/lib/kpatch (warning: %post(kpatch-patch-5_14_0-362_8_1-1-3.el9_3.x86_64) scriptlet failed, exit status 1)',
+    );
+  });
 });
 
 describe('durability: each change that persists is synced before it counts (issue 15 §2)', () => {
