@@ -307,7 +307,7 @@ function sshdConfig(address: string, port: number, logLevel = 'ERROR'): string {
     'PermitRootLogin no',
     'MaxStartups 1000:30:2000',
     'LoginGraceTime 30',
-    'Subsystem sftp internal-sftp',
+    'Subsystem sftp /usr/local/bin/kpsim-sftp',
     'PrintMotd no',
     'PrintLastLog no',
     'UseDNS no',

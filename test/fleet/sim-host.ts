@@ -78,7 +78,8 @@ export type FaultName =
   | 'drop'
   | 'hang'
   | 'disk-full'
-  | 'reset-on-load';
+  | 'reset-on-load'
+  | 'post-fail';
 
 export interface RunResult {
   code: number | null;

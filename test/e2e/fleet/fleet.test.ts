@@ -170,6 +170,33 @@ describe('the real-SSH fleet', () => {
     expect(ssh('h001', 'true').code).toBe(0);
   });
 
+  it('drop upload: the SFTP session is cut at its first write, the opened file left empty', () => {
+    const h = fleet.host('h004');
+    const local = join(fleet.state.dir, 'upload4.bin');
+    writeFileSync(local, 'z'.repeat(20_000));
+    const put = () =>
+      spawnSync('sftp', ['-b', '-', ...fleet.sshArgs('h004').map((a) => (a === '-p' ? '-P' : a))], {
+        input: `put ${local} /var/tmp/upload4.bin\n`,
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+    h.fault('drop', 'upload');
+    try {
+      const cut = put();
+      expect(cut.status).not.toBe(0);
+      expect(cut.stderr).toMatch(/Connection closed|lost|broken pipe/i);
+      // opened (created) on the host, and nothing written
+      expect(ssh('h004', 'wc -c < /var/tmp/upload4.bin').stdout).toBe('0\n');
+      // every SFTP session while the fault is set; commands are not touched
+      expect(put().status).not.toBe(0);
+      expect(ssh('h004', 'sudo kpatch list').code).toBe(0);
+    } finally {
+      h.clearFaults();
+    }
+    expect(put().status).toBe(0);
+    expect(ssh('h004', 'wc -c < /var/tmp/upload4.bin').stdout).toBe('20000\n');
+  });
+
   it('down leaves no process behind', async () => {
     const extra = join(TMP_BASE, `e2e-fleet2-${process.pid}`);
     const small = await fleetUp({ hosts: 2, dir: extra, subnet: 79 });

@@ -136,6 +136,34 @@ describe('kpatch-patch RPMs (§4.3)', () => {
   });
 });
 
+describe('the post-fail fault (SPEC.md)', () => {
+  it('a %post that fails: rpm warns, dnf says so and exits 0, the package is installed and nothing else', async () => {
+    const h = host();
+    const nvra = h.addPackage({ version: '1', release: '1' });
+    h.fault('post-fail', '1');
+    const r = await h.run(['dnf', 'install', '-y', PKG]);
+    expect(r.code).toBe(0);
+    expect(lines(r.stdout).at(-1)).toBe('Complete!');
+    expect(lines(r.stderr)).toEqual([
+      'kpsim: post-fail fault: %post exits 1',
+      `warning: %post(${nvra}) scriptlet failed, exit status 1`,
+      `Error in POSTIN scriptlet in rpm package ${PKG}`,
+    ]);
+    expectRun(await h.run(['rpm', '-q', PKG]), 0, [nvra], []);
+    expect(existsSync(join(h.root, `usr/lib/kpatch/${K9}/kpatch-5_14_0-362_8_1-1-1.ko`))).toBe(
+      true,
+    );
+    const s = h.readSysfs();
+    expect(s.installed).toEqual([]);
+    expect(s.patches).toEqual({});
+    // once (the count is used up): removed and installed again, the %post does its work
+    await h.run(['dnf', 'remove', '-y', PKG]);
+    const again = await h.run(['dnf', 'install', '-y', PKG]);
+    expect(again.stderr).not.toContain('scriptlet failed');
+    expect(h.readSysfs().patches.kpatch_5_14_0_362_8_1_1_1).toMatchObject({ enabled: '1' });
+  });
+});
+
 describe('kpatch.service and reboot (§4.2)', () => {
   it('systemctl is-enabled / enable / disable / is-active, other units', async () => {
     const h = host();

@@ -93,6 +93,31 @@ new_boot_id() {
 livepatch_on() { [[ "$LIVEPATCH" == 1 ]] && ! fault_on no-livepatch; }
 kpatch_on() { [[ "$KPATCH_INSTALLED" == 1 ]] && ! fault_on no-kpatch; }
 
+# drop_session MESSAGE [reset]: the connection is lost (the drop faults of kpatch and kpsim-sftp):
+# SIGKILL the closest sshd ancestor (after 0.3 s, so what was printed reaches the client, as it
+# would before a real connection loss) and exit 255; `reset`
+# kills every process between it and this one too (the shell that ran kpatch runs nothing more,
+# as on a host that went down). Without an sshd ancestor: MESSAGE on stderr, exit 255.
+drop_session() {
+  local pid=$PPID comm stat rest between=()
+  while [[ "$pid" =~ ^[0-9]+$ ]] && ((pid > 1)); do
+    comm=""; read -r comm <"/proc/$pid/comm" 2>/dev/null
+    if [[ "$comm" == sshd ]]; then
+      sleep 0.3
+      [[ "${2:-}" == reset ]] && kill -KILL "${between[@]}" 2>/dev/null
+      kill -KILL "$pid" 2>/dev/null
+      exit 255
+    fi
+    between+=("$pid")
+    stat=""; read -r stat <"/proc/$pid/stat" 2>/dev/null || break
+    rest=${stat##*) }   # "S PPID ..."
+    rest=${rest#* }
+    pid=${rest%% *}
+  done
+  echo "$1" >&2
+  exit 255
+}
+
 # ---- time ------------------------------------------------------------------------------------
 to_us() { # decimal seconds -> integer microseconds
   local s="$1" i f

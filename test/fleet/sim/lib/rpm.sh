@@ -57,6 +57,14 @@ scriptlet_post() {
   fi
   return 0
 }
+# The post-fail fault (SPEC.md): a %post that exits 1 before any of its work. As rpm 4.14/4.16
+# and dnf 4 (RHEL 8/9) do, rpm warns, dnf reports the error and goes on: the package stays
+# installed, its module in /usr/lib/kpatch, and dnf exits 0 (the caller must check the result).
+scriptlet_post_fails() {
+  echo "kpsim: post-fail fault: %post exits 1" >&2
+  echo "warning: %post($(pget "$1" nvra)) scriptlet failed, exit status 1" >&2
+  echo "Error in POSTIN scriptlet in rpm package $(pget "$1" name)" >&2
+}
 scriptlet_postun() {
   local f="$1" file kver
   file=$(pget "$f" file); [[ -n "$file" ]] || return 0
