@@ -35,6 +35,14 @@ const DIR = join(TMP_BASE, `faults-${String(process.pid)}`);
 const EL9 = '5.14.0-362.8.1.el9_3.x86_64';
 const MOD = 'livepatch_cve_2024_1086';
 const KO = 'livepatch-cve-2024-1086.ko';
+/** The kpatch-patch package of rows with `patch: 'rpm'` (docs/kpatch.md §4.3), in each host's repository. */
+const RPM = {
+  name: 'kpatch-patch-5_14_0-362_8_1',
+  spec: 'kpatch-patch-5_14_0-362_8_1-1-1',
+  mod: 'kpatch_5_14_0_362_8_1_1_1',
+  ko: 'kpatch-5_14_0-362_8_1-1-1.ko',
+};
+type Patch = 'file' | 'rpm';
 const SUBNET = 100;
 let fleet: Fleet;
 const results = new Map<number, Result>();
@@ -59,7 +67,7 @@ const outcomeOf = (r: Report, host: string): string =>
   r.hosts.find((h) => h.host === host)?.outcome ?? '(none)';
 
 /** A row's folder: its kpfleet.yml asks `goal` of its two hosts. */
-function project(dir: string, hosts: FleetHost[], goal: 'loaded' | 'absent'): void {
+function project(dir: string, hosts: FleetHost[], goal: 'loaded' | 'absent', patch: Patch): void {
   mkdirSync(join(dir, 'patches'), { recursive: true });
   copyFileSync(join(DIR, KO), join(dir, 'patches', KO));
   writeFileSync(
@@ -81,10 +89,14 @@ function project(dir: string, hosts: FleetHost[], goal: 'loaded' | 'absent'): vo
       '  command_timeout: 10s',
       'patches:',
       '  cve-2024-1086:',
-      `    module: ${MOD}`,
-      `    kernel: ${EL9}`,
-      `    file: patches/${KO}`,
-      `    sha256: ${sha256(join(DIR, KO))}`,
+      ...(patch === 'rpm'
+        ? [`    module: ${RPM.mod}`, `    kernel: ${EL9}`, `    rpm: ${RPM.spec}`]
+        : [
+            `    module: ${MOD}`,
+            `    kernel: ${EL9}`,
+            `    file: patches/${KO}`,
+            `    sha256: ${sha256(join(DIR, KO))}`,
+          ]),
       'groups:',
       '  rhel9:',
       `    ${goal}: [cve-2024-1086]`,
@@ -97,9 +109,10 @@ function project(dir: string, hosts: FleetHost[], goal: 'loaded' | 'absent'): vo
  * What of a host a run may change or leave behind, without names or times: the patch in sysfs,
  * resident modules, installed files, the staging folder, the lock, the rollback copies.
  */
-function hostState(h: FleetHost): Record<string, string> {
+function hostState(h: FleetHost, patch: Patch): Record<string, string> {
+  const [mod, ko] = patch === 'rpm' ? [RPM.mod, RPM.ko] : [MOD, KO];
   const s = h.sim.readSysfs();
-  const p = s.patches[MOD];
+  const p = s.patches[mod];
   const listing = (rel: string): string => {
     const path = join(h.sim.root, rel);
     // an empty staging or rollback folder holds nothing of a run
@@ -107,8 +120,12 @@ function hostState(h: FleetHost): Record<string, string> {
   };
   return {
     sysfs: p ? `enabled=${p.enabled} transition=${p.transition}` : 'none',
-    module: s.modules[MOD] ? 'resident' : 'none',
-    installed: s.installed.some((i) => i.file === KO) ? 'yes' : 'no',
+    module: s.modules[mod] ? 'resident' : 'none',
+    installed: s.installed.some((i) => i.file === ko) ? 'yes' : 'no',
+    // the kpatch-patch package, in the simulator's rpm database (rpm rows only)
+    ...(patch === 'rpm'
+      ? { package: existsSync(join(h.sim.root, 'var/lib/kpsim/rpmdb', RPM.name)) ? 'yes' : 'no' }
+      : {}),
     staging: listing('home/kpfleet/.kpfleet/stage'),
     // held now (src/apply/lock.ts), or an older kpfleet's lock folder
     lock:
@@ -123,10 +140,12 @@ function hostState(h: FleetHost): Record<string, string> {
 
 /** A host as asked, with nothing of a run left on it. */
 const CLEAN = { staging: 'none', lock: 'none', rollback: 'none', records: 'none' };
-const GOAL: Record<'loaded' | 'absent', Record<string, string>> = {
-  loaded: { sysfs: 'enabled=1 transition=0', module: 'resident', installed: 'yes', ...CLEAN },
-  absent: { sysfs: 'none', module: 'none', installed: 'no', ...CLEAN },
-};
+function goalState(goal: 'loaded' | 'absent', patch: Patch): Record<string, string> {
+  const pkg = patch === 'rpm' ? { package: goal === 'loaded' ? 'yes' : 'no' } : {};
+  return goal === 'loaded'
+    ? { sysfs: 'enabled=1 transition=0', module: 'resident', installed: 'yes', ...pkg, ...CLEAN }
+    : { sysfs: 'none', module: 'none', installed: 'no', ...pkg, ...CLEAN };
+}
 
 function differences(a: Record<string, string>, b: Record<string, string>): string[] {
   return Object.keys(a)
@@ -194,13 +213,16 @@ async function runRow(row: Row, index: number): Promise<Result> {
   const names: [string, string] = [host.name, other.name];
   const dir = join(DIR, `row${String(index)}`);
   const start = row.start ?? 'bare';
+  const patch = row.patch ?? 'file';
+  if (patch === 'rpm')
+    for (const h of [host, other]) h.sim.addPackage({ version: '1', release: '1' });
   if (start === 'loaded') {
-    project(dir, [host, other], 'loaded');
+    project(dir, [host, other], 'loaded', patch);
     const r = await kpfleet(dir, ['apply', '--yes']);
     if (r.code !== 0) throw new Error(`setting up ${row.fault}: ${r.output}`);
   }
-  project(dir, [host, other], start === 'loaded' ? 'absent' : 'loaded');
-  const before = hostState(host);
+  project(dir, [host, other], start === 'loaded' ? 'absent' : 'loaded', patch);
+  const before = hostState(host, patch);
   let note: string | undefined;
   let first: { code: number | null } = { code: null };
 
@@ -279,8 +301,8 @@ async function runRow(row: Row, index: number): Promise<Result> {
   // that was stopped mid-load finishes its transition once resumed)
   await sleep(300);
   if (row.special === 'hang-during-load') await until(() => !loadInProgress(host), 60_000);
-  const after = hostState(host);
-  const goal = GOAL[start === 'loaded' ? 'absent' : 'loaded'];
+  const after = hostState(host, patch);
+  const goal = goalState(start === 'loaded' ? 'absent' : 'loaded', patch);
   const halfChanged =
     differences(after, before).length === 0 || differences(after, goal).length === 0
       ? []
@@ -289,7 +311,7 @@ async function runRow(row: Row, index: number): Promise<Result> {
   const rerun = await kpfleet(dir, ['apply', '--yes', '--report', 'rerun.json']);
   const plan = await kpfleet(dir, ['plan', '--detailed-exitcode']);
   const converged =
-    rerun.code === 0 && plan.code === 0 && differences(hostState(host), goal).length === 0;
+    rerun.code === 0 && plan.code === 0 && differences(hostState(host, patch), goal).length === 0;
   const rerunReport = readReport(dir, 'rerun.json');
   const otherOutcome =
     row.special === 'killed'
