@@ -10,7 +10,7 @@ import { gatherFacts } from '../facts/gather.ts';
 import type { HostFacts } from '../facts/model.ts';
 import type { Change, HostPlan, LoadChange, Plan, UploadChange } from '../plan/model.ts';
 import { diffChanges } from '../plan/verify.ts';
-import { STAGING_DIR } from '../plan/plan.ts';
+import { LEGACY_LOCK_DIR, RUN_LOCK, STAGING_DIR } from '../host-paths.ts';
 import type { Amount } from '../config/model.ts';
 import { quote } from '../transport/shell.ts';
 import type { Held, Transport } from '../transport/transport.ts';
@@ -19,8 +19,6 @@ import {
   HEARTBEAT_MS,
   HOLD_ANSWER_MS,
   holderScript,
-  LEGACY_LOCK_DIR,
-  RUN_LOCK,
   parseLockAnswer,
   underStepsLock,
 } from './lock.ts';

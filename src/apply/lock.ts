@@ -24,14 +24,8 @@
  * a second run is told who, and `kpfleet unlock` ends a holder proven to be one (its argv says
  * `kpfleet-lock`, `run.info` names its run). Pure: commands as strings, parsing of answers.
  */
+import { KPFLEET_DIR, RUN_INFO, STEPS_LOCK } from '../host-paths.ts';
 import { sh } from '../transport/shell.ts';
-
-export const KPFLEET_DIR = '/var/lib/kpfleet';
-export const RUN_LOCK = `${KPFLEET_DIR}/run.lock`;
-export const RUN_INFO = `${KPFLEET_DIR}/run.info`;
-export const STEPS_LOCK = `${KPFLEET_DIR}/steps.lock`;
-/** The lock folder of kpfleet before the flock lock (mkdir-based; it could outlive its run). */
-export const LEGACY_LOCK_DIR = `${KPFLEET_DIR}/lock`;
 
 /** Heartbeats: one byte this often (ms)... */
 export const HEARTBEAT_MS = 10_000;

@@ -7,10 +7,9 @@
  * host is rolled back. Pure: commands as strings, names checked (`transport/shell.ts`).
  */
 import { AppError, ExitCode, UnsafeArgumentError } from '../errors.ts';
+import { installedPath, KPFLEET_DIR, STASH_ROOT } from '../host-paths.ts';
 import { assertFileName, assertKernelRelease, sh } from '../transport/shell.ts';
 import { tailText } from '../util/text.ts';
-
-export const STASH_ROOT = '/var/lib/kpfleet/rollback';
 
 /** A run id as `apply` makes them (an ISO time and random hex): one safe path component. */
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
@@ -36,7 +35,7 @@ export function stashPath(runId: string, kernel: string, file: string): string {
 /** The command that keeps the copy (as root), its folders private. */
 function stashCommand(runId: string, kernel: string, file: string): string {
   const dst = stashPath(runId, kernel, file);
-  const src = `/var/lib/kpatch/${kernel}/${file}`;
+  const src = installedPath(kernel, file);
   return sh`mkdir -p -m 700 -- ${STASH_ROOT} ${stashFolder(runId)} ${dst.slice(0, dst.lastIndexOf('/'))} && cp -p -- ${src} ${dst}`;
 }
 
@@ -65,11 +64,11 @@ export async function stashBeforeUninstall(
   throw new AppError(
     'E_STASH',
     ExitCode.changeFailed,
-    `could not keep a copy of /var/lib/kpatch/${o.kernel}/${o.file} in ${stashFolder(o.runId)}, so it was not uninstalled: ${said}`,
+    `could not keep a copy of ${installedPath(o.kernel, o.file)} in ${stashFolder(o.runId)}, so it was not uninstalled: ${said}`,
     {
       host: o.host,
       step: 'stash',
-      hint: 'kpfleet keeps a copy of each module it uninstalls until the host is done, for a rollback; free space in /var/lib/kpfleet on the host',
+      hint: `kpfleet keeps a copy of each module it uninstalls until the host is done, for a rollback; free space in ${KPFLEET_DIR} on the host`,
     },
   );
 }

@@ -15,6 +15,13 @@ import {
   sh,
 } from '../transport/shell.ts';
 import { versionAtLeast } from '../util/version.ts';
+import {
+  installedPath,
+  installFolder,
+  KPATCH_INSTALL_ROOT,
+  LOAD_RECORD_DIR,
+  STAGING_DIR,
+} from '../host-paths.ts';
 import { packageMatches } from '../plan/packages.ts';
 import { basename, tailText } from '../util/text.ts';
 
@@ -23,8 +30,7 @@ export const VERIFY_MARK = '@@kpfleet-verify@@';
 export const UNSYNCED_MARK = '@@kpfleet-unsynced@@';
 
 /** The names `kpatch list` gives the installed modules (basename, no .ko, - → _: §1.3). */
-const INSTALLED_NAMES =
-  'for f in /var/lib/kpatch/*/*.ko; do n=${f##*/}; echo "${n%.ko}" | tr - _; done 2>/dev/null';
+const INSTALLED_NAMES = `for f in ${KPATCH_INSTALL_ROOT}/*/*.ko; do n=\${f##*/}; echo "\${n%.ko}" | tr - _; done 2>/dev/null`;
 
 export interface RemoteStep {
   /** The whole script: the command, `VERIFY_MARK <its exit status>`, then the verification. */
@@ -54,7 +60,6 @@ export interface StepHost {
  * module, while `kpatch load` runs. A record left behind under an older boot id means the host
  * went down during that load (facts/parse/load-records.ts, the planner's `suspect` finding).
  */
-export const LOAD_RECORD_DIR = '/var/lib/kpfleet/loading';
 
 /** A patch name as kpfleet.yml allows one (schemas/kpfleet.schema.json `patchName`). */
 const PATCH_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -89,9 +94,7 @@ export function loadRecordScript(module: string, patch: string, runId: string | 
 
 /** `~/.kpfleet/stage/…` → the absolute path on this host. */
 export function resolveStaged(path: string, host: StepHost): string {
-  return path.startsWith('~/.kpfleet/stage/')
-    ? host.staging + path.slice('~/.kpfleet/stage'.length)
-    : path;
+  return path.startsWith(`${STAGING_DIR}/`) ? host.staging + path.slice(STAGING_DIR.length) : path;
 }
 
 /**
@@ -158,7 +161,7 @@ function unloadCommand(module: string, facts: HostFacts): string {
  */
 function uninstallCommand(kernel: string, file: string): string {
   if (!file.startsWith('-')) return sh`kpatch uninstall -k ${kernel} -- ${file}`;
-  const dir = `/var/lib/kpatch/${kernel}`;
+  const dir = installFolder(kernel);
   return sh`rm -f -- ${`${dir}/${file}`} && { rmdir -- ${dir} 2>/dev/null; true; }`;
 }
 
@@ -172,7 +175,7 @@ export function stepFor(change: Change, host: StepHost): RemoteStep {
       assertKernelRelease(change.kernel);
       const file = resolveStaged(change.file, host);
       assertRemotePath(file);
-      const target = `/var/lib/kpatch/${change.kernel}/${basename(file)}`;
+      const target = installedPath(change.kernel, basename(file));
       return {
         step: 'kpatch install',
         become: true,
@@ -183,7 +186,7 @@ export function stepFor(change: Change, host: StepHost): RemoteStep {
           sh`sha256sum ${target} 2>/dev/null | cut -d' ' -f1`,
           // the copy, its entry in the kernel's folder (made by mkdir -p), and the enable link
           // install's systemctl may have made (§4.2: the service is enabled by every install)
-          sh`sync -- ${target} ${`/var/lib/kpatch/${change.kernel}`} /var/lib/kpatch && ` +
+          sh`sync -- ${target} ${installFolder(change.kernel)} ${KPATCH_INSTALL_ROOT} && ` +
             sh`if [ -d ${WANTS} ]; then sync -- ${WANTS} /etc/systemd/system; fi`,
         ),
       };
@@ -252,7 +255,7 @@ export function stepFor(change: Change, host: StepHost): RemoteStep {
     case 'uninstall': {
       assertKernelRelease(change.kernel);
       assertFileName(change.file);
-      const target = `/var/lib/kpatch/${change.kernel}/${change.file}`;
+      const target = installedPath(change.kernel, change.file);
       assertRemotePath(target);
       return {
         step: 'kpatch uninstall',
@@ -262,7 +265,7 @@ export function stepFor(change: Change, host: StepHost): RemoteStep {
           sh`test -e ${target} && echo present; true`,
           // the removal is in the folder; upstream also removes an emptied folder and then
           // /var/lib/kpatch (§2.8): each that is left, and /var/lib
-          sh`set -- /var/lib; for d in /var/lib/kpatch ${`/var/lib/kpatch/${change.kernel}`}; do ` +
+          sh`set -- /var/lib; for d in ${KPATCH_INSTALL_ROOT} ${installFolder(change.kernel)}; do ` +
             `if [ -d "$d" ]; then set -- "$@" "$d"; fi; done; sync -- "$@"`,
         ),
       };
@@ -345,7 +348,7 @@ function judgeVerified(change: Change, stdout: string): StepOutcome {
         ? { ok: true }
         : failedWith(
             verify === ''
-              ? `the module is not in /var/lib/kpatch/${change.kernel}`
+              ? `the module is not in ${installFolder(change.kernel)}`
               : `the installed file's sha256 is ${verify.slice(0, 12)}…, not ${change.sha256.slice(0, 12)}…`,
           );
     case 'package-install': {
@@ -356,7 +359,7 @@ function judgeVerified(change: Change, stdout: string): StepOutcome {
         return failedWith(`${change.package} is not installed`);
       if (change.module !== '' && !mods.includes(change.module))
         return failedWith(
-          `${change.package} is installed but ${change.module} is not in /var/lib/kpatch${scriptletFailure(output)}`,
+          `${change.package} is installed but ${change.module} is not in ${KPATCH_INSTALL_ROOT}${scriptletFailure(output)}`,
         );
       return { ok: true };
     }
@@ -382,7 +385,7 @@ function judgeVerified(change: Change, stdout: string): StepOutcome {
     case 'uninstall':
       return verify === ''
         ? { ok: true }
-        : failedWith(`/var/lib/kpatch/${change.kernel}/${change.file} is still there`);
+        : failedWith(`${installedPath(change.kernel, change.file)} is still there`);
     case 'package-remove':
       return verify
         .split('\n')

@@ -5,6 +5,8 @@
  * and `kpatch version` too, for what only they say (CVE lines, stalled tasks). Pure: a string.
  */
 
+import { KPATCH_INSTALL_ROOT, LOAD_RECORD_DIR, RPM_MODULE_ROOT } from '../host-paths.ts';
+
 /** The marker that opens a section; chosen so no real output line can look like it. */
 export const SECTION_MARK = '@@kpfleet-probe@@';
 
@@ -52,9 +54,9 @@ export function probeScript(): string {
     // livepatch modules still in memory (taint K), with their refcount: replaced leftovers show 0
     'for d in /sys/module/*/; do t=$(cat "$d/taint" 2>/dev/null) || continue; case $t in *K*) n=${d%/}; n=${n##*/}; echo "$n $(cat "$d/refcnt" 2>/dev/null || echo -) $t";; esac; done',
     section('installed'),
-    'for f in /var/lib/kpatch/*/*.ko; do [ -f "$f" ] && sha256sum "$f"; done 2>/dev/null',
+    `for f in ${KPATCH_INSTALL_ROOT}/*/*.ko; do [ -f "$f" ] && sha256sum "$f"; done 2>/dev/null`,
     section('rpm-installed'),
-    'for f in /usr/lib/kpatch/*/*.ko; do [ -f "$f" ] && sha256sum "$f"; done 2>/dev/null',
+    `for f in ${RPM_MODULE_ROOT}/*/*.ko; do [ -f "$f" ] && sha256sum "$f"; done 2>/dev/null`,
     section('service'),
     'if command -v systemctl >/dev/null 2>&1; then systemctl is-enabled kpatch.service 2>&1; echo "rc=$?"; else echo "rc=127"; fi',
     section('packages'),
@@ -63,7 +65,7 @@ export function probeScript(): string {
     // the crash guard (issue 15 point 4): the boot id, then each record a load left in
     // /var/lib/kpfleet/loading (apply/steps.ts), at most 65 files of 1 KiB, every line of a
     // record behind "| " so that none can pass for a line of the probe's own
-    "cat /proc/sys/kernel/random/boot_id 2>/dev/null; n=0; for f in /var/lib/kpfleet/loading/*; do [ -f \"$f\" ] || continue; n=$((n+1)); [ $n -gt 65 ] && break; printf 'record %s' \"${f##*/}\" | tr -c 'A-Za-z0-9_. ' '?' | head -c 300; echo; head -c 1024 \"$f\" 2>/dev/null | sed 's/^/| /'; echo; done",
+    `cat /proc/sys/kernel/random/boot_id 2>/dev/null; n=0; for f in ${LOAD_RECORD_DIR}/*; do [ -f "$f" ] || continue; n=$((n+1)); [ $n -gt 65 ] && break; printf 'record %s' "\${f##*/}" | tr -c 'A-Za-z0-9_. ' '?' | head -c 300; echo; head -c 1024 "$f" 2>/dev/null | sed 's/^/| /'; echo; done`,
     section('end'),
   ].join('\n');
 }

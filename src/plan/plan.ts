@@ -34,9 +34,7 @@ import { CHANGE_ACTIONS, PLAN_FORMAT, PLAN_VERSION } from './model.ts';
 import { packageMatches, packageModule, postLoads, sameName } from './packages.ts';
 import { basename, plural } from '../util/text.ts';
 import { pushAll } from '../util/arrays.ts';
-
-/** Where uploads wait on the host before `kpatch install` copies them: in the SSH user's home (`~/`), private to that user. */
-export const STAGING_DIR = '~/.kpfleet/stage';
+import { installedPath, installFolder, STAGING_DIR } from '../host-paths.ts';
 
 export interface PlanHostInput {
   desired: HostDesired;
@@ -326,7 +324,7 @@ export function planHost(input: PlanHostInput): HostPlan {
         kernel,
         file: rpmCopy.path,
         sha256: rpmCopy.sha256,
-        reason: `${installedPkg} is installed but its module was uninstalled from /var/lib/kpatch/${kernel}: it would not load at boot`,
+        reason: `${installedPkg} is installed but its module was uninstalled from ${installFolder(kernel)}: it would not load at boot`,
       });
     }
   };
@@ -378,7 +376,7 @@ export function planHost(input: PlanHostInput): HostPlan {
       const installedFile =
         src.kind === 'file'
           ? (f.installed.find((x) => x.kernel === K && x.sha256 === src.sha256)?.path ??
-            `/var/lib/kpatch/${K}/${basename(src.path)}`)
+            installedPath(K, basename(src.path)))
           : undefined;
       loads.push({
         action: 'load',

@@ -23,7 +23,7 @@ import { isBareFileName } from '../util/names.ts';
 import { basename } from '../util/text.ts';
 import type { Change, HostPlan } from './model.ts';
 import { packageMatches, packageModule, sameName } from './packages.ts';
-import { STAGING_DIR } from './plan.ts';
+import { installFolder, rpmModuleFolder, STAGING_DIR } from '../host-paths.ts';
 
 export interface PlanProblem {
   host: string;
@@ -222,7 +222,7 @@ function checkChange(
       }
       // the package's own copy, installed again for the running kernel
       same('kernel', c.kernel, r.kernel, bad, 'the host runs');
-      const dir = `/usr/lib/kpatch/${c.kernel}/`;
+      const dir = `${rpmModuleFolder(c.kernel)}/`;
       const name = c.file.slice(dir.length);
       if (!c.file.startsWith(dir) || !isKoFile(name) || installedName(name) !== p.module)
         bad('file', `${shown(c.file)} is not ${p.module}'s file in ${dir}`);
@@ -261,7 +261,7 @@ function checkChange(
         if (c.file !== undefined)
           bad('file', `a package's module is loaded by name, not from ${shown(c.file)}`);
       } else {
-        const dir = `/var/lib/kpatch/${r.kernel ?? ''}/`;
+        const dir = `${installFolder(r.kernel ?? '')}/`;
         if (c.file === undefined || !c.file.startsWith(dir) || !isKoFile(c.file.slice(dir.length)))
           bad('file', `${shown(c.file)} is not a module installed in ${dir}`);
       }

@@ -5,7 +5,7 @@
  * `yes` goes on, as for apply) on a terminal (`--yes` without one), then removes each record as root, only if it is still the
  * one shown (the same boot id), and checks it is gone.
  */
-import { LOAD_RECORD_DIR } from '../../apply/steps.ts';
+import { LOAD_RECORD_DIR } from '../../host-paths.ts';
 import type { HostConnection } from '../../desired/connection.ts';
 import { AppError, ExitCode, UsageError } from '../../errors.ts';
 import type { SuspectLoad } from '../../facts/model.ts';

@@ -4,6 +4,7 @@
  * that is still alive but should not be (a hung controller, a network cut the lease has not
  * timed out yet) and for the lock folder an older kpfleet left.
  */
+import { LEGACY_LOCK_DIR, RUN_INFO } from '../../host-paths.ts';
 import type { LockHolder, LockState } from '../../apply/lock.ts';
 import { lockStateScript, parseLockState, unlockScript } from '../../apply/lock.ts';
 import { AppError, errorInfo, ExitCode, UsageError } from '../../errors.ts';
@@ -83,7 +84,7 @@ export async function unlockCommand(opts: UnlockOptions, io: CliIo): Promise<num
       if (held) io.stdout.write(`${s.host}  ${out.yellow('locked')} by ${holderText(held)}\n`);
       if (legacy)
         io.stdout.write(
-          `${s.host}  ${out.yellow('lock folder')} of an older kpfleet (/var/lib/kpfleet/lock) by ${holderText(legacy)}\n`,
+          `${s.host}  ${out.yellow('lock folder')} of an older kpfleet (${LEGACY_LOCK_DIR}) by ${holderText(legacy)}\n`,
         );
     }
     const errors = states.flatMap((s) => (s.ok ? [] : [s.error.exitCode]));
@@ -115,7 +116,7 @@ export async function unlockCommand(opts: UnlockOptions, io: CliIo): Promise<num
         );
         const freed = r.code === 0 && r.stdout.includes('FREED');
         io.stdout.write(
-          `${s.host}  ${freed ? out.green('unlocked') : `${out.red('still locked')}: the holder did not end (it may be another program's; look at /var/lib/kpfleet/run.info)`}\n`,
+          `${s.host}  ${freed ? out.green('unlocked') : `${out.red('still locked')}: the holder did not end (it may be another program's; look at ${RUN_INFO})`}\n`,
         );
         return freed ? ExitCode.ok : ExitCode.changeFailed;
       } catch (err) {

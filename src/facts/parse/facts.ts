@@ -3,6 +3,7 @@
  * text; a name or value outside its bounds (fields.ts) is an error that names it. Never a guess,
  * and linear in the output, whatever the host printed.
  */
+import { KPATCH_INSTALL_ROOT, RPM_MODULE_ROOT } from '../../host-paths.ts';
 import type { HostFacts, LivepatchState, TransitionFacts, TransitionTask } from '../model.ts';
 import { FACTS_LIMITS, FieldError, shown, text } from './fields.ts';
 import {
@@ -124,8 +125,8 @@ function readFacts(sections: Sections): FactsResult {
     ...(transition ? { transition } : {}),
     kernels: readKernels(get('kernels')),
     modules: readModules(get('modules')),
-    installed: readInstalled(get('installed'), '/var/lib/kpatch/'),
-    rpmInstalled: readInstalled(get('rpm-installed'), '/usr/lib/kpatch/'),
+    installed: readInstalled(get('installed'), `${KPATCH_INSTALL_ROOT}/`),
+    rpmInstalled: readInstalled(get('rpm-installed'), `${RPM_MODULE_ROOT}/`),
     service: {
       present: service.rc !== 127 && !/not-found|No such file|does not exist/i.test(serviceState),
       enabled: service.rc === 0 && /^(enabled|enabled-runtime|static|alias)$/.test(serviceState),

@@ -5,6 +5,7 @@
  * id is this boot's is a load whose controller stopped while the host stayed up: not a suspect.
  * Anything not in the records' exact shape is a FieldError that names it, never a guess. Pure.
  */
+import { LOAD_RECORD_DIR } from '../../host-paths.ts';
 import type { SuspectLoad } from '../model.ts';
 import { field, lines, moduleName, shown } from './fields.ts';
 
@@ -16,7 +17,6 @@ const PATCH_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
 const KEYS = new Set(['module', 'patch', 'boot', 'run', 'time']);
-const WHERE = '/var/lib/kpfleet/loading';
 
 interface Raw {
   name: string;
@@ -30,17 +30,20 @@ function readRecord(r: Raw): SuspectLoad {
     const key = eq < 0 ? '' : line.slice(0, eq);
     field(
       KEYS.has(key) && !values.has(key),
-      `${WHERE}/${r.name} has a line ${shown(line)}, not one of module=, patch=, boot=, run=, time= (each once)`,
+      `${LOAD_RECORD_DIR}/${r.name} has a line ${shown(line)}, not one of module=, patch=, boot=, run=, time= (each once)`,
     );
     values.set(key, line.slice(eq + 1));
   }
   const get = (key: string, rule: RegExp, what: string): string => {
     const v = values.get(key) ?? '';
-    field(rule.test(v), `${WHERE}/${r.name} has ${key}=${shown(v)}, not ${what}`);
+    field(rule.test(v), `${LOAD_RECORD_DIR}/${r.name} has ${key}=${shown(v)}, not ${what}`);
     return v;
   };
   const module = get('module', /^[A-Za-z0-9_]{1,55}$/, 'a kernel module name');
-  field(module === r.name, `${WHERE}/${r.name} is the record of another module (${shown(module)})`);
+  field(
+    module === r.name,
+    `${LOAD_RECORD_DIR}/${r.name} is the record of another module (${shown(module)})`,
+  );
   const patch = get('patch', PATCH_NAME, 'a patch name');
   const bootId = get('boot', BOOT_ID, 'a boot id');
   const run = values.has('run') ? get('run', RUN_ID, 'a run id') : undefined;
@@ -68,7 +71,7 @@ export function readLoadRecords(section: string): { bootId?: string; suspects: S
     if (line.startsWith('record ')) {
       field(
         raws.length < LOAD_RECORDS_MAX,
-        `${WHERE} holds more than ${String(LOAD_RECORDS_MAX)} records`,
+        `${LOAD_RECORD_DIR} holds more than ${String(LOAD_RECORDS_MAX)} records`,
       );
       raws.push({ name: line.slice(7), body: [] });
       continue;
@@ -78,16 +81,16 @@ export function readLoadRecords(section: string): { bootId?: string; suspects: S
       current !== undefined && line.startsWith('| '),
       `the load records section has a line ${shown(line)}`,
     );
-    field(current.body.length < 5, `${WHERE}/${current.name} has more than 5 lines`);
+    field(current.body.length < 5, `${LOAD_RECORD_DIR}/${current.name} has more than 5 lines`);
     current.body.push(line.slice(2));
   }
   const suspects: SuspectLoad[] = [];
   for (const r of raws) {
     if (r.name.endsWith('.new')) {
-      moduleName(r.name.slice(0, -4), `${WHERE} has a file named`);
+      moduleName(r.name.slice(0, -4), `${LOAD_RECORD_DIR} has a file named`);
       continue;
     }
-    moduleName(r.name, `${WHERE} has a file named`);
+    moduleName(r.name, `${LOAD_RECORD_DIR} has a file named`);
     const s = readRecord(r);
     if (s.bootId !== head) suspects.push(s);
   }

@@ -8,7 +8,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LOAD_RECORD_DIR, splitStepOutput, stepFor } from '../../../src/apply/steps.ts';
+import { LOAD_RECORD_DIR } from '../../../src/host-paths.ts';
+import { splitStepOutput, stepFor } from '../../../src/apply/steps.ts';
 import type { LoadChange } from '../../../src/plan/model.ts';
 import { facts } from '../../unit/plan/builders.ts';
 

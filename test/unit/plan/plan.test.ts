@@ -2,6 +2,7 @@
  * The planner (issue 5), example by example: desired state × facts → each host's ordered changes.
  * Section numbers (§) are those of docs/kpatch.md.
  */
+import { STAGING_DIR } from '../../../src/host-paths.ts';
 import { describe, expect, it } from 'vitest';
 import type { PatchState } from '../../../src/config/model.ts';
 import type { HostFacts } from '../../../src/facts/model.ts';
@@ -15,13 +16,7 @@ import {
   sameName,
   streamPrefix,
 } from '../../../src/plan/packages.ts';
-import {
-  STAGING_DIR,
-  buildPlan,
-  hostFailure,
-  rebootDue,
-  summarizePlan,
-} from '../../../src/plan/plan.ts';
+import { buildPlan, hostFailure, rebootDue, summarizePlan } from '../../../src/plan/plan.ts';
 import { compareVersions, versionAtLeast } from '../../../src/util/version.ts';
 import {
   DAY_MS,

@@ -1,0 +1,32 @@
+/**
+ * Where things are on a managed host, named once. kpatch's own places are described in
+ * docs/kpatch.md §4.1 and §4.3; kpfleet's are listed in docs/ARCHITECTURE.md ("Shared").
+ * Pure constants and path builders: every caller still validates the names it joins in.
+ */
+
+/** `kpatch install` copies modules here, one folder per kernel release (§4.1). */
+export const KPATCH_INSTALL_ROOT = '/var/lib/kpatch';
+/** kpatch-patch RPMs put their module here, one folder per kernel release (§4.3). */
+export const RPM_MODULE_ROOT = '/usr/lib/kpatch';
+/** kpfleet's own state on the host: lock, run info, load records, rollback copies. */
+export const KPFLEET_DIR = '/var/lib/kpfleet';
+/** The run lock (flock), who holds it, and the steps' shared lock (src/apply/lock.ts). */
+export const RUN_LOCK = `${KPFLEET_DIR}/run.lock`;
+export const RUN_INFO = `${KPFLEET_DIR}/run.info`;
+export const STEPS_LOCK = `${KPFLEET_DIR}/steps.lock`;
+/** The lock folder of kpfleet before the flock lock (mkdir-based; it could outlive its run). */
+export const LEGACY_LOCK_DIR = `${KPFLEET_DIR}/lock`;
+/** The crash guard's record of a load in progress, one file per module. */
+export const LOAD_RECORD_DIR = `${KPFLEET_DIR}/loading`;
+/** Copies of uninstalled modules kept for a rollback, one folder per run. */
+export const STASH_ROOT = `${KPFLEET_DIR}/rollback`;
+/** Where uploads wait before `kpatch install` copies them: the SSH user's home, private to it. */
+export const STAGING_DIR = '~/.kpfleet/stage';
+
+/** `/var/lib/kpatch/<kernel>` */
+export const installFolder = (kernel: string): string => `${KPATCH_INSTALL_ROOT}/${kernel}`;
+/** `/var/lib/kpatch/<kernel>/<file>` */
+export const installedPath = (kernel: string, file: string): string =>
+  `${installFolder(kernel)}/${file}`;
+/** `/usr/lib/kpatch/<kernel>` */
+export const rpmModuleFolder = (kernel: string): string => `${RPM_MODULE_ROOT}/${kernel}`;
