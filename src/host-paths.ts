@@ -1,6 +1,6 @@
 /**
  * Where things are on a managed host, named once. kpatch's own places are described in
- * docs/kpatch.md §4.1 and §4.3; kpfleet's are listed in docs/ARCHITECTURE.md ("Shared").
+ * docs/kpatch-behaviour.md §4.1 and §4.3; kpfleet's are listed in docs/ARCHITECTURE.md ("Shared").
  * Pure constants and path builders: every caller still validates the names it joins in.
  */
 

@@ -2,7 +2,7 @@
  * The remote command of each plan change, with the check that proves it worked, in one exec:
  * the command runs, then a marker line, then what verification reads (sysfs, the installed
  * file, rpm). Pure: strings in, strings out; every name is validated and every word quoted
- * (`transport/shell.ts`). The sections cited (§n) are docs/kpatch.md's.
+ * (`transport/shell.ts`). The sections cited (§n) are docs/kpatch-behaviour.md's.
  */
 import type { HostFacts } from '../facts/model.ts';
 import type { Change } from '../plan/model.ts';
@@ -324,7 +324,7 @@ export function judgeStep(change: Change, stdout: string): StepOutcome {
 
 /**
  * rpm's warning for a failed scriptlet (`warning: %post(NEVRA) scriptlet failed, exit status N`),
- * as ` (…)`: dnf 4 with rpm 4 goes on and exits 0 when a %post fails (docs/kpatch.md §4.3).
+ * as ` (…)`: dnf 4 with rpm 4 goes on and exits 0 when a %post fails (docs/kpatch-behaviour.md §4.3).
  */
 function scriptletFailure(output: string): string {
   const line = output.split('\n').findLast((l) => /^warning: %\w+\(.*\) scriptlet failed/.test(l));

@@ -22,7 +22,7 @@ export interface InstalledModule {
   kernel: string;
   file: string;
   path: string;
-  /** The name `kpatch list` derives from the file name (docs/kpatch.md §1.3). */
+  /** The name `kpatch list` derives from the file name (docs/kpatch-behaviour.md §1.3). */
   module: string;
   sha256: string;
 }

@@ -1,7 +1,7 @@
 /**
  * The facts probe: one shell script, run in one SSH exec per host, without root, that prints
  * every fact kpfleet needs in named sections. It reads the real paths (sysfs, /var/lib/kpatch)
- * directly where `kpatch list` is ambiguous (docs/kpatch.md §3.6), and runs `kpatch list`
+ * directly where `kpatch list` is ambiguous (docs/kpatch-behaviour.md §3.6), and runs `kpatch list`
  * and `kpatch version` too, for what only they say (CVE lines, stalled tasks). Pure: a string.
  */
 
@@ -17,7 +17,7 @@ const section = (name: string): string => `printf '\\n${SECTION_MARK} %s\\n' ${n
 /** The probe script (POSIX sh; the transport runs it with `sh -c`). */
 export function probeScript(): string {
   return [
-    // a non-login SSH session may lack the sbin folders where kpatch lives (docs/kpatch.md §6 #1)
+    // a non-login SSH session may lack the sbin folders where kpatch lives (docs/kpatch-behaviour.md §6 #1)
     'LC_ALL=C; PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin; export LC_ALL PATH',
     section('probe'),
     `echo ${String(PROBE_VERSION)}`,
@@ -31,7 +31,7 @@ export function probeScript(): string {
     'cat /proc/sys/kernel/tainted 2>/dev/null',
     section('kpatch-version'),
     // The RHEL build takes `force` before a subcommand (its unload prompts otherwise, forever
-    // without a TTY); upstream says "subcommand force not recognized" (docs/kpatch.md §2.6, §6 #28-29).
+    // without a TTY); upstream says "subcommand force not recognized" (docs/kpatch-behaviour.md §2.6, §6 #28-29).
     // `kpatch force version` answers both questions on RHEL in one run of the script; only
     // upstream needs the plain `kpatch version` after it (each run of kpatch is a bash start).
     'f=127; if command -v kpatch >/dev/null 2>&1; then v=$(kpatch force version 2>/dev/null); f=$?; if [ $f = 0 ]; then printf \'%s\\n\' "$v"; echo "rc=0"; else kpatch version 2>&1; echo "rc=$?"; fi; else echo "rc=127"; fi',

@@ -71,7 +71,7 @@ export interface EnableServiceChange extends ChangeBase {
 /**
  * `kpatch load <module>`; loading a patch that `replaces` others retires them (atomic replace).
  * Where an inert leftover of the same name is resident (refcount 0, from an atomic replace) and
- * kpatch is older than 0.9.4, which cannot load over it (docs/kpatch.md §6 #27), the step
+ * kpatch is older than 0.9.4, which cannot load over it (docs/kpatch-behaviour.md §6 #27), the step
  * rmmods the leftover first.
  */
 export interface LoadChange extends ChangeBase {

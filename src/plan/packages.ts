@@ -1,5 +1,5 @@
 /**
- * kpatch-patch package names (docs/kpatch.md §4.3): `kpatch-patch-<X>-<version>-<release>`
+ * kpatch-patch package names (docs/kpatch-behaviour.md §4.3): `kpatch-patch-<X>-<version>-<release>`
  * with the module `/usr/lib/kpatch/<kver>/kpatch-<X>-<version>-<release number>.ko`. Pure.
  */
 import { compareVersions } from '../util/version.ts';

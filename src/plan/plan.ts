@@ -5,7 +5,7 @@
  * Order on a host: re-installs' removals, uploads, installs (running kernel, then declared newer
  * kernels), package installs, kpatch.service, loads, then every removal: unloads (a replaced
  * predecessor only after its successor's load), uninstalls, package removals. So the host is
- * never without the old or the new patch (docs/kpatch.md §5.3) and an installed file never
+ * never without the old or the new patch (docs/kpatch-behaviour.md §5.3) and an installed file never
  * disappears before its replacement is installed (boot-time loading, §4.2).
  */
 import type { ConfigFingerprint } from '../config/fingerprint.ts';
@@ -147,7 +147,7 @@ export function planHost(input: PlanHostInput): HostPlan {
     const message =
       `${t.patch} is in a${t.enabling ? 'n enabling' : ' disabling'} transition` +
       (tasks ? ` held up by ${tasks}` : t.tasksComplete ? '' : ' (the tasks need root to see)') +
-      '; no change starts while it runs (one transition at a time, docs/kpatch.md §5.2). ' +
+      '; no change starts while it runs (one transition at a time, docs/kpatch-behaviour.md §5.2). ' +
       'Wait for it, or reverse it (kpatch load again re-enables; kpatch unload disables).';
     return blocked(`a live-patch transition is in progress (${t.patch})`, [
       { kind: 'stalled', severity: 'error', module: t.patch, message },
@@ -531,7 +531,7 @@ export function planHost(input: PlanHostInput): HostPlan {
         kind: 'boot-disabled',
         severity: 'warning',
         message:
-          'kpatch.enable=0 is on the kernel command line: kpatch.service loads nothing at boot (docs/kpatch.md §4.2)',
+          'kpatch.enable=0 is on the kernel command line: kpatch.service loads nothing at boot (docs/kpatch-behaviour.md §4.2)',
       });
     }
   }
@@ -593,7 +593,7 @@ export function planHost(input: PlanHostInput): HostPlan {
       {
         kind: 'livepatch-unsupported',
         severity: 'error',
-        message: `kernel ${K} has no /sys/kernel/livepatch (CONFIG_LIVEPATCH): nothing can be loaded (docs/kpatch.md §6 #5)`,
+        message: `kernel ${K} has no /sys/kernel/livepatch (CONFIG_LIVEPATCH): nothing can be loaded (docs/kpatch-behaviour.md §6 #5)`,
       },
     ]);
   }

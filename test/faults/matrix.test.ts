@@ -35,7 +35,7 @@ const DIR = join(TMP_BASE, `faults-${String(process.pid)}`);
 const EL9 = '5.14.0-362.8.1.el9_3.x86_64';
 const MOD = 'livepatch_cve_2024_1086';
 const KO = 'livepatch-cve-2024-1086.ko';
-/** The kpatch-patch package of rows with `patch: 'rpm'` (docs/kpatch.md §4.3), in each host's repository. */
+/** The kpatch-patch package of rows with `patch: 'rpm'` (docs/kpatch-behaviour.md §4.3), in each host's repository. */
 const RPM = {
   name: 'kpatch-patch-5_14_0-362_8_1',
   spec: 'kpatch-patch-5_14_0-362_8_1-1-1',

@@ -64,7 +64,7 @@ export interface Row {
 const converges: Expect = { kind: 'converges' };
 
 export const ROWS: Row[] = [
-  // transitions (docs/kpatch.md §6 #15–#17)
+  // transitions (docs/kpatch-behaviour.md §6 #15–#17)
   {
     fault: 'transition stall, finite (10 s)',
     phase: 'load',
@@ -85,7 +85,7 @@ export const ROWS: Row[] = [
     expect: {
       kind: 'limit',
       reason:
-        'a disabling transition that never ends is the kernel waiting on a task (docs/kpatch.md §6 #16): the host is left mid-transition and the rerun blocks it, naming the transition, until the operator signals or forces it; nothing else is changed and the other host converges',
+        'a disabling transition that never ends is the kernel waiting on a task (docs/kpatch-behaviour.md §6 #16): the host is left mid-transition and the rerun blocks it, naming the transition, until the operator signals or forces it; nothing else is changed and the other host converges',
       holds: (r) =>
         r.outcome === 'failed' &&
         r.other === 'changed' &&

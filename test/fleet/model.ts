@@ -1,6 +1,6 @@
 /**
  * A pure model of a kpatch host, for property tests of the planner: the simulator's semantics
- * (test/fleet/SPEC.md "Kernel model", docs/kpatch.md §2.4–2.8, §4.3, §5.2–5.3) reduced to
+ * (test/fleet/SPEC.md "Kernel model", docs/kpatch-behaviour.md §2.4–2.8, §4.3, §5.2–5.3) reduced to
  * what the plan's actions touch, with transitions that always complete (a stalled host is
  * blocked by the planner, so it never reaches apply). `model.test.ts` checks this model against
  * the real simulator over SSH-less runs of the same steps.

@@ -1,5 +1,5 @@
 /**
- * `kpatch list` stdout → data, for every format a fleet shows (docs/kpatch.md §3):
+ * `kpatch list` stdout → data, for every format a fleet shows (docs/kpatch-behaviour.md §3):
  * ≤0.4.0 bare enabled names (§3.3), the 0.5.0+ `[state]` markers and "Stalled processes:" block
  * (§3.1), RHEL 0.9.10-20 TAB-indented CVE lines (§3.4) and the 0.9.11 "Currently livepatched
  * functions:" table (§3.5). Line by line on the known headers, never by splitting on blank lines

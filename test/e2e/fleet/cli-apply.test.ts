@@ -352,7 +352,7 @@ it('an rpm: patch is installed with dnf at that exact version, its module checke
   }
 }, 60_000);
 
-it('two atomic-replace builds declared as independent: the second retires the first, so the host fails and is rolled back (docs/kpatch.md §5.3)', async () => {
+it('two atomic-replace builds declared as independent: the second retires the first, so the host fails and is rolled back (docs/kpatch-behaviour.md §5.3)', async () => {
   // kpatch-build makes replace-mode modules by default; loading one disables every patch loaded
   // before it. Each load verifies on its own; only the facts read after the run show the loss.
   const other = 'livepatch_nf_tables';

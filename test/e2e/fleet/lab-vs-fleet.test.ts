@@ -47,7 +47,7 @@ const STEPS = [
   'sudo kpatch install /tmp/livepatch-a.ko',
   'ls /var/lib/kpatch/*',
   'sudo kpatch load /tmp/no-such.ko',
-  // RHEL's unload prompt spins without a TTY (docs/kpatch.md §2.6): both must hang alike.
+  // RHEL's unload prompt spins without a TTY (docs/kpatch-behaviour.md §2.6): both must hang alike.
   'timeout 2 sudo kpatch unload livepatch_a < /dev/null; echo exit=$?',
   'yes | sudo kpatch unload livepatch_a; echo exit=$?',
   'ls /sys/kernel/livepatch; cat /sys/module/livepatch_a/refcnt 2>&1',

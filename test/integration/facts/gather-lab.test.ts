@@ -84,7 +84,7 @@ describe('gatherFacts', () => {
     await run(['kpatch', 'load', 'var/tmp/livepatch-a.ko']);
     await run(['kpatch', 'load', 'var/tmp/livepatch-b.ko']); // atomic replace: a is left behind, refcnt 0
     const facts = await gatherFacts(transport('lab001'));
-    // 5.14 kernels have no `replace` file in sysfs (it came in 6.11, docs/kpatch.md §5.1): undefined, not guessed
+    // 5.14 kernels have no `replace` file in sysfs (it came in 6.11, docs/kpatch-behaviour.md §5.1): undefined, not guessed
     expect(facts.patches).toEqual([
       { name: 'livepatch_b', enabled: true, transition: false, replace: undefined },
     ]);
@@ -104,7 +104,7 @@ describe('gatherFacts', () => {
     expect(facts.service).toEqual({ present: true, enabled: true, state: 'enabled' });
   });
 
-  it("tells upstream kpatch from RHEL's with the version either way (docs/kpatch.md §2.2, §2.6)", async () => {
+  it("tells upstream kpatch from RHEL's with the version either way (docs/kpatch-behaviour.md §2.2, §2.6)", async () => {
     // the probe runs `kpatch force version` first: RHEL's build answers with the version, so one
     // run of kpatch gives both; upstream refuses `force` and is asked `kpatch version` after it
     const facts = await gatherFacts(transport('lab002'));

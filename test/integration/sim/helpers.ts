@@ -39,7 +39,7 @@ export function expectRun(r: RunResult, code: number, stdout: string[], stderr: 
   });
 }
 
-/** Invariants of the simulated sysfs (docs/kpatch.md §5.1–§5.3), checked after every operation. */
+/** Invariants of the simulated sysfs (docs/kpatch-behaviour.md §5.1–§5.3), checked after every operation. */
 export function expectConsistent(h: SimHost): void {
   const s = h.readSysfs();
   let inTransition = 0;

@@ -1,4 +1,4 @@
-// The simulated `kpatch` against docs/kpatch.md (cited per test).
+// The simulated `kpatch` against docs/kpatch-behaviour.md (cited per test).
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { cleanup, expectConsistent, expectRun, host, K9, lines } from './helpers.ts';

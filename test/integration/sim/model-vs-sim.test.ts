@@ -3,7 +3,7 @@
  * simulator: random sequences of kpatch install/load/unload/uninstall and dnf install/remove
  * (kpatch-patch upgrades and downgrades included), run on both, must leave the same sysfs
  * entries, resident modules with their refcounts, installed files and packages, and succeed or
- * fail alike (docs/kpatch.md §2.4–2.8, §4.3, §5.3).
+ * fail alike (docs/kpatch-behaviour.md §2.4–2.8, §4.3, §5.3).
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';

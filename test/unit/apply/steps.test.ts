@@ -1,4 +1,4 @@
-/** Remote steps and their verification (issue 6 §3; docs/kpatch.md §2.4–2.8, §6). */
+/** Remote steps and their verification (issue 6 §3; docs/kpatch-behaviour.md §2.4–2.8, §6). */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,7 +1,7 @@
 /**
  * Code and tests cite the project's own docs, never material outside the repository: every
  * `§N`, `§N.M` and `§6 #K` in src/ and test/ names a section (or a numbered failure mode) that
- * docs/kpatch.md has, and nothing cites ../shared or reference/*.md.
+ * docs/kpatch-behaviour.md has, and nothing cites ../shared or reference/*.md.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -9,24 +9,39 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
-const doc = readFileSync(join(ROOT, 'docs/kpatch.md'), 'utf8');
-const files = execFileSync('git', ['ls-files', 'src', 'test', 'docs', 'scripts', 'README.md'], {
-  cwd: ROOT,
-  encoding: 'utf8',
-})
+const doc = readFileSync(join(ROOT, 'docs/kpatch-behaviour.md'), 'utf8');
+const files = execFileSync(
+  'git',
+  [
+    'ls-files',
+    'src',
+    'test',
+    'docs',
+    'scripts',
+    'schemas',
+    'examples',
+    'bench',
+    'lab',
+    'README.md',
+  ],
+  {
+    cwd: ROOT,
+    encoding: 'utf8',
+  },
+)
   .split('\n')
   .filter((f) => f && !f.startsWith('test/fixtures/ansible/') && !/\.(png|gz|ko)$/.test(f));
 const text = (f: string): string => readFileSync(join(ROOT, f), 'utf8');
 
-/** The section numbers docs/kpatch.md has headings for, and its numbered failure modes. */
+/** The section numbers docs/kpatch-behaviour.md has headings for, and its numbered failure modes. */
 const sections = new Set([...doc.matchAll(/^#{2,4} (\d+(?:\.\d+)?)[. ]/gm)].map((m) => m[1] ?? ''));
 const modes = new Set([...doc.matchAll(/\*\*#(\d+)\*\*/g)].map((m) => m[1] ?? ''));
 
 describe('citations', () => {
-  it('docs/kpatch.md has the sections and failure modes the code cites', () => {
+  it('docs/kpatch-behaviour.md has the sections and failure modes the code cites', () => {
     const missing: string[] = [];
     for (const f of files) {
-      if (f === 'docs/kpatch.md') continue;
+      if (f === 'docs/kpatch-behaviour.md') continue;
       for (const m of text(f).matchAll(/(CommonMark )?§(\d+(?:\.\d+)?)(?: #(\d+))?/g)) {
         if (m[1]) continue; // another document's section
         const [, , sec = '', mode] = m;

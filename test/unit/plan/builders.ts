@@ -1,6 +1,6 @@
 /**
  * Small builders for the planner's inputs: HostFacts (a RHEL 9 host by default), catalogue
- * entries (file and RHEL kpatch-patch RPM sources, named as docs/kpatch.md §1.3 and §4.3
+ * entries (file and RHEL kpatch-patch RPM sources, named as docs/kpatch-behaviour.md §1.3 and §4.3
  * have them), HostDesired, and one call of `planHost` with defaults for the rest.
  */
 import { createHash } from 'node:crypto';

@@ -2,7 +2,7 @@
  * Issue 5 §5: for random catalogues, desired states and starting hosts (reached by random kpatch
  * and dnf operations on the host model, test/fleet/model.ts), executing the plan's changes in
  * order and planning again gives an empty plan; and no order the planner emits leaves a host
- * that replaces a patch without one of the two enabled (docs/kpatch.md §5.3); and every
+ * that replaces a patch without one of the two enabled (docs/kpatch-behaviour.md §5.3); and every
  * plan the planner makes passes the saved-plan check (src/plan/verify.ts), so that check never
  * refuses a genuine plan.
  */

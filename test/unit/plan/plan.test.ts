@@ -1,6 +1,6 @@
 /**
  * The planner (issue 5), example by example: desired state × facts → each host's ordered changes.
- * Section numbers (§) are those of docs/kpatch.md.
+ * Section numbers (§) are those of docs/kpatch-behaviour.md.
  */
 import { STAGING_DIR } from '../../../src/host-paths.ts';
 import { describe, expect, it } from 'vitest';
@@ -1138,7 +1138,7 @@ describe('planHost: boot-time loading (§4.2)', () => {
         kind: 'boot-disabled',
         severity: 'warning',
         message:
-          'kpatch.enable=0 is on the kernel command line: kpatch.service loads nothing at boot (docs/kpatch.md §4.2)',
+          'kpatch.enable=0 is on the kernel command line: kpatch.service loads nothing at boot (docs/kpatch-behaviour.md §4.2)',
       },
     ]);
   });
@@ -1602,7 +1602,7 @@ describe('util/version.ts', () => {
   });
 });
 
-// Sanity for the builders: the default host is the RHEL 9 one docs/kpatch.md describes.
+// Sanity for the builders: the default host is the RHEL 9 one docs/kpatch-behaviour.md describes.
 describe('builders', () => {
   it('facts(): RHEL 9, kpatch 0.9.7, live patching, kpatch.service enabled, nothing patched', () => {
     const f = facts();

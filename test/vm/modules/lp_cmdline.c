@@ -3,7 +3,7 @@
  * kpfleet_lp_cmdline: live-patches cmdline_proc_show() (fs/proc/cmdline.c), so that
  * /proc/cmdline reads exactly "kpfleet-livepatched v1\n".
  *
- * .replace = true (atomic replace, kpatch-build's default since 0.9.4; docs/kpatch.md
+ * .replace = true (atomic replace, kpatch-build's default since 0.9.4; docs/kpatch-behaviour.md
  * §5.3): when its transition completes it retires EVERY older enabled patch, non-replace ones
  * such as kpfleet_lp_version included; its cumulative successor (lp_cmdline_v2.c) retires it
  * in turn. Only the exported seq_puts() is called, so a plain kbuild build needs no klp

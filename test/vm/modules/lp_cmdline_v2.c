@@ -4,7 +4,7 @@
  * live-patches the same cmdline_proc_show() (fs/proc/cmdline.c), so that /proc/cmdline reads
  * exactly "kpfleet-livepatched v2\n".
  *
- * .replace = true (atomic replace, docs/kpatch.md §5.3): when its transition completes,
+ * .replace = true (atomic replace, docs/kpatch-behaviour.md §5.3): when its transition completes,
  * v1 (and every other older enabled patch, kpfleet_lp_version included) is disabled and its
  * sysfs directory vanishes; the v1 module stays resident with refcount 0 until rmmod. Every
  * read of /proc/cmdline sees either v1 or v2 during the transition, never the original text.

@@ -3,7 +3,7 @@
  * kpfleet_lp_version: live-patches version_proc_show() (fs/proc/version.c), so that
  * /proc/version reads exactly "kpfleet-livepatched version\n".
  *
- * .replace = false: it stacks on whatever is enabled and retires nothing (docs/kpatch.md
+ * .replace = false: it stacks on whatever is enabled and retires nothing (docs/kpatch-behaviour.md
  * §5.3). Caveat (6.1 semantics, Documentation/livepatch/cumulative-patches.rst): a LATER
  * .replace = true patch (kpfleet_lp_cmdline or _v2) retires EVERY older patch, this one
  * included, and /proc/version reverts; so enable it after any replace patch.

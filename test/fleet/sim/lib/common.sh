@@ -145,7 +145,7 @@ lock() {
 unlock() { [[ -n "${KPSIM_LOCKFD:-}" ]] && exec {KPSIM_LOCKFD}>&- && KPSIM_LOCKFD=; return 0; }
 
 # ---- names & paths ---------------------------------------------------------------------------
-# docs/kpatch.md §1.3: basename, strip trailing .ko, - -> _
+# docs/kpatch-behaviour.md §1.3: basename, strip trailing .ko, - -> _
 norm_name() { local b="${1##*/}"; b="${b%.ko}"; echo "${b//-/_}"; }
 # real path for a path as a user typed it (absolute paths are looked up under $R first)
 host_path() {

@@ -1,4 +1,4 @@
-# kpsim rpm database and kpatch-patch scriptlets (docs/kpatch.md §4.3).  Sourced after common.sh.
+# kpsim rpm database and kpatch-patch scriptlets (docs/kpatch-behaviour.md §4.3).  Sourced after common.sh.
 # shellcheck shell=bash
 RPMDB="$ST/rpmdb"
 pget() { sed -n "s/^$2=//p" "$1"; } # pget FILE KEY
