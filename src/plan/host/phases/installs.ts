@@ -1,0 +1,146 @@
+/**
+ * Installs: every patch declared loaded or installed is installed for the running kernel if it
+ * fits it (so it loads again at boot, docs/kpatch-behaviour.md §4.2), and for each newer kernel
+ * installed on the host that it names. A file patch is uploaded once and installed with
+ * `kpatch install` (a stale copy of it, by sha256, is uninstalled first); a package patch is
+ * installed with dnf/yum, or its own copy installed again if someone uninstalled it.
+ */
+import type { Patch, PatchSource } from '../../../config/model.ts';
+import { installFolder, STAGING_DIR } from '../../../host-paths.ts';
+import { basename } from '../../../util/text.ts';
+import { compareVersions } from '../../../util/version.ts';
+import { postLoads, sameName } from '../../packages.ts';
+import {
+  byGroups,
+  installedOf,
+  installedPackageOf,
+  isEnabled,
+  type HostContext,
+} from '../context.ts';
+import type { Draft } from '../draft.ts';
+
+type FileSource = Extract<PatchSource, { kind: 'file' }>;
+
+export function installs(ctx: HostContext, draft: Draft): void {
+  const K = ctx.kernel;
+  // Installed for the running kernel (declared loaded or installed, fitting the kernel).
+  for (const d of ctx.fitting) {
+    // "loaded but not installed" only when no copy at all is installed (a stale copy is a
+    // checksum finding)
+    const loadedNow =
+      isEnabled(ctx, d.p.module) && !installedOf(ctx, d.p).some((i) => i.kernel === K);
+    const why =
+      d.state === 'loaded' && loadedNow
+        ? `loaded but not installed: it would be lost at reboot (declared loaded${byGroups(d.groups)})`
+        : `declared ${d.state}${byGroups(d.groups)}`;
+    ensureInstalled(ctx, draft, { p: d.p, kernel: K, why });
+  }
+  // Declared for a newer kernel that is installed on the host: installed for it, not loaded.
+  for (const d of ctx.present) {
+    for (const k of ctx.facts.kernels) {
+      if (k === K || compareVersions(k, K) <= 0 || !d.p.kernels.includes(k)) continue;
+      const why = `declared ${d.state}${byGroups(d.groups)}, for kernel ${k} (installed, not running)`;
+      ensureInstalled(ctx, draft, { p: d.p, kernel: k, why });
+    }
+  }
+}
+
+/** A patch to install for a kernel, and why. */
+interface Target {
+  p: Patch;
+  kernel: string;
+  why: string;
+}
+
+function ensureInstalled(ctx: HostContext, draft: Draft, t: Target): void {
+  const src = t.p.source;
+  if (src.kind === 'file') ensureFileInstalled(ctx, draft, t, src);
+  else ensurePackageInstalled(ctx, draft, t, src.package);
+}
+
+function ensureFileInstalled(ctx: HostContext, draft: Draft, t: Target, src: FileSource): void {
+  const { p, kernel, why } = t;
+  const file = basename(src.path);
+  const sha = src.sha256;
+  const here = ctx.facts.installed.filter(
+    (i) => i.kernel === kernel && (i.file === file || i.module === p.module || i.sha256 === sha),
+  );
+  if (here.some((i) => i.sha256 === sha)) return;
+  for (const stale of here) {
+    draft.findings.push({
+      kind: 'checksum',
+      severity: 'warning',
+      patch: p.name,
+      module: p.module,
+      message: `${stale.path} differs from ${src.written} (sha256 ${stale.sha256.slice(0, 12)}…, declared ${sha.slice(0, 12)}…): it is installed again`,
+    });
+    draft.reinstallRemovals.push({
+      action: 'uninstall',
+      module: stale.module,
+      kernel,
+      file: stale.file,
+      patch: p.name,
+      reason: `the installed copy is not the declared file (sha256 differs); replaced by ${file}`,
+    });
+    draft.uninstalling.add(stale.path);
+  }
+  let upload = draft.uploads.get(sha);
+  if (!upload) {
+    upload = {
+      action: 'upload',
+      patch: p.name,
+      module: p.module,
+      source: src.written,
+      sha256: sha,
+      destination: `${STAGING_DIR}/${sha.slice(0, 16)}/${file}`,
+      reason: `${src.written} is not on the host yet`,
+    };
+    draft.uploads.set(sha, upload);
+  }
+  draft.installs.push({
+    action: 'install',
+    patch: p.name,
+    module: p.module,
+    kernel,
+    file: upload.destination,
+    sha256: sha,
+    reason: why,
+  });
+}
+
+function ensurePackageInstalled(ctx: HostContext, draft: Draft, t: Target, pkg: string): void {
+  const { p, kernel, why } = t;
+  const installedPkg = installedPackageOf(ctx, p);
+  if (installedPkg === undefined) {
+    const other = ctx.facts.packages.find((x) => sameName(x, pkg));
+    if (kernel === ctx.kernel && postLoads(pkg, ctx.enabledNow)) {
+      // its %post loads it: a cumulative, atomic-replace build (§4.3) that retires what is
+      // enabled, so declared patches that stack on it are loaded again after it
+      draft.loadedByPackage.add(p.module);
+      draft.cumulative ??= p.module;
+    }
+    draft.packageInstalls.push({
+      action: 'package-install',
+      patch: p.name,
+      module: p.module,
+      package: pkg,
+      ...(other !== undefined ? { replacesPackage: other } : {}),
+      reason: other !== undefined ? `${why}; ${other} is installed instead` : why,
+    });
+    return;
+  }
+  if (kernel !== ctx.kernel) return;
+  if (ctx.facts.installed.some((i) => i.kernel === kernel && i.module === p.module)) return;
+  const rpmCopy = ctx.facts.rpmInstalled.find((i) => i.kernel === kernel && i.module === p.module);
+  if (rpmCopy) {
+    draft.installs.push({
+      action: 'install',
+      patch: p.name,
+      module: p.module,
+      kernel,
+      file: rpmCopy.path,
+      sha256: rpmCopy.sha256,
+      reason: `${installedPkg} is installed but its module was uninstalled from ${installFolder(kernel)}: it would not load at boot`,
+    });
+  }
+}
