@@ -62,10 +62,7 @@ export interface HostContext {
 /** The context of one host, built once per plan. */
 export function hostContext(input: PlanHostInput): HostContext {
   const { desired, facts, patches } = input;
-  const declared = desired.patches.flatMap((d) => {
-    const p = patches.get(d.patch);
-    return p ? [{ ...d, p }] : [];
-  });
+  const declared = declaredPatches(desired, patches);
   const present = declared.filter((d) => d.state !== 'absent');
   const fitting = present.filter((d) => kernelMatches(d.p.kernels, facts.kernel));
   const loadedWanted = fitting
@@ -94,6 +91,17 @@ export function retiredBy(p: Patch, patches: ReadonlyMap<string, Patch>): Patch[
   return p.replaces.flatMap((q) => {
     const qp = patches.get(q);
     return qp ? [qp] : [];
+  });
+}
+
+/** The patches declared for a host that the catalogue has, in catalogue order. */
+export function declaredPatches(
+  desired: Pick<HostDesired, 'patches'>,
+  patches: ReadonlyMap<string, Patch>,
+): Declared[] {
+  return desired.patches.flatMap((d) => {
+    const p = patches.get(d.patch);
+    return p ? [{ ...d, p }] : [];
   });
 }
 
