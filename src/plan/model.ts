@@ -151,11 +151,16 @@ export type FindingKind =
   /** The host went down while kpfleet was loading this patch (the crash guard's record). */
   | 'suspect';
 
-export type Severity = 'info' | 'warning' | 'error';
+/**
+ * How much a finding about a host matters: `error` goes with a blocked host, `warning` is
+ * counted in the summary, `info` is neither. (Not `diagnostics.ts`'s `Severity`, which grades a
+ * diagnostic about a user's file.)
+ */
+export type FindingLevel = 'info' | 'warning' | 'error';
 
 export interface Finding {
   kind: FindingKind;
-  severity: Severity;
+  severity: FindingLevel;
   message: string;
   module?: string;
   patch?: string;

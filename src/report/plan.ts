@@ -4,7 +4,7 @@
  * renders the same text, in the plan's own host and change order.
  */
 import { CHANGE_ACTIONS } from '../plan/model.ts';
-import type { Change, Finding, FindingKind, HostPlan, Plan, Severity } from '../plan/model.ts';
+import type { Change, Finding, FindingKind, FindingLevel, HostPlan, Plan } from '../plan/model.ts';
 import { fence, htmlCode, mdCode, mdCodeCell } from './markdown.ts';
 import { PROSE_KEYS, oneLine, safeData } from './safe-text.ts';
 import type { Style } from './style.ts';
@@ -76,7 +76,7 @@ export function describeChange(c: Change): ChangeLine {
   }
 }
 
-const SEVERITY_MARK: Record<Severity, string> = { error: '✖', warning: '!', info: '·' };
+const SEVERITY_MARK: Record<FindingLevel, string> = { error: '✖', warning: '!', info: '·' };
 
 function hasWarnings(h: HostPlan): boolean {
   return h.findings.some((f) => f.severity !== 'info');
