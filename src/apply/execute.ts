@@ -190,7 +190,7 @@ export function rollbackChanges(
       const i = before.installed.find((x) => x.kernel === before.kernel && x.module === module);
       return i ? { file: i.path } : {};
     })(),
-    replaces: [],
+    replacesModules: [],
     reenable: false,
     cves: [],
     reason,
@@ -222,7 +222,7 @@ export function rollbackChanges(
       case 'load':
         if (c.reenable) break;
         // what it replaced comes back first, so the host is never without either (§5.3)
-        for (const q of c.replaces) out.push(load(q));
+        for (const q of c.replacesModules) out.push(load(q));
         if (!before.patches.some((p) => p.name === c.module && p.enabled !== false))
           out.push({ action: 'unload', module: c.module, leftover: false, reason });
         break;

@@ -80,8 +80,11 @@ export interface LoadChange extends ChangeBase {
   module: string;
   /** The installed file to load (/var/lib/kpatch/<kernel>/<file>); else kpatch finds it by name. */
   file?: string;
-  /** Loaded modules this one takes over from; they are unloaded only after it is enabled. */
-  replaces: string[];
+  /**
+   * Loaded modules (not patch names) this one takes over from: the modules of the patches its
+   * catalogue entry `replaces` (`Patch.replaces`). They are unloaded only after it is enabled.
+   */
+  replacesModules: string[];
   /** It is in sysfs but disabled (pre-5.1 kernels, or a reversed unload): load re-enables it. */
   reenable: boolean;
   /**

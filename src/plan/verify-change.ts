@@ -193,9 +193,9 @@ export function checkChange(c: Change, o: Order, r: HostRules, bad: Bad): void {
           bad('file', `${shown(c.file)} is not a module installed in ${dir}`);
       }
       const allowed = new Set(p.replaces.flatMap((q) => r.patches.get(q)?.module ?? []));
-      for (const m of c.replaces)
+      for (const m of c.replacesModules)
         if (!allowed.has(m))
-          bad('replaces', `${p.name} does not replace ${shown(m)} in kpfleet.yml`);
+          bad('replacesModules', `${p.name} does not replace ${shown(m)} in kpfleet.yml`);
       if (c.cves.length > 0) same('cves', c.cves, p.cves, bad);
       return;
     }

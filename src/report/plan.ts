@@ -63,8 +63,8 @@ export function describeChange(c: Change): ChangeLine {
         : c.removesLeftover === true
           ? ' (rmmod its inert leftover first)'
           : '';
-      return c.replaces.length > 0
-        ? line('~', `replace ${c.replaces.join(', ')} → ${c.module}${note}`)
+      return c.replacesModules.length > 0
+        ? line('~', `replace ${c.replacesModules.join(', ')} → ${c.module}${note}`)
         : line('+', `load ${c.module}${note}`);
     }
     case 'unload':

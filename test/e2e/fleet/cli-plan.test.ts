@@ -283,7 +283,7 @@ it('kpatch-patch packages: an upgrade plans the exact package, then the load; th
     expect.objectContaining({
       action: 'load',
       module: 'kpatch_5_14_0_362_8_1_2_1',
-      replaces: ['kpatch_5_14_0_362_8_1_1_1'],
+      replacesModules: ['kpatch_5_14_0_362_8_1_1_1'],
     }),
     expect.objectContaining({
       action: 'unload',

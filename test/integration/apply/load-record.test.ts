@@ -20,7 +20,7 @@ const load: LoadChange = {
   action: 'load',
   patch: 'cve-x',
   module: 'livepatch_x',
-  replaces: [],
+  replacesModules: [],
   reenable: false,
   cves: [],
   reason: 'r',

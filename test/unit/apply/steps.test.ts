@@ -46,7 +46,7 @@ const load: LoadChange = {
   patch: 'p',
   module: 'livepatch_p',
   file: `/var/lib/kpatch/${K}/livepatch-p.ko`,
-  replaces: [],
+  replacesModules: [],
   reenable: false,
   cves: [],
   reason: 'r',
@@ -225,7 +225,7 @@ describe('rollbackChanges', () => {
         sha256: 'd'.repeat(64),
         reason: 'r',
       },
-      { ...load, module: 'new', replaces: ['old'] },
+      { ...load, module: 'new', replacesModules: ['old'] },
       { action: 'unload', module: 'old', leftover: false, after: 'new', reason: 'r' },
     ];
     expect(

@@ -335,7 +335,7 @@ describe('planner convergence over the host model (issue 5 §5)', () => {
 
         const h = cloneHost(h0);
         const guarded = first.changes.flatMap((c) =>
-          c.action === 'load' ? c.replaces.map((q) => ({ successor: c.module, q })) : [],
+          c.action === 'load' ? c.replacesModules.map((q) => ({ successor: c.module, q })) : [],
         );
         for (const c of first.changes) {
           applyChange(h, c, world.uploads);

@@ -145,8 +145,8 @@ describe('verifyHostPlan: a hand-edited plan is refused, naming host, change and
   });
 
   it('a load that retires a module its patch does not replace', () => {
-    expect(fieldOf(check(edit(genuine(), 2, { replaces: ['livepatch_hotfix'] })))).toEqual([
-      '3:replaces',
+    expect(fieldOf(check(edit(genuine(), 2, { replacesModules: ['livepatch_hotfix'] })))).toEqual([
+      '3:replacesModules',
     ]);
   });
 

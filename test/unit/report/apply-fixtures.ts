@@ -13,7 +13,7 @@ export function load(module: string): LoadChange {
     reason: 'declared loaded by group web',
     patch: module.replace(/_/g, '-'),
     module,
-    replaces: [],
+    replacesModules: [],
     reenable: false,
     cves: ['CVE-2024-1086'],
   };

@@ -113,7 +113,15 @@ function changes(n: string): Change[] {
       sha256: 'ab'.repeat(32),
       destination: `~/.kpfleet/stage/00/${n}.ko`,
     },
-    { action: 'load', reason: n, patch: n, module: n, replaces: [], reenable: false, cves: [n] },
+    {
+      action: 'load',
+      reason: n,
+      patch: n,
+      module: n,
+      replacesModules: [],
+      reenable: false,
+      cves: [n],
+    },
     { action: 'package-remove', reason: n, package: n, after: n },
   ];
 }

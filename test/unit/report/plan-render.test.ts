@@ -211,7 +211,7 @@ describe('renderPlanMarkdown', () => {
           reason: 'declared </details> loaded',
           patch: 'evil',
           module: evil,
-          replaces: ['```'],
+          replacesModules: ['```'],
           reenable: false,
           cves: [],
         },

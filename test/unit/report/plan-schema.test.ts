@@ -92,8 +92,23 @@ describe('plan.schema.json', () => {
 
   it('refuses a change without a field its action requires', () => {
     const plan = data();
-    delete at(plan, 'hosts', 0, 'changes', 3).replaces; // load
+    delete at(plan, 'hosts', 0, 'changes', 3).replacesModules; // load
     expect(errorsOf(plan)).not.toEqual([]);
+  });
+
+  it('refuses a load as an older kpfleet wrote it: `replaces` (modules) is now `replacesModules`', () => {
+    const plan = data();
+    const load = at(plan, 'hosts', 0, 'changes', 3);
+    expect(load.action).toBe('load');
+    load.replaces = load.replacesModules;
+    delete load.replacesModules;
+    const errors = errorsOf(plan);
+    expect(errors).toContainEqual(
+      expect.objectContaining({ params: { missingProperty: 'replacesModules' } }),
+    );
+    expect(errors).toContainEqual(
+      expect.objectContaining({ params: { additionalProperty: 'replaces' } }),
+    );
   });
 
   it('refuses an extra property in a change, a finding, a host, the summary or the plan', () => {

@@ -63,7 +63,7 @@ function planLoad(ctx: HostContext, draft: Draft, d: Declared, retired: Patch[])
     patch: p.name,
     module: m,
     ...(file !== undefined ? { file } : {}),
-    replaces: retired.map((q) => q.module).filter((qm) => isEnabled(ctx, qm)),
+    replacesModules: retired.map((q) => q.module).filter((qm) => isEnabled(ctx, qm)),
     reenable,
     ...(!ctx.sysfs.has(m) &&
     ctx.resident.has(m) &&
