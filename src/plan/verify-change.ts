@@ -192,7 +192,7 @@ export function checkChange(c: Change, o: Order, r: HostRules, bad: Bad): void {
         if (c.file === undefined || !c.file.startsWith(dir) || !isKoFile(c.file.slice(dir.length)))
           bad('file', `${shown(c.file)} is not a module installed in ${dir}`);
       }
-      const allowed = new Set(p.replaces.flatMap((q) => r.patches.get(q)?.module ?? []));
+      const allowed = new Set(retiredBy(p, r.patches).map((q) => q.module));
       for (const m of c.replacesModules)
         if (!allowed.has(m))
           bad('replacesModules', `${p.name} does not replace ${shown(m)} in kpfleet.yml`);

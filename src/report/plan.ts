@@ -58,14 +58,16 @@ export function describeChange(c: Change): ChangeLine {
     case 'enable-service':
       return line('+', 'enable kpatch.service');
     case 'load': {
-      const note = c.reenable
-        ? ' (re-enable)'
-        : c.removesLeftover === true
-          ? ' (rmmod its inert leftover first)'
-          : '';
+      // the patch as kpfleet.yml names it, and its module (once, where they are the same)
+      const notes = [
+        ...(c.patch !== c.module ? [c.module] : []),
+        ...(c.reenable ? ['re-enable'] : []),
+        ...(!c.reenable && c.removesLeftover === true ? ['rmmod its inert leftover first'] : []),
+      ];
+      const what = `${c.patch}${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`;
       return c.replacesModules.length > 0
-        ? line('~', `replace ${c.replacesModules.join(', ')} → ${c.module}${note}`)
-        : line('+', `load ${c.module}${note}`);
+        ? line('~', `replace ${c.replacesModules.join(', ')} → ${what}`)
+        : line('+', `load ${what}`);
     }
     case 'unload':
       return line('-', `unload ${c.module}${afterNote(c.after, c.leftover ? ['leftover'] : [])}`);

@@ -123,8 +123,8 @@ it('validate → plan shows the loads → apply → /proc shows the patched outp
 
   const p = await kpfleet(['plan', '--detailed-exitcode']);
   expect(p.code, p.stdout + p.stderr).toBe(2);
-  expect(p.stdout).toMatch(/\+ load kpfleet_lp_cmdline\b/);
-  expect(p.stdout).toMatch(/\+ load kpfleet_lp_version\b/);
+  expect(p.stdout).toMatch(/\+ load lp-cmdline \(kpfleet_lp_cmdline\)/);
+  expect(p.stdout).toMatch(/\+ load lp-version \(kpfleet_lp_version\)/);
 
   const a = await kpfleet(['apply', '--yes']);
   expect(a.code, a.stdout + a.stderr).toBe(0);

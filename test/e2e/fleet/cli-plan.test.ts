@@ -164,7 +164,7 @@ it('text: per-host changes and a summary; --detailed-exitcode gives 2 when chang
   const r = await kpfleet(['plan', '--limit', 'h001:h004', '--detailed-exitcode']);
   expect(r.code).toBe(2);
   expect(r.stdout).toMatch(/^h004\b.*$/m);
-  expect(r.stdout).toMatch(/^\s+\+ load livepatch_cve_2024_1086\b/m);
+  expect(r.stdout).toMatch(/^\s+\+ load cve-2024-1086 \(livepatch_cve_2024_1086\)/m);
   expect(r.stdout).toMatch(/reboot due: cve-2024-1086 \(released 2024-03-01\)/);
   expect(r.stdout).toMatch(/^Plan: 2 hosts/m);
   expect(r.stdout).toMatch(/CVE-2024-1086/);

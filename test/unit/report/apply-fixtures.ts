@@ -79,7 +79,7 @@ export function scriptedRun(): { events: ApplyEvent[]; results: HostResult[] } {
     wave: 2,
     outcome: 'failed',
     message:
-      '+ load livepatch_x: verification: /sys/kernel/livepatch/livepatch_x/enabled is 0; rolled back',
+      '+ load livepatch-x (livepatch_x): verification: /sys/kernel/livepatch/livepatch_x/enabled is 0; rolled back',
     before: FP_BEFORE,
     after: FP_BEFORE,
     steps: [failedLoad, undo],

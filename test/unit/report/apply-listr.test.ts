@@ -59,8 +59,8 @@ describe('createListrRenderer: a tree (few hosts)', () => {
     const text = plain(out.text());
     expect(r.fellBack()).toBe(false);
     expect(text).toContain('wave 1/3: 1 host — 1 changed');
-    expect(text).toContain('web02 — rolled back: + load livepatch_x');
-    expect(text).toContain('+ load livepatch_x 0.4s');
+    expect(text).toContain('web02 — rolled back: + load livepatch-x (livepatch_x)');
+    expect(text).toContain('+ load livepatch-x (livepatch_x) 0.4s');
     expect(text).toContain('rolled back (1 step)');
     expect(text).toContain('web03 — locked: another run holds the lock');
     expect(text).toContain('wave 3/3: 1 host — not started: halted');
@@ -123,7 +123,9 @@ describe('createListrRenderer: compact (many hosts)', () => {
     await drive(r, events, true);
     const text = plain(out.text());
     expect(text).toMatch(/wave 1\/1 — \d+\/60 done(, \d+ failed)?, \d+ running/);
-    expect(text).toMatch(/host00\d\d {2}(connect|lock|facts|\+ load livepatch_x \(1\/1\))/);
+    expect(text).toMatch(
+      /host00\d\d {2}(connect|lock|facts|\+ load livepatch-x \(livepatch_x\) \(1\/1\))/,
+    );
   });
 
   it('uses the compact display above compactAbove hosts only', async () => {
@@ -147,7 +149,7 @@ describe('createListrRenderer: robustness', () => {
     const text = out.text();
     expect(text).toContain('the progress display failed (EPIPE: the terminal went away)');
     expect(text).toContain('12:00:00 wave 1/3: 1 host\n');
-    expect(text).toContain('12:00:00 web02  ✖ rolled back: + load livepatch_x');
+    expect(text).toContain('12:00:00 web02  ✖ rolled back: + load livepatch-x (livepatch_x)');
     expect(text).toContain('12:00:00 apply done in 8.2s: 5 hosts');
   });
 

@@ -30,18 +30,18 @@ describe('createPlainRenderer', () => {
       '12:00:01 apply: 5 hosts in 3 waves (1, 2, 1), forks 10',
       '12:00:02 wave 1/3: 1 host',
       '12:00:08 web01  + upload patches/livepatch-x.ko → ~/.kpfleet/stage/efefefefefefefef/livepatch-x.ko ✓ 0.8s',
-      '12:00:10 web01  + load livepatch_x ✓ 1.2s',
+      '12:00:10 web01  + load livepatch-x (livepatch_x) ✓ 1.2s',
       '12:00:12 web01  ✓ changed: 2 change(s) done and verified (3.1s)',
       '12:00:13 wave 1/3 done: 1 host',
       '12:00:14 wave 2/3: 2 hosts',
       '12:00:21 web03  ! locked: another run holds the lock (run 2024-05-01T11:59:00.000Z-1a2b3c4d by ops@bastion)',
-      '12:00:24 web02  + load livepatch_x ✖ 0.4s: verification: /sys/kernel/livepatch/livepatch_x/enabled is 0',
+      '12:00:24 web02  + load livepatch-x (livepatch_x) ✖ 0.4s: verification: /sys/kernel/livepatch/livepatch_x/enabled is 0',
       '12:00:24 web02    │ loading patch module: /var/lib/kpatch/livepatch_x.ko',
       '12:00:24 web02    │ waiting (up to 15 seconds) for patch transition to complete...',
       '12:00:24 web02    │ transition failed',
       '12:00:25 web02  rolling back',
       '12:00:27 web02  rollback: - unload livepatch_x ✓ 0.3s',
-      '12:00:29 web02  ✖ rolled back: + load livepatch_x: verification: /sys/kernel/livepatch/livepatch_x/enabled is 0 (2.5s)',
+      '12:00:29 web02  ✖ rolled back: + load livepatch-x (livepatch_x): verification: /sys/kernel/livepatch/livepatch_x/enabled is 0 (2.5s)',
       '12:00:30 wave 2/3 done: 2 hosts, 2 failed',
       '12:00:30 halted after wave 2/3: more hosts failed than max_failures allows; no further wave starts',
       '12:00:31 apply done in 8.2s: 5 hosts — 1 changed, 1 unchanged, 1 failed, 1 locked, 1 skipped (halted)',
@@ -57,12 +57,12 @@ describe('createPlainRenderer', () => {
   it('colours failures red and successes green', () => {
     const lines = render(scriptedRun().events, colorStyle);
     const red = '\u001b[31m';
-    const failedStep = lines.find((l) => l.includes('+ load livepatch_x ✖'));
-    expect(failedStep).toContain(`${red}+ load livepatch_x ✖ 0.4s: verification:`);
+    const failedStep = lines.find((l) => l.includes('+ load livepatch-x (livepatch_x) ✖'));
+    expect(failedStep).toContain(`${red}+ load livepatch-x (livepatch_x) ✖ 0.4s: verification:`);
     expect(lines.find((l) => l.includes('rolled back:'))).toContain(red);
-    expect(lines.find((l) => l.includes('+ load livepatch_x') && l.includes('✓'))).toContain(
-      '\u001b[32m✓',
-    );
+    expect(
+      lines.find((l) => l.includes('+ load livepatch-x (livepatch_x)') && l.includes('✓')),
+    ).toContain('\u001b[32m✓');
     expect(lines.find((l) => l.includes('halted after'))).toContain(red);
   });
 

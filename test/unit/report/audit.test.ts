@@ -68,7 +68,7 @@ describe('auditRecords', () => {
       before: { fingerprint: FP_BEFORE },
       changes: [
         {
-          label: '+ load livepatch_x',
+          label: '+ load livepatch-x (livepatch_x)',
           action: 'load',
           ok: false,
           rollback: false,
@@ -86,7 +86,7 @@ describe('auditRecords', () => {
       after: { fingerprint: FP_BEFORE },
       result: 'failed',
       message:
-        '+ load livepatch_x: verification: /sys/kernel/livepatch/livepatch_x/enabled is 0; rolled back',
+        '+ load livepatch-x (livepatch_x): verification: /sys/kernel/livepatch/livepatch_x/enabled is 0; rolled back',
     });
     const web01 = auditRecords(report(), {}).find((r) => r.host === 'web01');
     expect(web01?.before).toEqual({ fingerprint: FP_BEFORE });

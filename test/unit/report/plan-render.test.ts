@@ -26,17 +26,17 @@ describe('renderPlanText', () => {
         '  + upload patches/kpatch-cve-2.ko → ~/.kpfleet/stage/00a1b2c3d4e5f607/kpatch-cve-2.ko  declared loaded by group web',
         `  + install kpatch_cve_2 (${KERNEL})   declared loaded by group web`,
         '  + enable kpatch.service                                kpatch.service is disabled',
-        '  ~ replace kpatch_cve_1 → kpatch_cve_2                  declared loaded by group web',
+        '  ~ replace kpatch_cve_1 → cve-2 (kpatch_cve_2)          declared loaded by group web',
         '  - unload kpatch_cve_1 (after kpatch_cve_2 is enabled)  replaced by cve-2',
         `  - uninstall kpatch-cve-1.ko (${KERNEL}) (after kpatch_cve_2 is enabled)  replaced by cve-2`,
         '  ! warning: cve-1 was released 45 days ago: reboot into the errata kernel',
         '',
         `db1  ${KERNEL}  sha256:fedcba987654`,
         '  ~ package kpatch-patch-5_14_0-362_8_1-1-2.el9_3 → kpatch-patch-5_14_0-362_8_1-1-3.el9_3  declared loaded by group db',
-        '  + package kpatch-patch-extra-1-1.el9  declared installed by group db',
-        '  + load kpatch_cve_3 (re-enable)       declared loaded by group db; loaded but disabled',
-        '  - unload kpatch_gone (leftover)       inert leftover of an atomic replace',
-        '  - package kpatch-patch-old-1-1.el9    declared absent by group db',
+        '  + package kpatch-patch-extra-1-1.el9    declared installed by group db',
+        '  + load cve-3 (kpatch_cve_3, re-enable)  declared loaded by group db; loaded but disabled',
+        '  - unload kpatch_gone (leftover)         inert leftover of an atomic replace',
+        '  - package kpatch-patch-old-1-1.el9      declared absent by group db',
         '  · info: kpatch.enable=0 on the kernel command line: nothing is loaded at boot',
         '',
         `web3  ${KERNEL}  sha256:0123456789ab  converged: as declared: 1 patch loaded and installed`,
@@ -99,10 +99,12 @@ describe('renderPlanText', () => {
     expect(line('web1')).not.toContain(FINGERPRINT);
     expect(line('  + upload')).toContain(`${ESC}[32m+ upload`);
     expect(line('  + enable')).toContain(`${ESC}[32m+ enable kpatch.service`);
-    expect(line('  ~ replace')).toContain(`${ESC}[33m~ replace kpatch_cve_1 → kpatch_cve_2`);
+    expect(line('  ~ replace')).toContain(
+      `${ESC}[33m~ replace kpatch_cve_1 → cve-2 (kpatch_cve_2)`,
+    );
     expect(line('  - unload kpatch_cve_1')).toContain(`${ESC}[31m- unload kpatch_cve_1`);
     expect(line('  - uninstall')).toContain(`${ESC}[31m- uninstall`);
-    expect(line('  + load')).toContain(`${ESC}[32m+ load kpatch_cve_3`);
+    expect(line('  + load')).toContain(`${ESC}[32m+ load cve-3 (kpatch_cve_3, re-enable)`);
     // The reason is dimmed.
     expect(line('  + enable')).toContain(`${ESC}[2mkpatch.service is disabled${ESC}[22m`);
     expect(line('  ! warning')).toContain(`${ESC}[33m! warning: cve-1`);
@@ -164,7 +166,7 @@ describe('renderPlanMarkdown', () => {
         '+ upload patches/kpatch-cve-2.ko → ~/.kpfleet/stage/00a1b2c3d4e5f607/kpatch-cve-2.ko  # declared loaded by group web',
         `+ install kpatch_cve_2 (${KERNEL})   # declared loaded by group web`,
         '+ enable kpatch.service                                # kpatch.service is disabled',
-        '~ replace kpatch_cve_1 → kpatch_cve_2                  # declared loaded by group web',
+        '~ replace kpatch_cve_1 → cve-2 (kpatch_cve_2)          # declared loaded by group web',
         '- unload kpatch_cve_1 (after kpatch_cve_2 is enabled)  # replaced by cve-2',
         `- uninstall kpatch-cve-1.ko (${KERNEL}) (after kpatch_cve_2 is enabled)  # replaced by cve-2`,
         '```',
@@ -227,7 +229,9 @@ describe('renderPlanMarkdown', () => {
     expect(md).toContain('- **warning** (unmanaged): `a|b<script> is loaded ⏎ | x |`');
     // In the diff the name is verbatim, inside a fence longer than any backticks it holds.
     expect(md).toContain(
-      ['````diff', '~ replace ``` → a|b<script>  # declared </details> loaded', '````'].join('\n'),
+      ['````diff', '~ replace ``` → evil (a|b<script>)  # declared </details> loaded', '````'].join(
+        '\n',
+      ),
     );
     // outside code, nothing of the names is left
     const markup = outsideFences(md).replace(/(`+)[^`](?:.*?[^`])?\1(?!`)/g, '');
