@@ -169,7 +169,7 @@ export class MemoryHost {
   readonly refused: string[] = [];
   /** What was asked of the host since `expect`, in order: `probe`, `hold`, `load livepatch_a`, … */
   readonly log: string[] = [];
-  /** Connections opened (a reconnect after a drop counts). */
+  /** Connections opened since `expect` (a reconnect after a drop counts). */
   connections = 0;
   /** Each facts answer given since `expect`, as apply parses it. */
   readonly served: HostFacts[] = [];
@@ -207,6 +207,7 @@ export class MemoryHost {
     };
     this.served.length = 0;
     this.log.length = 0;
+    this.connections = 0;
   }
 
   /** The facts probe's answer now (probe-answer.ts). */
