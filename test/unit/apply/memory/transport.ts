@@ -31,39 +31,43 @@
  * be reached. A change behind the plan's back (stale facts) is a change to `model` between plan
  * and apply.
  */
-import { createHash } from 'node:crypto';
-import { AppError, ExitCode } from '../../../../src/errors.ts';
-import { parseFacts } from '../../../../src/facts/parse/facts.ts';
-import type { HostFacts } from '../../../../src/facts/model.ts';
-import { probeScript } from '../../../../src/facts/probe.ts';
-import { installedPath, STAGING_DIR } from '../../../../src/host-paths.ts';
 import { rollbackChanges } from '../../../../src/apply/execute.ts';
 import { holderScript, underStepsLock } from '../../../../src/apply/lock.ts';
-import { dropStash, stashBeforeUninstall, stashFolder } from '../../../../src/apply/stash.ts';
+import { stashFolder } from '../../../../src/apply/stash.ts';
 import { stepFor, VERIFY_MARK } from '../../../../src/apply/steps.ts';
+import { AppError, ExitCode } from '../../../../src/errors.ts';
+import type { HostFacts } from '../../../../src/facts/model.ts';
+import { parseFacts } from '../../../../src/facts/parse/facts.ts';
+import { probeScript } from '../../../../src/facts/probe.ts';
+import { installedPath, STAGING_DIR } from '../../../../src/host-paths.ts';
 import type { Change } from '../../../../src/plan/model.ts';
-import { normalizeModuleName } from '../../../../src/facts/parse/kpatch-list.ts';
 import { ConnectionLostError, HostUnreachableError } from '../../../../src/transport/errors.ts';
-import { quote } from '../../../../src/transport/shell.ts';
 import type {
   ExecOptions,
   ExecResult,
   Held,
   HoldOptions,
-  Transport,
   UploadOptions,
 } from '../../../../src/transport/transport.ts';
 import type { ModelHost } from '../../../fleet/model.ts';
 import { applyChange, kpatchInstall, ModelError } from '../../../fleet/model.ts';
+import type { RunCommands, RunIdentity } from './answers.ts';
+import {
+  basename,
+  cleanupCommand,
+  endedHold,
+  execResult as ok,
+  runCommands,
+  SHA,
+  STAGING_PATH,
+  stagingCommand,
+  verifyText,
+} from './answers.ts';
+import { MemoryTransport } from './connection.ts';
 import { probeAnswer } from './probe-answer.ts';
 
-/** Who runs apply: what its lock request says. */
-export interface RunIdentity {
-  operator: string;
-  runId: string;
-  /** `now().toISOString()` as apply will read it when it takes the lock. */
-  since: string;
-}
+export type { RunIdentity } from './answers.ts';
+export { STAGING_PATH } from './answers.ts';
 
 /** Another run's lock, as the host shows it. */
 export interface ForeignLock {
@@ -97,60 +101,6 @@ export interface HostFaults {
   unreachable?: boolean;
 }
 
-const basename = (p: string): string => p.slice(p.lastIndexOf('/') + 1);
-const SHA = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
-
-/** Where the staging folder is on every memory host (`pwd -P` of ~/.kpfleet/stage). */
-export const STAGING_PATH = '/home/kpfleet/.kpfleet/stage';
-
-/** The staging folders of upload destinations, as apply names them (`<sha prefix>`). */
-function stagedFolders(destinations: readonly string[]): string[] {
-  return [...new Set(destinations.map((d) => d.slice(STAGING_DIR.length + 1, d.lastIndexOf('/'))))];
-}
-
-/** execute.ts `stagingDir`'s command, to the letter: a change there is refused here, loudly. */
-function stagingCommand(folders: readonly string[]): string {
-  return `mkdir -p -m 700 "$HOME/.kpfleet/stage" && cd "$HOME/.kpfleet/stage" && ${folders.length ? `mkdir -p -m 700 -- ${folders.map(quote).join(' ')} && ` : ''}pwd -P`;
-}
-
-/** execute.ts `cleanupStaging`'s command, to the letter. */
-function cleanupCommand(folders: readonly string[]): string {
-  const own = folders.map((d) => `${STAGING_PATH}/${d}`);
-  return `rm -rf -- ${own.map(quote).join(' ')}; rmdir -- ${quote(STAGING_PATH)} 2>/dev/null; true`;
-}
-
-/** The commands a function of stash.ts sends, captured by running it over a recorder. */
-async function captured(
-  run: (exec: (cmd: string) => Promise<{ code: number; stderr: string }>) => Promise<void>,
-): Promise<string[]> {
-  const out: string[] = [];
-  await run((cmd) => {
-    out.push(cmd);
-    return Promise.resolve({ code: 0, stderr: '' });
-  });
-  return out;
-}
-
-const ok = (stdout: string, code = 0, stderr = ''): ExecResult => ({
-  code,
-  signal: null,
-  stdout,
-  stderr,
-  durationMs: 0,
-});
-
-interface Expected {
-  changes: readonly Change[];
-  run: RunIdentity;
-  healthCheck?: string;
-  /** Upload destinations (~/.kpfleet/stage/…) and their folders. */
-  uploads: string[];
-  folders: string[];
-  /** The stash commands of the plan's uninstalls, with what each keeps. */
-  stash: Map<string, { kernel: string; file: string; path: string }>;
-  dropStash: string;
-}
-
 export class MemoryHost {
   readonly name: string;
   model: ModelHost;
@@ -173,7 +123,7 @@ export class MemoryHost {
   connections = 0;
   /** Each facts answer given since `expect`, as apply parses it. */
   readonly served: HostFacts[] = [];
-  private expected: Expected | undefined;
+  private expected: RunCommands | undefined;
   private readonly helds = new Set<{ ended: boolean; lost: boolean; code: number | null }>();
 
   constructor(name: string, model: ModelHost, bootIndex = 1) {
@@ -184,27 +134,7 @@ export class MemoryHost {
 
   /** The run to come: its plan's changes for this host, who runs it, its health check. */
   async expect(changes: readonly Change[], run: RunIdentity, healthCheck?: string): Promise<void> {
-    const uploads = changes.flatMap((c) => (c.action === 'upload' ? [c.destination] : []));
-    const stash = new Map<string, { kernel: string; file: string; path: string }>();
-    for (const c of changes) {
-      if (c.action !== 'uninstall') continue;
-      const [cmd] = await captured((exec) =>
-        stashBeforeUninstall(exec, { runId: run.runId, host: this.name, ...c }),
-      );
-      if (cmd === undefined) throw new Error('stashBeforeUninstall sent no command');
-      const path = `${stashFolder(run.runId)}/${c.kernel}/${c.file}`;
-      stash.set(cmd, { kernel: c.kernel, file: c.file, path });
-    }
-    const [drop = ''] = await captured((exec) => dropStash(exec, run.runId));
-    this.expected = {
-      changes,
-      run,
-      ...(healthCheck !== undefined ? { healthCheck } : {}),
-      uploads,
-      folders: stagedFolders(uploads),
-      stash,
-      dropStash: drop,
-    };
+    this.expected = await runCommands(changes, run, this.name, healthCheck);
     this.served.length = 0;
     this.log.length = 0;
     this.connections = 0;
@@ -247,7 +177,7 @@ export class MemoryHost {
     throw new Error(`memory transport refused a command on ${text}`);
   }
 
-  private need(command: string): Expected {
+  private need(command: string): RunCommands {
     return this.expected ?? this.refuse('no run expected (call expect first)', command);
   }
 
@@ -308,14 +238,14 @@ export class MemoryHost {
     return ok('');
   }
 
-  private cleanup(e: Expected): void {
+  private cleanup(e: RunCommands): void {
     for (const d of e.uploads) this.model.staged.delete(d);
     const left = [...this.model.staged.keys()].some((d) => d.startsWith(`${STAGING_DIR}/`));
     if (!left) this.staging = false;
   }
 
   /** The change this command is the step of: the plan's, or the rollback's. */
-  private recognise(e: Expected, command: string, become: boolean): StepInfo | undefined {
+  private recognise(e: RunCommands, command: string, become: boolean): StepInfo | undefined {
     const facts = this.served.length ? this.served : [];
     const rollback = facts.flatMap((f) => rollbackChanges(e.changes, f, e.run.runId));
     const candidates = [
@@ -335,7 +265,7 @@ export class MemoryHost {
     return undefined;
   }
 
-  private step(e: Expected, command: string, become: boolean): ExecResult {
+  private step(e: RunCommands, command: string, become: boolean): ExecResult {
     const info = this.recognise(e, command, become);
     if (!info) return this.refuse('not a command apply sends for this plan', command);
     const c = info.change;
@@ -365,7 +295,9 @@ export class MemoryHost {
         step: c.action,
       });
     }
-    return ok(`${output ? `${output}\n` : ''}\n${VERIFY_MARK} ${String(rc)}\n${this.verify(c)}\n`);
+    return ok(
+      `${output ? `${output}\n` : ''}\n${VERIFY_MARK} ${String(rc)}\n${verifyText(this.model, this.transition, c)}\n`,
+    );
   }
 
   /** The change on the model: an install from this run's copy, else as `applyChange`. */
@@ -379,41 +311,6 @@ export class MemoryHost {
     applyChange(m, c, new Map());
     if (c.action === 'load' && this.faults.stallLoad?.includes(c.module) === true)
       this.transition.add(c.module);
-  }
-
-  /** What the step's verification prints (src/apply/steps.ts), read from the model. */
-  private verify(c: Change): string {
-    const m = this.model;
-    const packages = m.packages.map((p) => `package ${p}`);
-    switch (c.action) {
-      case 'upload':
-        return '';
-      case 'install':
-        return (
-          m.installed.find((i) => i.kernel === c.kernel && i.file === basename(c.file))?.sha256 ??
-          ''
-        );
-      case 'package-install':
-        return [
-          ...packages,
-          ...m.installed.map((i) => `module ${normalizeModuleName(i.file)}`),
-        ].join('\n');
-      case 'enable-service':
-        return m.service.present ? (m.service.enabled ? 'enabled' : 'disabled') : '';
-      case 'load': {
-        const s = m.sysfs.get(c.module);
-        return s ? `${s.enabled ? '1' : '0'}${this.transition.has(c.module) ? '1' : '0'}` : '';
-      }
-      case 'unload':
-        return [
-          ...(m.sysfs.has(c.module) ? ['sysfs'] : []),
-          ...(m.resident.has(c.module) ? ['module'] : []),
-        ].join('\n');
-      case 'uninstall':
-        return m.installed.some((i) => i.kernel === c.kernel && i.file === c.file) ? 'present' : '';
-      case 'package-remove':
-        return packages.join('\n');
-    }
   }
 
   hold(command: string, options: HoldOptions): Held {
@@ -431,10 +328,10 @@ export class MemoryHost {
         other.kind === 'busy'
           ? `BUSY\n${info(other)}pid=4242\nboot=${this.bootId}\n`
           : `LEGACY\n${info(other)}`;
-      return ended(said);
+      return endedHold(said);
     }
     if (this.lock !== undefined)
-      return ended(
+      return endedHold(
         `BUSY\n${info({ owner: run.operator, since: run.since, run: this.lock.runId })}`,
       );
     this.lock = { runId: run.runId };
@@ -479,64 +376,5 @@ export class MemoryHost {
       });
     this.log.push(`upload ${dest.slice(dest.lastIndexOf('/') + 1)}`);
     this.model.staged.set(dest, options.sha256);
-  }
-}
-
-/** A hold that ended at once, having said `said`. */
-function ended(said: string): Held {
-  return {
-    said,
-    stderr: '',
-    code: 0,
-    ended: true,
-    lost: false,
-    release: () => Promise.resolve(),
-  };
-}
-
-/** One connection to a memory host. */
-export class MemoryTransport implements Transport {
-  readonly host: string;
-  private readonly h: MemoryHost;
-  private closed = false;
-  /** The connection dropped: the next command reconnects, as the ssh transport does. */
-  private dropped = false;
-
-  constructor(h: MemoryHost) {
-    this.h = h;
-    this.host = h.name;
-  }
-
-  /** Runs `fn` on the host as one command of this connection. */
-  private async call<T>(what: string, fn: () => T): Promise<T> {
-    await Promise.resolve(); // a command answers later, never within the call
-    if (this.closed) this.h.refuse('a command after close', what);
-    if (this.dropped) {
-      this.dropped = false;
-      this.h.connections++;
-    }
-    try {
-      return fn();
-    } catch (err) {
-      if (err instanceof ConnectionLostError) this.dropped = true;
-      throw err;
-    }
-  }
-
-  exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
-    return this.call(command, () => this.h.exec(command, options));
-  }
-
-  upload(content: Buffer, remotePath: string, options: UploadOptions): Promise<void> {
-    return this.call(remotePath, () => this.h.upload(content, remotePath, options));
-  }
-
-  hold(command: string, options: HoldOptions): Promise<Held> {
-    return this.call(command, () => this.h.hold(command, options));
-  }
-
-  close(): Promise<void> {
-    this.closed = true;
-    return Promise.resolve();
   }
 }
