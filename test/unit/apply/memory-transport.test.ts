@@ -165,6 +165,41 @@ describe('what it answers', () => {
       error: 'livepatch_a is still in transition',
     });
   });
+  it('a dropped connection: the step ran, the command fails, the lock is gone; then it reconnects', async () => {
+    const { h } = oneHost();
+    kpatchInstall(h.model, EL9, A.module.sha256, 'livepatch-a.ko');
+    const load: Change = {
+      action: 'load',
+      patch: 'a',
+      module: 'livepatch_a',
+      replaces: [],
+      reenable: false,
+      cves: [],
+      reason: 'declared',
+    };
+    await h.expect([load], RUN);
+    const t = h.open();
+    const held = await t.hold(
+      holderScript({ owner: RUN.operator, since: RUN.since, runId: RUN.runId }),
+      { become: true, heartbeatMs: 10_000 },
+    );
+    const facts = await gatherFacts(t);
+    const seen: string[] = [];
+    h.faults = {
+      onStep: (s) => seen.push(`${s.change.action} ${String(s.rollback)}`),
+      dropDuring: (s) => s.change.action === 'load',
+    };
+    const sent = underStepsLock(stepFor(load, { facts, staging: '', runId: RUN.runId }).script);
+    await expect(t.exec(sent, { become: true })).rejects.toThrow(
+      'the connection to h001 was lost during load',
+    );
+    expect(seen).toEqual(['load false']);
+    expect(h.model.sysfs.get('livepatch_a')?.enabled).toBe(true);
+    expect([held.ended, held.lost, h.lock]).toEqual([true, true, undefined]);
+    expect(h.connections).toBe(1);
+    await gatherFacts(t);
+    expect(h.connections).toBe(2);
+  });
 });
 
 describe('what it refuses', () => {
