@@ -16,6 +16,16 @@ import { STAGING_PATH } from './memory/transport.ts';
 
 const A = filePatch('a');
 const R = filePatch('r', { replace: true });
+/** The load of patch a, installed. */
+const LOAD_A: Change = {
+  action: 'load',
+  patch: 'a',
+  module: 'livepatch_a',
+  replaces: [],
+  reenable: false,
+  cves: [],
+  reason: 'declared',
+};
 
 function oneHost() {
   const fleet = new MemoryFleet(1, { patches: [A, R], want: { a: 'loaded' } });
@@ -138,29 +148,20 @@ describe('what it answers', () => {
   it('faults: a failing step changes nothing; a stalled load does not verify', async () => {
     const { h } = oneHost();
     kpatchInstall(h.model, EL9, A.module.sha256, 'livepatch-a.ko');
-    const load: Change = {
-      action: 'load',
-      patch: 'a',
-      module: 'livepatch_a',
-      replaces: [],
-      reenable: false,
-      cves: [],
-      reason: 'declared',
-    };
-    await h.expect([load], RUN);
+    await h.expect([LOAD_A], RUN);
     const t = h.open();
     const facts = await gatherFacts(t);
-    const sent = underStepsLock(stepFor(load, { facts, staging: '', runId: RUN.runId }).script);
+    const sent = underStepsLock(stepFor(LOAD_A, { facts, staging: '', runId: RUN.runId }).script);
     h.faults.failStep = () => 'kpatch: insmod failed';
     const failed = await t.exec(sent, { become: true });
-    expect(judgeStep(load, failed.stdout)).toEqual({
+    expect(judgeStep(LOAD_A, failed.stdout)).toEqual({
       ok: false,
       error: 'livepatch_a is not in /sys/kernel/livepatch (exit 1: kpatch: insmod failed)',
     });
     expect(h.model.sysfs.size).toBe(0);
     h.faults = { stallLoad: ['livepatch_a'] };
     const stalled = await t.exec(sent, { become: true });
-    expect(judgeStep(load, stalled.stdout)).toEqual({
+    expect(judgeStep(LOAD_A, stalled.stdout)).toEqual({
       ok: false,
       error: 'livepatch_a is still in transition',
     });
@@ -168,16 +169,7 @@ describe('what it answers', () => {
   it('a dropped connection: the step ran, the command fails, the lock is gone; then it reconnects', async () => {
     const { h } = oneHost();
     kpatchInstall(h.model, EL9, A.module.sha256, 'livepatch-a.ko');
-    const load: Change = {
-      action: 'load',
-      patch: 'a',
-      module: 'livepatch_a',
-      replaces: [],
-      reenable: false,
-      cves: [],
-      reason: 'declared',
-    };
-    await h.expect([load], RUN);
+    await h.expect([LOAD_A], RUN);
     const t = h.open();
     const held = await t.hold(
       holderScript({ owner: RUN.operator, since: RUN.since, runId: RUN.runId }),
@@ -189,7 +181,7 @@ describe('what it answers', () => {
       onStep: (s) => seen.push(`${s.change.action} ${String(s.rollback)}`),
       dropDuring: (s) => s.change.action === 'load',
     };
-    const sent = underStepsLock(stepFor(load, { facts, staging: '', runId: RUN.runId }).script);
+    const sent = underStepsLock(stepFor(LOAD_A, { facts, staging: '', runId: RUN.runId }).script);
     await expect(t.exec(sent, { become: true })).rejects.toThrow(
       'the connection to h001 was lost during load',
     );
