@@ -1,10 +1,14 @@
 import { defineConfig } from 'vitest/config';
 
-// Three projects, each a folder under test/:
-// - unit: pure code from data; no network, no processes. Fast.
-// - integration: real files, real child processes (the CLI via tsx, Ansible when present), and
-//   from the transport issue on, a real sshd on loopback.
-// - e2e: the built CLI (dist/) as a user runs it; `npm run test:e2e` builds first.
+// Five projects, each a folder under test/ (docs/testing.md says which command runs which):
+// - unit: pure code from data, and the engine over an in-memory transport; no network, no
+//   processes beyond a shell for a step's script. Fast.
+// - integration: real files, real child processes (the CLI via tsx, Ansible when present), the
+//   in-process SSH lab and a real sshd on loopback.
+// - e2e: the built CLI (dist/) as a user runs it, on the real-SSH fleet; `npm run test:e2e`
+//   builds first.
+// - faults: the fault matrix on the real-SSH fleet; `npm run test:faults` builds first and writes
+//   docs/reliability.md.
 // - vm: the built CLI against a real Debian kernel under QEMU; `npm run test:vm` sets it up.
 export default defineConfig({
   test: {
@@ -27,8 +31,6 @@ export default defineConfig({
         test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], testTimeout: 120_000 },
       },
       {
-        // the fault matrix on the real-SSH fleet (issue 15): `npm run test:faults` builds first
-        // and writes docs/reliability.md
         extends: true,
         test: {
           name: 'faults',
@@ -39,7 +41,6 @@ export default defineConfig({
         },
       },
       {
-        // a real Debian kernel under QEMU (issue 7): `npm run test:vm` sets it up first
         extends: true,
         test: {
           name: 'vm',

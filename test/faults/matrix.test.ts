@@ -8,7 +8,6 @@
  * expectation is asserted; when every row ran, docs/reliability.md is written (report.ts).
  */
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import {
   copyFileSync,
   existsSync,
@@ -20,7 +19,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { runBuilt } from '../cli-built.ts';
+import { EL9, kpfleetIn, writeProject } from '../project.ts';
 import { fleetDown, fleetUp } from '../fleet/fleet.ts';
 import type { Fleet, FleetHost } from '../fleet/fleet.ts';
 import { inventoryText, knownHostsLine, TMP_BASE } from '../fleet/host-dir.ts';
@@ -32,7 +31,6 @@ import type { Result, Row } from './rows.ts';
 const ROOT = new URL('../../', import.meta.url).pathname;
 const BIN = join(ROOT, 'bin/kpfleet.js');
 const DIR = join(TMP_BASE, `faults-${String(process.pid)}`);
-const EL9 = '5.14.0-362.8.1.el9_3.x86_64';
 const MOD = 'livepatch_cve_2024_1086';
 const KO = 'livepatch-cve-2024-1086.ko';
 /** The kpatch-patch package of rows with `patch: 'rpm'` (docs/kpatch-behaviour.md §4.3), in each host's repository. */
@@ -47,16 +45,11 @@ const SUBNET = 100;
 let fleet: Fleet;
 const results = new Map<number, Result>();
 
-const sha256 = (path: string): string =>
-  createHash('sha256').update(readFileSync(path)).digest('hex');
-
 interface Report {
   hosts: { host: string; outcome: string; message: string }[];
 }
 
-function kpfleet(dir: string, args: string[]) {
-  return runBuilt(args, { cwd: dir, env: { XDG_STATE_HOME: join(dir, 'state') } });
-}
+const kpfleet = (dir: string, args: string[]) => kpfleetIn(dir)(args);
 
 function readReport(dir: string, file: string): Report {
   const path = join(dir, file);
@@ -78,31 +71,15 @@ function project(dir: string, hosts: FleetHost[], goal: 'loaded' | 'absent', pat
     ),
   );
   copyFileSync(fleet.state.knownHosts, join(dir, 'known_hosts'));
-  writeFileSync(
-    join(dir, 'kpfleet.yml'),
-    [
-      'inventory: inventory.ini',
-      'connection:',
-      '  known_hosts: known_hosts',
-      '  ssh_config: false',
-      '  connect_timeout: 5s',
-      '  command_timeout: 10s',
-      'patches:',
-      '  cve-2024-1086:',
-      ...(patch === 'rpm'
-        ? [`    module: ${RPM.mod}`, `    kernel: ${EL9}`, `    rpm: ${RPM.spec}`]
-        : [
-            `    module: ${MOD}`,
-            `    kernel: ${EL9}`,
-            `    file: patches/${KO}`,
-            `    sha256: ${sha256(join(DIR, KO))}`,
-          ]),
-      'groups:',
-      '  rhel9:',
-      `    ${goal}: [cve-2024-1086]`,
-      '',
-    ].join('\n'),
-  );
+  writeProject(dir, {
+    connection: ['command_timeout: 10s'],
+    patches: [
+      patch === 'rpm'
+        ? { name: 'cve-2024-1086', module: RPM.mod, rpm: RPM.spec }
+        : { name: 'cve-2024-1086', module: MOD, file: `patches/${KO}` },
+    ],
+    groups: { rhel9: { [goal]: ['cve-2024-1086'] } },
+  });
 }
 
 /**

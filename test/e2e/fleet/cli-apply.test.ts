@@ -5,13 +5,11 @@
  * another run is refused with who and since; a connection dropped mid-load is reported and the
  * next run converges; SIGINT mid-wave exits 130 with every host's state in the report.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import { runBuilt } from '../../cli-built.ts';
-import type { BuiltOptions } from '../../cli-built.ts';
+import { CVE, EL9, kpfleetIn, makePatchFile, writeProject } from '../../project.ts';
 import { fleetDown, fleetUp } from '../../fleet/fleet.ts';
 import { lockHeld } from '../../fleet/sim-host.ts';
 import type { Fleet, FleetHost } from '../../fleet/fleet.ts';
@@ -19,39 +17,17 @@ import { TMP_BASE } from '../../fleet/host-dir.ts';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
 const DIR = join(TMP_BASE, `e2e-cli-apply-${String(process.pid)}`);
-const EL9 = '5.14.0-362.8.1.el9_3.x86_64';
 const MOD = 'livepatch_cve_2024_1086';
 let fleet: Fleet;
 
-const kpfleet = (args: string[], onStdout?: BuiltOptions['onStdout']) =>
-  runBuilt(args, { cwd: DIR, env: { XDG_STATE_HOME: join(DIR, 'state') }, onStdout });
-
-const sha256 = (path: string): string =>
-  createHash('sha256').update(readFileSync(path)).digest('hex');
+const kpfleet = kpfleetIn(DIR);
 
 function project(rollout: string[]): void {
-  writeFileSync(
-    join(DIR, 'kpfleet.yml'),
-    [
-      'inventory: inventory.ini',
-      'connection:',
-      '  known_hosts: known_hosts',
-      '  ssh_config: false',
-      '  connect_timeout: 5s',
-      ...(rollout.length > 0 ? ['rollout:', ...rollout.map((l) => `  ${l}`)] : []),
-      'patches:',
-      '  cve-2024-1086:',
-      `    module: ${MOD}`,
-      `    kernel: ${EL9}`,
-      '    file: patches/livepatch-cve-2024-1086.ko',
-      `    sha256: ${sha256(join(DIR, 'patches/livepatch-cve-2024-1086.ko'))}`,
-      '    cves: [CVE-2024-1086]',
-      'groups:',
-      '  rhel9:',
-      `    loaded: [cve-2024-1086]`,
-      '',
-    ].join('\n'),
-  );
+  writeProject(DIR, {
+    ...(rollout.length > 0 ? { rollout } : {}),
+    patches: [CVE],
+    groups: { rhel9: { loaded: ['cve-2024-1086'] } },
+  });
 }
 
 const loaded = (h: FleetHost): boolean => {
@@ -83,12 +59,7 @@ beforeAll(async () => {
     profiles: ['rhel9'],
     simProfile: { TIME_SCALE: '0.01' },
   });
-  mkdirSync(join(DIR, 'patches'), { recursive: true });
-  fleet.hosts[0]?.sim.makeModule(join(DIR, 'patches/livepatch-cve-2024-1086.ko'), {
-    name: MOD,
-    kernel: EL9,
-    cves: ['CVE-2024-1086'],
-  });
+  makePatchFile(fleet.hosts[0], DIR, CVE);
 }, 120_000);
 afterAll(async () => {
   await fleetDown(DIR);
@@ -312,23 +283,13 @@ it('an rpm: patch is installed with dnf at that exact version, its module checke
   const nvra = h.sim.addPackage({ version: '1', release: '1' });
   h.sim.addPackage({ version: '2', release: '1' }); // newer in the repository: not wanted
   const mod = 'kpatch_5_14_0_362_8_1_1_1';
-  writeFileSync(
-    join(DIR, 'rpm.yml'),
-    [
-      'inventory: inventory.ini',
-      'connection:',
-      '  known_hosts: known_hosts',
-      '  ssh_config: false',
-      'patches:',
-      '  el9-1:',
-      `    module: ${mod}`,
-      `    kernel: ${EL9}`,
-      '    rpm: kpatch-patch-5_14_0-362_8_1-1-1',
-      'groups:',
-      '  rhel9:',
-      '    loaded: [el9-1]',
-      '',
-    ].join('\n'),
+  writeProject(
+    DIR,
+    {
+      patches: [{ name: 'el9-1', module: mod, rpm: 'kpatch-patch-5_14_0-362_8_1-1-1' }],
+      groups: { rhel9: { loaded: ['el9-1'] } },
+    },
+    'rpm.yml',
   );
   try {
     const r = await kpfleet(['apply', '--yes', '-c', 'rpm.yml', '--limit', 'h007']);
@@ -360,21 +321,10 @@ it('two atomic-replace builds declared as independent: the second retires the fi
     name: other,
     kernel: EL9,
   });
-  project([]);
-  const yml = readFileSync(join(DIR, 'kpfleet.yml'), 'utf8')
-    .replace(
-      'groups:',
-      [
-        '  nf-tables:',
-        `    module: ${other}`,
-        `    kernel: ${EL9}`,
-        '    file: patches/livepatch-nf-tables.ko',
-        `    sha256: ${sha256(join(DIR, 'patches/livepatch-nf-tables.ko'))}`,
-        'groups:',
-      ].join('\n'),
-    )
-    .replace('loaded: [cve-2024-1086]', 'loaded: [cve-2024-1086, nf-tables]');
-  writeFileSync(join(DIR, 'kpfleet.yml'), yml);
+  writeProject(DIR, {
+    patches: [CVE, { name: 'nf-tables', module: other, file: 'patches/livepatch-nf-tables.ko' }],
+    groups: { rhel9: { loaded: ['cve-2024-1086', 'nf-tables'] } },
+  });
   const h = fleet.host('h003');
   try {
     const r = await kpfleet(['apply', '--yes', '--limit', 'h003', '--report', 'replace.json']);

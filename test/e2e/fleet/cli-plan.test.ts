@@ -4,13 +4,14 @@
  * from the real probe, text / markdown / JSON valid against schemas/plan.schema.json with a facts
  * fingerprint, a stalled transition blocking its host, and --detailed-exitcode.
  */
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Plan } from '../../../src/plan/model.ts';
 import { runBuilt } from '../../cli-built.ts';
+import { CVE, EL9, makePatchFile, writeProject } from '../../project.ts';
+import type { PatchEntry } from '../../project.ts';
 import { fleetDown, fleetUp } from '../../fleet/fleet.ts';
 import type { Fleet } from '../../fleet/fleet.ts';
 import { TMP_BASE } from '../../fleet/host-dir.ts';
@@ -18,14 +19,10 @@ import { TMP_BASE } from '../../fleet/host-dir.ts';
 const ROOT = new URL('../../../', import.meta.url).pathname;
 const DIR = join(TMP_BASE, `e2e-cli-plan-${String(process.pid)}`);
 const HOSTS = 64;
-const EL9 = '5.14.0-362.8.1.el9_3.x86_64';
 const EL8 = '4.18.0-477.10.1.el8_8.x86_64';
 let fleet: Fleet;
 
-const kpfleet = (args: string[]) => runBuilt(args, { cwd: DIR });
-
-const sha256 = (path: string): string =>
-  createHash('sha256').update(readFileSync(path)).digest('hex');
+const kpfleet = (args: string[]) => runBuilt(args, { cwd: DIR }); // the user's own state folder
 
 /** Log lines of each host's sshd (LogLevel VERBOSE) from the given offsets on. */
 function logSince(offsets: Map<string, number>): Map<string, string> {
@@ -49,52 +46,20 @@ beforeAll(async () => {
     simProfile: { TIME_SCALE: '0.01' },
     logLevel: 'VERBOSE',
   });
-  mkdirSync(join(DIR, 'patches'), { recursive: true });
-  const first = fleet.hosts[0];
-  if (!first) throw new Error('no host');
-  const el9 = first.sim.makeModule(join(DIR, 'patches/livepatch-cve-2024-1086.ko'), {
-    name: 'livepatch_cve_2024_1086',
-    kernel: EL9,
-    cves: ['CVE-2024-1086'],
-  });
-  const el8 = first.sim.makeModule(join(DIR, 'patches/livepatch-el8-fix.ko'), {
-    name: 'livepatch_el8_fix',
+  const el9 = makePatchFile(fleet.hosts[0], DIR, { ...CVE, released: '2024-03-01' });
+  const el8fix: PatchEntry = {
+    name: 'el8-fix',
+    module: 'livepatch_el8_fix',
     kernel: EL8,
+    file: 'patches/livepatch-el8-fix.ko',
     cves: ['CVE-2023-4623'],
+  };
+  makePatchFile(fleet.hosts[0], DIR, el8fix);
+  writeProject(DIR, {
+    rollout: ['forks: 64', 'reboot_due_after: 30d'],
+    patches: [{ ...CVE, released: '2024-03-01' }, el8fix],
+    groups: { rhel9: { loaded: ['cve-2024-1086'] }, rhel8: { installed: ['el8-fix'] } },
   });
-  writeFileSync(
-    join(DIR, 'kpfleet.yml'),
-    [
-      'inventory: inventory.ini',
-      'connection:',
-      '  known_hosts: known_hosts',
-      '  ssh_config: false',
-      '  connect_timeout: 5s',
-      'rollout:',
-      '  forks: 64',
-      '  reboot_due_after: 30d',
-      'patches:',
-      '  cve-2024-1086:',
-      '    module: livepatch_cve_2024_1086',
-      `    kernel: ${EL9}`,
-      '    file: patches/livepatch-cve-2024-1086.ko',
-      `    sha256: ${sha256(el9)}`,
-      '    cves: [CVE-2024-1086]',
-      '    released: 2024-03-01',
-      '  el8-fix:',
-      '    module: livepatch_el8_fix',
-      `    kernel: ${EL8}`,
-      '    file: patches/livepatch-el8-fix.ko',
-      `    sha256: ${sha256(el8)}`,
-      '    cves: [CVE-2023-4623]',
-      'groups:',
-      '  rhel9:',
-      '    loaded: [cve-2024-1086]',
-      '  rhel8:',
-      '    installed: [el8-fix]',
-      '',
-    ].join('\n'),
-  );
   // h001 (rhel9) already has the patch installed and loaded: it is converged, and reboot is due
   const h1 = fleet.host('h001');
   const dest = `/var/lib/kpatch/${EL9}`;
@@ -242,29 +207,18 @@ it('kpatch-patch packages: an upgrade plans the exact package, then the load; th
   const inst = await h.sim.run(['dnf', 'install', '-y', v1]);
   expect(inst.code, inst.stderr).toBe(0);
   const x = '5_14_0-362_8_1';
-  writeFileSync(
-    join(DIR, 'rpm.yml'),
-    [
-      'inventory: inventory.ini',
-      'connection:',
-      '  known_hosts: known_hosts',
-      '  ssh_config: false',
-      'patches:',
-      '  el9-1:',
-      `    module: kpatch_${x.replace('-', '_')}_1_1`,
-      `    kernel: ${EL9}`,
-      `    rpm: kpatch-patch-${x}-1-1`,
-      '  el9-2:',
-      `    module: kpatch_${x.replace('-', '_')}_2_1`,
-      `    kernel: ${EL9}`,
-      `    rpm: kpatch-patch-${x}-2-1`,
-      '    replaces: [el9-1]',
-      '    cves: [CVE-2023-5178]',
-      'groups:',
-      '  rhel9:',
-      '    loaded: [el9-2]',
-      '',
-    ].join('\n'),
+  const pkg = (v: number): PatchEntry => ({
+    name: `el9-${String(v)}`,
+    module: `kpatch_${x.replace('-', '_')}_${String(v)}_1`,
+    rpm: `kpatch-patch-${x}-${String(v)}-1`,
+  });
+  writeProject(
+    DIR,
+    {
+      patches: [pkg(1), { ...pkg(2), replaces: ['el9-1'], cves: ['CVE-2023-5178'] }],
+      groups: { rhel9: { loaded: ['el9-2'] } },
+    },
+    'rpm.yml',
   );
   const r = await kpfleet(['plan', '-c', 'rpm.yml', '--limit', 'h012', '--format', 'json']);
   expect(r.code, r.stderr).toBe(0);

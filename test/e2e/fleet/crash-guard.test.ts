@@ -5,24 +5,21 @@
  * host" there and blocks it (exit 1) in text, JSON and markdown, and apply does not load it
  * there; after `kpfleet clear-suspect`, plan loads it again and apply converges.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { runBuilt } from '../../cli-built.ts';
+import { CVE, kpfleetIn, makePatchFile, writeProject } from '../../project.ts';
 import { fleetDown, fleetUp } from '../../fleet/fleet.ts';
 import type { Fleet, FleetHost } from '../../fleet/fleet.ts';
 import { TMP_BASE } from '../../fleet/host-dir.ts';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
 const DIR = join(TMP_BASE, `e2e-crash-guard-${String(process.pid)}`);
-const EL9 = '5.14.0-362.8.1.el9_3.x86_64';
 const MOD = 'livepatch_cve_2024_1086';
 let fleet: Fleet;
 
-const kpfleet = (args: string[]) =>
-  runBuilt(args, { cwd: DIR, env: { XDG_STATE_HOME: join(DIR, 'state') } });
+const kpfleet = kpfleetIn(DIR);
 
 const loaded = (h: FleetHost): boolean => {
   const s = h.sim.readSysfs();
@@ -40,30 +37,8 @@ beforeAll(async () => {
     profiles: ['rhel9'],
     simProfile: { TIME_SCALE: '0.01' },
   });
-  mkdirSync(join(DIR, 'patches'), { recursive: true });
-  const ko = join(DIR, 'patches/livepatch-cve-2024-1086.ko');
-  fleet.hosts[0]?.sim.makeModule(ko, { name: MOD, kernel: EL9, cves: ['CVE-2024-1086'] });
-  writeFileSync(
-    join(DIR, 'kpfleet.yml'),
-    [
-      'inventory: inventory.ini',
-      'connection:',
-      '  known_hosts: known_hosts',
-      '  ssh_config: false',
-      '  connect_timeout: 5s',
-      'patches:',
-      '  cve-2024-1086:',
-      `    module: ${MOD}`,
-      `    kernel: ${EL9}`,
-      '    file: patches/livepatch-cve-2024-1086.ko',
-      `    sha256: ${createHash('sha256').update(readFileSync(ko)).digest('hex')}`,
-      '    cves: [CVE-2024-1086]',
-      'groups:',
-      '  rhel9:',
-      '    loaded: [cve-2024-1086]',
-      '',
-    ].join('\n'),
-  );
+  makePatchFile(fleet.hosts[0], DIR, CVE);
+  writeProject(DIR, { patches: [CVE], groups: { rhel9: { loaded: ['cve-2024-1086'] } } });
 }, 120_000);
 afterAll(async () => {
   await fleetDown(DIR);

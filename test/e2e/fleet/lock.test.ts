@@ -3,57 +3,39 @@
  * mid-apply leaves no lock, and the next apply converges with no manual step; a second run is
  * refused while the first works, naming it; `kpfleet unlock` shows the holder, asks, and ends it.
  */
-import { createHash } from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import { runBuilt } from '../../cli-built.ts';
-import type { BuiltOptions } from '../../cli-built.ts';
+import { EL9, kpfleetIn, makePatchFile, writeProject } from '../../project.ts';
+import type { PatchEntry } from '../../project.ts';
 import { fleetDown, fleetUp } from '../../fleet/fleet.ts';
 import type { Fleet, FleetHost } from '../../fleet/fleet.ts';
 import { TMP_BASE } from '../../fleet/host-dir.ts';
 import { lockHeld } from '../../fleet/sim-host.ts';
 
 const DIR = join(TMP_BASE, `e2e-lock-${String(process.pid)}`);
-const EL9 = '5.14.0-362.8.1.el9_3.x86_64';
 const MODS = ['livepatch_lock_a', 'livepatch_lock_b'];
 let fleet: Fleet;
 
-const kpfleet = (args: string[], onStdout?: BuiltOptions['onStdout']) =>
-  runBuilt(args, { cwd: DIR, env: { XDG_STATE_HOME: join(DIR, 'state') }, onStdout });
-
-const sha256 = (path: string): string =>
-  createHash('sha256').update(readFileSync(path)).digest('hex');
+const kpfleet = kpfleetIn(DIR);
+const PATCHES: PatchEntry[] = MODS.map((m) => ({
+  name: m.replaceAll('_', '-'),
+  module: m,
+  file: `patches/${m}.ko`,
+}));
 
 /** Two patches for every host; the health check waits while the host's /tmp/hold exists. */
 function project(): void {
-  writeFileSync(
-    join(DIR, 'kpfleet.yml'),
-    [
-      'inventory: inventory.ini',
-      'connection:',
-      '  known_hosts: known_hosts',
-      '  ssh_config: false',
-      '  connect_timeout: 5s',
-      'rollout:',
-      '  forks: 1',
-      '  health_check: "touch /tmp/health-started; while [ -e /tmp/hold ]; do sleep 0.1; done"',
-      '  health_check_timeout: 2m',
-      'patches:',
-      ...MODS.flatMap((m) => [
-        `  ${m.replaceAll('_', '-')}:`,
-        `    module: ${m}`,
-        `    kernel: ${EL9}`,
-        `    file: patches/${m}.ko`,
-        `    sha256: ${sha256(join(DIR, `patches/${m}.ko`))}`,
-      ]),
-      'groups:',
-      '  rhel9:',
-      `    loaded: [${MODS.map((m) => m.replaceAll('_', '-')).join(', ')}]`,
-      '',
-    ].join('\n'),
-  );
+  writeProject(DIR, {
+    rollout: [
+      'forks: 1',
+      'health_check: "touch /tmp/health-started; while [ -e /tmp/hold ]; do sleep 0.1; done"',
+      'health_check_timeout: 2m',
+    ],
+    patches: PATCHES,
+    groups: { rhel9: { loaded: PATCHES.map((p) => p.name) } },
+  });
 }
 
 const state = (h: FleetHost, m: string) => h.sim.readSysfs().patches[m];
@@ -91,13 +73,8 @@ beforeAll(async () => {
     profiles: ['rhel9'],
     simProfile: { TIME_SCALE: '0.01' },
   });
-  mkdirSync(join(DIR, 'patches'), { recursive: true });
-  for (const m of MODS)
-    fleet.hosts[0]?.sim.makeModule(join(DIR, `patches/${m}.ko`), {
-      name: m,
-      kernel: EL9,
-      replace: false, // two patches side by side
-    });
+  // two patches side by side
+  for (const p of PATCHES) makePatchFile(fleet.hosts[0], DIR, p, { replace: false });
   project();
 }, 120_000);
 afterAll(async () => {

@@ -9,51 +9,27 @@
  *   host) is refused under the host's lock, before anything changes: the undeclared module is
  *   never loaded.
  */
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { runBuilt } from '../../cli-built.ts';
+import { CVE, EL9, kpfleetIn, makePatchFile, sha256, writeProject } from '../../project.ts';
 import { fleetDown, fleetUp } from '../../fleet/fleet.ts';
 import type { Fleet, FleetHost } from '../../fleet/fleet.ts';
 import { FLEET_READONLY_USER, TMP_BASE } from '../../fleet/host-dir.ts';
 
 const DIR = join(TMP_BASE, `e2e-saved-plan-${String(process.pid)}`);
-const EL9 = '5.14.0-362.8.1.el9_3.x86_64';
 const MOD = 'livepatch_cve_2024_1086';
 const FILE = 'livepatch-cve-2024-1086.ko';
 let fleet: Fleet;
 
-const kpfleet = (args: string[]) =>
-  runBuilt(args, { cwd: DIR, env: { XDG_STATE_HOME: join(DIR, 'state') } });
-
-const sha256 = (path: string): string =>
-  createHash('sha256').update(readFileSync(path)).digest('hex');
+const kpfleet = kpfleetIn(DIR);
 
 function project(waves = '[1, 100%]'): void {
-  writeFileSync(
-    join(DIR, 'kpfleet.yml'),
-    [
-      'inventory: inventory.ini',
-      'connection:',
-      '  known_hosts: known_hosts',
-      '  ssh_config: false',
-      '  connect_timeout: 5s',
-      'rollout:',
-      `  waves: ${waves}`,
-      'patches:',
-      '  cve-2024-1086:',
-      `    module: ${MOD}`,
-      `    kernel: ${EL9}`,
-      `    file: patches/${FILE}`,
-      `    sha256: ${sha256(join(DIR, 'patches', FILE))}`,
-      '    cves: [CVE-2024-1086]',
-      'groups:',
-      '  rhel9:',
-      '    loaded: [cve-2024-1086]',
-      '',
-    ].join('\n'),
-  );
+  writeProject(DIR, {
+    rollout: [`waves: ${waves}`],
+    patches: [CVE],
+    groups: { rhel9: { loaded: ['cve-2024-1086'] } },
+  });
 }
 
 /** Logins sshd accepted on each host so far (its VERBOSE log). */
@@ -81,20 +57,14 @@ beforeAll(async () => {
     logLevel: 'VERBOSE',
     simProfile: { TIME_SCALE: '0.01' },
   });
-  mkdirSync(join(DIR, 'patches'), { recursive: true });
-  mkdirSync(join(DIR, 'elsewhere'), { recursive: true });
-  const h = fleet.hosts[0];
-  h?.sim.makeModule(join(DIR, 'patches', FILE), {
-    name: MOD,
-    kernel: EL9,
-    cves: ['CVE-2024-1086'],
-  });
+  makePatchFile(fleet.hosts[0], DIR, CVE);
   // the attacker's build: the declared module name, other code
-  h?.sim.makeModule(join(DIR, 'elsewhere', FILE), {
-    name: MOD,
-    kernel: EL9,
-    description: 'not what was reviewed',
-  });
+  makePatchFile(
+    fleet.hosts[0],
+    DIR,
+    { ...CVE, file: `elsewhere/${FILE}` },
+    { description: 'not what was reviewed' },
+  );
 }, 120_000);
 afterAll(async () => {
   await fleetDown(DIR);

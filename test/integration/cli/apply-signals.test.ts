@@ -12,9 +12,10 @@
  * runs, and the run goes on only once the test has seen kpfleet take the signal.
  */
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { makePatchFile, writeProject } from '../../project.ts';
+import type { PatchEntry } from '../../project.ts';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { TMP_BASE } from '../../fleet/host-dir.ts';
 import { lockHeld } from '../../fleet/sim-host.ts';
@@ -37,35 +38,18 @@ let hosts: LabHost[];
 
 beforeAll(async () => {
   rmSync(DIR, { recursive: true, force: true });
-  mkdirSync(join(DIR, 'patches'), { recursive: true });
   lab = await Lab.start({ hosts: 2, dir: join(DIR, 'lab'), simProfile: { TIME_SCALE: '0.01' } });
   hosts = lab.hosts;
-  const ko = join(DIR, 'patches/signals.ko');
-  hosts[0]?.sim.makeModule(ko, { name: MOD, kernel: EL9 });
-  const sha = createHash('sha256').update(readFileSync(ko)).digest('hex');
+  const patch: PatchEntry = { name: 'signals', module: MOD, file: 'patches/signals.ko' };
+  makePatchFile(hosts[0], DIR, patch);
   writeFileSync(join(DIR, 'inventory.ini'), readFileSync(lab.inventoryPath));
-  writeFileSync(
-    join(DIR, 'kpfleet.yml'),
-    [
-      'inventory: inventory.ini',
-      'connection:',
-      `  known_hosts: ${lab.knownHostsPath}`,
-      '  ssh_config: false',
-      'rollout:',
-      '  forks: 1',
-      `  health_check: '${HEALTH_CHECK}'`,
-      'patches:',
-      '  signals:',
-      `    module: ${MOD}`,
-      `    kernel: ${EL9}`,
-      '    file: patches/signals.ko',
-      `    sha256: ${sha}`,
-      'groups:',
-      '  all:',
-      '    loaded: [signals]',
-      '',
-    ].join('\n'),
-  );
+  writeProject(DIR, {
+    knownHosts: lab.knownHostsPath,
+    connectTimeout: null,
+    rollout: ['forks: 1', `health_check: '${HEALTH_CHECK}'`],
+    patches: [patch],
+    groups: { all: { loaded: ['signals'] } },
+  });
 }, 60_000);
 afterAll(async () => {
   await lab.close();

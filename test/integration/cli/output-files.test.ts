@@ -17,9 +17,10 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { makePatchFile, writeProject } from '../../project.ts';
+import type { PatchEntry } from '../../project.ts';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runInProcess } from '../../cli-in-process.ts';
 import { TMP_BASE } from '../../fleet/host-dir.ts';
@@ -36,32 +37,17 @@ let host: LabHost;
 
 beforeAll(async () => {
   rmSync(DIR, { recursive: true, force: true });
-  mkdirSync(join(DIR, 'patches'), { recursive: true });
   lab = await Lab.start({ hosts: 1, dir: join(DIR, 'lab'), simProfile: { TIME_SCALE: '0.01' } });
   host = lab.hosts[0] as LabHost;
-  const ko = join(DIR, 'patches/out-files.ko');
-  host.sim.makeModule(ko, { name: MOD, kernel: EL9 });
-  const sha = createHash('sha256').update(readFileSync(ko)).digest('hex');
+  const patch: PatchEntry = { name: 'out-files', module: MOD, file: 'patches/out-files.ko' };
+  makePatchFile(host, DIR, patch);
   writeFileSync(join(DIR, 'inventory.ini'), readFileSync(lab.inventoryPath));
-  writeFileSync(
-    join(DIR, 'kpfleet.yml'),
-    [
-      'inventory: inventory.ini',
-      'connection:',
-      `  known_hosts: ${lab.knownHostsPath}`,
-      '  ssh_config: false',
-      'patches:',
-      '  out-files:',
-      `    module: ${MOD}`,
-      `    kernel: ${EL9}`,
-      '    file: patches/out-files.ko',
-      `    sha256: ${sha}`,
-      'groups:',
-      '  all:',
-      '    loaded: [out-files]',
-      '',
-    ].join('\n'),
-  );
+  writeProject(DIR, {
+    knownHosts: lab.knownHostsPath,
+    connectTimeout: null,
+    patches: [patch],
+    groups: { all: { loaded: ['out-files'] } },
+  });
 }, 60_000);
 afterAll(async () => {
   await lab.close();

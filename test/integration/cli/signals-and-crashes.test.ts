@@ -11,9 +11,10 @@
  *   crash-preload.ts) exits 70 with an internal-error message: at once outside apply; during
  *   apply once every host has ended, been unlocked and recorded, the report written.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { makePatchFile, writeProject } from '../../project.ts';
+import type { PatchEntry } from '../../project.ts';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FLEET_USER, TMP_BASE } from '../../fleet/host-dir.ts';
 import { Lab } from '../../fleet/lab.ts';
@@ -36,36 +37,18 @@ let hosts: LabHost[];
 
 beforeAll(async () => {
   rmSync(DIR, { recursive: true, force: true });
-  mkdirSync(join(DIR, 'patches'), { recursive: true });
   lab = await Lab.start({ hosts: 2, dir: join(DIR, 'lab'), simProfile: { TIME_SCALE: '0.01' } });
   hosts = lab.hosts;
-  const ko = join(DIR, 'patches/phases.ko');
-  hosts[0]?.sim.makeModule(ko, { name: MOD, kernel: EL9 });
-  const sha = createHash('sha256').update(readFileSync(ko)).digest('hex');
+  const patch: PatchEntry = { name: 'phases', module: MOD, file: 'patches/phases.ko' };
+  makePatchFile(hosts[0], DIR, patch);
   writeFileSync(join(DIR, 'inventory.ini'), readFileSync(lab.inventoryPath));
-  writeFileSync(
-    join(DIR, 'kpfleet.yml'),
-    [
-      'inventory: inventory.ini',
-      'connection:',
-      `  known_hosts: ${lab.knownHostsPath}`,
-      '  ssh_config: false',
-      '  connect_timeout: 60s',
-      'rollout:',
-      '  forks: 1',
-      `  health_check: '${HEALTH_CHECK}'`,
-      'patches:',
-      '  phases:',
-      `    module: ${MOD}`,
-      `    kernel: ${EL9}`,
-      '    file: patches/phases.ko',
-      `    sha256: ${sha}`,
-      'groups:',
-      '  all:',
-      '    loaded: [phases]',
-      '',
-    ].join('\n'),
-  );
+  writeProject(DIR, {
+    knownHosts: lab.knownHostsPath,
+    connectTimeout: '60s',
+    rollout: ['forks: 1', `health_check: '${HEALTH_CHECK}'`],
+    patches: [patch],
+    groups: { all: { loaded: ['phases'] } },
+  });
 }, 60_000);
 afterAll(async () => {
   await lab.close();

@@ -1,0 +1,240 @@
+/**
+ * `applyPlan` in process over the in-memory transport (memory/): one host that fails and is
+ * rolled back to its state before the run. A step that fails; a health check that fails; an
+ * atomic-replace load that retires a patch loaded before it (docs/kpatch-behaviour.md §5.3: only
+ * the facts read after the run show it); an uninstall undone from this run's own copy, and one
+ * whose copy cannot be made; a rollback that fails too; a connection dropped mid-step; a lock
+ * ended mid-run. The outcomes and messages are those of the e2e and lab tests
+ * (test/e2e/fleet/cli-apply.test.ts, test/integration/lab/rollback-stash.test.ts).
+ */
+import { describe, expect, it } from 'vitest';
+import { STASH_ROOT } from '../../../src/host-paths.ts';
+import { kpatchInstall, kpatchLoad } from '../../fleet/model.ts';
+import type { ModelHost } from '../../fleet/model.ts';
+import type { Project } from './memory/harness.ts';
+import { apply, EL9, filePatch, MemoryFleet, RUN } from './memory/harness.ts';
+import type { MemoryHost } from './memory/transport.ts';
+
+const CVE = filePatch('cve-2024-1086');
+const MOD = CVE.module.name;
+const ONE: Project = { patches: [CVE], want: { 'cve-2024-1086': 'loaded' } };
+const HEALTH = 'test ! -e /var/tmp/unhealthy';
+
+/** One host of `project`, planned; and its model before the run. */
+async function planned(project: Project, setUp?: (m: ModelHost) => void) {
+  const fleet = new MemoryFleet(1, project);
+  const h = fleet.host('h001');
+  setUp?.(h.model);
+  const plan = await fleet.plan();
+  return { fleet, h, plan, before: fleet.snapshot().get('h001') };
+}
+
+/** Each step the host was asked for, as `label ok` (rollback steps marked `R`). */
+const stepsOf = (r: {
+  results: { steps: { label: string; ok: boolean; rollback?: boolean }[] }[];
+}) =>
+  r.results[0]?.steps.map(
+    (s) => `${s.rollback === true ? 'R ' : ''}${s.label} ${s.ok ? 'ok' : 'FAILED'}`,
+  );
+
+/** As before the run, but for what staging left (nothing) and what apply never touches. */
+function expectAsBefore(h: MemoryHost, before: ModelHost | undefined): void {
+  expect(h.model).toEqual(before);
+  expect(h.lock).toBeUndefined();
+  expect(h.staging).toBe(false);
+  expect(h.stash.size).toBe(0);
+}
+
+describe('a failed step rolls the host back', () => {
+  it('the load fails: the install is undone; the message names the step and says rolled back', async () => {
+    const { fleet, h, plan, before } = await planned(ONE);
+    h.faults.failStep = (s) =>
+      s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]).toMatchObject({
+      outcome: 'failed',
+      message: `+ load ${MOD}: ${MOD} is not in /sys/kernel/livepatch (exit 1: kpatch: failed to load module); rolled back`,
+    });
+    expect(stepsOf(r)).toEqual([
+      expect.stringMatching(/^\+ upload .* ok$/) as unknown,
+      `+ install ${MOD} (${EL9}) ok`,
+      `+ load ${MOD} FAILED`,
+      `R - unload ${MOD} ok`,
+      `R - uninstall livepatch-cve-2024-1086.ko (${EL9}) ok`,
+    ]);
+    expect(r.results[0]?.after).toBe(r.results[0]?.before);
+    expectAsBefore(h, before);
+    expect(r.events.filter((e) => e.type === 'host-phase').map((e) => e.phase)).toEqual([
+      'connect',
+      'lock',
+      'facts',
+      'rollback',
+      'unlock',
+    ]);
+  });
+
+  it('a failing health check rolls the host back', async () => {
+    const { fleet, h, plan, before } = await planned(ONE);
+    h.faults.unhealthy = 'nginx is down';
+    const r = await apply(fleet, plan, { healthCheck: HEALTH });
+    expect(r.results[0]).toMatchObject({
+      outcome: 'failed',
+      message: 'health check failed (exit 1): nginx is down; rolled back',
+    });
+    expectAsBefore(h, before);
+  });
+
+  it('the rollback fails too: rollback-failed, the host needs a look', async () => {
+    const { fleet, h, plan } = await planned(ONE);
+    h.faults.failStep = (s) =>
+      s.change.action === 'load' || (s.rollback && s.change.action === 'uninstall')
+        ? 'kpatch: it went wrong'
+        : undefined;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome).toBe('rollback-failed');
+    expect(r.results[0]?.message).toMatch(/; the rollback failed too: the host needs a look$/);
+    expect(stepsOf(r)?.slice(-2)).toEqual([
+      `R - unload ${MOD} ok`,
+      `R - uninstall livepatch-cve-2024-1086.ko (${EL9}) FAILED`,
+    ]);
+    // the install stays, as the rollback left it; the lock is released all the same
+    expect(h.model.installed.map((i) => i.file)).toEqual(['livepatch-cve-2024-1086.ko']);
+    expect(h.lock).toBeUndefined();
+  });
+});
+
+describe('retired loads (§5.3)', () => {
+  it('two atomic-replace builds declared as independent: the second retires the first, so the host fails and is rolled back', async () => {
+    const NF = filePatch('nf-tables', { replace: true });
+    const REPLACE = filePatch('cve-2024-1086', { replace: true });
+    const { fleet, h, plan, before } = await planned({
+      patches: [REPLACE, NF],
+      want: { 'cve-2024-1086': 'loaded', 'nf-tables': 'loaded' },
+    });
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome).toBe('failed');
+    expect(r.results[0]?.message).toMatch(
+      new RegExp(
+        `^${MOD} was loaded and verified, then no longer enabled.*atomic-replace.*replaces.*rolled back$`,
+      ),
+    );
+    // each load verified on its own; the loss showed in the facts after; both undone
+    expect(stepsOf(r)?.filter((s) => !s.startsWith('+ upload'))).toEqual([
+      `+ install ${MOD} (${EL9}) ok`,
+      `+ install livepatch_nf_tables (${EL9}) ok`,
+      `+ load ${MOD} ok`,
+      '+ load livepatch_nf_tables ok',
+      'R - unload livepatch_nf_tables ok',
+      `R - unload ${MOD} ok`,
+      `R - uninstall livepatch-nf-tables.ko (${EL9}) ok`,
+      `R - uninstall livepatch-cve-2024-1086.ko (${EL9}) ok`,
+    ]);
+    expect(h.model.sysfs.has(MOD)).toBe(false);
+    expect(h.model.sysfs.has('livepatch_nf_tables')).toBe(false);
+    expectAsBefore(h, before);
+  });
+
+  it('declared as cumulative (`replaces`), the same builds converge', async () => {
+    const NF = filePatch('nf-tables', { replace: true, replaces: ['cve-2024-1086'] });
+    const REPLACE = filePatch('cve-2024-1086', { replace: true });
+    const { fleet, h, plan } = await planned(
+      { patches: [REPLACE, NF], want: { 'nf-tables': 'loaded' } },
+      (m) => {
+        kpatchInstall(m, EL9, REPLACE.module.sha256, 'livepatch-cve-2024-1086.ko');
+        kpatchLoad(m, { module: MOD });
+      },
+    );
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome, r.results[0]?.message).toBe('changed');
+    expect([...h.model.sysfs.keys()]).toEqual(['livepatch_nf_tables']);
+  });
+});
+
+describe('an uninstall is undone from this run’s own copy', () => {
+  const VENDOR = filePatch('vendor-fix');
+  /** A vendor's module, installed and loaded, that `unmanaged: remove` takes away. */
+  const withVendor = (m: ModelHost): void => {
+    kpatchInstall(m, EL9, VENDOR.module.sha256, 'livepatch-vendor-fix.ko');
+    kpatchLoad(m, { module: VENDOR.module.name });
+  };
+  const REMOVE: Project = { patches: [VENDOR], want: {}, unmanaged: 'remove' };
+
+  it('the health check fails: the copy is installed and loaded again, then removed', async () => {
+    const { fleet, h, plan, before } = await planned(REMOVE, withVendor);
+    expect(plan.hosts[0]?.changes.map((c) => c.action)).toEqual(['unload', 'uninstall']);
+    h.faults.unhealthy = 'no';
+    const r = await apply(fleet, plan, { healthCheck: HEALTH });
+    expect(r.results[0]?.message).toBe('health check failed (exit 1): no; rolled back');
+    expect(stepsOf(r)).toEqual([
+      '- unload livepatch_vendor_fix ok',
+      `- uninstall livepatch-vendor-fix.ko (${EL9}) ok`,
+      expect.stringMatching(
+        new RegExp(`^R \\+ install livepatch_vendor_fix \\(${EL9.replaceAll('.', '\\.')}\\) ok$`),
+      ) as unknown,
+      'R + load livepatch_vendor_fix ok',
+    ]);
+    expect(h.log).toContain('stash livepatch-vendor-fix.ko');
+    expect(h.log).toContain('stash cleanup');
+    expectAsBefore(h, before);
+  });
+
+  it('the copy cannot be made: the module is not uninstalled, the host is rolled back', async () => {
+    const { fleet, h, plan, before } = await planned(REMOVE, withVendor);
+    h.faults.stashFails = true;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome).toBe('failed');
+    expect(r.results[0]?.message).toMatch(
+      /could not keep a copy of .*livepatch-vendor-fix\.ko.*rolled back$/,
+    );
+    const uninstall = r.results[0]?.steps.find(
+      (s) => s.rollback !== true && s.change.action === 'uninstall',
+    );
+    expect(uninstall?.error).toBe(
+      `could not keep a copy of /var/lib/kpatch/${EL9}/livepatch-vendor-fix.ko in ${STASH_ROOT}/${RUN.runId}, so it was not uninstalled: cp: error writing '${STASH_ROOT}/${RUN.runId}/${EL9}/livepatch-vendor-fix.ko': No space left on device`,
+    );
+    expect(r.results[0]?.steps.filter((s) => s.rollback === true).every((s) => s.ok)).toBe(true);
+    expectAsBefore(h, before);
+  });
+
+  it('after a run that succeeds, its copy is gone too', async () => {
+    const { fleet, h, plan } = await planned(REMOVE, withVendor);
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome).toBe('changed');
+    expect(h.model.installed).toEqual([]);
+    expect(h.stash.size).toBe(0);
+  });
+});
+
+describe('the connection or the lock lost mid-run', () => {
+  it('a connection dropped mid-load: the host is locked again over a new one and rolled back', async () => {
+    const { fleet, h, plan, before } = await planned(ONE);
+    h.faults.dropDuring = (s) => s.change.action === 'load' && !s.rollback;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome).toBe('failed');
+    expect(r.results[0]?.message).toBe(
+      `+ load ${MOD}: the connection to h001 was lost during load; rolled back`,
+    );
+    expect(h.connections).toBe(2);
+    expect(h.log.filter((l) => l === 'hold')).toHaveLength(2);
+    expectAsBefore(h, before);
+    // and the next run converges it
+    h.faults = {};
+    const again = await apply(fleet, await fleet.plan());
+    expect(again.results[0]?.outcome).toBe('changed');
+  });
+
+  it('the lock ended mid-run (kpfleet unlock): no further change, the host is not rolled back', async () => {
+    const { fleet, h, plan } = await planned(ONE);
+    h.faults.onStep = (s) => {
+      if (s.change.action === 'install') h.endLock(false);
+    };
+    const r = await apply(fleet, plan);
+    expect(r.results[0]).toMatchObject({
+      outcome: 'failed',
+      message:
+        'its lock on the host ended after 2 of 3 changes (kpfleet unlock, or the host ended it): no further change was made, each one done was verified; apply again converges it',
+    });
+    expect(h.model.installed).toHaveLength(1);
+    expect(h.model.sysfs.size).toBe(0);
+  });
+});

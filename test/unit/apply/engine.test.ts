@@ -1,0 +1,337 @@
+/**
+ * `applyPlan` (src/apply/execute.ts) in process, over the in-memory transport (memory/): the
+ * rollout as a whole. A clean apply in waves, `--check`, a halt (max_failures), an interrupt in
+ * the middle of a wave, a host locked by another run, a host whose facts changed since the plan.
+ * The outcomes and messages are those the e2e tests on the real-SSH fleet assert
+ * (test/e2e/fleet/cli-apply.test.ts); here each case runs in milliseconds.
+ */
+import { describe, expect, it } from 'vitest';
+import type { ApplyEvent } from '../../../src/apply/events.ts';
+import { kpatchInstall } from '../../fleet/model.ts';
+import type { ModelHost } from '../../fleet/model.ts';
+import { apply, count, EL9, filePatch, MemoryFleet, percent } from './memory/harness.ts';
+import type { MemoryHost } from './memory/transport.ts';
+
+const CVE = filePatch('cve-2024-1086');
+const MOD = CVE.module.name;
+const PROJECT = { patches: [CVE], want: { 'cve-2024-1086': 'loaded' as const } };
+
+const loaded = (h: MemoryHost): boolean => h.model.sysfs.get(MOD)?.enabled === true;
+const installed = (h: MemoryHost): boolean =>
+  h.model.installed.some((i) => i.kernel === EL9 && i.file === 'livepatch-cve-2024-1086.ko');
+const outcomes = (r: { results: { host: string; outcome: string }[] }) =>
+  r.results.map((x) => [x.host, x.outcome]);
+/** The events of one kind, without durations. */
+const ofType = <T extends ApplyEvent['type']>(events: ApplyEvent[], type: T) =>
+  events.filter((e): e is Extract<ApplyEvent, { type: T }> => e.type === type);
+
+describe('a clean apply', () => {
+  it('converges every host in waves, verified; the lock and staging are gone; again is a no-op', async () => {
+    const fleet = new MemoryFleet(8, PROJECT);
+    const r = await apply(fleet, await fleet.plan(), {
+      waves: [count(1), percent(50), percent(100)],
+    });
+    expect(outcomes(r).map(([, o]) => o)).toEqual(Array(8).fill('changed'));
+    expect(r.results.map((x) => x.wave)).toEqual([1, 2, 2, 2, 3, 3, 3, 3]);
+    expect(r.results[0]?.message).toBe('3 change(s) done and verified');
+    expect(r).toMatchObject({ halted: false, interrupted: false });
+    for (const h of fleet.hosts) {
+      expect(loaded(h) && installed(h), h.name).toBe(true);
+      expect(h.lock, h.name).toBeUndefined();
+      expect(h.staging, h.name).toBe(false);
+      expect(h.model.staged.size, h.name).toBe(0);
+      expect(h.log, h.name).toEqual([
+        'hold',
+        'probe',
+        'staging',
+        'upload livepatch-cve-2024-1086.ko',
+        `install ${MOD}`,
+        `load ${MOD}`,
+        'staging cleanup',
+        'probe',
+        'release',
+      ]);
+    }
+    // the events: run, waves, and per host its phases and steps, in order
+    expect(r.events[0]).toEqual({
+      type: 'run-start',
+      hosts: 8,
+      waves: [1, 3, 4],
+      check: false,
+      forks: 1,
+    });
+    expect(ofType(r.events, 'wave-start').map((e) => e.hosts)).toEqual([
+      ['h001'],
+      ['h002', 'h003', 'h004'],
+      ['h005', 'h006', 'h007', 'h008'],
+    ]);
+    expect(ofType(r.events, 'wave-end')).toEqual([
+      { type: 'wave-end', wave: 1, failed: 0, attempted: 1, halted: false },
+      { type: 'wave-end', wave: 2, failed: 0, attempted: 3, halted: false },
+      { type: 'wave-end', wave: 3, failed: 0, attempted: 4, halted: false },
+    ]);
+    const h1 = r.events.filter((e) => 'host' in e && e.host === 'h001');
+    expect(h1.map((e) => (e.type === 'host-phase' ? e.phase : e.type))).toEqual([
+      'host-start',
+      'connect',
+      'lock',
+      'facts',
+      'step-start',
+      'step-end',
+      'step-start',
+      'step-end',
+      'step-start',
+      'step-end',
+      'unlock',
+    ]);
+    expect(ofType(r.events, 'step-start').filter((e) => e.host === 'h001')).toEqual([
+      expect.objectContaining({
+        index: 0,
+        total: 3,
+        label: expect.stringMatching(/^\+ upload /) as unknown,
+        rollback: false,
+      }),
+      expect.objectContaining({ index: 1, label: `+ install ${MOD} (${EL9})` }),
+      expect.objectContaining({ index: 2, label: `+ load ${MOD}` }),
+    ]);
+    const end = r.events.at(-1);
+    expect(end).toMatchObject({ type: 'run-end', halted: false, interrupted: false });
+    expect(end?.type === 'run-end' && end.results).toEqual(r.results);
+
+    const again = await apply(fleet, await fleet.plan());
+    expect(outcomes(again).map(([, o]) => o)).toEqual(Array(8).fill('unchanged'));
+    expect(again.results[0]?.message).toMatch(/^nothing to do: /);
+    for (const h of fleet.hosts) expect(h.log, h.name).toEqual([]);
+  });
+
+  it('--check reads the facts under no lock, changes nothing and says what would change', async () => {
+    const fleet = new MemoryFleet(2, PROJECT);
+    const r = await apply(fleet, await fleet.plan(), { check: true });
+    expect(outcomes(r)).toEqual([
+      ['h001', 'would-change'],
+      ['h002', 'would-change'],
+    ]);
+    expect(r.results[0]?.message).toBe('3 change(s) would be made');
+    for (const h of fleet.hosts) {
+      expect(h.log).toEqual(['probe']);
+      expect(loaded(h) || installed(h)).toBe(false);
+    }
+  });
+});
+
+describe('halt: the failure budget', () => {
+  it('a stalled load on a host of wave 2 fails it (rolled back) and halts wave 3 (max_failures 0)', async () => {
+    const fleet = new MemoryFleet(8, PROJECT);
+    const plan = await fleet.plan();
+    const stuck = fleet.host('h003');
+    stuck.faults.stallLoad = [MOD];
+    const before = fleet.snapshot();
+    const r = await apply(fleet, plan, {
+      waves: [count(1), percent(50), percent(100)],
+      maxFailures: count(0),
+    });
+    expect(outcomes(r)).toEqual([
+      ['h001', 'changed'],
+      ['h002', 'changed'],
+      ['h003', 'failed'],
+      ['h004', 'changed'],
+      ['h005', 'skipped'],
+      ['h006', 'skipped'],
+      ['h007', 'skipped'],
+      ['h008', 'skipped'],
+    ]);
+    expect(r.halted).toBe(true);
+    expect(r.by.get('h003')?.message).toBe(
+      `+ load ${MOD}: ${MOD} is still in transition; rolled back`,
+    );
+    // rolled back: as before the run
+    expect(loaded(stuck) || installed(stuck)).toBe(false);
+    expect(stuck.model.sysfs).toEqual(before.get('h003')?.sysfs);
+    for (const name of ['h005', 'h006', 'h007', 'h008']) {
+      const h = fleet.host(name);
+      expect(r.by.get(name)).toMatchObject({
+        wave: 3,
+        message: 'halted: earlier waves failed more than max_failures allows',
+        steps: [],
+      });
+      expect(h.connections, name).toBe(0);
+      expect(h.model).toEqual(before.get(name));
+    }
+    expect(ofType(r.events, 'wave-end').map((e) => [e.wave, e.failed, e.halted])).toEqual([
+      [1, 0, false],
+      [2, 1, true],
+    ]);
+    expect(ofType(r.events, 'wave-start').map((e) => e.wave)).toEqual([1, 2]);
+  });
+
+  it('max_failures 1 tolerates one failed host and goes on', async () => {
+    const fleet = new MemoryFleet(4, PROJECT);
+    const plan = await fleet.plan();
+    fleet.host('h002').faults.stallLoad = [MOD];
+    const r = await apply(fleet, plan, {
+      waves: [count(1), count(2), percent(100)],
+      maxFailures: count(1),
+    });
+    expect(outcomes(r)).toEqual([
+      ['h001', 'changed'],
+      ['h002', 'failed'],
+      ['h003', 'changed'],
+      ['h004', 'changed'],
+    ]);
+    expect(r.halted).toBe(false);
+  });
+});
+
+describe('interrupt', () => {
+  it('an abort mid-wave: the step in flight finishes, nothing new starts, every host reported', async () => {
+    const fleet = new MemoryFleet(8, PROJECT);
+    const plan = await fleet.plan();
+    const abort = new AbortController();
+    // Ctrl-C while h003 (wave 2) installs: its install finishes, its load never starts
+    fleet.host('h003').faults.onStep = (s) => {
+      if (s.change.action === 'install') abort.abort();
+    };
+    const before = fleet.snapshot();
+    const r = await apply(fleet, plan, {
+      waves: [count(1), percent(100)],
+      forks: 2,
+      signal: abort.signal,
+    });
+    expect(r.interrupted).toBe(true);
+    expect(r.results).toHaveLength(8);
+    const h3 = r.by.get('h003');
+    expect(h3).toMatchObject({
+      outcome: 'interrupted',
+      message:
+        'interrupted after 2 of 3 changes; each one done was verified, so the host is in a known state; apply again converges it',
+    });
+    // h003 is in a known state: installed, not loaded, not rolled back, its lock released
+    const h = fleet.host('h003');
+    expect([installed(h), loaded(h), h.lock]).toEqual([true, false, undefined]);
+    expect(r.by.get('h001')?.outcome).toBe('changed');
+    // h002 ran beside h003: it stopped between steps too, or had finished
+    expect(['changed', 'interrupted']).toContain(r.by.get('h002')?.outcome);
+    for (const name of ['h004', 'h005', 'h006', 'h007', 'h008']) {
+      expect(r.by.get(name), name).toMatchObject({
+        outcome: 'skipped',
+        wave: 2,
+        message: 'interrupted before it started',
+      });
+      expect(fleet.host(name).connections, name).toBe(0);
+      expect(fleet.host(name).model, name).toEqual(before.get(name));
+    }
+    expect(r.events.at(-1)).toMatchObject({ type: 'run-end', interrupted: true });
+
+    // and running again converges
+    fleet.host('h003').faults = {};
+    const again = await apply(fleet, await fleet.plan(), { forks: 2 });
+    expect(new Set(again.results.map((x) => x.outcome))).toEqual(new Set(['changed', 'unchanged']));
+    for (const x of fleet.hosts) expect(loaded(x) && installed(x), x.name).toBe(true);
+  });
+
+  it('an abort in the last step of wave 1: that host ends changed, wave 2 never starts', async () => {
+    const fleet = new MemoryFleet(3, PROJECT);
+    const plan = await fleet.plan();
+    const abort = new AbortController();
+    fleet.host('h001').faults.onStep = (s) => {
+      if (s.change.action === 'load') abort.abort();
+    };
+    const r = await apply(fleet, plan, { waves: [count(1), percent(100)], signal: abort.signal });
+    expect(outcomes(r)).toEqual([
+      ['h001', 'changed'],
+      ['h002', 'skipped'],
+      ['h003', 'skipped'],
+    ]);
+    expect(r.by.get('h002')?.message).toBe('interrupted before it started');
+    expect(ofType(r.events, 'wave-start').map((e) => e.wave)).toEqual([1]);
+    expect(r.interrupted).toBe(true);
+  });
+});
+
+describe('lock refused', () => {
+  it('a host locked by an older kpfleet is refused, naming who and since; the others converge', async () => {
+    const fleet = new MemoryFleet(2, PROJECT);
+    const plan = await fleet.plan();
+    const h1 = fleet.host('h001');
+    h1.faults.lockedBy = {
+      kind: 'legacy',
+      owner: 'alice@ci-7',
+      since: '2026-11-25T10:00:00.000Z',
+      run: 'other',
+    };
+    const r = await apply(fleet, plan, { maxFailures: count(1) });
+    expect(outcomes(r)).toEqual([
+      ['h001', 'locked'],
+      ['h002', 'changed'],
+    ]);
+    expect(r.by.get('h001')?.message).toBe(
+      'locked by alice@ci-7 since 2026-11-25T10:00:00.000Z (run other) with the lock folder /var/lib/kpfleet/lock of an older kpfleet; nothing was done. If that run is over, `kpfleet unlock --limit h001` removes it',
+    );
+    expect(h1.log).toEqual(['hold']);
+    expect(loaded(h1) || installed(h1)).toBe(false);
+  });
+
+  it('a host another run holds is refused, saying which run; nothing was done', async () => {
+    const fleet = new MemoryFleet(1, PROJECT);
+    const plan = await fleet.plan();
+    const h = fleet.host('h001');
+    h.faults.lockedBy = {
+      kind: 'busy',
+      owner: 'bob@ci',
+      since: '2026-12-04T09:59:00Z',
+      run: 'r-9',
+    };
+    const r = await apply(fleet, plan);
+    expect(r.by.get('h001')).toMatchObject({
+      outcome: 'locked',
+      message:
+        'locked by bob@ci since 2026-12-04T09:59:00Z (run r-9); nothing was done. Another kpfleet run is working on this host; if it is not, `kpfleet unlock --limit h001` shows and ends it',
+      steps: [],
+    });
+    expect(h.log).toEqual(['hold']);
+  });
+});
+
+describe('stale facts', () => {
+  it('a host whose facts changed since the plan is refused (stale) and not changed', async () => {
+    const fleet = new MemoryFleet(2, PROJECT);
+    const plan = await fleet.plan();
+    // h002 changes behind the plan's back: someone installs another live patch
+    const h2 = fleet.host('h002');
+    const vendor = {
+      name: 'livepatch_vendor',
+      kernel: EL9,
+      replace: false,
+      sha256: 'e'.repeat(64),
+    };
+    h2.model.files.set(vendor.sha256, vendor);
+    kpatchInstall(h2.model, EL9, vendor.sha256, 'livepatch-vendor.ko');
+    const before: ModelHost | undefined = fleet.snapshot().get('h002');
+    const r = await apply(fleet, plan, { maxFailures: count(1) });
+    expect(outcomes(r)).toEqual([
+      ['h001', 'changed'],
+      ['h002', 'stale'],
+    ]);
+    expect(r.by.get('h002')?.message).toBe(
+      'its facts changed since the plan was made (fingerprint differs): nothing was done; plan again',
+    );
+    expect(r.by.get('h002')?.before).toMatch(/^sha256:/);
+    expect(r.by.get('h002')?.before).not.toBe(plan.hosts[1]?.factsFingerprint);
+    expect(h2.model).toEqual(before);
+    expect(h2.log).toEqual(['hold', 'probe', 'release']);
+    expect(h2.lock).toBeUndefined();
+  });
+
+  it('a plan that is not what the project asks for now is refused too (the replan differs)', async () => {
+    const fleet = new MemoryFleet(1, { ...PROJECT, want: { ...PROJECT.want } });
+    const plan = await fleet.plan();
+    // the same facts, another wish: the saved plan no longer matches kpfleet.yml
+    fleet.project.want['cve-2024-1086'] = 'absent';
+    const r = await apply(fleet, plan);
+    expect(r.by.get('h001')?.outcome).toBe('stale');
+    expect(r.by.get('h001')?.message).toMatch(
+      /^the plan is not what kpfleet\.yml asks for on this host now \(.*\): nothing was done; plan again$/,
+    );
+    expect(installed(fleet.host('h001'))).toBe(false);
+  });
+});

@@ -1,0 +1,154 @@
+/**
+ * What a memory host (transport.ts) answers, as text, and the commands it expects of a run:
+ * the staging commands apply sends (execute.ts builds them privately: written here to the letter,
+ * so that a change there is refused, loudly), the copy before an uninstall and its removal
+ * (captured from stash.ts's own functions), and what a step's verification prints, read from
+ * the host model (test/fleet/model.ts).
+ */
+import { createHash } from 'node:crypto';
+import { dropStash, stashBeforeUninstall, stashPath } from '../../../../src/apply/stash.ts';
+import { normalizeModuleName } from '../../../../src/facts/parse/kpatch-list.ts';
+import { STAGING_DIR } from '../../../../src/host-paths.ts';
+import type { Change } from '../../../../src/plan/model.ts';
+import { quote } from '../../../../src/transport/shell.ts';
+import type { ExecResult, Held } from '../../../../src/transport/transport.ts';
+import type { ModelHost } from '../../../fleet/model.ts';
+
+/** Who runs apply: what its lock request says. */
+export interface RunIdentity {
+  operator: string;
+  runId: string;
+  /** `now().toISOString()` as apply will read it when it takes the lock. */
+  since: string;
+}
+
+export const basename = (p: string): string => p.slice(p.lastIndexOf('/') + 1);
+export const SHA = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
+
+/** Where the staging folder is on every memory host (`pwd -P` of ~/.kpfleet/stage). */
+export const STAGING_PATH = '/home/kpfleet/.kpfleet/stage';
+
+/** The staging folders of upload destinations, as apply names them (`<sha prefix>`). */
+function stagedFolders(destinations: readonly string[]): string[] {
+  return [...new Set(destinations.map((d) => d.slice(STAGING_DIR.length + 1, d.lastIndexOf('/'))))];
+}
+
+/** execute.ts `stagingDir`'s command, to the letter: a change there is refused here, loudly. */
+export function stagingCommand(folders: readonly string[]): string {
+  return `mkdir -p -m 700 "$HOME/.kpfleet/stage" && cd "$HOME/.kpfleet/stage" && ${folders.length ? `mkdir -p -m 700 -- ${folders.map(quote).join(' ')} && ` : ''}pwd -P`;
+}
+
+/** execute.ts `cleanupStaging`'s command, to the letter. */
+export function cleanupCommand(folders: readonly string[]): string {
+  const own = folders.map((d) => `${STAGING_PATH}/${d}`);
+  return `rm -rf -- ${own.map(quote).join(' ')}; rmdir -- ${quote(STAGING_PATH)} 2>/dev/null; true`;
+}
+
+/** The commands a function of stash.ts sends, captured by running it over a recorder. */
+async function captured(
+  run: (exec: (cmd: string) => Promise<{ code: number; stderr: string }>) => Promise<void>,
+): Promise<string[]> {
+  const out: string[] = [];
+  await run((cmd) => {
+    out.push(cmd);
+    return Promise.resolve({ code: 0, stderr: '' });
+  });
+  return out;
+}
+
+export const execResult = (stdout: string, code = 0, stderr = ''): ExecResult => ({
+  code,
+  signal: null,
+  stdout,
+  stderr,
+  durationMs: 0,
+});
+
+/** What a host expects of one run: its plan's changes, and the commands they bring. */
+export interface RunCommands {
+  changes: readonly Change[];
+  run: RunIdentity;
+  healthCheck?: string;
+  /** Upload destinations (~/.kpfleet/stage/…) and their folders. */
+  uploads: string[];
+  folders: string[];
+  /** The copy kept before each of the plan's uninstalls: its command, what it keeps where. */
+  stash: Map<string, { kernel: string; file: string; path: string }>;
+  dropStash: string;
+}
+
+export async function runCommands(
+  changes: readonly Change[],
+  run: RunIdentity,
+  host: string,
+  healthCheck?: string,
+): Promise<RunCommands> {
+  const uploads = changes.flatMap((c) => (c.action === 'upload' ? [c.destination] : []));
+  const stash = new Map<string, { kernel: string; file: string; path: string }>();
+  for (const c of changes) {
+    if (c.action !== 'uninstall') continue;
+    const [cmd] = await captured((exec) =>
+      stashBeforeUninstall(exec, { runId: run.runId, host, ...c }),
+    );
+    if (cmd === undefined) throw new Error('stashBeforeUninstall sent no command');
+    stash.set(cmd, {
+      kernel: c.kernel,
+      file: c.file,
+      path: stashPath(run.runId, c.kernel, c.file),
+    });
+  }
+  const [drop = ''] = await captured((exec) => dropStash(exec, run.runId));
+  return {
+    changes,
+    run,
+    ...(healthCheck !== undefined ? { healthCheck } : {}),
+    uploads,
+    folders: stagedFolders(uploads),
+    stash,
+    dropStash: drop,
+  };
+}
+
+/** What a step's verification prints (src/apply/steps.ts), read from the model after it. */
+export function verifyText(m: ModelHost, transition: ReadonlySet<string>, c: Change): string {
+  const packages = m.packages.map((p) => `package ${p}`);
+  switch (c.action) {
+    case 'upload':
+      return '';
+    case 'install':
+      return (
+        m.installed.find((i) => i.kernel === c.kernel && i.file === basename(c.file))?.sha256 ?? ''
+      );
+    case 'package-install':
+      return [...packages, ...m.installed.map((i) => `module ${normalizeModuleName(i.file)}`)].join(
+        '\n',
+      );
+    case 'enable-service':
+      return m.service.present ? (m.service.enabled ? 'enabled' : 'disabled') : '';
+    case 'load': {
+      const s = m.sysfs.get(c.module);
+      return s ? `${s.enabled ? '1' : '0'}${transition.has(c.module) ? '1' : '0'}` : '';
+    }
+    case 'unload':
+      return [
+        ...(m.sysfs.has(c.module) ? ['sysfs'] : []),
+        ...(m.resident.has(c.module) ? ['module'] : []),
+      ].join('\n');
+    case 'uninstall':
+      return m.installed.some((i) => i.kernel === c.kernel && i.file === c.file) ? 'present' : '';
+    case 'package-remove':
+      return packages.join('\n');
+  }
+}
+
+/** A hold that ended at once, having said `said`. */
+export function endedHold(said: string): Held {
+  return {
+    said,
+    stderr: '',
+    code: 0,
+    ended: true,
+    lost: false,
+    release: () => Promise.resolve(),
+  };
+}

@@ -1,0 +1,86 @@
+/**
+ * The facts probe's answer (src/facts/probe.ts) for a host of the model (test/fleet/model.ts):
+ * the same named sections, in the same order and line formats, so that src/facts/parse reads
+ * it back as the probe's own output. What the model does not know is fixed: the kpatch flavor
+ * (RHEL's `force` prefix, or upstream), os-release, the command line, taint, this boot's id.
+ * Patches named in `transition` are shown mid-transition (sysfs transition = 1).
+ */
+import { PROBE_VERSION, SECTION_MARK } from '../../../../src/facts/probe.ts';
+import { normalizeModuleName } from '../../../../src/facts/parse/kpatch-list.ts';
+import { KPATCH_INSTALL_ROOT, RPM_MODULE_ROOT } from '../../../../src/host-paths.ts';
+import type { ModelFile, ModelHost } from '../../../fleet/model.ts';
+
+export interface ProbeExtras {
+  flavor: 'rhel' | 'upstream';
+  bootId: string;
+  /** Patches whose transition has not ended. */
+  transition: ReadonlySet<string>;
+}
+
+const flag = (b: boolean): string => (b ? '1' : '0');
+
+function kpatchList(h: ModelHost, x: ProbeExtras): string {
+  const loaded = [...h.sysfs].map(([name, s]) => {
+    const moving = x.transition.has(name);
+    const state = s.enabled
+      ? moving
+        ? 'enabling...'
+        : 'enabled'
+      : moving
+        ? 'disabling...'
+        : 'disabled';
+    return `${name} [${state}]`;
+  });
+  const installed = h.installed.map((f) => `${normalizeModuleName(f.file)} (${f.kernel})`);
+  return ['Loaded patch modules:', ...loaded, '', 'Installed patch modules:', ...installed].join(
+    '\n',
+  );
+}
+
+const sums = (root: string, files: readonly ModelFile[]): string[] =>
+  files.map((f) => `${f.sha256}  ${root}/${f.kernel}/${f.file}`);
+
+/** The probe's stdout on this host. */
+export function probeAnswer(h: ModelHost, x: ProbeExtras): string {
+  const kpatch = h.kpatchInstalled;
+  const sections: [string, string[]][] = [
+    ['probe', [String(PROBE_VERSION)]],
+    ['uname', [h.kernel, 'x86_64']],
+    ['os-release', ['ID="rhel"']],
+    ['cmdline', ['']],
+    ['tainted', ['0']],
+    ['kpatch-version', kpatch ? [h.kpatchVersion, 'rc=0'] : ['rc=127']],
+    ['kpatch-force', [kpatch ? (x.flavor === 'rhel' ? 'rc=0' : 'rc=1') : 'rc=127']],
+    ['kpatch-list', kpatch ? [kpatchList(h, x), 'rc=0'] : ['rc=127']],
+    [
+      'livepatch',
+      h.livepatch
+        ? [
+            'present',
+            ...[...h.sysfs].map(
+              ([n, s]) => `${n} ${flag(s.enabled)} ${flag(x.transition.has(n))} ${flag(s.replace)}`,
+            ),
+          ]
+        : ['absent'],
+    ],
+    ['tasks', x.transition.size > 0 ? ['readable=no'] : []],
+    ['kernels', [...h.kernels]],
+    ['modules', [...h.resident].map(([n, refcnt]) => `${n} ${String(refcnt)} OEK`)],
+    ['installed', sums(KPATCH_INSTALL_ROOT, h.installed)],
+    ['rpm-installed', sums(RPM_MODULE_ROOT, h.rpmInstalled)],
+    [
+      'service',
+      h.service.present
+        ? h.service.enabled
+          ? ['enabled', 'rc=0']
+          : ['disabled', 'rc=1']
+        : ['not-found', 'rc=4'],
+    ],
+    ['packages', [...h.packages].sort()],
+    ['load-records', [x.bootId]],
+    ['end', []],
+  ];
+  return sections
+    .map(([name, lines]) => `\n${SECTION_MARK} ${name}\n${lines.map((l) => `${l}\n`).join('')}`)
+    .join('');
+}

@@ -1,0 +1,380 @@
+/**
+ * An in-memory `Transport` (src/transport/transport.ts) over a host of the pure model
+ * (test/fleet/model.ts), so that `applyPlan` runs in process, in milliseconds.
+ *
+ * SPEC. A `MemoryHost` is told the plan's changes for it and the run (operator, run id, lock
+ * time: `expect`). It answers only the commands apply sends, each recognised by comparing the
+ * whole command with what src builds for it, never by reading shell:
+ * - the facts probe (`probeScript()`, alone or after the staging clean-up as its prelude): the
+ *   model rendered in the probe's sections (probe-answer.ts);
+ * - the lock (`hold` of `holderScript(run)`, as root): `LOCKED`, held until released; or, when
+ *   the `lockedBy` fault is on, the answer of a lock another run holds (`BUSY` or `LEGACY`, with
+ *   who), ended;
+ * - a step: `stepFor(c, …).script`, under `underStepsLock` when it runs as root, for c among the
+ *   plan's changes and `rollbackChanges(plan changes, facts, run id)`, for every facts answer
+ *   this host gave and its staging folder. The change runs on the model (`applyChange`); the
+ *   answer is the command's output, `VERIFY_MARK <rc>`, and what the verification reads, in
+ *   the format `splitStepOutput`/`judgeStep` read;
+ * - the staging folder (made with the uploads' folders), its clean-up, the copy kept before an
+ *   uninstall and its removal (`stash.ts`'s commands, captured from those functions), the
+ *   configured health check;
+ * - uploads into the staging folder it gave, of planned destinations, checked by sha256.
+ * Anything else (a command, an option such as `become`, an upload elsewhere) is refused: `exec`
+ * throws with the command, and the refusal is kept in `refused` so that the harness fails the
+ * test even where apply catches the error (it makes any error the host's failure).
+ *
+ * Faults, per host (`faults`): a step that fails (exit 1, nothing changed), a load that stays in
+ * transition (does not verify), the lock held by another run, the connection dropped during a
+ * step (after it ran on the host; its lock goes with it; the next command reconnects), a hook
+ * as each step starts (to abort the run there, or end the lock as `kpfleet unlock` does), a
+ * health check that fails, a copy before an uninstall that cannot be made, a host that cannot
+ * be reached. A change behind the plan's back (stale facts) is a change to `model` between plan
+ * and apply.
+ */
+import { rollbackChanges } from '../../../../src/apply/execute.ts';
+import { holderScript, underStepsLock } from '../../../../src/apply/lock.ts';
+import { stashFolder } from '../../../../src/apply/stash.ts';
+import { stepFor, VERIFY_MARK } from '../../../../src/apply/steps.ts';
+import { AppError, ExitCode } from '../../../../src/errors.ts';
+import type { HostFacts } from '../../../../src/facts/model.ts';
+import { parseFacts } from '../../../../src/facts/parse/facts.ts';
+import { probeScript } from '../../../../src/facts/probe.ts';
+import { installedPath, STAGING_DIR } from '../../../../src/host-paths.ts';
+import type { Change } from '../../../../src/plan/model.ts';
+import { ConnectionLostError, HostUnreachableError } from '../../../../src/transport/errors.ts';
+import type {
+  ExecOptions,
+  ExecResult,
+  Held,
+  HoldOptions,
+  UploadOptions,
+} from '../../../../src/transport/transport.ts';
+import type { ModelHost } from '../../../fleet/model.ts';
+import { applyChange, kpatchInstall, ModelError } from '../../../fleet/model.ts';
+import type { RunCommands, RunIdentity } from './answers.ts';
+import {
+  basename,
+  cleanupCommand,
+  endedHold,
+  execResult as ok,
+  runCommands,
+  SHA,
+  STAGING_PATH,
+  stagingCommand,
+  verifyText,
+} from './answers.ts';
+import { MemoryTransport } from './connection.ts';
+import { probeAnswer } from './probe-answer.ts';
+
+export type { RunIdentity } from './answers.ts';
+export { STAGING_PATH } from './answers.ts';
+
+/** Another run's lock, as the host shows it. */
+export interface ForeignLock {
+  kind: 'busy' | 'legacy';
+  owner: string;
+  since: string;
+  run: string;
+}
+
+export interface StepInfo {
+  change: Change;
+  /** The change is one of the rollback's. */
+  rollback: boolean;
+  host: MemoryHost;
+}
+
+export interface HostFaults {
+  /** A step whose command fails: its message (exit 1), nothing changed on the host. */
+  failStep?: (s: StepInfo) => string | undefined;
+  /** Loads of these modules are made but their transition never ends (verification: `11`). */
+  stallLoad?: readonly string[];
+  lockedBy?: ForeignLock;
+  /** The connection is cut while this step runs, once the host has made its change. */
+  dropDuring?: (s: StepInfo) => boolean;
+  /** Called as each step starts on the host (before it runs): abort the run, end the lock, … */
+  onStep?: (s: StepInfo) => void;
+  /** The health check fails, saying this on stderr (exit 1). */
+  unhealthy?: string;
+  /** The copy before an uninstall cannot be made (no space left). */
+  stashFails?: boolean;
+  unreachable?: boolean;
+}
+
+export class MemoryHost {
+  readonly name: string;
+  model: ModelHost;
+  faults: HostFaults = {};
+  flavor: 'rhel' | 'upstream' = 'rhel';
+  readonly bootId: string;
+  /** Patches whose transition never ends (a stalled load). */
+  readonly transition = new Set<string>();
+  /** This run's lock on the host, while a hold has it. */
+  lock: { runId: string } | undefined;
+  /** Copies kept before uninstalls: path → sha256. */
+  readonly stash = new Map<string, string>();
+  /** The staging folder exists. */
+  staging = false;
+  /** Every command refused, with why. */
+  readonly refused: string[] = [];
+  /** What was asked of the host since `expect`, in order: `probe`, `hold`, `load livepatch_a`, … */
+  readonly log: string[] = [];
+  /** Connections opened since `expect` (a reconnect after a drop counts). */
+  connections = 0;
+  /** Each facts answer given since `expect`, as apply parses it. */
+  readonly served: HostFacts[] = [];
+  private expected: RunCommands | undefined;
+  private readonly helds = new Set<{ ended: boolean; lost: boolean; code: number | null }>();
+
+  constructor(name: string, model: ModelHost, bootIndex = 1) {
+    this.name = name;
+    this.model = model;
+    this.bootId = `00000000-0000-4000-8000-${bootIndex.toString(16).padStart(12, '0')}`;
+  }
+
+  /** The run to come: its plan's changes for this host, who runs it, its health check. */
+  async expect(changes: readonly Change[], run: RunIdentity, healthCheck?: string): Promise<void> {
+    this.expected = await runCommands(changes, run, this.name, healthCheck);
+    this.served.length = 0;
+    this.log.length = 0;
+    this.connections = 0;
+  }
+
+  /** The facts probe's answer now (probe-answer.ts). */
+  probeOutput(): string {
+    return probeAnswer(this.model, {
+      flavor: this.flavor,
+      bootId: this.bootId,
+      transition: this.transition,
+    });
+  }
+
+  /** Ends this host's hold of the lock, as a lost connection (`lost`) or `kpfleet unlock` does. */
+  endLock(lost: boolean): void {
+    for (const h of this.helds) {
+      h.ended = true;
+      h.lost = lost;
+      h.code = lost ? null : 143;
+    }
+    this.helds.clear();
+    this.lock = undefined;
+  }
+
+  open(): MemoryTransport {
+    if (this.faults.unreachable === true)
+      throw new HostUnreachableError(`cannot reach ${this.name}: connection refused`, {
+        host: this.name,
+        step: 'connect',
+      });
+    this.connections++;
+    return new MemoryTransport(this);
+  }
+
+  /** Refuses a command: kept for the harness, and thrown. */
+  refuse(why: string, command: string): never {
+    const text = `${this.name}: ${why}:\n${command}`;
+    this.refused.push(text);
+    throw new Error(`memory transport refused a command on ${text}`);
+  }
+
+  private need(command: string): RunCommands {
+    return this.expected ?? this.refuse('no run expected (call expect first)', command);
+  }
+
+  exec(command: string, options: ExecOptions): ExecResult {
+    const become = options.become === true;
+    const probe = probeScript();
+    if (command === probe || command.endsWith(`\n} >/dev/null 2>&1\n${probe}`)) {
+      if (command !== probe) {
+        const e = this.need(command);
+        if (command !== `{ ${cleanupCommand(e.folders)}\n} >/dev/null 2>&1\n${probe}`)
+          this.refuse('a facts probe with an unknown prelude', command);
+        this.log.push('staging cleanup');
+        this.cleanup(e);
+      }
+      if (become) this.refuse('the probe runs without root', command);
+      this.log.push('probe');
+      const out = this.probeOutput();
+      const parsed = parseFacts(out);
+      if (!parsed.ok) this.refuse(`its own probe answer does not parse: ${parsed.error}`, out);
+      this.served.push(parsed.facts);
+      return ok(out);
+    }
+    const e = this.need(command);
+    if (command === stagingCommand(e.folders) && !become) {
+      this.log.push('staging');
+      this.staging = true;
+      return ok(`${STAGING_PATH}\n`);
+    }
+    if (command === cleanupCommand(e.folders) && !become) {
+      this.log.push('staging cleanup');
+      this.cleanup(e);
+      return ok('');
+    }
+    const keep = e.stash.get(command);
+    if (keep !== undefined && become) return this.keepCopy(keep);
+    if (command === e.dropStash && become) {
+      this.log.push('stash cleanup');
+      for (const p of [...this.stash.keys()])
+        if (p.startsWith(`${stashFolder(e.run.runId)}/`)) this.stash.delete(p);
+      return ok('');
+    }
+    if (e.healthCheck !== undefined && command === e.healthCheck && !become) {
+      this.log.push('health check');
+      const sick = this.faults.unhealthy;
+      return sick === undefined ? ok('') : ok('', 1, `${sick}\n`);
+    }
+    return this.step(e, command, become);
+  }
+
+  private keepCopy(k: { kernel: string; file: string; path: string }): ExecResult {
+    this.log.push(`stash ${k.file}`);
+    if (this.faults.stashFails === true)
+      return ok('', 1, `cp: error writing '${k.path}': No space left on device\n`);
+    const f = this.model.installed.find((i) => i.kernel === k.kernel && i.file === k.file);
+    if (!f)
+      return ok('', 1, `cp: cannot stat '${installedPath(k.kernel, k.file)}': No such file\n`);
+    this.stash.set(k.path, f.sha256);
+    return ok('');
+  }
+
+  private cleanup(e: RunCommands): void {
+    for (const d of e.uploads) this.model.staged.delete(d);
+    const left = [...this.model.staged.keys()].some((d) => d.startsWith(`${STAGING_DIR}/`));
+    if (!left) this.staging = false;
+  }
+
+  /** The change this command is the step of: the plan's, or the rollback's. */
+  private recognise(e: RunCommands, command: string, become: boolean): StepInfo | undefined {
+    const facts = this.served.length ? this.served : [];
+    const rollback = facts.flatMap((f) => rollbackChanges(e.changes, f, e.run.runId));
+    const candidates = [
+      ...e.changes.filter((c) => c.action !== 'upload').map((c) => ({ c, rollback: false })),
+      ...rollback.map((c) => ({ c, rollback: true })),
+    ];
+    for (const { c, rollback: r } of candidates) {
+      for (const f of facts) {
+        for (const staging of [STAGING_PATH, '']) {
+          const s = stepFor(c, { facts: f, staging, runId: e.run.runId });
+          const sent = s.become ? underStepsLock(s.script) : s.script;
+          if (sent === command && s.become === become)
+            return { change: c, rollback: r, host: this };
+        }
+      }
+    }
+    return undefined;
+  }
+
+  private step(e: RunCommands, command: string, become: boolean): ExecResult {
+    const info = this.recognise(e, command, become);
+    if (!info) return this.refuse('not a command apply sends for this plan', command);
+    const c = info.change;
+    this.log.push(
+      `${info.rollback ? 'rollback ' : ''}${c.action} ${'module' in c ? c.module : ''}`.trim(),
+    );
+    this.faults.onStep?.(info);
+    const failed = this.faults.failStep?.(info);
+    let rc = 0;
+    let output = '';
+    if (failed !== undefined) {
+      rc = 1;
+      output = failed;
+    } else {
+      try {
+        this.run(c);
+      } catch (err) {
+        if (!(err instanceof ModelError)) throw err;
+        rc = 1;
+        output = err.message;
+      }
+    }
+    if (this.faults.dropDuring?.(info) === true) {
+      this.endLock(true);
+      throw new ConnectionLostError(`the connection to ${this.name} was lost during ${c.action}`, {
+        host: this.name,
+        step: c.action,
+      });
+    }
+    return ok(
+      `${output ? `${output}\n` : ''}\n${VERIFY_MARK} ${String(rc)}\n${verifyText(this.model, this.transition, c)}\n`,
+    );
+  }
+
+  /** The change on the model: an install from this run's copy, else as `applyChange`. */
+  private run(c: Change): void {
+    const m = this.model;
+    if (c.action === 'install' && this.stash.has(c.file)) {
+      kpatchInstall(m, c.kernel, this.stash.get(c.file) ?? '', basename(c.file));
+      return;
+    }
+    if (c.action === 'unload') this.transition.delete(c.module);
+    applyChange(m, c, new Map());
+    if (c.action === 'load' && this.faults.stallLoad?.includes(c.module) === true)
+      this.transition.add(c.module);
+  }
+
+  hold(command: string, options: HoldOptions): Held {
+    const e = this.need(command);
+    const { run } = e;
+    if (command !== holderScript({ owner: run.operator, since: run.since, runId: run.runId }))
+      this.refuse('not the lock this run asks for', command);
+    if (options.become !== true) this.refuse('the lock is taken as root', command);
+    this.log.push('hold');
+    const other = this.faults.lockedBy;
+    const info = (o: { owner: string; since: string; run: string }) =>
+      `owner=${o.owner}\nsince=${o.since}\nrun=${o.run}\n`;
+    if (other !== undefined) {
+      const said =
+        other.kind === 'busy'
+          ? `BUSY\n${info(other)}pid=4242\nboot=${this.bootId}\n`
+          : `LEGACY\n${info(other)}`;
+      return endedHold(said);
+    }
+    if (this.lock !== undefined)
+      return endedHold(
+        `BUSY\n${info({ owner: run.operator, since: run.since, run: this.lock.runId })}`,
+      );
+    this.lock = { runId: run.runId };
+    const st = { ended: false, lost: false, code: null as number | null };
+    this.helds.add(st);
+    return {
+      said: 'LOCKED\n',
+      stderr: '',
+      get code() {
+        return st.code;
+      },
+      get ended() {
+        return st.ended;
+      },
+      get lost() {
+        return st.lost;
+      },
+      release: () => {
+        this.log.push('release');
+        if (!st.ended) {
+          st.ended = true;
+          st.code = 0;
+          this.helds.delete(st);
+          this.lock = undefined;
+        }
+        return Promise.resolve();
+      },
+    };
+  }
+
+  upload(content: Buffer, remotePath: string, options: UploadOptions): void {
+    const e = this.need(remotePath);
+    const dest = remotePath.startsWith(`${STAGING_PATH}/`)
+      ? STAGING_DIR + remotePath.slice(STAGING_PATH.length)
+      : remotePath;
+    if (!this.staging || !e.uploads.includes(dest))
+      this.refuse('an upload outside the staging folder this run made', remotePath);
+    if (SHA(content) !== options.sha256)
+      throw new AppError('E_UPLOAD', ExitCode.changeFailed, `sha256 mismatch for ${remotePath}`, {
+        host: this.name,
+        step: 'upload',
+      });
+    this.log.push(`upload ${dest.slice(dest.lastIndexOf('/') + 1)}`);
+    this.model.staged.set(dest, options.sha256);
+  }
+}
