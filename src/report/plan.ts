@@ -23,7 +23,7 @@ type Sign = '+' | '-' | '~';
 
 interface ChangeLine {
   sign: Sign;
-  /** The whole label, sign first: `+ load kpatch_cve`. */
+  /** The whole label, sign first: `+ load cve-x (kpatch_cve)`. */
   label: string;
   reason: string;
 }

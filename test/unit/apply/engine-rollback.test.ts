@@ -17,6 +17,8 @@ import type { MemoryHost } from './memory/transport.ts';
 
 const CVE = filePatch('cve-2024-1086');
 const MOD = CVE.module.name;
+/** The load's label: the patch as kpfleet.yml names it, then its module. */
+const LOAD = `+ load ${CVE.patch.name} (${MOD})`;
 const ONE: Project = { patches: [CVE], want: { 'cve-2024-1086': 'loaded' } };
 const HEALTH = 'test ! -e /var/tmp/unhealthy';
 
@@ -53,12 +55,12 @@ describe('a failed step rolls the host back', () => {
     const r = await apply(fleet, plan);
     expect(r.results[0]).toMatchObject({
       outcome: 'failed',
-      message: `+ load ${MOD}: ${MOD} is not in /sys/kernel/livepatch (exit 1: kpatch: failed to load module); rolled back`,
+      message: `${LOAD}: ${MOD} is not in /sys/kernel/livepatch (exit 1: kpatch: failed to load module); rolled back`,
     });
     expect(stepsOf(r)).toEqual([
       expect.stringMatching(/^\+ upload .* ok$/) as unknown,
       `+ install ${MOD} (${EL9}) ok`,
-      `+ load ${MOD} FAILED`,
+      `${LOAD} FAILED`,
       `R - unload ${MOD} ok`,
       `R - uninstall livepatch-cve-2024-1086.ko (${EL9}) ok`,
     ]);
@@ -122,8 +124,8 @@ describe('retired loads (§5.3)', () => {
     expect(stepsOf(r)?.filter((s) => !s.startsWith('+ upload'))).toEqual([
       `+ install ${MOD} (${EL9}) ok`,
       `+ install livepatch_nf_tables (${EL9}) ok`,
-      `+ load ${MOD} ok`,
-      '+ load livepatch_nf_tables ok',
+      `${LOAD} ok`,
+      '+ load nf-tables (livepatch_nf_tables) ok',
       'R - unload livepatch_nf_tables ok',
       `R - unload ${MOD} ok`,
       `R - uninstall livepatch-nf-tables.ko (${EL9}) ok`,
@@ -212,7 +214,7 @@ describe('the connection or the lock lost mid-run', () => {
     const r = await apply(fleet, plan);
     expect(r.results[0]?.outcome).toBe('failed');
     expect(r.results[0]?.message).toBe(
-      `+ load ${MOD}: the connection to h001 was lost during load; rolled back`,
+      `${LOAD}: the connection to h001 was lost during load; rolled back`,
     );
     expect(h.connections).toBe(2);
     expect(h.log.filter((l) => l === 'hold')).toHaveLength(2);

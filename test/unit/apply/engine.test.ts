@@ -14,6 +14,8 @@ import type { MemoryHost } from './memory/transport.ts';
 
 const CVE = filePatch('cve-2024-1086');
 const MOD = CVE.module.name;
+/** The load's label: the patch as kpfleet.yml names it, then its module. */
+const LOAD = `+ load ${CVE.patch.name} (${MOD})`;
 const PROJECT = { patches: [CVE], want: { 'cve-2024-1086': 'loaded' as const } };
 
 const loaded = (h: MemoryHost): boolean => h.model.sysfs.get(MOD)?.enabled === true;
@@ -92,7 +94,7 @@ describe('a clean apply', () => {
         rollback: false,
       }),
       expect.objectContaining({ index: 1, label: `+ install ${MOD} (${EL9})` }),
-      expect.objectContaining({ index: 2, label: `+ load ${MOD}` }),
+      expect.objectContaining({ index: 2, label: LOAD }),
     ]);
     const end = r.events.at(-1);
     expect(end).toMatchObject({ type: 'run-end', halted: false, interrupted: false });
@@ -141,9 +143,7 @@ describe('halt: the failure budget', () => {
       ['h008', 'skipped'],
     ]);
     expect(r.halted).toBe(true);
-    expect(r.by.get('h003')?.message).toBe(
-      `+ load ${MOD}: ${MOD} is still in transition; rolled back`,
-    );
+    expect(r.by.get('h003')?.message).toBe(`${LOAD}: ${MOD} is still in transition; rolled back`);
     // rolled back: as before the run
     expect(loaded(stuck) || installed(stuck)).toBe(false);
     expect(stuck.model.sysfs).toEqual(before.get('h003')?.sysfs);

@@ -21,7 +21,7 @@ const LOAD_A: Change = {
   action: 'load',
   patch: 'a',
   module: 'livepatch_a',
-  replaces: [],
+  replacesModules: [],
   reenable: false,
   cves: [],
   reason: 'declared',
