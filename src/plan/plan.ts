@@ -40,10 +40,7 @@ type Phase = (ctx: HostContext, draft: Draft) => void;
 
 /** The phases, in order. The changes' own order on the host is `changesInOrder`'s. */
 const PHASES: readonly Phase[] = [
-  (ctx, draft) => {
-    const { facts, patches, input } = ctx;
-    pushAll(draft.findings, rebootDue(facts, patches, input.rollout, input.now));
-  },
+  rebootDueNotes,
   transitionInProgress,
   uncoveredKernel,
   installs,
@@ -56,6 +53,12 @@ const PHASES: readonly Phase[] = [
   kpatchMissing,
   livepatchUnsupported,
 ];
+
+/** Loaded patches past their support window: warnings, whatever else is planned. */
+function rebootDueNotes(ctx: HostContext, draft: Draft): void {
+  const { facts, patches, input } = ctx;
+  pushAll(draft.findings, rebootDue(facts, patches, input.rollout, input.now));
+}
 
 export function planHost(input: PlanHostInput): HostPlan {
   const ctx = hostContext(input);

@@ -8,6 +8,7 @@ import type { InstalledModule } from '../../facts/model.ts';
 import { pushAll } from '../../util/arrays.ts';
 import type {
   Change,
+  EnableServiceChange,
   Finding,
   InstallChange,
   LoadChange,
@@ -35,8 +36,8 @@ export interface Draft {
   uploads: Map<string, UploadChange>;
   installs: InstallChange[];
   packageInstalls: PackageInstallChange[];
-  /** Changes between the installs and the loads (enabling kpatch.service). */
-  beforeLoads: Change[];
+  /** Enabling kpatch.service: after the installs, before the loads. */
+  enableService: EnableServiceChange[];
   loads: LoadChange[];
   unloads: UnloadChange[];
   uninstalls: UninstallChange[];
@@ -60,7 +61,7 @@ export function emptyDraft(): Draft {
     uploads: new Map(),
     installs: [],
     packageInstalls: [],
-    beforeLoads: [],
+    enableService: [],
     loads: [],
     unloads: [],
     uninstalls: [],
@@ -88,7 +89,7 @@ export function changesInOrder(draft: Draft): Change[] {
     ...draft.uploads.values(),
     ...draft.installs,
     ...draft.packageInstalls,
-    ...draft.beforeLoads,
+    ...draft.enableService,
     ...draft.loads,
     ...draft.unloads,
     ...draft.uninstalls,

@@ -18,7 +18,7 @@ export function boot(ctx: HostContext, draft: Draft): void {
       message: `kpatch.service is not present (${f.service.state || 'no systemctl'}): installed patches are not loaded at boot`,
     });
   } else if (f.service.present && !f.service.enabled && !installsHere) {
-    draft.beforeLoads.push({
+    draft.enableService.push({
       action: 'enable-service',
       reason: `kpatch.service is ${f.service.state || 'disabled'}: installed patches would not load at boot`,
     });
