@@ -26,10 +26,14 @@ import {
 } from 'listr2';
 import type { ListrTask, ListrTaskWrapper } from 'listr2';
 import type { ApplyEvent, HostResult, StepRecord } from '../apply/events.ts';
-import { FAILURE_OUTCOMES } from '../apply/events.ts';
 import {
-  BAD_OUTCOMES,
-  GOOD_OUTCOMES,
+  FAILURE_OUTCOMES,
+  HOST_OUTCOMES,
+  OUTCOMES,
+  emptyOutcomeCounts,
+} from '../apply/outcomes.ts';
+import type { OutcomeCounts } from '../apply/outcomes.ts';
+import {
   createPlainRenderer,
   describeHostEnd,
   displayEvent,
@@ -38,8 +42,6 @@ import {
   summaryLines,
 } from './apply-plain.ts';
 import type { PlainRenderer } from './apply-plain.ts';
-import { HOST_OUTCOMES, emptyOutcomeCounts } from './apply-report.ts';
-import type { OutcomeCounts } from './apply-report.ts';
 import { oneLine } from './safe-text.ts';
 import { styleFor } from './style.ts';
 import type { Style } from './style.ts';
@@ -354,7 +356,7 @@ export function createListrRenderer(opts: ListrRendererOptions): ListrApplyRende
       task: async () => {
         await h.tail.end.promise;
         const r = h.result;
-        if (r !== undefined && BAD_OUTCOMES.has(r.outcome)) throw new Error('');
+        if (r !== undefined && OUTCOMES[r.outcome].ends === 'failed') throw new Error('');
       },
     });
 
@@ -378,8 +380,8 @@ export function createListrRenderer(opts: ListrRendererOptions): ListrApplyRende
           t.skip(`${h.name}: no result`);
           return;
         }
-        if (BAD_OUTCOMES.has(r.outcome)) throw new Error(h.title);
-        if (!GOOD_OUTCOMES.has(r.outcome)) t.skip(h.title);
+        if (OUTCOMES[r.outcome].ends === 'failed') throw new Error(h.title);
+        if (OUTCOMES[r.outcome].ends === 'skipped') t.skip(h.title);
         return;
       },
     });

@@ -6,8 +6,15 @@
  * Not printed: host-start and the host phases other than the rollback (500 hosts × 6 phases is
  * noise), step-start (the step's line comes when it ends, with its result and duration).
  */
-import type { ApplyEvent, HostOutcome, HostResult, StepRecord } from '../apply/events.ts';
-import { HOST_OUTCOMES, countOutcomes } from './apply-report.ts';
+import type { ApplyEvent, HostResult, StepRecord } from '../apply/events.ts';
+import {
+  HOST_OUTCOMES,
+  OUTCOMES,
+  countOutcomes,
+  isSuccess,
+  needsALook,
+} from '../apply/outcomes.ts';
+import type { HostOutcome } from '../apply/outcomes.ts';
 import { PROSE_KEYS, oneLine, safeData } from './safe-text.ts';
 import type { Style } from './style.ts';
 import { plural } from '../util/text.ts';
@@ -56,54 +63,20 @@ export function displayEvent(e: ApplyEvent): ApplyEvent {
   return safeData(e, PROSE_KEYS);
 }
 
-/** Outcomes that did what was asked, or had nothing to do. */
-export const GOOD_OUTCOMES: ReadonlySet<HostOutcome> = new Set([
-  'changed',
-  'unchanged',
-  'would-change',
-]);
-/** Outcomes where something went wrong on the host (listr shows them failed). */
-export const BAD_OUTCOMES: ReadonlySet<HostOutcome> = new Set([
-  'failed',
-  'rollback-failed',
-  'unreachable',
-  'interrupted',
-]);
-
-const OUTCOME_WORD: Record<HostOutcome, string> = {
-  changed: 'changed',
-  unchanged: 'unchanged',
-  'would-change': 'would change',
-  failed: 'failed',
-  'rollback-failed': 'ROLLBACK FAILED',
-  unreachable: 'unreachable',
-  locked: 'locked',
-  stale: 'stale',
-  blocked: 'blocked',
-  interrupted: 'interrupted',
-  skipped: 'skipped',
-};
-
-const OUTCOME_MARK: Record<HostOutcome, string> = {
-  changed: '✓',
-  unchanged: '·',
-  'would-change': '~',
-  failed: '✖',
-  'rollback-failed': '✖',
-  unreachable: '✖',
-  locked: '!',
-  stale: '!',
-  blocked: '!',
-  interrupted: '!',
-  skipped: '-',
-};
-
+/** The colour of an outcome's tone (`apply/outcomes.ts`). */
 export function outcomeColour(o: HostOutcome, style: Style): (s: string) => string {
-  if (o === 'changed') return style.green;
-  if (o === 'unchanged' || o === 'skipped') return style.dim;
-  if (o === 'rollback-failed') return (s) => style.bold(style.red(s));
-  if (BAD_OUTCOMES.has(o)) return style.red;
-  return style.yellow;
+  switch (OUTCOMES[o].tone) {
+    case 'good':
+      return style.green;
+    case 'quiet':
+      return style.dim;
+    case 'warning':
+      return style.yellow;
+    case 'bad':
+      return style.red;
+    case 'severe':
+      return (s) => style.bold(style.red(s));
+  }
 }
 
 /**
@@ -112,15 +85,15 @@ export function outcomeColour(o: HostOutcome, style: Style): (s: string) => stri
  */
 export function describeHostEnd(r: HostResult, mark = true): string {
   const rolledBack = r.steps.some((s) => s.rollback === true);
-  let word = OUTCOME_WORD[r.outcome];
+  let word = OUTCOMES[r.outcome].word;
   let message = oneLine(r.message);
   if (r.outcome === 'failed' && rolledBack) {
     word = 'rolled back';
     message = message.replace(/;\s*rolled back\.?$/, '');
   }
-  const head = mark ? `${OUTCOME_MARK[r.outcome]} ${word}` : word;
+  const head = mark ? `${OUTCOMES[r.outcome].mark} ${word}` : word;
   let text = message ? `${head}: ${message}` : head;
-  if (r.error !== undefined && !GOOD_OUTCOMES.has(r.outcome)) text += ` [${r.error.code}]`;
+  if (r.error !== undefined && !isSuccess(r.outcome)) text += ` [${r.error.code}]`;
   if (r.steps.length > 0) text += ` (${formatDuration(r.durationMs)})`;
   return text;
 }
@@ -140,7 +113,7 @@ export interface SummaryInput {
 export function summaryLines(s: SummaryInput, style: Style): string[] {
   const counts = countOutcomes(s.results);
   const parts = HOST_OUTCOMES.filter((o) => counts[o] > 0).map((o) =>
-    outcomeColour(o, style)(`${String(counts[o])} ${OUTCOME_WORD[o]}`),
+    outcomeColour(o, style)(`${String(counts[o])} ${OUTCOMES[o].word}`),
   );
   const notes = [...(s.halted ? ['halted'] : []), ...(s.interrupted ? ['interrupted'] : [])];
   const head =
@@ -149,14 +122,14 @@ export function summaryLines(s: SummaryInput, style: Style): string[] {
     (notes.length > 0 ? ` ${style.red(`(${notes.join(', ')})`)}` : '');
   const out = [style.bold(head)];
   for (const o of HOST_OUTCOMES) {
-    if (GOOD_OUTCOMES.has(o) || o === 'skipped' || counts[o] === 0) continue;
+    if (!needsALook(o) || counts[o] === 0) continue;
     const names = s.results.filter((r) => r.outcome === o).map((r) => r.host);
     const shown = names.slice(0, SUMMARY_NAMES_MAX).join(', ');
     const more =
       names.length > SUMMARY_NAMES_MAX
         ? ` and ${String(names.length - SUMMARY_NAMES_MAX)} more`
         : '';
-    out.push(`  ${outcomeColour(o, style)(`${OUTCOME_WORD[o]}:`)} ${shown}${more}`);
+    out.push(`  ${outcomeColour(o, style)(`${OUTCOMES[o].word}:`)} ${shown}${more}`);
   }
   return out;
 }
@@ -209,7 +182,7 @@ export function createPlainRenderer(
 
   const hostEnd = (r: HostResult) => {
     hostLine(r.host, outcomeColour(r.outcome, style)(describeHostEnd(r)));
-    if (r.error?.hint !== undefined && !GOOD_OUTCOMES.has(r.outcome))
+    if (r.error?.hint !== undefined && !isSuccess(r.outcome))
       hostLine(r.host, `  ${style.cyan('hint')}: ${oneLine(r.error.hint)}`);
   };
 
