@@ -22,8 +22,9 @@ import {
   parseLockAnswer,
   underStepsLock,
 } from './lock.ts';
-import type { ApplyEvent, HostOutcome, HostResult, StepRecord } from './events.ts';
-import { FAILURE_OUTCOMES } from './events.ts';
+import type { ApplyEvent, HostResult, StepRecord } from './events.ts';
+import type { HostOutcome } from './outcomes.ts';
+import { FAILURE_OUTCOMES } from './outcomes.ts';
 import { dropStash, stashBeforeUninstall, stashFolder, stashPath } from './stash.ts';
 import { judgeStep, resolveStaged, splitStepOutput, stepFor } from './steps.ts';
 import { tailText } from '../util/text.ts';
