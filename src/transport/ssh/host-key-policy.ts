@@ -32,7 +32,7 @@ import { knownHostsName, lookupName } from './known-hosts.ts';
 import { checkRecordContent, recordTarget } from './known-hosts-target.ts';
 import { readRegularFile } from '../../util/regular-file.ts';
 import { knownHostsNameProblem } from '../../util/names.ts';
-import type { SshEndpoint } from './ssh-transport.ts';
+import type { SshEndpoint } from './endpoint.ts';
 
 import type { HostKeyChecking } from '../../config/model.ts';
 

@@ -13,7 +13,7 @@ import { SshConfigError } from '../../errors.ts';
 import { expandProxyCommand, unsafeInShell } from './proxy-command.ts';
 import { parseJumpHost, resolveSshConfigCached } from './ssh-config.ts';
 import type { ResolvedSshConfig } from './ssh-config.ts';
-import type { SshEndpoint, SshSettings } from './ssh-transport.ts';
+import type { SshEndpoint, SshSettings } from './endpoint.ts';
 
 export interface ResolveSettingsOptions {
   /** The environment to read SSH_AUTH_SOCK from. */
