@@ -12,7 +12,8 @@ import { summarizePlan } from '../../plan/plan.ts';
 import { createListrRenderer } from '../../report/apply-listr.ts';
 import { createPlainRenderer } from '../../report/apply-plain.ts';
 import { buildApplyReport } from '../../report/apply-report.ts';
-import { describeChange, renderPlanText } from '../../report/plan.ts';
+import { describeChange } from '../../report/plan.ts';
+import { renderPlanText } from '../../report/plan-text.ts';
 import { styleFor } from '../../report/style.ts';
 import type { AuditLog, PlannedHost } from '../apply-records.ts';
 import {
