@@ -2,7 +2,7 @@
  * The host's lock: one `kpfleet apply` at a time per host, and a lock that cannot outlive its run.
  *
  * The lock is a kernel lock (flock(2), through util-linux's `flock`) on
- * `/var/lib/kpfleet/run.lock`, held by a holder process that one long-lived exec of the run's SSH
+ * `/var/lib/kpfleet/locks/run.lock`, held by a holder process that one long-lived exec of the run's SSH
  * connection starts (`Transport.hold`). The kernel drops the lock when the holder ends, and the
  * holder ends when:
  * - the run releases it (end of file on its stdin);
@@ -16,15 +16,21 @@
  * inherit it), so no process the holder starts can keep the lock alive after it.
  *
  * A step may still be running on the host after its run died (a `kpatch load` in flight when
- * kpfleet was killed): each step runs under a shared lock on `/var/lib/kpfleet/steps.lock`, and a
+ * kpfleet was killed): each step runs under a shared lock on `locks/steps.lock`, and a
  * new holder takes that lock exclusively (waiting up to `DRAIN_S`) before it answers `LOCKED`, so
  * a run never reads facts while an older run's step is still changing the host.
  *
  * The holder writes who holds the lock (`run.info`: owner, since, run id, its pid, the boot id);
  * a second run is told who, and `kpfleet unlock` ends a holder proven to be one (its argv says
- * `kpfleet-lock`, `run.info` names its run). Pure: commands as strings, parsing of answers.
+ * `kpfleet-lock`, `run.info` names its run).
+ *
+ * The three files live in `locks/`, a folder root's alone (0700, made and chmod-ed by the
+ * holder): flock(2) needs only read access, so a lock file a local user could open would be a
+ * lock that user could hold, and keep every run out. `/var/lib/kpfleet` itself stays 0755: the
+ * facts probe, as the login user, reads the load records there. Pure: commands as strings,
+ * parsing of answers.
  */
-import { KPFLEET_DIR, RUN_INFO, STEPS_LOCK } from '../host-paths.ts';
+import { KPFLEET_DIR, LEGACY_LOCK_DIR, LOCK_DIR, RUN_INFO, STEPS_LOCK } from '../host-paths.ts';
 import { sh } from '../transport/shell.ts';
 
 /** Heartbeats: one byte this often (ms)... */
@@ -77,10 +83,12 @@ export function holderScript(req: LockRequest, leaseS: number = LEASE_S): string
     'if grep -qxF "run=$run" run.info 2>/dev/null; then rm -f run.info; fi',
   ].join('\n');
   return [
+    // /var/lib/kpfleet as before, 0755 (the probe reads its records); the lock folder root's only
     'umask 022',
-    `mkdir -p ${KPFLEET_DIR} && cd ${KPFLEET_DIR} || exit 1`,
+    sh`mkdir -p ${KPFLEET_DIR} ${LOCK_DIR} && chmod 0700 ${LOCK_DIR} && cd ${LOCK_DIR} || exit 1`,
+    'umask 077',
     'if ! command -v flock >/dev/null 2>&1 || ! command -v timeout >/dev/null 2>&1; then echo MISSING; exit 0; fi',
-    `if [ -d lock ]; then echo LEGACY; cat lock/info 2>/dev/null; exit 0; fi`,
+    sh`if [ -d ${LEGACY_LOCK_DIR} ]; then echo LEGACY; cat ${`${LEGACY_LOCK_DIR}/info`} 2>/dev/null; exit 0; fi`,
     sh`flock -n -o run.lock sh -c ${inner} ${HOLDER_NAME} ${info} ${String(DRAIN_S)} ${String(leaseS)} ${oneLine(req.runId)}`,
     'rc=$?',
     'if [ "$rc" = 1 ]; then echo BUSY; cat run.info 2>/dev/null; elif [ "$rc" != 0 ]; then echo "ERROR flock exit $rc"; fi',
@@ -141,8 +149,8 @@ export function describeHolder(h: LockHolder): string {
 /** The host's lock as `kpfleet unlock` reads it (as root): the legacy folder, then the lock. */
 export function lockStateScript(): string {
   return [
-    `cd ${KPFLEET_DIR} 2>/dev/null || { echo FREE; exit 0; }`,
-    'if [ -d lock ]; then echo LEGACY; cat lock/info 2>/dev/null; echo; echo END; fi',
+    sh`if [ -d ${LEGACY_LOCK_DIR} ]; then echo LEGACY; cat ${`${LEGACY_LOCK_DIR}/info`} 2>/dev/null; echo; echo END; fi`,
+    sh`cd ${LOCK_DIR} 2>/dev/null || { echo FREE; exit 0; }`,
     'if [ -e run.lock ] && command -v flock >/dev/null 2>&1 && ! flock -n run.lock true; then echo HELD; cat run.info 2>/dev/null; echo; echo END; else echo FREE; fi',
   ].join('\n');
 }
@@ -169,8 +177,8 @@ export function parseLockState(out: string): LockState {
  */
 export function unlockScript(runId: string, removeLegacy: boolean): string {
   return [
-    `cd ${KPFLEET_DIR} 2>/dev/null || { echo FREED; exit 0; }`,
-    removeLegacy ? 'rm -rf -- lock' : ':',
+    removeLegacy ? sh`rm -rf -- ${LEGACY_LOCK_DIR}` : ':',
+    sh`cd ${LOCK_DIR} 2>/dev/null || { echo FREED; exit 0; }`,
     "pid=$(sed -n 's/^pid=\\([0-9][0-9]*\\)$/\\1/p' run.info 2>/dev/null | head -n 1)",
     sh`if [ -n "$pid" ] && grep -qxF ${`run=${oneLine(runId)}`} run.info && tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF ${HOLDER_NAME}; then kill "$pid"; fi`,
     'i=0',

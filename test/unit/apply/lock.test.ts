@@ -2,8 +2,8 @@
  * The pure parts of the host lock (src/apply/lock.ts): the holder's answers and lock files read
  * (the host's words, bounded), and the scripts built for the host (valid sh, inputs quoted).
  */
-import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -107,7 +107,7 @@ describe('the scripts sent to the host', () => {
       /flock -n -o run\.lock sh -c /,
     );
     expect(underStepsLock('true')).toMatch(
-      /^flock -s -o '?\/var\/lib\/kpfleet\/steps\.lock'? sh -c /,
+      /^flock -s -o '?\/var\/lib\/kpfleet\/locks\/steps\.lock'? sh -c /,
     );
   });
 
@@ -116,7 +116,7 @@ describe('the scripts sent to the host', () => {
     const file = join(tmpdir(), `kpfleet-unit-steps-${String(process.pid)}.lock`);
     try {
       const script = underStepsLock('echo out; echo err >&2; exit 3').replace(
-        '/var/lib/kpfleet/steps.lock',
+        '/var/lib/kpfleet/locks/steps.lock',
         file,
       );
       const r = spawnSync('sh', ['-c', script], { encoding: 'utf8' });
@@ -129,4 +129,67 @@ describe('the scripts sent to the host', () => {
       rmSync(file, { force: true });
     }
   });
+});
+
+/** Runs `argv` as the unprivileged user nobody: its exit status. */
+function asNobody(argv: string[]): number | null {
+  return spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', ...argv])
+    .status;
+}
+
+describe('the lock files are root only (run for real, as root, in a scratch folder)', () => {
+  const root = process.getuid?.() === 0;
+
+  it.runIf(root)(
+    'a local user cannot open run.lock, steps.lock or run.info, so cannot hold the lock; /var/lib/kpfleet stays readable',
+    async () => {
+      const scratch = mkdtempSync(join(tmpdir(), 'kpfleet-unit-lockdir-'));
+      chmodSync(scratch, 0o755); // as /var/lib is
+      const kp = `${scratch}/var/lib/kpfleet`;
+      try {
+        const script = holderScript({ owner: 'a', since: 'b', runId: 'run-1' }).replaceAll(
+          '/var/lib/kpfleet',
+          kp,
+        );
+        // the holder keeps the lock while its stdin stays open
+        const holder = spawn('sh', ['-c', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+        let said = '';
+        await new Promise<void>((resolve, reject) => {
+          holder.stdout.on('data', (d: Buffer) => {
+            said += d.toString();
+            if (said.includes('\n')) resolve();
+          });
+          holder.on('error', reject);
+        });
+        expect(said).toBe('LOCKED\n');
+        const files = spawnSync(
+          'find',
+          [kp, '-name', 'run.lock', '-o', '-name', 'steps.lock', '-o', '-name', 'run.info'],
+          {
+            encoding: 'utf8',
+          },
+        )
+          .stdout.split('\n')
+          .filter(Boolean);
+        for (const f of files) {
+          // open for reading is all flock needs: it must fail
+          expect(asNobody(['sh', '-c', 'exec 3<"$1"', 'open', f]), f).not.toBe(0);
+          expect(asNobody(['flock', '-n', '-s', f, 'true']), f).not.toBe(0);
+        }
+        expect(files.map((f) => f.slice(kp.length)).sort()).toEqual([
+          '/locks/run.info',
+          '/locks/run.lock',
+          '/locks/steps.lock',
+        ]);
+        expect(statSync(`${kp}/locks`).mode & 0o777).toBe(0o700);
+        // the facts probe (the login user) still reads /var/lib/kpfleet
+        expect(statSync(kp).mode & 0o777).toBe(0o755);
+        expect(asNobody(['ls', kp])).toBe(0);
+        holder.stdin.end();
+        await new Promise((r) => holder.on('close', r));
+      } finally {
+        rmSync(scratch, { recursive: true, force: true });
+      }
+    },
+  );
 });
