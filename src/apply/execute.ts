@@ -19,6 +19,7 @@ import {
   HEARTBEAT_MS,
   HOLD_ANSWER_MS,
   holderScript,
+  LOCK_LOST_ERROR,
   parseLockAnswer,
   underStepsLock,
 } from './lock.ts';
@@ -297,6 +298,8 @@ async function runHost<H extends { host: string }>(
     );
   }
   let held: Held | undefined;
+  /** Whether this run's lock on the host ended (read again right before each step is sent). */
+  const lockLost = (): boolean => held?.ended === true;
   /** This run's copies (stash.ts) stay only where the host is not in a known state. */
   let keepStash = true;
   /** What removes this run's staged uploads, until a facts read has run it. */
@@ -356,7 +359,16 @@ async function runHost<H extends { host: string }>(
           { before },
         );
       }
-      const rec = await runStep(o, t, hp.host, c, i, hp.changes.length, { facts, staging }, false);
+      const rec = await runStep(
+        o,
+        t,
+        hp.host,
+        c,
+        i,
+        hp.changes.length,
+        { facts, staging, lockLost },
+        false,
+      );
       steps.push(rec);
       if (!rec.ok) {
         failure = `${rec.label}: ${rec.error ?? 'failed'}`;
@@ -412,7 +424,7 @@ async function runHost<H extends { host: string }>(
         c,
         i,
         undo.length,
-        { facts: await gatherFacts(t), staging },
+        { facts: await gatherFacts(t), staging, lockLost },
         true,
       );
       steps.push(rec);
@@ -463,7 +475,7 @@ async function runStep<H extends { host: string }>(
   c: Change,
   index: number,
   total: number,
-  ctx: { facts: HostFacts; staging: string },
+  ctx: { facts: HostFacts; staging: string; lockLost?: () => boolean },
   rollback: boolean,
 ): Promise<StepRecord> {
   const label = o.label(c);
@@ -504,7 +516,9 @@ async function runStep<H extends { host: string }>(
           file: c.file,
         });
       }
-      const r = await t.exec(s.become ? underStepsLock(s.script) : s.script, {
+      // checked again here: the lock may have ended while this step awaited the stash or facts
+      if (ctx.lockLost?.() === true) throw new Error(LOCK_LOST_ERROR);
+      const r = await t.exec(s.become ? underStepsLock(s.script, o.runId) : s.script, {
         become: s.become,
         step: s.step,
         timeoutMs: o.commandTimeoutMs,

@@ -30,7 +30,14 @@
  * facts probe, as the login user, reads the load records there. Pure: commands as strings,
  * parsing of answers.
  */
-import { KPFLEET_DIR, LEGACY_LOCK_DIR, LOCK_DIR, RUN_INFO, STEPS_LOCK } from '../host-paths.ts';
+import {
+  KPFLEET_DIR,
+  LEGACY_LOCK_DIR,
+  LOCK_DIR,
+  RUN_INFO,
+  RUN_LOCK,
+  STEPS_LOCK,
+} from '../host-paths.ts';
 import { sh } from '../transport/shell.ts';
 
 /** Heartbeats: one byte this often (ms)... */
@@ -98,9 +105,31 @@ export function holderScript(req: LockRequest, leaseS: number = LEASE_S): string
 /** How long the holder may take to answer: the drain, and some. */
 export const HOLD_ANSWER_MS = (DRAIN_S + 60) * 1000;
 
-/** A step's script, run under the shared steps lock (so a new holder waits for it). */
-export function underStepsLock(script: string): string {
-  return sh`flock -s -o ${STEPS_LOCK} sh -c ${script}`;
+/** What a step refused by the host (the lock is no longer its run's) prints, and its exit status. */
+export const LOCK_LOST_MARK = '@@kpfleet-lock-lost@@';
+export const LOCK_LOST_EXIT = 75;
+/** Why such a step was not run, on the host or before it was sent. */
+export const LOCK_LOST_ERROR =
+  "the host lock is no longer this run's (kpfleet unlock, a lost lease, or another run holds it now): the step was not run";
+
+/**
+ * A step's script, run under the shared steps lock (so a new holder waits for it), and only if
+ * the host's lock is still this run's: `run.info` names run `runId` and `run.lock` is held.
+ * Otherwise it prints LOCK_LOST_MARK and exits LOCK_LOST_EXIT, running nothing. A new holder
+ * writes its `run.info` before it drains the steps lock, so a step that took its shared lock
+ * before that write runs, and the drain waits for it; one that took it after is refused.
+ */
+export function underStepsLock(script: string, runId: string): string {
+  const guard = [
+    'if grep -qxF "run=$3" "$1" 2>/dev/null && ! flock -n "$2" true; then exec sh -c "$4"; fi',
+    `echo ${LOCK_LOST_MARK}; exit ${String(LOCK_LOST_EXIT)}`,
+  ].join('\n');
+  return sh`flock -s -o ${STEPS_LOCK} sh -c ${guard} kpfleet-step ${RUN_INFO} ${RUN_LOCK} ${oneLine(runId)} ${script}`;
+}
+
+/** Whether a step's output says the host refused it: the lock is no longer its run's. */
+export function refusedForLock(stdout: string): boolean {
+  return stdout.trim() === LOCK_LOST_MARK;
 }
 
 /** Reads the holder's first answer (and, when it is not LOCKED, what followed). */

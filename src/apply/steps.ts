@@ -24,6 +24,7 @@ import {
 } from '../host-paths.ts';
 import { packageMatches } from '../plan/packages.ts';
 import { basename, tailText } from '../util/text.ts';
+import { LOCK_LOST_ERROR, refusedForLock } from './lock.ts';
 
 export const VERIFY_MARK = '@@kpfleet-verify@@';
 /** Printed, with sync's exit status, when the step's change could not be made durable. */
@@ -310,6 +311,7 @@ const lastLines = (s: string, n = 3): string =>
  * then the sync: a change that is made but not on disk yet may not survive a crash.
  */
 export function judgeStep(change: Change, stdout: string): StepOutcome {
+  if (refusedForLock(stdout)) return { ok: false, error: LOCK_LOST_ERROR };
   const verdict = judgeVerified(change, stdout);
   if (!verdict.ok) return verdict;
   const { output } = splitStepOutput(stdout);
