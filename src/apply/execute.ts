@@ -260,6 +260,26 @@ export function rollbackChanges(
   return out;
 }
 
+/**
+ * The rollback's changes without the loads of a suspect (the crash guard: a patch that may have
+ * taken this host down is never loaded again by kpfleet, not even to roll back), and the modules
+ * so not loaded again: the host then needs a look.
+ */
+export function rollbackWithoutSuspects(
+  done: readonly Change[],
+  before: HostFacts,
+  runId: string,
+): { undo: Change[]; notReloaded: string[] } {
+  const suspect = new Set((before.suspects ?? []).map((s) => s.module));
+  const undo: Change[] = [];
+  const notReloaded: string[] = [];
+  for (const c of rollbackChanges(done, before, runId)) {
+    if (c.action === 'load' && suspect.has(c.module)) notReloaded.push(c.module);
+    else undo.push(c);
+  }
+  return { undo, notReloaded };
+}
+
 async function runHost<H extends { host: string }>(
   o: ApplyOptions<H>,
   hp: HostPlan,
@@ -405,8 +425,8 @@ async function runHost<H extends { host: string }>(
       // taken again (unless another run has it now), the host is rolled back all the same
       held = (await relock(o, t, held)) ?? held;
     }
-    const undo = rollbackChanges(done, facts, o.runId);
-    let rollbackOk = true;
+    const { undo, notReloaded } = rollbackWithoutSuspects(done, facts, o.runId);
+    let rollbackOk = notReloaded.length === 0;
     for (const [i, c] of undo.entries()) {
       // another run may hold the host now: change nothing more (each change done was verified)
       if (held?.ended === true) {
@@ -440,7 +460,7 @@ async function runHost<H extends { host: string }>(
       ? result('failed', `${failure}; rolled back`, { before, after })
       : result(
           'rollback-failed',
-          `${failure}; the rollback failed too: the host needs a look${kept}`,
+          `${failure}; the rollback failed too: the host needs a look${kept}${notReloaded.length > 0 ? ` (${notReloaded.join(', ')} not loaded again: suspected of crashing this host, see kpfleet facts)` : ''}`,
           {
             before,
             after,
