@@ -8,43 +8,15 @@
  * The CLI in-process against the lab: one host with an unmanaged module, `unmanaged: remove`, so
  * the plan unloads and uninstalls it; the lock is taken away while the uninstall's copy is made.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { LOCK_LOST_ERROR } from '../../../src/apply/lock.ts';
-import { runCli } from '../../../src/cli/main.ts';
-import type { CliIo } from '../../../src/cli/io.ts';
-import { Lab } from '../../fleet/lab.ts';
-import type { LabHost } from '../../fleet/lab.ts';
+import type { Lab, LabHost } from '../../fleet/lab.ts';
+import { applyInLab, EL9, labWithVendorModule, writeLabProject } from './apply-in-lab.ts';
 
-const EL9 = '5.14.0-362.8.1.el9_3.x86_64';
 let lab: Lab;
 let host: LabHost;
-
-interface Report {
-  hosts: {
-    host: string;
-    outcome: string;
-    message: string;
-    steps: { label: string; ok: boolean; rollback?: boolean; error?: string }[];
-  }[];
-}
-
-async function apply() {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    env: { NO_COLOR: '1', HOME: lab.dir, XDG_STATE_HOME: join(lab.dir, 'state') },
-    cwd: lab.dir,
-  };
-  const code = await runCli(['apply', '--yes', '--report', 'report.json'], io);
-  const report = JSON.parse(readFileSync(join(lab.dir, 'report.json'), 'utf8')) as Report;
-  const result = report.hosts[0];
-  if (!result) throw new Error('no host in the report');
-  return { code, stdout, stderr, result };
-}
 
 const at = (path: string) => join(host.sim.root, path);
 const installedFile = () => at(`var/lib/kpatch/${EL9}/vendor-fix.ko`);
@@ -64,31 +36,8 @@ function beforeTheCopy(act: () => void): void {
 }
 
 beforeAll(async () => {
-  lab = await Lab.start({ hosts: 1, simProfile: { TIME_SCALE: '0.02' } });
-  const h = lab.hosts[0];
-  if (!h) throw new Error('no lab host');
-  host = h;
-  mkdirSync(at('var/tmp'), { recursive: true });
-  host.sim.makeModule(at('var/tmp/vendor-fix.ko'), {
-    name: 'vendor_fix',
-    kernel: EL9,
-    replace: false,
-    description: 'vendor fix',
-  });
-  writeFileSync(join(lab.dir, 'inventory.ini'), readFileSync(lab.inventoryPath));
-  writeFileSync(
-    join(lab.dir, 'kpfleet.yml'),
-    [
-      'inventory: inventory.ini',
-      'connection:',
-      `  known_hosts: ${lab.knownHostsPath}`,
-      '  ssh_config: false',
-      'groups:',
-      '  rhel9:',
-      '    unmanaged: remove',
-      '',
-    ].join('\n'),
-  );
+  ({ lab, host } = await labWithVendorModule('vendor fix'));
+  writeLabProject(lab, ['groups:', '  rhel9:', '    unmanaged: remove']);
 });
 afterAll(async () => {
   await lab.close();
@@ -114,7 +63,7 @@ it('the lock ends while a step awaits its copy (kpfleet unlock): the step is not
     if (pid === undefined) throw new Error('no pid in run.info');
     process.kill(Number(pid), 'SIGTERM');
   });
-  const r = await apply();
+  const r = await applyInLab(lab);
   expect(r.code, r.stdout + r.stderr).toBe(1);
   const uninstall = r.result.steps.find((s) => !s.rollback && /uninstall/.test(s.label));
   expect(uninstall?.ok, JSON.stringify(r.result)).toBe(false);
@@ -128,7 +77,7 @@ it('another run holds the host when the step arrives: the host refuses it', asyn
     // a new holder's run.info (the lease of this run lost, as a suspended laptop loses it)
     writeFileSync(runInfo(), 'owner=bob@ci\nsince=now\nrun=another-run\npid=1\nboot=b\n');
   });
-  const r = await apply();
+  const r = await applyInLab(lab);
   expect(r.code, r.stdout + r.stderr).not.toBe(0);
   const uninstall = r.result.steps.find((s) => !s.rollback && /uninstall/.test(s.label));
   expect(uninstall?.ok, JSON.stringify(r.result)).toBe(false);
