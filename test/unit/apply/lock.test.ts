@@ -246,3 +246,22 @@ describe('the lock files are root only (run for real, as root, in a scratch fold
     },
   );
 });
+
+describe('kpfleet unlock reads and ends the lock in its folder (run for real in a scratch folder)', () => {
+  it('the state says who holds it; unlock ends that holder and the lock is free', async () => {
+    const { dir, kp } = scratchRoot();
+    const run = (script: string) =>
+      spawnSync('sh', ['-c', script.replaceAll('/var/lib/kpfleet', kp)], { encoding: 'utf8' })
+        .stdout;
+    try {
+      const h = await startHolder(kp, 'run-1');
+      const state = parseLockState(run(lockStateScript()));
+      expect(state.held).toMatchObject({ owner: 'a', since: 'b', run: 'run-1' });
+      expect(run(unlockScript('run-1', false))).toBe('FREED\n');
+      expect(parseLockState(run(lockStateScript()))).toEqual({});
+      await h.stop();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
