@@ -10,10 +10,15 @@ export const KPATCH_INSTALL_ROOT = '/var/lib/kpatch';
 export const RPM_MODULE_ROOT = '/usr/lib/kpatch';
 /** kpfleet's own state on the host: lock, run info, load records, rollback copies. */
 export const KPFLEET_DIR = '/var/lib/kpfleet';
+/**
+ * The lock's own folder, root's alone (0700): flock needs only read access to a file, so a lock
+ * file any local user can open is a lock any local user can hold (src/apply/lock.ts).
+ */
+export const LOCK_DIR = `${KPFLEET_DIR}/locks`;
 /** The run lock (flock), who holds it, and the steps' shared lock (src/apply/lock.ts). */
-export const RUN_LOCK = `${KPFLEET_DIR}/run.lock`;
-export const RUN_INFO = `${KPFLEET_DIR}/run.info`;
-export const STEPS_LOCK = `${KPFLEET_DIR}/steps.lock`;
+export const RUN_LOCK = `${LOCK_DIR}/run.lock`;
+export const RUN_INFO = `${LOCK_DIR}/run.info`;
+export const STEPS_LOCK = `${LOCK_DIR}/steps.lock`;
 /** The lock folder of kpfleet before the flock lock (mkdir-based; it could outlive its run). */
 export const LEGACY_LOCK_DIR = `${KPFLEET_DIR}/lock`;
 /** The crash guard's record of a load in progress, one file per module. */

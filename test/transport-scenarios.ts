@@ -23,7 +23,7 @@ import { KeyStore } from '../src/transport/ssh/keys.ts';
 import { SshTransport } from '../src/transport/ssh/ssh-transport.ts';
 import { holderScript, parseLockAnswer } from '../src/apply/lock.ts';
 import { lockHeld } from './fleet/sim-host.ts';
-import type { SshSettings } from '../src/transport/ssh/ssh-transport.ts';
+import type { SshSettings } from '../src/transport/ssh/endpoint.ts';
 
 /** What a fleet offers the scenarios. Three hosts, with the rhel9 profile. */
 export interface TransportHarness {

@@ -3,47 +3,7 @@
  * listr2 on a terminal, plain lines in CI, the JSON report, the audit log). Apply never prints.
  */
 import type { Change } from '../plan/model.ts';
-
-/**
- * How a host ended:
- * - `changed`: every change done and verified, health check passed;
- * - `unchanged`: nothing to do (or `--check`: nothing would be done);
- * - `would-change`: `--check`, changes pending (nothing was done);
- * - `failed`: a step or its verification failed and the rollback succeeded (the host is as it
- *   was before the run);
- * - `rollback-failed`: a step failed and so did its rollback: the host needs a look (its state
- *   is in `after`);
- * - `unreachable`: no connection, authentication, or host key refused;
- * - `locked`: another run holds the host's lock;
- * - `stale`: the host's facts changed since the plan was made; nothing was done;
- * - `blocked`: the plan says this host cannot be changed (transition in progress, …);
- * - `interrupted`: Ctrl-C, SIGTERM or SIGHUP came while this host was being changed: the step
- *   in flight finished, no other started; every step done was verified, so the host is in a
- *   known state, and running apply again converges it;
- * - `skipped`: not started: an earlier wave failed too much (max_failures) or the run was
- *   interrupted before this host's turn.
- */
-export type HostOutcome =
-  | 'changed'
-  | 'unchanged'
-  | 'would-change'
-  | 'failed'
-  | 'rollback-failed'
-  | 'unreachable'
-  | 'locked'
-  | 'stale'
-  | 'blocked'
-  | 'interrupted'
-  | 'skipped';
-
-/** Outcomes that count against `rollout.max_failures` (a host that was meant to change and did not). */
-export const FAILURE_OUTCOMES: ReadonlySet<HostOutcome> = new Set<HostOutcome>([
-  'failed',
-  'rollback-failed',
-  'unreachable',
-  'locked',
-  'stale',
-]);
+import type { HostOutcome } from './outcomes.ts';
 
 export interface StepRecord {
   /** The change, as planned (for a rollback step: the inverse change). */
@@ -62,6 +22,7 @@ export interface StepRecord {
 export interface HostResult {
   host: string;
   wave: number;
+  /** How it ended (`outcomes.ts`). */
   outcome: HostOutcome;
   /** One sentence: why this outcome. */
   message: string;

@@ -19,11 +19,13 @@ import {
   HEARTBEAT_MS,
   HOLD_ANSWER_MS,
   holderScript,
+  LOCK_LOST_ERROR,
   parseLockAnswer,
   underStepsLock,
 } from './lock.ts';
-import type { ApplyEvent, HostOutcome, HostResult, StepRecord } from './events.ts';
-import { FAILURE_OUTCOMES } from './events.ts';
+import type { ApplyEvent, HostResult, StepRecord } from './events.ts';
+import type { HostOutcome } from './outcomes.ts';
+import { FAILURE_OUTCOMES } from './outcomes.ts';
 import { dropStash, stashBeforeUninstall, stashFolder, stashPath } from './stash.ts';
 import { judgeStep, resolveStaged, splitStepOutput, stepFor } from './steps.ts';
 import { tailText } from '../util/text.ts';
@@ -259,6 +261,26 @@ export function rollbackChanges(
   return out;
 }
 
+/**
+ * The rollback's changes without the loads of a suspect (the crash guard: a patch that may have
+ * taken this host down is never loaded again by kpfleet, not even to roll back), and the modules
+ * so not loaded again: the host then needs a look.
+ */
+export function rollbackWithoutSuspects(
+  done: readonly Change[],
+  before: HostFacts,
+  runId: string,
+): { undo: Change[]; notReloaded: string[] } {
+  const suspect = new Set((before.suspects ?? []).map((s) => s.module));
+  const undo: Change[] = [];
+  const notReloaded: string[] = [];
+  for (const c of rollbackChanges(done, before, runId)) {
+    if (c.action === 'load' && suspect.has(c.module)) notReloaded.push(c.module);
+    else undo.push(c);
+  }
+  return { undo, notReloaded };
+}
+
 async function runHost<H extends { host: string }>(
   o: ApplyOptions<H>,
   hp: HostPlan,
@@ -297,6 +319,8 @@ async function runHost<H extends { host: string }>(
     );
   }
   let held: Held | undefined;
+  /** Whether this run's lock on the host ended (read again right before each step is sent). */
+  const lockLost = (): boolean => held?.ended === true;
   /** This run's copies (stash.ts) stay only where the host is not in a known state. */
   let keepStash = true;
   /** What removes this run's staged uploads, until a facts read has run it. */
@@ -356,7 +380,16 @@ async function runHost<H extends { host: string }>(
           { before },
         );
       }
-      const rec = await runStep(o, t, hp.host, c, i, hp.changes.length, { facts, staging }, false);
+      const rec = await runStep(
+        o,
+        t,
+        hp.host,
+        c,
+        i,
+        hp.changes.length,
+        { facts, staging, lockLost },
+        false,
+      );
       steps.push(rec);
       if (!rec.ok) {
         failure = `${rec.label}: ${rec.error ?? 'failed'}`;
@@ -393,8 +426,8 @@ async function runHost<H extends { host: string }>(
       // taken again (unless another run has it now), the host is rolled back all the same
       held = (await relock(o, t, held)) ?? held;
     }
-    const undo = rollbackChanges(done, facts, o.runId);
-    let rollbackOk = true;
+    const { undo, notReloaded } = rollbackWithoutSuspects(done, facts, o.runId);
+    let rollbackOk = notReloaded.length === 0;
     for (const [i, c] of undo.entries()) {
       // another run may hold the host now: change nothing more (each change done was verified)
       if (held?.ended === true) {
@@ -412,7 +445,7 @@ async function runHost<H extends { host: string }>(
         c,
         i,
         undo.length,
-        { facts: await gatherFacts(t), staging },
+        { facts: await gatherFacts(t), staging, lockLost },
         true,
       );
       steps.push(rec);
@@ -428,7 +461,7 @@ async function runHost<H extends { host: string }>(
       ? result('failed', `${failure}; rolled back`, { before, after })
       : result(
           'rollback-failed',
-          `${failure}; the rollback failed too: the host needs a look${kept}`,
+          `${failure}; the rollback failed too: the host needs a look${kept}${notReloaded.length > 0 ? ` (${notReloaded.join(', ')} not loaded again: suspected of crashing this host, see kpfleet facts)` : ''}`,
           {
             before,
             after,
@@ -463,7 +496,7 @@ async function runStep<H extends { host: string }>(
   c: Change,
   index: number,
   total: number,
-  ctx: { facts: HostFacts; staging: string },
+  ctx: { facts: HostFacts; staging: string; lockLost?: () => boolean },
   rollback: boolean,
 ): Promise<StepRecord> {
   const label = o.label(c);
@@ -504,7 +537,9 @@ async function runStep<H extends { host: string }>(
           file: c.file,
         });
       }
-      const r = await t.exec(s.become ? underStepsLock(s.script) : s.script, {
+      // checked again here: the lock may have ended while this step awaited the stash or facts
+      if (ctx.lockLost?.() === true) throw new Error(LOCK_LOST_ERROR);
+      const r = await t.exec(s.become ? underStepsLock(s.script, o.runId) : s.script, {
         become: s.become,
         step: s.step,
         timeoutMs: o.commandTimeoutMs,

@@ -2,7 +2,7 @@
  * The host's lock: one `kpfleet apply` at a time per host, and a lock that cannot outlive its run.
  *
  * The lock is a kernel lock (flock(2), through util-linux's `flock`) on
- * `/var/lib/kpfleet/run.lock`, held by a holder process that one long-lived exec of the run's SSH
+ * `/var/lib/kpfleet/locks/run.lock`, held by a holder process that one long-lived exec of the run's SSH
  * connection starts (`Transport.hold`). The kernel drops the lock when the holder ends, and the
  * holder ends when:
  * - the run releases it (end of file on its stdin);
@@ -16,15 +16,28 @@
  * inherit it), so no process the holder starts can keep the lock alive after it.
  *
  * A step may still be running on the host after its run died (a `kpatch load` in flight when
- * kpfleet was killed): each step runs under a shared lock on `/var/lib/kpfleet/steps.lock`, and a
+ * kpfleet was killed): each step runs under a shared lock on `locks/steps.lock`, and a
  * new holder takes that lock exclusively (waiting up to `DRAIN_S`) before it answers `LOCKED`, so
  * a run never reads facts while an older run's step is still changing the host.
  *
  * The holder writes who holds the lock (`run.info`: owner, since, run id, its pid, the boot id);
  * a second run is told who, and `kpfleet unlock` ends a holder proven to be one (its argv says
- * `kpfleet-lock`, `run.info` names its run). Pure: commands as strings, parsing of answers.
+ * `kpfleet-lock`, `run.info` names its run).
+ *
+ * The three files live in `locks/`, a folder root's alone (0700, made and chmod-ed by the
+ * holder): flock(2) needs only read access, so a lock file a local user could open would be a
+ * lock that user could hold, and keep every run out. `/var/lib/kpfleet` itself stays 0755: the
+ * facts probe, as the login user, reads the load records there. Pure: commands as strings,
+ * parsing of answers.
  */
-import { KPFLEET_DIR, RUN_INFO, STEPS_LOCK } from '../host-paths.ts';
+import {
+  KPFLEET_DIR,
+  LEGACY_LOCK_DIR,
+  LOCK_DIR,
+  RUN_INFO,
+  RUN_LOCK,
+  STEPS_LOCK,
+} from '../host-paths.ts';
 import { sh } from '../transport/shell.ts';
 
 /** Heartbeats: one byte this often (ms)... */
@@ -77,10 +90,12 @@ export function holderScript(req: LockRequest, leaseS: number = LEASE_S): string
     'if grep -qxF "run=$run" run.info 2>/dev/null; then rm -f run.info; fi',
   ].join('\n');
   return [
+    // /var/lib/kpfleet as before, 0755 (the probe reads its records); the lock folder root's only
     'umask 022',
-    `mkdir -p ${KPFLEET_DIR} && cd ${KPFLEET_DIR} || exit 1`,
+    sh`mkdir -p ${KPFLEET_DIR} ${LOCK_DIR} && chmod 0700 ${LOCK_DIR} && cd ${LOCK_DIR} || exit 1`,
+    'umask 077',
     'if ! command -v flock >/dev/null 2>&1 || ! command -v timeout >/dev/null 2>&1; then echo MISSING; exit 0; fi',
-    `if [ -d lock ]; then echo LEGACY; cat lock/info 2>/dev/null; exit 0; fi`,
+    sh`if [ -d ${LEGACY_LOCK_DIR} ]; then echo LEGACY; cat ${`${LEGACY_LOCK_DIR}/info`} 2>/dev/null; exit 0; fi`,
     sh`flock -n -o run.lock sh -c ${inner} ${HOLDER_NAME} ${info} ${String(DRAIN_S)} ${String(leaseS)} ${oneLine(req.runId)}`,
     'rc=$?',
     'if [ "$rc" = 1 ]; then echo BUSY; cat run.info 2>/dev/null; elif [ "$rc" != 0 ]; then echo "ERROR flock exit $rc"; fi',
@@ -90,9 +105,31 @@ export function holderScript(req: LockRequest, leaseS: number = LEASE_S): string
 /** How long the holder may take to answer: the drain, and some. */
 export const HOLD_ANSWER_MS = (DRAIN_S + 60) * 1000;
 
-/** A step's script, run under the shared steps lock (so a new holder waits for it). */
-export function underStepsLock(script: string): string {
-  return sh`flock -s -o ${STEPS_LOCK} sh -c ${script}`;
+/** What a step refused by the host (the lock is no longer its run's) prints, and its exit status. */
+export const LOCK_LOST_MARK = '@@kpfleet-lock-lost@@';
+export const LOCK_LOST_EXIT = 75;
+/** Why such a step was not run, on the host or before it was sent. */
+export const LOCK_LOST_ERROR =
+  "the host lock is no longer this run's (kpfleet unlock, a lost lease, or another run holds it now): the step was not run";
+
+/**
+ * A step's script, run under the shared steps lock (so a new holder waits for it), and only if
+ * the host's lock is still this run's: `run.info` names run `runId` and `run.lock` is held.
+ * Otherwise it prints LOCK_LOST_MARK and exits LOCK_LOST_EXIT, running nothing. A new holder
+ * writes its `run.info` before it drains the steps lock, so a step that took its shared lock
+ * before that write runs, and the drain waits for it; one that took it after is refused.
+ */
+export function underStepsLock(script: string, runId: string): string {
+  const guard = [
+    'if grep -qxF "run=$3" "$1" 2>/dev/null && ! flock -n "$2" true; then exec sh -c "$4"; fi',
+    `echo ${LOCK_LOST_MARK}; exit ${String(LOCK_LOST_EXIT)}`,
+  ].join('\n');
+  return sh`flock -s -o ${STEPS_LOCK} sh -c ${guard} kpfleet-step ${RUN_INFO} ${RUN_LOCK} ${oneLine(runId)} ${script}`;
+}
+
+/** Whether a step's output says the host refused it: the lock is no longer its run's. */
+export function refusedForLock(stdout: string): boolean {
+  return stdout.trim() === LOCK_LOST_MARK;
 }
 
 /** Reads the holder's first answer (and, when it is not LOCKED, what followed). */
@@ -141,8 +178,8 @@ export function describeHolder(h: LockHolder): string {
 /** The host's lock as `kpfleet unlock` reads it (as root): the legacy folder, then the lock. */
 export function lockStateScript(): string {
   return [
-    `cd ${KPFLEET_DIR} 2>/dev/null || { echo FREE; exit 0; }`,
-    'if [ -d lock ]; then echo LEGACY; cat lock/info 2>/dev/null; echo; echo END; fi',
+    sh`if [ -d ${LEGACY_LOCK_DIR} ]; then echo LEGACY; cat ${`${LEGACY_LOCK_DIR}/info`} 2>/dev/null; echo; echo END; fi`,
+    sh`cd ${LOCK_DIR} 2>/dev/null || { echo FREE; exit 0; }`,
     'if [ -e run.lock ] && command -v flock >/dev/null 2>&1 && ! flock -n run.lock true; then echo HELD; cat run.info 2>/dev/null; echo; echo END; else echo FREE; fi',
   ].join('\n');
 }
@@ -169,8 +206,8 @@ export function parseLockState(out: string): LockState {
  */
 export function unlockScript(runId: string, removeLegacy: boolean): string {
   return [
-    `cd ${KPFLEET_DIR} 2>/dev/null || { echo FREED; exit 0; }`,
-    removeLegacy ? 'rm -rf -- lock' : ':',
+    removeLegacy ? sh`rm -rf -- ${LEGACY_LOCK_DIR}` : ':',
+    sh`cd ${LOCK_DIR} 2>/dev/null || { echo FREED; exit 0; }`,
     "pid=$(sed -n 's/^pid=\\([0-9][0-9]*\\)$/\\1/p' run.info 2>/dev/null | head -n 1)",
     sh`if [ -n "$pid" ] && grep -qxF ${`run=${oneLine(runId)}`} run.info && tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF ${HOLDER_NAME}; then kill "$pid"; fi`,
     'i=0',

@@ -24,6 +24,7 @@ import {
 } from '../host-paths.ts';
 import { packageMatches } from '../plan/packages.ts';
 import { basename, tailText } from '../util/text.ts';
+import { LOCK_LOST_ERROR, refusedForLock } from './lock.ts';
 
 export const VERIFY_MARK = '@@kpfleet-verify@@';
 /** Printed, with sync's exit status, when the step's change could not be made durable. */
@@ -90,6 +91,26 @@ export function loadRecordScript(module: string, patch: string, runId: string | 
     sh`printf ${body} "$kpb" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >${`${file}.new`} && chmod 0644 ${`${file}.new`} && ` +
     sh`mv -f -- ${`${file}.new`} ${file} && sync; }`
   );
+}
+
+/**
+ * True on the host when a record of `module`'s load from another boot is there: the crash
+ * guard's evidence that this load may have taken the host down. The load step then refuses,
+ * so that evidence is never overwritten, nor removed, by another load (`kpfleet clear-suspect`
+ * removes it once someone has looked).
+ */
+export function suspectRecordTest(module: string): string {
+  assertModuleName(module);
+  const file = `${LOAD_RECORD_DIR}/${module}`;
+  return sh`{ [ -e ${file} ] && ! grep -qsx "boot=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)" ${file}; }`;
+}
+
+/**
+ * After `kpatch load` returned: its record goes unless the module is still in transition (kpatch
+ * gave up waiting, §2.4): the load is not over, and the host may yet go down from it.
+ */
+function dropRecordUnlessInTransition(module: string): string {
+  return sh`if [ "$(cat /sys/kernel/livepatch/${module}/transition 2>/dev/null)" != 1 ]; then rm -f -- ${`${LOAD_RECORD_DIR}/${module}`}; fi`;
 }
 
 /** `~/.kpfleet/stage/…` → the absolute path on this host. */
@@ -230,10 +251,13 @@ export function stepFor(change: Change, host: StepHost): RemoteStep {
         step: 'kpatch load',
         become: true,
         // the crash guard's record is written and synced before the load, removed once its
-        // outcome is known (the host did not go down); without the record, no load
+        // outcome is known (the host did not go down); without the record, no load; a suspect
+        // (a record of another boot) is never loaded, its record kept
         script: script(
-          `if ${loadRecordScript(m, change.patch, host.runId)}; then ${leftover}${sh`kpatch load ${target}`}; ` +
-            sh`kpl=$?; rm -f -- ${`${LOAD_RECORD_DIR}/${m}`}; (exit $kpl); ` +
+          `if ${suspectRecordTest(m)}; then ` +
+            sh`echo ${`kpfleet: ${m} is suspected of crashing this host (${LOAD_RECORD_DIR}/${m} is from an earlier boot): not loaded; kpfleet clear-suspect once someone has looked`}; false; ` +
+            `elif ${loadRecordScript(m, change.patch, host.runId)}; then ${leftover}${sh`kpatch load ${target}`}; ` +
+            `kpl=$?; ${dropRecordUnlessInTransition(m)}; (exit $kpl); ` +
             sh`else echo ${`kpfleet: could not write the load record in ${LOAD_RECORD_DIR}`}; false; fi`,
           sh`cat /sys/kernel/livepatch/${m}/enabled /sys/kernel/livepatch/${m}/transition 2>/dev/null | tr -d '\n'`,
         ),
@@ -310,6 +334,7 @@ const lastLines = (s: string, n = 3): string =>
  * then the sync: a change that is made but not on disk yet may not survive a crash.
  */
 export function judgeStep(change: Change, stdout: string): StepOutcome {
+  if (refusedForLock(stdout)) return { ok: false, error: LOCK_LOST_ERROR };
   const verdict = judgeVerified(change, stdout);
   if (!verdict.ok) return verdict;
   const { output } = splitStepOutput(stdout);

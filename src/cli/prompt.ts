@@ -31,10 +31,14 @@ export function confirm(question: string, io: CliIo): Promise<boolean> {
       rl.close();
       done(answer.trim() === 'yes');
     });
+    // Ctrl-C at the prompt is Ctrl-C (exit 130, docs/exit-codes.md), not "no": readline took the
+    // key from the terminal, so the signal is raised again for the process guard (signals.ts)
     rl.on('SIGINT', () => {
       rl.close();
       io.stderr.write('\n');
-      done(false);
+      // a signal is handled on a later turn of the event loop: keep the process up until then
+      setTimeout(() => undefined, 5_000);
+      process.kill(process.pid, 'SIGINT');
     });
   });
 }

@@ -21,7 +21,7 @@ import { SourceText } from '../util/source.ts';
 import type { Config } from './model.ts';
 import { normalizeConfig } from './normalize.ts';
 import { checkRules } from './rules.ts';
-import type { PatchFileFacts } from './rules.ts';
+import type { PatchFileFacts } from './rules-context.ts';
 import { validateSchema } from './schema.ts';
 import { scanSshConfig } from './ssh-config-scan.ts';
 import type { SshConfigRoot, SshConfigScanFs } from './ssh-config-scan.ts';

@@ -1,5 +1,5 @@
 /** What a host runs, as the probe found it: the input of the planner. */
-import type { KpatchListParsed } from './parse/kpatch-list.ts';
+import type { KpatchListParsed } from './parse/kpatch-list-model.ts';
 
 export interface LivepatchState {
   name: string;

@@ -64,8 +64,9 @@ export function probeScript(): string {
     section('load-records'),
     // the crash guard (issue 15 point 4): the boot id, then each record a load left in
     // /var/lib/kpfleet/loading (apply/steps.ts), at most 65 files of 1 KiB, every line of a
-    // record behind "| " so that none can pass for a line of the probe's own
-    `cat /proc/sys/kernel/random/boot_id 2>/dev/null; n=0; for f in ${LOAD_RECORD_DIR}/*; do [ -f "$f" ] || continue; n=$((n+1)); [ $n -gt 65 ] && break; printf 'record %s' "\${f##*/}" | tr -c 'A-Za-z0-9_. ' '?' | head -c 300; echo; head -c 1024 "$f" 2>/dev/null | sed 's/^/| /'; echo; done`,
+    // record behind "| " so that none can pass for a line of the probe's own; a folder the login
+    // user cannot read says so (seeing no record there would let a suspect through)
+    `cat /proc/sys/kernel/random/boot_id 2>/dev/null; if [ -e ${LOAD_RECORD_DIR} ] && { [ ! -r ${LOAD_RECORD_DIR} ] || [ ! -x ${LOAD_RECORD_DIR} ]; }; then echo unreadable; fi; n=0; for f in ${LOAD_RECORD_DIR}/*; do [ -f "$f" ] || continue; n=$((n+1)); [ $n -gt 65 ] && break; printf 'record %s' "\${f##*/}" | tr -c 'A-Za-z0-9_. ' '?' | head -c 300; echo; head -c 1024 "$f" 2>/dev/null | sed 's/^/| /'; echo; done`,
     section('end'),
   ].join('\n');
 }

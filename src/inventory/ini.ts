@@ -7,7 +7,8 @@
 import type { SourceText } from '../util/source.ts';
 import { HostRangeError, expandHostRange, parseAddress } from './address.ts';
 import { InventoryBuilder } from './model.ts';
-import { ShlexError, parseIniValue, shlexSplit } from './python.ts';
+import { parseIniValue } from './literal-eval.ts';
+import { ShlexError, shlexSplit } from './shlex.ts';
 import type { Inventory } from './types.ts';
 import type { Diagnostic } from '../diagnostics.ts';
 

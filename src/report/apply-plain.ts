@@ -3,12 +3,26 @@
  * prefixed by the wall-clock time (`HH:MM:SS`, local) and the host, then a summary. Append-only
  * (nothing is redrawn), so a log file reads in order. Deterministic given `now`.
  *
+ * A view of the progress state (`apply-progress.ts`), which gives it the wave's place (`wave
+ * 2/3`), the width of its host names and whether the run is a check; each line's words come from
+ * its event. The listr renderer falls back to this view, on its own state, when its display fails.
+ *
  * Not printed: host-start and the host phases other than the rollback (500 hosts × 6 phases is
  * noise), step-start (the step's line comes when it ends, with its result and duration).
  */
-import type { ApplyEvent, HostOutcome, HostResult, StepRecord } from '../apply/events.ts';
-import { HOST_OUTCOMES, countOutcomes } from './apply-report.ts';
-import { PROSE_KEYS, oneLine, safeData } from './safe-text.ts';
+import type { ApplyEvent, HostResult, StepRecord } from '../apply/events.ts';
+import { isSuccess } from '../apply/outcomes.ts';
+import { newProgress, progress } from './apply-progress.ts';
+import type { ProgressState } from './apply-progress.ts';
+import {
+  clock,
+  describeHostEnd,
+  displayEvent,
+  formatDuration,
+  outcomeColour,
+  summaryLines,
+} from './apply-text.ts';
+import { oneLine } from './safe-text.ts';
 import type { Style } from './style.ts';
 import { plural } from '../util/text.ts';
 
@@ -26,157 +40,37 @@ export interface PlainRendererOptions {
 const HOST_WIDTH_MAX = 24;
 /** At most this many lines of a failed step's output are shown (its tail). */
 const OUTPUT_LINES_MAX = 10;
-/** At most this many host names per outcome in the summary; above it, a count. */
-const SUMMARY_NAMES_MAX = 20;
-
-const two = (n: number) => String(n).padStart(2, '0');
-
-/** `HH:MM:SS`, local time. */
-export function clock(d: Date): string {
-  return `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
-}
-
-/** `0.4s`, `12.3s`, `2m05s`, `1h02m`. */
-export function formatDuration(ms: number): string {
-  const t = Number.isFinite(ms) && ms > 0 ? ms : 0;
-  const tenths = Math.round(t / 100);
-  if (tenths < 600) return `${(tenths / 10).toFixed(1)}s`;
-  const s = Math.round(t / 1000);
-  if (s < 3600) return `${String(Math.floor(s / 60))}m${two(s % 60)}s`;
-  const m = Math.round(s / 60);
-  return `${String(Math.floor(m / 60))}h${two(m % 60)}m`;
-}
-
-/**
- * An event with every string safe to print (`safeData`): host names, labels, messages and the
- * output of a step come from hosts and files. Prose and output keep their line breaks: prose is
- * shown on one line with ` ⏎ `, a step's output line by line, each line marked as the host's.
- */
-export function displayEvent(e: ApplyEvent): ApplyEvent {
-  return safeData(e, PROSE_KEYS);
-}
-
-/** Outcomes that did what was asked, or had nothing to do. */
-export const GOOD_OUTCOMES: ReadonlySet<HostOutcome> = new Set([
-  'changed',
-  'unchanged',
-  'would-change',
-]);
-/** Outcomes where something went wrong on the host (listr shows them failed). */
-export const BAD_OUTCOMES: ReadonlySet<HostOutcome> = new Set([
-  'failed',
-  'rollback-failed',
-  'unreachable',
-  'interrupted',
-]);
-
-const OUTCOME_WORD: Record<HostOutcome, string> = {
-  changed: 'changed',
-  unchanged: 'unchanged',
-  'would-change': 'would change',
-  failed: 'failed',
-  'rollback-failed': 'ROLLBACK FAILED',
-  unreachable: 'unreachable',
-  locked: 'locked',
-  stale: 'stale',
-  blocked: 'blocked',
-  interrupted: 'interrupted',
-  skipped: 'skipped',
-};
-
-const OUTCOME_MARK: Record<HostOutcome, string> = {
-  changed: '✓',
-  unchanged: '·',
-  'would-change': '~',
-  failed: '✖',
-  'rollback-failed': '✖',
-  unreachable: '✖',
-  locked: '!',
-  stale: '!',
-  blocked: '!',
-  interrupted: '!',
-  skipped: '-',
-};
-
-export function outcomeColour(o: HostOutcome, style: Style): (s: string) => string {
-  if (o === 'changed') return style.green;
-  if (o === 'unchanged' || o === 'skipped') return style.dim;
-  if (o === 'rollback-failed') return (s) => style.bold(style.red(s));
-  if (BAD_OUTCOMES.has(o)) return style.red;
-  return style.yellow;
-}
-
-/**
- * A host's end as one line of text (no time, no host): `✖ rolled back: + load x: …`; without the
- * leading mark when `mark` is false (listr draws its own icons).
- */
-export function describeHostEnd(r: HostResult, mark = true): string {
-  const rolledBack = r.steps.some((s) => s.rollback === true);
-  let word = OUTCOME_WORD[r.outcome];
-  let message = oneLine(r.message);
-  if (r.outcome === 'failed' && rolledBack) {
-    word = 'rolled back';
-    message = message.replace(/;\s*rolled back\.?$/, '');
-  }
-  const head = mark ? `${OUTCOME_MARK[r.outcome]} ${word}` : word;
-  let text = message ? `${head}: ${message}` : head;
-  if (r.error !== undefined && !GOOD_OUTCOMES.has(r.outcome)) text += ` [${r.error.code}]`;
-  if (r.steps.length > 0) text += ` (${formatDuration(r.durationMs)})`;
-  return text;
-}
-
-export interface SummaryInput {
-  results: readonly HostResult[];
-  halted: boolean;
-  interrupted: boolean;
-  durationMs: number;
-  check: boolean;
-}
-
-/**
- * The end of a run: counts per outcome (those with hosts), then the hosts of each outcome that
- * needs a look. Shared with the listr renderer, which prints it under its tree.
- */
-export function summaryLines(s: SummaryInput, style: Style): string[] {
-  const counts = countOutcomes(s.results);
-  const parts = HOST_OUTCOMES.filter((o) => counts[o] > 0).map((o) =>
-    outcomeColour(o, style)(`${String(counts[o])} ${OUTCOME_WORD[o]}`),
-  );
-  const notes = [...(s.halted ? ['halted'] : []), ...(s.interrupted ? ['interrupted'] : [])];
-  const head =
-    `${s.check ? 'check' : 'apply'} done in ${formatDuration(s.durationMs)}: ` +
-    `${plural(s.results.length, 'host')}${parts.length > 0 ? ` — ${parts.join(', ')}` : ''}` +
-    (notes.length > 0 ? ` ${style.red(`(${notes.join(', ')})`)}` : '');
-  const out = [style.bold(head)];
-  for (const o of HOST_OUTCOMES) {
-    if (GOOD_OUTCOMES.has(o) || o === 'skipped' || counts[o] === 0) continue;
-    const names = s.results.filter((r) => r.outcome === o).map((r) => r.host);
-    const shown = names.slice(0, SUMMARY_NAMES_MAX).join(', ');
-    const more =
-      names.length > SUMMARY_NAMES_MAX
-        ? ` and ${String(names.length - SUMMARY_NAMES_MAX)} more`
-        : '';
-    out.push(`  ${outcomeColour(o, style)(`${OUTCOME_WORD[o]}:`)} ${shown}${more}`);
-  }
-  return out;
-}
 
 export function createPlainRenderer(
   write: (line: string) => void,
   style: Style,
   opts: PlainRendererOptions = {},
 ): PlainRenderer {
-  const now = opts.now ?? (() => new Date());
-  let waveCount = 0;
-  /** Wave number (as apply numbers them) → its place among the waves started: `2` of `wave 2/3`. */
-  const waveOrdinal = new Map<number, number>();
-  let hostWidth = 0;
-  let check = false;
+  const state = newProgress();
+  const print = plainView(state, write, style, opts.now ?? (() => new Date()));
+  return {
+    onEvent(raw: ApplyEvent): void {
+      const e = displayEvent(raw);
+      progress(state, e);
+      print(e);
+    },
+    done: () => Promise.resolve(),
+  };
+}
 
-  let waveTotal = 0;
+/**
+ * Prints the lines of an event (made safe to print: `displayEvent`) once `state` has taken it in.
+ */
+export function plainView(
+  state: ProgressState,
+  write: (line: string) => void,
+  style: Style,
+  now: () => Date,
+): (e: ApplyEvent) => void {
   const waveName = (wave: number) => {
-    const n = waveOrdinal.get(wave) ?? wave;
-    return waveTotal > 0 ? `wave ${String(n)}/${String(waveTotal)}` : `wave ${String(n)}`;
+    const n = state.waveByNumber.get(wave)?.ordinal ?? wave;
+    const total = state.waves.length;
+    return total > 0 ? `wave ${String(n)}/${String(total)}` : `wave ${String(n)}`;
   };
 
   /** The time of the event being written: every line of one event carries the same. */
@@ -185,7 +79,8 @@ export function createPlainRenderer(
     write(`${style.dim(stamp)} ${text}`);
   };
   const hostLine = (host: string, text: string) => {
-    line(`${style.bold(host.padEnd(hostWidth))}  ${text}`);
+    const width = Math.min(HOST_WIDTH_MAX, state.current?.longestName ?? 0);
+    line(`${style.bold(host.padEnd(width))}  ${text}`);
   };
 
   const stepLine = (host: string, step: StepRecord) => {
@@ -209,78 +104,58 @@ export function createPlainRenderer(
 
   const hostEnd = (r: HostResult) => {
     hostLine(r.host, outcomeColour(r.outcome, style)(describeHostEnd(r)));
-    if (r.error?.hint !== undefined && !GOOD_OUTCOMES.has(r.outcome))
+    if (r.error?.hint !== undefined && !isSuccess(r.outcome))
       hostLine(r.host, `  ${style.cyan('hint')}: ${oneLine(r.error.hint)}`);
   };
 
-  return {
-    onEvent(raw: ApplyEvent): void {
-      const e = displayEvent(raw);
-      stamp = clock(now());
-      switch (e.type) {
-        case 'run-start': {
-          check = e.check;
-          waveTotal = e.waves.length;
-          const waves =
-            e.waves.length > 0
-              ? ` in ${plural(e.waves.length, 'wave')} (${e.waves.join(', ')})`
-              : ', nothing to change';
-          line(
-            `${e.check ? 'check (nothing is changed)' : 'apply'}: ${plural(e.hosts, 'host')}${waves}, forks ${String(e.forks)}`,
-          );
-          return;
-        }
-        case 'wave-start': {
-          waveCount++;
-          waveOrdinal.set(e.wave, waveCount);
-          hostWidth = 0;
-          for (const h of e.hosts)
-            hostWidth = Math.min(HOST_WIDTH_MAX, Math.max(hostWidth, h.length));
-          line(style.bold(`${waveName(e.wave)}: ${plural(e.hosts.length, 'host')}`));
-          return;
-        }
-        case 'host-start':
-        case 'step-start':
-          return;
-        case 'host-phase':
-          if (e.phase === 'rollback') hostLine(e.host, style.yellow('rolling back'));
-          return;
-        case 'step-end':
-          stepLine(e.host, e.step);
-          return;
-        case 'host-end':
-          hostEnd(e.result);
-          return;
-        case 'wave-end': {
-          const failed = e.failed > 0 ? style.red(`, ${String(e.failed)} failed`) : '';
-          line(`${waveName(e.wave)} done: ${plural(e.attempted, 'host')}${failed}`);
-          if (e.halted) {
-            line(
-              style.red(
-                `halted after ${waveName(e.wave)}: more hosts failed than max_failures allows; no further wave starts`,
-              ),
-            );
-          }
-          return;
-        }
-        case 'run-end': {
-          if (e.interrupted)
-            line(style.yellow('interrupted: the steps in flight finished; no other started'));
-          for (const l of summaryLines(
-            {
-              results: e.results,
-              halted: e.halted,
-              interrupted: e.interrupted,
-              durationMs: e.durationMs,
-              check,
-            },
-            style,
-          ))
-            line(l);
-          return;
-        }
+  return (e: ApplyEvent): void => {
+    stamp = clock(now());
+    switch (e.type) {
+      case 'run-start': {
+        const waves =
+          e.waves.length > 0
+            ? ` in ${plural(e.waves.length, 'wave')} (${e.waves.join(', ')})`
+            : ', nothing to change';
+        line(
+          `${e.check ? 'check (nothing is changed)' : 'apply'}: ${plural(e.hosts, 'host')}${waves}, forks ${String(e.forks)}`,
+        );
+        return;
       }
-    },
-    done: () => Promise.resolve(),
+      case 'wave-start':
+        line(style.bold(`${waveName(e.wave)}: ${plural(e.hosts.length, 'host')}`));
+        return;
+      case 'host-start':
+      case 'step-start':
+        return;
+      case 'host-phase':
+        if (e.phase === 'rollback') hostLine(e.host, style.yellow('rolling back'));
+        return;
+      case 'step-end':
+        stepLine(e.host, e.step);
+        return;
+      case 'host-end':
+        hostEnd(e.result);
+        return;
+      case 'wave-end': {
+        const failed = e.failed > 0 ? style.red(`, ${String(e.failed)} failed`) : '';
+        line(`${waveName(e.wave)} done: ${plural(e.attempted, 'host')}${failed}`);
+        if (e.halted) {
+          line(
+            style.red(
+              `halted after ${waveName(e.wave)}: more hosts failed than max_failures allows; no further wave starts`,
+            ),
+          );
+        }
+        return;
+      }
+      case 'run-end': {
+        if (e.interrupted)
+          line(style.yellow('interrupted: the steps in flight finished; no other started'));
+        const { results, halted, interrupted, durationMs } = e;
+        const input = { results, halted, interrupted, durationMs, check: state.check };
+        for (const l of summaryLines(input, style)) line(l);
+        return;
+      }
+    }
   };
 }

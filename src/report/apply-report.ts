@@ -3,32 +3,12 @@
  * (schemas/report.schema.json). Pure: the CLI gathers the inputs (time, operator, git commit) and
  * writes the file.
  */
-import type { HostOutcome, HostResult, StepRecord } from '../apply/events.ts';
+import type { HostResult, StepRecord } from '../apply/events.ts';
+import { countOutcomes } from '../apply/outcomes.ts';
+import type { OutcomeCounts } from '../apply/outcomes.ts';
 
 export const APPLY_REPORT_FORMAT = 'kpfleet-apply-report';
 export const APPLY_REPORT_VERSION = 1;
-
-/**
- * Every host outcome, in the order summaries list them: what was done, then what went wrong, then
- * what was not attempted. A Record, so that an outcome added to events.ts fails to compile here
- * until it is placed.
- */
-const OUTCOME_ORDER: Record<HostOutcome, true> = {
-  changed: true,
-  'would-change': true,
-  unchanged: true,
-  failed: true,
-  'rollback-failed': true,
-  unreachable: true,
-  locked: true,
-  stale: true,
-  blocked: true,
-  interrupted: true,
-  skipped: true,
-};
-export const HOST_OUTCOMES: readonly HostOutcome[] = Object.keys(OUTCOME_ORDER) as HostOutcome[];
-
-export type OutcomeCounts = Record<HostOutcome, number>;
 
 export interface ApplyReportSummary {
   /** Hosts in the report (every host of the plan, changed or not). */
@@ -78,17 +58,6 @@ export interface ApplyReportInput {
   operator: string;
   kpfleetVersion: string;
   planFile?: string;
-}
-
-/** A zero count for every outcome. */
-export function emptyOutcomeCounts(): OutcomeCounts {
-  return Object.fromEntries(HOST_OUTCOMES.map((o) => [o, 0])) as OutcomeCounts;
-}
-
-export function countOutcomes(results: readonly HostResult[]): OutcomeCounts {
-  const counts = emptyOutcomeCounts();
-  for (const r of results) counts[r.outcome] += 1;
-  return counts;
 }
 
 /** Only the fields the schema knows, so that an extra property at run time never invalidates it. */

@@ -8,7 +8,8 @@
  * connection settings or anything secret.
  */
 import type { Change, ChangeAction } from '../plan/model.ts';
-import type { HostOutcome, HostResult } from '../apply/events.ts';
+import type { HostResult } from '../apply/events.ts';
+import type { HostOutcome } from '../apply/outcomes.ts';
 import type { ApplyReport } from './apply-report.ts';
 
 export interface AuditChange {

@@ -11,7 +11,7 @@
  */
 import type { HostFacts, InstalledModule } from '../../src/facts/model.ts';
 import type { Change } from '../../src/plan/model.ts';
-import { normalizeModuleName } from '../../src/facts/parse/kpatch-list.ts';
+import { normalizeModuleName } from '../../src/facts/parse/kpatch-list-model.ts';
 import { packageModule, parsePackage, postLoads, sameName } from '../../src/plan/packages.ts';
 import { versionAtLeast } from '../../src/util/version.ts';
 

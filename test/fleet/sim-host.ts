@@ -183,12 +183,12 @@ function dirs(path: string): string[] {
 }
 
 /**
- * Whether a kpfleet run holds the host's lock: a flock on `var/lib/kpfleet/run.lock` (src/apply/
+ * Whether a kpfleet run holds the host's lock: a flock on `var/lib/kpfleet/locks/run.lock` (src/apply/
  * lock.ts). The simulator root is bound into the host's namespace, so a lock taken there is on
  * this same file.
  */
 export function lockHeld(root: string): boolean {
-  const file = join(root, 'var/lib/kpfleet/run.lock');
+  const file = join(root, 'var/lib/kpfleet/locks/run.lock');
   if (!existsSync(file)) return false;
   return spawnSync('flock', ['-n', file, 'true']).status !== 0;
 }

@@ -4,6 +4,7 @@ import { hostname, userInfo } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import type { ApplyEvent, HostResult } from '../../apply/events.ts';
 import { applyPlan } from '../../apply/execute.ts';
+import { OUTCOMES } from '../../apply/outcomes.ts';
 import { ExitCode } from '../../errors.ts';
 import { factsFingerprint } from '../../facts/fingerprint.ts';
 import type { Plan } from '../../plan/model.ts';
@@ -11,7 +12,8 @@ import { summarizePlan } from '../../plan/plan.ts';
 import { createListrRenderer } from '../../report/apply-listr.ts';
 import { createPlainRenderer } from '../../report/apply-plain.ts';
 import { buildApplyReport } from '../../report/apply-report.ts';
-import { describeChange, renderPlanText } from '../../report/plan.ts';
+import { describeChange } from '../../report/plan.ts';
+import { renderPlanText } from '../../report/plan-text.ts';
 import { styleFor } from '../../report/style.ts';
 import type { AuditLog, PlannedHost } from '../apply-records.ts';
 import {
@@ -62,18 +64,27 @@ function configCommit(dir: string): string | undefined {
   }
 }
 
-/** Exit code of an apply (docs/exit-codes.md): 130 > 4 > 1 > 0. */
+/** Exit codes an apply can end with, most severe first (docs/exit-codes.md, precedence). */
+const APPLY_EXIT_PRECEDENCE: readonly number[] = [
+  ExitCode.interrupted,
+  ExitCode.unreachable,
+  ExitCode.changeFailed,
+  ExitCode.ok,
+];
+
+/**
+ * Exit code of an apply (docs/exit-codes.md): 130 when interrupted, else the most severe of what
+ * each host's outcome implies (`apply/outcomes.ts`: 4 > 1 > 0), and 1 at least when halted.
+ */
 export function applyExitCode(
   results: readonly HostResult[],
   halted: boolean,
   interrupted: boolean,
 ): number {
-  if (interrupted) return ExitCode.interrupted;
-  if (results.some((r) => r.outcome === 'unreachable')) return ExitCode.unreachable;
-  const bad = results.some((r) =>
-    ['failed', 'rollback-failed', 'locked', 'stale', 'blocked', 'interrupted'].includes(r.outcome),
-  );
-  return bad || halted ? ExitCode.changeFailed : ExitCode.ok;
+  const codes = results.map((r) => OUTCOMES[r.outcome].exitCode as number);
+  if (interrupted) codes.push(ExitCode.interrupted);
+  if (halted) codes.push(ExitCode.changeFailed);
+  return APPLY_EXIT_PRECEDENCE.find((c) => codes.includes(c)) ?? ExitCode.ok;
 }
 
 export async function applyCommand(

@@ -20,7 +20,7 @@ import {
 } from './host-sections.ts';
 import { parseKpatchList } from './kpatch-list.ts';
 import { readLoadRecords } from './load-records.ts';
-import type { KpatchListParsed } from './kpatch-list.ts';
+import type { KpatchListParsed } from './kpatch-list-model.ts';
 import type { Sections } from './probe-output.ts';
 import { splitSections, withStatus } from './probe-output.ts';
 

@@ -3,7 +3,8 @@
  * `record <file name>` and the file's lines behind `| ` for each record in
  * /var/lib/kpfleet/loading (written by apply/steps.ts `loadRecordScript`). A record whose boot
  * id is this boot's is a load whose controller stopped while the host stayed up: not a suspect.
- * Anything not in the records' exact shape is a FieldError that names it, never a guess. Pure.
+ * Anything not in the records' exact shape is a FieldError that names it, never a guess, and so
+ * is a folder the login user cannot read (no record seen is not no record). Pure.
  */
 import { LOAD_RECORD_DIR } from '../../host-paths.ts';
 import type { SuspectLoad } from '../model.ts';
@@ -68,6 +69,10 @@ export function readLoadRecords(section: string): { bootId?: string; suspects: S
   field(BOOT_ID.test(head), `/proc/sys/kernel/random/boot_id is ${shown(head)}, not a boot id`);
   const raws: Raw[] = [];
   for (const line of rest) {
+    field(
+      line !== 'unreadable',
+      `the login user cannot read ${LOAD_RECORD_DIR}, so the crash guard's records cannot be checked; make it readable (kpfleet makes it 0755) or log in as a user who can`,
+    );
     if (line.startsWith('record ')) {
       field(
         raws.length < LOAD_RECORDS_MAX,

@@ -28,11 +28,11 @@ import {
   preferredHostKeyAlgorithms,
 } from './known-hosts-file.ts';
 import type { HostKeyTarget, HostKeyVerdict, KnownHostsEntry } from './known-hosts-file.ts';
-import { knownHostsName, lookupName } from './known-hosts.ts';
+import { knownHostsName, lookupName } from './known-hosts-names.ts';
 import { checkRecordContent, recordTarget } from './known-hosts-target.ts';
 import { readRegularFile } from '../../util/regular-file.ts';
 import { knownHostsNameProblem } from '../../util/names.ts';
-import type { SshEndpoint } from './ssh-transport.ts';
+import type { SshEndpoint } from './endpoint.ts';
 
 import type { HostKeyChecking } from '../../config/model.ts';
 

@@ -1,7 +1,7 @@
 /**
  * known_hosts on disk: loading several files (UserKnownHostsFile…, GlobalKnownHostsFile…) and
- * appending a line for accept-new. The only I/O of the known_hosts code; parsing and checking
- * are in `known-hosts.ts`.
+ * appending a line for accept-new. The only I/O of the known_hosts code; parsing is in
+ * `known-hosts.ts`, checking in `known-hosts-check.ts`.
  */
 import {
   closeSync,
@@ -15,23 +15,19 @@ import {
 import { dirname } from 'node:path';
 import { ConfigError } from '../../errors.ts';
 import { readRegularFile } from '../../util/regular-file.ts';
-import { parseKnownHosts, type ParsedKnownHosts } from './known-hosts.ts';
+import { parseKnownHosts } from './known-hosts.ts';
+import type { ParsedKnownHosts } from './known-hosts-types.ts';
 import { checkRecordContent, KnownHostsWriteRefused, recordTarget } from './known-hosts-target.ts';
 import type { RecordTarget } from './known-hosts-target.ts';
 
 export { KnownHostsWriteRefused };
 
 // The pure API, so that a caller that reads known_hosts needs one import.
-export {
-  checkHostKey,
-  describeHostKeyVerdict,
-  fingerprintSha256,
-  formatKnownHostsLine,
-  keyTypeOf,
-  knownHostsDiagnostics,
-  parseKnownHosts,
-  preferredHostKeyAlgorithms,
-} from './known-hosts.ts';
+export { checkHostKey, describeHostKeyVerdict } from './known-hosts-check.ts';
+export { preferredHostKeyAlgorithms } from './known-hosts-check.ts';
+export { fingerprintSha256, keyTypeOf } from './known-hosts-keys.ts';
+export { formatKnownHostsLine } from './known-hosts-write.ts';
+export { knownHostsDiagnostics, parseKnownHosts } from './known-hosts.ts';
 export type {
   HostKeyTarget,
   HostKeyVerdict,
@@ -39,7 +35,7 @@ export type {
   KnownHostsProblem,
   KnownKeyRef,
   ParsedKnownHosts,
-} from './known-hosts.ts';
+} from './known-hosts-types.ts';
 import { pushAll } from '../../util/arrays.ts';
 
 function errnoOf(err: unknown): string | undefined {

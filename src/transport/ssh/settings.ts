@@ -11,9 +11,10 @@ import { join } from 'node:path';
 import type { HostConnection } from '../../desired/connection.ts';
 import { SshConfigError } from '../../errors.ts';
 import { expandProxyCommand, unsafeInShell } from './proxy-command.ts';
-import { parseJumpHost, resolveSshConfigCached } from './ssh-config.ts';
-import type { ResolvedSshConfig } from './ssh-config.ts';
-import type { SshEndpoint, SshSettings } from './ssh-transport.ts';
+import { resolveSshConfigCached } from './ssh-config.ts';
+import { parseJumpHost } from './ssh-config-values.ts';
+import type { ResolvedSshConfig } from './ssh-config-values.ts';
+import type { SshEndpoint, SshSettings } from './endpoint.ts';
 
 export interface ResolveSettingsOptions {
   /** The environment to read SSH_AUTH_SOCK from. */

@@ -217,7 +217,7 @@ it('the lock folder of an older kpfleet: refused, shown by unlock, and removed b
 
 it('a step of a dead run still running on the host: the next run waits for it before it reads the host', async () => {
   const h = fleet.host('h003');
-  const dir = join(h.sim.root, 'var/lib/kpfleet');
+  const dir = join(h.sim.root, 'var/lib/kpfleet/locks');
   mkdirSync(dir, { recursive: true });
   const done = join(DIR, 'orphan-done');
   rmSync(done, { force: true });

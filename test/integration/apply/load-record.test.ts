@@ -28,7 +28,14 @@ const load: LoadChange = {
 let dir = '';
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-function run(opts: { kpatchExit?: number; bootId?: string | null }) {
+function run(opts: {
+  kpatchExit?: number;
+  bootId?: string | null;
+  /** A record of livepatch_x already there. */
+  record?: string;
+  /** livepatch_x's sysfs transition once kpatch returned. */
+  transition?: string;
+}) {
   dir = mkdtempSync(join(tmpdir(), 'kpfleet-load-record-'));
   const records = join(dir, 'loading');
   const bootFile = join(dir, 'boot_id');
@@ -41,6 +48,13 @@ function run(opts: { kpatchExit?: number; bootId?: string | null }) {
     { mode: 0o755 },
   );
   mkdirSync(records);
+  if (opts.record !== undefined) writeFileSync(join(records, 'livepatch_x'), opts.record);
+  const sysfs = join(dir, 'livepatch');
+  if (opts.transition !== undefined) {
+    mkdirSync(join(sysfs, 'livepatch_x'), { recursive: true });
+    writeFileSync(join(sysfs, 'livepatch_x/enabled'), '1\n');
+    writeFileSync(join(sysfs, 'livepatch_x/transition'), `${opts.transition}\n`);
+  }
   writeFileSync(join(records, 'livepatch_old'), `module=livepatch_old\npatch=p\nboot=${OLD}\n`);
   writeFileSync(
     join(records, 'livepatch_stale'),
@@ -52,7 +66,8 @@ function run(opts: { kpatchExit?: number; bootId?: string | null }) {
     runId: RUN,
   })
     .script.replaceAll(LOAD_RECORD_DIR, records)
-    .replaceAll('/proc/sys/kernel/random/boot_id', bootFile);
+    .replaceAll('/proc/sys/kernel/random/boot_id', bootFile)
+    .replaceAll('/sys/kernel/livepatch', sysfs);
   const stdout = execFileSync('sh', ['-c', script], {
     encoding: 'utf8',
     env: { ...process.env, PATH: `${join(dir, 'bin')}:${process.env.PATH ?? ''}` },
@@ -84,6 +99,24 @@ describe('the load step writes the crash guard record before kpatch load', () =>
     expect(r.rc).toBe(3);
     expect(existsSync(join(dir, 'seen'))).toBe(true);
     expect(existsSync(join(r.records, 'livepatch_x'))).toBe(false);
+  });
+
+  it('a record of this module from an earlier boot (a suspect): not loaded, its record kept as it was', () => {
+    const suspect = `module=livepatch_x\npatch=cve-x\nboot=${OLD}\nrun=old-run\n`;
+    const r = run({ record: suspect });
+    expect(r.rc).not.toBe(0);
+    expect(r.output).toMatch(/livepatch_x is suspected of crashing this host/);
+    expect(existsSync(join(dir, 'seen')), 'kpatch load ran').toBe(false);
+    expect(readFileSync(join(r.records, 'livepatch_x'), 'utf8')).toBe(suspect);
+  });
+
+  it('kpatch load gave up while the patch is still in transition (§2.4): the record is kept', () => {
+    const r = run({ kpatchExit: 1, transition: '1' });
+    expect(r.rc).toBe(1);
+    expect(readFileSync(join(r.records, 'livepatch_x'), 'utf8')).toMatch(`boot=${BOOT}`);
+    // once the transition is over, the record goes
+    rmSync(dir, { recursive: true, force: true });
+    expect(existsSync(join(run({ transition: '0' }).records, 'livepatch_x'))).toBe(false);
   });
 
   it('no boot id, no record: kpatch is not run and the step fails', () => {

@@ -12,42 +12,14 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import { runCli } from '../../../src/cli/main.ts';
-import type { CliIo } from '../../../src/cli/io.ts';
-import { Lab } from '../../fleet/lab.ts';
-import type { LabHost } from '../../fleet/lab.ts';
+import type { Lab, LabHost } from '../../fleet/lab.ts';
+import { applyInLab, EL9, labWithVendorModule, writeLabProject } from './apply-in-lab.ts';
 
-const EL9 = '5.14.0-362.8.1.el9_3.x86_64';
 const OTHER_RUN = '2020-01-01T00:00:00.000Z-0badc0de';
 let lab: Lab;
 let host: LabHost;
 let original: Buffer;
 let older: Buffer;
-
-interface Report {
-  hosts: {
-    host: string;
-    outcome: string;
-    message: string;
-    steps: { label: string; ok: boolean; rollback?: boolean; error?: string }[];
-  }[];
-}
-
-async function apply() {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    env: { NO_COLOR: '1', HOME: lab.dir, XDG_STATE_HOME: join(lab.dir, 'state') },
-    cwd: lab.dir,
-  };
-  const code = await runCli(['apply', '--yes', '--report', 'report.json'], io);
-  const report = JSON.parse(readFileSync(join(lab.dir, 'report.json'), 'utf8')) as Report;
-  const result = report.hosts[0];
-  if (!result) throw new Error('no host in the report');
-  return { code, stdout, stderr, result };
-}
 
 const at = (path: string) => join(host.sim.root, path);
 const installedFile = () => at(`var/lib/kpatch/${EL9}/vendor-fix.ko`);
@@ -72,18 +44,8 @@ const FOREIGN = (): Record<string, string> => ({
 });
 
 beforeAll(async () => {
-  lab = await Lab.start({ hosts: 1, simProfile: { TIME_SCALE: '0.02' } });
-  const h = lab.hosts[0];
-  if (!h) throw new Error('no lab host');
-  host = h;
-  mkdirSync(at('var/tmp'), { recursive: true });
   // a vendor's module, larger than the 4 KiB a full /var/lib/kpfleet has room for
-  host.sim.makeModule(at('var/tmp/vendor-fix.ko'), {
-    name: 'vendor_fix',
-    kernel: EL9,
-    replace: false,
-    description: `vendor fix, build 2 ${'x'.repeat(8000)}`,
-  });
+  ({ lab, host } = await labWithVendorModule(`vendor fix, build 2 ${'x'.repeat(8000)}`));
   for (const cmd of [
     ['kpatch', 'install', '--', 'var/tmp/vendor-fix.ko'],
     ['kpatch', 'load', 'vendor_fix'],
@@ -105,22 +67,13 @@ beforeAll(async () => {
     mkdirSync(join(rollbackRoot(), dir), { recursive: true });
     writeFileSync(join(rollbackRoot(), dir, 'vendor-fix.ko'), older);
   }
-  writeFileSync(join(lab.dir, 'inventory.ini'), readFileSync(lab.inventoryPath));
-  writeFileSync(
-    join(lab.dir, 'kpfleet.yml'),
-    [
-      'inventory: inventory.ini',
-      'connection:',
-      `  known_hosts: ${lab.knownHostsPath}`,
-      '  ssh_config: false',
-      'rollout:',
-      "  health_check: 'test ! -e /var/tmp/unhealthy'",
-      'groups:',
-      '  rhel9:',
-      '    unmanaged: remove',
-      '',
-    ].join('\n'),
-  );
+  writeLabProject(lab, [
+    'rollout:',
+    "  health_check: 'test ! -e /var/tmp/unhealthy'",
+    'groups:',
+    '  rhel9:',
+    '    unmanaged: remove',
+  ]);
 });
 afterAll(async () => {
   await lab.close();
@@ -146,7 +99,7 @@ it('the copy cannot be made: the module is not uninstalled, the host is rolled b
       h.sim.clearFaults();
     }
   };
-  const r = await apply();
+  const r = await applyInLab(lab);
   expect(r.code, r.stdout + r.stderr).toBe(1);
   expect(r.result.outcome, JSON.stringify(r.result)).toBe('failed');
   expect(r.result.message).toMatch(/could not keep a copy of .*vendor-fix\.ko.*rolled back$/);
@@ -164,7 +117,7 @@ it('the copy cannot be made: the module is not uninstalled, the host is rolled b
 
 it('a rollback installs this run’s own copy, never another run’s; the copy is removed after', async () => {
   writeFileSync(at('var/tmp/unhealthy'), '');
-  const r = await apply();
+  const r = await applyInLab(lab);
   expect(r.code, r.stdout + r.stderr).toBe(1);
   expect(r.result.outcome, JSON.stringify(r.result)).toBe('failed');
   expect(r.result.message).toMatch(/health check failed.*rolled back$/);
@@ -175,7 +128,7 @@ it('a rollback installs this run’s own copy, never another run’s; the copy i
 });
 
 it('after a run that succeeds, its copy is gone too', async () => {
-  const r = await apply();
+  const r = await applyInLab(lab);
   expect(r.code, r.stdout + r.stderr).toBe(0);
   expect(r.result.outcome).toBe('changed');
   expect(existsSync(installedFile())).toBe(false);

@@ -23,18 +23,16 @@ import {
   appendKnownHostsLine,
   loadKnownHostsFiles,
 } from '../../../src/transport/ssh/known-hosts-file.ts';
-import {
-  checkHostKey,
-  entriesForName,
-  fingerprintSha256,
-  formatKnownHostsLine,
-  hashHostName,
-  keyTypeOf,
-  parseKnownHosts,
-  type HostKeyTarget,
-  type HostKeyVerdict,
-  type KnownHostsEntry,
-} from '../../../src/transport/ssh/known-hosts.ts';
+import { checkHostKey, entriesForName } from '../../../src/transport/ssh/known-hosts-check.ts';
+import { fingerprintSha256, keyTypeOf } from '../../../src/transport/ssh/known-hosts-keys.ts';
+import { hashHostName } from '../../../src/transport/ssh/known-hosts-names.ts';
+import type {
+  HostKeyTarget,
+  HostKeyVerdict,
+  KnownHostsEntry,
+} from '../../../src/transport/ssh/known-hosts-types.ts';
+import { formatKnownHostsLine } from '../../../src/transport/ssh/known-hosts-write.ts';
+import { parseKnownHosts } from '../../../src/transport/ssh/known-hosts.ts';
 
 const haveKeygen = spawnSync('ssh-keygen', ['-?']).error === undefined;
 const dir = mkdtempSync(join(tmpdir(), 'kpfleet-kh-'));

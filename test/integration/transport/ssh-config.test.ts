@@ -9,10 +9,10 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SshClientMissingError, SshConfigError } from '../../../src/errors.ts';
+import { expandPath } from '../../../src/transport/ssh/ssh-config-tokens.ts';
+import { parseJumpHost } from '../../../src/transport/ssh/ssh-config-values.ts';
 import {
   clearSshConfigCache,
-  expandPath,
-  parseJumpHost,
   resolveMany,
   resolveSshConfig,
   resolveSshConfigCached,

@@ -2,21 +2,26 @@
  * The pure parts of the host lock (src/apply/lock.ts): the holder's answers and lock files read
  * (the host's words, bounded), and the scripts built for the host (valid sh, inputs quoted).
  */
-import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   describeHolder,
   holderScript,
+  LOCK_LOST_ERROR,
+  LOCK_LOST_EXIT,
+  LOCK_LOST_MARK,
   lockStateScript,
   parseHolder,
   parseLockAnswer,
   parseLockState,
+  refusedForLock,
   underStepsLock,
   unlockScript,
 } from '../../../src/apply/lock.ts';
+import { judgeStep } from '../../../src/apply/steps.ts';
 
 const INFO = 'owner=alice@ci\nsince=2026-12-04T12:00:00.000Z\nrun=run-1\npid=4242\nboot=b00t\n';
 const ALICE = {
@@ -93,7 +98,7 @@ describe('the scripts sent to the host', () => {
     expect(parses(holderScript(hostile))).toBe(true);
     expect(parses(lockStateScript())).toBe(true);
     expect(parses(unlockScript(hostile.runId, true))).toBe(true);
-    expect(parses(underStepsLock("echo 'a b'; exit 3"))).toBe(true);
+    expect(parses(underStepsLock("echo 'a b'; exit 3", hostile.runId))).toBe(true);
   });
 
   it('the info the holder writes is one line per field: a newline in a value cannot add a field', () => {
@@ -106,27 +111,157 @@ describe('the scripts sent to the host', () => {
     expect(holderScript({ owner: 'a', since: 'b', runId: 'c' })).toMatch(
       /flock -n -o run\.lock sh -c /,
     );
-    expect(underStepsLock('true')).toMatch(
-      /^flock -s -o '?\/var\/lib\/kpfleet\/steps\.lock'? sh -c /,
+    expect(underStepsLock('true', 'run-1')).toMatch(
+      /^flock -s -o '?\/var\/lib\/kpfleet\/locks\/steps\.lock'? sh -c /,
     );
   });
+});
 
-  it('a step under the steps lock keeps its own exit status and output', () => {
-    // flock is util-linux, as on the hosts; a temporary lock file stands in for the host's
-    const file = join(tmpdir(), `kpfleet-unit-steps-${String(process.pid)}.lock`);
+/** A scratch folder standing for the host's /, as /var/lib is (0755). */
+function scratchRoot(): { dir: string; kp: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'kpfleet-unit-lockdir-'));
+  chmodSync(dir, 0o755);
+  return { dir, kp: `${dir}/var/lib/kpfleet` };
+}
+
+/** The real holder, its paths under `kp`: running once it said LOCKED, until `stop()`. */
+async function startHolder(kp: string, runId: string) {
+  const script = holderScript({ owner: 'a', since: 'b', runId }).replaceAll('/var/lib/kpfleet', kp);
+  const proc = spawn('sh', ['-c', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let said = '';
+  await new Promise<void>((resolve, reject) => {
+    proc.stdout.on('data', (d: Buffer) => {
+      said += d.toString();
+      if (said.includes('\n')) resolve();
+    });
+    proc.on('error', reject);
+  });
+  const closed = new Promise((r) => proc.on('close', r));
+  return {
+    said,
+    async stop() {
+      proc.stdin.end();
+      await closed;
+    },
+  };
+}
+
+/** A step of run `runId` under the steps lock, its paths under `kp`, run for real. */
+function step(kp: string, runId: string, script: string) {
+  const r = spawnSync(
+    'sh',
+    ['-c', underStepsLock(script, runId).replaceAll('/var/lib/kpfleet', kp)],
+    {
+      encoding: 'utf8',
+    },
+  );
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe('a step runs only while the lock is its run’s (run for real in a scratch folder)', () => {
+  it('a step of the run holding the lock keeps its own exit status and output', async () => {
+    const { dir, kp } = scratchRoot();
     try {
-      const script = underStepsLock('echo out; echo err >&2; exit 3').replace(
-        '/var/lib/kpfleet/steps.lock',
-        file,
-      );
-      const r = spawnSync('sh', ['-c', script], { encoding: 'utf8' });
-      expect({ code: r.status, out: r.stdout, err: r.stderr }).toEqual({
+      const h = await startHolder(kp, 'run-1');
+      expect(h.said).toBe('LOCKED\n');
+      expect(step(kp, 'run-1', 'echo out; echo err >&2; exit 3')).toEqual({
         code: 3,
         out: 'out\n',
         err: 'err\n',
       });
+      await h.stop();
     } finally {
-      rmSync(file, { force: true });
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('another run holds the lock, or none does: the step is refused and nothing runs', async () => {
+    const { dir, kp } = scratchRoot();
+    const ran = join(dir, 'ran');
+    const refused = { code: LOCK_LOST_EXIT, out: `${LOCK_LOST_MARK}\n`, err: '' };
+    try {
+      const h = await startHolder(kp, 'run-2');
+      expect(step(kp, 'run-1', `touch ${ran}`)).toEqual(refused);
+      await h.stop();
+      // the lock ended (the holder removed its run.info)
+      expect(step(kp, 'run-2', `touch ${ran}`)).toEqual(refused);
+      // the holder was killed (kpfleet unlock): its run.info is left, naming run-2, the lock free
+      writeFileSync(`${kp}/locks/run.info`, 'owner=a\nrun=run-2\npid=1\n');
+      expect(step(kp, 'run-2', `touch ${ran}`)).toEqual(refused);
+      expect(existsSync(ran)).toBe(false);
+      expect(refusedForLock(refused.out)).toBe(true);
+      expect(judgeStep({ action: 'enable-service', reason: 'r' }, refused.out)).toEqual({
+        ok: false,
+        error: LOCK_LOST_ERROR,
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** Runs `argv` as the unprivileged user nobody: its exit status. */
+function asNobody(argv: string[]): number | null {
+  return spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', ...argv])
+    .status;
+}
+
+describe('the lock files are root only (run for real, as root, in a scratch folder)', () => {
+  const root = process.getuid?.() === 0;
+
+  it.runIf(root)(
+    'a local user cannot open run.lock, steps.lock or run.info, so cannot hold the lock; /var/lib/kpfleet stays readable',
+    async () => {
+      const { dir: scratch, kp } = scratchRoot();
+      try {
+        const holder = await startHolder(kp, 'run-1');
+        expect(holder.said).toBe('LOCKED\n');
+        const files = spawnSync(
+          'find',
+          [kp, '-name', 'run.lock', '-o', '-name', 'steps.lock', '-o', '-name', 'run.info'],
+          {
+            encoding: 'utf8',
+          },
+        )
+          .stdout.split('\n')
+          .filter(Boolean);
+        for (const f of files) {
+          // open for reading is all flock needs: it must fail
+          expect(asNobody(['sh', '-c', 'exec 3<"$1"', 'open', f]), f).not.toBe(0);
+          expect(asNobody(['flock', '-n', '-s', f, 'true']), f).not.toBe(0);
+        }
+        expect(files.map((f) => f.slice(kp.length)).sort()).toEqual([
+          '/locks/run.info',
+          '/locks/run.lock',
+          '/locks/steps.lock',
+        ]);
+        expect(statSync(`${kp}/locks`).mode & 0o777).toBe(0o700);
+        // the facts probe (the login user) still reads /var/lib/kpfleet
+        expect(statSync(kp).mode & 0o777).toBe(0o755);
+        expect(asNobody(['ls', kp])).toBe(0);
+        await holder.stop();
+      } finally {
+        rmSync(scratch, { recursive: true, force: true });
+      }
+    },
+  );
+});
+
+describe('kpfleet unlock reads and ends the lock in its folder (run for real in a scratch folder)', () => {
+  it('the state says who holds it; unlock ends that holder and the lock is free', async () => {
+    const { dir, kp } = scratchRoot();
+    const run = (script: string) =>
+      spawnSync('sh', ['-c', script.replaceAll('/var/lib/kpfleet', kp)], { encoding: 'utf8' })
+        .stdout;
+    try {
+      const h = await startHolder(kp, 'run-1');
+      const state = parseLockState(run(lockStateScript()));
+      expect(state.held).toMatchObject({ owner: 'a', since: 'b', run: 'run-1' });
+      expect(run(unlockScript('run-1', false))).toBe('FREED\n');
+      expect(parseLockState(run(lockStateScript()))).toEqual({});
+      await h.stop();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

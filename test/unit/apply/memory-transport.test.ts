@@ -4,7 +4,12 @@
  * sends, with the model changed as kpatch would; and it refuses anything else, loudly.
  */
 import { describe, expect, it } from 'vitest';
-import { holderScript, parseLockAnswer, underStepsLock } from '../../../src/apply/lock.ts';
+import {
+  holderScript,
+  LOCK_LOST_ERROR,
+  parseLockAnswer,
+  underStepsLock,
+} from '../../../src/apply/lock.ts';
 import { judgeStep, stepFor } from '../../../src/apply/steps.ts';
 import { parseFacts } from '../../../src/facts/parse/facts.ts';
 import { gatherFacts } from '../../../src/facts/gather.ts';
@@ -122,6 +127,10 @@ describe('what it answers', () => {
     expect(changes.map((c) => c.action)).toEqual(['upload', 'install', 'load']);
     await h.expect(changes, RUN);
     const t = h.open();
+    await t.hold(holderScript({ owner: RUN.operator, since: RUN.since, runId: RUN.runId }), {
+      become: true,
+      heartbeatMs: 10_000,
+    });
     const facts = await gatherFacts(t);
     const staging = await t.exec(
       `mkdir -p -m 700 "$HOME/.kpfleet/stage" && cd "$HOME/.kpfleet/stage" && mkdir -p -m 700 -- ${A.module.sha256.slice(0, 16)} && pwd -P`,
@@ -132,11 +141,12 @@ describe('what it answers', () => {
     });
     for (const c of changes.slice(1)) {
       const s = stepFor(c, { facts, staging: STAGING_PATH, runId: RUN.runId });
-      const r = await t.exec(underStepsLock(s.script), { become: true });
+      const r = await t.exec(underStepsLock(s.script, RUN.runId), { become: true });
       expect(judgeStep(c, r.stdout), c.action).toEqual({ ok: true });
     }
     expect(h.model.sysfs.get('livepatch_a')).toEqual({ enabled: true, replace: false });
     expect(h.log).toEqual([
+      'hold',
       'probe',
       'staging',
       'upload livepatch-a.ko',
@@ -151,7 +161,18 @@ describe('what it answers', () => {
     await h.expect([LOAD_A], RUN);
     const t = h.open();
     const facts = await gatherFacts(t);
-    const sent = underStepsLock(stepFor(LOAD_A, { facts, staging: '', runId: RUN.runId }).script);
+    const sent = underStepsLock(
+      stepFor(LOAD_A, { facts, staging: '', runId: RUN.runId }).script,
+      RUN.runId,
+    );
+    // without this run's lock the host runs no root step (lock.ts underStepsLock)
+    const unlocked = await t.exec(sent, { become: true });
+    expect(judgeStep(LOAD_A, unlocked.stdout)).toEqual({ ok: false, error: LOCK_LOST_ERROR });
+    expect(h.model.sysfs.size).toBe(0);
+    await t.hold(holderScript({ owner: RUN.operator, since: RUN.since, runId: RUN.runId }), {
+      become: true,
+      heartbeatMs: 10_000,
+    });
     h.faults.failStep = () => 'kpatch: insmod failed';
     const failed = await t.exec(sent, { become: true });
     expect(judgeStep(LOAD_A, failed.stdout)).toEqual({
@@ -181,7 +202,10 @@ describe('what it answers', () => {
       onStep: (s) => seen.push(`${s.change.action} ${String(s.rollback)}`),
       dropDuring: (s) => s.change.action === 'load',
     };
-    const sent = underStepsLock(stepFor(LOAD_A, { facts, staging: '', runId: RUN.runId }).script);
+    const sent = underStepsLock(
+      stepFor(LOAD_A, { facts, staging: '', runId: RUN.runId }).script,
+      RUN.runId,
+    );
     await expect(t.exec(sent, { become: true })).rejects.toThrow(
       'the connection to h001 was lost during load',
     );
@@ -205,7 +229,9 @@ describe('what it refuses', () => {
     const install = plan.hosts[0]?.changes[1];
     if (!install) throw new Error('no install');
     const s = stepFor(install, { facts, staging: STAGING_PATH, runId: RUN.runId });
-    await expect(t.exec(underStepsLock(s.script), { become: false })).rejects.toThrow(/refused/);
+    await expect(t.exec(underStepsLock(s.script, RUN.runId), { become: false })).rejects.toThrow(
+      /refused/,
+    );
     await expect(t.exec(s.script, { become: true })).rejects.toThrow(/refused/);
     await expect(t.upload(A.content, '/tmp/x.ko', { sha256: A.module.sha256 })).rejects.toThrow(
       /refused/,

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { rollbackChanges } from '../../../src/apply/execute.ts';
+import { rollbackChanges, rollbackWithoutSuspects } from '../../../src/apply/execute.ts';
 import {
   judgeStep,
   rpmSpec,
@@ -233,6 +233,24 @@ describe('rollbackChanges', () => {
     ).toEqual(['load old', 'load old', 'unload new', 'uninstall new']);
     const reload = rollbackChanges(done, before, RUN)[0];
     expect(reload).toMatchObject({ action: 'load', file: `/var/lib/kpatch/${K}/old.ko` });
+  });
+  it('a suspect (the crash guard) is not loaded again by a rollback: the host needs a look', () => {
+    const before = facts({
+      patches: [{ name: 'old', enabled: true, transition: false, replace: true }],
+      suspects: [{ module: 'old', patch: 'old', bootId: 'b00t' }],
+    });
+    // the new patch replaced the suspect; its unload of the suspect failed
+    const done: Change[] = [{ ...load, module: 'new', replacesModules: ['old'] }];
+    const r = rollbackWithoutSuspects(done, before, RUN);
+    expect(r.undo.map((c) => `${c.action} ${'module' in c ? c.module : ''}`)).toEqual([
+      'unload new',
+    ]);
+    expect(r.notReloaded).toEqual(['old']);
+    // without a suspect, the same rollback loads it again
+    expect(rollbackWithoutSuspects(done, facts({ patches: before.patches }), RUN)).toMatchObject({
+      undo: [{ action: 'load', module: 'old' }, { action: 'unload' }],
+      notReloaded: [],
+    });
   });
   it('a package upgrade is undone by installing the old version again', () => {
     const undo = rollbackChanges(

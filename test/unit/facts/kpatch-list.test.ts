@@ -8,8 +8,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
-import { normalizeModuleName, parseKpatchList } from '../../../src/facts/parse/kpatch-list.ts';
-import type { KpatchListResult } from '../../../src/facts/parse/kpatch-list.ts';
+import { parseKpatchList } from '../../../src/facts/parse/kpatch-list.ts';
+import { normalizeModuleName } from '../../../src/facts/parse/kpatch-list-model.ts';
+import type { KpatchListResult } from '../../../src/facts/parse/kpatch-list-model.ts';
 
 const DIR = join(dirname(fileURLToPath(import.meta.url)), '../../fixtures/kpatch-list');
 

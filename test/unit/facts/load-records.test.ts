@@ -3,10 +3,15 @@
  * older boot is a suspect, one of this boot is not; anything not in the records' exact shape is
  * the host's facts error naming it (a hostile host may write anything there), bounded.
  */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { LOAD_RECORD_DIR } from '../../../src/host-paths.ts';
 import { parseFacts } from '../../../src/facts/parse/facts.ts';
 import { readLoadRecords } from '../../../src/facts/parse/load-records.ts';
-import { SECTION_MARK } from '../../../src/facts/probe.ts';
+import { probeScript, SECTION_MARK } from '../../../src/facts/probe.ts';
 
 const BOOT = '6a1c3f0e-2b4d-4e8f-9a0b-1c2d3e4f5a6b';
 const OLD = '0b8f6a2e-1111-4222-8333-944455556666';
@@ -145,4 +150,43 @@ describe('load records', () => {
     const bad = parseFacts(out(section(record('livepatch_x', ['module=livepatch_x\u009b']))));
     expect(bad).toMatchObject({ ok: false, kind: 'field' });
   });
+});
+
+describe('a records folder the login user cannot read (the probe runs without root)', () => {
+  it.runIf(process.getuid?.() === 0)(
+    'the probe says so and the facts fail for that host, never "no suspect" (run for real as nobody)',
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'kpfleet-unit-records-'));
+      try {
+        chmodSync(dir, 0o755);
+        const records = join(dir, 'loading');
+        mkdirSync(records);
+        writeFileSync(join(records, 'livepatch_x'), good(OLD).join('\n') + '\n');
+        chmodSync(records, 0o700); // root's only
+        // the probe's load-records section alone, its folder moved into the scratch one
+        const line = probeScript()
+          .split('\n')
+          .find((l) => l.includes(LOAD_RECORD_DIR));
+        if (line === undefined) throw new Error('no load-records line in the probe');
+        const r = spawnSync(
+          'setpriv',
+          [
+            '--reuid=nobody',
+            '--regid=nogroup',
+            '--clear-groups',
+            'sh',
+            '-c',
+            line.replaceAll(LOAD_RECORD_DIR, records),
+          ],
+          { encoding: 'utf8' },
+        );
+        expect(r.status).toBe(0);
+        expect(() => readLoadRecords(r.stdout)).toThrow(
+          /the login user cannot read \/var\/lib\/kpfleet\/loading/,
+        );
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });

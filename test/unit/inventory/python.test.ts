@@ -1,10 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  ShlexError,
-  literalEval,
-  parseIniValue,
-  shlexSplit,
-} from '../../../src/inventory/python.ts';
+import { literalEval, parseIniValue } from '../../../src/inventory/literal-eval.ts';
+import { ShlexError, shlexSplit } from '../../../src/inventory/shlex.ts';
 
 describe('shlexSplit (POSIX, comments on)', () => {
   it('removes quotes, keeps quoted spaces and #, and records token starts', () => {

@@ -266,3 +266,18 @@ export function fleetRun(
   events.push({ type: 'run-end', results, halted: false, interrupted: false, durationMs: 60_000 });
   return { events, results };
 }
+
+/** Events a renderer cannot place: an unknown host, a second run-start, a wave beyond the plan. */
+export function strayRun(): ApplyEvent[] {
+  return [
+    { type: 'host-start', host: 'nobody', wave: 7 },
+    { type: 'run-start', hosts: 1, waves: [1], check: false, forks: 1 },
+    { type: 'run-start', hosts: 9, waves: [9], check: false, forks: 9 },
+    { type: 'step-end', host: 'nobody', index: 3, step: step(load('x'), true, 1) },
+    { type: 'wave-start', wave: 1, hosts: ['a'] },
+    { type: 'wave-start', wave: 2, hosts: ['b'] },
+    { type: 'host-phase', host: 'b', phase: 'lock' },
+    { type: 'wave-end', wave: 5, failed: 0, attempted: 0, halted: false },
+    { type: 'run-end', results: [], halted: false, interrupted: false, durationMs: 1 },
+  ];
+}

@@ -10,7 +10,7 @@ import type { ApplyEvent } from '../../../src/apply/events.ts';
 import { createListrRenderer } from '../../../src/report/apply-listr.ts';
 import type { ListrApplyRenderer, ListrRendererOptions } from '../../../src/report/apply-listr.ts';
 import { plainStyle } from '../../../src/report/style.ts';
-import { fleetRun, load, scriptedRun, step } from './apply-fixtures.ts';
+import { fleetRun, scriptedRun, strayRun } from './apply-fixtures.ts';
 
 /** A writable stream that is not a terminal and keeps what is written; `refuse` makes it throw. */
 function collect(refuse: (chunk: string) => boolean = () => false) {
@@ -177,17 +177,7 @@ describe('createListrRenderer: robustness', () => {
   it('ignores events it cannot place', async () => {
     const out = collect();
     const r = renderer(out.stream);
-    const stray: ApplyEvent[] = [
-      { type: 'host-start', host: 'nobody', wave: 7 },
-      { type: 'run-start', hosts: 1, waves: [1], check: false, forks: 1 },
-      { type: 'run-start', hosts: 9, waves: [9], check: false, forks: 9 },
-      { type: 'step-end', host: 'nobody', index: 3, step: step(load('x'), true, 1) },
-      { type: 'wave-start', wave: 1, hosts: ['a'] },
-      { type: 'wave-start', wave: 2, hosts: ['b'] },
-      { type: 'host-phase', host: 'b', phase: 'lock' },
-      { type: 'wave-end', wave: 5, failed: 0, attempted: 0, halted: false },
-      { type: 'run-end', results: [], halted: false, interrupted: false, durationMs: 1 },
-    ];
+    const stray = strayRun();
     await drive(r, stray);
     expect(r.fellBack()).toBe(false);
   });

@@ -1,12 +1,8 @@
 /** The plain apply renderer (CI, not a terminal): exact lines for scripted runs. */
 import { describe, expect, it } from 'vitest';
 import type { ApplyEvent, HostResult } from '../../../src/apply/events.ts';
-import {
-  clock,
-  createPlainRenderer,
-  describeHostEnd,
-  formatDuration,
-} from '../../../src/report/apply-plain.ts';
+import { createPlainRenderer } from '../../../src/report/apply-plain.ts';
+import { clock, describeHostEnd, formatDuration } from '../../../src/report/apply-text.ts';
 import { colorStyle, plainStyle } from '../../../src/report/style.ts';
 import type { Style } from '../../../src/report/style.ts';
 import { load, scriptedRun, step } from './apply-fixtures.ts';

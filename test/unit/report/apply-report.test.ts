@@ -4,10 +4,10 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { ErrorObject } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
 import type { HostResult } from '../../../src/apply/events.ts';
+import { HOST_OUTCOMES } from '../../../src/apply/outcomes.ts';
 import {
   APPLY_REPORT_FORMAT,
   APPLY_REPORT_VERSION,
-  HOST_OUTCOMES,
   applyReportJson,
   buildApplyReport,
 } from '../../../src/report/apply-report.ts';

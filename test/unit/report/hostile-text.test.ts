@@ -19,7 +19,7 @@ import { createPlainRenderer } from '../../../src/report/apply-plain.ts';
 import { renderDiagnostic } from '../../../src/report/diagnostics.ts';
 import { renderFacts } from '../../../src/report/facts.ts';
 import { renderHosts } from '../../../src/report/hosts.ts';
-import { renderPlanText } from '../../../src/report/plan.ts';
+import { renderPlanText } from '../../../src/report/plan-text.ts';
 import { oneLine, safeData, safeLines, safeText } from '../../../src/report/safe-text.ts';
 import { colorStyle, plainStyle } from '../../../src/report/style.ts';
 import { facts, inst, live, mod } from '../plan/builders.ts';

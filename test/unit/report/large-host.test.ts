@@ -9,11 +9,8 @@ import type { Inventory } from '../../../src/inventory/types.ts';
 import { buildPlan, planHost } from '../../../src/plan/plan.ts';
 import { createPlainRenderer } from '../../../src/report/apply-plain.ts';
 import { renderFacts } from '../../../src/report/facts.ts';
-import {
-  GITHUB_COMMENT_LIMIT,
-  renderPlanMarkdown,
-  renderPlanText,
-} from '../../../src/report/plan.ts';
+import { GITHUB_COMMENT_LIMIT, renderPlanMarkdown } from '../../../src/report/plan-markdown.ts';
+import { renderPlanText } from '../../../src/report/plan-text.ts';
 import { plainStyle } from '../../../src/report/style.ts';
 import { desired, facts, inst, live, mod } from '../plan/builders.ts';
 

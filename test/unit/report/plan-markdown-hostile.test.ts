@@ -9,7 +9,7 @@ import { micromark } from 'micromark';
 import { gfm, gfmHtml } from 'micromark-extension-gfm';
 import { describe, expect, it } from 'vitest';
 import type { Change, HostPlan, Plan } from '../../../src/plan/model.ts';
-import { GITHUB_COMMENT_LIMIT, renderPlanMarkdown } from '../../../src/report/plan.ts';
+import { GITHUB_COMMENT_LIMIT, renderPlanMarkdown } from '../../../src/report/plan-markdown.ts';
 import { oneLine, safeText } from '../../../src/report/safe-text.ts';
 import { fleetPlan } from './plan-fixtures.ts';
 import { TERMINAL_CORPUS } from './hostile-corpus.ts';

@@ -1,12 +1,9 @@
 /** The plan renderers (issue 5): terminal text, pull-request markdown, JSON. */
 import { describe, expect, it } from 'vitest';
 import type { HostPlan, Plan } from '../../../src/plan/model.ts';
-import {
-  GITHUB_COMMENT_LIMIT,
-  planJson,
-  renderPlanMarkdown,
-  renderPlanText,
-} from '../../../src/report/plan.ts';
+import { planJson } from '../../../src/report/plan.ts';
+import { GITHUB_COMMENT_LIMIT, renderPlanMarkdown } from '../../../src/report/plan-markdown.ts';
+import { renderPlanText } from '../../../src/report/plan-text.ts';
 import { colorStyle, plainStyle } from '../../../src/report/style.ts';
 import { FINGERPRINT, KERNEL, convergedPlan, fleetPlan } from './plan-fixtures.ts';
 

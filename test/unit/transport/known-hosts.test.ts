@@ -10,17 +10,17 @@ import {
   checkHostKey,
   describeHostKeyVerdict,
   entriesForName,
-  fingerprintSha256,
-  formatKnownHostsLine,
+  preferredHostKeyAlgorithms,
+} from '../../../src/transport/ssh/known-hosts-check.ts';
+import { fingerprintSha256, keyTypeOf } from '../../../src/transport/ssh/known-hosts-keys.ts';
+import {
   hashHostName,
-  keyTypeOf,
-  knownHostsDiagnostics,
   lookupName,
   matchHostPatterns,
-  parseKnownHosts,
-  preferredHostKeyAlgorithms,
-  type HostKeyVerdict,
-} from '../../../src/transport/ssh/known-hosts.ts';
+} from '../../../src/transport/ssh/known-hosts-names.ts';
+import type { HostKeyVerdict } from '../../../src/transport/ssh/known-hosts-types.ts';
+import { formatKnownHostsLine } from '../../../src/transport/ssh/known-hosts-write.ts';
+import { knownHostsDiagnostics, parseKnownHosts } from '../../../src/transport/ssh/known-hosts.ts';
 
 const ED = 'AAAAC3NzaC1lZDI1NTE5AAAAILdipro5YHHbaiS2lZRC4m1mj8qUEEHdH1UGou4b1rOI';
 const ED_FP = 'SHA256:7b0hcCeGq0HHNHOttFtHl6Ky9Zia/g0Vx7VOFRChCYM';

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { dropStash, stashBeforeUninstall, stashPath } from '../../../../src/apply/stash.ts';
-import { normalizeModuleName } from '../../../../src/facts/parse/kpatch-list.ts';
+import { normalizeModuleName } from '../../../../src/facts/parse/kpatch-list-model.ts';
 import { STAGING_DIR } from '../../../../src/host-paths.ts';
 import type { Change } from '../../../../src/plan/model.ts';
 import { quote } from '../../../../src/transport/shell.ts';

@@ -6,7 +6,7 @@
  * Patches named in `transition` are shown mid-transition (sysfs transition = 1).
  */
 import { PROBE_VERSION, SECTION_MARK } from '../../../../src/facts/probe.ts';
-import { normalizeModuleName } from '../../../../src/facts/parse/kpatch-list.ts';
+import { normalizeModuleName } from '../../../../src/facts/parse/kpatch-list-model.ts';
 import { KPATCH_INSTALL_ROOT, RPM_MODULE_ROOT } from '../../../../src/host-paths.ts';
 import type { ModelFile, ModelHost } from '../../../fleet/model.ts';
 

@@ -32,7 +32,12 @@
  * and apply.
  */
 import { rollbackChanges } from '../../../../src/apply/execute.ts';
-import { holderScript, underStepsLock } from '../../../../src/apply/lock.ts';
+import {
+  holderScript,
+  LOCK_LOST_EXIT,
+  LOCK_LOST_MARK,
+  underStepsLock,
+} from '../../../../src/apply/lock.ts';
 import { stashFolder } from '../../../../src/apply/stash.ts';
 import { stepFor, VERIFY_MARK } from '../../../../src/apply/steps.ts';
 import { AppError, ExitCode } from '../../../../src/errors.ts';
@@ -256,7 +261,7 @@ export class MemoryHost {
       for (const f of facts) {
         for (const staging of [STAGING_PATH, '']) {
           const s = stepFor(c, { facts: f, staging, runId: e.run.runId });
-          const sent = s.become ? underStepsLock(s.script) : s.script;
+          const sent = s.become ? underStepsLock(s.script, e.run.runId) : s.script;
           if (sent === command && s.become === become)
             return { change: c, rollback: r, host: this };
         }
@@ -269,6 +274,11 @@ export class MemoryHost {
     const info = this.recognise(e, command, become);
     if (!info) return this.refuse('not a command apply sends for this plan', command);
     const c = info.change;
+    // the host runs a root step only while run.info names this run (lock.ts underStepsLock)
+    if (become && this.lock?.runId !== e.run.runId) {
+      this.log.push(`refused (lock lost) ${c.action}`);
+      return ok(`${LOCK_LOST_MARK}\n`, LOCK_LOST_EXIT);
+    }
     this.log.push(
       `${info.rollback ? 'rollback ' : ''}${c.action} ${'module' in c ? c.module : ''}`.trim(),
     );
