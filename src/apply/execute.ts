@@ -478,7 +478,6 @@ async function runStep<H extends { host: string }>(
       if (sum !== c.sha256) {
         throw new AppError(
           'E_PATCH_CHANGED',
-          ExitCode.changeFailed,
           `${c.source} changed since the plan (sha256 ${sum.slice(0, 12)}…, planned ${c.sha256.slice(0, 12)}…)`,
           { host, step: 'upload' },
         );
@@ -607,7 +606,6 @@ async function lockHost<H extends { host: string }>(
     case 'error':
       throw new AppError(
         'E_LOCK',
-        ExitCode.changeFailed,
         answer.kind === 'missing-tools'
           ? 'cannot take the lock: flock (util-linux) or timeout (coreutils) is missing on the host'
           : `could not take the lock ${RUN_LOCK}: ${answer.kind === 'error' && answer.text ? answer.text : tailText(held.stderr, 3, MESSAGE_CHARS) || `exit ${String(held.code)}`}`,
@@ -645,7 +643,6 @@ async function stagingDir(t: Transport, destinations: readonly string[]): Promis
   if (r.code !== 0 || !dir.startsWith('/')) {
     throw new AppError(
       'E_STAGING',
-      ExitCode.changeFailed,
       `cannot make ~/.kpfleet/stage on the host: ${tailText(r.stderr, 3, MESSAGE_CHARS)}`,
       { host: t.host, step: 'staging', hint: 'the login user needs a writable home folder' },
     );

@@ -107,7 +107,6 @@ export async function clearSuspectCommand(opts: ClearSuspectOptions, io: CliIo):
         if (r.stdout.trim() !== 'gone') {
           throw new AppError(
             'E_CLEAR_SUSPECT',
-            ExitCode.changeFailed,
             `the record of ${s.patch} in ${LOAD_RECORD_DIR} is still there (exit ${String(r.code)}: ${r.stderr.trim() || r.stdout.trim() || 'no output'})`,
             { host: t.conn.host, step: 'clear-suspect' },
           );

@@ -92,8 +92,6 @@ export type HostKeyVerdict =
   | (VerdictBase & { kind: 'cert-authority'; entries: KnownKeyRef[] })
   | (VerdictBase & { kind: 'unknown' });
 
-export type HostKeyVerdictKind = HostKeyVerdict['kind'];
-
 // ---------------------------------------------------------------------------------------------
 // Key blobs
 
