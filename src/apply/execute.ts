@@ -11,7 +11,7 @@ import type { HostFacts } from '../facts/model.ts';
 import type { Change, HostPlan, LoadChange, Plan, UploadChange } from '../plan/model.ts';
 import { diffChanges } from '../plan/verify.ts';
 import { LEGACY_LOCK_DIR, RUN_LOCK, STAGING_DIR } from '../host-paths.ts';
-import type { Amount } from '../config/model.ts';
+import type { Amount } from '../config-model.ts';
 import { quote } from '../transport/shell.ts';
 import type { Held, Transport } from '../transport/transport.ts';
 import {

@@ -10,9 +10,9 @@
  * The whole is a sha256; each part also has a short digest of its own, only to name what changed.
  */
 import { createHash } from 'node:crypto';
-import type { HostConnection } from '../desired/connection.ts';
+import type { HostConnection } from '../connection.ts';
 import type { HostDesired } from '../desired/resolve.ts';
-import type { Config } from './model.ts';
+import type { Config } from '../config-model.ts';
 
 export interface ConfigFingerprint {
   /** `sha256:<hex>` over every part, in order. */

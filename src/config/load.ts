@@ -18,7 +18,7 @@ import {
   regularFileProblem,
 } from '../util/regular-file.ts';
 import { SourceText } from '../util/source.ts';
-import type { Config } from './model.ts';
+import type { Config } from '../config-model.ts';
 import { normalizeConfig } from './normalize.ts';
 import { checkRules } from './rules.ts';
 import type { PatchFileFacts } from './rules.ts';

@@ -14,8 +14,8 @@ import { checkConnectionVars, connectionUserFinding, keyFileFinding } from './co
 import type { KeyFileProblem } from './connection-vars.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 import { isKernelPattern, kernelsOverlap } from './kernel-match.ts';
-import { PATCH_STATES } from './model.ts';
-import type { Amount, Config, PatchState } from './model.ts';
+import { PATCH_STATES } from '../config-model.ts';
+import type { Amount, Config, PatchState } from '../config-model.ts';
 import { parseAmount } from './normalize.ts';
 import { describePath } from './schema.ts';
 import { offsetOf } from './yaml-doc.ts';

@@ -9,7 +9,7 @@
  * disappears before its replacement is installed (boot-time loading, §4.2).
  */
 import type { ConfigFingerprint } from '../config/fingerprint.ts';
-import type { Patch, Rollout } from '../config/model.ts';
+import type { Patch, Rollout } from '../config-model.ts';
 import { kernelMatches } from '../config/kernel-match.ts';
 import type { HostDesired } from '../desired/resolve.ts';
 import type { ErrorInfo } from '../errors.ts';

@@ -6,7 +6,7 @@
  * one shown (the same boot id), and checks it is gone.
  */
 import { LOAD_RECORD_DIR } from '../../host-paths.ts';
-import type { HostConnection } from '../../desired/connection.ts';
+import type { HostConnection } from '../../connection.ts';
 import { AppError, ExitCode, UsageError } from '../../errors.ts';
 import type { SuspectLoad } from '../../facts/model.ts';
 import { suspectSentence } from '../../plan/plan.ts';

@@ -10,7 +10,7 @@ import type { CliIo } from '../io.ts';
 import { trackConnection } from '../signals.ts';
 import { terminalPassphrase } from '../prompt.ts';
 import type { SelectedHosts } from './project.ts';
-import type { HostConnection } from '../../desired/connection.ts';
+import type { HostConnection } from '../../connection.ts';
 import type { Transport } from '../../transport/transport.ts';
 import { selectHostsForCli } from './project.ts';
 

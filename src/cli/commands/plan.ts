@@ -16,7 +16,7 @@ import { refuseSameFiles } from '../same-file.ts';
 import { VERSION } from '../version.ts';
 import { readFleetFacts } from './facts.ts';
 import type { SelectedHosts } from './project.ts';
-import type { HostConnection } from '../../desired/connection.ts';
+import type { HostConnection } from '../../connection.ts';
 import type { Transport } from '../../transport/transport.ts';
 import { projectFingerprint, selectHostsForCli } from './project.ts';
 

@@ -11,7 +11,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describeConfigChange } from '../../config/fingerprint.ts';
 import { resolveDesired } from '../../desired/resolve.ts';
 import { AppError, UsageError } from '../../errors.ts';
-import type { Config } from '../../config/model.ts';
+import type { Config } from '../../config-model.ts';
 import type { Plan, UploadChange } from '../../plan/model.ts';
 import { PLAN_FORMAT, PLAN_VERSION } from '../../plan/model.ts';
 import type { PlanProblem } from '../../plan/verify.ts';
