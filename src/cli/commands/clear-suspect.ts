@@ -17,7 +17,9 @@ import { assertModuleName, sh } from '../../transport/shell.ts';
 import type { Transport } from '../../transport/transport.ts';
 import type { CliIo } from '../io.ts';
 import { confirmed } from '../prompt.ts';
-import { connectorForCli, exitCodeOf, readFleetFacts } from './facts.ts';
+import { readFleetFacts } from '../../workflow/plan.ts';
+import { parseForks } from '../options.ts';
+import { connectorForCli, exitCodeOf } from './facts.ts';
 import { selectHostsForCli } from './project.ts';
 
 export interface ClearSuspectOptions {
@@ -57,7 +59,8 @@ export async function clearSuspectCommand(opts: ClearSuspectOptions, io: CliIo):
   const open = connectorForCli(io);
   const out = styleFor(io.stdout, io.env);
   const err = styleFor(io.stderr, io.env);
-  const results = await readFleetFacts(selected, opts.forks, io, open);
+  const forks = parseForks(opts.forks, selected.config.rollout.forks);
+  const results = await readFleetFacts(selected, forks, open);
   const codes: number[] = [];
   const targets: { conn: HostConnection; suspects: SuspectLoad[] }[] = [];
   for (const r of results) {

@@ -18,8 +18,8 @@ import type { PlanProblem } from '../../plan/verify.ts';
 import { shown, verifyHostPlan } from '../../plan/verify.ts';
 import { pushAll } from '../../util/arrays.ts';
 import { VERSION } from '../version.ts';
-import type { SelectedHosts } from './project.ts';
-import { projectFingerprint } from './project.ts';
+import type { SelectedHosts } from '../../workflow/hosts.ts';
+import { projectFingerprint } from '../../workflow/hosts.ts';
 
 /** A saved plan that kpfleet will not execute. Nothing was contacted. Exit 64. */
 export class PlanRefusedError extends AppError {

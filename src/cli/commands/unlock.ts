@@ -14,7 +14,8 @@ import type { Transport } from '../../transport/transport.ts';
 import { mapLimit } from '../../util/pool.ts';
 import type { CliIo } from '../io.ts';
 import { confirmed } from '../prompt.ts';
-import { connectorForCli, exitCodeOf, parseForks } from './facts.ts';
+import { parseForks } from '../options.ts';
+import { connectorForCli, exitCodeOf } from './facts.ts';
 import { selectHostsForCli } from './project.ts';
 
 export interface UnlockOptions {
