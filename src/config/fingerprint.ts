@@ -24,8 +24,8 @@ export interface ConfigFingerprint {
 const digest = (value: unknown): string =>
   createHash('sha256').update(JSON.stringify(value)).digest('hex');
 
-/** The parts, each as the canonical value it is made from (pure; exported for tests). */
-export function fingerprintBasis(
+/** The parts, each as the canonical value it is made from (pure). */
+function fingerprintBasis(
   config: Config,
   hosts: readonly { desired: HostDesired; connection: HostConnection }[],
 ): [string, unknown][] {

@@ -36,7 +36,7 @@ const PATCH_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const BOOT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Removes one record if it still holds that boot id, then prints what is left of it. */
-export function clearRecordScript(s: SuspectLoad): string {
+function clearRecordScript(s: SuspectLoad): string {
   assertModuleName(s.module);
   if (!BOOT_ID.test(s.bootId)) throw new Error(`invalid boot id ${JSON.stringify(s.bootId)}`);
   const file = `${LOAD_RECORD_DIR}/${s.module}`;

@@ -31,7 +31,7 @@ export interface PlanOptions {
  * blocked or its facts failed, or a finding is an error; with --detailed-exitcode 2 when changes
  * are pending; else 0.
  */
-export function planExitCode(plan: Plan, detailed: boolean): number {
+function planExitCode(plan: Plan, detailed: boolean): number {
   const s = plan.summary;
   if (s.unreachable > 0) return ExitCode.unreachable;
   const errorFinding = plan.hosts.some((h) => h.findings.some((f) => f.severity === 'error'));

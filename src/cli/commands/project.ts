@@ -33,7 +33,7 @@ export function loadForCli(
  * the working directory); all hosts without it. Ansible's warnings go to stderr; a limit that
  * selects nothing is a usage error, since running on no host is never what was meant.
  */
-export function selectForLimit(inv: Inventory, limit: string | undefined, io: CliIo): string[] {
+function selectForLimit(inv: Inventory, limit: string | undefined, io: CliIo): string[] {
   if (limit === undefined) return [...inv.hosts.keys()];
   const result = limitHostsDetailed(inv, 'all', limit, {
     readFile: (p) => readFileSync(resolve(io.cwd, p), 'utf8'),
