@@ -21,7 +21,8 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
 /**
  * Every error code kpfleet raises, with the exit code it leads to and what it means. An AppError
- * takes its exit code from here; docs/exit-codes.md lists each (test/unit/errors.test.ts checks both).
+ * takes its exit code from here; docs/exit-codes.md lists each code (test/unit/error-codes.test.ts
+ * checks that the source, this registry and that document agree).
  */
 export const ERROR_CODES = {
   E_CONFIG: { exit: ExitCode.invalidConfig, meaning: 'the configuration is invalid' },
