@@ -9,9 +9,10 @@
  * disappears before its replacement is installed (boot-time loading, §4.2).
  */
 import type { ConfigFingerprint } from '../config/fingerprint.ts';
-import type { Patch, Rollout } from '../config/model.ts';
+import type { Patch, Rollout } from '../config-model.ts';
 import { kernelMatches } from '../config/kernel-match.ts';
 import type { HostDesired } from '../desired/resolve.ts';
+import type { ErrorInfo } from '../errors.ts';
 import type { HostFacts, InstalledModule, SuspectLoad } from '../facts/model.ts';
 import { formatDuration } from '../config/duration.ts';
 import { compareVersions, versionAtLeast } from '../util/version.ts';
@@ -630,7 +631,7 @@ export function planHost(input: PlanHostInput): HostPlan {
 export function hostFailure(
   host: string,
   groups: readonly string[],
-  error: { code: string; message: string; step?: string; hint?: string },
+  error: ErrorInfo,
   unreachable: boolean,
 ): HostPlan {
   return {

@@ -17,7 +17,7 @@
  * (`diffChanges`). Pure.
  */
 import { kernelMatches } from '../config/kernel-match.ts';
-import type { Patch } from '../config/model.ts';
+import type { Patch } from '../config-model.ts';
 import type { DesiredPatch, HostDesired } from '../desired/resolve.ts';
 import { isBareFileName } from '../util/names.ts';
 import { basename } from '../util/text.ts';
