@@ -11,10 +11,70 @@ const noIo = {
   group: ['node:*', 'fs', 'fs/*', 'child_process', 'net', 'os', 'path', 'crypto'],
   message: 'The planning core is pure: no I/O. Do it in a loader or in cli/.',
 };
-const upstream = (folders, why) => ({
-  group: folders.flatMap((f) => [`../${f}/*`, `../../${f}/*`]),
-  message: why,
+
+/**
+ * The folders of src/ each folder may import: a one-way graph (test/unit/layers.test.ts checks
+ * there is no cycle). Files directly in src/ (errors, diagnostics, host-paths, config-model,
+ * connection) are shared by all and import no folder; cli may import everything.
+ */
+const MAY_IMPORT = {
+  util: [],
+  inventory: ['util'],
+  desired: ['util', 'inventory'],
+  config: ['util', 'inventory', 'desired'],
+  transport: ['util'],
+  facts: ['util', 'transport'],
+  plan: ['util', 'config', 'desired', 'facts'],
+  apply: ['util', 'facts', 'plan', 'transport'],
+  report: ['util', 'desired', 'facts', 'plan', 'apply'],
+  workflow: ['util', 'inventory', 'config', 'desired', 'facts', 'plan', 'transport'],
+};
+const FOLDERS = [...Object.keys(MAY_IMPORT), 'cli'];
+
+/** An import of `folder` from a file one, two or three levels down in src/. */
+const into = (folders) => folders.flatMap((f) => [`../${f}/*`, `../../${f}/*`, `../../../${f}/*`]);
+const others = (folder, extra = []) => ({
+  group: into([
+    ...FOLDERS.filter((f) => f !== folder && !MAY_IMPORT[folder].includes(f)),
+    ...extra,
+  ]),
+  message: `${folder}/ may import only ${[...MAY_IMPORT[folder], 'the files in src/'].join(', ')} (docs/ARCHITECTURE.md, "Import rules").`,
 });
+const onlyTransportInterface = {
+  group: into(['transport/ssh']),
+  message: 'Only cli/ picks the SSH transport; the stages use the Transport interface.',
+};
+
+/** One complete no-restricted-imports block per folder (a file gets the last block that matches). */
+const layer = (files, paths, patterns) => ({
+  files,
+  rules: { 'no-restricted-imports': ['error', { paths, patterns }] },
+});
+const layers = [
+  layer(
+    ['src/*.ts'],
+    [noSsh2, noListr2],
+    [
+      {
+        group: ['./*/*'],
+        message: 'The files in src/ are shared by every folder: they import none.',
+      },
+    ],
+  ),
+  layer(['src/util/**/*.ts'], [noSsh2, noListr2], [others('util')]),
+  layer(['src/inventory/**/*.ts'], [noSsh2, noListr2], [others('inventory')]),
+  layer(['src/config/**/*.ts'], [noSsh2, noListr2], [others('config')]),
+  layer(['src/desired/**/*.ts'], [noSsh2, noListr2], [noIo, others('desired')]),
+  layer(['src/plan/**/*.ts'], [noSsh2, noListr2], [noIo, others('plan')]),
+  layer(['src/facts/**/*.ts'], [noSsh2, noListr2], [others('facts'), onlyTransportInterface]),
+  layer(['src/facts/parse/**/*.ts'], [noSsh2, noListr2], [noIo, others('facts', ['transport'])]),
+  layer(['src/transport/**/*.ts'], [noSsh2, noListr2], [others('transport')]),
+  layer(['src/transport/ssh/**/*.ts'], [noListr2], [others('transport')]),
+  layer(['src/apply/**/*.ts'], [noSsh2, noListr2], [others('apply'), onlyTransportInterface]),
+  layer(['src/report/**/*.ts'], [noSsh2], [others('report')]),
+  layer(['src/workflow/**/*.ts'], [noSsh2, noListr2], [others('workflow'), onlyTransportInterface]),
+  layer(['src/cli/**/*.ts'], [noSsh2, noListr2], []),
+];
 
 export default tseslint.config(
   { ignores: ['dist/', 'coverage/', 'node_modules/', 'test/.tmp/', 'bench/results/'] },
@@ -55,70 +115,7 @@ export default tseslint.config(
     },
   },
   // A file gets the last matching block's no-restricted-imports, so each block is complete.
-  {
-    files: ['src/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { paths: [noSsh2, noListr2] }] },
-  },
-  {
-    files: ['src/report/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { paths: [noSsh2] }] },
-  },
-  {
-    files: ['src/transport/ssh/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { paths: [noListr2] }] },
-  },
-  {
-    files: ['src/config/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          paths: [noSsh2, noListr2],
-          patterns: [
-            upstream(
-              ['transport', 'apply', 'report', 'cli'],
-              'config reads files; it does not reach hosts or print.',
-            ),
-          ],
-        },
-      ],
-    },
-  },
-  {
-    files: ['src/inventory/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          paths: [noSsh2, noListr2],
-          patterns: [
-            upstream(
-              ['config', 'desired', 'transport', 'apply', 'report', 'cli'],
-              'inventory is read before anything else: it depends on nothing downstream.',
-            ),
-          ],
-        },
-      ],
-    },
-  },
-  {
-    files: ['src/desired/**/*.ts', 'src/plan/**/*.ts', 'src/facts/parse/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          paths: [noSsh2, noListr2],
-          patterns: [
-            noIo,
-            upstream(
-              ['transport', 'apply', 'report', 'cli'],
-              'the planning core is pure data in, data out.',
-            ),
-          ],
-        },
-      ],
-    },
-  },
+  ...layers,
   {
     files: ['src/**/*.ts'],
     ignores: ['src/cli/**'],

@@ -1,6 +1,7 @@
 /**
- * Typed errors. Every expected failure is an AppError with a stable code, a hint and, where it
- * applies, the host and step. Only `cli/` turns them into an exit code (see docs/exit-codes.md).
+ * Typed errors. Every expected failure is an AppError with a stable code from ERROR_CODES (the one
+ * registry: code → exit code and meaning, listed in docs/exit-codes.md), a hint and, where it
+ * applies, the host and step. Only `cli/` turns them into an exit code.
  */
 import type { Diagnostic } from './diagnostics.ts';
 
@@ -18,6 +19,72 @@ export const ExitCode = {
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
+/**
+ * Every error code kpfleet raises, with the exit code it leads to and what it means. An AppError
+ * takes its exit code from here; docs/exit-codes.md lists each code (test/unit/error-codes.test.ts
+ * checks that the source, this registry and that document agree).
+ */
+export const ERROR_CODES = {
+  E_CONFIG: { exit: ExitCode.invalidConfig, meaning: 'the configuration is invalid' },
+  E_SSH_CONFIG: {
+    exit: ExitCode.invalidConfig,
+    meaning: '`ssh -G` refused the OpenSSH configuration',
+  },
+  E_SSH_CLIENT_MISSING: {
+    exit: ExitCode.invalidConfig,
+    meaning: 'no OpenSSH client to read ~/.ssh/config with',
+  },
+  E_USAGE: { exit: ExitCode.usage, meaning: 'bad command line' },
+  E_PLAN_REFUSED: { exit: ExitCode.usage, meaning: 'a saved plan kpfleet will not apply' },
+  E_UNREACHABLE: { exit: ExitCode.unreachable, meaning: 'the host could not be reached' },
+  E_AUTH: { exit: ExitCode.unreachable, meaning: 'the host refused every way to log in' },
+  E_HOST_KEY: { exit: ExitCode.unreachable, meaning: "the host's key was not accepted" },
+  E_SUDO_PASSWORD: { exit: ExitCode.unreachable, meaning: 'sudo wants a password on the host' },
+  E_CONNECTION_LOST: {
+    exit: ExitCode.unreachable,
+    meaning: 'the connection died during a command',
+  },
+  E_TIMEOUT: { exit: ExitCode.changeFailed, meaning: 'a command ran longer than allowed' },
+  E_UPLOAD: { exit: ExitCode.changeFailed, meaning: 'an upload failed or arrived damaged' },
+  E_OUTPUT_LIMIT: { exit: ExitCode.changeFailed, meaning: 'a command printed more than 8 MiB' },
+  E_FACTS: {
+    exit: ExitCode.changeFailed,
+    meaning: "the host's facts do not have the probe's shape",
+  },
+  E_FACTS_FIELD: {
+    exit: ExitCode.changeFailed,
+    meaning: "a name or value in the host's facts is refused",
+  },
+  E_LOCK: {
+    exit: ExitCode.changeFailed,
+    meaning: "the host's lock could not be taken, read or ended",
+  },
+  E_STAGING: { exit: ExitCode.changeFailed, meaning: 'the staging folder could not be made' },
+  E_STASH: {
+    exit: ExitCode.changeFailed,
+    meaning: 'no copy of a module could be kept before its uninstall',
+  },
+  E_PATCH_CHANGED: {
+    exit: ExitCode.changeFailed,
+    meaning: 'a patch file changed since it was checked',
+  },
+  E_PATCH_UNDECLARED: {
+    exit: ExitCode.changeFailed,
+    meaning: 'a plan uploads a file kpfleet.yml does not declare',
+  },
+  E_CLEAR_SUSPECT: {
+    exit: ExitCode.changeFailed,
+    meaning: "a crash guard's record could not be removed",
+  },
+  E_OUTPUT_FILE: { exit: ExitCode.ioError, meaning: 'a file kpfleet writes could not be written' },
+  E_UNSAFE_ARGUMENT: {
+    exit: ExitCode.internal,
+    meaning: 'a bug: a value no remote command may carry',
+  },
+  E_INTERNAL: { exit: ExitCode.internal, meaning: 'a bug in kpfleet' },
+} as const satisfies Record<string, { exit: ExitCode; meaning: string }>;
+export type ErrorCode = keyof typeof ERROR_CODES;
+
 export interface AppErrorOptions {
   hint?: string;
   host?: string;
@@ -26,17 +93,17 @@ export interface AppErrorOptions {
 }
 
 export class AppError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly exitCode: ExitCode;
   readonly hint: string | undefined;
   readonly host: string | undefined;
   readonly step: string | undefined;
 
-  constructor(code: string, exitCode: ExitCode, message: string, options: AppErrorOptions = {}) {
+  constructor(code: ErrorCode, message: string, options: AppErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
-    this.exitCode = exitCode;
+    this.exitCode = ERROR_CODES[code].exit;
     this.hint = options.hint;
     this.host = options.host;
     this.step = options.step;
@@ -50,7 +117,6 @@ export class ConfigError extends AppError {
     const errors = diagnostics.filter((d) => d.severity === 'error').length;
     super(
       'E_CONFIG',
-      ExitCode.invalidConfig,
       `configuration is invalid: ${errors} error${errors === 1 ? '' : 's'}`,
       options,
     );
@@ -61,7 +127,7 @@ export class ConfigError extends AppError {
 /** Bad command-line usage: an unknown option, a malformed --limit, a missing file argument. */
 export class UsageError extends AppError {
   constructor(message: string, options: AppErrorOptions = {}) {
-    super('E_USAGE', ExitCode.usage, message, options);
+    super('E_USAGE', message, options);
   }
 }
 
@@ -73,15 +139,8 @@ export class UsageError extends AppError {
 export class OutputFileError extends AppError {
   readonly path: string;
   constructor(message: string, path: string, options: AppErrorOptions = {}) {
-    super('E_OUTPUT_FILE', ExitCode.ioError, message, options);
+    super('E_OUTPUT_FILE', message, options);
     this.path = path;
-  }
-}
-
-/** A bug in kpfleet. The CLI prints how to report it. */
-export class InternalError extends AppError {
-  constructor(message: string, options: AppErrorOptions = {}) {
-    super('E_INTERNAL', ExitCode.internal, message, options);
   }
 }
 
@@ -97,7 +156,6 @@ export class UnsafeArgumentError extends AppError {
   constructor(field: string, value: string, reason: string, options: AppErrorOptions = {}) {
     super(
       'E_UNSAFE_ARGUMENT',
-      ExitCode.internal,
       `refusing to pass ${field} ${showUnsafe(value)} to a shell: ${reason}`,
       options,
     );
@@ -122,7 +180,6 @@ export class SshClientMissingError extends AppError {
   constructor(binary: string, options: AppErrorOptions = {}) {
     super(
       'E_SSH_CLIENT_MISSING',
-      ExitCode.invalidConfig,
       `cannot run ${JSON.stringify(binary)}: OpenSSH's client is needed to read ~/.ssh/config (kpfleet asks \`ssh -G\`)`,
       {
         hint: 'install the OpenSSH client (Debian/Ubuntu: openssh-client, RHEL: openssh-clients), or set `connection.ssh_config: false` in kpfleet.yml to use only the inventory settings',
@@ -146,7 +203,7 @@ export class SshConfigError extends AppError {
     details: { stderr: string; file?: string | undefined; line?: number | undefined },
     options: AppErrorOptions = {},
   ) {
-    super('E_SSH_CONFIG', ExitCode.invalidConfig, message, options);
+    super('E_SSH_CONFIG', message, options);
     this.stderr = details.stderr;
     this.file = details.file;
     this.line = details.line;

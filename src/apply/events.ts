@@ -2,6 +2,7 @@
  * What apply reports while it runs: typed events, consumed by the renderers (`report/apply-*`:
  * listr2 on a terminal, plain lines in CI, the JSON report, the audit log). Apply never prints.
  */
+import type { ErrorInfo } from '../errors.ts';
 import type { Change } from '../plan/model.ts';
 import type { HostOutcome } from './outcomes.ts';
 
@@ -30,7 +31,7 @@ export interface HostResult {
   before?: string;
   after?: string;
   steps: StepRecord[];
-  error?: { code: string; message: string; step?: string; hint?: string };
+  error?: ErrorInfo;
   durationMs: number;
 }
 

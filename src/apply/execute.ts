@@ -11,7 +11,7 @@ import type { HostFacts } from '../facts/model.ts';
 import type { Change, HostPlan, LoadChange, Plan, UploadChange } from '../plan/model.ts';
 import { diffChanges } from '../plan/verify.ts';
 import { LEGACY_LOCK_DIR, RUN_LOCK, STAGING_DIR } from '../host-paths.ts';
-import type { Amount } from '../config/model.ts';
+import type { Amount } from '../config-model.ts';
 import { quote } from '../transport/shell.ts';
 import type { Held, Transport } from '../transport/transport.ts';
 import {
@@ -510,7 +510,6 @@ async function runStep<H extends { host: string }>(
       if (sum !== c.sha256) {
         throw new AppError(
           'E_PATCH_CHANGED',
-          ExitCode.changeFailed,
           `${c.source} changed since the plan (sha256 ${sum.slice(0, 12)}…, planned ${c.sha256.slice(0, 12)}…)`,
           { host, step: 'upload' },
         );
@@ -641,7 +640,6 @@ async function lockHost<H extends { host: string }>(
     case 'error':
       throw new AppError(
         'E_LOCK',
-        ExitCode.changeFailed,
         answer.kind === 'missing-tools'
           ? 'cannot take the lock: flock (util-linux) or timeout (coreutils) is missing on the host'
           : `could not take the lock ${RUN_LOCK}: ${answer.kind === 'error' && answer.text ? answer.text : tailText(held.stderr, 3, MESSAGE_CHARS) || `exit ${String(held.code)}`}`,
@@ -679,7 +677,6 @@ async function stagingDir(t: Transport, destinations: readonly string[]): Promis
   if (r.code !== 0 || !dir.startsWith('/')) {
     throw new AppError(
       'E_STAGING',
-      ExitCode.changeFailed,
       `cannot make ~/.kpfleet/stage on the host: ${tailText(r.stderr, 3, MESSAGE_CHARS)}`,
       { host: t.host, step: 'staging', hint: 'the login user needs a writable home folder' },
     );

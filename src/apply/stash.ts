@@ -6,7 +6,7 @@
  * its rollback failed too. A copy that cannot be made stops the uninstall: the step fails and the
  * host is rolled back. Pure: commands as strings, names checked (`transport/shell.ts`).
  */
-import { AppError, ExitCode, UnsafeArgumentError } from '../errors.ts';
+import { AppError, UnsafeArgumentError } from '../errors.ts';
 import { installedPath, KPFLEET_DIR, STASH_ROOT } from '../host-paths.ts';
 import { assertFileName, assertKernelRelease, sh } from '../transport/shell.ts';
 import { tailText } from '../util/text.ts';
@@ -63,7 +63,6 @@ export async function stashBeforeUninstall(
     tailText(r.stderr.trim(), 3, 500).replaceAll('\n', ' / ') || `exit ${String(r.code)}`;
   throw new AppError(
     'E_STASH',
-    ExitCode.changeFailed,
     `could not keep a copy of ${installedPath(o.kernel, o.file)} in ${stashFolder(o.runId)}, so it was not uninstalled: ${said}`,
     {
       host: o.host,

@@ -8,7 +8,7 @@
  * a count with a percentage (`[10, 5%]`), nor the last wave with the fleet (a last wave below
  * 100% is a warning). Those cases are handled here, not rejected.
  */
-import type { Amount } from '../config/model.ts';
+import type { Amount } from '../config-model.ts';
 
 /**
  * Splits the hosts to change into waves.

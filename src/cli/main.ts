@@ -12,6 +12,15 @@ import { safeLines } from '../report/safe-text.ts';
 import { styleFor } from '../report/style.ts';
 import type { CliIo } from './io.ts';
 import { processIo } from './io.ts';
+import {
+  configOption,
+  forksOption,
+  jsonOption,
+  limitOption,
+  loginUserOption,
+  trustSshConfigOption,
+  yesOption,
+} from './options.ts';
 import { guardedExitCode, guardProcess } from './signals.ts';
 import { VERSION } from './version.ts';
 
@@ -40,21 +49,6 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
         '74 an output file could not be written, 130 interrupted. See docs/exit-codes.md.',
     );
 
-  const configOption = () =>
-    new Option('-c, --config <file>', 'project file (default: kpfleet.yml in the current folder)');
-  const loginUserOption = () =>
-    new Option(
-      '--login-user <name>',
-      'log in as NAME on every host, whatever kpfleet.yml and the inventory say (facts and plans need no root: a user without sudo for CI, docs/security.md)',
-    );
-  // Command line only (no env var, no file): a pull request cannot turn it on.
-  const trustSshConfigOption = () =>
-    new Option(
-      '--trust-ssh-config',
-      'let an ssh config inside the project run commands (Match exec, ProxyCommand, LocalCommand, ' +
-        'KnownHostsCommand); without it they are refused (exit 3). Never on a pull request',
-    );
-
   program
     .command('validate')
     .description(
@@ -63,7 +57,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     )
     .addOption(configOption())
     .addOption(trustSshConfigOption())
-    .option('--json', 'print the result and all diagnostics as JSON on stdout')
+    .addOption(jsonOption('print the result and all diagnostics as JSON on stdout'))
     .action(async (opts) => {
       const { validateCommand } = await import('./commands/validate.ts');
       setCode(validateCommand(opts, io));
@@ -77,11 +71,10 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     )
     .addOption(configOption())
     .addOption(trustSshConfigOption())
-    .option(
-      '-l, --limit <pattern>',
-      'only hosts matching an Ansible host pattern (web:&prod:!web03, ~regex, @file)',
+    .addOption(
+      limitOption('only hosts matching an Ansible host pattern (web:&prod:!web03, ~regex, @file)'),
     )
-    .option('--json', 'print JSON on stdout')
+    .addOption(jsonOption())
     .action(async (opts) => {
       const { hostsCommand } = await import('./commands/hosts.ts');
       setCode(hostsCommand(opts, io));
@@ -97,10 +90,10 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     )
     .addOption(configOption())
     .addOption(trustSshConfigOption())
-    .option('-l, --limit <pattern>', 'only hosts matching an Ansible host pattern')
-    .option('-f, --forks <n>', 'hosts read at once (default: rollout.forks)')
+    .addOption(limitOption())
+    .addOption(forksOption('read'))
     .addOption(loginUserOption())
-    .option('--json', 'print JSON on stdout')
+    .addOption(jsonOption())
     .action(async (opts) => {
       const { factsCommand } = await import('./commands/facts.ts');
       setCode(await factsCommand(opts, io));
@@ -117,8 +110,8 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     )
     .addOption(configOption())
     .addOption(trustSshConfigOption())
-    .option('-l, --limit <pattern>', 'only hosts matching an Ansible host pattern')
-    .option('-f, --forks <n>', 'hosts read at once (default: rollout.forks)')
+    .addOption(limitOption())
+    .addOption(forksOption('read'))
     .addOption(loginUserOption())
     .addOption(
       new Option('--format <format>', 'what to print on stdout')
@@ -145,10 +138,10 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     .argument('[planfile]', 'a plan saved with kpfleet plan --out: execute exactly that plan')
     .addOption(configOption())
     .addOption(trustSshConfigOption())
-    .option('-l, --limit <pattern>', 'only hosts matching an Ansible host pattern')
-    .option('-f, --forks <n>', 'hosts changed at once (default: rollout.forks)')
+    .addOption(limitOption())
+    .addOption(forksOption('changed'))
     .addOption(loginUserOption())
-    .option('-y, --yes', 'do not ask for confirmation (required without a terminal)')
+    .addOption(yesOption())
     .option('--check', 'do everything but change a host: lock-free read, compare, report')
     .option('--report <file>', 'write a JSON report (schemas/report.schema.json)')
     .option(
@@ -170,10 +163,10 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     )
     .addOption(configOption())
     .addOption(trustSshConfigOption())
-    .requiredOption('-l, --limit <pattern>', 'the hosts whose locks to look at (required)')
-    .option('-f, --forks <n>', 'hosts at once (default: rollout.forks)')
+    .addOption(limitOption('the hosts whose locks to look at (required)').makeOptionMandatory())
+    .addOption(forksOption())
     .addOption(loginUserOption())
-    .option('-y, --yes', 'do not ask for confirmation (required without a terminal)')
+    .addOption(yesOption())
     .action(async (opts) => {
       const { unlockCommand } = await import('./commands/unlock.ts');
       setCode(await unlockCommand(opts, io));
@@ -189,14 +182,13 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     )
     .addOption(configOption())
     .addOption(trustSshConfigOption())
-    .requiredOption(
-      '-l, --limit <pattern>',
-      'the hosts someone has looked at (Ansible host pattern)',
+    .addOption(
+      limitOption('the hosts someone has looked at (Ansible host pattern)').makeOptionMandatory(),
     )
     .option('--patch <name>', 'only the records of this patch')
-    .option('-f, --forks <n>', 'hosts read at once (default: rollout.forks)')
+    .addOption(forksOption('read'))
     .addOption(loginUserOption())
-    .option('-y, --yes', 'do not ask for confirmation (required without a terminal)')
+    .addOption(yesOption())
     .action(async (opts) => {
       const { clearSuspectCommand } = await import('./commands/clear-suspect.ts');
       setCode(await clearSuspectCommand(opts, io));

@@ -31,7 +31,7 @@ function isSymlink(path: string): boolean {
  * is the same file); else where it would be created: the symlinks at its end followed, in its
  * folder's real path (a file not there yet, named through another folder or a dangling link).
  */
-export function fileIdentity(path: string): string {
+function fileIdentity(path: string): string {
   let p = resolve(path);
   for (let hops = 0; hops < MAX_SYMLINKS; hops++) {
     try {

@@ -26,7 +26,7 @@ import { safeLines } from '../report/safe-text.ts';
 import type { CliIo } from './io.ts';
 import { VERSION } from './version.ts';
 
-export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 const ISSUES_URL = 'https://github.com/kpfleet/kpfleet/issues';
 /** How long closing the open connections may take before kpfleet exits anyway. */
 const CLOSE_WAIT_MS = 2_000;

@@ -10,9 +10,9 @@
  * The whole is a sha256; each part also has a short digest of its own, only to name what changed.
  */
 import { createHash } from 'node:crypto';
-import type { HostConnection } from '../desired/connection.ts';
+import type { HostConnection } from '../connection.ts';
 import type { HostDesired } from '../desired/resolve.ts';
-import type { Config } from './model.ts';
+import type { Config } from '../config-model.ts';
 
 export interface ConfigFingerprint {
   /** `sha256:<hex>` over every part, in order. */
@@ -24,8 +24,8 @@ export interface ConfigFingerprint {
 const digest = (value: unknown): string =>
   createHash('sha256').update(JSON.stringify(value)).digest('hex');
 
-/** The parts, each as the canonical value it is made from (pure; exported for tests). */
-export function fingerprintBasis(
+/** The parts, each as the canonical value it is made from (pure). */
+function fingerprintBasis(
   config: Config,
   hosts: readonly { desired: HostDesired; connection: HostConnection }[],
 ): [string, unknown][] {

@@ -18,7 +18,7 @@ import {
   regularFileProblem,
 } from '../util/regular-file.ts';
 import { SourceText } from '../util/source.ts';
-import type { Config } from './model.ts';
+import type { Config } from '../config-model.ts';
 import { normalizeConfig } from './normalize.ts';
 import { checkRules } from './rules.ts';
 import type { PatchFileFacts } from './rules-context.ts';
@@ -28,7 +28,7 @@ import type { SshConfigRoot, SshConfigScanFs } from './ssh-config-scan.ts';
 import { offsetOf, parseYamlFile } from './yaml-doc.ts';
 import { pushAll } from '../util/arrays.ts';
 
-export const CONFIG_NAMES = ['kpfleet.yml', 'kpfleet.yaml'];
+const CONFIG_NAMES = ['kpfleet.yml', 'kpfleet.yaml'];
 
 export interface LoadOptions {
   /** `-c FILE`; otherwise kpfleet.yml in `cwd`. */
@@ -70,7 +70,7 @@ export function findConfigFile(cwd: string, explicit?: string): string {
   });
 }
 
-export function expandHome(p: string, home: string): string {
+function expandHome(p: string, home: string): string {
   if (p === '~') return home;
   if (p.startsWith('~/')) return join(home, p.slice(2));
   return p;
@@ -152,7 +152,7 @@ export function loadProject(options: LoadOptions = {}): Project {
  * What a pull request can change: the git work tree that holds kpfleet.yml (a file beside the
  * project folder is as easy to change as one inside it), or the project folder outside git.
  */
-export function projectRoot(dir: string): string {
+function projectRoot(dir: string): string {
   for (let d = dir; ; d = dirname(d)) {
     if (existsSync(join(d, '.git'))) return d;
     if (dirname(d) === d) return dir;

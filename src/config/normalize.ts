@@ -4,8 +4,9 @@
  * one pass. Pure: paths are resolved by the function the caller passes.
  */
 import { parseDuration } from './duration.ts';
-import { DEFAULTS } from './model.ts';
-import type { Amount, Config, ConnectionDefaults, GroupSpec, Patch, Rollout } from './model.ts';
+import { DEFAULTS } from '../config-model.ts';
+import type { Amount, Config, GroupSpec, Patch, Rollout } from '../config-model.ts';
+import type { ConnectionDefaults } from '../connection.ts';
 
 type Obj = Record<string, unknown>;
 

@@ -6,7 +6,7 @@
 import type { Diagnostic } from '../diagnostics.ts';
 import type { Inventory } from '../inventory/types.ts';
 import type { KeyFileProblem } from './connection-vars.ts';
-import type { Config } from './model.ts';
+import type { Config } from '../config-model.ts';
 import type { JsonPath, YamlFile } from './yaml-doc.ts';
 
 export interface PatchFileFacts {

@@ -6,8 +6,8 @@
 import { resolveDesired } from '../desired/resolve.ts';
 import type { Conflict } from '../desired/resolve.ts';
 import { didYouMean } from '../util/suggest.ts';
-import { PATCH_STATES } from './model.ts';
-import type { PatchState } from './model.ts';
+import { PATCH_STATES } from '../config-model.ts';
+import type { PatchState } from '../config-model.ts';
 import type { JsonPath } from './yaml-doc.ts';
 import { get } from './rules-context.ts';
 import type { At, Obj, RuleContext } from './rules-context.ts';

@@ -6,7 +6,7 @@
  */
 import { didYouMean } from '../util/suggest.ts';
 import { isKernelPattern, kernelsOverlap } from './kernel-match.ts';
-import type { Config } from './model.ts';
+import type { Config } from '../config-model.ts';
 import type { JsonPath } from './yaml-doc.ts';
 import type { At, Obj, PatchFileFacts, RuleContext } from './rules-context.ts';
 import { get } from './rules-context.ts';

@@ -5,7 +5,7 @@
  */
 import { showValue } from '../util/show.ts';
 import { formatDuration, parseDuration } from './duration.ts';
-import type { Amount } from './model.ts';
+import type { Amount } from '../config-model.ts';
 import { parseAmount } from './normalize.ts';
 import { describePath } from './schema.ts';
 import type { JsonPath } from './yaml-doc.ts';

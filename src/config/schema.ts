@@ -11,14 +11,14 @@ import { didYouMean } from '../util/suggest.ts';
 import { offsetOf } from './yaml-doc.ts';
 import type { JsonPath, YamlFile } from './yaml-doc.ts';
 
-export const SCHEMA_URL = new URL('../../schemas/kpfleet.schema.json', import.meta.url);
+const SCHEMA_URL = new URL('../../schemas/kpfleet.schema.json', import.meta.url);
 
 type SchemaObject = Record<string, unknown>;
 
 let compiled: { validate: ValidateFunction; schema: SchemaObject } | undefined;
 
 /** The schema and its validator, compiled on first use. */
-export function configSchema(): { validate: ValidateFunction; schema: SchemaObject } {
+function configSchema(): { validate: ValidateFunction; schema: SchemaObject } {
   if (!compiled) {
     const schema = JSON.parse(readFileSync(SCHEMA_URL, 'utf8')) as SchemaObject;
     const ajv = new Ajv2020({

@@ -72,7 +72,7 @@ function deref(doc: Document.Parsed, node: unknown): unknown {
 }
 
 /** The map pair at `path` (for a path into a mapping), or the node (for a sequence item). */
-export function findNode(
+function findNode(
   doc: Document.Parsed,
   path: JsonPath,
 ): { pair?: Pair; node?: Node; parent?: Node } {

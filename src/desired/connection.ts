@@ -3,19 +3,11 @@
  * variables with Ansible's precedence. ~/.ssh/config is applied later, by the transport, as
  * OpenSSH would (its values fill what is still unset). Pure.
  */
-import type { ConnectionDefaults } from '../config/model.ts';
+import type { ConnectionDefaults, HostConnection } from '../connection.ts';
 import { scalarText } from '../util/show.ts';
 import { ansibleBoolean } from './connection-values.ts';
 
 export { ansibleBoolean };
-
-/** kpfleet.yml's connection defaults, with the host's own values laid over them. */
-export interface HostConnection extends ConnectionDefaults {
-  /** Inventory name (what --limit and reports use). */
-  host: string;
-  /** What to connect to: ansible_host, else the inventory name. */
-  address: string;
-}
 
 /** A port from an inventory variable (INI gives strings, YAML numbers); undefined if invalid. */
 export function parsePort(v: unknown): number | undefined {

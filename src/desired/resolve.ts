@@ -4,8 +4,8 @@
  * specific group that sets them, as Ansible's group variable precedence has it. Contradictions
  * are returned as data; `config/rules` turns them into diagnostics. Pure.
  */
-import type { Config, PatchState, UncoveredPolicy, UnmanagedPolicy } from '../config/model.ts';
-import { DEFAULTS, PATCH_STATES } from '../config/model.ts';
+import type { Config, PatchState, UncoveredPolicy, UnmanagedPolicy } from '../config-model.ts';
+import { DEFAULTS, PATCH_STATES } from '../config-model.ts';
 import type { Inventory } from '../inventory/types.ts';
 import { depths } from '../inventory/graph.ts';
 import { groupAncestry } from '../inventory/vars.ts';

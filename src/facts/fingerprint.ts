@@ -9,7 +9,7 @@ import type { HostFacts } from './model.ts';
 const byKey = <T>(xs: readonly T[], key: (x: T) => string): T[] =>
   [...xs].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 
-export function factsBasis(f: HostFacts): unknown {
+function factsBasis(f: HostFacts): unknown {
   return {
     kernel: f.kernel,
     kernels: [...f.kernels].sort(),

@@ -2,7 +2,7 @@
  * Gathering facts: the probe in one exec per host, parsed. Uses only the Transport interface.
  * A probe whose output does not parse is a per-host error that shows the text.
  */
-import { AppError, ExitCode } from '../errors.ts';
+import { AppError } from '../errors.ts';
 import { mapLimit } from '../util/pool.ts';
 import type { Transport } from '../transport/transport.ts';
 import type { HostFacts } from './model.ts';
@@ -19,7 +19,7 @@ export class FactsError extends AppError {
   readonly text: string;
   constructor(message: string, options: { host: string; text: string; kind?: 'output' | 'field' }) {
     const field = options.kind === 'field';
-    super(field ? 'E_FACTS_FIELD' : 'E_FACTS', ExitCode.changeFailed, message, {
+    super(field ? 'E_FACTS_FIELD' : 'E_FACTS', message, {
       host: options.host,
       step: 'facts',
       hint: field
@@ -76,12 +76,11 @@ export async function gatherFleetFacts<H extends { host: string }>(
       const error =
         err instanceof AppError
           ? err
-          : new AppError(
-              'E_INTERNAL',
-              ExitCode.internal,
-              err instanceof Error ? err.message : String(err),
-              { host: h.host, step: 'facts', cause: err },
-            );
+          : new AppError('E_INTERNAL', err instanceof Error ? err.message : String(err), {
+              host: h.host,
+              step: 'facts',
+              cause: err,
+            });
       result = { host: h.host, ok: false, error, durationMs: 0 };
     } finally {
       await transport?.close();

@@ -92,7 +92,7 @@ export function expandHostRange(name: string): string[] {
 }
 
 /** More hosts than this from one definition is surely a typo (and would exhaust memory). */
-export const MAX_RANGE_HOSTS = 100_000;
+const MAX_RANGE_HOSTS = 100_000;
 
 function expandRange(name: string, budget = { left: MAX_RANGE_HOSTS }): string[] {
   if (!name.includes('[')) return [name];

@@ -7,7 +7,7 @@ import type { Inventory } from './types.ts';
 import { hostVars } from './vars.ts';
 
 /** Variables ansible-inventory strips from its output (cli/inventory.py INTERNAL_VARS). */
-export const ANSIBLE_INTERNAL_VARS: readonly string[] = [
+const ANSIBLE_INTERNAL_VARS: readonly string[] = [
   'ansible_diff_mode',
   'ansible_config_file',
   'ansible_facts',

@@ -49,7 +49,7 @@ export function depths(inv: Inventory): Map<string, number> {
  * their children level by level. (Ansible walks each level through a Python set, so with several
  * parents on one level its order varies from run to run; this takes them in list order.)
  */
-export function descendants(inv: Inventory, group: string): string[] {
+function descendants(inv: Inventory, group: string): string[] {
   const start = inv.groups.get(group);
   if (!start) return [];
   const ordered = [group, ...start.children];

@@ -36,7 +36,7 @@ function lines(text: string): { text: string; start: number }[] {
 }
 
 /** Expands the first token of a host line: `host[:port]`, ranges included (INI checks added). */
-export function expandHostPattern(pattern: string): { hosts: string[]; port: number | undefined } {
+function expandHostPattern(pattern: string): { hosts: string[]; port: number | undefined } {
   const parsed = parseAddress(pattern, true);
   const host = parsed ? parsed.host : pattern;
   const port = parsed?.port;

@@ -53,7 +53,7 @@ function dirVarsFiles(dir: string): string[] {
 }
 
 /** `DataLoader.find_vars_files`: `<name>`, `<name>.yml`, … — the first that exists, file or dir. */
-export function findVarsFiles(dir: string, name: string): string[] {
+function findVarsFiles(dir: string, name: string): string[] {
   for (const ext of VARS_EXTENSIONS) {
     const full = join(dir, name + ext);
     const st = stat(full);

@@ -11,7 +11,7 @@ import { pushAll } from '../util/arrays.ts';
 export type At = number | Position | undefined;
 
 /** Python's `int(value)` as `set_priority(int(value))` uses it; undefined where Python raises. */
-export function pythonInt(value: unknown): number | undefined {
+function pythonInt(value: unknown): number | undefined {
   if (typeof value === 'boolean') return value ? 1 : 0;
   if (typeof value === 'number') return Number.isFinite(value) ? Math.trunc(value) : undefined;
   if (typeof value === 'string') {

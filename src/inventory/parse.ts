@@ -23,7 +23,7 @@ function extension(file: string): string {
   return dot <= 0 ? '' : base.slice(dot).toLowerCase();
 }
 
-export function inventoryFormatCandidates(file: string): ('yaml' | 'ini')[] {
+function inventoryFormatCandidates(file: string): ('yaml' | 'ini')[] {
   const ext = extension(file);
   return ext === '' || YAML_EXTENSIONS.includes(ext) ? ['yaml', 'ini'] : ['ini'];
 }

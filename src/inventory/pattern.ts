@@ -12,7 +12,7 @@ import type { Inventory } from './types.ts';
 import { pushAll } from '../util/arrays.ts';
 
 /** Ansible's C.LOCALHOST: names that select the implicit localhost when nothing else matches. */
-export const LOCALHOST_NAMES: readonly string[] = ['127.0.0.1', 'localhost', '::1'];
+const LOCALHOST_NAMES: readonly string[] = ['127.0.0.1', 'localhost', '::1'];
 
 export interface SelectOptions {
   /** Reads an `@file` limit list (path as written after '@'). Without it, `@file` is a UsageError. */

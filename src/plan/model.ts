@@ -5,6 +5,7 @@
  */
 
 import type { ConfigFingerprint } from '../config/fingerprint.ts';
+import type { ErrorInfo } from '../errors.ts';
 
 export const PLAN_FORMAT = 'kpfleet-plan';
 /** 2: plans record the fingerprint of their configuration (`configFingerprint`). */
@@ -193,7 +194,7 @@ export interface HostPlan {
   changes: Change[];
   findings: Finding[];
   /** For `error` and `unreachable`: what went wrong, with its code and step. */
-  error?: { code: string; message: string; step?: string; hint?: string };
+  error?: ErrorInfo;
   /** CVEs the changes close (from the catalogue). */
   cves: string[];
 }

@@ -11,6 +11,7 @@
  * installed file never disappears before its replacement is installed (boot-time loading, §4.2).
  */
 import type { ConfigFingerprint } from '../config/fingerprint.ts';
+import type { ErrorInfo } from '../errors.ts';
 import { pushAll } from '../util/arrays.ts';
 import { plural } from '../util/text.ts';
 import { hostContext, type HostContext, type PlanHostInput } from './host/context.ts';
@@ -108,7 +109,7 @@ function hostReason(ctx: HostContext, changes: number): string {
 export function hostFailure(
   host: string,
   groups: readonly string[],
-  error: { code: string; message: string; step?: string; hint?: string },
+  error: ErrorInfo,
   unreachable: boolean,
 ): HostPlan {
   return {

@@ -3,7 +3,7 @@
  * date plus the rollout's `reboot_due_after` — has passed. A warning, never a change: the cure is
  * a reboot into the errata kernel. `kpfleet facts` shows it too. Pure (`now` is an input).
  */
-import type { Patch, Rollout } from '../config/model.ts';
+import type { Patch, Rollout } from '../config-model.ts';
 import { formatDuration } from '../config/duration.ts';
 import type { HostFacts } from '../facts/model.ts';
 import type { Finding } from './model.ts';

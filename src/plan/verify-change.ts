@@ -5,7 +5,7 @@
  * they allow to go. Pure.
  */
 import { kernelMatches } from '../config/kernel-match.ts';
-import type { Patch } from '../config/model.ts';
+import type { Patch } from '../config-model.ts';
 import type { HostDesired } from '../desired/resolve.ts';
 import { installFolder, rpmModuleFolder, STAGING_DIR } from '../host-paths.ts';
 import { isBareFileName } from '../util/names.ts';

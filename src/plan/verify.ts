@@ -16,7 +16,7 @@
  * the host again from its facts and refuses it unless the saved changes are exactly those
  * (`diffChanges`). Pure.
  */
-import type { Patch } from '../config/model.ts';
+import type { Patch } from '../config-model.ts';
 import type { HostDesired } from '../desired/resolve.ts';
 import type { Change, HostPlan } from './model.ts';
 import { checkChange, rulesFor, shown, type Order } from './verify-change.ts';

@@ -15,7 +15,7 @@ export interface ErrorView {
 }
 
 /** Text of several lines, safe, its lines after the first indented by `indent`. */
-export function indentedLines(text: string, indent = '  '): string {
+function indentedLines(text: string, indent = '  '): string {
   return safeLines(text.trimEnd()).split('\n').join(`\n${indent}`);
 }
 

@@ -1,6 +1,6 @@
 /** `kpfleet hosts`: each host, how it is reached, and the live patches it must have. */
-import type { Config } from '../config/model.ts';
-import type { HostConnection } from '../desired/connection.ts';
+import type { Config } from '../config-model.ts';
+import type { HostConnection } from '../connection.ts';
 import type { HostDesired } from '../desired/resolve.ts';
 import { safeText } from './safe-text.ts';
 import type { Style } from './style.ts';

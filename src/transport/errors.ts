@@ -1,5 +1,5 @@
 /** Typed errors of the transport: each says which host and step, and what to do. */
-import { AppError, ExitCode } from '../errors.ts';
+import { AppError } from '../errors.ts';
 import type { AppErrorOptions } from '../errors.ts';
 
 type Opts = AppErrorOptions & { host: string };
@@ -7,14 +7,14 @@ type Opts = AppErrorOptions & { host: string };
 /** The host could not be reached: DNS, refused, timed out, dropped during the handshake. */
 export class HostUnreachableError extends AppError {
   constructor(message: string, options: Opts) {
-    super('E_UNREACHABLE', ExitCode.unreachable, message, options);
+    super('E_UNREACHABLE', message, options);
   }
 }
 
 /** The host refused every way kpfleet had to log in. */
 export class AuthenticationError extends AppError {
   constructor(message: string, options: Opts) {
-    super('E_AUTH', ExitCode.unreachable, message, options);
+    super('E_AUTH', message, options);
   }
 }
 
@@ -22,7 +22,7 @@ export class AuthenticationError extends AppError {
 export class HostKeyError extends AppError {
   readonly fingerprint: string;
   constructor(message: string, options: Opts & { fingerprint: string }) {
-    super('E_HOST_KEY', ExitCode.unreachable, message, options);
+    super('E_HOST_KEY', message, options);
     this.fingerprint = options.fingerprint;
   }
 }
@@ -30,36 +30,31 @@ export class HostKeyError extends AppError {
 /** sudo wants a password on this host: `sudo -n` refused to ask. */
 export class SudoPasswordError extends AppError {
   constructor(options: Opts) {
-    super(
-      'E_SUDO_PASSWORD',
-      ExitCode.unreachable,
-      'sudo wants a password here, and kpfleet never types one',
-      {
-        hint: 'kpfleet runs each step as `sudo -n -- sh -c …`, so the login user needs `NOPASSWD: ALL` in sudoers (a rule for kpatch alone does not work; docs/security.md), or connect as root with become: none',
-        ...options,
-      },
-    );
+    super('E_SUDO_PASSWORD', 'sudo wants a password here, and kpfleet never types one', {
+      hint: 'kpfleet runs each step as `sudo -n -- sh -c …`, so the login user needs `NOPASSWD: ALL` in sudoers (a rule for kpatch alone does not work; docs/security.md), or connect as root with become: none',
+      ...options,
+    });
   }
 }
 
 /** The connection died while a command or upload was running. */
 export class ConnectionLostError extends AppError {
   constructor(message: string, options: Opts) {
-    super('E_CONNECTION_LOST', ExitCode.unreachable, message, options);
+    super('E_CONNECTION_LOST', message, options);
   }
 }
 
 /** A command ran longer than it was allowed to. */
 export class CommandTimeoutError extends AppError {
   constructor(message: string, options: Opts) {
-    super('E_TIMEOUT', ExitCode.changeFailed, message, options);
+    super('E_TIMEOUT', message, options);
   }
 }
 
 /** An upload failed or arrived damaged; nothing was put in place. */
 export class UploadError extends AppError {
   constructor(message: string, options: Opts) {
-    super('E_UPLOAD', ExitCode.changeFailed, message, options);
+    super('E_UPLOAD', message, options);
   }
 }
 
@@ -81,7 +76,6 @@ export class OutputLimitError extends AppError {
   constructor(options: Opts & { step: string; limitBytes: number }) {
     super(
       'E_OUTPUT_LIMIT',
-      ExitCode.changeFailed,
       `${options.step} printed more than ${showBytes(options.limitBytes)} of output; kpfleet stopped it and kept none of it`,
       {
         hint: 'no command kpfleet runs prints that much on a healthy host: run it there by hand to see what it prints (a kpatch or shell profile that floods its output?)',

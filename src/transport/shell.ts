@@ -11,6 +11,7 @@
  * Validators (`assertModuleName`, …) check names before they reach a shell at all; quoting makes
  * any word safe, the validators make sure the word is the kind of name it claims to be.
  */
+import type { Become } from '../connection.ts';
 import { UnsafeArgumentError } from '../errors.ts';
 import { isBareFileName, KERNEL_RELEASE, MODULE_NAME, RPM_NAME } from '../util/names.ts';
 
@@ -163,9 +164,6 @@ export function sh(strings: TemplateStringsArray, ...values: readonly ShellValue
   return out;
 }
 
-/** How a command gets root: `sudo` (non-interactive) or not at all. */
-export type BecomeMethod = 'sudo' | 'none';
-
 /**
  * The command to send for `become`: with sudo, `sudo -n -- sh -c '<command>'`; otherwise the
  * command as is.
@@ -177,7 +175,7 @@ export type BecomeMethod = 'sudo' | 'none';
  * `--` ends sudo's options, and `sh -c` runs the whole compound command (pipes, `&&`, redirects)
  * as root, not only its first word.
  */
-export function withBecome(command: string, become: BecomeMethod): string {
+export function withBecome(command: string, become: Become): string {
   switch (become) {
     case 'none':
       return command;

@@ -3,6 +3,7 @@
  * tests may implement it in memory. Every command given to `exec` has been built by
  * `transport/shell.ts` (quoted, validated); `exec` never waits on stdin unless given some.
  */
+import type { HostConnection } from '../connection.ts';
 
 /**
  * The most one exec may print, stdout and stderr together (8 MiB): the facts probe of a large host
@@ -88,3 +89,6 @@ export interface Transport {
   hold(command: string, options: HoldOptions): Promise<Held>;
   close(): Promise<void>;
 }
+
+/** Opens a connection to one host: the SSH transport (transport/ssh/connect.ts) or a test's. */
+export type OpenTransport = (conn: HostConnection) => Promise<Transport>;

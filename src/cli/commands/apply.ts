@@ -26,8 +26,9 @@ import type { CliIo } from '../io.ts';
 import { confirmed } from '../prompt.ts';
 import { abortOnStopSignals } from '../signals.ts';
 import { VERSION } from '../version.ts';
-import { connectorForCli, parseForks } from './facts.ts';
-import { makePlan, replanner } from './plan.ts';
+import { makePlan, replanner } from '../../workflow/plan.ts';
+import { parseForks } from '../options.ts';
+import { connectorForCli } from './facts.ts';
 import { catalogueReader, checkSavedPlan, readPlanFile, sha256 } from './saved-plan.ts';
 import { selectHostsForCli } from './project.ts';
 
@@ -110,7 +111,12 @@ export async function applyCommand(
     const hosts = plan.hosts.filter((h) => keep.has(h.host));
     plan = { ...plan, hosts, summary: summarizePlan(hosts) };
   } else {
-    plan = await makePlan(selected, opts, io, open);
+    plan = await makePlan(selected, {
+      forks: parseForks(opts.forks, config.rollout.forks),
+      open,
+      kpfleetVersion: VERSION,
+      limit: opts.limit,
+    });
   }
   io.stdout.write(renderPlanText(plan, out) + '\n\n');
   const nothing = plan.summary.changes === 0;

@@ -6,7 +6,7 @@
  * one shown (the same boot id), and checks it is gone.
  */
 import { LOAD_RECORD_DIR } from '../../host-paths.ts';
-import type { HostConnection } from '../../desired/connection.ts';
+import type { HostConnection } from '../../connection.ts';
 import { AppError, ExitCode, UsageError } from '../../errors.ts';
 import type { SuspectLoad } from '../../facts/model.ts';
 import { suspectSentence } from '../../plan/plan.ts';
@@ -17,7 +17,9 @@ import { assertModuleName, sh } from '../../transport/shell.ts';
 import type { Transport } from '../../transport/transport.ts';
 import type { CliIo } from '../io.ts';
 import { confirmed } from '../prompt.ts';
-import { connectorForCli, exitCodeOf, readFleetFacts } from './facts.ts';
+import { readFleetFacts } from '../../workflow/plan.ts';
+import { parseForks } from '../options.ts';
+import { connectorForCli, exitCodeOf } from './facts.ts';
 import { selectHostsForCli } from './project.ts';
 
 export interface ClearSuspectOptions {
@@ -34,7 +36,7 @@ const PATCH_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const BOOT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Removes one record if it still holds that boot id, then prints what is left of it. */
-export function clearRecordScript(s: SuspectLoad): string {
+function clearRecordScript(s: SuspectLoad): string {
   assertModuleName(s.module);
   if (!BOOT_ID.test(s.bootId)) throw new Error(`invalid boot id ${JSON.stringify(s.bootId)}`);
   const file = `${LOAD_RECORD_DIR}/${s.module}`;
@@ -57,7 +59,8 @@ export async function clearSuspectCommand(opts: ClearSuspectOptions, io: CliIo):
   const open = connectorForCli(io);
   const out = styleFor(io.stdout, io.env);
   const err = styleFor(io.stderr, io.env);
-  const results = await readFleetFacts(selected, opts.forks, io, open);
+  const forks = parseForks(opts.forks, selected.config.rollout.forks);
+  const results = await readFleetFacts(selected, forks, open);
   const codes: number[] = [];
   const targets: { conn: HostConnection; suspects: SuspectLoad[] }[] = [];
   for (const r of results) {
@@ -107,7 +110,6 @@ export async function clearSuspectCommand(opts: ClearSuspectOptions, io: CliIo):
         if (r.stdout.trim() !== 'gone') {
           throw new AppError(
             'E_CLEAR_SUSPECT',
-            ExitCode.changeFailed,
             `the record of ${s.patch} in ${LOAD_RECORD_DIR} is still there (exit ${String(r.code)}: ${r.stderr.trim() || r.stdout.trim() || 'no output'})`,
             { host: t.conn.host, step: 'clear-suspect' },
           );

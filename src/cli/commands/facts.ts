@@ -1,6 +1,4 @@
-import { ExitCode, UsageError } from '../../errors.ts';
-import { gatherFleetFacts } from '../../facts/gather.ts';
-import type { HostFactsResult } from '../../facts/gather.ts';
+import { ExitCode } from '../../errors.ts';
 import { rebootDue, suspectNotes } from '../../plan/plan.ts';
 import { factsJson, renderFacts } from '../../report/facts.ts';
 import { oneLine } from '../../report/safe-text.ts';
@@ -9,9 +7,9 @@ import { createSshConnector } from '../../transport/ssh/connect.ts';
 import type { CliIo } from '../io.ts';
 import { trackConnection } from '../signals.ts';
 import { terminalPassphrase } from '../prompt.ts';
-import type { SelectedHosts } from './project.ts';
-import type { HostConnection } from '../../desired/connection.ts';
-import type { Transport } from '../../transport/transport.ts';
+import type { OpenTransport } from '../../transport/transport.ts';
+import { readFleetFacts } from '../../workflow/plan.ts';
+import { parseForks } from '../options.ts';
 import { selectHostsForCli } from './project.ts';
 
 export interface FactsOptions {
@@ -31,21 +29,11 @@ export function exitCodeOf(codes: readonly number[]): number {
   return codes.some((c) => c !== ExitCode.ok) ? ExitCode.changeFailed : ExitCode.ok;
 }
 
-/** `--forks`: a whole number from 1 to 1000; anything else is a usage error (exit 64). */
-export function parseForks(value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || n < 1 || n > 1000) {
-    throw new UsageError(`--forks '${value}' is not a number of hosts from 1 to 1000`);
-  }
-  return n;
-}
-
 /**
  * How the CLI opens SSH connections: ssh -G settings, one key store with one passphrase prompt
  * on a terminal, one host-key policy, for the whole run (plan and apply share it).
  */
-export function connectorForCli(io: CliIo): (host: HostConnection) => Promise<Transport> {
+export function connectorForCli(io: CliIo): OpenTransport {
   const err = styleFor(io.stderr, io.env);
   const askPassphrase = terminalPassphrase();
   const open = createSshConnector({
@@ -57,20 +45,10 @@ export function connectorForCli(io: CliIo): (host: HostConnection) => Promise<Tr
   return async (host) => trackConnection(await open(host));
 }
 
-/** Facts of the selected hosts over SSH, `--forks` at a time. Shared by `facts` and `plan`. */
-export async function readFleetFacts(
-  selected: SelectedHosts,
-  forksOption: string | undefined,
-  io: CliIo,
-  open: (host: HostConnection) => Promise<Transport> = connectorForCli(io),
-): Promise<HostFactsResult[]> {
-  const forks = parseForks(forksOption, selected.config.rollout.forks);
-  return gatherFleetFacts(selected.hosts, open, { forks });
-}
-
 export async function factsCommand(opts: FactsOptions, io: CliIo): Promise<number> {
   const selected = selectHostsForCli(opts, io);
-  const results = await readFleetFacts(selected, opts.forks, io);
+  const forks = parseForks(opts.forks, selected.config.rollout.forks);
+  const results = await readFleetFacts(selected, forks, connectorForCli(io));
   const now = Date.now();
   const { patches, rollout } = selected.config;
   const notes = new Map(

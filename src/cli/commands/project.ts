@@ -4,21 +4,16 @@ import { loadProject } from '../../config/load.ts';
 import type { LoadOptions, Project } from '../../config/load.ts';
 import { hasErrors } from '../../diagnostics.ts';
 import { ConfigError, UsageError } from '../../errors.ts';
-import type { Config } from '../../config/model.ts';
-import type { ConfigFingerprint } from '../../config/fingerprint.ts';
-import { configFingerprint } from '../../config/fingerprint.ts';
-import { resolveDesired } from '../../desired/resolve.ts';
-import { resolveConnection } from '../../desired/connection.ts';
 import { loginNameProblem } from '../../desired/connection-values.ts';
 import { showValue } from '../../util/show.ts';
-import type { HostConnection } from '../../desired/connection.ts';
-import { hostVars } from '../../inventory/vars.ts';
 import { renderDiagnostics } from '../../report/diagnostics.ts';
 import { oneLine } from '../../report/safe-text.ts';
 import { styleFor } from '../../report/style.ts';
 import { limitHostsDetailed } from '../../inventory/pattern.ts';
 import { showCommand } from '../../transport/shell.ts';
 import type { Inventory } from '../../inventory/types.ts';
+import type { SelectedHosts } from '../../workflow/hosts.ts';
+import { selectHosts } from '../../workflow/hosts.ts';
 import type { CliIo } from '../io.ts';
 
 /** Loads the project named by `-c` (or found in the working directory), as every command does. */
@@ -38,7 +33,7 @@ export function loadForCli(
  * the working directory); all hosts without it. Ansible's warnings go to stderr; a limit that
  * selects nothing is a usage error, since running on no host is never what was meant.
  */
-export function selectForLimit(inv: Inventory, limit: string | undefined, io: CliIo): string[] {
+function selectForLimit(inv: Inventory, limit: string | undefined, io: CliIo): string[] {
   if (limit === undefined) return [...inv.hosts.keys()];
   const result = limitHostsDetailed(inv, 'all', limit, {
     readFile: (p) => readFileSync(resolve(io.cwd, p), 'utf8'),
@@ -59,15 +54,6 @@ function checkLoginUser(name: string): void {
   if (problem !== undefined) {
     throw new UsageError(`--login-user ${showValue(name)} is not a login name: ${problem}`);
   }
-}
-
-export interface SelectedHosts {
-  config: Config;
-  inventory: Inventory;
-  /** The hosts --limit selects, in inventory order, with how to reach each. */
-  hosts: HostConnection[];
-  /** Resolves a path as kpfleet.yml's paths are (see Project). */
-  resolvePath: (written: string) => string;
 }
 
 /**
@@ -92,28 +78,10 @@ export function selectHostsForCli(
   }
   const login = opts.loginUser;
   if (login !== undefined) checkLoginUser(login);
-  const hosts = selectForLimit(inventory, opts.limit, io).map((h) => {
-    const conn = resolveConnection(h, config.connection, hostVars(inventory, h), resolvePath);
-    // --login-user: the run's own choice, not the project's (outside its fingerprint)
-    return login !== undefined ? { ...conn, user: login } : conn;
-  });
-  return { config, inventory, hosts, resolvePath };
-}
-
-/** The fingerprint of the project as loaded: every inventory host, not only those selected. */
-export function projectFingerprint(selected: SelectedHosts): ConfigFingerprint {
-  const { config, inventory, resolvePath } = selected;
-  const desired = resolveDesired(config, inventory).hosts;
-  return configFingerprint(
-    config,
-    desired.map((d) => ({
-      desired: d,
-      connection: resolveConnection(
-        d.host,
-        config.connection,
-        hostVars(inventory, d.host),
-        resolvePath,
-      ),
-    })),
+  // --login-user: the run's own choice, not the project's (outside its fingerprint)
+  return selectHosts(
+    { config, inventory, resolvePath },
+    selectForLimit(inventory, opts.limit, io),
+    login,
   );
 }

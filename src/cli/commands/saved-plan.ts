@@ -10,22 +10,22 @@ import { readFile } from 'node:fs/promises';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describeConfigChange } from '../../config/fingerprint.ts';
 import { resolveDesired } from '../../desired/resolve.ts';
-import { AppError, ExitCode, UsageError } from '../../errors.ts';
-import type { Config } from '../../config/model.ts';
+import { AppError, UsageError } from '../../errors.ts';
+import type { Config } from '../../config-model.ts';
 import type { Plan, UploadChange } from '../../plan/model.ts';
 import { PLAN_FORMAT, PLAN_VERSION } from '../../plan/model.ts';
 import type { PlanProblem } from '../../plan/verify.ts';
 import { shown, verifyHostPlan } from '../../plan/verify.ts';
 import { pushAll } from '../../util/arrays.ts';
 import { VERSION } from '../version.ts';
-import type { SelectedHosts } from './project.ts';
-import { projectFingerprint } from './project.ts';
+import type { SelectedHosts } from '../../workflow/hosts.ts';
+import { projectFingerprint } from '../../workflow/hosts.ts';
 
 /** A saved plan that kpfleet will not execute. Nothing was contacted. Exit 64. */
 export class PlanRefusedError extends AppError {
   readonly problems: readonly PlanProblem[];
   constructor(message: string, problems: readonly PlanProblem[] = [], hint?: string) {
-    super('E_PLAN_REFUSED', ExitCode.usage, message, hint !== undefined ? { hint } : {});
+    super('E_PLAN_REFUSED', message, hint !== undefined ? { hint } : {});
     this.problems = problems;
   }
 }
@@ -131,7 +131,6 @@ export function catalogueReader(config: Config): (c: UploadChange) => Promise<Bu
       return Promise.reject(
         new AppError(
           'E_PATCH_UNDECLARED',
-          ExitCode.changeFailed,
           `${c.source} is not the file kpfleet.yml declares for ${c.patch}`,
           { step: 'upload' },
         ),
@@ -145,7 +144,6 @@ export function catalogueReader(config: Config): (c: UploadChange) => Promise<Bu
         if (sum !== src.sha256) {
           throw new AppError(
             'E_PATCH_CHANGED',
-            ExitCode.changeFailed,
             `${src.written} changed since kpfleet.yml was checked (sha256 ${sum.slice(0, 12)}…, declared ${src.sha256.slice(0, 12)}…)`,
             { step: 'upload' },
           );

@@ -14,7 +14,8 @@ import type { Transport } from '../../transport/transport.ts';
 import { mapLimit } from '../../util/pool.ts';
 import type { CliIo } from '../io.ts';
 import { confirmed } from '../prompt.ts';
-import { connectorForCli, exitCodeOf, parseForks } from './facts.ts';
+import { parseForks } from '../options.ts';
+import { connectorForCli, exitCodeOf } from './facts.ts';
 import { selectHostsForCli } from './project.ts';
 
 export interface UnlockOptions {
@@ -53,18 +54,16 @@ export async function unlockCommand(opts: UnlockOptions, io: CliIo): Promise<num
         transports.set(h.host, t);
         const r = await t.exec(lockStateScript(), { ...STEP, step: 'lock state' });
         if (r.code !== 0)
-          throw new AppError(
-            'E_LOCK',
-            ExitCode.changeFailed,
-            `reading the lock failed (exit ${String(r.code)})`,
-            { host: h.host, step: 'lock state' },
-          );
+          throw new AppError('E_LOCK', `reading the lock failed (exit ${String(r.code)})`, {
+            host: h.host,
+            step: 'lock state',
+          });
         return { host: h.host, ok: true, state: parseLockState(r.stdout) };
       } catch (err) {
         const e =
           err instanceof AppError
             ? err
-            : new AppError('E_LOCK', ExitCode.changeFailed, errorInfo(err).message, {
+            : new AppError('E_LOCK', errorInfo(err).message, {
                 host: h.host,
               });
         return { host: h.host, ok: false, error: e };

@@ -65,7 +65,7 @@ export function readModules(section: string): LoadedModule[] {
 }
 
 /** The name `kpatch list` shows for an installed file: basename without .ko, `-` → `_` (§1.3). */
-export function moduleNameOfFile(file: string): string {
+function moduleNameOfFile(file: string): string {
   const base = file.slice(file.lastIndexOf('/') + 1);
   return (base.endsWith('.ko') ? base.slice(0, -3) : base).replaceAll('-', '_');
 }

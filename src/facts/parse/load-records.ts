@@ -11,7 +11,7 @@ import type { SuspectLoad } from '../model.ts';
 import { field, lines, moduleName, shown } from './fields.ts';
 
 /** What the probe prints at most (65 records): more is refused. */
-export const LOAD_RECORDS_MAX = 64;
+const LOAD_RECORDS_MAX = 64;
 
 const BOOT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const PATCH_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;

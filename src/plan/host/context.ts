@@ -4,7 +4,7 @@
  * split by what they ask for (declared, present, fitting the running kernel, wanted loaded). The
  * phases (`phases/*.ts`) read it and never change it.
  */
-import type { Patch, Rollout } from '../../config/model.ts';
+import type { Patch, Rollout } from '../../config-model.ts';
 import { kernelMatches } from '../../config/kernel-match.ts';
 import type { DesiredPatch, HostDesired } from '../../desired/resolve.ts';
 import type {

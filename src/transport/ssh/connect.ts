@@ -2,8 +2,8 @@
  * Opening SSH transports for a run: one KeyStore (keys parsed once, one passphrase prompt) and
  * one HostKeyPolicy shared by every host; settings resolved per host through `ssh -G`.
  */
-import type { HostConnection } from '../../desired/connection.ts';
-import type { Transport } from '../transport.ts';
+import type { HostConnection } from '../../connection.ts';
+import type { OpenTransport } from '../transport.ts';
 import { HostKeyPolicy } from './host-key-policy.ts';
 import { KeyStore } from './keys.ts';
 import type { PassphraseProvider } from './keys.ts';
@@ -15,8 +15,6 @@ export interface SshConnectorOptions {
   askPassphrase?: PassphraseProvider;
   onWarning?: (message: string) => void;
 }
-
-export type OpenTransport = (conn: HostConnection) => Promise<Transport>;
 
 export function createSshConnector(opts: SshConnectorOptions): OpenTransport {
   const keys = new KeyStore(opts.askPassphrase);

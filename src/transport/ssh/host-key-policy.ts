@@ -34,7 +34,7 @@ import { readRegularFile } from '../../util/regular-file.ts';
 import { knownHostsNameProblem } from '../../util/names.ts';
 import type { SshEndpoint } from './endpoint.ts';
 
-import type { HostKeyChecking } from '../../config/model.ts';
+import type { HostKeyChecking } from '../../connection.ts';
 
 export type { HostKeyChecking };
 

@@ -76,5 +76,3 @@ export type HostKeyVerdict =
   | (VerdictBase & { kind: 'changed'; expected: KnownKeyRef[] })
   | (VerdictBase & { kind: 'cert-authority'; entries: KnownKeyRef[] })
   | (VerdictBase & { kind: 'unknown' });
-
-export type HostKeyVerdictKind = HostKeyVerdict['kind'];

@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { HostConnection } from '../../desired/connection.ts';
+import type { HostConnection } from '../../connection.ts';
 import { SshConfigError } from '../../errors.ts';
 import { expandProxyCommand, unsafeInShell } from './proxy-command.ts';
 import { resolveSshConfigCached } from './ssh-config.ts';

@@ -9,7 +9,8 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { projectFingerprint, selectHostsForCli } from '../../../src/cli/commands/project.ts';
+import { selectHostsForCli } from '../../../src/cli/commands/project.ts';
+import { projectFingerprint } from '../../../src/workflow/hosts.ts';
 import {
   catalogueReader,
   checkSavedPlan,

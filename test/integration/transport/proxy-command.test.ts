@@ -8,8 +8,8 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DEFAULTS } from '../../../src/config/model.ts';
-import type { HostConnection } from '../../../src/desired/connection.ts';
+import { DEFAULTS } from '../../../src/config-model.ts';
+import type { HostConnection } from '../../../src/connection.ts';
 import { SshConfigError } from '../../../src/errors.ts';
 import { HostUnreachableError } from '../../../src/transport/errors.ts';
 import { HostKeyPolicy } from '../../../src/transport/ssh/host-key-policy.ts';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Amount } from '../../../src/config/model.ts';
+import type { Amount } from '../../../src/config-model.ts';
 import { describeWaves, failureBudget, shouldHalt, splitWaves } from '../../../src/apply/waves.ts';
 
 const n = (value: number): Amount => ({ kind: 'count', value });

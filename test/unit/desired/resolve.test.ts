@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Config, GroupSpec, Patch } from '../../../src/config/model.ts';
-import { DEFAULTS } from '../../../src/config/model.ts';
+import type { Config, GroupSpec, Patch } from '../../../src/config-model.ts';
+import { DEFAULTS } from '../../../src/config-model.ts';
 import { ansibleBoolean, resolveConnection } from '../../../src/desired/connection.ts';
 import { resolveDesired } from '../../../src/desired/resolve.ts';
 import type { Inventory } from '../../../src/inventory/types.ts';

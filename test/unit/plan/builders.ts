@@ -4,7 +4,7 @@
  * have them), HostDesired, and one call of `planHost` with defaults for the rest.
  */
 import { createHash } from 'node:crypto';
-import type { Patch, PatchState } from '../../../src/config/model.ts';
+import type { Patch, PatchState } from '../../../src/config-model.ts';
 import type { DesiredPatch, HostDesired } from '../../../src/desired/resolve.ts';
 import type {
   HostFacts,

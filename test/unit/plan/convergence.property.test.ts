@@ -8,7 +8,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Patch, PatchState } from '../../../src/config/model.ts';
+import type { Patch, PatchState } from '../../../src/config-model.ts';
 import type { HostDesired } from '../../../src/desired/resolve.ts';
 import type { HostPlan } from '../../../src/plan/model.ts';
 import { streamPrefix } from '../../../src/plan/packages.ts';

@@ -4,7 +4,7 @@
  */
 import { STAGING_DIR } from '../../../src/host-paths.ts';
 import { describe, expect, it } from 'vitest';
-import type { PatchState } from '../../../src/config/model.ts';
+import type { PatchState } from '../../../src/config-model.ts';
 import type { HostFacts } from '../../../src/facts/model.ts';
 import type { Change, ChangeAction, HostPlan, LoadChange } from '../../../src/plan/model.ts';
 import { CHANGE_ACTIONS, PLAN_FORMAT, PLAN_VERSION } from '../../../src/plan/model.ts';

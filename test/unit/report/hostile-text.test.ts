@@ -8,10 +8,10 @@ import { Writable } from 'node:stream';
 import { stripVTControlCharacters } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { ApplyEvent, HostResult, StepRecord } from '../../../src/apply/events.ts';
-import type { Config, Patch } from '../../../src/config/model.ts';
-import type { HostConnection } from '../../../src/desired/connection.ts';
+import type { Config, Patch } from '../../../src/config-model.ts';
+import type { HostConnection } from '../../../src/connection.ts';
 import type { HostDesired } from '../../../src/desired/resolve.ts';
-import { AppError, ExitCode } from '../../../src/errors.ts';
+import { AppError } from '../../../src/errors.ts';
 import type { HostFactsResult } from '../../../src/facts/gather.ts';
 import type { Change, HostPlan, Plan } from '../../../src/plan/model.ts';
 import { createListrRenderer } from '../../../src/report/apply-listr.ts';
@@ -90,7 +90,7 @@ function hostileFacts(): HostFactsResult[] {
   const failed: HostFactsResult = {
     host: pick(6),
     ok: false,
-    error: new AppError('E_FACTS', ExitCode.changeFailed, `probe failed (stderr: ${pick(1)})`, {
+    error: new AppError('E_FACTS', `probe failed (stderr: ${pick(1)})`, {
       hint: `the host said ${pick(0)}`,
     }),
     durationMs: 0,

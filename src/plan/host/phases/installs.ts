@@ -5,7 +5,7 @@
  * `kpatch install` (a stale copy of it, by sha256, is uninstalled first); a package patch is
  * installed with dnf/yum, or its own copy installed again if someone uninstalled it.
  */
-import type { Patch, PatchSource } from '../../../config/model.ts';
+import type { Patch, PatchSource } from '../../../config-model.ts';
 import { installFolder, STAGING_DIR } from '../../../host-paths.ts';
 import { basename } from '../../../util/text.ts';
 import { compareVersions } from '../../../util/version.ts';

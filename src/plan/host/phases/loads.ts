@@ -8,7 +8,7 @@
  * Also here: a patch declared installed only that is loaded but disabled is reported, not
  * re-enabled.
  */
-import type { Patch } from '../../../config/model.ts';
+import type { Patch } from '../../../config-model.ts';
 import { installedPath } from '../../../host-paths.ts';
 import { basename } from '../../../util/text.ts';
 import { versionAtLeast } from '../../../util/version.ts';

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { applyPlan } from '../../../../src/apply/execute.ts';
 import type { ApplyResult } from '../../../../src/apply/execute.ts';
 import type { ApplyEvent } from '../../../../src/apply/events.ts';
-import type { Amount, Patch, PatchState } from '../../../../src/config/model.ts';
+import type { Amount, Patch, PatchState } from '../../../../src/config-model.ts';
 import type { HostDesired } from '../../../../src/desired/resolve.ts';
 import { factsFingerprint } from '../../../../src/facts/fingerprint.ts';
 import { gatherFacts } from '../../../../src/facts/gather.ts';

@@ -40,7 +40,7 @@ import {
 } from '../../../../src/apply/lock.ts';
 import { stashFolder } from '../../../../src/apply/stash.ts';
 import { stepFor, VERIFY_MARK } from '../../../../src/apply/steps.ts';
-import { AppError, ExitCode } from '../../../../src/errors.ts';
+import { AppError } from '../../../../src/errors.ts';
 import type { HostFacts } from '../../../../src/facts/model.ts';
 import { parseFacts } from '../../../../src/facts/parse/facts.ts';
 import { probeScript } from '../../../../src/facts/probe.ts';
@@ -380,7 +380,7 @@ export class MemoryHost {
     if (!this.staging || !e.uploads.includes(dest))
       this.refuse('an upload outside the staging folder this run made', remotePath);
     if (SHA(content) !== options.sha256)
-      throw new AppError('E_UPLOAD', ExitCode.changeFailed, `sha256 mismatch for ${remotePath}`, {
+      throw new AppError('E_UPLOAD', `sha256 mismatch for ${remotePath}`, {
         host: this.name,
         step: 'upload',
       });

@@ -3,28 +3,12 @@
  * resolved. Raw YAML is `unknown` until it has passed the schema; this is what the rest of
  * kpfleet reads.
  */
+import type { Become, ConnectionDefaults, HostKeyChecking } from './connection.ts';
 
-export type Become = 'sudo' | 'none';
-export type HostKeyChecking = 'strict' | 'accept-new' | 'off';
 export type UnmanagedPolicy = 'keep' | 'remove';
 export type UncoveredPolicy = 'warn' | 'fail';
 export type PatchState = 'loaded' | 'installed' | 'absent';
 export const PATCH_STATES: readonly PatchState[] = ['loaded', 'installed', 'absent'];
-
-export interface ConnectionDefaults {
-  user?: string;
-  port?: number;
-  become: Become;
-  privateKeyFile?: string;
-  /** Absolute paths. */
-  knownHosts: string[];
-  hostKeyChecking: HostKeyChecking;
-  /** Absolute path, or false to ignore ~/.ssh/config. */
-  sshConfig: string | false;
-  connectTimeoutMs: number;
-  commandTimeoutMs: number;
-  keepaliveIntervalMs: number;
-}
 
 /** A cumulative wave size: a host count or a percentage of the selected hosts. */
 export type Amount = { kind: 'count'; value: number } | { kind: 'percent'; value: number };

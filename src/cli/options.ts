@@ -1,0 +1,50 @@
+/**
+ * The options several commands share, each declared once (main.ts adds them to each command),
+ * and `--forks` parsed once.
+ */
+import { Option } from '@commander-js/extra-typings';
+import { UsageError } from '../errors.ts';
+
+export const configOption = () =>
+  new Option('-c, --config <file>', 'project file (default: kpfleet.yml in the current folder)');
+
+// Command line only (no env var, no file): a pull request cannot turn it on.
+export const trustSshConfigOption = () =>
+  new Option(
+    '--trust-ssh-config',
+    'let an ssh config inside the project run commands (Match exec, ProxyCommand, LocalCommand, ' +
+      'KnownHostsCommand); without it they are refused (exit 3). Never on a pull request',
+  );
+
+export const loginUserOption = () =>
+  new Option(
+    '--login-user <name>',
+    'log in as NAME on every host, whatever kpfleet.yml and the inventory say (facts and plans need no root: a user without sudo for CI, docs/security.md)',
+  );
+
+/** `-l, --limit`: an Ansible host pattern; `unlock` and `clear-suspect` require it. */
+export const limitOption = (description = 'only hosts matching an Ansible host pattern') =>
+  new Option('-l, --limit <pattern>', description);
+
+/** `-f, --forks`: how many hosts at once, and what is done to them (`read`, `changed`); see parseForks. */
+export const forksOption = (done?: string) =>
+  new Option(
+    '-f, --forks <n>',
+    `hosts ${done === undefined ? '' : `${done} `}at once (default: rollout.forks)`,
+  );
+
+export const yesOption = () =>
+  new Option('-y, --yes', 'do not ask for confirmation (required without a terminal)');
+
+export const jsonOption = (description = 'print JSON on stdout') =>
+  new Option('--json', description);
+
+/** `--forks`: a whole number from 1 to 1000; anything else is a usage error (exit 64). */
+export function parseForks(value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n < 1 || n > 1000) {
+    throw new UsageError(`--forks '${value}' is not a number of hosts from 1 to 1000`);
+  }
+  return n;
+}

@@ -1,0 +1,36 @@
+/**
+ * How kpfleet reaches a host, as data: the connection settings kpfleet.yml gives every host
+ * (`ConnectionDefaults`) and those one host ends up with once the inventory's variables are laid
+ * over them (`HostConnection`, made by desired/connection.ts). Shared by config (which reads
+ * them), desired (which resolves them) and the transport (which connects with them), so none of
+ * those imports another for it. Types only.
+ */
+
+/** How a step gets root: `sudo -n`, or none when the login user is root. */
+export type Become = 'sudo' | 'none';
+
+/** What an unknown or new host key does (docs/config.md, "Host keys"). */
+export type HostKeyChecking = 'strict' | 'accept-new' | 'off';
+
+export interface ConnectionDefaults {
+  user?: string;
+  port?: number;
+  become: Become;
+  privateKeyFile?: string;
+  /** Absolute paths. */
+  knownHosts: string[];
+  hostKeyChecking: HostKeyChecking;
+  /** Absolute path, or false to ignore ~/.ssh/config. */
+  sshConfig: string | false;
+  connectTimeoutMs: number;
+  commandTimeoutMs: number;
+  keepaliveIntervalMs: number;
+}
+
+/** kpfleet.yml's connection defaults, with the host's own values laid over them. */
+export interface HostConnection extends ConnectionDefaults {
+  /** Inventory name (what --limit and reports use). */
+  host: string;
+  /** What to connect to: ansible_host, else the inventory name. */
+  address: string;
+}

@@ -1,0 +1,62 @@
+/**
+ * The hosts a run works on, as data: the project loaded, the inventory hosts selected, and how to
+ * reach each; and the fingerprint of the project a plan records. What every command that works on
+ * hosts starts from. No printing, no exit codes: cli/ decides what to show and what it means.
+ */
+import type { Config } from '../config-model.ts';
+import type { ConfigFingerprint } from '../config/fingerprint.ts';
+import { configFingerprint } from '../config/fingerprint.ts';
+import type { HostConnection } from '../connection.ts';
+import { resolveConnection } from '../desired/connection.ts';
+import { resolveDesired } from '../desired/resolve.ts';
+import type { Inventory } from '../inventory/types.ts';
+import { hostVars } from '../inventory/vars.ts';
+
+export interface SelectedHosts {
+  config: Config;
+  inventory: Inventory;
+  /** The hosts --limit selects, in inventory order, with how to reach each. */
+  hosts: HostConnection[];
+  /** Resolves a path as kpfleet.yml's paths are (see config/load.ts, Project). */
+  resolvePath: (written: string) => string;
+}
+
+/** How to reach one inventory host: kpfleet.yml's connection, then the inventory's variables. */
+function connectionOf(
+  config: Config,
+  inventory: Inventory,
+  resolvePath: (written: string) => string,
+  host: string,
+): HostConnection {
+  return resolveConnection(host, config.connection, hostVars(inventory, host), resolvePath);
+}
+
+/**
+ * The named hosts of a valid project with how to reach each; `loginUser` (`--login-user`), the
+ * run's own choice and not the project's, replaces every host's user.
+ */
+export function selectHosts(
+  project: Omit<SelectedHosts, 'hosts'>,
+  names: readonly string[],
+  loginUser?: string,
+): SelectedHosts {
+  const { config, inventory, resolvePath } = project;
+  const hosts = names.map((h) => {
+    const conn = connectionOf(config, inventory, resolvePath, h);
+    return loginUser !== undefined ? { ...conn, user: loginUser } : conn;
+  });
+  return { config, inventory, hosts, resolvePath };
+}
+
+/** The fingerprint of the project as loaded: every inventory host, not only those selected. */
+export function projectFingerprint(selected: SelectedHosts): ConfigFingerprint {
+  const { config, inventory, resolvePath } = selected;
+  const desired = resolveDesired(config, inventory).hosts;
+  return configFingerprint(
+    config,
+    desired.map((d) => ({
+      desired: d,
+      connection: connectionOf(config, inventory, resolvePath, d.host),
+    })),
+  );
+}
