@@ -10,24 +10,17 @@ import { gatherFacts } from '../facts/gather.ts';
 import type { HostFacts } from '../facts/model.ts';
 import type { Change, HostPlan, LoadChange, Plan, UploadChange } from '../plan/model.ts';
 import { diffChanges } from '../plan/verify.ts';
-import { LEGACY_LOCK_DIR, RUN_LOCK, STAGING_DIR } from '../host-paths.ts';
 import type { Amount } from '../config-model.ts';
-import { quote } from '../transport/shell.ts';
-import type { Held, Transport } from '../transport/transport.ts';
-import {
-  describeHolder,
-  HEARTBEAT_MS,
-  HOLD_ANSWER_MS,
-  holderScript,
-  LOCK_LOST_ERROR,
-  parseLockAnswer,
-  underStepsLock,
-} from './lock.ts';
+import type { Transport } from '../transport/transport.ts';
+import { LOCK_LOST_ERROR, underStepsLock } from './lock.ts';
 import type { ApplyEvent, HostResult, StepRecord } from './events.ts';
 import type { HostOutcome } from './outcomes.ts';
 import { FAILURE_OUTCOMES } from './outcomes.ts';
-import { dropStash, stashBeforeUninstall, stashFolder, stashPath } from './stash.ts';
-import { judgeStep, resolveStaged, splitStepOutput, stepFor } from './steps.ts';
+import { cleanupStagingScript, resolveStaged, stashFolder, stashPath } from './scripts.ts';
+import type { HostSession } from './session.ts';
+import { endSession, keepCopy, lockHost, makeStaging, relock, uninstalled } from './session.ts';
+import { lastLines } from './step-frame.ts';
+import { judgeStep, splitStepOutput, stepFor } from './steps.ts';
 import { tailText } from '../util/text.ts';
 import { shouldHalt, splitWaves } from './waves.ts';
 import { mapLimit } from '../util/pool.ts';
@@ -35,8 +28,6 @@ import { mapLimit } from '../util/pool.ts';
 /** What a step record keeps of the step's output: its end, however much the host printed. */
 const RECORD_LINES = 20;
 const RECORD_CHARS = 4000;
-/** What an error message quotes of a host's output. */
-const MESSAGE_CHARS = 500;
 
 export interface ApplyOptions<H extends { host: string }> {
   plan: Plan;
@@ -318,19 +309,15 @@ async function runHost<H extends { host: string }>(
       { error: e },
     );
   }
-  let held: Held | undefined;
+  const s: HostSession = { t, keepStash: true, steps };
   /** Whether this run's lock on the host ended (read again right before each step is sent). */
-  const lockLost = (): boolean => held?.ended === true;
-  /** This run's copies (stash.ts) stay only where the host is not in a known state. */
-  let keepStash = true;
-  /** What removes this run's staged uploads, until a facts read has run it. */
-  let unstage: string | undefined;
+  const lockLost = (): boolean => s.held?.ended === true;
   try {
     if (!o.check) {
       phase('lock');
       const lock = await lockHost(t, o);
       if (!lock.ok) return result('locked', lock.message);
-      held = lock.held;
+      s.held = lock.held;
     }
     phase('facts');
     const facts = await gatherFacts(t);
@@ -359,13 +346,13 @@ async function runHost<H extends { host: string }>(
       });
     }
     const uploads = hp.changes.flatMap((c) => (c.action === 'upload' ? [c.destination] : []));
-    const staging = uploads.length ? await stagingDir(t, uploads) : '';
-    unstage = cleanupStaging(staging, uploads);
+    const staging = uploads.length ? await makeStaging(t, uploads) : '';
+    s.unstage = cleanupStagingScript(staging, uploads);
     const done: Change[] = [];
     let failure: string | undefined;
     for (const [i, c] of hp.changes.entries()) {
-      if (held?.ended === true) {
-        keepStash = true;
+      if (s.held?.ended === true) {
+        s.keepStash = true;
         return result(
           'failed',
           `its lock on the host ended after ${String(i)} of ${String(hp.changes.length)} changes (kpfleet unlock, or the host ended it): no further change was made, each one done was verified; apply again converges it`,
@@ -373,7 +360,7 @@ async function runHost<H extends { host: string }>(
         );
       }
       if (o.signal?.aborted === true) {
-        keepStash = false;
+        s.keepStash = false;
         return result(
           'interrupted',
           `interrupted after ${String(i)} of ${String(hp.changes.length)} changes; each one done was verified, so the host is in a known state; apply again converges it`,
@@ -405,13 +392,13 @@ async function runHost<H extends { host: string }>(
       failure = await healthCheck(t, o.healthCheck, o.healthCheckTimeoutMs);
     }
     if (failure === undefined) {
-      const afterFacts = await gatherFacts(t, { prelude: unstage });
-      unstage = undefined;
+      const afterFacts = await gatherFacts(t, { prelude: s.unstage });
+      s.unstage = undefined;
       const after = o.fingerprint(afterFacts);
       // each load was verified when it ran; a later load may still have retired it
       const retired = retiredLoads(hp.changes, afterFacts);
       if (retired.length === 0) {
-        keepStash = false;
+        s.keepStash = false;
         return result('changed', `${String(hp.changes.length)} change(s) done and verified`, {
           before,
           after,
@@ -421,17 +408,17 @@ async function runHost<H extends { host: string }>(
     }
     // roll back to the state before the run
     phase('rollback');
-    if (held?.ended === true) {
+    if (s.held?.ended === true) {
       // the connection dropped and took the lock with it: over a new connection, with the lock
       // taken again (unless another run has it now), the host is rolled back all the same
-      held = (await relock(o, t, held)) ?? held;
+      s.held = (await relock(t, o, s.held)) ?? s.held;
     }
     const { undo, notReloaded } = rollbackWithoutSuspects(done, facts, o.runId);
     let rollbackOk = notReloaded.length === 0;
     for (const [i, c] of undo.entries()) {
       // another run may hold the host now: change nothing more (each change done was verified)
-      if (held?.ended === true) {
-        keepStash = true;
+      if (s.held?.ended === true) {
+        s.keepStash = true;
         return result(
           'failed',
           `${failure}; its lock on the host ended before the rollback (kpfleet unlock, or the host ended it), so it was not rolled back: apply again converges it`,
@@ -451,9 +438,9 @@ async function runHost<H extends { host: string }>(
       steps.push(rec);
       if (!rec.ok) rollbackOk = false;
     }
-    const after = o.fingerprint(await gatherFacts(t, { prelude: unstage }));
-    unstage = undefined;
-    keepStash = !rollbackOk;
+    const after = o.fingerprint(await gatherFacts(t, { prelude: s.unstage }));
+    s.unstage = undefined;
+    s.keepStash = !rollbackOk;
     const kept = uninstalled(steps)
       ? ` (the modules it uninstalled are kept in ${stashFolder(o.runId)})`
       : '';
@@ -475,17 +462,7 @@ async function runHost<H extends { host: string }>(
       { error: e },
     );
   } finally {
-    // interrupted, or a step threw: the staged uploads go all the same (best effort)
-    if (unstage !== undefined)
-      await t.exec(unstage, { step: 'staging cleanup', timeoutMs: 30_000 }).catch(() => undefined);
-    if (held && !keepStash && uninstalled(steps))
-      await dropStash((cmd, opts) => t.exec(cmd, opts), o.runId);
-    if (held) {
-      phase('unlock');
-      // end of file on the holder's stdin; a lost connection has ended it already (lock.ts)
-      await held.release();
-    }
-    await t.close();
+    await endSession(s, o.runId, () => phase('unlock'));
   }
 }
 
@@ -514,8 +491,8 @@ async function runStep<H extends { host: string }>(
           { host, step: 'upload' },
         );
       }
-      // its folder was made with the staging folder (stagingDir)
-      const dest = resolveStaged(c.destination, { facts: ctx.facts, staging: ctx.staging });
+      // its folder was made with the staging folder (makeStaging)
+      const dest = resolveStaged(c.destination, ctx.staging);
       // 0644: `kpatch install` copies it with its mode, and the facts probe (no root) must be
       // able to read that copy's sha256 (found on the real-kernel VM)
       await t.upload(content, dest, {
@@ -529,7 +506,7 @@ async function runStep<H extends { host: string }>(
       const s = stepFor(c, { facts: ctx.facts, staging: ctx.staging, runId: o.runId });
       if (c.action === 'uninstall' && !rollback) {
         // keep a copy, so a rollback can install it again; without one, no uninstall
-        await stashBeforeUninstall((cmd, opts) => t.exec(cmd, opts), {
+        await keepCopy(t, {
           runId: o.runId,
           host,
           kernel: c.kernel,
@@ -581,76 +558,12 @@ async function healthCheck(
   try {
     const h = await t.exec(command, { step: 'health check', timeoutMs });
     if (h.code === 0) return undefined;
-    const said =
-      tailText(h.stderr || h.stdout, 2, MESSAGE_CHARS).replaceAll('\n', ' / ') || '(no output)';
-    return `health check failed (exit ${String(h.code)}): ${said}`;
+    return `health check failed (exit ${String(h.code)}): ${lastLines(h.stderr || h.stdout, 2)}`;
   } catch (err) {
     if (err instanceof AppError && err.exitCode === ExitCode.changeFailed)
       return `health check failed: ${err.message}`;
     throw err;
   }
-}
-
-/**
- * After the lock ended during the run: when the connection ended (and took the lock with it; not
- * when the lock was ended over a live one, as `kpfleet unlock` does), the lock again over a new
- * connection (the transport reconnects), if no other run has taken it since.
- */
-async function relock<H extends { host: string }>(
-  o: ApplyOptions<H>,
-  t: Transport,
-  lost: Held,
-): Promise<Held | undefined> {
-  if (!lost.lost) return undefined;
-  const lock = await lockHost(t, o).catch(() => ({ ok: false as const }));
-  return lock.ok ? lock.held : undefined;
-}
-
-/** Takes the host's lock (`lock.ts`), or says who holds it since when. */
-async function lockHost<H extends { host: string }>(
-  t: Transport,
-  o: ApplyOptions<H>,
-): Promise<{ ok: true; held: Held } | { ok: false; message: string }> {
-  const held = await t.hold(
-    holderScript({ owner: o.operator, since: o.now().toISOString(), runId: o.runId }),
-    { become: true, step: 'lock', timeoutMs: HOLD_ANSWER_MS, heartbeatMs: HEARTBEAT_MS },
-  );
-  if (parseLockAnswer(held.said).kind === 'locked' && !held.ended) return { ok: true, held };
-  await held.release(); // not held: it says who holds the lock, then ends
-  const answer = parseLockAnswer(held.said);
-  switch (answer.kind) {
-    case 'busy':
-      return {
-        ok: false,
-        message: `locked by ${describeHolder(answer.holder)}; nothing was done. Another kpfleet run is working on this host; if it is not, \`kpfleet unlock --limit ${t.host}\` shows and ends it`,
-      };
-    case 'legacy':
-      return {
-        ok: false,
-        message: `locked by ${describeHolder(answer.holder)} with the lock folder ${LEGACY_LOCK_DIR} of an older kpfleet; nothing was done. If that run is over, \`kpfleet unlock --limit ${t.host}\` removes it`,
-      };
-    case 'drain':
-      return {
-        ok: false,
-        message:
-          'a step of an earlier run was still running on the host after waiting for it; nothing was done. Run again later',
-      };
-    case 'locked':
-    case 'missing-tools':
-    case 'error':
-      throw new AppError(
-        'E_LOCK',
-        answer.kind === 'missing-tools'
-          ? 'cannot take the lock: flock (util-linux) or timeout (coreutils) is missing on the host'
-          : `could not take the lock ${RUN_LOCK}: ${answer.kind === 'error' && answer.text ? answer.text : tailText(held.stderr, 3, MESSAGE_CHARS) || `exit ${String(held.code)}`}`,
-        { host: t.host, step: 'lock' },
-      );
-  }
-}
-
-/** Whether this run tried to uninstall a module on the host (and so kept, or tried to keep, a copy). */
-function uninstalled(steps: readonly StepRecord[]): boolean {
-  return steps.some((s) => s.change.action === 'uninstall' && s.rollback !== true);
 }
 
 /** Modules this host's plan loaded that the facts read after the run no longer show enabled. */
@@ -661,47 +574,4 @@ function retiredLoads(changes: readonly Change[], after: HostFacts): string[] {
       changes.flatMap((c) => (c.action === 'load' && !enabled.has(c.module) ? [c.module] : [])),
     ),
   ];
-}
-
-/**
- * `~/.kpfleet/stage` on the host, made private to the login user, with the folders of the
- * uploads' destinations (`~/.kpfleet/stage/<sha>/…`) in the same exec.
- */
-async function stagingDir(t: Transport, destinations: readonly string[]): Promise<string> {
-  const subdirs = stagedFolders(destinations);
-  const r = await t.exec(
-    `mkdir -p -m 700 "$HOME/.kpfleet/stage" && cd "$HOME/.kpfleet/stage" && ${subdirs.length ? `mkdir -p -m 700 -- ${subdirs.map(quote).join(' ')} && ` : ''}pwd -P`,
-    { step: 'staging', timeoutMs: 30_000 },
-  );
-  const dir = r.stdout.trim();
-  if (r.code !== 0 || !dir.startsWith('/')) {
-    throw new AppError(
-      'E_STAGING',
-      `cannot make ~/.kpfleet/stage on the host: ${tailText(r.stderr, 3, MESSAGE_CHARS)}`,
-      { host: t.host, step: 'staging', hint: 'the login user needs a writable home folder' },
-    );
-  }
-  return dir;
-}
-
-/** The staging sub-folders of upload destinations: the plan's own form, a checksum prefix. */
-function stagedFolders(destinations: readonly string[]): string[] {
-  return [
-    ...new Set(
-      destinations
-        .filter((d) => d.startsWith(`${STAGING_DIR}/`))
-        .map((d) => d.slice(STAGING_DIR.length + 1, d.lastIndexOf('/')))
-        .filter((d) => /^[0-9a-f]{16}$/.test(d)),
-    ),
-  ];
-}
-
-/**
- * The command that removes what this run staged (run before the last facts read): its own
- * folders only, then the staging folder if nothing else is left in it.
- */
-function cleanupStaging(staging: string, destinations: readonly string[]): string | undefined {
-  const own = stagedFolders(destinations).map((d) => `${staging}/${d}`);
-  if (!staging || own.length === 0) return undefined;
-  return `rm -rf -- ${own.map(quote).join(' ')}; rmdir -- ${quote(staging)} 2>/dev/null; true`;
 }

@@ -6,11 +6,10 @@
  */
 import { LOAD_RECORD_DIR } from '../host-paths.ts';
 import { assertModuleName, sh } from '../transport/shell.ts';
+import { assertRunId } from './scripts.ts';
 
 /** A patch name as kpfleet.yml allows one (schemas/kpfleet.schema.json `patchName`). */
 const PATCH_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-/** A run id (`apply/stash.ts`): an ISO time and a random suffix. */
-const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
 /**
  * Writes the record of a load before it starts: which module and patch, the boot id, the run,
@@ -22,8 +21,7 @@ const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 export function loadRecordScript(module: string, patch: string, runId: string | undefined): string {
   assertModuleName(module);
   if (!PATCH_NAME.test(patch)) throw new Error(`invalid patch name ${JSON.stringify(patch)}`);
-  if (runId !== undefined && !RUN_ID.test(runId))
-    throw new Error(`invalid run id ${JSON.stringify(runId)}`);
+  if (runId !== undefined) assertRunId(runId);
   const dir = LOAD_RECORD_DIR;
   const file = `${dir}/${module}`;
   const body =

@@ -21,7 +21,6 @@ import {
   installFolder,
   KPATCH_INSTALL_ROOT,
   LOAD_RECORD_DIR,
-  STAGING_DIR,
 } from '../host-paths.ts';
 import { packageMatches } from '../plan/packages.ts';
 import { basename, tailText } from '../util/text.ts';
@@ -31,6 +30,7 @@ import {
   suspectRecordTest,
 } from './load-record.ts';
 import { LOCK_LOST_ERROR, refusedForLock } from './lock.ts';
+import { resolveStaged } from './scripts.ts';
 import { frame, lastLines, splitStepOutput, unsyncedError } from './step-frame.ts';
 
 /** Callers read the frame's markers and output from here, with the steps. */
@@ -57,11 +57,6 @@ export interface StepHost {
   staging: string;
   /** The run's id, written in the crash guard's record of a load (`loadRecordScript`). */
   runId?: string;
-}
-
-/** `~/.kpfleet/stage/…` → the absolute path on this host. */
-export function resolveStaged(path: string, host: StepHost): string {
-  return path.startsWith(`${STAGING_DIR}/`) ? host.staging + path.slice(STAGING_DIR.length) : path;
 }
 
 /** What a judge reads of a step's output. */
@@ -120,7 +115,7 @@ const STEPS: { [A in ChangeAction]: StepKind<Extract<Change, { action: A }>> } =
     step: 'kpatch install',
     script: (c, host) => {
       assertKernelRelease(c.kernel);
-      const file = resolveStaged(c.file, host);
+      const file = resolveStaged(c.file, host.staging);
       assertRemotePath(file);
       const target = installedPath(c.kernel, basename(file));
       // exit status is systemctl's, not the copy's (§2.7): the file and its sha256 decide
