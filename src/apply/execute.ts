@@ -1,33 +1,29 @@
 /**
- * Apply: executes a plan in waves through the Transport interface. Per host: take the host's
- * lock, read the facts again (refusing a host whose facts changed since the plan), run each
- * change and verify it from the host (sysfs, the installed file, rpm), run the group's health
- * check; on any failure roll the host back to its state before the run. A failure on one host
- * is that host's result. Emits typed events; never prints, never sets an exit code.
+ * Apply: runs a plan in waves through the Transport interface and reports typed events
+ * (`events.ts`); never prints, never sets an exit code. This file is the orchestration: the
+ * waves and the failure budget (`waves.ts`), then each host's flow: connect, take its lock
+ * (`session.ts`), read the facts again (refusing a host whose facts or plan changed), run each
+ * change and verify it from the host (`run-step.ts`, `steps.ts`), run the group's health check;
+ * on any failure roll the host back to its state before the run (`rollback.ts`). A failure on
+ * one host is that host's result.
  */
 import { AppError, errorInfo, ExitCode } from '../errors.ts';
 import { gatherFacts } from '../facts/gather.ts';
 import type { HostFacts } from '../facts/model.ts';
-import type { Change, HostPlan, LoadChange, Plan, UploadChange } from '../plan/model.ts';
+import type { Change, HostPlan, Plan, UploadChange } from '../plan/model.ts';
 import { diffChanges } from '../plan/verify.ts';
 import type { Amount } from '../config-model.ts';
 import type { Transport } from '../transport/transport.ts';
-import { LOCK_LOST_ERROR, underStepsLock } from './lock.ts';
 import type { ApplyEvent, HostResult, StepRecord } from './events.ts';
 import type { HostOutcome } from './outcomes.ts';
 import { FAILURE_OUTCOMES } from './outcomes.ts';
-import { cleanupStagingScript, resolveStaged, stashFolder, stashPath } from './scripts.ts';
+import { rollBack } from './rollback.ts';
+import { healthCheck, runStep } from './run-step.ts';
+import { cleanupStagingScript } from './scripts.ts';
 import type { HostSession } from './session.ts';
-import { endSession, keepCopy, lockHost, makeStaging, relock, uninstalled } from './session.ts';
-import { lastLines } from './step-frame.ts';
-import { judgeStep, splitStepOutput, stepFor } from './steps.ts';
-import { tailText } from '../util/text.ts';
+import { endSession, lockHost, makeStaging } from './session.ts';
 import { shouldHalt, splitWaves } from './waves.ts';
 import { mapLimit } from '../util/pool.ts';
-
-/** What a step record keeps of the step's output: its end, however much the host printed. */
-const RECORD_LINES = 20;
-const RECORD_CHARS = 4000;
 
 export interface ApplyOptions<H extends { host: string }> {
   plan: Plan;
@@ -163,115 +159,7 @@ function skipped(h: HostPlan, wave: number, message: string): HostResult {
   return { host: h.host, wave, outcome: 'skipped', message, steps: [], durationMs: 0 };
 }
 
-/**
- * The changes that undo `done` (in reverse), from the facts before the run; a module this run
- * uninstalled comes back from the copy this run kept (`stash.ts`).
- */
-export function rollbackChanges(
-  done: readonly Change[],
-  before: HostFacts,
-  runId: string,
-): Change[] {
-  const out: Change[] = [];
-  const reason = 'rollback: as before the run';
-  const load = (module: string): LoadChange => ({
-    action: 'load',
-    module,
-    patch: module,
-    // load it from the file it was installed as, where the facts show one for this kernel
-    ...((): { file?: string } => {
-      const i = before.installed.find((x) => x.kernel === before.kernel && x.module === module);
-      return i ? { file: i.path } : {};
-    })(),
-    replaces: [],
-    reenable: false,
-    cves: [],
-    reason,
-  });
-  for (const c of [...done].reverse()) {
-    switch (c.action) {
-      case 'install':
-        out.push({
-          action: 'uninstall',
-          module: c.module,
-          kernel: c.kernel,
-          file: c.file.slice(c.file.lastIndexOf('/') + 1),
-          reason,
-        });
-        break;
-      case 'package-install':
-        out.push(
-          c.replacesPackage !== undefined
-            ? {
-                action: 'package-install',
-                patch: c.patch,
-                module: c.module,
-                package: c.replacesPackage,
-                reason,
-              }
-            : { action: 'package-remove', package: c.package, reason },
-        );
-        break;
-      case 'load':
-        if (c.reenable) break;
-        // what it replaced comes back first, so the host is never without either (§5.3)
-        for (const q of c.replaces) out.push(load(q));
-        if (!before.patches.some((p) => p.name === c.module && p.enabled !== false))
-          out.push({ action: 'unload', module: c.module, leftover: false, reason });
-        break;
-      case 'unload':
-        if (!c.leftover && before.patches.some((p) => p.name === c.module))
-          out.push(load(c.module));
-        break;
-      case 'uninstall':
-        out.push({
-          action: 'install',
-          patch: c.patch ?? c.module,
-          module: c.module,
-          kernel: c.kernel,
-          file: stashPath(runId, c.kernel, c.file),
-          sha256:
-            before.installed.find((i) => i.kernel === c.kernel && i.file === c.file)?.sha256 ?? '',
-          reason,
-        });
-        break;
-      case 'package-remove':
-        out.push({
-          action: 'package-install',
-          patch: c.package,
-          module: '',
-          package: c.package,
-          reason,
-        });
-        break;
-      case 'upload':
-      case 'enable-service':
-        break;
-    }
-  }
-  return out;
-}
-
-/**
- * The rollback's changes without the loads of a suspect (the crash guard: a patch that may have
- * taken this host down is never loaded again by kpfleet, not even to roll back), and the modules
- * so not loaded again: the host then needs a look.
- */
-export function rollbackWithoutSuspects(
-  done: readonly Change[],
-  before: HostFacts,
-  runId: string,
-): { undo: Change[]; notReloaded: string[] } {
-  const suspect = new Set((before.suspects ?? []).map((s) => s.module));
-  const undo: Change[] = [];
-  const notReloaded: string[] = [];
-  for (const c of rollbackChanges(done, before, runId)) {
-    if (c.action === 'load' && suspect.has(c.module)) notReloaded.push(c.module);
-    else undo.push(c);
-  }
-  return { undo, notReloaded };
-}
-
+/** One host's flow, from its connection to its result (`events.ts` HostResult). */
 async function runHost<H extends { host: string }>(
   o: ApplyOptions<H>,
   hp: HostPlan,
@@ -292,6 +180,12 @@ async function runHost<H extends { host: string }>(
     durationMs: performance.now() - t0,
     ...extra,
   });
+  /** An error thrown on the way: the host is unreachable (no connection) or failed. */
+  const thrown = (err: unknown): HostResult => {
+    const e = errorInfo(err);
+    const lost = err instanceof AppError && err.exitCode === ExitCode.unreachable;
+    return result(lost ? 'unreachable' : 'failed', e.message, { error: e });
+  };
   const conn = o.hosts.get(hp.host);
   if (!conn) return result('unreachable', 'not in the inventory any more');
   const phase = (p: 'connect' | 'lock' | 'facts' | 'health' | 'rollback' | 'unlock') =>
@@ -302,12 +196,7 @@ async function runHost<H extends { host: string }>(
     phase('connect');
     t = await o.open(conn);
   } catch (err) {
-    const e = errorInfo(err);
-    return result(
-      err instanceof AppError && err.exitCode === ExitCode.unreachable ? 'unreachable' : 'failed',
-      e.message,
-      { error: e },
-    );
+    return thrown(err);
   }
   const s: HostSession = { t, keepStash: true, steps };
   /** Whether this run's lock on the host ended (read again right before each step is sent). */
@@ -408,161 +297,16 @@ async function runHost<H extends { host: string }>(
     }
     // roll back to the state before the run
     phase('rollback');
-    if (s.held?.ended === true) {
-      // the connection dropped and took the lock with it: over a new connection, with the lock
-      // taken again (unless another run has it now), the host is rolled back all the same
-      s.held = (await relock(t, o, s.held)) ?? s.held;
-    }
-    const { undo, notReloaded } = rollbackWithoutSuspects(done, facts, o.runId);
-    let rollbackOk = notReloaded.length === 0;
-    for (const [i, c] of undo.entries()) {
-      // another run may hold the host now: change nothing more (each change done was verified)
-      if (s.held?.ended === true) {
-        s.keepStash = true;
-        return result(
-          'failed',
-          `${failure}; its lock on the host ended before the rollback (kpfleet unlock, or the host ended it), so it was not rolled back: apply again converges it`,
-          { before },
-        );
-      }
-      const rec = await runStep(
-        o,
-        t,
-        hp.host,
-        c,
-        i,
-        undo.length,
-        { facts: await gatherFacts(t), staging, lockLost },
-        true,
-      );
-      steps.push(rec);
-      if (!rec.ok) rollbackOk = false;
-    }
-    const after = o.fingerprint(await gatherFacts(t, { prelude: s.unstage }));
-    s.unstage = undefined;
-    s.keepStash = !rollbackOk;
-    const kept = uninstalled(steps)
-      ? ` (the modules it uninstalled are kept in ${stashFolder(o.runId)})`
-      : '';
-    return rollbackOk
-      ? result('failed', `${failure}; rolled back`, { before, after })
-      : result(
-          'rollback-failed',
-          `${failure}; the rollback failed too: the host needs a look${kept}${notReloaded.length > 0 ? ` (${notReloaded.join(', ')} not loaded again: suspected of crashing this host, see kpfleet facts)` : ''}`,
-          {
-            before,
-            after,
-          },
-        );
-  } catch (err) {
-    const e = errorInfo(err);
+    const r = await rollBack(o, s, { host: hp.host, failure, done, facts, staging, lockLost });
     return result(
-      err instanceof AppError && err.exitCode === ExitCode.unreachable ? 'unreachable' : 'failed',
-      e.message,
-      { error: e },
+      r.outcome,
+      r.message,
+      r.after === undefined ? { before } : { before, after: r.after },
     );
+  } catch (err) {
+    return thrown(err);
   } finally {
     await endSession(s, o.runId, () => phase('unlock'));
-  }
-}
-
-async function runStep<H extends { host: string }>(
-  o: ApplyOptions<H>,
-  t: Transport,
-  host: string,
-  c: Change,
-  index: number,
-  total: number,
-  ctx: { facts: HostFacts; staging: string; lockLost?: () => boolean },
-  rollback: boolean,
-): Promise<StepRecord> {
-  const label = o.label(c);
-  o.onEvent({ type: 'step-start', host, index, total, label, rollback });
-  const t0 = performance.now();
-  let rec: StepRecord;
-  try {
-    if (c.action === 'upload') {
-      const content = await o.readPatch(c);
-      const sum = o.sha256(content);
-      if (sum !== c.sha256) {
-        throw new AppError(
-          'E_PATCH_CHANGED',
-          `${c.source} changed since the plan (sha256 ${sum.slice(0, 12)}…, planned ${c.sha256.slice(0, 12)}…)`,
-          { host, step: 'upload' },
-        );
-      }
-      // its folder was made with the staging folder (makeStaging)
-      const dest = resolveStaged(c.destination, ctx.staging);
-      // 0644: `kpatch install` copies it with its mode, and the facts probe (no root) must be
-      // able to read that copy's sha256 (found on the real-kernel VM)
-      await t.upload(content, dest, {
-        sha256: c.sha256,
-        mode: 0o644,
-        timeoutMs: o.commandTimeoutMs,
-      });
-      rec = { change: c, label, ok: true, durationMs: 0 };
-    } else {
-      // built first: its names (the kernel, the file) are checked before the stash uses them
-      const s = stepFor(c, { facts: ctx.facts, staging: ctx.staging, runId: o.runId });
-      if (c.action === 'uninstall' && !rollback) {
-        // keep a copy, so a rollback can install it again; without one, no uninstall
-        await keepCopy(t, {
-          runId: o.runId,
-          host,
-          kernel: c.kernel,
-          file: c.file,
-        });
-      }
-      // checked again here: the lock may have ended while this step awaited the stash or facts
-      if (ctx.lockLost?.() === true) throw new Error(LOCK_LOST_ERROR);
-      const r = await t.exec(s.become ? underStepsLock(s.script, o.runId) : s.script, {
-        become: s.become,
-        step: s.step,
-        timeoutMs: o.commandTimeoutMs,
-      });
-      const judged = judgeStep(c, r.stdout);
-      const { output } = splitStepOutput(r.stdout);
-      const text = tailText(
-        [output.trim(), r.stderr.trim()].filter(Boolean).join('\n'),
-        RECORD_LINES,
-        RECORD_CHARS,
-      );
-      rec = {
-        change: c,
-        label,
-        ok: judged.ok,
-        durationMs: 0,
-        ...(text ? { output: text } : {}),
-        ...(judged.error !== undefined ? { error: judged.error } : {}),
-      };
-    }
-  } catch (err) {
-    rec = { change: c, label, ok: false, durationMs: 0, error: errorInfo(err).message };
-  }
-  rec.durationMs = performance.now() - t0;
-  if (rollback) rec.rollback = true;
-  o.onEvent({ type: 'step-end', host, index, step: rec });
-  return rec;
-}
-
-/**
- * Runs the health check: undefined when it passed, else why not. A check that exits non-zero,
- * runs out of time or prints more than the output cap failed (the host is rolled back); a lost
- * connection is not the check's failure and is thrown.
- */
-async function healthCheck(
-  t: Transport,
-  command: string,
-  timeoutMs: number,
-): Promise<string | undefined> {
-  try {
-    const h = await t.exec(command, { step: 'health check', timeoutMs });
-    if (h.code === 0) return undefined;
-    return `health check failed (exit ${String(h.code)}): ${lastLines(h.stderr || h.stdout, 2)}`;
-  } catch (err) {
-    if (err instanceof AppError && err.exitCode === ExitCode.changeFailed)
-      return `health check failed: ${err.message}`;
-    throw err;
   }
 }
 

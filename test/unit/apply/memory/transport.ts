@@ -31,7 +31,7 @@
  * be reached. A change behind the plan's back (stale facts) is a change to `model` between plan
  * and apply.
  */
-import { rollbackChanges } from '../../../../src/apply/execute.ts';
+import { rollbackChanges } from '../../../../src/apply/rollback.ts';
 import {
   holderScript,
   LOCK_LOST_EXIT,
