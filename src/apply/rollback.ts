@@ -16,7 +16,7 @@ import { relock, uninstalled } from './session.ts';
 
 /**
  * The changes that undo `done` (in reverse), from the facts before the run; a module this run
- * uninstalled comes back from the copy this run kept (`stash.ts`).
+ * uninstalled comes back from the copy this run kept (`scripts.ts`, the stash).
  */
 export function rollbackChanges(
   done: readonly Change[],
