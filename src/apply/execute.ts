@@ -1,42 +1,29 @@
 /**
- * Apply: executes a plan in waves through the Transport interface. Per host: take the host's
- * lock, read the facts again (refusing a host whose facts changed since the plan), run each
- * change and verify it from the host (sysfs, the installed file, rpm), run the group's health
- * check; on any failure roll the host back to its state before the run. A failure on one host
- * is that host's result. Emits typed events; never prints, never sets an exit code.
+ * Apply: runs a plan in waves through the Transport interface and reports typed events
+ * (`events.ts`); never prints, never sets an exit code. This file is the orchestration: the
+ * waves and the failure budget (`waves.ts`), then each host's flow: connect, take its lock
+ * (`session.ts`), read the facts again (refusing a host whose facts or plan changed), run each
+ * change and verify it from the host (`run-step.ts`, `steps.ts`), run the group's health check;
+ * on any failure roll the host back to its state before the run (`rollback.ts`). A failure on
+ * one host is that host's result.
  */
 import { AppError, errorInfo, ExitCode } from '../errors.ts';
 import { gatherFacts } from '../facts/gather.ts';
 import type { HostFacts } from '../facts/model.ts';
-import type { Change, HostPlan, LoadChange, Plan, UploadChange } from '../plan/model.ts';
+import type { Change, HostPlan, Plan, UploadChange } from '../plan/model.ts';
 import { diffChanges } from '../plan/verify.ts';
-import { LEGACY_LOCK_DIR, RUN_LOCK, STAGING_DIR } from '../host-paths.ts';
 import type { Amount } from '../config-model.ts';
-import { quote } from '../transport/shell.ts';
-import type { Held, Transport } from '../transport/transport.ts';
-import {
-  describeHolder,
-  HEARTBEAT_MS,
-  HOLD_ANSWER_MS,
-  holderScript,
-  LOCK_LOST_ERROR,
-  parseLockAnswer,
-  underStepsLock,
-} from './lock.ts';
+import type { Transport } from '../transport/transport.ts';
 import type { ApplyEvent, HostResult, StepRecord } from './events.ts';
 import type { HostOutcome } from './outcomes.ts';
 import { FAILURE_OUTCOMES } from './outcomes.ts';
-import { dropStash, stashBeforeUninstall, stashFolder, stashPath } from './stash.ts';
-import { judgeStep, resolveStaged, splitStepOutput, stepFor } from './steps.ts';
-import { tailText } from '../util/text.ts';
+import { rollBack } from './rollback.ts';
+import { healthCheck, runStep } from './run-step.ts';
+import { cleanupStagingScript } from './scripts.ts';
+import type { HostSession } from './session.ts';
+import { endSession, lockHost, makeStaging } from './session.ts';
 import { shouldHalt, splitWaves } from './waves.ts';
 import { mapLimit } from '../util/pool.ts';
-
-/** What a step record keeps of the step's output: its end, however much the host printed. */
-const RECORD_LINES = 20;
-const RECORD_CHARS = 4000;
-/** What an error message quotes of a host's output. */
-const MESSAGE_CHARS = 500;
 
 export interface ApplyOptions<H extends { host: string }> {
   plan: Plan;
@@ -172,115 +159,7 @@ function skipped(h: HostPlan, wave: number, message: string): HostResult {
   return { host: h.host, wave, outcome: 'skipped', message, steps: [], durationMs: 0 };
 }
 
-/**
- * The changes that undo `done` (in reverse), from the facts before the run; a module this run
- * uninstalled comes back from the copy this run kept (`stash.ts`).
- */
-export function rollbackChanges(
-  done: readonly Change[],
-  before: HostFacts,
-  runId: string,
-): Change[] {
-  const out: Change[] = [];
-  const reason = 'rollback: as before the run';
-  const load = (module: string): LoadChange => ({
-    action: 'load',
-    module,
-    patch: module,
-    // load it from the file it was installed as, where the facts show one for this kernel
-    ...((): { file?: string } => {
-      const i = before.installed.find((x) => x.kernel === before.kernel && x.module === module);
-      return i ? { file: i.path } : {};
-    })(),
-    replacesModules: [],
-    reenable: false,
-    cves: [],
-    reason,
-  });
-  for (const c of [...done].reverse()) {
-    switch (c.action) {
-      case 'install':
-        out.push({
-          action: 'uninstall',
-          module: c.module,
-          kernel: c.kernel,
-          file: c.file.slice(c.file.lastIndexOf('/') + 1),
-          reason,
-        });
-        break;
-      case 'package-install':
-        out.push(
-          c.replacesPackage !== undefined
-            ? {
-                action: 'package-install',
-                patch: c.patch,
-                module: c.module,
-                package: c.replacesPackage,
-                reason,
-              }
-            : { action: 'package-remove', package: c.package, reason },
-        );
-        break;
-      case 'load':
-        if (c.reenable) break;
-        // what it replaced comes back first, so the host is never without either (§5.3)
-        for (const q of c.replacesModules) out.push(load(q));
-        if (!before.patches.some((p) => p.name === c.module && p.enabled !== false))
-          out.push({ action: 'unload', module: c.module, leftover: false, reason });
-        break;
-      case 'unload':
-        if (!c.leftover && before.patches.some((p) => p.name === c.module))
-          out.push(load(c.module));
-        break;
-      case 'uninstall':
-        out.push({
-          action: 'install',
-          patch: c.patch ?? c.module,
-          module: c.module,
-          kernel: c.kernel,
-          file: stashPath(runId, c.kernel, c.file),
-          sha256:
-            before.installed.find((i) => i.kernel === c.kernel && i.file === c.file)?.sha256 ?? '',
-          reason,
-        });
-        break;
-      case 'package-remove':
-        out.push({
-          action: 'package-install',
-          patch: c.package,
-          module: '',
-          package: c.package,
-          reason,
-        });
-        break;
-      case 'upload':
-      case 'enable-service':
-        break;
-    }
-  }
-  return out;
-}
-
-/**
- * The rollback's changes without the loads of a suspect (the crash guard: a patch that may have
- * taken this host down is never loaded again by kpfleet, not even to roll back), and the modules
- * so not loaded again: the host then needs a look.
- */
-export function rollbackWithoutSuspects(
-  done: readonly Change[],
-  before: HostFacts,
-  runId: string,
-): { undo: Change[]; notReloaded: string[] } {
-  const suspect = new Set((before.suspects ?? []).map((s) => s.module));
-  const undo: Change[] = [];
-  const notReloaded: string[] = [];
-  for (const c of rollbackChanges(done, before, runId)) {
-    if (c.action === 'load' && suspect.has(c.module)) notReloaded.push(c.module);
-    else undo.push(c);
-  }
-  return { undo, notReloaded };
-}
-
+/** One host's flow, from its connection to its result (`events.ts` HostResult). */
 async function runHost<H extends { host: string }>(
   o: ApplyOptions<H>,
   hp: HostPlan,
@@ -301,6 +180,12 @@ async function runHost<H extends { host: string }>(
     durationMs: performance.now() - t0,
     ...extra,
   });
+  /** An error thrown on the way: the host is unreachable (no connection) or failed. */
+  const thrown = (err: unknown): HostResult => {
+    const e = errorInfo(err);
+    const lost = err instanceof AppError && err.exitCode === ExitCode.unreachable;
+    return result(lost ? 'unreachable' : 'failed', e.message, { error: e });
+  };
   const conn = o.hosts.get(hp.host);
   if (!conn) return result('unreachable', 'not in the inventory any more');
   const phase = (p: 'connect' | 'lock' | 'facts' | 'health' | 'rollback' | 'unlock') =>
@@ -311,26 +196,17 @@ async function runHost<H extends { host: string }>(
     phase('connect');
     t = await o.open(conn);
   } catch (err) {
-    const e = errorInfo(err);
-    return result(
-      err instanceof AppError && err.exitCode === ExitCode.unreachable ? 'unreachable' : 'failed',
-      e.message,
-      { error: e },
-    );
+    return thrown(err);
   }
-  let held: Held | undefined;
+  const s: HostSession = { t, keepStash: true, steps };
   /** Whether this run's lock on the host ended (read again right before each step is sent). */
-  const lockLost = (): boolean => held?.ended === true;
-  /** This run's copies (stash.ts) stay only where the host is not in a known state. */
-  let keepStash = true;
-  /** What removes this run's staged uploads, until a facts read has run it. */
-  let unstage: string | undefined;
+  const lockLost = (): boolean => s.held?.ended === true;
   try {
     if (!o.check) {
       phase('lock');
       const lock = await lockHost(t, o);
       if (!lock.ok) return result('locked', lock.message);
-      held = lock.held;
+      s.held = lock.held;
     }
     phase('facts');
     const facts = await gatherFacts(t);
@@ -359,13 +235,13 @@ async function runHost<H extends { host: string }>(
       });
     }
     const uploads = hp.changes.flatMap((c) => (c.action === 'upload' ? [c.destination] : []));
-    const staging = uploads.length ? await stagingDir(t, uploads) : '';
-    unstage = cleanupStaging(staging, uploads);
+    const staging = uploads.length ? await makeStaging(t, uploads) : '';
+    s.unstage = cleanupStagingScript(staging, uploads);
     const done: Change[] = [];
     let failure: string | undefined;
     for (const [i, c] of hp.changes.entries()) {
-      if (held?.ended === true) {
-        keepStash = true;
+      if (s.held?.ended === true) {
+        s.keepStash = true;
         return result(
           'failed',
           `its lock on the host ended after ${String(i)} of ${String(hp.changes.length)} changes (kpfleet unlock, or the host ended it): no further change was made, each one done was verified; apply again converges it`,
@@ -373,7 +249,7 @@ async function runHost<H extends { host: string }>(
         );
       }
       if (o.signal?.aborted === true) {
-        keepStash = false;
+        s.keepStash = false;
         return result(
           'interrupted',
           `interrupted after ${String(i)} of ${String(hp.changes.length)} changes; each one done was verified, so the host is in a known state; apply again converges it`,
@@ -405,13 +281,13 @@ async function runHost<H extends { host: string }>(
       failure = await healthCheck(t, o.healthCheck, o.healthCheckTimeoutMs);
     }
     if (failure === undefined) {
-      const afterFacts = await gatherFacts(t, { prelude: unstage });
-      unstage = undefined;
+      const afterFacts = await gatherFacts(t, { prelude: s.unstage });
+      s.unstage = undefined;
       const after = o.fingerprint(afterFacts);
       // each load was verified when it ran; a later load may still have retired it
       const retired = retiredLoads(hp.changes, afterFacts);
       if (retired.length === 0) {
-        keepStash = false;
+        s.keepStash = false;
         return result('changed', `${String(hp.changes.length)} change(s) done and verified`, {
           before,
           after,
@@ -421,236 +297,17 @@ async function runHost<H extends { host: string }>(
     }
     // roll back to the state before the run
     phase('rollback');
-    if (held?.ended === true) {
-      // the connection dropped and took the lock with it: over a new connection, with the lock
-      // taken again (unless another run has it now), the host is rolled back all the same
-      held = (await relock(o, t, held)) ?? held;
-    }
-    const { undo, notReloaded } = rollbackWithoutSuspects(done, facts, o.runId);
-    let rollbackOk = notReloaded.length === 0;
-    for (const [i, c] of undo.entries()) {
-      // another run may hold the host now: change nothing more (each change done was verified)
-      if (held?.ended === true) {
-        keepStash = true;
-        return result(
-          'failed',
-          `${failure}; its lock on the host ended before the rollback (kpfleet unlock, or the host ended it), so it was not rolled back: apply again converges it`,
-          { before },
-        );
-      }
-      const rec = await runStep(
-        o,
-        t,
-        hp.host,
-        c,
-        i,
-        undo.length,
-        { facts: await gatherFacts(t), staging, lockLost },
-        true,
-      );
-      steps.push(rec);
-      if (!rec.ok) rollbackOk = false;
-    }
-    const after = o.fingerprint(await gatherFacts(t, { prelude: unstage }));
-    unstage = undefined;
-    keepStash = !rollbackOk;
-    const kept = uninstalled(steps)
-      ? ` (the modules it uninstalled are kept in ${stashFolder(o.runId)})`
-      : '';
-    return rollbackOk
-      ? result('failed', `${failure}; rolled back`, { before, after })
-      : result(
-          'rollback-failed',
-          `${failure}; the rollback failed too: the host needs a look${kept}${notReloaded.length > 0 ? ` (${notReloaded.join(', ')} not loaded again: suspected of crashing this host, see kpfleet facts)` : ''}`,
-          {
-            before,
-            after,
-          },
-        );
-  } catch (err) {
-    const e = errorInfo(err);
+    const r = await rollBack(o, s, { host: hp.host, failure, done, facts, staging, lockLost });
     return result(
-      err instanceof AppError && err.exitCode === ExitCode.unreachable ? 'unreachable' : 'failed',
-      e.message,
-      { error: e },
+      r.outcome,
+      r.message,
+      r.after === undefined ? { before } : { before, after: r.after },
     );
+  } catch (err) {
+    return thrown(err);
   } finally {
-    // interrupted, or a step threw: the staged uploads go all the same (best effort)
-    if (unstage !== undefined)
-      await t.exec(unstage, { step: 'staging cleanup', timeoutMs: 30_000 }).catch(() => undefined);
-    if (held && !keepStash && uninstalled(steps))
-      await dropStash((cmd, opts) => t.exec(cmd, opts), o.runId);
-    if (held) {
-      phase('unlock');
-      // end of file on the holder's stdin; a lost connection has ended it already (lock.ts)
-      await held.release();
-    }
-    await t.close();
+    await endSession(s, o.runId, () => phase('unlock'));
   }
-}
-
-async function runStep<H extends { host: string }>(
-  o: ApplyOptions<H>,
-  t: Transport,
-  host: string,
-  c: Change,
-  index: number,
-  total: number,
-  ctx: { facts: HostFacts; staging: string; lockLost?: () => boolean },
-  rollback: boolean,
-): Promise<StepRecord> {
-  const label = o.label(c);
-  o.onEvent({ type: 'step-start', host, index, total, label, rollback });
-  const t0 = performance.now();
-  let rec: StepRecord;
-  try {
-    if (c.action === 'upload') {
-      const content = await o.readPatch(c);
-      const sum = o.sha256(content);
-      if (sum !== c.sha256) {
-        throw new AppError(
-          'E_PATCH_CHANGED',
-          `${c.source} changed since the plan (sha256 ${sum.slice(0, 12)}…, planned ${c.sha256.slice(0, 12)}…)`,
-          { host, step: 'upload' },
-        );
-      }
-      // its folder was made with the staging folder (stagingDir)
-      const dest = resolveStaged(c.destination, { facts: ctx.facts, staging: ctx.staging });
-      // 0644: `kpatch install` copies it with its mode, and the facts probe (no root) must be
-      // able to read that copy's sha256 (found on the real-kernel VM)
-      await t.upload(content, dest, {
-        sha256: c.sha256,
-        mode: 0o644,
-        timeoutMs: o.commandTimeoutMs,
-      });
-      rec = { change: c, label, ok: true, durationMs: 0 };
-    } else {
-      // built first: its names (the kernel, the file) are checked before the stash uses them
-      const s = stepFor(c, { facts: ctx.facts, staging: ctx.staging, runId: o.runId });
-      if (c.action === 'uninstall' && !rollback) {
-        // keep a copy, so a rollback can install it again; without one, no uninstall
-        await stashBeforeUninstall((cmd, opts) => t.exec(cmd, opts), {
-          runId: o.runId,
-          host,
-          kernel: c.kernel,
-          file: c.file,
-        });
-      }
-      // checked again here: the lock may have ended while this step awaited the stash or facts
-      if (ctx.lockLost?.() === true) throw new Error(LOCK_LOST_ERROR);
-      const r = await t.exec(s.become ? underStepsLock(s.script, o.runId) : s.script, {
-        become: s.become,
-        step: s.step,
-        timeoutMs: o.commandTimeoutMs,
-      });
-      const judged = judgeStep(c, r.stdout);
-      const { output } = splitStepOutput(r.stdout);
-      const text = tailText(
-        [output.trim(), r.stderr.trim()].filter(Boolean).join('\n'),
-        RECORD_LINES,
-        RECORD_CHARS,
-      );
-      rec = {
-        change: c,
-        label,
-        ok: judged.ok,
-        durationMs: 0,
-        ...(text ? { output: text } : {}),
-        ...(judged.error !== undefined ? { error: judged.error } : {}),
-      };
-    }
-  } catch (err) {
-    rec = { change: c, label, ok: false, durationMs: 0, error: errorInfo(err).message };
-  }
-  rec.durationMs = performance.now() - t0;
-  if (rollback) rec.rollback = true;
-  o.onEvent({ type: 'step-end', host, index, step: rec });
-  return rec;
-}
-
-/**
- * Runs the health check: undefined when it passed, else why not. A check that exits non-zero,
- * runs out of time or prints more than the output cap failed (the host is rolled back); a lost
- * connection is not the check's failure and is thrown.
- */
-async function healthCheck(
-  t: Transport,
-  command: string,
-  timeoutMs: number,
-): Promise<string | undefined> {
-  try {
-    const h = await t.exec(command, { step: 'health check', timeoutMs });
-    if (h.code === 0) return undefined;
-    const said =
-      tailText(h.stderr || h.stdout, 2, MESSAGE_CHARS).replaceAll('\n', ' / ') || '(no output)';
-    return `health check failed (exit ${String(h.code)}): ${said}`;
-  } catch (err) {
-    if (err instanceof AppError && err.exitCode === ExitCode.changeFailed)
-      return `health check failed: ${err.message}`;
-    throw err;
-  }
-}
-
-/**
- * After the lock ended during the run: when the connection ended (and took the lock with it; not
- * when the lock was ended over a live one, as `kpfleet unlock` does), the lock again over a new
- * connection (the transport reconnects), if no other run has taken it since.
- */
-async function relock<H extends { host: string }>(
-  o: ApplyOptions<H>,
-  t: Transport,
-  lost: Held,
-): Promise<Held | undefined> {
-  if (!lost.lost) return undefined;
-  const lock = await lockHost(t, o).catch(() => ({ ok: false as const }));
-  return lock.ok ? lock.held : undefined;
-}
-
-/** Takes the host's lock (`lock.ts`), or says who holds it since when. */
-async function lockHost<H extends { host: string }>(
-  t: Transport,
-  o: ApplyOptions<H>,
-): Promise<{ ok: true; held: Held } | { ok: false; message: string }> {
-  const held = await t.hold(
-    holderScript({ owner: o.operator, since: o.now().toISOString(), runId: o.runId }),
-    { become: true, step: 'lock', timeoutMs: HOLD_ANSWER_MS, heartbeatMs: HEARTBEAT_MS },
-  );
-  if (parseLockAnswer(held.said).kind === 'locked' && !held.ended) return { ok: true, held };
-  await held.release(); // not held: it says who holds the lock, then ends
-  const answer = parseLockAnswer(held.said);
-  switch (answer.kind) {
-    case 'busy':
-      return {
-        ok: false,
-        message: `locked by ${describeHolder(answer.holder)}; nothing was done. Another kpfleet run is working on this host; if it is not, \`kpfleet unlock --limit ${t.host}\` shows and ends it`,
-      };
-    case 'legacy':
-      return {
-        ok: false,
-        message: `locked by ${describeHolder(answer.holder)} with the lock folder ${LEGACY_LOCK_DIR} of an older kpfleet; nothing was done. If that run is over, \`kpfleet unlock --limit ${t.host}\` removes it`,
-      };
-    case 'drain':
-      return {
-        ok: false,
-        message:
-          'a step of an earlier run was still running on the host after waiting for it; nothing was done. Run again later',
-      };
-    case 'locked':
-    case 'missing-tools':
-    case 'error':
-      throw new AppError(
-        'E_LOCK',
-        answer.kind === 'missing-tools'
-          ? 'cannot take the lock: flock (util-linux) or timeout (coreutils) is missing on the host'
-          : `could not take the lock ${RUN_LOCK}: ${answer.kind === 'error' && answer.text ? answer.text : tailText(held.stderr, 3, MESSAGE_CHARS) || `exit ${String(held.code)}`}`,
-        { host: t.host, step: 'lock' },
-      );
-  }
-}
-
-/** Whether this run tried to uninstall a module on the host (and so kept, or tried to keep, a copy). */
-function uninstalled(steps: readonly StepRecord[]): boolean {
-  return steps.some((s) => s.change.action === 'uninstall' && s.rollback !== true);
 }
 
 /** Modules this host's plan loaded that the facts read after the run no longer show enabled. */
@@ -661,47 +318,4 @@ function retiredLoads(changes: readonly Change[], after: HostFacts): string[] {
       changes.flatMap((c) => (c.action === 'load' && !enabled.has(c.module) ? [c.module] : [])),
     ),
   ];
-}
-
-/**
- * `~/.kpfleet/stage` on the host, made private to the login user, with the folders of the
- * uploads' destinations (`~/.kpfleet/stage/<sha>/…`) in the same exec.
- */
-async function stagingDir(t: Transport, destinations: readonly string[]): Promise<string> {
-  const subdirs = stagedFolders(destinations);
-  const r = await t.exec(
-    `mkdir -p -m 700 "$HOME/.kpfleet/stage" && cd "$HOME/.kpfleet/stage" && ${subdirs.length ? `mkdir -p -m 700 -- ${subdirs.map(quote).join(' ')} && ` : ''}pwd -P`,
-    { step: 'staging', timeoutMs: 30_000 },
-  );
-  const dir = r.stdout.trim();
-  if (r.code !== 0 || !dir.startsWith('/')) {
-    throw new AppError(
-      'E_STAGING',
-      `cannot make ~/.kpfleet/stage on the host: ${tailText(r.stderr, 3, MESSAGE_CHARS)}`,
-      { host: t.host, step: 'staging', hint: 'the login user needs a writable home folder' },
-    );
-  }
-  return dir;
-}
-
-/** The staging sub-folders of upload destinations: the plan's own form, a checksum prefix. */
-function stagedFolders(destinations: readonly string[]): string[] {
-  return [
-    ...new Set(
-      destinations
-        .filter((d) => d.startsWith(`${STAGING_DIR}/`))
-        .map((d) => d.slice(STAGING_DIR.length + 1, d.lastIndexOf('/')))
-        .filter((d) => /^[0-9a-f]{16}$/.test(d)),
-    ),
-  ];
-}
-
-/**
- * The command that removes what this run staged (run before the last facts read): its own
- * folders only, then the staging folder if nothing else is left in it.
- */
-function cleanupStaging(staging: string, destinations: readonly string[]): string | undefined {
-  const own = stagedFolders(destinations).map((d) => `${staging}/${d}`);
-  if (!staging || own.length === 0) return undefined;
-  return `rm -rf -- ${own.map(quote).join(' ')}; rmdir -- ${quote(staging)} 2>/dev/null; true`;
 }

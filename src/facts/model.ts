@@ -46,7 +46,7 @@ export interface TransitionFacts {
 
 /**
  * The record of a load that never finished, left by a boot before this one: the host went down
- * while kpfleet was loading this patch (issue 15 point 4; apply/steps.ts `loadRecordScript`).
+ * while kpfleet was loading this patch (issue 15 point 4; apply/load-record.ts `loadRecordScript`).
  */
 export interface SuspectLoad {
   module: string;

@@ -1,7 +1,7 @@
 /**
  * The crash guard's records (issue 15 point 4), as the probe prints them: the boot id, then
  * `record <file name>` and the file's lines behind `| ` for each record in
- * /var/lib/kpfleet/loading (written by apply/steps.ts `loadRecordScript`). A record whose boot
+ * /var/lib/kpfleet/loading (written by apply/load-record.ts `loadRecordScript`). A record whose boot
  * id is this boot's is a load whose controller stopped while the host stayed up: not a suspect.
  * Anything not in the records' exact shape is a FieldError that names it, never a guess, and so
  * is a folder the login user cannot read (no record seen is not no record). Pure.

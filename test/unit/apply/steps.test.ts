@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { rollbackChanges, rollbackWithoutSuspects } from '../../../src/apply/execute.ts';
+import { rollbackChanges, rollbackWithoutSuspects } from '../../../src/apply/rollback.ts';
 import {
   judgeStep,
   rpmSpec,

@@ -1,12 +1,12 @@
 /**
  * What a memory host (transport.ts) answers, as text, and the commands it expects of a run:
- * the staging commands apply sends (execute.ts builds them privately: written here to the letter,
- * so that a change there is refused, loudly), the copy before an uninstall and its removal
- * (captured from stash.ts's own functions), and what a step's verification prints, read from
- * the host model (test/fleet/model.ts).
+ * the staging commands apply sends (scripts.ts builds them: written here to the letter, so that a
+ * change there is refused, loudly), the copy before an uninstall and its removal (scripts.ts's
+ * own commands), and what a step's verification prints, read from the host model
+ * (test/fleet/model.ts).
  */
 import { createHash } from 'node:crypto';
-import { dropStash, stashBeforeUninstall, stashPath } from '../../../../src/apply/stash.ts';
+import { dropStashScript, stashPath, stashScript } from '../../../../src/apply/scripts.ts';
 import { normalizeModuleName } from '../../../../src/facts/parse/kpatch-list-model.ts';
 import { STAGING_DIR } from '../../../../src/host-paths.ts';
 import type { Change } from '../../../../src/plan/model.ts';
@@ -33,27 +33,15 @@ function stagedFolders(destinations: readonly string[]): string[] {
   return [...new Set(destinations.map((d) => d.slice(STAGING_DIR.length + 1, d.lastIndexOf('/'))))];
 }
 
-/** execute.ts `stagingDir`'s command, to the letter: a change there is refused here, loudly. */
+/** scripts.ts `stagingScript`'s command, to the letter: a change there is refused here, loudly. */
 export function stagingCommand(folders: readonly string[]): string {
   return `mkdir -p -m 700 "$HOME/.kpfleet/stage" && cd "$HOME/.kpfleet/stage" && ${folders.length ? `mkdir -p -m 700 -- ${folders.map(quote).join(' ')} && ` : ''}pwd -P`;
 }
 
-/** execute.ts `cleanupStaging`'s command, to the letter. */
+/** scripts.ts `cleanupStagingScript`'s command, to the letter. */
 export function cleanupCommand(folders: readonly string[]): string {
   const own = folders.map((d) => `${STAGING_PATH}/${d}`);
   return `rm -rf -- ${own.map(quote).join(' ')}; rmdir -- ${quote(STAGING_PATH)} 2>/dev/null; true`;
-}
-
-/** The commands a function of stash.ts sends, captured by running it over a recorder. */
-async function captured(
-  run: (exec: (cmd: string) => Promise<{ code: number; stderr: string }>) => Promise<void>,
-): Promise<string[]> {
-  const out: string[] = [];
-  await run((cmd) => {
-    out.push(cmd);
-    return Promise.resolve({ code: 0, stderr: '' });
-  });
-  return out;
 }
 
 export const execResult = (stdout: string, code = 0, stderr = ''): ExecResult => ({
@@ -77,27 +65,21 @@ export interface RunCommands {
   dropStash: string;
 }
 
-export async function runCommands(
+export function runCommands(
   changes: readonly Change[],
   run: RunIdentity,
-  host: string,
   healthCheck?: string,
-): Promise<RunCommands> {
+): RunCommands {
   const uploads = changes.flatMap((c) => (c.action === 'upload' ? [c.destination] : []));
   const stash = new Map<string, { kernel: string; file: string; path: string }>();
   for (const c of changes) {
     if (c.action !== 'uninstall') continue;
-    const [cmd] = await captured((exec) =>
-      stashBeforeUninstall(exec, { runId: run.runId, host, ...c }),
-    );
-    if (cmd === undefined) throw new Error('stashBeforeUninstall sent no command');
-    stash.set(cmd, {
+    stash.set(stashScript(run.runId, c.kernel, c.file), {
       kernel: c.kernel,
       file: c.file,
       path: stashPath(run.runId, c.kernel, c.file),
     });
   }
-  const [drop = ''] = await captured((exec) => dropStash(exec, run.runId));
   return {
     changes,
     run,
@@ -105,7 +87,7 @@ export async function runCommands(
     uploads,
     folders: stagedFolders(uploads),
     stash,
-    dropStash: drop,
+    dropStash: dropStashScript(run.runId),
   };
 }
 

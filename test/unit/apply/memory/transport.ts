@@ -16,7 +16,7 @@
  *   answer is the command's output, `VERIFY_MARK <rc>`, and what the verification reads, in
  *   the format `splitStepOutput`/`judgeStep` read;
  * - the staging folder (made with the uploads' folders), its clean-up, the copy kept before an
- *   uninstall and its removal (`stash.ts`'s commands, captured from those functions), the
+ *   uninstall and its removal (`scripts.ts`'s commands), the
  *   configured health check;
  * - uploads into the staging folder it gave, of planned destinations, checked by sha256.
  * Anything else (a command, an option such as `become`, an upload elsewhere) is refused: `exec`
@@ -31,14 +31,14 @@
  * be reached. A change behind the plan's back (stale facts) is a change to `model` between plan
  * and apply.
  */
-import { rollbackChanges } from '../../../../src/apply/execute.ts';
+import { rollbackChanges } from '../../../../src/apply/rollback.ts';
 import {
   holderScript,
   LOCK_LOST_EXIT,
   LOCK_LOST_MARK,
   underStepsLock,
 } from '../../../../src/apply/lock.ts';
-import { stashFolder } from '../../../../src/apply/stash.ts';
+import { stashFolder } from '../../../../src/apply/scripts.ts';
 import { stepFor, VERIFY_MARK } from '../../../../src/apply/steps.ts';
 import { AppError } from '../../../../src/errors.ts';
 import type { HostFacts } from '../../../../src/facts/model.ts';
@@ -138,11 +138,12 @@ export class MemoryHost {
   }
 
   /** The run to come: its plan's changes for this host, who runs it, its health check. */
-  async expect(changes: readonly Change[], run: RunIdentity, healthCheck?: string): Promise<void> {
-    this.expected = await runCommands(changes, run, this.name, healthCheck);
+  expect(changes: readonly Change[], run: RunIdentity, healthCheck?: string): Promise<void> {
+    this.expected = runCommands(changes, run, healthCheck);
     this.served.length = 0;
     this.log.length = 0;
     this.connections = 0;
+    return Promise.resolve();
   }
 
   /** The facts probe's answer now (probe-answer.ts). */

@@ -1,0 +1,57 @@
+/**
+ * The crash guard's record of a load (issue 15 point 4): written and synced on the host before
+ * `kpatch load` starts, removed once its outcome is known. A record left behind under an older
+ * boot id means the host went down during that load (facts/parse/load-records.ts reads it; the
+ * planner's `suspect` finding). Pure: the command as a string, every name checked.
+ */
+import { LOAD_RECORD_DIR } from '../host-paths.ts';
+import { assertModuleName, sh } from '../transport/shell.ts';
+import { assertRunId } from './scripts.ts';
+
+/** A patch name as kpfleet.yml allows one (schemas/kpfleet.schema.json `patchName`). */
+const PATCH_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/**
+ * Writes the record of a load before it starts: which module and patch, the boot id, the run,
+ * the time; mode 0644 (the facts probe reads it without root), renamed into place and synced, so
+ * it is on disk before the load can take the host down. Records of this boot left by an earlier
+ * load that never finished (a controller killed mid-load: the host stayed up) are removed first.
+ * One command that fails if any part does: without its record, no load.
+ */
+export function loadRecordScript(module: string, patch: string, runId: string | undefined): string {
+  assertModuleName(module);
+  if (!PATCH_NAME.test(patch)) throw new Error(`invalid patch name ${JSON.stringify(patch)}`);
+  if (runId !== undefined) assertRunId(runId);
+  const dir = LOAD_RECORD_DIR;
+  const file = `${dir}/${module}`;
+  const body =
+    `module=${module}\\npatch=${patch}\\nboot=%s\\n` +
+    (runId !== undefined ? `run=${runId}\\n` : '') +
+    'time=%s\\n';
+  return (
+    sh`{ kpb=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null) && [ -n "$kpb" ] && mkdir -p -m 0755 ${dir} && ` +
+    sh`{ for kpr in ${dir}/*; do [ -f "$kpr" ] && grep -qsx "boot=$kpb" "$kpr" && rm -f -- "$kpr"; done; true; } && ` +
+    sh`printf ${body} "$kpb" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >${`${file}.new`} && chmod 0644 ${`${file}.new`} && ` +
+    sh`mv -f -- ${`${file}.new`} ${file} && sync; }`
+  );
+}
+
+/**
+ * True on the host when a record of `module`'s load from another boot is there: the crash
+ * guard's evidence that this load may have taken the host down. The load step then refuses,
+ * so that evidence is never overwritten, nor removed, by another load (`kpfleet clear-suspect`
+ * removes it once someone has looked).
+ */
+export function suspectRecordTest(module: string): string {
+  assertModuleName(module);
+  const file = `${LOAD_RECORD_DIR}/${module}`;
+  return sh`{ [ -e ${file} ] && ! grep -qsx "boot=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)" ${file}; }`;
+}
+
+/**
+ * After `kpatch load` returned: its record goes unless the module is still in transition (kpatch
+ * gave up waiting, §2.4): the load is not over, and the host may yet go down from it.
+ */
+export function dropRecordUnlessInTransition(module: string): string {
+  return sh`if [ "$(cat /sys/kernel/livepatch/${module}/transition 2>/dev/null)" != 1 ]; then rm -f -- ${`${LOAD_RECORD_DIR}/${module}`}; fi`;
+}

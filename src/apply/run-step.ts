@@ -1,0 +1,134 @@
+/**
+ * One change run on a host, and the health check. A change is an upload (its content checked
+ * against the plan's sha256 first) or a command (`steps.ts`) run under the steps lock
+ * (`lock.ts`) and judged from what the host printed; a module is copied before its uninstall
+ * (`session.ts` keepCopy). Each step is announced and recorded as events (`events.ts`).
+ */
+import { AppError, errorInfo, ExitCode } from '../errors.ts';
+import type { HostFacts } from '../facts/model.ts';
+import type { Change, UploadChange } from '../plan/model.ts';
+import type { Transport } from '../transport/transport.ts';
+import { tailText } from '../util/text.ts';
+import type { ApplyEvent, StepRecord } from './events.ts';
+import { LOCK_LOST_ERROR, underStepsLock } from './lock.ts';
+import { resolveStaged } from './scripts.ts';
+import { keepCopy } from './session.ts';
+import { lastLines } from './step-frame.ts';
+import { judgeStep, splitStepOutput, stepFor } from './steps.ts';
+
+/** What a step record keeps of the step's output: its end, however much the host printed. */
+const RECORD_LINES = 20;
+const RECORD_CHARS = 4000;
+
+/** What running a step needs of the run (`ApplyOptions` has each). */
+export interface StepRunner {
+  runId: string;
+  commandTimeoutMs: number;
+  /** The content of the catalogue's file for an upload. */
+  readPatch: (change: UploadChange) => Promise<Buffer>;
+  sha256: (content: Buffer) => string;
+  /** One line label of a change, for events. */
+  label: (c: Change) => string;
+  onEvent: (e: ApplyEvent) => void;
+}
+
+/** Runs one change on a host (`rollback`: a step of the rollback) and records it. */
+export async function runStep(
+  o: StepRunner,
+  t: Transport,
+  host: string,
+  c: Change,
+  index: number,
+  total: number,
+  ctx: { facts: HostFacts; staging: string; lockLost?: () => boolean },
+  rollback: boolean,
+): Promise<StepRecord> {
+  const label = o.label(c);
+  o.onEvent({ type: 'step-start', host, index, total, label, rollback });
+  const t0 = performance.now();
+  let rec: StepRecord;
+  try {
+    if (c.action === 'upload') {
+      const content = await o.readPatch(c);
+      const sum = o.sha256(content);
+      if (sum !== c.sha256) {
+        throw new AppError(
+          'E_PATCH_CHANGED',
+          `${c.source} changed since the plan (sha256 ${sum.slice(0, 12)}…, planned ${c.sha256.slice(0, 12)}…)`,
+          { host, step: 'upload' },
+        );
+      }
+      // its folder was made with the staging folder (makeStaging)
+      const dest = resolveStaged(c.destination, ctx.staging);
+      // 0644: `kpatch install` copies it with its mode, and the facts probe (no root) must be
+      // able to read that copy's sha256 (found on the real-kernel VM)
+      await t.upload(content, dest, {
+        sha256: c.sha256,
+        mode: 0o644,
+        timeoutMs: o.commandTimeoutMs,
+      });
+      rec = { change: c, label, ok: true, durationMs: 0 };
+    } else {
+      // built first: its names (the kernel, the file) are checked before the stash uses them
+      const s = stepFor(c, { facts: ctx.facts, staging: ctx.staging, runId: o.runId });
+      if (c.action === 'uninstall' && !rollback) {
+        // keep a copy, so a rollback can install it again; without one, no uninstall
+        await keepCopy(t, {
+          runId: o.runId,
+          host,
+          kernel: c.kernel,
+          file: c.file,
+        });
+      }
+      // checked again here: the lock may have ended while this step awaited the stash or facts
+      if (ctx.lockLost?.() === true) throw new Error(LOCK_LOST_ERROR);
+      const r = await t.exec(s.become ? underStepsLock(s.script, o.runId) : s.script, {
+        become: s.become,
+        step: s.step,
+        timeoutMs: o.commandTimeoutMs,
+      });
+      const judged = judgeStep(c, r.stdout);
+      const { output } = splitStepOutput(r.stdout);
+      const text = tailText(
+        [output.trim(), r.stderr.trim()].filter(Boolean).join('\n'),
+        RECORD_LINES,
+        RECORD_CHARS,
+      );
+      rec = {
+        change: c,
+        label,
+        ok: judged.ok,
+        durationMs: 0,
+        ...(text ? { output: text } : {}),
+        ...(judged.error !== undefined ? { error: judged.error } : {}),
+      };
+    }
+  } catch (err) {
+    rec = { change: c, label, ok: false, durationMs: 0, error: errorInfo(err).message };
+  }
+  rec.durationMs = performance.now() - t0;
+  if (rollback) rec.rollback = true;
+  o.onEvent({ type: 'step-end', host, index, step: rec });
+  return rec;
+}
+
+/**
+ * Runs the health check: undefined when it passed, else why not. A check that exits non-zero,
+ * runs out of time or prints more than the output cap failed (the host is rolled back); a lost
+ * connection is not the check's failure and is thrown.
+ */
+export async function healthCheck(
+  t: Transport,
+  command: string,
+  timeoutMs: number,
+): Promise<string | undefined> {
+  try {
+    const h = await t.exec(command, { step: 'health check', timeoutMs });
+    if (h.code === 0) return undefined;
+    return `health check failed (exit ${String(h.code)}): ${lastLines(h.stderr || h.stdout, 2)}`;
+  } catch (err) {
+    if (err instanceof AppError && err.exitCode === ExitCode.changeFailed)
+      return `health check failed: ${err.message}`;
+    throw err;
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * The run's own housekeeping on a host, as commands: the staging folder where uploads wait, and
+ * its cleanup; the copies of modules kept before an uninstall (the stash), and their removal.
+ * The lock's commands are `lock.ts`'s, each change's `steps.ts`'s; `session.ts` runs these.
+ * Pure: commands as strings, every name checked and every word quoted (`transport/shell.ts`).
+ */
+import { UnsafeArgumentError } from '../errors.ts';
+import { installedPath, STAGING_DIR, STASH_ROOT } from '../host-paths.ts';
+import { assertFileName, assertKernelRelease, quote, sh } from '../transport/shell.ts';
+
+/** A run id as `apply` makes them (an ISO time and random hex): one safe path component. */
+const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
+/** Refuses a run id that is not one safe path component (it names folders and records). */
+export function assertRunId(runId: string): void {
+  if (!RUN_ID.test(runId))
+    throw new UnsafeArgumentError(
+      'run id',
+      runId,
+      'a run id is 1 to 128 characters of [A-Za-z0-9._:-], starting with a letter or digit',
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Staging: uploads wait in `~/.kpfleet/stage/<sha>/…`, private to the login user, until
+// `kpatch install` copies them; each run removes its own folders there when it is done.
+
+/** `~/.kpfleet/stage/…` → the absolute path on this host (`staging`, as `stagingScript` said). */
+export function resolveStaged(path: string, staging: string): string {
+  return path.startsWith(`${STAGING_DIR}/`) ? staging + path.slice(STAGING_DIR.length) : path;
+}
+
+/** The staging sub-folders of upload destinations: the plan's own form, a checksum prefix. */
+function stagedFolders(destinations: readonly string[]): string[] {
+  return [
+    ...new Set(
+      destinations
+        .filter((d) => d.startsWith(`${STAGING_DIR}/`))
+        .map((d) => d.slice(STAGING_DIR.length + 1, d.lastIndexOf('/')))
+        .filter((d) => /^[0-9a-f]{16}$/.test(d)),
+    ),
+  ];
+}
+
+/**
+ * Makes `~/.kpfleet/stage` private to the login user, with the folders of the uploads'
+ * destinations, and prints its absolute path.
+ */
+export function stagingScript(destinations: readonly string[]): string {
+  const subdirs = stagedFolders(destinations);
+  return `mkdir -p -m 700 "$HOME/.kpfleet/stage" && cd "$HOME/.kpfleet/stage" && ${subdirs.length ? `mkdir -p -m 700 -- ${subdirs.map(quote).join(' ')} && ` : ''}pwd -P`;
+}
+
+/**
+ * The command that removes what this run staged (run before the last facts read): its own
+ * folders only, then the staging folder if nothing else is left in it.
+ */
+export function cleanupStagingScript(
+  staging: string,
+  destinations: readonly string[],
+): string | undefined {
+  const own = stagedFolders(destinations).map((d) => `${staging}/${d}`);
+  if (!staging || own.length === 0) return undefined;
+  return `rm -rf -- ${own.map(quote).join(' ')}; rmdir -- ${quote(staging)} 2>/dev/null; true`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The stash: the copy of a module kept before kpfleet uninstalls it, so that a rollback can
+// install it again: `/var/lib/kpfleet/rollback/<run id>/<kernel>/<file>`. Each run has its own
+// folder, so a rollback only ever installs the copy this run made (never one an earlier run
+// left); the folder is removed when the host ends in a known state, and kept (named in the
+// message) when its rollback failed too. A copy that cannot be made stops the uninstall.
+
+/** This run's folder of copies. */
+export function stashFolder(runId: string): string {
+  assertRunId(runId);
+  return `${STASH_ROOT}/${runId}`;
+}
+
+/** Where this run keeps its copy of `/var/lib/kpatch/<kernel>/<file>`. */
+export function stashPath(runId: string, kernel: string, file: string): string {
+  assertKernelRelease(kernel);
+  assertFileName(file);
+  return `${stashFolder(runId)}/${kernel}/${file}`;
+}
+
+/** The command that keeps the copy (as root), its folders private. */
+export function stashScript(runId: string, kernel: string, file: string): string {
+  const dst = stashPath(runId, kernel, file);
+  const src = installedPath(kernel, file);
+  return sh`mkdir -p -m 700 -- ${STASH_ROOT} ${stashFolder(runId)} ${dst.slice(0, dst.lastIndexOf('/'))} && cp -p -- ${src} ${dst}`;
+}
+
+/** The command that removes this run's copies (as root). */
+export function dropStashScript(runId: string): string {
+  return sh`rm -rf -- ${stashFolder(runId)}`;
+}

@@ -1,0 +1,171 @@
+/**
+ * One host's session in a run, and what it takes and gives back through the host's Transport:
+ * the host's lock (taken, and taken again over a new connection after a drop), the staging
+ * folder, the copy of a module kept before its uninstall; at the end, whatever happened, the
+ * staged uploads go, the copies go where the host is in a known state, the lock is released and
+ * the connection closed. The commands are `lock.ts`'s and `scripts.ts`'s.
+ */
+import { AppError } from '../errors.ts';
+import { installedPath, KPFLEET_DIR, LEGACY_LOCK_DIR, RUN_LOCK } from '../host-paths.ts';
+import type { Held, Transport } from '../transport/transport.ts';
+import { tailText } from '../util/text.ts';
+import type { StepRecord } from './events.ts';
+import {
+  describeHolder,
+  HEARTBEAT_MS,
+  HOLD_ANSWER_MS,
+  holderScript,
+  parseLockAnswer,
+} from './lock.ts';
+import { dropStashScript, stagingScript, stashFolder, stashScript } from './scripts.ts';
+
+/** What an error message quotes of a host's output. */
+const MESSAGE_CHARS = 500;
+
+/** What a host's run holds until its end, and gives back then (`endSession`). */
+export interface HostSession {
+  t: Transport;
+  /** The host's lock, once taken (never under `--check`). */
+  held?: Held;
+  /** This run's copies (the stash) stay only where the host is not in a known state. */
+  keepStash: boolean;
+  /** What removes this run's staged uploads, until a facts read has run it. */
+  unstage?: string | undefined;
+  /** The steps run on the host so far, rollback steps too. */
+  steps: StepRecord[];
+}
+
+/** Who takes a host's lock: written into it (`lock.ts`, run.info). */
+export interface LockOwner {
+  operator: string;
+  runId: string;
+  now: () => Date;
+}
+
+/** Takes the host's lock (`lock.ts`), or says who holds it since when. */
+export async function lockHost(
+  t: Transport,
+  o: LockOwner,
+): Promise<{ ok: true; held: Held } | { ok: false; message: string }> {
+  const held = await t.hold(
+    holderScript({ owner: o.operator, since: o.now().toISOString(), runId: o.runId }),
+    { become: true, step: 'lock', timeoutMs: HOLD_ANSWER_MS, heartbeatMs: HEARTBEAT_MS },
+  );
+  if (parseLockAnswer(held.said).kind === 'locked' && !held.ended) return { ok: true, held };
+  await held.release(); // not held: it says who holds the lock, then ends
+  const answer = parseLockAnswer(held.said);
+  switch (answer.kind) {
+    case 'busy':
+      return {
+        ok: false,
+        message: `locked by ${describeHolder(answer.holder)}; nothing was done. Another kpfleet run is working on this host; if it is not, \`kpfleet unlock --limit ${t.host}\` shows and ends it`,
+      };
+    case 'legacy':
+      return {
+        ok: false,
+        message: `locked by ${describeHolder(answer.holder)} with the lock folder ${LEGACY_LOCK_DIR} of an older kpfleet; nothing was done. If that run is over, \`kpfleet unlock --limit ${t.host}\` removes it`,
+      };
+    case 'drain':
+      return {
+        ok: false,
+        message:
+          'a step of an earlier run was still running on the host after waiting for it; nothing was done. Run again later',
+      };
+    case 'locked':
+    case 'missing-tools':
+    case 'error':
+      throw new AppError(
+        'E_LOCK',
+        answer.kind === 'missing-tools'
+          ? 'cannot take the lock: flock (util-linux) or timeout (coreutils) is missing on the host'
+          : `could not take the lock ${RUN_LOCK}: ${answer.kind === 'error' && answer.text ? answer.text : tailText(held.stderr, 3, MESSAGE_CHARS) || `exit ${String(held.code)}`}`,
+        { host: t.host, step: 'lock' },
+      );
+  }
+}
+
+/**
+ * After the lock ended during the run: when the connection ended (and took the lock with it; not
+ * when the lock was ended over a live one, as `kpfleet unlock` does), the lock again over a new
+ * connection (the transport reconnects), if no other run has taken it since.
+ */
+export async function relock(t: Transport, o: LockOwner, lost: Held): Promise<Held | undefined> {
+  if (!lost.lost) return undefined;
+  const lock = await lockHost(t, o).catch(() => ({ ok: false as const }));
+  return lock.ok ? lock.held : undefined;
+}
+
+/**
+ * `~/.kpfleet/stage` on the host, made private to the login user, with the folders of the
+ * uploads' destinations (`~/.kpfleet/stage/<sha>/…`) in the same exec: its absolute path.
+ */
+export async function makeStaging(t: Transport, destinations: readonly string[]): Promise<string> {
+  const r = await t.exec(stagingScript(destinations), { step: 'staging', timeoutMs: 30_000 });
+  const dir = r.stdout.trim();
+  if (r.code !== 0 || !dir.startsWith('/')) {
+    throw new AppError(
+      'E_STAGING',
+      `cannot make ~/.kpfleet/stage on the host: ${tailText(r.stderr, 3, MESSAGE_CHARS)}`,
+      { host: t.host, step: 'staging', hint: 'the login user needs a writable home folder' },
+    );
+  }
+  return dir;
+}
+
+/**
+ * Keeps the copy of a module before its uninstall (`scripts.ts`, the stash).
+ * @throws AppError E_STASH (exit 1) when it could not be made: the module must not be uninstalled
+ */
+export async function keepCopy(
+  t: Transport,
+  o: { runId: string; host: string; kernel: string; file: string },
+): Promise<void> {
+  const r = await t.exec(stashScript(o.runId, o.kernel, o.file), {
+    become: true,
+    step: 'stash',
+    timeoutMs: 30_000,
+  });
+  if (r.code === 0) return;
+  const said =
+    tailText(r.stderr.trim(), 3, MESSAGE_CHARS).replaceAll('\n', ' / ') || `exit ${String(r.code)}`;
+  throw new AppError(
+    'E_STASH',
+    `could not keep a copy of ${installedPath(o.kernel, o.file)} in ${stashFolder(o.runId)}, so it was not uninstalled: ${said}`,
+    {
+      host: o.host,
+      step: 'stash',
+      hint: `kpfleet keeps a copy of each module it uninstalls until the host is done, for a rollback; free space in ${KPFLEET_DIR} on the host`,
+    },
+  );
+}
+
+/** Whether this run tried to uninstall a module on the host (and so kept, or tried to keep, a copy). */
+export function uninstalled(steps: readonly StepRecord[]): boolean {
+  return steps.some((s) => s.change.action === 'uninstall' && s.rollback !== true);
+}
+
+/**
+ * The end of a host's session, whatever happened (best effort: a failure here is not the host's):
+ * the staged uploads go (interrupted, or a step threw), the stash goes unless kept, the lock is
+ * released (`onUnlock` first) and the connection closed.
+ */
+export async function endSession(
+  s: HostSession,
+  runId: string,
+  onUnlock: () => void,
+): Promise<void> {
+  if (s.unstage !== undefined)
+    await s.t
+      .exec(s.unstage, { step: 'staging cleanup', timeoutMs: 30_000 })
+      .catch(() => undefined);
+  if (s.held && !s.keepStash && uninstalled(s.steps))
+    await s.t
+      .exec(dropStashScript(runId), { become: true, step: 'stash cleanup', timeoutMs: 30_000 })
+      .catch(() => undefined);
+  if (s.held) {
+    onUnlock();
+    // end of file on the holder's stdin; a lost connection has ended it already (lock.ts)
+    await s.held.release();
+  }
+  await s.t.close();
+}
