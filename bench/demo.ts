@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { TMP_BASE } from '../test/fleet/host-dir.ts';
+import { TMP_BASE } from '../lab/host-dir.ts';
 import { build, ROOT, stats, writeResult } from './lib.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' } } });

@@ -9,8 +9,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { fleetDown, fleetUp } from '../test/fleet/fleet.ts';
-import { TMP_BASE } from '../test/fleet/host-dir.ts';
+import { fleetDown, fleetUp } from '../lab/fleet.ts';
+import { TMP_BASE } from '../lab/host-dir.ts';
 
 const { values } = parseArgs({
   options: {

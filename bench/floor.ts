@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Client } from 'ssh2';
-import type { FleetState } from '../test/fleet/fleet.ts';
+import type { FleetState } from '../lab/fleet.ts';
 import { probeScript, SECTION_MARK } from '../src/facts/probe.ts';
 
 const state = JSON.parse(readFileSync(process.argv[2] ?? '', 'utf8')) as FleetState;

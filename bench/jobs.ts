@@ -18,8 +18,8 @@ import { execFileSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { fleetDown, fleetUp } from '../test/fleet/fleet.ts';
-import { TMP_BASE } from '../test/fleet/host-dir.ts';
+import { fleetDown, fleetUp } from '../lab/fleet.ts';
+import { TMP_BASE } from '../lab/host-dir.ts';
 import {
   build,
   EL9,

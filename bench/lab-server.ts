@@ -8,7 +8,7 @@
  * "execs": [...]} (per host, since the last one); at stdin's end closes every host and exits.
  */
 import { createInterface } from 'node:readline';
-import { Lab } from '../test/fleet/lab.ts';
+import { Lab } from '../lab/lab.ts';
 import { EL9, SCALE_FORKS, writeProject } from './lib.ts';
 
 const n = Number(process.argv[2]);

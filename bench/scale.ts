@@ -10,8 +10,8 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { fleetDown, fleetUp } from '../test/fleet/fleet.ts';
-import { TMP_BASE } from '../test/fleet/host-dir.ts';
+import { fleetDown, fleetUp } from '../lab/fleet.ts';
+import { TMP_BASE } from '../lab/host-dir.ts';
 import {
   build,
   EL9,

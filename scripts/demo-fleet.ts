@@ -1,6 +1,6 @@
 /**
  * The demo's fleet and project (`npm start`, and the README tour's test): the in-process lab
- * (test/fleet/lab.ts) with 12 simulated kpatch hosts, each its own SSH server on loopback, and a
+ * (lab/lab.ts) with 12 simulated kpatch hosts, each its own SSH server on loopback, and a
  * kpfleet project folder written for them. Three groups (web, db, batch); two kernel releases the
  * patches cover (RHEL 9 and RHEL 8); batch04 rebooted into a newer kernel nothing covers yet;
  * db02 running a hotfix module nobody declared.
@@ -8,9 +8,9 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { Lab } from '../test/fleet/lab.ts';
-import { PROFILES } from '../test/fleet/profiles.ts';
-import type { ProfileName } from '../test/fleet/profiles.ts';
+import { Lab } from '../lab/lab.ts';
+import { PROFILES } from '../lab/profiles.ts';
+import type { ProfileName } from '../lab/profiles.ts';
 
 export const ROOT = new URL('../', import.meta.url).pathname;
 export const EL9 = PROFILES.rhel9.KERNEL_RELEASE ?? '';

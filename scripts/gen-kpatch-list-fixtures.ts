@@ -1,5 +1,5 @@
 /**
- * Writes `kpatch list` stdout produced by the kpatch simulator (test/fleet/sim) into
+ * Writes `kpatch list` stdout produced by the kpatch simulator (lab/sim) into
  * test/fixtures/kpatch-list/sim-*.txt, one per case. Run once by hand
  * (`npx tsx scripts/gen-kpatch-list-fixtures.ts`); the outputs are committed and the unit test
  * does not depend on the simulator. The matching .json files (expected parses) are written and
@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { createSimHost } from '../test/fleet/sim-host.ts';
-import type { SimHost, SimProfile } from '../test/fleet/sim-host.ts';
+import { createSimHost } from '../lab/sim-host.ts';
+import type { SimHost, SimProfile } from '../lab/sim-host.ts';
 
 const OUT = resolve(dirname(fileURLToPath(import.meta.url)), '../test/fixtures/kpatch-list');
 

@@ -10,7 +10,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { runBuilt } from './cli-built.ts';
 import type { BuiltOptions } from './cli-built.ts';
-import type { ModuleOptions, SimHost } from './fleet/sim-host.ts';
+import type { ModuleOptions, SimHost } from '../lab/sim-host.ts';
 
 /** The rhel9 profile's kernel (lab/profiles: the fleet's default). */
 export const EL9 = '5.14.0-362.8.1.el9_3.x86_64';

@@ -22,7 +22,7 @@ import type { HostKeyChecking } from '../src/transport/ssh/host-key-policy.ts';
 import { KeyStore } from '../src/transport/ssh/keys.ts';
 import { SshTransport } from '../src/transport/ssh/ssh-transport.ts';
 import { holderScript, parseLockAnswer } from '../src/apply/lock.ts';
-import { lockHeld } from './fleet/sim-host.ts';
+import { lockHeld } from '../lab/sim-host.ts';
 import type { SshSettings } from '../src/transport/ssh/endpoint.ts';
 
 /** What a fleet offers the scenarios. Three hosts, with the rhel9 profile. */

@@ -332,7 +332,7 @@ function unloadCommand(module: string, facts: HostFacts): string {
  * `kpatch uninstall -k K -- FILE`: `--` ends kpatch's options (GNU getopt, §2.8), so no file
  * name is read as one. A name that starts with `-` cannot reach kpatch at all: it hands its
  * argument to `basename` without `--`, which reads the name as its own options, and kpatch dies
- * "please supply patch module name without path" (test/fleet/SPEC.md "install / uninstall").
+ * "please supply patch module name without path" (lab/SPEC.md "install / uninstall").
  * Such a file is removed as kpatch uninstall removes one: the file, then its kernel's folder if
  * that is empty.
  */

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HOSTS, startDemoFleet, UNMANAGED_ON } from '../../scripts/demo-fleet.ts';
-import { TMP_BASE } from '../fleet/host-dir.ts';
+import { TMP_BASE } from '../../lab/host-dir.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const BIN = join(ROOT, 'bin/kpfleet.js');

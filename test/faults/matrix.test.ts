@@ -20,10 +20,10 @@ import {
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { EL9, kpfleetIn, writeProject } from '../project.ts';
-import { fleetDown, fleetUp } from '../fleet/fleet.ts';
-import type { Fleet, FleetHost } from '../fleet/fleet.ts';
-import { inventoryText, knownHostsLine, TMP_BASE } from '../fleet/host-dir.ts';
-import { lockHeld } from '../fleet/sim-host.ts';
+import { fleetDown, fleetUp } from '../../lab/fleet.ts';
+import type { Fleet, FleetHost } from '../../lab/fleet.ts';
+import { inventoryText, knownHostsLine, TMP_BASE } from '../../lab/host-dir.ts';
+import { lockHeld } from '../../lab/sim-host.ts';
 import { writeReliability } from './report.ts';
 import { ROWS } from './rows.ts';
 import type { Result, Row } from './rows.ts';

@@ -12,7 +12,7 @@
  *   of today's behaviour (so the row fails, and is flipped to `converges`, once the feature lands);
  *   without it the fault does not exist yet and the row is reported as pending, never passed.
  */
-import type { FleetHost } from '../fleet/fleet.ts';
+import type { FleetHost } from '../../lab/fleet.ts';
 
 export type Phase = 'facts' | 'lock' | 'upload' | 'install' | 'load' | 'unload' | 'run';
 

@@ -87,21 +87,6 @@ function cycles(graph: Map<string, Map<string, string>>): string[][] {
   return [...found.values()];
 }
 
-/**
- * ALLOW-LIST, to be emptied: files outside test/ that import test/ today, all for the simulated
- * fleet (test/fleet), which moves to lab/. Once it has moved, this list must be empty.
- */
-const IMPORTS_TEST_TODAY = new Set([
-  'bench/demo.ts',
-  'bench/fleet-up.ts',
-  'bench/floor.ts',
-  'bench/jobs.ts',
-  'bench/lab-server.ts',
-  'bench/scale.ts',
-  'scripts/demo-fleet.ts',
-  'scripts/gen-kpatch-list-fixtures.ts',
-]);
-
 const read = (file: string) => ({ file, text: readFileSync(join(ROOT, file), 'utf8') });
 
 describe('layers', () => {
@@ -130,14 +115,12 @@ describe('layers', () => {
     ]);
   });
 
-  it('nothing outside test/ imports test/ (but the allow-list above)', () => {
+  it('nothing outside test/ imports test/ (the simulator and the lab live in lab/)', () => {
     const outside = ['src', 'bench', 'scripts', 'bin', 'lab', 'examples'].flatMap(files);
     const importers = outside
       .map(read)
       .filter(({ file, text }) => importsOf(file, text).some((t) => t.startsWith('test/')))
       .map(({ file }) => file);
-    expect(importers.filter((f) => !IMPORTS_TEST_TODAY.has(f))).toEqual([]);
-    // an entry that no longer imports test/ leaves the list
-    expect([...IMPORTS_TEST_TODAY].filter((f) => !importers.includes(f))).toEqual([]);
+    expect(importers).toEqual([]);
   });
 });

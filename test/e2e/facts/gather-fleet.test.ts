@@ -8,9 +8,9 @@ import { gatherFacts } from '../../../src/facts/gather.ts';
 import { HostKeyPolicy } from '../../../src/transport/ssh/host-key-policy.ts';
 import { KeyStore } from '../../../src/transport/ssh/keys.ts';
 import { SshTransport } from '../../../src/transport/ssh/ssh-transport.ts';
-import { fleetDown, fleetUp } from '../../fleet/fleet.ts';
-import type { Fleet } from '../../fleet/fleet.ts';
-import { TMP_BASE } from '../../fleet/host-dir.ts';
+import { fleetDown, fleetUp } from '../../../lab/fleet.ts';
+import type { Fleet } from '../../../lab/fleet.ts';
+import { TMP_BASE } from '../../../lab/host-dir.ts';
 
 const DIR = join(TMP_BASE, `e2e-facts-${process.pid}`);
 let fleet: Fleet;

@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { CVE, EL9, kpfleetIn, makePatchFile, writeProject } from '../../project.ts';
-import { fleetDown, fleetUp } from '../../fleet/fleet.ts';
-import { lockHeld } from '../../fleet/sim-host.ts';
-import type { Fleet, FleetHost } from '../../fleet/fleet.ts';
-import { TMP_BASE } from '../../fleet/host-dir.ts';
+import { fleetDown, fleetUp } from '../../../lab/fleet.ts';
+import { lockHeld } from '../../../lab/sim-host.ts';
+import type { Fleet, FleetHost } from '../../../lab/fleet.ts';
+import { TMP_BASE } from '../../../lab/host-dir.ts';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
 const DIR = join(TMP_BASE, `e2e-cli-apply-${String(process.pid)}`);

@@ -7,9 +7,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runBuilt } from '../../cli-built.ts';
-import { fleetDown, fleetUp } from '../../fleet/fleet.ts';
-import type { Fleet } from '../../fleet/fleet.ts';
-import { TMP_BASE } from '../../fleet/host-dir.ts';
+import { fleetDown, fleetUp } from '../../../lab/fleet.ts';
+import type { Fleet } from '../../../lab/fleet.ts';
+import { TMP_BASE } from '../../../lab/host-dir.ts';
 
 const DIR = join(TMP_BASE, `e2e-cli-facts-${String(process.pid)}`);
 let fleet: Fleet;

@@ -12,9 +12,9 @@ import type { Plan } from '../../../src/plan/model.ts';
 import { runBuilt } from '../../cli-built.ts';
 import { CVE, EL9, makePatchFile, writeProject } from '../../project.ts';
 import type { PatchEntry } from '../../project.ts';
-import { fleetDown, fleetUp } from '../../fleet/fleet.ts';
-import type { Fleet } from '../../fleet/fleet.ts';
-import { TMP_BASE } from '../../fleet/host-dir.ts';
+import { fleetDown, fleetUp } from '../../../lab/fleet.ts';
+import type { Fleet } from '../../../lab/fleet.ts';
+import { TMP_BASE } from '../../../lab/host-dir.ts';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
 const DIR = join(TMP_BASE, `e2e-cli-plan-${String(process.pid)}`);

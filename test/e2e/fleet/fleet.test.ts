@@ -7,9 +7,9 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fleetDown, fleetUp } from '../../fleet/fleet.ts';
-import { TMP_BASE } from '../../fleet/host-dir.ts';
-import type { Fleet } from '../../fleet/fleet.ts';
+import { fleetDown, fleetUp } from '../../../lab/fleet.ts';
+import { TMP_BASE } from '../../../lab/host-dir.ts';
+import type { Fleet } from '../../../lab/fleet.ts';
 
 const DIR = join(TMP_BASE, `e2e-fleet-${process.pid}`);
 let fleet: Fleet;

@@ -6,10 +6,10 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { fleetDown, fleetUp } from '../../fleet/fleet.ts';
-import type { Fleet } from '../../fleet/fleet.ts';
-import { TMP_BASE } from '../../fleet/host-dir.ts';
-import { Lab } from '../../fleet/lab.ts';
+import { fleetDown, fleetUp } from '../../../lab/fleet.ts';
+import type { Fleet } from '../../../lab/fleet.ts';
+import { TMP_BASE } from '../../../lab/host-dir.ts';
+import { Lab } from '../../../lab/lab.ts';
 
 const DIR = join(TMP_BASE, `e2e-compare-${process.pid}`);
 const SIM = { TIME_SCALE: '0.02' };

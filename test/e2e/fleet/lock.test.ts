@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { EL9, kpfleetIn, makePatchFile, writeProject } from '../../project.ts';
 import type { PatchEntry } from '../../project.ts';
-import { fleetDown, fleetUp } from '../../fleet/fleet.ts';
-import type { Fleet, FleetHost } from '../../fleet/fleet.ts';
-import { TMP_BASE } from '../../fleet/host-dir.ts';
-import { lockHeld } from '../../fleet/sim-host.ts';
+import { fleetDown, fleetUp } from '../../../lab/fleet.ts';
+import type { Fleet, FleetHost } from '../../../lab/fleet.ts';
+import { TMP_BASE } from '../../../lab/host-dir.ts';
+import { lockHeld } from '../../../lab/sim-host.ts';
 
 const DIR = join(TMP_BASE, `e2e-lock-${String(process.pid)}`);
 const MODS = ['livepatch_lock_a', 'livepatch_lock_b'];

@@ -13,9 +13,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { CVE, EL9, kpfleetIn, makePatchFile, sha256, writeProject } from '../../project.ts';
-import { fleetDown, fleetUp } from '../../fleet/fleet.ts';
-import type { Fleet, FleetHost } from '../../fleet/fleet.ts';
-import { FLEET_READONLY_USER, TMP_BASE } from '../../fleet/host-dir.ts';
+import { fleetDown, fleetUp } from '../../../lab/fleet.ts';
+import type { Fleet, FleetHost } from '../../../lab/fleet.ts';
+import { FLEET_READONLY_USER, TMP_BASE } from '../../../lab/host-dir.ts';
 
 const DIR = join(TMP_BASE, `e2e-saved-plan-${String(process.pid)}`);
 const MOD = 'livepatch_cve_2024_1086';

@@ -11,12 +11,12 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBuilt } from '../../cli-built.ts';
-import { fleetDown, fleetUp } from '../../fleet/fleet.ts';
-import type { Fleet, FleetHost } from '../../fleet/fleet.ts';
-import { knownHostsLine, TMP_BASE } from '../../fleet/host-dir.ts';
+import { fleetDown, fleetUp } from '../../../lab/fleet.ts';
+import type { Fleet, FleetHost } from '../../../lab/fleet.ts';
+import { knownHostsLine, TMP_BASE } from '../../../lab/host-dir.ts';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
-const PROXY = join(ROOT, 'test/fleet/tcp-proxy.js');
+const PROXY = join(ROOT, 'lab/tcp-proxy.js');
 const DIR = join(TMP_BASE, `e2e-proxy-command-${String(process.pid)}`);
 const PROJECT = join(DIR, 'project');
 const HIDDEN = 'h002.behind-jump.internal';

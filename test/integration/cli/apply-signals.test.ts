@@ -17,12 +17,12 @@ import { join } from 'node:path';
 import { makePatchFile, writeProject } from '../../project.ts';
 import type { PatchEntry } from '../../project.ts';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { TMP_BASE } from '../../fleet/host-dir.ts';
-import { lockHeld } from '../../fleet/sim-host.ts';
-import { Lab } from '../../fleet/lab.ts';
+import { TMP_BASE } from '../../../lab/host-dir.ts';
+import { lockHeld } from '../../../lab/sim-host.ts';
+import { Lab } from '../../../lab/lab.ts';
 import { startCliProcess, until } from '../../cli-process.ts';
 import type { CliProcess } from '../../cli-process.ts';
-import type { LabHost } from '../../fleet/lab.ts';
+import type { LabHost } from '../../../lab/lab.ts';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
 const MAIN = join(ROOT, 'src/cli/main.ts');

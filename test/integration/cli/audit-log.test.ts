@@ -9,7 +9,7 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAuditLog } from '../../../src/cli/apply-records.ts';
 import type { PlannedHost } from '../../../src/cli/apply-records.ts';
 import type { CliIo } from '../../../src/cli/io.ts';
-import { TMP_BASE } from '../../fleet/host-dir.ts';
+import { TMP_BASE } from '../../../lab/host-dir.ts';
 import { FP_BEFORE, scriptedRun } from '../../unit/report/apply-fixtures.ts';
 
 const DIR = join(TMP_BASE, `audit-log-${String(process.pid)}`);

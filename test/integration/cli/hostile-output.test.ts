@@ -8,8 +8,8 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runInProcess } from '../../cli-in-process.ts';
-import { Lab } from '../../fleet/lab.ts';
-import { TMP_BASE } from '../../fleet/host-dir.ts';
+import { Lab } from '../../../lab/lab.ts';
+import { TMP_BASE } from '../../../lab/host-dir.ts';
 import { firstRaw } from '../../unit/report/hostile-corpus.ts';
 
 /** Retitles the window, clears the line, moves up, then reverses what follows. */

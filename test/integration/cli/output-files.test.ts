@@ -23,10 +23,10 @@ import { makePatchFile, writeProject } from '../../project.ts';
 import type { PatchEntry } from '../../project.ts';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runInProcess } from '../../cli-in-process.ts';
-import { TMP_BASE } from '../../fleet/host-dir.ts';
-import { lockHeld } from '../../fleet/sim-host.ts';
-import { Lab } from '../../fleet/lab.ts';
-import type { LabHost } from '../../fleet/lab.ts';
+import { TMP_BASE } from '../../../lab/host-dir.ts';
+import { lockHeld } from '../../../lab/sim-host.ts';
+import { Lab } from '../../../lab/lab.ts';
+import type { LabHost } from '../../../lab/lab.ts';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
 const EL9 = '5.14.0-362.8.1.el9_3.x86_64';

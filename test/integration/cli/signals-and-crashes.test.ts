@@ -16,12 +16,12 @@ import { join } from 'node:path';
 import { makePatchFile, writeProject } from '../../project.ts';
 import type { PatchEntry } from '../../project.ts';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { FLEET_USER, TMP_BASE } from '../../fleet/host-dir.ts';
-import { Lab } from '../../fleet/lab.ts';
+import { FLEET_USER, TMP_BASE } from '../../../lab/host-dir.ts';
+import { Lab } from '../../../lab/lab.ts';
 import { startCliProcess, until } from '../../cli-process.ts';
 import type { CliProcess } from '../../cli-process.ts';
-import { lockHeld } from '../../fleet/sim-host.ts';
-import type { LabHost } from '../../fleet/lab.ts';
+import { lockHeld } from '../../../lab/sim-host.ts';
+import type { LabHost } from '../../../lab/lab.ts';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
 const PRELOAD = join(ROOT, 'test/integration/cli/crash-preload.ts');

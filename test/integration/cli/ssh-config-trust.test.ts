@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { clearSshConfigCache } from '../../../src/transport/ssh/ssh-config.ts';
 import { runInProcess } from '../../cli-in-process.ts';
-import { Lab } from '../../fleet/lab.ts';
+import { Lab } from '../../../lab/lab.ts';
 import { DANGEROUS, fill } from '../../ssh-config-corpus.ts';
 
 let lab: Lab;

@@ -9,7 +9,7 @@ import { PROBE_VERSION } from '../../../src/facts/probe.ts';
 import { HostKeyPolicy } from '../../../src/transport/ssh/host-key-policy.ts';
 import { KeyStore } from '../../../src/transport/ssh/keys.ts';
 import { SshTransport } from '../../../src/transport/ssh/ssh-transport.ts';
-import { Lab } from '../../fleet/lab.ts';
+import { Lab } from '../../../lab/lab.ts';
 
 let lab: Lab;
 const open: SshTransport[] = [];

@@ -1,13 +1,13 @@
 /**
- * `kpfleet apply` run in-process against a lab (test/fleet/lab.ts), for the lab tests: the
+ * `kpfleet apply` run in-process against a lab (lab/lab.ts), for the lab tests: the
  * project's files written into the lab's folder, and a run whose report is read back.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../../../src/cli/main.ts';
 import type { CliIo } from '../../../src/cli/io.ts';
-import { Lab } from '../../fleet/lab.ts';
-import type { LabHost } from '../../fleet/lab.ts';
+import { Lab } from '../../../lab/lab.ts';
+import type { LabHost } from '../../../lab/lab.ts';
 
 export const EL9 = '5.14.0-362.8.1.el9_3.x86_64';
 

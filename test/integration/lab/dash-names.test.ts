@@ -2,7 +2,7 @@
  * A file name that starts with `-` (issue 14): it once reached `kpatch uninstall` where kpatch's
  * getopt read it as options, and the rollback broke. The CLI in-process against the lab: a
  * rollback that uninstalls `-kpatch-dash.ko`, and a planned removal of an unmanaged
- * `-vendor-fix.ko`, both on the kpatch simulator (test/fleet/SPEC.md), which reads arguments as
+ * `-vendor-fix.ko`, both on the kpatch simulator (lab/SPEC.md), which reads arguments as
  * kpatch does.
  */
 import { createHash } from 'node:crypto';
@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runInProcess } from '../../cli-in-process.ts';
-import { Lab } from '../../fleet/lab.ts';
+import { Lab } from '../../../lab/lab.ts';
 
 const EL9 = '5.14.0-362.8.1.el9_3.x86_64';
 let lab: Lab;

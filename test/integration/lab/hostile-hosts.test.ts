@@ -9,9 +9,9 @@ import { readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runInProcess } from '../../cli-in-process.ts';
-import { Lab } from '../../fleet/lab.ts';
-import { lockHeld } from '../../fleet/sim-host.ts';
-import type { LabHost } from '../../fleet/lab.ts';
+import { Lab } from '../../../lab/lab.ts';
+import { lockHeld } from '../../../lab/sim-host.ts';
+import type { LabHost } from '../../../lab/lab.ts';
 
 const EL9 = '5.14.0-362.8.1.el9_3.x86_64';
 const MOD = 'kpatch_cve_2024_1';

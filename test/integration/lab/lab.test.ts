@@ -7,8 +7,8 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { strictSshOptions } from '../../fleet/host-dir.ts';
-import { Lab } from '../../fleet/lab.ts';
+import { strictSshOptions } from '../../../lab/host-dir.ts';
+import { Lab } from '../../../lab/lab.ts';
 
 let lab: Lab;
 

@@ -12,7 +12,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { LOCK_LOST_ERROR } from '../../../src/apply/lock.ts';
-import type { Lab, LabHost } from '../../fleet/lab.ts';
+import type { Lab, LabHost } from '../../../lab/lab.ts';
 import { applyInLab, EL9, labWithVendorModule, writeLabProject } from './apply-in-lab.ts';
 
 let lab: Lab;

@@ -12,7 +12,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import type { Lab, LabHost } from '../../fleet/lab.ts';
+import type { Lab, LabHost } from '../../../lab/lab.ts';
 import { applyInLab, EL9, labWithVendorModule, writeLabProject } from './apply-in-lab.ts';
 
 const OTHER_RUN = '2020-01-01T00:00:00.000Z-0badc0de';

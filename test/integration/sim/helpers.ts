@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 
-import { createSimHost } from '../../fleet/sim-host.ts';
-import type { RunResult, SimHost, SimProfile } from '../../fleet/sim-host.ts';
+import { createSimHost } from '../../../lab/sim-host.ts';
+import type { RunResult, SimHost, SimProfile } from '../../../lab/sim-host.ts';
 
 const hosts: SimHost[] = [];
 

@@ -1,5 +1,5 @@
 /**
- * The planner's host model (test/fleet/model.ts) is a fake too, so it is checked against the
+ * The planner's host model (lab/model.ts) is a fake too, so it is checked against the
  * simulator: random sequences of kpatch install/load/unload/uninstall and dnf install/remove
  * (kpatch-patch upgrades and downgrades included), run on both, must leave the same sysfs
  * entries, resident modules with their refcounts, installed files and packages, and succeed or
@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { afterAll, expect, it } from 'vitest';
-import type { ModelHost, ModelModule } from '../../fleet/model.ts';
+import type { ModelHost, ModelModule } from '../../../lab/model.ts';
 import {
   kpatchInstall,
   kpatchLoad,
@@ -17,9 +17,9 @@ import {
   kpatchUnload,
   packageInstall,
   packageRemove,
-} from '../../fleet/model.ts';
+} from '../../../lab/model.ts';
 import { packageModule } from '../../../src/plan/packages.ts';
-import type { SimHost } from '../../fleet/sim-host.ts';
+import type { SimHost } from '../../../lab/sim-host.ts';
 import { cleanup, host } from './helpers.ts';
 
 afterAll(cleanup);

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from '../../../src/cli/main.ts';
 import type { CliIo } from '../../../src/cli/io.ts';
 import { clearSshConfigCache } from '../../../src/transport/ssh/ssh-config.ts';
-import { Lab } from '../../fleet/lab.ts';
+import { Lab } from '../../../lab/lab.ts';
 
 const BASHRC = "export PATH=$PATH:~/bin\nalias ll='ls -l'\n";
 let lab: Lab;

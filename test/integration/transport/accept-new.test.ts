@@ -13,7 +13,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { HostKeyPolicy } from '../../../src/transport/ssh/host-key-policy.ts';
 import { clearSshConfigCache } from '../../../src/transport/ssh/ssh-config.ts';
 import { runInProcess } from '../../cli-in-process.ts';
-import { ed25519KeyPair, Lab } from '../../fleet/lab.ts';
+import { ed25519KeyPair, Lab } from '../../../lab/lab.ts';
 
 const RACER = new URL('./accept-new-racer.ts', import.meta.url).pathname;
 let lab: Lab;

@@ -23,7 +23,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../src/errors.ts';
 import { HostKeyPolicy } from '../../../src/transport/ssh/host-key-policy.ts';
 import type { SshEndpoint } from '../../../src/transport/ssh/endpoint.ts';
-import { ed25519KeyPair } from '../../fleet/lab.ts';
+import { ed25519KeyPair } from '../../../lab/lab.ts';
 
 let dir: string;
 beforeEach(() => {

@@ -2,7 +2,7 @@
  * ProxyCommand for real (issue 14 §2): resolved by `ssh -G`, run through the shell with its
  * tokens expanded, SSH spoken over its stdin/stdout, the host key checked under the target's
  * name, stopped when the connection closes, its stderr shown when it fails. Against the lab,
- * through a small proxy (test/fleet/tcp-proxy.js) that alone can resolve the target's HostName.
+ * through a small proxy (lab/tcp-proxy.js) that alone can resolve the target's HostName.
  * The real OpenSSH `ssh -W` through a fleet host is in test/e2e/transport/proxy-command-fleet.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -17,10 +17,10 @@ import { KeyStore } from '../../../src/transport/ssh/keys.ts';
 import { resolveSshSettings } from '../../../src/transport/ssh/settings.ts';
 import { clearSshConfigCache } from '../../../src/transport/ssh/ssh-config.ts';
 import { SshTransport } from '../../../src/transport/ssh/ssh-transport.ts';
-import { knownHostsLine } from '../../fleet/host-dir.ts';
-import { Lab } from '../../fleet/lab.ts';
+import { knownHostsLine } from '../../../lab/host-dir.ts';
+import { Lab } from '../../../lab/lab.ts';
 
-const PROXY = new URL('../../fleet/tcp-proxy.js', import.meta.url).pathname;
+const PROXY = new URL('../../../lab/tcp-proxy.js', import.meta.url).pathname;
 const HIDDEN = 'lab001.behind-proxy.invalid';
 let lab: Lab;
 let marker: string;

@@ -1,6 +1,6 @@
 /** The SSH transport against the in-process lab (issue 4); the same scenarios run on real sshd in e2e. */
 import { afterAll, beforeAll } from 'vitest';
-import { Lab } from '../../fleet/lab.ts';
+import { Lab } from '../../../lab/lab.ts';
 import { transportScenarios } from '../../transport-scenarios.ts';
 
 let lab: Lab;

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { TMP_BASE } from '../../fleet/host-dir.ts';
+import { TMP_BASE } from '../../../lab/host-dir.ts';
 
 const SCRIPT = new URL('../../vm/kpatch', import.meta.url).pathname;
 const K = '6.1.0-28-amd64';

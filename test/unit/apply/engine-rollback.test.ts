@@ -9,8 +9,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { STASH_ROOT } from '../../../src/host-paths.ts';
-import { kpatchInstall, kpatchLoad } from '../../fleet/model.ts';
-import type { ModelHost } from '../../fleet/model.ts';
+import { kpatchInstall, kpatchLoad } from '../../../lab/model.ts';
+import type { ModelHost } from '../../../lab/model.ts';
 import type { Project } from './memory/harness.ts';
 import { apply, EL9, filePatch, MemoryFleet, RUN } from './memory/harness.ts';
 import type { MemoryHost } from './memory/transport.ts';

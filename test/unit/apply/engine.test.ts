@@ -7,8 +7,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ApplyEvent } from '../../../src/apply/events.ts';
-import { kpatchInstall } from '../../fleet/model.ts';
-import type { ModelHost } from '../../fleet/model.ts';
+import { kpatchInstall } from '../../../lab/model.ts';
+import type { ModelHost } from '../../../lab/model.ts';
 import { apply, count, EL9, filePatch, MemoryFleet, percent } from './memory/harness.ts';
 import type { MemoryHost } from './memory/transport.ts';
 

@@ -15,7 +15,7 @@ import { parseFacts } from '../../../src/facts/parse/facts.ts';
 import { gatherFacts } from '../../../src/facts/gather.ts';
 import { PROBE_VERSION } from '../../../src/facts/probe.ts';
 import type { Change } from '../../../src/plan/model.ts';
-import { kpatchInstall, kpatchLoad, modelFacts } from '../../fleet/model.ts';
+import { kpatchInstall, kpatchLoad, modelFacts } from '../../../lab/model.ts';
 import { EL9, filePatch, MemoryFleet, RUN } from './memory/harness.ts';
 import { STAGING_PATH } from './memory/transport.ts';
 

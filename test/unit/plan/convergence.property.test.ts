@@ -1,6 +1,6 @@
 /**
  * Issue 5 §5: for random catalogues, desired states and starting hosts (reached by random kpatch
- * and dnf operations on the host model, test/fleet/model.ts), executing the plan's changes in
+ * and dnf operations on the host model, lab/model.ts), executing the plan's changes in
  * order and planning again gives an empty plan; and no order the planner emits leaves a host
  * that replaces a patch without one of the two enabled (docs/kpatch-behaviour.md §5.3); and every
  * plan the planner makes passes the saved-plan check (src/plan/verify.ts), so that check never
@@ -15,7 +15,7 @@ import { streamPrefix } from '../../../src/plan/packages.ts';
 import { planHost } from '../../../src/plan/plan.ts';
 import { verifyHostPlan } from '../../../src/plan/verify.ts';
 import { compareVersions } from '../../../src/util/version.ts';
-import type { ModelHost, ModelModule } from '../../fleet/model.ts';
+import type { ModelHost, ModelModule } from '../../../lab/model.ts';
 import {
   applyChange,
   cloneHost,
@@ -26,7 +26,7 @@ import {
   modelFacts,
   packageInstall,
   packageRemove,
-} from '../../fleet/model.ts';
+} from '../../../lab/model.ts';
 
 const K1 = '5.14.0-362.8.1.el9_3.x86_64';
 const K2 = '5.14.0-427.13.1.el9_4.x86_64';

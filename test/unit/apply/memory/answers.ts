@@ -3,7 +3,7 @@
  * the staging commands apply sends (scripts.ts builds them: written here to the letter, so that a
  * change there is refused, loudly), the copy before an uninstall and its removal (scripts.ts's
  * own commands), and what a step's verification prints, read from the host model
- * (test/fleet/model.ts).
+ * (lab/model.ts).
  */
 import { createHash } from 'node:crypto';
 import { dropStashScript, stashPath, stashScript } from '../../../../src/apply/scripts.ts';
@@ -12,7 +12,7 @@ import { STAGING_DIR } from '../../../../src/host-paths.ts';
 import type { Change } from '../../../../src/plan/model.ts';
 import { quote } from '../../../../src/transport/shell.ts';
 import type { ExecResult, Held } from '../../../../src/transport/transport.ts';
-import type { ModelHost } from '../../../fleet/model.ts';
+import type { ModelHost } from '../../../../lab/model.ts';
 
 /** Who runs apply: what its lock request says. */
 export interface RunIdentity {

@@ -16,8 +16,8 @@ import type { HostFacts } from '../../../../src/facts/model.ts';
 import type { HostPlan, Plan } from '../../../../src/plan/model.ts';
 import { buildPlan, planHost } from '../../../../src/plan/plan.ts';
 import { describeChange } from '../../../../src/report/plan.ts';
-import type { ModelHost, ModelModule } from '../../../fleet/model.ts';
-import { cloneHost } from '../../../fleet/model.ts';
+import type { ModelHost, ModelModule } from '../../../../lab/model.ts';
+import { cloneHost } from '../../../../lab/model.ts';
 import type { RunIdentity } from './transport.ts';
 import { MemoryHost } from './transport.ts';
 

@@ -1,5 +1,5 @@
 /**
- * The facts probe's answer (src/facts/probe.ts) for a host of the model (test/fleet/model.ts):
+ * The facts probe's answer (src/facts/probe.ts) for a host of the model (lab/model.ts):
  * the same named sections, in the same order and line formats, so that src/facts/parse reads
  * it back as the probe's own output. What the model does not know is fixed: the kpatch flavor
  * (RHEL's `force` prefix, or upstream), os-release, the command line, taint, this boot's id.
@@ -8,7 +8,7 @@
 import { PROBE_VERSION, SECTION_MARK } from '../../../../src/facts/probe.ts';
 import { normalizeModuleName } from '../../../../src/facts/parse/kpatch-list-model.ts';
 import { KPATCH_INSTALL_ROOT, RPM_MODULE_ROOT } from '../../../../src/host-paths.ts';
-import type { ModelFile, ModelHost } from '../../../fleet/model.ts';
+import type { ModelFile, ModelHost } from '../../../../lab/model.ts';
 
 export interface ProbeExtras {
   flavor: 'rhel' | 'upstream';

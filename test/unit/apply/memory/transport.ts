@@ -1,6 +1,6 @@
 /**
  * An in-memory `Transport` (src/transport/transport.ts) over a host of the pure model
- * (test/fleet/model.ts), so that `applyPlan` runs in process, in milliseconds.
+ * (lab/model.ts), so that `applyPlan` runs in process, in milliseconds.
  *
  * SPEC. A `MemoryHost` is told the plan's changes for it and the run (operator, run id, lock
  * time: `expect`). It answers only the commands apply sends, each recognised by comparing the
@@ -54,8 +54,8 @@ import type {
   HoldOptions,
   UploadOptions,
 } from '../../../../src/transport/transport.ts';
-import type { ModelHost } from '../../../fleet/model.ts';
-import { applyChange, kpatchInstall, ModelError } from '../../../fleet/model.ts';
+import type { ModelHost } from '../../../../lab/model.ts';
+import { applyChange, kpatchInstall, ModelError } from '../../../../lab/model.ts';
 import type { RunCommands, RunIdentity } from './answers.ts';
 import {
   basename,

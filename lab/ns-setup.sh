@@ -7,7 +7,7 @@
 #
 # HOST_DIR is reachable in the namespace as /run/kpsim-host (commands should use that path), and
 # this folder (test/fleet: the simulator) as /run/kpsim-fleet.
-# HOST_DIR/root is the host's simulator root (test/fleet/SPEC.md): its sys/kernel, sys/module,
+# HOST_DIR/root is the host's simulator root (lab/SPEC.md): its sys/kernel, sys/module,
 # var/lib/kpatch, var/lib/kpsim, usr/lib/kpatch, proc/cmdline, proc/sys/kernel/tainted and
 # proc/sys/kernel/random/boot_id are
 # bound over the real paths, HOST_DIR/bin (the host's commands: kpatch, uname, dnf, ...) over

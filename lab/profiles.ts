@@ -1,6 +1,6 @@
 /**
  * Named host profiles for the test fleet and the lab: what real fleets run (docs/kpatch-behaviour.md
- * §0). Keys are the simulator's profile keys (test/fleet/SPEC.md).
+ * §0). Keys are the simulator's profile keys (lab/SPEC.md).
  */
 export type ProfileName = 'rhel9' | 'rhel8' | 'rhel7' | 'rhel9-cve' | 'upstream' | 'legacy';
 

@@ -1,6 +1,6 @@
 /**
  * A pure model of a kpatch host, for property tests of the planner: the simulator's semantics
- * (test/fleet/SPEC.md "Kernel model", docs/kpatch-behaviour.md §2.4–2.8, §4.3, §5.2–5.3) reduced to
+ * (lab/SPEC.md "Kernel model", docs/kpatch-behaviour.md §2.4–2.8, §4.3, §5.2–5.3) reduced to
  * what the plan's actions touch, with transitions that always complete (a stalled host is
  * blocked by the planner, so it never reaches apply). `model.test.ts` checks this model against
  * the real simulator over SSH-less runs of the same steps.
@@ -9,11 +9,11 @@
  * /usr/lib/kpatch files (by sha256), packages, kpatch.service, staged uploads. Module files are
  * known by their sha256 (`ModelModule`: in-kernel name, vermagic kernel, replace mode).
  */
-import type { HostFacts, InstalledModule } from '../../src/facts/model.ts';
-import type { Change } from '../../src/plan/model.ts';
-import { normalizeModuleName } from '../../src/facts/parse/kpatch-list-model.ts';
-import { packageModule, parsePackage, postLoads, sameName } from '../../src/plan/packages.ts';
-import { versionAtLeast } from '../../src/util/version.ts';
+import type { HostFacts, InstalledModule } from '../src/facts/model.ts';
+import type { Change } from '../src/plan/model.ts';
+import { normalizeModuleName } from '../src/facts/parse/kpatch-list-model.ts';
+import { packageModule, parsePackage, postLoads, sameName } from '../src/plan/packages.ts';
+import { versionAtLeast } from '../src/util/version.ts';
 
 export interface ModelModule {
   /** In-kernel name (readelf .gnu.linkonce.this_module). */

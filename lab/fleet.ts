@@ -105,7 +105,7 @@ export class FleetHost {
     return this.state.address;
   }
   /**
-   * Switches a fault on this host in one line (test/fleet/SPEC.md "Hosts on the fleet and in the
+   * Switches a fault on this host in one line (lab/SPEC.md "Hosts on the fleet and in the
    * lab"): the simulator's, plus `hang` (every process stopped) and `disk-full` (the places an
    * upload can go become full, in the host's live namespace).
    */

@@ -1,6 +1,6 @@
 /**
  * One simulated host's folder, shared by the real-SSH fleet and the in-process lab:
- *   <dir>/root/        the simulator root (test/fleet/SPEC.md), bound over the real paths
+ *   <dir>/root/        the simulator root (lab/SPEC.md), bound over the real paths
  *   <dir>/bin/         the host's commands (links into the simulator), bound over /usr/local/bin
  *   <dir>/sudoers.d/   the host's sudo policy (real sudo on the fleet), bound over /etc/sudoers.d
  */
@@ -63,7 +63,7 @@ export interface HostSpec {
 }
 
 /** Where fleets and labs keep their hosts: not /tmp, which each host gets a private one of. */
-export const TMP_BASE = new URL('../.tmp/', import.meta.url).pathname;
+export const TMP_BASE = new URL('../test/.tmp/', import.meta.url).pathname;
 
 export function prepareHostDir(
   dir: string,

@@ -1,5 +1,5 @@
 /**
- * Test helper for the kpatch host simulator (test/fleet/sim, described in test/fleet/SPEC.md).
+ * Test helper for the kpatch host simulator (lab/sim, described in lab/SPEC.md).
  * One SimHost is one simulated host rooted at a directory (KPSIM_ROOT).
  */
 import { spawn, spawnSync } from 'node:child_process';
