@@ -6,7 +6,7 @@
  */
 import type { SourceText } from '../util/source.ts';
 import { HostRangeError, expandHostRange, parseAddress } from './address.ts';
-import { InventoryBuilder } from './model.ts';
+import { InventoryBuilder } from './builder.ts';
 import { parseIniValue } from './literal-eval.ts';
 import { ShlexError, shlexSplit } from './shlex.ts';
 import type { Inventory } from './types.ts';

@@ -7,7 +7,7 @@ import { isAlias, isMap, isScalar, visit, type Document, type Node } from 'yaml'
 import type { Diagnostic } from '../diagnostics.ts';
 import type { SourceText } from '../util/source.ts';
 import { HostRangeError, expandHostRange, parseAddress } from './address.ts';
-import { InventoryBuilder, type At } from './model.ts';
+import { InventoryBuilder, type At } from './builder.ts';
 import type { Inventory } from './types.ts';
 import { parseYaml11, yamlErrorDiagnostic } from './yaml11.ts';
 

@@ -17,14 +17,14 @@ import {
   waveTask,
 } from './apply-listr-kit.ts';
 import type { Deferred, ListrView, Task, View, ViewKit, WaveView } from './apply-listr-kit.ts';
-import { describeHostEnd, formatDuration, outcomeColour } from './apply-text.ts';
+import { describeHostEnd, formatElapsed, outcomeColour } from './apply-text.ts';
 import { plural } from '../util/text.ts';
 
 interface StepView extends View {
   end: Deferred<StepRecord | undefined>;
 }
 
-interface HostView extends View {
+interface HostNode extends View {
   host: HostProgress;
   /** `steps` once the first step starts; `end` when the host ends without one. */
   first: Deferred<'steps' | 'end'>;
@@ -36,7 +36,7 @@ interface HostView extends View {
 export function treeView(state: ProgressState, kit: ViewKit): ListrView {
   const { style, task } = kit;
   const waves = state.waves.map(newWaveView);
-  const hosts = new Map<string, HostView>();
+  const hosts = new Map<string, HostNode>();
 
   // ---- titles, from the state ---------------------------------------------------------------
   const waveTitle = (w: WaveProgress): string => {
@@ -97,7 +97,7 @@ export function treeView(state: ProgressState, kit: ViewKit): ListrView {
     });
 
   /** After the steps: the rollback, shown only when there is one; fails when it failed. */
-  const rollbackTask = (h: HostView): Task =>
+  const rollbackTask = (h: HostNode): Task =>
     task({
       exitOnError: false,
       task: async (_ctx, t) => {
@@ -113,7 +113,7 @@ export function treeView(state: ProgressState, kit: ViewKit): ListrView {
    * Last, hidden: fails when the host failed, so that the host shows failed (its title says why);
    * an empty message, so that nothing more is printed under the host.
    */
-  const verdictTask = (h: HostView): Task =>
+  const verdictTask = (h: HostNode): Task =>
     task({
       task: async () => {
         await h.tail.end.promise;
@@ -122,7 +122,7 @@ export function treeView(state: ProgressState, kit: ViewKit): ListrView {
       },
     });
 
-  const hostTask = (h: HostView): Task =>
+  const hostTask = (h: HostNode): Task =>
     task({
       title: h.title,
       task: async (_ctx, t) => {
@@ -163,7 +163,7 @@ export function treeView(state: ProgressState, kit: ViewKit): ListrView {
   };
 
   // ---- updates ------------------------------------------------------------------------------
-  const updateHost = (h: HostView) => {
+  const updateHost = (h: HostNode) => {
     const p = h.host;
     h.title = hostTitle(p);
     h.output = hostOutput(p);
@@ -177,7 +177,7 @@ export function treeView(state: ProgressState, kit: ViewKit): ListrView {
       if (s === undefined) break;
       const r = s.record;
       slot.title =
-        r !== undefined ? `${r.label} ${style.dim(formatDuration(r.durationMs))}` : s.label;
+        r !== undefined ? `${r.label} ${style.dim(formatElapsed(r.durationMs))}` : s.label;
       sync(slot);
       if (r !== undefined) slot.end.resolve(r);
     }
@@ -188,7 +188,7 @@ export function treeView(state: ProgressState, kit: ViewKit): ListrView {
     if (p.status === 'ended') settleHost(h);
   };
 
-  const settleHost = (h: HostView) => {
+  const settleHost = (h: HostNode) => {
     for (const s of h.steps) s.end.resolve(undefined);
     h.tail.end.resolve();
     h.first.resolve('end');
@@ -208,7 +208,7 @@ export function treeView(state: ProgressState, kit: ViewKit): ListrView {
     }
   };
 
-  const newHostView = (host: HostProgress): HostView => ({
+  const newHostView = (host: HostProgress): HostNode => ({
     host,
     title: host.name,
     output: style.dim('queued'),

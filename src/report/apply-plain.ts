@@ -18,7 +18,7 @@ import {
   clock,
   describeHostEnd,
   displayEvent,
-  formatDuration,
+  formatElapsed,
   outcomeColour,
   summaryLines,
 } from './apply-text.ts';
@@ -85,7 +85,7 @@ export function plainView(
 
   const stepLine = (host: string, step: StepRecord) => {
     const label = step.rollback === true ? `rollback: ${step.label}` : step.label;
-    const duration = formatDuration(step.durationMs);
+    const duration = formatElapsed(step.durationMs);
     if (step.ok) {
       hostLine(host, `${label} ${style.green('✓')} ${style.dim(duration)}`);
       return;

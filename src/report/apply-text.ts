@@ -27,7 +27,7 @@ export function clock(d: Date): string {
 }
 
 /** `0.4s`, `12.3s`, `2m05s`, `1h02m`. */
-export function formatDuration(ms: number): string {
+export function formatElapsed(ms: number): string {
   const t = Number.isFinite(ms) && ms > 0 ? ms : 0;
   const tenths = Math.round(t / 100);
   if (tenths < 600) return `${(tenths / 10).toFixed(1)}s`;
@@ -77,7 +77,7 @@ export function describeHostEnd(r: HostResult, mark = true): string {
   const head = mark ? `${OUTCOMES[r.outcome].mark} ${word}` : word;
   let text = message ? `${head}: ${message}` : head;
   if (r.error !== undefined && !isSuccess(r.outcome)) text += ` [${r.error.code}]`;
-  if (r.steps.length > 0) text += ` (${formatDuration(r.durationMs)})`;
+  if (r.steps.length > 0) text += ` (${formatElapsed(r.durationMs)})`;
   return text;
 }
 
@@ -100,7 +100,7 @@ export function summaryLines(s: SummaryInput, style: Style): string[] {
   );
   const notes = [...(s.halted ? ['halted'] : []), ...(s.interrupted ? ['interrupted'] : [])];
   const head =
-    `${s.check ? 'check' : 'apply'} done in ${formatDuration(s.durationMs)}: ` +
+    `${s.check ? 'check' : 'apply'} done in ${formatElapsed(s.durationMs)}: ` +
     `${plural(s.results.length, 'host')}${parts.length > 0 ? ` — ${parts.join(', ')}` : ''}` +
     (notes.length > 0 ? ` ${style.red(`(${notes.join(', ')})`)}` : '');
   const out = [style.bold(head)];

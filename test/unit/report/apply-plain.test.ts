@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ApplyEvent, HostResult } from '../../../src/apply/events.ts';
 import { createPlainRenderer } from '../../../src/report/apply-plain.ts';
-import { clock, describeHostEnd, formatDuration } from '../../../src/report/apply-text.ts';
+import { clock, describeHostEnd, formatElapsed } from '../../../src/report/apply-text.ts';
 import { colorStyle, plainStyle } from '../../../src/report/style.ts';
 import type { Style } from '../../../src/report/style.ts';
 import { load, scriptedRun, step } from './apply-fixtures.ts';
@@ -193,7 +193,7 @@ describe('createPlainRenderer', () => {
 describe('helpers', () => {
   it('formats durations', () => {
     expect(
-      [0, 49, 50, 1234, 59_949, 59_950, 125_000, 3_600_000, 3_725_000, -5, NaN].map(formatDuration),
+      [0, 49, 50, 1234, 59_949, 59_950, 125_000, 3_600_000, 3_725_000, -5, NaN].map(formatElapsed),
     ).toEqual([
       '0.0s',
       '0.0s',
