@@ -234,6 +234,17 @@ function finish(ctx: Ctx, hosts: string[]): SelectResult {
 }
 
 /**
+ * Ansible's implicit localhost: a pattern that names localhost and selects nothing selects the
+ * implicit `localhost` host (when the inventory allows it).
+ */
+function orImplicitLocalhost(ctx: Ctx, pattern: string, hosts: string[]): string[] {
+  if (hosts.length > 0 || !LOCALHOST_NAMES.includes(pattern) || !ctx.implicitLocalhost)
+    return hosts;
+  ctx.implicit.add(pattern);
+  return [pattern];
+}
+
+/**
  * Hosts matching an Ansible host pattern, in `ansible PATTERN --list-hosts` order, with the
  * warnings Ansible would print. `@file` terms are expanded into the file's lines first (Ansible
  * accepts them only in --limit; see `limitHostsDetailed` for that exact behaviour).
@@ -246,12 +257,7 @@ export function selectHostsDetailed(
 ): SelectResult {
   const ctx = context(inv, opts);
   const terms = expandFileTerms(splitHostPattern(pattern), opts.readFile);
-  let hosts = evaluatePatterns(ctx, terms);
-  if (hosts.length === 0 && LOCALHOST_NAMES.includes(pattern) && ctx.implicitLocalhost) {
-    ctx.implicit.add(pattern);
-    hosts = [pattern];
-  }
-  return finish(ctx, hosts);
+  return finish(ctx, orImplicitLocalhost(ctx, pattern, evaluatePatterns(ctx, terms)));
 }
 
 export function selectHosts(
@@ -276,12 +282,14 @@ export function limitHostsDetailed(
   const selected = evaluatePatterns(ctx, splitHostPattern(pattern));
   const subsetTerms = expandFileTerms(splitHostPattern(limit), opts.readFile);
   const allowed = new Set(evaluatePatterns(ctx, subsetTerms));
-  let hosts = selected.filter((h) => allowed.has(h));
-  if (hosts.length === 0 && LOCALHOST_NAMES.includes(pattern) && ctx.implicitLocalhost) {
-    ctx.implicit.add(pattern);
-    hosts = [pattern];
-  }
-  return finish(ctx, hosts);
+  return finish(
+    ctx,
+    orImplicitLocalhost(
+      ctx,
+      pattern,
+      selected.filter((h) => allowed.has(h)),
+    ),
+  );
 }
 
 export function limitHosts(
