@@ -304,6 +304,25 @@ describe('planHost: replacement (§5.3 atomic replace)', () => {
   const Q = filePatch('cve-q', { cves: ['CVE-2023-0001'] });
   const P = filePatch('cve-p', { replaces: ['cve-q'], cves: ['CVE-2023-0001', 'CVE-2024-0002'] });
   const pStaged = `${STAGING_DIR}/${shaOf(P).slice(0, 16)}/${fileOf(P)}`;
+  /** P's load, retiring Q (atomic replace), and Q's unload once P is enabled. */
+  const LOAD_P = {
+    action: 'load',
+    patch: P.name,
+    module: P.module,
+    file: `/var/lib/kpatch/${KERNEL}/${fileOf(P)}`,
+    replacesModules: [Q.module],
+    reenable: false,
+    cves: ['CVE-2023-0001', 'CVE-2024-0002'],
+    reason: 'declared loaded by group web',
+  } as const;
+  const UNLOAD_Q = {
+    action: 'unload',
+    module: Q.module,
+    leftover: false,
+    patch: Q.name,
+    after: P.module,
+    reason: `replaced by cve-p: removed once ${P.module} is enabled`,
+  } as const;
 
   it('Q loaded and installed, P replaces Q: load P (replacing Q) before unloading and uninstalling Q', () => {
     const p = plan({
@@ -330,24 +349,8 @@ describe('planHost: replacement (§5.3 atomic replace)', () => {
         sha256: shaOf(P),
         reason: 'declared loaded by group web',
       },
-      {
-        action: 'load',
-        patch: P.name,
-        module: P.module,
-        file: `/var/lib/kpatch/${KERNEL}/${fileOf(P)}`,
-        replacesModules: [Q.module],
-        reenable: false,
-        cves: ['CVE-2023-0001', 'CVE-2024-0002'],
-        reason: 'declared loaded by group web',
-      },
-      {
-        action: 'unload',
-        module: Q.module,
-        leftover: false,
-        patch: Q.name,
-        after: P.module,
-        reason: `replaced by cve-p: removed once ${P.module} is enabled`,
-      },
+      LOAD_P,
+      UNLOAD_Q,
       {
         action: 'uninstall',
         module: Q.module,
@@ -415,26 +418,7 @@ describe('planHost: replacement (§5.3 atomic replace)', () => {
         installed: [inst(fileOf(Q)), inst(fileOf(P))],
       }),
     });
-    expect(p.changes).toStrictEqual([
-      {
-        action: 'load',
-        patch: P.name,
-        module: P.module,
-        file: `/var/lib/kpatch/${KERNEL}/${fileOf(P)}`,
-        replacesModules: [Q.module],
-        reenable: false,
-        cves: ['CVE-2023-0001', 'CVE-2024-0002'],
-        reason: 'declared loaded by group web',
-      },
-      {
-        action: 'unload',
-        module: Q.module,
-        leftover: false,
-        patch: Q.name,
-        after: P.module,
-        reason: `replaced by cve-p: removed once ${P.module} is enabled`,
-      },
-    ]);
+    expect(p.changes).toStrictEqual([LOAD_P, UNLOAD_Q]);
   });
 
   it('a file successor of an RPM predecessor: the package is removed after the load, its file left to %postun (§4.3)', () => {
