@@ -49,9 +49,13 @@ export function suspectRecordTest(module: string): string {
 }
 
 /**
- * After `kpatch load` returned: its record goes unless the module is still in transition (kpatch
- * gave up waiting, §2.4): the load is not over, and the host may yet go down from it.
+ * After `kpatch load` returned, whatever its status: its record goes (the host did not go down
+ * during it). Kept while the module was still in transition, a record outlives every load that
+ * a dead controller cut short (kpatch dies of SIGPIPE, the transition completes without it) and,
+ * after any later reboot, wrongly blocks that patch as a suspect (the fault matrix's killed and
+ * hang rows); a load that gave up mid-transition (§2.4) is reported failed and rolled back.
  */
-export function dropRecordUnlessInTransition(module: string): string {
-  return sh`if [ "$(cat /sys/kernel/livepatch/${module}/transition 2>/dev/null)" != 1 ]; then rm -f -- ${`${LOAD_RECORD_DIR}/${module}`}; fi`;
+export function dropRecord(module: string): string {
+  assertModuleName(module);
+  return sh`rm -f -- ${`${LOAD_RECORD_DIR}/${module}`}`;
 }

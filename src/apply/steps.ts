@@ -24,11 +24,7 @@ import {
 } from '../host-paths.ts';
 import { packageMatches } from '../plan/packages.ts';
 import { basename, tailText } from '../util/text.ts';
-import {
-  dropRecordUnlessInTransition,
-  loadRecordScript,
-  suspectRecordTest,
-} from './load-record.ts';
+import { dropRecord, loadRecordScript, suspectRecordTest } from './load-record.ts';
 import { LOCK_LOST_ERROR, refusedForLock } from './lock.ts';
 import { resolveStaged } from './scripts.ts';
 import { frame, lastLines, splitStepOutput, unsyncedError } from './step-frame.ts';
@@ -192,7 +188,7 @@ const STEPS: { [A in ChangeAction]: StepKind<Extract<Change, { action: A }>> } =
         `if ${suspectRecordTest(m)}; then ` +
           sh`echo ${`kpfleet: ${m} is suspected of crashing this host (${LOAD_RECORD_DIR}/${m} is from an earlier boot): not loaded; kpfleet clear-suspect once someone has looked`}; false; ` +
           `elif ${loadRecordScript(m, c.patch, host.runId)}; then ${leftover}${sh`kpatch load ${target}`}; ` +
-          `kpl=$?; ${dropRecordUnlessInTransition(m)}; (exit $kpl); ` +
+          `kpl=$?; ${dropRecord(m)}; (exit $kpl); ` +
           sh`else echo ${`kpfleet: could not write the load record in ${LOAD_RECORD_DIR}`}; false; fi`,
         sh`cat /sys/kernel/livepatch/${m}/enabled /sys/kernel/livepatch/${m}/transition 2>/dev/null | tr -d '\n'`,
       );
