@@ -55,6 +55,28 @@ export interface ModelHost {
   repo: Map<string, ModelPackage>;
 }
 
+/**
+ * A host with kpatch and livepatch support and nothing patched, nothing installed, nothing
+ * staged: `over` says what differs (kernel, kernels, kpatch version, service, files, repo).
+ */
+export function newHost(over: Partial<ModelHost> & Pick<ModelHost, 'kernel' | 'files'>): ModelHost {
+  return {
+    kernels: [over.kernel],
+    kpatchVersion: '0.9.7',
+    kpatchInstalled: true,
+    livepatch: true,
+    sysfs: new Map(),
+    resident: new Map(),
+    installed: [],
+    rpmInstalled: [],
+    packages: [],
+    service: { present: true, enabled: true },
+    staged: new Map(),
+    repo: new Map(),
+    ...over,
+  };
+}
+
 export class ModelError extends Error {}
 
 const basename = (p: string): string => p.slice(p.lastIndexOf('/') + 1);

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { afterAll, expect, it } from 'vitest';
+import { newHost } from '../../../lab/model.ts';
 import type { ModelHost, ModelModule } from '../../../lab/model.ts';
 import {
   kpatchInstall,
@@ -124,22 +125,13 @@ it('the host model and the simulator agree, step by step', async () => {
           });
           files.set(`rpm:${nvra}`, { name, kernel, replace: true, sha256: `rpm:${nvra}` });
         }
-        const model: ModelHost = {
+        const model = newHost({
           kernel,
           kernels: [K1, K2],
-          kpatchVersion: '0.9.7',
-          kpatchInstalled: true,
-          livepatch: true,
-          sysfs: new Map(),
-          resident: new Map(),
-          installed: [],
-          rpmInstalled: [],
-          packages: [],
           service: { present: true, enabled: false },
-          staged: new Map(),
           files,
           repo,
-        };
+        });
         for (const o of ops) {
           let argv: string[];
           let step: () => void;

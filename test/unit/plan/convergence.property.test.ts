@@ -15,6 +15,7 @@ import { streamPrefix } from '../../../src/plan/packages.ts';
 import { planHost } from '../../../src/plan/plan.ts';
 import { verifyHostPlan } from '../../../src/plan/verify.ts';
 import { compareVersions } from '../../../src/util/version.ts';
+import { newHost } from '../../../lab/model.ts';
 import type { ModelHost, ModelModule } from '../../../lab/model.ts';
 import {
   applyChange,
@@ -201,22 +202,14 @@ function startHost(
 ): ModelHost {
   const files = new Map<string, ModelModule>(world.modules.map((m) => [m.sha256, m]));
   files.set(FOREIGN.sha256, { ...FOREIGN, kernel });
-  const h: ModelHost = {
+  const h = newHost({
     kernel,
     kernels: otherKernel ? [K1, K2] : [kernel],
     kpatchVersion,
-    kpatchInstalled: true,
-    livepatch: true,
-    sysfs: new Map(),
-    resident: new Map(),
-    installed: [],
-    rpmInstalled: [],
-    packages: [],
     service: { ...service },
-    staged: new Map(),
     files,
     repo: world.repo,
-  };
+  });
   const patchList = [...world.patches.values()];
   for (const o of ops) {
     try {

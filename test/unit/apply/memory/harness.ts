@@ -17,7 +17,7 @@ import type { HostPlan, Plan } from '../../../../src/plan/model.ts';
 import { buildPlan, planHost } from '../../../../src/plan/plan.ts';
 import { describeChange } from '../../../../src/report/plan.ts';
 import type { ModelHost, ModelModule } from '../../../../lab/model.ts';
-import { cloneHost } from '../../../../lab/model.ts';
+import { cloneHost, newHost } from '../../../../lab/model.ts';
 import type { RunIdentity } from './transport.ts';
 import { MemoryHost } from './transport.ts';
 
@@ -59,22 +59,7 @@ export function filePatch(name: string, o: { replace?: boolean; replaces?: strin
 
 /** A RHEL 9 host with kpatch 0.9.7 and kpatch.service enabled; nothing patched. */
 export function bareHost(modules: readonly ModelModule[]): ModelHost {
-  return {
-    kernel: EL9,
-    kernels: [EL9],
-    kpatchVersion: '0.9.7',
-    kpatchInstalled: true,
-    livepatch: true,
-    sysfs: new Map(),
-    resident: new Map(),
-    installed: [],
-    rpmInstalled: [],
-    packages: [],
-    service: { present: true, enabled: true },
-    staged: new Map(),
-    files: new Map(modules.map((m) => [m.sha256, m])),
-    repo: new Map(),
-  };
+  return newHost({ kernel: EL9, files: new Map(modules.map((m) => [m.sha256, m])) });
 }
 
 /** What the project asks of every host: each patch's state, and the unmanaged policy. */
