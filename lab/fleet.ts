@@ -347,6 +347,7 @@ export async function fleetUp(opts: FleetOptions): Promise<Fleet> {
   const hosts: FleetHostState[] = [];
   const known: string[] = [];
 
+  const spawned: number[] = [];
   const startOne = async (i: number): Promise<void> => {
     const name = `${prefix}${String(i + 1).padStart(width, '0')}`;
     const address = addressOf(subnet, i);
@@ -390,21 +391,38 @@ export async function fleetUp(opts: FleetOptions): Promise<Fleet> {
     child.unref();
     const pid = child.pid;
     if (pid === undefined) throw new Error(`could not start sshd for ${name}`);
-    await waitForPort(address, port, 15_000);
+    spawned.push(pid);
+    // a deadline for a start on a loaded machine, not a timing check
+    await waitForPort(address, port, 60_000);
     const mntns = readlinkSync(`/proc/${pid}/ns/mnt`);
     if (mntns === OWN_MNTNS) throw new Error(`sshd for ${name} is not in a namespace of its own`);
     known[i] = knownHostsLine(address, port, readFileSync(hostKey + '.pub', 'utf8'));
     hosts[i] = { name, address, port, profile, pid, mntns };
   };
 
-  // Bounded parallelism: ssh-keygen and sshd start-up are CPU-bound on a 2-core machine.
+  // Bounded parallelism: ssh-keygen and sshd start-up are CPU-bound on a 2-core machine. After
+  // a failure no host is started, the ones in flight are waited for, and every sshd started is
+  // stopped: a fleet that did not come up leaves no process behind (its state names none).
   let next = 0;
+  let failed = false;
   const workers = Array.from({ length: Math.min(8, opts.hosts) }, async () => {
-    while (next < opts.hosts) await startOne(next++);
+    while (!failed && next < opts.hosts) {
+      try {
+        await startOne(next++);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
   });
-  try {
-    await Promise.all(workers);
-  } finally {
+  const ended = await Promise.allSettled(workers);
+  const failure = ended.find((r) => r.status === 'rejected');
+  if (failure) {
+    for (const pid of spawned) signal(-pid, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw failure.reason;
+  }
+  {
     const state: FleetState = {
       version: 1,
       dir,
