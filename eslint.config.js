@@ -26,8 +26,9 @@ const MAY_IMPORT = {
   facts: ['util', 'transport'],
   plan: ['util', 'config', 'desired', 'facts'],
   apply: ['util', 'facts', 'plan', 'transport'],
-  report: ['util', 'desired', 'facts', 'plan', 'apply'],
-  workflow: ['util', 'inventory', 'config', 'desired', 'facts', 'plan', 'transport'],
+  status: ['util', 'config', 'desired', 'facts', 'plan'],
+  report: ['util', 'desired', 'facts', 'plan', 'apply', 'status'],
+  workflow: ['util', 'inventory', 'config', 'desired', 'facts', 'plan', 'status', 'transport'],
 };
 const FOLDERS = [...Object.keys(MAY_IMPORT), 'cli'];
 
@@ -66,6 +67,7 @@ const layers = [
   layer(['src/config/**/*.ts'], [noSsh2, noListr2], [others('config')]),
   layer(['src/desired/**/*.ts'], [noSsh2, noListr2], [noIo, others('desired')]),
   layer(['src/plan/**/*.ts'], [noSsh2, noListr2], [noIo, others('plan')]),
+  layer(['src/status/**/*.ts'], [noSsh2, noListr2], [noIo, others('status')]),
   layer(['src/facts/**/*.ts'], [noSsh2, noListr2], [others('facts'), onlyTransportInterface]),
   layer(['src/facts/parse/**/*.ts'], [noSsh2, noListr2], [noIo, others('facts', ['transport'])]),
   layer(['src/transport/**/*.ts'], [noSsh2, noListr2], [others('transport')]),

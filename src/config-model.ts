@@ -40,6 +40,11 @@ export interface Patch {
   replaces: string[];
   cves: string[];
   released?: string;
+  /**
+   * How long after `released` the patch is supported: its own `support`, else
+   * `patch_defaults.support` (the rollout's `reboot_due_after` applies where neither is set).
+   */
+  supportMs?: number;
   description?: string;
 }
 

@@ -18,6 +18,7 @@ import {
   jsonOption,
   limitOption,
   loginUserOption,
+  STATUS_FORMATS,
   trustSshConfigOption,
   yesOption,
 } from './options.ts';
@@ -123,6 +124,38 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     .action(async (opts) => {
       const { planCommand } = await import('./commands/plan.ts');
       setCode(await planCommand(opts, io));
+    });
+
+  program
+    .command('status')
+    .description(
+      'Read every host (as plan: one SSH exec each, nothing changed) and say which declared live ' +
+        'patches are live, which CVEs they mitigate, which are declared but not live and why ' +
+        '(not converged, uncovered kernel, blocked, unreachable), reboot due, and until when each ' +
+        'host is covered. Formats: text, json (schemas/status.schema.json), csv, openvex, ' +
+        'openmetrics, html (docs/status.md).\n' +
+        'Exit: 0 every declared CVE mitigated on every host, 1 a host is exposed, uncovered or its ' +
+        'facts failed, 4 unreachable.',
+    )
+    .addOption(configOption())
+    .addOption(trustSshConfigOption())
+    .addOption(limitOption())
+    .addOption(forksOption('read'))
+    .addOption(loginUserOption())
+    .addOption(
+      new Option('--format <format>', 'what to print on stdout (or write to a bare --out FILE)')
+        .choices(STATUS_FORMATS)
+        .default('text' as const),
+    )
+    .addOption(
+      new Option(
+        '-o, --out <[format:]file>',
+        'write to FILE atomically: FORMAT:FILE (html:status.html, openvex:vex.json) in that format, a bare FILE in --format; repeat for several formats from one read',
+      ).argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]),
+    )
+    .action(async (opts) => {
+      const { statusCommand } = await import('./commands/status.ts');
+      setCode(await statusCommand(opts, io));
     });
 
   program

@@ -48,3 +48,7 @@ export function parseForks(value: string | undefined, fallback: number): number 
   }
   return n;
 }
+
+/** What `kpfleet status` writes (cli/commands/status.ts renders each). */
+export const STATUS_FORMATS = ['text', 'json', 'csv', 'openvex', 'openmetrics', 'html'] as const;
+export type StatusFormat = (typeof STATUS_FORMATS)[number];

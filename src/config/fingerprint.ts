@@ -56,6 +56,8 @@ function fingerprintBasis(
         replaces: p.replaces,
         cves: p.cves,
         released: p.released ?? null,
+        // only where set: the fingerprints of catalogues written before `support` stay as they were
+        ...(p.supportMs !== undefined ? { supportMs: p.supportMs } : {}),
       },
     ]);
   }

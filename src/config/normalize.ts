@@ -49,7 +49,11 @@ export function normalizeConfig(raw: unknown, ctx: NormalizeContext): Config {
     inventory: inventoryWritten ? ctx.resolvePath(inventoryWritten) : '',
     connection: normalizeConnection(obj(root.connection), ctx),
     rollout: normalizeRollout(obj(root.rollout)),
-    patches: normalizePatches(obj(root.patches), ctx),
+    patches: normalizePatches(
+      obj(root.patches),
+      parseDuration(obj(root.patch_defaults).support),
+      ctx,
+    ),
     groups: normalizeGroups(obj(root.groups)),
   };
 }
@@ -98,7 +102,11 @@ function normalizeRollout(r: Obj): Rollout {
   return out;
 }
 
-function normalizePatches(patches: Obj, ctx: NormalizeContext): Map<string, Patch> {
+function normalizePatches(
+  patches: Obj,
+  defaultSupportMs: number | undefined,
+  ctx: NormalizeContext,
+): Map<string, Patch> {
   const out = new Map<string, Patch>();
   for (const [name, value] of Object.entries(patches)) {
     const p = obj(value);
@@ -121,6 +129,8 @@ function normalizePatches(patches: Obj, ctx: NormalizeContext): Map<string, Patc
     };
     const released = str(p.released);
     if (released !== undefined) patch.released = released;
+    const support = parseDuration(p.support) ?? defaultSupportMs;
+    if (support !== undefined) patch.supportMs = support;
     const description = str(p.description);
     if (description !== undefined) patch.description = description;
     out.set(name, patch);

@@ -1,6 +1,6 @@
 /**
  * Semantic rules of kpfleet.yml about the rollout and the timings: durations within their range
- * (connection and rollout timeouts), waves cumulative and ending at 100%, max_failures a
+ * (connection and rollout timeouts, support windows), waves cumulative and ending at 100%, max_failures a
  * percentage up to 100%.
  */
 import { showValue } from '../util/show.ts';
@@ -12,18 +12,26 @@ import type { JsonPath } from './yaml-doc.ts';
 import { get } from './rules-context.ts';
 import type { At, RuleContext } from './rules-context.ts';
 
+const DAY = 86_400_000;
+
 const DURATION_RANGES: { path: JsonPath; min: number; max: number }[] = [
   { path: ['connection', 'connect_timeout'], min: 1_000, max: 300_000 },
   { path: ['connection', 'command_timeout'], min: 10_000, max: 3_600_000 },
   { path: ['connection', 'keepalive_interval'], min: 1_000, max: 300_000 },
   { path: ['rollout', 'health_check_timeout'], min: 1_000, max: 3_600_000 },
-  { path: ['rollout', 'reboot_due_after'], min: 86_400_000, max: 3650 * 86_400_000 },
+  { path: ['rollout', 'reboot_due_after'], min: DAY, max: 3650 * DAY },
+  { path: ['patch_defaults', 'support'], min: DAY, max: 3650 * DAY },
 ];
 
 /** Every duration within the range kpfleet accepts for it. */
 export function checkDurations(ctx: RuleContext): void {
   const { raw, at } = ctx;
-  for (const { path, min, max } of DURATION_RANGES) {
+  const supports = ctx.patchNames.map((name) => ({
+    path: ['patches', name, 'support'],
+    min: DAY,
+    max: 3650 * DAY,
+  }));
+  for (const { path, min, max } of [...DURATION_RANGES, ...supports]) {
     const v = get(raw, path);
     const ms = parseDuration(v);
     if (v === undefined || ms === undefined) continue;

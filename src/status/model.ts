@@ -22,7 +22,8 @@ export const STATUS_VERSION = 1;
  * - `unreachable`: not reached (connection, authentication, host key); its coverage is unknown;
  * - `error`: reached, but its facts could not be read; its coverage is unknown.
  */
-export type CoverageState = 'protected' | 'exposed' | 'uncovered' | 'none' | 'unreachable' | 'error';
+export type CoverageState =
+  'protected' | 'exposed' | 'uncovered' | 'none' | 'unreachable' | 'error';
 export const COVERAGE_STATES: readonly CoverageState[] = [
   'protected',
   'exposed',

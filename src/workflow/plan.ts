@@ -76,24 +76,41 @@ export interface MakePlanOptions {
   limit?: string | undefined;
 }
 
+/** A host's facts (where they were read), what it should be, and its plan. */
+export interface PlannedHost {
+  desired: HostDesired;
+  facts: HostFacts | undefined;
+  plan: HostPlan;
+}
+
+/** Plans each host from its facts result, at `now`: a host whose facts failed is its failure. */
+export function planEach(
+  selected: SelectedHosts,
+  results: readonly HostFactsResult[],
+  now: number,
+): PlannedHost[] {
+  const desired = desiredOf(selected);
+  const plan = replanner(selected, now);
+  return results.map((r) => {
+    const d = desired(r.host);
+    if (!r.ok) {
+      const unreachable = r.error.exitCode === ExitCode.unreachable;
+      return {
+        desired: d,
+        facts: undefined,
+        plan: hostFailure(r.host, d.groups, errorInfo(r.error), unreachable),
+      };
+    }
+    return { desired: d, facts: r.facts, plan: plan(r.host, r.facts, factsFingerprint(r.facts)) };
+  });
+}
+
 /** Reads the selected hosts and plans them: what `plan` shows and `apply` executes. */
 export async function makePlan(selected: SelectedHosts, o: MakePlanOptions): Promise<Plan> {
   const { config } = selected;
-  const desired = desiredOf(selected);
   const results = await readFleetFacts(selected, o.forks, o.open);
   const now = Date.now();
-  const plan = replanner(selected, now);
-  const hostPlans = results.map((r) => {
-    if (!r.ok) {
-      return hostFailure(
-        r.host,
-        desired(r.host).groups,
-        errorInfo(r.error),
-        r.error.exitCode === ExitCode.unreachable,
-      );
-    }
-    return plan(r.host, r.facts, factsFingerprint(r.facts));
-  });
+  const hostPlans = planEach(selected, results, now).map((x) => x.plan);
   return buildPlan(hostPlans, {
     createdAt: new Date(now).toISOString(),
     kpfleetVersion: o.kpfleetVersion,

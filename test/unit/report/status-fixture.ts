@@ -4,7 +4,18 @@
  * one, and names a renderer must escape. Tests of real fleets build theirs from facts
  * (test/e2e/cli-status.test.ts); this one pins what each renderer does with each case.
  */
-import type { HostCoverage, StatusReport } from '../../../src/status/model.ts';
+import type { HostCoverage, PatchCoverage, StatusReport } from '../../../src/status/model.ts';
+
+const el9Cumulative3: PatchCoverage = {
+  patch: 'el9-cumulative-3',
+  module: 'kpatch_5_14_0_362_8_1_1_3',
+  declared: 'loaded',
+  fits: true,
+  live: true,
+  installed: true,
+  cves: ['CVE-2023-4623', 'CVE-2023-5178'],
+  supportedUntil: '2027-03-01',
+};
 
 const web01: HostCoverage = {
   host: 'web01',
@@ -15,18 +26,7 @@ const web01: HostCoverage = {
   os: 'rhel',
   plan: 'converged',
   reason: 'as declared: 1 patch loaded and installed',
-  patches: [
-    {
-      patch: 'el9-cumulative-3',
-      module: 'kpatch_5_14_0_362_8_1_1_3',
-      declared: 'loaded',
-      fits: true,
-      live: true,
-      installed: true,
-      cves: ['CVE-2023-4623', 'CVE-2023-5178'],
-      supportedUntil: '2027-03-01',
-    },
-  ],
+  patches: [el9Cumulative3],
   cves: [
     {
       cve: 'CVE-2023-4623',
@@ -53,11 +53,14 @@ const web02: HostCoverage = {
   state: 'exposed',
   plan: 'changes',
   reason: '2 changes to reach the declared state',
-  patches: [{ ...web01.patches[0]!, live: false, installed: false }],
-  cves: web01.cves.map((c) => {
-    const { coveredUntil: _, ...rest } = c;
-    return { ...rest, state: 'exposed' as const, by: [], reason: 'not-converged' as const };
-  }),
+  patches: [{ ...el9Cumulative3, live: false, installed: false }],
+  cves: web01.cves.map((c) => ({
+    cve: c.cve,
+    patches: c.patches,
+    state: 'exposed' as const,
+    by: [],
+    reason: 'not-converged' as const,
+  })),
   rebootDue: false,
 };
 delete web02.coveredUntil;
@@ -66,7 +69,7 @@ const web03: HostCoverage = {
   ...web01,
   host: 'web03',
   coveredUntil: '2026-11-01',
-  patches: [{ ...web01.patches[0]!, supportedUntil: '2026-11-01' }],
+  patches: [{ ...el9Cumulative3, supportedUntil: '2026-11-01' }],
   cves: web01.cves.map((c) => ({ ...c, coveredUntil: '2026-11-01' })),
   rebootDue: true,
 };
@@ -80,7 +83,7 @@ const batch04: HostCoverage = {
   os: 'rhel',
   plan: 'converged',
   reason: 'nothing declared fits kernel 5.14.0-284.11.1.el9_2.x86_64',
-  patches: [{ ...web01.patches[0]!, fits: false, live: false, installed: false }],
+  patches: [{ ...el9Cumulative3, fits: false, live: false, installed: false }],
   cves: web02.cves.map((c) => ({ ...c, reason: 'uncovered' as const })),
   rebootDue: false,
 };
@@ -116,7 +119,7 @@ const odd: HostCoverage = {
   state: 'unreachable',
   plan: 'unreachable',
   reason: 'not reached',
-  patches: [{ ...web01.patches[0]!, live: false, installed: false, fits: false }],
+  patches: [{ ...el9Cumulative3, live: false, installed: false, fits: false }],
   cves: web02.cves.map((c) => ({
     ...c,
     state: 'unknown' as const,

@@ -1,0 +1,118 @@
+/**
+ * `kpfleet status`: read-only, the same host selection and SSH as `plan`. Reads every selected
+ * host's facts once and writes the coverage in one or several formats: `--format` on stdout, and
+ * each `--out [FORMAT:]FILE` written atomically (a textfile collector or a browser never sees
+ * half a file). The exit code says whether every declared CVE is mitigated (docs/exit-codes.md).
+ */
+import { resolve } from 'node:path';
+import { ExitCode, UsageError } from '../../errors.ts';
+import { renderStatusOpenVex } from '../../report/status-openvex.ts';
+import { renderStatusText, statusJson } from '../../report/status-text.ts';
+import { oneLine } from '../../report/safe-text.ts';
+import { plainStyle, styleFor } from '../../report/style.ts';
+import type { StatusReport } from '../../status/model.ts';
+import { makeStatus } from '../../workflow/status.ts';
+import { defaultAuditLog } from '../apply-records.ts';
+import type { CliIo } from '../io.ts';
+import { parseForks, STATUS_FORMATS } from '../options.ts';
+import type { StatusFormat } from '../options.ts';
+import type { OutputTarget } from '../output-files.ts';
+import { preflightReplace, writeFileAtomic } from '../output-files.ts';
+import { refuseSameFiles } from '../same-file.ts';
+import { VERSION } from '../version.ts';
+import { connectorForCli } from './facts.ts';
+import { selectHostsForCli } from './project.ts';
+
+export interface StatusOptions {
+  loginUser?: string;
+  config?: string;
+  trustSshConfig?: boolean;
+  limit?: string;
+  forks?: string;
+  format: StatusFormat;
+  out?: string[];
+}
+
+/** Each format's renderer (text in a file is never coloured). */
+const RENDER: Record<StatusFormat, (r: StatusReport) => string> = {
+  text: (r) => renderStatusText(r, plainStyle) + '\n',
+  json: statusJson,
+  csv: () => {
+    throw new UsageError('--format csv is not available yet');
+  },
+  openvex: (r) => {
+    if (r.hosts.every((h) => h.cves.length === 0))
+      throw new UsageError(
+        'no CVE is declared for the selected hosts, and an OpenVEX document needs at least one statement: list the CVEs each patch fixes (cves: in kpfleet.yml)',
+      );
+    return renderStatusOpenVex(r);
+  },
+  openmetrics: () => {
+    throw new UsageError('--format openmetrics is not available yet');
+  },
+  html: () => {
+    throw new UsageError('--format html is not available yet');
+  },
+};
+
+/** `--out html:status.html` → html to status.html; a bare FILE takes `--format`. */
+function parseOut(
+  value: string,
+  fallback: StatusFormat,
+  cwd: string,
+): { format: StatusFormat; target: OutputTarget; written: string; bare: boolean } {
+  const m = /^([a-z]+):(.+)$/.exec(value);
+  const named = m !== null && (STATUS_FORMATS as readonly string[]).includes(m[1] ?? '');
+  const format = named ? (m[1] as StatusFormat) : fallback;
+  const file = named ? (m[2] ?? '') : value;
+  return {
+    format,
+    target: preflightReplace(resolve(cwd, file), `--out ${value}`),
+    written: file,
+    bare: !named,
+  };
+}
+
+/**
+ * 4 if a host was not reached; 1 if a host is exposed, uncovered or its facts failed (a declared
+ * CVE is not mitigated, or may not be); else 0.
+ */
+export function statusExitCode(r: StatusReport): number {
+  const s = r.summary.states;
+  if ((s.unreachable ?? 0) > 0) return ExitCode.unreachable;
+  if ((s.exposed ?? 0) + (s.uncovered ?? 0) + (s.error ?? 0) > 0) return ExitCode.changeFailed;
+  return ExitCode.ok;
+}
+
+export async function statusCommand(opts: StatusOptions, io: CliIo): Promise<number> {
+  const selected = selectHostsForCli({ ...opts, json: opts.format !== 'text' }, io);
+  // every output checked before any host is contacted
+  const outs = (opts.out ?? []).map((o) => parseOut(o, opts.format, io.cwd));
+  if (outs.length > 0) {
+    const audit = defaultAuditLog(io.env);
+    refuseSameFiles([
+      { label: `the audit log ${audit}`, path: audit },
+      ...outs.map((o) => o.target),
+    ]);
+  }
+  const report = await makeStatus(selected, {
+    forks: parseForks(opts.forks, selected.config.rollout.forks),
+    open: connectorForCli(io),
+    kpfleetVersion: VERSION,
+    limit: opts.limit,
+  });
+  // render everything before writing anything: a format that cannot be made leaves no file
+  const rendered = outs.map((o) => ({ ...o, text: RENDER[o.format](report) }));
+  // --format goes to stdout, unless a bare --out FILE took it
+  const toStdout = !outs.some((o) => o.bare);
+  const stdout = !toStdout
+    ? ''
+    : opts.format === 'text'
+      ? renderStatusText(report, styleFor(io.stdout, io.env)) + '\n'
+      : RENDER[opts.format](report);
+  for (const o of rendered) writeFileAtomic(o.target, o.text);
+  io.stdout.write(stdout);
+  for (const o of rendered)
+    io.stderr.write(`Status (${o.format}) written to ${oneLine(o.written)}\n`);
+  return statusExitCode(report);
+}

@@ -1,0 +1,117 @@
+/**
+ * `kpfleet status --format openvex`: the coverage as an OpenVEX 0.2.0 document, so a scanner that
+ * reads VEX stops reporting a live-patched kernel as vulnerable (docs/status.md, "OpenVEX").
+ *
+ * One statement per declared CVE and host state: `not_affected` with the justification
+ * `inline_mitigations_already_exist` where a live patch that fixes it is loaded and verified in
+ * sysfs; `affected`, with what to do, where it is declared but not live; `under_investigation`
+ * where the host could not be read. The product is the host's running kernel: its `@id` names the
+ * host (`urn:kpfleet:host:<name>`), its purl the kernel package, so a scanner matching either
+ * finds it. The document's `@id` is a digest of its statements: the same coverage gives the same
+ * document id. Pure.
+ */
+import { createHash } from 'node:crypto';
+import type { HostCoverage, HostCve, StatusReport } from '../status/model.ts';
+import { safeData } from './safe-text.ts';
+
+export const OPENVEX_CONTEXT = 'https://openvex.dev/ns/v0.2.0';
+
+/** The distributions whose kernel is an RPM, and the purl namespace of each (purl-spec). */
+const RPM_VENDORS: Record<string, string> = {
+  rhel: 'redhat',
+  centos: 'centos',
+  rocky: 'rocky-linux',
+  almalinux: 'almalinux',
+  ol: 'oracle',
+  fedora: 'fedora',
+  amzn: 'amazon',
+  sles: 'suse',
+  'opensuse-leap': 'opensuse',
+};
+const DEB_VENDORS = new Set(['debian', 'ubuntu']);
+
+const enc = (s: string) => encodeURIComponent(s);
+
+/**
+ * The purl of the running kernel's package: `pkg:rpm/redhat/kernel@5.14.0-362.8.1.el9_3?arch=x86_64`
+ * for an RPM distribution (the arch suffix of `uname -r` moved to the qualifier),
+ * `pkg:deb/debian/linux-image-6.1.0-18-amd64` for Debian and Ubuntu (the release is in the
+ * package name), else `pkg:generic/linux@<release>`.
+ */
+export function kernelPurl(h: Pick<HostCoverage, 'kernel' | 'os' | 'arch'>): string | undefined {
+  const release = h.kernel;
+  if (release === undefined) return undefined;
+  const arch = h.arch !== undefined ? `?arch=${enc(h.arch)}` : '';
+  const rpm = h.os !== undefined ? RPM_VENDORS[h.os] : undefined;
+  if (rpm !== undefined) {
+    const suffix = h.arch !== undefined && release.endsWith(`.${h.arch}`) ? `.${h.arch}` : '';
+    return `pkg:rpm/${rpm}/kernel@${enc(release.slice(0, release.length - suffix.length))}${arch}`;
+  }
+  if (h.os !== undefined && DEB_VENDORS.has(h.os))
+    return `pkg:deb/${h.os}/${enc(`linux-image-${release}`)}${arch}`;
+  return `pkg:generic/linux@${enc(release)}${arch}`;
+}
+
+function product(h: HostCoverage): Record<string, unknown> {
+  const purl = kernelPurl(h);
+  return {
+    '@id': `urn:kpfleet:host:${enc(h.host)}`,
+    ...(purl !== undefined
+      ? { identifiers: { purl }, subcomponents: [{ '@id': purl, identifiers: { purl } }] }
+      : {}),
+  };
+}
+
+function statement(h: HostCoverage, c: HostCve, timestamp: string): Record<string, unknown> {
+  const base = {
+    vulnerability: { name: c.cve },
+    timestamp,
+    products: [product(h)],
+  };
+  if (c.state === 'mitigated') {
+    const until = c.coveredUntil !== undefined ? `; supported until ${c.coveredUntil}` : '';
+    return {
+      ...base,
+      status: 'not_affected',
+      justification: 'inline_mitigations_already_exist',
+      status_notes: `live patch ${c.by.join(', ')} loaded and enabled in /sys/kernel/livepatch on ${h.host}, kernel ${h.kernel ?? '?'}${until}`,
+    };
+  }
+  if (c.state === 'unknown') {
+    return {
+      ...base,
+      status: 'under_investigation',
+      status_notes: `${h.host} could not be read (${c.reason ?? 'unknown'}): its live patches are unknown`,
+    };
+  }
+  const action =
+    c.reason === 'uncovered'
+      ? `no declared live patch fits kernel ${h.kernel ?? '?'}: reboot into a kernel that fixes ${c.cve}, or add a patch built for this kernel to kpfleet.yml`
+      : c.reason === 'blocked'
+        ? `kpfleet will not change ${h.host} (${h.reason}); see kpfleet plan, then kpfleet apply to load ${c.patches.join(', ')}`
+        : `run kpfleet apply to load ${c.patches.join(', ')}`;
+  return {
+    ...base,
+    status: 'affected',
+    status_notes: `declared (${c.patches.join(', ')}) but not live: ${c.reason ?? 'not-converged'}`,
+    action_statement: action,
+  };
+}
+
+/** The report as an OpenVEX document (JSON text). */
+export function renderStatusOpenVex(report: StatusReport, author = 'kpfleet'): string {
+  const timestamp = report.createdAt;
+  const statements = report.hosts.flatMap((h) => h.cves.map((c) => statement(h, c, timestamp)));
+  const digest = createHash('sha256').update(JSON.stringify(statements)).digest('hex');
+  const doc = {
+    '@context': OPENVEX_CONTEXT,
+    '@id': `urn:kpfleet:vex:sha256:${digest}`,
+    author,
+    role: 'Fleet operator (live kernel patches)',
+    timestamp,
+    version: 1,
+    tooling: `kpfleet ${report.kpfleetVersion}`,
+    statements,
+  };
+  return JSON.stringify(safeData(doc), null, 2) + '\n';
+}

@@ -1,0 +1,201 @@
+/**
+ * One host's coverage, from what it runs (facts), what its groups declare, and the plan made from
+ * both: which declared patches are live, which declared CVEs they mitigate, why the others are not,
+ * and until when the live ones are supported. The one place that classifies a host's coverage
+ * (`CoverageState`) and a CVE's (`CveState`, `ExposedReason`). Pure.
+ */
+import type { Patch, Rollout } from '../config-model.ts';
+import { kernelMatches } from '../config/kernel-match.ts';
+import type { HostDesired } from '../desired/resolve.ts';
+import type { HostFacts } from '../facts/model.ts';
+import type { HostPlan } from '../plan/model.ts';
+import { packageMatches } from '../plan/packages.ts';
+import { supportEnd } from '../plan/reboot-due.ts';
+import { pushAll } from '../util/arrays.ts';
+import { basename } from '../util/text.ts';
+import type {
+  CoverageState,
+  ExposedReason,
+  HostCoverage,
+  HostCve,
+  PatchCoverage,
+} from './model.ts';
+
+const DAY_MS = 86_400_000;
+
+export interface HostCoverageInput {
+  desired: HostDesired;
+  /** Absent where the facts could not be read (the plan says why). */
+  facts: HostFacts | undefined;
+  plan: HostPlan;
+  patches: ReadonlyMap<string, Patch>;
+  /** Each catalogue patch's CVEs with its predecessors' (`effectiveCves`). */
+  cves: ReadonlyMap<string, readonly string[]>;
+  rollout: Pick<Rollout, 'rebootDueAfterMs'>;
+}
+
+/**
+ * The CVEs each catalogue patch fixes: its own and, since a cumulative patch carries the fixes of
+ * the patches it `replaces`, theirs (transitively; a cycle, which `validate` refuses, ends there).
+ */
+export function effectiveCves(patches: ReadonlyMap<string, Patch>): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const visit = (name: string, seen: Set<string>): string[] => {
+    const done = out.get(name);
+    if (done) return done;
+    const p = patches.get(name);
+    if (!p || seen.has(name)) return [];
+    seen.add(name);
+    const all = new Set(p.cves);
+    for (const q of p.replaces) for (const c of visit(q, seen)) all.add(c);
+    const list = [...all].sort();
+    out.set(name, list);
+    return list;
+  };
+  for (const name of patches.keys()) visit(name, new Set());
+  return out;
+}
+
+/** The last day a patch is supported (YYYY-MM-DD), if its window is known. */
+function supportedUntil(p: Patch, rollout: HostCoverageInput['rollout']): string | undefined {
+  const s = supportEnd(p, rollout);
+  return s === undefined ? undefined : new Date(s.end - DAY_MS).toISOString().slice(0, 10);
+}
+
+/** Enabled in sysfs and not in transition: what the kernel runs now. */
+function liveModule(facts: HostFacts, module: string): boolean {
+  if (facts.transition?.patch === module) return false;
+  const e = facts.patches.find((p) => p.name === module);
+  return e !== undefined && e.enabled === true && e.transition !== true;
+}
+
+/** In place for the running kernel's next boot: its file (by content or name), or its package. */
+function installedNow(facts: HostFacts, p: Patch): boolean {
+  const src = p.source;
+  if (src.kind === 'rpm') return facts.packages.some((x) => packageMatches(x, src.package));
+  return facts.installed.some(
+    (i) =>
+      i.kernel === facts.kernel &&
+      (i.sha256 === src.sha256 || i.module === p.module || i.file === basename(src.path)),
+  );
+}
+
+/** The earliest of some dates (YYYY-MM-DD sort as strings). */
+export function earliest(dates: readonly (string | undefined)[]): string | undefined {
+  let out: string | undefined;
+  for (const d of dates) if (d !== undefined && (out === undefined || d < out)) out = d;
+  return out;
+}
+
+function latest(dates: readonly (string | undefined)[]): string | undefined {
+  let out: string | undefined;
+  for (const d of dates) if (d !== undefined && (out === undefined || d > out)) out = d;
+  return out;
+}
+
+export function hostCoverage(input: HostCoverageInput): HostCoverage {
+  const { desired, facts, plan, patches, rollout } = input;
+  const known = facts !== undefined && plan.status !== 'error' && plan.status !== 'unreachable';
+  const kernel = facts?.kernel;
+  const cvesOf = (name: string): readonly string[] => input.cves.get(name) ?? [];
+
+  const declared = desired.patches.flatMap((d) => {
+    const p = patches.get(d.patch);
+    return p && d.state !== 'absent' ? [{ p, state: d.state }] : [];
+  });
+  const patchCoverage: PatchCoverage[] = declared.map(({ p, state }) => {
+    const until = supportedUntil(p, rollout);
+    const fits = kernel !== undefined && kernelMatches(p.kernels, kernel);
+    return {
+      patch: p.name,
+      module: p.module,
+      declared: state,
+      fits,
+      live: known && fits && liveModule(facts, p.module),
+      installed: known && fits && installedNow(facts, p),
+      cves: [...cvesOf(p.name)],
+      ...(until !== undefined ? { supportedUntil: until } : {}),
+    };
+  });
+
+  // every catalogue patch live on the host mitigates its CVEs, declared or not
+  const live: Patch[] = [];
+  if (known && kernel !== undefined)
+    for (const p of patches.values())
+      if (kernelMatches(p.kernels, kernel) && liveModule(facts, p.module)) live.push(p);
+
+  const wanted = declared.filter((d) => d.state === 'loaded');
+  const cveNames = [...new Set(wanted.flatMap((d) => cvesOf(d.p.name)))].sort();
+  const cves: HostCve[] = cveNames.map((cve) => {
+    const fixers = wanted.filter((d) => cvesOf(d.p.name).includes(cve));
+    const by = live.filter((p) => cvesOf(p.name).includes(cve));
+    const base = { cve, by: by.map((p) => p.name), patches: fixers.map((d) => d.p.name) };
+    if (!known)
+      return {
+        ...base,
+        state: 'unknown',
+        reason: plan.status === 'error' ? 'error' : 'unreachable',
+      };
+    if (by.length > 0) {
+      const until = latest(by.map((p) => supportedUntil(p, rollout)));
+      return {
+        ...base,
+        state: 'mitigated',
+        ...(until !== undefined ? { coveredUntil: until } : {}),
+      };
+    }
+    const fits = kernel !== undefined && fixers.some((d) => kernelMatches(d.p.kernels, kernel));
+    const reason: ExposedReason = !fits
+      ? 'uncovered'
+      : plan.status === 'blocked'
+        ? 'blocked'
+        : 'not-converged';
+    return { ...base, state: 'exposed', reason };
+  });
+
+  const coveredUntil = earliest(live.map((p) => supportedUntil(p, rollout)));
+  return {
+    host: desired.host,
+    groups: [...desired.groups],
+    state: coverageState(known, plan, patchCoverage, cves, retiredBy(live, patches)),
+    ...(kernel !== undefined ? { kernel } : {}),
+    ...(facts?.arch ? { arch: facts.arch } : {}),
+    ...(facts?.os.id !== undefined ? { os: facts.os.id } : {}),
+    plan: plan.status,
+    reason: plan.reason,
+    patches: patchCoverage,
+    cves,
+    ...(coveredUntil !== undefined ? { coveredUntil } : {}),
+    rebootDue: plan.findings.some((f) => f.kind === 'reboot-due'),
+    ...(plan.error !== undefined ? { error: plan.error } : {}),
+  };
+}
+
+/** The patches that live ones replace, transitively: their absence is no gap. */
+function retiredBy(live: readonly Patch[], patches: ReadonlyMap<string, Patch>): Set<string> {
+  const out = new Set<string>();
+  const todo = live.flatMap((p) => p.replaces);
+  for (let name = todo.pop(); name !== undefined; name = todo.pop()) {
+    if (out.has(name)) continue;
+    out.add(name);
+    pushAll(todo, patches.get(name)?.replaces ?? []);
+  }
+  return out;
+}
+
+/** The one word for a host (the order of the tests is the order of precedence). */
+function coverageState(
+  known: boolean,
+  plan: HostPlan,
+  patches: readonly PatchCoverage[],
+  cves: readonly HostCve[],
+  retired: ReadonlySet<string>,
+): CoverageState {
+  if (!known) return plan.status === 'error' ? 'error' : 'unreachable';
+  // as the planner's `uncovered` finding: patches are declared, none fits the running kernel
+  if (patches.length > 0 && !patches.some((p) => p.fits)) return 'uncovered';
+  const wanted = patches.filter((p) => p.declared === 'loaded');
+  if (wanted.length === 0) return 'none';
+  const notLive = wanted.some((p) => p.fits && !p.live && !retired.has(p.patch));
+  return notLive || cves.some((c) => c.state !== 'mitigated') ? 'exposed' : 'protected';
+}

@@ -1,0 +1,30 @@
+/**
+ * From selected hosts to their coverage (`kpfleet status`): read each host's facts as `plan` does
+ * (same selection, same SSH, read-only), plan each host to know what is pending or blocked, and
+ * say per host, group and CVE what is live and until when. No printing, no exit codes.
+ */
+import { buildStatus } from '../status/fleet.ts';
+import { effectiveCves, hostCoverage } from '../status/host.ts';
+import type { StatusReport } from '../status/model.ts';
+import type { SelectedHosts } from './hosts.ts';
+import type { MakePlanOptions } from './plan.ts';
+import { planEach, readFleetFacts } from './plan.ts';
+
+export async function makeStatus(
+  selected: SelectedHosts,
+  o: MakePlanOptions,
+): Promise<StatusReport> {
+  const { config } = selected;
+  const results = await readFleetFacts(selected, o.forks, o.open);
+  const now = Date.now();
+  const cves = effectiveCves(config.patches);
+  const hosts = planEach(selected, results, now).map((x) =>
+    hostCoverage({ ...x, patches: config.patches, cves, rollout: config.rollout }),
+  );
+  return buildStatus(hosts, config.groups.values(), {
+    createdAt: new Date(now).toISOString(),
+    kpfleetVersion: o.kpfleetVersion,
+    config: config.file,
+    limit: o.limit,
+  });
+}
