@@ -6,6 +6,7 @@
  * alert rules are checked and unit-tested by promtool. A missing consumer fails the test.
  */
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { safeText } from '../../../src/report/safe-text.ts';
 import { endOfDaySeconds, renderStatusMetrics } from '../../../src/report/status-metrics.ts';
@@ -18,7 +19,8 @@ import { TERMINAL_CORPUS } from './hostile-corpus.ts';
 import { fixtureHost, statusFixture } from './status-fixture.ts';
 
 const ODD = 'odd-<b>"x",=1';
-const EXAMPLES = join(new URL('../../../', import.meta.url).pathname, 'examples/prometheus');
+const ROOT = new URL('../../../', import.meta.url).pathname;
+const EXAMPLES = join(ROOT, 'examples/prometheus');
 
 const FAMILIES = [
   'kpfleet_patch_live',
@@ -243,6 +245,29 @@ describe('the example alert rules (examples/prometheus)', () => {
     const r = await promtoolRules('test', join(EXAMPLES, 'kpfleet-alerts.test.yml'));
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/SUCCESS/);
+  });
+});
+
+describe('docs/status-metrics.md', () => {
+  const doc = readFileSync(join(ROOT, 'docs/status-metrics.md'), 'utf8');
+  const blocks = [...doc.matchAll(/^```(\w*)\n([\s\S]*?)^```$/gm)];
+
+  it('shows an excerpt of real output: each of its lines is one the fixture renders', () => {
+    const lines = new Set(renderStatusMetrics(statusFixture()).split('\n'));
+    const excerpt = blocks.find((b) => b[2]?.includes('# TYPE'))?.[2] ?? '';
+    const shown = excerpt.split('\n').filter((l) => l !== '' && l !== '...');
+    expect(shown.length).toBeGreaterThan(4);
+    for (const line of shown) expect(lines, line).toContain(line);
+  });
+
+  it('shows alert rules as examples/prometheus/kpfleet-alerts.yml has them', () => {
+    const rules = readFileSync(join(EXAMPLES, 'kpfleet-alerts.yml'), 'utf8');
+    const yaml = blocks.find((b) => b[1] === 'yaml')?.[2] ?? '';
+    const shown = yaml
+      .split('\n')
+      .filter((l) => /^\s+(- alert|expr|for|summary|severity):/.test(l));
+    expect(shown.length).toBeGreaterThan(6);
+    for (const line of shown) expect(rules, line).toContain(line);
   });
 });
 
