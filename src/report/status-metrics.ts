@@ -49,7 +49,7 @@ export function endOfDaySeconds(day: string): number | undefined {
 }
 
 /** A label value as the text format writes it: `\` `"` and line feed escaped. */
-export function labelValue(v: string): string {
+function labelValue(v: string): string {
   return v.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
 }
 
