@@ -201,3 +201,10 @@ export function statusFixture(): StatusReport {
     },
   };
 }
+
+/** The host of `report` named `name`; throws when there is none (a test written wrong). */
+export function fixtureHost(report: StatusReport, name: string): HostCoverage {
+  const h = report.hosts.find((x) => x.host === name);
+  if (!h) throw new Error(`no host ${name} in the report`);
+  return h;
+}
