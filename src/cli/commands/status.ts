@@ -6,6 +6,8 @@
  */
 import { resolve } from 'node:path';
 import { ExitCode, UsageError } from '../../errors.ts';
+import { renderStatusCsv } from '../../report/status-csv.ts';
+import { renderStatusMetrics } from '../../report/status-metrics.ts';
 import { renderStatusOpenVex } from '../../report/status-openvex.ts';
 import { renderStatusText, statusJson } from '../../report/status-text.ts';
 import { oneLine } from '../../report/safe-text.ts';
@@ -37,9 +39,7 @@ export interface StatusOptions {
 const RENDER: Record<StatusFormat, (r: StatusReport) => string> = {
   text: (r) => renderStatusText(r, plainStyle) + '\n',
   json: statusJson,
-  csv: () => {
-    throw new UsageError('--format csv is not available yet');
-  },
+  csv: renderStatusCsv,
   openvex: (r) => {
     if (r.hosts.every((h) => h.cves.length === 0))
       throw new UsageError(
@@ -47,9 +47,7 @@ const RENDER: Record<StatusFormat, (r: StatusReport) => string> = {
       );
     return renderStatusOpenVex(r);
   },
-  openmetrics: () => {
-    throw new UsageError('--format openmetrics is not available yet');
-  },
+  openmetrics: renderStatusMetrics,
   html: () => {
     throw new UsageError('--format html is not available yet');
   },

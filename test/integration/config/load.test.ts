@@ -274,3 +274,43 @@ describe('private key files (issue 14 review)', () => {
     ]);
   });
 });
+
+describe('support windows (issue 17: covered until)', () => {
+  const project = (extra: string, support = '') => {
+    const dir = tmp();
+    mkdirSync(join(dir, 'patches'));
+    copyFileSync(join(BASE, 'patches/a.ko'), join(dir, 'patches/a.ko'));
+    copyFileSync(join(BASE, 'inventory.ini'), join(dir, 'inventory.ini'));
+    const patch = (name: string, more = '') =>
+      `  ${name}:\n    module: livepatch_${name}\n    kernel: "5.${name === 'a' ? '1' : '2'}*"\n    file: patches/a.ko\n    sha256: ${SHA_A}\n    released: 2026-01-01\n${more}`;
+    writeFileSync(
+      join(dir, 'kpfleet.yml'),
+      `inventory: inventory.ini\n${extra}patches:\n${patch('a', support)}${patch('b')}groups:\n  web:\n    loaded: [a, b]\n`,
+    );
+    return loadProject({ cwd: dir, configPath: join(dir, 'kpfleet.yml') });
+  };
+
+  it('a patch’s own support wins over patch_defaults.support, which every other patch takes', () => {
+    const { config, diagnostics } = project(
+      'patch_defaults:\n  support: 365d\n',
+      '    support: 90d\n',
+    );
+    expect(diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+    expect(config.patches.get('a')?.supportMs).toBe(90 * 86_400_000);
+    expect(config.patches.get('b')?.supportMs).toBe(365 * 86_400_000);
+  });
+
+  it('without either, a patch has no window of its own (rollout.reboot_due_after applies)', () => {
+    const { config } = project('');
+    expect(config.patches.get('a')?.supportMs).toBeUndefined();
+  });
+
+  it('a support window out of range is an error at its line', () => {
+    const { diagnostics } = project('patch_defaults:\n  support: 12h\n', '    support: 4000d\n');
+    const errs = diagnostics.filter((d) => d.code === 'rules/duration-range');
+    expect(errs.map((d) => [d.pos?.line, d.message])).toEqual([
+      [3, expect.stringContaining('patch_defaults.support must be between 1d and 3650d')],
+      [11, expect.stringContaining('support must be between 1d and 3650d')],
+    ]);
+  });
+});

@@ -108,6 +108,7 @@ interface PatchExtra {
   replaces?: string[];
   cves?: string[];
   released?: string;
+  supportMs?: number;
 }
 
 function withExtra(p: Patch, extra: PatchExtra): Patch {
@@ -117,6 +118,7 @@ function withExtra(p: Patch, extra: PatchExtra): Patch {
     ...(extra.replaces !== undefined ? { replaces: extra.replaces } : {}),
     ...(extra.cves !== undefined ? { cves: extra.cves } : {}),
     ...(extra.released !== undefined ? { released: extra.released } : {}),
+    ...(extra.supportMs !== undefined ? { supportMs: extra.supportMs } : {}),
   };
 }
 
