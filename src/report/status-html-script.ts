@@ -163,7 +163,10 @@ function matrix() {
       if (!CELLS.some(([k]) => p[k])) b.append('0 hosts');
       b.append(el('span', 'note', '(' + p.declared + ')'));
       const key = JSON.stringify([g.group, col]);
-      b.onclick = () => showCell(openCell === key ? null : [g, p, b, key]);
+      b.onclick = () => {
+        showCell(openCell === key ? null : [g, p, b, key]);
+        if (openCell) $('cell-panel').scrollIntoView({ block: 'nearest' });
+      };
       if (openCell === key) reopen = [g, p, b, key];
     }
   }

@@ -2,7 +2,7 @@
  * The status page's style sheet (report/status-html.ts inlines it, allowed by its hash in the
  * page's Content-Security-Policy). No fonts, images or anything else fetched. Every state has a
  * word and a symbol beside its colour; the colours are dark text on a light tint (contrast above
- * 4.5:1). Below ~600px the layout is one column and the matrix turns into cards, so nothing
+ * 7:1, test/unit/report/status-html.test.ts). Below ~600px the layout is one column and the matrix turns into cards, so nothing
  * overflows a phone's width; tap targets are at least 44px high.
  */
 export const STATUS_HTML_STYLE = `

@@ -39,6 +39,21 @@ function open(file: string, viewport: typeof DESKTOP): Promise<OpenedPage> {
   return chromium.open(file, viewport, READY);
 }
 
+/** Opens the file, runs the checks, then what no page may do; closes the page whatever happens. */
+async function withPage(
+  file: string,
+  viewport: typeof DESKTOP,
+  check: (p: OpenedPage) => Promise<void>,
+): Promise<void> {
+  const p = await open(file, viewport);
+  try {
+    await check(p);
+    expectClean(p);
+  } finally {
+    await p.close();
+  }
+}
+
 function writePage(name: string, report: StatusReport): string {
   const file = join(dir, name);
   writeFileSync(file, renderStatusHtml(report));
@@ -76,8 +91,7 @@ const overflow = (p: OpenedPage) =>
 describe('the status page from the fixture', () => {
   it('shows every host with its state word, the matrix, and a hostile name as text', async () => {
     const report = statusFixture();
-    const p = await open(writePage('fixture.html', report), DESKTOP);
-    try {
+    await withPage(writePage('fixture.html', report), DESKTOP, async (p) => {
       const all = await rows(p, 'l-hosts');
       expect(all).toHaveLength(report.hosts.length);
       for (const h of report.hosts) {
@@ -110,16 +124,11 @@ describe('the status page from the fixture', () => {
       const panel = await p.eval<string>(`document.getElementById('cell-panel').innerText`);
       expect(panel).toMatch(/✓ live \(2\)\s*✓ protected\s*web01[\s\S]*web03/);
       expect(panel).toContain(ODD);
-
-      expectClean(p);
-    } finally {
-      await p.close();
-    }
+    });
   });
 
   it('filters by state, group and CVE without reloading, kept in the URL hash', async () => {
-    const p = await open(writePage('filters.html', statusFixture()), DESKTOP);
-    try {
+    await withPage(writePage('filters.html', statusFixture()), DESKTOP, async (p) => {
       await p.page.evaluate(`window.sameDocument = true`);
       await p.page.select('#f-state', 'exposed');
       expect(await names(p, 'l-hosts')).toEqual(['web02']);
@@ -139,15 +148,11 @@ describe('the status page from the fixture', () => {
       expect(await p.eval<string>(`document.getElementById('f-group').value`)).toBe('');
       expect(await p.eval<number>(`document.querySelectorAll('#cves tbody tr').length`)).toBe(1);
       expect(await p.eval<boolean>('window.sameDocument')).toBe(true);
-      expectClean(p);
-    } finally {
-      await p.close();
-    }
+    });
   });
 
   it('fits a phone: nothing overflows 390px, with a cell open too', async () => {
-    const p = await open(writePage('phone.html', statusFixture()), PHONE);
-    try {
+    await withPage(writePage('phone.html', statusFixture()), PHONE, async (p) => {
       const [scroll, inner] = await overflow(p);
       expect(scroll).toBeLessThanOrEqual(inner);
       await p.page.screenshot({ path: join(IMAGES, 'status-html-phone.png'), fullPage: true });
@@ -155,10 +160,7 @@ describe('the status page from the fixture', () => {
       await p.page.click('#matrix button.cell');
       const [scroll2, inner2] = await overflow(p);
       expect(scroll2).toBeLessThanOrEqual(inner2);
-      expectClean(p);
-    } finally {
-      await p.close();
-    }
+    });
   });
 
   it('keeps names that try to close the script or hide text as text', async () => {
@@ -172,8 +174,7 @@ describe('the status page from the fixture', () => {
     ];
     const shapes = report.hosts;
     report.hosts = shapes.slice(0, evil.length).map((h, i) => ({ ...h, host: evil[i] ?? '' }));
-    const p = await open(writePage('evil.html', report), PHONE);
-    try {
+    await withPage(writePage('evil.html', report), PHONE, async (p) => {
       expect(await p.eval<unknown>('window.pwned')).toBeUndefined();
       expect(await names(p, 'l-hosts')).toEqual([
         evil[0],
@@ -185,10 +186,7 @@ describe('the status page from the fixture', () => {
       expect(await p.eval<number>(`document.scripts.length`)).toBe(2);
       const [scroll, inner] = await overflow(p);
       expect(scroll).toBeLessThanOrEqual(inner);
-      expectClean(p);
-    } finally {
-      await p.close();
-    }
+    });
   });
 });
 
@@ -196,8 +194,7 @@ describe('the status page at 10,000 hosts', () => {
   it('opens small and draws a matrix cell’s hosts on demand', async () => {
     const report = scaleStatusReport(10_000);
     const file = writePage('scale.html', report);
-    const p = await open(file, DESKTOP);
-    try {
+    await withPage(file, DESKTOP, async (p) => {
       const elements = await p.eval<number>(`document.getElementsByTagName('*').length`);
       console.log(
         `status page, 10,000 hosts: ${String(statSync(file).size)} bytes, loaded in ` +
@@ -225,9 +222,6 @@ describe('the status page at 10,000 hosts', () => {
         `[...document.querySelectorAll('#cell-panel button.more')].find((b) => !b.hidden).click()`,
       );
       expect(await p.eval<number>(live('li.host'))).toBe(first + 100);
-      expectClean(p);
-    } finally {
-      await p.close();
-    }
+    });
   });
 });
