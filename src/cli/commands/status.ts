@@ -7,6 +7,7 @@
 import { resolve } from 'node:path';
 import { ExitCode, UsageError } from '../../errors.ts';
 import { renderStatusCsv } from '../../report/status-csv.ts';
+import { renderStatusHtml } from '../../report/status-html.ts';
 import { renderStatusMetrics } from '../../report/status-metrics.ts';
 import { renderStatusOpenVex } from '../../report/status-openvex.ts';
 import { renderStatusText, statusJson } from '../../report/status-text.ts';
@@ -48,9 +49,7 @@ const RENDER: Record<StatusFormat, (r: StatusReport) => string> = {
     return renderStatusOpenVex(r);
   },
   openmetrics: renderStatusMetrics,
-  html: () => {
-    throw new UsageError('--format html is not available yet');
-  },
+  html: renderStatusHtml,
 };
 
 /** `--out html:status.html` → html to status.html; a bare FILE takes `--format`. */
