@@ -42,6 +42,11 @@ export interface DemoFleet {
 }
 
 /** Starts the lab and writes the project into `project` (emptied first). */
+/** The day `n` days before today (UTC), YYYY-MM-DD: release dates that age with the demo. */
+function daysAgo(n: number): string {
+  return new Date(Date.now() - n * 86_400_000).toISOString().slice(0, 10);
+}
+
 export async function startDemoFleet(project: string): Promise<DemoFleet> {
   rmSync(project, { recursive: true, force: true });
   mkdirSync(join(project, 'patches'), { recursive: true });
@@ -128,6 +133,8 @@ rollout:
   forks: 12
   waves: [1, 50%, 100%] # one canary host, then half the fleet, then the rest
   max_failures: 0 # any failure halts the later waves
+patch_defaults:
+  support: 365d # how long after its release a live patch is supported (kpfleet status: covered until)
 patches:
   el9-cve-2024-1086:
     module: kpatch_cve_2024_1086
@@ -135,6 +142,7 @@ patches:
     file: patches/el9/kpatch-cve-2024-1086.ko
     sha256: ${sums.get('el9/kpatch-cve-2024-1086.ko') ?? ''}
     cves: [CVE-2024-1086]
+    released: ${daysAgo(20)}
   el9-nf-tables-fix:
     module: kpatch_nf_tables_fix
     kernel: ${EL9}
@@ -146,6 +154,8 @@ patches:
     file: patches/el8/kpatch-cve-2024-1086.ko
     sha256: ${sums.get('el8/kpatch-cve-2024-1086.ko') ?? ''}
     cves: [CVE-2024-1086]
+    released: ${daysAgo(80)}
+    support: 90d # this one's own window: the db hosts are covered for ten more days
 groups:
   all:
     uncovered_kernel: warn # a host whose kernel no declared patch fits: reported, not failed

@@ -11,6 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   EL8,
@@ -73,19 +74,31 @@ async function main(): Promise<number> {
         `\nfor two kernels (${EL9}, ${EL8}). ${UNMANAGED_ON} runs a hotfix nobody declared;` +
         `\n${UNCOVERED} was rebooted into ${EL9_NEWER}, which no patch covers yet.`,
     );
-    const steps: [string[], string][] = [
-      [['validate'], 'checked offline: YAML, schema, inventory, patch files and their checksums'],
-      [['plan'], 'read every host over SSH (one connection, one command each) and planned'],
+    const page = join(PROJECT, 'status.html');
+    // [the command, what it did, the exit code it must end with]
+    const steps: [string[], string, number][] = [
+      [
+        ['validate'],
+        'checked offline: YAML, schema, inventory, patch files and their checksums',
+        0,
+      ],
+      [['plan'], 'read every host over SSH (one connection, one command each) and planned', 0],
       [
         ['apply', '--yes', '--report', 'report.json', '--audit-log', 'audit.jsonl'],
         'converged in waves (a canary first); every change verified on its host',
+        0,
       ],
-      [['plan', '--detailed-exitcode'], 'exit 0 with --detailed-exitcode: nothing left to do'],
+      [['plan', '--detailed-exitcode'], 'exit 0 with --detailed-exitcode: nothing left to do', 0],
+      [
+        ['status', '--out', 'html:status.html'],
+        `exit 1: ${UNCOVERED} is exposed (no patch fits its kernel). The coverage page:\n  ${pathToFileURL(page).href}`,
+        1,
+      ],
     ];
-    for (const [args, what] of steps) {
+    for (const [args, what, expected] of steps) {
       const code = await Promise.race([kpfleet(args), interrupted]);
       if (code === 130) return 130;
-      if (code !== 0) {
+      if (code !== expected) {
         say(`\nkpfleet ${args.join(' ')} exited ${String(code)}: the demo stops here.`);
         return 1;
       }
@@ -93,7 +106,8 @@ async function main(): Promise<number> {
     }
     say(
       `\n${bold(`Done in ${((performance.now() - started) / 1000).toFixed(1)} s.`)} The project stays in ${shown}/` +
-        `\n(kpfleet.yml, inventory.ini, the apply report report.json, the audit log audit.jsonl).` +
+        `\n(kpfleet.yml, inventory.ini, the apply report report.json, the audit log audit.jsonl,` +
+        `\nthe coverage page status.html).` +
         `\nNext:` +
         `\n  README.md          the tour (npm start -- --stay keeps these hosts up for it)` +
         `\n  examples/          an infrastructure repository with its GitHub Actions workflow` +

@@ -83,26 +83,30 @@ export interface PlannedHost {
   plan: HostPlan;
 }
 
-/** Plans each host from its facts result, at `now`: a host whose facts failed is its failure. */
-export function planEach(
+/**
+ * Plans each host from its facts result, at `now`: a host whose facts failed is its failure. One
+ * host at a time, so a caller that keeps less than the plan (`status`) never holds every plan.
+ */
+export function* planEach(
   selected: SelectedHosts,
   results: readonly HostFactsResult[],
   now: number,
-): PlannedHost[] {
+): Generator<PlannedHost> {
   const desired = desiredOf(selected);
   const plan = replanner(selected, now);
-  return results.map((r) => {
+  for (const r of results) {
     const d = desired(r.host);
     if (!r.ok) {
       const unreachable = r.error.exitCode === ExitCode.unreachable;
-      return {
+      yield {
         desired: d,
         facts: undefined,
         plan: hostFailure(r.host, d.groups, errorInfo(r.error), unreachable),
       };
+    } else {
+      yield { desired: d, facts: r.facts, plan: plan(r.host, r.facts, factsFingerprint(r.facts)) };
     }
-    return { desired: d, facts: r.facts, plan: plan(r.host, r.facts, factsFingerprint(r.facts)) };
-  });
+  }
 }
 
 /** Reads the selected hosts and plans them: what `plan` shows and `apply` executes. */
@@ -110,7 +114,8 @@ export async function makePlan(selected: SelectedHosts, o: MakePlanOptions): Pro
   const { config } = selected;
   const results = await readFleetFacts(selected, o.forks, o.open);
   const now = Date.now();
-  const hostPlans = planEach(selected, results, now).map((x) => x.plan);
+  const hostPlans: HostPlan[] = [];
+  for (const x of planEach(selected, results, now)) hostPlans.push(x.plan);
   return buildPlan(hostPlans, {
     createdAt: new Date(now).toISOString(),
     kpfleetVersion: o.kpfleetVersion,

@@ -5,7 +5,7 @@
  */
 import { buildStatus } from '../status/fleet.ts';
 import { effectiveCves, hostCoverage } from '../status/host.ts';
-import type { StatusReport } from '../status/model.ts';
+import type { HostCoverage, StatusReport } from '../status/model.ts';
 import type { SelectedHosts } from './hosts.ts';
 import type { MakePlanOptions } from './plan.ts';
 import { planEach, readFleetFacts } from './plan.ts';
@@ -18,9 +18,10 @@ export async function makeStatus(
   const results = await readFleetFacts(selected, o.forks, o.open);
   const now = Date.now();
   const cves = effectiveCves(config.patches);
-  const hosts = planEach(selected, results, now).map((x) =>
-    hostCoverage({ ...x, patches: config.patches, cves, rollout: config.rollout }),
-  );
+  // each host's plan is dropped once its coverage is made
+  const hosts: HostCoverage[] = [];
+  for (const x of planEach(selected, results, now))
+    hosts.push(hostCoverage({ ...x, patches: config.patches, cves, rollout: config.rollout }));
   return buildStatus(hosts, config.groups.values(), {
     createdAt: new Date(now).toISOString(),
     kpfleetVersion: o.kpfleetVersion,

@@ -46,7 +46,7 @@ function processesMentioning(text: string): string[] {
 }
 
 describe('npm start', () => {
-  it('runs validate → plan → apply → plan (empty) on the demo hosts and leaves nothing running', async () => {
+  it('runs validate → plan → apply → plan (empty) → status on the demo hosts and leaves nothing running', async () => {
     const project = join(scratch, 'start');
     // what `npm start` runs (package.json), in its own folder so a developer's demo is untouched
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
@@ -61,7 +61,13 @@ describe('npm start', () => {
       'plan',
       'apply --yes --report report.json --audit-log audit.jsonl',
       'plan --detailed-exitcode',
+      'status --out html:status.html',
     ]);
+    // it ends with the coverage page, says where to open it, and names the exposed host
+    expect(r.out).toContain(`file://${join(project, 'status.html')}`);
+    expect(readFileSync(join(project, 'status.html'), 'utf8')).toMatch(/^<!doctype html>/i);
+    expect(r.out).toMatch(/^batch04 +⚠ uncovered/m);
+    expect(r.out).toMatch(/^db01 +✓ protected .* \d{4}-\d{2}-\d{2}$/m);
     // the plan shows what is special in the demo fleet: the unmanaged hotfix, the uncovered host
     expect(r.out).toMatch(/vendor_hotfix/);
     expect(r.out).toMatch(/batch04[^\n]*\n(?:[^\n]*\n){0,3}[^\n]*(uncovered|no declared patch)/i);

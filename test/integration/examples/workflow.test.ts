@@ -138,8 +138,24 @@ describe('examples/.github/workflows/kpfleet.yml', () => {
     expect(drift?.if).toContain("github.event_name == 'schedule'");
     const argv = commands.find((c) => c.job === 'drift')?.argv ?? [];
     expect(argv).toEqual(expect.arrayContaining(['plan', '--detailed-exitcode']));
-    const run = drift?.steps.find((s) => s.run?.includes('kpfleet'))?.run ?? '';
-    expect(run).toMatch(/exit "\$code"/);
+    const last = drift?.steps.at(-1);
+    expect(last?.env).toMatchObject({
+      DRIFT: '${{ steps.drift.outputs.code }}',
+      STATUS: '${{ steps.status.outputs.code }}',
+    });
+    expect(last?.run).toMatch(/exit "\$code"/);
+  });
+
+  it('writes the status page and the OpenVEX document nightly, keeps both as artifacts, even on drift', () => {
+    const steps = workflow.jobs.drift?.steps ?? [];
+    const status = commands.find((c) => c.job === 'drift' && c.argv[0] === 'status')?.argv ?? [];
+    expect(status).toEqual(
+      expect.arrayContaining(['--out', 'html:status.html', '--out', 'openvex:kpfleet.vex.json']),
+    );
+    const upload = steps.find((s) => s.uses?.startsWith('actions/upload-artifact'));
+    expect(upload?.if).toBe('always()');
+    expect(String(upload?.with?.path)).toMatch(/status\.html\s+kpfleet\.vex\.json/);
+    expect(steps.find((s) => s.run?.includes('kpfleet status'))?.if).toBe('always()');
   });
 
   it('passes secrets only through env and inputs, never inside a script', () => {
