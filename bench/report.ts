@@ -51,6 +51,23 @@ interface FleetUp {
 const jobs = readResult('jobs.json') as Jobs | undefined;
 const scale = readResult('scale.json') as Scale | undefined;
 const fleetUp = readResult('fleet-up.json') as FleetUp | undefined;
+interface StatusCost {
+  wallSeconds: number;
+  cpuSeconds: number;
+  cpuMsPerHost: number;
+  peakRssMb: number;
+}
+const status = readResult('status.json') as
+  | {
+      when: string;
+      hosts: number;
+      rounds: number;
+      plan: StatusCost;
+      status: StatusCost;
+      html?: { bytes: number; wallSeconds: number; cpuSeconds: number; peakRssMb: number };
+      targets: { cpuWithinPlan: boolean; rssWithinPlan: boolean };
+    }
+  | undefined;
 const hostile = readResult('hostile.json') as
   | {
       when: string;
@@ -158,6 +175,28 @@ if (jobs) {
       ),
       '',
       `Peak RSS on the lab against hosts (least squares): ${f1(scale.rssFit.mbFixed)} MB + ${f1(scale.rssFit.kbPerHost)} KB per host; the worst point is ${f1(scale.rssFit.worstRelativeMiss * 100)}% off the line.`,
+      '',
+    );
+  }
+  if (status) {
+    const row = (what: string, r: StatusCost) =>
+      `| ${what} | ${f2(r.wallSeconds)} | ${f2(r.cpuSeconds)} | ${f2(r.cpuMsPerHost)} | ${f1(r.peakRssMb)} |`;
+    out.push(
+      `## Status beside plan (measured ${status.when})`,
+      '',
+      `\`kpfleet status --format json\` and \`kpfleet plan --format json\` over the same ${String(status.hosts)} lab hosts (replay mode), alternated, median of ${String(status.rounds)} rounds each (\`bench/status.ts\`).`,
+      '',
+      '| Command | wall (s) | kpfleet CPU (s) | CPU / host (ms) | peak RSS (MB) |',
+      '| --- | ---: | ---: | ---: | ---: |',
+      row('plan', status.plan),
+      row('status', status.status),
+      ...(status.html
+        ? [
+            `| status, also writing the HTML page (${f1(status.html.bytes / 1_048_576)} MB) | ${f2(status.html.wallSeconds)} | ${f2(status.html.cpuSeconds)} | ${f2((status.html.cpuSeconds * 1000) / status.hosts)} | ${f1(status.html.peakRssMb)} |`,
+          ]
+        : []),
+      '',
+      `Status within plan's CPU (10% slack): ${ok(status.targets.cpuWithinPlan)}; within plan's peak RSS: ${ok(status.targets.rssWithinPlan)}.`,
       '',
     );
   }
