@@ -9,8 +9,8 @@ import { csvField, renderStatusCsv, STATUS_CSV_COLUMNS } from '../../../src/repo
 import { safeText } from '../../../src/report/safe-text.ts';
 import type { HostCoverage, StatusReport } from '../../../src/status/model.ts';
 import { parseCsvWithPython } from '../../consumers/csv.ts';
-import { TERMINAL_CORPUS } from './hostile-corpus.ts';
-import { fixtureHost, statusFixture } from './status-fixture.ts';
+import { TERMINAL_CORPUS } from '../../unit/report/hostile-corpus.ts';
+import { fixtureHost, statusFixture } from '../../unit/report/status-fixture.ts';
 
 /** What a spreadsheet would evaluate: a cell starting with one of these. */
 const FORMULA = /^[=+\-@\t\r]/;

@@ -15,8 +15,8 @@ import type { HostCoverage, StatusReport } from '../../../src/status/model.ts';
 import { parseOpenMetrics, promtoolCheck, promtoolRules } from '../../consumers/prometheus.ts';
 import type { ParsedFamily, ParsedSample } from '../../consumers/prometheus.ts';
 import { runConsumer } from '../../consumers/run.ts';
-import { TERMINAL_CORPUS } from './hostile-corpus.ts';
-import { fixtureHost, statusFixture } from './status-fixture.ts';
+import { TERMINAL_CORPUS } from '../../unit/report/hostile-corpus.ts';
+import { fixtureHost, statusFixture } from '../../unit/report/status-fixture.ts';
 
 const ODD = 'odd-<b>"x",=1';
 const ROOT = new URL('../../../', import.meta.url).pathname;
