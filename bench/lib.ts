@@ -2,11 +2,12 @@
  * What the benchmarks share: statistics, timing the built CLI as a user runs it (wall, CPU, peak
  * RSS by GNU time), the machine and versions, the project a bench plans and applies, results.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 
 export const ROOT = new URL('../', import.meta.url).pathname;
 export const EL9 = '5.14.0-362.8.1.el9_3.x86_64';
@@ -195,3 +196,47 @@ export const range = (xs: readonly number[]): { min: number; max: number } => ({
   min: Math.min(...xs),
   max: Math.max(...xs),
 });
+
+/** bench/lab-server.ts running N lab hosts in DIR, in its own process. */
+export interface LabServer {
+  /** Seconds the lab took to start. */
+  startSeconds: number;
+  /** Connections and execs per host since the last call. */
+  counts(): Promise<{ connections: number[]; execs: number[] }>;
+  /** Closes every host and waits for the process; then removes DIR. */
+  stop(): Promise<void>;
+}
+
+/** Starts bench/lab-server.ts and waits until its hosts answer. */
+export async function startLabServer(n: number, dir: string): Promise<LabServer> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'bench/lab-server.ts'), String(n), dir],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async (): Promise<unknown> => JSON.parse(String((await lines.next()).value));
+  try {
+    const ready = (await next()) as { startSeconds: number };
+    return {
+      startSeconds: ready.startSeconds,
+      counts: async () => {
+        child.stdin.write('counts\n');
+        return (await next()) as { connections: number[]; execs: number[] };
+      },
+      stop: async () => {
+        const exited = new Promise((res) => child.once('exit', res));
+        child.stdin.end();
+        // its hosts close at stdin's end; a lab that does not is killed after a minute
+        const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+        await exited;
+        clearTimeout(killer);
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    child.kill();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}

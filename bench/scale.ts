@@ -5,10 +5,7 @@
  * logins and execs each host saw (sshd's logs; the lab's counters): one and one is the target.
  *   tsx bench/scale.ts [--fleet-hosts 1000] [--lab-hosts 1000,5000,10000]  → bench/results/scale.json
  */
-import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { fleetDown, fleetUp } from '../lab/fleet.ts';
 import { TMP_BASE } from '../lab/host-dir.ts';
@@ -17,9 +14,9 @@ import {
   EL9,
   machine,
   range,
-  ROOT,
   sshdCounts,
   sshdLogOffsets,
+  startLabServer,
   timeKpfleet,
   writeProject,
   writeResult,
@@ -111,40 +108,23 @@ const LAB_MAX = Math.max(...labSizes);
 const CAP = '--max-old-space-size=160';
 for (const n of labSizes) {
   const dir = join(TMP_BASE, `bench-lab-${String(n)}`);
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(ROOT, 'bench/lab-server.ts'), String(n), dir],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
-  );
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const server = await startLabServer(n, dir);
   try {
-    const ready = JSON.parse(String((await lines.next()).value)) as { startSeconds: number };
-    const counted = async (): Promise<{ connections: number[]; execs: number[] }> => {
-      child.stdin.write('counts\n');
-      return JSON.parse(String((await lines.next()).value)) as {
-        connections: number[];
-        execs: number[];
-      };
-    };
     const t = planOnce(dir, n);
-    const c = await counted();
-    rows.push(row('lab', n, ready.startSeconds, t, c.connections, c.execs));
+    const c = await server.counts();
+    rows.push(row('lab', n, server.startSeconds, t, c.connections, c.execs));
     if (n === LAB_MAX) {
       // the same plan with V8's old space capped, as a memory-tight CI runner would run it: the
       // live heap is far below the default peak (docs/benchmarks.md, "Memory")
       const capped = planOnce(dir, n, { NODE_OPTIONS: CAP });
-      const cc = await counted();
+      const cc = await server.counts();
       rows.push({
-        ...row('lab', n, ready.startSeconds, capped, cc.connections, cc.execs),
+        ...row('lab', n, server.startSeconds, capped, cc.connections, cc.execs),
         nodeOptions: CAP,
       });
     }
-    const exited = new Promise((res) => child.once('exit', res));
-    child.stdin.end();
-    await exited;
   } finally {
-    child.kill();
-    rmSync(dir, { recursive: true, force: true });
+    await server.stop();
   }
   console.log(JSON.stringify(rows.at(-1)));
 }

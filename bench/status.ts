@@ -8,13 +8,11 @@
  * and memory (10% slack).
  *   tsx bench/status.ts [--hosts 10000] [--rounds 3]  → bench/results/status.json
  */
-import { spawn } from 'node:child_process';
-import { rmSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { TMP_BASE } from '../lab/host-dir.ts';
-import { build, machine, ROOT, timeKpfleet, writeResult } from './lib.ts';
+import { build, machine, startLabServer, timeKpfleet, writeResult } from './lib.ts';
 import type { Timed } from './lib.ts';
 
 const { values } = parseArgs({
@@ -43,16 +41,10 @@ function run(args: string[], dir: string, ok: readonly number[]): Timed {
 
 build();
 const dir = join(TMP_BASE, `bench-status-${String(n)}`);
-const child = spawn(
-  process.execPath,
-  ['--import', 'tsx', join(ROOT, 'bench/lab-server.ts'), String(n), dir],
-  { stdio: ['pipe', 'pipe', 'inherit'] },
-);
-const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
 const samples: Record<'plan' | 'status', Timed[]> = { plan: [], status: [] };
 let html: { bytes: number; wallSeconds: number; cpuSeconds: number; peakRssMb: number } | undefined;
+const server = await startLabServer(n, dir);
 try {
-  JSON.parse(String((await lines.next()).value));
   for (let i = 0; i < rounds; i++) {
     samples.plan.push(run(['plan', '--format', 'json'], dir, [0]));
     // every host needs its patch loaded: each is exposed, not converged (exit 1)
@@ -69,12 +61,8 @@ try {
     cpuSeconds: h.cpu,
     peakRssMb: h.rssMb,
   };
-  const exited = new Promise((res) => child.once('exit', res));
-  child.stdin.end();
-  await exited;
 } finally {
-  child.kill();
-  rmSync(dir, { recursive: true, force: true });
+  await server.stop();
 }
 
 const summary = (ts: Timed[]) => ({
