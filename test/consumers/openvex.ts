@@ -57,6 +57,19 @@ const closedMap = (keys: string[]) => ({
   additionalProperties: text,
 });
 
+/** A software component (a product has subcomponents too): named by an IRI, identifiers, or both. */
+const component = (more: Record<string, unknown> = {}) => ({
+  type: 'object',
+  additionalProperties: false,
+  anyOf: [{ required: ['@id'] }, { required: ['identifiers'] }],
+  properties: {
+    '@id': iri,
+    identifiers: closedMap(IDENTIFIER_TYPES),
+    hashes: closedMap(HASH_NAMES),
+    ...more,
+  },
+});
+
 /** Our schema of the document's shape: fields, their types, the closed sets of words. */
 const SHAPE = {
   $id: 'kpfleet-test:openvex-0.2.0',
@@ -75,31 +88,10 @@ const SHAPE = {
     statements: { type: 'array', minItems: 1, uniqueItems: true, items: { $ref: '#/$defs/st' } },
   },
   $defs: {
-    component: {
-      type: 'object',
-      additionalProperties: false,
-      anyOf: [{ required: ['@id'] }, { required: ['identifiers'] }],
-      properties: {
-        '@id': iri,
-        identifiers: closedMap(IDENTIFIER_TYPES),
-        hashes: closedMap(HASH_NAMES),
-      },
-    },
-    product: {
-      type: 'object',
-      additionalProperties: false,
-      anyOf: [{ required: ['@id'] }, { required: ['identifiers'] }],
-      properties: {
-        '@id': iri,
-        identifiers: closedMap(IDENTIFIER_TYPES),
-        hashes: closedMap(HASH_NAMES),
-        subcomponents: {
-          type: 'array',
-          uniqueItems: true,
-          items: { $ref: '#/$defs/component' },
-        },
-      },
-    },
+    component: component(),
+    product: component({
+      subcomponents: { type: 'array', uniqueItems: true, items: { $ref: '#/$defs/component' } },
+    }),
     st: {
       type: 'object',
       additionalProperties: false,
