@@ -30,8 +30,12 @@ export const JUSTIFICATIONS = [
 
 export const VEX_STATUSES = ['not_affected', 'affected', 'fixed', 'under_investigation'] as const;
 
-/** The spec's appendix tables: software identifier types and hash names. */
-const IDENTIFIER_TYPES = ['purl', 'cpe22', 'cpe23'];
+/**
+ * The software identifier types and hash names (the spec's appendices). The CPE keys are written
+ * `@cpe22`/`@cpe23` as the official JSON schema has them (the spec's table says `cpe22`/`cpe23`):
+ * a document that the schema's validators refuse is refused here too.
+ */
+const IDENTIFIER_TYPES = ['purl', '@cpe22', '@cpe23'];
 const HASH_NAMES = [
   'md5',
   'sha1',
@@ -171,14 +175,15 @@ function statementRules(doc: Record<string, unknown>): string[] {
     if (typeof raw !== 'object' || raw === null) return;
     const s = raw as Record<string, unknown>;
     const at = `/statements/${String(i)}`;
-    // the spec: "MUST include either a status justification or an impact_statement" (its own
-    // example has both, so both is allowed)
+    // "MUST include either a status justification or an impact_statement": one of them, as the
+    // official schema reads it (the spec's prose example carries both; validators refuse that)
     if (
       s.status === 'not_affected' &&
-      s.justification === undefined &&
-      s.impact_statement === undefined
+      (s.justification === undefined) === (s.impact_statement === undefined)
     )
-      problems.push(`${at} not_affected needs a justification or an impact_statement`);
+      problems.push(
+        `${at} not_affected needs exactly one of a justification or an impact_statement`,
+      );
     if (s.status === 'affected' && s.action_statement === undefined)
       problems.push(`${at} affected needs an action_statement`);
     // a statement without a timestamp inherits the document's (required by the shape)

@@ -42,7 +42,7 @@ function valid(): Doc {
       },
       {
         vulnerability: { name: 'CVE-2024-1086' },
-        products: [{ identifiers: { cpe23: 'cpe:2.3:o:linux:linux_kernel:6.1:*:*:*:*:*:*:*' } }],
+        products: [{ identifiers: { '@cpe23': 'cpe:2.3:o:linux:linux_kernel:6.1:*:*:*:*:*:*:*' } }],
         status: 'under_investigation',
       },
       {
@@ -63,25 +63,28 @@ function broken(change: (d: Doc) => void): string[] {
 }
 const first = (d: Doc): Record<string, unknown> => d.statements[0] ?? {};
 
+/** OPENVEX_SCHEMA as the run was started with (a test below sets its own). */
+const GIVEN_SCHEMA = process.env.OPENVEX_SCHEMA;
 afterEach(() => {
-  delete process.env.OPENVEX_SCHEMA;
+  if (GIVEN_SCHEMA === undefined) delete process.env.OPENVEX_SCHEMA;
+  else process.env.OPENVEX_SCHEMA = GIVEN_SCHEMA;
 });
 
 describe('validateOpenVex', () => {
-  it('passes a valid document, with justification and impact_statement together (the spec’s own example)', () => {
+  it('passes a valid document', () => {
     expect(validateOpenVex(valid())).toEqual([]);
-    expect(
-      broken((d) => {
-        first(d).impact_statement = 'live patched';
-      }),
-    ).toEqual([]);
   });
 
   it.each<[string, (d: Doc) => void, RegExp]>([
     [
       'not_affected without a justification or an impact_statement',
       (d) => delete first(d).justification,
-      /statements\/0 not_affected needs a justification or an impact_statement/,
+      /statements\/0 not_affected needs exactly one of a justification or an impact_statement/,
+    ],
+    [
+      'not_affected with both a justification and an impact_statement',
+      (d) => (first(d).impact_statement = 'live patched'),
+      /statements\/0 not_affected needs exactly one of a justification or an impact_statement/,
     ],
     [
       'affected without an action_statement',
