@@ -30,6 +30,8 @@ export interface PatchEntry {
   cves?: string[];
   replaces?: string[];
   released?: string;
+  /** Its support window after `released` (e.g. 365d). */
+  support?: string;
 }
 
 export interface ProjectSpec {
@@ -92,6 +94,7 @@ export function projectYaml(dir: string, spec: ProjectSpec): string {
     if (p.replaces) lines.push(`    replaces: ${list(p.replaces)}`);
     if (p.cves) lines.push(`    cves: ${list(p.cves)}`);
     if (p.released !== undefined) lines.push(`    released: ${p.released}`);
+    if (p.support !== undefined) lines.push(`    support: ${p.support}`);
   }
   lines.push('groups:');
   for (const [group, want] of Object.entries(spec.groups)) {

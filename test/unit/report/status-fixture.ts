@@ -2,7 +2,7 @@
  * A status report written by hand for the renderers' unit tests: one host in every coverage
  * state, a CVE mitigated on some hosts and exposed on others, a reboot-due host, an unreachable
  * one, and names a renderer must escape. Tests of real fleets build theirs from facts
- * (test/e2e/cli-status.test.ts); this one pins what each renderer does with each case.
+ * (test/e2e/fleet/cli-status.test.ts); this one pins what each renderer does with each case.
  */
 import type { HostCoverage, PatchCoverage, StatusReport } from '../../../src/status/model.ts';
 
