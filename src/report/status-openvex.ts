@@ -7,8 +7,8 @@
  * sysfs; `affected`, with what to do, where it is declared but not live; `under_investigation`
  * where the host could not be read. The product is the host's running kernel: its `@id` names the
  * host (`urn:kpfleet:host:<name>`), its purl the kernel package, so a scanner matching either
- * finds it. The document's `@id` is a digest of its statements: the same coverage gives the same
- * document id. Pure.
+ * finds it. The document's `@id` is a digest of its statements (their timestamp, when the facts
+ * were read, included): the same report gives the same document id. Pure.
  */
 import { createHash } from 'node:crypto';
 import type { HostCoverage, HostCve, StatusReport } from '../status/model.ts';
@@ -29,14 +29,16 @@ const RPM_VENDORS: Record<string, string> = {
   'opensuse-leap': 'opensuse',
 };
 const DEB_VENDORS = new Set(['debian', 'ubuntu']);
+/** Debian's names for the architectures `uname -m` prints. */
+const DEB_ARCH: Record<string, string> = { x86_64: 'amd64', aarch64: 'arm64', ppc64le: 'ppc64el' };
 
 const enc = (s: string) => encodeURIComponent(s);
 
 /**
  * The purl of the running kernel's package: `pkg:rpm/redhat/kernel@5.14.0-362.8.1.el9_3?arch=x86_64`
  * for an RPM distribution (the arch suffix of `uname -r` moved to the qualifier),
- * `pkg:deb/debian/linux-image-6.1.0-18-amd64` for Debian and Ubuntu (the release is in the
- * package name), else `pkg:generic/linux@<release>`.
+ * `pkg:deb/debian/linux-image-6.1.0-18-amd64?arch=amd64` for Debian and Ubuntu (the release is in
+ * the package name; the architecture as Debian names it), else `pkg:generic/linux@<release>`.
  */
 export function kernelPurl(h: Pick<HostCoverage, 'kernel' | 'os' | 'arch'>): string | undefined {
   const release = h.kernel;
@@ -47,8 +49,10 @@ export function kernelPurl(h: Pick<HostCoverage, 'kernel' | 'os' | 'arch'>): str
     const suffix = h.arch !== undefined && release.endsWith(`.${h.arch}`) ? `.${h.arch}` : '';
     return `pkg:rpm/${rpm}/kernel@${enc(release.slice(0, release.length - suffix.length))}${arch}`;
   }
-  if (h.os !== undefined && DEB_VENDORS.has(h.os))
-    return `pkg:deb/${h.os}/${enc(`linux-image-${release}`)}${arch}`;
+  if (h.os !== undefined && DEB_VENDORS.has(h.os)) {
+    const debArch = h.arch !== undefined ? `?arch=${enc(DEB_ARCH[h.arch] ?? h.arch)}` : '';
+    return `pkg:deb/${h.os}/${enc(`linux-image-${release}`)}${debArch}`;
+  }
   return `pkg:generic/linux@${enc(release)}${arch}`;
 }
 

@@ -89,7 +89,7 @@ describe('renderStatusOpenVex', () => {
       },
     ]);
     expect(kernelPurl({ kernel: '6.1.0-18-amd64', os: 'debian', arch: 'x86_64' })).toBe(
-      'pkg:deb/debian/linux-image-6.1.0-18-amd64?arch=x86_64',
+      'pkg:deb/debian/linux-image-6.1.0-18-amd64?arch=amd64', // Debian's name for x86_64
     );
     expect(kernelPurl({ kernel: '6.6.1', os: 'arch' })).toBe('pkg:generic/linux@6.6.1');
   });
