@@ -15,6 +15,7 @@ import {
   labelWidth,
   needsBlock,
   shortFingerprint,
+  statusWord,
   uncoveredWords,
 } from './plan.ts';
 import { oneLine } from './safe-text.ts';
@@ -82,7 +83,7 @@ function groupTable(plan: Plan): string[] {
 }
 
 function summaryText(h: HostPlan): string {
-  const parts = [h.status === 'changes' ? plural(h.changes.length, 'change') : h.status];
+  const parts = [h.status === 'changes' ? plural(h.changes.length, 'change') : statusWord(h)];
   const errors = h.findings.filter((f) => f.severity === 'error').length;
   const warnings = h.findings.filter((f) => f.severity === 'warning').length;
   if (errors > 0) parts.push(plural(errors, 'error'));
@@ -105,7 +106,7 @@ function hostDetails(h: HostPlan): string {
   ];
   if (facts.length > 0) out.push(facts.join(' · '), '');
   if (h.status !== 'changes') {
-    out.push(`**${h.status}**${h.reason ? `: ${mdCode(oneLine(h.reason))}` : ''}`, '');
+    out.push(`**${statusWord(h)}**${h.reason ? `: ${mdCode(oneLine(h.reason))}` : ''}`, '');
   }
   if (h.error !== undefined) {
     const step = h.error.step !== undefined ? ` (step ${mdCode(h.error.step)})` : '';

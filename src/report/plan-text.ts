@@ -19,6 +19,7 @@ import {
   labelWidth,
   needsBlock,
   shortFingerprint,
+  statusWord,
   uncoveredWords,
 } from './plan.ts';
 import type { ChangeLine } from './plan.ts';
@@ -87,8 +88,8 @@ export function renderPlanText(input: Plan, style: Style, opts: PlanTextOptions 
       h.status === 'changes'
         ? undefined
         : h.reason
-          ? `${h.status}: ${oneLine(h.reason)}`
-          : h.status;
+          ? `${statusWord(h)}: ${oneLine(h.reason)}`
+          : statusWord(h);
     const block: Block = { hosts: [h], ...(why !== undefined ? { why } : {}), body: body(h) };
     // the rendered text, not the objects: hosts that would print the same lines share a block
     const key = JSON.stringify([h.status, h.kernel ?? null, why ?? null, block.body]);
@@ -113,8 +114,12 @@ export function renderPlanText(input: Plan, style: Style, opts: PlanTextOptions 
     const fingerprints = new Set(hosts.map((h) => h.factsFingerprint));
     if (first.factsFingerprint !== undefined && fingerprints.size === 1)
       head.push(style.dim(shortFingerprint(first.factsFingerprint)));
-    if (why !== undefined)
-      head.push(first.status === 'converged' ? style.green(why) : style.red(why));
+    if (why !== undefined) {
+      const word = statusWord(first);
+      const tone =
+        word === 'converged' ? style.green : word === 'uncovered' ? style.yellow : style.red;
+      head.push(tone(why));
+    }
     out.push(head.join('  '));
     for (const l of lines) out.push(l); // a host can have 100,000 lines: no spread
     out.push('');

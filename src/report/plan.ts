@@ -126,6 +126,14 @@ export function convergedHosts(plan: Plan): HostPlan[] {
 }
 
 /**
+ * How a host's status is written: `uncovered` for a host with nothing to do that no declared
+ * patch covers (it is not converged in any sentence), else its status.
+ */
+export function statusWord(h: HostPlan): string {
+  return h.status === 'converged' && isUncovered(h) ? 'uncovered' : h.status;
+}
+
+/**
  * `12 hosts — 0 to change, 11 converged, 0 blocked, 0 errors, 0 unreachable, 1 uncovered
  * (exposed)`: the uncovered hosts, whatever their status, are counted last and never as converged.
  */

@@ -35,7 +35,12 @@ describe('uncovered hosts are not converged', () => {
       ].join('\n'),
     );
     // the host's own block still says what the planner found
-    expect(text).toMatch(/^batch04 {2}5\.14\.0-570[^\n]*\n {2}! warning: no declared patch fits/m);
+    expect(text).toMatch(
+      /^batch04 {2}5\.14\.0-570\S* {2}sha256:\w+ {2}uncovered: nothing declared fits[^\n]*\n {2}! warning: no declared patch fits/m,
+    );
+    expect(renderPlanText(demoConvergedPlan(), colorStyle)).toContain(
+      `\u001b[33muncovered: nothing declared fits kernel ${EL9_NEWER}\u001b[39m`,
+    );
     expect(demoConvergedPlan().summary).toMatchObject({ converged: 12, uncovered: 1 });
   });
 
@@ -69,6 +74,8 @@ describe('uncovered hosts are not converged', () => {
     );
     expect(md).toContain('| `batch` | 4 | 0 | 3 | 0 | 0 | 1 |');
     expect(md).toContain('| **all hosts** | 12 | 0 | 11 | 0 | 0 | 1 |');
+    expect(md).toContain('<details><summary><code>batch04</code> — uncovered, 1 warning</summary>');
+    expect(md).toContain(`**uncovered**: \`nothing declared fits kernel ${EL9_NEWER}\``);
     expect(md).toContain(
       `**Uncovered:** 1 host uncovered (exposed): \`batch04\` runs \`${EL9_NEWER}\`, which no declared patch fits`,
     );
