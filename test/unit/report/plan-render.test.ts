@@ -278,7 +278,9 @@ describe('renderPlanMarkdown', () => {
     const md = renderPlanMarkdown(plan);
     expect(md.length).toBeLessThanOrEqual(GITHUB_COMMENT_LIMIT);
     expect(md).not.toContain('<details>');
-    expect(md.split('\n').at(-4)).toMatch(/^\| `group-host\d{4}` \| 1 \| 1 \| 0 \| 0 \| 0 \| 0 \|$/);
+    expect(md.split('\n').at(-4)).toMatch(
+      /^\| `group-host\d{4}` \| 1 \| 1 \| 0 \| 0 \| 0 \| 0 \|$/,
+    );
     expect(
       md.endsWith(
         "_3000 more hosts left out to keep this comment under GitHub's 65,536-character limit; the full plan is in the JSON artefact._\n",
