@@ -3,6 +3,7 @@
  * listr2 on a terminal, plain lines in CI, the JSON report, the audit log). Apply never prints.
  */
 import type { ErrorInfo } from '../errors.ts';
+import type { UncoveredHost } from '../plan/coverage.ts';
 import type { Change } from '../plan/model.ts';
 import type { HostOutcome } from './outcomes.ts';
 
@@ -61,4 +62,6 @@ export type ApplyEvent =
       halted: boolean;
       interrupted: boolean;
       durationMs: number;
+      /** Hosts of the plan no declared patch covers (`plan/coverage.ts`): exposed, whatever happened. */
+      uncovered?: UncoveredHost[];
     };

@@ -11,6 +11,7 @@ import { AppError, errorInfo, ExitCode } from '../errors.ts';
 import { gatherFacts } from '../facts/gather.ts';
 import type { HostFacts } from '../facts/model.ts';
 import type { Change, HostPlan, Plan, UploadChange } from '../plan/model.ts';
+import { uncoveredHosts } from '../plan/coverage.ts';
 import { diffChanges } from '../plan/verify.ts';
 import type { Amount } from '../config-model.ts';
 import type { Transport } from '../transport/transport.ts';
@@ -151,6 +152,7 @@ export async function applyPlan<H extends { host: string }>(
     halted,
     interrupted,
     durationMs: performance.now() - started,
+    uncovered: uncoveredHosts(o.plan.hosts),
   });
   return { results: ordered, halted, interrupted };
 }

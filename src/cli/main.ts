@@ -14,6 +14,7 @@ import type { CliIo } from './io.ts';
 import { processIo } from './io.ts';
 import {
   configOption,
+  detailedOption,
   forksOption,
   jsonOption,
   limitOption,
@@ -121,6 +122,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     )
     .option('-o, --out <file>', 'also save the plan as JSON (schemas/plan.schema.json), for apply')
     .option('--detailed-exitcode', 'exit 2 when changes are pending, 0 only when there are none')
+    .addOption(detailedOption())
     .action(async (opts) => {
       const { planCommand } = await import('./commands/plan.ts');
       setCode(await planCommand(opts, io));
@@ -175,6 +177,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     .addOption(forksOption('changed'))
     .addOption(loginUserOption())
     .addOption(yesOption())
+    .addOption(detailedOption())
     .option('--check', 'do everything but change a host: lock-free read, compare, report')
     .option('--report <file>', 'write a JSON report (schemas/report.schema.json)')
     .option(

@@ -36,6 +36,13 @@ export const forksOption = (done?: string) =>
 export const yesOption = () =>
   new Option('-y, --yes', 'do not ask for confirmation (required without a terminal)');
 
+/** `--detailed`: the text plan with a block per host, not one per group of identical hosts. */
+export const detailedOption = () =>
+  new Option(
+    '--detailed',
+    'show the plan with a block per host (by default hosts with identical changes share one)',
+  );
+
 export const jsonOption = (description = 'print JSON on stdout') =>
   new Option('--json', description);
 

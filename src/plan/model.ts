@@ -206,6 +206,11 @@ export interface PlanSummary {
   blocked: number;
   errors: number;
   unreachable: number;
+  /**
+   * Hosts no declared patch covers (an `uncovered` finding, whatever their status:
+   * `plan/coverage.ts`). Absent in plans written before kpfleet counted them.
+   */
+  uncovered?: number;
   /** Number of changes per action, over every host. */
   actions: Partial<Record<ChangeAction, number>>;
   /** CVEs the plan closes, sorted. */

@@ -28,6 +28,7 @@ import { crashGuard } from './host/phases/crash-guard.ts';
 import { installs } from './host/phases/installs.ts';
 import { disabledInstalled, loads } from './host/phases/loads.ts';
 import { unmanaged } from './host/phases/unmanaged.ts';
+import { isUncovered } from './coverage.ts';
 import type { ChangeAction, HostPlan, Plan, PlanSummary } from './model.ts';
 import { CHANGE_ACTIONS, PLAN_FORMAT, PLAN_VERSION } from './model.ts';
 import { rebootDue } from './reboot-due.ts';
@@ -35,6 +36,8 @@ import { rebootDue } from './reboot-due.ts';
 export type { PlanHostInput } from './host/context.ts';
 export { rebootDue } from './reboot-due.ts';
 export { suspectNotes, suspectSentence } from './suspect.ts';
+export { isUncovered, uncoveredHosts } from './coverage.ts';
+export type { UncoveredHost } from './coverage.ts';
 
 /** One step of planning a host: reads the context, adds to the draft (or blocks the host). */
 type Phase = (ctx: HostContext, draft: Draft) => void;
@@ -142,6 +145,7 @@ export function summarizePlan(hosts: readonly HostPlan[]): PlanSummary {
     blocked: count('blocked'),
     errors: count('error'),
     unreachable: count('unreachable'),
+    uncovered: hosts.filter(isUncovered).length,
     actions: ordered,
     cves: [...new Set(hosts.flatMap((h) => h.cves))].sort(),
     findings,

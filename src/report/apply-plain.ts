@@ -151,8 +151,7 @@ export function plainView(
       case 'run-end': {
         if (e.interrupted)
           line(style.yellow('interrupted: the steps in flight finished; no other started'));
-        const { results, halted, interrupted, durationMs } = e;
-        const input = { results, halted, interrupted, durationMs, check: state.check };
+        const input = { ...e, check: state.check };
         for (const l of summaryLines(input, style)) line(l);
         return;
       }

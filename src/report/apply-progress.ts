@@ -12,6 +12,7 @@
 import type { ApplyEvent, HostResult, StepRecord } from '../apply/events.ts';
 import { FAILURE_OUTCOMES, emptyOutcomeCounts } from '../apply/outcomes.ts';
 import type { OutcomeCounts } from '../apply/outcomes.ts';
+import type { UncoveredHost } from '../plan/coverage.ts';
 
 export type HostPhase = Extract<ApplyEvent, { type: 'host-phase' }>['phase'];
 
@@ -88,6 +89,7 @@ export interface RunEnd {
   halted: boolean;
   interrupted: boolean;
   durationMs: number;
+  uncovered?: readonly UncoveredHost[];
 }
 
 export interface ProgressState {
@@ -224,8 +226,8 @@ export function progress(state: ProgressState, e: ApplyEvent): ProgressState {
     }
     case 'run-end': {
       if (state.end !== undefined) return state;
-      const { results, halted, interrupted, durationMs } = e;
-      state.end = { results, halted, interrupted, durationMs };
+      const { results, halted, interrupted, durationMs, uncovered } = e;
+      state.end = { results, halted, interrupted, durationMs, ...(uncovered ? { uncovered } : {}) };
       const why = interrupted
         ? 'not started: interrupted'
         : halted

@@ -12,6 +12,8 @@ import {
   needsALook,
 } from '../apply/outcomes.ts';
 import type { HostOutcome } from '../apply/outcomes.ts';
+import type { UncoveredHost } from '../plan/coverage.ts';
+import { uncoveredWords } from './plan.ts';
 import { PROSE_KEYS, oneLine, safeData } from './safe-text.ts';
 import type { Style } from './style.ts';
 import { plural } from '../util/text.ts';
@@ -87,6 +89,8 @@ export interface SummaryInput {
   interrupted: boolean;
   durationMs: number;
   check: boolean;
+  /** The plan's hosts no declared patch covers: named apart, however they ended. */
+  uncovered?: readonly UncoveredHost[];
 }
 
 /**
@@ -114,5 +118,7 @@ export function summaryLines(s: SummaryInput, style: Style): string[] {
         : '';
     out.push(`  ${outcomeColour(o, style)(`${OUTCOMES[o].word}:`)} ${shown}${more}`);
   }
+  const uncovered = uncoveredWords(s.uncovered ?? []);
+  if (uncovered) out.push(`  ${style.yellow(`⚠ ${uncovered}`)}`);
   return out;
 }

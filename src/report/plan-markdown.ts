@@ -3,6 +3,7 @@
  * closed, a `<details>` block per host, every string from a host or the project as code; never
  * longer than GitHub allows.
  */
+import { isUncovered, uncoveredHosts } from '../plan/coverage.ts';
 import type { HostPlan, Plan } from '../plan/model.ts';
 import { fence, htmlCode, mdCode, mdCodeCell } from './markdown.ts';
 import {
@@ -14,6 +15,8 @@ import {
   labelWidth,
   needsBlock,
   shortFingerprint,
+  statusWord,
+  uncoveredWords,
 } from './plan.ts';
 import { oneLine } from './safe-text.ts';
 import { plural, trimEndChars } from '../util/text.ts';
@@ -29,15 +32,27 @@ interface GroupRow {
   converged: number;
   blockedOrError: number;
   unreachable: number;
+  /** No declared patch fits their kernel, whatever their status; never counted as converged. */
+  uncovered: number;
 }
+
+const emptyRow = (): GroupRow => ({
+  hosts: 0,
+  changes: 0,
+  converged: 0,
+  blockedOrError: 0,
+  unreachable: 0,
+  uncovered: 0,
+});
 
 function groupTable(plan: Plan): string[] {
   const rows = new Map<string, GroupRow>();
-  const total: GroupRow = { hosts: 0, changes: 0, converged: 0, blockedOrError: 0, unreachable: 0 };
+  const total = emptyRow();
   const count = (r: GroupRow, h: HostPlan) => {
     r.hosts++;
+    if (isUncovered(h)) r.uncovered++;
     if (h.status === 'changes') r.changes++;
-    else if (h.status === 'converged') r.converged++;
+    else if (h.status === 'converged') r.converged += isUncovered(h) ? 0 : 1;
     else if (h.status === 'unreachable') r.unreachable++;
     else r.blockedOrError++;
   };
@@ -46,7 +61,7 @@ function groupTable(plan: Plan): string[] {
     for (const g of h.groups.length > 0 ? new Set(h.groups) : [UNGROUPED]) {
       let row = rows.get(g);
       if (row === undefined) {
-        row = { hosts: 0, changes: 0, converged: 0, blockedOrError: 0, unreachable: 0 };
+        row = emptyRow();
         rows.set(g, row);
       }
       count(row, h);
@@ -56,10 +71,10 @@ function groupTable(plan: Plan): string[] {
   const order = ([a]: [string, GroupRow], [b]: [string, GroupRow]) =>
     a === UNGROUPED ? 1 : b === UNGROUPED ? -1 : a < b ? -1 : a > b ? 1 : 0;
   const cells = (name: string, r: GroupRow) =>
-    `| ${name} | ${String(r.hosts)} | ${String(r.changes)} | ${String(r.converged)} | ${String(r.blockedOrError)} | ${String(r.unreachable)} |`;
+    `| ${name} | ${String(r.hosts)} | ${String(r.changes)} | ${String(r.converged)} | ${String(r.blockedOrError)} | ${String(r.unreachable)} | ${String(r.uncovered)} |`;
   return [
-    '| group | hosts | to change | converged | blocked/error | unreachable |',
-    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    '| group | hosts | to change | converged | blocked/error | unreachable | uncovered (exposed) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...[...rows.entries()]
       .sort(order)
       .map(([g, r]) => cells(g === UNGROUPED ? g : mdCodeCell(g), r)),
@@ -68,7 +83,7 @@ function groupTable(plan: Plan): string[] {
 }
 
 function summaryText(h: HostPlan): string {
-  const parts = [h.status === 'changes' ? plural(h.changes.length, 'change') : h.status];
+  const parts = [h.status === 'changes' ? plural(h.changes.length, 'change') : statusWord(h)];
   const errors = h.findings.filter((f) => f.severity === 'error').length;
   const warnings = h.findings.filter((f) => f.severity === 'warning').length;
   if (errors > 0) parts.push(plural(errors, 'error'));
@@ -91,7 +106,7 @@ function hostDetails(h: HostPlan): string {
   ];
   if (facts.length > 0) out.push(facts.join(' · '), '');
   if (h.status !== 'changes') {
-    out.push(`**${h.status}**${h.reason ? `: ${mdCode(oneLine(h.reason))}` : ''}`, '');
+    out.push(`**${statusWord(h)}**${h.reason ? `: ${mdCode(oneLine(h.reason))}` : ''}`, '');
   }
   if (h.error !== undefined) {
     const step = h.error.step !== undefined ? ` (step ${mdCode(h.error.step)})` : '';
@@ -152,6 +167,8 @@ export function renderPlanMarkdown(input: Plan): string {
   head.push(actions ? `**Changes:** ${actions}` : '**No changes.**', '');
   const findings = findingCounts(plan);
   if (findings) head.push(`**Findings:** ${findings}`, '');
+  const uncovered = uncoveredWords(uncoveredHosts(plan.hosts), mdCode);
+  if (uncovered) head.push(`**Uncovered:** ${uncovered}`, '');
   if (s.cves.length > 0) head.push(`**Closes:** ${s.cves.map(mdCode).join(', ')}`, '');
 
   let text = head.join('\n') + '\n';

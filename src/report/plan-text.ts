@@ -1,10 +1,17 @@
 /**
  * `kpfleet plan` as terminal text (Terraform-like): a block per host with something to say (its
- * changes, coloured by sign, and findings), the converged hosts on one line, then the summary.
+ * changes, coloured by sign, and findings), the converged hosts on one line, the uncovered ones
+ * on the next, then the summary. Hosts whose blocks would say the same thing (same status,
+ * kernel, changes and findings) share one block headed by their names (`web01–web05 (5 hosts)`),
+ * so that a fleet of a thousand hosts reads in a screen; `detailed` prints a block per host.
  */
-import type { Finding, FindingLevel, Plan } from '../plan/model.ts';
+import { uncoveredHosts } from '../plan/coverage.ts';
+import type { Finding, FindingLevel, HostPlan, Plan } from '../plan/model.ts';
+import { hostList } from './host-names.ts';
 import {
+  HOST_NAMES_MAX,
   actionCounts,
+  convergedHosts,
   describeChange,
   displayPlan,
   findingCounts,
@@ -12,6 +19,8 @@ import {
   labelWidth,
   needsBlock,
   shortFingerprint,
+  statusWord,
+  uncoveredWords,
 } from './plan.ts';
 import type { ChangeLine } from './plan.ts';
 import { oneLine } from './safe-text.ts';
@@ -23,7 +32,20 @@ const CONVERGED_NAMES_MAX = 10;
 
 const SEVERITY_MARK: Record<FindingLevel, string> = { error: '✖', warning: '!', info: '·' };
 
-export function renderPlanText(input: Plan, style: Style): string {
+export interface PlanTextOptions {
+  /** A block per host, as before hosts were grouped (`--detailed`). */
+  detailed?: boolean;
+}
+
+/** A host's block without its name: what decides whether two hosts share one. */
+interface Block {
+  hosts: HostPlan[];
+  /** The status and the planner's reason, for a host that is not changed. */
+  why?: string;
+  body: string[];
+}
+
+export function renderPlanText(input: Plan, style: Style, opts: PlanTextOptions = {}): string {
   const plan = displayPlan(input);
   const out: string[] = [];
   const colour = (l: ChangeLine) =>
@@ -36,46 +58,84 @@ export function renderPlanText(input: Plan, style: Style): string {
         ? style.yellow(text)
         : style.dim(text);
   };
-
-  for (const h of plan.hosts.filter(needsBlock)) {
-    const head = [style.bold(h.host)];
-    if (h.kernel !== undefined) head.push(h.kernel);
-    if (h.factsFingerprint !== undefined)
-      head.push(style.dim(shortFingerprint(h.factsFingerprint)));
-    // Why a host that is not changed is not: its status, and the planner's reason.
-    const why = h.reason ? `${h.status}: ${oneLine(h.reason)}` : h.status;
-    if (h.status === 'converged') head.push(style.green(why));
-    else if (h.status !== 'changes') head.push(style.red(why));
-    out.push(head.join('  '));
-
+  const body = (h: HostPlan): string[] => {
+    const lines: string[] = [];
     if (h.error !== undefined) {
       const step = h.error.step !== undefined ? ` (step ${h.error.step})` : '';
-      out.push(`  ${style.red(`✖ ${h.error.code}: ${oneLine(h.error.message)}${step}`)}`);
-      if (h.error.hint !== undefined) out.push(`  ${style.cyan('hint')}: ${oneLine(h.error.hint)}`);
+      lines.push(`  ${style.red(`✖ ${h.error.code}: ${oneLine(h.error.message)}${step}`)}`);
+      if (h.error.hint !== undefined)
+        lines.push(`  ${style.cyan('hint')}: ${oneLine(h.error.hint)}`);
     }
     if (h.status === 'changes') {
-      const lines = h.changes.map(describeChange);
-      const width = labelWidth(lines);
-      for (const l of lines)
-        out.push(`  ${colour(l)(l.label.padEnd(width))}  ${style.dim(oneLine(l.reason))}`);
+      const changes = h.changes.map(describeChange);
+      const width = labelWidth(changes);
+      for (const l of changes)
+        lines.push(`  ${colour(l)(l.label.padEnd(width))}  ${style.dim(oneLine(l.reason))}`);
     } else if (h.changes.length > 0) {
-      out.push(
+      lines.push(
         `  ${style.dim(`${plural(h.changes.length, 'change')} held back while ${h.status}`)}`,
       );
     }
-    for (const f of h.findings) out.push(`  ${finding(f)}`);
+    for (const f of h.findings) lines.push(`  ${finding(f)}`);
+    return lines;
+  };
+
+  const blocks: Block[] = [];
+  const byKey = new Map<string, Block>();
+  for (const h of plan.hosts.filter(needsBlock)) {
+    // Why a host that is not changed is not: its status, and the planner's reason.
+    const why =
+      h.status === 'changes'
+        ? undefined
+        : h.reason
+          ? `${statusWord(h)}: ${oneLine(h.reason)}`
+          : statusWord(h);
+    const block: Block = { hosts: [h], ...(why !== undefined ? { why } : {}), body: body(h) };
+    // the rendered text, not the objects: hosts that would print the same lines share a block
+    const key = JSON.stringify([h.status, h.kernel ?? null, why ?? null, block.body]);
+    const same = opts.detailed === true ? undefined : byKey.get(key);
+    if (same !== undefined) same.hosts.push(h);
+    else {
+      byKey.set(key, block);
+      blocks.push(block);
+    }
+  }
+
+  for (const { hosts, why, body: lines } of blocks) {
+    const [first] = hosts;
+    if (first === undefined) continue;
+    const names = hosts.map((h) => h.host);
+    const head = [
+      hosts.length === 1
+        ? style.bold(first.host)
+        : `${style.bold(hostList(names, HOST_NAMES_MAX))} (${plural(hosts.length, 'host')})`,
+    ];
+    if (first.kernel !== undefined) head.push(first.kernel);
+    const fingerprints = new Set(hosts.map((h) => h.factsFingerprint));
+    if (first.factsFingerprint !== undefined && fingerprints.size === 1)
+      head.push(style.dim(shortFingerprint(first.factsFingerprint)));
+    if (why !== undefined) {
+      const word = statusWord(first);
+      const tone =
+        word === 'converged' ? style.green : word === 'uncovered' ? style.yellow : style.red;
+      head.push(tone(why));
+    }
+    out.push(head.join('  '));
+    for (const l of lines) out.push(l); // a host can have 100,000 lines: no spread
     out.push('');
   }
 
-  const converged = plan.hosts.filter((h) => h.status === 'converged');
+  const converged = convergedHosts(plan);
   if (converged.length > 0) {
     const names =
       converged.length <= CONVERGED_NAMES_MAX ? `: ${converged.map((h) => h.host).join(', ')}` : '';
     out.push(
       `${style.green('✓')} ${plural(converged.length, 'host')} converged${style.dim(names)}`,
-      '',
     );
   }
+  const uncovered = uncoveredWords(uncoveredHosts(plan.hosts));
+  if (uncovered) out.push(style.yellow(`⚠ ${uncovered}`));
+  if (converged.length > 0 || uncovered) out.push('');
 
   out.push(`${style.bold('Plan:')} ${headline(plan)}`);
   const actions = actionCounts(plan);

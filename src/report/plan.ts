@@ -5,10 +5,18 @@
  * plan-text.ts, the pull-request markdown in plan-markdown.ts. Pure and deterministic: the same
  * plan always renders the same text, in the plan's own host and change order.
  */
+import { isUncovered, uncoveredHosts } from '../plan/coverage.ts';
+import type { UncoveredHost } from '../plan/coverage.ts';
 import { CHANGE_ACTIONS } from '../plan/model.ts';
 import type { Change, FindingKind, HostPlan, Plan } from '../plan/model.ts';
+import { hostList } from './host-names.ts';
 import { PROSE_KEYS, safeData } from './safe-text.ts';
 import { plural } from '../util/text.ts';
+
+/** At most this many names (or ranges of names) in a list of hosts; then `and N more`. */
+export const HOST_NAMES_MAX = 8;
+/** At most this many kernels in the sentence about uncovered hosts. */
+const UNCOVERED_KERNELS_MAX = 4;
 
 /** Labels are padded to align the reasons; a label longer than this is left out of the width. */
 const LABEL_WIDTH_MAX = 60;
@@ -108,12 +116,64 @@ export function findingCounts(plan: Plan): string {
     .join(', ');
 }
 
+/**
+ * Hosts with nothing to do that a declared patch covers: what "converged" means in every
+ * sentence kpfleet writes. A host no declared patch fits is uncovered, not converged
+ * (`plan/coverage.ts`), even with nothing to do.
+ */
+export function convergedHosts(plan: Plan): HostPlan[] {
+  return plan.hosts.filter((h) => h.status === 'converged' && !isUncovered(h));
+}
+
+/**
+ * How a host's status is written: `uncovered` for a host with nothing to do that no declared
+ * patch covers (it is not converged in any sentence), else its status.
+ */
+export function statusWord(h: HostPlan): string {
+  return h.status === 'converged' && isUncovered(h) ? 'uncovered' : h.status;
+}
+
+/**
+ * `12 hosts — 0 to change, 11 converged, 0 blocked, 0 errors, 0 unreachable, 1 uncovered
+ * (exposed)`: the uncovered hosts, whatever their status, are counted last and never as converged.
+ */
 export function headline(plan: Plan): string {
   const s = plan.summary;
+  const uncovered = uncoveredHosts(plan.hosts).length;
   return (
-    `${plural(s.hosts, 'host')} — ${String(s.changes)} to change, ${String(s.converged)} converged, ` +
-    `${String(s.blocked)} blocked, ${plural(s.errors, 'error')}, ${String(s.unreachable)} unreachable`
+    `${plural(s.hosts, 'host')} — ${String(s.changes)} to change, ${String(convergedHosts(plan).length)} converged, ` +
+    `${String(s.blocked)} blocked, ${plural(s.errors, 'error')}, ${String(s.unreachable)} unreachable` +
+    (uncovered > 0 ? `, ${String(uncovered)} uncovered (exposed)` : '')
   );
+}
+
+/**
+ * `1 host uncovered (exposed): batch04 runs 5.14.0-570…, which no declared patch fits`, the hosts
+ * grouped by kernel; empty when there are none. `code` wraps names and kernels for the format.
+ */
+export function uncoveredWords(
+  hosts: readonly UncoveredHost[],
+  code: (s: string) => string = (s) => s,
+): string {
+  if (hosts.length === 0) return '';
+  const byKernel = new Map<string, string[]>();
+  for (const h of hosts) {
+    const names = byKernel.get(h.kernel ?? '') ?? [];
+    names.push(h.host);
+    byKernel.set(h.kernel ?? '', names);
+  }
+  const kernels = [...byKernel];
+  const parts = kernels.slice(0, UNCOVERED_KERNELS_MAX).map(([kernel, names]) => {
+    const verb = names.length === 1 ? 'runs' : 'run';
+    return `${hostList(names, HOST_NAMES_MAX, code)} ${verb} ${kernel ? code(kernel) : 'a kernel not read'}`;
+  });
+  const more = kernels.length - parts.length;
+  if (more > 0) parts.push(plural(more, 'more kernel'));
+  const tail =
+    kernels.length === 1
+      ? ', which no declared patch fits'
+      : ': no declared patch fits these kernels';
+  return `${plural(hosts.length, 'host')} uncovered (exposed): ${parts.join('; ')}${tail}`;
 }
 
 /**

@@ -46,6 +46,8 @@ export interface ApplyCliOptions {
   check?: boolean;
   report?: string;
   auditLog?: string;
+  /** `--detailed`: the plan shown before the prompt with a block per host. */
+  detailed?: boolean;
 }
 
 /** The commit of the configuration (with `-dirty` when the working tree differs), if in git. */
@@ -118,7 +120,7 @@ export async function applyCommand(
       limit: opts.limit,
     });
   }
-  io.stdout.write(renderPlanText(plan, out) + '\n\n');
+  io.stdout.write(renderPlanText(plan, out, { detailed: opts.detailed === true }) + '\n\n');
   const nothing = plan.summary.changes === 0;
   if (nothing) io.stdout.write('Nothing to apply.\n');
   if (

@@ -26,6 +26,8 @@ export interface PlanOptions {
   format: 'text' | 'json' | 'markdown';
   out?: string;
   detailedExitcode?: boolean;
+  /** `--detailed`: the text plan with a block per host. */
+  detailed?: boolean;
 }
 
 /**
@@ -64,7 +66,10 @@ export async function planCommand(opts: PlanOptions, io: CliIo): Promise<number>
   if (opts.format === 'json') io.stdout.write(planJson(plan));
   else if (opts.format === 'markdown') io.stdout.write(renderPlanMarkdown(plan));
   else {
-    io.stdout.write(renderPlanText(plan, styleFor(io.stdout, io.env)) + '\n');
+    io.stdout.write(
+      renderPlanText(plan, styleFor(io.stdout, io.env), { detailed: opts.detailed === true }) +
+        '\n',
+    );
     if (opts.out !== undefined) io.stdout.write(`\nPlan saved to ${safeText(opts.out)}\n`);
   }
   return planExitCode(plan, opts.detailedExitcode === true);

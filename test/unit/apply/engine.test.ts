@@ -106,6 +106,24 @@ describe('a clean apply', () => {
     for (const h of fleet.hosts) expect(h.log, h.name).toEqual([]);
   });
 
+  it('run-end names the hosts of the plan no declared patch covers, as the plan does', async () => {
+    const fleet = new MemoryFleet(2, PROJECT);
+    const plan = await fleet.plan();
+    const [first, ...rest] = plan.hosts;
+    if (first === undefined) throw new Error('no host');
+    const exposed = {
+      ...first,
+      findings: [
+        ...first.findings,
+        { kind: 'uncovered' as const, severity: 'warning' as const, message: 'no patch fits' },
+      ],
+    };
+    const r = await apply(fleet, { ...plan, hosts: [exposed, ...rest] });
+    expect(ofType(r.events, 'run-end')[0]?.uncovered).toEqual([{ host: first.host, kernel: EL9 }]);
+    const clean = await apply(fleet, await fleet.plan());
+    expect(ofType(clean.events, 'run-end')[0]?.uncovered).toEqual([]);
+  });
+
   it('--check reads the facts under no lock, changes nothing and says what would change', async () => {
     const fleet = new MemoryFleet(2, PROJECT);
     const r = await apply(fleet, await fleet.plan(), { check: true });

@@ -16,7 +16,13 @@ import {
   sameName,
   streamPrefix,
 } from '../../../src/plan/packages.ts';
-import { buildPlan, hostFailure, rebootDue, summarizePlan } from '../../../src/plan/plan.ts';
+import {
+  buildPlan,
+  hostFailure,
+  rebootDue,
+  summarizePlan,
+  uncoveredHosts,
+} from '../../../src/plan/plan.ts';
 import { compareVersions, versionAtLeast } from '../../../src/util/version.ts';
 import {
   DAY_MS,
@@ -1344,6 +1350,7 @@ describe('summarizePlan, buildPlan, hostFailure', () => {
       blocked: 1,
       errors: 1,
       unreachable: 1,
+      uncovered: 0,
       actions: { upload: 1, install: 1, load: 1, unload: 1, uninstall: 1 },
       cves: ['CVE-2024-1086'],
       findings: { unmanaged: 1, 'kpatch-missing': 1 },
@@ -1387,10 +1394,35 @@ describe('summarizePlan, buildPlan, hostFailure', () => {
       blocked: 0,
       errors: 0,
       unreachable: 0,
+      uncovered: 0,
       actions: {},
       cves: [],
       findings: {},
     });
+  });
+
+  it('counts the uncovered hosts whatever their status, and never as covered', () => {
+    const onOld = filePatch('cve-old', { kernels: [OLD_KERNEL] });
+    const warn = plan({ patches: [onOld], want: [want(onOld.name, 'loaded')] });
+    const fail = {
+      ...plan({
+        patches: [onOld],
+        want: [want(onOld.name, 'loaded')],
+        desired: { uncoveredKernel: 'fail' },
+      }),
+      host: 'web6',
+    };
+    expect([warn.status, fail.status]).toEqual(['converged', 'blocked']);
+    expect(uncoveredHosts([converged, warn, fail, changes])).toEqual([
+      { host: 'web1', kernel: KERNEL },
+      { host: 'web6', kernel: KERNEL },
+    ]);
+    expect(summarizePlan([converged, warn, fail, changes])).toMatchObject({
+      converged: 2, // statuses, as before: the words say which of them are covered
+      blocked: 1,
+      uncovered: 2,
+    });
+    expect(summarizePlan(hosts).uncovered).toBe(0);
   });
 
   it('hostFailure: error and unreachable hosts, no changes', () => {

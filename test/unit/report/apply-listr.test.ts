@@ -71,6 +71,18 @@ describe('createListrRenderer: a tree (few hosts)', () => {
     expect(r.tasksCreated()).toBeGreaterThan(5);
   });
 
+  it('names the uncovered hosts under the summary', async () => {
+    const out = collect();
+    const r = renderer(out.stream);
+    const events = scriptedRun().events.map((e) =>
+      e.type === 'run-end' ? { ...e, uncovered: [{ host: 'batch04', kernel: '5.14.0-570' }] } : e,
+    );
+    await drive(r, events, true);
+    expect(plain(out.text())).toContain(
+      '⚠ 1 host uncovered (exposed): batch04 runs 5.14.0-570, which no declared patch fits',
+    );
+  });
+
   it('finishes with 5 hosts whose events all come at once, collapsed', async () => {
     const out = collect();
     const r = renderer(out.stream);

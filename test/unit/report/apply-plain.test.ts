@@ -172,6 +172,31 @@ describe('createPlainRenderer', () => {
     ]);
   });
 
+  it('names the uncovered hosts apart in the summary, whatever their outcome', () => {
+    const unchanged: HostResult = {
+      host: 'batch04',
+      wave: 0,
+      outcome: 'unchanged',
+      message: 'nothing to do: nothing declared fits kernel 5.14.0-570.12.1.el9_6.x86_64',
+      steps: [],
+      durationMs: 0,
+    };
+    const lines = render([
+      {
+        type: 'run-end',
+        results: [unchanged],
+        halted: false,
+        interrupted: false,
+        durationMs: 1000,
+        uncovered: [{ host: 'batch04', kernel: '5.14.0-570.12.1.el9_6.x86_64' }],
+      },
+    ]);
+    expect(lines).toEqual([
+      '12:00:01 apply done in 1.0s: 1 host — 1 unchanged',
+      '12:00:01   ⚠ 1 host uncovered (exposed): batch04 runs 5.14.0-570.12.1.el9_6.x86_64, which no declared patch fits',
+    ]);
+  });
+
   it('keeps the tail of a long output, and one line per error', () => {
     const output = Array.from({ length: 14 }, (_, i) => `line ${String(i + 1)}`).join('\n');
     const lines = render([

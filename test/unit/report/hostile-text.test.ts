@@ -180,7 +180,12 @@ function hostilePlan(): Plan {
       error: { code: n, message: `stderr: ${n}`, step: n, hint: n },
     };
     const converged: HostPlan = { ...host, host: `ok-${n}`, status: 'converged', changes: [] };
-    plan.hosts.push(host, blocked, converged);
+    const exposed: HostPlan = {
+      ...converged,
+      host: `exposed-${n}`,
+      findings: [{ kind: 'uncovered', severity: 'warning', message: n }],
+    };
+    plan.hosts.push(host, blocked, converged, exposed);
   }
   plan.summary.cves.push(...RAWS);
   return plan;
@@ -194,6 +199,8 @@ describe('renderPlanText with hostile names', () => {
       expect(text).toContain(`~ replace ${v} → ${v}`);
       expect(text).toContain(`ok-${v}`); // converged host names, in the converged line
     }
+    // the uncovered hosts and their kernels, named apart
+    expect(text).toContain(`exposed-${VISIBLES[0] ?? ''} runs ${VISIBLES[0] ?? ''}`);
   });
 
   it('keeps its own colours', () => {
@@ -317,7 +324,14 @@ function hostileRun(): ApplyEvent[] {
   }
   events.push(
     { type: 'wave-end', wave: 1, failed: RAWS.length, attempted: RAWS.length, halted: true },
-    { type: 'run-end', results, halted: true, interrupted: false, durationMs: 5000 },
+    {
+      type: 'run-end',
+      results,
+      halted: true,
+      interrupted: false,
+      durationMs: 5000,
+      uncovered: RAWS.map((n) => ({ host: `exposed-${n}`, kernel: n })),
+    },
   );
   return events;
 }

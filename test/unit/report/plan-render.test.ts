@@ -124,12 +124,12 @@ describe('renderPlanMarkdown', () => {
     );
     expect(md).toContain(
       [
-        '| group | hosts | to change | converged | blocked/error | unreachable |',
-        '| --- | ---: | ---: | ---: | ---: | ---: |',
-        '| `db` | 3 | 1 | 0 | 2 | 0 |',
-        '| `web` | 4 | 2 | 2 | 0 | 0 |',
-        '| (ungrouped) | 1 | 0 | 0 | 0 | 1 |',
-        '| **all hosts** | 7 | 2 | 2 | 2 | 1 |',
+        '| group | hosts | to change | converged | blocked/error | unreachable | uncovered (exposed) |',
+        '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+        '| `db` | 3 | 1 | 0 | 2 | 0 | 0 |',
+        '| `web` | 4 | 2 | 2 | 0 | 0 | 0 |',
+        '| (ungrouped) | 1 | 0 | 0 | 0 | 1 | 0 |',
+        '| **all hosts** | 7 | 2 | 2 | 2 | 1 | 0 |',
       ].join('\n'),
     );
     expect(md).toContain('**Closes:** `CVE-2023-4623`, `CVE-2024-1086`, `CVE-2024-26581`');
@@ -220,8 +220,8 @@ describe('renderPlanMarkdown', () => {
     };
     plan.hosts.push(host);
     const md = renderPlanMarkdown(plan);
-    expect(md).toContain('| `g\\|h` | 1 | 1 | 0 | 0 | 0 |');
-    expect(md).toContain('| `<b>` | 1 | 1 | 0 | 0 | 0 |');
+    expect(md).toContain('| `g\\|h` | 1 | 1 | 0 | 0 | 0 | 0 |');
+    expect(md).toContain('| `<b>` | 1 | 1 | 0 | 0 | 0 | 0 |');
     expect(md).toContain('<details><summary><code>x`y|z</code> — 1 change, 1 warning</summary>');
     expect(md).toContain('- **warning** (unmanaged): `a|b<script> is loaded ⏎ | x |`');
     // In the diff the name is verbatim, inside a fence longer than any backticks it holds.
@@ -235,9 +235,9 @@ describe('renderPlanMarkdown', () => {
     expect(markup).not.toContain('<script>');
     expect(markup).not.toContain('<b>');
     expect(markup.match(/<\/details>/g)).toHaveLength(7);
-    // Every table row still has its 6 cells.
+    // Every table row still has its 7 cells.
     for (const row of md.split('\n').filter((l) => l.startsWith('| '))) {
-      expect(row.split(/(?<!\\)\|/)).toHaveLength(8);
+      expect(row.split(/(?<!\\)\|/)).toHaveLength(9);
     }
   });
 
@@ -278,7 +278,9 @@ describe('renderPlanMarkdown', () => {
     const md = renderPlanMarkdown(plan);
     expect(md.length).toBeLessThanOrEqual(GITHUB_COMMENT_LIMIT);
     expect(md).not.toContain('<details>');
-    expect(md.split('\n').at(-4)).toMatch(/^\| `group-host\d{4}` \| 1 \| 1 \| 0 \| 0 \| 0 \|$/);
+    expect(md.split('\n').at(-4)).toMatch(
+      /^\| `group-host\d{4}` \| 1 \| 1 \| 0 \| 0 \| 0 \| 0 \|$/,
+    );
     expect(
       md.endsWith(
         "_3000 more hosts left out to keep this comment under GitHub's 65,536-character limit; the full plan is in the JSON artefact._\n",

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { CHANGE_ACTIONS, PLAN_FORMAT, PLAN_VERSION } from '../../../src/plan/model.ts';
 import type { Plan } from '../../../src/plan/model.ts';
 import { planJson } from '../../../src/report/plan.ts';
+import { demoConvergedPlan } from './demo-plan-fixture.ts';
 import { convergedPlan, fleetPlan } from './plan-fixtures.ts';
 
 const schema = JSON.parse(
@@ -40,6 +41,19 @@ describe('plan.schema.json', () => {
     expect(errorsOf(data())).toEqual([]);
     expect(errorsOf(data(convergedPlan(3)))).toEqual([]);
     expect(errorsOf(data(convergedPlan(0)))).toEqual([]);
+  });
+
+  it('takes the count of uncovered hosts; a plan written before it was counted is still valid', () => {
+    const plan = data(demoConvergedPlan());
+    expect(at(plan, 'summary').uncovered).toBe(1);
+    expect(errorsOf(plan)).toEqual([]);
+    // an older kpfleet's plan of the same version has no such count
+    delete at(plan, 'summary').uncovered;
+    expect(errorsOf(plan)).toEqual([]);
+    at(plan, 'summary').uncovered = -1;
+    expect(errorsOf(plan)).not.toEqual([]);
+    at(plan, 'summary').uncovered = 'one';
+    expect(errorsOf(plan)).not.toEqual([]);
   });
 
   it('has a branch for every change action, and the fixture uses them all', () => {
