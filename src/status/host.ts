@@ -8,6 +8,7 @@ import type { Patch, Rollout } from '../config-model.ts';
 import { kernelMatches } from '../config/kernel-match.ts';
 import type { HostDesired } from '../desired/resolve.ts';
 import type { HostFacts } from '../facts/model.ts';
+import { isUncovered } from '../plan/coverage.ts';
 import type { HostPlan } from '../plan/model.ts';
 import { packageMatches } from '../plan/packages.ts';
 import { supportEnd } from '../plan/reboot-due.ts';
@@ -192,8 +193,8 @@ function coverageState(
   retired: ReadonlySet<string>,
 ): CoverageState {
   if (!known) return plan.status === 'error' ? 'error' : 'unreachable';
-  // as the planner's `uncovered` finding: patches are declared, none fits the running kernel
-  if (patches.length > 0 && !patches.some((p) => p.fits)) return 'uncovered';
+  // the planner's word, decided once (plan/coverage.ts): declared patches, none fits the kernel
+  if (isUncovered(plan)) return 'uncovered';
   const wanted = patches.filter((p) => p.declared === 'loaded');
   if (wanted.length === 0) return 'none';
   const notLive = wanted.some((p) => p.fits && !p.live && !retired.has(p.patch));
