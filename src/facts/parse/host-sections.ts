@@ -39,9 +39,13 @@ export function readUname(section: string): { kernel: string; arch: string } {
 export function readLivepatch(section: string): { supported: boolean; patches: LivepatchState[] } {
   const [head = '', ...rest] = lines(section);
   field(head === 'present' || head === 'absent', `livepatch section starts with ${shown(head)}`);
+  const seen = new Set<string>();
   const patches = bounded(rest, entries, 'live patches in /sys/kernel/livepatch').map((line) => {
     const [name = '', e = '', t = '', r = '', ...extra] = line.split(' ');
     moduleName(name, '/sys/kernel/livepatch has a patch named');
+    // one folder per patch: a name twice is no kernel's answer, and which line to believe is a guess
+    field(!seen.has(name), `/sys/kernel/livepatch lists ${shown(name)} twice`);
+    seen.add(name);
     field(
       FLAG.has(e) && FLAG.has(t) && FLAG.has(r) && extra.length === 0,
       `livepatch line ${shown(line)} is not "<name> <enabled> <transition> <replace>"`,

@@ -129,6 +129,13 @@ describe('every name and count is bounded', () => {
       /is not "<name> <enabled>/,
     ],
     [
+      // sysfs has one folder per patch: a second line for one name is a lie, and status would
+      // believe the first (enabled: "mitigated") where plan believed the last (disabled)
+      'one live patch listed twice in /sys/kernel/livepatch',
+      { livepatch: 'present\nkpatch_cve 1 0 -\nkpatch_cve 0 0 -' },
+      /\/sys\/kernel\/livepatch lists "kpatch_cve" twice/,
+    ],
+    [
       'a module name of 56 characters',
       { modules: `${'m'.repeat(56)} 1 OEK` },
       /is not a kernel module name/,
