@@ -6,6 +6,7 @@
  */
 import type { Patch, Rollout } from '../config-model.ts';
 import { formatDuration } from '../config/duration.ts';
+import { kernelMatches } from '../config/kernel-match.ts';
 import type { HostFacts } from '../facts/model.ts';
 import type { Finding } from './model.ts';
 
@@ -25,9 +26,12 @@ export function supportEnd(
   return Number.isNaN(released) ? undefined : { released, window, end: released + window };
 }
 
-/** Patches loaded on the host now whose support window has passed. */
+/**
+ * Patches loaded on the host now whose support window has passed: the build for the running
+ * kernel only (one module name may be built for several kernels, each with its own window).
+ */
 export function rebootDue(
-  facts: Pick<HostFacts, 'patches'>,
+  facts: Pick<HostFacts, 'patches' | 'kernel'>,
   patches: ReadonlyMap<string, Patch>,
   rollout: Pick<Rollout, 'rebootDueAfterMs'>,
   now: number,
@@ -36,7 +40,7 @@ export function rebootDue(
   for (const lp of facts.patches) {
     if (lp.enabled === false) continue;
     for (const p of patches.values()) {
-      if (p.module !== lp.name) continue;
+      if (p.module !== lp.name || !kernelMatches(p.kernels, facts.kernel)) continue;
       const s = supportEnd(p, rollout);
       if (s === undefined || now <= s.end) continue;
       const { released, window } = s;

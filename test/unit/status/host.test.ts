@@ -103,6 +103,31 @@ describe('a host’s coverage', () => {
     expect(h.rebootDue).toBe(true);
   });
 
+  it('reboot due only for the patch built for the running kernel, not another sharing its module', () => {
+    // one module name, two kernels (validate allows it): the old build's window has passed
+    const old = filePatch('old-build', {
+      cves: ['CVE-2024-0007'],
+      kernels: [NEXT_KERNEL],
+      released: '2020-01-01',
+      supportMs: 30 * DAY_MS,
+    });
+    const current = {
+      ...filePatch('current-build', {
+        cves: ['CVE-2024-0007'],
+        released: '2024-02-20',
+        supportMs: 300 * DAY_MS,
+      }),
+      module: old.module,
+    };
+    const h = cover({
+      patches: [old, current],
+      want: [want('old-build', 'loaded'), want('current-build', 'loaded')],
+      facts: facts({ ...loaded(old.module), installed: [inst(fileOf(current))] }),
+    });
+    expect(h.coveredUntil).toBe('2024-12-15');
+    expect(h.rebootDue).toBe(false);
+  });
+
   it('exposed, not converged: declared loaded, fits, not loaded yet', () => {
     const h = cover({ patches: [V1], want: [want('fix-v1', 'loaded')] });
     expect(h.state).toBe('exposed');
