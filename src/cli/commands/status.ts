@@ -53,13 +53,15 @@ const RENDER: Record<StatusFormat, (r: StatusReport) => string> = {
 };
 
 /** `--out html:status.html` → html to status.html; a bare FILE takes `--format`. */
-function parseOut(
+export function parseOut(
   value: string,
   fallback: StatusFormat,
   cwd: string,
 ): { format: StatusFormat; target: OutputTarget; written: string; bare: boolean } {
-  const m = /^([a-z]+):(.+)$/.exec(value);
+  const m = /^([a-z]+):(.*)$/.exec(value);
   const named = m !== null && (STATUS_FORMATS as readonly string[]).includes(m[1] ?? '');
+  if (named && m[2] === '')
+    throw new UsageError(`--out ${value} names no file: write --out ${value}FILE`);
   const format = named ? (m[1] as StatusFormat) : fallback;
   const file = named ? (m[2] ?? '') : value;
   return {
