@@ -7,8 +7,10 @@
  * sysfs; `affected`, with what to do, where it is declared but not live; `under_investigation`
  * where the host could not be read. The product is the host's running kernel: its `@id` names the
  * host (`urn:kpfleet:host:<name>`), its purl the kernel package, so a scanner matching either
- * finds it. The document's `@id` is a digest of its statements (their timestamp, when the facts
- * were read, included): the same report gives the same document id. Pure.
+ * finds it; but a `not_affected` statement names no purl where another host on that kernel has
+ * the CVE exposed or unknown (a scanner matching by purl would take it for that host too). The
+ * document's `@id` is a digest of its statements (their timestamp, when the facts were read,
+ * included): the same report gives the same document id. Pure.
  */
 import { createHash } from 'node:crypto';
 import type { HostCoverage, HostCve, StatusReport } from '../status/model.ts';
@@ -56,8 +58,12 @@ export function kernelPurl(h: Pick<HostCoverage, 'kernel' | 'os' | 'arch'>): str
   return `pkg:generic/linux@${enc(release)}${arch}`;
 }
 
-function product(h: HostCoverage): Record<string, unknown> {
-  const purl = kernelPurl(h);
+/**
+ * The host as a product; its kernel's purl too unless `withPurl` is false. A scanner matching by
+ * purl reads every host on that kernel as one product (and takes the last statement it finds).
+ */
+function product(h: HostCoverage, withPurl = true): Record<string, unknown> {
+  const purl = withPurl ? kernelPurl(h) : undefined;
   return {
     '@id': `urn:kpfleet:host:${enc(h.host)}`,
     ...(purl !== undefined
@@ -66,7 +72,23 @@ function product(h: HostCoverage): Record<string, unknown> {
   };
 }
 
-function statement(h: HostCoverage, c: HostCve, timestamp: string): Record<string, unknown> {
+/** `CVE purl` of each CVE not mitigated on some host running that kernel. */
+function notMitigatedOnKernel(report: StatusReport): Set<string> {
+  const out = new Set<string>();
+  for (const h of report.hosts) {
+    const purl = kernelPurl(h);
+    if (purl !== undefined)
+      for (const c of h.cves) if (c.state !== 'mitigated') out.add(`${c.cve} ${purl}`);
+  }
+  return out;
+}
+
+function statement(
+  h: HostCoverage,
+  c: HostCve,
+  timestamp: string,
+  notMitigated: ReadonlySet<string>,
+): Record<string, unknown> {
   const base = {
     vulnerability: { name: c.cve },
     timestamp,
@@ -74,11 +96,14 @@ function statement(h: HostCoverage, c: HostCve, timestamp: string): Record<strin
   };
   if (c.state === 'mitigated') {
     const until = c.coveredUntil !== undefined ? `; supported until ${c.coveredUntil}` : '';
+    // another host on this kernel has it exposed: name this host only, never the kernel's purl
+    const shared = notMitigated.has(`${c.cve} ${kernelPurl(h) ?? ''}`);
     return {
       ...base,
+      products: [product(h, !shared)],
       status: 'not_affected',
       justification: 'inline_mitigations_already_exist',
-      status_notes: `live patch ${c.by.join(', ')} loaded and enabled in /sys/kernel/livepatch on ${h.host}, kernel ${h.kernel ?? '?'}${until}`,
+      status_notes: `live patch ${c.by.join(', ')} loaded and enabled in /sys/kernel/livepatch on ${h.host}, kernel ${h.kernel ?? '?'}${until}${shared ? ' (the kernel package is not named: the CVE is not mitigated on every host running this kernel)' : ''}`,
     };
   }
   if (c.state === 'unknown') {
@@ -105,7 +130,10 @@ function statement(h: HostCoverage, c: HostCve, timestamp: string): Record<strin
 /** The report as an OpenVEX document (JSON text). */
 export function renderStatusOpenVex(report: StatusReport, author = 'kpfleet'): string {
   const timestamp = report.createdAt;
-  const statements = report.hosts.flatMap((h) => h.cves.map((c) => statement(h, c, timestamp)));
+  const notMitigated = notMitigatedOnKernel(report);
+  const statements = report.hosts.flatMap((h) =>
+    h.cves.map((c) => statement(h, c, timestamp, notMitigated)),
+  );
   const digest = createHash('sha256').update(JSON.stringify(statements)).digest('hex');
   const doc = {
     '@context': OPENVEX_CONTEXT,

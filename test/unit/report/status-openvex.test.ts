@@ -15,7 +15,7 @@ interface Statement {
   justification?: string;
   action_statement?: string;
   status_notes?: string;
-  products: { '@id': string; identifiers?: { purl: string } }[];
+  products: { '@id': string; identifiers?: { purl: string }; subcomponents?: unknown[] }[];
 }
 interface VexDoc {
   '@id': string;
@@ -75,7 +75,10 @@ describe('renderStatusOpenVex', () => {
   });
 
   it('the product: the host as urn:kpfleet:host:<name>, its running kernel package as the purl', () => {
-    const [s] = about(doc(), 'web01');
+    // web02, on web01's kernel, has its CVEs exposed: without it, web01's kernel is named
+    const r = statusFixture();
+    r.hosts = r.hosts.filter((h) => h.host !== 'web02');
+    const [s] = about(JSON.parse(renderStatusOpenVex(r)) as VexDoc, 'web01');
     expect(s?.products).toEqual([
       {
         '@id': 'urn:kpfleet:host:web01',
@@ -92,6 +95,34 @@ describe('renderStatusOpenVex', () => {
       'pkg:deb/debian/linux-image-6.1.0-18-amd64?arch=amd64', // Debian's name for x86_64
     );
     expect(kernelPurl({ kernel: '6.6.1', os: 'arch' })).toBe('pkg:generic/linux@6.6.1');
+  });
+
+  it('never not_affected for a kernel purl on which another host has the CVE exposed', () => {
+    // a scanner matching by purl (go-vex, Trivy) takes every statement naming the kernel, the
+    // last one winning: web03's not_affected would hide web02's affected, on the same kernel
+    const d = doc();
+    const ids = (p: Statement['products'][number]): string[] => [
+      p['@id'],
+      ...(p.identifiers ? [p.identifiers.purl] : []),
+    ];
+    const notMitigated = new Set(
+      d.statements
+        .filter((x) => x.status !== 'not_affected')
+        .flatMap((x) =>
+          x.products.flatMap((p) => ids(p).map((id) => `${x.vulnerability.name} ${id}`)),
+        ),
+    );
+    expect(about(d, 'web02').map((x) => x.status)).toEqual(['affected', 'affected']);
+    const mitigated = d.statements.filter((x) => x.status === 'not_affected');
+    expect(mitigated.length).toBeGreaterThan(0);
+    for (const x of mitigated)
+      for (const p of x.products) {
+        expect(p.subcomponents).toBeUndefined();
+        for (const id of ids(p))
+          expect(notMitigated.has(`${x.vulnerability.name} ${id}`)).toBe(false);
+      }
+    expect(about(d, 'web01')[0]?.status_notes).toMatch(/kernel package is not named/);
+    expect(validateOpenVex(d)).toEqual([]);
   });
 
   it('an odd host name is percent-encoded in the IRI, never raw', () => {
