@@ -7,8 +7,8 @@
  * sysfs; `affected`, with what to do, where it is declared but not live; `under_investigation`
  * where the host could not be read. The product is the host's running kernel: its `@id` names the
  * host (`urn:kpfleet:host:<name>`), its purl the kernel package, so a scanner matching either
- * finds it; but a `not_affected` statement names no purl where another host on that kernel has
- * the CVE exposed or unknown (a scanner matching by purl would take it for that host too). The
+ * finds it; but a `not_affected` statement names no purl where another host on that kernel does
+ * not have the CVE mitigated (a scanner matching by purl would take it for that host too). The
  * document's `@id` is a digest of its statements (their timestamp, when the facts were read,
  * included): the same report gives the same document id. Pure.
  */
@@ -72,13 +72,17 @@ function product(h: HostCoverage, withPurl = true): Record<string, unknown> {
   };
 }
 
-/** `CVE purl` of each CVE not mitigated on some host running that kernel. */
+/**
+ * `CVE purl` of each CVE of the report not mitigated on some host running that kernel: exposed,
+ * unknown, or not declared there at all (a host in no group runs the kernel unpatched too).
+ */
 function notMitigatedOnKernel(report: StatusReport): Set<string> {
   const out = new Set<string>();
   for (const h of report.hosts) {
     const purl = kernelPurl(h);
-    if (purl !== undefined)
-      for (const c of h.cves) if (c.state !== 'mitigated') out.add(`${c.cve} ${purl}`);
+    if (purl === undefined) continue;
+    const mitigated = new Set(h.cves.filter((c) => c.state === 'mitigated').map((c) => c.cve));
+    for (const c of report.cves) if (!mitigated.has(c.cve)) out.add(`${c.cve} ${purl}`);
   }
   return out;
 }

@@ -125,6 +125,17 @@ describe('renderStatusOpenVex', () => {
     expect(validateOpenVex(d)).toEqual([]);
   });
 
+  it('nor for a kernel purl that a host which does not declare the CVE runs (in no group)', () => {
+    const r = statusFixture();
+    const web01 = r.hosts.find((h) => h.host === 'web01');
+    if (!web01) throw new Error('fixture: web01');
+    // only web01 declares the CVEs; db09 runs its kernel with nothing declared, nothing live
+    r.hosts = [web01, { ...web01, host: 'db09', groups: [], state: 'none', patches: [], cves: [] }];
+    const d = JSON.parse(renderStatusOpenVex(r)) as VexDoc;
+    expect(d.statements.map((x) => x.status)).toEqual(['not_affected', 'not_affected']);
+    for (const x of d.statements) expect(x.products[0]?.identifiers).toBeUndefined();
+  });
+
   it('an odd host name is percent-encoded in the IRI, never raw', () => {
     const text = renderStatusOpenVex(statusFixture());
     const ids = (JSON.parse(text) as VexDoc).statements.map((s) => s.products[0]?.['@id'] ?? '');
