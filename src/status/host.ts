@@ -57,10 +57,14 @@ export function effectiveCves(patches: ReadonlyMap<string, Patch>): Map<string, 
   return out;
 }
 
+/** The last day YYYY-MM-DD can write: a later support end is reported as it (earlier, never later). */
+const LAST_DAY_MS = Date.parse('9999-12-31T00:00:00Z');
+
 /** The last day a patch is supported (YYYY-MM-DD), if its window is known. */
 function supportedUntil(p: Patch, rollout: HostCoverageInput['rollout']): string | undefined {
   const s = supportEnd(p, rollout);
-  return s === undefined ? undefined : new Date(s.end - DAY_MS).toISOString().slice(0, 10);
+  if (s === undefined) return undefined;
+  return new Date(Math.min(s.end - DAY_MS, LAST_DAY_MS)).toISOString().slice(0, 10);
 }
 
 /** Enabled in sysfs and not in transition: what the kernel runs now. */

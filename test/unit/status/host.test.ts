@@ -128,6 +128,18 @@ describe('a host’s coverage', () => {
     expect(h.rebootDue).toBe(false);
   });
 
+  it('a support end past year 9999 is written as a date (9999-12-31), never "+010009-12"', () => {
+    const far = filePatch('far', {
+      cves: ['CVE-2024-0008'],
+      released: '9999-12-31',
+      supportMs: 3650 * DAY_MS,
+    });
+    const h = cover({ patches: [far], want: [want('far', 'loaded')], facts: installedFacts(far) });
+    expect(h.coveredUntil).toBe('9999-12-31');
+    expect(h.cves[0]?.coveredUntil).toBe('9999-12-31');
+    expect(h.patches[0]?.supportedUntil).toBe('9999-12-31');
+  });
+
   it('exposed, not converged: declared loaded, fits, not loaded yet', () => {
     const h = cover({ patches: [V1], want: [want('fix-v1', 'loaded')] });
     expect(h.state).toBe('exposed');
