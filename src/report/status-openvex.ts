@@ -34,7 +34,23 @@ const DEB_VENDORS = new Set(['debian', 'ubuntu']);
 /** Debian's names for the architectures `uname -m` prints. */
 const DEB_ARCH: Record<string, string> = { x86_64: 'amd64', aarch64: 'arm64', ppc64le: 'ppc64el' };
 
-const enc = (s: string) => encodeURIComponent(s);
+/** A lone surrogate's WTF-8 bytes, percent-encoded: what no well-formed text encodes to. */
+const loneSurrogate = (c: string): string => {
+  const u = c.charCodeAt(0);
+  return [0xe0 | (u >> 12), 0x80 | ((u >> 6) & 0x3f), 0x80 | (u & 0x3f)]
+    .map((b) => `%${b.toString(16).toUpperCase()}`)
+    .join('');
+};
+
+/**
+ * Percent-encoding for an IRI. An inventory host name may hold a lone surrogate (YAML "\uD800"),
+ * which encodeURIComponent refuses: it is encoded as its WTF-8 bytes, so two names stay two IRIs.
+ */
+const enc = (s: string): string =>
+  s
+    .split(/([\ud800-\udfff])/u)
+    .map((part, i) => (i % 2 === 1 ? loneSurrogate(part) : encodeURIComponent(part)))
+    .join('');
 
 /**
  * The purl of the running kernel's package: `pkg:rpm/redhat/kernel@5.14.0-362.8.1.el9_3?arch=x86_64`

@@ -143,6 +143,22 @@ describe('renderStatusOpenVex', () => {
     for (const id of ids) expect(id).toMatch(/^urn:kpfleet:host:[A-Za-z0-9%._~-]+$/);
   });
 
+  it('a host name with a lone surrogate (YAML "\\uD800") is encoded, distinct, not a crash', () => {
+    const r = statusFixture();
+    r.hosts = r.hosts.map((h) =>
+      h.host === 'web02'
+        ? { ...h, host: 'web\ud800x' }
+        : h.host === 'web03'
+          ? { ...h, host: 'web\\ud800x' } // its safe-text spelling, a name of its own
+          : h,
+    );
+    const d = JSON.parse(renderStatusOpenVex(r)) as VexDoc;
+    const ids = new Set(d.statements.map((s) => s.products[0]?.['@id'] ?? ''));
+    expect(ids).toContain('urn:kpfleet:host:web%ED%A0%80x');
+    expect(ids).toContain('urn:kpfleet:host:web%5Cud800x');
+    expect(validateOpenVex(d)).toEqual([]);
+  });
+
   it('the document @id is stable for the same report, and changes with its statements', () => {
     const a = doc()['@id'];
     expect(a).toMatch(/^urn:kpfleet:vex:sha256:[0-9a-f]{64}$/);
