@@ -34,6 +34,10 @@ const DEB_VENDORS = new Set(['debian', 'ubuntu']);
 /** Debian's names for the architectures `uname -m` prints. */
 const DEB_ARCH: Record<string, string> = { x86_64: 'amd64', aarch64: 'arm64', ppc64le: 'ppc64el' };
 
+/** A table's own entry: a host's `constructor` or `toString` is no key of it. */
+const own = (table: Record<string, string>, key: string): string | undefined =>
+  Object.hasOwn(table, key) ? table[key] : undefined;
+
 /** A lone surrogate's WTF-8 bytes, percent-encoded: what no well-formed text encodes to. */
 const loneSurrogate = (c: string): string => {
   const u = c.charCodeAt(0);
@@ -62,13 +66,13 @@ export function kernelPurl(h: Pick<HostCoverage, 'kernel' | 'os' | 'arch'>): str
   const release = h.kernel;
   if (release === undefined) return undefined;
   const arch = h.arch !== undefined ? `?arch=${enc(h.arch)}` : '';
-  const rpm = h.os !== undefined ? RPM_VENDORS[h.os] : undefined;
+  const rpm = h.os !== undefined ? own(RPM_VENDORS, h.os) : undefined;
   if (rpm !== undefined) {
     const suffix = h.arch !== undefined && release.endsWith(`.${h.arch}`) ? `.${h.arch}` : '';
     return `pkg:rpm/${rpm}/kernel@${enc(release.slice(0, release.length - suffix.length))}${arch}`;
   }
   if (h.os !== undefined && DEB_VENDORS.has(h.os)) {
-    const debArch = h.arch !== undefined ? `?arch=${enc(DEB_ARCH[h.arch] ?? h.arch)}` : '';
+    const debArch = h.arch !== undefined ? `?arch=${enc(own(DEB_ARCH, h.arch) ?? h.arch)}` : '';
     return `pkg:deb/${h.os}/${enc(`linux-image-${release}`)}${debArch}`;
   }
   return `pkg:generic/linux@${enc(release)}${arch}`;

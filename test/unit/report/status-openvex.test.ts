@@ -136,6 +136,16 @@ describe('renderStatusOpenVex', () => {
     for (const x of d.statements) expect(x.products[0]?.identifiers).toBeUndefined();
   });
 
+  it('an os-release ID or uname -m that names an Object property is no vendor or architecture', () => {
+    // both are the host's to print: ID=constructor, uname -m toString pass the probe's rules
+    expect(kernelPurl({ kernel: '6.1.0', os: 'constructor', arch: 'x86_64' })).toBe(
+      'pkg:generic/linux@6.1.0?arch=x86_64',
+    );
+    expect(kernelPurl({ kernel: '6.1.0-18-amd64', os: 'debian', arch: 'toString' })).toBe(
+      'pkg:deb/debian/linux-image-6.1.0-18-amd64?arch=toString',
+    );
+  });
+
   it('an odd host name is percent-encoded in the IRI, never raw', () => {
     const text = renderStatusOpenVex(statusFixture());
     const ids = (JSON.parse(text) as VexDoc).statements.map((s) => s.products[0]?.['@id'] ?? '');
