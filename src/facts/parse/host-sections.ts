@@ -43,6 +43,10 @@ export function readLivepatch(section: string): { supported: boolean; patches: L
   const patches = bounded(rest, entries, 'live patches in /sys/kernel/livepatch').map((line) => {
     const [name = '', e = '', t = '', r = '', ...extra] = line.split(' ');
     moduleName(name, '/sys/kernel/livepatch has a patch named');
+    field(
+      head === 'present',
+      `/sys/kernel/livepatch is absent, yet the probe lists ${shown(name)} in it`,
+    );
     // one folder per patch: a name twice is no kernel's answer, and which line to believe is a guess
     field(!seen.has(name), `/sys/kernel/livepatch lists ${shown(name)} twice`);
     seen.add(name);

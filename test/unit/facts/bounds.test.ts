@@ -136,6 +136,12 @@ describe('every name and count is bounded', () => {
       /\/sys\/kernel\/livepatch lists "kpatch_cve" twice/,
     ],
     [
+      // no /sys/kernel/livepatch, yet patches in it: status would count them live, plan blocked
+      'live patches listed where /sys/kernel/livepatch is absent',
+      { livepatch: 'absent\nkpatch_cve 1 0 -' },
+      /\/sys\/kernel\/livepatch is absent, yet the probe lists "kpatch_cve" in it/,
+    ],
+    [
       'a module name of 56 characters',
       { modules: `${'m'.repeat(56)} 1 OEK` },
       /is not a kernel module name/,
