@@ -13,7 +13,6 @@ import type { HostPlan } from '../plan/model.ts';
 import { packageMatches } from '../plan/packages.ts';
 import { supportEnd } from '../plan/reboot-due.ts';
 import { pushAll } from '../util/arrays.ts';
-import { basename } from '../util/text.ts';
 import type {
   CoverageState,
   ExposedReason,
@@ -74,15 +73,14 @@ function liveModule(facts: HostFacts, module: string): boolean {
   return e !== undefined && e.enabled === true && e.transition !== true;
 }
 
-/** In place for the running kernel's next boot: its file (by content or name), or its package. */
+/**
+ * In place for the running kernel's next boot: its file, by content (a copy of its name with
+ * other content is stale: plan installs it again), or its package.
+ */
 function installedNow(facts: HostFacts, p: Patch): boolean {
   const src = p.source;
   if (src.kind === 'rpm') return facts.packages.some((x) => packageMatches(x, src.package));
-  return facts.installed.some(
-    (i) =>
-      i.kernel === facts.kernel &&
-      (i.sha256 === src.sha256 || i.module === p.module || i.file === basename(src.path)),
-  );
+  return facts.installed.some((i) => i.kernel === facts.kernel && i.sha256 === src.sha256);
 }
 
 /** The earliest of some dates (YYYY-MM-DD sort as strings). */

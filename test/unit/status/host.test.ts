@@ -233,6 +233,16 @@ describe('a host’s coverage', () => {
     expect(h.patches[0]).toMatchObject({ live: true, installed: false });
   });
 
+  it('a file of the patch’s name but other content is not installed (plan installs it again)', () => {
+    const stale = facts({
+      ...loaded(V1.module),
+      installed: [inst(fileOf(V1), { sha256: 'e'.repeat(64) })],
+    });
+    const s = { patches: [V1], want: [want('fix-v1', 'loaded')], facts: stale };
+    expect(plan(s).findings.map((f) => f.kind)).toContain('checksum');
+    expect(cover(s).patches[0]).toMatchObject({ live: true, installed: false });
+  });
+
   it('an RPM patch is installed when its package is', () => {
     const names = rhel(1, 3);
     const p = rpmPatch('el9', names, { cves: ['CVE-2024-0005'] });
