@@ -75,12 +75,18 @@ function liveModule(facts: HostFacts, module: string): boolean {
 
 /**
  * In place for the running kernel's next boot: its file, by content (a copy of its name with
- * other content is stale: plan installs it again), or its package.
+ * other content is stale: plan installs it again); or its package, with the module its %post
+ * copies into /var/lib/kpatch there (dnf does not say whether it did, §4.3; plan installs it).
  */
 function installedNow(facts: HostFacts, p: Patch): boolean {
   const src = p.source;
-  if (src.kind === 'rpm') return facts.packages.some((x) => packageMatches(x, src.package));
-  return facts.installed.some((i) => i.kernel === facts.kernel && i.sha256 === src.sha256);
+  const here = facts.installed.filter((i) => i.kernel === facts.kernel);
+  if (src.kind === 'rpm')
+    return (
+      facts.packages.some((x) => packageMatches(x, src.package)) &&
+      here.some((i) => i.module === p.module)
+    );
+  return here.some((i) => i.sha256 === src.sha256);
 }
 
 /** The earliest of some dates (YYYY-MM-DD sort as strings). */

@@ -23,6 +23,7 @@ import {
   loaded,
   plan,
   rhel,
+  rpmInst,
   rpmPatch,
   want,
 } from '../plan/builders.ts';
@@ -243,16 +244,35 @@ describe('a host’s coverage', () => {
     expect(cover(s).patches[0]).toMatchObject({ live: true, installed: false });
   });
 
-  it('an RPM patch is installed when its package is', () => {
+  it('an RPM patch is installed when its package is, and its %post put the module in /var/lib/kpatch', () => {
     const names = rhel(1, 3);
     const p = rpmPatch('el9', names, { cves: ['CVE-2024-0005'] });
     const h = cover({
       patches: [p],
       want: [want('el9', 'loaded')],
-      facts: facts({ ...loaded(p.module), packages: [names.nvra] }),
+      facts: facts({ ...loaded(p.module), packages: [names.nvra], installed: [inst(names.file)] }),
     });
     expect(h.patches[0]).toMatchObject({ live: true, installed: true });
     expect(h.state).toBe('protected');
+  });
+
+  it('an RPM patch whose module is not in /var/lib/kpatch is not installed (plan: lost at boot)', () => {
+    const names = rhel(1, 3);
+    const p = rpmPatch('el9', names, { cves: ['CVE-2024-0005'] });
+    const s = {
+      patches: [p],
+      want: [want('el9', 'loaded')],
+      facts: facts({
+        ...loaded(p.module),
+        packages: [names.nvra],
+        rpmInstalled: [rpmInst(names.file)],
+      }),
+    };
+    const installs = plan(s).changes.filter((c) => c.action === 'install');
+    expect(installs.map((c) => c.reason)).toEqual([
+      expect.stringMatching(/would not load at boot/) as string,
+    ]);
+    expect(cover(s).patches[0]).toMatchObject({ live: true, installed: false });
   });
 
   it('unreachable and error: every declared CVE unknown, and why', () => {
