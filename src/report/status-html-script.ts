@@ -104,7 +104,9 @@ const LISTS = [
     ': a live patch is past its support window; reboot into a fixed kernel' +
     (h.kernel ? ' (running ' + h.kernel + ')' : '')],
   ['l-uncovered', (h) => h.state === 'uncovered', (h) => 'kernel ' + day(h.kernel) + ': ' + h.reason],
-  ['l-exposed', (h) => exposedCves(h).length > 0, (h) => exposedCves(h).map((c) =>
+  // a host exposed only by a declared patch without CVEs that is not live is listed too
+  ['l-exposed', (h) => exposedCves(h).length > 0 || (!F.cve && h.state === 'exposed'), (h) =>
+    exposedCves(h).length === 0 ? h.reason : exposedCves(h).map((c) =>
     c.cve + ': ' + (c.reason === 'blocked' ? 'blocked: ' + h.reason : WHY[c.reason] || c.reason || 'exposed')).join('; ')],
   ['l-unreachable', (h) => h.state === 'unreachable' || h.state === 'error', (h) =>
     h.error ? h.error.code + ': ' + h.error.message : h.reason],

@@ -127,6 +127,24 @@ describe('the status page from the fixture', () => {
     });
   });
 
+  it('lists a host exposed only by a declared patch without CVEs that is not live', async () => {
+    const report = statusFixture();
+    const web02 = report.hosts.find((h) => h.host === 'web02');
+    if (web02 === undefined) throw new Error('fixture');
+    report.hosts.push({
+      ...web02,
+      host: 'web09',
+      cves: [],
+      reason: '1 change to reach the declared state',
+    });
+    await withPage(writePage('exposed-no-cve.html', report), DESKTOP, async (p) => {
+      expect(await names(p, 'l-exposed')).toEqual(['web02', 'batch04', 'web09']);
+      expect(await p.eval<string>(`document.getElementById('l-exposed').innerText`)).toContain(
+        '1 change to reach the declared state',
+      );
+    });
+  });
+
   it('filters by state, group and CVE without reloading, kept in the URL hash', async () => {
     await withPage(writePage('filters.html', statusFixture()), DESKTOP, async (p) => {
       await p.page.evaluate(`window.sameDocument = true`);
