@@ -254,8 +254,15 @@ it('one run, every format, each read by its consumer; read-only; exit 4 with a h
     new Map([...cveState].map(([k, v]) => [k, VEX_STATUS[v]])),
   );
   expect(said).toHaveLength(9);
-  const h001 = vex.statements.find((s) => s.products[0]?.['@id'] === 'urn:kpfleet:host:h001');
-  expect(JSON.stringify(h001?.products)).toContain('5.14.0-362.8.1.el9_3');
+  // the product names the kernel's package where a scanner may match it: h004's `affected`
+  // does; h001's `not_affected` does not, since h004 runs the same kernel exposed (a scanner
+  // matching by purl would otherwise take h001's word for h004)
+  const product = (host: string) =>
+    JSON.stringify(
+      vex.statements.find((s) => s.products[0]?.['@id'] === `urn:kpfleet:host:${host}`)?.products,
+    );
+  expect(product('h004')).toContain('5.14.0-362.8.1.el9_3');
+  expect(product('h001')).not.toContain('purl');
 
   // OpenMetrics: promtool finds no problem; prometheus_client reads kpfleet_cve_mitigated
   const metrics = read('status.prom');
