@@ -9,6 +9,7 @@ import { kernelMatches } from '../config/kernel-match.ts';
 import type { HostDesired } from '../desired/resolve.ts';
 import type { HostFacts } from '../facts/model.ts';
 import { isUncovered } from '../plan/coverage.ts';
+import { declaredPatches } from '../plan/host/context.ts';
 import type { HostPlan } from '../plan/model.ts';
 import { packageMatches } from '../plan/packages.ts';
 import { supportEnd } from '../plan/reboot-due.ts';
@@ -30,8 +31,8 @@ export interface HostCoverageInput {
   plan: HostPlan;
   patches: ReadonlyMap<string, Patch>;
   /** Each catalogue patch's CVEs with its predecessors' (`effectiveCves`). */
-  cves: ReadonlyMap<string, readonly string[]>;
-  rollout: Pick<Rollout, 'rebootDueAfterMs'>;
+  /** What each catalogue patch fixes and until when, made once per run (`catalogueCoverage`). */
+  catalogue: CatalogueCoverage;
 }
 
 /**
@@ -60,10 +61,29 @@ export function effectiveCves(patches: ReadonlyMap<string, Patch>): Map<string, 
 const LAST_DAY_MS = Date.parse('9999-12-31T00:00:00Z');
 
 /** The last day a patch is supported (YYYY-MM-DD), if its window is known. */
-function supportedUntil(p: Patch, rollout: HostCoverageInput['rollout']): string | undefined {
+function supportedUntil(p: Patch, rollout: Pick<Rollout, 'rebootDueAfterMs'>): string | undefined {
   const s = supportEnd(p, rollout);
   if (s === undefined) return undefined;
   return new Date(Math.min(s.end - DAY_MS, LAST_DAY_MS)).toISOString().slice(0, 10);
+}
+
+/** Per catalogue patch: the CVEs it fixes (`effectiveCves`) and its last supported day. */
+export interface CatalogueCoverage {
+  cves: ReadonlyMap<string, readonly string[]>;
+  until: ReadonlyMap<string, string>;
+}
+
+/** The catalogue's side of coverage, the same for every host: computed once per run. */
+export function catalogueCoverage(
+  patches: ReadonlyMap<string, Patch>,
+  rollout: Pick<Rollout, 'rebootDueAfterMs'>,
+): CatalogueCoverage {
+  const until = new Map<string, string>();
+  for (const p of patches.values()) {
+    const day = supportedUntil(p, rollout);
+    if (day !== undefined) until.set(p.name, day);
+  }
+  return { cves: effectiveCves(patches), until };
 }
 
 /** Enabled in sysfs and not in transition: what the kernel runs now. */
@@ -89,31 +109,29 @@ function installedNow(facts: HostFacts, p: Patch): boolean {
   return here.some((i) => i.sha256 === src.sha256);
 }
 
-/** The earliest of some dates (YYYY-MM-DD sort as strings). */
-export function earliest(dates: readonly (string | undefined)[]): string | undefined {
+/** The earliest (or the latest) of some dates; YYYY-MM-DD sort as strings. */
+export function earliest(
+  dates: readonly (string | undefined)[],
+  latest = false,
+): string | undefined {
   let out: string | undefined;
-  for (const d of dates) if (d !== undefined && (out === undefined || d < out)) out = d;
-  return out;
-}
-
-function latest(dates: readonly (string | undefined)[]): string | undefined {
-  let out: string | undefined;
-  for (const d of dates) if (d !== undefined && (out === undefined || d > out)) out = d;
+  for (const d of dates)
+    if (d !== undefined && (out === undefined || (latest ? d > out : d < out))) out = d;
   return out;
 }
 
 export function hostCoverage(input: HostCoverageInput): HostCoverage {
-  const { desired, facts, plan, patches, rollout } = input;
+  const { desired, facts, plan, patches, catalogue } = input;
   const known = facts !== undefined && plan.status !== 'error' && plan.status !== 'unreachable';
   const kernel = facts?.kernel;
-  const cvesOf = (name: string): readonly string[] => input.cves.get(name) ?? [];
+  const cvesOf = (name: string): readonly string[] => catalogue.cves.get(name) ?? [];
+  const untilOf = (name: string): string | undefined => catalogue.until.get(name);
 
-  const declared = desired.patches.flatMap((d) => {
-    const p = patches.get(d.patch);
-    return p && d.state !== 'absent' ? [{ p, state: d.state }] : [];
-  });
+  const declared = declaredPatches(desired, patches).flatMap(({ p, state }) =>
+    state === 'absent' ? [] : [{ p, state }],
+  );
   const patchCoverage: PatchCoverage[] = declared.map(({ p, state }) => {
-    const until = supportedUntil(p, rollout);
+    const until = untilOf(p.name);
     const fits = kernel !== undefined && kernelMatches(p.kernels, kernel);
     return {
       patch: p.name,
@@ -146,7 +164,10 @@ export function hostCoverage(input: HostCoverageInput): HostCoverage {
         reason: plan.status === 'error' ? 'error' : 'unreachable',
       };
     if (by.length > 0) {
-      const until = latest(by.map((p) => supportedUntil(p, rollout)));
+      const until = earliest(
+        by.map((p) => untilOf(p.name)),
+        true,
+      );
       return {
         ...base,
         state: 'mitigated',
@@ -162,7 +183,7 @@ export function hostCoverage(input: HostCoverageInput): HostCoverage {
     return { ...base, state: 'exposed', reason };
   });
 
-  const coveredUntil = earliest(live.map((p) => supportedUntil(p, rollout)));
+  const coveredUntil = earliest(live.map((p) => untilOf(p.name)));
   return {
     host: desired.host,
     groups: [...desired.groups],

@@ -4,7 +4,7 @@
  * say per host, group and CVE what is live and until when. No printing, no exit codes.
  */
 import { buildStatus } from '../status/fleet.ts';
-import { effectiveCves, hostCoverage } from '../status/host.ts';
+import { catalogueCoverage, hostCoverage } from '../status/host.ts';
 import type { HostCoverage, StatusReport } from '../status/model.ts';
 import type { SelectedHosts } from './hosts.ts';
 import type { MakePlanOptions } from './plan.ts';
@@ -17,11 +17,11 @@ export async function makeStatus(
   const { config } = selected;
   const results = await readFleetFacts(selected, o.forks, o.open);
   const now = Date.now();
-  const cves = effectiveCves(config.patches);
+  const catalogue = catalogueCoverage(config.patches, config.rollout);
   // each host's plan is dropped once its coverage is made
   const hosts: HostCoverage[] = [];
   for (const x of planEach(selected, results, now))
-    hosts.push(hostCoverage({ ...x, patches: config.patches, cves, rollout: config.rollout }));
+    hosts.push(hostCoverage({ ...x, patches: config.patches, catalogue }));
   return buildStatus(hosts, config.groups.values(), {
     createdAt: new Date(now).toISOString(),
     kpfleetVersion: o.kpfleetVersion,

@@ -7,7 +7,7 @@ import type { Patch } from '../../../src/config-model.ts';
 import type { HostFacts } from '../../../src/facts/model.ts';
 import { hostFailure } from '../../../src/plan/plan.ts';
 import { buildStatus } from '../../../src/status/fleet.ts';
-import { effectiveCves, hostCoverage } from '../../../src/status/host.ts';
+import { catalogueCoverage, hostCoverage } from '../../../src/status/host.ts';
 import type { HostCoverage } from '../../../src/status/model.ts';
 import {
   DAY_MS,
@@ -46,8 +46,10 @@ function cover(s: Scenario & { facts?: HostFacts }): HostCoverage {
     facts: s.facts ?? facts(),
     plan: plan(s),
     patches,
-    cves: effectiveCves(patches),
-    rollout: s.rebootDueAfterMs !== undefined ? { rebootDueAfterMs: s.rebootDueAfterMs } : {},
+    catalogue: catalogueCoverage(
+      patches,
+      s.rebootDueAfterMs !== undefined ? { rebootDueAfterMs: s.rebootDueAfterMs } : {},
+    ),
   });
 }
 
@@ -288,8 +290,7 @@ describe('a host’s coverage', () => {
           unreachable,
         ),
         patches,
-        cves: effectiveCves(patches),
-        rollout: {},
+        catalogue: catalogueCoverage(patches, {}),
       });
       expect(h.state).toBe(unreachable ? 'unreachable' : 'error');
       expect(h.cves).toEqual([
@@ -310,13 +311,13 @@ describe('a host’s coverage', () => {
 describe('the fleet’s coverage', () => {
   it('counts hosts by state per group, each patch live / not live / unfit / unknown, CVEs across hosts', () => {
     const patches = catalogue(V1, OTHER);
-    const cves = effectiveCves(patches);
+    const covered = catalogueCoverage(patches, {});
     const one = (host: string, f: HostFacts | undefined, groups = ['all', 'web']) => {
       const d = desired([want('fix-v1', 'loaded'), want('other', 'installed')], { host, groups });
       const p = f
         ? plan({ patches: [V1, OTHER], want: d.patches, facts: f })
         : hostFailure(host, groups, { code: 'E_UNREACHABLE', message: 'x' }, true);
-      return hostCoverage({ desired: d, facts: f, plan: p, patches, cves, rollout: {} });
+      return hostCoverage({ desired: d, facts: f, plan: p, patches, catalogue: covered });
     };
     const hosts = [
       one('web1', installedFacts(V1)),
