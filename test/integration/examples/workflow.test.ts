@@ -138,7 +138,7 @@ describe('examples/.github/workflows/kpfleet.yml', () => {
     expect(drift?.if).toContain("github.event_name == 'schedule'");
     const argv = commands.find((c) => c.job === 'drift')?.argv ?? [];
     expect(argv).toEqual(expect.arrayContaining(['plan', '--detailed-exitcode']));
-    const last = drift?.steps.at(-1);
+    const last = drift?.steps.find((s) => s.name === 'fail on drift or exposure');
     expect(last?.env).toMatchObject({
       DRIFT: '${{ steps.drift.outputs.code }}',
       STATUS: '${{ steps.status.outputs.code }}',
