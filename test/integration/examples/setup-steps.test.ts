@@ -29,23 +29,8 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 
-const ROOT = new URL('../../../', import.meta.url).pathname;
-const EXAMPLES = join(ROOT, 'examples');
-const WORKFLOW = join(EXAMPLES, '.github/workflows/kpfleet.yml');
-const ACTION = join(EXAMPLES, '.github/actions/setup-kpfleet/action.yml');
+import { action, EXAMPLES, ROOT, workflow, type Step } from './example-files.ts';
 
-interface Step {
-  name?: string;
-  run?: string;
-  if?: string;
-  env?: Record<string, string>;
-  id?: string;
-}
-const workflow = parse(readFileSync(WORKFLOW, 'utf8')) as {
-  on: { workflow_dispatch?: { inputs?: Record<string, { options?: string[] }> } };
-  jobs: Record<string, { if?: string; steps: Step[]; permissions?: Record<string, string> }>;
-};
-const action = parse(readFileSync(ACTION, 'utf8')) as { runs: { steps: Step[] } };
 const config = parse(readFileSync(join(EXAMPLES, 'kpfleet.yml'), 'utf8')) as {
   rollout: { health_check: string };
 };
