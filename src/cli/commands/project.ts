@@ -26,6 +26,8 @@ export function loadForCli(
   if (opts.config !== undefined) options.configPath = opts.config;
   if (opts.trustSshConfig === true) options.trustSshConfig = true;
   if (io.env.HOME !== undefined && io.env.HOME !== '') options.home = io.env.HOME;
+  // lookup('env', …) in the inventory reads the environment kpfleet runs in
+  options.env = io.env;
   return loadProject(options);
 }
 
