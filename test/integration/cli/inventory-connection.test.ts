@@ -4,7 +4,7 @@
  * ansible_connection=local` that no group of kpfleet.yml selects does not block validate or the
  * commands (and is not contacted); `--limit` on an inventory with no hosts.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -125,5 +125,51 @@ describe('--limit that matches no host', () => {
     expect(r.code).toBe(64);
     expect(r.stderr).toContain('--limit nomatch matches no host in inventory.ini');
     expect(r.stderr).not.toContain('Could not match');
+  });
+});
+
+describe('a relative private key file in the inventory', () => {
+  it('is looked for in the working directory, as ssh does for Ansible; validate warns when it is only beside kpfleet.yml', async () => {
+    const dir = project(
+      '[web]\nweb1 ansible_host=10.0.0.1 ansible_ssh_private_key_file=keys/deploy\n',
+    );
+    mkdirSync(join(dir, 'keys'));
+    writeFileSync(join(dir, 'keys/deploy'), 'placeholder\n');
+    const elsewhere = mkdtempSync(join(tmpdir(), 'kpfleet-cwd-'));
+    dirs.push(elsewhere);
+    const r = await run(elsewhere, ['validate', '-c', join(dir, 'kpfleet.yml')]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(
+      `${join(dir, 'inventory.ini')}:2:28: warning: ansible_ssh_private_key_file 'keys/deploy' is relative: ssh (as Ansible runs it, and kpfleet) looks for it in the working directory`,
+    );
+    const hosts = await run(elsewhere, ['hosts', '--json', '-c', join(dir, 'kpfleet.yml')]);
+    expect(hosts.stdout).toContain(join(elsewhere, 'keys/deploy'));
+    const inside = await run(dir, ['validate']);
+    expect(inside.stderr).toBe('');
+  });
+});
+
+describe('a ProxyCommand in the inventory', () => {
+  const inv = `[web]\nweb1 ansible_host=10.0.0.1 ansible_ssh_common_args='-o ProxyCommand="ssh -W %h:%p bastion"'\n`;
+  it('is refused in a project file, as one in a project ssh config, unless --trust-ssh-config', async () => {
+    const dir = project(inv);
+    const r = await run(dir, ['validate']);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(
+      'inventory.ini:2:28: error: ansible_ssh_common_args: `ProxyCommand` runs a command on this machine, and the inventory is a file of the project (host web1)',
+    );
+    expect(r.stderr).toContain('--trust-ssh-config');
+    expect((await run(dir, ['validate', '--trust-ssh-config'])).code).toBe(0);
+  });
+  it('runs from an inventory outside the project, as an ssh config outside it does', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'kpfleet-inv-'));
+    dirs.push(outside);
+    writeFileSync(join(outside, 'hosts.ini'), inv);
+    const dir = project('');
+    writeFileSync(
+      join(dir, 'kpfleet.yml'),
+      `inventory: ${join(outside, 'hosts.ini')}\nconnection:\n  ssh_config: false\ngroups:\n  web:\n    unmanaged: keep\n`,
+    );
+    expect((await run(dir, ['validate'])).code).toBe(0);
   });
 });
