@@ -132,7 +132,10 @@ export function checkConnectionVars(inv: Inventory, input: InventoryConnectionIn
       }
     }
     checkSshArgs(name, rendered, siteOf, input, add);
-    const address = winningName(value, 'address') !== undefined;
+    // the inventory name is the address when no ansible_host is set, or it renders to nothing
+    const winner = winningName(value, 'address');
+    const own = winner === undefined ? undefined : renderVar(name, vars, winner, input.env);
+    const address = own !== undefined && (!own.ok || own.value !== '');
     const why = address ? undefined : hostAddressProblem(name);
     if (why !== undefined) {
       const message = `the address of host ${showValue(name)} (its name: it has no ansible_host) is not a host name or IP address: ${why}`;
