@@ -8,7 +8,8 @@
  * - the install step refuses a tarball whose sha256 differs before npm sees it (the full install
  *   of a packed tarball is `KPFLEET_CHECK_INSTALL=1`, which `.ci/run` sets);
  * - when the apply leaves hosts stale, the job starts the workflow again with mode=replan;
- * - the health check of examples/kpfleet.yml passes a "degraded" host and fails a stopping one.
+ * - the health check of examples/kpfleet.yml passes a "degraded" host and fails a stopping one;
+ * - the example inventory's db hosts go through its bastion (ProxyJump), as Ansible would.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -29,6 +30,11 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 
+import type { ConnectionDefaults } from '../../../src/connection.ts';
+import { resolveConnection } from '../../../src/desired/connection.ts';
+import { loadInventory } from '../../../src/inventory/load.ts';
+import { hostVars } from '../../../src/inventory/vars.ts';
+import { resolveSshConfig } from '../../../src/transport/ssh/ssh-config.ts';
 import { action, EXAMPLES, ROOT, workflow, type Step } from './example-files.ts';
 
 const config = parse(readFileSync(join(EXAMPLES, 'kpfleet.yml'), 'utf8')) as {
@@ -343,5 +349,39 @@ describe("examples/kpfleet.yml's health check", () => {
     const down = check('degraded', false);
     expect(down.status).toBe(1);
     expect(down.stdout).toContain('sshd.service is not active');
+  });
+});
+
+describe("examples/inventory.ini's bastion", () => {
+  it('the db hosts are reached through bastion.example.com (ProxyJump), the web hosts directly', async () => {
+    const { inventory } = loadInventory(join(EXAMPLES, 'inventory.ini'), 'inventory.ini');
+    const defaults: ConnectionDefaults = {
+      become: 'sudo',
+      knownHosts: [],
+      hostKeyChecking: 'strict',
+      sshConfig: false,
+      connectTimeoutMs: 10_000,
+      commandTimeoutMs: 300_000,
+      keepaliveIntervalMs: 10_000,
+    };
+    const route = async (host: string) => {
+      const conn = resolveConnection(host, defaults, hostVars(inventory, host), {
+        env: {},
+        resolveKeyPath: (p: string) => p,
+      });
+      const r = await resolveSshConfig(conn.address, {
+        configFile: false,
+        user: conn.user,
+        port: conn.port,
+        extraArgs: conn.sshArgs,
+      });
+      return { hostname: r.hostname, port: r.port, jump: r.proxyJump?.join(',') };
+    };
+    expect(await route('db-b.example.com')).toEqual({
+      hostname: '10.0.2.12',
+      port: 2222,
+      jump: 'jump@bastion.example.com',
+    });
+    expect((await route('web01.example.com')).jump).toBeUndefined();
   });
 });
