@@ -21,6 +21,7 @@ import {
   loginUserOption,
   STATUS_FORMATS,
   trustSshConfigOption,
+  vaultPasswordFileOption,
   yesOption,
 } from './options.ts';
 import { guardedExitCode, guardProcess } from './signals.ts';
@@ -58,6 +59,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
         'once as file:line:col; exits 3 if the configuration is invalid. Contacts no host.',
     )
     .addOption(configOption())
+    .addOption(vaultPasswordFileOption())
     .addOption(trustSshConfigOption())
     .addOption(jsonOption('print the result and all diagnostics as JSON on stdout'))
     .action(async (opts) => {
@@ -72,6 +74,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
         'must have (which patch, in which state, for which kernel). Contacts no host.',
     )
     .addOption(configOption())
+    .addOption(vaultPasswordFileOption())
     .addOption(trustSshConfigOption())
     .addOption(
       limitOption('only hosts matching an Ansible host pattern (web:&prod:!web03, ~regex, @file)'),
@@ -91,6 +94,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
         'Exits 4 if a host could not be reached or its host key was refused.',
     )
     .addOption(configOption())
+    .addOption(vaultPasswordFileOption())
     .addOption(trustSshConfigOption())
     .addOption(limitOption())
     .addOption(forksOption('read'))
@@ -111,6 +115,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
         '--detailed-exitcode, 2 when changes are pending.',
     )
     .addOption(configOption())
+    .addOption(vaultPasswordFileOption())
     .addOption(trustSshConfigOption())
     .addOption(limitOption())
     .addOption(forksOption('read'))
@@ -140,6 +145,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
         'facts failed, 4 unreachable.',
     )
     .addOption(configOption())
+    .addOption(vaultPasswordFileOption())
     .addOption(trustSshConfigOption())
     .addOption(limitOption())
     .addOption(forksOption('read'))
@@ -172,6 +178,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     )
     .argument('[planfile]', 'a plan saved with kpfleet plan --out: execute exactly that plan')
     .addOption(configOption())
+    .addOption(vaultPasswordFileOption())
     .addOption(trustSshConfigOption())
     .addOption(limitOption())
     .addOption(forksOption('changed'))
@@ -198,6 +205,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
         'Exit: 0 every selected host is free, 1 a lock could not be ended, 4 unreachable.',
     )
     .addOption(configOption())
+    .addOption(vaultPasswordFileOption())
     .addOption(trustSshConfigOption())
     .addOption(limitOption('the hosts whose locks to look at (required)').makeOptionMandatory())
     .addOption(forksOption())
@@ -217,6 +225,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
         'Exit: 0 cleared or nothing to clear, 1 a record could not be removed, 4 unreachable.',
     )
     .addOption(configOption())
+    .addOption(vaultPasswordFileOption())
     .addOption(trustSshConfigOption())
     .addOption(
       limitOption('the hosts someone has looked at (Ansible host pattern)').makeOptionMandatory(),

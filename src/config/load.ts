@@ -12,11 +12,13 @@ import { sortDiagnostics } from '../diagnostics.ts';
 import { UsageError } from '../errors.ts';
 import { loadInventory } from '../inventory/load.ts';
 import type { Inventory } from '../inventory/types.ts';
+import type { VaultKey } from '../inventory/vault-yaml.ts';
 import {
   PRIVATE_KEY_MAX_BYTES,
   readRegularFile,
   regularFileProblem,
 } from '../util/regular-file.ts';
+import { redactSecrets } from '../util/secrets.ts';
 import { SourceText } from '../util/source.ts';
 import type { Config } from '../config-model.ts';
 import { normalizeConfig } from './normalize.ts';
@@ -40,6 +42,8 @@ export interface LoadOptions {
    * ProxyCommand, ...). Only the command line sets it, never a file or the environment.
    */
   trustSshConfig?: boolean;
+  /** The vault password (cli/vault-password.ts reads it); undefined: none was given. */
+  vault?: VaultKey;
 }
 
 export interface Project {
@@ -111,7 +115,7 @@ export function loadProject(options: LoadOptions = {}): Project {
   let inventory: Inventory | undefined;
   if (config.inventory !== '') {
     const invDisplay = displayPath(cwd, config.inventory);
-    const readable = checkReadable(config.inventory);
+    const readable = isDirectory(config.inventory) ? undefined : checkReadable(config.inventory);
     if (readable !== undefined) {
       diagnostics.push(
         yaml.source.diagnostic(
@@ -123,7 +127,11 @@ export function loadProject(options: LoadOptions = {}): Project {
         ),
       );
     } else {
-      const loaded = loadInventory(config.inventory, invDisplay);
+      const loaded = loadInventory(
+        config.inventory,
+        invDisplay,
+        options.vault ? { vault: options.vault } : {},
+      );
       pushAll(diagnostics, loaded.diagnostics);
       if (!loaded.diagnostics.some((d) => d.severity === 'error')) inventory = loaded.inventory;
     }
@@ -143,6 +151,7 @@ export function loadProject(options: LoadOptions = {}): Project {
   if (options.trustSshConfig !== true)
     pushAll(diagnostics, sshConfigDiagnostics(config.connection.sshConfig, { cwd, home, dir }));
   attachLineText(diagnostics, cwd);
+  for (const d of diagnostics) hideSecrets(d);
   const project: Project = { config, resolvePath, diagnostics: sortDiagnostics(diagnostics) };
   if (inventory) project.inventory = inventory;
   return project;
@@ -241,6 +250,15 @@ function errnoText(err: unknown): string {
   );
 }
 
+/** An inventory directory: its files are read as Ansible reads them (inventory/load.ts). */
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 function checkReadable(path: string): string | undefined {
   try {
     readRegularFile(path);
@@ -304,6 +322,13 @@ function keyFileLooker(
 }
 
 /** Diagnostics about other files (the inventory) may come without their source line. */
+/** No diagnostic, in text or JSON, quotes a value decrypted from Ansible Vault. */
+function hideSecrets(d: Diagnostic): void {
+  d.message = redactSecrets(d.message);
+  if (d.hint !== undefined) d.hint = redactSecrets(d.hint);
+  if (d.lineText !== undefined) d.lineText = redactSecrets(d.lineText);
+}
+
 function attachLineText(diagnostics: Diagnostic[], cwd: string): void {
   const sources = new Map<string, SourceText | undefined>();
   for (const d of diagnostics) {
