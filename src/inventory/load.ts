@@ -19,10 +19,12 @@ import { sortDiagnostics } from '../diagnostics.ts';
 import { pushAll } from '../util/arrays.ts';
 import { readRegularFile } from '../util/regular-file.ts';
 import { InventoryBuilder, newSharedInventory, type SharedInventory } from './builder.ts';
-import { parseInventory, type ParsedInventory } from './parse.ts';
+import { parseInventory, type ParsedInventory, type ParseOptions } from './parse.ts';
 import { SourceText } from '../util/source.ts';
 import { applyVarsFiles, type VarsBase } from './vars-files.ts';
-import type { VaultKey } from './vault-yaml.ts';
+import { isVaulted } from './vault.ts';
+import { openVault, type VaultKey } from './vault-yaml.ts';
+import { markSecret } from '../util/secrets.ts';
 
 export interface LoadInventoryOptions {
   /** The vault password for vaulted vars files and `!vault` values. */
@@ -136,14 +138,7 @@ function loadDirectoryFile(
     );
     return false;
   }
-  let text: string;
-  try {
-    text = readRegularFile(file.path).toString('utf8');
-  } catch (e) {
-    diagnostics.push(unreadable(file.display, e));
-    return false;
-  }
-  const parsed = parseInventory(file.display, text, { ...options, shared });
+  const parsed = readInventoryFile(file.path, file.display, { ...options, shared });
   const plugin = parsed.diagnostics.find((d) => d.code === 'inventory/plugin-config');
   if (plugin) {
     diagnostics.push(
@@ -189,16 +184,58 @@ function loadDirectory(
   return { inventory, diagnostics };
 }
 
-function loadFile(path: string, display: string, options: LoadInventoryOptions): ParsedInventory {
+/**
+ * Reads and parses one inventory file; an unreadable one is an error diagnostic. An inventory
+ * file encrypted whole with ansible-vault is decrypted first, as Ansible's loader does; then
+ * every variable it sets is a secret, and its diagnostics quote none of its lines.
+ */
+function readInventoryFile(path: string, display: string, options: ParseOptions): ParsedInventory {
   let text: string;
   try {
     text = readRegularFile(path).toString('utf8');
   } catch (e) {
-    const result = parseInventory(display, '');
+    const result = parseInventory(display, '', options);
     result.diagnostics.push(unreadable(display, e));
     return result;
   }
-  return parseInventory(display, text, options);
+  if (!isVaulted(text)) return parseInventory(display, text, options);
+  const src = new SourceText(display, text);
+  const opened: Diagnostic[] = [];
+  const plain = openVault(
+    text,
+    options.vault,
+    src,
+    { line: 1, col: 1 },
+    'this inventory file',
+    opened,
+  );
+  if (plain === undefined) {
+    const result = parseInventory(display, '', options);
+    pushAll(result.diagnostics, opened);
+    return result;
+  }
+  const result = parseInventory(display, plain, options);
+  hideVaultedFile(result, display);
+  return result;
+}
+
+/** After a vaulted file: its vars marked secret and placed at its header, its lines not quoted. */
+function hideVaultedFile(result: ParsedInventory, display: string): void {
+  for (const d of result.diagnostics) {
+    if (d.file !== display) continue;
+    if (d.pos) d.message += ` (line ${d.pos.line} of the decrypted text)`;
+    delete d.pos;
+    delete d.lineText;
+  }
+  const { hosts, groups } = result.inventory;
+  for (const entity of [...hosts.values(), ...groups.values()]) {
+    for (const [k, site] of Object.entries(entity.varSites ?? {})) {
+      if (site.file !== display) continue;
+      markSecret(entity.vars[k]);
+      site.line = 1;
+      site.col = 1;
+    }
+  }
 }
 
 /**
@@ -215,11 +252,11 @@ export function loadInventory(
   try {
     isDir = statSync(path).isDirectory();
   } catch {
-    // reported as unreadable by loadFile
+    // reported as unreadable by readInventoryFile
   }
   const result = isDir
     ? loadDirectory(path, displayFile, options)
-    : loadFile(path, displayFile, options);
+    : readInventoryFile(path, displayFile, options);
   const base: VarsBase = isDir
     ? { dir: path, display: displayFile }
     : { dir: dirname(path), display: dirname(displayFile) };

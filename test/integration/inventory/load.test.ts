@@ -4,6 +4,8 @@ import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ignoredInInventoryDir, loadInventory } from '../../../src/inventory/load.ts';
 import { hostVars } from '../../../src/inventory/vars.ts';
+import { showValue } from '../../../src/util/show.ts';
+import { vaultEncrypt } from '../../vault-encrypt.ts';
 
 let dir: string;
 beforeEach(() => {
@@ -172,5 +174,44 @@ describe('an inventory directory', () => {
       ['inv', 'error', 'inventory/empty-dir'],
       ['inv/aws_ec2.yml', 'warning', 'inventory/dir-skipped'],
     ]);
+  });
+});
+
+describe('an inventory file encrypted with ansible-vault', () => {
+  const password = Buffer.from('kpfleet-test-password');
+
+  it('is decrypted as Ansible does, its variables secret and placed at its header', () => {
+    const inv = write(
+      'inv',
+      vaultEncrypt('[web]\nw1 ansible_user=deploy-user-x\n', 'kpfleet-test-password'),
+    );
+    const { inventory, diagnostics } = loadInventory(inv, 'inv', { vault: { password } });
+    expect(diagnostics).toEqual([]);
+    expect(inventory.groups.get('web')?.hosts).toEqual(['w1']);
+    expect(hostVars(inventory, 'w1')).toEqual({ ansible_user: 'deploy-user-x' });
+    expect(inventory.hosts.get('w1')?.varSites?.['ansible_user']).toEqual({
+      file: 'inv',
+      line: 1,
+      col: 1,
+    });
+    expect(showValue('deploy-user-x')).toBe('<vaulted>');
+  });
+
+  it('without the password: one error at its first line, nothing parsed', () => {
+    const inv = write('inv', vaultEncrypt('[web]\nw1\n', 'kpfleet-test-password'));
+    const { inventory, diagnostics } = loadInventory(inv, 'inv');
+    expect(inventory.hosts.size).toBe(0);
+    expect(diagnostics).toEqual([
+      expect.objectContaining({ code: 'inventory/vault-password', pos: { line: 1, col: 1 } }),
+    ]);
+  });
+
+  it('reports an error in the decrypted text without quoting it', () => {
+    const inv = write('inv', vaultEncrypt('[web]\nw[1:x] secret-line\n', 'kpfleet-test-password'));
+    const { diagnostics } = loadInventory(inv, 'inv', { vault: { password } });
+    expect(diagnostics).toHaveLength(1);
+    expect(diagnostics[0]?.message).toMatch(/\(line 2 of the decrypted text\)$/);
+    expect(diagnostics[0]?.pos).toBeUndefined();
+    expect(diagnostics[0]?.lineText).toBeUndefined();
   });
 });
