@@ -70,6 +70,19 @@ export const PROSE_KEYS: ReadonlySet<string> = new Set([
 
 const NO_KEYS: ReadonlySet<string> = new Set();
 
+/**
+ * JSON for a file or stdout (a plan, a report, an audit record) where no prose field (a reason,
+ * a message, an error: what may quote an address or a user) shows a value decrypted from Ansible
+ * Vault. Data fields are kept as they are: a saved plan is read back.
+ */
+export function jsonWithoutSecrets(value: unknown, indent?: number): string {
+  return JSON.stringify(
+    value,
+    (key, v: unknown) => (typeof v === 'string' && PROSE_KEYS.has(key) ? redactSecrets(v) : v),
+    indent,
+  );
+}
+
 function walk(v: unknown, lines: boolean, keepLines: ReadonlySet<string>): unknown {
   if (typeof v === 'string') return lines ? safeLines(v) : safeText(v);
   if (typeof v !== 'object' || v === null) return v;
