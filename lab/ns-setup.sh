@@ -12,7 +12,7 @@
 # proc/sys/kernel/random/boot_id are
 # bound over the real paths, HOST_DIR/bin (the host's commands: kpatch, uname, dnf, ...) over
 # /usr/local/bin and its uname over /usr/bin/uname, and HOST_DIR/sudoers.d (if present) over
-# /etc/sudoers.d. Nothing outside the namespace changes: a mount point that does not exist on
+# /etc/sudoers.d, and HOST_DIR/root/etc/os-release (if present) over /etc/os-release. Nothing outside the namespace changes: a mount point that does not exist on
 # this machine is made inside an overlay of its parent, never on the real filesystem.
 set -euo pipefail
 
@@ -87,6 +87,8 @@ if [ -d "$host/bin" ]; then
   fi
 fi
 [ -d "$host/sudoers.d" ] && binds+=("$host/sudoers.d" /etc/sudoers.d)
+# The host's distribution (lab/sim-host.ts osReleaseFor), when its kernel names one.
+[ -f "$root/etc/os-release" ] && binds+=("$root/etc/os-release" /etc/os-release)
 # The host's own home, temporary folders and kpfleet's folder (hosts share nothing).
 binds+=(
   "$root/var/lib/kpfleet" /var/lib/kpfleet

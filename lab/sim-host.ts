@@ -233,7 +233,45 @@ export function createSimHost(root: string, profile: Partial<SimProfile> = {}): 
   mkdirSync(abs, { recursive: true });
   const full: SimProfile = { ...DEFAULT_PROFILE, ...profile };
   kpsimSync(abs, ['init', ...profileArgs(full)]);
+  const os = osReleaseFor(full.KERNEL_RELEASE);
+  if (os !== undefined) {
+    mkdirSync(join(abs, 'etc'), { recursive: true });
+    writeFileSync(join(abs, 'etc/os-release'), os);
+  }
   return simHostAt(abs, full);
+}
+
+/**
+ * The /etc/os-release a host booted into `kernel` would have: a RHEL kernel (`.el9_3.`) on Red
+ * Hat Enterprise Linux 9.3, a Fedora kernel (`.fc42.`) on Fedora 42. ns-setup.sh shows it at
+ * /etc/os-release inside the host's namespace; other kernels keep this machine's.
+ */
+export function osReleaseFor(kernel: string): string | undefined {
+  const el = /\.el(\d+)(?:_(\d+))?\./.exec(kernel);
+  if (el !== null) {
+    const version = el[2] === undefined ? (el[1] ?? '') : `${el[1] ?? ''}.${el[2]}`;
+    return [
+      'NAME="Red Hat Enterprise Linux"',
+      `VERSION_ID="${version}"`,
+      'ID="rhel"',
+      'ID_LIKE="fedora"',
+      `PRETTY_NAME="Red Hat Enterprise Linux ${version}"`,
+      `CPE_NAME="cpe:/o:redhat:enterprise_linux:${version}"`,
+      '',
+    ].join('\n');
+  }
+  const fc = /\.fc(\d+)\./.exec(kernel);
+  if (fc !== null) {
+    const version = fc[1] ?? '';
+    return [
+      'NAME="Fedora Linux"',
+      `VERSION_ID=${version}`,
+      'ID=fedora',
+      `PRETTY_NAME="Fedora Linux ${version}"`,
+      '',
+    ].join('\n');
+  }
+  return undefined;
 }
 
 /** A handle on a host that already exists under `root` (its state is left as it is). */

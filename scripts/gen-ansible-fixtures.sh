@@ -15,6 +15,8 @@
 #                                    | {line: {"error": "message"}} when Ansible rejects it
 #   expected-pattern-warnings.json   {line: [warnings]} for lines where Ansible warned
 #   expected-unparsed.json           [files of an inventory/ directory Ansible could not parse]
+#   expected-connections.json        what Ansible's ssh was given per host, for a case with a
+#                                    connect.json (scripts/gen-ansible-connections.py)
 # Usage: scripts/gen-ansible-fixtures.sh [case-name...]
 set -euo pipefail
 
@@ -168,6 +170,12 @@ names = sys.argv[1:] or sorted(d for d in os.listdir(fixtures) if os.path.isdir(
 for n in names:
     case(n)
 PY
+
+# What Ansible connects to, per host, for the cases with a connect.json (its ssh recorded).
+if [ "$#" -gt 0 ]; then cases=("$@"); else
+  mapfile -t cases < <(cd "$fixtures" && find . -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | LC_ALL=C sort)
+fi
+python3 "$root/scripts/gen-ansible-connections.py" "$fixtures" "${cases[@]}"
 
 # Leave the JSON as the repository's formatter writes it (the tests compare parsed data).
 if [ -x "$root/node_modules/.bin/prettier" ]; then

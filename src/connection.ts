@@ -33,4 +33,16 @@ export interface HostConnection extends ConnectionDefaults {
   host: string;
   /** What to connect to: ansible_host, else the inventory name. */
   address: string;
+  /**
+   * ssh options from `ansible_ssh_args` (`before` kpfleet's user and port, as on Ansible's ssh
+   * command line) and `ansible_ssh_common_args`/`ansible_ssh_extra_args` (`after`), passed to
+   * `ssh -G` as written: OpenSSH decides which value wins.
+   */
+  sshArgs?: { before: string[]; after: string[] };
+  /**
+   * Why the inventory's connection variables of this host cannot be used (a template kpfleet does
+   * not render, a refused ssh option): the transport refuses to connect. Validate reports the
+   * same for every host kpfleet would touch.
+   */
+  unusable?: string;
 }

@@ -24,6 +24,11 @@ export interface Diagnostic {
   lineText?: string;
   /** Extra advice: a did-you-mean, the expected form. */
   hint?: string;
+  /**
+   * The inventory hosts kpfleet must not contact while this finding stands (a connection variable
+   * it cannot use). An error about hosts a command does not select is a warning for it.
+   */
+  blocksHosts?: string[];
 }
 
 /** Orders diagnostics by file, line, column, so output is stable. */

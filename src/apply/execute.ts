@@ -25,6 +25,7 @@ import type { HostSession } from './session.ts';
 import { endSession, lockHost, makeStaging } from './session.ts';
 import { shouldHalt, splitWaves } from './waves.ts';
 import { mapLimit } from '../util/pool.ts';
+import { plural } from '../util/text.ts';
 
 export interface ApplyOptions<H extends { host: string }> {
   plan: Plan;
@@ -232,7 +233,7 @@ async function runHost<H extends { host: string }>(
       );
     }
     if (o.check) {
-      return result('would-change', `${String(hp.changes.length)} change(s) would be made`, {
+      return result('would-change', `${plural(hp.changes.length, 'change')} would be made`, {
         before,
       });
     }
@@ -290,7 +291,7 @@ async function runHost<H extends { host: string }>(
       const retired = retiredLoads(hp.changes, afterFacts);
       if (retired.length === 0) {
         s.keepStash = false;
-        return result('changed', `${String(hp.changes.length)} change(s) done and verified`, {
+        return result('changed', `${plural(hp.changes.length, 'change')} done and verified`, {
           before,
           after,
         });

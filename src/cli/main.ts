@@ -24,6 +24,7 @@ import {
   vaultPasswordFileOption,
   yesOption,
 } from './options.ts';
+import { addHelp } from './help.ts';
 import { guardedExitCode, guardProcess } from './signals.ts';
 import { VERSION } from './version.ts';
 
@@ -44,13 +45,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
     })
-    .exitOverride()
-    .addHelpText(
-      'after',
-      '\nExit codes: 0 ok, 1 a change failed, 2 changes pending (--detailed-exitcode), 3 invalid\n' +
-        'configuration, 4 host unreachable or host key refused, 64 usage, 70 internal error,\n' +
-        '74 an output file could not be written, 130 interrupted. See docs/exit-codes.md.',
-    );
+    .exitOverride();
 
   program
     .command('validate')
@@ -239,6 +234,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
       setCode(await clearSuspectCommand(opts, io));
     });
 
+  addHelp(program);
   return program;
 }
 

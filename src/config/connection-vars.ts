@@ -1,10 +1,8 @@
 /**
- * The inventory variables kpfleet connects with, checked for every host as `hostVars` resolves
- * them (docs/config.md, "Inventory variables"), each finding at the file:line:col where the value
- * that wins was written: the INI or YAML inventory, a group_vars/ or host_vars/ file. One
- * diagnostic per written value, naming the hosts it affects. Pure.
+ * What each inventory variable kpfleet connects with may be (docs/config.md, "Inventory
+ * variables"), checked on its value once rendered: `CHECKS` by name, `keyFileFinding` for a
+ * private key file (kpfleet.yml's too). inventory-connection.ts applies them to every host. Pure.
  */
-import type { Diagnostic } from '../diagnostics.ts';
 import { parsePort } from '../desired/connection.ts';
 import {
   ansibleBoolean,
@@ -12,12 +10,10 @@ import {
   JINJA,
   loginNameProblem,
 } from '../desired/connection-values.ts';
-import type { Inventory, InventoryHost, VarSite } from '../inventory/types.ts';
-import { hostVarSources } from '../inventory/vars.ts';
 import { scalarText, showValue } from '../util/show.ts';
 
 const SUPPORTED_CONNECTIONS = ['ssh', 'smart', 'paramiko', 'paramiko_ssh'];
-const KEY_VARS = new Set(['ansible_ssh_private_key_file', 'ansible_private_key_file']);
+export const KEY_VARS = new Set(['ansible_ssh_private_key_file', 'ansible_private_key_file']);
 
 /**
  * Why a private key file, as written, cannot be used (a FIFO, a device, too large), or undefined
@@ -73,13 +69,13 @@ function textValue(
     : { message: `${name} ${showValue(text)} is not ${what}: ${why}`, hint };
 }
 
-const ADDRESS_HINT =
+export const ADDRESS_HINT =
   'the name or address to connect to: a DNS name (web01.example.com), an IPv4 address or an IPv6 address without brackets';
 const USER_HINT =
   "letters, digits, '_', '.', '-' and '@' (first.last, svc_deploy, user@REALM), not starting with '-'";
 
 /** The checks, by variable name. */
-const CHECKS: Record<string, (name: string, value: unknown) => Finding | undefined> = {
+export const CHECKS: Record<string, (name: string, value: unknown) => Finding | undefined> = {
   ansible_host: (n, v) =>
     textValue(n, v, 'a host name or IP address', hostAddressProblem, ADDRESS_HINT),
   ansible_ssh_host: (n, v) =>
@@ -123,67 +119,4 @@ function portCheck(name: string, value: unknown): Finding | undefined {
   if (value === null || value === undefined || value === '' || parsePort(value) !== undefined)
     return undefined;
   return { message: `${name} ${showValue(value)} is not a port number (1-65535)` };
-}
-
-/** Where a host is defined: the fallback position for a value written without one. */
-function hostSite(
-  inv: Inventory,
-  h: InventoryHost,
-): Omit<VarSite, 'line' | 'col'> & {
-  line?: number;
-  col?: number;
-} {
-  return h.line === undefined
-    ? { file: inv.file }
-    : { file: inv.file, line: h.line, col: h.col ?? 1 };
-}
-
-export function checkConnectionVars(inv: Inventory, keyFile?: KeyFileProblem): Diagnostic[] {
-  const found = new Map<string, { d: Diagnostic; hosts: string[]; perHost: boolean }>();
-  const add = (
-    at: { file: string; line?: number; col?: number },
-    f: Finding,
-    host: string,
-    perHost = true,
-  ): void => {
-    const key = `${at.file}:${String(at.line)}:${String(at.col)}\0${f.message}`;
-    const known = found.get(key);
-    if (known) {
-      known.hosts.push(host);
-      return;
-    }
-    const d: Diagnostic = {
-      severity: 'error',
-      code: 'inventory/host-var',
-      message: f.message,
-      file: at.file,
-    };
-    if (at.line !== undefined) d.pos = { line: at.line, col: at.col ?? 1 };
-    if (f.hint !== undefined) d.hint = f.hint;
-    found.set(key, { d, hosts: [host], perHost });
-  };
-  for (const [name, h] of inv.hosts) {
-    const vars = hostVarSources(inv, name);
-    for (const [key, source] of vars) {
-      const f = KEY_VARS.has(key)
-        ? keyFileFinding(key, source.value, keyFile)
-        : CHECKS[key]?.(key, source.value);
-      if (f) add(source.site ?? hostSite(inv, h), f, name);
-    }
-    const address = ['ansible_host', 'ansible_ssh_host'].some(
-      (k) => (scalarText(vars.get(k)?.value) ?? '') !== '',
-    );
-    const why = address ? undefined : hostAddressProblem(name);
-    if (why !== undefined) {
-      const message = `the address of host ${showValue(name)} (its name: it has no ansible_host) is not a host name or IP address: ${why}`;
-      add(hostSite(inv, h), { message, hint: `set ansible_host: ${ADDRESS_HINT}` }, name, false);
-    }
-  }
-  return [...found.values()].map(({ d, hosts, perHost }) => {
-    if (!perHost) return d;
-    const shown =
-      hosts.slice(0, 3).join(', ') +
-      (hosts.length > 3 ? ` and ${String(hosts.length - 3)} more` : '');
-    return { ...d, message: `${d.message} (${hosts.length === 1 ? 'host' : 'hosts'} ${shown})` };
-  });
 }

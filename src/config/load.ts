@@ -13,12 +13,10 @@ import { UsageError } from '../errors.ts';
 import { loadInventory } from '../inventory/load.ts';
 import type { Inventory } from '../inventory/types.ts';
 import type { VaultKey } from '../inventory/vault-yaml.ts';
-import {
-  PRIVATE_KEY_MAX_BYTES,
-  readRegularFile,
-  regularFileProblem,
-} from '../util/regular-file.ts';
-import { redactSecrets } from '../util/secrets.ts';
+import type { ConnectionContext } from '../desired/connection.ts';
+import { readRegularFile } from '../util/regular-file.ts';
+import { inventoryConnectionFacts, keyFileLooker } from './load-connection.ts';
+import { redactDiagnostic } from '../util/secrets.ts';
 import { SourceText } from '../util/source.ts';
 import type { Config } from '../config-model.ts';
 import { normalizeConfig } from './normalize.ts';
@@ -44,12 +42,16 @@ export interface LoadOptions {
   trustSshConfig?: boolean;
   /** The vault password (cli/vault-password.ts reads it); undefined: none was given. */
   vault?: VaultKey;
+  /** The environment `lookup('env', …)` reads in inventory variables; process.env by default. */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 export interface Project {
   config: Config;
   /** Resolves a path as the project file's paths are resolved: `~` expanded, relative to its folder. */
   resolvePath: (written: string) => string;
+  /** What resolving an inventory host's connection needs: the environment, the working directory. */
+  connectionContext: ConnectionContext;
   /** Undefined when the inventory could not be read or parsed. */
   inventory?: Inventory;
   /** Errors and warnings, sorted by file and position. */
@@ -87,6 +89,11 @@ export function loadProject(options: LoadOptions = {}): Project {
   const display = displayPath(cwd, path);
   const dir = dirname(path);
   const resolvePath = (written: string): string => resolve(dir, expandHome(written, home));
+  // ssh, which Ansible hands an inventory's key path to, resolves it in the working directory
+  const connectionContext: ConnectionContext = {
+    env: options.env ?? process.env,
+    resolveKeyPath: (written) => resolve(cwd, expandHome(written, home)),
+  };
 
   let text: string;
   try {
@@ -98,7 +105,7 @@ export function loadProject(options: LoadOptions = {}): Project {
   const diagnostics: Diagnostic[] = [...yaml.diagnostics];
   const config = normalizeConfig(yaml.value, { file: display, resolvePath });
   if (yaml.value === undefined)
-    return { config, resolvePath, diagnostics: sortDiagnostics(diagnostics) };
+    return { config, resolvePath, connectionContext, diagnostics: sortDiagnostics(diagnostics) };
   if (yaml.value === null || typeof yaml.value !== 'object' || Array.isArray(yaml.value)) {
     diagnostics.push(
       yaml.source.diagnostic(
@@ -108,7 +115,7 @@ export function loadProject(options: LoadOptions = {}): Project {
         yaml.doc.contents?.range[0] ?? 0,
       ),
     );
-    return { config, resolvePath, diagnostics: sortDiagnostics(diagnostics) };
+    return { config, resolvePath, connectionContext, diagnostics: sortDiagnostics(diagnostics) };
   }
   pushAll(diagnostics, validateSchema(yaml));
 
@@ -144,15 +151,27 @@ export function loadProject(options: LoadOptions = {}): Project {
     }
   }
   const keyFile = keyFileLooker(resolvePath);
+  const inProject = projectFileTest(dir, home);
+  const inventoryConnection = inventoryConnectionFacts(
+    connectionContext,
+    resolvePath,
+    // a ProxyCommand in the inventory runs as one in an ssh config of the project would
+    options.trustSshConfig === true || !inProject(config.inventory),
+  );
   const ruleInput = inventory
-    ? { yaml, config, patchFiles, inventory, keyFile }
+    ? { yaml, config, patchFiles, inventory, keyFile, inventoryConnection }
     : { yaml, config, patchFiles, keyFile };
   pushAll(diagnostics, checkRules(ruleInput));
   if (options.trustSshConfig !== true)
     pushAll(diagnostics, sshConfigDiagnostics(config.connection.sshConfig, { cwd, home, dir }));
   attachLineText(diagnostics, cwd);
-  for (const d of diagnostics) hideSecrets(d);
-  const project: Project = { config, resolvePath, diagnostics: sortDiagnostics(diagnostics) };
+  for (const d of diagnostics) redactDiagnostic(d);
+  const project: Project = {
+    config,
+    resolvePath,
+    connectionContext,
+    diagnostics: sortDiagnostics(diagnostics),
+  };
   if (inventory) project.inventory = inventory;
   return project;
 }
@@ -199,6 +218,20 @@ const scanFs: SshConfigScanFs = {
 };
 
 /**
+ * Whether a file belongs to the project (a pull request can change it), as the ssh config scan
+ * judges it: inside the work tree or reached through one of its symlinks, and not under ~/.ssh
+ * or /etc/ssh.
+ */
+function projectFileTest(dir: string, home: string): (path: string) => boolean {
+  const root = projectRoot(dir);
+  const realRoot = realpathOr(root);
+  const trusted = [join(home, '.ssh'), join(userInfo().homedir, '.ssh'), '/etc/ssh'];
+  return (path) =>
+    !trusted.some((t) => isInside(t, path)) &&
+    (isInside(root, path) || isInside(realRoot, realpathOr(path)));
+}
+
+/**
  * The ssh config files ssh will read for this project, scanned for directives that run commands
  * (ssh-config-scan.ts). The user's and the system's own files (~/.ssh, /etc/ssh) are trusted;
  * a file in the project, or included by one, is not.
@@ -217,12 +250,7 @@ function sshConfigDiagnostics(
         { path: '/etc/ssh/ssh_config', user: false },
       ]
     : [{ path: sshConfig, user: true }];
-  const root = projectRoot(at.dir);
-  const realRoot = realpathOr(root);
-  const trusted = [join(at.home, '.ssh'), join(sshHome, '.ssh'), '/etc/ssh'];
-  const inProject = (path: string): boolean =>
-    !trusted.some((t) => isInside(t, path)) &&
-    (isInside(root, path) || isInside(realRoot, realpathOr(path)));
+  const inProject = projectFileTest(at.dir, at.home);
   return scanSshConfig(
     { roots, home: at.home, inProject, display: (p) => displayPath(at.cwd, p) },
     scanFs,
@@ -297,38 +325,7 @@ function inspectPatchFile(path: string, projectDir: string): PatchFileFacts {
   return facts;
 }
 
-/**
- * A private key file as written (kpfleet.yml, the inventory): why it cannot be one, from stat alone
- * (never opened: a FIFO would hang validate); once per path. Missing or unreadable is not a
- * finding: ssh skips a missing identity, and a CI job that only validates has no keys.
- */
-function keyFileLooker(
-  resolvePath: (written: string) => string,
-): (written: string) => string | undefined {
-  const seen = new Map<string, string | undefined>();
-  return (written) => {
-    const path = resolvePath(written);
-    if (seen.has(path)) return seen.get(path);
-    let why: string | undefined;
-    try {
-      why = regularFileProblem(path, PRIVATE_KEY_MAX_BYTES);
-      if (why?.endsWith(' bytes')) why += ', more than the 64 KiB a private key may be';
-    } catch {
-      why = undefined;
-    }
-    seen.set(path, why);
-    return why;
-  };
-}
-
 /** Diagnostics about other files (the inventory) may come without their source line. */
-/** No diagnostic, in text or JSON, quotes a value decrypted from Ansible Vault. */
-function hideSecrets(d: Diagnostic): void {
-  d.message = redactSecrets(d.message);
-  if (d.hint !== undefined) d.hint = redactSecrets(d.hint);
-  if (d.lineText !== undefined) d.lineText = redactSecrets(d.lineText);
-}
-
 function attachLineText(diagnostics: Diagnostic[], cwd: string): void {
   const sources = new Map<string, SourceText | undefined>();
   for (const d of diagnostics) {

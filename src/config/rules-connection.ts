@@ -4,7 +4,9 @@
  */
 import { pushAll } from '../util/arrays.ts';
 import type { Diagnostic } from '../diagnostics.ts';
-import { checkConnectionVars, connectionUserFinding, keyFileFinding } from './connection-vars.ts';
+import { connectionUserFinding, keyFileFinding } from './connection-vars.ts';
+import { checkConnectionVars } from './inventory-connection.ts';
+import { groupAncestry } from '../inventory/vars.ts';
 import type { JsonPath } from './yaml-doc.ts';
 import { get } from './rules-context.ts';
 import type { RuleContext } from './rules-context.ts';
@@ -22,5 +24,11 @@ export function checkConnection(ctx: RuleContext): void {
 /** The inventory's connection variables, at the file:line:col where each was written. */
 export function checkInventoryConnection(ctx: RuleContext, out: Diagnostic[]): void {
   const inv = ctx.input.inventory;
-  if (inv) pushAll(out, checkConnectionVars(inv, ctx.input.keyFile));
+  if (!inv) return;
+  const { config } = ctx;
+  // a host kpfleet would touch: one that a group of kpfleet.yml (`all` too) selects
+  const touched = (host: string): boolean =>
+    groupAncestry(inv, host).some((g) => config.groups.has(g));
+  const more = ctx.input.inventoryConnection ?? { env: {}, trustCommands: false };
+  pushAll(out, checkConnectionVars(inv, { ...more, touched }));
 }

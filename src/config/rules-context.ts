@@ -6,6 +6,7 @@
 import type { Diagnostic } from '../diagnostics.ts';
 import type { Inventory } from '../inventory/types.ts';
 import type { KeyFileProblem } from './connection-vars.ts';
+import type { InventoryConnectionInput } from './inventory-connection.ts';
 import type { Config } from '../config-model.ts';
 import type { JsonPath, YamlFile } from './yaml-doc.ts';
 
@@ -26,8 +27,10 @@ export interface RulesInput {
   patchFiles: ReadonlyMap<string, PatchFileFacts>;
   /** The inventory, if it could be read and parsed. */
   inventory?: Inventory;
-  /** What the loader found about a private key file as written (stat only; memoized). */
+  /** What the loader found about kpfleet.yml's private key file as written (stat only; memoized). */
   keyFile?: KeyFileProblem;
+  /** What checking the inventory's connection variables needs beyond the inventory. */
+  inventoryConnection?: Omit<InventoryConnectionInput, 'touched'>;
 }
 
 export type Obj = Record<string, unknown>;

@@ -101,7 +101,7 @@ function checkWaves(waves: unknown[], at: At): void {
           'error',
           'rules/waves-order',
           path,
-          `waves are cumulative: ${a.value} host(s) must be more than the ${lastCount} before it`,
+          `waves are cumulative: ${a.value} must be more hosts than the ${lastCount} before it`,
           'e.g. [1, 10, 100%]',
         );
       }

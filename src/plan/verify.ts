@@ -20,6 +20,7 @@ import type { Patch } from '../config-model.ts';
 import type { HostDesired } from '../desired/resolve.ts';
 import type { Change, HostPlan } from './model.ts';
 import { checkChange, rulesFor, shown, type Order } from './verify-change.ts';
+import { plural } from '../util/text.ts';
 
 export { shown } from './verify-change.ts';
 
@@ -89,7 +90,7 @@ export function diffChanges(
     const a = saved[i];
     const b = planned[i];
     if (a === undefined || b === undefined) {
-      return `the plan has ${String(saved.length)} change(s), kpfleet plans ${String(planned.length)} now`;
+      return `the plan has ${plural(saved.length, 'change')}, kpfleet plans ${String(planned.length)} now`;
     }
     // field by field (every value is a string, boolean or list of strings): the order in which
     // a file lists the keys of a change does not matter

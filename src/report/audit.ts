@@ -12,6 +12,7 @@ import type { HostResult } from '../apply/events.ts';
 import type { HostOutcome } from '../apply/outcomes.ts';
 import type { ApplyReport } from './apply-report.ts';
 import { jsonWithoutSecrets } from './safe-text.ts';
+import { plural } from '../util/text.ts';
 
 export interface AuditChange {
   /** `+ load kpatch_cve` */
@@ -114,7 +115,7 @@ export function auditStartedRecord(
     changes: [],
     after: { fingerprint: null },
     result: 'started',
-    message: `about to run ${String(planned.length)} change(s) under this run's lock: ${planned.join('; ')}`,
+    message: `about to run ${plural(planned.length, 'change')} under this run's lock: ${planned.join('; ')}`,
   };
 }
 

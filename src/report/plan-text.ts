@@ -113,7 +113,7 @@ export function renderPlanText(input: Plan, style: Style, opts: PlanTextOptions 
     if (first.kernel !== undefined) head.push(first.kernel);
     const fingerprints = new Set(hosts.map((h) => h.factsFingerprint));
     if (first.factsFingerprint !== undefined && fingerprints.size === 1)
-      head.push(style.dim(shortFingerprint(first.factsFingerprint)));
+      head.push(style.dim(`facts ${shortFingerprint(first.factsFingerprint)}`));
     if (why !== undefined) {
       const word = statusWord(first);
       const tone =

@@ -3,6 +3,8 @@
  * them: `showValue` prints `<vaulted>` for one, and `redactSecrets` (called by the report's
  * safeText) replaces any that a message or a line of output would otherwise quote.
  */
+import type { Diagnostic } from '../diagnostics.ts';
+
 const secrets = new Set<string>();
 
 /** Replacement text for a vaulted value wherever one would be shown. */
@@ -45,4 +47,11 @@ export function redactSecrets(text: string): string {
 /** A value for output (JSON included): itself, or `<vaulted>` when it was decrypted from a vault. */
 export function hideSecret<T>(value: T): T | typeof VAULTED {
   return isSecret(value) ? VAULTED : value;
+}
+
+/** A diagnostic that quotes no decrypted value, in text or JSON (its message, hint, line). */
+export function redactDiagnostic(d: Diagnostic): void {
+  d.message = redactSecrets(d.message);
+  if (d.hint !== undefined) d.hint = redactSecrets(d.hint);
+  if (d.lineText !== undefined) d.lineText = redactSecrets(d.lineText);
 }

@@ -8,6 +8,7 @@ import type { ConfigFingerprint } from '../config/fingerprint.ts';
 import { configFingerprint } from '../config/fingerprint.ts';
 import type { HostConnection } from '../connection.ts';
 import { resolveConnection } from '../desired/connection.ts';
+import type { ConnectionContext } from '../desired/connection.ts';
 import { resolveDesired } from '../desired/resolve.ts';
 import type { Inventory } from '../inventory/types.ts';
 import { hostVars } from '../inventory/vars.ts';
@@ -19,16 +20,18 @@ export interface SelectedHosts {
   hosts: HostConnection[];
   /** Resolves a path as kpfleet.yml's paths are (see config/load.ts, Project). */
   resolvePath: (written: string) => string;
+  /** The environment and working directory an inventory's connection variables are read with. */
+  connectionContext: ConnectionContext;
 }
 
 /** How to reach one inventory host: kpfleet.yml's connection, then the inventory's variables. */
 function connectionOf(
   config: Config,
   inventory: Inventory,
-  resolvePath: (written: string) => string,
+  ctx: ConnectionContext,
   host: string,
 ): HostConnection {
-  return resolveConnection(host, config.connection, hostVars(inventory, host), resolvePath);
+  return resolveConnection(host, config.connection, hostVars(inventory, host), ctx);
 }
 
 /**
@@ -40,23 +43,23 @@ export function selectHosts(
   names: readonly string[],
   loginUser?: string,
 ): SelectedHosts {
-  const { config, inventory, resolvePath } = project;
+  const { config, inventory, resolvePath, connectionContext } = project;
   const hosts = names.map((h) => {
-    const conn = connectionOf(config, inventory, resolvePath, h);
+    const conn = connectionOf(config, inventory, connectionContext, h);
     return loginUser !== undefined ? { ...conn, user: loginUser } : conn;
   });
-  return { config, inventory, hosts, resolvePath };
+  return { config, inventory, hosts, resolvePath, connectionContext };
 }
 
 /** The fingerprint of the project as loaded: every inventory host, not only those selected. */
 export function projectFingerprint(selected: SelectedHosts): ConfigFingerprint {
-  const { config, inventory, resolvePath } = selected;
+  const { config, inventory, connectionContext } = selected;
   const desired = resolveDesired(config, inventory).hosts;
   return configFingerprint(
     config,
     desired.map((d) => ({
       desired: d,
-      connection: connectionOf(config, inventory, resolvePath, d.host),
+      connection: connectionOf(config, inventory, connectionContext, d.host),
     })),
   );
 }

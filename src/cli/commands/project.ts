@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { loadProject } from '../../config/load.ts';
 import type { LoadOptions, Project } from '../../config/load.ts';
 import { hasErrors } from '../../diagnostics.ts';
+import type { Diagnostic } from '../../diagnostics.ts';
 import { ConfigError, UsageError } from '../../errors.ts';
 import { loginNameProblem } from '../../desired/connection-values.ts';
 import { showValue } from '../../util/show.ts';
@@ -26,27 +27,56 @@ export function loadForCli(
   if (opts.config !== undefined) options.configPath = opts.config;
   if (opts.trustSshConfig === true) options.trustSshConfig = true;
   if (io.env.HOME !== undefined && io.env.HOME !== '') options.home = io.env.HOME;
+  // lookup('env', …) in the inventory reads the environment kpfleet runs in
+  options.env = io.env;
   return loadProject(options);
 }
 
 /**
  * The hosts `--limit` selects, as `ansible all --limit PATTERN` does (`@file` read relative to
- * the working directory); all hosts without it. Ansible's warnings go to stderr; a limit that
- * selects nothing is a usage error, since running on no host is never what was meant.
+ * the working directory); all hosts without it. Ansible's warnings go to stderr. A limit that
+ * selects nothing is a usage error, as Ansible's "no hosts to target" is, and says it once (not
+ * also Ansible's "ignoring" warning); in an inventory with no hosts Ansible succeeds with none,
+ * and so does kpfleet, saying "no hosts matched".
  */
-function selectForLimit(inv: Inventory, limit: string | undefined, io: CliIo): string[] {
-  if (limit === undefined) return [...inv.hosts.keys()];
+function selectForLimit(
+  inv: Inventory,
+  limit: string | undefined,
+  cwd: string,
+): { hosts: string[]; notes: string[] } {
+  if (limit === undefined) return { hosts: [...inv.hosts.keys()], notes: [] };
   const result = limitHostsDetailed(inv, 'all', limit, {
-    readFile: (p) => readFileSync(resolve(io.cwd, p), 'utf8'),
+    readFile: (p) => readFileSync(resolve(cwd, p), 'utf8'),
     implicitLocalhost: false,
   });
-  for (const w of result.warnings) io.stderr.write(`warning: ${oneLine(w)}\n`);
+  if (result.hosts.length === 0 && inv.hosts.size === 0)
+    return { hosts: [], notes: [`no hosts matched: ${oneLine(inv.file)} has no hosts`] };
   if (result.hosts.length === 0) {
     throw new UsageError(`${showCommand(['--limit', limit])} matches no host in ${inv.file}`, {
       hint: 'a limit is an Ansible host pattern: host or group names, web*, ~regex, a:b (or), a:&b (and), a:!b (not), @file',
     });
   }
-  return result.hosts;
+  return { hosts: result.hosts, notes: result.warnings.map((w) => `warning: ${oneLine(w)}`) };
+}
+
+/**
+ * The diagnostics as they stand for the hosts a command selects: an error that only stops hosts
+ * the command does not select is a warning for it; and the hosts kpfleet must not contact.
+ */
+function forSelection(
+  diagnostics: readonly Diagnostic[],
+  selected: readonly string[],
+): { diagnostics: Diagnostic[]; blocked: Set<string> } {
+  const chosen = new Set(selected);
+  const blocked = new Set<string>();
+  const out = diagnostics.map((d) => {
+    if (d.blocksHosts === undefined) return d;
+    for (const h of d.blocksHosts) blocked.add(h);
+    return d.severity === 'error' && !d.blocksHosts.some((h) => chosen.has(h))
+      ? { ...d, severity: 'warning' as const, message: `${d.message} (not selected by --limit)` }
+      : d;
+  });
+  return { diagnostics: out, blocked };
 }
 
 /** `--login-user` is checked as `ansible_user` is (it reaches ssh the same way). */
@@ -73,8 +103,22 @@ export function selectHostsForCli(
   },
   io: CliIo,
 ): SelectedHosts {
-  const { config, inventory, diagnostics, resolvePath } = loadForCli(opts, io);
-  if (hasErrors(diagnostics) || !inventory) throw new ConfigError(diagnostics);
+  const project = loadForCli(opts, io);
+  const { config, inventory, resolvePath, connectionContext } = project;
+  if (!inventory) throw new ConfigError(project.diagnostics);
+  // only an error about a host that kpfleet.yml and --limit select stops the run
+  let limited: { hosts: string[]; notes: string[] };
+  try {
+    limited = selectForLimit(inventory, opts.limit, io.cwd);
+  } catch (err) {
+    // an invalid project says so first (exit 3), as before --limit is looked at
+    if (hasErrors(project.diagnostics)) throw new ConfigError(project.diagnostics);
+    throw err;
+  }
+  const selected = limited.hosts;
+  const { diagnostics, blocked } = forSelection(project.diagnostics, selected);
+  if (hasErrors(diagnostics)) throw new ConfigError(diagnostics);
+  for (const note of limited.notes) io.stderr.write(`${note}\n`);
   if (diagnostics.length && opts.json !== true) {
     io.stderr.write(renderDiagnostics(diagnostics, styleFor(io.stderr, io.env)) + '\n\n');
   }
@@ -82,8 +126,8 @@ export function selectHostsForCli(
   if (login !== undefined) checkLoginUser(login);
   // --login-user: the run's own choice, not the project's (outside its fingerprint)
   return selectHosts(
-    { config, inventory, resolvePath },
-    selectForLimit(inventory, opts.limit, io),
+    { config, inventory, resolvePath, connectionContext },
+    selected.filter((h) => !blocked.has(h)),
     login,
   );
 }

@@ -14,6 +14,7 @@ import type { Transport } from '../../transport/transport.ts';
 import { mapLimit } from '../../util/pool.ts';
 import type { CliIo } from '../io.ts';
 import { confirmed } from '../prompt.ts';
+import { plural } from '../../util/text.ts';
 import { parseForks } from '../options.ts';
 import { connectorForCli, exitCodeOf } from './facts.ts';
 import { selectHostsForCli } from './project.ts';
@@ -94,7 +95,7 @@ export async function unlockCommand(opts: UnlockOptions, io: CliIo): Promise<num
     if (
       !(await confirmed(
         opts.yes,
-        `\nEnd the lock of ${String(locked.length)} host(s)? A run still working there stops before its next change. Only 'yes' is accepted: `,
+        `\nEnd the lock of ${plural(locked.length, 'host')}? A run still working there stops before its next change. Only 'yes' is accepted: `,
         "unlock ends other runs' locks",
         io,
       ))

@@ -105,6 +105,12 @@ export async function resolveSshSettings(
   // ssh puts the host and user into Match exec and ProxyCommand shell commands (%h, %n, %r):
   // names from the inventory (the repository's) with shell syntax never reach ssh, whatever its
   // version (OpenSSH refuses them itself only from 9.6).
+  if (conn.unusable !== undefined)
+    throw new SshConfigError(
+      `the inventory's connection variables of ${conn.host} cannot be used: ${conn.unusable}`,
+      { stderr: '' },
+      { host: conn.host, hint: 'run `kpfleet validate`: it shows where each was written' },
+    );
   refuseShellNames(conn.host, [
     ['address', conn.address],
     ['user', conn.user],
@@ -113,6 +119,7 @@ export async function resolveSshSettings(
     configFile,
     user: conn.user,
     port: conn.port,
+    extraArgs: conn.sshArgs,
   });
   const jump: SshEndpoint[] = [];
   for (const spec of resolved.proxyJump ?? []) {

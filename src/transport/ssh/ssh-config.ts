@@ -15,6 +15,7 @@ import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { SshClientMissingError, SshConfigError } from '../../errors.ts';
 import { showCommand } from '../shell.ts';
+import { pushAll } from '../../util/arrays.ts';
 import { localTokenFacts } from './ssh-config-tokens.ts';
 import { parseSshG, toResolvedConfig } from './ssh-config-values.ts';
 import type { ResolvedSshConfig } from './ssh-config-values.ts';
@@ -30,6 +31,11 @@ export interface ResolveSshConfigOptions {
   user?: string | undefined;
   /** `-p port`: wins over `Port` in the file. */
   port?: number | undefined;
+  /**
+   * Options from the inventory (`ansible_ssh_*args`, desired/ssh-args.ts), before and after
+   * `-l`/`-p` as on Ansible's command line; ssh decides which value wins.
+   */
+  extraArgs?: { before: readonly string[]; after: readonly string[] } | undefined;
   /** The ssh binary; `ssh` on PATH by default. */
   sshBinary?: string | undefined;
   /** Milliseconds before `ssh -G` is given up (a `Match exec` can hang). Default 15 s. */
@@ -45,8 +51,10 @@ export function sshGArgs(host: string, opts: ResolveSshConfigOptions = {}): stri
   const file = opts.configFile;
   if (file === false) args.push('-F', 'none');
   else if (file !== undefined && !isDefaultUserConfig(file)) args.push('-F', file);
+  pushAll(args, opts.extraArgs?.before ?? []);
   if (opts.user !== undefined) args.push('-l', opts.user);
   if (opts.port !== undefined) args.push('-p', String(opts.port));
+  pushAll(args, opts.extraArgs?.after ?? []);
   // `--`: a host that starts with `-` is a host, never an option.
   args.push('--', host);
   return args;
@@ -181,6 +189,7 @@ function cacheKey(host: string, opts: ResolveSshConfigOptions): string {
     opts.configFile ?? null,
     opts.user ?? null,
     opts.port ?? null,
+    opts.extraArgs ?? null,
     host,
   ]);
 }
@@ -193,7 +202,7 @@ export function resolveSshConfigCached(
   // Without any config file (`-F none`) the host and port change nothing but `host`, `hostname`
   // (ssh lowercases it) and `port`: one `ssh -G` serves every host with the same user, instead of
   // one process per host or per port (measured by the plan and scale benchmarks).
-  if (opts.configFile === false && host !== NO_CONFIG_TEMPLATE) {
+  if (opts.configFile === false && host !== NO_CONFIG_TEMPLATE && opts.extraArgs === undefined) {
     const { port, ...rest } = opts;
     return resolveSshConfigCached(NO_CONFIG_TEMPLATE, rest).then((t) => {
       const p = port ?? t.port;

@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../../../src/cli/main.ts';
+import { helpExamples } from '../../../src/cli/help.ts';
 import type { CliIo } from '../../../src/cli/io.ts';
 import { runInProcess } from '../../cli-in-process.ts';
 
@@ -126,5 +127,53 @@ describe('internal errors', () => {
     );
     expect(stderr).toMatch(/Please report it at .* with the command you ran/);
     expect(stderr).toContain('TypeError: boom');
+  });
+});
+
+describe('help a person can scan (issue 18)', () => {
+  it('kpfleet --help: one line per command, examples, and where the details are', async () => {
+    const top = await run(['--help']);
+    expect(top.code).toBe(0);
+    const lines = top.stdout.split('\n');
+    expect(lines.length).toBeLessThanOrEqual(40);
+    for (const line of lines) expect(line.length, line).toBeLessThanOrEqual(80);
+    const commands = lines.slice(
+      lines.indexOf('Commands:') + 1,
+      lines.indexOf('', lines.indexOf('Commands:')),
+    );
+    expect(commands.map((l) => l.trim().split(/\s+/)[0])).toEqual([
+      'validate',
+      'hosts',
+      'facts',
+      'plan',
+      'status',
+      'apply',
+      'unlock',
+      'clear-suspect',
+      'help',
+    ]);
+    // every command fits on its own line: no continuation lines in the list
+    for (const l of commands) expect(l, l).toMatch(/^ {2}\S/);
+    expect(top.stdout).toContain('Examples:\n  kpfleet validate');
+    expect(top.stdout).toContain('kpfleet help <command>');
+  });
+
+  it('kpfleet help <command> gives the details and that command’s examples, each one the CLI accepts', async () => {
+    for (const [command, rows] of Object.entries(helpExamples)) {
+      const name = command === '' ? undefined : command;
+      const details = name === undefined ? undefined : await run(['help', name]);
+      if (details !== undefined) {
+        expect(details.code).toBe(0);
+        expect(details.stdout).toContain(`Usage: kpfleet ${String(name)}`);
+        expect(details.stdout).toContain('\nExamples:\n');
+      }
+      for (const [line] of rows) {
+        const [, sub = '', ...words] = line.split(/\s+/);
+        const help = (await run([sub, '--help'])).stdout;
+        expect(help, line).toContain(`Usage: kpfleet ${sub}`);
+        for (const w of words.filter((x) => x.startsWith('-')))
+          expect(help, `${line}: ${w}`).toMatch(new RegExp(`(^|[\\s,])${w}[\\s,]`, 'm'));
+      }
+    }
   });
 });

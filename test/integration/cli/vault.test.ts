@@ -19,7 +19,8 @@ let dir: string;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'kpfleet-vault-'));
   mkdirSync(join(dir, 'inv/group_vars'), { recursive: true });
-  writeFileSync(join(dir, 'kpfleet.yml'), 'inventory: inv\n');
+  // A group selects every host: kpfleet checks how to reach only hosts it would touch.
+  writeFileSync(join(dir, 'kpfleet.yml'), 'inventory: inv\ngroups:\n  all:\n    unmanaged: keep\n');
   writeFileSync(
     join(dir, 'inv/hosts.yml'),
     `all:\n  hosts:\n    h1:\n      ansible_host: ${inlineVault(HOST, PASSWORD, 6)}\n`,

@@ -5,40 +5,11 @@
  * promises: plan as markdown on pull requests, a saved plan applied with --yes on main, a nightly
  * --detailed-exitcode drift check; secrets reach commands only through env or inputs.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
 import { runCli } from '../../../src/cli/main.ts';
 import type { CliIo } from '../../../src/cli/io.ts';
 
-const ROOT = new URL('../../../', import.meta.url).pathname;
-const EXAMPLES = join(ROOT, 'examples');
-const WORKFLOW = join(EXAMPLES, '.github/workflows/kpfleet.yml');
-const ACTION = join(EXAMPLES, '.github/actions/setup-kpfleet/action.yml');
-
-interface Step {
-  name?: string;
-  uses?: string;
-  run?: string;
-  if?: string;
-  with?: Record<string, string>;
-  env?: Record<string, string>;
-}
-interface Job {
-  if?: string;
-  'runs-on'?: string | string[];
-  needs?: string | string[];
-  environment?: string;
-  steps: Step[];
-}
-interface Workflow {
-  on: Record<string, unknown>;
-  jobs: Record<string, Job>;
-}
-
-const workflow = parse(readFileSync(WORKFLOW, 'utf8')) as Workflow;
-const action = parse(readFileSync(ACTION, 'utf8')) as { runs: { steps: Step[] } };
+import { action, ROOT, workflow, type Job } from './example-files.ts';
 
 async function help(command: string): Promise<string> {
   let out = '';
@@ -138,7 +109,7 @@ describe('examples/.github/workflows/kpfleet.yml', () => {
     expect(drift?.if).toContain("github.event_name == 'schedule'");
     const argv = commands.find((c) => c.job === 'drift')?.argv ?? [];
     expect(argv).toEqual(expect.arrayContaining(['plan', '--detailed-exitcode']));
-    const last = drift?.steps.at(-1);
+    const last = drift?.steps.find((s) => s.name === 'fail on drift or exposure');
     expect(last?.env).toMatchObject({
       DRIFT: '${{ steps.drift.outputs.code }}',
       STATUS: '${{ steps.status.outputs.code }}',

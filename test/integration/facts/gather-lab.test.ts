@@ -69,6 +69,17 @@ describe('gatherFacts', () => {
       kpatchDisabledAtBoot: false,
     });
     expect(facts.kpatchList.text).toBe('Loaded patch modules:\n\nInstalled patch modules:');
+    // the distribution its kernel belongs to, not this machine's (the demo hosts are RHEL)
+    expect(facts.os).toEqual({
+      id: 'rhel',
+      versionId: '9.3',
+      prettyName: 'Red Hat Enterprise Linux 9.3',
+    });
+  });
+
+  it('a Fedora kernel comes with Fedora', async () => {
+    const facts = await gatherFacts(transport('lab002'));
+    expect(facts.os).toEqual({ id: 'fedora', versionId: '42', prettyName: 'Fedora Linux 42' });
   });
 
   it('sees loaded, installed and replaced-leftover patches', async () => {

@@ -232,4 +232,12 @@ describe('names from the inventory', () => {
       `the ${what} ${JSON.stringify(name)} of web1 has characters a shell would read`,
     );
   });
+
+  it('a host whose connection variables cannot be used is never connected to (exit 3)', async () => {
+    const c = conn('{{ ip }}', { host: 'web1', unusable: "ansible_host: 'ip' is undefined" });
+    const err = await resolveSshSettings(c, { env: {} }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SshConfigError);
+    expect((err as SshConfigError).exitCode).toBe(3);
+    expect((err as Error).message).toContain("cannot be used: ansible_host: 'ip' is undefined");
+  });
 });

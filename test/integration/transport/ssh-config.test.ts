@@ -273,6 +273,40 @@ describe('resolveSshConfig (ssh -G)', () => {
     });
   });
 
+  it("the inventory's ssh arguments go on ssh's command line, where the first value wins over the file", async () => {
+    const configFile = write(
+      'args.conf',
+      'Host c\n  User file-user\n  Port 2200\n  ProxyCommand ssh -W %h:%p file-bastion\n',
+    );
+    const extraArgs = {
+      before: ['-o', 'Port=2400'],
+      after: ['-J', 'arg-jump', '-o', 'User=arg-user'],
+    };
+    expect(sshGArgs('c', { configFile: false, user: 'u', port: 2500, extraArgs })).toEqual([
+      '-G',
+      '-F',
+      'none',
+      '-o',
+      'Port=2400',
+      '-l',
+      'u',
+      '-p',
+      '2500',
+      '-J',
+      'arg-jump',
+      '-o',
+      'User=arg-user',
+      '--',
+      'c',
+    ]);
+    const r = await resolve('c', { configFile, extraArgs });
+    expect(r).toMatchObject({ user: 'arg-user', port: 2400, proxyJump: ['arg-jump'] });
+    expect(r.proxyCommand).toBeUndefined();
+    expect(await resolve('c', { configFile, user: 'cli-user', extraArgs })).toMatchObject({
+      user: 'cli-user',
+    });
+  });
+
   it('configFile false reads no file (-F none)', async () => {
     expect(sshGArgs('h', { configFile: false })).toEqual(['-G', '-F', 'none', '--', 'h']);
     const r = await resolve('h', { configFile: false });

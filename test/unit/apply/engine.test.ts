@@ -35,7 +35,7 @@ describe('a clean apply', () => {
     });
     expect(outcomes(r).map(([, o]) => o)).toEqual(Array(8).fill('changed'));
     expect(r.results.map((x) => x.wave)).toEqual([1, 2, 2, 2, 3, 3, 3, 3]);
-    expect(r.results[0]?.message).toBe('3 change(s) done and verified');
+    expect(r.results[0]?.message).toBe('3 changes done and verified');
     expect(r).toMatchObject({ halted: false, interrupted: false });
     for (const h of fleet.hosts) {
       expect(loaded(h) && installed(h), h.name).toBe(true);
@@ -131,7 +131,7 @@ describe('a clean apply', () => {
       ['h001', 'would-change'],
       ['h002', 'would-change'],
     ]);
-    expect(r.results[0]?.message).toBe('3 change(s) would be made');
+    expect(r.results[0]?.message).toBe('3 changes would be made');
     for (const h of fleet.hosts) {
       expect(h.log).toEqual(['probe']);
       expect(loaded(h) || installed(h)).toBe(false);

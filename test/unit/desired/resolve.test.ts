@@ -167,7 +167,8 @@ describe('resolveDesired', () => {
 
 describe('resolveConnection', () => {
   const defaults = config([], []).connection;
-  const resolvePath = (p: string) => `/project/${p}`;
+  const resolvePath = { env: {}, resolveKeyPath: (p: string) => `/project/${p}` };
+  const ctx = resolvePath;
   it('inventory variables override kpfleet.yml connection defaults', () => {
     const c = resolveConnection(
       'web1',
@@ -194,6 +195,79 @@ describe('resolveConnection', () => {
     const c = resolveConnection('web1', { ...defaults, user: 'deploy' }, {}, resolvePath);
     expect(c).toMatchObject({ address: 'web1', user: 'deploy', become: 'sudo' });
     expect(c.port).toBeUndefined();
+  });
+  it('uses the ansible_ssh_* name when both are set, as Ansible does (the last name wins)', () => {
+    const c = resolveConnection(
+      'h1',
+      defaults,
+      {
+        ansible_host: '192.0.2.10',
+        ansible_ssh_host: '192.0.2.99',
+        ansible_user: 'u1',
+        ansible_ssh_user: 'u2',
+        ansible_port: 2201,
+        ansible_ssh_port: '2202',
+        ansible_private_key_file: 'a',
+        ansible_ssh_private_key_file: 'b',
+      },
+      ctx,
+    );
+    expect(c).toMatchObject({ address: '192.0.2.99', user: 'u2', port: 2202 });
+    expect(c.privateKeyFile).toBe('/project/b');
+  });
+  it('a legacy name set to nothing does not win', () => {
+    const c = resolveConnection(
+      'h1',
+      defaults,
+      { ansible_host: '10.0.0.1', ansible_ssh_host: '' },
+      ctx,
+    );
+    expect(c.address).toBe('10.0.0.1');
+  });
+  it('renders templated connection variables', () => {
+    const c = resolveConnection(
+      'h1',
+      defaults,
+      {
+        ip: '10.0.0.9',
+        ansible_host: '{{ ip }}',
+        ansible_user: "{{ lookup('env', 'KP_USER') }}",
+        ansible_port: '{{ p | default(2222) }}',
+        ansible_ssh_private_key_file: "{{ lookup('env', 'KP_HOME') }}/.ssh/id",
+      },
+      { env: { KP_USER: 'deploy', KP_HOME: '/home/d' }, resolveKeyPath: (p) => p },
+    );
+    expect(c).toMatchObject({
+      address: '10.0.0.9',
+      user: 'deploy',
+      port: 2222,
+      privateKeyFile: '/home/d/.ssh/id',
+    });
+    expect(c.unusable).toBeUndefined();
+  });
+  it('marks a host whose template is refused unusable, never using the template', () => {
+    const c = resolveConnection('h1', defaults, { ansible_host: '{{ nope }}' }, ctx);
+    expect(c.address).toBe('h1');
+    expect(c.unusable).toContain("ansible_host: 'nope' is undefined");
+  });
+  it('passes the ssh arguments on, ansible_ssh_args before the user and port', () => {
+    const c = resolveConnection(
+      'h1',
+      defaults,
+      {
+        ansible_ssh_args: '-o ControlMaster=auto -o Port=2',
+        ansible_ssh_common_args: '-J bastion',
+        ansible_ssh_extra_args: '-o User=bob',
+      },
+      ctx,
+    );
+    expect(c.sshArgs).toEqual({
+      before: ['-o', 'Port=2'],
+      after: ['-J', 'bastion', '-o', 'User=bob'],
+    });
+    expect(c.unusable).toBeUndefined();
+    const bad = resolveConnection('h1', defaults, { ansible_ssh_extra_args: '-F x' }, ctx);
+    expect(bad.unusable).toContain("-F: kpfleet does not apply ssh's -F");
   });
   it('reads Ansible booleans', () => {
     expect(['yes', 'True', 'on', '1', true].map(ansibleBoolean)).toEqual([

@@ -241,7 +241,7 @@ describe('diffChanges: the saved changes against those planned now', () => {
     expect(diffChanges(b, a)).toBe(
       `change 3 (load): file is "/var/lib/kpatch/${KERNEL}/other.ko" in the plan, kpfleet plans "/var/lib/kpatch/${KERNEL}/livepatch-cve-1.ko"`,
     );
-    expect(diffChanges(a.slice(0, 2), a)).toBe('the plan has 2 change(s), kpfleet plans 3 now');
+    expect(diffChanges(a.slice(0, 2), a)).toBe('the plan has 2 changes, kpfleet plans 3 now');
   });
 
   it('does not care in which order a file lists the keys of a change (jq -S)', () => {

@@ -145,7 +145,7 @@ describe('auditRecord and auditStartedRecord', () => {
       after: { fingerprint: null },
       result: 'started',
       message:
-        "about to run 2 change(s) under this run's lock: upload livepatch-x.ko; + load livepatch_x",
+        "about to run 2 changes under this run's lock: upload livepatch-x.ko; + load livepatch_x",
     });
   });
 });

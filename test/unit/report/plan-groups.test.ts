@@ -36,7 +36,7 @@ describe('uncovered hosts are not converged', () => {
     );
     // the host's own block still says what the planner found
     expect(text).toMatch(
-      /^batch04 {2}5\.14\.0-570\S* {2}sha256:\w+ {2}uncovered: nothing declared fits[^\n]*\n {2}! warning: no declared patch fits/m,
+      /^batch04 {2}5\.14\.0-570\S* {2}facts sha256:\w+ {2}uncovered: nothing declared fits[^\n]*\n {2}! warning: no declared patch fits/m,
     );
     expect(renderPlanText(demoConvergedPlan(), colorStyle)).toContain(
       `\u001b[33muncovered: nothing declared fits kernel ${EL9_NEWER}\u001b[39m`,

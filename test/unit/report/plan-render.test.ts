@@ -19,7 +19,7 @@ describe('renderPlanText', () => {
   it('renders every action, finding severity and host status (plain)', () => {
     expect(renderPlanText(fleetPlan(), plainStyle)).toBe(
       [
-        `web1  ${KERNEL}  sha256:0123456789ab`,
+        `web1  ${KERNEL}  facts sha256:0123456789ab`,
         '  + upload patches/kpatch-cve-2.ko → ~/.kpfleet/stage/00a1b2c3d4e5f607/kpatch-cve-2.ko  declared loaded by group web',
         `  + install kpatch_cve_2 (${KERNEL})   declared loaded by group web`,
         '  + enable kpatch.service                                kpatch.service is disabled',
@@ -28,7 +28,7 @@ describe('renderPlanText', () => {
         `  - uninstall kpatch-cve-1.ko (${KERNEL}) (after kpatch_cve_2 is enabled)  replaced by cve-2`,
         '  ! warning: cve-1 was released 45 days ago: reboot into the errata kernel',
         '',
-        `db1  ${KERNEL}  sha256:fedcba987654`,
+        `db1  ${KERNEL}  facts sha256:fedcba987654`,
         '  ~ package kpatch-patch-5_14_0-362_8_1-1-2.el9_3 → kpatch-patch-5_14_0-362_8_1-1-3.el9_3  declared loaded by group db',
         '  + package kpatch-patch-extra-1-1.el9    declared installed by group db',
         '  + load cve-3 (kpatch_cve_3, re-enable)  declared loaded by group db; loaded but disabled',
@@ -36,10 +36,10 @@ describe('renderPlanText', () => {
         '  - package kpatch-patch-old-1-1.el9      declared absent by group db',
         '  · info: kpatch.enable=0 on the kernel command line: nothing is loaded at boot',
         '',
-        `web3  ${KERNEL}  sha256:0123456789ab  converged: as declared: 1 patch loaded and installed`,
+        `web3  ${KERNEL}  facts sha256:0123456789ab  converged: as declared: 1 patch loaded and installed`,
         '  ! warning: kpatch_local is loaded but not declared (kept)',
         '',
-        `db2  ${KERNEL}  sha256:0123456789ab  blocked: a live-patch transition is in progress (kpatch_cve_1)`,
+        `db2  ${KERNEL}  facts sha256:0123456789ab  blocked: a live-patch transition is in progress (kpatch_cve_1)`,
         '  ✖ error: kpatch_cve_1 is in transition (enabling): nothing new may start',
         '',
         'db3  error: facts could not be read',
@@ -92,7 +92,7 @@ describe('renderPlanText', () => {
       return found ?? '';
     };
     expect(line('web1')).toContain(`${ESC}[1mweb1${ESC}[22m`);
-    expect(line('web1')).toContain(`${ESC}[2msha256:0123456789ab${ESC}[22m`);
+    expect(line('web1')).toContain(`${ESC}[2mfacts sha256:0123456789ab${ESC}[22m`);
     expect(line('web1')).not.toContain(FINGERPRINT);
     expect(line('  + upload')).toContain(`${ESC}[32m+ upload`);
     expect(line('  + enable')).toContain(`${ESC}[32m+ enable kpatch.service`);
