@@ -26,7 +26,7 @@ export const loginUserOption = () =>
 export const vaultPasswordFileOption = () =>
   new Option(
     '--vault-password-file <file>',
-    'the Ansible Vault password, for vaulted vars files and !vault values (default: $ANSIBLE_VAULT_PASSWORD_FILE); an executable file is run and its output used, as Ansible does',
+    'the Ansible Vault password, for vaulted inventory and vars files and !vault values (default: $ANSIBLE_VAULT_PASSWORD_FILE); an executable file is run and its output used, as Ansible does',
   );
 
 /** `-l, --limit`: an Ansible host pattern; `unlock` and `clear-suspect` require it. */
