@@ -3,15 +3,18 @@
 # Ansible installed on this machine (ansible-inventory and ansible). Re-runnable; the tests only
 # read the committed output, so Ansible is not needed to run them.
 #
-# Each case directory holds inventory.ini or inventory.yml (plus optional group_vars/ and
-# host_vars/) and patterns.txt: one host pattern per line, or "PATTERN --limit LIMIT"; blank lines
-# and lines starting with '#' are skipped. Written per case:
+# Each case directory holds inventory.ini or inventory.yml, or an inventory/ directory of files
+# (plus optional group_vars/ and host_vars/), optionally vault-password (a test password for the
+# case's committed, already encrypted vault files: never re-encrypted here, as encryption is
+# salted at random), and patterns.txt: one host pattern per line, or "PATTERN --limit LIMIT";
+# blank lines and lines starting with '#' are skipped. Written per case:
 #   expected-list.json               ansible-inventory -i INV --list
 #   expected-patterns.json           {line: [hosts in order]}
 #                                    | {line: {"anyOrder": [sorted hosts]}} when Ansible's order
 #                                      varied between runs (it walks nested groups through a set)
 #                                    | {line: {"error": "message"}} when Ansible rejects it
 #   expected-pattern-warnings.json   {line: [warnings]} for lines where Ansible warned
+#   expected-unparsed.json           [files of an inventory/ directory Ansible could not parse]
 #   expected-connections.json        what Ansible's ssh was given per host, for a case with a
 #                                    connect.json (scripts/gen-ansible-connections.py)
 # Usage: scripts/gen-ansible-fixtures.sh [case-name...]
@@ -76,8 +79,12 @@ def unwrap(text):
             out.append(line)
     return out
 
+def vault_args(case_dir):
+    pw = os.path.join(case_dir, "vault-password")
+    return ["--vault-password-file", pw] if os.path.exists(pw) else []
+
 def list_hosts(inv, case_dir, args):
-    code, out, err = run(["ansible", "-i", inv] + args + ["--list-hosts"], case_dir)
+    code, out, err = run(["ansible", "-i", inv] + vault_args(case_dir) + args + ["--list-hosts"], case_dir)
     lines = unwrap(out + "\n" + err)
     hosts, reading, error = None, False, None
     for line in unwrap(out):
@@ -95,6 +102,14 @@ def list_hosts(inv, case_dir, args):
 # Warnings about the pattern itself (not about parsing the inventory).
 PATTERN_WARNINGS = ("Could not match supplied host pattern", "Use [x:y] inclusive subscripts")
 
+def write_if_any(path, data):
+    """An expectation file that exists only when it has something to say."""
+    if data:
+        with open(path, "w") as f:
+            f.write(json.dumps(data, indent=2) + "\n")
+    elif os.path.exists(path):
+        os.remove(path)
+
 def case(name):
     case_dir = os.path.join(fixtures, name)
     invs = [f for f in sorted(os.listdir(case_dir)) if f == "inventory" or f.startswith("inventory.")]
@@ -102,9 +117,11 @@ def case(name):
         raise SystemExit(f"{name}: expected exactly one inventory file, found {invs}")
     inv = os.path.join(case_dir, invs[0])
     # ansible-inventory from a neutral directory, so no playbook-adjacent group_vars are read.
-    code, out, err = run(["ansible-inventory", "-i", inv, "--list"], work)
-    if code != 0 or "Failed to parse" in err or "Unable to parse" in err:
+    code, out, err = run(["ansible-inventory", "-i", inv] + vault_args(case_dir) + ["--list"], work)
+    unparsed = sorted(os.path.relpath(p, case_dir) for p in re.findall(r"Unable to parse (\S+) as an inventory source", " ".join(unwrap(err))))
+    if code != 0 or (not os.path.isdir(inv) and ("Failed to parse" in err or unparsed)):
         raise SystemExit(f"{name}: ansible-inventory failed:\n{err}")
+    write_if_any(os.path.join(case_dir, "expected-unparsed.json"), unparsed)
     with open(os.path.join(case_dir, "expected-list.json"), "w") as f:
         f.write(json.dumps(json.loads(out), indent=2, sort_keys=True) + "\n")
 
@@ -146,12 +163,7 @@ def case(name):
                 warnings[line] = warns
     with open(os.path.join(case_dir, "expected-patterns.json"), "w") as f:
         f.write(json.dumps(patterns, indent=2) + "\n")
-    wpath = os.path.join(case_dir, "expected-pattern-warnings.json")
-    if warnings:
-        with open(wpath, "w") as f:
-            f.write(json.dumps(warnings, indent=2) + "\n")
-    elif os.path.exists(wpath):
-        os.remove(wpath)
+    write_if_any(os.path.join(case_dir, "expected-pattern-warnings.json"), warnings)
     print(f"{name}: {len(patterns)} patterns")
 
 names = sys.argv[1:] or sorted(d for d in os.listdir(fixtures) if os.path.isdir(os.path.join(fixtures, d)))

@@ -21,6 +21,7 @@ import {
   loginUserOption,
   STATUS_FORMATS,
   trustSshConfigOption,
+  vaultPasswordFileOption,
   yesOption,
 } from './options.ts';
 import { addHelp } from './help.ts';
@@ -53,6 +54,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
         'once as file:line:col; exits 3 if the configuration is invalid. Contacts no host.',
     )
     .addOption(configOption())
+    .addOption(vaultPasswordFileOption())
     .addOption(trustSshConfigOption())
     .addOption(jsonOption('print the result and all diagnostics as JSON on stdout'))
     .action(async (opts) => {
@@ -67,6 +69,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
         'must have (which patch, in which state, for which kernel). Contacts no host.',
     )
     .addOption(configOption())
+    .addOption(vaultPasswordFileOption())
     .addOption(trustSshConfigOption())
     .addOption(
       limitOption('only hosts matching an Ansible host pattern (web:&prod:!web03, ~regex, @file)'),
@@ -86,6 +89,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
         'Exits 4 if a host could not be reached or its host key was refused.',
     )
     .addOption(configOption())
+    .addOption(vaultPasswordFileOption())
     .addOption(trustSshConfigOption())
     .addOption(limitOption())
     .addOption(forksOption('read'))
@@ -106,6 +110,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
         '--detailed-exitcode, 2 when changes are pending.',
     )
     .addOption(configOption())
+    .addOption(vaultPasswordFileOption())
     .addOption(trustSshConfigOption())
     .addOption(limitOption())
     .addOption(forksOption('read'))
@@ -135,6 +140,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
         'facts failed, 4 unreachable.',
     )
     .addOption(configOption())
+    .addOption(vaultPasswordFileOption())
     .addOption(trustSshConfigOption())
     .addOption(limitOption())
     .addOption(forksOption('read'))
@@ -167,6 +173,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     )
     .argument('[planfile]', 'a plan saved with kpfleet plan --out: execute exactly that plan')
     .addOption(configOption())
+    .addOption(vaultPasswordFileOption())
     .addOption(trustSshConfigOption())
     .addOption(limitOption())
     .addOption(forksOption('changed'))
@@ -193,6 +200,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
         'Exit: 0 every selected host is free, 1 a lock could not be ended, 4 unreachable.',
     )
     .addOption(configOption())
+    .addOption(vaultPasswordFileOption())
     .addOption(trustSshConfigOption())
     .addOption(limitOption('the hosts whose locks to look at (required)').makeOptionMandatory())
     .addOption(forksOption())
@@ -212,6 +220,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
         'Exit: 0 cleared or nothing to clear, 1 a record could not be removed, 4 unreachable.',
     )
     .addOption(configOption())
+    .addOption(vaultPasswordFileOption())
     .addOption(trustSshConfigOption())
     .addOption(
       limitOption('the hosts someone has looked at (Ansible host pattern)').makeOptionMandatory(),

@@ -22,6 +22,13 @@ export const loginUserOption = () =>
     'log in as NAME on every host, whatever kpfleet.yml and the inventory say (facts and plans need no root: a user without sudo for CI, docs/security.md)',
   );
 
+/** `--vault-password-file`: read by cli/vault-password.ts (ANSIBLE_VAULT_PASSWORD_FILE otherwise). */
+export const vaultPasswordFileOption = () =>
+  new Option(
+    '--vault-password-file <file>',
+    'the Ansible Vault password, for vaulted inventory and vars files and !vault values (default: $ANSIBLE_VAULT_PASSWORD_FILE); an executable file is run and its output used, as Ansible does',
+  );
+
 /** `-l, --limit`: an Ansible host pattern; `unlock` and `clear-suspect` require it. */
 export const limitOption = (description = 'only hosts matching an Ansible host pattern') =>
   new Option('-l, --limit <pattern>', description);

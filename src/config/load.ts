@@ -12,9 +12,11 @@ import { sortDiagnostics } from '../diagnostics.ts';
 import { UsageError } from '../errors.ts';
 import { loadInventory } from '../inventory/load.ts';
 import type { Inventory } from '../inventory/types.ts';
+import type { VaultKey } from '../inventory/vault-yaml.ts';
 import type { ConnectionContext } from '../desired/connection.ts';
 import { readRegularFile } from '../util/regular-file.ts';
 import { inventoryConnectionFacts, keyFileLooker } from './load-connection.ts';
+import { redactDiagnostic } from '../util/secrets.ts';
 import { SourceText } from '../util/source.ts';
 import type { Config } from '../config-model.ts';
 import { normalizeConfig } from './normalize.ts';
@@ -38,6 +40,8 @@ export interface LoadOptions {
    * ProxyCommand, ...). Only the command line sets it, never a file or the environment.
    */
   trustSshConfig?: boolean;
+  /** The vault password (cli/vault-password.ts reads it); undefined: none was given. */
+  vault?: VaultKey;
   /** The environment `lookup('env', …)` reads in inventory variables; process.env by default. */
   env?: Readonly<Record<string, string | undefined>>;
 }
@@ -118,7 +122,7 @@ export function loadProject(options: LoadOptions = {}): Project {
   let inventory: Inventory | undefined;
   if (config.inventory !== '') {
     const invDisplay = displayPath(cwd, config.inventory);
-    const readable = checkReadable(config.inventory);
+    const readable = isDirectory(config.inventory) ? undefined : checkReadable(config.inventory);
     if (readable !== undefined) {
       diagnostics.push(
         yaml.source.diagnostic(
@@ -130,7 +134,11 @@ export function loadProject(options: LoadOptions = {}): Project {
         ),
       );
     } else {
-      const loaded = loadInventory(config.inventory, invDisplay);
+      const loaded = loadInventory(
+        config.inventory,
+        invDisplay,
+        options.vault ? { vault: options.vault } : {},
+      );
       pushAll(diagnostics, loaded.diagnostics);
       if (!loaded.diagnostics.some((d) => d.severity === 'error')) inventory = loaded.inventory;
     }
@@ -157,6 +165,7 @@ export function loadProject(options: LoadOptions = {}): Project {
   if (options.trustSshConfig !== true)
     pushAll(diagnostics, sshConfigDiagnostics(config.connection.sshConfig, { cwd, home, dir }));
   attachLineText(diagnostics, cwd);
+  for (const d of diagnostics) redactDiagnostic(d);
   const project: Project = {
     config,
     resolvePath,
@@ -267,6 +276,15 @@ function errnoText(err: unknown): string {
     (code !== undefined ? ERRNO_TEXT[code] : undefined) ??
     (err instanceof Error ? err.message : String(err))
   );
+}
+
+/** An inventory directory: its files are read as Ansible reads them (inventory/load.ts). */
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 function checkReadable(path: string): string | undefined {

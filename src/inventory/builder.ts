@@ -26,15 +26,41 @@ function pythonInt(value: unknown): number | undefined {
 /** Ansible's INVALID_VARIABLE_NAMES: a group name that is not a valid variable name. */
 const INVALID_GROUP_CHARS = /^[^\p{L}\p{Mn}\p{Pc}]|[^\p{L}\p{N}\p{Mn}\p{Pc}]/u;
 
+/**
+ * What several files of one inventory (a directory, as Ansible's InventoryData) build together:
+ * each file's builder adds to it, and `reconcile` runs once after the last.
+ */
+export interface SharedInventory {
+  inventory: Inventory;
+  parents: Map<string, string[]>;
+  /** The file that first defined each host (where a warning about it points). */
+  hostFiles: Map<string, string>;
+}
+
+export function newSharedInventory(file: string): SharedInventory {
+  return {
+    inventory: { file, hosts: new Map(), groups: new Map() },
+    parents: new Map(),
+    hostFiles: new Map(),
+  };
+}
+
 export class InventoryBuilder {
   readonly inventory: Inventory;
   readonly diagnostics: Diagnostic[] = [];
   readonly src: SourceText;
-  private readonly parents = new Map<string, string[]>();
+  private readonly parents: Map<string, string[]>;
+  private readonly hostFiles: Map<string, string>;
+  /** Set when this builder adds one file to a shared inventory: `finish` leaves reconciling to the caller. */
+  private readonly shared: boolean;
 
-  constructor(src: SourceText) {
+  constructor(src: SourceText, shared?: SharedInventory) {
     this.src = src;
-    this.inventory = { file: src.file, hosts: new Map(), groups: new Map() };
+    const into = shared ?? newSharedInventory(src.file);
+    this.shared = shared !== undefined;
+    this.inventory = into.inventory;
+    this.parents = into.parents;
+    this.hostFiles = into.hostFiles;
     this.addGroup('all', undefined);
     this.addGroup('ungrouped', undefined);
     this.addChild('all', 'ungrouped', undefined);
@@ -100,6 +126,7 @@ export class InventoryBuilder {
         host.line = p.line;
         host.col = p.col;
       }
+      this.hostFiles.set(name, this.src.file);
       if (port !== undefined && port !== 0) {
         host.vars['ansible_port'] = port;
         this.site(host, 'ansible_port', at);
@@ -178,8 +205,13 @@ export class InventoryBuilder {
     return true;
   }
 
-  /** `reconcile_inventory`: top-level groups under 'all', 'ungrouped' fixed up, name clashes. */
+  /** The end of one file: the inventory, reconciled unless it is shared with other files. */
   finish(): Inventory {
+    return this.shared ? this.inventory : this.reconcile();
+  }
+
+  /** `reconcile_inventory`: top-level groups under 'all', 'ungrouped' fixed up, name clashes. */
+  reconcile(): Inventory {
     const { groups, hosts } = this.inventory;
     for (const g of groups.values()) {
       if (g.name !== 'all' && this.ancestors(g.name).size === 0)
@@ -206,12 +238,21 @@ export class InventoryBuilder {
     for (const host of hosts.values()) {
       if (groups.has(host.name)) {
         const at = host.line === undefined ? undefined : { line: host.line, col: host.col ?? 1 };
-        this.warning(
-          'inventory/host-group-clash',
-          `found both group and host with same name: ${host.name}`,
-          at,
-          'a pattern naming it selects the host, but &/! terms select the group',
-        );
+        const file = this.hostFiles.get(host.name) ?? this.src.file;
+        const message = `found both group and host with same name: ${host.name}`;
+        const hint = 'a pattern naming it selects the host, but &/! terms select the group';
+        if (file === this.src.file) this.warning('inventory/host-group-clash', message, at, hint);
+        else {
+          const d: Diagnostic = {
+            severity: 'warning',
+            code: 'inventory/host-group-clash',
+            message,
+            file,
+            hint,
+          };
+          if (at !== undefined) d.pos = at;
+          this.diagnostics.push(d);
+        }
       }
     }
     return this.inventory;

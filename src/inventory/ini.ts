@@ -6,7 +6,7 @@
  */
 import type { SourceText } from '../util/source.ts';
 import { HostRangeError, expandHostRange, parseAddress } from './address.ts';
-import { InventoryBuilder } from './builder.ts';
+import { InventoryBuilder, type SharedInventory } from './builder.ts';
 import { parseIniValue } from './literal-eval.ts';
 import { ShlexError, shlexSplit } from './shlex.ts';
 import type { Inventory } from './types.ts';
@@ -54,8 +54,11 @@ function expandHostPattern(pattern: string): { hosts: string[]; port: number | u
   return { hosts, port };
 }
 
-export function parseIni(src: SourceText): { inventory: Inventory; diagnostics: Diagnostic[] } {
-  const b = new InventoryBuilder(src);
+export function parseIni(
+  src: SourceText,
+  shared?: SharedInventory,
+): { inventory: Inventory; diagnostics: Diagnostic[] } {
+  const b = new InventoryBuilder(src, shared);
   const pending = new Map<string, Pending>();
   let group = 'ungrouped';
   let state: 'hosts' | 'vars' | 'children' = 'hosts';

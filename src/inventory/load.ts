@@ -1,221 +1,265 @@
 /**
- * Loading an inventory from disk: the file itself, plus the group_vars/ and host_vars/
- * directories beside it, found and merged as Ansible's host_group_vars plugin does. The only
- * module of the inventory that touches the file system.
+ * Loading an inventory from disk as ansible-core 2.14 does: a file, or a directory of files
+ * (each parsed into the one inventory, in Ansible's order, what Ansible ignores skipped), then
+ * group_vars/ and host_vars/ beside a file or inside a directory (vars-files.ts). The only
+ * module of the inventory, with vars-files.ts, that touches the file system.
  */
-import { readdirSync, statSync, type Stats } from 'node:fs';
-import { isMap, isScalar } from 'yaml';
+import {
+  accessSync,
+  constants,
+  readdirSync,
+  readSync,
+  openSync,
+  closeSync,
+  statSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Diagnostic } from '../diagnostics.ts';
-import { readRegularFile } from '../util/regular-file.ts';
-import { SourceText } from '../util/source.ts';
-import { parseInventory, type ParsedInventory } from './parse.ts';
-import type { InventoryGroup, InventoryHost, VarSites } from './types.ts';
-import { pyJsonKey, toPlain } from './yaml-inventory.ts';
-import { parseYaml11, yamlErrorDiagnostic } from './yaml11.ts';
+import { sortDiagnostics } from '../diagnostics.ts';
 import { pushAll } from '../util/arrays.ts';
+import { readRegularFile } from '../util/regular-file.ts';
+import { InventoryBuilder, newSharedInventory, type SharedInventory } from './builder.ts';
+import { parseInventory, type ParsedInventory, type ParseOptions } from './parse.ts';
+import { SourceText } from '../util/source.ts';
+import { applyVarsFiles, type VarsBase } from './vars-files.ts';
+import { isVaulted } from './vault.ts';
+import { openVault, type VaultKey } from './vault-yaml.ts';
+import { markSecret } from '../util/secrets.ts';
 
-/** Ansible's YAML_FILENAME_EXTENSIONS, tried after the bare name. */
-const VARS_EXTENSIONS = ['', '.yml', '.yaml', '.json'];
-
-function stat(path: string): Stats | undefined {
-  try {
-    return statSync(path);
-  } catch {
-    return undefined;
-  }
+export interface LoadInventoryOptions {
+  /** The vault password for vaulted vars files and `!vault` values. */
+  vault?: VaultKey;
 }
 
-/** Python's os.path.splitext(name)[1]: the extension, leading dots of the name not counting. */
-function splitext(name: string): string {
-  const dot = name.lastIndexOf('.');
-  if (dot <= 0 || /^\.+$/.test(name.slice(0, dot + 1))) return '';
-  return name.slice(dot);
+/**
+ * What Ansible skips in an inventory directory: hidden names, its vars folders, and the default
+ * INVENTORY_IGNORE_EXTS (REJECT_EXTS plus .orig, .ini, .cfg, .retry). `.ini` is among them: in
+ * a directory, Ansible reads an INI inventory only if its name has no such extension.
+ */
+const IGNORED_NAMES = /^\.|^host_vars$|^group_vars$|^vars_plugins$/;
+const IGNORED_EXTS = [
+  ...['.pyc', '.pyo', '.swp', '.bak', '~', '.rpm', '.md', '.txt', '.rst'],
+  ...['.orig', '.ini', '.cfg', '.retry'],
+];
+
+export function ignoredInInventoryDir(name: string): boolean {
+  return IGNORED_NAMES.test(name) || IGNORED_EXTS.some((ext) => name.endsWith(ext));
 }
 
-function dirVarsFiles(dir: string): string[] {
-  const out: string[] = [];
-  let names: string[];
-  try {
-    names = readdirSync(dir).sort();
-  } catch {
-    return out;
-  }
-  for (const name of names) {
-    if (name.startsWith('.') || name.endsWith('~')) continue;
-    const ext = splitext(name);
-    const full = join(dir, name);
-    const st = stat(full);
-    if (st?.isDirectory() && ext === '') pushAll(out, dirVarsFiles(full));
-    else if (st?.isFile() && VARS_EXTENSIONS.includes(ext)) out.push(full);
+/** Python's sorted(os.listdir()) on bytes: by UTF-8 bytes, not UTF-16 units. */
+function sortedNames(dir: string): string[] {
+  return readdirSync(dir).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+}
+
+/** Every file an inventory directory holds, in the order Ansible parses them (depth first). */
+function directoryFiles(dir: string, display: string): { path: string; display: string }[] {
+  const out: { path: string; display: string }[] = [];
+  for (const name of sortedNames(dir)) {
+    if (ignoredInInventoryDir(name)) continue;
+    const path = join(dir, name);
+    const shown = join(display, name);
+    let isDir = false;
+    try {
+      isDir = statSync(path).isDirectory();
+    } catch {
+      // a dangling link: reported when read
+    }
+    if (isDir) pushAll(out, directoryFiles(path, shown));
+    else out.push({ path, display: shown });
   }
   return out;
 }
 
-/** `DataLoader.find_vars_files`: `<name>`, `<name>.yml`, … — the first that exists, file or dir. */
-function findVarsFiles(dir: string, name: string): string[] {
-  for (const ext of VARS_EXTENSIONS) {
-    const full = join(dir, name + ext);
-    const st = stat(full);
-    if (!st) continue;
-    return st.isDirectory() ? dirVarsFiles(full) : [full];
+/** An inventory script as Ansible's script plugin takes it: executable, or starting with `#!`. */
+function isScript(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    // not executable: look for a shebang
   }
-  return [];
-}
-
-interface VarsFile {
-  vars: Record<string, unknown>;
-  /** Where each top-level variable was written. */
-  sites: VarSites;
-}
-
-/** Where each top-level key of a vars file's mapping is (what diagnostics about a value point at). */
-function topLevelSites(src: SourceText, contents: unknown): VarSites {
-  const sites: VarSites = {};
-  if (!isMap(contents)) return sites;
-  for (const pair of contents.items) {
-    const key: unknown = pair.key;
-    if (!isScalar(key) || key.range === undefined || key.range === null) continue;
-    const pos = src.position(key.range[0]);
-    sites[pyJsonKey(key.value)] = { file: src.file, line: pos.line, col: pos.col };
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      const head = Buffer.alloc(2);
+      return readSync(fd, head, 0, 2, 0) === 2 && head.toString('latin1') === '#!';
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false;
   }
-  return sites;
 }
 
-function loadVarsFile(path: string, display: string, diagnostics: Diagnostic[]): VarsFile {
-  const none: VarsFile = { vars: {}, sites: {} };
+function errnoReason(e: unknown): string {
+  const code = (e as { code?: unknown }).code;
+  if (code === 'ENOENT') return 'no such file';
+  return e instanceof Error ? e.message : String(e);
+}
+
+function unreadable(display: string, e: unknown): Diagnostic {
+  return {
+    severity: 'error',
+    code: 'inventory/unreadable',
+    message: `cannot read inventory: ${errnoReason(e)}`,
+    file: display,
+  };
+}
+
+function skipped(display: string, why: string, hint: string): Diagnostic {
+  return {
+    severity: 'warning',
+    code: 'inventory/dir-skipped',
+    message: `not read as part of the inventory directory: ${why}`,
+    file: display,
+    hint,
+  };
+}
+
+/**
+ * One file of an inventory directory, parsed into the shared inventory. Scripts and inventory
+ * plugin configurations (which Ansible would run or hand to a plugin) are skipped with a
+ * warning; a file that is an inventory but has errors stays an error (kpfleet does not patch a
+ * fleet from half an inventory, where Ansible warns and goes on). Returns whether it was parsed.
+ */
+function loadDirectoryFile(
+  file: { path: string; display: string },
+  shared: SharedInventory,
+  options: LoadInventoryOptions,
+  diagnostics: Diagnostic[],
+): boolean {
+  if (isScript(file.path)) {
+    diagnostics.push(
+      skipped(
+        file.display,
+        'it is executable or starts with #!, an inventory script, and kpfleet runs none',
+        'write its output to a file in the directory: `ansible-inventory -i SCRIPT --list -y`, or clear its executable bit if it is a plain inventory',
+      ),
+    );
+    return false;
+  }
+  const parsed = readInventoryFile(file.path, file.display, { ...options, shared });
+  const plugin = parsed.diagnostics.find((d) => d.code === 'inventory/plugin-config');
+  if (plugin) {
+    diagnostics.push(
+      skipped(
+        file.display,
+        'it configures an inventory plugin, which kpfleet does not run',
+        'dynamic inventories are not supported: export one with `ansible-inventory -i SRC --list -y` into the directory',
+      ),
+    );
+    pushAll(
+      diagnostics,
+      parsed.diagnostics.filter((d) => d !== plugin),
+    );
+    return false;
+  }
+  pushAll(diagnostics, parsed.diagnostics);
+  return true;
+}
+
+function loadDirectory(
+  dir: string,
+  display: string,
+  options: LoadInventoryOptions,
+): ParsedInventory {
+  const shared = newSharedInventory(display);
+  const diagnostics: Diagnostic[] = [];
+  let parsedAny = false;
+  for (const file of directoryFiles(dir, display)) {
+    if (loadDirectoryFile(file, shared, options, diagnostics)) parsedAny = true;
+  }
+  const builder = new InventoryBuilder(new SourceText(display, ''), shared);
+  const inventory = builder.reconcile();
+  pushAll(diagnostics, builder.diagnostics);
+  if (!parsedAny) {
+    diagnostics.push({
+      severity: 'error',
+      code: 'inventory/empty-dir',
+      message: 'the inventory directory holds no inventory file kpfleet can read',
+      file: display,
+      hint: 'Ansible skips hidden files, group_vars/, host_vars/ and names ending in .ini, .cfg, .md, .txt, ~ and the like: name an INI inventory without an extension (e.g. `hosts`), a YAML one .yml',
+    });
+  }
+  return { inventory, diagnostics };
+}
+
+/**
+ * Reads and parses one inventory file; an unreadable one is an error diagnostic. An inventory
+ * file encrypted whole with ansible-vault is decrypted first, as Ansible's loader does; then
+ * every variable it sets is a secret, and its diagnostics quote none of its lines.
+ */
+function readInventoryFile(path: string, display: string, options: ParseOptions): ParsedInventory {
   let text: string;
   try {
     text = readRegularFile(path).toString('utf8');
   } catch (e) {
-    diagnostics.push({
-      severity: 'error',
-      code: 'inventory/unreadable',
-      message: `cannot read vars file: ${e instanceof Error ? e.message : String(e)}`,
-      file: display,
-    });
-    return none;
+    const result = parseInventory(display, '', options);
+    result.diagnostics.push(unreadable(display, e));
+    return result;
   }
-  const src = new SourceText(display, text.replace(/^\uFEFF/, ''));
-  if (text.startsWith('$ANSIBLE_VAULT;')) {
-    diagnostics.push(
-      src.diagnostic('error', 'inventory/vault', 'vault-encrypted vars files are not supported', {
-        line: 1,
-        col: 1,
-      }),
-    );
-    return none;
+  if (!isVaulted(text)) return parseInventory(display, text, options);
+  const src = new SourceText(display, text);
+  const opened: Diagnostic[] = [];
+  const plain = openVault(
+    text,
+    options.vault,
+    src,
+    { line: 1, col: 1 },
+    'this inventory file',
+    opened,
+  );
+  if (plain === undefined) {
+    const result = parseInventory(display, '', options);
+    pushAll(result.diagnostics, opened);
+    return result;
   }
-  const { doc } = parseYaml11(src.text);
-  if (doc.errors.length > 0) {
-    for (const e of doc.errors) diagnostics.push(yamlErrorDiagnostic(src, e));
-    return none;
-  }
-  let data: unknown;
-  try {
-    data = toPlain(doc.toJS({ mapAsMap: true, maxAliasCount: 100 }));
-  } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
-    diagnostics.push(
-      src.diagnostic('error', 'inventory/yaml-syntax', message, { line: 1, col: 1 }),
-    );
-    return none;
-  }
-  if (data === null || data === undefined || data === '' || data === false || data === 0)
-    return none;
-  if (typeof data !== 'object' || Array.isArray(data)) {
-    diagnostics.push(
-      src.diagnostic(
-        'error',
-        'inventory/vars-structure',
-        'a vars file must hold a mapping of variable names to values',
-        doc.contents?.range[0] ?? 0,
-      ),
-    );
-    return none;
-  }
-  return { vars: data as Record<string, unknown>, sites: topLevelSites(src, doc.contents) };
+  const result = parseInventory(display, plain, options);
+  hideVaultedFile(result, display);
+  return result;
 }
 
-function applyFiles(
-  entity: InventoryGroup | InventoryHost,
-  varsDir: string,
-  displayDir: string,
-  diagnostics: Diagnostic[],
-): void {
-  if (entity.name.startsWith('/')) return;
-  const files = findVarsFiles(varsDir, entity.name);
-  if (files.length === 0) return;
-  const merged: Record<string, unknown> = {};
-  const sites: VarSites = {};
-  for (const f of files) {
-    const display = join(displayDir, f.slice(varsDir.length + 1));
-    const loaded = loadVarsFile(f, display, diagnostics);
-    Object.assign(merged, loaded.vars);
-    for (const k of Object.keys(loaded.vars)) {
-      const site = loaded.sites[k];
-      if (site) sites[k] = site;
-      else Reflect.deleteProperty(sites, k);
-    }
+/** After a vaulted file: its vars marked secret and placed at its header, its lines not quoted. */
+function hideVaultedFile(result: ParsedInventory, display: string): void {
+  for (const d of result.diagnostics) {
+    if (d.file !== display) continue;
+    if (d.pos) d.message += ` (line ${d.pos.line} of the decrypted text)`;
+    delete d.pos;
+    delete d.lineText;
   }
-  const inventorySites = entity.varSites ?? {};
-  entity.layers = { inventory: entity.vars, files: merged, inventorySites, fileSites: sites };
-  entity.vars = { ...entity.vars, ...merged };
-  entity.varSites = { ...inventorySites, ...sites };
-  for (const k of Object.keys(merged)) {
-    if (!sites[k]) Reflect.deleteProperty(entity.varSites, k);
+  const { hosts, groups } = result.inventory;
+  for (const entity of [...hosts.values(), ...groups.values()]) {
+    for (const [k, site] of Object.entries(entity.varSites ?? {})) {
+      if (site.file !== display) continue;
+      markSecret(entity.vars[k]);
+      site.line = 1;
+      site.col = 1;
+    }
   }
 }
 
 /**
- * Reads and parses an inventory file (`displayFile` is how diagnostics name it; default `path`),
- * then merges group_vars/ and host_vars/ from its directory. Never throws for bad input.
+ * Reads and parses an inventory file or directory (`displayFile` is how diagnostics name it;
+ * default `path`), then merges group_vars/ and host_vars/: beside a file, inside a directory.
+ * Never throws for bad input.
  */
-export function loadInventory(path: string, displayFile: string = path): ParsedInventory {
-  let text: string;
+export function loadInventory(
+  path: string,
+  displayFile: string = path,
+  options: LoadInventoryOptions = {},
+): ParsedInventory {
+  let isDir = false;
   try {
-    text = readRegularFile(path).toString('utf8');
-  } catch (e) {
-    const code = (e as { code?: unknown }).code;
-    const reason =
-      code === 'ENOENT'
-        ? 'no such file'
-        : code === 'EISDIR'
-          ? 'it is a directory (inventory directories are not supported; name one file)'
-          : e instanceof Error
-            ? e.message
-            : String(e);
-    const result = parseInventory(displayFile, '');
-    result.diagnostics.push({
-      severity: 'error',
-      code: 'inventory/unreadable',
-      message: `cannot read inventory: ${reason}`,
-      file: displayFile,
-    });
-    return result;
+    isDir = statSync(path).isDirectory();
+  } catch {
+    // reported as unreadable by readInventoryFile
   }
-  const result = parseInventory(displayFile, text);
-  const base = dirname(path);
-  const displayBase = dirname(displayFile);
-  for (const [sub, entities] of [
-    ['group_vars', result.inventory.groups],
-    ['host_vars', result.inventory.hosts],
-  ] as const) {
-    const dir = join(base, sub);
-    const st = stat(dir);
-    if (!st) continue;
-    if (!st.isDirectory()) {
-      result.diagnostics.push({
-        severity: 'warning',
-        code: 'inventory/vars-dir',
-        message: `found ${sub} that is not a directory, skipping it`,
-        file: join(displayBase, sub),
-      });
-      continue;
-    }
-    for (const entity of entities.values()) {
-      applyFiles(entity, dir, join(displayBase, sub), result.diagnostics);
-    }
-  }
-  return result;
+  const result = isDir
+    ? loadDirectory(path, displayFile, options)
+    : readInventoryFile(path, displayFile, options);
+  const base: VarsBase = isDir
+    ? { dir: path, display: displayFile }
+    : { dir: dirname(path), display: dirname(displayFile) };
+  applyVarsFiles(result.inventory, [base], options.vault, result.diagnostics);
+  return { inventory: result.inventory, diagnostics: sortDiagnostics(result.diagnostics) };
 }

@@ -5,6 +5,8 @@
  */
 import { sortDiagnostics, type Diagnostic } from '../diagnostics.ts';
 import { SourceText } from '../util/source.ts';
+import type { SharedInventory } from './builder.ts';
+import type { VaultKey } from './vault-yaml.ts';
 import { parseIni } from './ini.ts';
 import type { Inventory } from './types.ts';
 import { parseYamlInventory } from './yaml-inventory.ts';
@@ -28,19 +30,31 @@ function inventoryFormatCandidates(file: string): ('yaml' | 'ini')[] {
   return ext === '' || YAML_EXTENSIONS.includes(ext) ? ['yaml', 'ini'] : ['ini'];
 }
 
-export function parseInventory(file: string, text: string): ParsedInventory {
-  const result = detectAndParse(file, text);
+export interface ParseOptions {
+  /** The file adds to an inventory other files build too (a directory); the caller reconciles. */
+  shared?: SharedInventory;
+  /** The vault password for `!vault` values (none given: they are errors). */
+  vault?: VaultKey;
+}
+
+export function parseInventory(
+  file: string,
+  text: string,
+  options: ParseOptions = {},
+): ParsedInventory {
+  const result = detectAndParse(file, text, options);
   return { inventory: result.inventory, diagnostics: sortDiagnostics(result.diagnostics) };
 }
 
-function detectAndParse(file: string, text: string): ParsedInventory {
+function detectAndParse(file: string, text: string, options: ParseOptions): ParsedInventory {
+  const { shared } = options;
   const src = new SourceText(file, text.replace(/^\uFEFF/, ''));
   const formats = inventoryFormatCandidates(file);
-  if (!formats.includes('yaml')) return parseIni(src);
-  const yaml = parseYamlInventory(src);
+  if (!formats.includes('yaml')) return parseIni(src, shared);
+  const yaml = parseYamlInventory(src, options);
   if (yaml.kind === 'inventory')
     return { inventory: yaml.inventory, diagnostics: yaml.diagnostics };
-  const ini = parseIni(src);
+  const ini = parseIni(src, shared);
   if (!ini.diagnostics.some((d) => d.severity === 'error')) return ini;
   // Neither format fits. Report the one the user most likely meant: YAML for .yml/.yaml/.json,
   // or where the text has YAML's shape (its first significant line is `key:`).

@@ -7,9 +7,11 @@ import { isAlias, isMap, isScalar, visit, type Document, type Node } from 'yaml'
 import type { Diagnostic } from '../diagnostics.ts';
 import type { SourceText } from '../util/source.ts';
 import { HostRangeError, expandHostRange, parseAddress } from './address.ts';
-import { InventoryBuilder, type At } from './builder.ts';
+import { InventoryBuilder, type At, type SharedInventory } from './builder.ts';
+import { openInlineVaults, type VaultKey } from './vault-yaml.ts';
 import type { Inventory } from './types.ts';
 import { parseYaml11, yamlErrorDiagnostic } from './yaml11.ts';
+import { pushAll } from '../util/arrays.ts';
 
 export type YamlOutcome =
   | { kind: 'inventory'; inventory: Inventory; diagnostics: Diagnostic[] }
@@ -91,7 +93,10 @@ function duplicateKeys(doc: Document, b: InventoryBuilder): void {
   });
 }
 
-export function parseYamlInventory(src: SourceText): YamlOutcome {
+export function parseYamlInventory(
+  src: SourceText,
+  options: { shared?: SharedInventory; vault?: VaultKey } = {},
+): YamlOutcome {
   const { doc } = parseYaml11(src.text);
   if (doc.errors.length > 0) {
     return {
@@ -99,6 +104,8 @@ export function parseYamlInventory(src: SourceText): YamlOutcome {
       diagnostics: doc.errors.map((e) => yamlErrorDiagnostic(src, e)),
     };
   }
+  const vaultErrors: Diagnostic[] = [];
+  openInlineVaults(doc, src, options.vault, vaultErrors);
   let data: unknown;
   try {
     data = doc.toJS({ mapAsMap: true, maxAliasCount: 100 });
@@ -135,7 +142,8 @@ export function parseYamlInventory(src: SourceText): YamlOutcome {
       ],
     };
   }
-  const b = new InventoryBuilder(src);
+  const b = new InventoryBuilder(src, options.shared);
+  pushAll(b.diagnostics, vaultErrors);
   duplicateKeys(doc, b);
   const plugin: unknown = data.get('plugin');
   if (plugin !== undefined && plugin !== null && plugin !== false && plugin !== '') {

@@ -6,6 +6,7 @@
 import type { HostResult, StepRecord } from '../apply/events.ts';
 import { countOutcomes } from '../apply/outcomes.ts';
 import type { OutcomeCounts } from '../apply/outcomes.ts';
+import { jsonWithoutSecrets } from './safe-text.ts';
 
 export const APPLY_REPORT_FORMAT = 'kpfleet-apply-report';
 export const APPLY_REPORT_VERSION = 1;
@@ -130,5 +131,5 @@ export function buildApplyReport(input: ApplyReportInput): ApplyReport {
 
 /** The report as written to `--report FILE`: 2-space JSON and a final newline. */
 export function applyReportJson(report: ApplyReport): string {
-  return JSON.stringify(report, null, 2) + '\n';
+  return jsonWithoutSecrets(report, 2) + '\n';
 }

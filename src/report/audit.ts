@@ -11,6 +11,7 @@ import type { Change, ChangeAction } from '../plan/model.ts';
 import type { HostResult } from '../apply/events.ts';
 import type { HostOutcome } from '../apply/outcomes.ts';
 import type { ApplyReport } from './apply-report.ts';
+import { jsonWithoutSecrets } from './safe-text.ts';
 import { plural } from '../util/text.ts';
 
 export interface AuditChange {
@@ -138,5 +139,5 @@ export function auditRecords(report: ApplyReport, extra: AuditExtra = {}): Audit
  * records); the empty string for no records. JSON.stringify escapes line breaks inside strings.
  */
 export function auditLines(records: readonly AuditRecord[]): string {
-  return records.map((r) => JSON.stringify(r) + '\n').join('');
+  return records.map((r) => jsonWithoutSecrets(r) + '\n').join('');
 }

@@ -2,6 +2,7 @@
 import type { Config } from '../config-model.ts';
 import type { HostConnection } from '../connection.ts';
 import type { HostDesired } from '../desired/resolve.ts';
+import { hideSecret } from '../util/secrets.ts';
 import { safeText } from './safe-text.ts';
 import type { Style } from './style.ts';
 
@@ -10,18 +11,18 @@ export interface HostView {
   desired: HostDesired;
 }
 
-/** The JSON form: stable, and free of secrets (inventory variables are not echoed). */
+/** The JSON form: stable, and free of secrets (inventory variables are not echoed, vaulted ones hidden). */
 export function hostsJson(config: Config, hosts: readonly HostView[]): unknown {
   return {
     version: 1,
     hosts: hosts.map(({ connection: c, desired: d }) => ({
       name: c.host,
       connection: {
-        address: c.address,
-        port: c.port ?? null,
-        user: c.user ?? null,
+        address: hideSecret(c.address),
+        port: hideSecret(c.port ?? null),
+        user: hideSecret(c.user ?? null),
         become: c.become,
-        private_key_file: c.privateKeyFile ?? null,
+        private_key_file: hideSecret(c.privateKeyFile ?? null),
         known_hosts: c.knownHosts,
         host_key_checking: c.hostKeyChecking,
         ssh_config: c.sshConfig,
@@ -62,7 +63,7 @@ const t = safeText;
 export function renderHosts(config: Config, hosts: readonly HostView[], style: Style): string {
   const out: string[] = [];
   for (const { connection: c, desired: d } of hosts) {
-    const target = `${c.user ? t(c.user) + '@' : ''}${t(c.address)}${c.port ? ':' + String(c.port) : ''}`;
+    const target = `${c.user ? t(c.user) + '@' : ''}${t(c.address)}${c.port ? ':' + String(hideSecret(c.port)) : ''}`;
     out.push(
       `${style.bold(t(c.host))}  ${style.dim(`${target}  become=${c.become}  host_key_checking=${c.hostKeyChecking}`)}`,
     );

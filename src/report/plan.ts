@@ -10,7 +10,7 @@ import type { UncoveredHost } from '../plan/coverage.ts';
 import { CHANGE_ACTIONS } from '../plan/model.ts';
 import type { Change, FindingKind, HostPlan, Plan } from '../plan/model.ts';
 import { hostList } from './host-names.ts';
-import { PROSE_KEYS, safeData } from './safe-text.ts';
+import { jsonWithoutSecrets, PROSE_KEYS, safeData } from './safe-text.ts';
 import { plural } from '../util/text.ts';
 
 /** At most this many names (or ranges of names) in a list of hosts; then `and N more`. */
@@ -189,5 +189,5 @@ export function displayPlan(plan: Plan): Plan {
 
 /** The plan as written to disk and read back by `apply`: 2-space JSON and a final newline. */
 export function planJson(plan: Plan): string {
-  return JSON.stringify(plan, null, 2) + '\n';
+  return jsonWithoutSecrets(plan, 2) + '\n';
 }

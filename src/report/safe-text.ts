@@ -11,7 +11,10 @@
  *
  * Our own styling (report/style.ts) is applied after, to text already made safe. JSON output
  * needs none of this: JSON.stringify escapes every control character.
+ *
+ * A value decrypted from Ansible Vault never shows: each becomes `<vaulted>` (util/secrets.ts).
  */
+import { redactSecrets } from '../util/secrets.ts';
 
 const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\p{Default_Ignorable_Code_Point}]/u;
 const UNSAFE_ALL = new RegExp(UNSAFE.source, 'gu');
@@ -33,7 +36,8 @@ function escapeChar(c: string): string {
 }
 
 /** One line of text, safe to print: line breaks, tabs and every control become escapes. */
-export function safeText(s: string): string {
+export function safeText(text: string): string {
+  const s = redactSecrets(text);
   return UNSAFE.test(s) ? s.replace(UNSAFE_ALL, escapeChar) : s;
 }
 
@@ -43,7 +47,7 @@ export function safeText(s: string): string {
  * The caller shows each line as host output (indented, prefixed), never bare.
  */
 export function safeLines(s: string): string {
-  const lines = s.replace(/\r\n?/g, '\n');
+  const lines = redactSecrets(s).replace(/\r\n?/g, '\n');
   return UNSAFE.test(lines) ? lines.replace(UNSAFE_IN_LINES, escapeChar) : lines;
 }
 
@@ -65,6 +69,19 @@ export const PROSE_KEYS: ReadonlySet<string> = new Set([
 ]);
 
 const NO_KEYS: ReadonlySet<string> = new Set();
+
+/**
+ * JSON for a file or stdout (a plan, a report, an audit record) where no prose field (a reason,
+ * a message, an error: what may quote an address or a user) shows a value decrypted from Ansible
+ * Vault. Data fields are kept as they are: a saved plan is read back.
+ */
+export function jsonWithoutSecrets(value: unknown, indent?: number): string {
+  return JSON.stringify(
+    value,
+    (key, v: unknown) => (typeof v === 'string' && PROSE_KEYS.has(key) ? redactSecrets(v) : v),
+    indent,
+  );
+}
 
 function walk(v: unknown, lines: boolean, keepLines: ReadonlySet<string>): unknown {
   if (typeof v === 'string') return lines ? safeLines(v) : safeText(v);

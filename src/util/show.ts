@@ -1,9 +1,12 @@
+import { isSecret, VAULTED } from './secrets.ts';
+
 /**
  * A user's value as it should appear in a message: strings quoted (JSON-escaped when they hold a
  * control character, so that no escape sequence from a file reaches the terminal), structures
- * named.
+ * named; a value decrypted from Ansible Vault as `<vaulted>`.
  */
 export function showValue(v: unknown): string {
+  if (isSecret(v)) return VAULTED;
   if (v === null) return 'null';
   if (v === undefined) return 'nothing';
   if (Array.isArray(v)) return 'a list';

@@ -1,7 +1,7 @@
 import { ExitCode } from '../../errors.ts';
 import { rebootDue, suspectNotes } from '../../plan/plan.ts';
 import { factsJson, renderFacts } from '../../report/facts.ts';
-import { oneLine } from '../../report/safe-text.ts';
+import { jsonWithoutSecrets, oneLine } from '../../report/safe-text.ts';
 import { styleFor } from '../../report/style.ts';
 import { createSshConnector } from '../../transport/ssh/connect.ts';
 import type { CliIo } from '../io.ts';
@@ -64,7 +64,7 @@ export async function factsCommand(opts: FactsOptions, io: CliIo): Promise<numbe
     ),
   );
   if (opts.json === true) {
-    io.stdout.write(JSON.stringify(factsJson(results, notes), null, 2) + '\n');
+    io.stdout.write(jsonWithoutSecrets(factsJson(results, notes), 2) + '\n');
   } else io.stdout.write(renderFacts(results, styleFor(io.stdout, io.env), notes) + '\n');
   return exitCodeOf(results.map((r) => (r.ok ? ExitCode.ok : r.error.exitCode)));
 }

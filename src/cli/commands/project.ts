@@ -16,13 +16,14 @@ import type { Inventory } from '../../inventory/types.ts';
 import type { SelectedHosts } from '../../workflow/hosts.ts';
 import { selectHosts } from '../../workflow/hosts.ts';
 import type { CliIo } from '../io.ts';
+import { readVaultPassword } from '../vault-password.ts';
 
 /** Loads the project named by `-c` (or found in the working directory), as every command does. */
 export function loadForCli(
-  opts: { config?: string; trustSshConfig?: boolean },
+  opts: { config?: string; trustSshConfig?: boolean; vaultPasswordFile?: string },
   io: CliIo,
 ): Project {
-  const options: LoadOptions = { cwd: io.cwd };
+  const options: LoadOptions = { cwd: io.cwd, vault: readVaultPassword(opts, io) };
   if (opts.config !== undefined) options.configPath = opts.config;
   if (opts.trustSshConfig === true) options.trustSshConfig = true;
   if (io.env.HOME !== undefined && io.env.HOME !== '') options.home = io.env.HOME;
@@ -98,6 +99,7 @@ export function selectHostsForCli(
     json?: boolean;
     loginUser?: string;
     trustSshConfig?: boolean;
+    vaultPasswordFile?: string;
   },
   io: CliIo,
 ): SelectedHosts {

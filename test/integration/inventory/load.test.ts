@@ -1,9 +1,11 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadInventory } from '../../../src/inventory/load.ts';
+import { ignoredInInventoryDir, loadInventory } from '../../../src/inventory/load.ts';
 import { hostVars } from '../../../src/inventory/vars.ts';
+import { showValue } from '../../../src/util/show.ts';
+import { vaultEncrypt } from '../../vault-encrypt.ts';
 
 let dir: string;
 beforeEach(() => {
@@ -31,7 +33,8 @@ describe('loadInventory', () => {
       }),
     ]);
     expect([...r.inventory.groups.keys()]).toEqual(['all', 'ungrouped']);
-    expect(loadInventory(dir).diagnostics[0]?.message).toMatch(/directory/);
+    // An empty directory is an inventory directory with nothing in it (load-dir.test.ts).
+    expect(loadInventory(dir).diagnostics.map((d) => d.code)).toEqual(['inventory/empty-dir']);
   });
 
   it('layers group_vars and host_vars files with Ansible precedence', () => {
@@ -71,5 +74,144 @@ describe('loadInventory', () => {
         pos: { line: 2, col: 8 },
       }),
     ]);
+  });
+});
+
+const load = () => loadInventory(join(dir, 'inv'), 'inv');
+
+// Inventory directories beyond what the Ansible compat fixtures show: what kpfleet skips with a
+// warning and what stays an error, where diagnostics point, Ansible's order and merge rules.
+describe('an inventory directory', () => {
+  it('skips what Ansible skips by default', () => {
+    for (const name of ['.hidden', 'group_vars', 'host_vars', 'vars_plugins', 'a~', 'a.ini']) {
+      expect(ignoredInInventoryDir(name), name).toBe(true);
+    }
+    for (const name of ['a.orig', 'a.cfg', 'a.retry', 'a.md', 'a.txt', 'a.rst', 'a.bak']) {
+      expect(ignoredInInventoryDir(name), name).toBe(true);
+    }
+    for (const name of ['hosts', 'a.yml', 'a.yaml', 'a.json', 'a.INI', 'hosts.ini.d']) {
+      expect(ignoredInInventoryDir(name), name).toBe(false);
+    }
+  });
+
+  it('parses files in byte order, later vars over earlier ones', () => {
+    write('inv/b', '[g]\nh1 v=b\n');
+    write('inv/B', '[g]\nh2\nh1 v=B\n');
+    write('inv/a.yml', 'g:\n  hosts:\n    h1:\n      v: a\n');
+    const { inventory, diagnostics } = load();
+    expect(diagnostics).toEqual([]);
+    // B (0x42) < a.yml (0x61) < b (0x62)
+    expect(inventory.groups.get('g')?.hosts).toEqual(['h2', 'h1']);
+    expect(hostVars(inventory, 'h1')['v']).toBe('b');
+  });
+
+  it('skips an inventory script with a warning naming it, and reads the rest', () => {
+    write('inv/hosts', '[web]\nw1\n');
+    const script = write('inv/ec2.py', '#!/usr/bin/env python3\nprint("{}")\n');
+    chmodSync(script, 0o755);
+    write('inv/shebang', '#!/bin/sh\necho {}\n');
+    const { inventory, diagnostics } = load();
+    expect([...inventory.hosts.keys()]).toEqual(['w1']);
+    expect(diagnostics.map((d) => [d.file, d.severity, d.code])).toEqual([
+      ['inv/ec2.py', 'warning', 'inventory/dir-skipped'],
+      ['inv/shebang', 'warning', 'inventory/dir-skipped'],
+    ]);
+    expect(diagnostics[0]?.message).toMatch(/inventory script/);
+  });
+
+  it('keeps an error in one file an error, at that file:line:col', () => {
+    write('inv/01', '[web]\nw1\n');
+    write('inv/sub/02.yml', 'web:\n  hosts:\n    w[1:]:\n');
+    const { diagnostics } = load();
+    expect(diagnostics).toEqual([
+      expect.objectContaining({
+        severity: 'error',
+        file: 'inv/sub/02.yml',
+        pos: expect.objectContaining({ line: 3 }) as unknown,
+      }),
+    ]);
+  });
+
+  it('sees groups another file declared ([x:children] naming a group from an earlier file)', () => {
+    write('inv/1-base', '[db]\nd1\n');
+    write('inv/2-tree', '[prod:children]\ndb\n');
+    const { inventory, diagnostics } = load();
+    expect(diagnostics).toEqual([]);
+    expect(inventory.groups.get('prod')?.children).toEqual(['db']);
+    // Reconciled once, after the last file: db hangs under prod only, not also under all.
+    expect(inventory.groups.get('all')?.children).toEqual(['ungrouped', 'prod']);
+  });
+
+  it('applies group_vars/ inside the directory, not those of a subdirectory', () => {
+    write('inv/hosts', '[web]\nw1\n');
+    write('inv/sub/more', '[edge]\ne1\n');
+    write('inv/group_vars/web.yml', 'a: 1\n');
+    write('inv/sub/group_vars/edge.yml', 'b: 2\n');
+    write('group_vars/web.yml', 'beside: the directory\n');
+    const { inventory } = load();
+    expect(hostVars(inventory, 'w1')).toEqual({ a: 1 });
+    expect(hostVars(inventory, 'e1')).toEqual({});
+  });
+
+  it('points a host/group name clash at the file that defined the host', () => {
+    write('inv/1', '[web]\nx\n');
+    write('inv/2', '[x]\nw9\n');
+    const { diagnostics } = load();
+    expect(diagnostics).toEqual([
+      expect.objectContaining({
+        code: 'inventory/host-group-clash',
+        file: 'inv/1',
+        pos: { line: 2, col: 1 },
+      }),
+    ]);
+  });
+
+  it('is an error when nothing in it is an inventory', () => {
+    write('inv/aws_ec2.yml', 'plugin: aws_ec2\n');
+    write('inv/hosts.ini', '[web]\nw1\n');
+    const { diagnostics } = load();
+    expect(diagnostics.map((d) => [d.file, d.severity, d.code])).toEqual([
+      ['inv', 'error', 'inventory/empty-dir'],
+      ['inv/aws_ec2.yml', 'warning', 'inventory/dir-skipped'],
+    ]);
+  });
+});
+
+describe('an inventory file encrypted with ansible-vault', () => {
+  const password = Buffer.from('kpfleet-test-password');
+
+  it('is decrypted as Ansible does, its variables secret and placed at its header', () => {
+    const inv = write(
+      'inv',
+      vaultEncrypt('[web]\nw1 ansible_user=deploy-user-x\n', 'kpfleet-test-password'),
+    );
+    const { inventory, diagnostics } = loadInventory(inv, 'inv', { vault: { password } });
+    expect(diagnostics).toEqual([]);
+    expect(inventory.groups.get('web')?.hosts).toEqual(['w1']);
+    expect(hostVars(inventory, 'w1')).toEqual({ ansible_user: 'deploy-user-x' });
+    expect(inventory.hosts.get('w1')?.varSites?.['ansible_user']).toEqual({
+      file: 'inv',
+      line: 1,
+      col: 1,
+    });
+    expect(showValue('deploy-user-x')).toBe('<vaulted>');
+  });
+
+  it('without the password: one error at its first line, nothing parsed', () => {
+    const inv = write('inv', vaultEncrypt('[web]\nw1\n', 'kpfleet-test-password'));
+    const { inventory, diagnostics } = loadInventory(inv, 'inv');
+    expect(inventory.hosts.size).toBe(0);
+    expect(diagnostics).toEqual([
+      expect.objectContaining({ code: 'inventory/vault-password', pos: { line: 1, col: 1 } }),
+    ]);
+  });
+
+  it('reports an error in the decrypted text without quoting it', () => {
+    const inv = write('inv', vaultEncrypt('[web]\nw[1:x] secret-line\n', 'kpfleet-test-password'));
+    const { diagnostics } = loadInventory(inv, 'inv', { vault: { password } });
+    expect(diagnostics).toHaveLength(1);
+    expect(diagnostics[0]?.message).toMatch(/\(line 2 of the decrypted text\)$/);
+    expect(diagnostics[0]?.pos).toBeUndefined();
+    expect(diagnostics[0]?.lineText).toBeUndefined();
   });
 });
