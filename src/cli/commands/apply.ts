@@ -1,7 +1,6 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { ApplyEvent, HostResult } from '../../apply/events.ts';
 import { applyPlan } from '../../apply/execute.ts';
 import { OUTCOMES } from '../../apply/outcomes.ts';
@@ -22,6 +21,7 @@ import {
   withRecordsExitCode,
   writeApplyReport,
 } from '../apply-records.ts';
+import { configIdentity } from '../config-identity.ts';
 import type { CliIo } from '../io.ts';
 import { confirmed } from '../prompt.ts';
 import { abortOnStopSignals } from '../signals.ts';
@@ -48,23 +48,6 @@ export interface ApplyCliOptions {
   auditLog?: string;
   /** `--detailed`: the plan shown before the prompt with a block per host. */
   detailed?: boolean;
-}
-
-/** The commit of the configuration (with `-dirty` when the working tree differs), if in git. */
-function configCommit(dir: string): string | undefined {
-  try {
-    const head = execFileSync('git', ['-C', dir, 'rev-parse', 'HEAD'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    }).trim();
-    const dirty = execFileSync('git', ['-C', dir, 'status', '--porcelain', '--', '.'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    }).trim();
-    return dirty ? `${head}-dirty` : head;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Exit codes an apply can end with, most severe first (docs/exit-codes.md, precedence). */
@@ -101,7 +84,6 @@ export async function applyCommand(
   const { config } = selected;
   const open = connectorForCli(io);
   const out = styleFor(io.stdout, io.env);
-  const projectDir = dirname(resolve(io.cwd, config.file));
 
   let plan: Plan;
   if (planFile !== undefined) {
@@ -141,12 +123,17 @@ export async function applyCommand(
   const abort = new AbortController();
   const startedAt = new Date();
   const operator = `${userInfo().username}@${hostname()}`;
-  const commit = configCommit(projectDir);
+  const identity = configIdentity(config, io.cwd, plan.configFingerprint.sha256);
   const audit =
     records.audit !== undefined && opts.check !== true && !nothing
       ? createAuditLog(
           records.audit,
-          { time: startedAt.toISOString(), operator, configCommit: commit ?? null },
+          {
+            time: startedAt.toISOString(),
+            operator,
+            configCommit: identity.commit ?? null,
+            configFingerprint: identity.fingerprint,
+          },
           plannedHosts(plan),
           io,
         )
@@ -184,7 +171,8 @@ export async function applyCommand(
       startedAt: startedAt.toISOString(),
       durationMs: Date.now() - startedAt.getTime(),
       config: config.file,
-      ...(commit !== undefined ? { configCommit: commit } : {}),
+      ...(identity.commit !== undefined ? { configCommit: identity.commit } : {}),
+      configFingerprint: identity.fingerprint,
       operator,
       kpfleetVersion: VERSION,
       ...(planFile !== undefined ? { planFile } : {}),
