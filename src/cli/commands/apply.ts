@@ -11,7 +11,7 @@ import { summarizePlan } from '../../plan/plan.ts';
 import { createListrRenderer } from '../../report/apply-listr.ts';
 import { createPlainRenderer } from '../../report/apply-plain.ts';
 import { buildApplyReport } from '../../report/apply-report.ts';
-import { describeChange } from '../../report/plan.ts';
+import { applyWords, describeChange, displayPlan } from '../../report/plan.ts';
 import { renderPlanText } from '../../report/plan-text.ts';
 import { styleFor } from '../../report/style.ts';
 import type { AuditLog, PlannedHost } from '../apply-records.ts';
@@ -110,7 +110,7 @@ export async function applyCommand(
     opts.check !== true &&
     !(await confirmed(
       opts.yes,
-      `Apply ${String(plan.summary.actions.load ?? 0)} load(s) and the other changes to ${String(plan.summary.changes)} host(s)? Only 'yes' is accepted: `,
+      `${applyWords(displayPlan(plan))}\nApply these changes? Only 'yes' is accepted: `,
       'apply changes hosts',
       io,
       'in CI: kpfleet apply --yes plan.json (a plan saved and reviewed with kpfleet plan --out)',
