@@ -22,6 +22,8 @@ import {
   writeApplyReport,
 } from '../apply-records.ts';
 import { configIdentity } from '../config-identity.ts';
+import { nextSteps } from '../next-steps.ts';
+import type { NextSteps } from '../../report/apply-next.ts';
 import type { CliIo } from '../io.ts';
 import { confirmed } from '../prompt.ts';
 import { abortOnStopSignals } from '../signals.ts';
@@ -154,12 +156,17 @@ export async function applyCommand(
     io,
   );
   try {
+    const next = nextSteps(opts, planFile, {
+      ...(records.report !== undefined ? { report: records.report.path } : {}),
+      ...(audit !== undefined && records.audit !== undefined ? { audit: records.audit.path } : {}),
+    });
     const result = await runApply(plan, selected, opts, io, {
       open,
       out,
       startedAt,
       operator,
       signal: abort.signal,
+      next,
       ...(audit !== undefined ? { audit } : {}),
     });
     audit?.finish(result.results);
@@ -207,6 +214,8 @@ interface RunContext {
   startedAt: Date;
   operator: string;
   signal: AbortSignal;
+  /** What the end of the run suggests, and where its records are. */
+  next: NextSteps;
   audit?: AuditLog;
 }
 
@@ -221,8 +230,8 @@ async function runApply(
   const { config } = selected;
   const renderer =
     io.stdout.isTTY === true && io.env.CI === undefined
-      ? createListrRenderer({ output: process.stdout })
-      : createPlainRenderer((line) => io.stdout.write(line + '\n'), ctx.out);
+      ? createListrRenderer({ output: process.stdout, next: ctx.next })
+      : createPlainRenderer((line) => io.stdout.write(line + '\n'), ctx.out, { next: ctx.next });
   const onEvent = (e: ApplyEvent) => {
     // the record is on disk before the step runs or the host's end is shown
     ctx.audit?.onEvent(e);
