@@ -228,6 +228,48 @@ describe('SIGHUP is handled as SIGTERM', () => {
   }, 120_000);
 });
 
+describe('SIGTERM in a serial run', () => {
+  it('the host being changed finishes; the summary names the host left untouched, why, the command to run next and the audit log', async () => {
+    const [first, second] = hosts as [LabHost, LabHost];
+    // the first host waits in its health check (which then passes); the second has not started
+    mark(first, 'hold');
+    const audit = join(scratch, 'audit.jsonl');
+    const cli = startCli(['apply', '--yes', '--audit-log', audit]);
+    let ended = false;
+    void cli.exit.then(() => (ended = true));
+    try {
+      await until(
+        'the first host is in its health check',
+        () => existsSync(tmp(first, 'health-started')),
+        () => ended,
+      );
+      cli.child.kill('SIGTERM');
+      await until(
+        'kpfleet takes the SIGTERM',
+        () => /SIGTERM: finishing/.test(cli.out()),
+        () => ended,
+      );
+    } finally {
+      rmSync(tmp(first, 'hold'), { force: true });
+    }
+    const { code } = await cli.exit;
+    const out = cli.out();
+    expect(code, out).toBe(130);
+    expect(loaded(first)).toBe(true);
+    expect(installed(second)).toBe(false);
+    expect(out).toContain(`  skipped: ${second.name} — interrupted before it started`);
+    expect(out).toContain(
+      `Next: kpfleet apply --audit-log ${audit}: it reads the facts again and converges the rest`,
+    );
+    expect(out).toContain(`Audit log: ${audit}`);
+    expect(auditOf(audit).map((r) => [r.host, r.result])).toEqual([
+      [first.name, 'started'],
+      [first.name, 'changed'],
+      [second.name, 'skipped'],
+    ]);
+  }, 120_000);
+});
+
 describe('SIGKILL', () => {
   it('after the first host of a serial run ended: its records are on disk, and the host being changed has a started record', async () => {
     const [first, second] = hosts as [LabHost, LabHost];
