@@ -6,7 +6,7 @@
  * is not committed, and its fingerprint, also outside git); a plan that removes a patch says
  * which CVE that re-opens.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,41 @@ import type { LabHost } from '../../../lab/lab.ts';
 import { TMP_BASE } from '../../../lab/host-dir.ts';
 
 const LAB_DIR = join(TMP_BASE, `apply-end-${String(process.pid)}`);
+const MAIN = new URL('../../../src/cli/main.ts', import.meta.url).pathname;
+const hasScript = spawnSync('script', ['--version']).status === 0;
+
+/** `kpfleet apply -c kpfleet.yml` on a pty (util-linux script); answers `no` once asked. */
+function applyAnsweringNo(): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const q = (x: string) => `'${x.replaceAll("'", "'\\''")}'`;
+    const command = [process.execPath, '--import', 'tsx', MAIN, 'apply', '-c', cfg]
+      .map(q)
+      .join(' ');
+    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', HOME: dir, SHELL: '/bin/sh' };
+    env.XDG_STATE_HOME = join(dir, 'state');
+    delete env.CI;
+    // from the repository, where tsx is installed; the project by its absolute path
+    const child = spawn('script', ['-qfec', command, '/dev/null'], {
+      cwd: new URL('../../../', import.meta.url).pathname,
+      env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let typed = false;
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      if (!typed && out.includes("Only 'yes' is accepted: ")) {
+        typed = true;
+        child.stdin.write('no\r');
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, out }));
+    setTimeout(() => child.kill('SIGKILL'), 50_000).unref();
+  });
+}
 let lab: Lab;
 let host: LabHost;
 /** The project: in a temporary folder outside any git repository (until a test makes one). */
@@ -164,4 +199,18 @@ describe('the end of an apply, and what it records', () => {
     const md = await run(['plan', '--format', 'markdown']);
     expect(md.stdout).toContain('**Reopens:** `CVE-2024-1086` on 1 host');
   }, 60_000);
+
+  it.runIf(hasScript)(
+    "apply's prompt says what it removes and what that re-opens, in plain lines",
+    async () => {
+      const r = await applyAnsweringNo();
+      const out = r.out.replaceAll('\r\n', '\n');
+      expect(out).toContain(
+        "On 1 host: 1 removal (2 changes in all).\nThis reopens CVE-2024-1086 on 1 host.\nApply these changes? Only 'yes' is accepted: ",
+      );
+      expect(out).toContain('Apply cancelled; nothing was changed.');
+      expect(r.code, out).toBe(0);
+    },
+    60_000,
+  );
 });
