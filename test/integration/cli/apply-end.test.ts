@@ -6,12 +6,13 @@
  * is not committed, and its fingerprint, also outside git); a plan that removes a patch says
  * which CVE that re-opens.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runInProcess } from '../../cli-in-process.ts';
+import { hasScript, typeAtPrompt } from '../../pty.ts';
 import { CVE, makePatchFile, writeProject } from '../../project.ts';
 import { Lab } from '../../../lab/lab.ts';
 import type { LabHost } from '../../../lab/lab.ts';
@@ -19,40 +20,24 @@ import { TMP_BASE } from '../../../lab/host-dir.ts';
 
 const LAB_DIR = join(TMP_BASE, `apply-end-${String(process.pid)}`);
 const MAIN = new URL('../../../src/cli/main.ts', import.meta.url).pathname;
-const hasScript = spawnSync('script', ['--version']).status === 0;
 
 /** `kpfleet apply -c kpfleet.yml` on a pty (util-linux script); answers `no` once asked. */
 function applyAnsweringNo(): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const q = (x: string) => `'${x.replaceAll("'", "'\\''")}'`;
-    const command = [process.execPath, '--import', 'tsx', MAIN, 'apply', '-c', cfg]
-      .map(q)
-      .join(' ');
-    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', HOME: dir, SHELL: '/bin/sh' };
-    env.XDG_STATE_HOME = join(dir, 'state');
-    delete env.CI;
+  const q = (x: string) => `'${x.replaceAll("'", "'\\''")}'`;
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', HOME: dir, SHELL: '/bin/sh' };
+  env.XDG_STATE_HOME = join(dir, 'state');
+  delete env.CI;
+  return typeAtPrompt({
+    command: [process.execPath, '--import', 'tsx', MAIN, 'apply', '-c', cfg].map(q).join(' '),
     // from the repository, where tsx is installed; the project by its absolute path
-    const child = spawn('script', ['-qfec', command, '/dev/null'], {
-      cwd: new URL('../../../', import.meta.url).pathname,
-      env,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let typed = false;
-    const onData = (d: Buffer): void => {
-      out += d.toString();
-      if (!typed && out.includes("Only 'yes' is accepted: ")) {
-        typed = true;
-        child.stdin.write('no\r');
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, out }));
-    setTimeout(() => child.kill('SIGKILL'), 50_000).unref();
+    cwd: new URL('../../../', import.meta.url).pathname,
+    env,
+    prompt: "Only 'yes' is accepted: ",
+    keys: 'no\r',
+    timeoutMs: 50_000,
   });
 }
+
 let lab: Lab;
 let host: LabHost;
 /** The project: in a temporary folder outside any git repository (until a test makes one). */
