@@ -12,7 +12,7 @@ import { gatherFacts } from '../facts/gather.ts';
 import type { HostFacts } from '../facts/model.ts';
 import type { Change, HostPlan, Plan, UploadChange } from '../plan/model.ts';
 import { uncoveredHosts } from '../plan/coverage.ts';
-import { diffChanges } from '../plan/verify.ts';
+import { diffHostPlan } from '../plan/verify.ts';
 import type { Amount } from '../config-model.ts';
 import type { Transport } from '../transport/transport.ts';
 import type { ApplyEvent, HostResult, StepRecord } from './events.ts';
@@ -224,7 +224,7 @@ async function runHost<H extends { host: string }>(
     const mismatch =
       facts.kernel !== hp.kernel
         ? `it runs kernel ${facts.kernel}, the plan is for ${String(hp.kernel)}`
-        : o.replan && diffChanges(hp.changes, o.replan(hp.host, facts, before).changes);
+        : o.replan && diffHostPlan(hp, o.replan(hp.host, facts, before));
     if (mismatch) {
       return result(
         'stale',

@@ -197,6 +197,17 @@ export interface HostPlan {
   error?: ErrorInfo;
   /** CVEs the changes close (from the catalogue). */
   cves: string[];
+  /**
+   * CVEs the changes re-open (`plan/cves.ts`): fixed by a patch they unload while it is enabled
+   * and by no patch enabled after them. Absent when none.
+   */
+  reopens?: string[];
+}
+
+/** How many hosts something concerns: a module removed, a CVE re-opened. */
+export interface OnHosts {
+  name: string;
+  hosts: number;
 }
 
 export interface PlanSummary {
@@ -215,6 +226,13 @@ export interface PlanSummary {
   actions: Partial<Record<ChangeAction, number>>;
   /** CVEs the plan closes, sorted. */
   cves: string[];
+  /**
+   * Modules removed (`removedModules`: unloaded, not as the clean-up after a successor's load nor
+   * as an inert leftover), each with its number of hosts, by name. Absent when none.
+   */
+  removes?: OnHosts[];
+  /** CVEs the plan re-opens (`HostPlan.reopens`), each with its number of hosts. Absent when none. */
+  reopens?: OnHosts[];
   /** Hosts with each finding kind of severity warning or error. */
   findings: Partial<Record<FindingKind, number>>;
 }

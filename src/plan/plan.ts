@@ -14,7 +14,7 @@ import type { ConfigFingerprint } from '../config/fingerprint.ts';
 import type { ErrorInfo } from '../errors.ts';
 import { pushAll } from '../util/arrays.ts';
 import { plural } from '../util/text.ts';
-import { hostContext, type HostContext, type PlanHostInput } from './host/context.ts';
+import { hostContext, isEnabled, type HostContext, type PlanHostInput } from './host/context.ts';
 import { changesInOrder, emptyDraft, type Draft } from './host/draft.ts';
 import { absent } from './host/phases/absent.ts';
 import {
@@ -29,7 +29,8 @@ import { installs } from './host/phases/installs.ts';
 import { disabledInstalled, loads } from './host/phases/loads.ts';
 import { unmanaged } from './host/phases/unmanaged.ts';
 import { isUncovered } from './coverage.ts';
-import type { ChangeAction, HostPlan, Plan, PlanSummary } from './model.ts';
+import { reopenedCves } from './cves.ts';
+import type { ChangeAction, HostPlan, OnHosts, Plan, PlanSummary } from './model.ts';
 import { CHANGE_ACTIONS, PLAN_FORMAT, PLAN_VERSION } from './model.ts';
 import { rebootDue } from './reboot-due.ts';
 
@@ -81,6 +82,11 @@ export function planHost(input: PlanHostInput): HostPlan {
     }
   }
   const changes = changesInOrder(draft);
+  const reopens = reopenedCves(ctx.patches, {
+    enabledNow: ctx.enabledNow,
+    unloaded: draft.unloads.filter((u) => !u.leftover && isEnabled(ctx, u.module)),
+    loaded: draft.loads.map((l) => l.module),
+  });
   return {
     ...base,
     status: changes.length > 0 ? 'changes' : 'converged',
@@ -88,6 +94,7 @@ export function planHost(input: PlanHostInput): HostPlan {
     changes,
     findings: draft.findings,
     cves: [...new Set(draft.loads.flatMap((l) => l.cves))].sort(),
+    ...(reopens.length > 0 ? { reopens } : {}),
   };
 }
 
@@ -148,8 +155,35 @@ export function summarizePlan(hosts: readonly HostPlan[]): PlanSummary {
     uncovered: hosts.filter(isUncovered).length,
     actions: ordered,
     cves: [...new Set(hosts.flatMap((h) => h.cves))].sort(),
+    ...onHosts('removes', hosts, removedModules),
+    ...onHosts('reopens', hosts, (h) => h.reopens ?? []),
     findings,
   };
+}
+
+/**
+ * What a host's changes remove: modules unloaded while enabled, not as the clean-up after a
+ * successor's load (`after`) and not an inert leftover.
+ */
+export function removedModules(h: HostPlan): string[] {
+  return h.changes.flatMap((c) =>
+    c.action === 'unload' && !c.leftover && c.after === undefined ? [c.module] : [],
+  );
+}
+
+/** `{ [key]: [{ name, hosts }] }` by name, or nothing when no host has any. */
+function onHosts<K extends string>(
+  key: K,
+  hosts: readonly HostPlan[],
+  of: (h: HostPlan) => readonly string[],
+): Partial<Record<K, OnHosts[]>> {
+  const count = new Map<string, number>();
+  for (const h of hosts) for (const n of new Set(of(h))) count.set(n, (count.get(n) ?? 0) + 1);
+  if (count.size === 0) return {};
+  const list = [...count]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name, n]) => ({ name, hosts: n }));
+  return { [key]: list } as Partial<Record<K, OnHosts[]>>;
 }
 
 export function buildPlan(

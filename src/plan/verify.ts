@@ -102,3 +102,18 @@ export function diffChanges(
   }
   return undefined;
 }
+
+/**
+ * The first difference between a saved host plan and the one made now under the host's lock:
+ * its changes (`diffChanges`), then what it says they re-open, which the confirmation prompt
+ * showed (a plan that hid a re-opened CVE is not run). Undefined when they agree.
+ */
+export function diffHostPlan(saved: HostPlan, planned: HostPlan): string | undefined {
+  const changes = diffChanges(saved.changes, planned.changes);
+  if (changes !== undefined) return changes;
+  const a = saved.reopens ?? [];
+  const b = planned.reopens ?? [];
+  return JSON.stringify(a) === JSON.stringify(b)
+    ? undefined
+    : `the plan says its changes re-open ${shown(a)}, kpfleet finds they re-open ${shown(b)}`;
+}

@@ -7,6 +7,7 @@
 import { DefaultRenderer } from 'listr2';
 import type { ListrTask, ListrTaskWrapper } from 'listr2';
 import type { ApplyEvent } from '../apply/events.ts';
+import { OUTCOMES } from '../apply/outcomes.ts';
 import type { HostProgress, ProgressState, WaveProgress } from './apply-progress.ts';
 import type { Style } from './style.ts';
 import { plural } from '../util/text.ts';
@@ -149,7 +150,28 @@ export function waveTask(
         t.skip(`${waveName(state, w)}: ${plural(w.size, 'host')} — ${why}`);
         return;
       }
-      return t.newListr(subtasks(), { concurrent: true, exitOnError: false });
+      return t.newListr([...subtasks(), waveVerdict(state, v, kit)], {
+        concurrent: true,
+        exitOnError: false,
+      });
+    },
+  });
+}
+
+/**
+ * Last under a wave, hidden: fails once the wave ended with a host that did not do what was asked
+ * (failed, refused, stale, skipped, or no outcome), so that the wave never shows a ✔ over it; an
+ * empty message, since the host's own line and the summary say why.
+ */
+function waveVerdict(state: ProgressState, v: WaveView, kit: ViewKit): Task {
+  return kit.task({
+    task: async () => {
+      await v.end.promise;
+      const notDone = v.wave.hosts.some((name) => {
+        const r = state.hostByName.get(name)?.result;
+        return r === undefined || OUTCOMES[r.outcome].ends !== 'done';
+      });
+      if (notDone) throw new Error('');
     },
   });
 }

@@ -31,6 +31,7 @@ import { treeView } from './apply-listr-tree.ts';
 import { plainView } from './apply-plain.ts';
 import { finishProgress, newProgress, progress } from './apply-progress.ts';
 import { displayEvent, summaryLines } from './apply-text.ts';
+import type { NextSteps } from './apply-next.ts';
 import { oneLine } from './safe-text.ts';
 import { styleFor } from './style.ts';
 import type { Style } from './style.ts';
@@ -47,6 +48,8 @@ export interface ListrRendererOptions {
   maxRunningLines?: number;
   /** The clock of the plain fallback's lines. */
   now?: () => Date;
+  /** What to run next and where the records are, said under the summary (`apply-next.ts`). */
+  next?: NextSteps;
 }
 
 export interface ListrApplyRenderer {
@@ -82,8 +85,11 @@ export function createListrRenderer(opts: ListrRendererOptions): ListrApplyRende
   let runPromise: Promise<void> | undefined;
   /** Settles at run-end (or done()): the display stays up until then, for the summary. */
   const runEnd: Deferred<void> = deferred();
+  const next = opts.next !== undefined ? { next: opts.next } : {};
   const summary = (): string[] =>
-    state.end !== undefined ? summaryLines({ ...state.end, check: state.check }, style) : [];
+    state.end !== undefined
+      ? summaryLines({ ...state.end, check: state.check, ...next }, style)
+      : [];
 
   // ---- fallback ----------------------------------------------------------------------------
   let renderer: DefaultRenderer | undefined;
@@ -107,6 +113,7 @@ export function createListrRenderer(opts: ListrRendererOptions): ListrApplyRende
       },
       style,
       opts.now ?? (() => new Date()),
+      opts.next,
     );
     try {
       renderer?.end();

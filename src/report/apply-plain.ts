@@ -14,6 +14,7 @@ import type { ApplyEvent, HostResult, StepRecord } from '../apply/events.ts';
 import { isSuccess } from '../apply/outcomes.ts';
 import { newProgress, progress } from './apply-progress.ts';
 import type { ProgressState } from './apply-progress.ts';
+import type { NextSteps } from './apply-next.ts';
 import {
   clock,
   describeHostEnd,
@@ -34,6 +35,8 @@ export interface PlainRenderer {
 
 export interface PlainRendererOptions {
   now?: () => Date;
+  /** What to run next and where the records are, said under the summary (`apply-next.ts`). */
+  next?: NextSteps;
 }
 
 /** Host names are padded to align the columns, up to this width. */
@@ -47,7 +50,7 @@ export function createPlainRenderer(
   opts: PlainRendererOptions = {},
 ): PlainRenderer {
   const state = newProgress();
-  const print = plainView(state, write, style, opts.now ?? (() => new Date()));
+  const print = plainView(state, write, style, opts.now ?? (() => new Date()), opts.next);
   return {
     onEvent(raw: ApplyEvent): void {
       const e = displayEvent(raw);
@@ -66,6 +69,7 @@ export function plainView(
   write: (line: string) => void,
   style: Style,
   now: () => Date,
+  next?: NextSteps,
 ): (e: ApplyEvent) => void {
   const waveName = (wave: number) => {
     const n = state.waveByNumber.get(wave)?.ordinal ?? wave;
@@ -151,7 +155,7 @@ export function plainView(
       case 'run-end': {
         if (e.interrupted)
           line(style.yellow('interrupted: the steps in flight finished; no other started'));
-        const input = { ...e, check: state.check };
+        const input = { ...e, check: state.check, ...(next !== undefined ? { next } : {}) };
         for (const l of summaryLines(input, style)) line(l);
         return;
       }

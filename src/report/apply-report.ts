@@ -37,8 +37,13 @@ export interface ApplyReport {
   kpfleetVersion: string;
   /** The project file, as named on the command line. */
   config: string;
-  /** The git commit of the configuration (`-dirty` when the working tree differs), if in git. */
+  /**
+   * The commit of the git repository holding kpfleet.yml, `-dirty` when a file of the
+   * configuration is not as committed (`cli/config-identity.ts`); absent outside git.
+   */
   configCommit?: string;
+  /** The configuration's fingerprint (`sha256:…`, the plan's `configFingerprint`). */
+  configFingerprint?: string;
   /** Who ran it (`user@host`). */
   operator: string;
   /** The saved plan applied, when apply was given one. */
@@ -56,6 +61,7 @@ export interface ApplyReportInput {
   durationMs: number;
   config: string;
   configCommit?: string;
+  configFingerprint?: string;
   operator: string;
   kpfleetVersion: string;
   planFile?: string;
@@ -116,6 +122,9 @@ export function buildApplyReport(input: ApplyReportInput): ApplyReport {
     kpfleetVersion: input.kpfleetVersion,
     config: input.config,
     ...(input.configCommit !== undefined ? { configCommit: input.configCommit } : {}),
+    ...(input.configFingerprint !== undefined
+      ? { configFingerprint: input.configFingerprint }
+      : {}),
     operator: input.operator,
     ...(input.planFile !== undefined ? { planFile: input.planFile } : {}),
     summary: {

@@ -4,22 +4,16 @@
  * summary printed when the run ends.
  */
 import type { ApplyEvent, HostResult } from '../apply/events.ts';
-import {
-  HOST_OUTCOMES,
-  OUTCOMES,
-  countOutcomes,
-  isSuccess,
-  needsALook,
-} from '../apply/outcomes.ts';
+import { HOST_OUTCOMES, OUTCOMES, countOutcomes, isSuccess } from '../apply/outcomes.ts';
 import type { HostOutcome } from '../apply/outcomes.ts';
 import type { UncoveredHost } from '../plan/coverage.ts';
+import { hostsToName, nextLines } from './apply-next.ts';
+import type { NextSteps } from './apply-next.ts';
 import { uncoveredWords } from './plan.ts';
 import { PROSE_KEYS, oneLine, safeData } from './safe-text.ts';
 import type { Style } from './style.ts';
+import { pushAll } from '../util/arrays.ts';
 import { plural } from '../util/text.ts';
-
-/** At most this many host names per outcome in the summary; above it, a count. */
-const SUMMARY_NAMES_MAX = 20;
 
 const two = (n: number) => String(n).padStart(2, '0');
 
@@ -91,11 +85,14 @@ export interface SummaryInput {
   check: boolean;
   /** The plan's hosts no declared patch covers: named apart, however they ended. */
   uncovered?: readonly UncoveredHost[];
+  /** The commands to suggest and where the records are (the CLI's); none: not said. */
+  next?: NextSteps;
 }
 
 /**
- * The end of a run: counts per outcome (those with hosts), then the hosts of each outcome that
- * needs a look. Shared with the listr renderer, which prints it under its tree.
+ * The end of a run: counts per outcome (those with hosts), then each host that did not do what was
+ * asked with its reason, what to run next and where the records are (`apply-next.ts`). Shared with
+ * the listr renderer, which prints it under its tree.
  */
 export function summaryLines(s: SummaryInput, style: Style): string[] {
   const counts = countOutcomes(s.results);
@@ -108,17 +105,10 @@ export function summaryLines(s: SummaryInput, style: Style): string[] {
     `${plural(s.results.length, 'host')}${parts.length > 0 ? ` — ${parts.join(', ')}` : ''}` +
     (notes.length > 0 ? ` ${style.red(`(${notes.join(', ')})`)}` : '');
   const out = [style.bold(head)];
-  for (const o of HOST_OUTCOMES) {
-    if (!needsALook(o) || counts[o] === 0) continue;
-    const names = s.results.filter((r) => r.outcome === o).map((r) => r.host);
-    const shown = names.slice(0, SUMMARY_NAMES_MAX).join(', ');
-    const more =
-      names.length > SUMMARY_NAMES_MAX
-        ? ` and ${String(names.length - SUMMARY_NAMES_MAX)} more`
-        : '';
-    out.push(`  ${outcomeColour(o, style)(`${OUTCOMES[o].word}:`)} ${shown}${more}`);
-  }
+  pushAll(out, hostsToName(s.results, style));
   const uncovered = uncoveredWords(s.uncovered ?? []);
   if (uncovered) out.push(`  ${style.yellow(`⚠ ${uncovered}`)}`);
+  if (s.next !== undefined)
+    pushAll(out, nextLines(s.results, s.halted, s.interrupted, s.check, s.next, style));
   return out;
 }

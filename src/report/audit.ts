@@ -38,8 +38,14 @@ export interface AuditRecord {
   time: string;
   /** Who ran it (`user@host`). */
   operator: string;
-  /** The git commit of the configuration; null when the project is not in git. */
+  /**
+   * The commit of the git repository holding kpfleet.yml, `-dirty` when a file of the
+   * configuration (kpfleet.yml, the inventory and its group_vars/host_vars, the patch files) is
+   * not as committed; null when kpfleet.yml is not in git.
+   */
   configCommit: string | null;
+  /** The configuration's fingerprint (`sha256:…`), in git or not; null where not known. */
+  configFingerprint: string | null;
   host: string;
   /** The host before the run: the fingerprint of the facts read under the lock. */
   before: AuditState;
@@ -64,6 +70,7 @@ export interface AuditRun {
   time: string;
   operator: string;
   configCommit: string | null;
+  configFingerprint: string | null;
 }
 
 export interface AuditExtra {
@@ -77,6 +84,7 @@ export function auditRecord(run: AuditRun, h: HostResult, facts?: unknown): Audi
     time: run.time,
     operator: run.operator,
     configCommit: run.configCommit,
+    configFingerprint: run.configFingerprint,
     host: h.host,
     before: {
       fingerprint: h.before ?? null,
@@ -110,6 +118,7 @@ export function auditStartedRecord(
     time: run.time,
     operator: run.operator,
     configCommit: run.configCommit,
+    configFingerprint: run.configFingerprint,
     host,
     before: { fingerprint },
     changes: [],
@@ -125,6 +134,7 @@ export function auditRunOf(report: ApplyReport): AuditRun {
     time: report.startedAt,
     operator: report.operator,
     configCommit: report.configCommit ?? null,
+    configFingerprint: report.configFingerprint ?? null,
   };
 }
 

@@ -14,6 +14,7 @@ import {
   headline,
   labelWidth,
   needsBlock,
+  onHostsWords,
   shortFingerprint,
   statusWord,
   uncoveredWords,
@@ -122,6 +123,11 @@ function hostDetails(h: HostPlan): string {
   } else if (h.changes.length > 0) {
     out.push(`${plural(h.changes.length, 'change')} held back while ${h.status}.`, '');
   }
+  if (h.status === 'changes' && h.reopens !== undefined && h.reopens.length > 0)
+    out.push(
+      `**Reopens** ${h.reopens.map(mdCode).join(', ')}: no patch left on the host fixes it.`,
+      '',
+    );
   if (h.findings.length > 0) {
     for (const f of h.findings) {
       const severity = f.severity === 'info' ? 'info' : `**${f.severity}**`;
@@ -170,6 +176,10 @@ export function renderPlanMarkdown(input: Plan): string {
   const uncovered = uncoveredWords(uncoveredHosts(plan.hosts), mdCode);
   if (uncovered) head.push(`**Uncovered:** ${uncovered}`, '');
   if (s.cves.length > 0) head.push(`**Closes:** ${s.cves.map(mdCode).join(', ')}`, '');
+  if (s.removes !== undefined && s.removes.length > 0)
+    head.push(`**Removes:** ${onHostsWords(s.removes, mdCode)}`, '');
+  if (s.reopens !== undefined && s.reopens.length > 0)
+    head.push(`**Reopens:** ${onHostsWords(s.reopens, mdCode)}`, '');
 
   let text = head.join('\n') + '\n';
   const blocks = plan.hosts.filter(needsBlock).map(hostDetails);

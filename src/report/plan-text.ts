@@ -18,6 +18,7 @@ import {
   headline,
   labelWidth,
   needsBlock,
+  onHostsWords,
   shortFingerprint,
   statusWord,
   uncoveredWords,
@@ -76,6 +77,10 @@ export function renderPlanText(input: Plan, style: Style, opts: PlanTextOptions 
         `  ${style.dim(`${plural(h.changes.length, 'change')} held back while ${h.status}`)}`,
       );
     }
+    if (h.status === 'changes' && h.reopens !== undefined && h.reopens.length > 0)
+      lines.push(
+        `  ${style.red(`⚠ reopens ${h.reopens.join(', ')}: no patch left on the host fixes it`)}`,
+      );
     for (const f of h.findings) lines.push(`  ${finding(f)}`);
     return lines;
   };
@@ -143,5 +148,9 @@ export function renderPlanText(input: Plan, style: Style, opts: PlanTextOptions 
   const findings = findingCounts(plan);
   if (findings) out.push(`Findings: ${style.yellow(findings)}`);
   if (plan.summary.cves.length > 0) out.push(`Closes: ${plan.summary.cves.join(', ')}`);
+  const { removes, reopens } = plan.summary;
+  if (removes !== undefined && removes.length > 0) out.push(`Removes: ${onHostsWords(removes)}`);
+  if (reopens !== undefined && reopens.length > 0)
+    out.push(style.red(`Reopens: ${onHostsWords(reopens)}`));
   return out.join('\n');
 }

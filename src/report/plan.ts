@@ -8,7 +8,7 @@
 import { isUncovered, uncoveredHosts } from '../plan/coverage.ts';
 import type { UncoveredHost } from '../plan/coverage.ts';
 import { CHANGE_ACTIONS } from '../plan/model.ts';
-import type { Change, FindingKind, HostPlan, Plan } from '../plan/model.ts';
+import type { Change, FindingKind, HostPlan, OnHosts, Plan } from '../plan/model.ts';
 import { hostList } from './host-names.ts';
 import { jsonWithoutSecrets, PROSE_KEYS, safeData } from './safe-text.ts';
 import { plural } from '../util/text.ts';
@@ -114,6 +114,51 @@ export function findingCounts(plan: Plan): string {
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([kind, n]) => `${kind} on ${plural(n, 'host')}`)
     .join(', ');
+}
+
+/** `CVE-2024-1086 on 5 hosts, CVE-2024-0001 on 1 host`; `code` wraps each name for the format. */
+export function onHostsWords(
+  list: readonly OnHosts[],
+  code: (s: string) => string = (s) => s,
+): string {
+  return list.map((x) => `${code(x.name)} on ${plural(x.hosts, 'host')}`).join(', ');
+}
+
+/**
+ * What applying the plan does, for the confirmation prompt: `On 5 hosts: 3 loads, 1 replacement
+ * and 2 removals (9 changes in all).` and, when removals re-open CVEs, `This reopens
+ * CVE-2024-1086 on 5 hosts.` One or two lines, no trailing newline.
+ */
+export function applyWords(plan: Plan): string {
+  let loads = 0;
+  let replacements = 0;
+  let changes = 0;
+  for (const h of plan.hosts) {
+    if (h.status !== 'changes') continue;
+    changes += h.changes.length;
+    for (const c of h.changes)
+      if (c.action === 'load') {
+        if (c.replacesModules.length > 0) replacements++;
+        else loads++;
+      }
+  }
+  const removals = (plan.summary.removes ?? []).reduce((n, x) => n + x.hosts, 0);
+  const parts = [
+    ...(loads > 0 ? [plural(loads, 'load')] : []),
+    ...(replacements > 0 ? [plural(replacements, 'replacement')] : []),
+    ...(removals > 0 ? [plural(removals, 'removal')] : []),
+  ];
+  const listed =
+    parts.length > 1
+      ? `${parts.slice(0, -1).join(', ')} and ${parts.at(-1) ?? ''}`
+      : (parts[0] ?? '');
+  const what = listed
+    ? `${listed} (${plural(changes, 'change')} in all)`
+    : plural(changes, 'change');
+  const lines = [`On ${plural(plan.summary.changes, 'host')}: ${what}.`];
+  const reopens = plan.summary.reopens ?? [];
+  if (reopens.length > 0) lines.push(`This reopens ${onHostsWords(reopens)}.`);
+  return lines.join('\n');
 }
 
 /**

@@ -9,6 +9,7 @@ import { kernelMatches } from '../config/kernel-match.ts';
 import type { HostDesired } from '../desired/resolve.ts';
 import type { HostFacts } from '../facts/model.ts';
 import { isUncovered } from '../plan/coverage.ts';
+import { effectiveCves } from '../plan/cves.ts';
 import { declaredPatches } from '../plan/host/context.ts';
 import type { HostPlan } from '../plan/model.ts';
 import { packageMatches } from '../plan/packages.ts';
@@ -33,28 +34,6 @@ export interface HostCoverageInput {
   /** Each catalogue patch's CVEs with its predecessors' (`effectiveCves`). */
   /** What each catalogue patch fixes and until when, made once per run (`catalogueCoverage`). */
   catalogue: CatalogueCoverage;
-}
-
-/**
- * The CVEs each catalogue patch fixes: its own and, since a cumulative patch carries the fixes of
- * the patches it `replaces`, theirs (transitively; a cycle, which `validate` refuses, ends there).
- */
-export function effectiveCves(patches: ReadonlyMap<string, Patch>): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  const visit = (name: string, seen: Set<string>): string[] => {
-    const done = out.get(name);
-    if (done) return done;
-    const p = patches.get(name);
-    if (!p || seen.has(name)) return [];
-    seen.add(name);
-    const all = new Set(p.cves);
-    for (const q of p.replaces) for (const c of visit(q, seen)) all.add(c);
-    const list = [...all].sort();
-    out.set(name, list);
-    return list;
-  };
-  for (const name of patches.keys()) visit(name, new Set());
-  return out;
 }
 
 /** The last day YYYY-MM-DD can write: a later support end is reported as it (earlier, never later). */

@@ -1,7 +1,6 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { ApplyEvent, HostResult } from '../../apply/events.ts';
 import { applyPlan } from '../../apply/execute.ts';
 import { OUTCOMES } from '../../apply/outcomes.ts';
@@ -12,7 +11,7 @@ import { summarizePlan } from '../../plan/plan.ts';
 import { createListrRenderer } from '../../report/apply-listr.ts';
 import { createPlainRenderer } from '../../report/apply-plain.ts';
 import { buildApplyReport } from '../../report/apply-report.ts';
-import { describeChange } from '../../report/plan.ts';
+import { applyWords, describeChange, displayPlan } from '../../report/plan.ts';
 import { renderPlanText } from '../../report/plan-text.ts';
 import { styleFor } from '../../report/style.ts';
 import type { AuditLog, PlannedHost } from '../apply-records.ts';
@@ -22,6 +21,9 @@ import {
   withRecordsExitCode,
   writeApplyReport,
 } from '../apply-records.ts';
+import { configIdentity } from '../config-identity.ts';
+import { nextSteps } from '../next-steps.ts';
+import type { NextSteps } from '../../report/apply-next.ts';
 import type { CliIo } from '../io.ts';
 import { confirmed } from '../prompt.ts';
 import { abortOnStopSignals } from '../signals.ts';
@@ -48,23 +50,6 @@ export interface ApplyCliOptions {
   auditLog?: string;
   /** `--detailed`: the plan shown before the prompt with a block per host. */
   detailed?: boolean;
-}
-
-/** The commit of the configuration (with `-dirty` when the working tree differs), if in git. */
-function configCommit(dir: string): string | undefined {
-  try {
-    const head = execFileSync('git', ['-C', dir, 'rev-parse', 'HEAD'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    }).trim();
-    const dirty = execFileSync('git', ['-C', dir, 'status', '--porcelain', '--', '.'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    }).trim();
-    return dirty ? `${head}-dirty` : head;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Exit codes an apply can end with, most severe first (docs/exit-codes.md, precedence). */
@@ -101,7 +86,6 @@ export async function applyCommand(
   const { config } = selected;
   const open = connectorForCli(io);
   const out = styleFor(io.stdout, io.env);
-  const projectDir = dirname(resolve(io.cwd, config.file));
 
   let plan: Plan;
   if (planFile !== undefined) {
@@ -128,7 +112,7 @@ export async function applyCommand(
     opts.check !== true &&
     !(await confirmed(
       opts.yes,
-      `Apply ${String(plan.summary.actions.load ?? 0)} load(s) and the other changes to ${String(plan.summary.changes)} host(s)? Only 'yes' is accepted: `,
+      `${applyWords(displayPlan(plan))}\nApply these changes? Only 'yes' is accepted: `,
       'apply changes hosts',
       io,
       'in CI: kpfleet apply --yes plan.json (a plan saved and reviewed with kpfleet plan --out)',
@@ -141,12 +125,17 @@ export async function applyCommand(
   const abort = new AbortController();
   const startedAt = new Date();
   const operator = `${userInfo().username}@${hostname()}`;
-  const commit = configCommit(projectDir);
+  const identity = configIdentity(config, io.cwd, plan.configFingerprint.sha256);
   const audit =
     records.audit !== undefined && opts.check !== true && !nothing
       ? createAuditLog(
           records.audit,
-          { time: startedAt.toISOString(), operator, configCommit: commit ?? null },
+          {
+            time: startedAt.toISOString(),
+            operator,
+            configCommit: identity.commit ?? null,
+            configFingerprint: identity.fingerprint,
+          },
           plannedHosts(plan),
           io,
         )
@@ -167,12 +156,17 @@ export async function applyCommand(
     io,
   );
   try {
+    const next = nextSteps(opts, planFile, {
+      ...(records.report !== undefined ? { report: records.report.path } : {}),
+      ...(audit !== undefined && records.audit !== undefined ? { audit: records.audit.path } : {}),
+    });
     const result = await runApply(plan, selected, opts, io, {
       open,
       out,
       startedAt,
       operator,
       signal: abort.signal,
+      next,
       ...(audit !== undefined ? { audit } : {}),
     });
     audit?.finish(result.results);
@@ -184,7 +178,8 @@ export async function applyCommand(
       startedAt: startedAt.toISOString(),
       durationMs: Date.now() - startedAt.getTime(),
       config: config.file,
-      ...(commit !== undefined ? { configCommit: commit } : {}),
+      ...(identity.commit !== undefined ? { configCommit: identity.commit } : {}),
+      configFingerprint: identity.fingerprint,
       operator,
       kpfleetVersion: VERSION,
       ...(planFile !== undefined ? { planFile } : {}),
@@ -219,6 +214,8 @@ interface RunContext {
   startedAt: Date;
   operator: string;
   signal: AbortSignal;
+  /** What the end of the run suggests, and where its records are. */
+  next: NextSteps;
   audit?: AuditLog;
 }
 
@@ -233,8 +230,8 @@ async function runApply(
   const { config } = selected;
   const renderer =
     io.stdout.isTTY === true && io.env.CI === undefined
-      ? createListrRenderer({ output: process.stdout })
-      : createPlainRenderer((line) => io.stdout.write(line + '\n'), ctx.out);
+      ? createListrRenderer({ output: process.stdout, next: ctx.next })
+      : createPlainRenderer((line) => io.stdout.write(line + '\n'), ctx.out, { next: ctx.next });
   const onEvent = (e: ApplyEvent) => {
     // the record is on disk before the step runs or the host's end is shown
     ctx.audit?.onEvent(e);

@@ -228,26 +228,69 @@ describe('SIGHUP is handled as SIGTERM', () => {
   }, 120_000);
 });
 
+/**
+ * `kpfleet apply --yes --audit-log AUDIT` in a serial run; once `held` is in its health check
+ * (which waits while /tmp/hold exists there), `signal` is sent and `after` awaited, then the hold
+ * goes. Returns the run.
+ */
+async function signalInHealthCheck(
+  held: LabHost,
+  audit: string,
+  signal: NodeJS.Signals,
+  after: (cli: Cli, ended: () => boolean) => Promise<unknown>,
+): Promise<Cli> {
+  mark(held, 'hold');
+  const cli = startCli(['apply', '--yes', '--audit-log', audit]);
+  let ended = false;
+  void cli.exit.then(() => (ended = true));
+  try {
+    await until(
+      `${held.name} is in its health check`,
+      () => existsSync(tmp(held, 'health-started')),
+      () => ended,
+    );
+    cli.child.kill(signal);
+    await after(cli, () => ended);
+  } finally {
+    rmSync(tmp(held, 'hold'), { force: true });
+  }
+  return cli;
+}
+
+describe('SIGTERM in a serial run', () => {
+  it('the host being changed finishes; the summary names the host left untouched, why, the command to run next and the audit log', async () => {
+    const [first, second] = hosts as [LabHost, LabHost];
+    // the first host waits in its health check (which then passes); the second has not started
+    const audit = join(scratch, 'audit.jsonl');
+    const cli = await signalInHealthCheck(first, audit, 'SIGTERM', (c, ended) =>
+      until('kpfleet takes the SIGTERM', () => /SIGTERM: finishing/.test(c.out()), ended),
+    );
+    const { code } = await cli.exit;
+    const out = cli.out();
+    expect(code, out).toBe(130);
+    expect(loaded(first)).toBe(true);
+    expect(installed(second)).toBe(false);
+    expect(out).toContain(`  skipped: ${second.name} — interrupted before it started`);
+    expect(out).toContain(
+      `Next: kpfleet apply --audit-log ${audit}: it reads the facts again and converges the rest`,
+    );
+    expect(out).toContain(`Audit log: ${audit}`);
+    expect(auditOf(audit).map((r) => [r.host, r.result])).toEqual([
+      [first.name, 'started'],
+      [first.name, 'changed'],
+      [second.name, 'skipped'],
+    ]);
+  }, 120_000);
+});
+
 describe('SIGKILL', () => {
   it('after the first host of a serial run ended: its records are on disk, and the host being changed has a started record', async () => {
     const [first, second] = hosts as [LabHost, LabHost];
     // the first host passes its health check at once; the second waits in it
-    mark(second, 'hold');
     const audit = join(scratch, 'audit.jsonl');
-    const cli = startCli(['apply', '--yes', '--audit-log', audit]);
-    let ended = false;
-    void cli.exit.then(() => (ended = true));
-    try {
-      await until(
-        'the second host is in its health check',
-        () => existsSync(tmp(second, 'health-started')),
-        () => ended,
-      );
-      cli.child.kill('SIGKILL');
-      expect((await cli.exit).signal).toBe('SIGKILL');
-    } finally {
-      rmSync(tmp(second, 'hold'), { force: true });
-    }
+    await signalInHealthCheck(second, audit, 'SIGKILL', async (c) => {
+      expect((await c.exit).signal).toBe('SIGKILL');
+    });
     const records = auditOf(audit);
     expect(records.map((r) => [r.host, r.result])).toEqual([
       [first.name, 'started'],

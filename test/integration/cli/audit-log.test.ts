@@ -13,7 +13,12 @@ import { TMP_BASE } from '../../../lab/host-dir.ts';
 import { FP_BEFORE, scriptedRun } from '../../unit/report/apply-fixtures.ts';
 
 const DIR = join(TMP_BASE, `audit-log-${String(process.pid)}`);
-const RUN = { time: '2024-05-01T12:00:00.000Z', operator: 'ops@bastion', configCommit: null };
+const RUN = {
+  time: '2024-05-01T12:00:00.000Z',
+  operator: 'ops@bastion',
+  configCommit: null,
+  configFingerprint: null,
+};
 const PLANNED = new Map<string, PlannedHost>([
   ['web01', { fingerprint: FP_BEFORE, changes: ['upload livepatch-x.ko', '+ load livepatch_x'] }],
   ['web02', { fingerprint: FP_BEFORE, changes: ['+ load livepatch_x'] }],

@@ -3,38 +3,16 @@
  * does in every other phase (docs/exit-codes.md); it is not a "no" (exit 0). On a real terminal:
  * util-linux `script` gives the prompt a pty, and the byte Ctrl-C types (0x03) is written to it.
  */
-import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { hasScript, typeAtPrompt } from '../../pty.ts';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
 const DRIVER = join(ROOT, 'test/integration/cli/prompt-driver.ts');
-const hasScript = spawnSync('script', ['--version']).status === 0;
 
 /** Runs the prompt on a pty, types `keys` once it asked; its exit status and what it printed. */
-function atThePrompt(keys: string): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    // -e: script exits with the child's status; -f: output at once
-    const child = spawn('script', ['-qfec', `node --import tsx ${DRIVER}`, '/dev/null'], {
-      cwd: ROOT,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let typed = false;
-    const onData = (d: Buffer): void => {
-      out += d.toString();
-      if (!typed && out.includes('Go on? ')) {
-        typed = true;
-        child.stdin.write(keys);
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, out }));
-    setTimeout(() => child.kill('SIGKILL'), 30_000).unref();
-  });
-}
+const atThePrompt = (keys: string) =>
+  typeAtPrompt({ command: `node --import tsx ${DRIVER}`, cwd: ROOT, prompt: 'Go on? ', keys });
 
 it.runIf(hasScript)(
   'Ctrl-C at the prompt: interrupted, exit 130',

@@ -1303,6 +1303,62 @@ describe('CVEs', () => {
   });
 });
 
+describe('what removals re-open (plan/cves.ts)', () => {
+  const Q = filePatch('cve-q', { cves: ['CVE-2023-0001'] });
+  const P = filePatch('cve-p', { replaces: ['cve-q'], cves: ['CVE-2024-0002'] });
+  const OTHER = filePatch('other', { cves: ['CVE-2023-0001'] });
+
+  it('a patch declared absent and unloaded while enabled re-opens its CVEs', () => {
+    const p = plan({
+      patches: [CVE],
+      want: [want(CVE.name, 'absent')],
+      facts: facts({ ...loaded(CVE_MOD), installed: [inst(CVE_FILE)] }),
+    });
+    expect(p.reopens).toEqual(['CVE-2024-1086']);
+    expect(summarizePlan([p, { ...p, host: 'web2' }]).reopens).toEqual([
+      { name: 'CVE-2024-1086', hosts: 2 },
+    ]);
+  });
+
+  it('a predecessor replaced by a cumulative successor re-opens nothing (the successor carries its CVEs)', () => {
+    const p = plan({
+      patches: [Q, P],
+      want: [want(P.name, 'loaded')],
+      facts: facts({ ...loaded(Q.module), installed: [inst(fileOf(Q))] }),
+    });
+    expect(p.changes.some((c) => c.action === 'unload' && c.module === Q.module)).toBe(true);
+    expect('reopens' in p).toBe(false);
+    const s = summarizePlan([p]);
+    expect('reopens' in s).toBe(false);
+    // the unload is the replacement's clean-up, not a removal
+    expect('removes' in s).toBe(false);
+  });
+
+  it('a removal whose CVE another enabled patch still fixes re-opens nothing', () => {
+    const p = plan({
+      patches: [Q, OTHER],
+      want: [want(Q.name, 'absent'), want(OTHER.name, 'loaded')],
+      facts: facts({
+        patches: [live(Q.module), live(OTHER.module)],
+        modules: [mod(Q.module), mod(OTHER.module)],
+      }),
+    });
+    expect(p.changes.some((c) => c.action === 'unload' && c.module === Q.module)).toBe(true);
+    expect(p.reopens).toBeUndefined();
+    expect(summarizePlan([p]).removes).toEqual([{ name: Q.module, hosts: 1 }]);
+  });
+
+  it('an inert leftover unloaded protects nothing: nothing re-opened', () => {
+    const p = plan({
+      patches: [CVE],
+      want: [want(CVE.name, 'absent')],
+      facts: facts({ patches: [], modules: [mod(CVE_MOD, 0)] }),
+    });
+    expect(p.changes.some((c) => c.action === 'unload' && c.leftover)).toBe(true);
+    expect(p.reopens).toBeUndefined();
+  });
+});
+
 describe('summarizePlan, buildPlan, hostFailure', () => {
   const changes = plan({ patches: [CVE], want: [want(CVE.name, 'loaded')] }); // upload, install, load
   const absent = {
@@ -1353,6 +1409,9 @@ describe('summarizePlan, buildPlan, hostFailure', () => {
       uncovered: 0,
       actions: { upload: 1, install: 1, load: 1, unload: 1, uninstall: 1 },
       cves: ['CVE-2024-1086'],
+      // web2 unloads the patch declared absent: its CVE is open again there
+      removes: [{ name: CVE_MOD, hosts: 1 }],
+      reopens: [{ name: 'CVE-2024-1086', hosts: 1 }],
       findings: { unmanaged: 1, 'kpatch-missing': 1 },
     });
   });

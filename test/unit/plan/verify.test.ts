@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Change, HostPlan } from '../../../src/plan/model.ts';
-import { diffChanges, verifyHostPlan } from '../../../src/plan/verify.ts';
+import { diffChanges, diffHostPlan, verifyHostPlan } from '../../../src/plan/verify.ts';
 import type { PlanProblem } from '../../../src/plan/verify.ts';
 import {
   KERNEL,
@@ -251,5 +251,26 @@ describe('diffChanges: the saved changes against those planned now', () => {
     );
     expect(JSON.stringify(sorted)).not.toBe(JSON.stringify(a));
     expect(diffChanges(sorted, a)).toBeUndefined();
+  });
+});
+
+describe('diffHostPlan: a saved host plan against the one made under the lock', () => {
+  it('refuses a plan that hides (or invents) a re-opened CVE, whose changes are the same', () => {
+    const now: HostPlan = { ...genuine(), reopens: ['CVE-2024-1086'] };
+    expect(diffHostPlan(now, now)).toBeUndefined();
+    const hiding: HostPlan = { ...now };
+    delete hiding.reopens;
+    expect(diffHostPlan(hiding, now)).toBe(
+      'the plan says its changes re-open [], kpfleet finds they re-open ["CVE-2024-1086"]',
+    );
+    expect(diffHostPlan(now, genuine())).toBe(
+      'the plan says its changes re-open ["CVE-2024-1086"], kpfleet finds they re-open []',
+    );
+  });
+
+  it('names a difference in the changes first', () => {
+    const a = genuine();
+    const b = edit(genuine(), 2, { file: `/var/lib/kpatch/${KERNEL}/other.ko` });
+    expect(diffHostPlan(b, a)).toBe(diffChanges(b.changes, a.changes));
   });
 });

@@ -83,6 +83,54 @@ describe('createListrRenderer: a tree (few hosts)', () => {
     );
   });
 
+  it('a stale host: its wave has no tick, the summary says why, what to run next and where the records are', async () => {
+    const out = collect();
+    const r = renderer(out.stream, {
+      next: {
+        apply: 'kpfleet apply',
+        replan: {
+          plan: 'kpfleet plan --limit web01 --out plan.json',
+          apply: 'kpfleet apply --limit web01 plan.json',
+        },
+        report: '/srv/ops/report.json',
+        audit: '/home/ops/.local/state/kpfleet/audit.jsonl',
+      },
+    });
+    const stale = {
+      host: 'web01',
+      wave: 1,
+      outcome: 'stale' as const,
+      message:
+        'its facts changed since the plan was made (fingerprint differs): nothing was done; plan again',
+      steps: [],
+      durationMs: 300,
+    };
+    await drive(
+      r,
+      [
+        { type: 'run-start', hosts: 1, waves: [1], check: false, forks: 1 },
+        { type: 'wave-start', wave: 1, hosts: ['web01'] },
+        { type: 'host-start', host: 'web01', wave: 1 },
+        { type: 'host-end', result: stale },
+        { type: 'wave-end', wave: 1, failed: 1, attempted: 1, halted: false },
+        { type: 'run-end', results: [stale], halted: false, interrupted: false, durationMs: 400 },
+      ],
+      true,
+    );
+    const text = plain(out.text());
+    expect(r.fellBack()).toBe(false);
+    expect(text).toContain('wave 1/1: 1 host — 1 stale');
+    expect(text).not.toContain('✔');
+    expect(text).toContain(
+      '  stale: web01 — its facts changed since the plan was made (fingerprint differs): nothing was done; plan again',
+    );
+    expect(text).toContain(
+      'Next: kpfleet plan --limit web01 --out plan.json, review it, then kpfleet apply --limit web01 plan.json',
+    );
+    expect(text).toContain('Report: /srv/ops/report.json');
+    expect(text).toContain('Audit log: /home/ops/.local/state/kpfleet/audit.jsonl');
+  });
+
   it('finishes with 5 hosts whose events all come at once, collapsed', async () => {
     const out = collect();
     const r = renderer(out.stream);
@@ -105,14 +153,20 @@ describe('createListrRenderer: compact (many hosts)', () => {
     await drive(r, events);
     const text = plain(out.text());
     expect(r.fellBack()).toBe(false);
-    // 2 waves, at most forks (20) lanes each, one task that waits for the end of the run
-    expect(r.tasksCreated()).toBeLessThanOrEqual(2 + 2 * 20 + 1);
+    // 2 waves, at most forks (20) lanes and a verdict each, one task that waits for the end
+    expect(r.tasksCreated()).toBeLessThanOrEqual(2 + 2 * (20 + 1) + 1);
     expect(text).toContain('wave 1/2 — 10/10 done, 1 failed');
     expect(text).toContain('wave 2/2 — 190/190 done, 40 failed');
     expect(text).toContain(
       'apply done in 1m00s: 200 hosts — 159 changed, 26 failed, 15 unreachable',
     );
-    expect(text).toMatch(/failed: host0007, host0014, .* and 6 more/);
+    // the hosts of one outcome and reason on one line, the first 8 named, with the reason
+    expect(text).toMatch(
+      /failed: host0007, host0014, .* and 18 more — \+ load livepatch-x \(livepatch_x\): kpatch load failed/,
+    );
+    expect(text).toMatch(/unreachable: host0013, .* and 7 more — connection refused/);
+    // no wave with a failed host is drawn with a tick
+    expect(text).not.toMatch(/✔ wave/);
   });
 
   it('creates as many tasks for 2000 hosts as for 200', async () => {
@@ -125,7 +179,7 @@ describe('createListrRenderer: compact (many hosts)', () => {
       counts.push(r.tasksCreated());
     }
     expect(counts[0]).toBe(counts[1]);
-    expect(counts[1]).toBeLessThanOrEqual(2 + 2 * 8 + 1);
+    expect(counts[1]).toBeLessThanOrEqual(2 + 2 * (8 + 1) + 1);
   });
 
   it('shows a running summary and the running hosts while a wave runs', async () => {

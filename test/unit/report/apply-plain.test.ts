@@ -41,8 +41,9 @@ describe('createPlainRenderer', () => {
       '12:00:30 wave 2/3 done: 2 hosts, 2 failed',
       '12:00:30 halted after wave 2/3: more hosts failed than max_failures allows; no further wave starts',
       '12:00:31 apply done in 8.2s: 5 hosts — 1 changed, 1 unchanged, 1 failed, 1 locked, 1 skipped (halted)',
-      '12:00:31   failed: web02',
-      '12:00:31   locked: web03',
+      '12:00:31   failed: web02 — + load livepatch-x (livepatch_x): verification: /sys/kernel/livepatch/livepatch_x/enabled is 0; rolled back',
+      '12:00:31   locked: web03 — another run holds the lock (run 2024-05-01T11:59:00.000Z-1a2b3c4d by ops@bastion)',
+      '12:00:31   skipped: web04 — halted: earlier waves failed more than max_failures allows',
     ]);
   });
 
@@ -118,7 +119,8 @@ describe('createPlainRenderer', () => {
       '12:00:05 wave 1/1 done: 2 hosts',
       '12:00:06 interrupted: the steps in flight finished; no other started',
       '12:00:06 apply done in 2.0s: 2 hosts — 1 interrupted, 1 skipped (interrupted)',
-      '12:00:06   interrupted: web01',
+      '12:00:06   interrupted: web01 — interrupted after 1 of 2 changes; apply again converges it',
+      '12:00:06   skipped: web02 — interrupted before it started',
     ]);
 
     const check = render([
@@ -165,10 +167,8 @@ describe('createPlainRenderer', () => {
       '12:00:01 h1  ✖ unreachable: connection refused [E_UNREACHABLE]',
       '12:00:01 h1    hint: is sshd running?',
       '12:00:02 apply done in 1m31s: 23 hosts — 23 unreachable',
-      `12:00:02   unreachable: ${results
-        .slice(0, 20)
-        .map((r) => r.host)
-        .join(', ')} and 3 more`,
+      // one line per outcome and reason, the names as ranges
+      '12:00:02   unreachable: h1–h9, h10–h23 — connection refused [E_UNREACHABLE]',
     ]);
   });
 

@@ -24,6 +24,7 @@ function report(extra: Partial<ApplyReportInput> = {}) {
     durationMs: 8200,
     config: 'kpfleet.yml',
     configCommit: '0123456789abcdef0123456789abcdef01234567-dirty',
+    configFingerprint: `sha256:${'ab'.repeat(32)}`,
     operator: 'ops@bastion',
     kpfleetVersion: '0.1.0',
     ...extra,
@@ -45,6 +46,7 @@ describe('auditRecords', () => {
         'time',
         'operator',
         'configCommit',
+        'configFingerprint',
         'host',
         'before',
         'changes',
@@ -55,6 +57,7 @@ describe('auditRecords', () => {
       expect(r.time).toBe('2024-05-01T12:00:00.000Z');
       expect(r.operator).toBe('ops@bastion');
       expect(r.configCommit).toBe('0123456789abcdef0123456789abcdef01234567-dirty');
+      expect(r.configFingerprint).toBe(`sha256:${'ab'.repeat(32)}`);
     }
   });
 
@@ -64,6 +67,7 @@ describe('auditRecords', () => {
       time: '2024-05-01T12:00:00.000Z',
       operator: 'ops@bastion',
       configCommit: '0123456789abcdef0123456789abcdef01234567-dirty',
+      configFingerprint: `sha256:${'ab'.repeat(32)}`,
       host: 'web02',
       before: { fingerprint: FP_BEFORE },
       changes: [
@@ -96,8 +100,10 @@ describe('auditRecords', () => {
   it('writes null where the run or the host has no value', () => {
     const bare = report();
     delete bare.configCommit;
+    delete bare.configFingerprint;
     const web03 = auditRecords(bare, {}).find((r) => r.host === 'web03');
     expect(web03?.configCommit).toBeNull();
+    expect(web03?.configFingerprint).toBeNull();
     expect(web03?.before).toEqual({ fingerprint: null });
     expect(web03?.after).toEqual({ fingerprint: null });
     expect(web03?.changes).toEqual([]);
@@ -122,7 +128,12 @@ describe('auditRecords', () => {
 });
 
 describe('auditRecord and auditStartedRecord', () => {
-  const run = { time: '2024-05-01T12:00:00.000Z', operator: 'ops@bastion', configCommit: null };
+  const run = {
+    time: '2024-05-01T12:00:00.000Z',
+    operator: 'ops@bastion',
+    configCommit: null,
+    configFingerprint: null,
+  };
 
   it("a host's end record is the one the report gives it", () => {
     const r = report();

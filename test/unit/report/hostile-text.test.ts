@@ -341,6 +341,12 @@ describe('apply renderers with hostile names', () => {
     const lines: string[] = [];
     const r = createPlainRenderer((l) => lines.push(l), plainStyle, {
       now: () => new Date(2024, 4, 1, 12, 0, 0),
+      // the paths and commands said at the end are the user's: escaped too
+      next: {
+        apply: `kpfleet apply --limit ${RAWS.join('')}`,
+        report: RAWS.join('/'),
+        audit: RAWS.join('-'),
+      },
     });
     for (const e of hostileRun()) r.onEvent(e);
     const text = lines.join('\n');
@@ -349,6 +355,8 @@ describe('apply renderers with hostile names', () => {
     for (const h of TERMINAL_CORPUS)
       if (!/[\r\n]/.test(h.raw)) expect(text).toContain(`  │ ${h.visible}`);
     expect(text).toContain('  │ ✓ all hosts converged');
+    expect(text).toMatch(/Next: look at the hosts whose rollback failed .*kpfleet apply --limit /);
+    expect(text).toMatch(/^12:00:00 Audit log: \S/m);
     for (const l of lines) expect(l).toMatch(/^12:00:00 /); // no line of a host's own
   });
 

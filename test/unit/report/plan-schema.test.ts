@@ -56,6 +56,25 @@ describe('plan.schema.json', () => {
     expect(errorsOf(plan)).not.toEqual([]);
   });
 
+  it('takes what a plan removes and re-opens, per host and in the summary; optional', () => {
+    const plan = data();
+    const hosts = at(plan, 'hosts') as unknown as Json[];
+    const host = hosts.find((h) => h.status === 'changes') as Json;
+    host.reopens = ['CVE-2024-1086'];
+    at(plan, 'summary').removes = [{ name: 'livepatch_cve_2024_1086', hosts: 5 }];
+    at(plan, 'summary').reopens = [{ name: 'CVE-2024-1086', hosts: 5 }];
+    expect(errorsOf(plan)).toEqual([]);
+    at(plan, 'summary').reopens = [{ name: 'CVE-2024-1086', hosts: -1 }];
+    expect(errorsOf(plan)).not.toEqual([]);
+    at(plan, 'summary').reopens = [{ name: 'CVE-2024-1086' }];
+    expect(errorsOf(plan)).not.toEqual([]);
+    at(plan, 'summary').reopens = [{ name: 'CVE-2024-1086', hosts: 5, more: 1 }];
+    expect(errorsOf(plan)).not.toEqual([]);
+    delete at(plan, 'summary').reopens;
+    host.reopens = ['not a cve'];
+    expect(errorsOf(plan)).not.toEqual([]);
+  });
+
   it('has a branch for every change action, and the fixture uses them all', () => {
     const used = new Set(
       fleetPlan().hosts.flatMap((h) => h.changes.map((c) => c.action as string)),
