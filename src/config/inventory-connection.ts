@@ -15,6 +15,7 @@ import { hostAddressProblem } from '../desired/connection-values.ts';
 import { readSshArgs, SSH_ARGS_VARS } from '../desired/ssh-args.ts';
 import type { Inventory, InventoryHost } from '../inventory/types.ts';
 import { hostVarSources } from '../inventory/vars.ts';
+import { isSecret, redactSecrets } from '../util/secrets.ts';
 import { scalarText, showValue } from '../util/show.ts';
 import type { Finding, KeyFileProblem } from './connection-vars.ts';
 import { ADDRESS_HINT, CHECKS, KEY_VARS, keyFileFinding } from './connection-vars.ts';
@@ -39,7 +40,7 @@ const NOT_CONTACTED =
 
 type Site = { file: string; line?: number; col?: number };
 /** A variable's value rendered, and how a message shows it (never what the environment gave). */
-type Shown = { text: string; shown: string; fromEnv: boolean };
+type Shown = { text: string; shown: string; hidden: boolean };
 
 const SETTING_OF = new Map<string, ConnectionSetting>(
   Object.entries(CONNECTION_VARS).flatMap(([s, names]) =>
@@ -99,7 +100,9 @@ export function checkConnectionVars(inv: Inventory, input: InventoryConnectionIn
         written === r.value
           ? showValue(written)
           : `${showValue(written)} (${r.fromEnv ? 'rendered from the environment' : `rendered as ${showValue(r.value)}`})`;
-      return { text: r.value, shown, fromEnv: r.fromEnv };
+      // from the environment, or holding a value decrypted from a vault: never quoted in part
+      const hidden = r.fromEnv || isSecret(written) || redactSecrets(r.value) !== r.value;
+      return { text: r.value, shown, hidden };
     };
     for (const key of sources.keys()) {
       const setting = SETTING_OF.get(key);
@@ -179,10 +182,11 @@ function checkSshArgs(
     const r = rendered(key);
     if (r === undefined) continue;
     const read = readSshArgs([r.text]);
-    // a value rendered from the environment is never quoted, nor a reason that quotes part of it
+    // a value rendered from the environment or a vault is never quoted, nor a reason that quotes
+    // part of it
     for (const x of read.refused) {
       const f: Finding = {
-        message: r.fromEnv
+        message: r.hidden
           ? `${key} ${r.shown}: an option in it is refused (kpfleet does not apply it, or cannot use its value)`
           : `${key}: ${showValue(x.option)} is refused: ${x.why}`,
       };
@@ -193,7 +197,7 @@ function checkSshArgs(
       add(
         siteOf(key),
         {
-          message: `${key}: ${r.fromEnv ? `an option of ${r.shown}` : showValue(x)} is set aside: kpfleet keeps one connection per host and does not compress`,
+          message: `${key}: ${r.hidden ? `an option of ${r.shown}` : showValue(x)} is set aside: kpfleet keeps one connection per host and does not compress`,
         },
         host,
         'warning',
