@@ -130,6 +130,20 @@ describe('an inventory directory', () => {
     ]);
   });
 
+  it('refuses a link to /proc (/proc/self/environ would be quoted back in parse errors)', () => {
+    write('inv/hosts', '[web]\nw1\n');
+    symlinkSync('/proc/self/environ', join(dir, 'inv/zz'));
+    const { diagnostics } = load();
+    expect(diagnostics.map((d) => [d.file, d.severity, d.message, d.lineText])).toEqual([
+      [
+        'inv/zz',
+        'error',
+        'cannot read inventory: it is a kernel pseudo-file (/proc), not a regular file',
+        undefined,
+      ],
+    ]);
+  });
+
   it('does not go round a symlink loop (two links to . would make 2^40 paths)', () => {
     write('inv/hosts', '[web]\nw1\n');
     symlinkSync('.', join(dir, 'inv/a'));
