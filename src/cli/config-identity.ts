@@ -9,9 +9,17 @@
  * beside it, and the patch files: one of them changed, new (untracked), ignored by git, or
  * outside the repository makes the commit `-dirty`, since the commit alone does not hold it.
  * Changes elsewhere in the repository do not.
+ *
+ * git runs nothing the project can write: the repository is the nearest folder above kpfleet.yml
+ * with a `.git` (found here, as config/load.ts finds the project's root, and handed to git as
+ * `--git-dir`/`--work-tree`), never one git would discover on its own: files of a pull request
+ * laid out as a bare repository (`HEAD`, `objects/`, `refs/`, `config`) beside kpfleet.yml would
+ * otherwise be that repository, and its `config` (`core.fsmonitor`, filters) would run commands
+ * and name a commit of its choosing. `core.fsmonitor` is off in any case, and status takes no
+ * optional lock (it writes nothing).
  */
 import { execFileSync } from 'node:child_process';
-import { realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { Config } from '../config-model.ts';
 
@@ -22,11 +30,34 @@ export interface ConfigIdentity {
   fingerprint: string;
 }
 
-const git = (dir: string, args: string[]): string =>
-  execFileSync('git', ['-C', dir, ...args], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
+/** git on the repository whose work tree is `top`, with nothing of it that runs a command. */
+const git = (top: string, args: string[]): string =>
+  execFileSync(
+    'git',
+    [
+      `--git-dir=${join(top, '.git')}`,
+      `--work-tree=${top}`,
+      '--no-optional-locks',
+      '-c',
+      'core.fsmonitor=false',
+      '-c',
+      'safe.bareRepository=explicit',
+      ...args,
+    ],
+    {
+      cwd: top,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    },
+  );
+
+/** The nearest folder from `dir` up that holds a `.git` (a folder, or a worktree's file). */
+function workTreeOf(dir: string): string | undefined {
+  for (let d = dir; ; d = dirname(d)) {
+    if (existsSync(join(d, '.git'))) return d;
+    if (dirname(d) === d) return undefined;
+  }
+}
 
 const real = (p: string): string => {
   try {
@@ -56,12 +87,12 @@ export function configFiles(config: Config, cwd: string): string[] {
 export function configCommit(files: readonly string[]): string | undefined {
   const [project] = files;
   if (project === undefined) return undefined;
-  const dir = dirname(real(project));
+  const found = workTreeOf(dirname(real(project)));
+  if (found === undefined) return undefined;
+  const top = real(found);
   let head: string;
-  let top: string;
   try {
-    head = git(dir, ['rev-parse', '--verify', 'HEAD']).trim();
-    top = real(git(dir, ['rev-parse', '--show-toplevel']).trim());
+    head = git(top, ['rev-parse', '--verify', 'HEAD']).trim();
   } catch {
     return undefined;
   }

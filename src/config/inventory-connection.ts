@@ -15,6 +15,7 @@ import { hostAddressProblem } from '../desired/connection-values.ts';
 import { readSshArgs, SSH_ARGS_VARS } from '../desired/ssh-args.ts';
 import type { Inventory, InventoryHost } from '../inventory/types.ts';
 import { hostVarSources } from '../inventory/vars.ts';
+import { isSecret, redactSecrets } from '../util/secrets.ts';
 import { scalarText, showValue } from '../util/show.ts';
 import type { Finding, KeyFileProblem } from './connection-vars.ts';
 import { ADDRESS_HINT, CHECKS, KEY_VARS, keyFileFinding } from './connection-vars.ts';
@@ -38,6 +39,8 @@ const NOT_CONTACTED =
   'no group of kpfleet.yml selects them, so kpfleet does not contact them (a warning, not an error)';
 
 type Site = { file: string; line?: number; col?: number };
+/** A variable's value rendered, and how a message shows it (never what the environment gave). */
+type Shown = { text: string; shown: string; hidden: boolean };
 
 const SETTING_OF = new Map<string, ConnectionSetting>(
   Object.entries(CONNECTION_VARS).flatMap(([s, names]) =>
@@ -76,7 +79,7 @@ export function checkConnectionVars(inv: Inventory, input: InventoryConnectionIn
     const siteOf = (key: string): Site => sources.get(key)?.site ?? hostSite(inv, h);
     const value = (key: string): unknown => sources.get(key)?.value;
     /** The variable rendered, or undefined after reporting why it cannot be. */
-    const rendered = (key: string): { text: string; shown: string } | undefined => {
+    const rendered = (key: string): Shown | undefined => {
       const r = renderVar(name, vars, key, input.env);
       if (r === undefined) return undefined;
       const written = scalarText(value(key));
@@ -97,7 +100,9 @@ export function checkConnectionVars(inv: Inventory, input: InventoryConnectionIn
         written === r.value
           ? showValue(written)
           : `${showValue(written)} (${r.fromEnv ? 'rendered from the environment' : `rendered as ${showValue(r.value)}`})`;
-      return { text: r.value, shown };
+      // from the environment, or holding a value decrypted from a vault: never quoted in part
+      const hidden = r.fromEnv || isSecret(written) || redactSecrets(r.value) !== r.value;
+      return { text: r.value, shown, hidden };
     };
     for (const key of sources.keys()) {
       const setting = SETTING_OF.get(key);
@@ -168,7 +173,7 @@ export function checkConnectionVars(inv: Inventory, input: InventoryConnectionIn
 /** The ssh arguments of one host, each refused or set-aside option at its variable. */
 function checkSshArgs(
   host: string,
-  rendered: (key: string) => { text: string; shown: string } | undefined,
+  rendered: (key: string) => Shown | undefined,
   siteOf: (key: string) => Site,
   input: InventoryConnectionInput,
   add: (at: Site, f: Finding, host: string, severity?: Diagnostic['severity']) => void,
@@ -177,8 +182,14 @@ function checkSshArgs(
     const r = rendered(key);
     if (r === undefined) continue;
     const read = readSshArgs([r.text]);
+    // a value rendered from the environment or a vault is never quoted, nor a reason that quotes
+    // part of it
     for (const x of read.refused) {
-      const f: Finding = { message: `${key}: ${showValue(x.option)} is refused: ${x.why}` };
+      const f: Finding = {
+        message: r.hidden
+          ? `${key} ${r.shown}: an option in it is refused (kpfleet does not apply it, or cannot use its value)`
+          : `${key}: ${showValue(x.option)} is refused: ${x.why}`,
+      };
       if (x.hint !== undefined) f.hint = x.hint;
       add(siteOf(key), f, host);
     }
@@ -186,7 +197,7 @@ function checkSshArgs(
       add(
         siteOf(key),
         {
-          message: `${key}: ${showValue(x)} is set aside: kpfleet keeps one connection per host and does not compress`,
+          message: `${key}: ${r.hidden ? `an option of ${r.shown}` : showValue(x)} is set aside: kpfleet keeps one connection per host and does not compress`,
         },
         host,
         'warning',

@@ -59,7 +59,7 @@ class Refused extends Error {}
 /** Renders `text` as Ansible would, within the subset above. */
 export function renderConnectionValue(text: string, scope: TemplateScope): Rendered {
   try {
-    const v = renderText(text, scope, []);
+    const v = renderText(text, scope, [], new Map());
     if (v.text === undefined) return { ok: false, why: 'it is undefined' };
     return { ok: true, value: v.text, fromEnv: v.fromEnv };
   } catch (err) {
@@ -68,7 +68,14 @@ export function renderConnectionValue(text: string, scope: TemplateScope): Rende
   }
 }
 
-function renderText(text: string, scope: TemplateScope, seen: string[]): Value {
+/**
+ * Variables already rendered in this call, by name: `{{ a | d(a) | d(a) }}` renders `a` three
+ * times, so without it a chain of such variables (16 deep) took 3^16 renders per value, hours.
+ * Rendering is pure, so a variable's value is the same wherever it is met.
+ */
+type Memo = Map<string, Value>;
+
+function renderText(text: string, scope: TemplateScope, seen: string[], memo: Memo): Value {
   if (!JINJA.test(text)) return { text, fromEnv: false };
   if (/\{%|\{#/.test(text)) throw new Refused(`a {% ... %} or {# ... #} block`);
   const open = text.indexOf('{{');
@@ -82,7 +89,7 @@ function renderText(text: string, scope: TemplateScope, seen: string[]): Value {
     throw new Refused(`whitespace control ({{- ... -}})`);
   const tokens = tokenize(inner);
   if (typeof tokens === 'string') throw new Refused(tokens);
-  const parser = new Parser(tokens, scope, seen);
+  const parser = new Parser(tokens, scope, seen, memo);
   const v = parser.expression();
   parser.end();
   if (v.text === undefined) {
@@ -97,10 +104,12 @@ class Parser {
   private readonly tokens: Token[];
   private readonly scope: TemplateScope;
   private readonly seen: string[];
-  constructor(tokens: Token[], scope: TemplateScope, seen: string[]) {
+  private readonly memo: Memo;
+  constructor(tokens: Token[], scope: TemplateScope, seen: string[], memo: Memo) {
     this.tokens = tokens;
     this.scope = scope;
     this.seen = seen;
+    this.memo = memo;
   }
 
   private peek(): Token | undefined {
@@ -179,6 +188,8 @@ class Parser {
     if (name === 'inventory_hostname_short')
       return { text: this.scope.host.split('.')[0] ?? '', fromEnv: false };
     if (!Object.hasOwn(this.scope.vars, name)) return { text: undefined, fromEnv: false };
+    const known = this.seen.includes(name) ? undefined : this.memo.get(name);
+    if (known !== undefined) return known;
     const raw = this.scope.vars[name];
     if (raw === null || raw === undefined || typeof raw === 'boolean')
       throw new Refused(`'${name}' is ${String(raw)}, not a string or a number`);
@@ -186,6 +197,8 @@ class Parser {
     if (text === undefined) throw new Refused(`'${name}' is not a string or a number`);
     if (this.seen.includes(name)) throw new Refused(`'${name}' refers to itself`);
     if (this.seen.length >= MAX_DEPTH) throw new Refused('the templates nest too deeply');
-    return renderText(text, this.scope, [...this.seen, name]);
+    const v = renderText(text, this.scope, [...this.seen, name], this.memo);
+    this.memo.set(name, v);
+    return v;
   }
 }

@@ -60,6 +60,15 @@ const HOST_KEY_OPTIONS = new Set([
 const WITH_ARGUMENT = 'BbcDEeFIiJLlmOopQRSWw';
 /** Flags kpfleet honours, and what they stand for. */
 const FLAGS: Record<string, string> = { p: 'Port', l: 'User', i: 'IdentityFile', J: 'ProxyJump' };
+/**
+ * A control character other than a tab: `ssh -G` prints a value as it is, so a line break in one
+ * (`-o 'IdentityFile="x<LF>proxycommand …"'`) would add a line of its own choosing to what
+ * kpfleet reads back (a ProxyCommand nobody checked); a NUL cannot be passed at all.
+ */
+// eslint-disable-next-line no-control-regex -- the control characters are what it finds
+const CONTROL = /[\0-\x08\x0a-\x1f\x7f]/;
+const CONTROL_WHY =
+  'it holds a line break or another control character, which ssh would not read as part of one value';
 
 /** Why a value of an honoured option cannot be used, or undefined. */
 function valueProblem(key: string, value: string): string | undefined {
@@ -120,6 +129,10 @@ function readOption(text: string, out: SshArgsReading): void {
 function readWords(words: readonly string[], out: SshArgsReading): void {
   for (let i = 0; i < words.length; i++) {
     const word = words[i] ?? '';
+    if (CONTROL.test(word)) {
+      out.refused.push({ option: word, why: CONTROL_WHY });
+      continue;
+    }
     if (!word.startsWith('-') || word === '-' || word === '--') {
       out.refused.push({ option: word, why: 'it is not an ssh option' });
       continue;
@@ -130,6 +143,10 @@ function readWords(words: readonly string[], out: SshArgsReading): void {
       const arg = attached ? word.slice(2) : words[++i];
       if (arg === undefined) {
         out.refused.push({ option: word, why: `-${flag} needs a value` });
+        continue;
+      }
+      if (CONTROL.test(arg)) {
+        out.refused.push({ option: `-${flag} ${arg}`, why: CONTROL_WHY });
         continue;
       }
       if (flag === 'o') {

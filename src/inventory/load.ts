@@ -51,8 +51,27 @@ function sortedNames(dir: string): string[] {
   return readdirSync(dir).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
 }
 
-/** Every file an inventory directory holds, in the order Ansible parses them (depth first). */
-function directoryFiles(dir: string, display: string): { path: string; display: string }[] {
+/** A directory's identity, to know it again through a symlink. */
+function dirId(path: string): string | undefined {
+  try {
+    const st = statSync(path, { bigint: true });
+    return `${String(st.dev)}:${String(st.ino)}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Every file an inventory directory holds, in the order Ansible parses them (depth first). A
+ * subdirectory that is one of its own ancestors (a symlink such as `a -> .`) is not entered
+ * again, and named in `loops`: two such links would otherwise make 2^40 paths before ELOOP.
+ */
+function directoryFiles(
+  dir: string,
+  display: string,
+  loops: string[],
+  ancestors: ReadonlySet<string> = new Set([dirId(dir) ?? dir]),
+): { path: string; display: string }[] {
   const out: { path: string; display: string }[] = [];
   for (const name of sortedNames(dir)) {
     if (ignoredInInventoryDir(name)) continue;
@@ -64,14 +83,26 @@ function directoryFiles(dir: string, display: string): { path: string; display: 
     } catch {
       // a dangling link: reported when read
     }
-    if (isDir) pushAll(out, directoryFiles(path, shown));
-    else out.push({ path, display: shown });
+    if (!isDir) {
+      out.push({ path, display: shown });
+      continue;
+    }
+    const id = dirId(path) ?? path;
+    if (ancestors.has(id)) loops.push(shown);
+    else pushAll(out, directoryFiles(path, shown, loops, new Set([...ancestors, id])));
   }
   return out;
 }
 
 /** An inventory script as Ansible's script plugin takes it: executable, or starting with `#!`. */
 function isScript(path: string): boolean {
+  // only a regular file is a script; anything else is refused when read, never opened here
+  // (opening a FIFO waits for a writer)
+  try {
+    if (!statSync(path).isFile()) return false;
+  } catch {
+    return false;
+  }
   try {
     accessSync(path, constants.X_OK);
     return true;
@@ -79,7 +110,7 @@ function isScript(path: string): boolean {
     // not executable: look for a shebang
   }
   try {
-    const fd = openSync(path, 'r');
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
     try {
       const head = Buffer.alloc(2);
       return readSync(fd, head, 0, 2, 0) === 2 && head.toString('latin1') === '#!';
@@ -166,8 +197,18 @@ function loadDirectory(
   const shared = newSharedInventory(display);
   const diagnostics: Diagnostic[] = [];
   let parsedAny = false;
-  for (const file of directoryFiles(dir, display)) {
+  const loops: string[] = [];
+  for (const file of directoryFiles(dir, display, loops)) {
     if (loadDirectoryFile(file, shared, options, diagnostics)) parsedAny = true;
+  }
+  for (const loop of loops) {
+    diagnostics.push(
+      skipped(
+        loop,
+        'it is a link to a folder that holds it, which would be read without end',
+        'remove the link',
+      ),
+    );
   }
   const builder = new InventoryBuilder(new SourceText(display, ''), shared);
   const inventory = builder.reconcile();

@@ -35,7 +35,25 @@ function splitext(name: string): string {
   return name.slice(dot);
 }
 
-function dirVarsFiles(dir: string): string[] {
+/** A directory's identity, to know it again through a symlink. */
+function dirId(path: string): string {
+  try {
+    const st = statSync(path, { bigint: true });
+    return `${String(st.dev)}:${String(st.ino)}`;
+  } catch {
+    return path;
+  }
+}
+
+/**
+ * The vars files under a `group_vars/<name>/` folder, sorted, depth first. A folder that is one
+ * of its own ancestors (a symlink such as `a -> .`) is not entered again: two such links would
+ * otherwise make 2^40 paths before the kernel's ELOOP.
+ */
+function dirVarsFiles(
+  dir: string,
+  ancestors: ReadonlySet<string> = new Set([dirId(dir)]),
+): string[] {
   const out: string[] = [];
   let names: string[];
   try {
@@ -48,8 +66,10 @@ function dirVarsFiles(dir: string): string[] {
     const ext = splitext(name);
     const full = join(dir, name);
     const st = stat(full);
-    if (st?.isDirectory() && ext === '') pushAll(out, dirVarsFiles(full));
-    else if (st?.isFile() && VARS_EXTENSIONS.includes(ext)) out.push(full);
+    if (st?.isDirectory() && ext === '') {
+      const id = dirId(full);
+      if (!ancestors.has(id)) pushAll(out, dirVarsFiles(full, new Set([...ancestors, id])));
+    } else if (st?.isFile() && VARS_EXTENSIONS.includes(ext)) out.push(full);
   }
   return out;
 }

@@ -11,6 +11,7 @@ import {
   openSync,
   readFileSync,
   readSync,
+  statfsSync,
   statSync,
 } from 'node:fs';
 import type { Stats } from 'node:fs';
@@ -58,6 +59,28 @@ function problem(st: Stats): string | undefined {
   return `it is ${kind}, not a regular file`;
 }
 
+/** statfs(2) magic numbers of the kernel's pseudo-file systems (linux/magic.h). */
+const PSEUDO_FS = new Map([
+  [0x9fa0, '/proc'],
+  [0x62656572, '/sys'],
+]);
+
+/**
+ * A file of /proc or /sys is "regular" to stat, but no file a user names: a symlink a pull
+ * request commits (`inventory/zz -> /proc/self/environ`) would otherwise have its text (kpfleet's
+ * whole environment) quoted back in parse errors.
+ */
+function pseudoFileProblem(path: string): string | undefined {
+  let type: number;
+  try {
+    type = statfsSync(path).type;
+  } catch {
+    return undefined;
+  }
+  const fs = PSEUDO_FS.get(type);
+  return fs === undefined ? undefined : `it is a kernel pseudo-file (${fs}), not a regular file`;
+}
+
 /**
  * Why `path` (symlinks followed) is not a regular file of at most `maxBytes`, from its metadata
  * alone (never opened): `it is a FIFO, not a regular file`, `it is 70000 bytes`; undefined when
@@ -68,6 +91,7 @@ export function regularFileProblem(path: string, maxBytes?: number): string | un
   const st = statSync(path);
   return (
     problem(st) ??
+    (st.isFile() ? pseudoFileProblem(path) : undefined) ??
     (maxBytes !== undefined && st.size > maxBytes ? `it is ${String(st.size)} bytes` : undefined)
   );
 }
@@ -80,7 +104,7 @@ export function regularFileProblem(path: string, maxBytes?: number): string | un
 export function readRegularFile(path: string, options: { maxBytes?: number } = {}): Buffer {
   const { maxBytes } = options;
   const st = statSync(path);
-  const before = problem(st);
+  const before = problem(st) ?? pseudoFileProblem(path);
   if (before !== undefined) throw new NotRegularFileError(before, st.isDirectory());
   if (maxBytes !== undefined && st.size > maxBytes) throw new FileTooLargeError(maxBytes);
   const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);

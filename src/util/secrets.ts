@@ -44,9 +44,14 @@ export function redactSecrets(text: string): string {
   return out;
 }
 
-/** A value for output (JSON included): itself, or `<vaulted>` when it was decrypted from a vault. */
-export function hideSecret<T>(value: T): T | typeof VAULTED {
-  return isSecret(value) ? VAULTED : value;
+/**
+ * A value for output (JSON included): itself, `<vaulted>` when it was decrypted from a vault, or
+ * a string with each decrypted value it contains replaced (a template such as
+ * `{{ vaulted }}.example.com` renders to one).
+ */
+export function hideSecret<T>(value: T): T | string {
+  if (isSecret(value)) return VAULTED;
+  return typeof value === 'string' ? redactSecrets(value) : value;
 }
 
 /** A diagnostic that quotes no decrypted value, in text or JSON (its message, hint, line). */

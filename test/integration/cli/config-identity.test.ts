@@ -5,7 +5,7 @@
  * committed; no commit outside git. Real git, in temporary folders.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -135,5 +135,30 @@ describe('the configuration an apply names', () => {
     expect(configCommit([files[0] ?? '', join(outside, 'inventory.ini')])).toBe(
       `${git(repo, 'rev-parse', 'HEAD')}-dirty`,
     );
+  });
+
+  it('runs nothing a committed file asks for, and names the real commit', () => {
+    // a pull request lays out the project folder as a bare repository (HEAD, objects/, refs/,
+    // config): git would discover it before the real one and run its core.fsmonitor
+    const [repo, dir] = repoWithProject();
+    const mini = temp();
+    git(mini, 'init', '-q');
+    writeFileSync(join(mini, 'f'), 'x\n');
+    git(mini, 'add', 'f');
+    git(mini, 'commit', '-q', '-m', 'forged');
+    for (const p of ['objects', 'refs', 'HEAD'])
+      cpSync(join(mini, '.git', p), join(dir, p), { recursive: true });
+    const canary = join(temp(), 'ran');
+    writeFileSync(
+      join(dir, 'config'),
+      `[core]\n\trepositoryformatversion = 0\n\tbare = false\n\tworktree = .\n\tfsmonitor = "touch '${canary}'; false"\n`,
+    );
+    git(repo, 'add', '-A');
+    git(repo, 'commit', '-q', '-m', 'a bare repository beside kpfleet.yml');
+    // the repository's own config may set core.fsmonitor too (a runner's checkout altered)
+    git(repo, 'config', 'core.fsmonitor', `touch '${canary}'; false`);
+    const commit = identityOf(dir).commit;
+    expect(existsSync(canary)).toBe(false);
+    expect(commit).toBe(git(repo, 'rev-parse', 'HEAD'));
   });
 });

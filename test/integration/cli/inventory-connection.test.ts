@@ -66,6 +66,37 @@ describe('validate on connection variables', () => {
     );
   });
 
+  it('never prints an ssh argument rendered from the environment', async () => {
+    const dir = project('[web]\nweb1 ansible_host=10.0.0.1\n');
+    mkdirSync(join(dir, 'group_vars'));
+    writeFileSync(
+      join(dir, 'group_vars', 'web.yml'),
+      `ansible_ssh_common_args: "-o {{ lookup('env', 'KP_SECRET') }}"\nansible_ssh_extra_args: "{{ lookup('env', 'KP_SECRET2') }} -C"\n`,
+    );
+    const env = { KP_SECRET: 'Sup3rSecretToken=abc', KP_SECRET2: 'Other-Secret-XYZ' };
+    for (const args of [['validate'], ['validate', '--json']]) {
+      const r = await run(dir, args, env);
+      expect(r.code).toBe(3);
+      const all = r.stdout + r.stderr;
+      expect(all).toContain('(rendered from the environment): an option in it is refused');
+      expect(all).not.toContain('Sup3rSecret');
+      expect(all).not.toContain('Other-Secret');
+    }
+  });
+
+  it('refuses a line break in an ssh option, which ssh -G would print as a ProxyCommand', async () => {
+    const dir = project('[web]\nweb1 ansible_host=10.0.0.1\n');
+    mkdirSync(join(dir, 'group_vars'));
+    writeFileSync(
+      join(dir, 'group_vars', 'web.yml'),
+      `ansible_ssh_common_args: "-o 'IdentityFile=\\"k\\nproxycommand touch pwned\\"'"\n`,
+    );
+    const r = await run(dir, ['validate']);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('group_vars/web.yml:1:1: error: ansible_ssh_common_args:');
+    expect(r.stderr).toContain('line break');
+  });
+
   it('honours -J and -p from ansible_ssh_common_args', async () => {
     const dir = project(
       "[web]\nweb1 ansible_host=10.0.0.1 ansible_ssh_common_args='-J jump@bastion -p 2222'\n",

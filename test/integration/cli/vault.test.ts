@@ -103,4 +103,29 @@ describe('vaulted inventory data', () => {
       expect(out, args.join(' ')).not.toContain('leaked-host-word');
     }
   });
+
+  it('never shows a vaulted value in part: templated into another, or an ssh argument refused', async () => {
+    writeFileSync(
+      join(dir, 'inv/hosts.yml'),
+      `all:\n  hosts:\n    h1:\n      ansible_host: "{{ sub }}.example.com"\n      ansible_user: "{{ u }}x"\n      sub: ${inlineVault('secrethostpart', PASSWORD, 6)}\n      u: ${inlineVault('deployuser', PASSWORD, 6)}\n`,
+    );
+    const json = await run(['hosts', '--json', '--vault-password-file', 'pw']);
+    expect(json.code).toBe(0);
+    expect(json.stdout).not.toContain('secrethostpart');
+    expect(json.stdout).not.toContain('deployuser');
+    expect(json.stdout).toContain('"address": "<vaulted>.example.com"');
+    vaultedFile(
+      'inv/group_vars/all.yml',
+      'ansible_ssh_common_args: "-o StrictHostKeyChecking=no -J jump-secret-word"\n',
+    );
+    for (const args of [['validate'], ['validate', '--json']]) {
+      const r = await run([...args, '--vault-password-file', 'pw']);
+      const out = r.stdout + r.stderr;
+      expect(r.code, args.join(' ')).toBe(3);
+      expect(out, args.join(' ')).toContain(
+        'ansible_ssh_common_args <vaulted>: an option in it is refused',
+      );
+      expect(out, args.join(' ')).not.toContain('StrictHostKeyChecking=no');
+    }
+  });
 });

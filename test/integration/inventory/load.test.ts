@@ -1,4 +1,5 @@
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -117,6 +118,47 @@ describe('an inventory directory', () => {
       ['inv/shebang', 'warning', 'inventory/dir-skipped'],
     ]);
     expect(diagnostics[0]?.message).toMatch(/inventory script/);
+  });
+
+  it('refuses a FIFO in it without opening it (it would wait for a writer)', () => {
+    write('inv/hosts', '[web]\nw1\n');
+    execFileSync('mkfifo', [join(dir, 'inv/fifo')]);
+    const { inventory, diagnostics } = load();
+    expect([...inventory.hosts.keys()]).toEqual(['w1']);
+    expect(diagnostics.map((d) => [d.file, d.severity, d.message])).toEqual([
+      ['inv/fifo', 'error', 'cannot read inventory: it is a FIFO, not a regular file'],
+    ]);
+  });
+
+  it('refuses a link to /proc (/proc/self/environ would be quoted back in parse errors)', () => {
+    write('inv/hosts', '[web]\nw1\n');
+    symlinkSync('/proc/self/environ', join(dir, 'inv/zz'));
+    const { diagnostics } = load();
+    expect(diagnostics.map((d) => [d.file, d.severity, d.message, d.lineText])).toEqual([
+      [
+        'inv/zz',
+        'error',
+        'cannot read inventory: it is a kernel pseudo-file (/proc), not a regular file',
+        undefined,
+      ],
+    ]);
+  });
+
+  it('does not go round a symlink loop (two links to . would make 2^40 paths)', () => {
+    write('inv/hosts', '[web]\nw1\n');
+    symlinkSync('.', join(dir, 'inv/a'));
+    mkdirSync(join(dir, 'inv/sub'));
+    symlinkSync('..', join(dir, 'inv/sub/b'));
+    write('inv/group_vars/web/x.yml', 'v: 1\n');
+    symlinkSync('.', join(dir, 'inv/group_vars/web/a'));
+    symlinkSync('.', join(dir, 'inv/group_vars/web/b'));
+    const { inventory, diagnostics } = load();
+    expect([...inventory.hosts.keys()]).toEqual(['w1']);
+    expect(hostVars(inventory, 'w1')['v']).toBe(1);
+    expect(diagnostics.map((d) => [d.file, d.severity, d.code])).toEqual([
+      ['inv/a', 'warning', 'inventory/dir-skipped'],
+      ['inv/sub/b', 'warning', 'inventory/dir-skipped'],
+    ]);
   });
 
   it('keeps an error in one file an error, at that file:line:col', () => {

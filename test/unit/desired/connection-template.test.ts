@@ -59,3 +59,18 @@ describe('renderConnectionValue', () => {
     if (!r.ok) expect(r.why).toContain(why);
   });
 });
+
+describe('a chain of defaults', () => {
+  it('renders each variable once: `a | d(a) | d(a) | d(a)` chains made 4^depth renders (hours at 15)', () => {
+    let reads = 0;
+    const vars: Record<string, string> = {};
+    Object.defineProperty(vars, 'a6', { enumerable: true, get: () => (reads++, '10.0.0.1') });
+    for (let i = 0; i < 6; i++) {
+      const next = `a${String(i + 1)}`;
+      vars[`a${String(i)}`] = `{{ ${next} | d(${next}) | d(${next}) | d(${next}) }}`;
+    }
+    const r = renderConnectionValue('{{ a0 }}', { vars, host: 'h', env: {} });
+    expect(r).toEqual({ ok: true, value: '10.0.0.1', fromEnv: false });
+    expect(reads).toBe(1);
+  });
+});

@@ -68,6 +68,21 @@ describe('readSshArgs', () => {
     expect(r.args).toEqual([]);
   });
 
+  it('refuses a line break or NUL in a word: ssh -G would print it as a line of its own', () => {
+    // ssh -G prints `identityfile q` then `proxycommand touch /tmp/x`, which kpfleet would run
+    const r = readSshArgs([
+      `-o 'IdentityFile="q\nproxycommand touch /tmp/x"' -i 'k\nproxycommand id' -oIdentityAgent=a\u0000b`,
+    ]);
+    expect(r.refused.map((x) => x.option)).toEqual([
+      '-o IdentityFile="q\nproxycommand touch /tmp/x"',
+      '-i k\nproxycommand id',
+      '-oIdentityAgent=a\u0000b',
+    ]);
+    expect(r.refused[0]?.why).toContain('line break');
+    expect(r.args).toEqual([]);
+    expect(r.command).toBeUndefined();
+  });
+
   it('refuses what shlex cannot split', () => {
     expect(readSshArgs(['-o "ProxyCommand=x']).refused[0]?.why).toContain('cannot be split');
   });
