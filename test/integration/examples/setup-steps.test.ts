@@ -30,7 +30,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 
-import type { ConnectionDefaults } from '../../../src/connection.ts';
+import { TEST_CONNECTION_DEFAULTS } from '../../connection-defaults.ts';
 import { resolveConnection } from '../../../src/desired/connection.ts';
 import { loadInventory } from '../../../src/inventory/load.ts';
 import { hostVars } from '../../../src/inventory/vars.ts';
@@ -355,15 +355,7 @@ describe("examples/kpfleet.yml's health check", () => {
 describe("examples/inventory.ini's bastion", () => {
   it('the db hosts are reached through bastion.example.com (ProxyJump), the web hosts directly', async () => {
     const { inventory } = loadInventory(join(EXAMPLES, 'inventory.ini'), 'inventory.ini');
-    const defaults: ConnectionDefaults = {
-      become: 'sudo',
-      knownHosts: [],
-      hostKeyChecking: 'strict',
-      sshConfig: false,
-      connectTimeoutMs: 10_000,
-      commandTimeoutMs: 300_000,
-      keepaliveIntervalMs: 10_000,
-    };
+    const defaults = TEST_CONNECTION_DEFAULTS;
     const route = async (host: string) => {
       const conn = resolveConnection(host, defaults, hostVars(inventory, host), {
         env: {},

@@ -8,7 +8,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { ConnectionDefaults } from '../../../src/connection.ts';
+import { TEST_CONNECTION_DEFAULTS } from '../../connection-defaults.ts';
 import { checkConnectionVars } from '../../../src/config/inventory-connection.ts';
 import { resolveConnection } from '../../../src/desired/connection.ts';
 import { loadInventory } from '../../../src/inventory/load.ts';
@@ -32,16 +32,7 @@ interface Resolved {
 type Expected =
   | { connection: 'ssh'; destination: string; args: string[]; resolved: Resolved }
   | { connection: string };
-
-const defaults: ConnectionDefaults = {
-  become: 'sudo',
-  knownHosts: [],
-  hostKeyChecking: 'strict',
-  sshConfig: false,
-  connectTimeoutMs: 10_000,
-  commandTimeoutMs: 300_000,
-  keepaliveIntervalMs: 10_000,
-};
+const defaults = TEST_CONNECTION_DEFAULTS;
 
 it('has the connection cases the brief asks for', () => {
   expect(cases).toEqual(
