@@ -204,3 +204,27 @@ describe('a ProxyCommand in the inventory', () => {
     expect((await run(dir, ['validate'])).code).toBe(0);
   });
 });
+
+describe('an IdentityAgent in the inventory', () => {
+  const inv = `[web]\nweb1 ansible_host=10.0.0.1 ansible_ssh_common_args='-o IdentityAgent=/tmp/someone-elses.sock'\n`;
+  it('is refused in a project file unless --trust-ssh-config: it picks the agent that signs', async () => {
+    const dir = project(inv);
+    const r = await run(dir, ['validate']);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(
+      'inventory.ini:2:28: error: ansible_ssh_common_args: `IdentityAgent` chooses the local socket kpfleet asks to sign with your keys, and the inventory is a file of the project (host web1)',
+    );
+    expect((await run(dir, ['validate', '--trust-ssh-config'])).code).toBe(0);
+  });
+  it('is honoured from an inventory outside the project', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'kpfleet-inv-'));
+    dirs.push(outside);
+    writeFileSync(join(outside, 'hosts.ini'), inv);
+    const dir = project('');
+    writeFileSync(
+      join(dir, 'kpfleet.yml'),
+      `inventory: ${join(outside, 'hosts.ini')}\nconnection:\n  ssh_config: false\ngroups:\n  web:\n    unmanaged: keep\n`,
+    );
+    expect((await run(dir, ['validate'])).code).toBe(0);
+  });
+});
