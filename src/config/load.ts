@@ -124,7 +124,10 @@ export function loadProject(options: LoadOptions = {}): Project {
   let inventory: Inventory | undefined;
   if (config.inventory !== '') {
     const invDisplay = displayPath(cwd, config.inventory);
-    const readable = isDirectory(config.inventory) ? undefined : checkReadable(config.inventory);
+    // an inventory of the project reads no file that really lies outside it (inventory/confine.ts)
+    const confine = inProject(config.inventory) ? realPathInProject(dir, home) : undefined;
+    const unread = isDirectory(config.inventory) || confine?.(config.inventory) === false;
+    const readable = unread ? undefined : checkReadable(config.inventory);
     if (readable !== undefined) {
       diagnostics.push(
         yaml.source.diagnostic(
@@ -138,8 +141,7 @@ export function loadProject(options: LoadOptions = {}): Project {
     } else {
       const loaded = loadInventory(config.inventory, invDisplay, {
         ...(options.vault ? { vault: options.vault } : {}),
-        // an inventory of the project reads no file that really lies outside it
-        ...(inProject(config.inventory) ? { inProject: realPathInProject(dir, home) } : {}),
+        ...(confine ? { inProject: confine } : {}),
       });
       pushAll(diagnostics, loaded.diagnostics);
       if (!loaded.diagnostics.some((d) => d.severity === 'error')) inventory = loaded.inventory;

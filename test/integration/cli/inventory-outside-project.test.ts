@@ -45,6 +45,18 @@ describe('an inventory of the project linking outside it', () => {
     expect(plan.stdout + plan.stderr).not.toMatch(/192\.0\.2\.1.*(unreachable|timed out)/);
   });
 
+  it('refuses the inventory file itself when it links outside', async () => {
+    symlinkSync(join(outside, 'id_ed25519'), join(dir, 'hosts'));
+    writeFileSync(
+      join(dir, 'kpfleet.yml'),
+      'inventory: hosts\nconnection:\n  ssh_config: false\ngroups:\n  web:\n    unmanaged: keep\n',
+    );
+    const r = await run(['validate']);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('hosts: error: not read: the inventory is in the project');
+    expect(r.stdout + r.stderr).not.toContain('SECRET');
+  });
+
   it('refuses a group_vars file linked to .git/config (a CI token lives there)', async () => {
     mkdirSync(join(dir, '.git'));
     writeFileSync(join(dir, '.git/config'), `[http]\n\textraheader = ${SECRET}\n`);
