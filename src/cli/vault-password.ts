@@ -4,8 +4,9 @@
  * surrounding whitespace removed (so a trailing newline goes). An executable file: run, as Ansible
  * runs it (no arguments, no shell, stdin and stderr left to the user so it may prompt), and its
  * standard output taken with surrounding line breaks removed. The path comes only from the command
- * line or the environment, never from a project file, so a pull request cannot choose what runs.
- * Messages name the file, never the password.
+ * line or the environment, never from a project file, so a pull request cannot choose what runs;
+ * and an executable file inside the project (which a pull request can add or change) is refused,
+ * never run. Messages name the file, never the password.
  */
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
@@ -57,8 +58,15 @@ function runScript(path: string, shown: string): Buffer {
   return strip(r.stdout, '\r\n');
 }
 
-/** Reads the password the command line or the environment points at; none when neither does. */
-export function readVaultPassword(opts: { vaultPasswordFile?: string }, io: CliIo): VaultKey {
+/**
+ * Reads the password the command line or the environment points at; none when neither does.
+ * `inProject` says whether a file belongs to the project (config/project-files.ts).
+ */
+export function readVaultPassword(
+  opts: { vaultPasswordFile?: string },
+  io: CliIo,
+  inProject: (path: string) => boolean,
+): VaultKey {
   const fromOption = opts.vaultPasswordFile;
   const fromEnv = io.env['ANSIBLE_VAULT_PASSWORD_FILE'];
   const written = fromOption ?? (fromEnv === '' ? undefined : fromEnv);
@@ -76,6 +84,14 @@ export function readVaultPassword(opts: { vaultPasswordFile?: string }, io: CliI
     throw new UsageError(`vault password file ${shown} not found`);
   }
   let password: Buffer;
+  if (isExecutable(path) && inProject(path)) {
+    throw new UsageError(
+      `vault password file ${shown} is executable and inside the project: kpfleet does not run a file that a pull request can add or change`,
+      {
+        hint: 'keep the password script outside the repository (e.g. ~/.config/kpfleet/vault-pass) and name it there; a plain password file is read, not run (chmod a-x)',
+      },
+    );
+  }
   if (isExecutable(path)) password = runScript(path, shown);
   else {
     try {

@@ -12,7 +12,7 @@ import type { Diagnostic } from '../diagnostics.ts';
 import type { ConnectionSetting } from '../desired/connection.ts';
 import { CONNECTION_VARS, renderVar, winningName } from '../desired/connection.ts';
 import { hostAddressProblem } from '../desired/connection-values.ts';
-import { readSshArgs, SSH_ARGS_VARS } from '../desired/ssh-args.ts';
+import { readSshArgs, SSH_ARGS_VARS, type SshArgsReading } from '../desired/ssh-args.ts';
 import type { Inventory, InventoryHost } from '../inventory/types.ts';
 import { hostVarSources } from '../inventory/vars.ts';
 import { isSecret, redactSecrets } from '../util/secrets.ts';
@@ -29,7 +29,10 @@ export interface InventoryConnectionInput {
   keyFile?: KeyFileProblem;
   /** A relative key path found beside kpfleet.yml but not in the working directory. */
   keyOnlyInProject?: (written: string) => boolean;
-  /** A ProxyCommand in the inventory may run: `--trust-ssh-config`, or an inventory outside the project. */
+  /**
+   * A ProxyCommand in the inventory may run, and an IdentityAgent choose the agent socket:
+   * `--trust-ssh-config`, or an inventory outside the project.
+   */
   trustCommands: boolean;
 }
 
@@ -170,6 +173,22 @@ export function checkConnectionVars(inv: Inventory, input: InventoryConnectionIn
   });
 }
 
+/** What an inventory of the project may set only with `--trust-ssh-config`, as an ssh config may. */
+const NEEDS_TRUST: { set: (r: SshArgsReading) => boolean; what: string; instead: string }[] = [
+  {
+    set: (r) => r.command !== undefined,
+    what: '`ProxyCommand` runs a command on this machine',
+    instead: 'use -J / ProxyJump, or put the ProxyCommand in ~/.ssh/config',
+  },
+  {
+    set: (r) => r.agent !== undefined,
+    what: '`IdentityAgent` chooses the local socket kpfleet asks to sign with your keys',
+    instead: 'set IdentityAgent in ~/.ssh/config, or SSH_AUTH_SOCK in the environment',
+  },
+];
+const TRUST_HINT =
+  'an operator who has read it passes --trust-ssh-config (never in a pull-request job)';
+
 /** The ssh arguments of one host, each refused or set-aside option at its variable. */
 function checkSshArgs(
   host: string,
@@ -203,15 +222,11 @@ function checkSshArgs(
         'warning',
       );
     }
-    if (read.command !== undefined && !input.trustCommands) {
-      add(
-        siteOf(key),
-        {
-          message: `${key}: \`ProxyCommand\` runs a command on this machine, and the inventory is a file of the project`,
-          hint: 'an operator who has read it passes --trust-ssh-config (never in a pull-request job); or use -J / ProxyJump, or put the ProxyCommand in ~/.ssh/config',
-        },
-        host,
-      );
+    if (input.trustCommands) continue;
+    for (const n of NEEDS_TRUST) {
+      if (!n.set(read)) continue;
+      const message = `${key}: ${n.what}, and the inventory is a file of the project`;
+      add(siteOf(key), { message, hint: `${TRUST_HINT}; or ${n.instead}` }, host);
     }
   }
 }

@@ -16,6 +16,7 @@ import type { VaultKey } from '../inventory/vault-yaml.ts';
 import type { ConnectionContext } from '../desired/connection.ts';
 import { readRegularFile } from '../util/regular-file.ts';
 import { inventoryConnectionFacts, keyFileLooker } from './load-connection.ts';
+import { projectFileTest, realPathInProject } from './project-files.ts';
 import { redactDiagnostic } from '../util/secrets.ts';
 import { SourceText } from '../util/source.ts';
 import type { Config } from '../config-model.ts';
@@ -119,10 +120,14 @@ export function loadProject(options: LoadOptions = {}): Project {
   }
   pushAll(diagnostics, validateSchema(yaml));
 
+  const inProject = projectFileTest(dir, home);
   let inventory: Inventory | undefined;
   if (config.inventory !== '') {
     const invDisplay = displayPath(cwd, config.inventory);
-    const readable = isDirectory(config.inventory) ? undefined : checkReadable(config.inventory);
+    // an inventory of the project reads no file that really lies outside it (inventory/confine.ts)
+    const confine = inProject(config.inventory) ? realPathInProject(dir, home) : undefined;
+    const unread = isDirectory(config.inventory) || confine?.(config.inventory) === false;
+    const readable = unread ? undefined : checkReadable(config.inventory);
     if (readable !== undefined) {
       diagnostics.push(
         yaml.source.diagnostic(
@@ -134,11 +139,10 @@ export function loadProject(options: LoadOptions = {}): Project {
         ),
       );
     } else {
-      const loaded = loadInventory(
-        config.inventory,
-        invDisplay,
-        options.vault ? { vault: options.vault } : {},
-      );
+      const loaded = loadInventory(config.inventory, invDisplay, {
+        ...(options.vault ? { vault: options.vault } : {}),
+        ...(confine ? { inProject: confine } : {}),
+      });
       pushAll(diagnostics, loaded.diagnostics);
       if (!loaded.diagnostics.some((d) => d.severity === 'error')) inventory = loaded.inventory;
     }
@@ -151,7 +155,6 @@ export function loadProject(options: LoadOptions = {}): Project {
     }
   }
   const keyFile = keyFileLooker(resolvePath);
-  const inProject = projectFileTest(dir, home);
   const inventoryConnection = inventoryConnectionFacts(
     connectionContext,
     resolvePath,
@@ -176,30 +179,6 @@ export function loadProject(options: LoadOptions = {}): Project {
   return project;
 }
 
-/**
- * What a pull request can change: the git work tree that holds kpfleet.yml (a file beside the
- * project folder is as easy to change as one inside it), or the project folder outside git.
- */
-function projectRoot(dir: string): string {
-  for (let d = dir; ; d = dirname(d)) {
-    if (existsSync(join(d, '.git'))) return d;
-    if (dirname(d) === d) return dir;
-  }
-}
-
-function isInside(root: string, path: string): boolean {
-  const rel = relative(root, path);
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
-}
-
-function realpathOr(path: string): string {
-  try {
-    return realpathSync(path);
-  } catch {
-    return path;
-  }
-}
-
 const scanFs: SshConfigScanFs = {
   readFile: (path) => {
     try {
@@ -216,20 +195,6 @@ const scanFs: SshConfigScanFs = {
     }
   },
 };
-
-/**
- * Whether a file belongs to the project (a pull request can change it), as the ssh config scan
- * judges it: inside the work tree or reached through one of its symlinks, and not under ~/.ssh
- * or /etc/ssh.
- */
-function projectFileTest(dir: string, home: string): (path: string) => boolean {
-  const root = projectRoot(dir);
-  const realRoot = realpathOr(root);
-  const trusted = [join(home, '.ssh'), join(userInfo().homedir, '.ssh'), '/etc/ssh'];
-  return (path) =>
-    !trusted.some((t) => isInside(t, path)) &&
-    (isInside(root, path) || isInside(realRoot, realpathOr(path)));
-}
 
 /**
  * The ssh config files ssh will read for this project, scanned for directives that run commands

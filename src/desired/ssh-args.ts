@@ -34,6 +34,11 @@ export interface SshArgsReading {
   ignored: string[];
   /** A `ProxyCommand` other than `none`: a command kpfleet would run on this machine. */
   command?: string;
+  /**
+   * An `IdentityAgent` other than `none` or `SSH_AUTH_SOCK`: a local socket of its choosing that
+   * kpfleet would ask to sign with the user's keys.
+   */
+  agent?: string;
 }
 
 /** `-o` options kpfleet's transport honours (settings.ts reads them from `ssh -G`), lowercase. */
@@ -122,6 +127,7 @@ function readOption(text: string, out: SshArgsReading): void {
     return;
   }
   if (key === 'proxycommand' && value.toLowerCase() !== 'none') out.command = value;
+  if (key === 'identityagent' && value !== 'none' && value !== 'SSH_AUTH_SOCK') out.agent = value;
   out.args.push('-o', text);
 }
 

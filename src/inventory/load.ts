@@ -22,6 +22,7 @@ import { InventoryBuilder, newSharedInventory, type SharedInventory } from './bu
 import { parseInventory, type ParsedInventory, type ParseOptions } from './parse.ts';
 import { SourceText } from '../util/source.ts';
 import { applyVarsFiles, type VarsBase } from './vars-files.ts';
+import { outsideProject, type InProjectTest } from './confine.ts';
 import { isVaulted } from './vault.ts';
 import { openVault, type VaultKey } from './vault-yaml.ts';
 import { markSecret } from '../util/secrets.ts';
@@ -29,6 +30,11 @@ import { markSecret } from '../util/secrets.ts';
 export interface LoadInventoryOptions {
   /** The vault password for vaulted vars files and `!vault` values. */
   vault?: VaultKey;
+  /**
+   * Given when the inventory is inside the project: whether one of its files or folders really
+   * is (confine.ts). One that is not is refused, unread.
+   */
+  inProject?: InProjectTest;
 }
 
 /**
@@ -64,12 +70,14 @@ function dirId(path: string): string | undefined {
 /**
  * Every file an inventory directory holds, in the order Ansible parses them (depth first). A
  * subdirectory that is one of its own ancestors (a symlink such as `a -> .`) is not entered
- * again, and named in `loops`: two such links would otherwise make 2^40 paths before ELOOP.
+ * again, and named in `loops`: two such links would otherwise make 2^40 paths before ELOOP. One
+ * that `refused` refuses (it says why) is not entered either.
  */
 function directoryFiles(
   dir: string,
   display: string,
   loops: string[],
+  refused: (path: string, display: string) => boolean,
   ancestors: ReadonlySet<string> = new Set([dirId(dir) ?? dir]),
 ): { path: string; display: string }[] {
   const out: { path: string; display: string }[] = [];
@@ -89,7 +97,8 @@ function directoryFiles(
     }
     const id = dirId(path) ?? path;
     if (ancestors.has(id)) loops.push(shown);
-    else pushAll(out, directoryFiles(path, shown, loops, new Set([...ancestors, id])));
+    else if (!refused(path, shown))
+      pushAll(out, directoryFiles(path, shown, loops, refused, new Set([...ancestors, id])));
   }
   return out;
 }
@@ -159,6 +168,11 @@ function loadDirectoryFile(
   options: LoadInventoryOptions,
   diagnostics: Diagnostic[],
 ): boolean {
+  const outside = outsideProject(file.path, file.display, options.inProject);
+  if (outside) {
+    diagnostics.push(outside);
+    return false;
+  }
   if (isScript(file.path)) {
     diagnostics.push(
       skipped(
@@ -198,7 +212,12 @@ function loadDirectory(
   const diagnostics: Diagnostic[] = [];
   let parsedAny = false;
   const loops: string[] = [];
-  for (const file of directoryFiles(dir, display, loops)) {
+  const refused = (path: string, shown: string): boolean => {
+    const outside = outsideProject(path, shown, options.inProject);
+    if (outside) diagnostics.push(outside);
+    return outside !== undefined;
+  };
+  for (const file of directoryFiles(dir, display, loops, refused)) {
     if (loadDirectoryFile(file, shared, options, diagnostics)) parsedAny = true;
   }
   for (const loop of loops) {
@@ -289,6 +308,12 @@ export function loadInventory(
   displayFile: string = path,
   options: LoadInventoryOptions = {},
 ): ParsedInventory {
+  const outside = outsideProject(path, displayFile, options.inProject);
+  if (outside) {
+    const empty = parseInventory(displayFile, '', options);
+    empty.diagnostics.push(outside);
+    return empty;
+  }
   let isDir = false;
   try {
     isDir = statSync(path).isDirectory();
@@ -301,6 +326,6 @@ export function loadInventory(
   const base: VarsBase = isDir
     ? { dir: path, display: displayFile }
     : { dir: dirname(path), display: dirname(displayFile) };
-  applyVarsFiles(result.inventory, [base], options.vault, result.diagnostics);
+  applyVarsFiles(result.inventory, [base], options, result.diagnostics);
   return { inventory: result.inventory, diagnostics: sortDiagnostics(result.diagnostics) };
 }

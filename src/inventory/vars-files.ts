@@ -13,6 +13,7 @@ import { markSecret } from '../util/secrets.ts';
 import { SourceText } from '../util/source.ts';
 import type { Inventory, InventoryGroup, InventoryHost, VarSites } from './types.ts';
 import { isVaulted } from './vault.ts';
+import { outsideProject, type InProjectTest } from './confine.ts';
 import { openInlineVaults, openVault, type VaultKey } from './vault-yaml.ts';
 import { pyJsonKey, toPlain } from './yaml-inventory.ts';
 import { parseYaml11, yamlErrorDiagnostic } from './yaml11.ts';
@@ -45,13 +46,17 @@ function dirId(path: string): string {
   }
 }
 
+/** Whether a path must not be read (after saying why, once). */
+type Refused = (path: string) => boolean;
+
 /**
  * The vars files under a `group_vars/<name>/` folder, sorted, depth first. A folder that is one
  * of its own ancestors (a symlink such as `a -> .`) is not entered again: two such links would
- * otherwise make 2^40 paths before the kernel's ELOOP.
+ * otherwise make 2^40 paths before the kernel's ELOOP. What `refused` refuses is left out.
  */
 function dirVarsFiles(
   dir: string,
+  refused: Refused,
   ancestors: ReadonlySet<string> = new Set([dirId(dir)]),
 ): string[] {
   const out: string[] = [];
@@ -68,19 +73,21 @@ function dirVarsFiles(
     const st = stat(full);
     if (st?.isDirectory() && ext === '') {
       const id = dirId(full);
-      if (!ancestors.has(id)) pushAll(out, dirVarsFiles(full, new Set([...ancestors, id])));
-    } else if (st?.isFile() && VARS_EXTENSIONS.includes(ext)) out.push(full);
+      if (!ancestors.has(id) && !refused(full))
+        pushAll(out, dirVarsFiles(full, refused, new Set([...ancestors, id])));
+    } else if (st?.isFile() && VARS_EXTENSIONS.includes(ext) && !refused(full)) out.push(full);
   }
   return out;
 }
 
 /** `DataLoader.find_vars_files`: `<name>`, `<name>.yml`, … — the first that exists, file or dir. */
-function findVarsFiles(dir: string, name: string): string[] {
+function findVarsFiles(dir: string, name: string, refused: Refused): string[] {
   for (const ext of VARS_EXTENSIONS) {
     const full = join(dir, name + ext);
     const st = stat(full);
     if (!st) continue;
-    return st.isDirectory() ? dirVarsFiles(full) : [full];
+    if (refused(full)) return [];
+    return st.isDirectory() ? dirVarsFiles(full, refused) : [full];
   }
   return [];
 }
@@ -197,6 +204,31 @@ export interface VarsBase {
   display: string;
 }
 
+/** How vars files are read: with the vault password; in the project only (confine.ts). */
+export interface VarsOptions {
+  vault?: VaultKey;
+  inProject?: InProjectTest;
+}
+
+/**
+ * Whether a vars file or folder must not be read: one that really lies outside the project,
+ * while the inventory is in it. Each is reported once (by path), at `display(path)`.
+ */
+function refusalOf(
+  inProject: InProjectTest | undefined,
+  diagnostics: Diagnostic[],
+  reported: Set<string>,
+): (path: string, display: string) => boolean {
+  return (path, display) => {
+    if (reported.has(path)) return true;
+    const outside = outsideProject(path, display, inProject);
+    if (!outside) return false;
+    reported.add(path);
+    diagnostics.push(outside);
+    return true;
+  };
+}
+
 /** The vars files of one group or host, merged in order over all bases, with their sites. */
 function entityFiles(
   entity: InventoryGroup | InventoryHost,
@@ -204,6 +236,7 @@ function entityFiles(
   bases: readonly VarsBase[],
   vault: VaultKey | undefined,
   diagnostics: Diagnostic[],
+  refusal: (path: string, display: string) => boolean,
 ): VarsFile | undefined {
   if (entity.name.startsWith('/')) return undefined;
   let found = false;
@@ -211,10 +244,12 @@ function entityFiles(
   const sites: VarSites = {};
   for (const base of bases) {
     const varsDir = join(base.dir, sub);
-    const files = findVarsFiles(varsDir, entity.name);
+    const shown = (f: string): string => join(base.display, sub, f.slice(varsDir.length + 1));
+    if (stat(varsDir) && refusal(varsDir, join(base.display, sub))) continue;
+    const files = findVarsFiles(varsDir, entity.name, (f) => refusal(f, shown(f)));
     for (const f of files) {
       found = true;
-      const display = join(base.display, sub, f.slice(varsDir.length + 1));
+      const display = shown(f);
       const loaded = loadVarsFile(f, display, vault, diagnostics);
       Object.assign(merged, loaded.vars);
       for (const k of Object.keys(loaded.vars)) {
@@ -265,16 +300,17 @@ function notADirectory(bases: readonly VarsBase[], diagnostics: Diagnostic[]): S
 export function applyVarsFiles(
   inventory: Inventory,
   bases: readonly VarsBase[],
-  vault: VaultKey | undefined,
+  options: VarsOptions,
   diagnostics: Diagnostic[],
 ): void {
   notADirectory(bases, diagnostics);
+  const refusal = refusalOf(options.inProject, diagnostics, new Set());
   for (const [sub, entities] of [
     ['group_vars', inventory.groups],
     ['host_vars', inventory.hosts],
   ] as const) {
     for (const entity of entities.values()) {
-      const files = entityFiles(entity, sub, bases, vault, diagnostics);
+      const files = entityFiles(entity, sub, bases, options.vault, diagnostics, refusal);
       if (files) applyFiles(entity, files);
     }
   }

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { loadProject } from '../../config/load.ts';
+import { homedir } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { findConfigFile, loadProject } from '../../config/load.ts';
+import { projectFileTest } from '../../config/project-files.ts';
 import type { LoadOptions, Project } from '../../config/load.ts';
 import { hasErrors } from '../../diagnostics.ts';
 import type { Diagnostic } from '../../diagnostics.ts';
@@ -23,10 +25,12 @@ export function loadForCli(
   opts: { config?: string; trustSshConfig?: boolean; vaultPasswordFile?: string },
   io: CliIo,
 ): Project {
-  const options: LoadOptions = { cwd: io.cwd, vault: readVaultPassword(opts, io) };
+  const home = io.env.HOME !== undefined && io.env.HOME !== '' ? io.env.HOME : homedir();
+  // a vault password script inside the project is refused, not run
+  const inProject = projectFileTest(dirname(findConfigFile(io.cwd, opts.config)), home);
+  const options: LoadOptions = { cwd: io.cwd, home, vault: readVaultPassword(opts, io, inProject) };
   if (opts.config !== undefined) options.configPath = opts.config;
   if (opts.trustSshConfig === true) options.trustSshConfig = true;
-  if (io.env.HOME !== undefined && io.env.HOME !== '') options.home = io.env.HOME;
   // lookup('env', …) in the inventory reads the environment kpfleet runs in
   options.env = io.env;
   return loadProject(options);

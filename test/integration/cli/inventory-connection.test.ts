@@ -180,19 +180,27 @@ describe('a relative private key file in the inventory', () => {
   });
 });
 
-describe('a ProxyCommand in the inventory', () => {
-  const inv = `[web]\nweb1 ansible_host=10.0.0.1 ansible_ssh_common_args='-o ProxyCommand="ssh -W %h:%p bastion"'\n`;
-  it('is refused in a project file, as one in a project ssh config, unless --trust-ssh-config', async () => {
+// An inventory of the project may not run a command (ProxyCommand) nor choose the agent socket
+// kpfleet signs with (IdentityAgent) unless --trust-ssh-config; one outside the project may.
+describe.each([
+  ['ProxyCommand="ssh -W %h:%p bastion"', '`ProxyCommand` runs a command on this machine'],
+  [
+    'IdentityAgent=/tmp/someone-elses.sock',
+    '`IdentityAgent` chooses the local socket kpfleet asks to sign with your keys',
+  ],
+])('-o %s in the inventory', (option, why) => {
+  const inv = `[web]\nweb1 ansible_host=10.0.0.1 ansible_ssh_common_args='-o ${option}'\n`;
+  it('is refused in a project file, as in a project ssh config, unless --trust-ssh-config', async () => {
     const dir = project(inv);
     const r = await run(dir, ['validate']);
     expect(r.code).toBe(3);
     expect(r.stderr).toContain(
-      'inventory.ini:2:28: error: ansible_ssh_common_args: `ProxyCommand` runs a command on this machine, and the inventory is a file of the project (host web1)',
+      `inventory.ini:2:28: error: ansible_ssh_common_args: ${why}, and the inventory is a file of the project (host web1)`,
     );
     expect(r.stderr).toContain('--trust-ssh-config');
     expect((await run(dir, ['validate', '--trust-ssh-config'])).code).toBe(0);
   });
-  it('runs from an inventory outside the project, as an ssh config outside it does', async () => {
+  it('is used from an inventory outside the project, as an ssh config outside it is', async () => {
     const outside = mkdtempSync(join(tmpdir(), 'kpfleet-inv-'));
     dirs.push(outside);
     writeFileSync(join(outside, 'hosts.ini'), inv);

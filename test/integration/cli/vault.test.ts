@@ -4,7 +4,7 @@
  * without one, or with a wrong one, an error saying where and how to proceed; and a decrypted
  * value never shown, in text or JSON, even in the error about it.
  */
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -16,8 +16,11 @@ const BAD_USER = 'bad user;leaked-secret-word';
 const HOST = 'secret-address.internal.example';
 
 let dir: string;
+/** A folder outside the project, where a password script may live. */
+let outside: string;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'kpfleet-vault-'));
+  outside = mkdtempSync(join(tmpdir(), 'kpfleet-vault-home-'));
   mkdirSync(join(dir, 'inv/group_vars'), { recursive: true });
   // A group selects every host: kpfleet checks how to reach only hosts it would touch.
   writeFileSync(join(dir, 'kpfleet.yml'), 'inventory: inv\ngroups:\n  all:\n    unmanaged: keep\n');
@@ -29,6 +32,7 @@ beforeEach(() => {
 });
 afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
+  rmSync(outside, { recursive: true, force: true });
 });
 
 const run = (args: string[], env: Record<string, string> = {}) =>
@@ -58,7 +62,7 @@ describe('vaulted inventory data', () => {
   });
 
   it('runs an executable password file and uses its output, as Ansible does', async () => {
-    const script = join(dir, 'pw.sh');
+    const script = join(outside, 'pw.sh');
     writeFileSync(script, `#!/bin/sh\nprintf '%s\\r\\n' '${PASSWORD}'\n`);
     chmodSync(script, 0o700);
     expect((await run(['validate', '--vault-password-file', script])).code).toBe(0);
@@ -66,6 +70,40 @@ describe('vaulted inventory data', () => {
     const failed = await run(['validate', '--vault-password-file', script]);
     expect(failed.code).toBe(64);
     expect(failed.stderr).toContain('pw.sh failed (exit 3)');
+  });
+
+  it('refuses to run an executable password file inside the project (a pull request could add it)', async () => {
+    const marker = join(outside, 'ran');
+    const script = join(dir, 'pw.sh');
+    writeFileSync(script, `#!/bin/sh\ntouch '${marker}'\nprintf '%s' '${PASSWORD}'\n`);
+    chmodSync(script, 0o700);
+    for (const [args, env] of [
+      [['validate', '--vault-password-file', 'pw.sh'], {}],
+      [['validate'], { ANSIBLE_VAULT_PASSWORD_FILE: script }],
+    ] as const) {
+      const r = await run([...args], env);
+      expect(r.code).toBe(64);
+      expect(r.stderr).toContain('pw.sh');
+      expect(r.stderr).toContain('is executable and inside the project');
+      expect(r.stderr).toContain('outside the repository');
+      expect(existsSync(marker)).toBe(false);
+    }
+    // inside the git work tree that holds the project, beside its folder: refused as well
+    mkdirSync(join(outside, 'repo/.git'), { recursive: true });
+    mkdirSync(join(outside, 'repo/deploy'));
+    writeFileSync(join(outside, 'repo/deploy/kpfleet.yml'), 'inventory: ../../../x\n');
+    const beside = join(outside, 'repo/pw.sh');
+    writeFileSync(beside, `#!/bin/sh\ntouch '${marker}'\n`);
+    chmodSync(beside, 0o700);
+    const r = await run([
+      'validate',
+      '-c',
+      join(outside, 'repo/deploy/kpfleet.yml'),
+      '--vault-password-file',
+      beside,
+    ]);
+    expect(r.code).toBe(64);
+    expect(existsSync(marker)).toBe(false);
   });
 
   it('without a password: an error at file:line:col saying how to give one', async () => {

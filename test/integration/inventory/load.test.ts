@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ignoredInInventoryDir, loadInventory } from '../../../src/inventory/load.ts';
 import { hostVars } from '../../../src/inventory/vars.ts';
+import { realPathInProject } from '../../../src/config/project-files.ts';
 import { showValue } from '../../../src/util/show.ts';
 import { vaultEncrypt } from '../../vault-encrypt.ts';
 
@@ -255,5 +256,90 @@ describe('an inventory file encrypted with ansible-vault', () => {
     expect(diagnostics[0]?.message).toMatch(/\(line 2 of the decrypted text\)$/);
     expect(diagnostics[0]?.pos).toBeUndefined();
     expect(diagnostics[0]?.lineText).toBeUndefined();
+  });
+});
+
+// A committed symlink must not make kpfleet read, and quote in a parse error, a file outside the
+// project (~/.ssh/id_ed25519, .git/config with a CI token): with `inProject` (the loader gives it
+// when the inventory is in the project), such a file or folder is refused at the link, unread.
+describe('an inventory inside the project', () => {
+  const SECRET = 'not-an-inventory SECRET-LINE-x9 [';
+  let outside: string;
+  beforeEach(() => {
+    outside = mkdtempSync(join(tmpdir(), 'kpfleet-outside-'));
+    writeFileSync(join(outside, 'id_ed25519'), `${SECRET}\n`);
+    mkdirSync(join(outside, 'dir'));
+    writeFileSync(join(outside, 'dir/hosts'), `${SECRET}\n`);
+    writeFileSync(join(outside, 'vars.yml'), `${SECRET}\n`);
+  });
+  afterEach(() => {
+    rmSync(outside, { recursive: true, force: true });
+  });
+  const loadIn = () =>
+    loadInventory(join(dir, 'inv'), 'inv', { inProject: realPathInProject(dir, '/home/tester') });
+  const shown = (ds: readonly { message: string; lineText?: string; hint?: string }[]) =>
+    ds.map((d) => `${d.message} ${d.lineText ?? ''} ${d.hint ?? ''}`).join('\n');
+
+  it('refuses a link to a file or folder outside it, unread, at the link', () => {
+    write('inv/hosts', '[web]\nw1\n');
+    symlinkSync(join(outside, 'id_ed25519'), join(dir, 'inv/zz'));
+    symlinkSync(join(outside, 'dir'), join(dir, 'inv/sub'));
+    const { inventory, diagnostics } = loadIn();
+    expect([...inventory.hosts.keys()]).toEqual(['w1']);
+    expect(diagnostics.map((d) => [d.file, d.severity, d.code, d.pos])).toEqual([
+      ['inv/sub', 'error', 'inventory/outside-project', undefined],
+      ['inv/zz', 'error', 'inventory/outside-project', undefined],
+    ]);
+    expect(shown(diagnostics)).not.toContain('SECRET');
+  });
+
+  it('refuses group_vars and host_vars files and folders that link outside it', () => {
+    write('inv/hosts', '[web]\nw1\n[db]\nd1\n');
+    mkdirSync(join(dir, 'inv/group_vars'));
+    symlinkSync(join(outside, 'vars.yml'), join(dir, 'inv/group_vars/web.yml'));
+    symlinkSync(join(outside, 'dir'), join(dir, 'inv/group_vars/db'));
+    symlinkSync(outside, join(dir, 'inv/host_vars'));
+    writeFileSync(join(outside, 'w1.yml'), `${SECRET}\n`);
+    const { diagnostics } = loadIn();
+    expect(diagnostics.map((d) => [d.file, d.code])).toEqual([
+      ['inv/group_vars/db', 'inventory/outside-project'],
+      ['inv/group_vars/web.yml', 'inventory/outside-project'],
+      ['inv/host_vars', 'inventory/outside-project'],
+    ]);
+    expect(shown(diagnostics)).not.toContain('SECRET');
+  });
+
+  it('refuses a link into .git (actions/checkout keeps a token header in .git/config)', () => {
+    write('.git/config', `[http]\n\textraheader = AUTHORIZATION: basic ${SECRET}\n`);
+    write('inv/hosts', '[web]\nw1\n');
+    symlinkSync('../.git/config', join(dir, 'inv/zz'));
+    const { diagnostics } = loadIn();
+    expect(diagnostics.map((d) => [d.file, d.code])).toEqual([
+      ['inv/zz', 'inventory/outside-project'],
+    ]);
+    expect(shown(diagnostics)).not.toContain('SECRET');
+  });
+
+  it('refuses the inventory itself when it links outside', () => {
+    symlinkSync(join(outside, 'id_ed25519'), join(dir, 'inv'));
+    const { inventory, diagnostics } = loadIn();
+    expect(inventory.hosts.size).toBe(0);
+    expect(diagnostics.map((d) => [d.file, d.code])).toEqual([
+      ['inv', 'inventory/outside-project'],
+    ]);
+  });
+
+  it('still reads links that stay inside it, and everything when the inventory is outside', () => {
+    write('shared/web.yml', 'a: 1\n');
+    write('inv/hosts', '[web]\nw1\n');
+    mkdirSync(join(dir, 'inv/group_vars'));
+    symlinkSync('../../shared/web.yml', join(dir, 'inv/group_vars/web.yml'));
+    symlinkSync(join(outside, 'vars.yml'), join(dir, 'inv/group_vars/all.yml'));
+    writeFileSync(join(outside, 'vars.yml'), 'b: 2\n');
+    expect(loadIn().diagnostics.map((d) => d.file)).toEqual(['inv/group_vars/all.yml']);
+    // without inProject (an inventory the user points at outside the project): read, as Ansible
+    const { inventory, diagnostics } = load();
+    expect(diagnostics).toEqual([]);
+    expect(hostVars(inventory, 'w1')).toEqual({ a: 1, b: 2 });
   });
 });

@@ -51,4 +51,24 @@ describe('checkConnectionVars', () => {
       "ansible_user '{{ lookup('env', 'KP_U') }}' (rendered from the environment) is not a valid login name: it contains a space (host web1)",
     );
   });
+
+  it('refuses an IdentityAgent from a project inventory unless trusted, as a ProxyCommand', () => {
+    const text = "[web]\nweb1 ansible_ssh_extra_args='-o IdentityAgent=/run/other/agent.sock'\n";
+    const d = check(text);
+    expect(d.map((x) => [x.severity, x.pos, x.message])).toEqual([
+      [
+        'error',
+        { line: 2, col: 6 },
+        'ansible_ssh_extra_args: `IdentityAgent` chooses the local socket kpfleet asks to sign with your keys, and the inventory is a file of the project (host web1)',
+      ],
+    ]);
+    expect(d[0]?.hint).toContain('--trust-ssh-config');
+    const trusted = checkConnectionVars(inv(text), {
+      touched: () => true,
+      env: {},
+      trustCommands: true,
+    });
+    expect(trusted).toEqual([]);
+    expect(check("[web]\nweb1 ansible_ssh_args='-o IdentityAgent=none'\n")).toEqual([]);
+  });
 });

@@ -30,6 +30,14 @@ describe('readSshArgs', () => {
     expect(r.command).toBe('ssh -W %h:%p bastion');
   });
 
+  it('names the agent socket an IdentityAgent chooses, but not none or SSH_AUTH_SOCK', () => {
+    expect(readSshArgs(['-o IdentityAgent=/tmp/other.sock']).agent).toBe('/tmp/other.sock');
+    expect(readSshArgs(["-o 'identityagent ~/a.sock'"]).agent).toBe('~/a.sock');
+    expect(readSshArgs(['-o IdentityAgent=none']).agent).toBeUndefined();
+    expect(readSshArgs(['-o IdentityAgent=SSH_AUTH_SOCK']).agent).toBeUndefined();
+    expect(readSshArgs(['-i key -o IdentitiesOnly=yes']).agent).toBeUndefined();
+  });
+
   it('names no command for ProxyCommand none', () => {
     expect(readSshArgs(['-o ProxyCommand=none']).command).toBeUndefined();
   });
