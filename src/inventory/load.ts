@@ -21,7 +21,7 @@ import { readRegularFile } from '../util/regular-file.ts';
 import { InventoryBuilder, newSharedInventory, type SharedInventory } from './builder.ts';
 import { parseInventory, type ParsedInventory, type ParseOptions } from './parse.ts';
 import { SourceText } from '../util/source.ts';
-import { applyVarsFiles, type VarsBase } from './vars-files.ts';
+import { applyVarsFiles, dirId, type VarsBase } from './vars-files.ts';
 import { outsideProject, type InProjectTest } from './confine.ts';
 import { isVaulted } from './vault.ts';
 import { openVault, type VaultKey } from './vault-yaml.ts';
@@ -57,16 +57,6 @@ function sortedNames(dir: string): string[] {
   return readdirSync(dir).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
 }
 
-/** A directory's identity, to know it again through a symlink. */
-function dirId(path: string): string | undefined {
-  try {
-    const st = statSync(path, { bigint: true });
-    return `${String(st.dev)}:${String(st.ino)}`;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Every file an inventory directory holds, in the order Ansible parses them (depth first). A
  * subdirectory that is one of its own ancestors (a symlink such as `a -> .`) is not entered
@@ -78,7 +68,7 @@ function directoryFiles(
   display: string,
   loops: string[],
   refused: (path: string, display: string) => boolean,
-  ancestors: ReadonlySet<string> = new Set([dirId(dir) ?? dir]),
+  ancestors: ReadonlySet<string> = new Set([dirId(dir)]),
 ): { path: string; display: string }[] {
   const out: { path: string; display: string }[] = [];
   for (const name of sortedNames(dir)) {
@@ -95,7 +85,7 @@ function directoryFiles(
       out.push({ path, display: shown });
       continue;
     }
-    const id = dirId(path) ?? path;
+    const id = dirId(path);
     if (ancestors.has(id)) loops.push(shown);
     else if (!refused(path, shown))
       pushAll(out, directoryFiles(path, shown, loops, refused, new Set([...ancestors, id])));

@@ -36,8 +36,8 @@ function splitext(name: string): string {
   return name.slice(dot);
 }
 
-/** A directory's identity, to know it again through a symlink. */
-function dirId(path: string): string {
+/** A directory's identity (device and inode), to know it again through a symlink; else its path. */
+export function dirId(path: string): string {
   try {
     const st = statSync(path, { bigint: true });
     return `${String(st.dev)}:${String(st.ino)}`;
