@@ -20,6 +20,7 @@ import {
   limitOption,
   loginUserOption,
   STATUS_FORMATS,
+  shardOption,
   trustSshConfigOption,
   vaultPasswordFileOption,
   yesOption,
@@ -74,6 +75,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     .addOption(
       limitOption('only hosts matching an Ansible host pattern (web:&prod:!web03, ~regex, @file)'),
     )
+    .addOption(shardOption())
     .addOption(jsonOption())
     .action(async (opts) => {
       const { hostsCommand } = await import('./commands/hosts.ts');
@@ -92,6 +94,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     .addOption(vaultPasswordFileOption())
     .addOption(trustSshConfigOption())
     .addOption(limitOption())
+    .addOption(shardOption())
     .addOption(forksOption('read'))
     .addOption(loginUserOption())
     .addOption(jsonOption())
@@ -113,6 +116,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     .addOption(vaultPasswordFileOption())
     .addOption(trustSshConfigOption())
     .addOption(limitOption())
+    .addOption(shardOption())
     .addOption(forksOption('read'))
     .addOption(loginUserOption())
     .addOption(
@@ -143,6 +147,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     .addOption(vaultPasswordFileOption())
     .addOption(trustSshConfigOption())
     .addOption(limitOption())
+    .addOption(shardOption())
     .addOption(forksOption('read'))
     .addOption(loginUserOption())
     .addOption(
@@ -176,6 +181,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     .addOption(vaultPasswordFileOption())
     .addOption(trustSshConfigOption())
     .addOption(limitOption())
+    .addOption(shardOption())
     .addOption(forksOption('changed'))
     .addOption(loginUserOption())
     .addOption(yesOption())

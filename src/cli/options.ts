@@ -40,6 +40,13 @@ export const forksOption = (done?: string) =>
     `hosts ${done === undefined ? '' : `${done} `}at once (default: rollout.forks)`,
   );
 
+/** `--shard I/N`: parsed by inventory/shard.ts (KPFLEET_SHARD otherwise). */
+export const shardOption = () =>
+  new Option(
+    '--shard <I/N>',
+    'only the hosts of shard I of N, by a stable hash of each name (default: $KPFLEET_SHARD); JOB_COMPLETION_INDEX/N in a Kubernetes Indexed Job. docs/sharding.md',
+  );
+
 export const yesOption = () =>
   new Option('-y, --yes', 'do not ask for confirmation (required without a terminal)');
 

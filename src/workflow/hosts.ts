@@ -12,6 +12,7 @@ import type { ConnectionContext } from '../desired/connection.ts';
 import { resolveDesired } from '../desired/resolve.ts';
 import type { Inventory } from '../inventory/types.ts';
 import { hostVars } from '../inventory/vars.ts';
+import type { Shard } from '../inventory/shard.ts';
 
 export interface SelectedHosts {
   config: Config;
@@ -22,6 +23,8 @@ export interface SelectedHosts {
   resolvePath: (written: string) => string;
   /** The environment and working directory an inventory's connection variables are read with. */
   connectionContext: ConnectionContext;
+  /** `--shard I/N`: `hosts` are that shard's (`inventory/shard.ts`). */
+  shard?: Shard;
 }
 
 /** How to reach one inventory host: kpfleet.yml's connection, then the inventory's variables. */
@@ -39,7 +42,7 @@ function connectionOf(
  * run's own choice and not the project's, replaces every host's user.
  */
 export function selectHosts(
-  project: Omit<SelectedHosts, 'hosts'>,
+  project: Omit<SelectedHosts, 'hosts' | 'shard'>,
   names: readonly string[],
   loginUser?: string,
 ): SelectedHosts {

@@ -38,6 +38,8 @@ import { selectHostsForCli } from './project.ts';
 const RELEASE_MS = 60_000;
 
 export interface ApplyCliOptions {
+  /** `--shard I/N`: only that shard's hosts (`inventory/shard.ts`). */
+  shard?: string;
   /** `--login-user`: every host is logged in to as this user. */
   loginUser?: string;
   config?: string;

@@ -13,6 +13,8 @@ import { parseForks } from '../options.ts';
 import { selectHostsForCli } from './project.ts';
 
 export interface FactsOptions {
+  /** `--shard I/N`: only that shard's hosts (`inventory/shard.ts`). */
+  shard?: string;
   /** `--login-user`: every host is logged in to as this user. */
   loginUser?: string;
   config?: string;

@@ -7,6 +7,8 @@ import type { CliIo } from '../io.ts';
 import { selectHostsForCli } from './project.ts';
 
 export interface HostsOptions {
+  /** `--shard I/N`: only that shard's hosts (`inventory/shard.ts`). */
+  shard?: string;
   config?: string;
   trustSshConfig?: boolean;
   limit?: string;

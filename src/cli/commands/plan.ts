@@ -17,6 +17,8 @@ import { connectorForCli } from './facts.ts';
 import { selectHostsForCli } from './project.ts';
 
 export interface PlanOptions {
+  /** `--shard I/N`: only that shard's hosts (`inventory/shard.ts`). */
+  shard?: string;
   /** `--login-user`: every host is logged in to as this user. */
   loginUser?: string;
   config?: string;

@@ -17,6 +17,7 @@ import { showCommand } from '../../transport/shell.ts';
 import type { Inventory } from '../../inventory/types.ts';
 import type { SelectedHosts } from '../../workflow/hosts.ts';
 import { selectHosts } from '../../workflow/hosts.ts';
+import { inShard, shardFromCli } from '../../inventory/shard.ts';
 import type { CliIo } from '../io.ts';
 import { readVaultPassword } from '../vault-password.ts';
 
@@ -104,9 +105,13 @@ export function selectHostsForCli(
     loginUser?: string;
     trustSshConfig?: boolean;
     vaultPasswordFile?: string;
+    /** `--shard I/N` (else `KPFLEET_SHARD`): only the hosts of that shard, after --limit. */
+    shard?: string;
   },
   io: CliIo,
 ): SelectedHosts {
+  // a shard that is not one is a usage error before the project is read
+  const shard = shardFromCli(opts.shard, io.env);
   const project = loadForCli(opts, io);
   const { config, inventory, resolvePath, connectionContext } = project;
   if (!inventory) throw new ConfigError(project.diagnostics);
@@ -129,9 +134,7 @@ export function selectHostsForCli(
   const login = opts.loginUser;
   if (login !== undefined) checkLoginUser(login);
   // --login-user: the run's own choice, not the project's (outside its fingerprint)
-  return selectHosts(
-    { config, inventory, resolvePath, connectionContext },
-    selected.filter((h) => !blocked.has(h)),
-    login,
-  );
+  const chosen = selected.filter((h) => !blocked.has(h) && (!shard || inShard(h, shard)));
+  const out = selectHosts({ config, inventory, resolvePath, connectionContext }, chosen, login);
+  return shard ? { ...out, shard } : out;
 }

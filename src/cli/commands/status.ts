@@ -27,6 +27,8 @@ import { connectorForCli } from './facts.ts';
 import { selectHostsForCli } from './project.ts';
 
 export interface StatusOptions {
+  /** `--shard I/N`: only that shard's hosts (`inventory/shard.ts`). */
+  shard?: string;
   loginUser?: string;
   config?: string;
   trustSshConfig?: boolean;
