@@ -227,6 +227,8 @@ describe('merging the shards gives the plan of one machine over the same facts',
       expect(merged.summary).toEqual(single.summary);
       expect(merged.shards).toBe(count);
       expect(merged.shard).toBeUndefined();
+      // a plan is one shard's or a merge, never both
+      expect(validatePlan({ ...merged, shard: { index: 1, count } })).toBe(false);
       expect(merged.createdAt).toBe('2026-03-01T12:01:00.000Z');
     });
   }
