@@ -2,7 +2,8 @@
  * Shards over real SSH (issue 19): the CLI in-process against the lab, each host a real SSH
  * server. `kpfleet plan --shard I/3 --out` in turn for each shard, then `kpfleet plan merge`,
  * gives the plan `kpfleet plan --out` makes of the whole fleet, host by host and in the same
- * order (everything but the shards and the date); and the merged plan is one `apply --check` takes.
+ * order (everything but the shards and the date); `apply --check` takes the merged plan and a
+ * shard's own.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -91,4 +92,7 @@ it('3 shards planned apart and merged are the plan of the whole fleet', async ()
 
   const check = await kpfleet(['apply', '--check', 'merged.json']);
   expect(check.code, check.stdout + check.stderr).toBe(0);
+  // a shard's own plan is a saved plan like any other
+  const shard = await kpfleet(['apply', '--check', 'shard-2.json']);
+  expect(shard.code, shard.stdout + shard.stderr).toBe(0);
 });
