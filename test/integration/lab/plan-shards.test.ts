@@ -5,15 +5,14 @@
  * order (everything but the shards and the date); `apply --check` takes the merged plan and a
  * shard's own.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runInProcess } from '../../cli-in-process.ts';
+import { CVE, makePatchFile, writeProject } from '../../project.ts';
 import { Lab } from '../../../lab/lab.ts';
 import type { Plan } from '../../../src/plan/model.ts';
 
-const EL9 = '5.14.0-362.8.1.el9_3.x86_64';
 let lab: Lab;
 
 const kpfleet = (args: string[]) =>
@@ -29,37 +28,15 @@ beforeAll(async () => {
     profiles: ['rhel9', 'rhel8', 'upstream'],
     simProfile: { TIME_SCALE: '0.02' },
   });
-  const first = lab.hosts[0];
-  if (!first) throw new Error('no lab host');
-  const ko = join(lab.dir, 'kpatch-cve.ko');
-  first.sim.makeModule(ko, { name: 'kpatch_cve', kernel: EL9, replace: false });
-  const sha = createHash('sha256').update(readFileSync(ko)).digest('hex');
+  makePatchFile(lab.hosts[0], lab.dir, CVE);
   writeFileSync(join(lab.dir, 'inventory.ini'), readFileSync(lab.inventoryPath));
-  writeFileSync(
-    join(lab.dir, 'kpfleet.yml'),
-    [
-      'inventory: inventory.ini',
-      'connection:',
-      `  known_hosts: ${lab.knownHostsPath}`,
-      '  ssh_config: false',
-      'rollout:',
-      '  forks: 3',
-      '  waves: [100%]',
-      'patches:',
-      '  cve:',
-      '    module: kpatch_cve',
-      `    kernel: ${EL9}`,
-      '    file: kpatch-cve.ko',
-      `    sha256: ${sha}`,
-      'groups:',
-      // rhel9 hosts get the patch, rhel8 hosts run a kernel it does not fit, upstream none
-      '  rhel9:',
-      '    loaded: [cve]',
-      '  rhel8:',
-      '    loaded: [cve]',
-      '',
-    ].join('\n'),
-  );
+  // rhel9 hosts get the patch, rhel8 hosts run a kernel it does not fit, upstream ones none
+  writeProject(lab.dir, {
+    knownHosts: lab.knownHostsPath,
+    rollout: ['forks: 3', 'waves: [100%]'],
+    patches: [CVE],
+    groups: { rhel9: { loaded: [CVE.name] }, rhel8: { loaded: [CVE.name] } },
+  });
 });
 afterAll(async () => {
   await lab.close();
