@@ -149,13 +149,18 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     .addOption(configOption())
     .addOption(vaultPasswordFileOption())
     .addOption(trustSshConfigOption())
+    .addOption(limitOption('the --limit the shards were planned with (the same pattern, checked)'))
     .addOption(planFormatOption())
     .option('-o, --out <file>', 'also save the merged plan as JSON, for apply')
     .addOption(detailedExitcodeOption())
     .addOption(detailedOption())
     .action(async (plans, opts) => {
+      // `plan --out F merge …` would give --out to plan, which does not run: refused, not ignored
+      const before = plan.options
+        .filter((o) => plan.getOptionValueSource(o.attributeName()) === 'cli')
+        .map((o) => o.long ?? o.flags);
       const { planMergeCommand } = await import('./commands/plan-merge.ts');
-      setCode(planMergeCommand(plans, opts, io));
+      setCode(planMergeCommand(plans, { ...opts, optionsBeforeMerge: before }, io));
     });
 
   program

@@ -103,7 +103,11 @@ function shardSlots(
   for (const i of inputs) {
     const index = shardOfPlan(i, lone)?.index ?? 1;
     const earlier = slots.get(index);
-    if (earlier !== undefined) {
+    if (index > count) {
+      problems.push(
+        `${i.file} says shard ${String(index)}/${String(count)}, which is not one of 1 to ${String(count)}`,
+      );
+    } else if (earlier !== undefined) {
       problems.push(
         `shard ${String(index)}/${String(count)} is given twice: ${earlier.file} and ${i.file}`,
       );
@@ -121,6 +125,8 @@ export interface Fleet {
   hosts: readonly string[];
   /** The shard (1 … count) of a host: `inventory/shard.ts`'s `shardOf`. */
   shardOf: (host: string, count: number) => number;
+  /** The project file of the merge (recorded as the merged plan's `config`). */
+  config: string;
 }
 
 /**
@@ -171,11 +177,16 @@ export function mergePlans(inputs: readonly PlanInput[], fleet: Fleet): MergeRes
     } else hosts.push({ ...entry.host, shard: entry.index });
   }
   if (problems.length > 0) return { ok: false, problems };
-  return { ok: true, plan: mergedPlan(inputs, hosts, count) };
+  return { ok: true, plan: mergedPlan(inputs, hosts, count, fleet.config) };
 }
 
 /** The merged plan: the first plan's head, the oldest facts' date, `shards`, a new summary. */
-function mergedPlan(inputs: readonly PlanInput[], hosts: HostPlan[], count: number): Plan {
+function mergedPlan(
+  inputs: readonly PlanInput[],
+  hosts: HostPlan[],
+  count: number,
+  config: string,
+): Plan {
   const plans = inputs.map((i) => i.plan);
   const first = plans[0] as Plan;
   const oldest = plans.reduce((a, b) =>
@@ -184,7 +195,7 @@ function mergedPlan(inputs: readonly PlanInput[], hosts: HostPlan[], count: numb
   return buildPlan(hosts, {
     createdAt: oldest.createdAt,
     kpfleetVersion: first.kpfleetVersion,
-    config: first.config,
+    config,
     configFingerprint: first.configFingerprint,
     ...(first.limit !== undefined ? { limit: first.limit } : {}),
     shards: count,

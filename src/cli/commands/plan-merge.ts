@@ -16,12 +16,20 @@ import type { RunFile } from '../same-file.ts';
 import type { PlanOptions } from './plan.ts';
 import { preflightPlanOut, savePlanAndPrint } from './plan.ts';
 import { selectHostsForCli } from './project.ts';
+import { UsageError } from '../../errors.ts';
+import { shown } from '../../plan/verify.ts';
 import { checkSavedPlan, indentedList, PlanRefusedError, readPlanFile } from './saved-plan.ts';
 
 export type PlanMergeOptions = Pick<
   PlanOptions,
   'config' | 'trustSshConfig' | 'format' | 'out' | 'detailed' | 'detailedExitcode'
-> & { vaultPasswordFile?: string };
+> & {
+  vaultPasswordFile?: string;
+  /** `--limit`: must be the plans' own, byte for byte (a plan's pattern is never evaluated). */
+  limit?: string;
+  /** Options of `plan` written before `merge` (`plan --out F merge …`): refused. */
+  optionsBeforeMerge?: readonly string[];
+};
 
 function refused(problems: readonly string[]): PlanRefusedError {
   return new PlanRefusedError(
@@ -36,6 +44,13 @@ export function planMergeCommand(
   opts: PlanMergeOptions,
   io: CliIo,
 ): number {
+  const early = opts.optionsBeforeMerge ?? [];
+  if (early.length > 0) {
+    throw new UsageError(
+      `${early.join(', ')} ${early.length === 1 ? 'is' : 'are'} written before \`merge\`: \`plan merge\` takes its options after it`,
+      { hint: 'kpfleet plan merge shard-*.json --out plan.json' },
+    );
+  }
   const inputs: RunFile[] = files.map((f) => ({
     label: `the plan ${f}`,
     path: resolve(io.cwd, f),
@@ -48,7 +63,17 @@ export function planMergeCommand(
   // the selection depends on the plans' --limit: they must agree before the project is read
   const head = planHeadProblems(plans);
   if (head.length > 0) throw refused(head);
-  const limit = plans[0]?.plan.limit;
+  // A plan's --limit is data from outside: an @file or ~regex in it is never evaluated here. The
+  // merge is given its own --limit, which must be the plans' exactly.
+  const recorded = plans[0]?.plan.limit;
+  const limit = opts.limit;
+  if (recorded !== limit) {
+    const what = (l: string | undefined) =>
+      l === undefined ? 'no --limit' : `--limit ${shown(l)}`;
+    throw refused([
+      `the plans were made with ${what(recorded)}, and this merge is given ${what(limit)}: give plan merge the --limit the shards were planned with`,
+    ]);
+  }
   // the whole fleet the shards cut: a KPFLEET_SHARD of this job's environment is not applied
   const env = { ...io.env };
   delete env.KPFLEET_SHARD;
@@ -56,8 +81,13 @@ export function planMergeCommand(
     { ...opts, json: opts.format !== 'text', ...(limit !== undefined ? { limit } : {}) },
     { ...io, env },
   );
-  for (const p of plans) checkSavedPlan(p.plan, selected, p.file);
-  const merged = mergePlans(plans, { hosts: selected.hosts.map((h) => h.host), shardOf });
+  // the cut first (its messages say which shard is wrong), then every plan as apply checks it
+  const merged = mergePlans(plans, {
+    hosts: selected.hosts.map((h) => h.host),
+    shardOf,
+    config: selected.config.file,
+  });
   if (!merged.ok) throw refused(merged.problems);
+  for (const p of plans) checkSavedPlan(p.plan, selected, p.file);
   return savePlanAndPrint(merged.plan, out, opts, io);
 }

@@ -17,7 +17,8 @@ import { showCommand } from '../../transport/shell.ts';
 import type { Inventory } from '../../inventory/types.ts';
 import type { SelectedHosts } from '../../workflow/hosts.ts';
 import { selectHosts } from '../../workflow/hosts.ts';
-import { inShard, shardFromCli } from '../../inventory/shard.ts';
+import { inShard, shardFromCli, shardText } from '../../inventory/shard.ts';
+import { plural } from '../../util/text.ts';
 import type { CliIo } from '../io.ts';
 import { readVaultPassword } from '../vault-password.ts';
 
@@ -134,7 +135,14 @@ export function selectHostsForCli(
   const login = opts.loginUser;
   if (login !== undefined) checkLoginUser(login);
   // --login-user: the run's own choice, not the project's (outside its fingerprint)
-  const chosen = selected.filter((h) => !blocked.has(h) && (!shard || inShard(h, shard)));
+  const usable = selected.filter((h) => !blocked.has(h));
+  const chosen = shard ? usable.filter((h) => inShard(h, shard)) : usable;
+  // a shard is a part of the fleet: say so, so that a KPFLEET_SHARD left in an environment is seen
+  if (shard) {
+    io.stderr.write(
+      `shard ${shardText(shard)}: ${plural(chosen.length, 'host')} of the ${String(usable.length)} selected\n`,
+    );
+  }
   const out = selectHosts({ config, inventory, resolvePath, connectionContext }, chosen, login);
   return shard ? { ...out, shard } : out;
 }

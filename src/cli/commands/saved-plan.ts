@@ -18,6 +18,8 @@ import type { PlanProblem } from '../../plan/verify.ts';
 import { shown, verifyHostPlan } from '../../plan/verify.ts';
 import { pushAll } from '../../util/arrays.ts';
 import { VERSION } from '../version.ts';
+import type { Shard } from '../../inventory/shard.ts';
+import { shardOf, shardText } from '../../inventory/shard.ts';
 import type { SelectedHosts } from '../../workflow/hosts.ts';
 import { projectFingerprint } from '../../workflow/hosts.ts';
 
@@ -75,6 +77,7 @@ export function indentedList(lines: readonly string[], max = 20): string {
 
 function describe(p: PlanProblem): string {
   const change = p.change !== undefined ? `, change ${String(p.change)} (${p.action ?? '?'})` : '';
+  if (p.host === '') return `${p.field}: ${p.message}`;
   return `host ${shown(p.host)}${change}, ${p.field}: ${p.message}`;
 }
 
@@ -99,7 +102,14 @@ export function checkSavedPlan(plan: Plan, selected: SelectedHosts, file: string
     );
   }
   const { config, inventory } = selected;
-  const problems: PlanProblem[] = [];
+  const problems: PlanProblem[] = shardProblems(plan, selected.shard);
+  if (Number.isNaN(Date.parse(plan.createdAt))) {
+    problems.push({
+      host: '',
+      field: 'createdAt',
+      message: `${shown(plan.createdAt)} is not a time`,
+    });
+  }
   const seen = new Set<string>();
   const known = plan.hosts.filter((h) => {
     if (seen.has(h.host)) {
@@ -127,6 +137,54 @@ export function checkSavedPlan(plan: Plan, selected: SelectedHosts, file: string
       'apply only plans made by `kpfleet plan --out`, unedited; ' + PLAN_AGAIN,
     );
   }
+}
+
+/**
+ * What a plan says of shards must be true of its hosts, so that no job of a sharded apply skips or
+ * doubles a host on the plan's word: a shard's plan (`shard`) holds only hosts of that shard, and
+ * the `--shard` applying it is that shard; in a merged plan (`shards`) each host's `shard` is its
+ * own (`inventory/shard.ts`); a host has a `shard` only in a merged plan.
+ */
+function shardProblems(plan: Plan, cli: Shard | undefined): PlanProblem[] {
+  const problems: PlanProblem[] = [];
+  const { shard, shards } = plan;
+  if (shard !== undefined && shard.index > shard.count) {
+    problems.push({
+      host: '',
+      field: 'shard',
+      message: `shard ${shardText(shard)} is not one of 1 to ${String(shard.count)}`,
+    });
+    return problems;
+  }
+  if (shard !== undefined && cli !== undefined && shardText(shard) !== shardText(cli)) {
+    problems.push({
+      host: '',
+      field: 'shard',
+      message: `the plan is shard ${shardText(shard)}'s, and this run is given --shard ${shardText(cli)}`,
+    });
+  }
+  for (const h of plan.hosts) {
+    if (shards === undefined && h.shard !== undefined) {
+      problems.push({
+        host: h.host,
+        field: 'shard',
+        message: 'a shard is recorded only in a merged plan',
+      });
+    } else if (shards !== undefined && h.shard !== shardOf(h.host, shards)) {
+      problems.push({
+        host: h.host,
+        field: 'shard',
+        message: `is in shard ${String(shardOf(h.host, shards))}/${String(shards)}, not ${shown(h.shard)}`,
+      });
+    } else if (shard !== undefined && shardOf(h.host, shard.count) !== shard.index) {
+      problems.push({
+        host: h.host,
+        field: 'shard',
+        message: `is in shard ${String(shardOf(h.host, shard.count))}/${String(shard.count)}, not in this plan's ${shardText(shard)}`,
+      });
+    }
+  }
+  return problems;
 }
 
 export const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');

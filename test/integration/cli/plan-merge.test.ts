@@ -127,8 +127,11 @@ const io = (): CliIo => ({
 const kpfleet = (args: string[]) => runInProcess(args, { cwd: dir, env: env() });
 
 /** What `kpfleet plan [--shard I/N]` plans, over the facts above, dated `createdAt`. */
-function planOver(shard: string | undefined, createdAt: string): Plan {
-  const selected: SelectedHosts = selectHostsForCli(shard === undefined ? {} : { shard }, io());
+function planOver(shard: string | undefined, createdAt: string, limit?: string): Plan {
+  const selected: SelectedHosts = selectHostsForCli(
+    { ...(shard === undefined ? {} : { shard }), ...(limit === undefined ? {} : { limit }) },
+    io(),
+  );
   const read = selected.hosts.map((h) => {
     const r = results.get(h.host);
     if (!r) throw new Error(`no facts for ${h.host}`);
@@ -141,19 +144,20 @@ function planOver(shard: string | undefined, createdAt: string): Plan {
       kpfleetVersion: VERSION,
       config: 'kpfleet.yml',
       configFingerprint: projectFingerprint(selected),
+      ...(limit === undefined ? {} : { limit }),
       ...(selected.shard ? { shard: selected.shard } : {}),
     },
   );
 }
 
 /** Writes the N shards' plans (shard I dated I minutes after the hour); their file names. */
-function writeShards(count: number, prefix = `s${String(count)}`): string[] {
+function writeShards(count: number, prefix = `s${String(count)}`, limit?: string): string[] {
   return Array.from({ length: count }, (_, k) => {
     const file = `${prefix}-${String(k + 1)}.json`;
     const createdAt = `2026-03-01T12:${String(k + 1).padStart(2, '0')}:00.000Z`;
     writeFileSync(
       join(dir, file),
-      JSON.stringify(planOver(`${String(k + 1)}/${String(count)}`, createdAt)),
+      JSON.stringify(planOver(`${String(k + 1)}/${String(count)}`, createdAt, limit)),
     );
     return file;
   });
@@ -382,5 +386,108 @@ describe('refusals: exit 64, the file(s) named, nothing written', () => {
     const a = await kpfleet(['plan', 'merge', ...files, '--out', audit]);
     expect(a.code).toBe(64);
     expect(existsSync(audit)).toBe(false);
+  });
+});
+
+describe('review: what a forged artifact or a slip of the command line cannot do', () => {
+  const plan = (f: string): Plan => JSON.parse(readFileSync(join(dir, f), 'utf8')) as Plan;
+  const save = (name: string, p: unknown): string => {
+    writeFileSync(join(dir, name), JSON.stringify(p));
+    return name;
+  };
+
+  it("merges plans made with --limit when given the same --limit, and never evaluates a plan's own", async () => {
+    const files = writeShards(3, 'lim', 'web');
+    const ok = await kpfleet(['plan', 'merge', ...files, '--limit', 'web', '-o', 'lim.json']);
+    expect(ok.code).toBe(4);
+    const merged = plan('lim.json');
+    expect(merged.limit).toBe('web');
+    expect(merged.hosts.map((h) => h.host)).toEqual(HOSTS.filter((h) => h.startsWith('web')));
+    // without the --limit: refused, whatever the plans say
+    const bare = await kpfleet(['plan', 'merge', ...files, '-o', 'never.json']);
+    expect(bare.code).toBe(64);
+    expect(bare.stderr).toMatch(/made with --limit "web", and this merge is given no --limit/);
+    // a forged limit reading a local file: refused before anything reads it, its text never shown
+    writeFileSync(join(dir, 'secret.txt'), 'TOPSECRET-LINE\n');
+    const forged = files.map((f, k) =>
+      save(`forged-lim-${String(k)}.json`, { ...plan(f), limit: 'web01:@secret.txt' }),
+    );
+    const r = await kpfleet(['plan', 'merge', ...forged, '-o', 'never.json']);
+    expect(r.code).toBe(64);
+    expect(r.stderr + r.stdout).not.toContain('TOPSECRET');
+    expect(existsSync(join(dir, 'never.json'))).toBe(false);
+  });
+
+  it("refuses plan's options written before merge instead of ignoring them", async () => {
+    const files = writeShards(3, 'pos');
+    const r = await kpfleet(['plan', '--out', 'early.json', 'merge', ...files]);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toMatch(/--out is written before `merge`/);
+    expect(existsSync(join(dir, 'early.json'))).toBe(false);
+  });
+
+  it('refuses a shard index above the count and a date that is not one', async () => {
+    const files = writeShards(2, 'idx');
+    const extra = save('idx-7.json', {
+      ...plan(files[0] ?? ''),
+      shard: { index: 7, count: 2 },
+      hosts: [],
+    });
+    const r = await kpfleet(['plan', 'merge', ...files, extra, '-o', 'never.json']);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toMatch(/idx-7\.json says shard 7\/2, which is not one of 1 to 2/);
+    const dated = save('idx-date.json', {
+      ...plan(files[0] ?? ''),
+      createdAt: '2026-19-39T29:00:00Z',
+    });
+    const d = await kpfleet(['plan', 'merge', dated, files[1] ?? '', '-o', 'never.json']);
+    expect(d.code).toBe(64);
+    expect(d.stderr).toMatch(/createdAt: "2026-19-39T29:00:00Z" is not a time/);
+  });
+
+  it("apply refuses a plan whose shards lie, and a --shard that is not the plan's", async () => {
+    const files = writeShards(3, 'lie');
+    const s1 = plan(files[0] ?? '');
+    const s2 = plan(files[1] ?? '');
+    const stray = s2.hosts[0];
+    if (!stray) throw new Error('shard 2 has no host');
+    const refusedApply = async (args: string[], message: RegExp) => {
+      const r = await kpfleet(['apply', '--check', ...args]);
+      expect(r.stderr).toMatch(message);
+      expect(r.code).toBe(64);
+    };
+    // a shard's plan with a host of another shard
+    await refusedApply(
+      [save('lie-stray.json', { ...s1, hosts: [...s1.hosts, stray] })],
+      new RegExp(`host "${stray.host}", shard: is in shard 2/3, not in this plan's 1/3`),
+    );
+    // a shard's plan whose hosts claim a shard
+    await refusedApply(
+      [save('lie-host.json', { ...s1, hosts: s1.hosts.map((h) => ({ ...h, shard: 1 })) })],
+      /shard: a shard is recorded only in a merged plan/,
+    );
+    // a merged plan whose hosts' shards are not theirs
+    expect((await kpfleet(['plan', 'merge', ...files, '-o', 'lie-merged.json'])).code).toBe(4);
+    const merged = plan('lie-merged.json');
+    await refusedApply(
+      [
+        save('lie-5.json', {
+          ...merged,
+          shards: 5,
+          hosts: merged.hosts.map((h) => ({ ...h, shard: 5 })),
+        }),
+      ],
+      /shard: is in shard \d\/5, not 5/,
+    );
+    // shard 2's plan applied as shard 1
+    await refusedApply(
+      ['--shard', '1/3', files[1] ?? ''],
+      /the plan is shard 2\/3's, and this run is given --shard 1\/3/,
+    );
+    // the shard in use is said on stderr
+    const r = await kpfleet(['apply', '--check', '--shard', '2/3', files[1] ?? '']);
+    expect(r.stderr).toMatch(
+      new RegExp(`shard 2/3: ${String(s2.hosts.length)} hosts? of the 40 selected`),
+    );
   });
 });

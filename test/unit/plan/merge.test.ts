@@ -21,7 +21,7 @@ const OTHER_FP: ConfigFingerprint = {
 
 const byName = (host: string, count: number): number =>
   count === 1 ? 1 : Number(host.split('-')[0]);
-const fleet = (hosts: string[]): Fleet => ({ hosts, shardOf: byName });
+const fleet = (hosts: string[]): Fleet => ({ hosts, shardOf: byName, config: 'kpfleet.yml' });
 
 function host(
   name: string,
