@@ -52,7 +52,8 @@ export function narrowSavedPlan(
   });
   if (wave === undefined) return { plan: narrowed(plan.hosts.filter((h) => keep.has(h.host))) };
   const chosen = selectWave(plan.hosts, selected.config.rollout.waves, wave, (h) => keep.has(h));
-  if (wave > chosen.waves) {
+  // wave 1 runs even in a plan of no waves: it reports the hosts with nothing to run
+  if (wave > Math.max(1, chosen.waves)) {
     const has = `${String(chosen.waves)} ${chosen.waves === 1 ? 'wave' : 'waves'}`;
     io.stdout.write(`wave ${String(wave)}: the plan has ${has}; nothing to do\n`);
     return { plan: narrowed([]), onlyWave: { wave, of: chosen.waves } };
