@@ -30,7 +30,7 @@ import { disabledInstalled, loads } from './host/phases/loads.ts';
 import { unmanaged } from './host/phases/unmanaged.ts';
 import { isUncovered } from './coverage.ts';
 import { reopenedCves } from './cves.ts';
-import type { ChangeAction, HostPlan, OnHosts, Plan, PlanSummary } from './model.ts';
+import type { ChangeAction, HostPlan, OnHosts, Plan, PlanShard, PlanSummary } from './model.ts';
 import { CHANGE_ACTIONS, PLAN_FORMAT, PLAN_VERSION } from './model.ts';
 import { rebootDue } from './reboot-due.ts';
 
@@ -194,6 +194,8 @@ export function buildPlan(
     config: string;
     configFingerprint: ConfigFingerprint;
     limit?: string;
+    shard?: PlanShard;
+    shards?: number;
   },
 ): Plan {
   return {
@@ -204,6 +206,8 @@ export function buildPlan(
     config: meta.config,
     configFingerprint: meta.configFingerprint,
     ...(meta.limit !== undefined ? { limit: meta.limit } : {}),
+    ...(meta.shard !== undefined ? { shard: meta.shard } : {}),
+    ...(meta.shards !== undefined ? { shards: meta.shards } : {}),
     hosts,
     summary: summarizePlan(hosts),
   };

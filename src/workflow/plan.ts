@@ -122,5 +122,6 @@ export async function makePlan(selected: SelectedHosts, o: MakePlanOptions): Pro
     config: config.file,
     configFingerprint: projectFingerprint(selected),
     ...(o.limit !== undefined ? { limit: o.limit } : {}),
+    ...(selected.shard !== undefined ? { shard: selected.shard } : {}),
   });
 }

@@ -9,8 +9,8 @@ import { safeText } from '../../report/safe-text.ts';
 import { styleFor } from '../../report/style.ts';
 import type { CliIo } from '../io.ts';
 import { defaultAuditLog } from '../apply-records.ts';
-import { preflightReplace, writeFileAtomic } from '../output-files.ts';
-import { refuseSameFiles } from '../same-file.ts';
+import { preflightReplace, writeFileAtomic, type OutputTarget } from '../output-files.ts';
+import { refuseSameFiles, type RunFile } from '../same-file.ts';
 import { VERSION } from '../version.ts';
 import { parseForks } from '../options.ts';
 import { connectorForCli } from './facts.ts';
@@ -37,7 +37,7 @@ export interface PlanOptions {
  * blocked or its facts failed, or a finding is an error; with --detailed-exitcode 2 when changes
  * are pending; else 0.
  */
-function planExitCode(plan: Plan, detailed: boolean): number {
+export function planExitCode(plan: Plan, detailed: boolean): number {
   const s = plan.summary;
   if (s.unreachable > 0) return ExitCode.unreachable;
   const errorFinding = plan.hosts.some((h) => h.findings.some((f) => f.severity === 'error'));
@@ -46,24 +46,46 @@ function planExitCode(plan: Plan, detailed: boolean): number {
   return ExitCode.ok;
 }
 
+/**
+ * `--out FILE`, checked before any host is contacted (written atomically later: a reader never
+ * sees half a plan); never the audit log (renamed over, its history would be lost) nor one of
+ * `inputs` (the plans `plan merge` reads).
+ */
+export function preflightPlanOut(
+  file: string | undefined,
+  io: CliIo,
+  inputs: readonly RunFile[] = [],
+): OutputTarget | undefined {
+  if (file === undefined) return undefined;
+  const out = preflightReplace(resolve(io.cwd, file), `--out ${file}`);
+  const audit = defaultAuditLog(io.env);
+  refuseSameFiles([{ label: `the audit log ${audit}`, path: audit }, out]);
+  for (const input of inputs) refuseSameFiles([input, out]);
+  return out;
+}
+
 export async function planCommand(opts: PlanOptions, io: CliIo): Promise<number> {
   const selected = selectHostsForCli({ ...opts, json: opts.format !== 'text' }, io);
-  // checked before any host is contacted; written atomically (a reader never sees half a plan)
-  const out =
-    opts.out === undefined
-      ? undefined
-      : preflightReplace(resolve(io.cwd, opts.out), `--out ${opts.out}`);
-  // a plan renamed over the audit log would erase its history
-  if (out !== undefined) {
-    const audit = defaultAuditLog(io.env);
-    refuseSameFiles([{ label: `the audit log ${audit}`, path: audit }, out]);
-  }
+  const out = preflightPlanOut(opts.out, io);
   const plan = await makePlan(selected, {
     forks: parseForks(opts.forks, selected.config.rollout.forks),
     open: connectorForCli(io),
     kpfleetVersion: VERSION,
     limit: opts.limit,
   });
+  return savePlanAndPrint(plan, out, opts, io);
+}
+
+/**
+ * Writes the plan to `--out` (checked before), prints it in `--format` and returns its exit code:
+ * what `plan` and `plan merge` end with.
+ */
+export function savePlanAndPrint(
+  plan: Plan,
+  out: OutputTarget | undefined,
+  opts: Pick<PlanOptions, 'format' | 'out' | 'detailed' | 'detailedExitcode'>,
+  io: CliIo,
+): number {
   if (out !== undefined) writeFileAtomic(out, planJson(plan));
   if (opts.format === 'json') io.stdout.write(planJson(plan));
   else if (opts.format === 'markdown') io.stdout.write(renderPlanMarkdown(plan));
