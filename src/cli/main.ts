@@ -46,7 +46,10 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
     })
-    .exitOverride();
+    .exitOverride()
+    // `plan merge --out F`: options after a subcommand are its own, not its parent's of the same
+    // name (commander otherwise gives them to `plan`); kpfleet's own (-V, -h) come before a command
+    .enablePositionalOptions();
 
   program
     .command('validate')
