@@ -48,7 +48,10 @@ const manifests = readdirSync(DIR)
       doc: d.toJS() as { kind: string } & Record<string, unknown>,
     })),
   );
-const jobs = manifests.filter((m) => m.doc.kind === 'Job') as { file: string; doc: JobManifest }[];
+const jobs = manifests.filter((m) => m.doc.kind === 'Job') as unknown as {
+  file: string;
+  doc: JobManifest;
+}[];
 const job = (name: string) => jobs.find((j) => j.doc.metadata.name === name)?.doc;
 
 /** The kpfleet command lines of a container: its args, or the kpfleet commands of `sh -c`. */
