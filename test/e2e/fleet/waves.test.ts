@@ -84,23 +84,26 @@ async function planInShards(): Promise<void> {
   expect(merge.code, merge.stdout + merge.stderr).toBe(0);
 }
 
+/** `apply --wave K --shard I/3` of the merged plan, its report in `report`. */
+const applyWave = (k: number, i: number, report: string): string[] => [
+  'apply',
+  '--wave',
+  String(k),
+  '--shard',
+  `${String(i)}/3`,
+  '--yes',
+  '--report',
+  report,
+  'plan.json',
+];
+
 /** Wave K: one apply process per shard (together), then the gate over every report so far. */
 async function wave(k: number, reports: string[]) {
   const runs = await Promise.all(
     SHARDS.map((i) => {
       const file = `w${String(k)}-s${String(i)}.json`;
       reports.push(file);
-      return kpfleet([
-        'apply',
-        '--wave',
-        String(k),
-        '--shard',
-        `${String(i)}/3`,
-        '--yes',
-        '--report',
-        file,
-        'plan.json',
-      ]);
+      return kpfleet(applyWave(k, i, file));
     }),
   );
   const gate = await kpfleet(['report', 'merge', '--out', `merged-${String(k)}.json`, ...reports]);
@@ -131,17 +134,7 @@ it('a clean rollout, wave by wave over 3 shards, converges every host; a second 
   );
   expect(readReport('merged-3.json').hosts).toHaveLength(6);
   // a wave the plan does not have: nothing to do, and a report with no host
-  const beyond = await kpfleet([
-    'apply',
-    '--wave',
-    '4',
-    '--shard',
-    '1/3',
-    '--yes',
-    '--report',
-    'w4.json',
-    'plan.json',
-  ]);
+  const beyond = await kpfleet(applyWave(4, 1, 'w4.json'));
   expect(beyond.code).toBe(0);
   expect(beyond.stdout).toContain('wave 4: the plan has 3 waves; nothing to do');
   expect(readReport('w4.json')).toMatchObject({ wave: 4, hosts: [] });
