@@ -54,7 +54,7 @@ export interface ApplyReport {
   operator: string;
   /** The saved plan applied, when apply was given one. */
   planFile?: string;
-  /** `apply --wave K`: the one wave of the plan this run executed (`kpfleet report merge`). */
+  /** `apply --wave K`: the one wave of the plan this run executed; never `halted` (the gate is `report merge`). */
   wave?: number;
   /** `--shard I/N`: the shard of the hosts this run worked on. */
   shard?: ReportShard;
