@@ -14,11 +14,13 @@ import type { CliIo } from './io.ts';
 import { processIo } from './io.ts';
 import {
   configOption,
+  detailedExitcodeOption,
   detailedOption,
   forksOption,
   jsonOption,
   limitOption,
   loginUserOption,
+  planFormatOption,
   STATUS_FORMATS,
   shardOption,
   trustSshConfigOption,
@@ -122,13 +124,9 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     .addOption(shardOption())
     .addOption(forksOption('read'))
     .addOption(loginUserOption())
-    .addOption(
-      new Option('--format <format>', 'what to print on stdout')
-        .choices(['text', 'json', 'markdown'] as const)
-        .default('text' as const),
-    )
+    .addOption(planFormatOption())
     .option('-o, --out <file>', 'also save the plan as JSON (schemas/plan.schema.json), for apply')
-    .option('--detailed-exitcode', 'exit 2 when changes are pending, 0 only when there are none')
+    .addOption(detailedExitcodeOption())
     .addOption(detailedOption())
     .action(async (opts) => {
       const { planCommand } = await import('./commands/plan.ts');
@@ -151,13 +149,9 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     .addOption(configOption())
     .addOption(vaultPasswordFileOption())
     .addOption(trustSshConfigOption())
-    .addOption(
-      new Option('--format <format>', 'what to print on stdout')
-        .choices(['text', 'json', 'markdown'] as const)
-        .default('text' as const),
-    )
+    .addOption(planFormatOption())
     .option('-o, --out <file>', 'also save the merged plan as JSON, for apply')
-    .option('--detailed-exitcode', 'exit 2 when changes are pending, 0 only when there are none')
+    .addOption(detailedExitcodeOption())
     .addOption(detailedOption())
     .action(async (plans, opts) => {
       const { planMergeCommand } = await import('./commands/plan-merge.ts');

@@ -69,6 +69,14 @@ export function planHeadProblems(inputs: readonly PlanInput[]): string[] {
 function shardSlots(
   inputs: readonly PlanInput[],
 ): { count: number; slots: Map<number, PlanInput> } | { problems: string[] } {
+  const merged = inputs.filter((i) => i.plan.shards !== undefined);
+  if (merged.length > 0) {
+    return {
+      problems: [
+        `${files(merged)} ${merged.length === 1 ? 'is a merged plan' : 'are merged plans'} already: merge the shards' own plans (kpfleet plan --shard I/N)`,
+      ],
+    };
+  }
   const lone = inputs.length === 1;
   const unsharded = inputs.filter((i) => shardOfPlan(i, lone) === undefined);
   if (unsharded.length > 0) {

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { Ajv2020 } from 'ajv/dist/2020.js';
+import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import { describeConfigChange } from '../../config/fingerprint.ts';
 import { resolveDesired } from '../../desired/resolve.ts';
 import { AppError, UsageError } from '../../errors.ts';
@@ -33,6 +33,15 @@ export class PlanRefusedError extends AppError {
 const PLAN_SCHEMA_URL = new URL('../../../schemas/plan.schema.json', import.meta.url);
 const PLAN_AGAIN = 'make a new plan from the current configuration: kpfleet plan --out FILE';
 
+const ajv = new Ajv2020({ allErrors: true, strict: false });
+let compiled: ValidateFunction | undefined;
+
+/** The plan schema, compiled once per run (`plan merge` reads several plans). */
+function planSchema(): ValidateFunction {
+  compiled ??= ajv.compile(JSON.parse(readFileSync(PLAN_SCHEMA_URL, 'utf8')) as object);
+  return compiled;
+}
+
 /** A saved plan: JSON valid against schemas/plan.schema.json, this format and version. */
 export function readPlanFile(path: string): Plan {
   let data: unknown;
@@ -50,8 +59,7 @@ export function readPlanFile(path: string): Plan {
       { hint: 'make it with `kpfleet plan --out FILE` of this kpfleet version' },
     );
   }
-  const ajv = new Ajv2020({ allErrors: true, strict: false });
-  const validate = ajv.compile(JSON.parse(readFileSync(PLAN_SCHEMA_URL, 'utf8')) as object);
+  const validate = planSchema();
   if (!validate(data)) {
     throw new UsageError(`${path} is not a valid plan: ${ajv.errorsText(validate.errors)}`);
   }

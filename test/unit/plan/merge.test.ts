@@ -184,6 +184,14 @@ describe('refusals, each naming the file(s)', () => {
     ]);
   });
 
+  it('a merged plan, even alone', () => {
+    const r = mergePlans(three(), fleet(FLEET));
+    if (!r.ok) throw new Error(r.problems.join('\n'));
+    expect(problems([{ file: 'merged.json', plan: r.plan }])).toEqual([
+      "merged.json is a merged plan already: merge the shards' own plans (kpfleet plan --shard I/N)",
+    ]);
+  });
+
   it('no plan at all', () => {
     expect(problems([])).toEqual(['no plan to merge']);
   });
