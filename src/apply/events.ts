@@ -37,7 +37,15 @@ export interface HostResult {
 }
 
 export type ApplyEvent =
-  | { type: 'run-start'; hosts: number; waves: number[]; check: boolean; forks: number }
+  | {
+      type: 'run-start';
+      hosts: number;
+      waves: number[];
+      check: boolean;
+      forks: number;
+      /** `apply --wave K`: this run is wave K (`wave`) of the whole plan's `of` waves. */
+      onlyWave?: { wave: number; of: number };
+    }
   | { type: 'wave-start'; wave: number; hosts: string[] }
   | { type: 'host-start'; host: string; wave: number }
   | {

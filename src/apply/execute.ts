@@ -34,6 +34,12 @@ export interface ApplyOptions<H extends { host: string }> {
   open: (host: H) => Promise<Transport>;
   waves: readonly Amount[];
   maxFailures: Amount;
+  /**
+   * `apply --wave K`: the plan's hosts with changes are wave K of a whole plan's `number` of waves
+   * (`selectWave`), run as one wave numbered K. The failure budget is not judged here: it is over
+   * every shard's results, `kpfleet report merge`'s gate.
+   */
+  onlyWave?: { wave: number; of: number };
   forks: number;
   healthCheck?: string;
   healthCheckTimeoutMs: number;
@@ -90,20 +96,22 @@ export async function applyPlan<H extends { host: string }>(
       durationMs: 0,
     });
   }
-  const waves = splitWaves(pending, o.waves);
+  const only = o.onlyWave;
+  const waves = only ? (pending.length > 0 ? [pending] : []) : splitWaves(pending, o.waves);
   o.onEvent({
     type: 'run-start',
     hosts: o.plan.hosts.length,
     waves: waves.map((w) => w.length),
     check: o.check,
     forks: o.forks,
+    ...(only ? { onlyWave: only } : {}),
   });
 
   let halted = false;
   let attempted = 0;
   let failed = 0;
   for (const [i, wave] of waves.entries()) {
-    const n = i + 1;
+    const n = only?.wave ?? i + 1;
     if (halted || o.signal?.aborted === true) {
       for (const h of wave) {
         results.set(
@@ -133,7 +141,7 @@ export async function applyPlan<H extends { host: string }>(
     const waveResults = wave.map((h) => results.get(h.host));
     attempted += waveResults.filter((r) => r && r.outcome !== 'skipped').length;
     failed += waveResults.filter((r) => r && FAILURE_OUTCOMES.has(r.outcome)).length;
-    halted = !o.check && shouldHalt(failed, attempted, o.maxFailures);
+    halted = !o.check && !only && shouldHalt(failed, attempted, o.maxFailures);
     o.onEvent({
       type: 'wave-end',
       wave: n,

@@ -9,6 +9,7 @@
  * 100% is a warning). Those cases are handled here, not rejected.
  */
 import type { Amount } from '../config-model.ts';
+import type { HostPlan } from '../plan/model.ts';
 
 /**
  * Splits the hosts to change into waves.
@@ -43,6 +44,37 @@ export function splitWaves<T>(hosts: readonly T[], waves: readonly Amount[]): T[
   }
   if (done < total) out.push(hosts.slice(done));
   return out;
+}
+
+/** The hosts `apply --wave K` runs, and the whole plan's number of waves. */
+export interface WaveSelection {
+  /** In plan order: wave K's hosts with changes that `keep` keeps; with K = 1 also the kept hosts
+   * with nothing to do, blocked or unreachable (reported as wave 0, once over all the waves). */
+  hosts: HostPlan[];
+  /** How many waves the whole plan has (K beyond it: nothing to do). */
+  waves: number;
+}
+
+/**
+ * `apply --wave K`: the waves are split over the WHOLE plan exactly as a single apply splits them
+ * (its hosts with changes, in plan order), before `keep` (`--limit`, `--shard`) narrows it, so
+ * every shard agrees on which host is in which wave. `wave` is 1-based.
+ */
+export function selectWave(
+  hosts: readonly HostPlan[],
+  waves: readonly Amount[],
+  wave: number,
+  keep: (host: string) => boolean,
+): WaveSelection {
+  const split = splitWaves(
+    hosts.filter((h) => h.status === 'changes'),
+    waves,
+  );
+  const chosen = new Set(split[wave - 1] ?? []);
+  const out = hosts.filter(
+    (h) => keep(h.host) && (chosen.has(h) || (wave === 1 && h.status !== 'changes')),
+  );
+  return { hosts: out, waves: split.length };
 }
 
 /**

@@ -14,6 +14,7 @@ const SUMMARIES: Record<string, string> = {
   plan: 'show what apply would change on each host, and why',
   status: 'which hosts are protected against which CVEs, until when',
   apply: 'converge the hosts in verified rolling waves',
+  report: 'merge the apply reports of shards; gate the next wave',
   unlock: "end a live run's lock on hosts that should not be locked",
   'clear-suspect': 'load a patch again where it was suspected of a crash',
 };
@@ -56,6 +57,16 @@ const EXAMPLES: Record<string, [string, string][]> = {
     ['kpfleet apply', 'plan, show it, ask, then change the hosts'],
     ['kpfleet apply --yes plan.json', 'exactly a saved plan, without asking (CI)'],
     ['kpfleet apply --check', 'everything but the changes: read, compare, report'],
+    [
+      'kpfleet apply --wave 2 --shard 1/4 --yes --report r.json plan.json',
+      "one CI job: wave 2 of the plan's waves, shard 1 of 4",
+    ],
+  ],
+  report: [
+    [
+      'kpfleet report merge w1-*.json --max-failures 1',
+      'the gate after wave 1: exit 1 if the next wave must not start',
+    ],
   ],
   unlock: [['kpfleet unlock --limit web03', "show web03's lock holder, then ask to end it"]],
   'clear-suspect': [

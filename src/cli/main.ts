@@ -28,6 +28,7 @@ import {
   yesOption,
 } from './options.ts';
 import { addHelp } from './help.ts';
+import { addReportCommand } from './report-command.ts';
 import { guardedExitCode, guardProcess } from './signals.ts';
 import { VERSION } from './version.ts';
 
@@ -217,6 +218,10 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     .addOption(loginUserOption())
     .addOption(yesOption())
     .addOption(detailedOption())
+    .option(
+      '--wave <k>',
+      "only wave K of the saved plan's rollout.waves (computed over the whole plan), for a CI job per wave; the gate between waves is kpfleet report merge",
+    )
     .option('--check', 'do everything but change a host: lock-free read, compare, report')
     .option('--report <file>', 'write a JSON report (schemas/report.schema.json)')
     .option(
@@ -227,6 +232,8 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
       const { applyCommand } = await import('./commands/apply.ts');
       setCode(await applyCommand(planfile, opts, io));
     });
+
+  addReportCommand(program, io, setCode);
 
   program
     .command('unlock')

@@ -9,6 +9,7 @@ import type { ListrTask, ListrTaskWrapper } from 'listr2';
 import type { ApplyEvent } from '../apply/events.ts';
 import { OUTCOMES } from '../apply/outcomes.ts';
 import type { HostProgress, ProgressState, WaveProgress } from './apply-progress.ts';
+import { waveLabel } from './apply-progress.ts';
 import type { Style } from './style.ts';
 import { plural } from '../util/text.ts';
 
@@ -125,7 +126,7 @@ export interface WaveView extends View {
 }
 
 export const waveName = (state: ProgressState, w: WaveProgress): string =>
-  `wave ${String(w.ordinal)}/${String(state.waves.length)}`;
+  waveLabel(state, w.ordinal);
 
 export function newWaveView(wave: WaveProgress): WaveView {
   return { wave, title: '', start: deferred(), end: deferred() };

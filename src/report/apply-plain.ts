@@ -12,7 +12,7 @@
  */
 import type { ApplyEvent, HostResult, StepRecord } from '../apply/events.ts';
 import { isSuccess } from '../apply/outcomes.ts';
-import { newProgress, progress } from './apply-progress.ts';
+import { newProgress, progress, waveLabel } from './apply-progress.ts';
 import type { ProgressState } from './apply-progress.ts';
 import type { NextSteps } from './apply-next.ts';
 import {
@@ -71,11 +71,8 @@ export function plainView(
   now: () => Date,
   next?: NextSteps,
 ): (e: ApplyEvent) => void {
-  const waveName = (wave: number) => {
-    const n = state.waveByNumber.get(wave)?.ordinal ?? wave;
-    const total = state.waves.length;
-    return total > 0 ? `wave ${String(n)}/${String(total)}` : `wave ${String(n)}`;
-  };
+  const waveName = (wave: number) =>
+    waveLabel(state, state.waveByNumber.get(wave)?.ordinal ?? wave);
 
   /** The time of the event being written: every line of one event carries the same. */
   let stamp = '';

@@ -102,6 +102,8 @@ export interface ProgressState {
   /** The wave started last. */
   current?: WaveProgress;
   waveByNumber: Map<number, WaveProgress>;
+  /** `apply --wave K`: the run is wave K of the whole plan's waves (`run-start`). */
+  onlyWave?: { wave: number; of: number };
   hostByName: Map<string, HostProgress>;
   end?: RunEnd;
 }
@@ -140,6 +142,7 @@ export function progress(state: ProgressState, e: ApplyEvent): ProgressState {
       state.forks = Math.max(1, e.forks);
       state.hosts = e.hosts;
       state.waves = e.waves.map((size, i) => newWave(i + 1, size));
+      if (e.onlyWave) state.onlyWave = { ...e.onlyWave };
       return state;
     case 'wave-start': {
       const w = state.waves.find((x) => x.status === 'pending');
@@ -236,6 +239,17 @@ export function progress(state: ProgressState, e: ApplyEvent): ProgressState {
       return finishProgress(state, why);
     }
   }
+}
+
+/**
+ * A wave as the views name it: `wave 2/3`, its place among the run's waves; for `apply --wave K`,
+ * K of the whole plan's waves.
+ */
+export function waveLabel(state: ProgressState, ordinal: number): string {
+  const only = state.onlyWave;
+  if (only) return `wave ${String(only.wave)}/${String(only.of)}`;
+  const total = state.waves.length;
+  return total > 0 ? `wave ${String(ordinal)}/${String(total)}` : `wave ${String(ordinal)}`;
 }
 
 /**

@@ -22,6 +22,12 @@ export interface ApplyReportSummary {
   rollbackSteps: number;
 }
 
+/** A shard as a report records it (`inventory/shard.ts`'s Shard): shard `index` of `count`, 1-based. */
+export interface ReportShard {
+  index: number;
+  count: number;
+}
+
 export interface ApplyReport {
   format: typeof APPLY_REPORT_FORMAT;
   version: typeof APPLY_REPORT_VERSION;
@@ -48,6 +54,10 @@ export interface ApplyReport {
   operator: string;
   /** The saved plan applied, when apply was given one. */
   planFile?: string;
+  /** `apply --wave K`: the one wave of the plan this run executed; never `halted` (the gate is `report merge`). */
+  wave?: number;
+  /** `--shard I/N`: the shard of the hosts this run worked on. */
+  shard?: ReportShard;
   summary: ApplyReportSummary;
   hosts: HostResult[];
 }
@@ -65,6 +75,8 @@ export interface ApplyReportInput {
   operator: string;
   kpfleetVersion: string;
   planFile?: string;
+  wave?: number;
+  shard?: ReportShard;
 }
 
 /** Only the fields the schema knows, so that an extra property at run time never invalidates it. */
@@ -110,7 +122,6 @@ function roundMs(ms: number): number {
 
 export function buildApplyReport(input: ApplyReportInput): ApplyReport {
   const hosts = input.results.map(hostOf);
-  const steps = hosts.flatMap((h) => h.steps);
   return {
     format: APPLY_REPORT_FORMAT,
     version: APPLY_REPORT_VERSION,
@@ -127,14 +138,24 @@ export function buildApplyReport(input: ApplyReportInput): ApplyReport {
       : {}),
     operator: input.operator,
     ...(input.planFile !== undefined ? { planFile: input.planFile } : {}),
-    summary: {
-      hosts: hosts.length,
-      outcomes: countOutcomes(hosts),
-      steps: steps.length,
-      failedSteps: steps.filter((s) => !s.ok).length,
-      rollbackSteps: steps.filter((s) => s.rollback === true).length,
-    },
+    ...(input.wave !== undefined ? { wave: input.wave } : {}),
+    ...(input.shard !== undefined
+      ? { shard: { index: input.shard.index, count: input.shard.count } }
+      : {}),
+    summary: summarizeResults(hosts),
     hosts,
+  };
+}
+
+/** The summary of a report's hosts (a merged report's too: `report-merge.ts`). */
+export function summarizeResults(hosts: readonly HostResult[]): ApplyReportSummary {
+  const steps = hosts.flatMap((h) => h.steps);
+  return {
+    hosts: hosts.length,
+    outcomes: countOutcomes(hosts),
+    steps: steps.length,
+    failedSteps: steps.filter((s) => !s.ok).length,
+    rollbackSteps: steps.filter((s) => s.rollback === true).length,
   };
 }
 

@@ -7,7 +7,6 @@ import { OUTCOMES } from '../../apply/outcomes.ts';
 import { ExitCode } from '../../errors.ts';
 import { factsFingerprint } from '../../facts/fingerprint.ts';
 import type { Plan } from '../../plan/model.ts';
-import { summarizePlan } from '../../plan/plan.ts';
 import { createListrRenderer } from '../../report/apply-listr.ts';
 import { createPlainRenderer } from '../../report/apply-plain.ts';
 import { buildApplyReport } from '../../report/apply-report.ts';
@@ -33,6 +32,8 @@ import { parseForks } from '../options.ts';
 import { connectorForCli } from './facts.ts';
 import { catalogueReader, checkSavedPlan, readPlanFile, sha256 } from './saved-plan.ts';
 import { selectHostsForCli } from './project.ts';
+import type { OnlyWave } from './apply-wave.ts';
+import { narrowSavedPlan, parseWave } from './apply-wave.ts';
 
 /** After the steps in flight: time for a host's rollback of one step and its unlock. */
 const RELEASE_MS = 60_000;
@@ -40,6 +41,8 @@ const RELEASE_MS = 60_000;
 export interface ApplyCliOptions {
   /** `--shard I/N`: only that shard's hosts (`inventory/shard.ts`). */
   shard?: string;
+  /** `--wave K`: only wave K of the saved plan's waves (`apply-wave.ts`). */
+  wave?: string;
   /** `--login-user`: every host is logged in to as this user. */
   loginUser?: string;
   config?: string;
@@ -82,6 +85,7 @@ export async function applyCommand(
   opts: ApplyCliOptions,
   io: CliIo,
 ): Promise<number> {
+  const wave = parseWave(opts.wave, planFile);
   const selected = selectHostsForCli(opts, io);
   // --report and the audit log are checked before a plan is read or made, and any host touched
   const records = preflightApplyRecords(opts, io, planFile);
@@ -90,14 +94,13 @@ export async function applyCommand(
   const out = styleFor(io.stdout, io.env);
 
   let plan: Plan;
+  let onlyWave: OnlyWave | undefined;
   if (planFile !== undefined) {
-    plan = readPlanFile(resolve(io.cwd, planFile));
+    const saved = readPlanFile(resolve(io.cwd, planFile));
     // before anything else: a plan that kpfleet.yml does not allow is refused whole
-    checkSavedPlan(plan, selected, planFile);
-    // --limit narrows a saved plan to the hosts it selects
-    const keep = new Set(selected.hosts.map((h) => h.host));
-    const hosts = plan.hosts.filter((h) => keep.has(h.host));
-    plan = { ...plan, hosts, summary: summarizePlan(hosts) };
+    checkSavedPlan(saved, selected, planFile);
+    // --limit and --shard narrow a saved plan to the hosts they select; --wave to one wave
+    ({ plan, onlyWave } = narrowSavedPlan(saved, selected, wave, io));
   } else {
     plan = await makePlan(selected, {
       forks: parseForks(opts.forks, config.rollout.forks),
@@ -163,6 +166,7 @@ export async function applyCommand(
       ...(audit !== undefined && records.audit !== undefined ? { audit: records.audit.path } : {}),
     });
     const result = await runApply(plan, selected, opts, io, {
+      ...(onlyWave !== undefined ? { onlyWave } : {}),
       open,
       out,
       startedAt,
@@ -185,6 +189,8 @@ export async function applyCommand(
       operator,
       kpfleetVersion: VERSION,
       ...(planFile !== undefined ? { planFile } : {}),
+      ...(onlyWave !== undefined ? { wave: onlyWave.wave } : {}),
+      ...(selected.shard !== undefined ? { shard: selected.shard } : {}),
     });
     // the audit records are already appended and fsynced, host by host; then the report
     const reported = writeApplyReport(report, records, io);
@@ -219,6 +225,8 @@ interface RunContext {
   /** What the end of the run suggests, and where its records are. */
   next: NextSteps;
   audit?: AuditLog;
+  /** `--wave K`: the engine runs wave K only (`apply/execute.ts` onlyWave). */
+  onlyWave?: OnlyWave;
 }
 
 /** Runs the apply engine with the renderer the output calls for; the audit log sees each event first. */
@@ -250,6 +258,7 @@ async function runApply(
       open: ctx.open,
       waves: config.rollout.waves,
       maxFailures: config.rollout.maxFailures,
+      ...(ctx.onlyWave !== undefined ? { onlyWave: ctx.onlyWave } : {}),
       forks: parseForks(opts.forks, config.rollout.forks),
       ...(config.rollout.healthCheck !== undefined
         ? { healthCheck: config.rollout.healthCheck }

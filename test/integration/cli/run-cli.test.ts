@@ -148,6 +148,7 @@ describe('help a person can scan (issue 18)', () => {
       'plan',
       'status',
       'apply',
+      'report',
       'unlock',
       'clear-suspect',
       'help',
@@ -168,8 +169,12 @@ describe('help a person can scan (issue 18)', () => {
         expect(details.stdout).toContain('\nExamples:\n');
       }
       for (const [line] of rows) {
-        const [, sub = '', ...words] = line.split(/\s+/);
-        const help = (await run([sub, '--help'])).stdout;
+        const [, command = '', ...rest] = line.split(/\s+/);
+        // `kpfleet report merge …`: the options are the subcommand's
+        const nested = rest[0] !== undefined && /^[a-z]+$/.test(rest[0]);
+        const sub = nested ? `${command} ${rest[0] ?? ''}` : command;
+        const words = nested ? rest.slice(1) : rest;
+        const help = (await run([...sub.split(' '), '--help'])).stdout;
         expect(help, line).toContain(`Usage: kpfleet ${sub}`);
         for (const w of words.filter((x) => x.startsWith('-')))
           expect(help, `${line}: ${w}`).toMatch(new RegExp(`(^|[\\s,])${w}[\\s,]`, 'm'));

@@ -47,6 +47,25 @@ describe('createPlainRenderer', () => {
     ]);
   });
 
+  it('apply --wave K names the wave as K of the whole plan’s waves, not 1 of 1', () => {
+    const lines = render([
+      {
+        type: 'run-start',
+        hosts: 2,
+        waves: [2],
+        check: false,
+        forks: 5,
+        onlyWave: { wave: 3, of: 4 },
+      },
+      { type: 'wave-start', wave: 3, hosts: ['web05', 'web06'] },
+      { type: 'wave-end', wave: 3, failed: 0, attempted: 2, halted: false },
+    ]);
+    expect(lines.slice(1)).toEqual([
+      '12:00:02 wave 3/4: 2 hosts',
+      '12:00:03 wave 3/4 done: 2 hosts',
+    ]);
+  });
+
   it('is deterministic given the clock', () => {
     expect(render(scriptedRun().events)).toEqual(render(scriptedRun().events));
   });

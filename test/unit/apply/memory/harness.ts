@@ -156,6 +156,8 @@ export interface RunOptions {
   healthCheck?: string;
   check?: boolean;
   signal?: AbortSignal;
+  /** `apply --wave K` (execute.ts onlyWave). */
+  onlyWave?: { wave: number; of: number };
 }
 
 export const count = (value: number): Amount => ({ kind: 'count', value });
@@ -180,6 +182,7 @@ export async function apply(fleet: MemoryFleet, plan: Plan, o: RunOptions = {}):
     open: (h) => Promise.resolve(fleet.host(h.host).open()),
     waves: o.waves ?? [percent(100)],
     maxFailures: o.maxFailures ?? count(0),
+    ...(o.onlyWave !== undefined ? { onlyWave: o.onlyWave } : {}),
     forks: o.forks ?? 1,
     ...(o.healthCheck !== undefined ? { healthCheck: o.healthCheck } : {}),
     healthCheckTimeoutMs: 1000,

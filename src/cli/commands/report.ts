@@ -1,0 +1,121 @@
+/**
+ * `kpfleet report merge REPORT...`: joins the apply reports of a wave's shards (and of the waves
+ * before it) and is the gate between waves in a CI matrix or a Kubernetes Job per wave: exit 0 the
+ * next wave may start, 1 it must not (max_failures spent, a run halted or interrupted, a shard's
+ * report missing), 64 reports that are not shards of one run. The merging and the decision are
+ * `report/report-merge.ts`; this reads, validates, prints and sets the code.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import type { Amount } from '../../config-model.ts';
+import { parseAmount } from '../../config/normalize.ts';
+import { hasErrors } from '../../diagnostics.ts';
+import { ConfigError, ExitCode, UsageError } from '../../errors.ts';
+import type { ApplyReport } from '../../report/apply-report.ts';
+import { APPLY_REPORT_FORMAT, applyReportJson } from '../../report/apply-report.ts';
+import type { NamedReport } from '../../report/report-merge.ts';
+import { gateLine, mergeReports, ReportMergeRefused } from '../../report/report-merge.ts';
+import { oneLine } from '../../report/safe-text.ts';
+import { styleFor } from '../../report/style.ts';
+import type { CliIo } from '../io.ts';
+import { preflightReplace, writeFileAtomic } from '../output-files.ts';
+import { refuseSameFiles } from '../same-file.ts';
+import { loadForCli } from './project.ts';
+
+export interface ReportMergeOptions {
+  maxFailures?: string;
+  out?: string;
+  json?: boolean;
+  config?: string;
+  trustSshConfig?: boolean;
+  vaultPasswordFile?: string;
+}
+
+const schemaOf = (name: string): object =>
+  JSON.parse(readFileSync(new URL(`../../../schemas/${name}`, import.meta.url), 'utf8')) as object;
+
+/** Each file: JSON valid against schemas/report.schema.json (a UsageError naming it otherwise). */
+function readReports(files: readonly string[], io: CliIo): NamedReport[] {
+  const ajv = new Ajv2020({ allErrors: true, strict: false }).addSchema(
+    schemaOf('plan.schema.json'),
+  );
+  const validate = ajv.compile(schemaOf('report.schema.json'));
+  return files.map((file) => {
+    let data: unknown;
+    try {
+      data = JSON.parse(readFileSync(resolve(io.cwd, file), 'utf8'));
+    } catch (err) {
+      throw new UsageError(
+        `cannot read the report ${oneLine(file)}: ${oneLine(err instanceof Error ? err.message : String(err))}`,
+      );
+    }
+    if ((data as { format?: unknown } | null)?.format !== APPLY_REPORT_FORMAT || !validate(data)) {
+      const why = validate.errors ? `: ${oneLine(ajv.errorsText(validate.errors))}` : '';
+      throw new UsageError(
+        `${oneLine(file)} is not a kpfleet apply report (schemas/report.schema.json)${why}`,
+        { hint: 'give the files written by kpfleet apply --wave K --report FILE' },
+      );
+    }
+    return { file, report: data as ApplyReport };
+  });
+}
+
+/** `--max-failures N|P%`, read as rollout.max_failures is; else the project's. */
+function maxFailuresFor(opts: ReportMergeOptions, io: CliIo): Amount {
+  const v = opts.maxFailures;
+  if (v !== undefined) {
+    const amount = parseAmount(/^[0-9]+$/.test(v) ? Number(v) : v);
+    if (amount === undefined || (amount.kind === 'percent' && amount.value > 100)) {
+      throw new UsageError(
+        `--max-failures ${JSON.stringify(v)} is not a count (0, 1, …) or a percentage (5%)`,
+      );
+    }
+    return amount;
+  }
+  const project = loadForCli(opts, io);
+  if (hasErrors(project.diagnostics)) throw new ConfigError(project.diagnostics);
+  return project.config.rollout.maxFailures;
+}
+
+export function reportMergeCommand(
+  files: readonly string[],
+  opts: ReportMergeOptions,
+  io: CliIo,
+): number {
+  const out =
+    opts.out === undefined
+      ? undefined
+      : preflightReplace(resolve(io.cwd, opts.out), `--out ${opts.out}`);
+  // the merged report never replaces one of the reports it is made from
+  if (out !== undefined) {
+    refuseSameFiles([
+      ...files.map((f) => ({ label: `the report ${f}`, path: resolve(io.cwd, f) })),
+      out,
+    ]);
+  }
+  const reports = readReports(files, io);
+  const maxFailures = maxFailuresFor(opts, io);
+  let merged;
+  try {
+    merged = mergeReports(reports, maxFailures);
+  } catch (err) {
+    if (err instanceof ReportMergeRefused)
+      throw new UsageError(`${err.message}; nothing was merged`);
+    throw err;
+  }
+  if (out !== undefined) writeFileAtomic(out, applyReportJson(merged.report));
+  const style = styleFor(opts.json === true ? io.stderr : io.stdout, io.env);
+  const line = gateLine(merged.gate, maxFailures);
+  const shown = merged.gate.open ? style.green(line) : style.red(line);
+  if (opts.json === true) {
+    io.stdout.write(applyReportJson(merged.report));
+    io.stderr.write(`${shown}\n`);
+  } else {
+    const s = merged.report.summary;
+    io.stdout.write(
+      `merged ${String(reports.length)} ${reports.length === 1 ? 'report' : 'reports'}: ${String(s.hosts)} hosts\n${shown}\n`,
+    );
+  }
+  return merged.gate.open ? ExitCode.ok : ExitCode.changeFailed;
+}
