@@ -42,6 +42,10 @@ const EXAMPLES: Record<string, [string, string][]> = {
     ['kpfleet plan', 'show the plan'],
     ['kpfleet plan --out plan.json', 'save it for `kpfleet apply plan.json`'],
     ['kpfleet plan --format markdown --detailed-exitcode', 'for a pull request; exit 2 on changes'],
+    [
+      'kpfleet plan merge shard-*.json --out plan.json',
+      "join the shards' plans (docs/sharding.md)",
+    ],
   ],
   status: [
     ['kpfleet status', 'per host and CVE, as text'],

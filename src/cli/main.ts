@@ -14,11 +14,13 @@ import type { CliIo } from './io.ts';
 import { processIo } from './io.ts';
 import {
   configOption,
+  detailedExitcodeOption,
   detailedOption,
   forksOption,
   jsonOption,
   limitOption,
   loginUserOption,
+  planFormatOption,
   STATUS_FORMATS,
   shardOption,
   trustSshConfigOption,
@@ -46,7 +48,10 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
     })
-    .exitOverride();
+    .exitOverride()
+    // `plan merge --out F`: options after a subcommand are its own, not its parent's of the same
+    // name (commander otherwise gives them to `plan`); kpfleet's own (-V, -h) come before a command
+    .enablePositionalOptions();
 
   program
     .command('validate')
@@ -103,7 +108,7 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
       setCode(await factsCommand(opts, io));
     });
 
-  program
+  const plan = program
     .command('plan')
     .description(
       'Read every host (one SSH exec each, as facts) and show what kpfleet would change there, in ' +
@@ -119,17 +124,38 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     .addOption(shardOption())
     .addOption(forksOption('read'))
     .addOption(loginUserOption())
-    .addOption(
-      new Option('--format <format>', 'what to print on stdout')
-        .choices(['text', 'json', 'markdown'] as const)
-        .default('text' as const),
-    )
+    .addOption(planFormatOption())
     .option('-o, --out <file>', 'also save the plan as JSON (schemas/plan.schema.json), for apply')
-    .option('--detailed-exitcode', 'exit 2 when changes are pending, 0 only when there are none')
+    .addOption(detailedExitcodeOption())
     .addOption(detailedOption())
     .action(async (opts) => {
       const { planCommand } = await import('./commands/plan.ts');
       setCode(await planCommand(opts, io));
+    });
+
+  plan
+    .command('merge')
+    .summary("join the shards' plans (plan --shard I/N) into one plan, for apply")
+    .description(
+      'Join the plans of the shards of one fleet (kpfleet plan --shard I/N --out FILE, one per ' +
+        'job) into one plan, each host with its shard, as if one machine had planned them all. ' +
+        'Contacts no host. Refused (exit 64, nothing written) unless the plans are shards 1 to N ' +
+        'of one cut, by this kpfleet, from the current configuration, with the same --limit, ' +
+        'every host in its own shard once and every change one kpfleet.yml declares.\n' +
+        'Exit: as plan (0 ok, 1 a host is blocked or its facts failed, 4 unreachable; with ' +
+        '--detailed-exitcode, 2 when changes are pending).',
+    )
+    .argument('<plans...>', "the shards' plans (JSON, saved with kpfleet plan --shard I/N --out)")
+    .addOption(configOption())
+    .addOption(vaultPasswordFileOption())
+    .addOption(trustSshConfigOption())
+    .addOption(planFormatOption())
+    .option('-o, --out <file>', 'also save the merged plan as JSON, for apply')
+    .addOption(detailedExitcodeOption())
+    .addOption(detailedOption())
+    .action(async (plans, opts) => {
+      const { planMergeCommand } = await import('./commands/plan-merge.ts');
+      setCode(planMergeCommand(plans, opts, io));
     });
 
   program

@@ -57,6 +57,15 @@ export const detailedOption = () =>
     'show the plan with a block per host (by default hosts with identical changes share one)',
   );
 
+/** `plan` and `plan merge`: how the plan is printed. */
+export const planFormatOption = () =>
+  new Option('--format <format>', 'what to print on stdout')
+    .choices(['text', 'json', 'markdown'] as const)
+    .default('text' as const);
+
+export const detailedExitcodeOption = () =>
+  new Option('--detailed-exitcode', 'exit 2 when changes are pending, 0 only when there are none');
+
 export const jsonOption = (description = 'print JSON on stdout') =>
   new Option('--json', description);
 

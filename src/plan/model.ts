@@ -202,6 +202,8 @@ export interface HostPlan {
    * and by no patch enabled after them. Absent when none.
    */
   reopens?: string[];
+  /** In a merged plan (`Plan.shards`): the shard whose plan this host came from. */
+  shard?: number;
 }
 
 /** How many hosts something concerns: a module removed, a CVE re-opened. */
@@ -237,6 +239,12 @@ export interface PlanSummary {
   findings: Partial<Record<FindingKind, number>>;
 }
 
+/** Shard `index` (1 … `count`) of a fleet cut by `--shard` (`inventory/shard.ts`'s `Shard`). */
+export interface PlanShard {
+  index: number;
+  count: number;
+}
+
 export interface Plan {
   format: typeof PLAN_FORMAT;
   version: typeof PLAN_VERSION;
@@ -248,6 +256,10 @@ export interface Plan {
   /** What the plan was made from (`config/fingerprint.ts`): apply refuses it for another. */
   configFingerprint: ConfigFingerprint;
   limit?: string;
+  /** A shard's plan (`plan --shard I/N`): which shard of how many. */
+  shard?: PlanShard;
+  /** A merged plan (`plan merge`): how many shards it joins; each host has its `shard`. */
+  shards?: number;
   hosts: HostPlan[];
   summary: PlanSummary;
 }

@@ -30,7 +30,7 @@ import { disabledInstalled, loads } from './host/phases/loads.ts';
 import { unmanaged } from './host/phases/unmanaged.ts';
 import { isUncovered } from './coverage.ts';
 import { reopenedCves } from './cves.ts';
-import type { ChangeAction, HostPlan, OnHosts, Plan, PlanSummary } from './model.ts';
+import type { ChangeAction, HostPlan, OnHosts, Plan, PlanShard, PlanSummary } from './model.ts';
 import { CHANGE_ACTIONS, PLAN_FORMAT, PLAN_VERSION } from './model.ts';
 import { rebootDue } from './reboot-due.ts';
 
@@ -164,7 +164,7 @@ export class PlanTally {
     for (const c of h.changes) this.actions[c.action] = (this.actions[c.action] ?? 0) + 1;
     for (const kind of new Set(h.findings.filter((x) => x.severity !== 'info').map((x) => x.kind)))
       this.findings[kind] = (this.findings[kind] ?? 0) + 1;
-    if (h.findings.some((f) => f.severity === 'error')) this.errorFinding = true;
+    if (hasErrorFinding(h)) this.errorFinding = true;
     for (const c of h.cves) this.cves.add(c);
     countNames(this.removes, removedModules(h));
     countNames(this.reopens, h.reopens ?? []);
@@ -189,6 +189,11 @@ export class PlanTally {
       findings: this.findings,
     };
   }
+}
+
+/** A finding of severity error on the host: the plan's exit code is then 1. */
+export function hasErrorFinding(h: HostPlan): boolean {
+  return h.findings.some((f) => f.severity === 'error');
 }
 
 function countNames(count: Map<string, number>, names: readonly string[]): void {
@@ -224,6 +229,8 @@ export interface PlanMeta {
   config: string;
   configFingerprint: ConfigFingerprint;
   limit?: string;
+  shard?: PlanShard;
+  shards?: number;
 }
 
 export function buildPlan(hosts: HostPlan[], meta: PlanMeta): Plan {
@@ -235,6 +242,8 @@ export function buildPlan(hosts: HostPlan[], meta: PlanMeta): Plan {
     config: meta.config,
     configFingerprint: meta.configFingerprint,
     ...(meta.limit !== undefined ? { limit: meta.limit } : {}),
+    ...(meta.shard !== undefined ? { shard: meta.shard } : {}),
+    ...(meta.shards !== undefined ? { shards: meta.shards } : {}),
     hosts,
     summary: summarizePlan(hosts),
   };

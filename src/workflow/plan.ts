@@ -84,12 +84,40 @@ export interface PlannedHost {
   plan: HostPlan;
 }
 
+/** Plans one host from its facts result, at `now`: a host whose facts failed is its failure. */
+function planner(selected: SelectedHosts, now: number): (r: HostFactsResult) => PlannedHost {
+  const desired = desiredOf(selected);
+  const plan = replanner(selected, now);
+  return (r) => {
+    const d = desired(r.host);
+    if (r.ok) {
+      return { desired: d, facts: r.facts, plan: plan(r.host, r.facts, factsFingerprint(r.facts)) };
+    }
+    const unreachable = r.error.exitCode === ExitCode.unreachable;
+    return {
+      desired: d,
+      facts: undefined,
+      plan: hostFailure(r.host, d.groups, errorInfo(r.error), unreachable),
+    };
+  };
+}
+
+/** Plans each host of facts already read, at `now`, one at a time (tests plan given facts so). */
+export function* planEach(
+  selected: SelectedHosts,
+  results: readonly HostFactsResult[],
+  now: number,
+): Generator<PlannedHost> {
+  const plan = planner(selected, now);
+  for (const r of results) yield plan(r);
+}
+
 /**
- * Reads the selected hosts' facts and plans each host as its facts arrive, at `now`: a host whose
- * facts failed is its failure. `keep` turns each planned host into what the caller needs of it
- * (its plan, its coverage) as soon as it is planned; then its facts are dropped. `each` gets what
- * was kept in the selection's order (a host answering early waits for those before it), so no
- * caller ever holds every host's facts. The one planning loop of `plan`, `status` and `apply`.
+ * Reads the selected hosts' facts and plans each host as its facts arrive, at `now`. `keep` turns
+ * each planned host into what the caller needs of it (its plan, its coverage) as soon as it is
+ * planned; then its facts are dropped. `each` gets what was kept in the selection's order (a host
+ * answering early waits for those before it), so no caller ever holds every host's facts. The
+ * planning loop of `plan`, `status` and `apply`.
  */
 export async function planFleet<T>(
   selected: SelectedHosts,
@@ -97,25 +125,11 @@ export async function planFleet<T>(
   keep: (x: PlannedHost) => T,
   each: (kept: T) => void,
 ): Promise<void> {
-  const desired = desiredOf(selected);
-  const plan = replanner(selected, o.now);
+  const plan = planner(selected, o.now);
   const waiting = new Map<number, T>();
   let next = 0;
   await forEachHostFacts(selected.hosts, o.open, { forks: o.forks }, (r, index) => {
-    const d = desired(r.host);
-    const planned: PlannedHost = r.ok
-      ? { desired: d, facts: r.facts, plan: plan(r.host, r.facts, factsFingerprint(r.facts)) }
-      : {
-          desired: d,
-          facts: undefined,
-          plan: hostFailure(
-            r.host,
-            d.groups,
-            errorInfo(r.error),
-            r.error.exitCode === ExitCode.unreachable,
-          ),
-        };
-    waiting.set(index, keep(planned));
+    waiting.set(index, keep(plan(r)));
     for (let k = waiting.get(next); waiting.has(next); k = waiting.get(next)) {
       waiting.delete(next++);
       each(k as T);
@@ -131,6 +145,7 @@ export function planMeta(selected: SelectedHosts, o: MakePlanOptions, now: numbe
     config: selected.config.file,
     configFingerprint: projectFingerprint(selected),
     ...(o.limit !== undefined ? { limit: o.limit } : {}),
+    ...(selected.shard !== undefined ? { shard: selected.shard } : {}),
   };
 }
 

@@ -58,6 +58,13 @@ export function readPlanFile(path: string): Plan {
   return data as Plan;
 }
 
+/** Problems one per line, indented, the first `max` of them and a count of the rest. */
+export function indentedList(lines: readonly string[], max = 20): string {
+  const shownLines = lines.slice(0, max).map((l) => `  ${l}`);
+  if (lines.length > max) shownLines.push(`  and ${String(lines.length - max)} more`);
+  return shownLines.join('\n');
+}
+
 function describe(p: PlanProblem): string {
   const change = p.change !== undefined ? `, change ${String(p.change)} (${p.action ?? '?'})` : '';
   return `host ${shown(p.host)}${change}, ${p.field}: ${p.message}`;
@@ -106,11 +113,8 @@ export function checkSavedPlan(plan: Plan, selected: SelectedHosts, file: string
     if (d) pushAll(problems, verifyHostPlan(h, d, config.patches));
   });
   if (problems.length > 0) {
-    const max = 20;
-    const lines = problems.slice(0, max).map((p) => `  ${describe(p)}`);
-    if (problems.length > max) lines.push(`  and ${String(problems.length - max)} more`);
     throw new PlanRefusedError(
-      `${file} asks for what kpfleet.yml does not declare; nothing was done:\n${lines.join('\n')}`,
+      `${file} asks for what kpfleet.yml does not declare; nothing was done:\n${indentedList(problems.map(describe))}`,
       problems,
       'apply only plans made by `kpfleet plan --out`, unedited; ' + PLAN_AGAIN,
     );
