@@ -32,8 +32,6 @@ export function stats(xs: readonly number[]): Spread {
 /** One plan at scale (bench/scale.ts → bench/results/scale.json → bench/report.ts). */
 export interface ScaleRow {
   where: 'sshd fleet' | 'lab';
-  /** NODE_OPTIONS given to the CLI, when any. */
-  nodeOptions?: string;
   hosts: number;
   upSeconds: number;
   wallSeconds: number;

@@ -10,7 +10,6 @@
  * So the host is never without the old or the new patch (docs/kpatch-behaviour.md §5.3) and an
  * installed file never disappears before its replacement is installed (boot-time loading, §4.2).
  */
-import type { ConfigFingerprint } from '../config/fingerprint.ts';
 import type { ErrorInfo } from '../errors.ts';
 import { pushAll } from '../util/arrays.ts';
 import { plural } from '../util/text.ts';
@@ -30,7 +29,7 @@ import { disabledInstalled, loads } from './host/phases/loads.ts';
 import { unmanaged } from './host/phases/unmanaged.ts';
 import { isUncovered } from './coverage.ts';
 import { reopenedCves } from './cves.ts';
-import type { ChangeAction, HostPlan, OnHosts, Plan, PlanShard, PlanSummary } from './model.ts';
+import type { ChangeAction, HostPlan, OnHosts, Plan, PlanSummary } from './model.ts';
 import { CHANGE_ACTIONS, PLAN_FORMAT, PLAN_VERSION } from './model.ts';
 import { rebootDue } from './reboot-due.ts';
 
@@ -223,15 +222,7 @@ function onHosts<K extends string>(
 }
 
 /** What a plan records of how it was made, beside its hosts and summary. */
-export interface PlanMeta {
-  createdAt: string;
-  kpfleetVersion: string;
-  config: string;
-  configFingerprint: ConfigFingerprint;
-  limit?: string;
-  shard?: PlanShard;
-  shards?: number;
-}
+export type PlanMeta = Omit<Plan, 'format' | 'version' | 'hosts' | 'summary'>;
 
 export function buildPlan(hosts: HostPlan[], meta: PlanMeta): Plan {
   return {
