@@ -3,18 +3,32 @@
  * host state; each distinct command runs once for real, then is answered from its recording; the
  * SSH side is real for every host; see LabOptions.replay), so kpfleet's CPU and memory are
  * measured apart from the servers'. Writes the project (kpfleet.yml, the patch .ko) into DIR.
- *   tsx bench/lab-server.ts N DIR
+ *   tsx bench/lab-server.ts N DIR [K]
  * Prints one JSON line when ready; for each line `counts` on stdin, one line {"connections": [...],
  * "execs": [...]} (per host, since the last one); at stdin's end closes every host and exits.
+ *
+ * With K (the 100,000-host run, planned as K shards): no more than one shard's hosts listen at a
+ * time, each on a fixed address of its own (LabOptions.fixed: 127.x.y.z, one port, one shared
+ * host key), so the inventory and known_hosts hold all N hosts and never change; a line `serve I`
+ * makes shard I of K the one listening and answers {"served": I, "hosts": n, "seconds": s}. One
+ * address and port per host would need N listeners and file descriptors (N > 65,535 ports on one
+ * address); one shard at a time needs N/K.
  */
 import { createInterface } from 'node:readline';
 import { Lab } from '../lab/lab.ts';
+import { inShard } from '../src/inventory/shard.ts';
 import { EL9, SCALE_FORKS, writeProject } from './lib.ts';
 
 const n = Number(process.argv[2]);
 const dir = process.argv[3] ?? '';
+const shards = process.argv[4] === undefined ? undefined : Number(process.argv[4]);
 const t0 = performance.now();
-const lab = await Lab.start({ hosts: n, dir, replay: true });
+const lab = await Lab.start({
+  hosts: n,
+  dir,
+  replay: true,
+  ...(shards !== undefined ? { fixed: { serve: () => false } } : {}),
+});
 const first = lab.hosts[0];
 if (!first) throw new Error('no hosts');
 writeProject(dir, (ko) => first.sim.makeModule(ko, { name: 'livepatch_cve', kernel: EL9 }), {
@@ -26,7 +40,20 @@ console.log(
 // a line `counts` on stdin: the logins and execs per host since the last such line
 createInterface({ input: process.stdin })
   .on('line', (line) => {
-    if (line.trim() !== 'counts') return;
+    const [word, arg] = line.trim().split(/\s+/);
+    if (word === 'serve' && shards !== undefined) {
+      const shard = { index: Number(arg), count: shards };
+      const t = performance.now();
+      void lab
+        .serve((name) => inShard(name, shard))
+        .then(() => {
+          const served = lab.hosts.filter((h) => h.server !== undefined).length;
+          const seconds = (performance.now() - t) / 1000;
+          console.log(JSON.stringify({ served: shard.index, hosts: served, seconds }));
+        });
+      return;
+    }
+    if (word !== 'counts') return;
     console.log(
       JSON.stringify({
         connections: lab.hosts.map((h) => h.connections),

@@ -32,8 +32,6 @@ export function stats(xs: readonly number[]): Spread {
 /** One plan at scale (bench/scale.ts → bench/results/scale.json → bench/report.ts). */
 export interface ScaleRow {
   where: 'sshd fleet' | 'lab';
-  /** NODE_OPTIONS given to the CLI, when any. */
-  nodeOptions?: string;
   hosts: number;
   upSeconds: number;
   wallSeconds: number;
@@ -203,15 +201,21 @@ export interface LabServer {
   startSeconds: number;
   /** Connections and execs per host since the last call. */
   counts(): Promise<{ connections: number[]; execs: number[] }>;
+  /** A lab started with shards: only shard `index`'s hosts listen from now on. */
+  serve(index: number): Promise<{ hosts: number; seconds: number }>;
   /** Closes every host and waits for the process; then removes DIR. */
   stop(): Promise<void>;
 }
 
-/** Starts bench/lab-server.ts and waits until its hosts answer. */
-export async function startLabServer(n: number, dir: string): Promise<LabServer> {
+/**
+ * Starts bench/lab-server.ts and waits until its hosts answer; with `shards`, no host listens
+ * until `serve` names a shard.
+ */
+export async function startLabServer(n: number, dir: string, shards?: number): Promise<LabServer> {
+  const args = [String(n), dir, ...(shards !== undefined ? [String(shards)] : [])];
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(ROOT, 'bench/lab-server.ts'), String(n), dir],
+    ['--import', 'tsx', join(ROOT, 'bench/lab-server.ts'), ...args],
     { stdio: ['pipe', 'pipe', 'inherit'] },
   );
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
@@ -223,6 +227,10 @@ export async function startLabServer(n: number, dir: string): Promise<LabServer>
       counts: async () => {
         child.stdin.write('counts\n');
         return (await next()) as { connections: number[]; execs: number[] };
+      },
+      serve: async (index) => {
+        child.stdin.write(`serve ${String(index)}\n`);
+        return (await next()) as { hosts: number; seconds: number };
       },
       stop: async () => {
         const exited = new Promise((res) => child.once('exit', res));

@@ -127,7 +127,11 @@ export function inventoryText(
   const group = (p: string) => p.replace(/-/g, '_');
   const lines = ['# Written by the kpfleet test fleet: one group per host profile.'];
   const byProfile = new Map<string, InventoryHost[]>();
-  for (const h of hosts) byProfile.set(h.profile, [...(byProfile.get(h.profile) ?? []), h]);
+  for (const h of hosts) {
+    const list = byProfile.get(h.profile) ?? [];
+    list.push(h);
+    byProfile.set(h.profile, list);
+  }
   for (const [profile, list] of byProfile) {
     lines.push('', `[${group(profile)}]`);
     for (const h of list) {

@@ -53,6 +53,22 @@ export interface LabOptions {
    * on a real fleet runs on each host's own CPU. Commands that change state must not be sent.
    */
   replay?: boolean;
+  /**
+   * For the 100,000-host bench (more hosts than one address has ports, or this process file
+   * descriptors): every host has a fixed address of its own, 127.x.y.z (`fixedAddress`), on port
+   * FIXED_PORT, and all share one host key, so the inventory and known_hosts never change while
+   * the lab serves one part of the hosts, then another (`serve`). Only the hosts `serve` names
+   * listen; the others are in the inventory but refuse connections.
+   */
+  fixed?: { serve: (name: string) => boolean };
+}
+
+/** The port every host of a `fixed` lab listens on. */
+export const FIXED_PORT = 20022;
+
+/** The address of the host at `index` (from 0) in a `fixed` lab: 127.1.0.0, 127.1.0.1, … */
+export function fixedAddress(index: number): string {
+  return `127.${String(1 + (index >> 16))}.${String((index >> 8) & 255)}.${String(index & 255)}`;
 }
 
 interface Recorded {
@@ -108,15 +124,22 @@ export class LabHost {
   readonly held: Socket[] = [];
   readonly children = new Set<ChildProcess>();
 
-  constructor(name: string, dir: string, sim: SimHost, profile: ProfileName) {
+  readonly address: string;
+
+  constructor(
+    name: string,
+    dir: string,
+    sim: SimHost,
+    profile: ProfileName,
+    fixed?: { address: string; hostKey: ReturnType<typeof utils.generateKeyPairSync> },
+  ) {
     this.name = name;
     this.dir = dir;
     this.sim = sim;
     this.profile = profile;
-    this.hostKey = ed25519KeyPair();
-  }
-  get address(): string {
-    return '127.0.0.1';
+    this.hostKey = fixed?.hostKey ?? ed25519KeyPair();
+    this.address = fixed?.address ?? '127.0.0.1';
+    if (fixed) this.port = FIXED_PORT;
   }
   fault(name: string, arg?: string): void {
     if (name === 'hang') this.hang();
@@ -201,12 +224,14 @@ export class Lab {
     writeFileSync(lab.keyPath + '.pub', lab.clientKey.public + '\n');
     const profiles = opts.profiles?.length ? opts.profiles : (['rhel9'] as ProfileName[]);
     const width = Math.max(3, String(opts.hosts).length);
+    const sharedKey = opts.fixed ? ed25519KeyPair() : undefined;
     for (let i = 0; i < opts.hosts; i++) {
       const name = `${opts.prefix ?? 'lab'}${String(i + 1).padStart(width, '0')}`;
       const profile = profiles[i % profiles.length] ?? 'rhel9';
       const first = lab.hosts[0];
+      const fixed = sharedKey && { address: fixedAddress(i), hostKey: sharedKey };
       if (opts.replay === true && first) {
-        lab.hosts.push(new LabHost(name, first.dir, first.sim, first.profile));
+        lab.hosts.push(new LabHost(name, first.dir, first.sim, first.profile, fixed));
         continue;
       }
       const hostDir = join(dir, 'hosts', name);
@@ -215,9 +240,9 @@ export class Lab {
         { name, profile, ...(opts.simProfile ? { simProfile: opts.simProfile } : {}) },
         [LAB_BIN],
       );
-      lab.hosts.push(new LabHost(name, hostDir, sim, profile));
+      lab.hosts.push(new LabHost(name, hostDir, sim, profile, fixed));
     }
-    await Promise.all(lab.hosts.map((h) => lab.listen(h)));
+    await lab.serve(opts.fixed?.serve ?? (() => true));
     writeFileSync(
       lab.knownHostsPath,
       lab.hosts.map((h) => knownHostsLine(h.address, h.port, h.hostKey.public)).join('\n') + '\n',
@@ -255,6 +280,26 @@ export class Lab {
     if (this.ownDir) rmSync(this.dir, { recursive: true, force: true });
   }
 
+  /**
+   * Only the hosts `which` names listen from now on: the others stop listening and their
+   * connections are cut. A host of a `fixed` lab listens on its own address again.
+   */
+  async serve(which: (name: string) => boolean): Promise<void> {
+    await Promise.all(
+      this.hosts.map(async (h) => {
+        if (which(h.name)) {
+          if (!h.server) await this.listen(h);
+          return;
+        }
+        const server = h.server;
+        if (!server) return;
+        h.server = undefined;
+        for (const s of h.sockets) s.destroy();
+        await new Promise<void>((res) => server.close(() => res()));
+      }),
+    );
+  }
+
   private listen(host: LabHost): Promise<void> {
     const ssh = new Server({ hostKeys: [host.hostKey.private] }, (client) =>
       this.onClient(host, client),
@@ -272,7 +317,7 @@ export class Lab {
     host.server = tcp;
     return new Promise((res, rej) => {
       tcp.once('error', rej);
-      tcp.listen(0, '127.0.0.1', () => {
+      tcp.listen(host.address === '127.0.0.1' ? 0 : host.port, host.address, () => {
         const addr = tcp.address();
         host.port = typeof addr === 'object' && addr ? addr.port : 0;
         res();

@@ -19,12 +19,8 @@ import { auditLines, auditRecord, auditStartedRecord } from '../report/audit.ts'
 import { styleFor } from '../report/style.ts';
 import type { CliIo } from './io.ts';
 import type { OutputTarget } from './output-files.ts';
-import {
-  appendDurably,
-  preflightAppend,
-  preflightReplace,
-  writeFileAtomic,
-} from './output-files.ts';
+import { writeFileAtomic } from './atomic-file.ts';
+import { appendDurably, preflightAppend, preflightReplace } from './output-files.ts';
 import type { RunFile } from './same-file.ts';
 import { refuseSameFiles } from './same-file.ts';
 

@@ -5,7 +5,7 @@
  * - `preflightReplace` / `preflightAppend` check a destination before any host is contacted: its
  *   folder exists and takes a new file, the target is no folder, FIFO, socket or device, an audit
  *   log can be opened for appending. A failure is a UsageError (exit 64) naming the file and why.
- * - `writeFileAtomic` replaces a file through a temporary file in the same folder, with a random
+ * - `writeFileAtomic` (atomic-file.ts) replaces a file through a temporary file in the same folder, with a random
  *   name, created exclusively (O_CREAT|O_EXCL|O_NOFOLLOW), written, fsynced, renamed over the
  *   target, the folder fsynced; on any failure the temporary file is removed. `appendDurably`
  *   appends and fsyncs. Their failures are OutputFileErrors (exit 74).
@@ -17,7 +17,6 @@ import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   constants,
-  fchmodSync,
   fstatSync,
   fsyncSync,
   lstatSync,
@@ -25,7 +24,6 @@ import {
   openSync,
   readlinkSync,
   readSync,
-  renameSync,
   statSync,
   unlinkSync,
   writeSync,
@@ -71,7 +69,7 @@ function errnoText(err: unknown): string {
   );
 }
 
-function lstatOrUndefined(path: string): Stats | undefined {
+export function lstatOrUndefined(path: string): Stats | undefined {
   try {
     return lstatSync(path);
   } catch (err) {
@@ -147,7 +145,7 @@ function followTrusted(path: string, label: string): string {
 }
 
 /** A new file with a random name in `dir`, created exclusively, never through a symlink. */
-function createTemp(dir: string, mode: number): { fd: number; path: string } {
+export function createTemp(dir: string, mode: number): { fd: number; path: string } {
   for (let i = 0; ; i++) {
     const path = resolve(dir, `.kpfleet-${randomBytes(8).toString('hex')}.tmp`);
     try {
@@ -237,12 +235,12 @@ export function preflightAppend(
   });
 }
 
-function writeAll(fd: number, data: Buffer): void {
+export function writeAll(fd: number, data: Buffer): void {
   for (let off = 0; off < data.length;) off += writeSync(fd, data, off, data.length - off);
 }
 
 /** fsync a folder, so that a rename or a new name in it survives a crash. */
-function syncFolder(dir: string): void {
+export function syncFolder(dir: string): void {
   let fd: number | undefined;
   try {
     fd = openSync(dir, constants.O_RDONLY | O_DIRECTORY);
@@ -255,7 +253,7 @@ function syncFolder(dir: string): void {
   }
 }
 
-function writeFailed(target: OutputTarget, err: unknown): OutputFileError {
+export function writeFailed(target: OutputTarget, err: unknown): OutputFileError {
   const dir = dirname(target.path);
   const code = errnoOf(err);
   const why =
@@ -271,37 +269,6 @@ function writeFailed(target: OutputTarget, err: unknown): OutputFileError {
       ? { hint: 'free some space (no temporary file was left) or name a file elsewhere' }
       : {}),
   });
-}
-
-/** Replaces `target` with `text`, atomically and durably; nothing is left behind on failure. */
-export function writeFileAtomic(target: OutputTarget, text: string): void {
-  const dir = dirname(target.path);
-  let fd: number | undefined;
-  let temp: string | undefined;
-  try {
-    const existing = lstatOrUndefined(target.path);
-    const created = createTemp(dir, existing?.isFile() === true ? 0o600 : 0o644);
-    fd = created.fd;
-    temp = created.path;
-    writeAll(fd, Buffer.from(text, 'utf8'));
-    if (existing?.isFile() === true) fchmodSync(fd, existing.mode & 0o777);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(temp, target.path);
-    temp = undefined;
-    syncFolder(dir);
-  } catch (err) {
-    if (fd !== undefined) closeSync(fd);
-    if (temp !== undefined) {
-      try {
-        unlinkSync(temp);
-      } catch {
-        // already gone
-      }
-    }
-    throw writeFailed(target, err);
-  }
 }
 
 /**

@@ -57,15 +57,18 @@ export type HostFactsResult =
   | { host: string; ok: false; error: AppError; durationMs: number };
 
 /**
- * Facts of many hosts, at most `forks` at once, each in its own connection (closed after).
- * A failure on one host is that host's result; it never stops the others.
+ * Facts of many hosts, at most `forks` at once, each in its own connection (closed after), each
+ * handed to `onResult` as it arrives with its index in `hosts`, and kept nowhere: a caller that
+ * plans each host then and drops its facts never holds the whole fleet's. A failure on one host is
+ * that host's result; it never stops the others.
  */
-export async function gatherFleetFacts<H extends { host: string }>(
+export async function forEachHostFacts<H extends { host: string }>(
   hosts: readonly H[],
   open: (host: H) => Promise<Transport>,
-  options: { forks: number; onResult?: (r: HostFactsResult) => void },
-): Promise<HostFactsResult[]> {
-  return mapLimit(hosts, options.forks, async (h): Promise<HostFactsResult> => {
+  options: { forks: number },
+  onResult: (r: HostFactsResult, index: number) => void,
+): Promise<void> {
+  await mapLimit(hosts, options.forks, async (h, index): Promise<undefined> => {
     const started = performance.now();
     let transport: Transport | undefined;
     let result: HostFactsResult;
@@ -86,7 +89,18 @@ export async function gatherFleetFacts<H extends { host: string }>(
       await transport?.close();
     }
     result.durationMs = performance.now() - started;
-    options.onResult?.(result);
-    return result;
+    onResult(result, index);
+    return undefined;
   });
+}
+
+/** Facts of many hosts as `forEachHostFacts` reads them, all kept, in the hosts' order. */
+export async function gatherFleetFacts<H extends { host: string }>(
+  hosts: readonly H[],
+  open: (host: H) => Promise<Transport>,
+  options: { forks: number },
+): Promise<HostFactsResult[]> {
+  const out = new Array<HostFactsResult>(hosts.length);
+  await forEachHostFacts(hosts, open, options, (r, i) => (out[i] = r));
+  return out;
 }

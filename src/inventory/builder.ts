@@ -139,7 +139,10 @@ export class InventoryBuilder {
 
   private addHostToGroup(host: InventoryHost, groupName: string): void {
     const group = this.inventory.groups.get(groupName);
-    if (!group || group.hosts.includes(host.name)) return;
+    if (!group) return;
+    // host.groups holds every group it is in but `all`: a lookup in it stays cheap at any size
+    if (groupName === 'all' ? group.hosts.includes(host.name) : host.groups.includes(groupName))
+      return;
     group.hosts.push(host.name);
     if (groupName !== 'all') host.groups.push(groupName);
   }
@@ -227,7 +230,7 @@ export class InventoryBuilder {
       if (groups.get('all')?.hosts.includes(host.name)) mine.add('all');
       if (mine.has('ungrouped')) {
         const others = [...mine].some((g) => g !== 'all' && g !== 'ungrouped');
-        if (others && ungrouped?.hosts.includes(host.name)) {
+        if (others && ungrouped !== undefined && host.groups.includes('ungrouped')) {
           ungrouped.hosts = ungrouped.hosts.filter((h) => h !== host.name);
           host.groups = host.groups.filter((g) => g !== 'ungrouped');
         }

@@ -229,7 +229,10 @@ function refusalOf(
   };
 }
 
-/** The vars files of one group or host, merged in order over all bases, with their sites. */
+/**
+ * The vars files of one group or host, merged in order over the bases that have a `sub` folder
+ * (which the caller looked for once, not once per host), with their sites.
+ */
 function entityFiles(
   entity: InventoryGroup | InventoryHost,
   sub: 'group_vars' | 'host_vars',
@@ -245,7 +248,7 @@ function entityFiles(
   for (const base of bases) {
     const varsDir = join(base.dir, sub);
     const shown = (f: string): string => join(base.display, sub, f.slice(varsDir.length + 1));
-    if (stat(varsDir) && refusal(varsDir, join(base.display, sub))) continue;
+    if (refusal(varsDir, join(base.display, sub))) continue;
     const files = findVarsFiles(varsDir, entity.name, (f) => refusal(f, shown(f)));
     for (const f of files) {
       found = true;
@@ -309,8 +312,10 @@ export function applyVarsFiles(
     ['group_vars', inventory.groups],
     ['host_vars', inventory.hosts],
   ] as const) {
+    const present = bases.filter((b) => stat(join(b.dir, sub)) !== undefined);
+    if (present.length === 0) continue;
     for (const entity of entities.values()) {
-      const files = entityFiles(entity, sub, bases, options.vault, diagnostics, refusal);
+      const files = entityFiles(entity, sub, present, options.vault, diagnostics, refusal);
       if (files) applyFiles(entity, files);
     }
   }

@@ -10,7 +10,6 @@
  * So the host is never without the old or the new patch (docs/kpatch-behaviour.md §5.3) and an
  * installed file never disappears before its replacement is installed (boot-time loading, §4.2).
  */
-import type { ConfigFingerprint } from '../config/fingerprint.ts';
 import type { ErrorInfo } from '../errors.ts';
 import { pushAll } from '../util/arrays.ts';
 import { plural } from '../util/text.ts';
@@ -30,7 +29,7 @@ import { disabledInstalled, loads } from './host/phases/loads.ts';
 import { unmanaged } from './host/phases/unmanaged.ts';
 import { isUncovered } from './coverage.ts';
 import { reopenedCves } from './cves.ts';
-import type { ChangeAction, HostPlan, OnHosts, Plan, PlanShard, PlanSummary } from './model.ts';
+import type { ChangeAction, HostPlan, OnHosts, Plan, PlanSummary } from './model.ts';
 import { CHANGE_ACTIONS, PLAN_FORMAT, PLAN_VERSION } from './model.ts';
 import { rebootDue } from './reboot-due.ts';
 
@@ -135,30 +134,69 @@ export function hostFailure(
 }
 
 export function summarizePlan(hosts: readonly HostPlan[]): PlanSummary {
-  const actions: Partial<Record<ChangeAction, number>> = {};
-  const findings: PlanSummary['findings'] = {};
-  for (const h of hosts) {
-    for (const c of h.changes) actions[c.action] = (actions[c.action] ?? 0) + 1;
+  const tally = new PlanTally();
+  for (const h of hosts) tally.add(h);
+  return tally.summary();
+}
+
+/**
+ * A plan's summary counted host by host, so that a plan written as its hosts are planned
+ * (`report/plan-stream.ts`) needs no host kept to write it: `summary()` after the last `add` is
+ * `summarizePlan` of the same hosts.
+ */
+export class PlanTally {
+  private hosts = 0;
+  private readonly statuses = new Map<HostPlan['status'], number>();
+  private uncovered = 0;
+  private readonly actions: Partial<Record<ChangeAction, number>> = {};
+  private readonly findings: PlanSummary['findings'] = {};
+  private readonly cves = new Set<string>();
+  private readonly removes = new Map<string, number>();
+  private readonly reopens = new Map<string, number>();
+  /** A finding of severity error on some host (the plan's exit code is then 1). */
+  errorFinding = false;
+
+  add(h: HostPlan): void {
+    this.hosts++;
+    this.statuses.set(h.status, (this.statuses.get(h.status) ?? 0) + 1);
+    if (isUncovered(h)) this.uncovered++;
+    for (const c of h.changes) this.actions[c.action] = (this.actions[c.action] ?? 0) + 1;
     for (const kind of new Set(h.findings.filter((x) => x.severity !== 'info').map((x) => x.kind)))
-      findings[kind] = (findings[kind] ?? 0) + 1;
+      this.findings[kind] = (this.findings[kind] ?? 0) + 1;
+    if (hasErrorFinding(h)) this.errorFinding = true;
+    for (const c of h.cves) this.cves.add(c);
+    countNames(this.removes, removedModules(h));
+    countNames(this.reopens, h.reopens ?? []);
   }
-  const ordered: Partial<Record<ChangeAction, number>> = {};
-  for (const a of CHANGE_ACTIONS) if (actions[a] !== undefined) ordered[a] = actions[a];
-  const count = (s: HostPlan['status']) => hosts.filter((h) => h.status === s).length;
-  return {
-    hosts: hosts.length,
-    converged: count('converged'),
-    changes: count('changes'),
-    blocked: count('blocked'),
-    errors: count('error'),
-    unreachable: count('unreachable'),
-    uncovered: hosts.filter(isUncovered).length,
-    actions: ordered,
-    cves: [...new Set(hosts.flatMap((h) => h.cves))].sort(),
-    ...onHosts('removes', hosts, removedModules),
-    ...onHosts('reopens', hosts, (h) => h.reopens ?? []),
-    findings,
-  };
+
+  summary(): PlanSummary {
+    const ordered: Partial<Record<ChangeAction, number>> = {};
+    for (const a of CHANGE_ACTIONS) if (this.actions[a] !== undefined) ordered[a] = this.actions[a];
+    const count = (s: HostPlan['status']) => this.statuses.get(s) ?? 0;
+    return {
+      hosts: this.hosts,
+      converged: count('converged'),
+      changes: count('changes'),
+      blocked: count('blocked'),
+      errors: count('error'),
+      unreachable: count('unreachable'),
+      uncovered: this.uncovered,
+      actions: ordered,
+      cves: [...this.cves].sort(),
+      ...onHosts('removes', this.removes),
+      ...onHosts('reopens', this.reopens),
+      findings: this.findings,
+    };
+  }
+}
+
+/** A finding of severity error on the host: the plan's exit code is then 1. */
+export function hasErrorFinding(h: HostPlan): boolean {
+  return h.findings.some((f) => f.severity === 'error');
+}
+
+function countNames(count: Map<string, number>, names: readonly string[]): void {
+  for (const n of new Set(names)) count.set(n, (count.get(n) ?? 0) + 1);
 }
 
 /**
@@ -174,11 +212,8 @@ export function removedModules(h: HostPlan): string[] {
 /** `{ [key]: [{ name, hosts }] }` by name, or nothing when no host has any. */
 function onHosts<K extends string>(
   key: K,
-  hosts: readonly HostPlan[],
-  of: (h: HostPlan) => readonly string[],
+  count: ReadonlyMap<string, number>,
 ): Partial<Record<K, OnHosts[]>> {
-  const count = new Map<string, number>();
-  for (const h of hosts) for (const n of new Set(of(h))) count.set(n, (count.get(n) ?? 0) + 1);
   if (count.size === 0) return {};
   const list = [...count]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
@@ -186,18 +221,10 @@ function onHosts<K extends string>(
   return { [key]: list } as Partial<Record<K, OnHosts[]>>;
 }
 
-export function buildPlan(
-  hosts: HostPlan[],
-  meta: {
-    createdAt: string;
-    kpfleetVersion: string;
-    config: string;
-    configFingerprint: ConfigFingerprint;
-    limit?: string;
-    shard?: PlanShard;
-    shards?: number;
-  },
-): Plan {
+/** What a plan records of how it was made, beside its hosts and summary. */
+export type PlanMeta = Omit<Plan, 'format' | 'version' | 'hosts' | 'summary'>;
+
+export function buildPlan(hosts: HostPlan[], meta: PlanMeta): Plan {
   return {
     format: PLAN_FORMAT,
     version: PLAN_VERSION,

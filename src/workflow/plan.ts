@@ -8,16 +8,17 @@ import type { HostDesired } from '../desired/resolve.ts';
 import { resolveDesired } from '../desired/resolve.ts';
 import { errorInfo, ExitCode } from '../errors.ts';
 import { factsFingerprint } from '../facts/fingerprint.ts';
-import { gatherFleetFacts } from '../facts/gather.ts';
+import { forEachHostFacts, gatherFleetFacts } from '../facts/gather.ts';
 import type { HostFactsResult } from '../facts/gather.ts';
 import type { HostFacts } from '../facts/model.ts';
 import type { HostPlan, Plan } from '../plan/model.ts';
 import { buildPlan, hostFailure, planHost } from '../plan/plan.ts';
+import type { PlanMeta } from '../plan/plan.ts';
 import type { OpenTransport } from '../transport/transport.ts';
 import type { SelectedHosts } from './hosts.ts';
 import { projectFingerprint } from './hosts.ts';
 
-/** Facts of the selected hosts, `forks` at a time; a host's failure is its own result. */
+/** Facts of the selected hosts, `forks` at a time, all kept; a host's failure is its own result. */
 export async function readFleetFacts(
   selected: SelectedHosts,
   forks: number,
@@ -83,45 +84,86 @@ export interface PlannedHost {
   plan: HostPlan;
 }
 
-/**
- * Plans each host from its facts result, at `now`: a host whose facts failed is its failure. One
- * host at a time, so a caller that keeps less than the plan (`status`) never holds every plan.
- */
+/** Plans one host from its facts result, at `now`: a host whose facts failed is its failure. */
+function planner(selected: SelectedHosts, now: number): (r: HostFactsResult) => PlannedHost {
+  const desired = desiredOf(selected);
+  const plan = replanner(selected, now);
+  return (r) => {
+    const d = desired(r.host);
+    if (r.ok) {
+      return { desired: d, facts: r.facts, plan: plan(r.host, r.facts, factsFingerprint(r.facts)) };
+    }
+    const unreachable = r.error.exitCode === ExitCode.unreachable;
+    return {
+      desired: d,
+      facts: undefined,
+      plan: hostFailure(r.host, d.groups, errorInfo(r.error), unreachable),
+    };
+  };
+}
+
+/** Plans each host of facts already read, at `now`, one at a time (tests plan given facts so). */
 export function* planEach(
   selected: SelectedHosts,
   results: readonly HostFactsResult[],
   now: number,
 ): Generator<PlannedHost> {
-  const desired = desiredOf(selected);
-  const plan = replanner(selected, now);
-  for (const r of results) {
-    const d = desired(r.host);
-    if (!r.ok) {
-      const unreachable = r.error.exitCode === ExitCode.unreachable;
-      yield {
-        desired: d,
-        facts: undefined,
-        plan: hostFailure(r.host, d.groups, errorInfo(r.error), unreachable),
-      };
-    } else {
-      yield { desired: d, facts: r.facts, plan: plan(r.host, r.facts, factsFingerprint(r.facts)) };
-    }
-  }
+  const plan = planner(selected, now);
+  for (const r of results) yield plan(r);
 }
 
-/** Reads the selected hosts and plans them: what `plan` shows and `apply` executes. */
-export async function makePlan(selected: SelectedHosts, o: MakePlanOptions): Promise<Plan> {
-  const { config } = selected;
-  const results = await readFleetFacts(selected, o.forks, o.open);
-  const now = Date.now();
-  const hostPlans: HostPlan[] = [];
-  for (const x of planEach(selected, results, now)) hostPlans.push(x.plan);
-  return buildPlan(hostPlans, {
+/**
+ * Reads the selected hosts' facts and plans each host as its facts arrive, at `now`. `keep` turns
+ * each planned host into what the caller needs of it (its plan, its coverage) as soon as it is
+ * planned; then its facts are dropped. `each` gets what was kept in the selection's order (a host
+ * answering early waits for those before it), so no caller ever holds every host's facts. The
+ * planning loop of `plan`, `status` and `apply`.
+ */
+export async function planFleet<T>(
+  selected: SelectedHosts,
+  o: { forks: number; open: OpenTransport; now: number },
+  keep: (x: PlannedHost) => T,
+  each: (kept: T) => void,
+): Promise<void> {
+  const plan = planner(selected, o.now);
+  const waiting = new Map<number, T>();
+  let next = 0;
+  await forEachHostFacts(selected.hosts, o.open, { forks: o.forks }, (r, index) => {
+    waiting.set(index, keep(plan(r)));
+    for (let k = waiting.get(next); waiting.has(next); k = waiting.get(next)) {
+      waiting.delete(next++);
+      each(k as T);
+    }
+  });
+}
+
+/** What the plan records of how it was made (`now`: its time, `createdAt`). */
+export function planMeta(selected: SelectedHosts, o: MakePlanOptions, now: number): PlanMeta {
+  return {
     createdAt: new Date(now).toISOString(),
     kpfleetVersion: o.kpfleetVersion,
-    config: config.file,
+    config: selected.config.file,
     configFingerprint: projectFingerprint(selected),
     ...(o.limit !== undefined ? { limit: o.limit } : {}),
     ...(selected.shard !== undefined ? { shard: selected.shard } : {}),
-  });
+  };
+}
+
+/**
+ * Reads the selected hosts and plans them: what `apply` executes, kept whole. `now` (default: when
+ * reading starts) is the plan's time, `createdAt`.
+ */
+export async function makePlan(
+  selected: SelectedHosts,
+  o: MakePlanOptions,
+  now = Date.now(),
+): Promise<Plan> {
+  const hostPlans: HostPlan[] = [];
+  await planFleet(
+    selected,
+    { ...o, now },
+    (x) => x.plan,
+    (p) => hostPlans.push(p),
+  );
+  return buildPlan(hostPlans, planMeta(selected, o, now));
 }

@@ -8,20 +8,23 @@ import { catalogueCoverage, hostCoverage } from '../status/host.ts';
 import type { HostCoverage, StatusReport } from '../status/model.ts';
 import type { SelectedHosts } from './hosts.ts';
 import type { MakePlanOptions } from './plan.ts';
-import { planEach, readFleetFacts } from './plan.ts';
+import { planFleet } from './plan.ts';
 
 export async function makeStatus(
   selected: SelectedHosts,
   o: MakePlanOptions,
 ): Promise<StatusReport> {
   const { config } = selected;
-  const results = await readFleetFacts(selected, o.forks, o.open);
   const now = Date.now();
   const catalogue = catalogueCoverage(config.patches, config.rollout);
-  // each host's plan is dropped once its coverage is made
+  // each host's facts and plan are dropped once its coverage is made
   const hosts: HostCoverage[] = [];
-  for (const x of planEach(selected, results, now))
-    hosts.push(hostCoverage({ ...x, patches: config.patches, catalogue }));
+  await planFleet(
+    selected,
+    { ...o, now },
+    (x) => hostCoverage({ ...x, patches: config.patches, catalogue }),
+    (c) => hosts.push(c),
+  );
   return buildStatus(hosts, config.groups.values(), {
     createdAt: new Date(now).toISOString(),
     kpfleetVersion: o.kpfleetVersion,
