@@ -18,7 +18,8 @@ import { gateLine, mergeReports, ReportMergeRefused } from '../../report/report-
 import { oneLine } from '../../report/safe-text.ts';
 import { styleFor } from '../../report/style.ts';
 import type { CliIo } from '../io.ts';
-import { preflightReplace, writeFileAtomic } from '../output-files.ts';
+import { preflightReplace } from '../output-files.ts';
+import { writeFileAtomic } from '../atomic-file.ts';
 import { refuseSameFiles } from '../same-file.ts';
 import { selectHostsForCli } from './project.ts';
 import { checkSavedPlan, readPlanFileDigest } from './saved-plan.ts';
