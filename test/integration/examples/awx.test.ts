@@ -7,11 +7,11 @@
  * installed (`.ci/run` installs it). Nothing here runs AWX itself.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { EXAMPLES, expectCliAccepts } from './example-files.ts';
+import { EXAMPLES, expectCliAccepts, stubKpfleet } from './example-files.ts';
 
 const hasAnsible = spawnSync('ansible-playbook', ['--version']).status === 0;
 const tmp = mkdtempSync(join(tmpdir(), 'kpfleet-awx-'));
@@ -19,16 +19,10 @@ afterAll(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
+const stub = stubKpfleet(tmp);
+
 function runGate(wave: number, shards: number, stubExit: number) {
-  const bin = join(tmp, 'bin');
-  mkdirSync(bin, { recursive: true });
-  const argvFile = join(tmp, 'argv');
-  writeFileSync(
-    join(bin, 'kpfleet'),
-    `#!/bin/sh\nprintf '%s\\0' "$@" > "${argvFile}"\nexit ${String(stubExit)}\n`,
-  );
-  chmodSync(join(bin, 'kpfleet'), 0o755);
-  writeFileSync(argvFile, '');
+  stub.reset();
   const r = spawnSync(
     'ansible-playbook',
     [
@@ -49,7 +43,8 @@ function runGate(wave: number, shards: number, stubExit: number) {
       encoding: 'utf8',
       env: {
         ...process.env,
-        PATH: `${bin}:${process.env.PATH ?? ''}`,
+        PATH: `${stub.bin}:${process.env.PATH ?? ''}`,
+        STUB_EXIT: String(stubExit),
         ANSIBLE_LOCALHOST_WARNING: 'false',
         ANSIBLE_NOCOLOR: '1',
         ANSIBLE_LOCAL_TEMP: join(tmp, 'ansible-tmp'),
@@ -60,7 +55,7 @@ function runGate(wave: number, shards: number, stubExit: number) {
   return {
     status: r.status,
     out: r.stdout + r.stderr,
-    argv: readFileSync(argvFile, 'utf8').split('\0').slice(0, -1),
+    argv: stub.argv(),
   };
 }
 

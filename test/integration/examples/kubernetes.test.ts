@@ -27,7 +27,7 @@ import { Job } from 'kubernetes-models/batch/v1';
 import { PersistentVolumeClaim } from 'kubernetes-models/v1';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { EXAMPLES, expectCliAccepts, kpfleetCommands } from './example-files.ts';
+import { EXAMPLES, expectCliAccepts, kpfleetCommands, stubKpfleet } from './example-files.ts';
 
 const DIR = join(EXAMPLES, 'kubernetes');
 
@@ -349,22 +349,15 @@ describe('examples/kubernetes', () => {
       .replace(/\$\$|\$\(([A-Za-z_]+)\)/g, (m, v: string | undefined) =>
         m === '$$' ? '$' : (c.env?.find((e) => e.name === v)?.value ?? m),
       );
-    const bin = join(tmp, 'gate-bin');
-    mkdirSync(bin, { recursive: true });
-    const argvFile = join(tmp, 'gate-argv');
-    writeFileSync(
-      join(bin, 'kpfleet'),
-      `#!/bin/sh\nprintf '%s\\0' "$@" > "${argvFile}"\nexit "$STUB_EXIT"\n`,
-    );
-    chmodSync(join(bin, 'kpfleet'), 0o755);
+    const stub = stubKpfleet(tmp);
     const N = job('kpfleet-plan-r1').spec.completions ?? 0;
     for (const wave of [1, 3]) {
       for (const code of [0, 1]) {
-        writeFileSync(argvFile, '');
+        stub.reset();
         const r = spawnSync('sh', ['-c', script], {
           encoding: 'utf8',
           env: {
-            PATH: `${bin}:${process.env.PATH ?? ''}`,
+            PATH: `${stub.bin}:${process.env.PATH ?? ''}`,
             WAVE: String(wave),
             STUB_EXIT: String(code),
           },
@@ -376,7 +369,7 @@ describe('examples/kubernetes', () => {
             (_, i) => `/shared/reports/report-w${String(k + 1)}-index-${String(i)}.json`,
           ),
         ).flat();
-        expect(readFileSync(argvFile, 'utf8').split('\0').slice(0, -1)).toEqual([
+        expect(stub.argv()).toEqual([
           'report',
           'merge',
           '--plan',

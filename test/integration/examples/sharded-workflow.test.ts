@@ -11,7 +11,7 @@
  * jobs, behind the production environment, hold the key that can change hosts.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -21,6 +21,7 @@ import {
   EXAMPLES,
   expectCliAccepts,
   shardedWorkflow as w,
+  stubKpfleet,
   workflowCommands,
   type Job,
 } from './example-files.ts';
@@ -66,20 +67,14 @@ afterAll(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-/** Runs a gate's report-merge step as a runner does (`bash -e`), with a stub `kpfleet` on PATH. */
+const stub = stubKpfleet(tmp);
+
+/** Runs a gate's report-merge step as a runner does (`bash -e`), with the stub `kpfleet` on PATH. */
 function runGateStep(gate: Job, wave: number, stubExit: number) {
   const step = gate.steps.find((s) => s.run?.includes('kpfleet report merge'));
   if (step?.run === undefined) throw new Error('no report merge step');
-  const bin = join(tmp, 'bin');
-  spawnSync('mkdir', ['-p', bin]);
-  const argvFile = join(tmp, 'argv');
-  writeFileSync(
-    join(bin, 'kpfleet'),
-    `#!/bin/sh\nprintf '%s\\0' "$@" > "${argvFile}"\necho "gate says no"\nexit ${String(stubExit)}\n`,
-  );
-  chmodSync(join(bin, 'kpfleet'), 0o755);
   writeFileSync(join(tmp, 'step.sh'), step.run);
-  writeFileSync(argvFile, '');
+  stub.reset();
   const env = Object.fromEntries(
     Object.entries(step.env ?? {}).map(([k, v]) => [
       k,
@@ -90,14 +85,14 @@ function runGateStep(gate: Job, wave: number, stubExit: number) {
     cwd: tmp,
     encoding: 'utf8',
     env: {
-      PATH: `${bin}:${process.env.PATH ?? ''}`,
+      PATH: `${stub.bin}:${process.env.PATH ?? ''}`,
       WAVE: String(wave),
+      STUB_EXIT: String(stubExit),
       GITHUB_STEP_SUMMARY: join(tmp, 'summary'),
       ...env,
     },
   });
-  const argv = readFileSync(argvFile, 'utf8').split('\0').slice(0, -1);
-  return { status: r.status, argv, stdout: r.stdout };
+  return { status: r.status, argv: stub.argv(), stdout: r.stdout };
 }
 
 describe('examples/.github/workflows/kpfleet-sharded.yml', () => {
@@ -238,7 +233,7 @@ describe('examples/.github/workflows/kpfleet-sharded.yml', () => {
         'merged-report.json',
         ...reports,
       ]);
-      expect(ok.stdout).toContain('gate says no');
+      expect(ok.stdout).toContain('stub kpfleet');
       for (const code of [1, 64]) expect(runGateStep(gate, k, code).status).toBe(code);
     }
     // the old stand-in for completeness is gone: kpfleet checks it against the plan
