@@ -46,6 +46,27 @@ export function splitWaves<T>(hosts: readonly T[], waves: readonly Amount[]): T[
   return out;
 }
 
+/**
+ * What the gate after wave `upTo` expects reported: each host of the plan with nothing to do,
+ * blocked or unreachable (wave 0, reported by the wave 1 runs) and each host of waves 1 … upTo,
+ * with its wave; the waves split as `selectWave` splits them.
+ */
+export function expectedWaves(
+  hosts: readonly HostPlan[],
+  waves: readonly Amount[],
+  upTo: number,
+): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const h of hosts) if (h.status !== 'changes') out.set(h.host, 0);
+  splitWaves(
+    hosts.filter((h) => h.status === 'changes'),
+    waves,
+  ).forEach((wave, i) => {
+    if (i < upTo) for (const h of wave) out.set(h.host, i + 1);
+  });
+  return out;
+}
+
 /** The hosts `apply --wave K` runs, and the whole plan's number of waves. */
 export interface WaveSelection {
   /** In plan order: wave K's hosts with changes that `keep` keeps; with K = 1 also the kept hosts

@@ -28,7 +28,12 @@ export function addReportCommand(
         'Exit: 0 the next wave may start; 1 it must not (max_failures spent, a run halted or ' +
         "interrupted, a shard's report missing); 64 reports that are not shards of one run.",
     )
-    .argument('<reports...>', 'the JSON reports (schemas/report.schema.json)')
+    .argument('<reports...>', 'the JSON reports of waves 1 … K (schemas/report.schema.json)')
+    .requiredOption(
+      '--plan <file>',
+      'the saved (merged) plan the reports\u2019 runs applied: only its reports are taken',
+    )
+    .requiredOption('--wave <k>', 'the wave just run: every host of waves 1 … K must be reported')
     .option(
       '--max-failures <n|p%>',
       "the failure budget, as rollout.max_failures (a count or a percentage of the hosts attempted); default: kpfleet.yml's",

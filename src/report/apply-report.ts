@@ -54,6 +54,8 @@ export interface ApplyReport {
   operator: string;
   /** The saved plan applied, when apply was given one. */
   planFile?: string;
+  /** The sha256 of the saved plan's bytes (`sha256:…`): the gate takes only reports of its plan. */
+  planSha256?: string;
   /** `apply --wave K`: the one wave of the plan this run executed; never `halted` (the gate is `report merge`). */
   wave?: number;
   /** `--shard I/N`: the shard of the hosts this run worked on. */
@@ -75,6 +77,7 @@ export interface ApplyReportInput {
   operator: string;
   kpfleetVersion: string;
   planFile?: string;
+  planSha256?: string;
   wave?: number;
   shard?: ReportShard;
 }
@@ -138,6 +141,7 @@ export function buildApplyReport(input: ApplyReportInput): ApplyReport {
       : {}),
     operator: input.operator,
     ...(input.planFile !== undefined ? { planFile: input.planFile } : {}),
+    ...(input.planSha256 !== undefined ? { planSha256: input.planSha256 } : {}),
     ...(input.wave !== undefined ? { wave: input.wave } : {}),
     ...(input.shard !== undefined
       ? { shard: { index: input.shard.index, count: input.shard.count } }

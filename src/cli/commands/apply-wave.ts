@@ -5,6 +5,7 @@
  * the selected hosts; the hosts with nothing to do are reported by the wave 1 run only.
  */
 import { UsageError } from '../../errors.ts';
+import { PlanRefusedError } from './saved-plan.ts';
 import type { Plan } from '../../plan/model.ts';
 import { summarizePlan } from '../../plan/plan.ts';
 import { selectWave } from '../../apply/waves.ts';
@@ -51,6 +52,14 @@ export function narrowSavedPlan(
     summary: summarizePlan(hosts),
   });
   if (wave === undefined) return { plan: narrowed(plan.hosts.filter((h) => keep.has(h.host))) };
+  // a shard's plan knows only its own hosts: its waves would not be the fleet's (its own canary)
+  if (plan.shard !== undefined) {
+    throw new PlanRefusedError(
+      `--wave needs the whole fleet's plan: this is the plan of shard ${String(plan.shard.index)}/${String(plan.shard.count)} only, whose waves are not the fleet's`,
+      [],
+      "merge the shards' plans first: kpfleet plan merge shard-*.json --out plan.json",
+    );
+  }
   const chosen = selectWave(plan.hosts, selected.config.rollout.waves, wave, (h) => keep.has(h));
   // wave 1 runs even in a plan of no waves: it reports the hosts with nothing to run
   if (wave > Math.max(1, chosen.waves)) {

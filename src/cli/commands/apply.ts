@@ -30,7 +30,7 @@ import { VERSION } from '../version.ts';
 import { makePlan, replanner } from '../../workflow/plan.ts';
 import { parseForks } from '../options.ts';
 import { connectorForCli } from './facts.ts';
-import { catalogueReader, checkSavedPlan, readPlanFile, sha256 } from './saved-plan.ts';
+import { catalogueReader, checkSavedPlan, readPlanFileDigest, sha256 } from './saved-plan.ts';
 import { selectHostsForCli } from './project.ts';
 import type { OnlyWave } from './apply-wave.ts';
 import { narrowSavedPlan, parseWave } from './apply-wave.ts';
@@ -95,8 +95,11 @@ export async function applyCommand(
 
   let plan: Plan;
   let onlyWave: OnlyWave | undefined;
+  let planSha256: string | undefined;
   if (planFile !== undefined) {
-    const saved = readPlanFile(resolve(io.cwd, planFile));
+    const read = readPlanFileDigest(resolve(io.cwd, planFile));
+    const saved = read.plan;
+    planSha256 = read.sha256;
     // before anything else: a plan that kpfleet.yml does not allow is refused whole
     checkSavedPlan(saved, selected, planFile);
     // --limit and --shard narrow a saved plan to the hosts they select; --wave to one wave
@@ -189,6 +192,7 @@ export async function applyCommand(
       operator,
       kpfleetVersion: VERSION,
       ...(planFile !== undefined ? { planFile } : {}),
+      ...(planSha256 !== undefined ? { planSha256 } : {}),
       ...(onlyWave !== undefined ? { wave: onlyWave.wave } : {}),
       ...(selected.shard !== undefined ? { shard: selected.shard } : {}),
     });

@@ -10,20 +10,25 @@ import { resolve } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { Amount } from '../../config-model.ts';
 import { parseAmount } from '../../config/normalize.ts';
-import { hasErrors } from '../../diagnostics.ts';
-import { ConfigError, ExitCode, UsageError } from '../../errors.ts';
+import { ExitCode, UsageError } from '../../errors.ts';
 import type { ApplyReport } from '../../report/apply-report.ts';
 import { APPLY_REPORT_FORMAT, applyReportJson } from '../../report/apply-report.ts';
-import type { NamedReport } from '../../report/report-merge.ts';
+import type { GateExpectation, NamedReport } from '../../report/report-merge.ts';
 import { gateLine, mergeReports, ReportMergeRefused } from '../../report/report-merge.ts';
 import { oneLine } from '../../report/safe-text.ts';
 import { styleFor } from '../../report/style.ts';
 import type { CliIo } from '../io.ts';
 import { preflightReplace, writeFileAtomic } from '../output-files.ts';
 import { refuseSameFiles } from '../same-file.ts';
-import { loadForCli } from './project.ts';
+import { selectHostsForCli } from './project.ts';
+import { checkSavedPlan, readPlanFileDigest } from './saved-plan.ts';
+import { expectedWaves } from '../../apply/waves.ts';
+import { shardOf } from '../../inventory/shard.ts';
 
 export interface ReportMergeOptions {
+  /** The plan the reports' runs applied (the merged plan), and the wave just run. */
+  plan: string;
+  wave: string;
   maxFailures?: string;
   out?: string;
   json?: boolean;
@@ -62,7 +67,7 @@ function readReports(files: readonly string[], io: CliIo): NamedReport[] {
 }
 
 /** `--max-failures N|P%`, read as rollout.max_failures is; else the project's. */
-function maxFailuresFor(opts: ReportMergeOptions, io: CliIo): Amount {
+function maxFailuresFor(opts: ReportMergeOptions, project: Amount): Amount {
   const v = opts.maxFailures;
   if (v !== undefined) {
     const amount = parseAmount(/^[0-9]+$/.test(v) ? Number(v) : v);
@@ -73,9 +78,52 @@ function maxFailuresFor(opts: ReportMergeOptions, io: CliIo): Amount {
     }
     return amount;
   }
-  const project = loadForCli(opts, io);
-  if (hasErrors(project.diagnostics)) throw new ConfigError(project.diagnostics);
-  return project.config.rollout.maxFailures;
+  return project;
+}
+
+/**
+ * What the gate expects of the reports: the plan read (its bytes' sha256) and checked as apply
+ * checks a saved plan, against the whole project (its own --limit is never evaluated here), and
+ * the wave of each host up to `--wave`, split as apply splits them.
+ */
+function expectationFor(
+  opts: ReportMergeOptions,
+  io: CliIo,
+): { expect: GateExpectation; maxFailures: Amount } {
+  if (!/^[1-9][0-9]{0,5}$/.test(opts.wave)) {
+    throw new UsageError(`--wave ${JSON.stringify(opts.wave)} is not a wave number (1, 2, …)`);
+  }
+  const wave = Number(opts.wave);
+  const { plan, sha256 } = readPlanFileDigest(resolve(io.cwd, opts.plan));
+  // the whole fleet: a KPFLEET_SHARD of this job's environment is not applied
+  const env = { ...io.env };
+  delete env.KPFLEET_SHARD;
+  const selected = selectHostsForCli(
+    { ...pickProjectOptions(opts), json: opts.json === true },
+    { ...io, env },
+  );
+  checkSavedPlan(plan, selected, opts.plan);
+  const { rollout } = selected.config;
+  return {
+    expect: {
+      planSha256: sha256,
+      configFingerprint: plan.configFingerprint.sha256,
+      kpfleetVersion: plan.kpfleetVersion,
+      wave,
+      hostWave: expectedWaves(plan.hosts, rollout.waves, wave),
+      shardOf,
+    },
+    maxFailures: maxFailuresFor(opts, rollout.maxFailures),
+  };
+}
+
+/** The options that name and load the project. */
+function pickProjectOptions(opts: ReportMergeOptions) {
+  return {
+    ...(opts.config !== undefined ? { config: opts.config } : {}),
+    ...(opts.trustSshConfig === true ? { trustSshConfig: true } : {}),
+    ...(opts.vaultPasswordFile !== undefined ? { vaultPasswordFile: opts.vaultPasswordFile } : {}),
+  };
 }
 
 export function reportMergeCommand(
@@ -91,14 +139,15 @@ export function reportMergeCommand(
   if (out !== undefined) {
     refuseSameFiles([
       ...files.map((f) => ({ label: `the report ${f}`, path: resolve(io.cwd, f) })),
+      { label: `the plan ${opts.plan}`, path: resolve(io.cwd, opts.plan) },
       out,
     ]);
   }
+  const { expect, maxFailures } = expectationFor(opts, io);
   const reports = readReports(files, io);
-  const maxFailures = maxFailuresFor(opts, io);
   let merged;
   try {
-    merged = mergeReports(reports, maxFailures);
+    merged = mergeReports(reports, maxFailures, expect);
   } catch (err) {
     if (err instanceof ReportMergeRefused)
       throw new UsageError(`${err.message}; nothing was merged`);

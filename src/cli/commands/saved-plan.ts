@@ -46,9 +46,20 @@ function planSchema(): ValidateFunction {
 
 /** A saved plan: JSON valid against schemas/plan.schema.json, this format and version. */
 export function readPlanFile(path: string): Plan {
+  return readPlanFileDigest(path).plan;
+}
+
+/**
+ * A saved plan and the sha256 of the very bytes it was read from (`sha256:` and 64 hex digits):
+ * what an apply report records, so that the gate between waves takes only reports of this plan.
+ */
+export function readPlanFileDigest(path: string): { plan: Plan; sha256: string } {
   let data: unknown;
+  let digest: string;
   try {
-    data = JSON.parse(readFileSync(path, 'utf8'));
+    const bytes = readFileSync(path);
+    digest = `sha256:${sha256(bytes)}`;
+    data = JSON.parse(bytes.toString('utf8'));
   } catch (err) {
     throw new UsageError(
       `cannot read the plan ${path}: ${err instanceof Error ? err.message : String(err)}`,
@@ -65,7 +76,7 @@ export function readPlanFile(path: string): Plan {
   if (!validate(data)) {
     throw new UsageError(`${path} is not a valid plan: ${ajv.errorsText(validate.errors)}`);
   }
-  return data as Plan;
+  return { plan: data as Plan, sha256: digest };
 }
 
 /** Problems one per line, indented, the first `max` of them and a count of the rest. */

@@ -106,7 +106,17 @@ async function wave(k: number, reports: string[]) {
       return kpfleet(applyWave(k, i, file));
     }),
   );
-  const gate = await kpfleet(['report', 'merge', '--out', `merged-${String(k)}.json`, ...reports]);
+  const gate = await kpfleet([
+    'report',
+    'merge',
+    '--plan',
+    'plan.json',
+    '--wave',
+    String(k),
+    '--out',
+    `merged-${String(k)}.json`,
+    ...reports,
+  ]);
   return { runs, gate };
 }
 

@@ -141,6 +141,10 @@ describe('apply --wave K', () => {
       d,
       'report',
       'merge',
+      '--plan',
+      'plan.json',
+      '--wave',
+      '1',
       'w1-2.json',
       'w1-1.json',
       '--out',
@@ -158,18 +162,93 @@ describe('apply --wave K', () => {
     expect(merged.hosts.map((h) => h.host).sort()).toEqual([...HOSTS].sort());
 
     // a shard's report missing: the gate stays shut, naming it
-    const missing = await kpfleet(d, 'report', 'merge', 'w1-1.json', '--max-failures', '5');
+    const missing = await kpfleet(
+      d,
+      'report',
+      'merge',
+      '--plan',
+      'plan.json',
+      '--wave',
+      '1',
+      'w1-1.json',
+      '--max-failures',
+      '5',
+    );
     expect(missing.code).toBe(1);
     expect(missing.stdout).toContain(
       'the next wave must not start: no report for shard 2/2 of wave 1',
     );
     // the same shard twice, a host twice, not a report: refused, nothing merged
-    const twice = await kpfleet(d, 'report', 'merge', 'w1-1.json', 'merged.json');
+    const twice = await kpfleet(
+      d,
+      'report',
+      'merge',
+      '--plan',
+      'plan.json',
+      '--wave',
+      '1',
+      'w1-1.json',
+      'merged.json',
+    );
     expect(twice.code).toBe(64);
-    const notReport = await kpfleet(d, 'report', 'merge', 'w1-1.json', 'plan.json');
+    const notReport = await kpfleet(
+      d,
+      'report',
+      'merge',
+      '--plan',
+      'plan.json',
+      '--wave',
+      '1',
+      'w1-1.json',
+      'plan.json',
+    );
     expect(notReport.code).toBe(64);
     expect(notReport.stderr).toContain('plan.json is not a kpfleet apply report');
-    const badBudget = await kpfleet(d, 'report', 'merge', 'w1-1.json', '--max-failures', 'x');
+    const badBudget = await kpfleet(
+      d,
+      'report',
+      'merge',
+      '--plan',
+      'plan.json',
+      '--wave',
+      '1',
+      'w1-1.json',
+      '--max-failures',
+      'x',
+    );
     expect(badBudget.code).toBe(64);
+
+    // review: reports of another plan (other bytes) are refused; the gate needs --plan and --wave
+    writeFileSync(join(d, 'other.json'), readFileSync(join(d, 'plan.json'), 'utf8') + '\n');
+    const other = await kpfleet(
+      d,
+      'report',
+      'merge',
+      '--plan',
+      'other.json',
+      '--wave',
+      '1',
+      'w1-1.json',
+      'w1-2.json',
+    );
+    expect(other.code).toBe(64);
+    expect(other.stderr).toContain('w1-1.json is not a report of this plan');
+    const bare = await kpfleet(d, 'report', 'merge', 'w1-1.json', 'w1-2.json');
+    expect(bare.code).toBe(64);
+    expect(bare.stderr).toMatch(/required option '--plan <file>'/);
+    // a shard's own plan has not the fleet's waves: --wave refuses it
+    await kpfleet(d, 'plan', '--shard', '1/2', '--out', 'shard-1.json');
+    const shardPlan = await kpfleet(
+      d,
+      'apply',
+      '--wave',
+      '1',
+      '--shard',
+      '1/2',
+      '--yes',
+      'shard-1.json',
+    );
+    expect(shardPlan.code).toBe(64);
+    expect(shardPlan.stderr).toContain("--wave needs the whole fleet's plan");
   });
 });
