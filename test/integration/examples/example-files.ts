@@ -1,9 +1,10 @@
 /**
  * The example repository's pipeline files, read once for the tests of test/integration/examples:
- * the workflows and the setup action, typed as far as the tests look into them; and the check
- * that a `kpfleet` command line in them is one the real CLI parser accepts.
+ * the workflows and the setup action, typed as far as the tests look into them; the check that a
+ * `kpfleet` command line in them is one the real CLI parser accepts; and a stub `kpfleet` that
+ * records the arguments a script gives it.
  */
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { parse } from 'yaml';
@@ -93,4 +94,25 @@ export async function expectCliAccepts(argv: readonly string[], where: string): 
       new RegExp(`(^|[\\s,])${word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[\\s,]`, 'm'),
     );
   }
+}
+
+/**
+ * A stub `kpfleet` in `<base>/kpfleet-bin` (put it first on PATH): it records its arguments,
+ * prints `stub kpfleet` and exits with $STUB_EXIT (0 unless set). `argv()` reads the arguments of
+ * its last call ([] before any); `reset()` forgets them.
+ */
+export function stubKpfleet(base: string) {
+  const bin = join(base, 'kpfleet-bin');
+  const file = join(base, 'kpfleet-argv');
+  mkdirSync(bin, { recursive: true });
+  writeFileSync(
+    join(bin, 'kpfleet'),
+    `#!/bin/sh\nprintf '%s\\0' "$@" > '${file}'\necho 'stub kpfleet'\nexit "\${STUB_EXIT:-0}"\n`,
+  );
+  chmodSync(join(bin, 'kpfleet'), 0o755);
+  const reset = () => {
+    writeFileSync(file, '');
+  };
+  reset();
+  return { bin, reset, argv: () => readFileSync(file, 'utf8').split('\0').slice(0, -1) };
 }
