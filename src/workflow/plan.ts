@@ -17,6 +17,7 @@ import type { PlanMeta } from '../plan/plan.ts';
 import type { OpenTransport } from '../transport/transport.ts';
 import type { SelectedHosts } from './hosts.ts';
 import { projectFingerprint } from './hosts.ts';
+import { heapTrimmer } from '../util/heap.ts';
 
 /** Facts of the selected hosts, `forks` at a time, all kept; a host's failure is its own result. */
 export async function readFleetFacts(
@@ -128,7 +129,9 @@ export async function planFleet<T>(
   const plan = planner(selected, o.now);
   const waiting = new Map<number, T>();
   let next = 0;
+  const trim = heapTrimmer();
   await forEachHostFacts(selected.hosts, o.open, { forks: o.forks }, (r, index) => {
+    trim();
     waiting.set(index, keep(plan(r)));
     for (let k = waiting.get(next); waiting.has(next); k = waiting.get(next)) {
       waiting.delete(next++);
