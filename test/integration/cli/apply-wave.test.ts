@@ -82,6 +82,10 @@ const report = (d: string, f: string) =>
     hosts: { host: string; wave: number; outcome: string }[];
   };
 
+/** `kpfleet report merge --plan plan.json --wave 1 ARGS...` in the project `d`. */
+const gate1 = (d: string, ...args: string[]) =>
+  kpfleet(d, 'report', 'merge', '--plan', 'plan.json', '--wave', '1', ...args);
+
 describe('apply --wave K', () => {
   it('is a usage error without a saved plan, or with a wave that is not a whole number ≥ 1', async () => {
     const d = project();
@@ -137,19 +141,7 @@ describe('apply --wave K', () => {
     expect(rep).toMatchObject({ wave: 2, shard: { index: 1, count: 2 }, hosts: [] });
 
     // the gate over wave 1: unreachable hosts of wave 0 are not attempts of a wave
-    const gate = await kpfleet(
-      d,
-      'report',
-      'merge',
-      '--plan',
-      'plan.json',
-      '--wave',
-      '1',
-      'w1-2.json',
-      'w1-1.json',
-      '--out',
-      'merged.json',
-    );
+    const gate = await gate1(d, 'w1-2.json', 'w1-1.json', '--out', 'merged.json');
     expect(gate.stderr).toBe('');
     expect(gate.stdout).toContain(
       'the next wave may start: 0 of 0 hosts failed, max_failures 0 allows 0',
@@ -162,60 +154,18 @@ describe('apply --wave K', () => {
     expect(merged.hosts.map((h) => h.host).sort()).toEqual([...HOSTS].sort());
 
     // a shard's report missing: the gate stays shut, naming it
-    const missing = await kpfleet(
-      d,
-      'report',
-      'merge',
-      '--plan',
-      'plan.json',
-      '--wave',
-      '1',
-      'w1-1.json',
-      '--max-failures',
-      '5',
-    );
+    const missing = await gate1(d, 'w1-1.json', '--max-failures', '5');
     expect(missing.code).toBe(1);
     expect(missing.stdout).toContain(
       'the next wave must not start: no report for shard 2/2 of wave 1',
     );
     // the same shard twice, a host twice, not a report: refused, nothing merged
-    const twice = await kpfleet(
-      d,
-      'report',
-      'merge',
-      '--plan',
-      'plan.json',
-      '--wave',
-      '1',
-      'w1-1.json',
-      'merged.json',
-    );
+    const twice = await gate1(d, 'w1-1.json', 'merged.json');
     expect(twice.code).toBe(64);
-    const notReport = await kpfleet(
-      d,
-      'report',
-      'merge',
-      '--plan',
-      'plan.json',
-      '--wave',
-      '1',
-      'w1-1.json',
-      'plan.json',
-    );
+    const notReport = await gate1(d, 'w1-1.json', 'plan.json');
     expect(notReport.code).toBe(64);
     expect(notReport.stderr).toContain('plan.json is not a kpfleet apply report');
-    const badBudget = await kpfleet(
-      d,
-      'report',
-      'merge',
-      '--plan',
-      'plan.json',
-      '--wave',
-      '1',
-      'w1-1.json',
-      '--max-failures',
-      'x',
-    );
+    const badBudget = await gate1(d, 'w1-1.json', '--max-failures', 'x');
     expect(badBudget.code).toBe(64);
 
     // review: reports of another plan (other bytes) are refused; the gate needs --plan and --wave
