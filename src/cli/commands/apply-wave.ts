@@ -18,15 +18,21 @@ export interface OnlyWave {
   of: number;
 }
 
+/** `--wave K` as written: a whole number ≥ 1 (exit 64 otherwise), for apply and the gate. */
+export function waveNumber(value: string): number {
+  if (!/^[1-9][0-9]{0,5}$/.test(value)) {
+    throw new UsageError(`--wave ${JSON.stringify(value)} is not a wave number (1, 2, …)`);
+  }
+  return Number(value);
+}
+
 /** `--wave K`: a whole number ≥ 1, and only with a saved plan (exit 64 otherwise). */
 export function parseWave(
   value: string | undefined,
   planFile: string | undefined,
 ): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^[1-9][0-9]{0,5}$/.test(value)) {
-    throw new UsageError(`--wave ${JSON.stringify(value)} is not a wave number (1, 2, …)`);
-  }
+  const wave = waveNumber(value);
   if (planFile === undefined) {
     throw new UsageError(
       '--wave needs a saved plan: waves must be computed over the whole fleet\u2019s plan, not over the hosts this run reads',
@@ -35,7 +41,7 @@ export function parseWave(
       },
     );
   }
-  return Number(value);
+  return wave;
 }
 
 /** The saved plan narrowed to the hosts this run works on (the plan was verified whole first). */

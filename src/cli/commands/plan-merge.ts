@@ -15,7 +15,7 @@ import type { CliIo } from '../io.ts';
 import type { RunFile } from '../same-file.ts';
 import type { PlanOptions } from './plan.ts';
 import { preflightPlanOut, savePlanAndPrint } from './plan.ts';
-import { selectHostsForCli } from './project.ts';
+import { selectWholeFleet } from './project.ts';
 import { UsageError } from '../../errors.ts';
 import { shown } from '../../plan/verify.ts';
 import { checkSavedPlan, indentedList, PlanRefusedError, readPlanFile } from './saved-plan.ts';
@@ -74,12 +74,10 @@ export function planMergeCommand(
       `the plans were made with ${what(recorded)}, and this merge is given ${what(limit)}: give plan merge the --limit the shards were planned with`,
     ]);
   }
-  // the whole fleet the shards cut: a KPFLEET_SHARD of this job's environment is not applied
-  const env = { ...io.env };
-  delete env.KPFLEET_SHARD;
-  const selected = selectHostsForCli(
+  // the whole fleet the shards cut
+  const selected = selectWholeFleet(
     { ...opts, json: opts.format !== 'text', ...(limit !== undefined ? { limit } : {}) },
-    { ...io, env },
+    io,
   );
   // the cut first (its messages say which shard is wrong), then every plan as apply checks it
   const merged = mergePlans(plans, {

@@ -146,3 +146,16 @@ export function selectHostsForCli(
   const out = selectHosts({ config, inventory, resolvePath, connectionContext }, chosen, login);
   return shard ? { ...out, shard } : out;
 }
+
+/**
+ * The hosts a command over the whole fleet selects (`plan merge`, `report merge`): as
+ * selectHostsForCli, with no shard, whatever `KPFLEET_SHARD` this job's environment holds.
+ */
+export function selectWholeFleet(
+  opts: Omit<Parameters<typeof selectHostsForCli>[0], 'shard'>,
+  io: CliIo,
+): SelectedHosts {
+  const env = { ...io.env };
+  delete env.KPFLEET_SHARD;
+  return selectHostsForCli(opts, { ...io, env });
+}

@@ -21,7 +21,8 @@ import type { CliIo } from '../io.ts';
 import { preflightReplace } from '../output-files.ts';
 import { writeFileAtomic } from '../atomic-file.ts';
 import { refuseSameFiles } from '../same-file.ts';
-import { selectHostsForCli } from './project.ts';
+import { selectWholeFleet } from './project.ts';
+import { waveNumber } from './apply-wave.ts';
 import { checkSavedPlan, readPlanFileDigest } from './saved-plan.ts';
 import { expectedWaves } from '../../apply/waves.ts';
 import { shardOf } from '../../inventory/shard.ts';
@@ -91,18 +92,9 @@ function expectationFor(
   opts: ReportMergeOptions,
   io: CliIo,
 ): { expect: GateExpectation; maxFailures: Amount } {
-  if (!/^[1-9][0-9]{0,5}$/.test(opts.wave)) {
-    throw new UsageError(`--wave ${JSON.stringify(opts.wave)} is not a wave number (1, 2, …)`);
-  }
-  const wave = Number(opts.wave);
+  const wave = waveNumber(opts.wave);
   const { plan, sha256 } = readPlanFileDigest(resolve(io.cwd, opts.plan));
-  // the whole fleet: a KPFLEET_SHARD of this job's environment is not applied
-  const env = { ...io.env };
-  delete env.KPFLEET_SHARD;
-  const selected = selectHostsForCli(
-    { ...pickProjectOptions(opts), json: opts.json === true },
-    { ...io, env },
-  );
+  const selected = selectWholeFleet({ ...pickProjectOptions(opts), json: opts.json === true }, io);
   checkSavedPlan(plan, selected, opts.plan);
   const { rollout } = selected.config;
   return {
