@@ -46,6 +46,14 @@ export function splitWaves<T>(hosts: readonly T[], waves: readonly Amount[]): T[
   return out;
 }
 
+/** A plan's waves: its hosts with changes, in plan order, split by `rollout.waves`. */
+function planWaves(hosts: readonly HostPlan[], waves: readonly Amount[]): HostPlan[][] {
+  return splitWaves(
+    hosts.filter((h) => h.status === 'changes'),
+    waves,
+  );
+}
+
 /**
  * What the gate after wave `upTo` expects reported: each host of the plan with nothing to do,
  * blocked or unreachable (wave 0, reported by the wave 1 runs) and each host of waves 1 … upTo,
@@ -58,10 +66,7 @@ export function expectedWaves(
 ): Map<string, number> {
   const out = new Map<string, number>();
   for (const h of hosts) if (h.status !== 'changes') out.set(h.host, 0);
-  splitWaves(
-    hosts.filter((h) => h.status === 'changes'),
-    waves,
-  ).forEach((wave, i) => {
+  planWaves(hosts, waves).forEach((wave, i) => {
     if (i < upTo) for (const h of wave) out.set(h.host, i + 1);
   });
   return out;
@@ -87,10 +92,7 @@ export function selectWave(
   wave: number,
   keep: (host: string) => boolean,
 ): WaveSelection {
-  const split = splitWaves(
-    hosts.filter((h) => h.status === 'changes'),
-    waves,
-  );
+  const split = planWaves(hosts, waves);
   const chosen = new Set(split[wave - 1] ?? []);
   const out = hosts.filter(
     (h) => keep(h.host) && (chosen.has(h) || (wave === 1 && h.status !== 'changes')),
