@@ -134,6 +134,8 @@ beforeAll(async () => {
     ].join('\n'),
   );
   writeProject(DIR, {
+    // the run's logins are counted: a set-up timed out on a busy machine is retried, a second login
+    connectTimeout: '60s',
     patches: [FIX, OLD],
     groups: {
       rhel9: { loaded: ['cve-2024-1086'] },
