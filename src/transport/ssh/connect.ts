@@ -2,6 +2,7 @@
  * Opening SSH transports for a run: one KeyStore (keys parsed once, one passphrase prompt) and
  * one HostKeyPolicy shared by every host; settings resolved per host through `ssh -G`.
  */
+import { existsSync } from 'node:fs';
 import type { HostConnection } from '../../connection.ts';
 import type { OpenTransport } from '../transport.ts';
 import { HostKeyPolicy } from './host-key-policy.ts';
@@ -32,8 +33,15 @@ export function createSshConnector(opts: SshConnectorOptions): OpenTransport {
     }
     return p;
   };
+  // ssh's default key files (~/.ssh/id_*) are looked for once per run, not once per host
+  const seen = new Map<string, boolean>();
+  const exists = (path: string): boolean => {
+    let e = seen.get(path);
+    if (e === undefined) seen.set(path, (e = existsSync(path)));
+    return e;
+  };
   return async (conn) => {
-    const settings = await resolveSshSettings(conn, { env: opts.env });
+    const settings = await resolveSshSettings(conn, { env: opts.env, exists });
     return new SshTransport(settings, { keys, hostKeys: policyFor(conn) });
   };
 }

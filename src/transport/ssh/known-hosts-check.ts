@@ -53,14 +53,18 @@ interface EntryIndex {
   size: number;
   exact: Map<string, number[]>;
   other: number[];
+  /** The `@revoked` lines: checked for every host, so kept apart (a full scan per host cost
+   *  about 60 µs with 10,000 lines). */
+  revoked: KnownHostsEntry[];
 }
 const indexes = new WeakMap<readonly KnownHostsEntry[], EntryIndex>();
 
 function indexOf(entries: readonly KnownHostsEntry[]): EntryIndex {
   const cached = indexes.get(entries);
   if (cached?.size === entries.length) return cached;
-  const index: EntryIndex = { size: entries.length, exact: new Map(), other: [] };
+  const index: EntryIndex = { size: entries.length, exact: new Map(), other: [], revoked: [] };
   entries.forEach((e, i) => {
+    if (e.marker === 'revoked') index.revoked.push(e);
     const names = e.names.kind === 'patterns' ? e.names.text.toLowerCase().split(',') : [];
     const literal =
       names.length > 0 &&
@@ -104,7 +108,7 @@ export function checkHostKey(
     fingerprint: fingerprintSha256(key),
   };
 
-  const revoked = entries.find((e) => e.marker === 'revoked' && e.blob.equals(key));
+  const revoked = indexOf(entries).revoked.find((e) => e.blob.equals(key));
   if (revoked !== undefined) return { ...base, kind: 'revoked', entry: refOf(revoked) };
 
   const forName = entriesForName(entries, name);

@@ -19,6 +19,8 @@ import type { SshEndpoint, SshSettings } from './endpoint.ts';
 export interface ResolveSettingsOptions {
   /** The environment to read SSH_AUTH_SOCK from. */
   env: Record<string, string | undefined>;
+  /** Whether a default key file exists (default existsSync; a run asks once per path). */
+  exists?: (path: string) => boolean;
 }
 
 /**
@@ -141,7 +143,9 @@ export async function resolveSshSettings(
   // (~/.ssh/id_rsa, id_ed25519, ...) are used only where they exist, as ssh does.
   const identityFiles = [
     ...(conn.privateKeyFile !== undefined ? [conn.privateKeyFile] : []),
-    ...resolved.identityFiles.filter((f) => f !== conn.privateKeyFile && existsSync(f)),
+    ...resolved.identityFiles.filter(
+      (f) => f !== conn.privateKeyFile && (opts.exists ?? existsSync)(f),
+    ),
   ];
   const agentSetting = resolved.identityAgent;
   const agent =

@@ -81,6 +81,52 @@ export function parseSshG(output: string): Map<string, string[]> {
   return raw;
 }
 
+/**
+ * `base` with some keys replaced by `top`'s, without copying `base`: a plan without an ssh config
+ * derives every host's `ssh -G` answer from one template, and copying its ~100 keys per host was
+ * measurable at 10,000 hosts. Lookups read `top`, then `base`; iteration builds the merged map
+ * once, in the order `new Map([...base, ...top])` has.
+ */
+export class OverlayMap<K, V> implements ReadonlyMap<K, V> {
+  private merged: Map<K, V> | undefined;
+  private readonly base: ReadonlyMap<K, V>;
+  private readonly top: ReadonlyMap<K, V>;
+  constructor(base: ReadonlyMap<K, V>, top: ReadonlyMap<K, V>) {
+    this.base = base;
+    this.top = top;
+  }
+  get(key: K): V | undefined {
+    return this.top.has(key) ? this.top.get(key) : this.base.get(key);
+  }
+  has(key: K): boolean {
+    return this.top.has(key) || this.base.has(key);
+  }
+  private full(): Map<K, V> {
+    this.merged ??= new Map([...this.base, ...this.top]);
+    return this.merged;
+  }
+  get size(): number {
+    return this.full().size;
+  }
+  entries(): MapIterator<[K, V]> {
+    return this.full().entries();
+  }
+  keys(): MapIterator<K> {
+    return this.full().keys();
+  }
+  values(): MapIterator<V> {
+    return this.full().values();
+  }
+  forEach(fn: (value: V, key: K, map: ReadonlyMap<K, V>) => void, thisArg?: unknown): void {
+    this.full().forEach((v, k) => {
+      fn.call(thisArg, v, k, this);
+    });
+  }
+  [Symbol.iterator](): MapIterator<[K, V]> {
+    return this.full()[Symbol.iterator]();
+  }
+}
+
 /** `[user@]host[:port]`, `[v6]:port`, or `ssh://[user@]host[:port]`, as ProxyJump takes them. */
 export function parseJumpHost(spec: string): JumpHost {
   let rest = spec.startsWith('ssh://') ? spec.slice('ssh://'.length).replace(/\/$/, '') : spec;

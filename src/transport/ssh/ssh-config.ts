@@ -17,7 +17,7 @@ import { SshClientMissingError, SshConfigError } from '../../errors.ts';
 import { showCommand } from '../shell.ts';
 import { pushAll } from '../../util/arrays.ts';
 import { localTokenFacts } from './ssh-config-tokens.ts';
-import { parseSshG, toResolvedConfig } from './ssh-config-values.ts';
+import { OverlayMap, parseSshG, toResolvedConfig } from './ssh-config-values.ts';
 import type { ResolvedSshConfig } from './ssh-config-values.ts';
 
 export interface ResolveSshConfigOptions {
@@ -211,12 +211,14 @@ export function resolveSshConfigCached(
         host,
         hostname: host.toLowerCase(),
         port: p,
-        raw: new Map([
-          ...t.raw,
-          ['host', [host]],
-          ['hostname', [host.toLowerCase()]],
-          ['port', [String(p)]],
-        ]),
+        raw: new OverlayMap(
+          t.raw,
+          new Map([
+            ['host', [host]],
+            ['hostname', [host.toLowerCase()]],
+            ['port', [String(p)]],
+          ]),
+        ),
       };
     });
   }
