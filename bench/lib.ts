@@ -4,7 +4,7 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -70,9 +70,14 @@ export function machineCpuSeconds(): number {
   return (user + nice + system + irq + softirq + steal) / 100;
 }
 
-/** Runs the built kpfleet CLI under GNU time. */
-export function timeKpfleet(args: string[], cwd: string, env: Record<string, string> = {}): Timed {
-  return timeCommand([process.execPath, join(ROOT, 'bin/kpfleet.js'), ...args], cwd, {
+/** Runs the built kpfleet CLI (or another build's `bin`) under GNU time. */
+export function timeKpfleet(
+  args: string[],
+  cwd: string,
+  env: Record<string, string> = {},
+  bin = join(ROOT, 'bin/kpfleet.js'),
+): Timed {
+  return timeCommand([process.execPath, bin, ...args], cwd, {
     SSH_AUTH_SOCK: '',
     NO_COLOR: '1',
     ...env,
@@ -112,6 +117,41 @@ export function ensureAnsible(): void {
 
 export function build(): void {
   execFileSync('npm', ['run', '-s', 'build'], { cwd: ROOT, stdio: 'inherit' });
+}
+
+/** Another commit of kpfleet, built beside this one, to compare against (`bin` runs it). */
+export interface Baseline {
+  ref: string;
+  commit: string;
+  bin: string;
+  remove: () => void;
+}
+
+/**
+ * Builds `ref` of this repository in a git worktree under test/.tmp, sharing this checkout's
+ * node_modules (the baseline's dependencies must be the same versions); undefined with a reason
+ * where there is no git history (a tarball). The worktree is removed by `remove`.
+ */
+export function buildBaseline(ref: string): Baseline | string {
+  const git = (args: string[], cwd = ROOT) =>
+    execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  let commit: string;
+  try {
+    commit = git(['rev-parse', '--verify', `${ref}^{commit}`]);
+  } catch {
+    return `no commit ${ref} in this checkout (a shallow clone or a tarball): no baseline`;
+  }
+  const dir = join(ROOT, 'test/.tmp', `bench-baseline-${commit.slice(0, 12)}`);
+  const remove = () => {
+    rmSync(join(dir, 'node_modules'), { force: true });
+    spawnSync('git', ['worktree', 'remove', '--force', dir], { cwd: ROOT, stdio: 'ignore' });
+    rmSync(dir, { recursive: true, force: true });
+  };
+  remove();
+  git(['worktree', 'add', '--detach', dir, commit]);
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  execFileSync('npm', ['run', '-s', 'build'], { cwd: dir, stdio: 'inherit' });
+  return { ref, commit, bin: join(dir, 'bin/kpfleet.js'), remove };
 }
 
 export function machine(): Record<string, unknown> {
