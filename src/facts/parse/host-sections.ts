@@ -30,7 +30,8 @@ export function readUname(section: string): { kernel: string; arch: string } {
   kernelRelease(kernel, 'uname -r printed');
   field(
     /^[A-Za-z0-9_]{1,32}$/.test(arch),
-    `uname -m printed ${shown(arch)}, not a machine name (1 to 32 characters of [A-Za-z0-9_])`,
+    () =>
+      `uname -m printed ${shown(arch)}, not a machine name (1 to 32 characters of [A-Za-z0-9_])`,
   );
   return { kernel, arch };
 }
@@ -38,21 +39,24 @@ export function readUname(section: string): { kernel: string; arch: string } {
 /** `present` or `absent`, then `name enabled transition replace` per patch (`-`: no file). */
 export function readLivepatch(section: string): { supported: boolean; patches: LivepatchState[] } {
   const [head = '', ...rest] = lines(section);
-  field(head === 'present' || head === 'absent', `livepatch section starts with ${shown(head)}`);
+  field(
+    head === 'present' || head === 'absent',
+    () => `livepatch section starts with ${shown(head)}`,
+  );
   const seen = new Set<string>();
   const patches = bounded(rest, entries, 'live patches in /sys/kernel/livepatch').map((line) => {
     const [name = '', e = '', t = '', r = '', ...extra] = line.split(' ');
     moduleName(name, '/sys/kernel/livepatch has a patch named');
     field(
       head === 'present',
-      `/sys/kernel/livepatch is absent, yet the probe lists ${shown(name)} in it`,
+      () => `/sys/kernel/livepatch is absent, yet the probe lists ${shown(name)} in it`,
     );
     // one folder per patch: a name twice is no kernel's answer, and which line to believe is a guess
-    field(!seen.has(name), `/sys/kernel/livepatch lists ${shown(name)} twice`);
+    field(!seen.has(name), () => `/sys/kernel/livepatch lists ${shown(name)} twice`);
     seen.add(name);
     field(
       FLAG.has(e) && FLAG.has(t) && FLAG.has(r) && extra.length === 0,
-      `livepatch line ${shown(line)} is not "<name> <enabled> <transition> <replace>"`,
+      () => `livepatch line ${shown(line)} is not "<name> <enabled> <transition> <replace>"`,
     );
     return { name, enabled: flag(e), transition: flag(t), replace: flag(r) };
   });
@@ -66,7 +70,7 @@ export function readModules(section: string): LoadedModule[] {
     moduleName(name, '/sys/module has a live-patch module named');
     field(
       /^(\d{1,10}|-)$/.test(ref) && /^[A-Z]{1,32}$/.test(taint) && extra.length === 0,
-      `module line ${shown(line)} is not "<name> <refcnt> <taint>"`,
+      () => `module line ${shown(line)} is not "<name> <refcnt> <taint>"`,
     );
     return { name, refcnt: ref === '-' ? undefined : Number(ref), taint };
   });
@@ -84,14 +88,17 @@ const SHA256_LINE = /^([0-9a-f]{64}) [ *]/;
 export function readInstalled(section: string, root: string): InstalledModule[] {
   return bounded(lines(section), entries, `modules in ${root}`).map((line) => {
     // sha256sum starts a line with `\` when it had to escape the name (a `\` or a newline in it)
-    field(!line.startsWith('\\'), `a file in ${root} has a "\\" or a newline in its name`);
+    field(!line.startsWith('\\'), () => `a file in ${root} has a "\\" or a newline in its name`);
     const sha = SHA256_LINE.exec(line)?.[1];
-    field(sha !== undefined, `sha256sum printed ${shown(line)}, not "<sha256>  <path>"`);
+    field(sha !== undefined, () => `sha256sum printed ${shown(line)}, not "<sha256>  <path>"`);
     const path = line.slice(66);
-    field(path.startsWith(root), `sha256sum printed a path outside ${root}: ${shown(path)}`);
+    field(path.startsWith(root), () => `sha256sum printed a path outside ${root}: ${shown(path)}`);
     const rest = path.slice(root.length);
     const slash = rest.indexOf('/');
-    field(slash > 0, `sha256sum printed a path not in a kernel folder of ${root}: ${shown(path)}`);
+    field(
+      slash > 0,
+      () => `sha256sum printed a path not in a kernel folder of ${root}: ${shown(path)}`,
+    );
     const kernel = rest.slice(0, slash);
     const file = rest.slice(slash + 1);
     kernelRelease(kernel, `${root} has a folder named`);
@@ -173,11 +180,11 @@ export function readServiceState(answer: string): string {
   const state = answer.trim();
   field(
     state.length <= FACTS_LIMITS.service,
-    `systemctl is-enabled printed more than ${String(FACTS_LIMITS.service)} characters`,
+    () => `systemctl is-enabled printed more than ${String(FACTS_LIMITS.service)} characters`,
   );
   field(
     !hasControl(state, ['\n', '\t']),
-    `systemctl is-enabled printed control characters: ${shown(state)}`,
+    () => `systemctl is-enabled printed control characters: ${shown(state)}`,
   );
   return state;
 }

@@ -31,19 +31,20 @@ function readRecord(r: Raw): SuspectLoad {
     const key = eq < 0 ? '' : line.slice(0, eq);
     field(
       KEYS.has(key) && !values.has(key),
-      `${LOAD_RECORD_DIR}/${r.name} has a line ${shown(line)}, not one of module=, patch=, boot=, run=, time= (each once)`,
+      () =>
+        `${LOAD_RECORD_DIR}/${r.name} has a line ${shown(line)}, not one of module=, patch=, boot=, run=, time= (each once)`,
     );
     values.set(key, line.slice(eq + 1));
   }
   const get = (key: string, rule: RegExp, what: string): string => {
     const v = values.get(key) ?? '';
-    field(rule.test(v), `${LOAD_RECORD_DIR}/${r.name} has ${key}=${shown(v)}, not ${what}`);
+    field(rule.test(v), () => `${LOAD_RECORD_DIR}/${r.name} has ${key}=${shown(v)}, not ${what}`);
     return v;
   };
   const module = get('module', /^[A-Za-z0-9_]{1,55}$/, 'a kernel module name');
   field(
     module === r.name,
-    `${LOAD_RECORD_DIR}/${r.name} is the record of another module (${shown(module)})`,
+    () => `${LOAD_RECORD_DIR}/${r.name} is the record of another module (${shown(module)})`,
   );
   const patch = get('patch', PATCH_NAME, 'a patch name');
   const bootId = get('boot', BOOT_ID, 'a boot id');
@@ -66,17 +67,21 @@ function readRecord(r: Raw): SuspectLoad {
 export function readLoadRecords(section: string): { bootId?: string; suspects: SuspectLoad[] } {
   const [head, ...rest] = lines(section);
   if (head === undefined) return { suspects: [] };
-  field(BOOT_ID.test(head), `/proc/sys/kernel/random/boot_id is ${shown(head)}, not a boot id`);
+  field(
+    BOOT_ID.test(head),
+    () => `/proc/sys/kernel/random/boot_id is ${shown(head)}, not a boot id`,
+  );
   const raws: Raw[] = [];
   for (const line of rest) {
     field(
       line !== 'unreadable',
-      `the login user cannot read ${LOAD_RECORD_DIR}, so the crash guard's records cannot be checked; make it readable (kpfleet makes it 0755) or log in as a user who can`,
+      () =>
+        `the login user cannot read ${LOAD_RECORD_DIR}, so the crash guard's records cannot be checked; make it readable (kpfleet makes it 0755) or log in as a user who can`,
     );
     if (line.startsWith('record ')) {
       field(
         raws.length < LOAD_RECORDS_MAX,
-        `${LOAD_RECORD_DIR} holds more than ${String(LOAD_RECORDS_MAX)} records`,
+        () => `${LOAD_RECORD_DIR} holds more than ${String(LOAD_RECORDS_MAX)} records`,
       );
       raws.push({ name: line.slice(7), body: [] });
       continue;
@@ -84,9 +89,12 @@ export function readLoadRecords(section: string): { bootId?: string; suspects: S
     const current = raws.at(-1);
     field(
       current !== undefined && line.startsWith('| '),
-      `the load records section has a line ${shown(line)}`,
+      () => `the load records section has a line ${shown(line)}`,
     );
-    field(current.body.length < 5, `${LOAD_RECORD_DIR}/${current.name} has more than 5 lines`);
+    field(
+      current.body.length < 5,
+      () => `${LOAD_RECORD_DIR}/${current.name} has more than 5 lines`,
+    );
     current.body.push(line.slice(2));
   }
   const suspects: SuspectLoad[] = [];
