@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readResult, ROOT } from './lib.ts';
+import { readResult, ROOT, stats } from './lib.ts';
 import type { ScaleRow, Spread } from './lib.ts';
 import type { Sharded } from './sharded.ts';
 
@@ -51,6 +51,13 @@ interface Scale {
     measured: { peakRssMb: number; cpuMsPerHost: number };
     rssMet: boolean;
     cpuMet: boolean;
+    /** The 10,000-host plan's runs: this build's, and the baseline's in the same rounds. */
+    cpuRounds?: {
+      current: number[];
+      baseline?: { ref: string; commit: string; msPerHost: number[]; peakRssMb: number[] };
+    };
+    baselineCpuMsPerHost?: number;
+    cpuVsBaseline?: number;
   };
   sharded?: Sharded;
 }
@@ -187,6 +194,7 @@ if (jobs) {
       '',
       `Peak RSS on the lab against hosts (least squares): ${f1(scale.rssFit.mbFixed)} MB + ${f1(scale.rssFit.kbPerHost)} KB per host; the worst point is ${f1(scale.rssFit.worstRelativeMiss * 100)}% off the line.`,
       '',
+      ...cpuRoundsSection(scale),
       ...(scale.sharded ? shardedSection(scale.sharded) : []),
     );
   }
@@ -244,7 +252,12 @@ if (jobs) {
     ...(t
       ? [
           `| peak RSS ≤ ${String(t.peakRssMb)} MB at ${String(t.hosts)} lab hosts, Node's defaults | ${f1(t.measured.peakRssMb)} MB | ${ok(t.rssMet)} |`,
-          `| kpfleet CPU per host ≤ ${String(t.cpuMsPerHost)} ms at ${String(t.hosts)} lab hosts | ${f2(t.measured.cpuMsPerHost)} ms | ${ok(t.cpuMet)} |`,
+          `| kpfleet CPU per host ≤ ${String(t.cpuMsPerHost)} ms at ${String(t.hosts)} lab hosts (median of ${String(t.cpuRounds?.current.length ?? 1)} runs) | ${f2(t.measured.cpuMsPerHost)} ms | ${ok(t.cpuMet)} |`,
+          ...(t.cpuVsBaseline !== undefined && t.cpuRounds?.baseline
+            ? [
+                `| … no worse than kpfleet before issue 19 (${t.cpuRounds.baseline.ref}) in the same rounds | ${f2(t.cpuVsBaseline)}× | ${ok(t.cpuVsBaseline <= 1)} |`,
+              ]
+            : []),
         ]
       : []),
     ...(scale?.sharded
@@ -305,6 +318,26 @@ if (hostile) {
 }
 
 /** Whether the shards, and the merged plan, held every host once; the merge may be missing. */
+/** The 10,000-host plan run again and again, alternating with the baseline's build. */
+function cpuRoundsSection(scale: Scale): string[] {
+  const r = scale.targets?.cpuRounds;
+  if (!r) return [];
+  const list = (xs: readonly number[]) => xs.map(f2).join(', ');
+  const cur = stats(r.current);
+  const lines = [
+    `CPU per host at ${String(scale.targets?.hosts ?? '?')} lab hosts, run by run (this build: the counted run above, then one per round): ${list(r.current)} ms; median ${f2(cur.median)}, range ${f2(cur.min)}–${f2(cur.max)}.`,
+  ];
+  if (r.baseline) {
+    const b = stats(r.baseline.msPerHost);
+    const rss = stats(r.baseline.peakRssMb);
+    lines.push(
+      '',
+      `The baseline, kpfleet before issue 19 (\`${r.baseline.ref}\`, built beside this one), in the same rounds on the same lab, each round's order swapped: ${list(r.baseline.msPerHost)} ms; median ${f2(b.median)}, range ${f2(b.min)}–${f2(b.max)}; its peak RSS ${f1(rss.min)}–${f1(rss.max)} MB.`,
+    );
+  }
+  return [...lines, ''];
+}
+
 function shardedOk(s: Sharded): boolean {
   return s.shardsHoldEachHostOnce && 'eachHostOnce' in s.merge && s.merge.eachHostOnce;
 }
