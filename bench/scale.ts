@@ -38,7 +38,7 @@ import {
   writeProject,
   writeResult,
 } from './lib.ts';
-import type { ScaleRow as Row, Timed } from './lib.ts';
+import type { Baseline, ScaleRow as Row, Timed } from './lib.ts';
 import { SCALE_FORKS as FORKS } from './lib.ts';
 import { shardedRun } from './sharded.ts';
 
@@ -120,33 +120,25 @@ interface CpuRounds {
 let cpuRounds: CpuRounds | undefined;
 
 /** `--cpu-rounds` more plans of the same lab, this build and the baseline in turn. */
-function alternateRounds(dir: string, n: number, first: Timed): CpuRounds {
+function alternateRounds(dir: string, n: number, first: Timed, base?: Baseline): CpuRounds {
   const perHost = (t: Timed) => (t.cpu * 1000) / n;
-  const out: CpuRounds = { current: [perHost(first)] };
-  const base = baseline && {
-    bin: baseline.bin,
-    ref: baseline.ref,
-    commit: baseline.commit,
-    msPerHost: [] as number[],
-    peakRssMb: [] as number[],
-  };
+  const current = [perHost(first)];
+  const runs = { msPerHost: [] as number[], peakRssMb: [] as number[] };
   for (let r = 0; r < Number(values['cpu-rounds']); r++) {
     // who goes first changes each round: neither build always runs on the warmer machine
     const order = r % 2 === 0 ? (['base', 'current'] as const) : (['current', 'base'] as const);
     for (const which of order) {
-      if (which === 'current') out.current.push(perHost(planOnce(dir, n)));
+      if (which === 'current') current.push(perHost(planOnce(dir, n)));
       else if (base) {
         const t = planOnce(dir, n, {}, base.bin);
-        base.msPerHost.push(perHost(t));
-        base.peakRssMb.push(t.rssMb);
+        runs.msPerHost.push(perHost(t));
+        runs.peakRssMb.push(t.rssMb);
       }
     }
   }
-  if (base) {
-    const { ref, commit, msPerHost, peakRssMb } = base;
-    out.baseline = { ref, commit, msPerHost, peakRssMb };
-  }
-  return out;
+  return base
+    ? { current, baseline: { ref: base.ref, commit: base.commit, ...runs } }
+    : { current };
 }
 
 for (const n of values['fleet-hosts'].split(',').filter(Boolean).map(Number)) {
@@ -185,7 +177,7 @@ for (const n of labSizes) {
     const t = planOnce(dir, n);
     const c = await server.counts();
     rows.push(row('lab', n, server.startSeconds, t, c.connections, c.execs));
-    if (n === TARGET.hosts) cpuRounds = alternateRounds(dir, n, t);
+    if (n === TARGET.hosts) cpuRounds = alternateRounds(dir, n, t, baseline);
   } finally {
     await server.stop();
   }
