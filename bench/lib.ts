@@ -4,7 +4,7 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -128,9 +128,9 @@ export interface Baseline {
 }
 
 /**
- * Builds `ref` of this repository in a git worktree under test/.tmp, sharing this checkout's
- * node_modules (the baseline's dependencies must be the same versions); undefined with a reason
- * where there is no git history (a tarball). The worktree is removed by `remove`.
+ * Builds `ref` of this repository in a git worktree under test/.tmp, with its own `npm ci` (its
+ * lockfile, its install scripts, its build); a reason instead where there is no git history (a
+ * tarball) or the install fails. The worktree is removed by `remove`.
  */
 export function buildBaseline(ref: string): Baseline | string {
   const git = (args: string[], cwd = ROOT) =>
@@ -143,14 +143,23 @@ export function buildBaseline(ref: string): Baseline | string {
   }
   const dir = join(ROOT, 'test/.tmp', `bench-baseline-${commit.slice(0, 12)}`);
   const remove = () => {
-    rmSync(join(dir, 'node_modules'), { force: true });
+    rmSync(join(dir, 'node_modules'), { recursive: true, force: true });
     spawnSync('git', ['worktree', 'remove', '--force', dir], { cwd: ROOT, stdio: 'ignore' });
     rmSync(dir, { recursive: true, force: true });
   };
   remove();
   git(['worktree', 'add', '--detach', dir, commit]);
-  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
-  execFileSync('npm', ['run', '-s', 'build'], { cwd: dir, stdio: 'inherit' });
+  // The baseline's own dependencies, from its own lockfile: with this checkout's node_modules it
+  // would run with this checkout's patched ssh2 (patches/), and the comparison would be unfair.
+  const ci = spawnSync('npm', ['ci', '--no-audit', '--no-fund', '--prefer-offline'], {
+    cwd: dir,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    encoding: 'utf8',
+  });
+  if (ci.status !== 0) {
+    remove();
+    return `npm ci of ${ref} failed: no baseline (${ci.stderr.trim().split('\n').at(-1) ?? ''})`;
+  }
   return { ref, commit, bin: join(dir, 'bin/kpfleet.js'), remove };
 }
 
