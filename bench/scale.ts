@@ -195,7 +195,9 @@ const targets = at10k &&
     ...TARGET,
     measured: { peakRssMb: at10k.peakRssMb, cpuMsPerHost: cpuMedian },
     rssMet: at10k.peakRssMb <= TARGET.peakRssMb,
-    cpuMet: cpuMedian <= TARGET.cpuMsPerHost,
+    // "no worse than today's 2.3 ms": the code of that day, measured in the same rounds when it
+    // was built beside this one (a number from another day says little on a shared VM)
+    cpuMet: baseMedian !== undefined ? cpuMedian <= baseMedian : cpuMedian <= TARGET.cpuMsPerHost,
     ...(cpuRounds ? { cpuRounds } : {}),
     ...(baseMedian !== undefined
       ? { baselineCpuMsPerHost: baseMedian, cpuVsBaseline: cpuMedian / baseMedian }
@@ -205,10 +207,10 @@ if (targets) {
   const met = (b: boolean) => (b ? 'met' : 'NOT MET');
   console.log(
     `10,000 lab hosts: peak RSS ${targets.measured.peakRssMb.toFixed(1)} MB (≤ 200: ${met(targets.rssMet)}), ` +
-      `CPU ${targets.measured.cpuMsPerHost.toFixed(2)} ms/host, median of ${String(cpuRounds?.current.length ?? 1)} (≤ 2.3: ${met(targets.cpuMet)})` +
+      `CPU ${targets.measured.cpuMsPerHost.toFixed(2)} ms/host, median of ${String(cpuRounds?.current.length ?? 1)}` +
       (baseMedian === undefined
-        ? ''
-        : `; baseline ${values.baseline} ${baseMedian.toFixed(2)} ms/host over the same rounds (${(cpuMedian / baseMedian).toFixed(2)}×)`),
+        ? ` (≤ 2.3: ${met(targets.cpuMet)})`
+        : `; baseline ${values.baseline} ${baseMedian.toFixed(2)} ms/host over the same rounds (${(cpuMedian / baseMedian).toFixed(2)}×, no worse: ${met(targets.cpuMet)})`),
   );
 }
 

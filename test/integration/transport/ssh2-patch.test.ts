@@ -1,5 +1,5 @@
 /**
- * patches/ssh2+1.17.0.patch (docs/transport.md, "The ssh2 patch"): the host-key signature is
+ * patches/ssh2+1.17.0.patch (patches/README.md): the host-key signature is
  * verified with a key imported from JWK, and the curve25519 exchange skips the DER round trips.
  * These tests hold the patched code to what it replaced: the same verdicts on good and bad
  * signatures for every host key type, and real handshakes with OpenSSH's sshd.
