@@ -231,6 +231,12 @@ describe('the setup action installs a pinned tarball, checked against its sha256
       });
       expect(validate.status, validate.stderr).toBe(0);
       expect(validate.stdout).toContain('is valid');
+      // the install ran kpfleet's postinstall: its ssh2 carries patches/ (patches/README.md)
+      const kex = join(
+        r.base,
+        'prefix/lib/node_modules/kpfleet/node_modules/ssh2/lib/protocol/kex.js',
+      );
+      expect(readFileSync(kex, 'utf8')).toContain('kpfleet patch');
     },
     300_000,
   );
