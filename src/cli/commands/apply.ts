@@ -164,10 +164,17 @@ export async function applyCommand(
     io,
   );
   try {
-    const next = nextSteps(opts, planFile, {
-      ...(records.report !== undefined ? { report: records.report.path } : {}),
-      ...(audit !== undefined && records.audit !== undefined ? { audit: records.audit.path } : {}),
-    });
+    const next = nextSteps(
+      opts,
+      planFile,
+      {
+        ...(records.report !== undefined ? { report: records.report.path } : {}),
+        ...(audit !== undefined && records.audit !== undefined
+          ? { audit: records.audit.path }
+          : {}),
+      },
+      { shard: selected.shard, wave: onlyWave?.wave },
+    );
     const result = await runApply(plan, selected, opts, io, {
       ...(onlyWave !== undefined ? { onlyWave } : {}),
       open,
