@@ -1,5 +1,5 @@
 /**
- * The crypto calls that patches/ssh2+1.17.0.patch replaces, timed one against the other in
+ * The crypto calls that patches/ssh2-1.17.0.patch replaces, timed one against the other in
  * process: CPU microseconds per call, the median of `--rounds` rounds of `--calls` calls. The
  * table in patches/README.md comes from this script.
  *   tsx bench/crypto-calls.ts [--rounds 5] [--calls 2000]  → bench/results/crypto-calls.json

@@ -1,20 +1,41 @@
 /**
- * patches/ssh2+1.17.0.patch (patches/README.md): the host-key signature is
- * verified with a key imported from JWK, and the curve25519 exchange skips the DER round trips.
- * These tests hold the patched code to what it replaced: the same verdicts on good and bad
- * signatures for every host key type, and real handshakes with OpenSSH's sshd.
+ * patches/ssh2-1.17.0.patch (patches/README.md): the host-key signature is verified with a key
+ * imported from JWK, and the curve25519 exchange skips the DER round trips. These tests hold the
+ * patched code to what it replaced, with the replaced code written out here as the reference
+ * (`crypto.verify` against ssh2's PEM; `diffieHellman` with the peer's key imported from DER):
+ * the same verdicts on good, forged and malformed input, for every host key type; the patched
+ * path taken where it should be; and real handshakes with OpenSSH's sshd. Then patches/apply.js,
+ * the postinstall that applies the patch, in the layouts npm installs kpfleet into.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import {
+  createHash,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import Module, { createRequire } from 'node:module';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Client } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const require = createRequire(import.meta.url);
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const ssh2Dir = dirname(require.resolve('ssh2/package.json'));
 interface ParsedKey {
   verify(data: Buffer, signature: Buffer, algo?: string): boolean | Error;
@@ -82,16 +103,39 @@ function parse(k: WireKey): ParsedKey {
 const data = Buffer.from('exchange hash stand-in: the bytes the server signs');
 const signWith = (k: WireKey, d: Buffer): Buffer => sign(k.algo ?? null, d, k.privateKey); // ECDSA: DER, as ssh2 passes it after sigSSHToASN1
 
-describe('the patch is applied', () => {
-  it('ssh2 on disk carries patches/ssh2+1.17.0.patch (postinstall: patch-package)', () => {
-    const pkg = JSON.parse(readFileSync(join(ssh2Dir, 'package.json'), 'utf8')) as {
-      version: string;
-    };
-    expect(pkg.version).toBe('1.17.0');
-    for (const file of ['kex.js', 'keyParser.js']) {
-      const text = readFileSync(join(ssh2Dir, 'lib/protocol', file), 'utf8');
-      expect(text, file).toContain('kpfleet patch');
-    }
+/** The verdict of the code the patch replaced: `crypto.verify` against the key's PEM string. */
+function pemVerdict(key: ParsedKey, sig: Buffer, algo: string | undefined): boolean {
+  try {
+    return verify(algo ?? null, data, key.getPublicPEM(), sig);
+  } catch {
+    return false;
+  }
+}
+/** The patched verdict: `true` only (an Error or `false` both refuse). */
+const verdict = (key: ParsedKey, sig: Buffer, algo: string | undefined): boolean =>
+  key.verify(data, sig, algo) === true;
+
+/** Whether the patch gave this parsed key a JWK (its symbol is private to keyParser.js). */
+function hasJwk(key: object): boolean {
+  const sym = Object.getOwnPropertySymbols(key).find((x) => x.description === 'Public key JWK');
+  return sym !== undefined && (key as Record<symbol, unknown>)[sym] !== null;
+}
+
+const algoOf = (type: string): string | undefined =>
+  ({
+    'ecdsa-sha2-nistp256': 'sha256',
+    'ecdsa-sha2-nistp384': 'sha384',
+    'ecdsa-sha2-nistp521': 'sha512',
+    'ssh-rsa': 'sha512',
+  })[type];
+
+describe('the installed ssh2 is the patched one', () => {
+  it('every patched file hashes to what patches/patches.json says (node patches/apply.js --check)', () => {
+    const r = spawnSync(process.execPath, [join(ROOT, 'patches/apply.js'), '--check'], {
+      encoding: 'utf8',
+    });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
   });
 });
 
@@ -104,32 +148,101 @@ describe('host-key signatures: the same verdicts as the PEM path they replace', 
     ['rsa-sha2-512', () => wireKey('rsa-sha2-512', 2048)],
     ['rsa-sha2-256', () => wireKey('rsa-sha2-256', 3072)],
   ];
-  it.each(cases)('%s: a good signature passes; others do not', (_type, make) => {
-    const k = make();
-    const other = make();
-    const key = parse(k);
-    const sig = signWith(k, data);
-    expect(key.verify(data, sig, k.algo)).toBe(true);
-    // the signature of other bytes, a flipped bit, and another key's signature of these bytes
-    expect(key.verify(data, signWith(k, Buffer.from('other bytes')), k.algo)).toBe(false);
-    const flipped = Buffer.from(sig);
-    flipped[flipped.length - 1] = (flipped.at(-1) ?? 0) ^ 1;
-    expect(key.verify(data, flipped, k.algo)).not.toBe(true);
-    expect(key.verify(data, signWith(other, data), k.algo)).not.toBe(true);
-    // the PEM that ssh2 still builds, and others read, is still this key
-    expect(createPublicKey(key.getPublicPEM()).export({ format: 'jwk' })).toEqual(
-      createPublicKey(k.privateKey).export({ format: 'jwk' }),
-    );
-  });
+  it.each(cases)(
+    '%s: the patched path is taken, and agrees on good and bad signatures',
+    (_t, make) => {
+      const k = make();
+      const other = make();
+      const key = parse(k);
+      expect(hasJwk(key)).toBe(true);
+      const sig = signWith(k, data);
+      const flipped = Buffer.from(sig);
+      flipped[flipped.length - 1] = (flipped.at(-1) ?? 0) ^ 1;
+      const sigs: [string, Buffer, boolean][] = [
+        ['its signature', sig, true],
+        ['its signature of other bytes', signWith(k, Buffer.from('other bytes')), false],
+        ['a flipped bit', flipped, false],
+        ["another key's signature", signWith(other, data), false],
+      ];
+      for (const [what, s2, want] of sigs) {
+        expect(verdict(key, s2, k.algo), what).toBe(want);
+        expect(pemVerdict(key, s2, k.algo), what).toBe(want);
+      }
+      // and verify() does use the JWK: swapped for the other key's, it follows the other key
+      const sym = Object.getOwnPropertySymbols(key).find((x) => x.description === 'Public key JWK');
+      (key as unknown as Record<symbol, unknown>)[sym ?? Symbol('none')] = createPublicKey(
+        other.privateKey,
+      ).export({ format: 'jwk' });
+      expect(verdict(key, signWith(other, data), k.algo)).toBe(true);
+      expect(verdict(key, sig, k.algo)).toBe(false);
+    },
+  );
 
-  it('an RSA modulus whose top bit is set (mpint with a leading zero) verifies', () => {
+  /** A key blob with the given fields, and what both paths say about a signature over `data`. */
+  function both(
+    type: string,
+    body: Buffer,
+    sig: Buffer,
+  ): { jwk: boolean; patched: boolean; pem: boolean } {
+    const key = parseDERKey(body, type);
+    if (key instanceof Error) return { jwk: false, patched: false, pem: false };
+    return {
+      jwk: hasJwk(key),
+      patched: verdict(key, sig, algoOf(type)),
+      pem: pemVerdict(key, sig, algoOf(type)),
+    };
+  }
+
+  it('RSA: leading zero bytes in n and e are the same key; e = 1 forges alike on both paths', () => {
     const k = wireKey('rsa-sha2-512', 2048);
-    // an RSA modulus of exactly 2048 bits always has the top bit set: the blob has the zero byte
-    expect(k.body.readUInt32BE(k.body.readUInt32BE(0) + 4)).toBe(257);
-    expect(parse(k).verify(data, signWith(k, data), k.algo)).toBe(true);
+    const jwk = k.privateKey.export({ format: 'jwk' });
+    const n = b64u(jwk.n);
+    const e = b64u(jwk.e);
+    const sig = signWith(k, data);
+    const padded = Buffer.concat([
+      sshString(Buffer.concat([Buffer.alloc(3), e])),
+      sshString(Buffer.concat([Buffer.alloc(4), n])),
+    ]);
+    expect(both('ssh-rsa', padded, sig)).toEqual({ jwk: true, patched: true, pem: true });
+    // e = 1: the "signature" is the padded digest itself; a weak key the server chose, judged
+    // the same way on both paths (the key blob is still matched against known_hosts first)
+    const eOne = Buffer.concat([sshString(Buffer.from([1])), mpint(n)]);
+    const r = both('ssh-rsa', eOne, sig);
+    expect(r.jwk).toBe(true);
+    expect(r.patched).toBe(r.pem);
   });
 
-  it('an ECDSA point that is not uncompressed keeps the PEM path', () => {
+  it('ECDSA: off-curve and non-canonical points are refused on both paths', () => {
+    const k = wireKey('ecdsa-sha2-nistp521');
+    const sig = signWith(k, data);
+    const point = k.body.subarray(4 + 8 + 4);
+    const offCurve = Buffer.from(point);
+    offCurve[offCurve.length - 1] = (offCurve.at(-1) ?? 0) ^ 1;
+    // x + p: the same x modulo p, written with 66 bytes (P-521's p is 2^521 - 1)
+    const x = BigInt(`0x${point.subarray(1, 67).toString('hex')}`);
+    const p521 = (1n << 521n) - 1n;
+    const xp = x + p521;
+    const nonCanonical =
+      xp < 1n << 528n
+        ? Buffer.concat([
+            Buffer.from([4]),
+            Buffer.from(xp.toString(16).padStart(132, '0'), 'hex'),
+            point.subarray(67),
+          ])
+        : undefined;
+    for (const [what, pt] of [
+      ['off the curve', offCurve],
+      ['x + p', nonCanonical],
+    ] as const) {
+      if (pt === undefined) continue;
+      const body = Buffer.concat([sshString('nistp521'), sshString(pt)]);
+      const r = both('ecdsa-sha2-nistp521', body, sig);
+      expect(r.patched, what).toBe(false);
+      expect(r.pem, what).toBe(false);
+    }
+  });
+
+  it('ECDSA: a compressed point takes the PEM path and still verifies', () => {
     const k = wireKey('ecdsa-sha2-nistp256');
     const point = k.body.subarray(4 + 8 + 4);
     const compressed = Buffer.concat([
@@ -137,21 +250,118 @@ describe('host-key signatures: the same verdicts as the PEM path they replace', 
       point.subarray(1, 33),
     ]);
     const body = Buffer.concat([sshString('nistp256'), sshString(compressed)]);
-    const key = parseDERKey(body, 'ecdsa-sha2-nistp256');
-    // no JWK for a compressed point: the PEM path, where OpenSSL decompresses it
-    expect(key).not.toBeInstanceOf(Error);
-    expect((key as ParsedKey).verify(data, signWith(k, data), k.algo)).toBe(true);
-    expect((key as ParsedKey).verify(data, signWith(k, Buffer.from('x')), k.algo)).toBe(false);
-    // a point that is no point at all is refused, on either path
-    const bad = Buffer.concat([sshString('nistp256'), sshString(Buffer.from([4, 1, 2, 3]))]);
-    const badKey = parseDERKey(bad, 'ecdsa-sha2-nistp256');
-    if (!(badKey instanceof Error))
-      expect(badKey.verify(data, signWith(k, data), k.algo)).not.toBe(true);
+    expect(both('ecdsa-sha2-nistp256', body, signWith(k, data))).toEqual({
+      jwk: false,
+      patched: true,
+      pem: true,
+    });
+    expect(both('ecdsa-sha2-nistp256', body, signWith(k, Buffer.from('x')))).toEqual({
+      jwk: false,
+      patched: false,
+      pem: false,
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The curve25519 exchange, against the code it replaced: the peer's key imported from DER.
+
+interface Exchange {
+  generateKeys(): void;
+  getPublicKey(): Buffer;
+  computeSecret(peer: Buffer): Buffer | Error;
+  _keys: { privateKey: KeyObject; publicKey: KeyObject } | null;
+}
+/** ssh2's internal createKeyExchange (kex.js does not export it): the installed file, compiled. */
+function curve25519(): Exchange {
+  const file = join(ssh2Dir, 'lib/protocol/kex.js');
+  const M = Module as unknown as {
+    new (id: string): {
+      filename: string;
+      paths: string[];
+      exports: { createKeyExchange: (...a: unknown[]) => Exchange };
+      _compile(src: string, file: string): void;
+    };
+    _nodeModulePaths(dir: string): string[];
+  };
+  const m = new M(file);
+  m.filename = file;
+  m.paths = M._nodeModulePaths(dirname(file));
+  m._compile(
+    `${readFileSync(file, 'utf8')}\nmodule.exports.createKeyExchange = createKeyExchange;\n`,
+    file,
+  );
+  return m.exports.createKeyExchange({ kex: 'curve25519-sha256' }, { _server: false }, null);
+}
+/** A SubjectPublicKeyInfo of an X25519 key with `raw` as its bits, lengths as written (< 128). */
+function spkiX25519(raw: Buffer): Buffer {
+  const algorithm = Buffer.from('300506032b656e', 'hex'); // SEQUENCE { OID 1.3.101.110 }
+  const bits = Buffer.concat([Buffer.from([0x03, raw.length + 1, 0x00]), raw]);
+  return Buffer.concat([Buffer.from([0x30, algorithm.length + bits.length]), algorithm, bits]);
+}
+/** The replaced computation, as an SSH mpint body: DER import, then the shared secret. */
+function derSecret(x: Exchange, peer: Buffer): Buffer | undefined {
+  try {
+    const secret = diffieHellman({
+      privateKey: x._keys?.privateKey as KeyObject,
+      publicKey: createPublicKey({
+        key: spkiX25519(peer),
+        format: 'der',
+        type: 'spki',
+      }),
+    });
+    let i = 0;
+    while (i < secret.length - 1 && secret[i] === 0) i++;
+    const body = secret.subarray(i);
+    return (body[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.alloc(1), body]) : body;
+  } catch {
+    return undefined;
+  }
+}
+
+describe('curve25519: the same exchange as the DER path it replaces', () => {
+  it("its own public key is the key pair's, the same bytes on every call", () => {
+    const x = curve25519();
+    const first = x.getPublicKey();
+    expect(first.equals(x.getPublicKey())).toBe(true);
+    const der = x._keys?.publicKey.export({ type: 'spki', format: 'der' });
+    expect(first.equals(der?.subarray(-32) ?? Buffer.alloc(0))).toBe(true);
   });
 
-  it('an ed25519 key of the wrong length is refused when parsed', () => {
-    const short = sshString(Buffer.alloc(31, 7));
-    expect(parseDERKey(short, 'ssh-ed25519')).toBeInstanceOf(Error);
+  it("the shared secret with real peers equals the DER path's", () => {
+    for (let i = 0; i < 20; i++) {
+      const x = curve25519();
+      x.generateKeys();
+      const peer = b64u(generateKeyPairSync('x25519').publicKey.export({ format: 'jwk' }).x);
+      const got = x.computeSecret(peer);
+      expect(got).toBeInstanceOf(Buffer);
+      expect((got as Buffer).equals(derSecret(x, peer) ?? Buffer.alloc(0))).toBe(true);
+    }
+  });
+
+  it('refuses what the DER path refused: wrong lengths and low-order points', () => {
+    const le = (n: bigint): Buffer => {
+      const b = Buffer.alloc(32);
+      for (let i = 0; i < 32; i++) b[i] = Number((n >> BigInt(8 * i)) & 0xffn);
+      return b;
+    };
+    const p = (1n << 255n) - 19n;
+    const order8 = 325606250916557431795983626356110631294008115727848805560023387167927233504n;
+    const bad: [string, Buffer][] = [
+      ['0 bytes', Buffer.alloc(0)],
+      ['31 bytes', Buffer.alloc(31, 9)],
+      ['33 bytes', Buffer.alloc(33, 9)],
+      ['u = 0', le(0n)],
+      ['u = 1', le(1n)],
+      ['a point of order 8', le(order8)],
+      ['u = p (0 again)', le(p)],
+    ];
+    for (const [what, peer] of bad) {
+      const x = curve25519();
+      x.generateKeys();
+      expect(derSecret(x, peer), what).toBeUndefined();
+      expect(x.computeSecret(peer), what).toBeInstanceOf(Error);
+    }
   });
 });
 
@@ -161,6 +371,10 @@ describe('host-key signatures: the same verdicts as the PEM path they replace', 
 // getting as far as "authentication failed" shows both held.
 
 const sshd = '/usr/sbin/sshd';
+// sshd wants its privilege-separation folder; as root, make it (a fresh CI container has none
+// until the fleet is first brought up), so that these handshakes run rather than skip.
+if (process.getuid?.() === 0 && existsSync(sshd))
+  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
 const canRunSshd =
   spawnSync('ssh-keygen', ['-?']).error === undefined &&
   existsSync(sshd) &&
@@ -287,5 +501,119 @@ describe.skipIf(!canRunSshd)('handshakes with OpenSSH sshd', () => {
       const pub = readFileSync(`${keys[name] ?? ''}.pub`, 'utf8').split(' ')[1] ?? '';
       expect(r.hostKey?.toString('base64')).toBe(pub);
     }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// patches/apply.js, the postinstall, in the layouts npm installs kpfleet into. The released
+// files are made here by undoing the patch on the installed ones, and must hash to `before`.
+
+interface Manifest {
+  ssh2: {
+    version: string;
+    patch: string;
+    files: Record<string, { before: string; after: string }>;
+  };
+}
+const manifest = JSON.parse(readFileSync(join(ROOT, 'patches/patches.json'), 'utf8')) as Manifest;
+const hash = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+describe('patches/apply.js', () => {
+  const base = mkdtempSync(join(tmpdir(), 'kpfleet-apply-patch-'));
+  afterAll(() => {
+    rmSync(base, { recursive: true, force: true });
+  });
+
+  /** The released text of each patched file: the installed one with the patch undone. */
+  async function released(): Promise<Map<string, string>> {
+    const mod = (await import(join(ROOT, 'patches/apply.js'))) as {
+      parseUnifiedDiff: (
+        t: string,
+      ) => Map<string, { oldStart: number; newStart: number; old: string[]; new: string[] }[]>;
+      applyHunks: (t: string, h: unknown[]) => string;
+    };
+    const diff = mod.parseUnifiedDiff(
+      readFileSync(join(ROOT, 'patches', manifest.ssh2.patch), 'utf8'),
+    );
+    const out = new Map<string, string>();
+    for (const file of Object.keys(manifest.ssh2.files)) {
+      const undo = (diff.get(file) ?? []).map((h) => ({
+        oldStart: h.newStart,
+        newStart: h.oldStart,
+        old: h.new,
+        new: h.old,
+      }));
+      out.set(file, mod.applyHunks(readFileSync(join(ssh2Dir, file), 'utf8'), undo));
+    }
+    return out;
+  }
+
+  /** kpfleet at `app` (its patches/ copied), ssh2 at `ssh2At` with the released files. */
+  async function layout(app: string, ssh2At: string, version = '1.17.0'): Promise<void> {
+    mkdirSync(app, { recursive: true });
+    cpSync(join(ROOT, 'patches'), join(app, 'patches'), { recursive: true });
+    writeFileSync(join(app, 'package.json'), '{"name":"kpfleet"}\n');
+    for (const [file, text] of await released()) {
+      mkdirSync(dirname(join(ssh2At, file)), { recursive: true });
+      writeFileSync(join(ssh2At, file), text);
+    }
+    writeFileSync(join(ssh2At, 'package.json'), JSON.stringify({ name: 'ssh2', version }));
+  }
+  const run = (app: string, ...args: string[]) =>
+    spawnSync(process.execPath, [join(app, 'patches/apply.js'), ...args], { encoding: 'utf8' });
+  const hashes = (ssh2At: string) =>
+    Object.keys(manifest.ssh2.files).map((f) => hash(readFileSync(join(ssh2At, f), 'utf8')));
+  const befores = Object.values(manifest.ssh2.files).map((h) => h.before);
+  const afters = Object.values(manifest.ssh2.files).map((h) => h.after);
+
+  it('undoing the patch on the installed files gives ssh2 1.17.0 as released', async () => {
+    expect([...(await released()).values()].map(hash)).toEqual(befores);
+  });
+
+  it("kpfleet's own ssh2: patched, to the exact files; a second run changes nothing", async () => {
+    const app = join(base, 'own');
+    const ssh2 = join(app, 'node_modules/ssh2');
+    await layout(app, ssh2);
+    expect(run(app, '--check').status).toBe(1);
+    const first = run(app);
+    expect(first.status, first.stderr).toBe(0);
+    expect(hashes(ssh2)).toEqual(afters);
+    const second = run(app);
+    expect(second.status).toBe(0);
+    expect(second.stderr).toBe('');
+    expect(run(app, '--check').status).toBe(0);
+  });
+
+  it('a file that is neither the released nor the patched one fails the install, untouched', async () => {
+    const app = join(base, 'tampered');
+    const ssh2 = join(app, 'node_modules/ssh2');
+    await layout(app, ssh2);
+    const file = join(ssh2, 'lib/protocol/kex.js');
+    writeFileSync(file, readFileSync(file, 'utf8') + '// changed\n');
+    const before = readFileSync(file, 'utf8');
+    const r = run(app);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('kex.js is neither ssh2 1.17.0');
+    expect(readFileSync(file, 'utf8')).toBe(before);
+  });
+
+  it('another ssh2 version fails the install with what to do', async () => {
+    const app = join(base, 'version');
+    await layout(app, join(app, 'node_modules/ssh2'), '1.17.1');
+    const r = run(app);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('ssh2 is 1.17.1, but ssh2-1.17.0.patch is for 1.17.0');
+  });
+
+  it('an ssh2 hoisted into a project that depends on kpfleet is left alone, with a notice', async () => {
+    const project = join(base, 'project');
+    const app = join(project, 'node_modules/kpfleet');
+    const ssh2 = join(project, 'node_modules/ssh2');
+    await layout(app, ssh2);
+    const r = run(app);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain('not patching ssh2');
+    expect(r.stderr).toContain('shared with other packages');
+    expect(hashes(ssh2)).toEqual(befores);
   });
 });
