@@ -14,11 +14,11 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../src/errors.ts';
+import { freePort, waitForPort } from '../../local-ports.ts';
 import {
   appendKnownHostsLine,
   loadKnownHostsFiles,
@@ -304,37 +304,6 @@ describe.skipIf(!haveKeygen)('known_hosts against OpenSSH', () => {
 const sshd = '/usr/sbin/sshd';
 const canRunSshd =
   haveKeygen && existsSync(sshd) && process.getuid?.() === 0 && existsSync('/run/sshd');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => {
-        if (addr === null || typeof addr === 'string') reject(new Error('no port'));
-        else resolve(addr.port);
-      });
-    });
-  });
-}
-
-async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1', () => {
-        s.end();
-        resolve(true);
-      });
-      s.once('error', () => {
-        resolve(false);
-      });
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`sshd did not listen on ${port}`);
-}
 
 type SshOutcome = 'accepted' | 'changed' | 'unknown' | 'revoked';
 

@@ -27,12 +27,12 @@ import {
   writeFileSync,
 } from 'node:fs';
 import Module, { createRequire } from 'node:module';
-import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, waitForPort } from '../../local-ports.ts';
 
 const require = createRequire(import.meta.url);
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -381,37 +381,6 @@ const canRunSshd =
   process.getuid?.() === 0 &&
   existsSync('/run/sshd');
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => {
-        if (addr === null || typeof addr === 'string') reject(new Error('no port'));
-        else resolve(addr.port);
-      });
-    });
-  });
-}
-
-async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1', () => {
-        s.end();
-        resolve(true);
-      });
-      s.once('error', () => {
-        resolve(false);
-      });
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`sshd did not listen on ${String(port)}`);
-}
-
 interface Handshake {
   level: string | undefined;
   message: string;
@@ -552,7 +521,7 @@ describe('patches/apply.js', () => {
   async function layout(app: string, ssh2At: string, version = '1.17.0'): Promise<void> {
     mkdirSync(app, { recursive: true });
     cpSync(join(ROOT, 'patches'), join(app, 'patches'), { recursive: true });
-    writeFileSync(join(app, 'package.json'), '{"name":"kpfleet"}\n');
+    writeFileSync(join(app, 'package.json'), '{"name":"kpfleet","type":"module"}\n');
     for (const [file, text] of await released()) {
       mkdirSync(dirname(join(ssh2At, file)), { recursive: true });
       writeFileSync(join(ssh2At, file), text);
