@@ -38,8 +38,8 @@ interface Rounds {
 }
 const rounds = (): Rounds => ({ cpuMs: [], wallMs: [], peakRssMb: [] });
 function record(r: Rounds, t: Timed): void {
-  r.cpuMs.push(t.cpu * 1000);
-  r.wallMs.push(t.wall * 1000);
+  r.cpuMs.push(Math.round(t.cpu * 1000));
+  r.wallMs.push(Math.round(t.wall * 1000));
   r.peakRssMb.push(t.rssMb);
 }
 const summary = (r: Rounds): Record<keyof Rounds, Spread> & { runs: number[] } => ({

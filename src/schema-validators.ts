@@ -72,13 +72,23 @@ export function standaloneValidator(name: SchemaName): string {
 
 const loaded = new Map<SchemaName, ValidateFunction>();
 
+function generated(name: SchemaName): ValidateFunction {
+  try {
+    return require(`./validators/${name}.cjs`) as ValidateFunction;
+  } catch (err) {
+    // a build by tsc alone: say what is missing, not only that a module was not found
+    throw new Error(
+      `the validator of schemas/${name}.schema.json is not built (npm run build writes it): ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
+  }
+}
+
 /** The validator of schemas/NAME.schema.json: the build's code, or compiled from the sources. */
 export function schemaValidator(name: SchemaName): ValidateFunction {
   let validate = loaded.get(name);
   if (!validate) {
-    validate = FROM_SOURCES
-      ? compileSchema(name).validate
-      : (require(`./validators/${name}.cjs`) as ValidateFunction);
+    validate = FROM_SOURCES ? compileSchema(name).validate : generated(name);
     loaded.set(name, validate);
   }
   return validate;
