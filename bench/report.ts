@@ -96,6 +96,17 @@ const hostile = readResult('hostile.json') as
   | undefined;
 const demo = readResult('demo.json') as
   { rounds: number; seconds: Spread; target: number } | undefined;
+const startup = readResult('startup.json') as
+  | {
+      when: string;
+      command: string;
+      rounds: number;
+      current: { cpuMs: Spread; wallMs: Spread };
+      baseline?: { ref: string; cpuMs: Spread; wallMs: Spread };
+      targetCpuMs: number;
+      met: boolean;
+    }
+  | undefined;
 
 const f2 = (x: number) => x.toFixed(2);
 const f1 = (x: number) => x.toFixed(1);
@@ -110,7 +121,7 @@ const once = (r: { min: number; max: number }) =>
 const out: string[] = [
   '# Benchmarks',
   '',
-  'Written by `npm run bench` (`bench/run.ts`: `jobs.ts`, `scale.ts`, `fleet-up.ts`, `demo.ts`,',
+  'Written by `npm run bench` (`bench/run.ts`: `jobs.ts`, `scale.ts`, `fleet-up.ts`, `demo.ts`, `startup.ts`,',
   '`hostile.ts`, then `report.ts`); the raw numbers are in `bench/results/*.json`. Everything runs on one machine:',
   'kpfleet, Ansible, the floor script and every simulated host share its cores, so host-side',
   'work (sshd, the probe, kpatch) competes with the client being measured. Medians of the rounds,',
@@ -294,6 +305,21 @@ if (demo) {
     '## The demo',
     '',
     `\`npm start\` (12 lab hosts: validate → plan → apply → plan): ${f1(demo.seconds.median)} s median, ${f1(demo.seconds.min)}–${f1(demo.seconds.max)} s over ${String(demo.rounds)} rounds (target: under ${String(demo.target)} s): ${ok(demo.seconds.max < demo.target)}.`,
+    '',
+  );
+}
+
+if (startup) {
+  const ms = (x: Spread) => `${x.median.toFixed(0)} ms (${x.min.toFixed(0)}–${x.max.toFixed(0)})`;
+  const b = startup.baseline;
+  out.push(
+    '## Start-up',
+    '',
+    `\`${startup.command}\`, the built CLI, median of ${String(startup.rounds)} rounds (${startup.when}): CPU (user + system) ${ms(startup.current.cpuMs)}, wall ${ms(startup.current.wallMs)}` +
+      (b
+        ? `; kpfleet before issue 20 (${b.ref}) in the same rounds: CPU ${ms(b.cpuMs)}, wall ${ms(b.wallMs)}`
+        : '') +
+      `. Target: at most ${String(startup.targetCpuMs)} ms of CPU: ${ok(startup.met)}.`,
     '',
   );
 }

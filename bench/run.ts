@@ -1,7 +1,8 @@
 /**
  * `npm run bench [-- --hosts N] [--rounds R] [--fleet-hosts 1000] [--lab-hosts 1000,5000,10000]`:
  * the jobs side by side (bench/jobs.ts, N real-sshd hosts, default 64), scale (bench/scale.ts),
- * status beside plan on 10,000 lab hosts (bench/status.ts), the test fleet's own start-up (bench/fleet-up.ts), `npm start` (bench/demo.ts), the parser on
+ * status beside plan on 10,000 lab hosts (bench/status.ts), the test fleet's own start-up (bench/fleet-up.ts), `npm start` (bench/demo.ts),
+ * kpfleet's own start-up (bench/startup.ts: `validate` on the example project), the parser on
  * hostile host output (bench/hostile.ts), then docs/benchmarks.md (bench/report.ts).
  * Needs root (the fleet), as the e2e suites do; installs Ansible when missing.
  */
@@ -25,6 +26,7 @@ const steps: [string, string[]][] = [
   ['status.ts', ['--hosts', '10000', '--rounds', values.rounds]],
   ['fleet-up.ts', ['--hosts', values.hosts]],
   ['demo.ts', ['--rounds', values.rounds]],
+  ['startup.ts', ['--rounds', String(Math.max(7, Number(values.rounds)))]],
   ['hostile.ts', ['--rounds', values.rounds]],
   ['report.ts', []],
 ];

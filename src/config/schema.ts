@@ -1,41 +1,20 @@
 /**
- * JSON Schema validation of kpfleet.yml (schemas/kpfleet.schema.json, 2020-12), compiled once,
- * with every ajv error turned into a diagnostic at the right file:line:col.
+ * JSON Schema validation of kpfleet.yml (schemas/kpfleet.schema.json, 2020-12; the validator is
+ * the build's, src/schema-validators.ts), with every ajv error turned into a diagnostic at the
+ * right file:line:col.
  */
-import { readFileSync } from 'node:fs';
-import { Ajv2020 } from 'ajv/dist/2020.js';
-import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import type { Diagnostic } from '../diagnostics.ts';
+import type { ErrorObject } from '../schema-validators.ts';
+import { schemaValidator } from '../schema-validators.ts';
 import { showValue as typeName } from '../util/show.ts';
 import { didYouMean } from '../util/suggest.ts';
 import { offsetOf } from './yaml-doc.ts';
 import type { JsonPath, YamlFile } from './yaml-doc.ts';
 
-const SCHEMA_URL = new URL('../../schemas/kpfleet.schema.json', import.meta.url);
-
 type SchemaObject = Record<string, unknown>;
 
-let compiled: { validate: ValidateFunction; schema: SchemaObject } | undefined;
-
-/** The schema and its validator, compiled on first use. */
-function configSchema(): { validate: ValidateFunction; schema: SchemaObject } {
-  if (!compiled) {
-    const schema = JSON.parse(readFileSync(SCHEMA_URL, 'utf8')) as SchemaObject;
-    const ajv = new Ajv2020({
-      allErrors: true,
-      verbose: true,
-      strict: true,
-      allowUnionTypes: true,
-    });
-    // `x-message` carries the user-facing message for a pattern; an annotation, not a check.
-    ajv.addVocabulary(['x-message']);
-    compiled = { validate: ajv.compile(schema), schema };
-  }
-  return compiled;
-}
-
 export function validateSchema(file: YamlFile): Diagnostic[] {
-  const { validate } = configSchema();
+  const validate = schemaValidator('kpfleet');
   if (validate(file.value)) return [];
   return mapErrors(file, validate.errors ?? []);
 }

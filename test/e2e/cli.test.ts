@@ -7,6 +7,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { SCHEMA_NAMES, standaloneValidator } from '../../src/schema-validators.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const BIN = join(ROOT, 'bin/kpfleet.js');
@@ -118,6 +119,43 @@ describe('kpfleet (built)', () => {
     const limit = kpfleet(['hosts', '-c', 'examples/kpfleet.yml', '--limit', 'nosuchgroup']);
     expect(limit.code).toBe(64);
     expect(limit.stderr).toMatch(/matches no host/);
+  });
+
+  it("runs the build's validators, generated from the schemas as they are now", () => {
+    for (const name of SCHEMA_NAMES) {
+      const built = readFileSync(join(ROOT, `dist/validators/${name}.cjs`), 'utf8');
+      expect(built, `dist/validators/${name}.cjs: run npm run build`).toBe(
+        standaloneValidator(name),
+      );
+    }
+  });
+
+  it('validate loads no schema compiler and no ssh2', () => {
+    // the CLI in a process that lists the CommonJS modules it loaded (ajv, ssh2, yaml and
+    // commander are CommonJS; listr2 is ESM: test/unit/cli/startup-imports.test.ts keeps it out)
+    const script = [
+      "import { createRequire } from 'node:module';",
+      `const { runCli } = await import(${JSON.stringify(join(ROOT, 'dist/cli/main.js'))});`,
+      "const code = await runCli(['validate', '-c', 'examples/kpfleet.yml']);",
+      'const loaded = Object.keys(createRequire(import.meta.url).cache);',
+      'process.stderr.write(JSON.stringify({ code, loaded }));',
+    ].join('\n');
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, NO_COLOR: '1' },
+      timeout: 30_000,
+    });
+    const { code, loaded } = JSON.parse(r.stderr) as { code: number; loaded: string[] };
+    expect(code).toBe(0);
+    const packages = new Set(loaded.map((f) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(f)?.[1]));
+    // the one of ajv that loads: the helpers of the generated code, never its compiler
+    expect(
+      loaded.filter((f) => f.includes('/ajv/dist/') && !f.includes('/ajv/dist/runtime/')),
+    ).toEqual([]);
+    expect(loaded.some((f) => f.endsWith('dist/validators/kpfleet.cjs'))).toBe(true);
+    expect(packages.has('yaml')).toBe(true);
+    expect(packages.has('ssh2')).toBe(false);
   });
 
   it('--help and --version exit 0', () => {

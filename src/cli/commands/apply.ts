@@ -7,7 +7,6 @@ import { OUTCOMES } from '../../apply/outcomes.ts';
 import { ExitCode } from '../../errors.ts';
 import { factsFingerprint } from '../../facts/fingerprint.ts';
 import type { Plan } from '../../plan/model.ts';
-import { createListrRenderer } from '../../report/apply-listr.ts';
 import { createPlainRenderer } from '../../report/apply-plain.ts';
 import { buildApplyReport } from '../../report/apply-report.ts';
 import { applyWords, describeChange, displayPlan } from '../../report/plan.ts';
@@ -249,9 +248,13 @@ async function runApply(
   ctx: RunContext,
 ) {
   const { config } = selected;
+  // listr2 is loaded only for a terminal's live view
   const renderer =
     io.stdout.isTTY === true && io.env.CI === undefined
-      ? createListrRenderer({ output: process.stdout, next: ctx.next })
+      ? (await import('../../report/apply-listr.ts')).createListrRenderer({
+          output: process.stdout,
+          next: ctx.next,
+        })
       : createPlainRenderer((line) => io.stdout.write(line + '\n'), ctx.out, { next: ctx.next });
   const onEvent = (e: ApplyEvent) => {
     // the record is on disk before the step runs or the host's end is shown

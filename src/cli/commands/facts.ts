@@ -3,7 +3,6 @@ import { rebootDue, suspectNotes } from '../../plan/plan.ts';
 import { factsJson, renderFacts } from '../../report/facts.ts';
 import { jsonWithoutSecrets, oneLine } from '../../report/safe-text.ts';
 import { styleFor } from '../../report/style.ts';
-import { createSshConnector } from '../../transport/ssh/connect.ts';
 import type { CliIo } from '../io.ts';
 import { trackConnection } from '../signals.ts';
 import { terminalPassphrase } from '../prompt.ts';
@@ -33,18 +32,24 @@ export function exitCodeOf(codes: readonly number[]): number {
 
 /**
  * How the CLI opens SSH connections: ssh -G settings, one key store with one passphrase prompt
- * on a terminal, one host-key policy, for the whole run (plan and apply share it).
+ * on a terminal, one host-key policy, for the whole run (plan and apply share it). The SSH
+ * transport (and ssh2) is loaded when the first host is opened: a run that contacts no host
+ * (a saved plan refused, `plan merge`) never loads it.
  */
 export function connectorForCli(io: CliIo): OpenTransport {
   const err = styleFor(io.stderr, io.env);
   const askPassphrase = terminalPassphrase();
-  const open = createSshConnector({
-    env: io.env,
-    ...(askPassphrase ? { askPassphrase } : {}),
-    onWarning: (w) => io.stderr.write(`${err.yellow('warning')}: ${oneLine(w)}\n`),
-  });
+  let connector: Promise<OpenTransport> | undefined;
+  const ssh = (): Promise<OpenTransport> =>
+    (connector ??= import('../../transport/ssh/connect.ts').then(({ createSshConnector }) =>
+      createSshConnector({
+        env: io.env,
+        ...(askPassphrase ? { askPassphrase } : {}),
+        onWarning: (w) => io.stderr.write(`${err.yellow('warning')}: ${oneLine(w)}\n`),
+      }),
+    ));
   // an interrupt outside apply closes what is open (signals.ts)
-  return async (host) => trackConnection(await open(host));
+  return async (host) => trackConnection(await (await ssh())(host));
 }
 
 export async function factsCommand(opts: FactsOptions, io: CliIo): Promise<number> {

@@ -7,7 +7,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { Amount } from '../../config-model.ts';
 import { parseAmount } from '../../config/normalize.ts';
 import { ExitCode, UsageError } from '../../errors.ts';
@@ -16,6 +15,7 @@ import { APPLY_REPORT_FORMAT, applyReportJson } from '../../report/apply-report.
 import type { GateExpectation, NamedReport } from '../../report/report-merge.ts';
 import { gateLine, mergeReports, ReportMergeRefused } from '../../report/report-merge.ts';
 import { oneLine } from '../../report/safe-text.ts';
+import { errorsText, schemaValidator } from '../../schema-validators.ts';
 import { styleFor } from '../../report/style.ts';
 import type { CliIo } from '../io.ts';
 import { preflightReplace } from '../output-files.ts';
@@ -39,15 +39,9 @@ export interface ReportMergeOptions {
   vaultPasswordFile?: string;
 }
 
-const schemaOf = (name: string): object =>
-  JSON.parse(readFileSync(new URL(`../../../schemas/${name}`, import.meta.url), 'utf8')) as object;
-
 /** Each file: JSON valid against schemas/report.schema.json (a UsageError naming it otherwise). */
 function readReports(files: readonly string[], io: CliIo): NamedReport[] {
-  const ajv = new Ajv2020({ allErrors: true, strict: false }).addSchema(
-    schemaOf('plan.schema.json'),
-  );
-  const validate = ajv.compile(schemaOf('report.schema.json'));
+  const validate = schemaValidator('report');
   return files.map((file) => {
     let data: unknown;
     try {
@@ -58,7 +52,7 @@ function readReports(files: readonly string[], io: CliIo): NamedReport[] {
       );
     }
     if ((data as { format?: unknown } | null)?.format !== APPLY_REPORT_FORMAT || !validate(data)) {
-      const why = validate.errors ? `: ${oneLine(ajv.errorsText(validate.errors))}` : '';
+      const why = validate.errors ? `: ${oneLine(errorsText(validate.errors))}` : '';
       throw new UsageError(
         `${oneLine(file)} is not a kpfleet apply report (schemas/report.schema.json)${why}`,
         { hint: 'give the files written by kpfleet apply --wave K --report FILE' },

@@ -7,7 +7,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import { describeConfigChange } from '../../config/fingerprint.ts';
 import { resolveDesired } from '../../desired/resolve.ts';
 import { AppError, UsageError } from '../../errors.ts';
@@ -16,6 +15,7 @@ import type { Plan, UploadChange } from '../../plan/model.ts';
 import { PLAN_FORMAT, PLAN_VERSION } from '../../plan/model.ts';
 import type { PlanProblem } from '../../plan/verify.ts';
 import { shown, verifyHostPlan } from '../../plan/verify.ts';
+import { errorsText, schemaValidator } from '../../schema-validators.ts';
 import { pushAll } from '../../util/arrays.ts';
 import { VERSION } from '../version.ts';
 import type { Shard } from '../../inventory/shard.ts';
@@ -32,17 +32,7 @@ export class PlanRefusedError extends AppError {
   }
 }
 
-const PLAN_SCHEMA_URL = new URL('../../../schemas/plan.schema.json', import.meta.url);
 const PLAN_AGAIN = 'make a new plan from the current configuration: kpfleet plan --out FILE';
-
-const ajv = new Ajv2020({ allErrors: true, strict: false });
-let compiled: ValidateFunction | undefined;
-
-/** The plan schema, compiled once per run (`plan merge` reads several plans). */
-function planSchema(): ValidateFunction {
-  compiled ??= ajv.compile(JSON.parse(readFileSync(PLAN_SCHEMA_URL, 'utf8')) as object);
-  return compiled;
-}
 
 /** A saved plan: JSON valid against schemas/plan.schema.json, this format and version. */
 export function readPlanFile(path: string): Plan {
@@ -72,9 +62,9 @@ export function readPlanFileDigest(path: string): { plan: Plan; sha256: string }
       { hint: 'make it with `kpfleet plan --out FILE` of this kpfleet version' },
     );
   }
-  const validate = planSchema();
+  const validate = schemaValidator('plan');
   if (!validate(data)) {
-    throw new UsageError(`${path} is not a valid plan: ${ajv.errorsText(validate.errors)}`);
+    throw new UsageError(`${path} is not a valid plan: ${errorsText(validate.errors)}`);
   }
   return { plan: data as Plan, sha256: digest };
 }

@@ -6,10 +6,6 @@
  */
 import { resolve } from 'node:path';
 import { ExitCode, UsageError } from '../../errors.ts';
-import { renderStatusCsv } from '../../report/status-csv.ts';
-import { renderStatusHtml } from '../../report/status-html.ts';
-import { renderStatusMetrics } from '../../report/status-metrics.ts';
-import { renderStatusOpenVex } from '../../report/status-openvex.ts';
 import { renderStatusText, statusJson } from '../../report/status-text.ts';
 import { oneLine } from '../../report/safe-text.ts';
 import { plainStyle, styleFor } from '../../report/style.ts';
@@ -39,20 +35,28 @@ export interface StatusOptions {
   out?: string[];
 }
 
-/** Each format's renderer (text in a file is never coloured). */
-const RENDER: Record<StatusFormat, (r: StatusReport) => string> = {
-  text: (r) => renderStatusText(r, plainStyle) + '\n',
-  json: statusJson,
-  csv: renderStatusCsv,
-  openvex: (r) => {
-    if (r.hosts.every((h) => h.cves.length === 0))
-      throw new UsageError(
-        'no CVE is declared for the selected hosts, and an OpenVEX document needs at least one statement: list the CVEs each patch fixes (cves: in kpfleet.yml)',
-      );
-    return renderStatusOpenVex(r);
+type Render = (r: StatusReport) => string;
+
+/**
+ * Each format's renderer (text in a file is never coloured); those of the other formats are
+ * loaded only when that format is asked for.
+ */
+const RENDER: Record<StatusFormat, () => Promise<Render>> = {
+  text: () => Promise.resolve((r) => renderStatusText(r, plainStyle) + '\n'),
+  json: () => Promise.resolve(statusJson),
+  csv: async () => (await import('../../report/status-csv.ts')).renderStatusCsv,
+  openvex: async () => {
+    const { renderStatusOpenVex } = await import('../../report/status-openvex.ts');
+    return (r) => {
+      if (r.hosts.every((h) => h.cves.length === 0))
+        throw new UsageError(
+          'no CVE is declared for the selected hosts, and an OpenVEX document needs at least one statement: list the CVEs each patch fixes (cves: in kpfleet.yml)',
+        );
+      return renderStatusOpenVex(r);
+    };
   },
-  openmetrics: renderStatusMetrics,
-  html: renderStatusHtml,
+  openmetrics: async () => (await import('../../report/status-metrics.ts')).renderStatusMetrics,
+  html: async () => (await import('../../report/status-html.ts')).renderStatusHtml,
 };
 
 /** `--out html:status.html` → html to status.html; a bare FILE takes `--format`. */
@@ -104,14 +108,15 @@ export async function statusCommand(opts: StatusOptions, io: CliIo): Promise<num
     limit: opts.limit,
   });
   // render everything before writing anything: a format that cannot be made leaves no file
-  const rendered = outs.map((o) => ({ ...o, text: RENDER[o.format](report) }));
+  const rendered: (ReturnType<typeof parseOut> & { text: string })[] = [];
+  for (const o of outs) rendered.push({ ...o, text: (await RENDER[o.format]())(report) });
   // --format goes to stdout, unless a bare --out FILE took it
   const toStdout = !outs.some((o) => o.bare);
   const stdout = !toStdout
     ? ''
     : opts.format === 'text'
       ? renderStatusText(report, styleFor(io.stdout, io.env)) + '\n'
-      : RENDER[opts.format](report);
+      : (await RENDER[opts.format]())(report);
   for (const o of rendered) writeFileAtomic(o.target, o.text);
   io.stdout.write(stdout);
   for (const o of rendered)

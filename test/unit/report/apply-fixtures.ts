@@ -2,6 +2,7 @@
 import type { ApplyEvent, HostResult, StepRecord } from '../../../src/apply/events.ts';
 import type { Change, LoadChange, UnloadChange } from '../../../src/plan/model.ts';
 import { describeChange } from '../../../src/report/plan.ts';
+import type { ApplyReportInput } from '../../../src/report/apply-report.ts';
 
 export const KERNEL = '5.14.0-362.8.1.el9_3.x86_64';
 export const FP_BEFORE = `sha256:${'ab'.repeat(32)}`;
@@ -280,4 +281,25 @@ export function strayRun(): ApplyEvent[] {
     { type: 'wave-end', wave: 5, failed: 0, attempted: 0, halted: false },
     { type: 'run-end', results: [], halted: false, interrupted: false, durationMs: 1 },
   ];
+}
+
+/** What an apply report is built from, around these results. */
+export function reportInput(
+  results: HostResult[],
+  extra: Partial<ApplyReportInput> = {},
+): ApplyReportInput {
+  return {
+    results,
+    halted: false,
+    interrupted: false,
+    check: false,
+    startedAt: '2024-05-01T12:00:00.000Z',
+    durationMs: 8200,
+    config: 'kpfleet.yml',
+    configCommit: '0123456789abcdef0123456789abcdef01234567',
+    operator: 'ops@bastion',
+    kpfleetVersion: '0.1.0',
+    planFile: 'plan.json',
+    ...extra,
+  };
 }

@@ -11,13 +11,14 @@ import {
   applyReportJson,
   buildApplyReport,
 } from '../../../src/report/apply-report.ts';
-import type { ApplyReport, ApplyReportInput } from '../../../src/report/apply-report.ts';
+import type { ApplyReport } from '../../../src/report/apply-report.ts';
 import { fleetPlan } from './plan-fixtures.ts';
 import {
   FP_AFTER,
   FP_BEFORE,
   fleetRun,
   load,
+  reportInput as input,
   scriptedRun,
   step,
   unload,
@@ -35,23 +36,6 @@ const validate = new Ajv2020({ allErrors: true, strict: true })
   .compile(schema);
 
 type Json = Record<string, unknown>;
-
-function input(results: HostResult[], extra: Partial<ApplyReportInput> = {}): ApplyReportInput {
-  return {
-    results,
-    halted: false,
-    interrupted: false,
-    check: false,
-    startedAt: '2024-05-01T12:00:00.000Z',
-    durationMs: 8200,
-    config: 'kpfleet.yml',
-    configCommit: '0123456789abcdef0123456789abcdef01234567',
-    operator: 'ops@bastion',
-    kpfleetVersion: '0.1.0',
-    planFile: 'plan.json',
-    ...extra,
-  };
-}
 
 function data(report: ApplyReport): Json {
   return JSON.parse(applyReportJson(report)) as Json;
