@@ -14,19 +14,27 @@
  *   pattern with a comma; an `Include` kpfleet cannot follow (`~user/`, a `%` or `$` in its
  *   path, deeper than 16 levels); a file or folder that exists but cannot be read; or when the
  *   files ssh says it read (`ssh -v -G`, checked once per run by ssh-config.ts) are not all among
- *   the files read here (another system file, a path kpfleet reads differently).
+ *   the files read here (another system file, a path kpfleet reads differently). A FIFO, device
+ *   or anything else that is not a regular file counts as unreadable (never read: it may block).
  * - One host alone, when a line it may reach sets `HostName`, sets `CanonicalizeHostname` to
- *   anything but `no`, or has a `%` token or a `$` anywhere on the line (`ssh -G` prints
+ *   anything but `no`, sets `CanonicalizePermittedCNAMEs` to anything but `none` (ssh then looks
+ *   the name up in the DNS), or has a `%` token or a `$` anywhere on the line (`ssh -G` prints
  *   ControlPath, IdentityAgent, UserKnownHostsFile, RemoteCommand, … already expanded). A line
  *   may be reached by every host that its file's last `Host` line matches; a line before any
  *   `Host`, or after a `Match`, by every host.
- * - A host whose name is not a plain lower-case host name, IPv4 or IPv6 address (letters, digits,
- *   `-`, `_` in dot-separated labels; no zone, no trailing dot): `Host` patterns match case
- *   sensitively while `ssh -G` prints the name lower-cased, and ssh checks a name it is given
- *   (it refuses some); such a name is asked about alone.
+ * - A host whose name is not a plain lower-case host name or IPv4 address (letters, digits,
+ *   `-`, `_` in dot-separated labels; no trailing dot): `Host` patterns match case sensitively
+ *   while `ssh -G` prints the name lower-cased, and ssh checks a name it is given (it refuses
+ *   some). Also a numeric address that is not written in its standard form (`127.1`,
+ *   `010.0.0.1`, `0x7f.1`, `1234`: every label a number, but not a dotted quad without leading
+ *   zeros) and every IPv6 address: ssh rewrites those to the standard form, prints that as
+ *   `hostname` and matches `Host` lines against it again after a `Match final` (keptAsWritten).
+ * - A host that is a hop of its group's `ProxyJump`: ssh refuses to jump through the host itself
+ *   (jumpsThrough, checked on the group's answer).
  * Pure but for `strictFs`, which reads the files.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { isIPv4 } from 'node:net';
 import { homedir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { compileWildcard } from '../../util/glob.ts';
@@ -34,6 +42,8 @@ import { trimEndChars } from '../../util/text.ts';
 import { walkSshConfig } from '../../util/ssh-config-files.ts';
 import type { SshConfigFs, SshConfigRoot } from '../../util/ssh-config-files.ts';
 import type { Reading } from '../../util/ssh-config-words.ts';
+import { parseJumpHost } from './ssh-config-values.ts';
+import type { ResolvedSshConfig } from './ssh-config-values.ts';
 
 /** One `Host` line's patterns; a `!` one excludes the host. */
 interface HostLine {
@@ -64,16 +74,29 @@ const missing = (err: unknown): boolean => {
   return code === 'ENOENT' || code === 'ENOTDIR';
 };
 
+/** The text of a regular file, undefined when missing; a FIFO or device is never read (it may block). */
+function readRegularFile(path: string): string | undefined {
+  let fd: number;
+  try {
+    // O_NONBLOCK: opening a FIFO does not wait for a writer; O_NOCTTY: a terminal stays a stranger
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (err) {
+    if (missing(err)) return undefined;
+    throw new Unreadable(`${path} cannot be read`);
+  }
+  try {
+    if (!fstatSync(fd).isFile()) throw new Unreadable(`${path} is not a regular file`);
+    return readFileSync(fd, 'utf8');
+  } catch (err) {
+    throw err instanceof Unreadable ? err : new Unreadable(`${path} cannot be read`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** The local files, where only a missing file or folder reads as nothing. */
 export const strictFs: SshConfigFs = {
-  readFile(path) {
-    try {
-      return readFileSync(path, 'utf8');
-    } catch (err) {
-      if (missing(err)) return undefined;
-      throw new Unreadable(`${path} cannot be read`);
-    }
-  },
+  readFile: readRegularFile,
   readdir(path) {
     try {
       return readdirSync(path);
@@ -197,6 +220,12 @@ export function readSshConfigShape(
                 rs.some((r) => !/^(no|false)$/i.test(r.args[0]?.text ?? ''))
               )
                 depends('CanonicalizeHostname');
+              // ssh then looks the name up in the DNS (and fails for one it cannot resolve)
+              else if (
+                keyword === 'canonicalizepermittedcnames' &&
+                rs.some((r) => r.args.length !== 1 || r.args[0]?.text !== 'none')
+              )
+                depends('CanonicalizePermittedCNAMEs');
               // anywhere on the line, in any reading
               else if (TOKEN.test(line)) depends(`% or $ on a ${keyword} line`);
             },
@@ -215,8 +244,21 @@ export function readSshConfigShape(
 
 /** A lower-case host name or IPv4 address: dot-separated labels, the first starting alphanumeric. */
 const PLAIN_NAME = /^[a-z0-9][a-z0-9_-]*(?:\.[a-z0-9_-]+)*$/;
-/** A lower-case IPv6 address, without a zone. */
-const PLAIN_V6 = /^[0-9a-f]*:[0-9a-f:.]*$/;
+/** A label inet_aton(3) may read as a number: decimal, octal (leading 0) or hex (0x). */
+const NUMERIC_LABEL = /^(?:\d+|0x[0-9a-f]*)$/i;
+
+/**
+ * Whether ssh keeps `host` as written. ssh rewrites a numeric address to its standard form
+ * (`127.1`, `010.0.0.1`, `0x7f.1`, `2001:0db8::0001`) after reading the config, prints that as
+ * `hostname`, and matches the config again against it (`Match final`): such a name must be asked
+ * about alone. A name whose every label looks numeric is kept only as a dotted quad without
+ * leading zeros (Node's isIPv4 refuses them); a name with `:` (IPv6, whose standard form depends
+ * on the C library) never.
+ */
+export function keptAsWritten(host: string): boolean {
+  if (host.includes(':')) return false;
+  return !host.split('.').every((label) => NUMERIC_LABEL.test(label)) || isIPv4(host);
+}
 
 function matches(line: HostLine, host: string): boolean {
   let positive = false;
@@ -233,11 +275,21 @@ function matches(line: HostLine, host: string): boolean {
  * undefined when the host must be asked about alone.
  */
 export function hostGroup(shape: SshConfigShape, host: string): string | undefined {
-  if (!shape.groupable || host.length > 253 || !(PLAIN_NAME.test(host) || PLAIN_V6.test(host)))
+  if (!shape.groupable || host.length > 253 || !PLAIN_NAME.test(host) || !keptAsWritten(host))
     return undefined;
   const bits = shape.hosts.map((line) => matches(line, host));
   for (const d of shape.dependent) if (d.block === undefined || bits[d.block]) return undefined;
   return bits.map((b) => (b ? '1' : '0')).join('');
+}
+
+/**
+ * Whether `host` is a hop of the `ProxyJump` in its group's answer: ssh refuses to jump through
+ * the host itself ("jumphost loop"), so such a host is asked about alone. Any hop, whatever its
+ * user and port: conservative, ssh checks only the last hop with the same user and port.
+ */
+export function jumpsThrough(template: ResolvedSshConfig, host: string): boolean {
+  const name = host.toLowerCase();
+  return (template.proxyJump ?? []).some((hop) => parseJumpHost(hop).host.toLowerCase() === name);
 }
 
 /**

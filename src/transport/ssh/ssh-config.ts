@@ -4,9 +4,9 @@
  * connection) and parses its `key value` lines (ssh-config-values.ts). `ssh -G` is the
  * reference for every value. Here: running `ssh -G` (arguments, errors, time limit), and
  * resolving many hosts with one run where the config files cannot tell them apart, each answer
- * cached: without a file (`-F none`) one run serves every host; with files, one run serves each
- * group of hosts that match the same `Host` lines (ssh-config-groups.ts says which, and when a
- * host is asked about alone). Either way only `host`, `hostname` and `port` are overlaid on the
+ * cached: without a file (`-F none`) one run serves every host (but an address ssh rewrites,
+ * keptAsWritten); with files, one run serves each group of hosts that match the same `Host` lines
+ * (ssh-config-groups.ts says which, and when a host is asked about alone). Either way only `host`, `hostname` and `port` are overlaid on the
  * shared answer (`answerFor`), and a shared answer that fails is asked again for each host.
  *
  * Two things `ssh -G` (OpenSSH 9.2) prints unexpanded are expanded, as ssh does before it uses
@@ -19,7 +19,13 @@ import { join } from 'node:path';
 import { SshClientMissingError, SshConfigError } from '../../errors.ts';
 import { showCommand } from '../shell.ts';
 import { pushAll } from '../../util/arrays.ts';
-import { hostGroup, readTheSameFiles, sshConfigShapeOf } from './ssh-config-groups.ts';
+import {
+  hostGroup,
+  jumpsThrough,
+  keptAsWritten,
+  readTheSameFiles,
+  sshConfigShapeOf,
+} from './ssh-config-groups.ts';
 import type { SshConfigShape } from './ssh-config-groups.ts';
 import { localTokenFacts } from './ssh-config-tokens.ts';
 import { answerFor, parseSshG, toResolvedConfig } from './ssh-config-values.ts';
@@ -214,8 +220,13 @@ export function resolveSshConfigCached(
 ): Promise<ResolvedSshConfig> {
   // Without any config file (`-F none`) the host and port change nothing but `host`, `hostname`
   // and `port`: one `ssh -G` serves every host with the same user (measured by the plan and
-  // scale benchmarks).
-  if (opts.configFile === false && host !== NO_CONFIG_TEMPLATE && opts.extraArgs === undefined) {
+  // scale benchmarks). Not for a numeric address ssh rewrites (`127.1` → hostname 127.0.0.1).
+  if (
+    opts.configFile === false &&
+    host !== NO_CONFIG_TEMPLATE &&
+    opts.extraArgs === undefined &&
+    keptAsWritten(host)
+  ) {
     const { port, ...rest } = opts;
     return resolveSshConfigCached(NO_CONFIG_TEMPLATE, rest).then((t) =>
       answerFor(t, host, port, localTokenFacts),
@@ -286,12 +297,10 @@ async function resolveGrouped(
     own.catch(() => templates.delete(key));
     return own;
   }
-  try {
-    return answerFor(await shared, host, opts.port, localTokenFacts);
-  } catch {
-    // the first host's error is its own: this host is asked about itself
-    return resolveSshConfig(host, opts);
-  }
+  // the first host's error is its own; a host its group jumps through would loop: asked alone
+  const template = await shared.catch(() => undefined);
+  if (template === undefined || jumpsThrough(template, host)) return resolveSshConfig(host, opts);
+  return answerFor(template, host, opts.port, localTokenFacts);
 }
 
 /** Forget every cached resolution (after the config file changed, and between tests). */

@@ -5,7 +5,7 @@
  * `ssh -G` runs are counted through a wrapper `sshBinary` that logs each call: hosts the files
  * cannot tell apart cost one run, a config with `Match host` one per host.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
@@ -18,6 +18,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { SshConfigError } from '../../../src/errors.ts';
+import { sshConfigShapeOf, strictFs } from '../../../src/transport/ssh/ssh-config-groups.ts';
 import {
   clearSshConfigCache,
   resolveMany,
@@ -84,6 +86,10 @@ function writeCase(c: GroupingCase, name: string): string {
   return join(d, 'ssh_config');
 }
 
+/** A config file alone in a folder of its own; the `-F` path. */
+const writeConfig = (config: string, name: string): string =>
+  writeCase({ name: '', config, spawns: 0 }, name);
+
 /** What `ssh -G` prints for this host alone, and the settings read from it. */
 function ownAnswer(host: string, opts: ResolveSshConfigOptions): ResolvedSshConfig {
   const out = execFileSync('ssh', sshGArgs(host, opts), {
@@ -144,12 +150,8 @@ describe('ssh -G runs, counted', () => {
   const hosts = Array.from({ length: 50 }, (_, i) => `web${String(i)}.lab`);
 
   it('50 hosts the files cannot tell apart: one ssh -G, and one -v check of the files read', async () => {
-    const configFile = writeCase(
-      {
-        name: '',
-        config: 'Host web*\n  User w\n  Port 2222\nHost *\n  HashKnownHosts yes\n',
-        spawns: 0,
-      },
+    const configFile = writeConfig(
+      'Host web*\n  User w\n  Port 2222\nHost *\n  HashKnownHosts yes\n',
       'one-group',
     );
     const map = await resolveMany(hosts, { configFile, sshBinary: counting });
@@ -167,10 +169,7 @@ describe('ssh -G runs, counted', () => {
   });
 
   it('a Match host config: one ssh -G per host, no check', async () => {
-    const configFile = writeCase(
-      { name: '', config: 'Match host web1*\n  User m\n', spawns: 0 },
-      'match-host',
-    );
+    const configFile = writeConfig('Match host web1*\n  User m\n', 'match-host');
     const map = await resolveMany(hosts, { configFile, sshBinary: counting });
     expect(runs().plain).toHaveLength(50);
     expect(runs().checks).toHaveLength(0);
@@ -179,10 +178,7 @@ describe('ssh -G runs, counted', () => {
   });
 
   it('ssh says it read a file kpfleet did not: one ssh -G per host', async () => {
-    const configFile = writeCase(
-      { name: '', config: 'Host *\n  User w\n', spawns: 0 },
-      'other-files',
-    );
+    const configFile = writeConfig('Host *\n  User w\n', 'other-files');
     await resolveMany(hosts, { configFile, sshBinary: otherFiles });
     expect(runs().checks).toHaveLength(1);
     expect(runs().plain).toHaveLength(50);
@@ -201,7 +197,7 @@ describe('ssh -G runs, counted', () => {
   });
 
   it('inventory ssh arguments: one ssh -G per host', async () => {
-    const configFile = writeCase({ name: '', config: 'Host *\n  User w\n', spawns: 0 }, 'args');
+    const configFile = writeConfig('Host *\n  User w\n', 'args');
     const extraArgs = { before: ['-o', 'HostName=elsewhere'], after: [] };
     const map = await resolveMany(hosts.slice(0, 5), {
       configFile,
@@ -213,7 +209,7 @@ describe('ssh -G runs, counted', () => {
   });
 
   it('a shared answer that fails is not shared: the others ask ssh themselves, and the failure is not remembered', async () => {
-    const configFile = writeCase({ name: '', config: 'Host *\n  User w\n', spawns: 0 }, 'failing');
+    const configFile = writeConfig('Host *\n  User w\n', 'failing');
     // ssh that fails for web1.lab alone (not for the -v check)
     const flaky = join(dir, 'flaky-ssh');
     writeFileSync(
@@ -230,5 +226,59 @@ describe('ssh -G runs, counted', () => {
     expect(runs().plain).toHaveLength(2);
     await resolveSshConfigCached('web1.lab', opts).catch(() => undefined);
     expect(runs().plain).toHaveLength(3);
+  });
+});
+
+describe('hosts a group’s answer does not fit', () => {
+  it('a host the group’s ProxyJump goes through is asked alone: ssh refuses the loop', async () => {
+    const configFile = writeConfig('Host *\n  ProxyJump bastion\n', 'loop');
+    const opts = { configFile, sshBinary: counting };
+    expect(await resolveSshConfigCached('web1', opts)).toMatchObject({ proxyJump: ['bastion'] });
+    const err = await resolveSshConfigCached('bastion', opts).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SshConfigError);
+    expect((err as SshConfigError).stderr).toContain('jumphost loop via bastion');
+    expect(() => ownAnswer('bastion', { configFile })).toThrow();
+  });
+
+  it('CanonicalizePermittedCNAMEs: ssh looks each name up, so a name it cannot resolve fails alone', async () => {
+    const configFile = writeConfig(
+      'Host *\n  CanonicalizePermittedCNAMEs *.a.example:*.b.example\n',
+      'cnames',
+    );
+    const opts = { configFile, sshBinary: counting };
+    expectSame(
+      await resolveSshConfigCached('localhost', opts),
+      ownAnswer('localhost', { configFile }),
+      'localhost',
+    );
+    const err = await resolveSshConfigCached('nosuch.invalid', opts).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SshConfigError);
+    expect((err as SshConfigError).stderr).toContain('nosuch.invalid');
+  });
+});
+
+describe('strictFs: only regular files are read', () => {
+  it('a device is refused, not read as an empty file; a folder too; a missing file is nothing', () => {
+    expect(() => strictFs.readFile('/dev/null')).toThrow('not a regular file');
+    expect(() => strictFs.readFile(dir)).toThrow();
+    expect(strictFs.readFile(join(dir, 'no-such-file'))).toBeUndefined();
+    const file = join(dir, 'regular.conf');
+    writeFileSync(file, 'Host *\n');
+    expect(strictFs.readFile(file)).toBe('Host *\n');
+  });
+
+  it('a FIFO given as -F is refused without waiting for a writer: every host alone', () => {
+    const fifo = join(dir, 'fifo.conf');
+    execFileSync('mkfifo', [fifo]);
+    // a writer, so that a read that waits for one ends (and the test with it) instead of hanging
+    const writer = spawn('sh', ['-c', `printf 'Host *\\n  User w\\n' > '${fifo}'`], {
+      stdio: 'ignore',
+    });
+    try {
+      expect(() => strictFs.readFile(fifo)).toThrow('not a regular file');
+      expect(sshConfigShapeOf(fifo)).toMatchObject({ groupable: false });
+    } finally {
+      writer.kill();
+    }
   });
 });

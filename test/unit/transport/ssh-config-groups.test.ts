@@ -7,9 +7,12 @@
 import { describe, expect, it } from 'vitest';
 import {
   hostGroup,
+  jumpsThrough,
+  keptAsWritten,
   readSshConfigShape,
   readTheSameFiles,
 } from '../../../src/transport/ssh/ssh-config-groups.ts';
+import type { ResolvedSshConfig } from '../../../src/transport/ssh/ssh-config-values.ts';
 import { memFs } from '../../ssh-config-mem-fs.ts';
 
 const shape = (config: string, more: Record<string, string> = {}) =>
@@ -100,6 +103,21 @@ describe('hostGroup', () => {
     expect(groups('Host b\n  RemoteCommand echo ${B}', ['b', 'c'])).toEqual(['alone', '0']);
   });
 
+  it('a host that may reach CanonicalizePermittedCNAMEs (but `none`) is alone: ssh asks the DNS', () => {
+    const cnames = 'Host b\n  CanonicalizePermittedCNAMEs *.a.example:*.b.example';
+    expect(groups(cnames, ['b', 'c'])).toEqual(['alone', '0']);
+    expect(groups('CanonicalizePermittedCNAMEs *:*\nHost b', ['b', 'c'])).toEqual([
+      'alone',
+      'alone',
+    ]);
+    expect(groups('Host b\n  CanonicalizePermittedCNAMEs none', ['b', 'c'])).toEqual(['1', '0']);
+    // ssh reads `none` case sensitively, and alone
+    expect(groups('Host b\n  CanonicalizePermittedCNAMEs None', ['b', 'c'])).toEqual([
+      'alone',
+      '0',
+    ]);
+  });
+
   it('a line before any Host line, or after a Match, may be reached by every host', () => {
     expect(groups('IdentityFile ~/.ssh/%h\nHost b', ['b', 'c'])).toEqual(['alone', 'alone']);
     expect(groups('Host b\nMatch all\n  HostName x', ['b', 'c'])).toEqual(['alone', 'alone']);
@@ -113,7 +131,56 @@ describe('hostGroup', () => {
     const s = shape('Host *\n  User u');
     expect(
       ['Web1', 'web1', 'fd00::1', '10.0.0.1', 'a_b-c', 'a%b', 'a b'].map((h) => hostGroup(s, h)),
-    ).toEqual([undefined, '1', '1', '1', '1', undefined, undefined]);
+    ).toEqual([undefined, '1', undefined, '1', '1', undefined, undefined]);
+  });
+
+  // ssh rewrites these to their standard form (inet_aton, inet_ntop) before it prints `hostname`
+  // and matches `Host` lines again after `Match final`
+  const rewritten = [
+    '127.1',
+    '1234',
+    '010.0.0.1',
+    '127.0.0.01',
+    '00.1.2.3',
+    '0x7f.1',
+    '0X7F.0.0.1',
+    '0x.1.2.3',
+    '1.2.3.4.5',
+    '2001:0db8::0001',
+    '2001:db8::1',
+    '::1',
+    'fd00::5',
+  ];
+  const asWritten = [
+    '127.0.0.1',
+    '0.0.0.0',
+    '10.0.0.5',
+    '255.255.255.255',
+    'web1.10',
+    '1e5',
+    '0xg',
+  ];
+
+  it('a numeric address not in its standard form, and any IPv6 address, is alone', () => {
+    const s = shape('Host 127.0.0.1 2001:db8::1\n  User a\nMatch final');
+    expect(rewritten.filter((h) => hostGroup(s, h.toLowerCase()) !== undefined)).toEqual([]);
+    expect(rewritten.filter((h) => keptAsWritten(h))).toEqual([]);
+    expect(asWritten.map((h) => hostGroup(s, h))).toEqual(['1', '0', '0', '0', '0', '0', '0']);
+    expect(asWritten.every((h) => keptAsWritten(h))).toBe(true);
+  });
+});
+
+describe('jumpsThrough', () => {
+  const via = (...hops: string[]) => ({ proxyJump: hops }) as unknown as ResolvedSshConfig;
+
+  it('a host that is any hop of its group’s ProxyJump, whatever the user and port', () => {
+    expect(jumpsThrough(via('bastion'), 'bastion')).toBe(true);
+    expect(jumpsThrough(via('jump@Bastion:2200'), 'bastion')).toBe(true);
+    expect(jumpsThrough(via('ssh://j@bastion:22/', 'inner'), 'bastion')).toBe(true);
+    expect(jumpsThrough(via('outer', 'bastion'), 'bastion')).toBe(true);
+    expect(jumpsThrough(via('bastion'), 'web1')).toBe(false);
+    expect(jumpsThrough(via('bastion.example'), 'bastion')).toBe(false);
+    expect(jumpsThrough({ proxyJump: undefined } as unknown as ResolvedSshConfig, 'b')).toBe(false);
   });
 });
 
