@@ -7,6 +7,9 @@
  *   directive), and none of the `harmless` ones, so the corpus cannot drift from OpenSSH;
  * - test/integration/cli/ssh-config-trust.test.ts: `kpfleet validate` and `facts` refuse every
  *   dangerous case (exit 3) and the marker is never created.
+ * And `GROUPING`, configs for the `ssh -G` grouping (src/transport/ssh/ssh-config-groups.ts):
+ * test/integration/transport/ssh-config-groups.test.ts resolves `GROUPING_HOSTS` with each and
+ * compares every host's answer with its own `ssh -G`, key by key.
  *
  * In the texts, `@D@` stands for the folder the files are written to and `@M@` for the marker
  * file that a command creates when ssh runs it.
@@ -304,3 +307,176 @@ export const REFUSED_BY_CAUTION: readonly CorpusCase[] = [
 export function fill(text: string, dir: string, marker: string): string {
   return text.replaceAll('@D@', dir).replaceAll('@M@', marker);
 }
+
+/** A config for the `ssh -G` grouping, and what grouping `GROUPING_HOSTS` costs with it. */
+export interface GroupingCase {
+  name: string;
+  /** The ssh config (`-F @D@/ssh_config`). */
+  config: string;
+  /** More files in `@D@`: name → text. */
+  files?: Record<string, string>;
+  /** `ssh -G` runs for `GROUPING_HOSTS` resolved with the same options (the `-v` check aside). */
+  spawns: number;
+}
+
+/**
+ * Lower-case names group. Asked about alone: `Web3` (Host patterns are case sensitive), and the
+ * addresses ssh rewrites to their standard form (`127.1`, `0x7f.1` → 127.0.0.1,
+ * `2001:0db8::0001` → 2001:db8::1), and every IPv6 address (`fd00::5`): 5 runs in every case.
+ */
+export const GROUPING_HOSTS: readonly string[] = [
+  'web1',
+  'web2',
+  'web10',
+  'db1',
+  'db2',
+  'bastion',
+  'web1.example.com',
+  '10.0.0.5',
+  'fd00::5',
+  'Web3',
+  'x-y_z',
+  '127.1',
+  '0x7f.1',
+  '2001:0db8::0001',
+];
+
+export const GROUPING: readonly GroupingCase[] = [
+  {
+    name: 'Host patterns, wildcards, first value wins',
+    config: [
+      'Host web?',
+      '  User webuser',
+      '  Port 2201',
+      'Host web*',
+      '  IdentitiesOnly yes',
+      '  ServerAliveInterval 30',
+      'Host db*',
+      '  User dbuser',
+      'Host *.example.com',
+      '  ConnectTimeout 7',
+      'Host *',
+      '  ForwardAgent no',
+      '  User everyone',
+    ].join('\n'),
+    // web1 web2 | web10 | db1 db2 | web1.example.com | bastion 10.0.0.5 x-y_z | the five alone
+    spawns: 10,
+  },
+  {
+    name: 'negated patterns',
+    config: 'Host web* !web2\n  User not-web2\nHost * !db*\n  Port 2222\n',
+    // web1 web10 web1.example.com | web2 bastion 10.0.0.5 x-y_z | db1 db2 | the five alone
+    spawns: 8,
+  },
+  {
+    name: 'Include with a glob, read where it stands',
+    config: 'Include @D@/conf.d/*.conf\nHost *\n  User fallback\n',
+    files: {
+      'conf.d/10-web.conf': 'Host web*\n  User inc-web\n',
+      'conf.d/20-db.conf': 'Host db1\n  Port 2300\n',
+    },
+    // web… (4) | db1 | db2 and the rest | the five alone
+    spawns: 8,
+  },
+  {
+    name: 'Include inside a Host block',
+    config: 'Host db*\n  Include @D@/db.conf\nHost *\n  Compression yes\n',
+    files: { 'db.conf': 'User from-db-include\nHost db1\n  Port 2400\n' },
+    // db1 | db2 | the rest | the five alone
+    spawns: 8,
+  },
+  {
+    name: 'HostName %h: the hosts that reach it are asked about alone',
+    config: 'Host web*\n  HostName %h.internal.example\nHost *\n  User u\n',
+    // web1 web2 web10 web1.example.com alone | the other five | the five alone
+    spawns: 10,
+  },
+  {
+    name: 'a literal HostName',
+    config: 'Host bastion\n  HostName 10.9.9.9\n  User jump\n',
+    // bastion alone | the rest | the five alone
+    spawns: 7,
+  },
+  {
+    name: 'IdentityFile %h in Host *: every host alone',
+    config: 'Host *\n  IdentityFile ~/.ssh/id_%h\n',
+    spawns: 14,
+  },
+  {
+    name: 'ControlPath %C for the db hosts',
+    config: 'Host db*\n  ControlPath /tmp/cm-%C\nHost *\n  User u\n',
+    // db1, db2 alone | the other seven | the five alone
+    spawns: 8,
+  },
+  {
+    name: 'ProxyJump and per-host User/Port',
+    config: [
+      'Host db*',
+      '  ProxyJump jump@bastion:2200',
+      'Host bastion',
+      '  User jump',
+      '  Port 2200',
+      'Host web1',
+      '  User alice',
+      'Host web2',
+      '  Port 2022',
+    ].join('\n'),
+    // db1 db2 | bastion | web1 | web2 | the other four | the five alone
+    spawns: 10,
+  },
+  {
+    name: 'ProxyCommand %h %p',
+    config: 'Host web*\n  ProxyCommand nc %h %p\n',
+    // four web hosts alone | the other five | the five alone
+    spawns: 10,
+  },
+  {
+    name: 'Match host: every host alone',
+    config: 'Match host web*\n  User m\n',
+    spawns: 14,
+  },
+  {
+    name: 'Match exec: every host alone',
+    config: 'Match exec true\n  User e\n',
+    spawns: 14,
+  },
+  {
+    name: 'Match all, final, canonical and localuser are the same for every host',
+    config: [
+      'Match final all',
+      '  GSSAPIAuthentication no',
+      'Match !localuser nosuch-user',
+      '  ServerAliveCountMax 5',
+      'Match canonical',
+      '  Compression yes',
+      'Host web*',
+      '  User w',
+    ].join('\n'),
+    // the four web hosts | the other five | the five alone
+    spawns: 7,
+  },
+  {
+    name: 'a comment after a pattern: versions split it differently, every host alone',
+    config: 'Host web* # the web tier\n  User w\n',
+    spawns: 14,
+  },
+  {
+    name: 'numeric addresses ssh rewrites, matched again after Match final',
+    config: [
+      'Host 127.0.0.1',
+      '  User alice',
+      'Host 2001:db8::1',
+      '  User v6admin',
+      '  ProxyJump jump.example',
+      'Match final',
+    ].join('\n'),
+    // the nine plain names | the five alone
+    spawns: 6,
+  },
+  {
+    name: 'a ProxyJump through a host of the group: that host alone',
+    config: 'Host *\n  ProxyJump jump@bastion:2200\n',
+    // the other eight | bastion | the five alone
+    spawns: 7,
+  },
+];

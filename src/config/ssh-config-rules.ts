@@ -20,7 +20,8 @@
  */
 import { trimEndChars } from '../util/text.ts';
 import { knownHostsNameProblem } from '../util/names.ts';
-import type { Reading, Word } from './ssh-config-words.ts';
+import { includeWords } from '../util/ssh-config-files.ts';
+import type { Reading } from '../util/ssh-config-words.ts';
 
 export type FindingCode = 'ssh-config/runs-command' | 'ssh-config/host-name' | 'ssh-config/include';
 
@@ -118,16 +119,6 @@ function readingFindings(line: string, r: Reading): Finding[] {
         ];
   }
   return [];
-}
-
-/** The words an `Include` on this line names, in every reading (each once). */
-export function includeWords(rs: readonly Reading[]): Word[] {
-  const seen = new Map<string, Word>();
-  for (const r of rs) {
-    if (r.keyword.text.toLowerCase() !== 'include') continue;
-    for (const w of r.args) if (!seen.has(w.text)) seen.set(w.text, w);
-  }
-  return [...seen.values()];
 }
 
 /** What one line of a project file does that the scan refuses, at most one finding per code. */

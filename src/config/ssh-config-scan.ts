@@ -8,31 +8,20 @@
  *
  * Each line is read every way an OpenSSH client may split it (ssh-config-words.ts: OpenSSH's own
  * word splitters, and quotes and backslashes ignored), and refused when any reading finds what
- * ssh-config-rules.ts lists. `Include` is followed as readconf.c follows it (globs, relative paths
- * under ~/.ssh for user files and /etc/ssh for system ones), every reading's paths, a glob read
- * widely (`[...]` as `?`, `\` escapes): the scan may read more files than ssh, never fewer.
+ * ssh-config-rules.ts lists. `Include` is followed as readconf.c follows it, every reading's
+ * paths (util/ssh-config-files.ts): the scan may read more files than ssh, never fewer.
  * Pure: the caller gives the file reads and directory listings.
  */
 import type { Diagnostic } from '../diagnostics.ts';
-import { compileGlob, isGlob } from '../util/glob.ts';
 import { SourceText } from '../util/source.ts';
-import { includeWords, lineFindings } from './ssh-config-rules.ts';
+import { walkSshConfig } from '../util/ssh-config-files.ts';
+import type { SshConfigFs, SshConfigRoot } from '../util/ssh-config-files.ts';
+import { lineFindings } from './ssh-config-rules.ts';
 import type { FindingCode } from './ssh-config-rules.ts';
-import { readings } from './ssh-config-words.ts';
 
+export type { SshConfigRoot };
 /** What the scan may read; every path is absolute. */
-export interface SshConfigScanFs {
-  /** The text of a file; undefined when it is missing or not a readable file. */
-  readFile(path: string): string | undefined;
-  /** The names in a folder; empty when it cannot be listed. */
-  readdir(path: string): string[];
-}
-
-export interface SshConfigRoot {
-  path: string;
-  /** Read as a user file (`~/.ssh/config`, `ssh -F`): relative `Include`s live in ~/.ssh. */
-  user: boolean;
-}
+export type SshConfigScanFs = SshConfigFs;
 
 export interface SshConfigScanInput {
   /** The files ssh reads first, in order. */
@@ -45,9 +34,6 @@ export interface SshConfigScanInput {
   display: (path: string) => string;
 }
 
-/** readconf.c READCONF_MAX_DEPTH: deeper `Include`s are an error to ssh. */
-const MAX_DEPTH = 16;
-
 const HINTS: Readonly<Record<FindingCode, string>> = {
   'ssh-config/runs-command':
     'kpfleet runs no command from an ssh config in the project; an operator who trusts this file passes --trust-ssh-config (never in a pull-request job), or moves the directive to ~/.ssh/config',
@@ -57,53 +43,9 @@ const HINTS: Readonly<Record<FindingCode, string>> = {
     'write the path without quotes or backslashes (a glob such as conf.d/*.conf is fine), or pass --trust-ssh-config if you trust this file',
 };
 
-/** glob(3) over absolute paths: `*`, `?`, `[...]` per segment; a leading dot is matched only by a dot. */
-export function globFiles(pattern: string, fs: SshConfigScanFs): string[] {
-  const parts = pattern.split('/').filter((p) => p !== '');
-  let paths = [''];
-  for (const part of parts) {
-    if (!isGlob(part)) {
-      paths = paths.map((p) => `${p}/${part}`);
-      continue;
-    }
-    const glob = compileGlob(part);
-    paths = paths.flatMap((p) =>
-      fs
-        .readdir(p === '' ? '/' : p)
-        .filter((n) => glob.match(n) && (!n.startsWith('.') || part.startsWith('.')))
-        .sort()
-        .map((n) => `${p}/${n}`),
-    );
-  }
-  return paths.map((p) => (p === '' ? '/' : p));
-}
-
-/**
- * The files an `Include` word names, as readconf.c finds them or more; undefined for `~user/`.
- * glob(3) reads `\x` as `x` and has its own bracket rules: the word is unescaped, and each closed
- * `[...]` widened to `?`, and the unescaped word is also taken literally.
- */
-function includePaths(
-  word: string,
-  user: boolean,
-  home: string,
-  fs: SshConfigScanFs,
-): string[] | undefined {
-  let path = word.replace(/\\(.)/g, '$1');
-  if (!path.startsWith('/') && !path.startsWith('~'))
-    path = `${user ? '~/.ssh' : '/etc/ssh'}/${path}`;
-  if (path === '~' || path.startsWith('~/')) path = home + path.slice(1);
-  else if (path.startsWith('~')) return undefined;
-  const wide = globFiles(path.replace(/\[[^\]/]*\]/g, '?'), fs);
-  return wide.includes(path) ? wide : [...wide, path];
-}
-
-interface Visit {
-  path: string;
-  user: boolean;
-  /** The project file that includes this one, when this file is scanned because of it. */
+/** The project file that includes a file, when it is scanned because of it. */
+interface Via {
   includedBy: string | undefined;
-  depth: number;
 }
 
 /**
@@ -113,55 +55,59 @@ interface Visit {
  */
 export function scanSshConfig(input: SshConfigScanInput, fs: SshConfigScanFs): Diagnostic[] {
   const out: Diagnostic[] = [];
-  const seen = new Set<string>();
-  const visit = (v: Visit): void => {
-    const own = input.inProject(v.path);
-    const scanned = own || v.includedBy !== undefined;
-    const key = `${v.path}\0${String(scanned)}`;
-    if (seen.has(key) || v.depth > MAX_DEPTH) return;
-    seen.add(key);
-    const text = fs.readFile(v.path);
-    if (text === undefined) return;
-    const src = new SourceText(input.display(v.path), text);
-    const why =
-      own || v.includedBy === undefined
-        ? 'this file is part of the project, which a pull request can change'
-        : `this file is included by ${v.includedBy}, part of the project`;
-    text.split('\n').forEach((line, i) => {
-      const rs = readings(line);
-      const report = (code: FindingCode, what: string, at: number, hint: string): void => {
-        out.push(
-          src.diagnostic('error', code, `${what}, and ${why}`, { line: i + 1, col: at + 1 }, hint),
-        );
-      };
-      if (scanned) {
-        for (const f of lineFindings(line, rs)) report(f.code, f.what, f.at, HINTS[f.code]);
-      }
-      for (const w of includeWords(rs)) {
-        const files = includePaths(w.text, v.user, input.home, fs);
-        if (files === undefined) {
-          if (scanned) {
-            report(
-              'ssh-config/include',
-              `kpfleet cannot follow \`Include ${w.text}\` to check what it runs`,
-              w.at,
-              'name the file by an absolute path, or relative to ~/.ssh',
-            );
-          }
-          continue;
-        }
-        for (const f of files) {
-          visit({
-            path: f,
-            user: v.user,
-            includedBy: scanned ? `${src.file}:${String(i + 1)}` : undefined,
-            depth: v.depth + 1,
-          });
-        }
-      }
-    });
-  };
-  for (const r of input.roots)
-    visit({ path: r.path, user: r.user, includedBy: undefined, depth: 0 });
+  const scanned = (path: string, via: Via): boolean =>
+    input.inProject(path) || via.includedBy !== undefined;
+  walkSshConfig<Via>(
+    input.roots.map((r) => ({ ...r, ctx: { includedBy: undefined } })),
+    input.home,
+    fs,
+    {
+      key: (f) => `${f.path}\0${String(scanned(f.path, f.ctx))}`,
+      read: (f, text) => {
+        const own = input.inProject(f.path);
+        const scan = scanned(f.path, f.ctx);
+        const src = new SourceText(input.display(f.path), text);
+        const why =
+          own || f.ctx.includedBy === undefined
+            ? 'this file is part of the project, which a pull request can change'
+            : `this file is included by ${f.ctx.includedBy}, part of the project`;
+        const report = (
+          i: number,
+          code: FindingCode,
+          what: string,
+          at: number,
+          hint: string,
+        ): void => {
+          out.push(
+            src.diagnostic(
+              'error',
+              code,
+              `${what}, and ${why}`,
+              { line: i + 1, col: at + 1 },
+              hint,
+            ),
+          );
+        };
+        return {
+          line: (line, i, rs) => {
+            if (scan)
+              for (const x of lineFindings(line, rs))
+                report(i, x.code, x.what, x.at, HINTS[x.code]);
+          },
+          include: (i) => ({ includedBy: scan ? `${src.file}:${String(i + 1)}` : undefined }),
+          unfollowed: (i, w) => {
+            if (scan)
+              report(
+                i,
+                'ssh-config/include',
+                `kpfleet cannot follow \`Include ${w.text}\` to check what it runs`,
+                w.at,
+                'name the file by an absolute path, or relative to ~/.ssh',
+              );
+          },
+        };
+      },
+    },
+  );
   return out;
 }

@@ -127,6 +127,40 @@ export class OverlayMap<K, V> implements ReadonlyMap<K, V> {
   }
 }
 
+/** Whether a shared answer has a `%` token left in a value (then its settings depend on the host). */
+const hasTokens = new WeakMap<ResolvedSshConfig, boolean>();
+
+/**
+ * The answer `template` (one host's) gives for `host`, which the config files cannot tell apart
+ * from it: `host`, `hostname` (ssh lowercases it) and `port` (the `-p` port, else the template's)
+ * overlaid, nothing copied. When no value holds a `%` token, nothing else in the answer depends
+ * on the host; otherwise the settings are read again from the overlaid lines.
+ */
+export function answerFor(
+  template: ResolvedSshConfig,
+  host: string,
+  port: number | undefined,
+  local: () => Pick<TokenContext, 'home' | 'localUser' | 'uid' | 'localHostname' | 'env'>,
+): ResolvedSshConfig {
+  const p = port ?? template.port;
+  const hostname = host.toLowerCase();
+  const raw = new OverlayMap(
+    template.raw,
+    new Map([
+      ['host', [host]],
+      ['hostname', [hostname]],
+      ['port', [String(p)]],
+    ]),
+  );
+  let tokens = hasTokens.get(template);
+  if (tokens === undefined) {
+    tokens = [...template.raw.values()].some((vs) => vs.some((v) => v.includes('%')));
+    hasTokens.set(template, tokens);
+  }
+  if (tokens) return toResolvedConfig(host, raw, local());
+  return { ...template, host, hostname, port: p, raw };
+}
+
 /** `[user@]host[:port]`, `[v6]:port`, or `ssh://[user@]host[:port]`, as ProxyJump takes them. */
 export function parseJumpHost(spec: string): JumpHost {
   let rest = spec.startsWith('ssh://') ? spec.slice('ssh://'.length).replace(/\/$/, '') : spec;

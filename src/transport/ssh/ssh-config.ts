@@ -2,9 +2,12 @@
  * OpenSSH client settings for a host, resolved as OpenSSH resolves them: kpfleet asks
  * `ssh -G` (it evaluates Host/Match blocks, Include, defaults and the command line, and makes no
  * connection) and parses its `key value` lines (ssh-config-values.ts). `ssh -G` is the
- * reference; nothing here re-implements ssh_config's matching rules. Here: running `ssh -G`
- * (arguments, errors, time limit), and resolving many hosts with one run where the config allows
- * it, each answer cached.
+ * reference for every value. Here: running `ssh -G` (arguments, errors, time limit), and
+ * resolving many hosts with one run where the config files cannot tell them apart, each answer
+ * cached: without a file (`-F none`) one run serves every host (but an address ssh rewrites,
+ * keptAsWritten); with files, one run serves each group of hosts that match the same `Host` lines
+ * (ssh-config-groups.ts says which, and when a host is asked about alone). Either way only `host`, `hostname` and `port` are overlaid on the
+ * shared answer (`answerFor`), and a shared answer that fails is asked again for each host.
  *
  * Two things `ssh -G` (OpenSSH 9.2) prints unexpanded are expanded, as ssh does before it uses
  * them: `~` and the `%` tokens in `IdentityFile` and `CertificateFile` (ssh-config-tokens.ts).
@@ -16,8 +19,16 @@ import { join } from 'node:path';
 import { SshClientMissingError, SshConfigError } from '../../errors.ts';
 import { showCommand } from '../shell.ts';
 import { pushAll } from '../../util/arrays.ts';
+import {
+  hostGroup,
+  jumpsThrough,
+  keptAsWritten,
+  readTheSameFiles,
+  sshConfigShapeOf,
+} from './ssh-config-groups.ts';
+import type { SshConfigShape } from './ssh-config-groups.ts';
 import { localTokenFacts } from './ssh-config-tokens.ts';
-import { OverlayMap, parseSshG, toResolvedConfig } from './ssh-config-values.ts';
+import { answerFor, parseSshG, toResolvedConfig } from './ssh-config-values.ts';
 import type { ResolvedSshConfig } from './ssh-config-values.ts';
 
 export interface ResolveSshConfigOptions {
@@ -45,9 +56,16 @@ export interface ResolveSshConfigOptions {
 // ---------------------------------------------------------------------------------------------
 // Running ssh -G
 
-/** The `ssh` arguments for `opts` and `host`; the default user config is left to ssh. */
-export function sshGArgs(host: string, opts: ResolveSshConfigOptions = {}): string[] {
-  const args = ['-G'];
+/**
+ * The `ssh` arguments for `opts` and `host`; the default user config is left to ssh. `verbose`
+ * (`-v`): ssh also says on stderr which files it reads.
+ */
+export function sshGArgs(
+  host: string,
+  opts: ResolveSshConfigOptions = {},
+  verbose = false,
+): string[] {
+  const args = verbose ? ['-G', '-v'] : ['-G'];
   const file = opts.configFile;
   if (file === false) args.push('-F', 'none');
   else if (file !== undefined && !isDefaultUserConfig(file)) args.push('-F', file);
@@ -92,9 +110,10 @@ const SSH_G_MAX_OUTPUT = 4 * 1024 * 1024;
 function runSshG(
   host: string,
   opts: ResolveSshConfigOptions,
+  verbose = false,
 ): Promise<{ stdout: string; stderr: string }> {
   const binary = opts.sshBinary ?? 'ssh';
-  const args = sshGArgs(host, opts);
+  const args = sshGArgs(host, opts, verbose);
   return new Promise((resolve, reject) => {
     const child = execFile(
       binary,
@@ -200,32 +219,24 @@ export function resolveSshConfigCached(
   opts: ResolveSshConfigOptions = {},
 ): Promise<ResolvedSshConfig> {
   // Without any config file (`-F none`) the host and port change nothing but `host`, `hostname`
-  // (ssh lowercases it) and `port`: one `ssh -G` serves every host with the same user, instead of
-  // one process per host or per port (measured by the plan and scale benchmarks).
-  if (opts.configFile === false && host !== NO_CONFIG_TEMPLATE && opts.extraArgs === undefined) {
+  // and `port`: one `ssh -G` serves every host with the same user (measured by the plan and
+  // scale benchmarks). Not for a numeric address ssh rewrites (`127.1` → hostname 127.0.0.1).
+  if (
+    opts.configFile === false &&
+    host !== NO_CONFIG_TEMPLATE &&
+    opts.extraArgs === undefined &&
+    keptAsWritten(host)
+  ) {
     const { port, ...rest } = opts;
-    return resolveSshConfigCached(NO_CONFIG_TEMPLATE, rest).then((t) => {
-      const p = port ?? t.port;
-      return {
-        ...t,
-        host,
-        hostname: host.toLowerCase(),
-        port: p,
-        raw: new OverlayMap(
-          t.raw,
-          new Map([
-            ['host', [host]],
-            ['hostname', [host.toLowerCase()]],
-            ['port', [String(p)]],
-          ]),
-        ),
-      };
-    });
+    return resolveSshConfigCached(NO_CONFIG_TEMPLATE, rest).then((t) =>
+      answerFor(t, host, port, localTokenFacts),
+    );
   }
   const key = cacheKey(host, opts);
   const hit = cache.get(key);
   if (hit !== undefined) return hit;
-  const pending = resolveSshConfig(host, opts);
+  const pending =
+    opts.configFile === false ? resolveSshConfig(host, opts) : resolveGrouped(host, opts);
   cache.set(key, pending);
   // A failure is not remembered: the next call asks ssh again.
   pending.catch(() => cache.delete(key));
@@ -235,9 +246,68 @@ export function resolveSshConfigCached(
 /** The host `ssh -G -F none` is asked about once, for every host resolved without a config. */
 const NO_CONFIG_TEMPLATE = 'kpfleet-no-config.invalid';
 
+/** Per (binary, file): the files read once, and whether ssh reads the same ones. */
+const shapes = new Map<string, Promise<SshConfigShape>>();
+/** Per group: the first host's `ssh -G` answer, shared by the others. */
+const templates = new Map<string, Promise<ResolvedSshConfig>>();
+
+/**
+ * The config files for `opts`, read once per run; grouping is kept only when `ssh -v -G` (once,
+ * for the first host asked about) says it reads no file that kpfleet did not read.
+ */
+function shapeOf(host: string, opts: ResolveSshConfigOptions): Promise<SshConfigShape> {
+  const given = opts.configFile;
+  const file = typeof given === 'string' && !isDefaultUserConfig(given) ? given : undefined;
+  const key = JSON.stringify([opts.sshBinary ?? 'ssh', file ?? null]);
+  let shape = shapes.get(key);
+  if (shape === undefined) {
+    const read = sshConfigShapeOf(file);
+    shape = read.groupable
+      ? runSshG(host, opts, true).then(
+          ({ stderr }): SshConfigShape =>
+            readTheSameFiles(read, stderr, process.cwd())
+              ? read
+              : { groupable: false, why: 'ssh read a file kpfleet did not' },
+          (): SshConfigShape => ({ groupable: false, why: 'ssh -v -G failed' }),
+        )
+      : Promise.resolve(read);
+    shapes.set(key, shape);
+  }
+  return shape;
+}
+
+/** `host` resolved with its group's answer, or alone when its group cannot be known. */
+async function resolveGrouped(
+  host: string,
+  opts: ResolveSshConfigOptions,
+): Promise<ResolvedSshConfig> {
+  const extra = opts.extraArgs;
+  const alone = extra !== undefined && extra.before.length + extra.after.length > 0;
+  const group = alone ? undefined : hostGroup(await shapeOf(host, opts), host);
+  if (group === undefined) return resolveSshConfig(host, opts);
+  const key = JSON.stringify([
+    cacheKey('', { ...opts, port: undefined }),
+    opts.port === undefined,
+    group,
+  ]);
+  const shared = templates.get(key);
+  if (shared === undefined) {
+    const own = resolveSshConfig(host, opts);
+    templates.set(key, own);
+    own.catch(() => templates.delete(key));
+    return own;
+  }
+  // the first host's error is its own; a host its group jumps through would loop: asked alone
+  const template = await shared.catch(() => undefined);
+  if (template === undefined || jumpsThrough(template, host)) return resolveSshConfig(host, opts);
+  return answerFor(template, host, opts.port, localTokenFacts);
+}
+
 /** Forget every cached resolution (after the config file changed, and between tests). */
 export function clearSshConfigCache(): void {
   cache.clear();
+  shapes.clear();
+  templates.clear();
 }
 
 /**

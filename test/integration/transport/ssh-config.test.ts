@@ -320,6 +320,13 @@ describe('resolveSshConfig (ssh -G)', () => {
       ['Web01.Example.COM', 22],
       ['db-a', undefined],
       ['127.0.0.1', 40123],
+      // numeric addresses ssh rewrites to their standard form, and IPv6: each asks ssh itself
+      ['127.1', 2222],
+      ['0x7f.1', undefined],
+      ['1234', undefined],
+      ['127.0.0.01', 22],
+      ['2001:0db8::0001', 2200],
+      ['FD00::1', undefined],
     ] as const) {
       const opts = { configFile: false as const, user: 'deploy', port };
       const shared = await resolveSshConfigCached(host, opts);

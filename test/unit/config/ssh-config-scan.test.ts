@@ -3,24 +3,11 @@
  * splits them, and which files it follows through `Include`, without running ssh.
  */
 import { describe, expect, it } from 'vitest';
-import { globFiles, scanSshConfig } from '../../../src/config/ssh-config-scan.ts';
-import type { SshConfigScanFs } from '../../../src/config/ssh-config-scan.ts';
+import { scanSshConfig } from '../../../src/config/ssh-config-scan.ts';
+import { globFiles } from '../../../src/util/ssh-config-files.ts';
 import { DANGEROUS, fill, HARMLESS, REFUSED_BY_CAUTION } from '../../ssh-config-corpus.ts';
 import type { CorpusCase } from '../../ssh-config-corpus.ts';
-
-/** An in-memory tree: absolute path → text. Folders are implied by the paths. */
-function memFs(files: Record<string, string>): SshConfigScanFs {
-  return {
-    readFile: (p) => files[p],
-    readdir: (dir) => {
-      const prefix = dir === '/' ? '/' : `${dir}/`;
-      const names = Object.keys(files)
-        .filter((p) => p.startsWith(prefix))
-        .map((p) => p.slice(prefix.length).split('/')[0] ?? '');
-      return [...new Set(names)];
-    },
-  };
-}
+import { memFs } from '../../ssh-config-mem-fs.ts';
 
 const PROJECT = '/repo';
 const HOME = '/home/op';

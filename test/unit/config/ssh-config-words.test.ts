@@ -1,10 +1,10 @@
 /**
- * The readings of an ssh_config line (src/config/ssh-config-words.ts): OpenSSH's strdelim and
+ * The readings of an ssh_config line (src/util/ssh-config-words.ts): OpenSSH's strdelim and
  * argv_split as misc.c has them, and the two plain readings under them. The corpus
  * (test/ssh-config-corpus.ts) shows with the real `ssh -G` that these splits are OpenSSH's.
  */
 import { describe, expect, it } from 'vitest';
-import { argvSplit, readings } from '../../../src/config/ssh-config-words.ts';
+import { argvSplit, readings } from '../../../src/util/ssh-config-words.ts';
 
 const show = (line: string): string[] =>
   readings(line).map((r) =>

@@ -1,8 +1,9 @@
 /**
- * The ways an OpenSSH client may split a line of ssh_config into words, for the project
- * ssh-config scan (ssh-config-scan.ts). The scan judges a line by every reading here, so that a
- * line is refused when any of them finds a directive that runs a command: it does not bet on one
- * version's word splitting.
+ * The ways an OpenSSH client may split a line of ssh_config into words. The project ssh-config
+ * scan (config/ssh-config-scan.ts) judges a line by every reading here, so that a line is refused
+ * when any of them finds a directive that runs a command: it does not bet on one version's word
+ * splitting. The `ssh -G` grouping (transport/ssh/ssh-config-groups.ts) trusts a line only when
+ * every reading agrees.
  *
  * - `strdelim`: OpenSSH's misc.c `strdelim` (split at blanks and one `=`; a `"` anywhere in a
  *   word is removed and the word ends at the next `"`: `Ma"tch"` is `Match`, `"Match"exec` is
@@ -16,7 +17,7 @@
  *
  * Pure; every reading is linear in the line.
  */
-import { trimEndChars } from '../util/text.ts';
+import { trimEndChars } from './text.ts';
 
 export interface Word {
   text: string;
