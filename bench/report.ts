@@ -121,7 +121,7 @@ const once = (r: { min: number; max: number }) =>
 const out: string[] = [
   '# Benchmarks',
   '',
-  'Written by `npm run bench` (`bench/run.ts`: `jobs.ts`, `scale.ts`, `fleet-up.ts`, `demo.ts`, `startup.ts`,',
+  'Written by `npm run bench` (`bench/run.ts`: `jobs.ts`, `scale.ts`, `ssh-config.ts`, `status.ts`, `fleet-up.ts`, `demo.ts`, `startup.ts`,',
   '`hostile.ts`, then `report.ts`); the raw numbers are in `bench/results/*.json`. Everything runs on one machine:',
   'kpfleet, Ansible, the floor script and every simulated host share its cores, so host-side',
   'work (sshd, the probe, kpatch) competes with the client being measured. Medians of the rounds,',
