@@ -5,9 +5,10 @@
  * reference for every value. Here: running `ssh -G` (arguments, errors, time limit), and
  * resolving many hosts with one run where the config files cannot tell them apart, each answer
  * cached: without a file (`-F none`) one run serves every host (but an address ssh rewrites,
- * keptAsWritten); with files, one run serves each group of hosts that match the same `Host` lines
- * (ssh-config-groups.ts says which, and when a host is asked about alone). Either way only `host`, `hostname` and `port` are overlaid on the
- * shared answer (`answerFor`), and a shared answer that fails is asked again for each host.
+ * keptAsWritten); with files, one run serves each group of hosts that match the same `Host`
+ * lines (ssh-config-groups.ts says which, and when a host is asked about alone). Either way only
+ * `host`, `hostname` and `port` are overlaid on the shared answer (`answerFor`), and a shared
+ * answer that fails is asked again for each host.
  *
  * Two things `ssh -G` (OpenSSH 9.2) prints unexpanded are expanded, as ssh does before it uses
  * them: `~` and the `%` tokens in `IdentityFile` and `CertificateFile` (ssh-config-tokens.ts).
