@@ -4,7 +4,14 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -554,9 +561,43 @@ export function transportScenarios(get: () => TransportHarness): void {
 
     it('refuses a remote path that is not safe', async () => {
       const h = get();
+      for (const path of ['relative/x.ko', '~/../x.ko', '~//etc/x.ko', '~/'])
+        await expect(
+          transport(h.hosts[0]).upload(content, path, { sha256: sha(content) }),
+          path,
+        ).rejects.toThrow(/remote path/);
+    });
+
+    it('into the home folder: the missing folders made private, its absolute path answered', async () => {
+      const h = get();
+      const [a] = h.hosts;
+      const t = transport(a);
+      const dest = '~/.kpfleet-up/stage/0123456789abcdef/livepatch-up.ko';
+      const placed = await t.upload(content, dest, {
+        sha256: sha(content),
+        mode: 0o644,
+        makeFolders: true,
+      });
+      expect(placed).toMatch(/^\/\S*\/\.kpfleet-up\/stage\/0123456789abcdef\/livepatch-up\.ko$/);
+      expect(readFileSync(join(h.root(a), placed))).toEqual(content);
+      const home = placed.slice(0, placed.indexOf('/.kpfleet-up/'));
+      for (const d of ['.kpfleet-up', '.kpfleet-up/stage', '.kpfleet-up/stage/0123456789abcdef'])
+        expect(statSync(join(h.root(a), home, d)).mode & 0o777, d).toBe(0o700);
+      expect(statSync(join(h.root(a), placed)).mode & 0o777).toBe(0o644);
+      // again, over what is there: the folders are kept, the file replaced
+      const other = Buffer.from('KPSIM-KO 1\nname=livepatch_up\n');
+      expect(await t.upload(other, dest, { sha256: sha(other), makeFolders: true })).toBe(placed);
+      expect(readFileSync(join(h.root(a), placed))).toEqual(other);
+      expect(readdirSync(join(h.root(a), home, '.kpfleet-up/stage/0123456789abcdef'))).toEqual([
+        'livepatch-up.ko',
+      ]);
+      // a file where a folder must be: refused, nothing written
       await expect(
-        transport(h.hosts[0]).upload(content, 'relative/x.ko', { sha256: sha(content) }),
-      ).rejects.toThrow(/remote path/);
+        t.upload(content, '~/.kpfleet-up/stage/0123456789abcdef/livepatch-up.ko/x.ko', {
+          sha256: sha(content),
+          makeFolders: true,
+        }),
+      ).rejects.toBeInstanceOf(UploadError);
     });
   });
 }

@@ -20,9 +20,10 @@ import type { HostOutcome } from './outcomes.ts';
 import { FAILURE_OUTCOMES } from './outcomes.ts';
 import { rollBack } from './rollback.ts';
 import { healthCheck, runStep } from './run-step.ts';
+import type { StepContext } from './run-step.ts';
 import { cleanupStagingScript } from './scripts.ts';
 import type { HostSession } from './session.ts';
-import { endSession, lockHost, makeStaging } from './session.ts';
+import { endSession, lockHost } from './session.ts';
 import { shouldHalt, splitWaves } from './waves.ts';
 import { mapLimit } from '../util/pool.ts';
 import { plural } from '../util/text.ts';
@@ -246,8 +247,9 @@ async function runHost<H extends { host: string }>(
       });
     }
     const uploads = hp.changes.flatMap((c) => (c.action === 'upload' ? [c.destination] : []));
-    const staging = uploads.length ? await makeStaging(t, uploads) : '';
-    s.unstage = cleanupStagingScript(staging, uploads);
+    // each upload makes its staging folders (run-step.ts); whatever happens, they go at the end
+    s.unstage = cleanupStagingScript(uploads);
+    const ctx: StepContext = { facts, staging: '', lockLost };
     const done: Change[] = [];
     let failure: string | undefined;
     for (const [i, c] of hp.changes.entries()) {
@@ -267,16 +269,7 @@ async function runHost<H extends { host: string }>(
           { before },
         );
       }
-      const rec = await runStep(
-        o,
-        t,
-        hp.host,
-        c,
-        i,
-        hp.changes.length,
-        { facts, staging, lockLost },
-        false,
-      );
+      const rec = await runStep(o, t, hp.host, c, i, hp.changes.length, ctx, false);
       steps.push(rec);
       if (!rec.ok) {
         failure = `${rec.label}: ${rec.error ?? 'failed'}`;
@@ -308,7 +301,14 @@ async function runHost<H extends { host: string }>(
     }
     // roll back to the state before the run
     phase('rollback');
-    const r = await rollBack(o, s, { host: hp.host, failure, done, facts, staging, lockLost });
+    const r = await rollBack(o, s, {
+      host: hp.host,
+      failure,
+      done,
+      facts,
+      staging: ctx.staging,
+      lockLost,
+    });
     return result(
       r.outcome,
       r.message,

@@ -11,7 +11,7 @@ import type { Transport } from '../transport/transport.ts';
 import { tailText } from '../util/text.ts';
 import type { ApplyEvent, StepRecord } from './events.ts';
 import { LOCK_LOST_ERROR, underStepsLock } from './lock.ts';
-import { resolveStaged } from './scripts.ts';
+import { stagingOf } from './scripts.ts';
 import { keepCopy } from './session.ts';
 import { lastLines } from './step-frame.ts';
 import { judgeStep, splitStepOutput, stepFor } from './steps.ts';
@@ -32,6 +32,14 @@ export interface StepRunner {
   onEvent: (e: ApplyEvent) => void;
 }
 
+/** What a host's steps share: its facts under the lock, the staging folder (an upload sets it). */
+export interface StepContext {
+  facts: HostFacts;
+  /** The absolute staging folder, once an upload of this run put a file there; else ''. */
+  staging: string;
+  lockLost?: () => boolean;
+}
+
 /** Runs one change on a host (`rollback`: a step of the rollback) and records it. */
 export async function runStep(
   o: StepRunner,
@@ -40,7 +48,7 @@ export async function runStep(
   c: Change,
   index: number,
   total: number,
-  ctx: { facts: HostFacts; staging: string; lockLost?: () => boolean },
+  ctx: StepContext,
   rollback: boolean,
 ): Promise<StepRecord> {
   const label = o.label(c);
@@ -58,15 +66,17 @@ export async function runStep(
           { host, step: 'upload' },
         );
       }
-      // its folder was made with the staging folder (makeStaging)
-      const dest = resolveStaged(c.destination, ctx.staging);
+      // one session: its folders made private to the login user, written, checked, renamed;
       // 0644: `kpatch install` copies it with its mode, and the facts probe (no root) must be
       // able to read that copy's sha256 (found on the real-kernel VM)
-      await t.upload(content, dest, {
+      const placed = await t.upload(content, c.destination, {
         sha256: c.sha256,
         mode: 0o644,
         timeoutMs: o.commandTimeoutMs,
+        makeFolders: true,
       });
+      // where the host keeps it: the install that follows names the file by its absolute path
+      ctx.staging = stagingOf(c.destination, placed) ?? ctx.staging;
       rec = { change: c, label, ok: true, durationMs: 0 };
     } else {
       // built first: its names (the kernel, the file) are checked before the stash uses them

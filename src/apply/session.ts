@@ -1,7 +1,6 @@
 /**
  * One host's session in a run, and what it takes and gives back through the host's Transport:
- * the host's lock (taken, and taken again over a new connection after a drop), the staging
- * folder, the copy of a module kept before its uninstall; at the end, whatever happened, the
+ * the host's lock (taken, and taken again over a new connection after a drop), the copy of a module kept before its uninstall; at the end, whatever happened, the
  * staged uploads go, the copies go where the host is in a known state, the lock is released and
  * the connection closed. The commands are `lock.ts`'s and `scripts.ts`'s.
  */
@@ -17,7 +16,7 @@ import {
   holderScript,
   parseLockAnswer,
 } from './lock.ts';
-import { dropStashScript, stagingScript, stashFolder, stashScript } from './scripts.ts';
+import { dropStashScript, stashFolder, stashScript } from './scripts.ts';
 
 /** What an error message quotes of a host's output. */
 const MESSAGE_CHARS = 500;
@@ -93,23 +92,6 @@ export async function relock(t: Transport, o: LockOwner, lost: Held): Promise<He
   if (!lost.lost) return undefined;
   const lock = await lockHost(t, o).catch(() => ({ ok: false as const }));
   return lock.ok ? lock.held : undefined;
-}
-
-/**
- * `~/.kpfleet/stage` on the host, made private to the login user, with the folders of the
- * uploads' destinations (`~/.kpfleet/stage/<sha>/…`) in the same exec: its absolute path.
- */
-export async function makeStaging(t: Transport, destinations: readonly string[]): Promise<string> {
-  const r = await t.exec(stagingScript(destinations), { step: 'staging', timeoutMs: 30_000 });
-  const dir = r.stdout.trim();
-  if (r.code !== 0 || !dir.startsWith('/')) {
-    throw new AppError(
-      'E_STAGING',
-      `cannot make ~/.kpfleet/stage on the host: ${tailText(r.stderr, 3, MESSAGE_CHARS)}`,
-      { host: t.host, step: 'staging', hint: 'the login user needs a writable home folder' },
-    );
-  }
-  return dir;
 }
 
 /**

@@ -39,7 +39,10 @@ export interface UploadOptions {
   sha256: string;
   /** File mode of the result (default 0o600). */
   mode?: number;
+  /** Give up after this long (ms): `CommandTimeoutError`. */
   timeoutMs?: number;
+  /** Make the missing folders of its path first, private to the login user (`mkdir -p -m 700`). */
+  makeFolders?: boolean;
 }
 
 export interface HoldOptions {
@@ -77,10 +80,12 @@ export interface Transport {
   readonly host: string;
   exec(command: string, options?: ExecOptions): Promise<ExecResult>;
   /**
-   * Puts `content` at `remotePath` atomically: written to a temporary file beside it, its sha256
-   * checked on the host, then renamed. A partial upload never sits at `remotePath`.
+   * Puts `content` at `remotePath` (absolute, or `~/…` in the login user's home) atomically, in
+   * one session: written to a temporary file beside it, its sha256 checked on what the host
+   * stored, then renamed. A partial upload never sits at `remotePath`. Resolves to the file's
+   * absolute path, symlinks resolved.
    */
-  upload(content: Buffer, remotePath: string, options: UploadOptions): Promise<void>;
+  upload(content: Buffer, remotePath: string, options: UploadOptions): Promise<string>;
   /**
    * Starts a command that goes on running while held: it gets heartbeats on stdin, and end of
    * file when released or when the connection ends (sshd closes its stdin). Resolves once the

@@ -110,7 +110,7 @@ export class SshTransport implements Transport {
     return holdOnChannel(client, full, { ...channel, heartbeatMs: options.heartbeatMs, release });
   }
 
-  upload(content: Buffer, remotePath: string, options: UploadOptions): Promise<void> {
+  upload(content: Buffer, remotePath: string, options: UploadOptions): Promise<string> {
     return uploadVerified(this, content, remotePath, options);
   }
 

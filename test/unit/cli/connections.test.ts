@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { KEEP_MAX, runConnections } from '../../../src/cli/connections.ts';
+import type { HostConnection } from '../../../src/connection.ts';
 import type { HostPlan, HostStatus } from '../../../src/plan/model.ts';
 import type { Transport } from '../../../src/transport/transport.ts';
 import { apply, filePatch, MemoryFleet } from '../apply/memory/harness.ts';
@@ -74,7 +75,7 @@ describe('a plan then its apply in one run', () => {
     const conns = runConnections((c) => Promise.resolve(fleet.host(c.host).open()), 2);
     const p = await fleet.plan(conns.keep);
     expect(p.hosts.map((h) => h.status)).toEqual(['changes', 'changes', 'changes']);
-    const r = await apply(fleet, p, { open: conns.open });
+    const r = await apply(fleet, p, { open: (h) => conns.open(h as HostConnection) });
     expect(r.results.map((x) => x.outcome)).toEqual(['changed', 'changed', 'changed']);
     // connections opened for the apply: none for the two kept, one for the host past the bound
     expect(fleet.hosts.map((h) => h.connections)).toEqual([0, 0, 1]);

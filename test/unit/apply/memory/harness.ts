@@ -16,7 +16,7 @@ import type { HostFacts } from '../../../../src/facts/model.ts';
 import type { HostPlan, Plan } from '../../../../src/plan/model.ts';
 import { buildPlan, planHost } from '../../../../src/plan/plan.ts';
 import { describeChange } from '../../../../src/report/plan.ts';
-import type { OpenTransport } from '../../../../src/transport/transport.ts';
+import type { Transport } from '../../../../src/transport/transport.ts';
 import type { KeepConnection } from '../../../../src/workflow/plan.ts';
 import type { ModelHost, ModelModule } from '../../../../lab/model.ts';
 import { cloneHost, newHost } from '../../../../lab/model.ts';
@@ -165,7 +165,7 @@ export interface RunOptions {
   /** `apply --wave K` (execute.ts onlyWave). */
   onlyWave?: { wave: number; of: number };
   /** How apply opens a host (default: a new connection to it). */
-  open?: OpenTransport;
+  open?: (host: { host: string }) => Promise<Transport>;
 }
 
 export const count = (value: number): Amount => ({ kind: 'count', value });

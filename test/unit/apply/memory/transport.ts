@@ -15,10 +15,10 @@
  *   this host gave and its staging folder. The change runs on the model (`applyChange`); the
  *   answer is the command's output, `VERIFY_MARK <rc>`, and what the verification reads, in
  *   the format `splitStepOutput`/`judgeStep` read;
- * - the staging folder (made with the uploads' folders), its clean-up, the copy kept before an
- *   uninstall and its removal (`scripts.ts`'s commands), the
- *   configured health check;
- * - uploads into the staging folder it gave, of planned destinations, checked by sha256.
+ * - the staging clean-up, the copy kept before an uninstall and its removal (`scripts.ts`'s
+ *   commands), the configured health check;
+ * - uploads of planned destinations (`~/.kpfleet/stage/…`, their folders made: the staging folder
+ *   then exists, at STAGING_PATH), checked by sha256; each answers the file's absolute path.
  * Anything else (a command, an option such as `become`, an upload elsewhere) is refused: `exec`
  * throws with the command, and the refusal is kept in `refused` so that the harness fails the
  * test even where apply catches the error (it makes any error the host's failure).
@@ -65,7 +65,6 @@ import {
   runCommands,
   SHA,
   STAGING_PATH,
-  stagingCommand,
   verifyText,
 } from './answers.ts';
 import { MemoryTransport } from './connection.ts';
@@ -207,11 +206,6 @@ export class MemoryHost {
       return ok(out);
     }
     const e = this.need(command);
-    if (command === stagingCommand(e.folders) && !become) {
-      this.log.push('staging');
-      this.staging = true;
-      return ok(`${STAGING_PATH}\n`);
-    }
     if (command === cleanupCommand(e.folders) && !become) {
       this.log.push('staging cleanup');
       this.cleanup(e);
@@ -373,13 +367,13 @@ export class MemoryHost {
     };
   }
 
-  upload(content: Buffer, remotePath: string, options: UploadOptions): void {
+  upload(content: Buffer, remotePath: string, options: UploadOptions): string {
     const e = this.need(remotePath);
-    const dest = remotePath.startsWith(`${STAGING_PATH}/`)
-      ? STAGING_DIR + remotePath.slice(STAGING_PATH.length)
-      : remotePath;
-    if (!this.staging || !e.uploads.includes(dest))
-      this.refuse('an upload outside the staging folder this run made', remotePath);
+    const dest = remotePath;
+    if (!e.uploads.includes(dest) || options.makeFolders !== true)
+      this.refuse('an upload that is not a planned one into the staging folder', remotePath);
+    if (!this.staging) this.log.push('staging');
+    this.staging = true;
     if (SHA(content) !== options.sha256)
       throw new AppError('E_UPLOAD', `sha256 mismatch for ${remotePath}`, {
         host: this.name,
@@ -387,5 +381,6 @@ export class MemoryHost {
       });
     this.log.push(`upload ${dest.slice(dest.lastIndexOf('/') + 1)}`);
     this.model.staged.set(dest, options.sha256);
+    return STAGING_PATH + dest.slice(STAGING_DIR.length);
   }
 }
