@@ -5,7 +5,8 @@
  * measured apart from the servers'. Writes the project (kpfleet.yml, the patch .ko) into DIR.
  *   tsx bench/lab-server.ts N DIR [K]
  * Prints one JSON line when ready; for each line `counts` on stdin, one line {"connections": [...],
- * "execs": [...]} (per host, since the last one); at stdin's end closes every host and exits.
+ * "execs": [...], "subsystems": [...]} (per host, since the last one; subsystems are SFTP
+ * channels, the uploads); at stdin's end closes every host and exits.
  *
  * With K (the 100,000-host run, planned as K shards): no more than one shard's hosts listen at a
  * time, each on a fixed address of its own (LabOptions.fixed: 127.x.y.z, one port, one shared
@@ -18,6 +19,7 @@ import { createInterface } from 'node:readline';
 import { Lab } from '../lab/lab.ts';
 import { inShard } from '../src/inventory/shard.ts';
 import { EL9, SCALE_FORKS, writeProject } from './lib.ts';
+import type { LabCounts } from './lib.ts';
 
 const n = Number(process.argv[2]);
 const dir = process.argv[3] ?? '';
@@ -37,7 +39,7 @@ writeProject(dir, (ko) => first.sim.makeModule(ko, { name: 'livepatch_cve', kern
 console.log(
   JSON.stringify({ ready: true, hosts: n, startSeconds: (performance.now() - t0) / 1000 }),
 );
-// a line `counts` on stdin: the logins and execs per host since the last such line
+// a line `counts` on stdin: the logins, execs and SFTP channels per host since the last such line
 createInterface({ input: process.stdin })
   .on('line', (line) => {
     const [word, arg] = line.trim().split(/\s+/);
@@ -58,11 +60,13 @@ createInterface({ input: process.stdin })
       JSON.stringify({
         connections: lab.hosts.map((h) => h.connections),
         execs: lab.hosts.map((h) => h.execs),
-      }),
+        subsystems: lab.hosts.map((h) => h.subsystems),
+      } satisfies LabCounts),
     );
     for (const h of lab.hosts) {
       h.connections = 0;
       h.execs = 0;
+      h.subsystems = 0;
     }
   })
   .on('close', () => {

@@ -4,7 +4,7 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -216,40 +216,25 @@ export function readResult(name: string): unknown {
   }
 }
 
-/** sshd log sizes now, per host folder (the fleet's sshd logs at LogLevel VERBOSE). */
-export function sshdLogOffsets(hostDirs: readonly string[]): number[] {
-  return hostDirs.map((d) => statSync(join(d, 'sshd.log')).size);
-}
-
-/** Logins and exec sessions per host since the offsets, from each sshd's own log. */
-export function sshdCounts(
-  hostDirs: readonly string[],
-  offsets: readonly number[],
-): { logins: number[]; execs: number[] } {
-  const logins: number[] = [];
-  const execs: number[] = [];
-  hostDirs.forEach((d, i) => {
-    const text = readFileSync(join(d, 'sshd.log'))
-      .subarray(offsets[i] ?? 0)
-      .toString('utf8');
-    logins.push((text.match(/Accepted publickey for /g) ?? []).length);
-    execs.push((text.match(/Starting session: command/g) ?? []).length);
-  });
-  return { logins, execs };
-}
-
 /** The range of a per-host count: {min: 1, max: 1} is "exactly one each". */
 export const range = (xs: readonly number[]): { min: number; max: number } => ({
   min: Math.min(...xs),
   max: Math.max(...xs),
 });
 
+/** What bench/lab-server.ts counted per host: logins, exec channels, SFTP (subsystem) channels. */
+export interface LabCounts {
+  connections: number[];
+  execs: number[];
+  subsystems: number[];
+}
+
 /** bench/lab-server.ts running N lab hosts in DIR, in its own process. */
 export interface LabServer {
   /** Seconds the lab took to start. */
   startSeconds: number;
-  /** Connections and execs per host since the last call. */
-  counts(): Promise<{ connections: number[]; execs: number[] }>;
+  /** Connections, execs and SFTP (subsystem) sessions per host since the last call. */
+  counts(): Promise<LabCounts>;
   /** A lab started with shards: only shard `index`'s hosts listen from now on. */
   serve(index: number): Promise<{ hosts: number; seconds: number }>;
   /** Closes every host and waits for the process; then removes DIR. */
@@ -275,7 +260,7 @@ export async function startLabServer(n: number, dir: string, shards?: number): P
       startSeconds: ready.startSeconds,
       counts: async () => {
         child.stdin.write('counts\n');
-        return (await next()) as { connections: number[]; execs: number[] };
+        return (await next()) as LabCounts;
       },
       serve: async (index) => {
         child.stdin.write(`serve ${String(index)}\n`);

@@ -116,9 +116,10 @@ export class LabHost {
   readonly profile: ProfileName;
   port = 0;
   hung = false;
-  /** SSH connections accepted, and commands run: for tests of connection reuse. */
+  /** SSH connections accepted, commands run and SFTP channels opened: for tests of connection reuse. */
   connections = 0;
   execs = 0;
+  subsystems = 0;
   server: NetServer | undefined;
   readonly sockets = new Set<Socket>();
   readonly held: Socket[] = [];
@@ -373,6 +374,7 @@ export class Lab {
             return;
           }
           const channel = accept();
+          host.subsystems++;
           this.exec(host, client, channel, [SFTP_SERVER]);
         });
       });
