@@ -26,8 +26,15 @@ function transport(host: string, closed: string[]): Transport {
   };
 }
 
-const plan = (host: string, status: HostStatus): HostPlan =>
-  ({ host, status, groups: [], reason: '', changes: [], findings: [], cves: [] }) as HostPlan;
+const plan = (host: string, status: HostStatus): HostPlan => ({
+  host,
+  status,
+  groups: [],
+  reason: '',
+  changes: [],
+  findings: [],
+  cves: [],
+});
 
 describe('the connections of a run', () => {
   it('keeps only a host with changes, hands it over once, and closes what is left', async () => {
