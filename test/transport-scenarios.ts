@@ -328,6 +328,80 @@ export function transportScenarios(get: () => TransportHarness): void {
       await b.close();
     });
 
+    it("a follower: the login user's command in the lock's session, once it is held; a busy lock runs none", async () => {
+      const h = get().hosts[1];
+      const a = transport(h);
+      const req = { owner: 'alice@ci', since: '2026-12-04T12:00:00.000Z', runId: 'run-follow' };
+      const follow = (tag: string) => ({
+        gate: 'LOCKED',
+        command: `id -u; cat; sleep 0.5; echo ${tag}; echo END`,
+        until: 'END',
+      });
+      const loginUid = (await a.exec('id -u')).stdout;
+      // a 1 s lease: the heartbeats reach the holder through the pipe's other side
+      const held = await a.hold(holderScript(req, 1), {
+        become: true,
+        heartbeatMs: 200,
+        follow: follow('RAN-A'),
+      });
+      // resolved at the follower's last line, not at LOCKED; its stdin was closed (cat ended)
+      expect(held.said).toBe(`LOCKED\n${loginUid}RAN-A\nEND\n`);
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(held.ended).toBe(false);
+      expect(lockHeld(get().root(h))).toBe(true);
+      const b = transport(h);
+      const other = await b.hold(holderScript({ ...req, owner: 'bob@laptop', runId: 'run-b' }), {
+        become: true,
+        heartbeatMs: 10_000,
+        follow: follow('RAN-B'),
+      });
+      expect(other.said).not.toContain('RAN-B');
+      expect(parseLockAnswer(other.said)).toMatchObject({
+        kind: 'busy',
+        holder: { run: 'run-follow' },
+      });
+      expect(await until(() => other.ended)).toBe(true);
+      await held.release();
+      expect(held.ended).toBe(true);
+      expect(lockHeld(get().root(h))).toBe(false);
+      await a.close();
+      await b.close();
+    });
+
+    it('a follower: sudo wanting a password is the same clear error; a flood is stopped', async () => {
+      const fleet = get();
+      const h = fleet.hosts[0];
+      const t = transport(h);
+      const req = { owner: 'alice@ci', since: '2026-12-04T12:00:00.000Z', runId: 'run-sudo' };
+      fleet.sudoWantsPassword(h, true);
+      try {
+        const err = await t
+          .hold(holderScript(req), {
+            become: true,
+            step: 'lock',
+            heartbeatMs: 10_000,
+            follow: { gate: 'LOCKED', command: 'echo RAN; echo END', until: 'END' },
+          })
+          .catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(SudoPasswordError);
+        expect(err).toMatchObject({ host: h, step: 'lock' });
+      } finally {
+        fleet.sudoWantsPassword(h, false);
+      }
+      const flood = await t
+        .hold(holderScript(req), {
+          become: true,
+          step: 'lock',
+          heartbeatMs: 10_000,
+          follow: { gate: 'LOCKED', command: 'head -c 67108864 /dev/zero; echo END', until: 'END' },
+        })
+        .catch((e: unknown) => e);
+      expect(flood).toBeInstanceOf(OutputLimitError);
+      // the holder went with its session: the lock is free again
+      expect(await until(() => !lockHeld(fleet.root(h)))).toBe(true);
+      expect((await t.exec('echo fine')).stdout).toBe('fine\n');
+    });
+
     it('the lease: heartbeats keep the holder; when they stop it ends and the lock is free', async () => {
       const h = get().hosts[2];
       const req = { owner: 'alice@ci', since: '2026-12-04T12:00:00.000Z', runId: 'run-lease' };

@@ -214,14 +214,18 @@ async function runHost<H extends { host: string }>(
   /** Whether this run's lock on the host ended (read again right before each step is sent). */
   const lockLost = (): boolean => s.held?.ended === true;
   try {
+    let facts: HostFacts;
     if (!o.check) {
+      // the facts are read in the lock's session, once it is held
       phase('lock');
       const lock = await lockHost(t, o);
       if (!lock.ok) return result('locked', lock.message);
       s.held = lock.held;
+      facts = lock.facts;
+    } else {
+      phase('facts');
+      facts = await gatherFacts(t);
     }
-    phase('facts');
-    const facts = await gatherFacts(t);
     const before = o.fingerprint(facts);
     if (before !== hp.factsFingerprint) {
       return result(

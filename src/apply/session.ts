@@ -5,6 +5,9 @@
  * the connection closed. The commands are `lock.ts`'s and `scripts.ts`'s.
  */
 import { AppError } from '../errors.ts';
+import { factsFromOutput } from '../facts/gather.ts';
+import type { HostFacts } from '../facts/model.ts';
+import { PROBE_END, probeScript } from '../facts/probe.ts';
 import { installedPath, KPFLEET_DIR, LEGACY_LOCK_DIR, RUN_LOCK } from '../host-paths.ts';
 import type { Held, Transport } from '../transport/transport.ts';
 import { tailText } from '../util/text.ts';
@@ -41,16 +44,38 @@ export interface LockOwner {
   now: () => Date;
 }
 
-/** Takes the host's lock (`lock.ts`), or says who holds it since when. */
+/**
+ * Takes the host's lock (`lock.ts`), or says who holds it since when. The facts are read in the
+ * same session once the lock is held: the probe runs as the login user (never as root, as in its
+ * own exec: docs/security.md), after the holder's LOCKED (`HoldFollow`).
+ */
 export async function lockHost(
   t: Transport,
   o: LockOwner,
-): Promise<{ ok: true; held: Held } | { ok: false; message: string }> {
+): Promise<{ ok: true; held: Held; facts: HostFacts } | { ok: false; message: string }> {
   const held = await t.hold(
     holderScript({ owner: o.operator, since: o.now().toISOString(), runId: o.runId }),
-    { become: true, step: 'lock', timeoutMs: HOLD_ANSWER_MS, heartbeatMs: HEARTBEAT_MS },
+    {
+      become: true,
+      step: 'lock',
+      timeoutMs: HOLD_ANSWER_MS,
+      heartbeatMs: HEARTBEAT_MS,
+      follow: { gate: 'LOCKED', command: probeScript(), until: PROBE_END },
+    },
   );
-  if (parseLockAnswer(held.said).kind === 'locked' && !held.ended) return { ok: true, held };
+  if (parseLockAnswer(held.said).kind === 'locked' && !held.ended) {
+    try {
+      const said = held.said;
+      return {
+        ok: true,
+        held,
+        facts: factsFromOutput(t.host, said.slice(said.indexOf('\n') + 1), held.stderr),
+      };
+    } catch (err) {
+      await held.release();
+      throw err;
+    }
+  }
   await held.release(); // not held: it says who holds the lock, then ends
   const answer = parseLockAnswer(held.said);
   switch (answer.kind) {

@@ -42,11 +42,20 @@ export async function gatherFacts(
   const script =
     prelude === undefined ? probeScript() : `{ ${prelude}\n} >/dev/null 2>&1\n${probeScript()}`;
   const r = await transport.exec(script, { step: 'facts', timeoutMs });
-  const parsed = parseFacts(r.stdout);
+  return factsFromOutput(transport.host, r.stdout, r.stderr);
+}
+
+/**
+ * The facts in what the probe printed (alone in an exec, or after the lock's answer in its
+ * session: apply/session.ts).
+ * @throws FactsError when it does not have the probe's shape or holds what kpfleet refuses
+ */
+export function factsFromOutput(host: string, stdout: string, stderr: string): HostFacts {
+  const parsed = parseFacts(stdout);
   if (!parsed.ok) {
     throw new FactsError(
-      `${parsed.error}${r.stderr ? ` (stderr: ${r.stderr.trim().slice(0, 500)})` : ''}`,
-      { host: transport.host, text: parsed.text, kind: parsed.kind },
+      `${parsed.error}${stderr ? ` (stderr: ${stderr.trim().slice(0, 500)})` : ''}`,
+      { host, text: parsed.text, kind: parsed.kind },
     );
   }
   return parsed.facts;

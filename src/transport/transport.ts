@@ -57,6 +57,22 @@ export interface HoldOptions {
    * tell a controller that is gone (no byte for a while) from one that is slow.
    */
   heartbeatMs: number;
+  /** In the same session, after the held command's first line: see `HoldFollow`. */
+  follow?: HoldFollow;
+}
+
+/**
+ * A command run in the held command's session as the login user (never as root, whatever
+ * `become`), once the held command's first line equals `gate`: it reads no stdin, and what it
+ * prints comes right after that line (the held command's later output after it). The hold then
+ * resolves once a line equal to `until` came, or the session ended, instead of at the first line,
+ * and keeps stdout up to DEFAULT_MAX_OUTPUT_BYTES (past it: `OutputLimitError`). The session's exit
+ * status is the follower's (1 when the held command said nothing, as when sudo refused).
+ */
+export interface HoldFollow {
+  gate: string;
+  command: string;
+  until: string;
 }
 
 /** A command that keeps running on the host while kpfleet holds it (`Transport.hold`). */

@@ -69,7 +69,6 @@ describe('a failed step rolls the host back', () => {
     expect(r.events.filter((e) => e.type === 'host-phase').map((e) => e.phase)).toEqual([
       'connect',
       'lock',
-      'facts',
       'rollback',
       'unlock',
     ]);

@@ -77,7 +77,6 @@ describe('a clean apply', () => {
       'host-start',
       'connect',
       'lock',
-      'facts',
       'step-start',
       'step-end',
       'step-start',

@@ -7,7 +7,8 @@
  * whole command with what src builds for it, never by reading shell:
  * - the facts probe (`probeScript()`, alone or after the staging clean-up as its prelude): the
  *   model rendered in the probe's sections (probe-answer.ts);
- * - the lock (`hold` of `holderScript(run)`, as root): `LOCKED`, held until released; or, when
+ * - the lock (`hold` of `holderScript(run)`, as root): `LOCKED` (then the probe's answer, when
+ *   the facts probe follows it: `HoldFollow`), held until released; or, when
  *   the `lockedBy` fault is on, the answer of a lock another run holds (`BUSY` or `LEGACY`, with
  *   who), ended;
  * - a step: `stepFor(c, …).script`, under `underStepsLock` when it runs as root, for c among the
@@ -43,7 +44,7 @@ import { stepFor, VERIFY_MARK } from '../../../../src/apply/steps.ts';
 import { AppError } from '../../../../src/errors.ts';
 import type { HostFacts } from '../../../../src/facts/model.ts';
 import { parseFacts } from '../../../../src/facts/parse/facts.ts';
-import { probeScript } from '../../../../src/facts/probe.ts';
+import { PROBE_END, probeScript } from '../../../../src/facts/probe.ts';
 import { installedPath, STAGING_DIR } from '../../../../src/host-paths.ts';
 import type { Change } from '../../../../src/plan/model.ts';
 import { ConnectionLostError, HostUnreachableError } from '../../../../src/transport/errors.ts';
@@ -182,6 +183,16 @@ export class MemoryHost {
     throw new Error(`memory transport refused a command on ${text}`);
   }
 
+  /** The probe's answer, logged and kept in `served`. */
+  private answerProbe(): string {
+    this.log.push('probe');
+    const out = this.probeOutput();
+    const parsed = parseFacts(out);
+    if (!parsed.ok) this.refuse(`its own probe answer does not parse: ${parsed.error}`, out);
+    this.served.push(parsed.facts);
+    return out;
+  }
+
   private need(command: string): RunCommands {
     return this.expected ?? this.refuse('no run expected (call expect first)', command);
   }
@@ -198,12 +209,7 @@ export class MemoryHost {
         this.cleanup(e);
       }
       if (become) this.refuse('the probe runs without root', command);
-      this.log.push('probe');
-      const out = this.probeOutput();
-      const parsed = parseFacts(out);
-      if (!parsed.ok) this.refuse(`its own probe answer does not parse: ${parsed.error}`, out);
-      this.served.push(parsed.facts);
-      return ok(out);
+      return ok(this.answerProbe());
     }
     const e = this.need(command);
     if (command === cleanupCommand(e.folders) && !become) {
@@ -324,6 +330,12 @@ export class MemoryHost {
     if (command !== holderScript({ owner: run.operator, since: run.since, runId: run.runId }))
       this.refuse('not the lock this run asks for', command);
     if (options.become !== true) this.refuse('the lock is taken as root', command);
+    const f = options.follow;
+    if (
+      f !== undefined &&
+      (f.gate !== 'LOCKED' || f.command !== probeScript() || f.until !== PROBE_END)
+    )
+      this.refuse('a lock followed by something else than the facts probe', command);
     this.log.push('hold');
     const other = this.faults.lockedBy;
     const info = (o: { owner: string; since: string; run: string }) =>
@@ -342,8 +354,10 @@ export class MemoryHost {
     this.lock = { runId: run.runId };
     const st = { ended: false, lost: false, code: null as number | null };
     this.helds.add(st);
+    // the probe, as the login user, in the lock's session once it is held
+    const said = f === undefined ? 'LOCKED\n' : `LOCKED\n${this.answerProbe()}`;
     return {
-      said: 'LOCKED\n',
+      said,
       stderr: '',
       get code() {
         return st.code;
