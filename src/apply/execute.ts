@@ -19,7 +19,8 @@ import type { ApplyEvent, HostResult, StepRecord } from './events.ts';
 import type { HostOutcome } from './outcomes.ts';
 import { FAILURE_OUTCOMES } from './outcomes.ts';
 import { rollBack } from './rollback.ts';
-import { healthCheck, runStep } from './run-step.ts';
+import { healthCheck } from './run-step.ts';
+import { runChanges } from './host-changes.ts';
 import type { StepContext } from './run-step.ts';
 import { cleanupStagingScript } from './scripts.ts';
 import type { HostSession } from './session.ts';
@@ -254,36 +255,25 @@ async function runHost<H extends { host: string }>(
     // each upload makes its staging folders (run-step.ts); whatever happens, they go at the end
     s.unstage = cleanupStagingScript(uploads);
     const ctx: StepContext = { facts, staging: '', lockLost };
-    const done: Change[] = [];
-    let failure: string | undefined;
-    for (const [i, c] of hp.changes.entries()) {
-      if (s.held?.ended === true) {
-        s.keepStash = true;
-        return result(
-          'failed',
-          `its lock on the host ended after ${String(i)} of ${String(hp.changes.length)} changes (kpfleet unlock, or the host ended it): no further change was made, each one done was verified; apply again converges it`,
-          { before },
-        );
-      }
-      if (o.signal?.aborted === true) {
-        s.keepStash = false;
-        return result(
-          'interrupted',
-          `interrupted after ${String(i)} of ${String(hp.changes.length)} changes; each one done was verified, so the host is in a known state; apply again converges it`,
-          { before },
-        );
-      }
-      const rec = await runStep(o, t, hp.host, c, i, hp.changes.length, ctx, false);
-      steps.push(rec);
-      if (!rec.ok) {
-        failure = `${rec.label}: ${rec.error ?? 'failed'}`;
-        // a load that failed verification may have left its module behind: undo it too
-        if (c.action === 'load' || c.action === 'install' || c.action === 'package-install')
-          done.push(c);
-        break;
-      }
-      done.push(c);
+    const ran = await runChanges(o, t, hp.host, hp.changes, { ctx, held: () => s.held, steps });
+    if (ran.kind === 'lock-ended') {
+      s.keepStash = true;
+      return result(
+        'failed',
+        `its lock on the host ended after ${String(ran.at)} of ${String(hp.changes.length)} changes (kpfleet unlock, or the host ended it): no further change was made, each one done was verified; apply again converges it`,
+        { before },
+      );
     }
+    if (ran.kind === 'interrupted') {
+      s.keepStash = false;
+      return result(
+        'interrupted',
+        `interrupted after ${String(ran.at)} of ${String(hp.changes.length)} changes; each one done was verified, so the host is in a known state; apply again converges it`,
+        { before },
+      );
+    }
+    const { done } = ran;
+    let failure = ran.failure;
     if (failure === undefined && o.healthCheck !== undefined) {
       phase('health');
       failure = await healthCheck(t, o.healthCheck, o.healthCheckTimeoutMs);

@@ -3,6 +3,8 @@ import { hostname, userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import type { ApplyEvent, HostResult } from '../../apply/events.ts';
 import { applyPlan } from '../../apply/execute.ts';
+import { longestBatch } from '../../apply/host-changes.ts';
+import { maxOf } from '../../util/arrays.ts';
 import { OUTCOMES } from '../../apply/outcomes.ts';
 import { ExitCode } from '../../errors.ts';
 import { factsFingerprint } from '../../facts/fingerprint.ts';
@@ -171,9 +173,13 @@ async function applyOver(
   const stopHandlers = abortOnStopSignals(
     {
       abort,
+      // steps sent in one exec (apply/batch.ts) finish together: each has its timeout
       graceMs:
-        Math.max(config.connection.commandTimeoutMs, config.rollout.healthCheckTimeoutMs) +
-        RELEASE_MS,
+        Math.max(
+          config.connection.commandTimeoutMs *
+            Math.max(1, maxOf(plan.hosts.map((h) => longestBatch(h.changes)))),
+          config.rollout.healthCheckTimeoutMs,
+        ) + RELEASE_MS,
       onAbandon: () =>
         audit?.abandon(
           'kpfleet stopped on an internal error while changing this host and its steps did not end in time: its state is unknown; read its facts again (kpfleet plan) before the next apply',

@@ -112,7 +112,11 @@ export class SshTransport implements Transport {
       client,
       follow === undefined
         ? full
-        : becomeThenFollow(command, options.become === true ? this.settings.become : 'none', follow),
+        : becomeThenFollow(
+            command,
+            options.become === true ? this.settings.become : 'none',
+            follow,
+          ),
       {
         ...channel,
         heartbeatMs: options.heartbeatMs,

@@ -79,7 +79,9 @@ async function putChecked(
     `.${posix.basename(path)}.kpfleet-${randomBytes(6).toString('hex')}.part`,
   );
   try {
-    await call<undefined>((cb) => sftp.writeFile(temp, content, { mode: options.mode ?? 0o600 }, cb));
+    await call<undefined>((cb) =>
+      sftp.writeFile(temp, content, { mode: options.mode ?? 0o600 }, cb),
+    );
     // read back: what the host's file system holds is what is checked
     const back = await call<Buffer>((cb) => sftp.readFile(temp, cb));
     const sum = createHash('sha256').update(back).digest('hex');

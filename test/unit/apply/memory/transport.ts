@@ -11,6 +11,8 @@
  *   the facts probe follows it: `HoldFollow`), held until released; or, when
  *   the `lockedBy` fault is on, the answer of a lock another run holds (`BUSY` or `LEGACY`, with
  *   who), ended;
+ * - a batch of the plan's steps (`batch.ts`, answered by memory/batch.ts: the steps one by one,
+ *   the host's gate between them);
  * - a step: `stepFor(c, …).script`, under `underStepsLock` when it runs as root, for c among the
  *   plan's changes and `rollbackChanges(plan changes, facts, run id)`, for every facts answer
  *   this host gave and its staging folder. The change runs on the model (`applyChange`); the
@@ -70,6 +72,7 @@ import {
 } from './answers.ts';
 import { MemoryTransport } from './connection.ts';
 import { probeAnswer } from './probe-answer.ts';
+import { answerBatch, recogniseBatch } from './batch.ts';
 
 export type { RunIdentity } from './answers.ts';
 export { STAGING_PATH } from './answers.ts';
@@ -230,6 +233,16 @@ export class MemoryHost {
       const sick = this.faults.unhealthy;
       return sick === undefined ? ok('') : ok('', 1, `${sick}\n`);
     }
+    const parts = become
+      ? recogniseBatch(
+          command,
+          e.changes.filter((c) => c.action !== 'upload'),
+          this.served,
+          [STAGING_PATH, ''],
+          e.run.runId,
+        )
+      : undefined;
+    if (parts !== undefined) return answerBatch(parts, (sent) => this.step(e, sent, true));
     return this.step(e, command, become);
   }
 
@@ -388,6 +401,8 @@ export class MemoryHost {
       this.refuse('an upload that is not a planned one into the staging folder', remotePath);
     if (!this.staging) this.log.push('staging');
     this.staging = true;
+    const change = e.changes.find((c) => c.action === 'upload' && c.destination === dest);
+    if (change) this.faults.onStep?.({ change, rollback: false, host: this });
     if (SHA(content) !== options.sha256)
       throw new AppError('E_UPLOAD', `sha256 mismatch for ${remotePath}`, {
         host: this.name,
