@@ -6,17 +6,39 @@
  * wave, an interrupt) is closed by `closeAll`.
  *
  * Bounded: at most `max` connections are kept at once (each holds a socket, ssh2's state and
- * possibly a ProxyCommand process); the hosts past it are logged in to again for the apply. A
+ * possibly a ProxyCommand process), by default what the open-files limit allows (`keepBound`);
+ * the hosts past it are logged in to again for the apply. A
  * kept connection that dies while it waits (a long prompt, a host's idle timeout despite the
  * keepalives) is set up again by the transport on its next command: a second login, never a
  * failure.
  */
+import { readFileSync } from 'node:fs';
 import type { HostConnection } from '../connection.ts';
 import type { HostPlan } from '../plan/model.ts';
 import type { OpenTransport, Transport } from '../transport/transport.ts';
 
-/** How many plan connections a run keeps for its apply, by default. */
+/** How many plan connections a run keeps for its apply, at most. */
 export const KEEP_MAX = 1000;
+
+/**
+ * How many to keep under this process's limit of open files (the soft `Max open files` of
+ * /proc/self/limits; Node does not raise it, and many systems leave it at 1024): a quarter of
+ * what is left after 256 for everything else (the apply's own new connections, files, a
+ * ProxyCommand's pipes), at most KEEP_MAX. Where the limit cannot be read, KEEP_MAX.
+ */
+export function keepBound(limits = readLimits()): number {
+  const soft = /^Max open files\s+(\d+|unlimited)/m.exec(limits)?.[1];
+  if (soft === undefined || soft === 'unlimited') return KEEP_MAX;
+  return Math.max(0, Math.min(KEEP_MAX, Math.floor((Number(soft) - 256) / 4)));
+}
+
+function readLimits(): string {
+  try {
+    return readFileSync('/proc/self/limits', 'utf8');
+  } catch {
+    return '';
+  }
+}
 
 export interface RunConnections {
   /** The host's kept connection (handed over once), else a new one. */
@@ -29,7 +51,7 @@ export interface RunConnections {
   closeAll(): Promise<void>;
 }
 
-export function runConnections(open: OpenTransport, max = KEEP_MAX): RunConnections {
+export function runConnections(open: OpenTransport, max = keepBound()): RunConnections {
   const kept = new Map<string, Transport>();
   return {
     open: async (conn: HostConnection) => {

@@ -5,7 +5,7 @@
  * in-memory hosts (test/unit/apply/memory), counting the connections each host saw.
  */
 import { describe, expect, it } from 'vitest';
-import { KEEP_MAX, runConnections } from '../../../src/cli/connections.ts';
+import { KEEP_MAX, keepBound, runConnections } from '../../../src/cli/connections.ts';
 import type { HostConnection } from '../../../src/connection.ts';
 import type { HostPlan, HostStatus } from '../../../src/plan/model.ts';
 import type { Transport } from '../../../src/transport/transport.ts';
@@ -70,6 +70,18 @@ describe('the connections of a run', () => {
     expect(conns.keep(transport('b', closed), plan('b', 'changes'))).toBe(true);
     expect(conns.keep(transport('c', closed), plan('c', 'changes'))).toBe(false);
     await expect(conns.open({ host: 'c' } as never)).rejects.toThrow('no host');
+  });
+});
+
+describe('the bound follows the open-files limit', () => {
+  const limits = (soft: string) =>
+    `Limit                     Soft Limit           Hard Limit           Units\nMax open files            ${soft}                524288               files\n`;
+  it('a quarter of what 256 leave, at most KEEP_MAX; unreadable: KEEP_MAX', () => {
+    expect(keepBound(limits('1024'))).toBe(192);
+    expect(keepBound(limits('20000'))).toBe(KEEP_MAX);
+    expect(keepBound(limits('100'))).toBe(0);
+    expect(keepBound(limits('unlimited'))).toBe(KEEP_MAX);
+    expect(keepBound('')).toBe(KEEP_MAX);
   });
 });
 
