@@ -332,9 +332,10 @@ export function transportScenarios(get: () => TransportHarness): void {
       const h = get().hosts[1];
       const a = transport(h);
       const req = { owner: 'alice@ci', since: '2026-12-04T12:00:00.000Z', runId: 'run-follow' };
+      // the follower outlasts the 1 s lease: the heartbeats run from the session's start
       const follow = (tag: string) => ({
         gate: 'LOCKED',
-        command: `id -u; cat; sleep 0.5; echo ${tag}; echo END`,
+        command: `id -u; cat; sleep 2.5; echo ${tag}; echo END`,
         until: 'END',
       });
       const loginUid = (await a.exec('id -u')).stdout;
@@ -346,6 +347,7 @@ export function transportScenarios(get: () => TransportHarness): void {
       });
       // resolved at the follower's last line, not at LOCKED; its stdin was closed (cat ended)
       expect(held.said).toBe(`LOCKED\n${loginUid}RAN-A\nEND\n`);
+      expect(lockHeld(get().root(h))).toBe(true);
       await new Promise((r) => setTimeout(r, 2500));
       expect(held.ended).toBe(false);
       expect(lockHeld(get().root(h))).toBe(true);
@@ -368,7 +370,7 @@ export function transportScenarios(get: () => TransportHarness): void {
       await b.close();
     });
 
-    it('a follower: sudo wanting a password is the same clear error; a flood is stopped', async () => {
+    it('a follower: sudo wanting a password is the same clear error; one too slow or a flood is stopped', async () => {
       const fleet = get();
       const h = fleet.hosts[0];
       const t = transport(h);
@@ -388,6 +390,24 @@ export function transportScenarios(get: () => TransportHarness): void {
       } finally {
         fleet.sudoWantsPassword(h, false);
       }
+      // a follower that does not finish in its own time: a timeout named by its step
+      const slow = await t
+        .hold(holderScript(req), {
+          become: true,
+          step: 'lock',
+          heartbeatMs: 10_000,
+          follow: {
+            gate: 'LOCKED',
+            command: 'sleep 30; echo END',
+            until: 'END',
+            timeoutMs: 1000,
+            step: 'facts',
+          },
+        })
+        .catch((e: unknown) => e);
+      expect(slow).toBeInstanceOf(CommandTimeoutError);
+      expect(slow).toMatchObject({ host: h, step: 'facts' });
+      expect(await until(() => !lockHeld(fleet.root(h)))).toBe(true);
       const flood = await t
         .hold(holderScript(req), {
           become: true,

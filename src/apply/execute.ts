@@ -256,6 +256,8 @@ async function runHost<H extends { host: string }>(
     s.unstage = cleanupStagingScript(uploads);
     const ctx: StepContext = { facts, staging: '', lockLost };
     const ran = await runChanges(o, t, hp.host, hp.changes, { ctx, held: () => s.held, steps });
+    // once an upload said where the staging folder is, the clean-up names it so
+    if (ctx.staging !== '') s.unstage = cleanupStagingScript(uploads, ctx.staging);
     if (ran.kind === 'lock-ended') {
       s.keepStash = true;
       return result(

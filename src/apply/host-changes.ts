@@ -8,7 +8,8 @@ import type { Change } from '../plan/model.ts';
 import type { Held, Transport } from '../transport/transport.ts';
 import type { StepRecord } from './events.ts';
 import { passingVerify } from './batch.ts';
-import { LOCK_LOST_ERROR } from './lock.ts';
+import { LOCK_LOST_ERROR, underStepsLock } from './lock.ts';
+import { stepFor } from './steps.ts';
 import type { StepContext, StepRunner } from './run-step.ts';
 import { runBatch, runStep } from './run-step.ts';
 import { pushAll } from '../util/arrays.ts';
@@ -21,18 +22,57 @@ export type ChangesEnd =
   | { kind: 'lock-ended'; at: number }
   | { kind: 'interrupted'; at: number };
 
-/** The run of changes from `i` that share one exec: consecutive, each with a passing verification. */
-export function batchAt(changes: readonly Change[], i: number): Change[] {
+/**
+ * At most this many steps share an exec: each step keeps its own timeout in the exec's
+ * (`commandTimeoutMs` × steps), and Ctrl-C waits for the exec in flight; a one-patch converge
+ * needs two (install, load), a replacement four (install, enable, load, unload).
+ */
+export const MAX_BATCH_STEPS = 4;
+/** ...and at most this many bytes of script (Linux refuses one argument over 128 KiB). */
+export const MAX_BATCH_BYTES = 64 * 1024;
+
+/**
+ * The run of changes from `i` that share one exec: consecutive, each with a passing verification,
+ * at most MAX_BATCH_STEPS, and (when `size` says what each sends) at most MAX_BATCH_BYTES.
+ */
+export function batchAt(
+  changes: readonly Change[],
+  i: number,
+  size: (c: Change) => number = () => 0,
+): Change[] {
   let j = i;
-  while (j < changes.length && passingVerify(changes[j] as Change) !== undefined) j++;
+  let bytes = 0;
+  while (j < changes.length && j - i < MAX_BATCH_STEPS) {
+    const c = changes[j] as Change;
+    if (passingVerify(c) === undefined) break;
+    bytes += size(c);
+    if (j > i && bytes > MAX_BATCH_BYTES) break;
+    j++;
+  }
   return changes.slice(i, j);
 }
 
 /** The most steps one exec of these changes carries (what bounds the wait for steps in flight). */
 export function longestBatch(changes: readonly Change[]): number {
   let most = changes.length > 0 ? 1 : 0;
-  for (let i = 0; i < changes.length; i++) most = Math.max(most, batchAt(changes, i).length);
+  let run = 0;
+  for (const c of changes) {
+    run = passingVerify(c) === undefined ? 0 : run + 1;
+    most = Math.max(most, Math.min(run, MAX_BATCH_STEPS));
+  }
   return most;
+}
+
+/** The bytes a step sends in a batch (0 when it cannot be built: it then fails on its own). */
+function sentSize(c: Change, ctx: StepContext, runId: string): number {
+  try {
+    return underStepsLock(
+      stepFor(c, { facts: ctx.facts, staging: ctx.staging, runId }).script,
+      runId,
+    ).length;
+  } catch {
+    return 0;
+  }
 }
 
 export async function runChanges(
@@ -47,7 +87,7 @@ export async function runChanges(
   for (let i = 0; i < total;) {
     if (run.held()?.ended === true) return { kind: 'lock-ended', at: i };
     if (o.signal?.aborted === true) return { kind: 'interrupted', at: i };
-    const batch = batchAt(changes, i);
+    const batch = batchAt(changes, i, (c) => sentSize(c, run.ctx, o.runId));
     let records: StepRecord[];
     let unknown = false;
     if (batch.length >= 2) {

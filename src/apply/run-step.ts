@@ -7,6 +7,7 @@
 import { AppError, errorInfo, ExitCode } from '../errors.ts';
 import type { HostFacts } from '../facts/model.ts';
 import type { Change, UploadChange } from '../plan/model.ts';
+import { CommandTimeoutError, ConnectionLostError, OutputLimitError } from '../transport/errors.ts';
 import type { Transport } from '../transport/transport.ts';
 import { tailText } from '../util/text.ts';
 import type { ApplyEvent, StepRecord } from './events.ts';
@@ -154,32 +155,51 @@ export async function runBatch(
       });
     o.onEvent({ type: 'step-end', host, index: first + k, step: rec });
   };
-  let stdout: string;
-  let stderr: string;
+  /** The first step failed before or while the exec ran; `unknown`: any of them may have run. */
+  const failFirst = (error: string, unknown: boolean) => {
+    const rec = record(0, { change: changes[0] as Change, ok: false, error });
+    end(0, rec);
+    return { records: [rec], unknown };
+  };
+  let script: string;
+  let step: string;
   try {
     const steps = changes.map((c) =>
       stepFor(c, { facts: ctx.facts, staging: ctx.staging, runId: o.runId }),
     );
-    if (ctx.lockLost?.() === true) throw new Error(LOCK_LOST_ERROR);
-    const parts = changes.map((c, k) => ({
-      sent: underStepsLock(steps[k]?.script ?? '', o.runId),
-      passing: passingVerify(c) ?? '',
-    }));
-    const r = await t.exec(batchScript(parts), {
-      become: true,
-      step: steps.map((s) => s.step).join(' + '),
-      timeoutMs: o.commandTimeoutMs * changes.length,
-    });
-    ({ stdout, stderr } = r);
+    script = batchScript(
+      changes.map((c, k) => ({
+        sent: underStepsLock(steps[k]?.script ?? '', o.runId),
+        passing: passingVerify(c) ?? '',
+      })),
+    );
+    step = steps.map((x) => x.step).join(' + ');
   } catch (err) {
-    const c = changes[0] as Change;
-    const rec = record(0, {
-      change: c,
-      ok: false,
-      error: `${errorInfo(err).message} (sent in one exec with ${labels.slice(1).join(', ')}: any of them may have run)`,
-    });
-    end(0, rec);
-    return { records: [rec], unknown: true };
+    return failFirst(errorInfo(err).message, false); // nothing was sent
+  }
+  if (ctx.lockLost?.() === true) return failFirst(LOCK_LOST_ERROR, false);
+  let stdout: string;
+  let stderr: string;
+  try {
+    ({ stdout, stderr } = await t.exec(script, {
+      become: true,
+      step,
+      timeoutMs: o.commandTimeoutMs * changes.length,
+    }));
+  } catch (err) {
+    // sent, and no answer (the connection, the time, the output cap): any of them may have run;
+    // else (sudo refused) none did
+    const sent =
+      err instanceof ConnectionLostError ||
+      err instanceof CommandTimeoutError ||
+      err instanceof OutputLimitError;
+    const message = errorInfo(err).message;
+    return failFirst(
+      sent
+        ? `${message} (sent in one exec with ${labels.slice(1).join(', ')}: any of them may have run)`
+        : message,
+      sent,
+    );
   }
   const outputs = splitBatch(stdout, changes.length);
   if (outputs.length === 0) outputs.push(stdout);

@@ -6,7 +6,13 @@
  */
 import { AppError, UnsafeArgumentError } from '../errors.ts';
 import { installedPath, STAGING_DIR, STASH_ROOT } from '../host-paths.ts';
-import { assertFileName, assertKernelRelease, quote, sh } from '../transport/shell.ts';
+import {
+  assertFileName,
+  assertKernelRelease,
+  assertRemotePath,
+  quote,
+  sh,
+} from '../transport/shell.ts';
 
 /** A run id as `apply` makes them (an ISO time and random hex): one safe path component. */
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
@@ -52,7 +58,7 @@ export function stagingOf(destination: string, placed: string): string | undefin
   if (!destination.startsWith(`${STAGING_DIR}/`)) return undefined;
   const below = destination.slice(STAGING_DIR.length);
   const root = placed.endsWith(below) ? placed.slice(0, placed.length - below.length) : '';
-  if (!root.startsWith('/') || root.includes('\n'))
+  if (!isRemotePath(root))
     throw new AppError(
       'E_STAGING',
       `the host put the upload ${destination} at ${JSON.stringify(placed.slice(0, 300))}, not below ${STAGING_DIR}`,
@@ -61,14 +67,30 @@ export function stagingOf(destination: string, placed: string): string | undefin
   return root;
 }
 
+/** Whether a path the host gave is one that may reach a command (`assertRemotePath`). */
+function isRemotePath(path: string): boolean {
+  try {
+    assertRemotePath(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The command that removes what this run staged (run as the login user before the last facts
- * read): its own folders only, then the staging folder if nothing else is left in it.
+ * read): its own folders only, then the staging folder if nothing else is left in it. `staging`:
+ * the folder as an upload found it, once one did.
  */
-export function cleanupStagingScript(destinations: readonly string[]): string | undefined {
-  const own = stagedFolders(destinations).map((d) => `"$HOME"/.kpfleet/stage/${quote(d)}`);
+export function cleanupStagingScript(
+  destinations: readonly string[],
+  staging = '',
+): string | undefined {
+  // where an upload put it (sftp-server's folder can differ from $HOME), else the login's home
+  const root = staging === '' ? '"$HOME"/.kpfleet/stage' : quote(staging);
+  const own = stagedFolders(destinations).map((d) => `${root}/${quote(d)}`);
   if (own.length === 0) return undefined;
-  return `rm -rf -- ${own.join(' ')}; rmdir -- "$HOME"/.kpfleet/stage 2>/dev/null; true`;
+  return `rm -rf -- ${own.join(' ')}; rmdir -- ${root} 2>/dev/null; true`;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import { factsFromOutput } from '../facts/gather.ts';
 import type { HostFacts } from '../facts/model.ts';
 import { PROBE_END, probeScript } from '../facts/probe.ts';
 import { installedPath, KPFLEET_DIR, LEGACY_LOCK_DIR, RUN_LOCK } from '../host-paths.ts';
-import type { Held, Transport } from '../transport/transport.ts';
+import type { Held, HoldFollow, Transport } from '../transport/transport.ts';
 import { tailText } from '../util/text.ts';
 import type { StepRecord } from './events.ts';
 import {
@@ -44,6 +44,9 @@ export interface LockOwner {
   now: () => Date;
 }
 
+/** How long the facts probe may take once the lock is held (as `gatherFacts` gives it alone). */
+const FACTS_UNDER_LOCK_MS = 60_000;
+
 /**
  * Takes the host's lock (`lock.ts`), or says who holds it since when. The facts are read in the
  * same session once the lock is held: the probe runs as the login user (never as root, as in its
@@ -53,6 +56,30 @@ export async function lockHost(
   t: Transport,
   o: LockOwner,
 ): Promise<{ ok: true; held: Held; facts: HostFacts } | { ok: false; message: string }> {
+  const lock = await takeLock(t, o, {
+    gate: 'LOCKED',
+    command: probeScript(),
+    until: PROBE_END,
+    timeoutMs: FACTS_UNDER_LOCK_MS,
+    step: 'facts',
+  });
+  if (!lock.ok) return lock;
+  try {
+    const said = lock.held.said;
+    const facts = factsFromOutput(t.host, said.slice(said.indexOf('\n') + 1), lock.held.stderr);
+    return { ok: true, held: lock.held, facts };
+  } catch (err) {
+    await lock.held.release();
+    throw err;
+  }
+}
+
+/** The lock alone, or with `follow` run in its session once held. */
+async function takeLock(
+  t: Transport,
+  o: LockOwner,
+  follow?: HoldFollow,
+): Promise<{ ok: true; held: Held } | { ok: false; message: string }> {
   const held = await t.hold(
     holderScript({ owner: o.operator, since: o.now().toISOString(), runId: o.runId }),
     {
@@ -60,24 +87,13 @@ export async function lockHost(
       step: 'lock',
       timeoutMs: HOLD_ANSWER_MS,
       heartbeatMs: HEARTBEAT_MS,
-      follow: { gate: 'LOCKED', command: probeScript(), until: PROBE_END },
+      ...(follow !== undefined ? { follow } : {}),
     },
   );
-  if (parseLockAnswer(held.said).kind === 'locked' && !held.ended) {
-    try {
-      const said = held.said;
-      return {
-        ok: true,
-        held,
-        facts: factsFromOutput(t.host, said.slice(said.indexOf('\n') + 1), held.stderr),
-      };
-    } catch (err) {
-      await held.release();
-      throw err;
-    }
-  }
+  if (parseLockAnswer(held.said).kind === 'locked' && !held.ended) return { ok: true, held };
   await held.release(); // not held: it says who holds the lock, then ends
   const answer = parseLockAnswer(held.said);
+  const said = tailText(held.stderr, 3, MESSAGE_CHARS) || `exit ${String(held.code)}`;
   switch (answer.kind) {
     case 'busy':
       return {
@@ -96,13 +112,21 @@ export async function lockHost(
           'a step of an earlier run was still running on the host after waiting for it; nothing was done. Run again later',
       };
     case 'locked':
+      // LOCKED, then the session ended: before the follower's last line, or the holder died
+      throw new AppError(
+        'E_LOCK',
+        follow !== undefined
+          ? `the lock was taken, then its session ended before the ${follow.step ?? 'follower'} finished: ${said}`
+          : `the lock ${RUN_LOCK} was taken, then its holder ended: ${said}`,
+        { host: t.host, step: 'lock' },
+      );
     case 'missing-tools':
     case 'error':
       throw new AppError(
         'E_LOCK',
         answer.kind === 'missing-tools'
           ? 'cannot take the lock: flock (util-linux) or timeout (coreutils) is missing on the host'
-          : `could not take the lock ${RUN_LOCK}: ${answer.kind === 'error' && answer.text ? answer.text : tailText(held.stderr, 3, MESSAGE_CHARS) || `exit ${String(held.code)}`}`,
+          : `could not take the lock ${RUN_LOCK}: ${answer.text || said}`,
         { host: t.host, step: 'lock' },
       );
   }
@@ -115,7 +139,8 @@ export async function lockHost(
  */
 export async function relock(t: Transport, o: LockOwner, lost: Held): Promise<Held | undefined> {
   if (!lost.lost) return undefined;
-  const lock = await lockHost(t, o).catch(() => ({ ok: false as const }));
+  // the lock alone: the rollback reads the facts before each step anyway
+  const lock = await takeLock(t, o).catch(() => ({ ok: false as const }));
   return lock.ok ? lock.held : undefined;
 }
 

@@ -22,9 +22,10 @@ export const KEEP_MAX = 1000;
 
 /**
  * How many to keep under this process's limit of open files (the soft `Max open files` of
- * /proc/self/limits; Node does not raise it, and many systems leave it at 1024): a quarter of
- * what is left after 256 for everything else (the apply's own new connections, files, a
- * ProxyCommand's pipes), at most KEEP_MAX. Where the limit cannot be read, KEEP_MAX.
+ * /proc/self/limits, as Node left it: it raises the soft limit to the hard one at start, so this
+ * binds where the hard limit is low, 1,024 on some systems and containers): a quarter of what is
+ * left after 256 for everything else (the apply's own new connections, files, a ProxyCommand's
+ * pipes), at most KEEP_MAX. Where the limit cannot be read, KEEP_MAX.
  */
 export function keepBound(limits = readLimits()): number {
   const soft = /^Max open files\s+(\d+|unlimited)/m.exec(limits)?.[1];

@@ -31,7 +31,7 @@ interface ChangeBase {
   patch?: string;
 }
 
-/** Copy a patch file to the host (SFTP, verified by sha256 on the host). */
+/** Copy a patch file to the host (SFTP: what it stored is read back and its sha256 checked). */
 export interface UploadChange extends ChangeBase {
   action: 'upload';
   patch: string;

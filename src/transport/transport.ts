@@ -35,7 +35,7 @@ export interface ExecResult {
 }
 
 export interface UploadOptions {
-  /** Expected sha256 (hex) of the content: checked on the host before the file is put in place. */
+  /** Expected sha256 (hex) of the content: checked on what the host stored, before it is put in place. */
   sha256: string;
   /** File mode of the result (default 0o600). */
   mode?: number;
@@ -65,7 +65,8 @@ export interface HoldOptions {
  * A command run in the held command's session as the login user (never as root, whatever
  * `become`), once the held command's first line equals `gate`: it reads no stdin, and what it
  * prints comes right after that line (the held command's later output after it). The hold then
- * resolves once a line equal to `until` came, or the session ended, instead of at the first line,
+ * resolves once a line equal to `until` came, or the session ended, instead of at the first line
+ * (within `timeoutMs` of the first line),
  * and keeps stdout up to DEFAULT_MAX_OUTPUT_BYTES (past it: `OutputLimitError`). The session's exit
  * status is the follower's (1 when the held command said nothing, as when sudo refused).
  */
@@ -73,6 +74,10 @@ export interface HoldFollow {
   gate: string;
   command: string;
   until: string;
+  /** Its own time, from the held command's first line on (default: the command timeout). */
+  timeoutMs?: number;
+  /** A short name for its errors: `facts`. */
+  step?: string;
 }
 
 /** A command that keeps running on the host while kpfleet holds it (`Transport.hold`). */

@@ -1,6 +1,7 @@
 /**
  * A command kept running on an open SSH connection while held (the host lock): resolved once it
- * said its first line (or, with a follower, the follower's last line: `HoldFollow`) or ended, then fed a heartbeat byte on its stdin until released, when
+ * said its first line (or, with a follower, the follower's last line: `HoldFollow`) or ended, and
+ * fed a heartbeat byte on its stdin from its start until released, when
  * end of file on its stdin ends it (killed if it does not end within 10 s). What it said, its
  * exit code, and whether it ended or the connection was lost stay readable on the `Held`.
  */
@@ -20,8 +21,11 @@ export interface HoldChannelOptions extends ChannelOptions {
   heartbeatMs: number;
   /** Called once the channel closed: gives its place on the connection back. */
   release: () => void;
-  /** Resolve once a line equal to this came (a follower's last line), not at the first line. */
-  until?: string;
+  /**
+   * A follower (`HoldFollow`): resolve once a line equal to `until` came, not at the first line,
+   * and give it `timeoutMs` from the first line on (its `step` names a timeout).
+   */
+  follow?: { until: string; timeoutMs: number; step: string };
   /** Cap on stdout + stderr kept (default 64 KiB: a held command says one line). */
   maxOutputBytes?: number;
 }
@@ -58,7 +62,7 @@ export async function holdOnChannel(
     new ConnectionLostError(`the connection to ${host} was lost during ${step}`, { host, step });
   // a held command says one line, then nothing; a follower says more, up to the exec cap
   const output = new BoundedOutput(options.maxOutputBytes ?? 64 * 1024);
-  const answered = lineWatcher(options.until);
+  const answered = lineWatcher(options.follow?.until);
   let channel: ClientChannel | undefined;
   // read through closures: an object, so the compiler does not narrow it
   const st: { code: number | null; ended: boolean; closed: boolean; lost: boolean } = {
@@ -134,20 +138,26 @@ export async function holdOnChannel(
   client.once('close', onConnectionClose);
   try {
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(
-          new CommandTimeoutError(
-            `${step} did not answer within ${String(Math.round(timeoutMs / 1000))} s`,
-            { host, step },
-          ),
-        );
-        try {
-          channel?.signal('KILL');
-          channel?.close();
-        } catch {
-          // the channel is already gone
-        }
-      }, timeoutMs);
+      /** Ends the wait after `ms`: `what` (and its step) did not answer in time. */
+      const deadline = (ms: number, what: string, whatStep: string): NodeJS.Timeout =>
+        setTimeout(() => {
+          reject(
+            new CommandTimeoutError(
+              `${what} did not answer within ${String(Math.round(ms / 1000))} s`,
+              { host, step: whatStep },
+            ),
+          );
+          try {
+            channel?.signal('KILL');
+            channel?.close();
+          } catch {
+            // the channel is already gone
+          }
+        }, ms);
+      let timer = deadline(timeoutMs, step, step);
+      // a follower has its own time from the first line on (the lock's drain is not the probe's)
+      const follow = options.follow;
+      let firstLine = false;
       const settle = (err?: Error): void => {
         clearTimeout(timer);
         if (err) reject(err);
@@ -162,6 +172,15 @@ export async function holdOnChannel(
             return;
           }
           channel = stream;
+          // heartbeats from the start: a follower's time counts against the holder's lease too
+          heartbeat = setInterval(() => {
+            try {
+              stream.write('x');
+            } catch {
+              // the channel is gone: its close ends the hold
+            }
+          }, options.heartbeatMs);
+          heartbeat.unref();
           // past the cap before the answer: stopped; after it, kept as it was (the hold goes on)
           let done = false;
           const overflow = (): void => {
@@ -176,6 +195,11 @@ export async function holdOnChannel(
             }
           };
           stream.on('data', (c: Buffer) => {
+            if (follow !== undefined && !firstLine && c.includes(0x0a)) {
+              firstLine = true;
+              clearTimeout(timer);
+              timer = deadline(follow.timeoutMs, follow.step, follow.step);
+            }
             if (!output.add('stdout', c)) overflow();
             else if (!done && answered(c)) {
               done = true;
@@ -207,15 +231,5 @@ export async function holdOnChannel(
   }
   if (st.ended && sudoRefused(options.sudo, st.code, output.stderr()))
     throw new SudoPasswordError({ host, step });
-  if (!st.ended) {
-    heartbeat = setInterval(() => {
-      try {
-        channel?.write('x');
-      } catch {
-        // the channel is gone: its close ends the hold
-      }
-    }, options.heartbeatMs);
-    heartbeat.unref();
-  }
   return held;
 }

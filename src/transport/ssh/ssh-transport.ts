@@ -123,7 +123,11 @@ export class SshTransport implements Transport {
         release,
         ...(follow !== undefined
           ? {
-              until: follow.until,
+              follow: {
+                until: follow.until,
+                timeoutMs: follow.timeoutMs ?? this.settings.commandTimeoutMs,
+                step: follow.step ?? 'follow',
+              },
               maxOutputBytes: this.deps.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
             }
           : {}),

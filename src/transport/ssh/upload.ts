@@ -82,9 +82,8 @@ async function putChecked(
     await call<undefined>((cb) =>
       sftp.writeFile(temp, content, { mode: options.mode ?? 0o600 }, cb),
     );
-    // read back: what the host's file system holds is what is checked
-    const back = await call<Buffer>((cb) => sftp.readFile(temp, cb));
-    const sum = createHash('sha256').update(back).digest('hex');
+    // read back: what the host's file system holds is what is checked, never more than was sent
+    const sum = await readBackSha256(sftp, temp, content.length);
     if (sum !== options.sha256)
       throw new UploadError(`upload of ${path} was not put in place: sha256 mismatch: got ${sum}`, {
         host,
@@ -96,6 +95,37 @@ async function putChecked(
     throw err;
   }
   return call<string>((cb) => sftp.realpath(path, cb));
+}
+
+/** Bytes read back per request. */
+const READ_CHUNK = 32 * 1024;
+
+/**
+ * The sha256 of the file at `path`, read in bounded chunks: its size must be `expected` bytes
+ * (the host's answer is never trusted to size a buffer), and nothing may follow them. Otherwise
+ * the sha256 of a marker no content has, so the check fails.
+ */
+async function readBackSha256(sftp: SFTPWrapper, path: string, expected: number): Promise<string> {
+  const handle = await call<Buffer>((cb) => sftp.open(path, 'r', cb));
+  try {
+    const st = await call<{ size: number }>((cb) => sftp.fstat(handle, cb));
+    if (st.size !== expected) return `size ${String(st.size)}`;
+    const hash = createHash('sha256');
+    const buf = Buffer.alloc(Math.min(READ_CHUNK, Math.max(1, expected)));
+    let at = 0;
+    while (at < expected) {
+      const want = Math.min(buf.length, expected - at);
+      const got = await call<number>((cb) => sftp.read(handle, buf, 0, want, at, cb));
+      if (got <= 0) return `short at ${String(at)}`;
+      hash.update(buf.subarray(0, got));
+      at += got;
+    }
+    // end of file right after: a file that grew is not what was sent
+    const more = await call<number>((cb) => sftp.read(handle, buf, 0, 1, expected, cb));
+    return more > 0 ? 'longer' : hash.digest('hex');
+  } finally {
+    await call<undefined>((cb) => sftp.close(handle, cb)).catch(() => undefined);
+  }
 }
 
 /** `mkdir -p -m 700`: each missing folder of `dir` made private; one that exists is left as it is. */

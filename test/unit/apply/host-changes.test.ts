@@ -4,7 +4,12 @@
  * upload, an uninstall (its copy is kept first) and package steps run alone.
  */
 import { describe, expect, it } from 'vitest';
-import { batchAt, longestBatch } from '../../../src/apply/host-changes.ts';
+import {
+  batchAt,
+  longestBatch,
+  MAX_BATCH_BYTES,
+  MAX_BATCH_STEPS,
+} from '../../../src/apply/host-changes.ts';
 import type { Change } from '../../../src/plan/model.ts';
 
 const c = (action: Change['action']) => ({ action, sha256: 'a'.repeat(64) }) as Change;
@@ -39,5 +44,15 @@ describe('batches', () => {
     expect(longestBatch(changes)).toBe(4);
     expect(longestBatch([])).toBe(0);
     expect(longestBatch([c('uninstall')])).toBe(1);
+  });
+});
+
+describe('a batch is bounded', () => {
+  it('at most MAX_BATCH_STEPS steps, and MAX_BATCH_BYTES of script (the first step always)', () => {
+    const loads = Array.from({ length: 10 }, () => c('load'));
+    expect(batchAt(loads, 0)).toHaveLength(MAX_BATCH_STEPS);
+    expect(longestBatch(loads)).toBe(MAX_BATCH_STEPS);
+    expect(batchAt(loads, 0, () => MAX_BATCH_BYTES / 2 - 1)).toHaveLength(2);
+    expect(batchAt(loads, 0, () => MAX_BATCH_BYTES * 2)).toHaveLength(1);
   });
 });

@@ -33,10 +33,15 @@ function stagedFolders(destinations: readonly string[]): string[] {
   return [...new Set(destinations.map((d) => d.slice(STAGING_DIR.length + 1, d.lastIndexOf('/'))))];
 }
 
-/** scripts.ts `cleanupStagingScript`'s command, to the letter. */
-export function cleanupCommand(folders: readonly string[]): string {
-  const own = folders.map((d) => `"$HOME"/.kpfleet/stage/${quote(d)}`);
-  return `rm -rf -- ${own.join(' ')}; rmdir -- "$HOME"/.kpfleet/stage 2>/dev/null; true`;
+/**
+ * scripts.ts `cleanupStagingScript`'s commands, to the letter: naming the staging folder as an
+ * upload found it (STAGING_PATH), or, before any upload said, the login's home.
+ */
+export function cleanupCommands(folders: readonly string[]): string[] {
+  return ['"$HOME"/.kpfleet/stage', quote(STAGING_PATH)].map((root) => {
+    const own = folders.map((d) => `${root}/${quote(d)}`);
+    return `rm -rf -- ${own.join(' ')}; rmdir -- ${root} 2>/dev/null; true`;
+  });
 }
 
 export const execResult = (stdout: string, code = 0, stderr = ''): ExecResult => ({

@@ -62,7 +62,7 @@ import { applyChange, kpatchInstall, ModelError } from '../../../../lab/model.ts
 import type { RunCommands, RunIdentity } from './answers.ts';
 import {
   basename,
-  cleanupCommand,
+  cleanupCommands,
   endedHold,
   execResult as ok,
   runCommands,
@@ -206,7 +206,9 @@ export class MemoryHost {
     if (command === probe || command.endsWith(`\n} >/dev/null 2>&1\n${probe}`)) {
       if (command !== probe) {
         const e = this.need(command);
-        if (command !== `{ ${cleanupCommand(e.folders)}\n} >/dev/null 2>&1\n${probe}`)
+        if (
+          !cleanupCommands(e.folders).some((c) => command === `{ ${c}\n} >/dev/null 2>&1\n${probe}`)
+        )
           this.refuse('a facts probe with an unknown prelude', command);
         this.log.push('staging cleanup');
         this.cleanup(e);
@@ -215,7 +217,7 @@ export class MemoryHost {
       return ok(this.answerProbe());
     }
     const e = this.need(command);
-    if (command === cleanupCommand(e.folders) && !become) {
+    if (cleanupCommands(e.folders).includes(command) && !become) {
       this.log.push('staging cleanup');
       this.cleanup(e);
       return ok('');
