@@ -244,12 +244,24 @@ export const range = (xs: readonly number[]): { min: number; max: number } => ({
   max: Math.max(...xs),
 });
 
+/** What bench/lab-server.ts counted since the last `counts` (real, replayed: since the last reset). */
+export interface LabCounts {
+  connections: number[];
+  execs: number[];
+  /** The shared host (replay) has the bench's patch loaded. */
+  loaded: boolean;
+  real: number;
+  replayed: number;
+}
+
 /** bench/lab-server.ts running N lab hosts in DIR, in its own process. */
 export interface LabServer {
   /** Seconds the lab took to start. */
   startSeconds: number;
-  /** Connections and execs per host since the last call. */
-  counts(): Promise<{ connections: number[]; execs: number[] }>;
+  /** Connections and execs per host since the last call; commands run for real and replayed. */
+  counts(): Promise<LabCounts>;
+  /** Cuts every connection, puts the shared host back to "never had the patch", forgets the recordings. */
+  reset(): Promise<void>;
   /** A lab started with shards: only shard `index`'s hosts listen from now on. */
   serve(index: number): Promise<{ hosts: number; seconds: number }>;
   /** Closes every host and waits for the process; then removes DIR. */
@@ -275,7 +287,11 @@ export async function startLabServer(n: number, dir: string, shards?: number): P
       startSeconds: ready.startSeconds,
       counts: async () => {
         child.stdin.write('counts\n');
-        return (await next()) as { connections: number[]; execs: number[] };
+        return (await next()) as LabCounts;
+      },
+      reset: async () => {
+        child.stdin.write('reset\n');
+        await next();
       },
       serve: async (index) => {
         child.stdin.write(`serve ${String(index)}\n`);
