@@ -107,6 +107,40 @@ export function timeCommand(argv: string[], cwd: string, env: Record<string, str
   };
 }
 
+/**
+ * bench/floor.ts over the hosts of STATE_JSON (every host must answer): its seconds, and its own
+ * CPU from the first connection to the last close (start-up excluded).
+ */
+export function runFloor(
+  stateJson: string,
+  hosts: number,
+  probe: boolean,
+): { seconds: number; cpuMs: number } {
+  const f = JSON.parse(
+    execFileSync(
+      process.execPath,
+      ['--import', 'tsx', join(ROOT, 'bench/floor.ts'), stateJson, ...(probe ? ['--probe'] : [])],
+      { encoding: 'utf8' },
+    ),
+  ) as { seconds: number; cpuMs: number; ok: number };
+  if (f.ok !== hosts) throw new Error(`floor reached ${String(f.ok)} of ${String(hosts)}`);
+  return f;
+}
+
+/** `ansible-playbook` on inventory.ini at `forks`, host keys checked against `knownHosts` only. */
+export function ansiblePlaybook(playbook: string, forks: number, knownHosts: string): string[] {
+  return [
+    'ansible-playbook',
+    '-i',
+    'inventory.ini',
+    '-f',
+    String(forks),
+    '--ssh-common-args',
+    `-o UserKnownHostsFile=${knownHosts} -o StrictHostKeyChecking=yes`,
+    playbook,
+  ];
+}
+
 export function ensureAnsible(): void {
   if (spawnSync('ansible-playbook', ['--version']).status === 0) return;
   console.log('installing Ansible (Debian package) for the comparison');

@@ -27,18 +27,18 @@
  *   tsx bench/replay.ts [--hosts 64,1000] [--rounds 3,1] [--ansible-forks 5+50,5]
  *   → bench/results/replay.json
  */
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { TMP_BASE } from '../lab/host-dir.ts';
 import {
+  ansiblePlaybook,
   build,
   ensureAnsible,
   machine,
   range,
-  ROOT,
+  runFloor,
   startLabServer,
   stats,
   timeCommand,
@@ -102,16 +102,7 @@ function ansible(dir: string, playbook: string, forks: number, n: number): Sampl
   const cg = join(CG_ROOT, `kpfleet-bench-${String(process.pid)}`);
   const useCg = existsSync(CG_ROOT);
   if (useCg) mkdirSync(cg, { recursive: true });
-  const argv = [
-    'ansible-playbook',
-    '-i',
-    'inventory.ini',
-    '-f',
-    String(forks),
-    '--ssh-common-args',
-    `-o UserKnownHostsFile=${join(dir, 'known_hosts')} -o StrictHostKeyChecking=yes`,
-    playbook,
-  ];
+  const argv = ansiblePlaybook(playbook, forks, join(dir, 'known_hosts'));
   const a = timeCommand(
     useCg ? ['sh', '-c', `echo $$ >'${cg}/cgroup.procs' && exec "$@"`, 'sh', ...argv] : argv,
     dir,
@@ -149,20 +140,7 @@ async function dropCgroup(): Promise<void> {
 }
 
 function floor(dir: string, n: number, probe: boolean): Sample {
-  const f = JSON.parse(
-    execFileSync(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        join(ROOT, 'bench/floor.ts'),
-        join(dir, 'state.json'),
-        ...(probe ? ['--probe'] : []),
-      ],
-      { encoding: 'utf8' },
-    ),
-  ) as { seconds: number; cpuMs: number; ok: number };
-  if (f.ok !== n) throw new Error(`floor reached ${String(f.ok)} of ${String(n)}`);
+  const f = runFloor(join(dir, 'state.json'), n, probe);
   return { wall: f.seconds, cpu: f.cpuMs / 1000 };
 }
 
