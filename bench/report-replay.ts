@@ -43,7 +43,7 @@ function table(r: ReplayRow): string[] {
   return [
     `### ${String(r.hosts)} hosts, ${String(r.rounds)} round${r.rounds === 1 ? '' : 's'}`,
     '',
-    '| Job | wall median (s) | min–max (s) | controller CPU (s) | CPU / host (ms) | wall vs kpfleet |',
+    "| Job | wall median (s) | min–max (s) | controller CPU (s) | CPU / host (ms) | wall ÷ kpfleet's |",
     '| --- | ---: | ---: | ---: | ---: | ---: |',
     ...row('kpfleetPlan'),
     ...row('floor', plan),
@@ -109,7 +109,8 @@ export function replaySection(result: ReplayResult): string[] {
     "so these numbers are the controllers' own cost (the wall time still holds one host's real run",
     'of each command). "Controller CPU": kpfleet\'s process with its children; Ansible\'s whole',
     "process tree, its ControlPersist ssh masters included (a cpuacct cgroup); the floor's own",
-    'CPU from its first connection to its last close (its start-up excluded). Ansible runs with its',
+    "CPU from its first connection to its last close. The floor's wall and CPU leave its start-up",
+    "out; kpfleet's and Ansible's hold theirs, as a user waits for them. Ansible runs with its",
     'defaults (ControlMaster=auto, ControlPersist=60s, no pipelining) but no `ssh -tt` (the lab',
     "serves no pty; raw needs none), host keys checked against the lab's known_hosts, every",
     "connection cut between runs. Its converge is three `raw` tasks (the module's bytes base64 in",
