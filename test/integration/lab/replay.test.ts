@@ -6,8 +6,10 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Client } from 'ssh2';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Lab } from '../../../lab/lab.ts';
+import type { LabHost } from '../../../lab/lab.ts';
 import { replayKey } from '../../../lab/replay.ts';
 import { applyInLab, EL9, writeLabProject } from './apply-in-lab.ts';
 
@@ -73,3 +75,39 @@ it('apply over replayed hosts: each host changed, each command run for real once
   expect(again.code, again.stdout + again.stderr).toBe(0);
   expect(again.result.outcome).toBe('unchanged');
 }, 120_000);
+
+/** Writes `bytes` to `path` on `host` over SFTP: the error at close, if any. */
+function upload(host: LabHost, path: string, bytes: string): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const c = new Client();
+    c.on('error', reject);
+    c.on('ready', () => {
+      c.sftp((err, sftp) => {
+        if (err) {
+          reject(err);
+          return;
+        }
+        sftp.writeFile(path, bytes, (e) => {
+          c.end();
+          resolve(e?.message);
+        });
+      });
+    });
+    c.connect({
+      host: host.address,
+      port: host.port,
+      username: lab.user,
+      privateKey: readFileSync(lab.keyPath),
+    });
+  });
+}
+
+it("an upload whose bytes are not the first host's for that path fails", async () => {
+  const [a, b, c] = lab.hosts;
+  if (!a || !b || !c) throw new Error('three hosts needed');
+  expect(await upload(a, 'x.0123456789ab.part', 'one')).toBeUndefined();
+  expect(readFileSync(join(a.sim.root, 'home/kpfleet/x.0123456789ab.part'), 'utf8')).toBe('one');
+  // another temporary name for the same file: the same bytes pass, others do not
+  expect(await upload(b, 'x.ba9876543210.part', 'one')).toBeUndefined();
+  expect(await upload(c, 'x.ffffffffffff.part', 'two')).toMatch(/not the first host's bytes/);
+});
