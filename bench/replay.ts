@@ -22,8 +22,9 @@
  * from new logins. Each run is checked: plan sees a change on every host, apply reports every host
  * changed, Ansible's recap says ok and changed on every host, the shared host ends loaded.
  *
- * Ansible costs ~0.2 s of CPU per host and task here, so at 1,000 hosts it runs at forks 5 only
- * (the targets' reference; ~7 minutes a round), at forks 50 too on the smaller count.
+ * Ansible costs 0.2–0.25 s of CPU per host and task here, so at 1,000 hosts it runs at forks 5
+ * only (the targets' reference; 3 minutes for the facts and 13 for the converge on two busy
+ * cores), at forks 50 too on the smaller count; `0` runs no Ansible at that host count.
  *   tsx bench/replay.ts [--hosts 64,1000] [--rounds 3,1] [--ansible-forks 5+50,5]
  *   → bench/results/replay.json
  */
