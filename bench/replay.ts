@@ -72,6 +72,7 @@ export const JOBS = [
   'ansibleGather5',
   'ansibleGather50',
   'kpfleetApply',
+  'kpfleetApplyOne',
   'ansibleConverge5',
   'ansibleConverge50',
 ] as const;
@@ -188,6 +189,9 @@ async function measure(n: number, rounds: number, ansibleForks: number[]): Promi
       readFileSync(yml, 'utf8').replace(/^rollout: .*$/m, `rollout: { forks: ${String(n)} }`),
     );
     writePlaybooks(dir);
+    const firstHost =
+      (JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as { hosts: { name: string }[] })
+        .hosts[0]?.name ?? '';
     const timed = (job: Job, s: Sample) => {
       samples[job].push(s);
       return s.wall.toFixed(2);
@@ -235,6 +239,18 @@ async function measure(n: number, rounds: number, ansibleForks: number[]): Promi
       if (!last.loaded) throw new Error('apply: the shared host has no patch loaded');
       perRun.apply.push(last);
       said.push(`apply ${timed('kpfleetApply', a)} s`);
+      // the same apply on one host alone: every command real, one after another: the hosts'
+      // latency that the wall above holds (a real fleet's hosts work at once, as here)
+      await lab.reset();
+      const one = timeKpfleet(
+        ['apply', '--yes', '--limit', firstHost, '--audit-log', 'audit.jsonl'],
+        dir,
+      );
+      if (one.status !== 0 || !(await lab.counts()).loaded)
+        throw new Error(
+          `apply on ${firstHost}: exit ${String(one.status)}: ${one.stdout.slice(-2000)}`,
+        );
+      said.push(`apply on one host ${timed('kpfleetApplyOne', one)} s`);
       for (const forks of ansibleForks) {
         await lab.reset();
         const job = forks === 5 ? 'ansibleConverge5' : 'ansibleConverge50';

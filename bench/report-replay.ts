@@ -21,6 +21,8 @@ const LABELS: Record<Job, string> = {
   ansibleGather5: 'Ansible `raw`, `gather_facts: false`, forks 5',
   ansibleGather50: 'Ansible `raw`, forks 50',
   kpfleetApply: '`kpfleet apply --yes`',
+  kpfleetApplyOne:
+    "… on one host alone (`--limit`): every command real, in turn: the hosts' latency the apply's wall holds",
   ansibleConverge5: 'Ansible `raw` upload + install + load, forks 5',
   ansibleConverge50: 'Ansible `raw` converge, forks 50',
 };
@@ -35,7 +37,7 @@ function table(r: ReplayRow): string[] {
     if (!j) return [];
     const vs = against ? `${f2(j.seconds.median / against.seconds.median)}×` : '1×';
     return [
-      `| ${LABELS[job]} | ${f2(j.seconds.median)} | ${f2(j.seconds.min)}–${f2(j.seconds.max)} | ${f2(j.cpuSeconds.median)} | ${f2(j.cpuMsPerHost)} | ${vs} |`,
+      `| ${LABELS[job]} | ${f2(j.seconds.median)} | ${f2(j.seconds.min)}–${f2(j.seconds.max)} | ${f2(j.cpuSeconds.median)} | ${job === 'kpfleetApplyOne' ? '—' : f2(j.cpuMsPerHost)} | ${vs} |`,
     ];
   };
   const plan = r.jobs.kpfleetPlan;
@@ -51,6 +53,7 @@ function table(r: ReplayRow): string[] {
     ...row('ansibleGather5', plan),
     ...row('ansibleGather50', plan),
     ...row('kpfleetApply'),
+    ...row('kpfleetApplyOne', apply),
     ...row('ansibleConverge5', apply),
     ...row('ansibleConverge50', apply),
     '',
