@@ -10,7 +10,9 @@
  * Converge: load one patch on every host from scratch, upload included: `kpfleet apply --yes`
  * against Ansible's copy + command (`kpatch install`, `kpatch load`, with become), forks 5 and 50.
  * Before each run every host is put back to "never had the patch" (unloaded, uninstalled, the
- * uploaded copies removed), directly on the simulated hosts' state, outside any timing.
+ * uploaded copies removed), directly on the simulated hosts' state, outside any timing. Logins and
+ * sessions per host (exec and SFTP channels) are counted from each sshd's log for the plan and for
+ * the converge (issue 20: one login, four sessions per host for a one-patch converge).
  *
  *   tsx bench/jobs.ts [--hosts 64] [--rounds 3]   → bench/results/jobs.json
  */
@@ -19,6 +21,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fleetDown, fleetUp } from '../lab/fleet.ts';
 import { TMP_BASE } from '../lab/host-dir.ts';
+import { sshdCounts, sshdLogOffsets } from '../lab/sshd-log.ts';
 import {
   ansiblePlaybook,
   build,
@@ -28,8 +31,6 @@ import {
   machineCpuSeconds,
   range,
   runFloor,
-  sshdCounts,
-  sshdLogOffsets,
   stats,
   timeCommand,
   timeKpfleet,
@@ -165,6 +166,14 @@ try {
   const hostDirs = fleet.hosts.map((h) => h.dir);
   const logins: number[] = [];
   const execs: number[] = [];
+  const sessions: number[] = [];
+  // the converge's, per host: every host changes (one patch: upload, install, load)
+  const applied = {
+    logins: [] as number[],
+    sessions: [] as number[],
+    execs: [] as number[],
+    sftp: [] as number[],
+  };
   const last = (x: Series) => x.wall.at(-1)?.toFixed(2) ?? '';
   for (let r = 0; r < ROUNDS; r++) {
     await reset(); // the previous round's converge left the patch loaded
@@ -175,6 +184,7 @@ try {
     const counted = sshdCounts(hostDirs, offsets);
     logins.push(...counted.logins);
     execs.push(...counted.execs);
+    sessions.push(...counted.sessions);
     const p = JSON.parse(t.stdout) as { summary: { hosts: number; changes: number } };
     if (p.summary.changes !== N) throw new Error(`plan saw ${JSON.stringify(p.summary)}`);
     plan.add(t);
@@ -183,7 +193,13 @@ try {
     for (const forks of ['5', '50'] as const) gather[forks].add(ansible('gather.yml', forks));
 
     await reset();
+    const applyOffsets = sshdLogOffsets(hostDirs);
     const a = timeKpfleet(['apply', '--yes', '--audit-log', join(dir, 'audit.jsonl')], dir);
+    const c = sshdCounts(hostDirs, applyOffsets);
+    applied.logins.push(...c.logins);
+    applied.execs.push(...c.execs);
+    applied.sessions.push(...c.sessions);
+    applied.sftp.push(...c.subsystems);
     if (a.status !== 0)
       throw new Error(
         `kpfleet apply exited ${String(a.status)}: ${a.stdout.slice(-3000)}${a.stderr}`,
@@ -230,6 +246,7 @@ try {
       validateCpuSeconds: fixedCpu,
       loginsPerHost: range(logins),
       execsPerHost: range(execs),
+      sessionsPerHost: range(sessions),
     },
     converge: {
       runs: {
@@ -238,6 +255,11 @@ try {
         ansibleForks50: converge['50'].summary(),
       },
       cpuMsPerHost: { kpfleetApply: perHostMs(apply.cpu) },
+      // `kpfleet apply --yes` (no plan file): its plan's read included
+      loginsPerHost: range(applied.logins),
+      sessionsPerHost: range(applied.sessions),
+      execsPerHost: range(applied.execs),
+      sftpPerHost: range(applied.sftp),
     },
   };
   writeResult('jobs.json', out);

@@ -6,11 +6,12 @@
  *   tsx bench/lab-server.ts N DIR [K]
  * Also writes DIR/state.json (key, known_hosts, user, each host's address and port: what
  * bench/floor.ts reads). Prints one JSON line when ready; for each line `counts` on stdin, one line
- * {"connections": [...], "execs": [...], "loaded": b, "real": r, "replayed": p} (per host, since
- * the last one; whether the shared host has the patch loaded; commands run for real and replayed
- * since the last reset); for each line `reset`, every
- * connection cut, the shared host put back to "never had the patch" and the recordings forgotten,
- * then {"reset": true}; at stdin's end closes every host and exits.
+ * {"connections": [...], "execs": [...], "subsystems": [...], "loaded": b, "real": r,
+ * "replayed": p} (per host, since the last one; subsystems are SFTP channels, the uploads;
+ * whether the shared host has the patch loaded; commands run for real and replayed since the last
+ * reset); for each line `reset`, every connection cut, the shared host put back to "never had
+ * the patch" and the recordings forgotten, then {"reset": true}; at stdin's end closes every host
+ * and exits.
  *
  * With K (the 100,000-host run, planned as K shards): no more than one shard's hosts listen at a
  * time, each on a fixed address of its own (LabOptions.fixed: 127.x.y.z, one port, one shared
@@ -25,6 +26,7 @@ import { createInterface } from 'node:readline';
 import { Lab } from '../lab/lab.ts';
 import { inShard } from '../src/inventory/shard.ts';
 import { EL9, SCALE_FORKS, writeProject } from './lib.ts';
+import type { LabCounts } from './lib.ts';
 
 const n = Number(process.argv[2]);
 const dir = process.argv[3] ?? '';
@@ -69,7 +71,7 @@ async function reset(): Promise<void> {
   if (Object.keys(first.sim.readSysfs().patches).length) throw new Error('reset: still loaded');
   lab.replays?.reset();
 }
-// a line `counts` on stdin: the logins and execs per host since the last such line
+// a line `counts` on stdin: the logins, execs and SFTP channels per host since the last such line
 createInterface({ input: process.stdin })
   .on('line', (line) => {
     const [word, arg] = line.trim().split(/\s+/);
@@ -94,14 +96,16 @@ createInterface({ input: process.stdin })
       JSON.stringify({
         connections: lab.hosts.map((h) => h.connections),
         execs: lab.hosts.map((h) => h.execs),
+        subsystems: lab.hosts.map((h) => h.subsystems),
         loaded: first.sim.readSysfs().patches['livepatch_cve']?.enabled === '1',
         real: lab.replays?.real ?? 0,
         replayed: lab.replays?.replayed ?? 0,
-      }),
+      } satisfies LabCounts),
     );
     for (const h of lab.hosts) {
       h.connections = 0;
       h.execs = 0;
+      h.subsystems = 0;
     }
   })
   .on('close', () => {

@@ -4,7 +4,7 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -250,39 +250,21 @@ export function readResult(name: string): unknown {
   }
 }
 
-/** sshd log sizes now, per host folder (the fleet's sshd logs at LogLevel VERBOSE). */
-export function sshdLogOffsets(hostDirs: readonly string[]): number[] {
-  return hostDirs.map((d) => statSync(join(d, 'sshd.log')).size);
-}
-
-/** Logins and exec sessions per host since the offsets, from each sshd's own log. */
-export function sshdCounts(
-  hostDirs: readonly string[],
-  offsets: readonly number[],
-): { logins: number[]; execs: number[] } {
-  const logins: number[] = [];
-  const execs: number[] = [];
-  hostDirs.forEach((d, i) => {
-    const text = readFileSync(join(d, 'sshd.log'))
-      .subarray(offsets[i] ?? 0)
-      .toString('utf8');
-    logins.push((text.match(/Accepted publickey for /g) ?? []).length);
-    execs.push((text.match(/Starting session: command/g) ?? []).length);
-  });
-  return { logins, execs };
-}
-
 /** The range of a per-host count: {min: 1, max: 1} is "exactly one each". */
 export const range = (xs: readonly number[]): { min: number; max: number } => ({
   min: Math.min(...xs),
   max: Math.max(...xs),
 });
 
-/** What bench/lab-server.ts counted since the last `counts` (real, replayed: since the last reset). */
+/**
+ * What bench/lab-server.ts counted per host since the last `counts`: logins, exec channels, SFTP
+ * (subsystem) channels; whether the shared host (replay) has the bench's patch loaded; commands
+ * run for real and replayed since the last reset.
+ */
 export interface LabCounts {
   connections: number[];
   execs: number[];
-  /** The shared host (replay) has the bench's patch loaded. */
+  subsystems: number[];
   loaded: boolean;
   real: number;
   replayed: number;
@@ -292,7 +274,7 @@ export interface LabCounts {
 export interface LabServer {
   /** Seconds the lab took to start. */
   startSeconds: number;
-  /** Connections and execs per host since the last call; commands run for real and replayed. */
+  /** Connections, execs and SFTP (subsystem) sessions per host since the last call. */
   counts(): Promise<LabCounts>;
   /** Cuts every connection, puts the shared host back to "never had the patch", forgets the recordings. */
   reset(): Promise<void>;

@@ -82,6 +82,13 @@ export interface ReplayJob {
   cpuSeconds: Spread;
   cpuMsPerHost: number;
 }
+type Range = { min: number; max: number };
+/** Per host and run: connections, exec channels, SFTP sessions (older results: no `sftp`). */
+export interface PerHost {
+  connections: Range;
+  execs: Range;
+  sftp?: Range;
+}
 export interface ReplayRow {
   hosts: number;
   rounds: number;
@@ -90,8 +97,8 @@ export interface ReplayRow {
   /** kpfleet's fixed cost: `validate` on the same project, CPU seconds (median). */
   validateCpuSeconds: number;
   /** Per host, per kpfleet run: connections and execs (from the lab). */
-  plan: { connections: { min: number; max: number }; execs: { min: number; max: number } };
-  apply: { connections: { min: number; max: number }; execs: { min: number; max: number } };
+  plan: PerHost;
+  apply: PerHost;
   /** Of all the commands the hosts were sent in the last round, how many ran for real. */
   realCommands: number;
   replayedCommands: number;
@@ -283,6 +290,7 @@ async function measure(n: number, rounds: number, ansibleForks: number[]): Promi
   const per = (cs: LabCounts[]) => ({
     connections: range(cs.flatMap((c) => c.connections)),
     execs: range(cs.flatMap((c) => c.execs)),
+    sftp: range(cs.flatMap((c) => c.subsystems)),
   });
   return {
     hosts: n,

@@ -57,7 +57,7 @@ function table(r: ReplayRow): string[] {
     ...row('ansibleConverge5', apply),
     ...row('ansibleConverge50', apply),
     '',
-    `Per host and run (the lab's counts): plan ${once(r.plan.connections)} connection(s), ${once(r.plan.execs)} exec(s); apply ${once(r.apply.connections)} connection(s), ${once(r.apply.execs)} exec(s). Of the apply's ${String(r.realCommands + r.replayedCommands)} commands, ${String(r.realCommands)} ran for real (one host's worth), the rest were replayed. kpfleet's fixed cost (\`validate\` on the same project): ${f2(r.validateCpuSeconds)} s of CPU.`,
+    `Per host and run (the lab's counts): plan ${once(r.plan.connections)} connection(s), ${once(r.plan.execs)} exec(s); apply ${once(r.apply.connections)} connection(s), ${once(r.apply.execs)} exec(s)${r.apply.sftp ? `, ${once(r.apply.sftp)} SFTP session(s)` : ''}. Of the apply's ${String(r.realCommands + r.replayedCommands)} commands, ${String(r.realCommands)} ran for real (one host's worth), the rest were replayed. kpfleet's fixed cost (\`validate\` on the same project): ${f2(r.validateCpuSeconds)} s of CPU.`,
     '',
   ];
 }

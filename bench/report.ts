@@ -14,6 +14,9 @@ import { replaySection } from './report-replay.ts';
 import type { ReplayResult } from './report-replay.ts';
 import type { Sharded } from './sharded.ts';
 
+type Range = { min: number; max: number };
+/** Issue 20's target for a one-patch converge, per host (`apply --yes`, its plan's read included). */
+const CONVERGE_TARGET = { logins: 1, sessions: 4 };
 interface Run {
   seconds: Spread;
   ownCpuSeconds: number;
@@ -32,12 +35,19 @@ interface Jobs {
       number
     >;
     validateCpuSeconds: number;
-    loginsPerHost: { min: number; max: number };
-    execsPerHost: { min: number; max: number };
+    loginsPerHost: Range;
+    execsPerHost: Range;
+    /** exec + SFTP channels (results written before issue 20 have only execs) */
+    sessionsPerHost?: Range;
   };
   converge: {
     runs: Record<'kpfleetApply' | 'ansibleForks5' | 'ansibleForks50', Run>;
     cpuMsPerHost: { kpfleetApply: number };
+    /** `kpfleet apply --yes`'s, per host (each sshd's log); absent in results before issue 20 */
+    loginsPerHost?: Range;
+    sessionsPerHost?: Range;
+    execsPerHost?: Range;
+    sftpPerHost?: Range;
   };
 }
 interface Scale {
@@ -118,8 +128,9 @@ const spread = (v: Spread) => `${f2(v.median)} | ${f2(v.min)}–${f2(v.max)}`;
 /** median, min–max, own CPU, the machine's CPU meanwhile */
 const cells = (r: Run) =>
   `${spread(r.seconds)} | ${f2(r.ownCpuSeconds)} | ${f2(r.machineCpuSeconds)}`;
-const once = (r: { min: number; max: number }) =>
-  r.min === r.max ? String(r.min) : `${String(r.min)}–${String(r.max)}`;
+const once = (r: Range) => (r.min === r.max ? String(r.min) : `${String(r.min)}–${String(r.max)}`);
+/** A per-host count against its target (at most `target` on every host): "met" or "not met (N)". */
+const atMost = (r: Range, target: number) => (r.max <= target ? 'met' : `not met (${once(r)})`);
 
 const out: string[] = [
   '# Benchmarks',
@@ -149,6 +160,16 @@ if (jobs) {
   const a50 = p.runs.ansibleForks50.seconds.median / p.runs.kpfleetPlan.seconds.median;
   const c5 = c.runs.ansibleForks5.seconds.median / c.runs.kpfleetApply.seconds.median;
   const c50 = c.runs.ansibleForks50.seconds.median / c.runs.kpfleetApply.seconds.median;
+  // the converge's logins and sessions per host (results written before issue 20 have none)
+  const counted =
+    c.loginsPerHost && c.sessionsPerHost && c.execsPerHost && c.sftpPerHost
+      ? {
+          logins: c.loginsPerHost,
+          sessions: c.sessionsPerHost,
+          execs: c.execsPerHost,
+          sftp: c.sftpPerHost,
+        }
+      : undefined;
   const head = [
     '| What | median (s) | min–max (s) | own CPU (s) | machine CPU (s) | vs kpfleet |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',
@@ -195,6 +216,12 @@ if (jobs) {
     '',
     `kpfleet apply CPU per host: ${f2(c.cpuMsPerHost.kpfleetApply)} ms; peak RSS ${f1(c.runs.kpfleetApply.peakRssMb ?? NaN)} MB.`,
     '',
+    ...(counted
+      ? [
+          `Per host, from each sshd's log, \`kpfleet apply --yes\` with its plan's read: logins ${once(counted.logins)}; sessions ${once(counted.sessions)} (exec ${once(counted.execs)}, SFTP ${once(counted.sftp)}).`,
+          '',
+        ]
+      : []),
   );
   if (scale) {
     out.push(
@@ -246,7 +273,10 @@ if (jobs) {
     (a, r) => (a && a.hosts >= r.hosts ? a : r),
     undefined,
   );
-  const onePerHost = [p, ...(scale?.rows ?? [])].every(
+  const onePerHost = [
+    { loginsPerHost: p.loginsPerHost, execsPerHost: p.sessionsPerHost ?? p.execsPerHost },
+    ...(scale?.rows ?? []),
+  ].every(
     (r) =>
       r.loginsPerHost.min === 1 &&
       r.loginsPerHost.max === 1 &&
@@ -294,6 +324,14 @@ if (jobs) {
         ]
       : []),
     `| one connection and one facts exec per host | ${onePerHost ? 'every host, every run' : 'not always'} | ${ok(onePerHost)} |`,
+    ...(counted
+      ? [
+          `| converge: ${String(CONVERGE_TARGET.logins)} login per host (\`apply --yes\`, plan included) | ${once(counted.logins)} | ${atMost(counted.logins, CONVERGE_TARGET.logins)} |`,
+          `| converge: ${String(CONVERGE_TARGET.sessions)} sessions per host, one patch (exec + SFTP) | ${once(counted.sessions)} | ${atMost(counted.sessions, CONVERGE_TARGET.sessions)} |`,
+        ]
+      : [
+          '| converge: 1 login and 4 sessions per host | not measured | not met (jobs.json predates the count) |',
+        ]),
     '',
   );
 }

@@ -24,14 +24,13 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fleetDown, fleetUp } from '../lab/fleet.ts';
 import { TMP_BASE } from '../lab/host-dir.ts';
+import { sshdCounts, sshdLogOffsets } from '../lab/sshd-log.ts';
 import {
   build,
   buildBaseline,
   EL9,
   machine,
   range,
-  sshdCounts,
-  sshdLogOffsets,
   startLabServer,
   stats,
   timeKpfleet,

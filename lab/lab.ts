@@ -115,9 +115,10 @@ export class LabHost {
   readonly profile: ProfileName;
   port = 0;
   hung = false;
-  /** SSH connections accepted, and commands run: for tests of connection reuse. */
+  /** SSH connections accepted, commands run and SFTP channels opened: for tests of connection reuse. */
   connections = 0;
   execs = 0;
+  subsystems = 0;
   server: NetServer | undefined;
   readonly sockets = new Set<Socket>();
   readonly held: Socket[] = [];
@@ -383,6 +384,7 @@ export class Lab {
         const replays = this.replays;
         if (replays)
           session.on('sftp', (accept) => {
+            host.subsystems++;
             serveReplaySftp(accept(), host.sim.root, this.user, replays.uploads);
           });
         session.on('subsystem', (accept, reject, info) => {
@@ -391,6 +393,7 @@ export class Lab {
             return;
           }
           const channel = accept();
+          host.subsystems++;
           this.exec(host, client, channel, [SFTP_SERVER]);
         });
       });

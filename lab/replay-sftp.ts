@@ -6,11 +6,19 @@
  * ns-setup.sh; a relative path is under the user's home). Each upload is checked against the
  * first host's upload to the same path (temporary names masked as in replay.ts): a host whose
  * bytes differ gets an SFTP failure, since its later commands are answered from the first host's.
- * Writing, stat and realpath are served; anything else is refused as unsupported.
+ * A session sees the shared folder as a host of its own would: it reads back and removes only the
+ * files it wrote (another host's are not on it: no such file), a folder another host made is
+ * made, a rename puts its own file in place replacing atomically what another host put there.
+ * Served: open (write; read of its own files), read, write, fstat, fsetstat, close, stat, lstat,
+ * realpath, mkdir, remove, rename; anything else is refused as unsupported.
  */
 import { createHash } from 'node:crypto';
 import {
   closeSync,
+  mkdirSync,
+  readSync,
+  renameSync,
+  unlinkSync,
   fchmodSync,
   fstatSync,
   openSync,
@@ -48,7 +56,9 @@ export function serveReplaySftp(
   user: string,
   uploads: Map<string, string>,
 ): void {
-  const handles = new Map<number, { fd: number; path: string; local: string }>();
+  const handles = new Map<number, { fd: number; path: string; local: string; written: boolean }>();
+  /** The files this session wrote: the only ones it may remove (the others are not on its host). */
+  const own = new Set<string>();
   let next = 0;
   const hostPath = (p: string): string => posix.resolve(`/home/${user}`, p);
   const local = (p: string): string | undefined => {
@@ -59,7 +69,7 @@ export function serveReplaySftp(
   const withHandle = (
     reqid: number,
     handle: Buffer,
-    fn: (h: { fd: number; path: string; local: string }) => void,
+    fn: (h: { fd: number; path: string; local: string; written: boolean }) => void,
   ): void => {
     const h = handles.get(handle.length === 4 ? handle.readUInt32BE(0) : -1);
     if (!h) sftp.status(reqid, STATUS_CODE.FAILURE, 'bad handle');
@@ -76,17 +86,21 @@ export function serveReplaySftp(
 
   sftp.on('OPEN', (reqid, filename, flags, attrs) => {
     const file = local(filename);
-    if (!file || (flags & OPEN_MODE.WRITE) === 0 || (flags & OPEN_MODE.READ) !== 0) {
-      sftp.status(reqid, STATUS_CODE.PERMISSION_DENIED, 'the replay lab only writes files');
+    const write = (flags & OPEN_MODE.WRITE) !== 0;
+    // a file this host did not write is not on this host: it reads only its own
+    if (!file || (write && (flags & OPEN_MODE.READ) !== 0) || (!write && !own.has(file))) {
+      sftp.status(reqid, STATUS_CODE.PERMISSION_DENIED, 'the replay lab writes, and reads back');
       return;
     }
     try {
-      const mode =
-        ((flags & OPEN_MODE.TRUNC) !== 0 ? 'w' : 'r+') +
-        ((flags & OPEN_MODE.EXCL) !== 0 ? 'x' : '');
+      const mode = !write
+        ? 'r'
+        : ((flags & OPEN_MODE.TRUNC) !== 0 ? 'w' : 'r+') +
+          ((flags & OPEN_MODE.EXCL) !== 0 ? 'x' : '');
       const fd = openSync(file, mode, (attrs as Partial<Attributes>).mode ?? 0o644);
+      if (write) own.add(file);
       const id = next++;
-      handles.set(id, { fd, path: hostPath(filename), local: file });
+      handles.set(id, { fd, path: hostPath(filename), local: file, written: write });
       const h = Buffer.alloc(4);
       h.writeUInt32BE(id);
       sftp.handle(reqid, h);
@@ -102,6 +116,14 @@ export function serveReplaySftp(
       } catch (err) {
         fail(reqid, err);
       }
+    });
+  });
+  sftp.on('READ', (reqid, handle, offset, length) => {
+    withHandle(reqid, handle, (h) => {
+      const buf = Buffer.alloc(Math.min(length, 256 * 1024));
+      const n = readSync(h.fd, buf, 0, buf.length, offset);
+      if (n === 0) sftp.status(reqid, STATUS_CODE.EOF);
+      else sftp.data(reqid, buf.subarray(0, n));
     });
   });
   sftp.on('FSETSTAT', (reqid, handle, attrs) => {
@@ -120,6 +142,10 @@ export function serveReplaySftp(
     withHandle(reqid, handle, (h) => {
       handles.delete(handle.readUInt32BE(0));
       closeSync(h.fd);
+      if (!h.written) {
+        sftp.status(reqid, STATUS_CODE.OK);
+        return;
+      }
       const sum = createHash('sha256').update(readFileSync(h.local)).digest('hex');
       const key = replayKey(h.path);
       const first = uploads.get(key);
@@ -147,18 +173,56 @@ export function serveReplaySftp(
     const abs = hostPath(path);
     sftp.name(reqid, [{ filename: abs, longname: abs, attrs: {} as Attributes }]);
   });
-  for (const op of [
-    'READ',
-    'OPENDIR',
-    'READDIR',
-    'REMOVE',
-    'RMDIR',
-    'MKDIR',
-    'RENAME',
-    'SETSTAT',
-    'READLINK',
-    'SYMLINK',
-  ] as const)
+  // folders: made as on a host of its own (one another host made already is there: made)
+  sftp.on('MKDIR', (reqid, path, attrs) => {
+    const dir = local(path);
+    if (!dir) {
+      sftp.status(reqid, STATUS_CODE.PERMISSION_DENIED);
+      return;
+    }
+    try {
+      mkdirSync(dir, { mode: (attrs as Partial<Attributes>).mode ?? 0o755 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !statSync(dir).isDirectory()) {
+        fail(reqid, err);
+        return;
+      }
+    }
+    sftp.status(reqid, STATUS_CODE.OK);
+  });
+  // only this session's own files: another host's are not on this one (no such file)
+  sftp.on('REMOVE', (reqid, path) => {
+    const file = local(path);
+    if (!file || !own.has(file)) {
+      sftp.status(reqid, STATUS_CODE.NO_SUCH_FILE);
+      return;
+    }
+    try {
+      unlinkSync(file);
+      own.delete(file);
+      sftp.status(reqid, STATUS_CODE.OK);
+    } catch (err) {
+      fail(reqid, err);
+    }
+  });
+  // its own file into place, replacing atomically what another host put there
+  sftp.on('RENAME', (reqid, from, to) => {
+    const a = local(from);
+    const b = local(to);
+    if (!a || !b || !own.has(a)) {
+      sftp.status(reqid, STATUS_CODE.NO_SUCH_FILE);
+      return;
+    }
+    try {
+      renameSync(a, b);
+      own.delete(a);
+      own.add(b);
+      sftp.status(reqid, STATUS_CODE.OK);
+    } catch (err) {
+      fail(reqid, err);
+    }
+  });
+  for (const op of ['OPENDIR', 'READDIR', 'RMDIR', 'SETSTAT', 'READLINK', 'SYMLINK'] as const)
     sftp.on(op, (reqid: number) => sftp.status(reqid, STATUS_CODE.OP_UNSUPPORTED));
   sftp.on('close', () => {
     for (const h of handles.values()) closeSync(h.fd);

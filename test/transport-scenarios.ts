@@ -4,7 +4,14 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -321,6 +328,80 @@ export function transportScenarios(get: () => TransportHarness): void {
       await b.close();
     });
 
+    it("a follower: the login user's command in the lock's session, once it is held; a busy lock runs none", async () => {
+      const h = get().hosts[1];
+      const a = transport(h);
+      const req = { owner: 'alice@ci', since: '2026-12-04T12:00:00.000Z', runId: 'run-follow' };
+      const follow = (tag: string) => ({
+        gate: 'LOCKED',
+        command: `id -u; cat; sleep 0.5; echo ${tag}; echo END`,
+        until: 'END',
+      });
+      const loginUid = (await a.exec('id -u')).stdout;
+      // a 1 s lease: the heartbeats reach the holder through the pipe's other side
+      const held = await a.hold(holderScript(req, 1), {
+        become: true,
+        heartbeatMs: 200,
+        follow: follow('RAN-A'),
+      });
+      // resolved at the follower's last line, not at LOCKED; its stdin was closed (cat ended)
+      expect(held.said).toBe(`LOCKED\n${loginUid}RAN-A\nEND\n`);
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(held.ended).toBe(false);
+      expect(lockHeld(get().root(h))).toBe(true);
+      const b = transport(h);
+      const other = await b.hold(holderScript({ ...req, owner: 'bob@laptop', runId: 'run-b' }), {
+        become: true,
+        heartbeatMs: 10_000,
+        follow: follow('RAN-B'),
+      });
+      expect(other.said).not.toContain('RAN-B');
+      expect(parseLockAnswer(other.said)).toMatchObject({
+        kind: 'busy',
+        holder: { run: 'run-follow' },
+      });
+      expect(await until(() => other.ended)).toBe(true);
+      await held.release();
+      expect(held.ended).toBe(true);
+      expect(lockHeld(get().root(h))).toBe(false);
+      await a.close();
+      await b.close();
+    });
+
+    it('a follower: sudo wanting a password is the same clear error; a flood is stopped', async () => {
+      const fleet = get();
+      const h = fleet.hosts[0];
+      const t = transport(h);
+      const req = { owner: 'alice@ci', since: '2026-12-04T12:00:00.000Z', runId: 'run-sudo' };
+      fleet.sudoWantsPassword(h, true);
+      try {
+        const err = await t
+          .hold(holderScript(req), {
+            become: true,
+            step: 'lock',
+            heartbeatMs: 10_000,
+            follow: { gate: 'LOCKED', command: 'echo RAN; echo END', until: 'END' },
+          })
+          .catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(SudoPasswordError);
+        expect(err).toMatchObject({ host: h, step: 'lock' });
+      } finally {
+        fleet.sudoWantsPassword(h, false);
+      }
+      const flood = await t
+        .hold(holderScript(req), {
+          become: true,
+          step: 'lock',
+          heartbeatMs: 10_000,
+          follow: { gate: 'LOCKED', command: 'head -c 67108864 /dev/zero; echo END', until: 'END' },
+        })
+        .catch((e: unknown) => e);
+      expect(flood).toBeInstanceOf(OutputLimitError);
+      // the holder went with its session: the lock is free again
+      expect(await until(() => !lockHeld(fleet.root(h)))).toBe(true);
+      expect((await t.exec('echo fine')).stdout).toBe('fine\n');
+    });
+
     it('the lease: heartbeats keep the holder; when they stop it ends and the lock is free', async () => {
       const h = get().hosts[2];
       const req = { owner: 'alice@ci', since: '2026-12-04T12:00:00.000Z', runId: 'run-lease' };
@@ -554,9 +635,43 @@ export function transportScenarios(get: () => TransportHarness): void {
 
     it('refuses a remote path that is not safe', async () => {
       const h = get();
+      for (const path of ['relative/x.ko', '~/../x.ko', '~//etc/x.ko', '~/'])
+        await expect(
+          transport(h.hosts[0]).upload(content, path, { sha256: sha(content) }),
+          path,
+        ).rejects.toThrow(/remote path/);
+    });
+
+    it('into the home folder: the missing folders made private, its absolute path answered', async () => {
+      const h = get();
+      const [a] = h.hosts;
+      const t = transport(a);
+      const dest = '~/.kpfleet-up/stage/0123456789abcdef/livepatch-up.ko';
+      const placed = await t.upload(content, dest, {
+        sha256: sha(content),
+        mode: 0o644,
+        makeFolders: true,
+      });
+      expect(placed).toMatch(/^\/\S*\/\.kpfleet-up\/stage\/0123456789abcdef\/livepatch-up\.ko$/);
+      expect(readFileSync(join(h.root(a), placed))).toEqual(content);
+      const home = placed.slice(0, placed.indexOf('/.kpfleet-up/'));
+      for (const d of ['.kpfleet-up', '.kpfleet-up/stage', '.kpfleet-up/stage/0123456789abcdef'])
+        expect(statSync(join(h.root(a), home, d)).mode & 0o777, d).toBe(0o700);
+      expect(statSync(join(h.root(a), placed)).mode & 0o777).toBe(0o644);
+      // again, over what is there: the folders are kept, the file replaced
+      const other = Buffer.from('KPSIM-KO 1\nname=livepatch_up\n');
+      expect(await t.upload(other, dest, { sha256: sha(other), makeFolders: true })).toBe(placed);
+      expect(readFileSync(join(h.root(a), placed))).toEqual(other);
+      expect(readdirSync(join(h.root(a), home, '.kpfleet-up/stage/0123456789abcdef'))).toEqual([
+        'livepatch-up.ko',
+      ]);
+      // a file where a folder must be: refused, nothing written
       await expect(
-        transport(h.hosts[0]).upload(content, 'relative/x.ko', { sha256: sha(content) }),
-      ).rejects.toThrow(/remote path/);
+        t.upload(content, '~/.kpfleet-up/stage/0123456789abcdef/livepatch-up.ko/x.ko', {
+          sha256: sha(content),
+          makeFolders: true,
+        }),
+      ).rejects.toBeInstanceOf(UploadError);
     });
   });
 }

@@ -19,10 +19,12 @@ import type { ApplyEvent, HostResult, StepRecord } from './events.ts';
 import type { HostOutcome } from './outcomes.ts';
 import { FAILURE_OUTCOMES } from './outcomes.ts';
 import { rollBack } from './rollback.ts';
-import { healthCheck, runStep } from './run-step.ts';
+import { healthCheck } from './run-step.ts';
+import { runChanges } from './host-changes.ts';
+import type { StepContext } from './run-step.ts';
 import { cleanupStagingScript } from './scripts.ts';
 import type { HostSession } from './session.ts';
-import { endSession, lockHost, makeStaging } from './session.ts';
+import { endSession, lockHost } from './session.ts';
 import { shouldHalt, splitWaves } from './waves.ts';
 import { mapLimit } from '../util/pool.ts';
 import { plural } from '../util/text.ts';
@@ -213,14 +215,18 @@ async function runHost<H extends { host: string }>(
   /** Whether this run's lock on the host ended (read again right before each step is sent). */
   const lockLost = (): boolean => s.held?.ended === true;
   try {
+    let facts: HostFacts;
     if (!o.check) {
+      // the facts are read in the lock's session, once it is held
       phase('lock');
       const lock = await lockHost(t, o);
       if (!lock.ok) return result('locked', lock.message);
       s.held = lock.held;
+      facts = lock.facts;
+    } else {
+      phase('facts');
+      facts = await gatherFacts(t);
     }
-    phase('facts');
-    const facts = await gatherFacts(t);
     const before = o.fingerprint(facts);
     if (before !== hp.factsFingerprint) {
       return result(
@@ -246,47 +252,28 @@ async function runHost<H extends { host: string }>(
       });
     }
     const uploads = hp.changes.flatMap((c) => (c.action === 'upload' ? [c.destination] : []));
-    const staging = uploads.length ? await makeStaging(t, uploads) : '';
-    s.unstage = cleanupStagingScript(staging, uploads);
-    const done: Change[] = [];
-    let failure: string | undefined;
-    for (const [i, c] of hp.changes.entries()) {
-      if (s.held?.ended === true) {
-        s.keepStash = true;
-        return result(
-          'failed',
-          `its lock on the host ended after ${String(i)} of ${String(hp.changes.length)} changes (kpfleet unlock, or the host ended it): no further change was made, each one done was verified; apply again converges it`,
-          { before },
-        );
-      }
-      if (o.signal?.aborted === true) {
-        s.keepStash = false;
-        return result(
-          'interrupted',
-          `interrupted after ${String(i)} of ${String(hp.changes.length)} changes; each one done was verified, so the host is in a known state; apply again converges it`,
-          { before },
-        );
-      }
-      const rec = await runStep(
-        o,
-        t,
-        hp.host,
-        c,
-        i,
-        hp.changes.length,
-        { facts, staging, lockLost },
-        false,
+    // each upload makes its staging folders (run-step.ts); whatever happens, they go at the end
+    s.unstage = cleanupStagingScript(uploads);
+    const ctx: StepContext = { facts, staging: '', lockLost };
+    const ran = await runChanges(o, t, hp.host, hp.changes, { ctx, held: () => s.held, steps });
+    if (ran.kind === 'lock-ended') {
+      s.keepStash = true;
+      return result(
+        'failed',
+        `its lock on the host ended after ${String(ran.at)} of ${String(hp.changes.length)} changes (kpfleet unlock, or the host ended it): no further change was made, each one done was verified; apply again converges it`,
+        { before },
       );
-      steps.push(rec);
-      if (!rec.ok) {
-        failure = `${rec.label}: ${rec.error ?? 'failed'}`;
-        // a load that failed verification may have left its module behind: undo it too
-        if (c.action === 'load' || c.action === 'install' || c.action === 'package-install')
-          done.push(c);
-        break;
-      }
-      done.push(c);
     }
+    if (ran.kind === 'interrupted') {
+      s.keepStash = false;
+      return result(
+        'interrupted',
+        `interrupted after ${String(ran.at)} of ${String(hp.changes.length)} changes; each one done was verified, so the host is in a known state; apply again converges it`,
+        { before },
+      );
+    }
+    const { done } = ran;
+    let failure = ran.failure;
     if (failure === undefined && o.healthCheck !== undefined) {
       phase('health');
       failure = await healthCheck(t, o.healthCheck, o.healthCheckTimeoutMs);
@@ -308,7 +295,14 @@ async function runHost<H extends { host: string }>(
     }
     // roll back to the state before the run
     phase('rollback');
-    const r = await rollBack(o, s, { host: hp.host, failure, done, facts, staging, lockLost });
+    const r = await rollBack(o, s, {
+      host: hp.host,
+      failure,
+      done,
+      facts,
+      staging: ctx.staging,
+      lockLost,
+    });
     return result(
       r.outcome,
       r.message,

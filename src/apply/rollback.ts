@@ -137,7 +137,7 @@ export interface FailedRun {
   done: readonly Change[];
   /** The facts read under the lock before the run. */
   facts: HostFacts;
-  /** The absolute staging folder (`session.ts` makeStaging), or '' without uploads. */
+  /** The absolute staging folder (`scripts.ts` stagingOf), or '' without uploads. */
   staging: string;
   /** Whether this run's lock on the host ended (read again right before each step is sent). */
   lockLost: () => boolean;

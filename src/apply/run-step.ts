@@ -11,8 +11,9 @@ import type { Transport } from '../transport/transport.ts';
 import { tailText } from '../util/text.ts';
 import type { ApplyEvent, StepRecord } from './events.ts';
 import { LOCK_LOST_ERROR, underStepsLock } from './lock.ts';
-import { resolveStaged } from './scripts.ts';
+import { stagingOf } from './scripts.ts';
 import { keepCopy } from './session.ts';
+import { batchScript, passingVerify, splitBatch } from './batch.ts';
 import { lastLines } from './step-frame.ts';
 import { judgeStep, splitStepOutput, stepFor } from './steps.ts';
 
@@ -32,6 +33,14 @@ export interface StepRunner {
   onEvent: (e: ApplyEvent) => void;
 }
 
+/** What a host's steps share: its facts under the lock, the staging folder (an upload sets it). */
+export interface StepContext {
+  facts: HostFacts;
+  /** The absolute staging folder, once an upload of this run put a file there; else ''. */
+  staging: string;
+  lockLost?: () => boolean;
+}
+
 /** Runs one change on a host (`rollback`: a step of the rollback) and records it. */
 export async function runStep(
   o: StepRunner,
@@ -40,7 +49,7 @@ export async function runStep(
   c: Change,
   index: number,
   total: number,
-  ctx: { facts: HostFacts; staging: string; lockLost?: () => boolean },
+  ctx: StepContext,
   rollback: boolean,
 ): Promise<StepRecord> {
   const label = o.label(c);
@@ -58,15 +67,17 @@ export async function runStep(
           { host, step: 'upload' },
         );
       }
-      // its folder was made with the staging folder (makeStaging)
-      const dest = resolveStaged(c.destination, ctx.staging);
+      // one session: its folders made private to the login user, written, checked, renamed;
       // 0644: `kpatch install` copies it with its mode, and the facts probe (no root) must be
       // able to read that copy's sha256 (found on the real-kernel VM)
-      await t.upload(content, dest, {
+      const placed = await t.upload(content, c.destination, {
         sha256: c.sha256,
         mode: 0o644,
         timeoutMs: o.commandTimeoutMs,
+        makeFolders: true,
       });
+      // where the host keeps it: the install that follows names the file by its absolute path
+      ctx.staging = stagingOf(c.destination, placed) ?? ctx.staging;
       rec = { change: c, label, ok: true, durationMs: 0 };
     } else {
       // built first: its names (the kernel, the file) are checked before the stash uses them
@@ -87,21 +98,7 @@ export async function runStep(
         step: s.step,
         timeoutMs: o.commandTimeoutMs,
       });
-      const judged = judgeStep(c, r.stdout);
-      const { output } = splitStepOutput(r.stdout);
-      const text = tailText(
-        [output.trim(), r.stderr.trim()].filter(Boolean).join('\n'),
-        RECORD_LINES,
-        RECORD_CHARS,
-      );
-      rec = {
-        change: c,
-        label,
-        ok: judged.ok,
-        durationMs: 0,
-        ...(text ? { output: text } : {}),
-        ...(judged.error !== undefined ? { error: judged.error } : {}),
-      };
+      rec = { change: c, label, durationMs: 0, ...judged(c, r.stdout, r.stderr) };
     }
   } catch (err) {
     rec = { change: c, label, ok: false, durationMs: 0, error: errorInfo(err).message };
@@ -110,6 +107,110 @@ export async function runStep(
   if (rollback) rec.rollback = true;
   o.onEvent({ type: 'step-end', host, index, step: rec });
   return rec;
+}
+
+/**
+ * Runs consecutive changes in one exec (`batch.ts`), each judged from its own part of the output
+ * as `runStep` judges one, and recorded as its own step. The first step's start is announced
+ * before the exec (the audit record is on disk before the host is touched); the others' starts
+ * and every end once the exec returned, each step carrying the exec's duration. Only the steps
+ * that started on the host get records: fewer than given when the host stopped the batch. An exec
+ * that did not come back (a lost connection, a timeout) fails the first step, and `unknown` says
+ * that any of them may have run.
+ */
+export async function runBatch(
+  o: StepRunner,
+  t: Transport,
+  host: string,
+  changes: readonly Change[],
+  first: number,
+  total: number,
+  ctx: StepContext,
+): Promise<{ records: StepRecord[]; unknown: boolean }> {
+  const labels = changes.map((c) => o.label(c));
+  o.onEvent({
+    type: 'step-start',
+    host,
+    index: first,
+    total,
+    label: labels[0] ?? '',
+    rollback: false,
+  });
+  const t0 = performance.now();
+  const record = (k: number, rec: Omit<StepRecord, 'durationMs' | 'label'>): StepRecord => ({
+    ...rec,
+    label: labels[k] ?? '',
+    durationMs: performance.now() - t0,
+  });
+  const end = (k: number, rec: StepRecord): void => {
+    if (k > 0)
+      o.onEvent({
+        type: 'step-start',
+        host,
+        index: first + k,
+        total,
+        label: rec.label,
+        rollback: false,
+      });
+    o.onEvent({ type: 'step-end', host, index: first + k, step: rec });
+  };
+  let stdout: string;
+  let stderr: string;
+  try {
+    const steps = changes.map((c) =>
+      stepFor(c, { facts: ctx.facts, staging: ctx.staging, runId: o.runId }),
+    );
+    if (ctx.lockLost?.() === true) throw new Error(LOCK_LOST_ERROR);
+    const parts = changes.map((c, k) => ({
+      sent: underStepsLock(steps[k]?.script ?? '', o.runId),
+      passing: passingVerify(c) ?? '',
+    }));
+    const r = await t.exec(batchScript(parts), {
+      become: true,
+      step: steps.map((s) => s.step).join(' + '),
+      timeoutMs: o.commandTimeoutMs * changes.length,
+    });
+    ({ stdout, stderr } = r);
+  } catch (err) {
+    const c = changes[0] as Change;
+    const rec = record(0, {
+      change: c,
+      ok: false,
+      error: `${errorInfo(err).message} (sent in one exec with ${labels.slice(1).join(', ')}: any of them may have run)`,
+    });
+    end(0, rec);
+    return { records: [rec], unknown: true };
+  }
+  const outputs = splitBatch(stdout, changes.length);
+  if (outputs.length === 0) outputs.push(stdout);
+  const records = outputs.map((out, k) => {
+    const c = changes[k] as Change;
+    const last = k === outputs.length - 1;
+    const rec = record(k, { change: c, ...judged(c, out, last ? stderr : '') });
+    end(k, rec);
+    return rec;
+  });
+  return { records, unknown: false };
+}
+
+/** A step's verdict and what its record keeps of its output (`runStep`'s, for one step). */
+function judged(
+  c: Change,
+  stdout: string,
+  stderr: string,
+): Pick<StepRecord, 'ok' | 'output' | 'error'> {
+  const verdict = judgeStep(c, stdout);
+  const { output } = splitStepOutput(stdout);
+  const text = tailText(
+    [output.trim(), stderr.trim()].filter(Boolean).join('\n'),
+    RECORD_LINES,
+    RECORD_CHARS,
+  );
+  return {
+    ok: verdict.ok,
+    ...(text ? { output: text } : {}),
+    ...(verdict.error !== undefined ? { error: verdict.error } : {}),
+  };
 }
 
 /**

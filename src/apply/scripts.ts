@@ -4,7 +4,7 @@
  * The lock's commands are `lock.ts`'s, each change's `steps.ts`'s; `session.ts` runs these.
  * Pure: commands as strings, every name checked and every word quoted (`transport/shell.ts`).
  */
-import { UnsafeArgumentError } from '../errors.ts';
+import { AppError, UnsafeArgumentError } from '../errors.ts';
 import { installedPath, STAGING_DIR, STASH_ROOT } from '../host-paths.ts';
 import { assertFileName, assertKernelRelease, quote, sh } from '../transport/shell.ts';
 
@@ -25,7 +25,7 @@ export function assertRunId(runId: string): void {
 // Staging: uploads wait in `~/.kpfleet/stage/<sha>/…`, private to the login user, until
 // `kpatch install` copies them; each run removes its own folders there when it is done.
 
-/** `~/.kpfleet/stage/…` → the absolute path on this host (`staging`, as `stagingScript` said). */
+/** `~/.kpfleet/stage/…` → the absolute path on this host (`staging`, as `stagingOf` found it). */
 export function resolveStaged(path: string, staging: string): string {
   return path.startsWith(`${STAGING_DIR}/`) ? staging + path.slice(STAGING_DIR.length) : path;
 }
@@ -43,25 +43,32 @@ function stagedFolders(destinations: readonly string[]): string[] {
 }
 
 /**
- * Makes `~/.kpfleet/stage` private to the login user, with the folders of the uploads'
- * destinations, and prints its absolute path.
+ * The staging folder as the host resolved it (absolute, symlinks resolved), from where the upload
+ * to `destination` (`~/.kpfleet/stage/<sha>/<file>`) landed: `placed`, as the transport says.
+ * Undefined for a destination outside staging.
+ * @throws AppError E_STAGING when the host put the file elsewhere than below the staging folder
  */
-export function stagingScript(destinations: readonly string[]): string {
-  const subdirs = stagedFolders(destinations);
-  return `mkdir -p -m 700 "$HOME/.kpfleet/stage" && cd "$HOME/.kpfleet/stage" && ${subdirs.length ? `mkdir -p -m 700 -- ${subdirs.map(quote).join(' ')} && ` : ''}pwd -P`;
+export function stagingOf(destination: string, placed: string): string | undefined {
+  if (!destination.startsWith(`${STAGING_DIR}/`)) return undefined;
+  const below = destination.slice(STAGING_DIR.length);
+  const root = placed.endsWith(below) ? placed.slice(0, placed.length - below.length) : '';
+  if (!root.startsWith('/') || root.includes('\n'))
+    throw new AppError(
+      'E_STAGING',
+      `the host put the upload ${destination} at ${JSON.stringify(placed.slice(0, 300))}, not below ${STAGING_DIR}`,
+      { step: 'upload', hint: 'the login user needs a writable home folder' },
+    );
+  return root;
 }
 
 /**
- * The command that removes what this run staged (run before the last facts read): its own
- * folders only, then the staging folder if nothing else is left in it.
+ * The command that removes what this run staged (run as the login user before the last facts
+ * read): its own folders only, then the staging folder if nothing else is left in it.
  */
-export function cleanupStagingScript(
-  staging: string,
-  destinations: readonly string[],
-): string | undefined {
-  const own = stagedFolders(destinations).map((d) => `${staging}/${d}`);
-  if (!staging || own.length === 0) return undefined;
-  return `rm -rf -- ${own.map(quote).join(' ')}; rmdir -- ${quote(staging)} 2>/dev/null; true`;
+export function cleanupStagingScript(destinations: readonly string[]): string | undefined {
+  const own = stagedFolders(destinations).map((d) => `"$HOME"/.kpfleet/stage/${quote(d)}`);
+  if (own.length === 0) return undefined;
+  return `rm -rf -- ${own.join(' ')}; rmdir -- "$HOME"/.kpfleet/stage 2>/dev/null; true`;
 }
 
 // ---------------------------------------------------------------------------------------------

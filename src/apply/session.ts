@@ -1,11 +1,13 @@
 /**
  * One host's session in a run, and what it takes and gives back through the host's Transport:
- * the host's lock (taken, and taken again over a new connection after a drop), the staging
- * folder, the copy of a module kept before its uninstall; at the end, whatever happened, the
+ * the host's lock (taken, and taken again over a new connection after a drop), the copy of a module kept before its uninstall; at the end, whatever happened, the
  * staged uploads go, the copies go where the host is in a known state, the lock is released and
  * the connection closed. The commands are `lock.ts`'s and `scripts.ts`'s.
  */
 import { AppError } from '../errors.ts';
+import { factsFromOutput } from '../facts/gather.ts';
+import type { HostFacts } from '../facts/model.ts';
+import { PROBE_END, probeScript } from '../facts/probe.ts';
 import { installedPath, KPFLEET_DIR, LEGACY_LOCK_DIR, RUN_LOCK } from '../host-paths.ts';
 import type { Held, Transport } from '../transport/transport.ts';
 import { tailText } from '../util/text.ts';
@@ -17,7 +19,7 @@ import {
   holderScript,
   parseLockAnswer,
 } from './lock.ts';
-import { dropStashScript, stagingScript, stashFolder, stashScript } from './scripts.ts';
+import { dropStashScript, stashFolder, stashScript } from './scripts.ts';
 
 /** What an error message quotes of a host's output. */
 const MESSAGE_CHARS = 500;
@@ -42,16 +44,38 @@ export interface LockOwner {
   now: () => Date;
 }
 
-/** Takes the host's lock (`lock.ts`), or says who holds it since when. */
+/**
+ * Takes the host's lock (`lock.ts`), or says who holds it since when. The facts are read in the
+ * same session once the lock is held: the probe runs as the login user (never as root, as in its
+ * own exec: docs/security.md), after the holder's LOCKED (`HoldFollow`).
+ */
 export async function lockHost(
   t: Transport,
   o: LockOwner,
-): Promise<{ ok: true; held: Held } | { ok: false; message: string }> {
+): Promise<{ ok: true; held: Held; facts: HostFacts } | { ok: false; message: string }> {
   const held = await t.hold(
     holderScript({ owner: o.operator, since: o.now().toISOString(), runId: o.runId }),
-    { become: true, step: 'lock', timeoutMs: HOLD_ANSWER_MS, heartbeatMs: HEARTBEAT_MS },
+    {
+      become: true,
+      step: 'lock',
+      timeoutMs: HOLD_ANSWER_MS,
+      heartbeatMs: HEARTBEAT_MS,
+      follow: { gate: 'LOCKED', command: probeScript(), until: PROBE_END },
+    },
   );
-  if (parseLockAnswer(held.said).kind === 'locked' && !held.ended) return { ok: true, held };
+  if (parseLockAnswer(held.said).kind === 'locked' && !held.ended) {
+    try {
+      const said = held.said;
+      return {
+        ok: true,
+        held,
+        facts: factsFromOutput(t.host, said.slice(said.indexOf('\n') + 1), held.stderr),
+      };
+    } catch (err) {
+      await held.release();
+      throw err;
+    }
+  }
   await held.release(); // not held: it says who holds the lock, then ends
   const answer = parseLockAnswer(held.said);
   switch (answer.kind) {
@@ -93,23 +117,6 @@ export async function relock(t: Transport, o: LockOwner, lost: Held): Promise<He
   if (!lost.lost) return undefined;
   const lock = await lockHost(t, o).catch(() => ({ ok: false as const }));
   return lock.ok ? lock.held : undefined;
-}
-
-/**
- * `~/.kpfleet/stage` on the host, made private to the login user, with the folders of the
- * uploads' destinations (`~/.kpfleet/stage/<sha>/…`) in the same exec: its absolute path.
- */
-export async function makeStaging(t: Transport, destinations: readonly string[]): Promise<string> {
-  const r = await t.exec(stagingScript(destinations), { step: 'staging', timeoutMs: 30_000 });
-  const dir = r.stdout.trim();
-  if (r.code !== 0 || !dir.startsWith('/')) {
-    throw new AppError(
-      'E_STAGING',
-      `cannot make ~/.kpfleet/stage on the host: ${tailText(r.stderr, 3, MESSAGE_CHARS)}`,
-      { host: t.host, step: 'staging', hint: 'the login user needs a writable home folder' },
-    );
-  }
-  return dir;
 }
 
 /**

@@ -42,11 +42,20 @@ export async function gatherFacts(
   const script =
     prelude === undefined ? probeScript() : `{ ${prelude}\n} >/dev/null 2>&1\n${probeScript()}`;
   const r = await transport.exec(script, { step: 'facts', timeoutMs });
-  const parsed = parseFacts(r.stdout);
+  return factsFromOutput(transport.host, r.stdout, r.stderr);
+}
+
+/**
+ * The facts in what the probe printed (alone in an exec, or after the lock's answer in its
+ * session: apply/session.ts).
+ * @throws FactsError when it does not have the probe's shape or holds what kpfleet refuses
+ */
+export function factsFromOutput(host: string, stdout: string, stderr: string): HostFacts {
+  const parsed = parseFacts(stdout);
   if (!parsed.ok) {
     throw new FactsError(
-      `${parsed.error}${r.stderr ? ` (stderr: ${r.stderr.trim().slice(0, 500)})` : ''}`,
-      { host: transport.host, text: parsed.text, kind: parsed.kind },
+      `${parsed.error}${stderr ? ` (stderr: ${stderr.trim().slice(0, 500)})` : ''}`,
+      { host, text: parsed.text, kind: parsed.kind },
     );
   }
   return parsed.facts;
@@ -57,16 +66,18 @@ export type HostFactsResult =
   | { host: string; ok: false; error: AppError; durationMs: number };
 
 /**
- * Facts of many hosts, at most `forks` at once, each in its own connection (closed after), each
- * handed to `onResult` as it arrives with its index in `hosts`, and kept nowhere: a caller that
- * plans each host then and drops its facts never holds the whole fleet's. A failure on one host is
- * that host's result; it never stops the others.
+ * Facts of many hosts, at most `forks` at once, each in its own connection, each handed to
+ * `onResult` as it arrives with its index in `hosts`, and kept nowhere: a caller that plans each
+ * host then and drops its facts never holds the whole fleet's. `onResult` also gets the host's
+ * connection and returns true when it keeps it (it closes it then: apply goes on over the plan's
+ * connection); otherwise it is closed. A failure on one host is that host's result; it never
+ * stops the others.
  */
 export async function forEachHostFacts<H extends { host: string }>(
   hosts: readonly H[],
   open: (host: H) => Promise<Transport>,
   options: { forks: number },
-  onResult: (r: HostFactsResult, index: number) => void,
+  onResult: (r: HostFactsResult, index: number, transport?: Transport) => boolean,
 ): Promise<void> {
   await mapLimit(hosts, options.forks, async (h, index): Promise<undefined> => {
     const started = performance.now();
@@ -85,11 +96,14 @@ export async function forEachHostFacts<H extends { host: string }>(
               cause: err,
             });
       result = { host: h.host, ok: false, error, durationMs: 0 };
-    } finally {
-      await transport?.close();
     }
     result.durationMs = performance.now() - started;
-    onResult(result, index);
+    let kept = false;
+    try {
+      kept = onResult(result, index, result.ok ? transport : undefined);
+    } finally {
+      if (!kept) await transport?.close();
+    }
     return undefined;
   });
 }
@@ -101,6 +115,9 @@ export async function gatherFleetFacts<H extends { host: string }>(
   options: { forks: number },
 ): Promise<HostFactsResult[]> {
   const out = new Array<HostFactsResult>(hosts.length);
-  await forEachHostFacts(hosts, open, options, (r, i) => (out[i] = r));
+  await forEachHostFacts(hosts, open, options, (r, i) => {
+    out[i] = r;
+    return false;
+  });
   return out;
 }

@@ -9,6 +9,8 @@ import { KPATCH_INSTALL_ROOT, LOAD_RECORD_DIR, RPM_MODULE_ROOT } from '../host-p
 
 /** The marker that opens a section; chosen so no real output line can look like it. */
 export const SECTION_MARK = '@@kpfleet-probe@@';
+/** The probe's last line: all of its output came. */
+export const PROBE_END = `${SECTION_MARK} end`;
 
 export const PROBE_VERSION = 3;
 

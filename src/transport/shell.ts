@@ -184,6 +184,25 @@ export function withBecome(command: string, become: Become): string {
   }
 }
 
+/**
+ * `command` as root the host's way (`withBecome`), its stdout piped into a reader that runs as the
+ * login user: it passes the first line on, runs `follow` (stdin closed) when that line is `gate`,
+ * then passes on the rest. `command` keeps the session's stdin (heartbeats, end of file), so it
+ * ends as a held command does; the reader ends when `command`'s output does. Only the reader's
+ * exit status reaches the session: 1 when `command` said nothing (sudo refused, with its message
+ * on stderr), else `cat`'s.
+ */
+export function becomeThenFollow(
+  command: string,
+  become: Become,
+  follow: { gate: string; command: string },
+): string {
+  return (
+    `{ ${withBecome(command, become)}\n} | { IFS= read -r l || exit 1; printf '%s\\n' "$l"; ` +
+    `if [ "$l" = ${quote(follow.gate)} ]; then { ${follow.command}\n} </dev/null; fi; exec cat; }`
+  );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Validators: a name is checked for what it claims to be before it reaches a shell.
 

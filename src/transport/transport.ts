@@ -39,7 +39,10 @@ export interface UploadOptions {
   sha256: string;
   /** File mode of the result (default 0o600). */
   mode?: number;
+  /** Give up after this long (ms): `CommandTimeoutError`. */
   timeoutMs?: number;
+  /** Make the missing folders of its path first, private to the login user (`mkdir -p -m 700`). */
+  makeFolders?: boolean;
 }
 
 export interface HoldOptions {
@@ -54,6 +57,22 @@ export interface HoldOptions {
    * tell a controller that is gone (no byte for a while) from one that is slow.
    */
   heartbeatMs: number;
+  /** In the same session, after the held command's first line: see `HoldFollow`. */
+  follow?: HoldFollow;
+}
+
+/**
+ * A command run in the held command's session as the login user (never as root, whatever
+ * `become`), once the held command's first line equals `gate`: it reads no stdin, and what it
+ * prints comes right after that line (the held command's later output after it). The hold then
+ * resolves once a line equal to `until` came, or the session ended, instead of at the first line,
+ * and keeps stdout up to DEFAULT_MAX_OUTPUT_BYTES (past it: `OutputLimitError`). The session's exit
+ * status is the follower's (1 when the held command said nothing, as when sudo refused).
+ */
+export interface HoldFollow {
+  gate: string;
+  command: string;
+  until: string;
 }
 
 /** A command that keeps running on the host while kpfleet holds it (`Transport.hold`). */
@@ -77,10 +96,12 @@ export interface Transport {
   readonly host: string;
   exec(command: string, options?: ExecOptions): Promise<ExecResult>;
   /**
-   * Puts `content` at `remotePath` atomically: written to a temporary file beside it, its sha256
-   * checked on the host, then renamed. A partial upload never sits at `remotePath`.
+   * Puts `content` at `remotePath` (absolute, or `~/…` in the login user's home) atomically, in
+   * one session: written to a temporary file beside it, its sha256 checked on what the host
+   * stored, then renamed. A partial upload never sits at `remotePath`. Resolves to the file's
+   * absolute path, symlinks resolved.
    */
-  upload(content: Buffer, remotePath: string, options: UploadOptions): Promise<void>;
+  upload(content: Buffer, remotePath: string, options: UploadOptions): Promise<string>;
   /**
    * Starts a command that goes on running while held: it gets heartbeats on stdin, and end of
    * file when released or when the connection ends (sshd closes its stdin). Resolves once the

@@ -14,7 +14,7 @@ import type { HostFacts } from '../facts/model.ts';
 import type { HostPlan, Plan } from '../plan/model.ts';
 import { buildPlan, hostFailure, planHost } from '../plan/plan.ts';
 import type { PlanMeta } from '../plan/plan.ts';
-import type { OpenTransport } from '../transport/transport.ts';
+import type { OpenTransport, Transport } from '../transport/transport.ts';
 import type { SelectedHosts } from './hosts.ts';
 import { projectFingerprint } from './hosts.ts';
 import { heapTrimmer } from '../util/heap.ts';
@@ -69,9 +69,17 @@ export function replanner(
     });
 }
 
+/**
+ * Offered each host's connection once its plan is made: returns true when it keeps the
+ * connection (and closes it later), so that apply changes the host over the connection its plan
+ * read the facts on. Otherwise the connection is closed at once.
+ */
+export type KeepConnection = (t: Transport, plan: HostPlan) => boolean;
+
 export interface MakePlanOptions {
   forks: number;
   open: OpenTransport;
+  keepConnection?: KeepConnection;
   /** Who made the plan, recorded in it. */
   kpfleetVersion: string;
   /** `--limit` as given, recorded in the plan. */
@@ -122,7 +130,7 @@ export function* planEach(
  */
 export async function planFleet<T>(
   selected: SelectedHosts,
-  o: { forks: number; open: OpenTransport; now: number },
+  o: { forks: number; open: OpenTransport; now: number; keepConnection?: KeepConnection },
   keep: (x: PlannedHost) => T,
   each: (kept: T) => void,
 ): Promise<void> {
@@ -130,13 +138,15 @@ export async function planFleet<T>(
   const waiting = new Map<number, T>();
   let next = 0;
   const trim = heapTrimmer();
-  await forEachHostFacts(selected.hosts, o.open, { forks: o.forks }, (r, index) => {
+  await forEachHostFacts(selected.hosts, o.open, { forks: o.forks }, (r, index, transport) => {
     trim();
-    waiting.set(index, keep(plan(r)));
+    const planned = plan(r);
+    waiting.set(index, keep(planned));
     for (let k = waiting.get(next); waiting.has(next); k = waiting.get(next)) {
       waiting.delete(next++);
       each(k as T);
     }
+    return transport !== undefined && o.keepConnection?.(transport, planned.plan) === true;
   });
 }
 

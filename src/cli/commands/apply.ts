@@ -3,6 +3,8 @@ import { hostname, userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import type { ApplyEvent, HostResult } from '../../apply/events.ts';
 import { applyPlan } from '../../apply/execute.ts';
+import { longestBatch } from '../../apply/host-changes.ts';
+import { maxOf } from '../../util/arrays.ts';
 import { OUTCOMES } from '../../apply/outcomes.ts';
 import { ExitCode } from '../../errors.ts';
 import { factsFingerprint } from '../../facts/fingerprint.ts';
@@ -29,6 +31,9 @@ import { VERSION } from '../version.ts';
 import { makePlan, replanner } from '../../workflow/plan.ts';
 import { parseForks } from '../options.ts';
 import { connectorForCli } from './facts.ts';
+import type { RunConnections } from '../connections.ts';
+import { runConnections } from '../connections.ts';
+import type { OpenTransport } from '../../transport/transport.ts';
 import { catalogueReader, checkSavedPlan, readPlanFileDigest, sha256 } from './saved-plan.ts';
 import { selectHostsForCli } from './project.ts';
 import type { OnlyWave } from './apply-wave.ts';
@@ -84,12 +89,27 @@ export async function applyCommand(
   opts: ApplyCliOptions,
   io: CliIo,
 ): Promise<number> {
+  // the plan's connection of each host with changes is the apply's (connections.ts)
+  const connections = runConnections(connectorForCli(io));
+  try {
+    return await applyOver(connections, planFile, opts, io);
+  } finally {
+    await connections.closeAll();
+  }
+}
+
+async function applyOver(
+  connections: RunConnections,
+  planFile: string | undefined,
+  opts: ApplyCliOptions,
+  io: CliIo,
+): Promise<number> {
   const wave = parseWave(opts.wave, planFile);
   const selected = selectHostsForCli(opts, io);
   // --report and the audit log are checked before a plan is read or made, and any host touched
   const records = preflightApplyRecords(opts, io, planFile);
   const { config } = selected;
-  const open = connectorForCli(io);
+  const { open } = connections;
   const out = styleFor(io.stdout, io.env);
 
   let plan: Plan;
@@ -107,6 +127,7 @@ export async function applyCommand(
     plan = await makePlan(selected, {
       forks: parseForks(opts.forks, config.rollout.forks),
       open,
+      keepConnection: connections.keep,
       kpfleetVersion: VERSION,
       limit: opts.limit,
     });
@@ -152,9 +173,13 @@ export async function applyCommand(
   const stopHandlers = abortOnStopSignals(
     {
       abort,
+      // steps sent in one exec (apply/batch.ts) finish together: each has its timeout
       graceMs:
-        Math.max(config.connection.commandTimeoutMs, config.rollout.healthCheckTimeoutMs) +
-        RELEASE_MS,
+        Math.max(
+          config.connection.commandTimeoutMs *
+            Math.max(1, maxOf(plan.hosts.map((h) => longestBatch(h.changes)))),
+          config.rollout.healthCheckTimeoutMs,
+        ) + RELEASE_MS,
       onAbandon: () =>
         audit?.abandon(
           'kpfleet stopped on an internal error while changing this host and its steps did not end in time: its state is unknown; read its facts again (kpfleet plan) before the next apply',
@@ -227,7 +252,7 @@ function plannedHosts(plan: Plan): Map<string, PlannedHost> {
 }
 
 interface RunContext {
-  open: ReturnType<typeof connectorForCli>;
+  open: OpenTransport;
   out: ReturnType<typeof styleFor>;
   startedAt: Date;
   operator: string;

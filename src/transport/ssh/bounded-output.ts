@@ -3,7 +3,7 @@
  * kept (what was kept is dropped too): the caller stops the command and reports the overflow.
  */
 export class BoundedOutput {
-  private readonly limit: number;
+  readonly limit: number;
   private bytes = 0;
   private out: Buffer[] = [];
   private err: Buffer[] = [];

@@ -1,11 +1,16 @@
 /**
  * A command kept running on an open SSH connection while held (the host lock): resolved once it
- * said its first line (or ended), then fed a heartbeat byte on its stdin until released, when
+ * said its first line (or, with a follower, the follower's last line: `HoldFollow`) or ended, then fed a heartbeat byte on its stdin until released, when
  * end of file on its stdin ends it (killed if it does not end within 10 s). What it said, its
  * exit code, and whether it ended or the connection was lost stay readable on the `Held`.
  */
 import type { Client as ClientType, ClientChannel } from 'ssh2';
-import { CommandTimeoutError, ConnectionLostError, SudoPasswordError } from '../errors.ts';
+import {
+  CommandTimeoutError,
+  ConnectionLostError,
+  OutputLimitError,
+  SudoPasswordError,
+} from '../errors.ts';
 import type { Held } from '../transport.ts';
 import { BoundedOutput } from './bounded-output.ts';
 import { notOpened, sudoRefused } from './exec-channel.ts';
@@ -15,6 +20,30 @@ export interface HoldChannelOptions extends ChannelOptions {
   heartbeatMs: number;
   /** Called once the channel closed: gives its place on the connection back. */
   release: () => void;
+  /** Resolve once a line equal to this came (a follower's last line), not at the first line. */
+  until?: string;
+  /** Cap on stdout + stderr kept (default 64 KiB: a held command says one line). */
+  maxOutputBytes?: number;
+}
+
+/** Tells, chunk by chunk, whether a line equal to `line` came, in O(chunk) each. */
+function lineWatcher(line: string | undefined): (chunk: Buffer) => boolean {
+  if (line === undefined) {
+    let seen = false;
+    return (chunk) => (seen ||= chunk.includes(0x0a));
+  }
+  // at the start of the output, or after a newline; then a newline. Bytes as latin1: the line is
+  // ASCII, and a split UTF-8 character cannot fake it
+  const want = `\n${line}\n`;
+  let tail = '\n';
+  let seen = false;
+  return (chunk) => {
+    if (seen) return true;
+    const text = tail + chunk.toString('latin1');
+    seen = text.includes(want);
+    tail = text.slice(-(want.length - 1));
+    return seen;
+  };
 }
 
 /** Starts `full` (already wrapped for become) on `client`, held until released. */
@@ -27,8 +56,9 @@ export async function holdOnChannel(
   const lostError = (): Error =>
     options.lost() ??
     new ConnectionLostError(`the connection to ${host} was lost during ${step}`, { host, step });
-  // stdout up to the first line only: a held command says one line, then nothing
-  const output = new BoundedOutput(64 * 1024);
+  // a held command says one line, then nothing; a follower says more, up to the exec cap
+  const output = new BoundedOutput(options.maxOutputBytes ?? 64 * 1024);
+  const answered = lineWatcher(options.until);
   let channel: ClientChannel | undefined;
   // read through closures: an object, so the compiler does not narrow it
   const st: { code: number | null; ended: boolean; closed: boolean; lost: boolean } = {
@@ -132,12 +162,29 @@ export async function holdOnChannel(
             return;
           }
           channel = stream;
+          // past the cap before the answer: stopped; after it, kept as it was (the hold goes on)
+          let done = false;
+          const overflow = (): void => {
+            if (done) return;
+            done = true;
+            settle(new OutputLimitError({ host, step, limitBytes: output.limit }));
+            try {
+              stream.signal('KILL');
+              stream.close();
+            } catch {
+              // the channel is already gone
+            }
+          };
           stream.on('data', (c: Buffer) => {
-            const before = output.stdout().includes('\n');
-            output.add('stdout', c);
-            if (!before && output.stdout().includes('\n')) settle();
+            if (!output.add('stdout', c)) overflow();
+            else if (!done && answered(c)) {
+              done = true;
+              settle();
+            }
           });
-          stream.stderr.on('data', (c: Buffer) => output.add('stderr', c));
+          stream.stderr.on('data', (c: Buffer) => {
+            if (!output.add('stderr', c)) overflow();
+          });
           // sshd says the exit status when the command ends, even while something it left
           // still holds the channel open
           stream.on('exit', (c: number | null | undefined) => {

@@ -7,7 +7,7 @@
  * (upload.ts).
  */
 import type { Client as ClientType } from 'ssh2';
-import { withBecome } from '../shell.ts';
+import { becomeThenFollow, withBecome } from '../shell.ts';
 import { DEFAULT_MAX_OUTPUT_BYTES } from '../transport.ts';
 import type {
   ExecOptions,
@@ -107,10 +107,31 @@ export class SshTransport implements Transport {
     const client = await this.connect();
     const release = await this.channels.acquire();
     const { full, ...channel } = this.channelOptions(command, options, options.step ?? 'hold');
-    return holdOnChannel(client, full, { ...channel, heartbeatMs: options.heartbeatMs, release });
+    const { follow } = options;
+    return holdOnChannel(
+      client,
+      follow === undefined
+        ? full
+        : becomeThenFollow(
+            command,
+            options.become === true ? this.settings.become : 'none',
+            follow,
+          ),
+      {
+        ...channel,
+        heartbeatMs: options.heartbeatMs,
+        release,
+        ...(follow !== undefined
+          ? {
+              until: follow.until,
+              maxOutputBytes: this.deps.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+            }
+          : {}),
+      },
+    );
   }
 
-  upload(content: Buffer, remotePath: string, options: UploadOptions): Promise<void> {
+  upload(content: Buffer, remotePath: string, options: UploadOptions): Promise<string> {
     return uploadVerified(this, content, remotePath, options);
   }
 

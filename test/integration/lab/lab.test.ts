@@ -176,7 +176,7 @@ describe('the in-process lab', () => {
     expect((await ssh('lab001', 'true')).code).toBe(0);
   });
 
-  it('uploads through the real sftp-server into that host only, and disk-full fails them', async () => {
+  it('uploads through the real sftp-server into that host only (one SFTP channel counted), and disk-full fails them', async () => {
     const h = lab.host('lab003');
     const local = join(lab.dir, 'upload.bin');
     writeFileSync(local, 'x'.repeat(20_000));
@@ -186,7 +186,10 @@ describe('the in-process lab', () => {
         ['-b', '-', ...clientOptions(), '-P', String(h.port), `${lab.user}@${h.address}`],
         `put ${local} ${target}\n`,
       );
+    const before = { execs: h.execs, subsystems: h.subsystems };
     expect((await sftp('/var/lib/kpfleet/upload.bin')).code).toBe(0);
+    // counted as one SFTP channel, not an exec (the bench's sessions per host)
+    expect([h.execs - before.execs, h.subsystems - before.subsystems]).toEqual([0, 1]);
     expect(readFileSync(join(h.sim.root, 'var/lib/kpfleet/upload.bin'), 'utf8')).toHaveLength(
       20_000,
     );

@@ -77,7 +77,6 @@ describe('a clean apply', () => {
       'host-start',
       'connect',
       'lock',
-      'facts',
       'step-start',
       'step-end',
       'step-start',
@@ -201,13 +200,32 @@ describe('halt: the failure budget', () => {
 });
 
 describe('interrupt', () => {
+  it('an abort while steps sent in one exec run: they all finish and are verified', async () => {
+    const fleet = new MemoryFleet(1, PROJECT);
+    const plan = await fleet.plan();
+    const abort = new AbortController();
+    // Ctrl-C while the install runs: the load was sent with it (batch.ts), so it runs too
+    fleet.host('h001').faults.onStep = (s) => {
+      if (s.change.action === 'install') abort.abort();
+    };
+    const r = await apply(fleet, plan, { signal: abort.signal });
+    expect(r.by.get('h001')).toMatchObject({ outcome: 'changed' });
+    expect(r.by.get('h001')?.steps.map((s) => [s.change.action, s.ok])).toEqual([
+      ['upload', true],
+      ['install', true],
+      ['load', true],
+    ]);
+    const h = fleet.host('h001');
+    expect([installed(h), loaded(h), h.lock]).toEqual([true, true, undefined]);
+  });
+
   it('an abort mid-wave: the step in flight finishes, nothing new starts, every host reported', async () => {
     const fleet = new MemoryFleet(8, PROJECT);
     const plan = await fleet.plan();
     const abort = new AbortController();
-    // Ctrl-C while h003 (wave 2) installs: its install finishes, its load never starts
+    // Ctrl-C while h003 (wave 2) uploads: its upload finishes, its install and load never start
     fleet.host('h003').faults.onStep = (s) => {
-      if (s.change.action === 'install') abort.abort();
+      if (s.change.action === 'upload') abort.abort();
     };
     const before = fleet.snapshot();
     const r = await apply(fleet, plan, {
@@ -221,11 +239,11 @@ describe('interrupt', () => {
     expect(h3).toMatchObject({
       outcome: 'interrupted',
       message:
-        'interrupted after 2 of 3 changes; each one done was verified, so the host is in a known state; apply again converges it',
+        'interrupted after 1 of 3 changes; each one done was verified, so the host is in a known state; apply again converges it',
     });
-    // h003 is in a known state: installed, not loaded, not rolled back, its lock released
+    // h003 is in a known state: not installed, not loaded, not rolled back, its lock released
     const h = fleet.host('h003');
-    expect([installed(h), loaded(h), h.lock]).toEqual([true, false, undefined]);
+    expect([installed(h), loaded(h), h.lock]).toEqual([false, false, undefined]);
     expect(r.by.get('h001')?.outcome).toBe('changed');
     // h002 ran beside h003: it stopped between steps too, or had finished
     expect(['changed', 'interrupted']).toContain(r.by.get('h002')?.outcome);

@@ -132,13 +132,12 @@ describe('what it answers', () => {
       heartbeatMs: 10_000,
     });
     const facts = await gatherFacts(t);
-    const staging = await t.exec(
-      `mkdir -p -m 700 "$HOME/.kpfleet/stage" && cd "$HOME/.kpfleet/stage" && mkdir -p -m 700 -- ${A.module.sha256.slice(0, 16)} && pwd -P`,
-    );
-    expect(staging.stdout.trim()).toBe(STAGING_PATH);
-    await t.upload(A.content, `${STAGING_PATH}/${A.module.sha256.slice(0, 16)}/livepatch-a.ko`, {
+    const folder = A.module.sha256.slice(0, 16);
+    const placed = await t.upload(A.content, `~/.kpfleet/stage/${folder}/livepatch-a.ko`, {
       sha256: A.module.sha256,
+      makeFolders: true,
     });
+    expect(placed).toBe(`${STAGING_PATH}/${folder}/livepatch-a.ko`);
     for (const c of changes.slice(1)) {
       const s = stepFor(c, { facts, staging: STAGING_PATH, runId: RUN.runId });
       const r = await t.exec(underStepsLock(s.script, RUN.runId), { become: true });

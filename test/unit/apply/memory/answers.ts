@@ -1,6 +1,6 @@
 /**
  * What a memory host (transport.ts) answers, as text, and the commands it expects of a run:
- * the staging commands apply sends (scripts.ts builds them: written here to the letter, so that a
+ * the staging clean-up apply sends (scripts.ts builds it: written here to the letter, so that a
  * change there is refused, loudly), the copy before an uninstall and its removal (scripts.ts's
  * own commands), and what a step's verification prints, read from the host model
  * (lab/model.ts).
@@ -25,7 +25,7 @@ export interface RunIdentity {
 export const basename = (p: string): string => p.slice(p.lastIndexOf('/') + 1);
 export const SHA = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 
-/** Where the staging folder is on every memory host (`pwd -P` of ~/.kpfleet/stage). */
+/** Where the staging folder is on every memory host (~/.kpfleet/stage, symlinks resolved). */
 export const STAGING_PATH = '/home/kpfleet/.kpfleet/stage';
 
 /** The staging folders of upload destinations, as apply names them (`<sha prefix>`). */
@@ -33,15 +33,10 @@ function stagedFolders(destinations: readonly string[]): string[] {
   return [...new Set(destinations.map((d) => d.slice(STAGING_DIR.length + 1, d.lastIndexOf('/'))))];
 }
 
-/** scripts.ts `stagingScript`'s command, to the letter: a change there is refused here, loudly. */
-export function stagingCommand(folders: readonly string[]): string {
-  return `mkdir -p -m 700 "$HOME/.kpfleet/stage" && cd "$HOME/.kpfleet/stage" && ${folders.length ? `mkdir -p -m 700 -- ${folders.map(quote).join(' ')} && ` : ''}pwd -P`;
-}
-
 /** scripts.ts `cleanupStagingScript`'s command, to the letter. */
 export function cleanupCommand(folders: readonly string[]): string {
-  const own = folders.map((d) => `${STAGING_PATH}/${d}`);
-  return `rm -rf -- ${own.map(quote).join(' ')}; rmdir -- ${quote(STAGING_PATH)} 2>/dev/null; true`;
+  const own = folders.map((d) => `"$HOME"/.kpfleet/stage/${quote(d)}`);
+  return `rm -rf -- ${own.join(' ')}; rmdir -- "$HOME"/.kpfleet/stage 2>/dev/null; true`;
 }
 
 export const execResult = (stdout: string, code = 0, stderr = ''): ExecResult => ({

@@ -47,7 +47,7 @@ export class MemoryTransport implements Transport {
     return this.call(command, () => this.h.exec(command, options));
   }
 
-  upload(content: Buffer, remotePath: string, options: UploadOptions): Promise<void> {
+  upload(content: Buffer, remotePath: string, options: UploadOptions): Promise<string> {
     return this.call(remotePath, () => this.h.upload(content, remotePath, options));
   }
 

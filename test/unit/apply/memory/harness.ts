@@ -16,6 +16,8 @@ import type { HostFacts } from '../../../../src/facts/model.ts';
 import type { HostPlan, Plan } from '../../../../src/plan/model.ts';
 import { buildPlan, planHost } from '../../../../src/plan/plan.ts';
 import { describeChange } from '../../../../src/report/plan.ts';
+import type { Transport } from '../../../../src/transport/transport.ts';
+import type { KeepConnection } from '../../../../src/workflow/plan.ts';
 import type { ModelHost, ModelModule } from '../../../../lab/model.ts';
 import { cloneHost, newHost } from '../../../../lab/model.ts';
 import type { RunIdentity } from './transport.ts';
@@ -125,14 +127,18 @@ export class MemoryFleet {
       now: Date.parse(RUN.since),
     });
 
-  /** Reads every host's facts through its transport and plans it, as `kpfleet plan` does. */
-  async plan(): Promise<Plan> {
+  /**
+   * Reads every host's facts through its transport and plans it, as `kpfleet plan` does; a
+   * connection `keepConnection` keeps is left open (apply without a saved plan, cli/connections.ts).
+   */
+  async plan(keepConnection?: KeepConnection): Promise<Plan> {
     const hosts: HostPlan[] = [];
     for (const h of this.hosts) {
       const t = h.open();
       const facts = await gatherFacts(t);
-      await t.close();
-      hosts.push(this.planOne(h.name, facts, factsFingerprint(facts)));
+      const plan = this.planOne(h.name, facts, factsFingerprint(facts));
+      if (keepConnection?.(t, plan) !== true) await t.close();
+      hosts.push(plan);
     }
     return buildPlan(hosts, {
       createdAt: RUN.since,
@@ -158,6 +164,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** `apply --wave K` (execute.ts onlyWave). */
   onlyWave?: { wave: number; of: number };
+  /** How apply opens a host (default: a new connection to it). */
+  open?: (host: { host: string }) => Promise<Transport>;
 }
 
 export const count = (value: number): Amount => ({ kind: 'count', value });
@@ -179,7 +187,7 @@ export async function apply(fleet: MemoryFleet, plan: Plan, o: RunOptions = {}):
   const result = await applyPlan({
     plan,
     hosts: new Map(fleet.hosts.map((h) => [h.name, { host: h.name }])),
-    open: (h) => Promise.resolve(fleet.host(h.host).open()),
+    open: o.open ?? ((h) => Promise.resolve(fleet.host(h.host).open())),
     waves: o.waves ?? [percent(100)],
     maxFailures: o.maxFailures ?? count(0),
     ...(o.onlyWave !== undefined ? { onlyWave: o.onlyWave } : {}),

@@ -7,18 +7,21 @@
  * whole command with what src builds for it, never by reading shell:
  * - the facts probe (`probeScript()`, alone or after the staging clean-up as its prelude): the
  *   model rendered in the probe's sections (probe-answer.ts);
- * - the lock (`hold` of `holderScript(run)`, as root): `LOCKED`, held until released; or, when
+ * - the lock (`hold` of `holderScript(run)`, as root): `LOCKED` (then the probe's answer, when
+ *   the facts probe follows it: `HoldFollow`), held until released; or, when
  *   the `lockedBy` fault is on, the answer of a lock another run holds (`BUSY` or `LEGACY`, with
  *   who), ended;
+ * - a batch of the plan's steps (`batch.ts`, answered by memory/batch.ts: the steps one by one,
+ *   the host's gate between them);
  * - a step: `stepFor(c, …).script`, under `underStepsLock` when it runs as root, for c among the
  *   plan's changes and `rollbackChanges(plan changes, facts, run id)`, for every facts answer
  *   this host gave and its staging folder. The change runs on the model (`applyChange`); the
  *   answer is the command's output, `VERIFY_MARK <rc>`, and what the verification reads, in
  *   the format `splitStepOutput`/`judgeStep` read;
- * - the staging folder (made with the uploads' folders), its clean-up, the copy kept before an
- *   uninstall and its removal (`scripts.ts`'s commands), the
- *   configured health check;
- * - uploads into the staging folder it gave, of planned destinations, checked by sha256.
+ * - the staging clean-up, the copy kept before an uninstall and its removal (`scripts.ts`'s
+ *   commands), the configured health check;
+ * - uploads of planned destinations (`~/.kpfleet/stage/…`, their folders made: the staging folder
+ *   then exists, at STAGING_PATH), checked by sha256; each answers the file's absolute path.
  * Anything else (a command, an option such as `become`, an upload elsewhere) is refused: `exec`
  * throws with the command, and the refusal is kept in `refused` so that the harness fails the
  * test even where apply catches the error (it makes any error the host's failure).
@@ -43,7 +46,7 @@ import { stepFor, VERIFY_MARK } from '../../../../src/apply/steps.ts';
 import { AppError } from '../../../../src/errors.ts';
 import type { HostFacts } from '../../../../src/facts/model.ts';
 import { parseFacts } from '../../../../src/facts/parse/facts.ts';
-import { probeScript } from '../../../../src/facts/probe.ts';
+import { PROBE_END, probeScript } from '../../../../src/facts/probe.ts';
 import { installedPath, STAGING_DIR } from '../../../../src/host-paths.ts';
 import type { Change } from '../../../../src/plan/model.ts';
 import { ConnectionLostError, HostUnreachableError } from '../../../../src/transport/errors.ts';
@@ -65,11 +68,11 @@ import {
   runCommands,
   SHA,
   STAGING_PATH,
-  stagingCommand,
   verifyText,
 } from './answers.ts';
 import { MemoryTransport } from './connection.ts';
 import { probeAnswer } from './probe-answer.ts';
+import { answerBatch, recogniseBatch } from './batch.ts';
 
 export type { RunIdentity } from './answers.ts';
 export { STAGING_PATH } from './answers.ts';
@@ -183,6 +186,16 @@ export class MemoryHost {
     throw new Error(`memory transport refused a command on ${text}`);
   }
 
+  /** The probe's answer, logged and kept in `served`. */
+  private answerProbe(): string {
+    this.log.push('probe');
+    const out = this.probeOutput();
+    const parsed = parseFacts(out);
+    if (!parsed.ok) this.refuse(`its own probe answer does not parse: ${parsed.error}`, out);
+    this.served.push(parsed.facts);
+    return out;
+  }
+
   private need(command: string): RunCommands {
     return this.expected ?? this.refuse('no run expected (call expect first)', command);
   }
@@ -199,19 +212,9 @@ export class MemoryHost {
         this.cleanup(e);
       }
       if (become) this.refuse('the probe runs without root', command);
-      this.log.push('probe');
-      const out = this.probeOutput();
-      const parsed = parseFacts(out);
-      if (!parsed.ok) this.refuse(`its own probe answer does not parse: ${parsed.error}`, out);
-      this.served.push(parsed.facts);
-      return ok(out);
+      return ok(this.answerProbe());
     }
     const e = this.need(command);
-    if (command === stagingCommand(e.folders) && !become) {
-      this.log.push('staging');
-      this.staging = true;
-      return ok(`${STAGING_PATH}\n`);
-    }
     if (command === cleanupCommand(e.folders) && !become) {
       this.log.push('staging cleanup');
       this.cleanup(e);
@@ -230,6 +233,16 @@ export class MemoryHost {
       const sick = this.faults.unhealthy;
       return sick === undefined ? ok('') : ok('', 1, `${sick}\n`);
     }
+    const parts = become
+      ? recogniseBatch(
+          command,
+          e.changes.filter((c) => c.action !== 'upload'),
+          this.served,
+          [STAGING_PATH, ''],
+          e.run.runId,
+        )
+      : undefined;
+    if (parts !== undefined) return answerBatch(parts, (sent) => this.step(e, sent, true));
     return this.step(e, command, become);
   }
 
@@ -330,6 +343,12 @@ export class MemoryHost {
     if (command !== holderScript({ owner: run.operator, since: run.since, runId: run.runId }))
       this.refuse('not the lock this run asks for', command);
     if (options.become !== true) this.refuse('the lock is taken as root', command);
+    const f = options.follow;
+    if (
+      f !== undefined &&
+      (f.gate !== 'LOCKED' || f.command !== probeScript() || f.until !== PROBE_END)
+    )
+      this.refuse('a lock followed by something else than the facts probe', command);
     this.log.push('hold');
     const other = this.faults.lockedBy;
     const info = (o: { owner: string; since: string; run: string }) =>
@@ -348,8 +367,10 @@ export class MemoryHost {
     this.lock = { runId: run.runId };
     const st = { ended: false, lost: false, code: null as number | null };
     this.helds.add(st);
+    // the probe, as the login user, in the lock's session once it is held
+    const said = f === undefined ? 'LOCKED\n' : `LOCKED\n${this.answerProbe()}`;
     return {
-      said: 'LOCKED\n',
+      said,
       stderr: '',
       get code() {
         return st.code;
@@ -373,13 +394,15 @@ export class MemoryHost {
     };
   }
 
-  upload(content: Buffer, remotePath: string, options: UploadOptions): void {
+  upload(content: Buffer, remotePath: string, options: UploadOptions): string {
     const e = this.need(remotePath);
-    const dest = remotePath.startsWith(`${STAGING_PATH}/`)
-      ? STAGING_DIR + remotePath.slice(STAGING_PATH.length)
-      : remotePath;
-    if (!this.staging || !e.uploads.includes(dest))
-      this.refuse('an upload outside the staging folder this run made', remotePath);
+    const dest = remotePath;
+    if (!e.uploads.includes(dest) || options.makeFolders !== true)
+      this.refuse('an upload that is not a planned one into the staging folder', remotePath);
+    if (!this.staging) this.log.push('staging');
+    this.staging = true;
+    const change = e.changes.find((c) => c.action === 'upload' && c.destination === dest);
+    if (change) this.faults.onStep?.({ change, rollback: false, host: this });
     if (SHA(content) !== options.sha256)
       throw new AppError('E_UPLOAD', `sha256 mismatch for ${remotePath}`, {
         host: this.name,
@@ -387,5 +410,6 @@ export class MemoryHost {
       });
     this.log.push(`upload ${dest.slice(dest.lastIndexOf('/') + 1)}`);
     this.model.staged.set(dest, options.sha256);
+    return STAGING_PATH + dest.slice(STAGING_DIR.length);
   }
 }
