@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'ssh2';
+import type { SFTPWrapper } from 'ssh2';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Lab } from '../../../lab/lab.ts';
 import type { LabHost } from '../../../lab/lab.ts';
@@ -76,8 +77,25 @@ it('apply over replayed hosts: each host changed, each command run for real once
   expect(again.result.outcome).toBe('unchanged');
 }, 120_000);
 
+/** Removes `path` on `host` over SFTP: the error, if any. */
+function remove(host: LabHost, path: string): Promise<string | undefined> {
+  return overSftp(host, (sftp, done) => {
+    sftp.unlink(path, (e) => done(e?.message));
+  });
+}
+
 /** Writes `bytes` to `path` on `host` over SFTP: the error at close, if any. */
 function upload(host: LabHost, path: string, bytes: string): Promise<string | undefined> {
+  return overSftp(host, (sftp, done) => {
+    sftp.writeFile(path, bytes, (e) => done(e?.message));
+  });
+}
+
+/** One SFTP session on `host`: `use` says what came of it. */
+function overSftp(
+  host: LabHost,
+  use: (sftp: SFTPWrapper, done: (said: string | undefined) => void) => void,
+): Promise<string | undefined> {
   return new Promise((resolve, reject) => {
     const c = new Client();
     c.on('error', reject);
@@ -87,9 +105,9 @@ function upload(host: LabHost, path: string, bytes: string): Promise<string | un
           reject(err);
           return;
         }
-        sftp.writeFile(path, bytes, (e) => {
+        use(sftp, (said) => {
           c.end();
-          resolve(e?.message);
+          resolve(said);
         });
       });
     });
@@ -110,4 +128,7 @@ it("an upload whose bytes are not the first host's for that path fails", async (
   // another temporary name for the same file: the same bytes pass, others do not
   expect(await upload(b, 'x.ba9876543210.part', 'one')).toBeUndefined();
   expect(await upload(c, 'x.ffffffffffff.part', 'two')).toMatch(/not the first host's bytes/);
+  // a file another host wrote is not on this one: it cannot remove it
+  expect(await remove(b, 'x.0123456789ab.part')).toMatch(/no such file/i);
+  expect(readFileSync(join(a.sim.root, 'home/kpfleet/x.0123456789ab.part'), 'utf8')).toBe('one');
 });
