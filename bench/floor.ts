@@ -9,10 +9,16 @@
  */
 import { readFileSync } from 'node:fs';
 import { Client } from 'ssh2';
-import type { FleetState } from '../lab/fleet.ts';
 import { probeScript, SECTION_MARK } from '../src/facts/probe.ts';
 
-const state = JSON.parse(readFileSync(process.argv[2] ?? '', 'utf8')) as FleetState;
+/** The fleet's state.json (lab/fleet.ts), or the replay lab's (bench/lab-server.ts): what is read. */
+interface Hosts {
+  key: string;
+  knownHosts: string;
+  user: string;
+  hosts: { address: string; port: number }[];
+}
+const state = JSON.parse(readFileSync(process.argv[2] ?? '', 'utf8')) as Hosts;
 const key = readFileSync(state.key);
 const probe = process.argv.includes('--probe');
 const command = probe ? probeScript() : 'uname -r; PATH=$PATH:/usr/sbin kpatch list';
@@ -53,7 +59,9 @@ function one(address: string, port: number): Promise<boolean> {
       port,
       username: state.user,
       privateKey: key,
-      hostVerifier: (k: Buffer) => known.get(address) === k.toString('base64'),
+      // as known_hosts names it: the address alone on port 22, else [address]:port
+      hostVerifier: (k: Buffer) =>
+        known.get(port === 22 ? address : `[${address}]:${String(port)}`) === k.toString('base64'),
     });
   });
 }

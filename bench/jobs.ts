@@ -16,7 +16,6 @@
  *
  *   tsx bench/jobs.ts [--hosts 64] [--rounds 3]   → bench/results/jobs.json
  */
-import { execFileSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -24,13 +23,14 @@ import { fleetDown, fleetUp } from '../lab/fleet.ts';
 import { TMP_BASE } from '../lab/host-dir.ts';
 import { sshdCounts, sshdLogOffsets } from '../lab/sshd-log.ts';
 import {
+  ansiblePlaybook,
   build,
   EL9,
   ensureAnsible,
   machine,
   machineCpuSeconds,
   range,
-  ROOT,
+  runFloor,
   stats,
   timeCommand,
   timeKpfleet,
@@ -63,20 +63,9 @@ const first = fleet.hosts[0];
 if (!first) throw new Error('no hosts');
 
 function ansible(playbook: string, forks: string): Timed {
-  const a = timeCommand(
-    [
-      'ansible-playbook',
-      '-i',
-      'inventory.ini',
-      '-f',
-      forks,
-      '--ssh-common-args',
-      `-o UserKnownHostsFile=${join(dir, 'known_hosts')} -o StrictHostKeyChecking=yes`,
-      playbook,
-    ],
-    dir,
-    { ANSIBLE_NOCOLOR: '1' },
-  );
+  const a = timeCommand(ansiblePlaybook(playbook, Number(forks), join(dir, 'known_hosts')), dir, {
+    ANSIBLE_NOCOLOR: '1',
+  });
   if (a.status !== 0)
     throw new Error(`ansible-playbook ${playbook} failed: ${a.stdout.slice(-3000)}`);
   return a;
@@ -106,20 +95,7 @@ class Series {
 
 function floor(probe: boolean): { wall: number; cpu: number; machineCpu: number } {
   const m0 = machineCpuSeconds();
-  const f = JSON.parse(
-    execFileSync(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        join(ROOT, 'bench/floor.ts'),
-        join(dir, 'state.json'),
-        ...(probe ? ['--probe'] : []),
-      ],
-      { encoding: 'utf8' },
-    ),
-  ) as { seconds: number; cpuMs: number; ok: number };
-  if (f.ok !== N) throw new Error(`floor reached ${String(f.ok)} of ${String(N)}`);
+  const f = runFloor(join(dir, 'state.json'), N, probe);
   // its own CPU from the first connection to the last close (start-up excluded)
   return { wall: f.seconds, cpu: f.cpuMs / 1000, machineCpu: machineCpuSeconds() - m0 };
 }

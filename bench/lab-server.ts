@@ -4,9 +4,14 @@
  * SSH side is real for every host; see LabOptions.replay), so kpfleet's CPU and memory are
  * measured apart from the servers'. Writes the project (kpfleet.yml, the patch .ko) into DIR.
  *   tsx bench/lab-server.ts N DIR [K]
- * Prints one JSON line when ready; for each line `counts` on stdin, one line {"connections": [...],
- * "execs": [...], "subsystems": [...]} (per host, since the last one; subsystems are SFTP
- * channels, the uploads); at stdin's end closes every host and exits.
+ * Also writes DIR/state.json (key, known_hosts, user, each host's address and port: what
+ * bench/floor.ts reads). Prints one JSON line when ready; for each line `counts` on stdin, one line
+ * {"connections": [...], "execs": [...], "subsystems": [...], "loaded": b, "real": r,
+ * "replayed": p} (per host, since the last one; subsystems are SFTP channels, the uploads;
+ * whether the shared host has the patch loaded; commands run for real and replayed since the last
+ * reset); for each line `reset`, every connection cut, the shared host put back to "never had
+ * the patch" and the recordings forgotten, then {"reset": true}; at stdin's end closes every host
+ * and exits.
  *
  * With K (the 100,000-host run, planned as K shards): no more than one shard's hosts listen at a
  * time, each on a fixed address of its own (LabOptions.fixed: 127.x.y.z, one port, one shared
@@ -15,6 +20,8 @@
  * address and port per host would need N listeners and file descriptors (N > 65,535 ports on one
  * address); one shard at a time needs N/K.
  */
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Lab } from '../lab/lab.ts';
 import { inShard } from '../src/inventory/shard.ts';
@@ -29,6 +36,8 @@ const lab = await Lab.start({
   hosts: n,
   dir,
   replay: true,
+  // the simulated time (a patch's transition) is the host's: next to none, as the rest
+  simProfile: { TIME_SCALE: '0.01' },
   ...(shards !== undefined ? { fixed: { serve: () => false } } : {}),
 });
 const first = lab.hosts[0];
@@ -36,9 +45,32 @@ if (!first) throw new Error('no hosts');
 writeProject(dir, (ko) => first.sim.makeModule(ko, { name: 'livepatch_cve', kernel: EL9 }), {
   forks: SCALE_FORKS,
 });
+writeFileSync(
+  join(dir, 'state.json'),
+  JSON.stringify({
+    key: lab.keyPath,
+    knownHosts: lab.knownHostsPath,
+    user: lab.user,
+    hosts: lab.hosts.map((h) => ({ name: h.name, address: h.address, port: h.port })),
+  }),
+);
 console.log(
   JSON.stringify({ ready: true, hosts: n, startSeconds: (performance.now() - t0) / 1000 }),
 );
+
+/** The shared host back to "never had the patch" (unloaded, uninstalled, uploads removed). */
+async function reset(): Promise<void> {
+  if (!first) return;
+  lab.disconnectAll();
+  const r = await first.sim.run(
+    'kpatch force unload livepatch_cve >/dev/null 2>&1; kpatch uninstall livepatch_cve >/dev/null 2>&1; true',
+  );
+  if (r.code !== 0) throw new Error(`reset: ${r.stderr}`);
+  rmSync(join(first.sim.root, 'home/kpfleet/livepatch-cve.ko'), { force: true });
+  rmSync(join(first.sim.root, 'home/kpfleet/.kpfleet'), { recursive: true, force: true });
+  if (Object.keys(first.sim.readSysfs().patches).length) throw new Error('reset: still loaded');
+  lab.replays?.reset();
+}
 // a line `counts` on stdin: the logins, execs and SFTP channels per host since the last such line
 createInterface({ input: process.stdin })
   .on('line', (line) => {
@@ -55,12 +87,19 @@ createInterface({ input: process.stdin })
         });
       return;
     }
+    if (word === 'reset') {
+      void reset().then(() => console.log(JSON.stringify({ reset: true })));
+      return;
+    }
     if (word !== 'counts') return;
     console.log(
       JSON.stringify({
         connections: lab.hosts.map((h) => h.connections),
         execs: lab.hosts.map((h) => h.execs),
         subsystems: lab.hosts.map((h) => h.subsystems),
+        loaded: first.sim.readSysfs().patches['livepatch_cve']?.enabled === '1',
+        real: lab.replays?.real ?? 0,
+        replayed: lab.replays?.replayed ?? 0,
       } satisfies LabCounts),
     );
     for (const h of lab.hosts) {

@@ -107,6 +107,40 @@ export function timeCommand(argv: string[], cwd: string, env: Record<string, str
   };
 }
 
+/**
+ * bench/floor.ts over the hosts of STATE_JSON (every host must answer): its seconds, and its own
+ * CPU from the first connection to the last close (start-up excluded).
+ */
+export function runFloor(
+  stateJson: string,
+  hosts: number,
+  probe: boolean,
+): { seconds: number; cpuMs: number } {
+  const f = JSON.parse(
+    execFileSync(
+      process.execPath,
+      ['--import', 'tsx', join(ROOT, 'bench/floor.ts'), stateJson, ...(probe ? ['--probe'] : [])],
+      { encoding: 'utf8' },
+    ),
+  ) as { seconds: number; cpuMs: number; ok: number };
+  if (f.ok !== hosts) throw new Error(`floor reached ${String(f.ok)} of ${String(hosts)}`);
+  return f;
+}
+
+/** `ansible-playbook` on inventory.ini at `forks`, host keys checked against `knownHosts` only. */
+export function ansiblePlaybook(playbook: string, forks: number, knownHosts: string): string[] {
+  return [
+    'ansible-playbook',
+    '-i',
+    'inventory.ini',
+    '-f',
+    String(forks),
+    '--ssh-common-args',
+    `-o UserKnownHostsFile=${knownHosts} -o StrictHostKeyChecking=yes`,
+    playbook,
+  ];
+}
+
 export function ensureAnsible(): void {
   if (spawnSync('ansible-playbook', ['--version']).status === 0) return;
   console.log('installing Ansible (Debian package) for the comparison');
@@ -222,11 +256,18 @@ export const range = (xs: readonly number[]): { min: number; max: number } => ({
   max: Math.max(...xs),
 });
 
-/** What bench/lab-server.ts counted per host: logins, exec channels, SFTP (subsystem) channels. */
+/**
+ * What bench/lab-server.ts counted per host since the last `counts`: logins, exec channels, SFTP
+ * (subsystem) channels; whether the shared host (replay) has the bench's patch loaded; commands
+ * run for real and replayed since the last reset.
+ */
 export interface LabCounts {
   connections: number[];
   execs: number[];
   subsystems: number[];
+  loaded: boolean;
+  real: number;
+  replayed: number;
 }
 
 /** bench/lab-server.ts running N lab hosts in DIR, in its own process. */
@@ -235,6 +276,8 @@ export interface LabServer {
   startSeconds: number;
   /** Connections, execs and SFTP (subsystem) sessions per host since the last call. */
   counts(): Promise<LabCounts>;
+  /** Cuts every connection, puts the shared host back to "never had the patch", forgets the recordings. */
+  reset(): Promise<void>;
   /** A lab started with shards: only shard `index`'s hosts listen from now on. */
   serve(index: number): Promise<{ hosts: number; seconds: number }>;
   /** Closes every host and waits for the process; then removes DIR. */
@@ -261,6 +304,10 @@ export async function startLabServer(n: number, dir: string, shards?: number): P
       counts: async () => {
         child.stdin.write('counts\n');
         return (await next()) as LabCounts;
+      },
+      reset: async () => {
+        child.stdin.write('reset\n');
+        await next();
       },
       serve: async (index) => {
         child.stdin.write(`serve ${String(index)}\n`);

@@ -1,6 +1,7 @@
 /**
  * `npm run bench [-- --hosts N] [--rounds R] [--fleet-hosts 1000] [--lab-hosts 1000,5000,10000]`:
- * the jobs side by side (bench/jobs.ts, N real-sshd hosts, default 64), scale (bench/scale.ts),
+ * the jobs side by side (bench/jobs.ts, N real-sshd hosts, default 64), the same jobs against
+ * replay-mode lab hosts on 64 and 1,000 hosts, the controllers' own cost (bench/replay.ts), scale (bench/scale.ts),
  * plan under the default ssh config and a user-style one (bench/ssh-config.ts), status beside
  * plan on 10,000 lab hosts (bench/status.ts), the test fleet's own start-up (bench/fleet-up.ts),
  * `npm start` (bench/demo.ts), kpfleet's own start-up (bench/startup.ts: `validate` on the example
@@ -24,6 +25,7 @@ const { values } = parseArgs({
 
 const steps: [string, string[]][] = [
   ['jobs.ts', ['--hosts', values.hosts, '--rounds', values.rounds]],
+  ['replay.ts', ['--hosts', `${values.hosts},1000`, '--rounds', `${values.rounds},1`]],
   ['scale.ts', ['--fleet-hosts', values['fleet-hosts'], '--lab-hosts', values['lab-hosts']]],
   ['ssh-config.ts', ['--hosts', `${values.hosts},1000`, '--rounds', values.rounds]],
   ['status.ts', ['--hosts', '10000', '--rounds', values.rounds]],

@@ -27,6 +27,9 @@ import {
   TMP_BASE,
 } from './host-dir.ts';
 import type { ProfileName } from './profiles.ts';
+import { Replays } from './replay.ts';
+import { serveReplaySftp } from './replay-sftp.ts';
+import type { Recording } from './replay.ts';
 import type { SimHost } from './sim-host.ts';
 
 const { Server, utils } = ssh2;
@@ -46,11 +49,13 @@ export interface LabOptions {
   simProfile?: Record<string, string>;
   prefix?: string;
   /**
-   * For the scale bench only (10,000 hosts): every host shares one host folder, so all are in the
-   * same state, and a command string already run once is answered with that run's recorded
-   * output and exit code instead of running again. The SSH side stays real (a listener, host key,
-   * handshake, authentication and channel per host); what is replayed is the host-side work, which
-   * on a real fleet runs on each host's own CPU. Commands that change state must not be sent.
+   * For the benches (up to 10,000 hosts): every host shares one host folder, so all are in the
+   * same state, and the n-th sending of a command by a host runs for real only on the first host
+   * that sends it; the others get that run's recorded output and exit status (lab/replay.ts,
+   * SPEC.md "Replay"). The SSH side stays real (a listener, host key, handshake, authentication
+   * and channel per host; SFTP uploads written for real); what is replayed is the host-side
+   * work, which on a real fleet runs on each host's own CPU. Hosts must be sent the same commands
+   * in the same order (a run that treats them alike); no faults.
    */
   replay?: boolean;
   /**
@@ -69,12 +74,6 @@ export const FIXED_PORT = 20022;
 /** The address of the host at `index` (from 0) in a `fixed` lab: 127.1.0.0, 127.1.0.1, … */
 export function fixedAddress(index: number): string {
   return `127.${String(1 + (index >> 16))}.${String((index >> 8) & 255)}.${String(index & 255)}`;
-}
-
-interface Recorded {
-  stdout: Buffer;
-  stderr: Buffer;
-  code: number;
 }
 
 /** How this machine lets the lab make a namespace: as root, or in a user namespace. */
@@ -194,7 +193,8 @@ export class Lab {
   private readonly clientPublic: Buffer;
   private readonly nsMode: string[];
   private readonly ownDir: boolean;
-  private replayed: Map<string, Promise<Recorded>> | undefined;
+  /** `replay`: the recordings, and how many commands ran for real or were replayed. */
+  replays: Replays | undefined;
   /**
    * Called with each command that arrives, before it runs (its namespace is made after): a test
    * can switch a fault on for exactly the commands it names (SPEC.md "Faults beyond the
@@ -220,7 +220,7 @@ export class Lab {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(join(dir, 'client'), { recursive: true });
     const lab = new Lab(dir, ownDir);
-    if (opts.replay === true) lab.replayed = new Map();
+    if (opts.replay === true) lab.replays = new Replays();
     writeFileSync(lab.keyPath, lab.clientKey.private, { mode: 0o600 });
     writeFileSync(lab.keyPath + '.pub', lab.clientKey.public + '\n');
     const profiles = opts.profiles?.length ? opts.profiles : (['rhel9'] as ProfileName[]);
@@ -279,6 +279,14 @@ export class Lab {
     // Background transitions of the simulator run detached; end those of our hosts.
     for (const h of this.hosts) h.sim.killBackground();
     if (this.ownDir) rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /**
+   * Cuts every open connection (the hosts keep listening): a client's kept-open connections
+   * (OpenSSH's ControlPersist) end, so its next run starts from a new login.
+   */
+  disconnectAll(): void {
+    for (const h of this.hosts) for (const s of h.sockets) s.destroy();
   }
 
   /**
@@ -365,9 +373,20 @@ export class Lab {
           const channel = accept();
           host.execs++;
           this.onExec?.(host, info.command);
-          if (this.replayed) this.replay(host, client, channel, info.command);
-          else this.exec(host, client, channel, ['/bin/sh', '-c', info.command], session);
+          const replayed = this.replays?.take(host.name, info.command);
+          if (replayed && !replayed.first) replayed.recording.replayOnto(channel);
+          else
+            this.exec(host, client, channel, ['/bin/sh', '-c', info.command], {
+              session,
+              ...(replayed ? { recording: replayed.recording } : {}),
+            });
         });
+        const replays = this.replays;
+        if (replays)
+          session.on('sftp', (accept) => {
+            host.subsystems++;
+            serveReplaySftp(accept(), host.sim.root, this.user, replays.uploads);
+          });
         session.on('subsystem', (accept, reject, info) => {
           if (info.name !== 'sftp' || !SFTP_SERVER) {
             reject();
@@ -398,53 +417,21 @@ export class Lab {
     ) as ChildProcessWithoutNullStreams;
   }
 
-  /** `replay`: the command's recorded result, running it (once) when it is new. */
-  private replay(host: LabHost, client: Connection, channel: ServerChannel, command: string): void {
-    const replayed = this.replayed;
-    if (!replayed) return;
-    let recorded = replayed.get(command);
-    if (!recorded) {
-      recorded = new Promise<Recorded>((resolve, reject) => {
-        const child = this.inHost(host, ['/bin/sh', '-c', command], { stdin: 'ignore' });
-        const out: Buffer[] = [];
-        const err: Buffer[] = [];
-        child.stdout.on('data', (b: Buffer) => out.push(b));
-        child.stderr.on('data', (b: Buffer) => err.push(b));
-        child.on('error', reject);
-        child.on('close', (code) =>
-          resolve({ stdout: Buffer.concat(out), stderr: Buffer.concat(err), code: code ?? 255 }),
-        );
-      });
-      replayed.set(command, recorded);
-    }
-    recorded.then(
-      (r) => {
-        try {
-          channel.stderr.write(r.stderr);
-          channel.write(r.stdout);
-          channel.exit(r.code);
-          channel.end();
-        } catch {
-          // the client went away first
-        }
-      },
-      () => client.end(),
-    );
-  }
-
   private exec(
     host: LabHost,
     client: Connection,
     channel: ServerChannel,
     argv: string[],
-    session?: Session,
+    opts: { session?: Session; recording?: Recording } = {},
   ): void {
+    const { session, recording } = opts;
     // its own process group, so a dropped channel can end all of it
     const child = this.inHost(host, argv, { detached: true, stdin: 'pipe' });
     host.children.add(child);
     const drop = existsSync(join(host.sim.root, 'var/lib/kpsim/faults/drop'));
     let dropped = false;
     child.stdout.on('data', (chunk: Buffer) => {
+      recording?.push(false, chunk);
       channel.write(chunk);
       if (drop && !dropped) {
         dropped = true; // the connection dies mid-command, after the first output
@@ -457,9 +444,15 @@ export class Lab {
         }, 300);
       }
     });
-    child.stderr.on('data', (chunk: Buffer) => channel.stderr.write(chunk));
+    child.stderr.on('data', (chunk: Buffer) => {
+      recording?.push(true, chunk);
+      channel.stderr.write(chunk);
+    });
     channel.on('data', (chunk: Buffer) => child.stdin.write(chunk));
-    channel.on('end', () => child.stdin.end());
+    channel.on('end', () => {
+      recording?.stdinEnded();
+      child.stdin.end();
+    });
     // as sshd does: a `signal` request (the client's timeout: KILL) goes to the command's group;
     // a channel or connection that ends closes the command's stdin and signals nothing (no pty)
     session?.on('signal', (accept: (() => void) | undefined, _reject, info: { name: string }) => {
@@ -471,8 +464,10 @@ export class Lab {
       if (child.exitCode === null) child.stdin.end();
     });
     child.stdin.on('error', () => undefined);
+    child.on('error', () => recording?.finish(255, null));
     child.on('close', (code, signal) => {
       host.children.delete(child);
+      recording?.finish(code, signal);
       if (dropped) return;
       try {
         if (signal) channel.exit(signal.replace(/^SIG/, ''), false, '');
