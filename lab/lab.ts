@@ -196,9 +196,9 @@ export class Lab {
   /** `replay`: the recordings, and how many commands ran for real or were replayed. */
   replays: Replays | undefined;
   /**
-   * Called with each command that arrives, before it runs (its namespace is made after): a test
-   * can switch a fault on for exactly the commands it names (SPEC.md "Faults beyond the
-   * simulator's").
+   * Called with each command that arrives, before it runs (its namespace is made after), and with
+   * `subsystem sftp` for each SFTP session (not in replay mode): a test can switch a fault on for
+   * exactly the commands it names (SPEC.md "Faults beyond the simulator's").
    */
   onExec: ((host: LabHost, command: string) => void) | undefined;
 
@@ -394,6 +394,7 @@ export class Lab {
           }
           const channel = accept();
           host.subsystems++;
+          this.onExec?.(host, 'subsystem sftp');
           this.exec(host, client, channel, [SFTP_SERVER]);
         });
       });

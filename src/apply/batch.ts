@@ -6,7 +6,10 @@
  * is still its own), and after each one the host stops the script unless the step's output ends
  * with exactly what `judgeStep` passes (its verification, exit status 0, nothing unsynced). The
  * controller then judges each step that ran from its own part of the output, as for one step
- * alone: that judgement decides. A gate stricter than the judge only stops the batch early; the
+ * alone: that judgement decides. A step's output passes through the host's shell (captured for
+ * the gate, then printed): NUL bytes are dropped and trailing newlines become one, and a step
+ * goes on to its end when the session is gone (it is not stopped by a closed output), so it
+ * removes the record of its load itself. A gate stricter than the judge only stops the batch early; the
  * steps not reached run after it (execute.ts). Pure: commands as strings, output split.
  */
 import type { Change } from '../plan/model.ts';

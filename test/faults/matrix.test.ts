@@ -277,7 +277,14 @@ async function runRow(row: Row, index: number): Promise<Result> {
   // a transition the fault left running completes or is reversed by kpatch's own time (a host
   // that was stopped mid-load finishes its transition once resumed)
   await sleep(300);
-  if (row.special === 'hang-during-load') await until(() => !loadInProgress(host), 60_000);
+  // once resumed, the host finishes what it was doing: the load's transition, and the step that
+  // ran it (sent with the install in one exec, apply/batch.ts), which then removes its record
+  if (row.special === 'hang-during-load')
+    await until(
+      () =>
+        !loadInProgress(host) && !existsSync(join(host.sim.root, 'var/lib/kpfleet/loading', MOD)),
+      60_000,
+    );
   const after = hostState(host, patch);
   const goal = goalState(start === 'loaded' ? 'absent' : 'loaded', patch);
   const halfChanged =

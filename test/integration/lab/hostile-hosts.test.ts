@@ -120,7 +120,9 @@ describe('a host that prints more than the output cap', () => {
   it('apply: a flooding step and a flooding health check fail their host alone, rolled back and unlocked', async () => {
     const [a, b, c] = lab.hosts;
     if (!a || !b || !c) throw new Error('no lab hosts');
-    floodingKpatch(a, 'load');
+    // printable bytes: a step's output passes through the host's shell when steps share an exec
+    // (apply/batch.ts), which drops NUL bytes
+    floodingKpatch(a, 'load', "head -c 67108864 /dev/zero | tr '\\0' x");
     writeFileSync(join(b.sim.root, 'var/tmp/flood'), '');
     // under the cap, but one line of 1 MiB: the step record keeps only its end
     floodingKpatch(c, 'install', "head -c 1048576 /dev/zero | tr '\\0' x");
