@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// The installed command. Runs the compiled CLI (npm run build; `npm ci` builds it via prepare).
-import { main } from '../dist/cli/main.js';
-
-await main();
+'use strict';
+// The installed command. Runs the built CLI, dist/kpfleet.cjs (npm run build; `npm ci` builds it
+// via prepare). CommonJS (bin/package.json): an ES module here would start Node's ESM loader, a
+// fifth of kpfleet's start-up, for one file.
+void require('../dist/kpfleet.cjs').main();
