@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 'use strict';
 // The installed command. Runs the built CLI, dist/kpfleet.cjs (npm run build; `npm ci` builds it
-// via prepare). CommonJS (bin/package.json): an ES module here would start Node's ESM loader, a
-// fifth of kpfleet's start-up, for one file.
-void require('../dist/kpfleet.cjs').main();
+// via prepare), with V8's code cache (load-cli.cjs). CommonJS (bin/package.json): an ES module
+// here would start Node's ESM loader, a fifth of kpfleet's start-up, for one file.
+const { join } = require('node:path');
+const { loadCli } = require('./load-cli.cjs');
+
+void loadCli(join(__dirname, '../dist/kpfleet.cjs')).main();
