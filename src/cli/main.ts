@@ -336,5 +336,7 @@ if (
   process.argv[1] !== undefined &&
   import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href
 ) {
-  await main();
+  // not a top-level await: the build bundles this module as CommonJS (scripts/build-bundle.ts);
+  // main() reports its own failures (guardProcess)
+  void main();
 }
