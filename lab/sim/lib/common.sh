@@ -104,8 +104,10 @@ drop_session() {
     comm=""; read -r comm <"/proc/$pid/comm" 2>/dev/null
     if [[ "$comm" == sshd ]]; then
       sleep 0.3
-      [[ "${2:-}" == reset ]] && kill -KILL "${between[@]}" 2>/dev/null
+      # sshd first: a host that resets says nothing more, so its sessions must not end cleanly
+      # (with sshd alive a moment longer, it would report the killed shell's end to the client)
       kill -KILL "$pid" 2>/dev/null
+      [[ "${2:-}" == reset ]] && kill -KILL "${between[@]}" 2>/dev/null
       exit 255
     fi
     between+=("$pid")
