@@ -75,6 +75,13 @@ export function prepareHostDir(
   const home = join(dir, 'root/home', FLEET_USER);
   mkdirSync(home, { recursive: true, mode: 0o755 });
   if (owner) chownSync(home, owner.uid, owner.gid);
+  // the host's own writable folders, as ns-setup.sh makes them: there before the first
+  // command, for an SFTP session served in the lab's process (sftp.ts)
+  for (const d of ['tmp', 'var/tmp']) {
+    mkdirSync(join(dir, 'root', d), { recursive: true });
+    chmodSync(join(dir, 'root', d), 0o1777);
+  }
+  mkdirSync(join(dir, 'root/var/lib/kpfleet'), { recursive: true });
   const sim = createSimHost(join(dir, 'root'), { ...PROFILES[spec.profile], ...spec.simProfile });
   for (const bin of [SIM_BIN, ...extraBin]) {
     for (const f of readdirSync(bin)) {

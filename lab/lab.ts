@@ -4,7 +4,9 @@
  * on its own loopback port with its own host key; every command that arrives runs for real
  * (`/bin/sh -c`) in a fresh mount namespace that presents the host's state at the real paths
  * (ns-setup.sh), as root in that namespace; `sudo` is a shim (lab-bin/sudo). SFTP is the real
- * OpenSSH sftp-server, run the same way. Faults: the simulator's (SPEC.md), plus `hang` (the
+ * OpenSSH sftp-server, run the same way, where this machine has one; otherwise (a machine with
+ * only the OpenSSH client), for the demo, and in replay mode, it is served in this process
+ * (sftp.ts). Faults: the simulator's (SPEC.md), plus `hang` (the
  * host stops answering) and `drop` (the connection is cut during a command).
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -28,7 +30,7 @@ import {
 } from './host-dir.ts';
 import type { ProfileName } from './profiles.ts';
 import { Replays } from './replay.ts';
-import { serveReplaySftp } from './replay-sftp.ts';
+import { serveLabSftp } from './sftp.ts';
 import type { Recording } from './replay.ts';
 import type { SimHost } from './sim-host.ts';
 
@@ -58,6 +60,12 @@ export interface LabOptions {
    * in the same order (a run that treats them alike); no faults.
    */
   replay?: boolean;
+  /**
+   * Who serves SFTP: `openssh`, the machine's sftp-server in the host's namespace (the default
+   * where the machine has one), or `in-process` (sftp.ts: the default without one, and always in
+   * replay mode). The demo asks for `in-process`, so that it runs alike on every machine.
+   */
+  sftp?: 'openssh' | 'in-process';
   /**
    * For the 100,000-host bench (more hosts than one address has ports, or this process file
    * descriptors): every host has a fixed address of its own, 127.x.y.z (`fixedAddress`), on port
@@ -195,6 +203,8 @@ export class Lab {
   private readonly ownDir: boolean;
   /** `replay`: the recordings, and how many commands ran for real or were replayed. */
   replays: Replays | undefined;
+  /** The machine's sftp-server, run in the host's namespace; undefined: SFTP in this process. */
+  private sftpServer: string | undefined = SFTP_SERVER;
   /**
    * Called with each command that arrives, before it runs (its namespace is made after), and with
    * `subsystem sftp` for each SFTP session (not in replay mode): a test can switch a fault on for
@@ -221,6 +231,9 @@ export class Lab {
     mkdirSync(join(dir, 'client'), { recursive: true });
     const lab = new Lab(dir, ownDir);
     if (opts.replay === true) lab.replays = new Replays();
+    if (opts.replay === true || opts.sftp === 'in-process') lab.sftpServer = undefined;
+    else if (opts.sftp === 'openssh' && !SFTP_SERVER)
+      throw new Error('lab: sftp "openssh" asked for, but this machine has no sftp-server');
     writeFileSync(lab.keyPath, lab.clientKey.private, { mode: 0o600 });
     writeFileSync(lab.keyPath + '.pub', lab.clientKey.public + '\n');
     const profiles = opts.profiles?.length ? opts.profiles : (['rhel9'] as ProfileName[]);
@@ -381,22 +394,24 @@ export class Lab {
               ...(replayed ? { recording: replayed.recording } : {}),
             });
         });
-        const replays = this.replays;
-        if (replays)
+        const sftpServer = this.sftpServer;
+        if (sftpServer === undefined)
           session.on('sftp', (accept) => {
             host.subsystems++;
-            serveReplaySftp(accept(), host.sim.root, this.user, replays.uploads);
+            if (!this.replays) this.onExec?.(host, 'subsystem sftp');
+            serveLabSftp(accept(), host.sim.root, this.user, this.replays?.uploads);
           });
-        session.on('subsystem', (accept, reject, info) => {
-          if (info.name !== 'sftp' || !SFTP_SERVER) {
-            reject();
-            return;
-          }
-          const channel = accept();
-          host.subsystems++;
-          this.onExec?.(host, 'subsystem sftp');
-          this.exec(host, client, channel, [SFTP_SERVER]);
-        });
+        else
+          session.on('subsystem', (accept, reject, info) => {
+            if (info.name !== 'sftp') {
+              reject();
+              return;
+            }
+            const channel = accept();
+            host.subsystems++;
+            this.onExec?.(host, 'subsystem sftp');
+            this.exec(host, client, channel, [sftpServer]);
+          });
       });
     });
   }

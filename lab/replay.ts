@@ -10,7 +10,7 @@
  * Two parts of a command may differ between hosts and still be the same command: ISO-8601 UTC
  * times (the time a lock was taken) and the random hex of a temporary file name (`….<hex>.part`,
  * an upload's), masked in the key (`replayKey`). Each host's SFTP upload is written for real (its
- * own temporary name; replay-sftp.ts, in this process), so whichever host runs the
+ * own temporary name; sftp.ts, in this process), so whichever host runs the
  * check-and-rename for real finds its file.
  *
  * A recorded command that read its stdin to the end before it ended (the lock holder, held
@@ -99,7 +99,7 @@ export class Replays {
   /** Commands run for real, and answered from a recording, since the last reset. */
   real = 0;
   replayed = 0;
-  /** The sha256 of the first upload to each path (masked as commands are): replay-sftp.ts. */
+  /** The sha256 of the first upload to each path (masked as commands are): sftp.ts. */
   uploads = new Map<string, string>();
 
   /** The recording that answers `host`'s command; `first` when this host must run it for real. */

@@ -55,6 +55,7 @@ export async function startDemoFleet(project: string): Promise<DemoFleet> {
     dir: join(project, '.lab'),
     profiles: HOSTS.map(([, , p]) => p),
     simProfile: { TIME_SCALE: '0.05' }, // kpatch's waits pass 20× faster than real time
+    sftp: 'in-process', // alike on every machine: one with only the OpenSSH client has no sftp-server
   });
   const close = async () => {
     await lab.close();

@@ -55,23 +55,24 @@ export interface TransportHarness {
   connections?(host: string): number;
 }
 
-export function transportScenarios(get: () => TransportHarness): void {
+interface TransportOptions {
+  settings?: Partial<SshSettings>;
+  mode?: HostKeyChecking;
+  knownHosts?: string;
+  keys?: KeyStore;
+  warnings?: string[];
+  attempts?: number;
+}
+
+/** Transports to the harness's hosts, closed after the file's tests. */
+export function transportsTo(
+  get: () => TransportHarness,
+): (host: string, opts?: TransportOptions) => SshTransport {
   const open: SshTransport[] = [];
   afterAll(async () => {
     for (const t of open) await t.close();
   });
-
-  function transport(
-    host: string,
-    opts: {
-      settings?: Partial<SshSettings>;
-      mode?: HostKeyChecking;
-      knownHosts?: string;
-      keys?: KeyStore;
-      warnings?: string[];
-      attempts?: number;
-    } = {},
-  ): SshTransport {
+  return function transport(host: string, opts: TransportOptions = {}): SshTransport {
     const h = get();
     const { address, port } = h.endpoint(host);
     const hostKeys = new HostKeyPolicy({
@@ -100,7 +101,11 @@ export function transportScenarios(get: () => TransportHarness): void {
     });
     open.push(t);
     return t;
-  }
+  };
+}
+
+export function transportScenarios(get: () => TransportHarness): void {
+  const transport = transportsTo(get);
   const name = (e: { address: string; port: number }) =>
     e.port === 22 ? e.address : `[${e.address}]:${String(e.port)}`;
 
@@ -609,6 +614,17 @@ export function transportScenarios(get: () => TransportHarness): void {
     });
   });
 
+  uploadScenarios(get, transport);
+}
+
+/**
+ * The upload scenarios alone, for an SFTP server of the lab's own (test/integration/lab/sftp.test.ts)
+ * as well as sshd's and the lab's usual one (through `transportScenarios`).
+ */
+export function uploadScenarios(
+  get: () => TransportHarness,
+  transport: (host: string) => SshTransport,
+): void {
   describe('upload', () => {
     const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
     const content = Buffer.from('KPSIM-KO 1\nname=livepatch_up\n' + 'x'.repeat(50_000));

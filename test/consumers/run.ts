@@ -1,7 +1,8 @@
 /**
  * Runs a real consumer of kpfleet's output (Python, promtool) with a text on its stdin, for the
  * tests that check a format by having the program that reads it read it. A missing program is a
- * failure that names the Debian package to install, never a skipped test: CI installs them.
+ * failure that names the Debian package to install; the tests that need one are skipped with a
+ * note where it is missing, except under CI, which installs them (machine.ts).
  */
 import { spawn } from 'node:child_process';
 

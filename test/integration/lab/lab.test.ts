@@ -176,7 +176,7 @@ describe('the in-process lab', () => {
     expect((await ssh('lab001', 'true')).code).toBe(0);
   });
 
-  it('uploads through the real sftp-server into that host only (one SFTP channel counted), and disk-full fails them', async () => {
+  it('uploads through the lab SFTP (the machine sftp-server, else in-process) into that host only (one SFTP channel counted), and disk-full fails them', async () => {
     const h = lab.host('lab003');
     const local = join(lab.dir, 'upload.bin');
     writeFileSync(local, 'x'.repeat(20_000));

@@ -64,7 +64,7 @@ it('apply over replayed hosts: each host changed, each command run for real once
   const perHost = [...execs][0] ?? 0;
   expect(replays.real).toBe(perHost);
   expect(replays.replayed).toBe(perHost * (HOSTS - 1));
-  // every host uploaded (in process, replay-sftp.ts) the same bytes to the same staged path
+  // every host uploaded (in process, sftp.ts) the same bytes to the same staged path
   expect([...replays.uploads.keys()]).toEqual([
     expect.stringMatching(
       /^\/home\/kpfleet\/\.kpfleet\/stage\/[0-9a-f]{16}\/\.livepatch-cve\.ko\.kpfleet-<tmp>\.part$/,

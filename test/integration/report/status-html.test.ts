@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderStatusHtml } from '../../../src/report/status-html.ts';
 import type { StatusReport } from '../../../src/status/model.ts';
 import { launchChromium, type Chromium, type OpenedPage } from '../../consumers/chromium.ts';
+import { lacks } from '../../consumers/machine.ts';
 import { statusFixture } from '../../unit/report/status-fixture.ts';
 import { scaleStatusReport } from '../../unit/report/status-scale.ts';
 
@@ -26,7 +27,7 @@ let dir: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kpfleet-status-html-'));
-  chromium = await launchChromium();
+  if (!lacks.chromium) chromium = await launchChromium();
 });
 afterAll(async () => {
   await chromium?.close();
@@ -88,7 +89,7 @@ const cellText = (p: OpenedPage, group: string, patch: string) =>
 const overflow = (p: OpenedPage) =>
   p.eval<[number, number]>('[document.scrollingElement.scrollWidth, window.innerWidth]');
 
-describe('the status page from the fixture', () => {
+describe.skipIf(lacks.chromium)('the status page from the fixture', () => {
   it('shows every host with its state word, the matrix, and a hostile name as text', async () => {
     const report = statusFixture();
     await withPage(writePage('fixture.html', report), DESKTOP, async (p) => {
@@ -208,7 +209,7 @@ describe('the status page from the fixture', () => {
   });
 });
 
-describe('the status page at 10,000 hosts', () => {
+describe.skipIf(lacks.chromium)('the status page at 10,000 hosts', () => {
   it('opens small and draws a matrix cell’s hosts on demand', async () => {
     const report = scaleStatusReport(10_000);
     const file = writePage('scale.html', report);

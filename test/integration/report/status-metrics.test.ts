@@ -3,7 +3,8 @@
  * parser and lint) finds nothing to say, prometheus_client's strict OpenMetrics parser reads
  * the text, and the samples it gets are compared with the fixture. Hostile host names must come
  * back as the same label value (escaped, never a label or a line of their own). The example
- * alert rules are checked and unit-tested by promtool. A missing consumer fails the test.
+ * alert rules are checked and unit-tested by promtool. A missing consumer skips its tests with a
+ * note, or fails them under CI (test/consumers/machine.ts).
  */
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
@@ -15,6 +16,7 @@ import type { HostCoverage, StatusReport } from '../../../src/status/model.ts';
 import { parseOpenMetrics, promtoolCheck, promtoolRules } from '../../consumers/prometheus.ts';
 import type { ParsedFamily, ParsedSample } from '../../consumers/prometheus.ts';
 import { runConsumer } from '../../consumers/run.ts';
+import { lacks } from '../../consumers/machine.ts';
 import { TERMINAL_CORPUS } from '../../unit/report/hostile-corpus.ts';
 import { fixtureHost, statusFixture } from '../../unit/report/status-fixture.ts';
 
@@ -86,7 +88,7 @@ function valueOf(f: ParsedFamily, labels: Record<string, string>): number | unde
 
 const hostsOf = (f: ParsedFamily) => f.samples.map((s: ParsedSample) => s.labels.host);
 
-describe('renderStatusMetrics, read by promtool', () => {
+describe.skipIf(lacks.promtool)('renderStatusMetrics, read by promtool', () => {
   it('passes promtool check metrics: no parse error, no lint', async () => {
     expect(await promtoolCheck(renderStatusMetrics(statusFixture()))).toEqual({
       status: 0,
@@ -108,121 +110,127 @@ describe('renderStatusMetrics, read by promtool', () => {
   });
 });
 
-describe('renderStatusMetrics, read by the OpenMetrics parser of prometheus_client', () => {
-  it('has every family, each a gauge with help, and no sample with a timestamp', async () => {
-    const families = await parseOpenMetrics(renderStatusMetrics(statusFixture()));
-    expect(families.map((f) => f.name)).toEqual(FAMILIES);
-    for (const f of families) {
-      expect(f.type, f.name).toBe('gauge');
-      expect(f.help.length, f.name).toBeGreaterThan(20);
-      expect(f.name.endsWith('_total'), f.name).toBe(false);
-      for (const s of f.samples) expect(s.timestamp, f.name).toBeNull();
-    }
-  });
-
-  it('says which CVE is mitigated where, and nothing of the unreachable host', async () => {
-    const cve = family(
-      await parseOpenMetrics(renderStatusMetrics(statusFixture())),
-      'kpfleet_cve_mitigated',
-    );
-    expect(valueOf(cve, { host: 'web01', cve: 'CVE-2023-4623' })).toBe(1);
-    expect(valueOf(cve, { host: 'web02', cve: 'CVE-2023-4623' })).toBe(0);
-    expect(valueOf(cve, { host: 'web03', cve: 'CVE-2023-5178' })).toBe(1);
-    expect(valueOf(cve, { host: 'batch04', cve: 'CVE-2023-5178' })).toBe(0);
-    expect(hostsOf(cve)).not.toContain(ODD);
-    // db01 declares no CVE loaded: no sample either
-    expect(hostsOf(cve)).not.toContain('db01');
-    expect(cve.samples).toHaveLength(8);
-  });
-
-  it('has a patch sample per host × kpfleet.yml group declaring it, and installed per host', async () => {
-    const families = await parseOpenMetrics(renderStatusMetrics(widerReport()));
-    const live = family(families, 'kpfleet_patch_live');
-    // web and (in this report) all both declare el9-cumulative-3: one sample for each
-    const p = 'el9-cumulative-3';
-    expect(valueOf(live, { host: 'web01', group: 'web', patch: p })).toBe(1);
-    expect(valueOf(live, { host: 'web01', group: 'all', patch: p })).toBe(1);
-    expect(valueOf(live, { host: 'web02', group: 'web', patch: p })).toBe(0);
-    // db01 is in all, which does not declare cve-2024-1086: only its db sample
-    expect(live.samples.filter((s) => s.labels.host === 'db01')).toEqual([
-      expect.objectContaining({
-        labels: { host: 'db01', group: 'db', patch: 'cve-2024-1086' },
-        value: 0,
-      }),
-    ]);
-    const installed = family(families, 'kpfleet_patch_installed');
-    expect(valueOf(installed, { host: 'db01', patch: 'cve-2024-1086' })).toBe(1);
-    expect(valueOf(installed, { host: 'web02', patch: p })).toBe(0);
-    // hosts whose facts are unknown: no sample in any family built from their facts
-    for (const name of [
-      'kpfleet_patch_live',
-      'kpfleet_patch_installed',
-      'kpfleet_cve_mitigated',
-      'kpfleet_host_reboot_due',
-    ]) {
-      const hosts = hostsOf(family(families, name));
-      expect(hosts, name).not.toContain(ODD);
-      expect(hosts, name).not.toContain('broken01');
-    }
-  });
-
-  it('says which host is reachable, in which state, reboot due, covered until when', async () => {
-    const report = widerReport();
-    const families = await parseOpenMetrics(renderStatusMetrics(report));
-    const ok = family(families, 'kpfleet_host_facts_ok');
-    expect(valueOf(ok, { host: 'web01' })).toBe(1);
-    expect(valueOf(ok, { host: ODD })).toBe(0);
-    expect(valueOf(ok, { host: 'broken01' })).toBe(0);
-    const state = family(families, 'kpfleet_host_state');
-    for (const h of report.hosts) {
-      const mine = state.samples.filter((s) => s.labels.host === safeText(h.host));
-      expect(
-        mine.map((s) => s.labels.state),
-        h.host,
-      ).toEqual([...COVERAGE_STATES]);
-      expect(
-        mine.filter((s) => s.value === 1).map((s) => s.labels.state),
-        h.host,
-      ).toEqual([h.state]);
-    }
-    const reboot = family(families, 'kpfleet_host_reboot_due');
-    expect(valueOf(reboot, { host: 'web03' })).toBe(1);
-    expect(valueOf(reboot, { host: 'web01' })).toBe(0);
-    const until = family(families, 'kpfleet_host_covered_until_timestamp_seconds');
-    // the end of 2026-11-01: midnight UTC starting 2026-11-02
-    expect(valueOf(until, { host: 'web03' })).toBe(Date.UTC(2026, 10, 2) / 1000);
-    expect(valueOf(until, { host: 'web01' })).toBe(Date.UTC(2027, 2, 2) / 1000);
-    expect(hostsOf(until)).not.toContain('web02');
-    expect(hostsOf(until)).not.toContain(ODD);
-    const stamp = family(families, 'kpfleet_status_timestamp_seconds');
-    expect(stamp.samples).toEqual([
-      expect.objectContaining({ labels: {}, value: Date.parse('2026-12-04T12:00:00.000Z') / 1000 }),
-    ]);
-  });
-
-  it('brings hostile host names back as the same label value, never a label or line of their own', async () => {
-    const report = widerReport();
-    const families = await parseOpenMetrics(renderStatusMetrics(report));
-    const ok = family(families, 'kpfleet_host_facts_ok');
-    expect(hostsOf(ok)).toEqual(report.hosts.map((h) => safeText(h.host)));
-    for (const f of families) {
-      for (const s of f.samples) {
-        expect(
-          Object.keys(s.labels).every((k) =>
-            ['host', 'group', 'patch', 'cve', 'state'].includes(k),
-          ),
-        ).toBe(true);
+describe.skipIf(lacks.prometheusClient)(
+  'renderStatusMetrics, read by the OpenMetrics parser of prometheus_client',
+  () => {
+    it('has every family, each a gauge with help, and no sample with a timestamp', async () => {
+      const families = await parseOpenMetrics(renderStatusMetrics(statusFixture()));
+      expect(families.map((f) => f.name)).toEqual(FAMILIES);
+      for (const f of families) {
+        expect(f.type, f.name).toBe('gauge');
+        expect(f.help.length, f.name).toBeGreaterThan(20);
+        expect(f.name.endsWith('_total'), f.name).toBe(false);
+        for (const s of f.samples) expect(s.timestamp, f.name).toBeNull();
       }
-    }
-    expect(hostsOf(ok)).toContain(ODD);
-    expect(hostsOf(ok)).toContain('back\\slash\\');
-  });
+    });
 
-  it('fails when the text is not OpenMetrics (the parser is strict)', async () => {
-    const text = renderStatusMetrics(statusFixture());
-    await expect(parseOpenMetrics(text.replace('# EOF\n', ''))).rejects.toThrow(/EOF/);
-  });
-});
+    it('says which CVE is mitigated where, and nothing of the unreachable host', async () => {
+      const cve = family(
+        await parseOpenMetrics(renderStatusMetrics(statusFixture())),
+        'kpfleet_cve_mitigated',
+      );
+      expect(valueOf(cve, { host: 'web01', cve: 'CVE-2023-4623' })).toBe(1);
+      expect(valueOf(cve, { host: 'web02', cve: 'CVE-2023-4623' })).toBe(0);
+      expect(valueOf(cve, { host: 'web03', cve: 'CVE-2023-5178' })).toBe(1);
+      expect(valueOf(cve, { host: 'batch04', cve: 'CVE-2023-5178' })).toBe(0);
+      expect(hostsOf(cve)).not.toContain(ODD);
+      // db01 declares no CVE loaded: no sample either
+      expect(hostsOf(cve)).not.toContain('db01');
+      expect(cve.samples).toHaveLength(8);
+    });
+
+    it('has a patch sample per host × kpfleet.yml group declaring it, and installed per host', async () => {
+      const families = await parseOpenMetrics(renderStatusMetrics(widerReport()));
+      const live = family(families, 'kpfleet_patch_live');
+      // web and (in this report) all both declare el9-cumulative-3: one sample for each
+      const p = 'el9-cumulative-3';
+      expect(valueOf(live, { host: 'web01', group: 'web', patch: p })).toBe(1);
+      expect(valueOf(live, { host: 'web01', group: 'all', patch: p })).toBe(1);
+      expect(valueOf(live, { host: 'web02', group: 'web', patch: p })).toBe(0);
+      // db01 is in all, which does not declare cve-2024-1086: only its db sample
+      expect(live.samples.filter((s) => s.labels.host === 'db01')).toEqual([
+        expect.objectContaining({
+          labels: { host: 'db01', group: 'db', patch: 'cve-2024-1086' },
+          value: 0,
+        }),
+      ]);
+      const installed = family(families, 'kpfleet_patch_installed');
+      expect(valueOf(installed, { host: 'db01', patch: 'cve-2024-1086' })).toBe(1);
+      expect(valueOf(installed, { host: 'web02', patch: p })).toBe(0);
+      // hosts whose facts are unknown: no sample in any family built from their facts
+      for (const name of [
+        'kpfleet_patch_live',
+        'kpfleet_patch_installed',
+        'kpfleet_cve_mitigated',
+        'kpfleet_host_reboot_due',
+      ]) {
+        const hosts = hostsOf(family(families, name));
+        expect(hosts, name).not.toContain(ODD);
+        expect(hosts, name).not.toContain('broken01');
+      }
+    });
+
+    it('says which host is reachable, in which state, reboot due, covered until when', async () => {
+      const report = widerReport();
+      const families = await parseOpenMetrics(renderStatusMetrics(report));
+      const ok = family(families, 'kpfleet_host_facts_ok');
+      expect(valueOf(ok, { host: 'web01' })).toBe(1);
+      expect(valueOf(ok, { host: ODD })).toBe(0);
+      expect(valueOf(ok, { host: 'broken01' })).toBe(0);
+      const state = family(families, 'kpfleet_host_state');
+      for (const h of report.hosts) {
+        const mine = state.samples.filter((s) => s.labels.host === safeText(h.host));
+        expect(
+          mine.map((s) => s.labels.state),
+          h.host,
+        ).toEqual([...COVERAGE_STATES]);
+        expect(
+          mine.filter((s) => s.value === 1).map((s) => s.labels.state),
+          h.host,
+        ).toEqual([h.state]);
+      }
+      const reboot = family(families, 'kpfleet_host_reboot_due');
+      expect(valueOf(reboot, { host: 'web03' })).toBe(1);
+      expect(valueOf(reboot, { host: 'web01' })).toBe(0);
+      const until = family(families, 'kpfleet_host_covered_until_timestamp_seconds');
+      // the end of 2026-11-01: midnight UTC starting 2026-11-02
+      expect(valueOf(until, { host: 'web03' })).toBe(Date.UTC(2026, 10, 2) / 1000);
+      expect(valueOf(until, { host: 'web01' })).toBe(Date.UTC(2027, 2, 2) / 1000);
+      expect(hostsOf(until)).not.toContain('web02');
+      expect(hostsOf(until)).not.toContain(ODD);
+      const stamp = family(families, 'kpfleet_status_timestamp_seconds');
+      expect(stamp.samples).toEqual([
+        expect.objectContaining({
+          labels: {},
+          value: Date.parse('2026-12-04T12:00:00.000Z') / 1000,
+        }),
+      ]);
+    });
+
+    it('brings hostile host names back as the same label value, never a label or line of their own', async () => {
+      const report = widerReport();
+      const families = await parseOpenMetrics(renderStatusMetrics(report));
+      const ok = family(families, 'kpfleet_host_facts_ok');
+      expect(hostsOf(ok)).toEqual(report.hosts.map((h) => safeText(h.host)));
+      for (const f of families) {
+        for (const s of f.samples) {
+          expect(
+            Object.keys(s.labels).every((k) =>
+              ['host', 'group', 'patch', 'cve', 'state'].includes(k),
+            ),
+          ).toBe(true);
+        }
+      }
+      expect(hostsOf(ok)).toContain(ODD);
+      expect(hostsOf(ok)).toContain('back\\slash\\');
+    });
+
+    it('fails when the text is not OpenMetrics (the parser is strict)', async () => {
+      const text = renderStatusMetrics(statusFixture());
+      await expect(parseOpenMetrics(text.replace('# EOF\n', ''))).rejects.toThrow(/EOF/);
+    });
+  },
+);
 
 describe('endOfDaySeconds', () => {
   it('is midnight UTC after the day, and nothing for what is not a day', () => {
@@ -234,7 +242,7 @@ describe('endOfDaySeconds', () => {
   });
 });
 
-describe('the example alert rules (examples/prometheus)', () => {
+describe.skipIf(lacks.promtool)('the example alert rules (examples/prometheus)', () => {
   it('pass promtool check rules', async () => {
     const r = await promtoolRules('check', join(EXAMPLES, 'kpfleet-alerts.yml'));
     expect(r.status, r.stdout + r.stderr).toBe(0);

@@ -1,20 +1,28 @@
 /**
- * SFTP on a replay lab's hosts (SPEC.md "Replay"), in this process instead of one OpenSSH
- * `sftp-server` (and its namespace) per upload, so that uploads cost the hosts next to nothing
- * too: files are written for real into the shared host folder, at the path the login user's
- * session would write (`/home`, `/tmp`, `/var/tmp`, `/var/lib/kpfleet`, bound there per host by
- * ns-setup.sh; a relative path is under the user's home). Each upload is checked against the
- * first host's upload to the same path (temporary names masked as in replay.ts): a host whose
- * bytes differ gets an SFTP failure, since its later commands are answered from the first host's.
- * A session sees the shared folder as a host of its own would: it reads back and removes only the
- * files it wrote (another host's are not on it: no such file), a folder another host made is
- * made, a rename puts its own file in place replacing atomically what another host put there.
- * Served: open (write; read of its own files), read, write, fstat, fsetstat, close, stat, lstat,
- * realpath, mkdir, remove, rename; anything else is refused as unsupported.
+ * SFTP served in the lab's process (SPEC.md "SFTP in the lab"), instead of one OpenSSH
+ * `sftp-server` (and its namespace) per upload: files are written for real into the host's
+ * simulator root, at the path the login user's session would write (`/home`, `/tmp`, `/var/tmp`,
+ * `/var/lib/kpfleet`, bound there per host by ns-setup.sh; a relative path is under the user's
+ * home); anything else is refused. Used where the machine has no `sftp-server` (a fresh machine
+ * with only the OpenSSH client: `npm ci && npm start` must work there), by the demo, and in
+ * replay mode. Served: open (write; read), read, write, fstat, fsetstat, close, stat, lstat,
+ * realpath, mkdir, remove, rename (it replaces the target; posix-rename is not offered, so the
+ * client falls back to remove then rename); anything else is refused as
+ * unsupported. The fault `disk-full` (SPEC.md) holds: a write past 4 KiB fails, as on the 4 KiB
+ * tmpfs ns-setup.sh mounts for it.
+ *
+ * Replay mode (`uploads` given; SPEC.md "Replay"): the root is shared by every host. Each upload
+ * is checked against the first host's upload to the same path (temporary names masked as in
+ * replay.ts): a host whose bytes differ gets an SFTP failure, since its later commands are
+ * answered from the first host's. A session sees the shared folder as a host of its own would:
+ * it reads back and removes only the files it wrote (another host's are not on it: no such file),
+ * a folder another host made is made, a rename puts its own file in place replacing atomically
+ * what another host put there.
  */
 import { createHash } from 'node:crypto';
 import {
   closeSync,
+  existsSync,
   mkdirSync,
   readSync,
   renameSync,
@@ -27,7 +35,7 @@ import {
   writeSync,
 } from 'node:fs';
 import type { Stats } from 'node:fs';
-import { posix } from 'node:path';
+import { join, posix } from 'node:path';
 import ssh2 from 'ssh2';
 import type { Attributes, SFTPWrapper } from 'ssh2';
 import { replayKey } from './replay.ts';
@@ -36,6 +44,9 @@ const { OPEN_MODE, STATUS_CODE } = ssh2.utils.sftp;
 
 /** Where a host's session can write, as ns-setup.sh binds them to the host folder. */
 const HOST_DIRS = ['/home', '/tmp', '/var/tmp', '/var/lib/kpfleet'];
+
+/** The size of the tmpfs ns-setup.sh mounts over those folders under the fault `disk-full`. */
+const DISK_FULL_BYTES = 4096;
 
 const attrsOf = (st: Stats): Attributes => ({
   mode: st.mode,
@@ -47,18 +58,24 @@ const attrsOf = (st: Stats): Attributes => ({
 });
 
 /**
- * Serves `sftp` for a host whose state is under `root` (the shared simulator root), logged in
- * as `user`; `uploads` holds the sha256 of the first upload to each (masked) path.
+ * Serves `sftp` for a host whose state is under `root` (its simulator root), logged in as
+ * `user`. In replay mode `uploads` holds the sha256 of the first upload to each (masked) path,
+ * and `root` is shared by every host.
  */
-export function serveReplaySftp(
+export function serveLabSftp(
   sftp: SFTPWrapper,
   root: string,
   user: string,
-  uploads: Map<string, string>,
+  uploads?: Map<string, string>,
 ): void {
   const handles = new Map<number, { fd: number; path: string; local: string; written: boolean }>();
-  /** The files this session wrote: the only ones it may remove (the others are not on its host). */
+  /**
+   * Replay mode: the files this session wrote, the only ones on its host (another host's are
+   * not). A host of its own has every file of its root.
+   */
   const own = new Set<string>();
+  const mine = (file: string): boolean => uploads === undefined || own.has(file);
+  const diskFull = (): boolean => existsSync(join(root, 'var/lib/kpsim/faults/disk-full'));
   let next = 0;
   const hostPath = (p: string): string => posix.resolve(`/home/${user}`, p);
   const local = (p: string): string | undefined => {
@@ -88,8 +105,8 @@ export function serveReplaySftp(
     const file = local(filename);
     const write = (flags & OPEN_MODE.WRITE) !== 0;
     // a file this host did not write is not on this host: it reads only its own
-    if (!file || (write && (flags & OPEN_MODE.READ) !== 0) || (!write && !own.has(file))) {
-      sftp.status(reqid, STATUS_CODE.PERMISSION_DENIED, 'the replay lab writes, and reads back');
+    if (!file || (write && (flags & OPEN_MODE.READ) !== 0) || (!write && !mine(file))) {
+      sftp.status(reqid, STATUS_CODE.PERMISSION_DENIED, 'the lab writes, and reads back');
       return;
     }
     try {
@@ -111,6 +128,10 @@ export function serveReplaySftp(
   sftp.on('WRITE', (reqid, handle, offset, data) => {
     withHandle(reqid, handle, (h) => {
       try {
+        if (offset + data.length > DISK_FULL_BYTES && diskFull()) {
+          sftp.status(reqid, STATUS_CODE.FAILURE, 'No space left on device');
+          return;
+        }
         writeSync(h.fd, data, 0, data.length, offset);
         sftp.status(reqid, STATUS_CODE.OK);
       } catch (err) {
@@ -142,7 +163,7 @@ export function serveReplaySftp(
     withHandle(reqid, handle, (h) => {
       handles.delete(handle.readUInt32BE(0));
       closeSync(h.fd);
-      if (!h.written) {
+      if (!h.written || uploads === undefined) {
         sftp.status(reqid, STATUS_CODE.OK);
         return;
       }
@@ -193,7 +214,7 @@ export function serveReplaySftp(
   // only this session's own files: another host's are not on this one (no such file)
   sftp.on('REMOVE', (reqid, path) => {
     const file = local(path);
-    if (!file || !own.has(file)) {
+    if (!file || !mine(file)) {
       sftp.status(reqid, STATUS_CODE.NO_SUCH_FILE);
       return;
     }
@@ -209,7 +230,7 @@ export function serveReplaySftp(
   sftp.on('RENAME', (reqid, from, to) => {
     const a = local(from);
     const b = local(to);
-    if (!a || !b || !own.has(a)) {
+    if (!a || !b || !mine(a)) {
       sftp.status(reqid, STATUS_CODE.NO_SUCH_FILE);
       return;
     }
@@ -224,6 +245,11 @@ export function serveReplaySftp(
   });
   for (const op of ['OPENDIR', 'READDIR', 'RMDIR', 'SETSTAT', 'READLINK', 'SYMLINK'] as const)
     sftp.on(op, (reqid: number) => sftp.status(reqid, STATUS_CODE.OP_UNSUPPORTED));
+  // the client's end of file ends the session, as sftp-server exits on it (OpenSSH's sftp
+  // client waits for that; kpfleet closes the channel itself)
+  sftp.on('end', () => {
+    sftp.end();
+  });
   sftp.on('close', () => {
     for (const h of handles.values()) closeSync(h.fd);
     handles.clear();
