@@ -5,7 +5,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -237,9 +237,38 @@ export function writeProject(
   return { ko, sha256 };
 }
 
-export function writeResult(name: string, result: unknown): void {
+/** What a result was measured on: the commit, whether the checkout had changes, the load. */
+export interface Measured {
+  commit: string;
+  /** Files changed in the checkout beyond the bench's own output (then not a clean clone). */
+  changed: number;
+  /** The machine's 1-minute load average when the result was written. */
+  load1m: number;
+}
+
+function measured(): Measured {
+  const git = (args: string[]) =>
+    execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  let commit = 'unknown (not a git checkout)';
+  let changed = 0;
+  try {
+    commit = git(['rev-parse', 'HEAD']).trim();
+    changed = git(['status', '--porcelain', '--', '.', ':!bench/results', ':!docs/benchmarks.md'])
+      .split('\n')
+      .filter(Boolean).length;
+  } catch {
+    // a tarball: said as it is
+  }
+  return { commit, changed, load1m: Number(loadavg()[0]?.toFixed(2)) };
+}
+
+/** Writes `bench/results/NAME` with what it was measured on (`measured`). */
+export function writeResult(name: string, result: object): void {
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
-  writeFileSync(join(ROOT, 'bench/results', name), JSON.stringify(result, null, 2) + '\n');
+  writeFileSync(
+    join(ROOT, 'bench/results', name),
+    JSON.stringify({ ...result, measured: measured() }, null, 2) + '\n',
+  );
 }
 
 export function readResult(name: string): unknown {

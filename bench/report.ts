@@ -6,10 +6,10 @@
  *   tsx bench/report.ts
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readResult, ROOT, stats } from './lib.ts';
-import type { ScaleRow, Spread } from './lib.ts';
+import type { Measured, ScaleRow, Spread } from './lib.ts';
 import { replaySection } from './report-replay.ts';
 import type { ReplayResult } from './report-replay.ts';
 import type { Sharded } from './sharded.ts';
@@ -148,7 +148,34 @@ const out: string[] = [
   'the same jobs against hosts that cost next to nothing: it says what each controller costs by',
   "itself, and issue 20's targets are judged there.",
   '',
+  ...provenance(),
 ];
+
+/**
+ * Which commit each result file was measured on (written with it since 2026-12-05; older files
+ * say nothing), whether that checkout had changes, and the machine's load when it was written.
+ */
+function provenance(): string[] {
+  const rows: string[] = [];
+  for (const name of readdirSync(join(ROOT, 'bench/results')).sort()) {
+    if (!name.endsWith('.json')) continue;
+    const r = readResult(name) as { when?: string; measured?: Measured } | undefined;
+    const m = r?.measured;
+    rows.push(
+      m
+        ? `| \`${name}\` | \`${m.commit.slice(0, 12)}\`${m.changed > 0 ? ` (+${String(m.changed)} changed files)` : ''} | ${r.when ?? ''} | ${f2(m.load1m)} |`
+        : `| \`${name}\` | not recorded | ${r?.when ?? ''} | |`,
+    );
+  }
+  return [
+    'Measured on (the load is the 1-minute load average when the file was written; this machine has 2 cores):',
+    '',
+    '| Result | commit | written | load |',
+    '| --- | --- | --- | ---: |',
+    ...rows,
+    '',
+  ];
+}
 
 if (jobs) {
   const m = jobs.machine;
