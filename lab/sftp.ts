@@ -3,13 +3,16 @@
  * `sftp-server` (and its namespace) per upload: files are written for real into the host's
  * simulator root, at the path the login user's session would write (`/home`, `/tmp`, `/var/tmp`,
  * `/var/lib/kpfleet`, bound there per host by ns-setup.sh; a relative path is under the user's
- * home); anything else is refused. Used where the machine has no `sftp-server` (a fresh machine
- * with only the OpenSSH client: `npm ci && npm start` must work there), by the demo, and in
- * replay mode. Served: open (write; read), read, write, fstat, fsetstat, close, stat, lstat,
- * realpath, mkdir, remove, rename (it replaces the target; posix-rename is not offered, so the
- * client falls back to remove then rename); anything else is refused as
- * unsupported. The fault `disk-full` (SPEC.md) holds: a write past 4 KiB fails, as on the 4 KiB
- * tmpfs ns-setup.sh mounts for it.
+ * home); anything else is refused, and so is a path that a symlink leads out of those folders
+ * (this process is not in the host's namespace: it would write into this machine's own). Used
+ * where the machine has no `sftp-server` (a fresh machine with only the OpenSSH client:
+ * `npm ci && npm start` must work there), by the demo, and in replay mode. Served: open (write;
+ * read), read, write, fstat, fsetstat, close, stat, lstat, realpath, mkdir, remove, rename;
+ * anything else is refused as unsupported. Answered as sftp-server answers: its status for each
+ * errno, with its words; a rename onto a file that is there fails, and so does a mkdir of a folder
+ * that is there (posix-rename, which replaces, is not offered: ssh2's server cannot say so, and
+ * the client falls back to remove then rename). The fault `disk-full` (SPEC.md) holds: a write
+ * past 4 KiB fails, as on the 4 KiB tmpfs ns-setup.sh mounts for it.
  *
  * Replay mode (`uploads` given; SPEC.md "Replay"): the root is shared by every host. Each upload
  * is checked against the first host's upload to the same path (temporary names masked as in
@@ -23,7 +26,9 @@ import { createHash } from 'node:crypto';
 import {
   closeSync,
   existsSync,
+  lstatSync,
   mkdirSync,
+  realpathSync,
   readSync,
   renameSync,
   unlinkSync,
@@ -45,8 +50,49 @@ const { OPEN_MODE, STATUS_CODE } = ssh2.utils.sftp;
 /** Where a host's session can write, as ns-setup.sh binds them to the host folder. */
 const HOST_DIRS = ['/home', '/tmp', '/var/tmp', '/var/lib/kpfleet'];
 
+/**
+ * The status OpenSSH's sftp-server answers for an errno (its errno_to_portable), with its text:
+ * the client sees the same words, never a path of the lab's.
+ */
+const STATUS_OF: Record<string, number> = {
+  ENOENT: STATUS_CODE.NO_SUCH_FILE,
+  ENOTDIR: STATUS_CODE.NO_SUCH_FILE,
+  EBADF: STATUS_CODE.NO_SUCH_FILE,
+  ELOOP: STATUS_CODE.NO_SUCH_FILE,
+  EPERM: STATUS_CODE.PERMISSION_DENIED,
+  EACCES: STATUS_CODE.PERMISSION_DENIED,
+  EFAULT: STATUS_CODE.PERMISSION_DENIED,
+  ENAMETOOLONG: STATUS_CODE.BAD_MESSAGE,
+  EINVAL: STATUS_CODE.BAD_MESSAGE,
+  ENOSYS: STATUS_CODE.OP_UNSUPPORTED,
+};
+const TEXT_OF: Record<number, string> = {
+  [STATUS_CODE.EOF]: 'End of file',
+  [STATUS_CODE.NO_SUCH_FILE]: 'No such file',
+  [STATUS_CODE.PERMISSION_DENIED]: 'Permission denied',
+  [STATUS_CODE.FAILURE]: 'Failure',
+  [STATUS_CODE.BAD_MESSAGE]: 'Bad message',
+  [STATUS_CODE.OP_UNSUPPORTED]: 'Operation unsupported',
+};
+
 /** The size of the tmpfs ns-setup.sh mounts over those folders under the fault `disk-full`. */
 const DISK_FULL_BYTES = 4096;
+
+const isDirectory = (p: string): boolean => {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+};
+const exists = (p: string): boolean => {
+  try {
+    lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 const attrsOf = (st: Stats): Attributes => ({
   mode: st.mode,
@@ -78,9 +124,42 @@ export function serveLabSftp(
   const diskFull = (): boolean => existsSync(join(root, 'var/lib/kpsim/faults/disk-full'));
   let next = 0;
   const hostPath = (p: string): string => posix.resolve(`/home/${user}`, p);
-  const local = (p: string): string | undefined => {
+  const inHostDirs = (abs: string, base: string): boolean =>
+    HOST_DIRS.some((d) => abs === base + d || abs.startsWith(`${base}${d}/`));
+  let realRoot: string | undefined;
+  /**
+   * Whether `file` (the last part followed when `follow`) stays in the host's folders once the
+   * symlinks on its way are followed. This process is not in the host's namespace: a link a
+   * command put there would lead into this machine's own folders (as root, here).
+   */
+  const contained = (file: string, follow: boolean): boolean => {
+    realRoot ??= realpathSync(root);
+    let at = follow ? file : posix.dirname(file);
+    let rest = follow ? '' : `/${posix.basename(file)}`;
+    for (;;) {
+      try {
+        return inHostDirs(realpathSync(at) + rest, realRoot);
+      } catch {
+        // missing: its folder decides; a link that leads nowhere (or round) is refused
+        try {
+          lstatSync(at);
+          return false;
+        } catch {
+          const up = posix.dirname(at);
+          if (up === at) return false;
+          rest = `/${posix.basename(at)}${rest}`;
+          at = up;
+        }
+      }
+    }
+  };
+  const local = (p: string, follow = true): string | undefined => {
     const abs = hostPath(p);
-    return HOST_DIRS.some((d) => abs === d || abs.startsWith(`${d}/`)) ? root + abs : undefined;
+    if (!inHostDirs(abs, '')) return undefined;
+    return contained(root + abs, follow) ? root + abs : undefined;
+  };
+  const status = (reqid: number, code: number): void => {
+    sftp.status(reqid, code, TEXT_OF[code]);
   };
   /** Runs `fn` on the open file `handle` names, or answers that it names none. */
   const withHandle = (
@@ -89,16 +168,20 @@ export function serveLabSftp(
     fn: (h: { fd: number; path: string; local: string; written: boolean }) => void,
   ): void => {
     const h = handles.get(handle.length === 4 ? handle.readUInt32BE(0) : -1);
-    if (!h) sftp.status(reqid, STATUS_CODE.FAILURE, 'bad handle');
-    else fn(h);
+    if (!h) {
+      status(reqid, STATUS_CODE.FAILURE);
+      return;
+    }
+    // an error of the file system is the client's answer, never an exception of this process
+    // (it would end the connection)
+    try {
+      fn(h);
+    } catch (err) {
+      fail(reqid, err);
+    }
   };
   const fail = (reqid: number, err: unknown): void => {
-    const code = (err as NodeJS.ErrnoException).code;
-    sftp.status(
-      reqid,
-      code === 'ENOENT' ? STATUS_CODE.NO_SUCH_FILE : STATUS_CODE.FAILURE,
-      (err as Error).message,
-    );
+    status(reqid, STATUS_OF[(err as NodeJS.ErrnoException).code ?? ''] ?? STATUS_CODE.FAILURE);
   };
 
   sftp.on('OPEN', (reqid, filename, flags, attrs) => {
@@ -106,7 +189,7 @@ export function serveLabSftp(
     const write = (flags & OPEN_MODE.WRITE) !== 0;
     // a file this host did not write is not on this host: it reads only its own
     if (!file || (write && (flags & OPEN_MODE.READ) !== 0) || (!write && !mine(file))) {
-      sftp.status(reqid, STATUS_CODE.PERMISSION_DENIED, 'the lab writes, and reads back');
+      status(reqid, STATUS_CODE.PERMISSION_DENIED);
       return;
     }
     try {
@@ -129,7 +212,7 @@ export function serveLabSftp(
     withHandle(reqid, handle, (h) => {
       try {
         if (offset + data.length > DISK_FULL_BYTES && diskFull()) {
-          sftp.status(reqid, STATUS_CODE.FAILURE, 'No space left on device');
+          status(reqid, STATUS_CODE.FAILURE); // as sftp-server says ENOSPC
           return;
         }
         writeSync(h.fd, data, 0, data.length, offset);
@@ -143,7 +226,7 @@ export function serveLabSftp(
     withHandle(reqid, handle, (h) => {
       const buf = Buffer.alloc(Math.min(length, 256 * 1024));
       const n = readSync(h.fd, buf, 0, buf.length, offset);
-      if (n === 0) sftp.status(reqid, STATUS_CODE.EOF);
+      if (n === 0) status(reqid, STATUS_CODE.EOF);
       else sftp.data(reqid, buf.subarray(0, n));
     });
   });
@@ -179,7 +262,7 @@ export function serveLabSftp(
   const stat = (reqid: number, path: string): void => {
     const file = local(path);
     if (!file) {
-      sftp.status(reqid, STATUS_CODE.PERMISSION_DENIED);
+      status(reqid, STATUS_CODE.PERMISSION_DENIED);
       return;
     }
     try {
@@ -189,22 +272,36 @@ export function serveLabSftp(
     }
   };
   sftp.on('STAT', stat);
-  sftp.on('LSTAT', stat);
+  sftp.on('LSTAT', (reqid, path) => {
+    const file = local(path, false);
+    if (!file) {
+      status(reqid, STATUS_CODE.PERMISSION_DENIED);
+      return;
+    }
+    try {
+      sftp.attrs(reqid, attrsOf(lstatSync(file)));
+    } catch (err) {
+      fail(reqid, err);
+    }
+  });
   sftp.on('REALPATH', (reqid, path) => {
     const abs = hostPath(path);
     sftp.name(reqid, [{ filename: abs, longname: abs, attrs: {} as Attributes }]);
   });
-  // folders: made as on a host of its own (one another host made already is there: made)
+  // folders: made as on a host of its own
   sftp.on('MKDIR', (reqid, path, attrs) => {
-    const dir = local(path);
+    const dir = local(path, false);
     if (!dir) {
-      sftp.status(reqid, STATUS_CODE.PERMISSION_DENIED);
+      status(reqid, STATUS_CODE.PERMISSION_DENIED);
       return;
     }
     try {
       mkdirSync(dir, { mode: (attrs as Partial<Attributes>).mode ?? 0o755 });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !statSync(dir).isDirectory()) {
+      // a folder that is there fails, as sftp-server's mkdir does; in replay mode one another
+      // host made was not there for this one: made
+      const made = uploads !== undefined && isDirectory(dir);
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !made) {
         fail(reqid, err);
         return;
       }
@@ -213,9 +310,9 @@ export function serveLabSftp(
   });
   // only this session's own files: another host's are not on this one (no such file)
   sftp.on('REMOVE', (reqid, path) => {
-    const file = local(path);
+    const file = local(path, false);
     if (!file || !mine(file)) {
-      sftp.status(reqid, STATUS_CODE.NO_SUCH_FILE);
+      status(reqid, STATUS_CODE.NO_SUCH_FILE);
       return;
     }
     try {
@@ -228,10 +325,16 @@ export function serveLabSftp(
   });
   // its own file into place, replacing atomically what another host put there
   sftp.on('RENAME', (reqid, from, to) => {
-    const a = local(from);
-    const b = local(to);
+    const a = local(from, false);
+    const b = local(to, false);
     if (!a || !b || !mine(a)) {
-      sftp.status(reqid, STATUS_CODE.NO_SUCH_FILE);
+      status(reqid, STATUS_CODE.NO_SUCH_FILE);
+      return;
+    }
+    // SFTP's rename, as sftp-server's: a target that is there (on this host) stays, and the
+    // rename fails (replacing it is posix-rename's, which this server does not offer)
+    if (mine(b) && exists(b)) {
+      status(reqid, STATUS_CODE.FAILURE);
       return;
     }
     try {
