@@ -231,6 +231,8 @@ export class Lab {
     mkdirSync(join(dir, 'client'), { recursive: true });
     const lab = new Lab(dir, ownDir);
     if (opts.replay === true) lab.replays = new Replays();
+    if (opts.replay === true && opts.sftp === 'openssh')
+      throw new Error('lab: replay mode serves SFTP in-process (sftp "openssh" asked for)');
     if (opts.replay === true || opts.sftp === 'in-process') lab.sftpServer = undefined;
     else if (opts.sftp === 'openssh' && !SFTP_SERVER)
       throw new Error('lab: sftp "openssh" asked for, but this machine has no sftp-server');

@@ -1,5 +1,5 @@
 /**
- * `npm start`: kpfleet on a simulated fleet, in about a minute, with nothing left running.
+ * `npm start`: kpfleet on a simulated fleet, in about ten seconds, with nothing left running.
  *
  * Starts the demo fleet (scripts/demo-fleet.ts: 12 simulated kpatch hosts, each its own SSH
  * server on loopback in this process; three groups, two covered kernels, one uncovered host, one

@@ -1,6 +1,6 @@
 /**
- * The machine's own programs that some tests hand kpfleet's output to (promtool, the OpenMetrics
- * parser of Debian's Python, Chromium). Where one is installed, its tests run. Where it is not,
+ * The machine's own programs that some tests hand kpfleet's output to (promtool, Debian's Python
+ * and its OpenMetrics parser, Chromium). Where one is installed, its tests run. Where it is not,
  * `npm test` on a fresh machine still passes: those tests are skipped, and a note names the Debian
  * package that would run them. Under CI (the variable CI set, as .ci/run sets it, which installs
  * them all) nothing is skipped: a missing program fails its tests, naming the package.
@@ -37,6 +37,9 @@ export const lacks = {
       () => runs(PYTHON, ['-c', 'import prometheus_client']),
       'python3-prometheus-client',
     );
+  },
+  get python(): boolean {
+    return lacking(PYTHON, () => runs(PYTHON, ['-c', 'import csv, json']), 'python3');
   },
   get chromium(): boolean {
     return lacking(CHROMIUM, () => existsSync(CHROMIUM), 'chromium');

@@ -9,6 +9,7 @@ import { csvField, renderStatusCsv, STATUS_CSV_COLUMNS } from '../../../src/repo
 import { safeText } from '../../../src/report/safe-text.ts';
 import type { HostCoverage, StatusReport } from '../../../src/status/model.ts';
 import { parseCsvWithPython } from '../../consumers/csv.ts';
+import { lacks } from '../../consumers/machine.ts';
 import { TERMINAL_CORPUS } from '../../unit/report/hostile-corpus.ts';
 import { fixtureHost, statusFixture } from '../../unit/report/status-fixture.ts';
 
@@ -33,7 +34,7 @@ function hostileReport(): StatusReport {
   return { ...report, hosts: [...report.hosts, ...extra] };
 }
 
-describe('renderStatusCsv, read by Python csv', () => {
+describe.skipIf(lacks.python)('renderStatusCsv, read by Python csv', () => {
   it('has the header, then one row per host × declared CVE and per host without one', async () => {
     const report = statusFixture();
     const rows = await parseCsvWithPython(renderStatusCsv(report));
@@ -148,7 +149,7 @@ describe('renderStatusCsv, read by Python csv', () => {
   });
 });
 
-describe('csvField, read by Python csv', () => {
+describe.skipIf(lacks.python)('csvField, read by Python csv', () => {
   it('quotes commas, quotes, CR and LF as RFC 4180 says, and they read back as they were', async () => {
     const fields = ['plain', 'a,b', 'say "hi"', 'two\r\nlines', 'lf\nonly', 'cr\ronly', '', ' sp '];
     const text = `${fields.map((_, i) => csvField(`c${i}`)).join(',')}\r\n${fields.map(csvField).join(',')}\r\n`;
