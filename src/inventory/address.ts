@@ -38,7 +38,21 @@ export const ipv6Pattern = new RegExp(
     ')$',
   'i',
 );
-const hostnamePattern = new RegExp(String.raw`^${label}(?:\.${label})*$`, 'iu');
+/** A host name: labels of letters, digits, marks and connectors (Python's `\w` with re.UNICODE). */
+export const hostnamePattern = new RegExp(String.raw`^${label}(?:\.${label})*$`, 'iu');
+/**
+ * The same pattern for a name in printable ASCII, where its letters, digits and connectors are
+ * [a-z0-9_] (no ASCII character folds to another letter): V8 compiles it in a tenth of the time
+ * of the Unicode one (~2 ms, issue 20's start-up), and most names are ASCII.
+ */
+const asciiLabel = String.raw`(?:[a-z0-9_]|${alnumRange})(?:[a-z0-9_]|-|${alnumRange})*(?<![_-])`;
+const asciiHostnamePattern = new RegExp(String.raw`^${asciiLabel}(?:\.${asciiLabel})*$`, 'i');
+const printableAscii = /^[ -~]*$/;
+
+/** Whether `name` matches `hostnamePattern` (through the ASCII pattern where it gives the same). */
+export function isHostname(name: string): boolean {
+  return printableAscii.test(name) ? asciiHostnamePattern.test(name) : hostnamePattern.test(name);
+}
 
 export interface ParsedAddress {
   host: string;
@@ -60,7 +74,9 @@ export function parseAddress(address: string, allowRanges = true): ParsedAddress
       port = Number.parseInt(m[2] ?? '', 10);
     }
   }
-  const valid = ipv4Pattern.test(rest) || ipv6Pattern.test(rest) || hostnamePattern.test(rest);
+  // every form of ipv6Pattern has a ':' (and compiling it costs ~3 ms of a start: issue 20)
+  const valid =
+    ipv4Pattern.test(rest) || (rest.includes(':') && ipv6Pattern.test(rest)) || isHostname(rest);
   if (!valid || rest === '') return undefined;
   if (!allowRanges && rest.includes('[')) return undefined;
   return { host: rest, port };
