@@ -116,6 +116,8 @@ const startup = readResult('startup.json') as
       rounds: number;
       current: { cpuMs: Spread; wallMs: Spread };
       baseline?: { ref: string; cpuMs: Spread; wallMs: Spread };
+      bareNode?: { cpuMs: Spread };
+      aboveNodeCpuMs?: Spread;
       targetCpuMs: number;
       met: boolean;
     }
@@ -395,6 +397,9 @@ if (startup) {
     `\`${startup.command}\`, the built CLI, median of ${String(startup.rounds)} rounds (${startup.when}): CPU (user + system) ${ms(startup.current.cpuMs)}, wall ${ms(startup.current.wallMs)}` +
       (b
         ? `; kpfleet before issue 20 (${b.ref}) in the same rounds: CPU ${ms(b.cpuMs)}, wall ${ms(b.wallMs)}`
+        : '') +
+      (startup.bareNode && startup.aboveNodeCpuMs
+        ? `; a bare \`node -e 0\` in the same rounds: CPU ${ms(startup.bareNode.cpuMs)}, so kpfleet's own part ${ms(startup.aboveNodeCpuMs)}`
         : '') +
       `. Target: at most ${String(startup.targetCpuMs)} ms of CPU: ${ok(startup.met)}.`,
     '',

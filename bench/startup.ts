@@ -6,10 +6,22 @@
  * the example project and contacts no host: what it costs is what every command costs before
  * its first host. Alternated round by round with a build of `--baseline` (kpfleet before issue
  * 20; '' for none), so that both see the same machine. Target: a median of at most 150 ms of CPU.
+ * Each round also times a bare `node -e 0`: what Node itself costs on this machine at that moment
+ * (110 ms on a loaded machine, 50 on an idle one), so that kpfleet's own part can be read apart
+ * from the machine's load.
  *   tsx bench/startup.ts [--rounds 7] [--baseline REF]  → bench/results/startup.json
  */
 import { parseArgs } from 'node:util';
-import { build, buildBaseline, machine, ROOT, stats, timeKpfleet, writeResult } from './lib.ts';
+import {
+  build,
+  buildBaseline,
+  machine,
+  ROOT,
+  stats,
+  timeCommand,
+  timeKpfleet,
+  writeResult,
+} from './lib.ts';
 import type { Spread, Timed } from './lib.ts';
 
 /** The commit before issue 20's first change. */
@@ -56,6 +68,9 @@ const baseline = typeof built === 'string' ? undefined : built;
 
 const current = rounds();
 const base = rounds();
+const bareNode = rounds();
+/** Per round, the current build's CPU above bare Node's. */
+const aboveNodeMs: number[] = [];
 try {
   validateOnce();
   if (baseline) validateOnce(baseline.bin);
@@ -66,6 +81,8 @@ try {
       if (which === 'current') record(current, validateOnce());
       else if (baseline) record(base, validateOnce(baseline.bin));
     }
+    record(bareNode, timeCommand([process.execPath, '-e', '0'], ROOT));
+    aboveNodeMs.push((current.cpuMs.at(-1) ?? 0) - (bareNode.cpuMs.at(-1) ?? 0));
   }
 } finally {
   baseline?.remove();
@@ -81,6 +98,8 @@ const out = {
   ...(baseline
     ? { baseline: { ref: baseline.ref, commit: baseline.commit, ...summary(base) } }
     : {}),
+  bareNode: { command: 'node -e 0', ...summary(bareNode) },
+  aboveNodeCpuMs: stats(aboveNodeMs),
   targetCpuMs: TARGET_CPU_MS,
   met: now.cpuMs.median <= TARGET_CPU_MS,
 };

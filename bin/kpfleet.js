@@ -6,4 +6,5 @@
 const { join } = require('node:path');
 const { loadCli } = require('./load-cli.cjs');
 
-void loadCli(join(__dirname, '../dist/kpfleet.cjs')).main();
+// the command names the kind of run for the code cache: each command's code is cached once it ran
+void loadCli(join(__dirname, '../dist/kpfleet.cjs'), process.argv[2] ?? '').main();

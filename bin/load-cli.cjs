@@ -10,13 +10,23 @@
  * bundle on this Node (its first line says which). Only the bundle's owner writes it, once a run
  * ends, to a new file renamed into place. A cache V8 refuses (another V8, other flags), or any
  * error reading or writing one, just means compiling as without it.
+ *
+ * A cache holds the code its runs compiled, and V8 compiles a function only when it first runs: a
+ * cache made by `kpfleet --version` alone would leave `validate` compiling its code at every run
+ * (13 ms of CPU more). So the cache names the kinds of run it was made from (the command), and a
+ * run of another kind writes it again, with its own code added to what the cache held: once per
+ * command, and never more than MAX_RUNS times for one bundle.
  */
 const fs = require('node:fs');
 const { createRequire } = require('node:module');
 const { dirname } = require('node:path');
 const vm = require('node:vm');
 
-const MAGIC = Buffer.from('kpfleet-code-cache-1\n');
+const MAGIC = Buffer.from('kpfleet-code-cache-2\n');
+/** The most kinds of run one cache names: past that, a cache is no longer written again. */
+const MAX_RUNS = 32;
+/** A kind of run as a cache names it: a word (a command), or nothing. */
+const RUN = /^[A-Za-z0-9-]{0,32}$/;
 
 /**
  * What a cache must be made for: this bundle file, as last written (its change time, which no
@@ -27,7 +37,10 @@ function cacheKey(st) {
   return Buffer.from(`${key.join(' ')}\n`);
 }
 
-/** The cache's code, or undefined when there is none that may be trusted for this bundle. */
+/**
+ * The cache's code and the kinds of run it was made from (its third line, the runs' words with a
+ * space after each), or undefined when there is none that may be trusted for this bundle.
+ */
 function readCache(cacheFile, bundleStat, key) {
   let fd;
   try {
@@ -40,7 +53,11 @@ function readCache(cacheFile, bundleStat, key) {
     const head = MAGIC.length + key.length;
     if (data.length <= head || !data.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
     if (!data.subarray(MAGIC.length, head).equals(key)) return undefined;
-    return data.subarray(head);
+    const end = data.indexOf(10, head);
+    if (end < 0 || end - head > MAX_RUNS * 33) return undefined;
+    const runs = data.toString('latin1', head, end).split(' ').slice(0, -1);
+    if (runs.length > MAX_RUNS || !runs.every((r) => RUN.test(r))) return undefined;
+    return { code: data.subarray(end + 1), runs };
   } catch {
     return undefined;
   } finally {
@@ -49,10 +66,11 @@ function readCache(cacheFile, bundleStat, key) {
 }
 
 /** Writes the cache next to the bundle, whole or not at all; any failure leaves none. */
-function writeCache(cacheFile, key, code) {
+function writeCache(cacheFile, key, runs, code) {
   const tmp = `${cacheFile}.${process.pid}.tmp`;
+  const names = Buffer.from(`${runs.map((r) => `${r} `).join('')}\n`, 'latin1');
   try {
-    fs.writeFileSync(tmp, Buffer.concat([MAGIC, key, code]), { flag: 'wx', mode: 0o644 });
+    fs.writeFileSync(tmp, Buffer.concat([MAGIC, key, names, code]), { flag: 'wx', mode: 0o644 });
     fs.renameSync(tmp, cacheFile);
   } catch {
     try {
@@ -63,15 +81,19 @@ function writeCache(cacheFile, key, code) {
   }
 }
 
-/** The exports of the bundle at `file` (an absolute path), run as CommonJS runs it. */
-function loadCli(file) {
+/**
+ * The exports of the bundle at `file` (an absolute path), run as CommonJS runs it. `run` names
+ * the kind of run (a word: the command), for the cache to know what code it holds.
+ */
+function loadCli(file, run = '') {
   const fd = fs.openSync(file, 'r');
   const bundleStat = fs.fstatSync(fd);
   const source = fs.readFileSync(fd, 'utf8');
   fs.closeSync(fd);
   const cacheFile = `${file}.cache`;
   const key = cacheKey(bundleStat);
-  const cachedData = readCache(cacheFile, bundleStat, key);
+  const cached = readCache(cacheFile, bundleStat, key);
+  const cachedData = cached?.code;
   // on one line with the bundle's first: its line numbers stay those of stack traces
   const wrapped = `(function (exports, require, module, __filename, __dirname) { ${source}\n})`;
   const script = new vm.Script(wrapped, {
@@ -80,9 +102,15 @@ function loadCli(file) {
     importModuleDynamically: vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
   const owner = typeof process.getuid === 'function' && process.getuid() === bundleStat.uid;
-  if (owner && (cachedData === undefined || script.cachedDataRejected === true)) {
-    // at the end: the cache then holds the functions this run compiled, not the outer code only
-    process.once('exit', () => writeCache(cacheFile, key, script.createCachedData()));
+  const kind = RUN.test(run) ? run : '';
+  const fresh = cached === undefined || script.cachedDataRejected === true;
+  const runs = fresh ? [] : cached.runs;
+  if (owner && (fresh || (!runs.includes(kind) && runs.length < MAX_RUNS))) {
+    // at the end: the cache then holds the functions this run compiled (and those the cache
+    // held, compiled from it), not the outer code only
+    process.once('exit', () =>
+      writeCache(cacheFile, key, [...runs, kind], script.createCachedData()),
+    );
   }
   const module = { exports: {}, filename: file, id: file, loaded: false };
   script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file));

@@ -13,6 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { build } from 'esbuild';
+import { SCHEMA_NAMES } from '../src/schema-validators.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const out = resolve(process.argv[2] ?? join(ROOT, 'dist/kpfleet.cjs'));
@@ -48,6 +49,19 @@ const distUrlOf = (file: string): string => {
   return `new URL(${JSON.stringify(fromBundle.replace(/\.ts$/, '.js'))}, __kpfleetBundleUrl).href`;
 };
 
+/**
+ * The schema validators the build wrote (dist/validators/NAME.cjs, the build's second step),
+ * carried by the bundle: each module is evaluated on its first use (src/schema-validators.ts),
+ * and its compiled code is in the code cache instead of compiled from its own file at each run.
+ */
+const VALIDATORS = 'kpfleet:validators';
+const validatorsModule = (): string =>
+  [
+    'export const KPFLEET_BUNDLED_VALIDATORS = {',
+    ...SCHEMA_NAMES.map((name) => `  ${name}: () => require(${JSON.stringify(`./${name}.cjs`)}),`),
+    '};',
+  ].join('\n');
+
 // a code cache of the previous bundle would be refused anyway (bin/load-cli.cjs): start afresh
 rmSync(`${out}.cache`, { force: true });
 await build({
@@ -65,7 +79,22 @@ await build({
   external: ['ssh2', 'listr2'],
   banner: { js: "var __kpfleetBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
+  inject: [VALIDATORS],
   plugins: [
+    {
+      name: 'validators',
+      setup(b) {
+        b.onResolve({ filter: new RegExp(`^${VALIDATORS}$`) }, ({ path }) => ({
+          path,
+          namespace: 'validators',
+        }));
+        b.onLoad({ filter: /.*/, namespace: 'validators' }, () => ({
+          contents: validatorsModule(),
+          resolveDir: join(ROOT, 'dist/validators'),
+          loader: 'js',
+        }));
+      },
+    },
     {
       name: 'lazy-builtins',
       setup(b) {

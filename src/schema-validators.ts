@@ -72,7 +72,15 @@ export function standaloneValidator(name: SchemaName): string {
 
 const loaded = new Map<SchemaName, ValidateFunction>();
 
+/**
+ * In the bundle (dist/kpfleet.cjs), the build's validators it carries, each evaluated on first
+ * use: scripts/build-bundle.ts injects them, so that V8's code cache holds their compiled code
+ * (issue 20, "a fast start"). Elsewhere (tsc's layout) there is no such binding.
+ */
+declare const KPFLEET_BUNDLED_VALIDATORS: Record<SchemaName, () => ValidateFunction> | undefined;
+
 function generated(name: SchemaName): ValidateFunction {
+  if (typeof KPFLEET_BUNDLED_VALIDATORS !== 'undefined') return KPFLEET_BUNDLED_VALIDATORS[name]();
   try {
     return require(`./validators/${name}.cjs`) as ValidateFunction;
   } catch (err) {

@@ -6,6 +6,7 @@ import type { Diagnostic, Position } from '../diagnostics.ts';
 import type { SourceText } from '../util/source.ts';
 import type { Inventory, InventoryGroup, InventoryHost, VarSites } from './types.ts';
 import { pushAll } from '../util/arrays.ts';
+import { isPrintableAscii, onFirstUse } from '../util/ascii.ts';
 
 /** A position: a character offset into the source, or a line:col. */
 export type At = number | Position | undefined;
@@ -24,7 +25,18 @@ function pythonInt(value: unknown): number | undefined {
 }
 
 /** Ansible's INVALID_VARIABLE_NAMES: a group name that is not a valid variable name. */
-const INVALID_GROUP_CHARS = /^[^\p{L}\p{Mn}\p{Pc}]|[^\p{L}\p{N}\p{Mn}\p{Pc}]/u;
+export const invalidGroupChars = onFirstUse(
+  () => /^[^\p{L}\p{Mn}\p{Pc}]|[^\p{L}\p{N}\p{Mn}\p{Pc}]/u,
+);
+/** The same over printable ASCII, where its letters are [A-Za-z], its digits [0-9], `_` its one connector. */
+const INVALID_ASCII_GROUP_CHARS = /^[^A-Za-z_]|[^A-Za-z0-9_]/;
+
+/** Whether a group name is not a valid variable name (Ansible warns). */
+export function invalidGroupName(name: string): boolean {
+  return isPrintableAscii(name)
+    ? INVALID_ASCII_GROUP_CHARS.test(name)
+    : invalidGroupChars().test(name);
+}
 
 /**
  * What several files of one inventory (a directory, as Ansible's InventoryData) build together:
@@ -100,7 +112,7 @@ export class InventoryBuilder {
     }
     this.inventory.groups.set(name, group);
     this.parents.set(name, []);
-    if (INVALID_GROUP_CHARS.test(name)) {
+    if (invalidGroupName(name)) {
       this.warning(
         'inventory/group-name',
         `invalid character(s) in group name '${name}'`,

@@ -11,8 +11,18 @@ import { parseIniValue } from './literal-eval.ts';
 import { ShlexError, shlexSplit } from './shlex.ts';
 import type { Inventory } from './types.ts';
 import type { Diagnostic } from '../diagnostics.ts';
+import { isPrintableAscii, onFirstUse } from '../util/ascii.ts';
 
-const SECTION = /^\[([^:\]\s]+)(?::([\p{L}\p{N}_]+))?\]\s*(?:#.*)?$/u;
+export const sectionPattern = onFirstUse(
+  () => /^\[([^:\]\s]+)(?::([\p{L}\p{N}_]+))?\]\s*(?:#.*)?$/u,
+);
+/** The same over printable ASCII, where `\p{L}\p{N}_` is [A-Za-z0-9_] (`\s` and `.` are the same). */
+const ASCII_SECTION = /^\[([^:\]\s]+)(?::([A-Za-z0-9_]+))?\]\s*(?:#.*)?$/;
+
+/** A `[name]` or `[name:tag]` header line: its name and tag. */
+export function sectionHeader(line: string): RegExpExecArray | null {
+  return isPrintableAscii(line) ? ASCII_SECTION.exec(line) : sectionPattern().exec(line);
+}
 const GROUP_NAME = /^([^:\]\s]+)\s*(?:#.*)?$/u;
 
 interface Pending {
@@ -80,7 +90,7 @@ export function parseIni(
     const at = lineStart + indent;
     if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
 
-    const m = SECTION.exec(line);
+    const m = sectionHeader(line);
     if (m) {
       const name = m[1] ?? '';
       const tag = m[2] ?? 'hosts';

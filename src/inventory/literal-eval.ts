@@ -3,6 +3,7 @@
  * bytes, numbers, True/False/None, lists, tuples, dicts, sets), and Ansible's `_parse_value`
  * around it: the text itself where Python would raise. Pure.
  */
+import { isPrintableAscii, onFirstUse } from '../util/ascii.ts';
 
 /** What `ast.literal_eval` produced, or `undefined` where Python raises (the caller keeps the text). */
 export function literalEval(text: string): unknown {
@@ -41,6 +42,17 @@ const NUMBER_RES: RegExp[] = [
   /[1-9](?:_?[0-9])*/y,
 ];
 
+/** A name (True, None, or one Python refuses): a letter or `_`, then letters, digits or `_`. */
+export const unicodeName = onFirstUse(() => /[\p{L}_][\p{L}\p{N}_]*/uy);
+/** The same over printable ASCII, where `\p{L}` is [A-Za-z] and `\p{N}` is [0-9]. */
+export const ASCII_NAME = /[A-Za-z_][A-Za-z0-9_]*/y;
+export const unicodeNameChar = onFirstUse(() => /[\p{L}\p{N}_]/u);
+
+/** Whether `c` (one UTF-16 unit) could continue a name: `1j` or `0644x` is no number. */
+export function isNameChar(c: string): boolean {
+  return isPrintableAscii(c) ? /[A-Za-z0-9_]/.test(c) : unicodeNameChar().test(c);
+}
+
 const SIMPLE_ESCAPES: Record<string, string> = {
   '\\': '\\',
   "'": "'",
@@ -58,8 +70,11 @@ class LiteralParser {
   private pos = 0;
   private tok: Tok = { t: 'end' };
   private readonly s: string;
+  /** Printable ASCII throughout: names are read with ASCII_NAME. */
+  private readonly ascii: boolean;
   constructor(s: string) {
     this.s = s;
+    this.ascii = isPrintableAscii(s);
     this.next();
   }
 
@@ -98,13 +113,13 @@ class LiteralParser {
         const text = m[0];
         this.pos += text.length;
         // 1j (complex), 0644, 1abc: not literals kpfleet can represent, or syntax errors.
-        if (/[\p{L}\p{N}_]/u.test(s[this.pos] ?? '')) this.fail();
+        if (isNameChar(s[this.pos] ?? '')) this.fail();
         this.tok = { t: 'num', v: numberValue(text) };
         return;
       }
       this.fail();
     }
-    const nm = /[\p{L}_][\p{L}\p{N}_]*/uy;
+    const nm = this.ascii ? ASCII_NAME : unicodeName();
     nm.lastIndex = this.pos;
     const name = nm.exec(s);
     if (name) {

@@ -14,12 +14,17 @@
  *
  * A value decrypted from Ansible Vault never shows: each becomes `<vaulted>` (util/secrets.ts).
  */
+import { isPrintableAscii, onFirstUse } from '../util/ascii.ts';
 import { redactSecrets } from '../util/secrets.ts';
 
-const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\p{Default_Ignorable_Code_Point}]/u;
-const UNSAFE_ALL = new RegExp(UNSAFE.source, 'gu');
+// made at first use (util/ascii.ts): printable ASCII holds none of these, and needs none of them
+const UNSAFE_SOURCE = String.raw`[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\p{Default_Ignorable_Code_Point}]`;
+export const unsafePattern = onFirstUse(() => new RegExp(UNSAFE_SOURCE, 'u'));
+const unsafeAll = onFirstUse(() => new RegExp(UNSAFE_SOURCE, 'gu'));
 /** The same set, line feed allowed: for host output shown line by line. */
-const UNSAFE_IN_LINES = /(?!\n)[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\p{Default_Ignorable_Code_Point}]/gu;
+const unsafeInLines = onFirstUse(() => new RegExp(`(?!\\n)${UNSAFE_SOURCE}`, 'gu'));
+/** Printable ASCII and line feeds: lines with nothing to escape. */
+const PRINTABLE_LINES = /^[ -~\n]*$/;
 
 const NAMED: Readonly<Record<string, string>> = { '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
@@ -38,7 +43,8 @@ function escapeChar(c: string): string {
 /** One line of text, safe to print: line breaks, tabs and every control become escapes. */
 export function safeText(text: string): string {
   const s = redactSecrets(text);
-  return UNSAFE.test(s) ? s.replace(UNSAFE_ALL, escapeChar) : s;
+  if (isPrintableAscii(s)) return s;
+  return unsafePattern().test(s) ? s.replace(unsafeAll(), escapeChar) : s;
 }
 
 /**
@@ -48,7 +54,8 @@ export function safeText(text: string): string {
  */
 export function safeLines(s: string): string {
   const lines = redactSecrets(s).replace(/\r\n?/g, '\n');
-  return UNSAFE.test(lines) ? lines.replace(UNSAFE_IN_LINES, escapeChar) : lines;
+  if (PRINTABLE_LINES.test(lines)) return lines;
+  return unsafePattern().test(lines) ? lines.replace(unsafeInLines(), escapeChar) : lines;
 }
 
 /** Prose from a host on one line: line breaks become ` ⏎ `, the rest as safeText. */

@@ -1,4 +1,8 @@
+import { isPrintableAscii, onFirstUse } from './ascii.ts';
 import { isSecret, VAULTED } from './secrets.ts';
+
+/** Control characters and lone surrogates (printable ASCII has neither). */
+const unprintable = onFirstUse(() => /[\p{Cc}\p{Cs}]/u);
 
 /**
  * A user's value as it should appear in a message: strings quoted (JSON-escaped when they hold a
@@ -11,7 +15,8 @@ export function showValue(v: unknown): string {
   if (v === undefined) return 'nothing';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
-  if (typeof v === 'string') return /[\p{Cc}\p{Cs}]/u.test(v) ? JSON.stringify(v) : `'${v}'`;
+  if (typeof v === 'string')
+    return !isPrintableAscii(v) && unprintable().test(v) ? JSON.stringify(v) : `'${v}'`;
   if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
   return typeof v;
 }

@@ -158,6 +158,35 @@ describe('kpfleet (built)', () => {
     expect(packages.has('ssh2')).toBe(false);
   });
 
+  it('the bundle carries the validators: no file of dist/validators or ajv is loaded', () => {
+    // the bundle as bin/kpfleet.js runs it, in a process that lists the CommonJS modules loaded
+    const preload = join(work, 'list-modules.cjs');
+    writeFileSync(
+      preload,
+      "process.on('exit', () => process.stderr.write('\\nMODULES ' + JSON.stringify(Object.keys(require.cache))));\n",
+    );
+    const plan = join(work, 'bad-plan.json');
+    writeFileSync(plan, JSON.stringify({ format: 'kpfleet-plan', version: 2 }));
+    const run = (args: string[]) => {
+      const r = spawnSync(process.execPath, ['-r', preload, BIN, ...args], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        env: { ...process.env, NO_COLOR: '1' },
+        timeout: 30_000,
+      });
+      const [stderr = '', modules = '[]'] = r.stderr.split('\nMODULES ');
+      const loaded = JSON.parse(modules) as string[];
+      expect(loaded.filter((f) => f.includes('/validators/') || f.includes('/ajv/'))).toEqual([]);
+      return { code: r.status, stdout: r.stdout, stderr };
+    };
+    // validators run from the bundle: kpfleet.yml's, and the plan's on a plan only its schema
+    // refuses (the report's is carried the same way, from the one list of schemas)
+    expect(run(['validate', '-c', 'examples/kpfleet.yml']).code).toBe(0);
+    const badPlan = run(['apply', '-c', 'examples/kpfleet.yml', plan]);
+    expect(badPlan.code).toBe(64);
+    expect(badPlan.stderr).toContain('bad-plan.json is not a valid plan: data must have required');
+  });
+
   it('--help and --version exit 0', () => {
     const help = kpfleet(['--help']);
     expect(help.code).toBe(0);

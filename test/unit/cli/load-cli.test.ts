@@ -2,7 +2,8 @@
  * bin/load-cli.cjs, the loader of the built CLI with V8's code cache (issue 20, "a fast start"):
  * the bundle runs as CommonJS runs it; its first run leaves a cache headed with what it was made
  * for; a cache that is not the owner's alone, not for this bundle, or not a cache at all is never
- * used and is replaced. Each run is its own `node`: the cache is written as a process ends.
+ * used and is replaced; a run of a kind the cache was not made from writes it again, with that
+ * run's code added. Each run is its own `node`: the cache is written as a process ends.
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 const LOADER = new URL('../../../bin/load-cli.cjs', import.meta.url).pathname;
-const MAGIC = 'kpfleet-code-cache-1\n';
+const MAGIC = 'kpfleet-code-cache-2\n';
 
 let dir: string;
 let bundle: string;
@@ -21,22 +22,27 @@ beforeEach(() => {
   writeFileSync(
     bundle,
     "exports.where = [__filename, require('node:path').basename(__dirname), typeof module.exports];\n" +
-      'exports.answer = () => 42;\n',
+      'exports.answer = () => 42;\n' +
+      // code that only a run of kind `b` compiles
+      `exports.b = () => [${Array.from({ length: 200 }, (_, i) => `String(${String(i)})`).join(', ')}].length;\n`,
   );
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-const run = (): string =>
+const run = (kind?: string): string =>
   execFileSync(
     process.execPath,
     [
       '-e',
-      `const m = require(${JSON.stringify(LOADER)}).loadCli(${JSON.stringify(bundle)});` +
+      `const m = require(${JSON.stringify(LOADER)}).loadCli(${JSON.stringify(bundle)}${kind === undefined ? '' : `, ${JSON.stringify(kind)}`});` +
+        `if (${JSON.stringify(kind)} === 'b') m.b();` +
         'console.log(JSON.stringify([m.where, m.answer()]))',
     ],
     { encoding: 'utf8' },
   );
 const cache = (): Buffer => readFileSync(`${bundle}.cache`);
+/** The kinds of run the cache names (its third line). */
+const runs = (): string => cache().toString('latin1').split('\n')[2] ?? '';
 
 describe('loadCli', () => {
   it('runs the bundle as CommonJS: exports, require, __filename, __dirname', () => {
@@ -61,6 +67,16 @@ describe('loadCli', () => {
       () => writeFileSync(bundle, readFileSync(bundle, 'utf8').replace('42', '41')),
       41,
     ],
+    [
+      'naming a run that is not a word',
+      () =>
+        writeFileSync(
+          `${bundle}.cache`,
+          cache().toString('latin1').replace(/\n \n/, '\n$x \n'),
+          'latin1',
+        ),
+      42,
+    ],
   ])('a cache %s is not used, and is replaced', (_, spoil, answer) => {
     run();
     spoil();
@@ -70,5 +86,37 @@ describe('loadCli', () => {
     expect(after.ino).not.toBe(before.ino);
     expect(after.mode & 0o777).toBe(0o644);
     expect(cache().subarray(0, MAGIC.length).toString()).toBe(MAGIC);
+  });
+
+  it('is written again by a run of another kind, with its code added; once per kind', () => {
+    run('a');
+    expect(runs()).toBe('a ');
+    const first = statSync(`${bundle}.cache`);
+    run('a');
+    expect(statSync(`${bundle}.cache`).ino).toBe(first.ino);
+    run('b');
+    const second = statSync(`${bundle}.cache`);
+    expect(second.ino).not.toBe(first.ino);
+    expect(runs()).toBe('a b ');
+    // b's code, compiled by the run of kind b, is in the cache now
+    expect(second.size).toBeGreaterThan(first.size + 500);
+    run('a');
+    run('b');
+    expect(statSync(`${bundle}.cache`).ino).toBe(second.ino);
+    // a run that names no kind, or not a word, is of kind '' (once)
+    run('not a word!');
+    expect(runs()).toBe('a b  ');
+    const third = statSync(`${bundle}.cache`).ino;
+    run();
+    expect(statSync(`${bundle}.cache`).ino).toBe(third);
+  });
+
+  it('names at most 32 kinds of run: past that, it is not written again', () => {
+    for (let i = 0; i < 32; i++) run(`k${String(i)}`);
+    expect(runs().split(' ')).toHaveLength(33);
+    const full = statSync(`${bundle}.cache`).ino;
+    run('k32');
+    expect(statSync(`${bundle}.cache`).ino).toBe(full);
+    expect(JSON.parse(run('k33'))).toEqual([[bundle, dir.split('/').pop(), 'object'], 42]);
   });
 });

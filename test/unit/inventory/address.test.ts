@@ -1,5 +1,15 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { HostRangeError, expandHostRange, parseAddress } from '../../../src/inventory/address.ts';
+import {
+  HostRangeError,
+  expandHostRange,
+  hostnamePattern,
+  ipv6Pattern,
+  ipv4Pattern,
+  isHostname,
+  mayBeIpv4,
+  parseAddress,
+} from '../../../src/inventory/address.ts';
 
 describe('expandHostRange', () => {
   it('expands a zero-padded numeric range inclusively, keeping the width', () => {
@@ -48,6 +58,46 @@ describe('parseAddress', () => {
     expect(parseAddress('web_')).toBeUndefined();
     expect(parseAddress('a b')).toBeUndefined();
     expect(parseAddress('web[1:3]', false)).toBeUndefined();
+  });
+});
+
+describe('the host name check', () => {
+  // names made of what the patterns treat specially, ASCII and not
+  const ascii = Array.from('azAZ09_-.[]:x');
+  const chars = [...ascii, ' ', '~', 'é', 'Ω', 'ſ', '\u212a', '\u0301', '٣', '\u203f', '\t'];
+  const name = (alphabet: string[]): fc.Arbitrary<string> =>
+    fc.array(fc.constantFrom(...alphabet), { maxLength: 14 }).map((a) => a.join(''));
+
+  it('answers as the Unicode pattern for every name, through the ASCII one where it can', () => {
+    fc.assert(
+      fc.property(name(chars), (s) => {
+        expect(isHostname(s)).toBe(hostnamePattern().test(s));
+      }),
+      { numRuns: 5000 },
+    );
+    for (const s of [
+      'web01.example.com',
+      'db-[a:c].x',
+      'Web_1',
+      'wébserver',
+      'ſerver',
+      'a\u0301',
+    ]) {
+      expect(isHostname(s)).toBe(hostnamePattern().test(s));
+    }
+    expect(isHostname('wébserver.example')).toBe(true);
+    expect(isHostname('web_')).toBe(false);
+    expect(isHostname('-web')).toBe(false);
+  });
+
+  it('finds no IPv6 address without a colon, no IPv4 one not starting with a digit or [', () => {
+    fc.assert(
+      fc.property(name(Array.from('0123456789abcdefABCDEF.[]:')), (s) => {
+        if (ipv6Pattern.test(s)) expect(s).toContain(':');
+        if (ipv4Pattern.test(s)) expect(mayBeIpv4(s)).toBe(true);
+      }),
+      { numRuns: 5000 },
+    );
   });
 });
 
