@@ -12,7 +12,7 @@ import { runStep } from './run-step.ts';
 import type { StepRunner } from './run-step.ts';
 import { stashFolder, stashPath } from './scripts.ts';
 import type { HostSession, LockOwner } from './session.ts';
-import { relock, uninstalled } from './session.ts';
+import { relock, uninstalled, unreachable } from './session.ts';
 
 /**
  * The changes that undo `done` (in reverse), from the facts before the run; a module this run
@@ -146,52 +146,104 @@ export interface FailedRun {
 /**
  * Rolls the host back to its state before the run, as far as it can: the host's outcome, its
  * message, and the fingerprint of its facts after (none when it was not rolled back).
+ *
+ * A lost connection does not end it: when the run's connection was lost before the rollback, the
+ * lock is taken again over a new one first (`relock`); when the rollback's own commands lose it
+ * (a facts read, a step, the facts after), once more: the lock taken again, the facts read again,
+ * and the rollback goes on from the step it was at (the step in flight runs again: each step is
+ * judged by what its verification reads, so one that had run passes). Lost a second time, or
+ * when the host cannot be reached or locked again, the host is `unreachable`, and the message
+ * says how far the rollback went.
  */
 export async function rollBack(
   o: RollbackRunner,
   s: HostSession,
   f: FailedRun,
 ): Promise<{ outcome: HostOutcome; message: string; after?: string }> {
+  const kept = (): string =>
+    uninstalled(s.steps) ? ` (the modules it uninstalled are kept in ${stashFolder(o.runId)})` : '';
+  const { undo, notReloaded } = rollbackWithoutSuspects(f.done, f.facts, o.runId);
+  /** The host could not be locked again over a new connection: not (all) rolled back. */
+  const unreachableAfter = (at: number, why: string) => {
+    s.keepStash = true;
+    return {
+      outcome: 'unreachable' as const,
+      message: `${f.failure}; ${why}, so ${at === 0 ? 'it was not rolled back' : `its rollback is not known to be complete (${String(at)} of ${String(undo.length)} rollback steps run)`}: the host needs a look, then apply again${kept()}`,
+    };
+  };
   if (s.held?.ended === true) {
     // the connection dropped and took the lock with it: over a new connection, with the lock
     // taken again (unless another run has it now), the host is rolled back all the same
-    s.held = (await relock(s.t, o, s.held)) ?? s.held;
+    const again = await relock(s.t, o, s.held);
+    if (again.ok) s.held = again.held;
+    else if (again.unreachable)
+      return unreachableAfter(0, `the host could not be reached again (${again.message})`);
   }
-  const { undo, notReloaded } = rollbackWithoutSuspects(f.done, f.facts, o.runId);
+  /** Whether the lock ended because the connection did (read afresh: a step may end it). */
+  const lostWithConnection = (): boolean => s.held?.ended === true && s.held.lost;
   let rollbackOk = notReloaded.length === 0;
-  for (const [i, c] of undo.entries()) {
-    // another run may hold the host now: change nothing more (each change done was verified)
-    if (s.held?.ended === true) {
-      s.keepStash = true;
-      return {
-        outcome: 'failed',
-        message: `${f.failure}; its lock on the host ended before the rollback (kpfleet unlock, or the host ended it), so it was not rolled back: apply again converges it`,
-      };
+  /** The rollback's own connection was lost once, and the lock taken again over a new one. */
+  let retried = false;
+  let i = 0;
+  let after: string;
+  for (;;) {
+    try {
+      for (; i < undo.length; i++) {
+        const c = undo[i] as Change;
+        if (s.held?.ended === true) {
+          // lost with the connection: taken again below (once)
+          if (s.held.lost && !retried) throw new RollbackConnectionLost();
+          // another run may hold the host now: change nothing more (each change done was verified)
+          s.keepStash = true;
+          return {
+            outcome: 'failed',
+            message: `${f.failure}; its lock on the host ended before the rollback (kpfleet unlock, or the host ended it), so it was not rolled back: apply again converges it`,
+          };
+        }
+        const facts = await gatherFacts(s.t);
+        const rec = await runStep(
+          o,
+          s.t,
+          f.host,
+          c,
+          i,
+          undo.length,
+          { facts, staging: f.staging, lockLost: f.lockLost },
+          true,
+        );
+        s.steps.push(rec);
+        // the connection went during the step (and its lock with it): the step is run again
+        if (!rec.ok && lostWithConnection() && !retried) throw new RollbackConnectionLost();
+        if (!rec.ok) rollbackOk = false;
+      }
+      after = o.fingerprint(await gatherFacts(s.t, { prelude: s.unstage }));
+      break;
+    } catch (err) {
+      if (!(err instanceof RollbackConnectionLost) && !unreachable(err)) throw err;
+      if (retried || s.held === undefined)
+        return unreachableAfter(i, 'the connection was lost again during the rollback');
+      retried = true;
+      const again = await relock(s.t, o, s.held);
+      if (!again.ok)
+        return unreachableAfter(
+          i,
+          `the connection was lost during the rollback, and the lock could not be taken again over a new one (${again.message})`,
+        );
+      s.held = again.held;
     }
-    const facts = await gatherFacts(s.t);
-    const rec = await runStep(
-      o,
-      s.t,
-      f.host,
-      c,
-      i,
-      undo.length,
-      { facts, staging: f.staging, lockLost: f.lockLost },
-      true,
-    );
-    s.steps.push(rec);
-    if (!rec.ok) rollbackOk = false;
   }
-  const after = o.fingerprint(await gatherFacts(s.t, { prelude: s.unstage }));
   s.unstage = undefined;
   s.keepStash = !rollbackOk;
-  const kept = uninstalled(s.steps)
-    ? ` (the modules it uninstalled are kept in ${stashFolder(o.runId)})`
+  const how = retried
+    ? ' (over a new connection, with the lock taken again: the first was lost during the rollback)'
     : '';
-  if (rollbackOk) return { outcome: 'failed', message: `${f.failure}; rolled back`, after };
+  if (rollbackOk) return { outcome: 'failed', message: `${f.failure}; rolled back${how}`, after };
   return {
     outcome: 'rollback-failed',
-    message: `${f.failure}; the rollback failed too: the host needs a look${kept}${notReloaded.length > 0 ? ` (${notReloaded.join(', ')} not loaded again: suspected of crashing this host, see kpfleet facts)` : ''}`,
+    message: `${f.failure}; the rollback failed too${how}: the host needs a look${kept()}${notReloaded.length > 0 ? ` (${notReloaded.join(', ')} not loaded again: suspected of crashing this host, see kpfleet facts)` : ''}`,
     after,
   };
 }
+
+/** A rollback step's connection was lost (the step's record says so): the rollback goes on over a new one. */
+class RollbackConnectionLost extends Error {}

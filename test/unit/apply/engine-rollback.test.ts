@@ -227,6 +227,70 @@ describe('the connection or the lock lost mid-run', () => {
     expect(again.results[0]?.outcome).toBe('changed');
   });
 
+  it("the rollback's facts read loses the connection: locked again over a new one, the facts read again, rolled back", async () => {
+    const { fleet, h, plan, before } = await planned(ONE);
+    h.faults.failStep = (s) =>
+      s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
+    // the first facts read of its own exec is the rollback's, before its first step
+    h.faults.dropProbe = (n) => n === 1;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]).toMatchObject({
+      outcome: 'failed',
+      message: `${LOAD}: ${MOD} is not in /sys/kernel/livepatch (exit 1: kpatch: failed to load module); rolled back (over a new connection, with the lock taken again: the first was lost during the rollback)`,
+    });
+    expect(h.connections).toBe(2);
+    expect(h.log.filter((l) => l === 'hold')).toHaveLength(2);
+    expect(h.log.slice(h.log.indexOf('drop (facts)'))).toEqual([
+      'drop (facts)',
+      'hold',
+      'probe',
+      'rollback unload livepatch_cve_2024_1086',
+      'probe',
+      'rollback uninstall livepatch_cve_2024_1086',
+      'staging cleanup',
+      'probe',
+      'release',
+    ]);
+    expectAsBefore(h, before);
+  });
+
+  it('a rollback step loses the connection after it ran: the step runs again over a new one, rolled back', async () => {
+    const { fleet, h, plan, before } = await planned(ONE);
+    h.faults.failStep = (s) =>
+      s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
+    let drops = 0;
+    h.faults.dropDuring = (s) => s.rollback && s.change.action === 'uninstall' && drops++ === 0;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome).toBe('failed');
+    expect(r.results[0]?.message).toMatch(/; rolled back \(over a new connection/);
+    // the lost step is recorded as it went, then run again (it had run: its verification passes)
+    expect(stepsOf(r)?.slice(-3)).toEqual([
+      `R - unload ${MOD} ok`,
+      `R - uninstall livepatch-cve-2024-1086.ko (${EL9}) FAILED`,
+      `R - uninstall livepatch-cve-2024-1086.ko (${EL9}) ok`,
+    ]);
+    expect(h.connections).toBe(2);
+    expectAsBefore(h, before);
+  });
+
+  it('the connection is lost again after the retry: unreachable, and the message says how far the rollback went', async () => {
+    const { fleet, h, plan } = await planned(ONE);
+    h.faults.failStep = (s) =>
+      s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
+    // the rollback's first facts read, and the one before its second step over the new connection
+    h.faults.dropProbe = (n) => n === 1 || n === 3;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]).toMatchObject({
+      outcome: 'unreachable',
+      message: `${LOAD}: ${MOD} is not in /sys/kernel/livepatch (exit 1: kpatch: failed to load module); the connection was lost again during the rollback, so its rollback is not known to be complete (1 of 2 rollback steps run): the host needs a look, then apply again`,
+    });
+    expect(h.connections).toBe(3);
+    expect(h.log.filter((l) => l === 'hold')).toHaveLength(2);
+    // the unload was undone; the install was not
+    expect(h.model.installed).toHaveLength(1);
+    expect(h.lock).toBeUndefined();
+  });
+
   it('the lock ended mid-run (kpfleet unlock): no further change, the host is not rolled back', async () => {
     const { fleet, h, plan } = await planned(ONE);
     h.faults.onStep = (s) => {

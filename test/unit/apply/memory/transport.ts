@@ -28,7 +28,8 @@
  *
  * Faults, per host (`faults`): a step that fails (exit 1, nothing changed), a load that stays in
  * transition (does not verify), the lock held by another run, the connection dropped during a
- * step (after it ran on the host; its lock goes with it; the next command reconnects), a hook
+ * step (after it ran on the host; its lock goes with it; the next command reconnects) or during
+ * a facts probe (before it answers), a hook
  * as each step starts (to abort the run there, or end the lock as `kpfleet unlock` does), a
  * health check that fails, a copy before an uninstall that cannot be made, a host that cannot
  * be reached. A change behind the plan's back (stale facts) is a change to `model` between plan
@@ -100,6 +101,11 @@ export interface HostFaults {
   lockedBy?: ForeignLock;
   /** The connection is cut while this step runs, once the host has made its change. */
   dropDuring?: (s: StepInfo) => boolean;
+  /**
+   * The connection is cut during the `n`th facts probe run as its own exec since `expect` (1, 2,
+   * …; not the one in the lock's session), before it answers.
+   */
+  dropProbe?: (n: number) => boolean;
   /** Called as each step starts on the host (before it runs): abort the run, end the lock, … */
   onStep?: (s: StepInfo) => void;
   /** The health check fails, saying this on stderr (exit 1). */
@@ -132,6 +138,8 @@ export class MemoryHost {
   /** Each facts answer given since `expect`, as apply parses it. */
   readonly served: HostFacts[] = [];
   private expected: RunCommands | undefined;
+  /** Facts probes run as their own exec since `expect`. */
+  private probes = 0;
   private readonly helds = new Set<{ ended: boolean; lost: boolean; code: number | null }>();
 
   constructor(name: string, model: ModelHost, bootIndex = 1) {
@@ -146,6 +154,7 @@ export class MemoryHost {
     this.served.length = 0;
     this.log.length = 0;
     this.connections = 0;
+    this.probes = 0;
     return Promise.resolve();
   }
 
@@ -204,6 +213,7 @@ export class MemoryHost {
     const become = options.become === true;
     const probe = probeScript();
     if (command === probe || command.endsWith(`\n} >/dev/null 2>&1\n${probe}`)) {
+      if (this.faults.dropProbe?.(++this.probes) === true) this.drop('facts');
       if (command !== probe) {
         const e = this.need(command);
         if (
@@ -314,16 +324,20 @@ export class MemoryHost {
         output = err.message;
       }
     }
-    if (this.faults.dropDuring?.(info) === true) {
-      this.endLock(true);
-      throw new ConnectionLostError(`the connection to ${this.name} was lost during ${c.action}`, {
-        host: this.name,
-        step: c.action,
-      });
-    }
+    if (this.faults.dropDuring?.(info) === true) this.drop(c.action);
     return ok(
       `${output ? `${output}\n` : ''}\n${VERIFY_MARK} ${String(rc)}\n${verifyText(this.model, this.transition, c)}\n`,
     );
+  }
+
+  /** The connection is cut during `step`: the lock goes with it. */
+  private drop(step: string): never {
+    this.log.push(`drop (${step})`);
+    this.endLock(true);
+    throw new ConnectionLostError(`the connection to ${this.name} was lost during ${step}`, {
+      host: this.name,
+      step,
+    });
   }
 
   /** The change on the model: an install from this run's copy, else as `applyChange`. */
