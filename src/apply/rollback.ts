@@ -8,7 +8,9 @@ import { gatherFacts } from '../facts/gather.ts';
 import type { HostFacts } from '../facts/model.ts';
 import type { Change, LoadChange } from '../plan/model.ts';
 import type { HostOutcome } from './outcomes.ts';
+import { BATCH_RUNNING, BATCH_STOPPED, stopBatchScript } from './lock.ts';
 import { runStep } from './run-step.ts';
+import { lastLines } from './step-frame.ts';
 import type { StepRunner } from './run-step.ts';
 import { stashFolder, stashPath } from './scripts.ts';
 import type { HostSession, LockOwner } from './session.ts';
@@ -141,6 +143,11 @@ export interface FailedRun {
   staging: string;
   /** Whether this run's lock on the host ended (read again right before each step is sent). */
   lockLost: () => boolean;
+  /**
+   * The failure was a batch whose exec did not come back (a timeout, a lost connection, the
+   * output cap): it may still be running on the host, and is stopped before anything is undone.
+   */
+  batchUnknown?: boolean;
 }
 
 /**
@@ -171,13 +178,22 @@ export async function rollBack(
       message: `${f.failure}; ${why}, so ${at === 0 ? 'it was not rolled back' : `its rollback is not known to be complete (${String(at)} of ${String(undo.length)} rollback steps run)`}: the host needs a look, then apply again${kept()}`,
     };
   };
-  if (s.held?.ended === true) {
+  /** Another run may hold the host now: change nothing more (each change done was verified). */
+  const lockEnded = () => {
+    s.keepStash = true;
+    return {
+      outcome: 'failed' as const,
+      message: `${f.failure}; its lock on the host ended before the rollback (kpfleet unlock, or the host ended it), so it was not rolled back: apply again converges it`,
+    };
+  };
+  if (s.held?.ended === true && undo.length > 0) {
     // the connection dropped and took the lock with it: over a new connection, with the lock
     // taken again (unless another run has it now), the host is rolled back all the same
     const again = await relock(s.t, o, s.held);
     if (again.ok) s.held = again.held;
     else if (again.unreachable)
       return unreachableAfter(0, `the host could not be reached again (${again.message})`);
+    else return lockEnded();
   }
   /** Whether the lock ended because the connection did (read afresh: a step may end it). */
   const lostWithConnection = (): boolean => s.held?.ended === true && s.held.lost;
@@ -185,20 +201,29 @@ export async function rollBack(
   /** The rollback's own connection was lost once, and the lock taken again over a new one. */
   let retried = false;
   let i = 0;
+  /** The batch that may still run is stopped (`stopBatch`): not asked again after a reconnect. */
+  let stopped = f.batchUnknown !== true;
   let after: string;
   for (;;) {
     try {
+      if (!stopped && undo.length > 0) {
+        if (s.held?.ended === true && s.held.lost && !retried) throw new RollbackConnectionLost();
+        const notStopped = await stopBatch(o, s.t);
+        if (notStopped !== undefined) {
+          s.keepStash = true;
+          return {
+            outcome: 'rollback-failed',
+            message: `${f.failure}; ${notStopped}, so the host was not rolled back: the host needs a look${kept()}`,
+          };
+        }
+        stopped = true;
+      }
       for (; i < undo.length; i++) {
         const c = undo[i] as Change;
         if (s.held?.ended === true) {
           // lost with the connection: taken again below (once)
           if (s.held.lost && !retried) throw new RollbackConnectionLost();
-          // another run may hold the host now: change nothing more (each change done was verified)
-          s.keepStash = true;
-          return {
-            outcome: 'failed',
-            message: `${f.failure}; its lock on the host ended before the rollback (kpfleet unlock, or the host ended it), so it was not rolled back: apply again converges it`,
-          };
+          return lockEnded();
         }
         const facts = await gatherFacts(s.t);
         const rec = await runStep(
@@ -243,6 +268,34 @@ export async function rollBack(
     message: `${f.failure}; the rollback failed too${how}: the host needs a look${kept()}${notReloaded.length > 0 ? ` (${notReloaded.join(', ')} not loaded again: suspected of crashing this host, see kpfleet facts)` : ''}`,
     after,
   };
+}
+
+/** How long the rollback waits for a batch's step in flight to end: one step's time. */
+function stopWaitS(o: RollbackRunner): number {
+  return Math.max(1, Math.ceil(o.commandTimeoutMs / 1000));
+}
+
+/**
+ * Stops a batch that may still run on the host before its rollback (`lock.ts` stopBatchScript):
+ * no further step of it starts, and the one in flight has ended. Undoing while a step of it runs
+ * could race it: the rollback loading the replaced patch again while the batch unloads it, or
+ * uninstalling what it is about to load, leaves a host with neither the old patch nor the new.
+ * So the rollback waits (bounded) under the steps lock taken exclusively, and a batch step that
+ * had not started by then never does (each one checks the stop under the shared lock). Whether
+ * it did not, why (a step still runs after the wait, or the stop failed): nothing is undone then.
+ */
+async function stopBatch(o: RollbackRunner, t: HostSession['t']): Promise<string | undefined> {
+  const waitS = stopWaitS(o);
+  const r = await t.exec(stopBatchScript(o.runId, waitS), {
+    become: true,
+    step: 'stop batch',
+    timeoutMs: (waitS + 30) * 1000,
+  });
+  const said = r.stdout.trim();
+  if (r.code === 0 && said === BATCH_STOPPED) return undefined;
+  if (r.code === 0 && said === BATCH_RUNNING)
+    return `a step of that exec was still running on the host ${String(waitS)} s later`;
+  return `that exec could not be stopped on the host before the rollback (exit ${String(r.code)}: ${lastLines(r.stderr || r.stdout, 2)})`;
 }
 
 /** A rollback step's connection was lost (the step's record says so): the rollback goes on over a new one. */

@@ -220,11 +220,39 @@ describe('the connection or the lock lost mid-run', () => {
     );
     expect(h.connections).toBe(2);
     expect(h.log.filter((l) => l === 'hold')).toHaveLength(2);
+    // the batch may still run on the host: it is stopped (and its step in flight waited for)
+    // under the lock taken again, before anything is undone
+    const after = h.log.slice(h.log.indexOf('drop (load)'));
+    expect(after.slice(0, 3)).toEqual(['drop (load)', 'hold', 'stop batch']);
+    expect(after.filter((l) => l === 'stop batch')).toHaveLength(1);
     expectAsBefore(h, before);
     // and the next run converges it
     h.faults = {};
     const again = await apply(fleet, await fleet.plan());
     expect(again.results[0]?.outcome).toBe('changed');
+  });
+
+  it('a batch step still running after the wait: nothing is undone under it, rollback-failed', async () => {
+    const { fleet, h, plan } = await planned(ONE);
+    h.faults.dropDuring = (s) => s.change.action === 'load' && !s.rollback;
+    h.faults.batchStillRunning = true;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]).toMatchObject({
+      outcome: 'rollback-failed',
+      message: `${INSTALL}: the connection to h001 was lost during load (sent in one exec with ${LOAD}: any of them may have run); a step of that exec was still running on the host 1 s later, so the host was not rolled back: the host needs a look`,
+    });
+    expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([]);
+    expect(h.model.installed).toHaveLength(1);
+    expect(h.lock).toBeUndefined();
+  });
+
+  it('a batch that came back (its step failed) is not stopped: nothing of it runs any more', async () => {
+    const { fleet, h, plan } = await planned(ONE);
+    h.faults.failStep = (s) =>
+      s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome).toBe('failed');
+    expect(h.log).not.toContain('stop batch');
   });
 
   it("the rollback's facts read loses the connection: locked again over a new one, the facts read again, rolled back", async () => {

@@ -19,7 +19,8 @@
  *   answer is the command's output, `VERIFY_MARK <rc>`, and what the verification reads, in
  *   the format `splitStepOutput`/`judgeStep` read;
  * - the staging clean-up, the copy kept before an uninstall and its removal (`scripts.ts`'s
- *   commands), the configured health check;
+ *   commands), the configured health check, the rollback's stop of a batch (`stopBatchScript`,
+ *   its wait 1 s: the harness's step time);
  * - uploads of planned destinations (`~/.kpfleet/stage/…`, their folders made: the staging folder
  *   then exists, at STAGING_PATH), checked by sha256; each answers the file's absolute path.
  * Anything else (a command, an option such as `become`, an upload elsewhere) is refused: `exec`
@@ -37,8 +38,11 @@
  */
 import { rollbackChanges } from '../../../../src/apply/rollback.ts';
 import {
+  BATCH_RUNNING,
+  BATCH_STOPPED,
   holderScript,
   LOCK_LOST_EXIT,
+  stopBatchScript,
   LOCK_LOST_MARK,
   underStepsLock,
 } from '../../../../src/apply/lock.ts';
@@ -106,6 +110,11 @@ export interface HostFaults {
    * …; not the one in the lock's session), before it answers.
    */
   dropProbe?: (n: number) => boolean;
+  /**
+   * A batch's step is still running when the rollback asks it to stop (its wait ends first):
+   * `stopBatchScript` answers RUNNING.
+   */
+  batchStillRunning?: boolean;
   /** Called as each step starts on the host (before it runs): abort the run, end the lock, … */
   onStep?: (s: StepInfo) => void;
   /** The health check fails, saying this on stderr (exit 1). */
@@ -240,6 +249,11 @@ export class MemoryHost {
         if (p.startsWith(`${stashFolder(e.run.runId)}/`)) this.stash.delete(p);
       return ok('');
     }
+    // the rollback's stop of a batch, its wait one step's time (the harness's 1 s)
+    if (command === stopBatchScript(e.run.runId, 1) && become) {
+      this.log.push('stop batch');
+      return ok(`${this.faults.batchStillRunning === true ? BATCH_RUNNING : BATCH_STOPPED}\n`);
+    }
     if (e.healthCheck !== undefined && command === e.healthCheck && !become) {
       this.log.push('health check');
       const sick = this.faults.unhealthy;
@@ -254,7 +268,7 @@ export class MemoryHost {
           e.run.runId,
         )
       : undefined;
-    if (parts !== undefined) return answerBatch(parts, (sent) => this.step(e, sent, true));
+    if (parts !== undefined) return answerBatch(parts, (sent) => this.step(e, sent, true, true));
     return this.step(e, command, become);
   }
 
@@ -276,7 +290,12 @@ export class MemoryHost {
   }
 
   /** The change this command is the step of: the plan's, or the rollback's. */
-  private recognise(e: RunCommands, command: string, become: boolean): StepInfo | undefined {
+  private recognise(
+    e: RunCommands,
+    command: string,
+    become: boolean,
+    inBatch: boolean,
+  ): StepInfo | undefined {
     const facts = this.served.length ? this.served : [];
     const rollback = facts.flatMap((f) => rollbackChanges(e.changes, f, e.run.runId));
     const candidates = [
@@ -287,7 +306,7 @@ export class MemoryHost {
       for (const f of facts) {
         for (const staging of [STAGING_PATH, '']) {
           const s = stepFor(c, { facts: f, staging, runId: e.run.runId });
-          const sent = s.become ? underStepsLock(s.script, e.run.runId) : s.script;
+          const sent = s.become ? underStepsLock(s.script, e.run.runId, inBatch) : s.script;
           if (sent === command && s.become === become)
             return { change: c, rollback: r, host: this };
         }
@@ -296,8 +315,9 @@ export class MemoryHost {
     return undefined;
   }
 
-  private step(e: RunCommands, command: string, become: boolean): ExecResult {
-    const info = this.recognise(e, command, become);
+  /** A step alone, or (`inBatch`) a batch's part: stoppable (lock.ts underStepsLock). */
+  private step(e: RunCommands, command: string, become: boolean, inBatch = false): ExecResult {
+    const info = this.recognise(e, command, become, inBatch);
     if (!info) return this.refuse('not a command apply sends for this plan', command);
     const c = info.change;
     // the host runs a root step only while run.info names this run (lock.ts underStepsLock)
