@@ -207,7 +207,7 @@ export async function rollBack(
   for (;;) {
     try {
       if (!stopped && undo.length > 0) {
-        if (s.held?.ended === true && s.held.lost && !retried) throw new RollbackConnectionLost();
+        if (lostWithConnection()) throw new RollbackConnectionLost();
         const notStopped = await stopBatch(o, s.t);
         if (notStopped !== undefined) {
           s.keepStash = true;
@@ -222,7 +222,7 @@ export async function rollBack(
         const c = undo[i] as Change;
         if (s.held?.ended === true) {
           // lost with the connection: taken again below (once)
-          if (s.held.lost && !retried) throw new RollbackConnectionLost();
+          if (s.held.lost) throw new RollbackConnectionLost();
           return lockEnded();
         }
         const facts = await gatherFacts(s.t);
@@ -238,7 +238,7 @@ export async function rollBack(
         );
         s.steps.push(rec);
         // the connection went during the step (and its lock with it): the step is run again
-        if (!rec.ok && lostWithConnection() && !retried) throw new RollbackConnectionLost();
+        if (!rec.ok && lostWithConnection()) throw new RollbackConnectionLost();
         if (!rec.ok) rollbackOk = false;
       }
       after = o.fingerprint(await gatherFacts(s.t, { prelude: s.unstage }));

@@ -301,6 +301,21 @@ describe('the connection or the lock lost mid-run', () => {
     expectAsBefore(h, before);
   });
 
+  it('a rollback step loses the connection twice: unreachable after the retry, not a lock ended by hand', async () => {
+    const { fleet, h, plan } = await planned(ONE);
+    h.faults.failStep = (s) =>
+      s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
+    h.faults.dropDuring = (s) => s.rollback && s.change.action === 'unload';
+    const r = await apply(fleet, plan);
+    expect(r.results[0]).toMatchObject({
+      outcome: 'unreachable',
+      message: `${LOAD}: ${MOD} is not in /sys/kernel/livepatch (exit 1: kpatch: failed to load module); the connection was lost again during the rollback, so it was not rolled back: the host needs a look, then apply again`,
+    });
+    expect(h.connections).toBe(3);
+    expect(h.log.filter((l) => l === 'rollback unload livepatch_cve_2024_1086')).toHaveLength(2);
+    expect(h.model.installed).toHaveLength(1);
+  });
+
   it('the connection is lost again after the retry: unreachable, and the message says how far the rollback went', async () => {
     const { fleet, h, plan } = await planned(ONE);
     h.faults.failStep = (s) =>
