@@ -20,11 +20,16 @@
  * new holder takes that lock exclusively (waiting up to `DRAIN_S`) before it answers `LOCKED`, so
  * a run never reads facts while an older run's step is still changing the host.
  *
+ * Within a run, a batch of steps whose exec did not come back may still run on the host when its
+ * rollback starts: `stopBatchScript` writes `batch.stop` (naming the run), which each batched
+ * step checks under its shared lock, and takes the steps lock exclusively (bounded), so the
+ * rollback never runs beside a step of it. A new holder drops a `batch.stop` of another run.
+ *
  * The holder writes who holds the lock (`run.info`: owner, since, run id, its pid, the boot id);
  * a second run is told who, and `kpfleet unlock` ends a holder proven to be one (its argv says
  * `kpfleet-lock`, `run.info` names its run).
  *
- * The three files live in `locks/`, a folder root's alone (0700, made and chmod-ed by the
+ * The files live in `locks/`, a folder root's alone (0700, made and chmod-ed by the
  * holder): flock(2) needs only read access, so a lock file a local user could open would be a
  * lock that user could hold, and keep every run out. `/var/lib/kpfleet` itself stays 0755: the
  * facts probe, as the login user, reads the load records there. Pure: commands as strings,
