@@ -160,7 +160,8 @@ export interface FailedRun {
  * and the rollback goes on from the step it was at (the step in flight runs again: each step is
  * judged by what its verification reads, so one that had run passes). Lost a second time, or
  * when the host cannot be reached or locked again, the host is `unreachable`, and the message
- * says how far the rollback went.
+ * says how far the rollback went; when another run holds the lock by then, the host is `failed`
+ * (as when the lock ended before the rollback), its message saying how far it went.
  */
 export async function rollBack(
   o: RollbackRunner,
@@ -249,11 +250,19 @@ export async function rollBack(
         return unreachableAfter(i, 'the connection was lost again during the rollback');
       retried = true;
       const again = await relock(s.t, o, s.held);
-      if (!again.ok)
+      if (!again.ok && again.unreachable)
         return unreachableAfter(
           i,
-          `the connection was lost during the rollback, and the lock could not be taken again over a new one (${again.message})`,
+          `the connection was lost during the rollback, and the host could not be reached again (${again.message})`,
         );
+      if (!again.ok) {
+        // another run holds the host now: as when the lock ended before the rollback
+        s.keepStash = true;
+        return {
+          outcome: 'failed',
+          message: `${f.failure}; the connection was lost during the rollback, and its lock could not be taken again (${again.message.split(';')[0] ?? ''}), so the rollback stopped after ${String(i)} of ${String(undo.length)} steps, each one done verified: apply again converges it`,
+        };
+      }
       s.held = again.held;
     }
   }

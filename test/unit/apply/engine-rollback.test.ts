@@ -316,6 +316,23 @@ describe('the connection or the lock lost mid-run', () => {
     expect(h.model.installed).toHaveLength(1);
   });
 
+  it('lost during the rollback, and another run holds the lock by then: failed, changing nothing more, saying how far it went', async () => {
+    const { fleet, h, plan } = await planned(ONE);
+    h.faults.failStep = (s) =>
+      s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
+    h.faults.dropProbe = (n) => {
+      if (n !== 1) return false;
+      h.faults.lockedBy = { kind: 'busy', owner: 'bob@ci', since: 'noon', run: 'run-b' };
+      return true;
+    };
+    const r = await apply(fleet, plan);
+    expect(r.results[0]).toMatchObject({
+      outcome: 'failed',
+      message: `${LOAD}: ${MOD} is not in /sys/kernel/livepatch (exit 1: kpatch: failed to load module); the connection was lost during the rollback, and its lock could not be taken again (locked by bob@ci since noon (run run-b)), so the rollback stopped after 0 of 2 steps, each one done verified: apply again converges it`,
+    });
+    expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([]);
+  });
+
   it('the connection is lost again after the retry: unreachable, and the message says how far the rollback went', async () => {
     const { fleet, h, plan } = await planned(ONE);
     h.faults.failStep = (s) =>
