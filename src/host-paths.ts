@@ -19,6 +19,8 @@ export const LOCK_DIR = `${KPFLEET_DIR}/locks`;
 export const RUN_LOCK = `${LOCK_DIR}/run.lock`;
 export const RUN_INFO = `${LOCK_DIR}/run.info`;
 export const STEPS_LOCK = `${LOCK_DIR}/steps.lock`;
+/** Names the run whose batched steps may start no more: its rollback has begun (src/apply/lock.ts). */
+export const BATCH_STOP = `${LOCK_DIR}/batch.stop`;
 /** The lock folder of kpfleet before the flock lock (mkdir-based; it could outlive its run). */
 export const LEGACY_LOCK_DIR = `${KPFLEET_DIR}/lock`;
 /** The crash guard's record of a load in progress, one file per module. */

@@ -17,7 +17,8 @@ import { pushAll } from '../util/arrays.ts';
 export type ChangesEnd =
   /** Every change done and verified; or the first failure, and what may need undoing. */
   | { kind: 'done'; failure?: undefined; done: Change[] }
-  | { kind: 'failed'; failure: string; done: Change[] }
+  /** `unknown`: the failure was a batch's exec that did not come back (it may still run on the host). */
+  | { kind: 'failed'; failure: string; done: Change[]; unknown: boolean }
   /** Stopped before change `at`: the lock ended, or an interrupt came. */
   | { kind: 'lock-ended'; at: number }
   | { kind: 'interrupted'; at: number };
@@ -69,6 +70,7 @@ function sentSize(c: Change, ctx: StepContext, runId: string): number {
     return underStepsLock(
       stepFor(c, { facts: ctx.facts, staging: ctx.staging, runId }).script,
       runId,
+      true,
     ).length;
   } catch {
     return 0;
@@ -116,7 +118,12 @@ export async function runChanges(
             c.action === 'package-install',
         ),
       );
-      return { kind: 'failed', failure: `${failed.label}: ${failed.error ?? 'failed'}`, done };
+      return {
+        kind: 'failed',
+        failure: `${failed.label}: ${failed.error ?? 'failed'}`,
+        done,
+        unknown,
+      };
     }
     pushAll(
       done,

@@ -20,17 +20,23 @@
  * new holder takes that lock exclusively (waiting up to `DRAIN_S`) before it answers `LOCKED`, so
  * a run never reads facts while an older run's step is still changing the host.
  *
+ * Within a run, a batch of steps whose exec did not come back may still run on the host when its
+ * rollback starts: `stopBatchScript` writes `batch.stop` (naming the run), which each batched
+ * step checks under its shared lock, and takes the steps lock exclusively (bounded), so the
+ * rollback never runs beside a step of it. A new holder drops a `batch.stop` of another run.
+ *
  * The holder writes who holds the lock (`run.info`: owner, since, run id, its pid, the boot id);
  * a second run is told who, and `kpfleet unlock` ends a holder proven to be one (its argv says
  * `kpfleet-lock`, `run.info` names its run).
  *
- * The three files live in `locks/`, a folder root's alone (0700, made and chmod-ed by the
+ * The files live in `locks/`, a folder root's alone (0700, made and chmod-ed by the
  * holder): flock(2) needs only read access, so a lock file a local user could open would be a
  * lock that user could hold, and keep every run out. `/var/lib/kpfleet` itself stays 0755: the
  * facts probe, as the login user, reads the load records there. Pure: commands as strings,
  * parsing of answers.
  */
 import {
+  BATCH_STOP,
   KPFLEET_DIR,
   LEGACY_LOCK_DIR,
   LOCK_DIR,
@@ -82,6 +88,8 @@ export function holderScript(req: LockRequest, leaseS: number = LEASE_S): string
     'fi',
     // the steps of a dead run first (their shared locks on steps.lock)
     'if ! flock -w "$drain" steps.lock true; then rm -f run.info; echo DRAIN; exit 0; fi',
+    // an earlier run's stop of its batch (stopBatchScript) is no longer needed once it is drained
+    'if ! grep -qxF "run=$run" batch.stop 2>/dev/null; then rm -f batch.stop; fi',
     'echo LOCKED',
     // a heartbeat byte at least every $lease seconds; end of file or silence ends the hold. The
     // reader gets no stderr of the channel: if the holder is killed (kpfleet unlock), the reader
@@ -118,13 +126,42 @@ export const LOCK_LOST_ERROR =
  * Otherwise it prints LOCK_LOST_MARK and exits LOCK_LOST_EXIT, running nothing. A new holder
  * writes its `run.info` before it drains the steps lock, so a step that took its shared lock
  * before that write runs, and the drain waits for it; one that took it after is refused.
+ *
+ * `stoppable` (a step of a batch): it is refused too once `batch.stop` names its run, which
+ * `stopBatchScript` writes before the rollback of a batch whose exec did not come back. The check
+ * is under the shared lock, so a step either started before the stop's exclusive drain (which
+ * waits for it) or sees the stop.
  */
-export function underStepsLock(script: string, runId: string): string {
+export function underStepsLock(script: string, runId: string, stoppable = false): string {
+  const stopped = stoppable ? ' && ! grep -qxF "run=$3" "$5" 2>/dev/null' : '';
   const guard = [
-    'if grep -qxF "run=$3" "$1" 2>/dev/null && ! flock -n "$2" true; then exec sh -c "$4"; fi',
+    `if grep -qxF "run=$3" "$1" 2>/dev/null && ! flock -n "$2" true${stopped}; then exec sh -c "$4"; fi`,
     `echo ${LOCK_LOST_MARK}; exit ${String(LOCK_LOST_EXIT)}`,
   ].join('\n');
-  return sh`flock -s -o ${STEPS_LOCK} sh -c ${guard} kpfleet-step ${RUN_INFO} ${RUN_LOCK} ${oneLine(runId)} ${script}`;
+  const args = sh`kpfleet-step ${RUN_INFO} ${RUN_LOCK} ${oneLine(runId)} ${script}`;
+  return (
+    sh`flock -s -o ${STEPS_LOCK} sh -c ${guard} ` + args + (stoppable ? sh` ${BATCH_STOP}` : '')
+  );
+}
+
+/** What `stopBatchScript` prints once no step of the batch runs or can start... */
+export const BATCH_STOPPED = 'STOPPED';
+/** ...and when a step still ran when its wait ended. */
+export const BATCH_RUNNING = 'RUNNING';
+
+/**
+ * Before the rollback of a batch whose exec did not come back (a timeout, a lost connection, the
+ * output cap: the batch may still be running on the host), as root: `batch.stop` names the run,
+ * so no further step of the batch starts (`underStepsLock`, stoppable), then the steps lock is
+ * taken exclusively, waiting up to `waitS` seconds for the step in flight to end. Prints
+ * BATCH_STOPPED once it is over; else RUNNING (the step still runs: the host is not rolled back
+ * under it).
+ */
+export function stopBatchScript(runId: string, waitS: number): string {
+  return [
+    sh`printf 'run=%s\n' ${oneLine(runId)} >${BATCH_STOP} || exit 1`,
+    sh`if flock -w ${String(waitS)} ${STEPS_LOCK} true; then echo ${BATCH_STOPPED}; else echo ${BATCH_RUNNING}; fi`,
+  ].join('\n');
 }
 
 /** Whether a step's output says the host refused it: the lock is no longer its run's. */

@@ -16,7 +16,8 @@ import { ExitCode } from '../errors.ts';
  *   was before the run);
  * - `rollback-failed`: a step failed and so did its rollback: the host needs a look (its state
  *   is in `after`);
- * - `unreachable`: no connection, authentication, or host key refused;
+ * - `unreachable`: no connection, authentication, or host key refused; or the connection was
+ *   lost during a rollback and again after one reconnect (its message says how far it went);
  * - `locked`: another run holds the host's lock;
  * - `stale`: the host's facts changed since the plan was made; nothing was done;
  * - `blocked`: the plan says this host cannot be changed (transition in progress, …);

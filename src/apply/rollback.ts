@@ -8,11 +8,13 @@ import { gatherFacts } from '../facts/gather.ts';
 import type { HostFacts } from '../facts/model.ts';
 import type { Change, LoadChange } from '../plan/model.ts';
 import type { HostOutcome } from './outcomes.ts';
+import { BATCH_RUNNING, BATCH_STOPPED, stopBatchScript } from './lock.ts';
 import { runStep } from './run-step.ts';
+import { lastLines } from './step-frame.ts';
 import type { StepRunner } from './run-step.ts';
 import { stashFolder, stashPath } from './scripts.ts';
 import type { HostSession, LockOwner } from './session.ts';
-import { relock, uninstalled } from './session.ts';
+import { relock, uninstalled, unreachable } from './session.ts';
 
 /**
  * The changes that undo `done` (in reverse), from the facts before the run; a module this run
@@ -141,57 +143,169 @@ export interface FailedRun {
   staging: string;
   /** Whether this run's lock on the host ended (read again right before each step is sent). */
   lockLost: () => boolean;
+  /**
+   * The failure was a batch whose exec did not come back (a timeout, a lost connection, the
+   * output cap): it may still be running on the host, and is stopped before anything is undone.
+   */
+  batchUnknown?: boolean;
 }
 
 /**
  * Rolls the host back to its state before the run, as far as it can: the host's outcome, its
  * message, and the fingerprint of its facts after (none when it was not rolled back).
+ *
+ * A lost connection does not end it: when the run's connection was lost before the rollback, the
+ * lock is taken again over a new one first (`relock`); when the rollback's own commands lose it
+ * (a facts read, a step, the facts after), once more: the lock taken again, the facts read again,
+ * and the rollback goes on from the step it was at (the step in flight runs again: each step is
+ * judged by what its verification reads, so one that had run passes). Lost a second time, or
+ * when the host cannot be reached or locked again, the host is `unreachable`, and the message
+ * says how far the rollback went; when another run holds the lock by then, the host is `failed`
+ * (as when the lock ended before the rollback), its message saying how far it went.
  */
 export async function rollBack(
   o: RollbackRunner,
   s: HostSession,
   f: FailedRun,
 ): Promise<{ outcome: HostOutcome; message: string; after?: string }> {
-  if (s.held?.ended === true) {
+  const kept = (): string =>
+    uninstalled(s.steps) ? ` (the modules it uninstalled are kept in ${stashFolder(o.runId)})` : '';
+  const { undo, notReloaded } = rollbackWithoutSuspects(f.done, f.facts, o.runId);
+  /** The host could not be locked again over a new connection: not (all) rolled back. */
+  const unreachableAfter = (at: number, why: string) => {
+    s.keepStash = true;
+    return {
+      outcome: 'unreachable' as const,
+      message: `${f.failure}; ${why}, so ${at === 0 ? 'it was not rolled back' : `its rollback is not known to be complete (${String(at)} of ${String(undo.length)} rollback steps run)`}: the host needs a look, then apply again${kept()}`,
+    };
+  };
+  /** Another run may hold the host now: change nothing more (each change done was verified). */
+  const lockEnded = () => {
+    s.keepStash = true;
+    return {
+      outcome: 'failed' as const,
+      message: `${f.failure}; its lock on the host ended before the rollback (kpfleet unlock, or the host ended it), so it was not rolled back: apply again converges it`,
+    };
+  };
+  if (s.held?.ended === true && undo.length > 0) {
     // the connection dropped and took the lock with it: over a new connection, with the lock
     // taken again (unless another run has it now), the host is rolled back all the same
-    s.held = (await relock(s.t, o, s.held)) ?? s.held;
+    const again = await relock(s.t, o, s.held);
+    if (again.ok) s.held = again.held;
+    else if (again.unreachable)
+      return unreachableAfter(0, `the host could not be reached again (${again.message})`);
+    else return lockEnded();
   }
-  const { undo, notReloaded } = rollbackWithoutSuspects(f.done, f.facts, o.runId);
+  /** Whether the lock ended because the connection did (read afresh: a step may end it). */
+  const lostWithConnection = (): boolean => s.held?.ended === true && s.held.lost;
   let rollbackOk = notReloaded.length === 0;
-  for (const [i, c] of undo.entries()) {
-    // another run may hold the host now: change nothing more (each change done was verified)
-    if (s.held?.ended === true) {
-      s.keepStash = true;
-      return {
-        outcome: 'failed',
-        message: `${f.failure}; its lock on the host ended before the rollback (kpfleet unlock, or the host ended it), so it was not rolled back: apply again converges it`,
-      };
+  /** The rollback's own connection was lost once, and the lock taken again over a new one. */
+  let retried = false;
+  let i = 0;
+  /** The batch that may still run is stopped (`stopBatch`): not asked again after a reconnect. */
+  let stopped = f.batchUnknown !== true;
+  let after: string;
+  for (;;) {
+    try {
+      if (!stopped && undo.length > 0) {
+        if (lostWithConnection()) throw new RollbackConnectionLost();
+        const notStopped = await stopBatch(o, s.t);
+        if (notStopped !== undefined) {
+          s.keepStash = true;
+          return {
+            outcome: 'rollback-failed',
+            message: `${f.failure}; ${notStopped}, so the host was not rolled back: the host needs a look${kept()}`,
+          };
+        }
+        stopped = true;
+      }
+      for (; i < undo.length; i++) {
+        const c = undo[i] as Change;
+        if (s.held?.ended === true) {
+          // lost with the connection: taken again below (once)
+          if (s.held.lost) throw new RollbackConnectionLost();
+          return lockEnded();
+        }
+        const facts = await gatherFacts(s.t);
+        const rec = await runStep(
+          o,
+          s.t,
+          f.host,
+          c,
+          i,
+          undo.length,
+          { facts, staging: f.staging, lockLost: f.lockLost },
+          true,
+        );
+        s.steps.push(rec);
+        // the connection went during the step (and its lock with it): the step is run again
+        if (!rec.ok && lostWithConnection()) throw new RollbackConnectionLost();
+        if (!rec.ok) rollbackOk = false;
+      }
+      after = o.fingerprint(await gatherFacts(s.t, { prelude: s.unstage }));
+      break;
+    } catch (err) {
+      if (!(err instanceof RollbackConnectionLost) && !unreachable(err)) throw err;
+      if (retried || s.held === undefined)
+        return unreachableAfter(i, 'the connection was lost again during the rollback');
+      retried = true;
+      const again = await relock(s.t, o, s.held);
+      if (!again.ok && again.unreachable)
+        return unreachableAfter(
+          i,
+          `the connection was lost during the rollback, and the host could not be reached again (${again.message})`,
+        );
+      if (!again.ok) {
+        // another run holds the host now: as when the lock ended before the rollback
+        s.keepStash = true;
+        return {
+          outcome: 'failed',
+          message: `${f.failure}; the connection was lost during the rollback, and its lock could not be taken again (${again.message.split(';')[0] ?? ''}), so the rollback stopped after ${String(i)} of ${String(undo.length)} steps, each one done verified: apply again converges it`,
+        };
+      }
+      s.held = again.held;
     }
-    const facts = await gatherFacts(s.t);
-    const rec = await runStep(
-      o,
-      s.t,
-      f.host,
-      c,
-      i,
-      undo.length,
-      { facts, staging: f.staging, lockLost: f.lockLost },
-      true,
-    );
-    s.steps.push(rec);
-    if (!rec.ok) rollbackOk = false;
   }
-  const after = o.fingerprint(await gatherFacts(s.t, { prelude: s.unstage }));
   s.unstage = undefined;
   s.keepStash = !rollbackOk;
-  const kept = uninstalled(s.steps)
-    ? ` (the modules it uninstalled are kept in ${stashFolder(o.runId)})`
+  const how = retried
+    ? ' (over a new connection, with the lock taken again: the first was lost during the rollback)'
     : '';
-  if (rollbackOk) return { outcome: 'failed', message: `${f.failure}; rolled back`, after };
+  if (rollbackOk) return { outcome: 'failed', message: `${f.failure}; rolled back${how}`, after };
   return {
     outcome: 'rollback-failed',
-    message: `${f.failure}; the rollback failed too: the host needs a look${kept}${notReloaded.length > 0 ? ` (${notReloaded.join(', ')} not loaded again: suspected of crashing this host, see kpfleet facts)` : ''}`,
+    message: `${f.failure}; the rollback failed too${how}: the host needs a look${kept()}${notReloaded.length > 0 ? ` (${notReloaded.join(', ')} not loaded again: suspected of crashing this host, see kpfleet facts)` : ''}`,
     after,
   };
 }
+
+/** How long the rollback waits for a batch's step in flight to end: one step's time. */
+function stopWaitS(o: RollbackRunner): number {
+  return Math.max(1, Math.ceil(o.commandTimeoutMs / 1000));
+}
+
+/**
+ * Stops a batch that may still run on the host before its rollback (`lock.ts` stopBatchScript):
+ * no further step of it starts, and the one in flight has ended. Undoing while a step of it runs
+ * could race it: the rollback loading the replaced patch again while the batch unloads it, or
+ * uninstalling what it is about to load, leaves a host with neither the old patch nor the new.
+ * So the rollback waits (bounded) under the steps lock taken exclusively, and a batch step that
+ * had not started by then never does (each one checks the stop under the shared lock). Whether
+ * it did not, why (a step still runs after the wait, or the stop failed): nothing is undone then.
+ */
+async function stopBatch(o: RollbackRunner, t: HostSession['t']): Promise<string | undefined> {
+  const waitS = stopWaitS(o);
+  const r = await t.exec(stopBatchScript(o.runId, waitS), {
+    become: true,
+    step: 'stop batch',
+    timeoutMs: (waitS + 30) * 1000,
+  });
+  const said = r.stdout.trim();
+  if (r.code === 0 && said === BATCH_STOPPED) return undefined;
+  if (r.code === 0 && said === BATCH_RUNNING)
+    return `a step of that exec was still running on the host ${String(waitS)} s later`;
+  return `that exec could not be stopped on the host before the rollback (exit ${String(r.code)}: ${lastLines(r.stderr || r.stdout, 2)})`;
+}
+
+/** A rollback step's connection was lost (the step's record says so): the rollback goes on over a new one. */
+class RollbackConnectionLost extends Error {}

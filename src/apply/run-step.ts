@@ -169,7 +169,7 @@ export async function runBatch(
     );
     script = batchScript(
       changes.map((c, k) => ({
-        sent: underStepsLock(steps[k]?.script ?? '', o.runId),
+        sent: underStepsLock(steps[k]?.script ?? '', o.runId, true),
         passing: passingVerify(c) ?? '',
       })),
     );

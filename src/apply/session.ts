@@ -4,7 +4,7 @@
  * staged uploads go, the copies go where the host is in a known state, the lock is released and
  * the connection closed. The commands are `lock.ts`'s and `scripts.ts`'s.
  */
-import { AppError } from '../errors.ts';
+import { AppError, errorInfo, ExitCode } from '../errors.ts';
 import { factsFromOutput } from '../facts/gather.ts';
 import type { HostFacts } from '../facts/model.ts';
 import { PROBE_END, probeScript } from '../facts/probe.ts';
@@ -135,13 +135,28 @@ async function takeLock(
 /**
  * After the lock ended during the run: when the connection ended (and took the lock with it; not
  * when the lock was ended over a live one, as `kpfleet unlock` does), the lock again over a new
- * connection (the transport reconnects), if no other run has taken it since.
+ * connection (the transport reconnects), if no other run has taken it since; else why not
+ * (`unreachable`: the host could not be reached again).
  */
-export async function relock(t: Transport, o: LockOwner, lost: Held): Promise<Held | undefined> {
-  if (!lost.lost) return undefined;
+export async function relock(
+  t: Transport,
+  o: LockOwner,
+  lost: Held,
+): Promise<{ ok: true; held: Held } | { ok: false; message: string; unreachable: boolean }> {
+  if (!lost.lost)
+    return { ok: false, message: 'its lock was ended over a live connection', unreachable: false };
   // the lock alone: the rollback reads the facts before each step anyway
-  const lock = await takeLock(t, o).catch(() => ({ ok: false as const }));
-  return lock.ok ? lock.held : undefined;
+  try {
+    const lock = await takeLock(t, o);
+    return lock.ok ? lock : { ...lock, unreachable: false };
+  } catch (err) {
+    return { ok: false, message: errorInfo(err).message, unreachable: unreachable(err) };
+  }
+}
+
+/** Whether an error says the host could not be reached or the connection was lost. */
+export function unreachable(err: unknown): boolean {
+  return err instanceof AppError && err.exitCode === ExitCode.unreachable;
 }
 
 /**

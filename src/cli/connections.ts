@@ -7,7 +7,14 @@
  *
  * Bounded: at most `max` connections are kept at once (each holds a socket, ssh2's state and
  * possibly a ProxyCommand process), by default what the open-files limit allows (`keepBound`);
- * the hosts past it are logged in to again for the apply. A
+ * the hosts past it are logged in to again for the apply. Which ones are kept, when more hosts
+ * have changes than that: the first in the plan's order (`keep`'s `order`, the host's place in the
+ * selection), since the apply's waves are taken from the plan in that order and run in it: the
+ * earliest waves' hosts, which the apply opens first (and a connection kept for a later wave
+ * would wait longest, through the earlier waves). Facts arrive in any order (`forks` at once), so
+ * a host that comes earlier in the plan than the last one kept takes its place: that one is
+ * closed at once and logged in to again for its apply. Not bounded by `forks`: every host kept
+ * is one login fewer, whatever the apply's parallelism. A
  * kept connection that dies while it waits (a long prompt, a host's idle timeout despite the
  * keepalives) is set up again by the transport on its next command: a second login, never a
  * failure.
@@ -44,8 +51,11 @@ function readLimits(): string {
 export interface RunConnections {
   /** The host's kept connection (handed over once), else a new one. */
   open: OpenTransport;
-  /** Keeps the connection of a host whose plan has changes, below the bound: whether it did. */
-  keep: (t: Transport, plan: HostPlan) => boolean;
+  /**
+   * Keeps the connection of a host whose plan has changes, `order` its place in the plan: whether
+   * it did. At the bound, the kept host latest in the plan gives way to an earlier one (closed).
+   */
+  keep: (t: Transport, plan: HostPlan, order: number) => boolean;
   /** How many are kept now. */
   readonly size: number;
   /** Closes every connection still kept. */
@@ -53,17 +63,32 @@ export interface RunConnections {
 }
 
 export function runConnections(open: OpenTransport, max = keepBound()): RunConnections {
-  const kept = new Map<string, Transport>();
+  const kept = new Map<string, { t: Transport; order: number }>();
+  /** Connections that gave way to an earlier host's, being closed. */
+  const closing = new Set<Promise<void>>();
+  const close = (t: Transport): void => {
+    const p = t.close().catch(() => undefined);
+    closing.add(p);
+    void p.then(() => closing.delete(p));
+  };
   return {
     open: async (conn: HostConnection) => {
-      const t = kept.get(conn.host);
-      if (t === undefined) return open(conn);
+      const k = kept.get(conn.host);
+      if (k === undefined) return open(conn);
       kept.delete(conn.host);
-      return t;
+      return k.t;
     },
-    keep: (t, plan) => {
-      if (plan.status !== 'changes' || kept.size >= max || kept.has(t.host)) return false;
-      kept.set(t.host, t);
+    keep: (t, plan, order) => {
+      if (plan.status !== 'changes' || kept.has(t.host)) return false;
+      if (kept.size >= max) {
+        // the kept host latest in the plan (the last wave among them) gives way to an earlier one
+        let last: [string, { t: Transport; order: number }] | undefined;
+        for (const e of kept) if (last === undefined || e[1].order > last[1].order) last = e;
+        if (last === undefined || last[1].order <= order) return false;
+        kept.delete(last[0]);
+        close(last[1].t);
+      }
+      kept.set(t.host, { t, order });
       return true;
     },
     get size() {
@@ -72,7 +97,8 @@ export function runConnections(open: OpenTransport, max = keepBound()): RunConne
     closeAll: async () => {
       const all = [...kept.values()];
       kept.clear();
-      await Promise.all(all.map((t) => t.close().catch(() => undefined)));
+      await Promise.all(all.map((k) => k.t.close().catch(() => undefined)));
+      await Promise.all([...closing]);
     },
   };
 }

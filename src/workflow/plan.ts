@@ -70,11 +70,12 @@ export function replanner(
 }
 
 /**
- * Offered each host's connection once its plan is made: returns true when it keeps the
+ * Offered each host's connection once its plan is made, with the host's place in the selection
+ * (`order`: the plan's order, in which its waves are taken): returns true when it keeps the
  * connection (and closes it later), so that apply changes the host over the connection its plan
  * read the facts on. Otherwise the connection is closed at once.
  */
-export type KeepConnection = (t: Transport, plan: HostPlan) => boolean;
+export type KeepConnection = (t: Transport, plan: HostPlan, order: number) => boolean;
 
 export interface MakePlanOptions {
   forks: number;
@@ -146,7 +147,7 @@ export async function planFleet<T>(
       waiting.delete(next++);
       each(k as T);
     }
-    return transport !== undefined && o.keepConnection?.(transport, planned.plan) === true;
+    return transport !== undefined && o.keepConnection?.(transport, planned.plan, index) === true;
   });
 }
 

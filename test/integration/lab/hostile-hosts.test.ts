@@ -126,6 +126,9 @@ describe('a host that prints more than the output cap', () => {
     writeFileSync(join(b.sim.root, 'var/tmp/flood'), '');
     // under the cap, but one line of 1 MiB: the step record keeps only its end
     floodingKpatch(c, 'install', "head -c 1048576 /dev/zero | tr '\\0' x");
+    // the commands each host was sent, in order
+    const sent = new Map<string, string[]>();
+    lab.onExec = (h, command) => sent.set(h.name, [...(sent.get(h.name) ?? []), command]);
     try {
       const r = await kpfleet([
         'apply',
@@ -161,6 +164,18 @@ describe('a host that prints more than the output cap', () => {
       }
       expect(c.sim.readSysfs().patches[MOD]?.enabled).toBe('1');
       for (const h of [a, b, c]) expect(lockHeld(h.sim.root)).toBe(false);
+      // lab001's install + load exec did not come back (the cap): before its rollback undid
+      // anything, the batch was stopped on the host (lock.ts stopBatchScript), and only there
+      const stops = (h: string) =>
+        (sent.get(h) ?? []).flatMap((cmd, k) =>
+          cmd.includes('batch.stop') && !cmd.includes('kpatch') ? [k] : [],
+        );
+      const firstUndo = (sent.get('lab001') ?? []).findIndex((cmd) =>
+        /kpatch (force )?unload|kpatch uninstall/.test(cmd),
+      );
+      expect(stops('lab001')).toHaveLength(1);
+      expect(stops('lab001')[0]).toBeLessThan(firstUndo);
+      expect([stops('lab002'), stops('lab003')]).toEqual([[], []]);
       const audit = readFileSync(join(lab.dir, 'audit.jsonl'), 'utf8')
         .trim()
         .split('\n')
@@ -176,6 +191,7 @@ describe('a host that prints more than the output cap', () => {
         expect(audit.filter((x) => x.host === h).map((x) => x.result)[0], h).toBe('started');
       expect(ends.find((x) => x.host === 'lab001')?.message).toMatch(/printed more than 8 MiB/);
     } finally {
+      lab.onExec = undefined;
       honestKpatch(a);
       honestKpatch(c);
       rmSync(join(b.sim.root, 'var/tmp/flood'), { force: true });

@@ -220,11 +220,135 @@ describe('the connection or the lock lost mid-run', () => {
     );
     expect(h.connections).toBe(2);
     expect(h.log.filter((l) => l === 'hold')).toHaveLength(2);
+    // the batch may still run on the host: it is stopped (and its step in flight waited for)
+    // under the lock taken again, before anything is undone
+    const after = h.log.slice(h.log.indexOf('drop (load)'));
+    expect(after.slice(0, 3)).toEqual(['drop (load)', 'hold', 'stop batch']);
+    expect(after.filter((l) => l === 'stop batch')).toHaveLength(1);
     expectAsBefore(h, before);
     // and the next run converges it
     h.faults = {};
     const again = await apply(fleet, await fleet.plan());
     expect(again.results[0]?.outcome).toBe('changed');
+  });
+
+  it('a batch step still running after the wait: nothing is undone under it, rollback-failed', async () => {
+    const { fleet, h, plan } = await planned(ONE);
+    h.faults.dropDuring = (s) => s.change.action === 'load' && !s.rollback;
+    h.faults.batchStillRunning = true;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]).toMatchObject({
+      outcome: 'rollback-failed',
+      message: `${INSTALL}: the connection to h001 was lost during load (sent in one exec with ${LOAD}: any of them may have run); a step of that exec was still running on the host 1 s later, so the host was not rolled back: the host needs a look`,
+    });
+    expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([]);
+    expect(h.model.installed).toHaveLength(1);
+    expect(h.lock).toBeUndefined();
+  });
+
+  it('a batch that came back (its step failed) is not stopped: nothing of it runs any more', async () => {
+    const { fleet, h, plan } = await planned(ONE);
+    h.faults.failStep = (s) =>
+      s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome).toBe('failed');
+    expect(h.log).not.toContain('stop batch');
+  });
+
+  it("the rollback's facts read loses the connection: locked again over a new one, the facts read again, rolled back", async () => {
+    const { fleet, h, plan, before } = await planned(ONE);
+    h.faults.failStep = (s) =>
+      s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
+    // the first facts read of its own exec is the rollback's, before its first step
+    h.faults.dropProbe = (n) => n === 1;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]).toMatchObject({
+      outcome: 'failed',
+      message: `${LOAD}: ${MOD} is not in /sys/kernel/livepatch (exit 1: kpatch: failed to load module); rolled back (over a new connection, with the lock taken again: the first was lost during the rollback)`,
+    });
+    expect(h.connections).toBe(2);
+    expect(h.log.filter((l) => l === 'hold')).toHaveLength(2);
+    expect(h.log.slice(h.log.indexOf('drop (facts)'))).toEqual([
+      'drop (facts)',
+      'hold',
+      'probe',
+      'rollback unload livepatch_cve_2024_1086',
+      'probe',
+      'rollback uninstall livepatch_cve_2024_1086',
+      'staging cleanup',
+      'probe',
+      'release',
+    ]);
+    expectAsBefore(h, before);
+  });
+
+  it('a rollback step loses the connection after it ran: the step runs again over a new one, rolled back', async () => {
+    const { fleet, h, plan, before } = await planned(ONE);
+    h.faults.failStep = (s) =>
+      s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
+    let drops = 0;
+    h.faults.dropDuring = (s) => s.rollback && s.change.action === 'uninstall' && drops++ === 0;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome).toBe('failed');
+    expect(r.results[0]?.message).toMatch(/; rolled back \(over a new connection/);
+    // the lost step is recorded as it went, then run again (it had run: its verification passes)
+    expect(stepsOf(r)?.slice(-3)).toEqual([
+      `R - unload ${MOD} ok`,
+      `R - uninstall livepatch-cve-2024-1086.ko (${EL9}) FAILED`,
+      `R - uninstall livepatch-cve-2024-1086.ko (${EL9}) ok`,
+    ]);
+    expect(h.connections).toBe(2);
+    expectAsBefore(h, before);
+  });
+
+  it('a rollback step loses the connection twice: unreachable after the retry, not a lock ended by hand', async () => {
+    const { fleet, h, plan } = await planned(ONE);
+    h.faults.failStep = (s) =>
+      s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
+    h.faults.dropDuring = (s) => s.rollback && s.change.action === 'unload';
+    const r = await apply(fleet, plan);
+    expect(r.results[0]).toMatchObject({
+      outcome: 'unreachable',
+      message: `${LOAD}: ${MOD} is not in /sys/kernel/livepatch (exit 1: kpatch: failed to load module); the connection was lost again during the rollback, so it was not rolled back: the host needs a look, then apply again`,
+    });
+    expect(h.connections).toBe(3);
+    expect(h.log.filter((l) => l === 'rollback unload livepatch_cve_2024_1086')).toHaveLength(2);
+    expect(h.model.installed).toHaveLength(1);
+  });
+
+  it('lost during the rollback, and another run holds the lock by then: failed, changing nothing more, saying how far it went', async () => {
+    const { fleet, h, plan } = await planned(ONE);
+    h.faults.failStep = (s) =>
+      s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
+    h.faults.dropProbe = (n) => {
+      if (n !== 1) return false;
+      h.faults.lockedBy = { kind: 'busy', owner: 'bob@ci', since: 'noon', run: 'run-b' };
+      return true;
+    };
+    const r = await apply(fleet, plan);
+    expect(r.results[0]).toMatchObject({
+      outcome: 'failed',
+      message: `${LOAD}: ${MOD} is not in /sys/kernel/livepatch (exit 1: kpatch: failed to load module); the connection was lost during the rollback, and its lock could not be taken again (locked by bob@ci since noon (run run-b)), so the rollback stopped after 0 of 2 steps, each one done verified: apply again converges it`,
+    });
+    expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([]);
+  });
+
+  it('the connection is lost again after the retry: unreachable, and the message says how far the rollback went', async () => {
+    const { fleet, h, plan } = await planned(ONE);
+    h.faults.failStep = (s) =>
+      s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
+    // the rollback's first facts read, and the one before its second step over the new connection
+    h.faults.dropProbe = (n) => n === 1 || n === 3;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]).toMatchObject({
+      outcome: 'unreachable',
+      message: `${LOAD}: ${MOD} is not in /sys/kernel/livepatch (exit 1: kpatch: failed to load module); the connection was lost again during the rollback, so its rollback is not known to be complete (1 of 2 rollback steps run): the host needs a look, then apply again`,
+    });
+    expect(h.connections).toBe(3);
+    expect(h.log.filter((l) => l === 'hold')).toHaveLength(2);
+    // the unload was undone; the install was not
+    expect(h.model.installed).toHaveLength(1);
+    expect(h.lock).toBeUndefined();
   });
 
   it('the lock ended mid-run (kpfleet unlock): no further change, the host is not rolled back', async () => {

@@ -7,7 +7,11 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { batchScript } from '../../../src/apply/batch.ts';
+import { VERIFY_MARK } from '../../../src/apply/step-frame.ts';
 import {
+  BATCH_RUNNING,
+  BATCH_STOPPED,
   describeHolder,
   holderScript,
   LOCK_LOST_ERROR,
@@ -18,6 +22,7 @@ import {
   parseLockAnswer,
   parseLockState,
   refusedForLock,
+  stopBatchScript,
   underStepsLock,
   unlockScript,
 } from '../../../src/apply/lock.ts';
@@ -99,6 +104,8 @@ describe('the scripts sent to the host', () => {
     expect(parses(lockStateScript())).toBe(true);
     expect(parses(unlockScript(hostile.runId, true))).toBe(true);
     expect(parses(underStepsLock("echo 'a b'; exit 3", hostile.runId))).toBe(true);
+    expect(parses(underStepsLock("echo 'a b'; exit 3", hostile.runId, true))).toBe(true);
+    expect(parses(stopBatchScript(hostile.runId, 30))).toBe(true);
   });
 
   it('the info the holder writes is one line per field: a newline in a value cannot add a field', () => {
@@ -245,6 +252,74 @@ describe('the lock files are root only (run for real, as root, in a scratch fold
       }
     },
   );
+});
+
+describe('a batch that may still run is stopped before its rollback (run for real in a scratch folder)', () => {
+  /** A batch of run-1 (batch.ts) under `kp`: a slow first step, then a second; running. */
+  function startBatch(kp: string, dir: string, firstSleepS: number) {
+    const passing = (s: string) => `${s}; printf '\\n%s 0\\n' ${VERIFY_MARK}`;
+    const script = batchScript([
+      {
+        sent: underStepsLock(
+          passing(`touch ${dir}/started1; sleep ${String(firstSleepS)}; touch ${dir}/done1`),
+          'run-1',
+          true,
+        ),
+        passing: '',
+      },
+      { sent: underStepsLock(passing(`touch ${dir}/ran2`), 'run-1', true), passing: '' },
+    ]).replaceAll('/var/lib/kpfleet', kp);
+    const proc = spawn('sh', ['-c', script], { stdio: 'ignore' });
+    return new Promise((r) => proc.on('close', r));
+  }
+  const stop = (kp: string, waitS: number) =>
+    spawnSync('sh', ['-c', stopBatchScript('run-1', waitS).replaceAll('/var/lib/kpfleet', kp)], {
+      encoding: 'utf8',
+    });
+  const until = async (path: string) => {
+    for (let i = 0; i < 200 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 25));
+  };
+
+  it('the step in flight is waited for, the next never starts; a step alone of the run still runs', async () => {
+    const { dir, kp } = scratchRoot();
+    try {
+      const h = await startHolder(kp, 'run-1');
+      const ended = startBatch(kp, dir, 1);
+      await until(`${dir}/started1`);
+      const r = stop(kp, 10);
+      expect(r.stdout).toBe(`${BATCH_STOPPED}\n`);
+      // it returned only once the step in flight had ended
+      expect(existsSync(`${dir}/done1`)).toBe(true);
+      await ended;
+      expect(existsSync(`${dir}/ran2`)).toBe(false);
+      // the rollback's own steps (one exec each, not stoppable) run
+      expect(step(kp, 'run-1', 'echo undo')).toEqual({ code: 0, out: 'undo\n', err: '' });
+      await h.stop();
+      // the next run's holder drops the stop of an earlier run
+      expect(existsSync(`${kp}/locks/batch.stop`)).toBe(true);
+      const next = await startHolder(kp, 'run-2');
+      expect(existsSync(`${kp}/locks/batch.stop`)).toBe(false);
+      await next.stop();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a step still running when the wait ends: RUNNING (the rollback does not go on under it)', async () => {
+    const { dir, kp } = scratchRoot();
+    try {
+      const h = await startHolder(kp, 'run-1');
+      const ended = startBatch(kp, dir, 3);
+      await until(`${dir}/started1`);
+      expect(stop(kp, 1).stdout).toBe(`${BATCH_RUNNING}\n`);
+      await ended;
+      expect(existsSync(`${dir}/done1`)).toBe(true);
+      expect(existsSync(`${dir}/ran2`)).toBe(false);
+      await h.stop();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('kpfleet unlock reads and ends the lock in its folder (run for real in a scratch folder)', () => {

@@ -30,7 +30,7 @@ export function recogniseBatch(
       for (const f of facts) {
         for (const staging of stagings) {
           const parts = run.map((c) => ({
-            sent: underStepsLock(stepFor(c, { facts: f, staging, runId }).script, runId),
+            sent: underStepsLock(stepFor(c, { facts: f, staging, runId }).script, runId, true),
             passing: passingVerify(c) ?? '',
           }));
           if (batchScript(parts) === command) return parts;

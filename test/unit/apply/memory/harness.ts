@@ -131,14 +131,18 @@ export class MemoryFleet {
    * Reads every host's facts through its transport and plans it, as `kpfleet plan` does; a
    * connection `keepConnection` keeps is left open (apply without a saved plan, cli/connections.ts).
    */
-  async plan(keepConnection?: KeepConnection): Promise<Plan> {
+  async plan(keepConnection?: KeepConnection, o: { reverse?: boolean } = {}): Promise<Plan> {
     const hosts: HostPlan[] = [];
-    for (const h of this.hosts) {
+    // the facts of the last host first (`reverse`), as forks may bring them; the plan in order
+    const order = [...this.hosts.keys()];
+    if (o.reverse === true) order.reverse();
+    for (const i of order) {
+      const h = this.hosts[i] as MemoryHost;
       const t = h.open();
       const facts = await gatherFacts(t);
       const plan = this.planOne(h.name, facts, factsFingerprint(facts));
-      if (keepConnection?.(t, plan) !== true) await t.close();
-      hosts.push(plan);
+      if (keepConnection?.(t, plan, i) !== true) await t.close();
+      hosts[i] = plan;
     }
     return buildPlan(hosts, {
       createdAt: RUN.since,

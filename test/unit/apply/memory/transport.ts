@@ -19,7 +19,8 @@
  *   answer is the command's output, `VERIFY_MARK <rc>`, and what the verification reads, in
  *   the format `splitStepOutput`/`judgeStep` read;
  * - the staging clean-up, the copy kept before an uninstall and its removal (`scripts.ts`'s
- *   commands), the configured health check;
+ *   commands), the configured health check, the rollback's stop of a batch (`stopBatchScript`,
+ *   its wait 1 s: the harness's step time);
  * - uploads of planned destinations (`~/.kpfleet/stage/…`, their folders made: the staging folder
  *   then exists, at STAGING_PATH), checked by sha256; each answers the file's absolute path.
  * Anything else (a command, an option such as `become`, an upload elsewhere) is refused: `exec`
@@ -28,7 +29,8 @@
  *
  * Faults, per host (`faults`): a step that fails (exit 1, nothing changed), a load that stays in
  * transition (does not verify), the lock held by another run, the connection dropped during a
- * step (after it ran on the host; its lock goes with it; the next command reconnects), a hook
+ * step (after it ran on the host; its lock goes with it; the next command reconnects) or during
+ * a facts probe (before it answers), a hook
  * as each step starts (to abort the run there, or end the lock as `kpfleet unlock` does), a
  * health check that fails, a copy before an uninstall that cannot be made, a host that cannot
  * be reached. A change behind the plan's back (stale facts) is a change to `model` between plan
@@ -36,8 +38,11 @@
  */
 import { rollbackChanges } from '../../../../src/apply/rollback.ts';
 import {
+  BATCH_RUNNING,
+  BATCH_STOPPED,
   holderScript,
   LOCK_LOST_EXIT,
+  stopBatchScript,
   LOCK_LOST_MARK,
   underStepsLock,
 } from '../../../../src/apply/lock.ts';
@@ -100,6 +105,16 @@ export interface HostFaults {
   lockedBy?: ForeignLock;
   /** The connection is cut while this step runs, once the host has made its change. */
   dropDuring?: (s: StepInfo) => boolean;
+  /**
+   * The connection is cut during the `n`th facts probe run as its own exec since `expect` (1, 2,
+   * …; not the one in the lock's session), before it answers.
+   */
+  dropProbe?: (n: number) => boolean;
+  /**
+   * A batch's step is still running when the rollback asks it to stop (its wait ends first):
+   * `stopBatchScript` answers RUNNING.
+   */
+  batchStillRunning?: boolean;
   /** Called as each step starts on the host (before it runs): abort the run, end the lock, … */
   onStep?: (s: StepInfo) => void;
   /** The health check fails, saying this on stderr (exit 1). */
@@ -132,6 +147,8 @@ export class MemoryHost {
   /** Each facts answer given since `expect`, as apply parses it. */
   readonly served: HostFacts[] = [];
   private expected: RunCommands | undefined;
+  /** Facts probes run as their own exec since `expect`. */
+  private probes = 0;
   private readonly helds = new Set<{ ended: boolean; lost: boolean; code: number | null }>();
 
   constructor(name: string, model: ModelHost, bootIndex = 1) {
@@ -146,6 +163,7 @@ export class MemoryHost {
     this.served.length = 0;
     this.log.length = 0;
     this.connections = 0;
+    this.probes = 0;
     return Promise.resolve();
   }
 
@@ -204,6 +222,7 @@ export class MemoryHost {
     const become = options.become === true;
     const probe = probeScript();
     if (command === probe || command.endsWith(`\n} >/dev/null 2>&1\n${probe}`)) {
+      if (this.faults.dropProbe?.(++this.probes) === true) this.drop('facts');
       if (command !== probe) {
         const e = this.need(command);
         if (
@@ -230,6 +249,11 @@ export class MemoryHost {
         if (p.startsWith(`${stashFolder(e.run.runId)}/`)) this.stash.delete(p);
       return ok('');
     }
+    // the rollback's stop of a batch, its wait one step's time (the harness's 1 s)
+    if (command === stopBatchScript(e.run.runId, 1) && become) {
+      this.log.push('stop batch');
+      return ok(`${this.faults.batchStillRunning === true ? BATCH_RUNNING : BATCH_STOPPED}\n`);
+    }
     if (e.healthCheck !== undefined && command === e.healthCheck && !become) {
       this.log.push('health check');
       const sick = this.faults.unhealthy;
@@ -244,7 +268,7 @@ export class MemoryHost {
           e.run.runId,
         )
       : undefined;
-    if (parts !== undefined) return answerBatch(parts, (sent) => this.step(e, sent, true));
+    if (parts !== undefined) return answerBatch(parts, (sent) => this.step(e, sent, true, true));
     return this.step(e, command, become);
   }
 
@@ -266,7 +290,12 @@ export class MemoryHost {
   }
 
   /** The change this command is the step of: the plan's, or the rollback's. */
-  private recognise(e: RunCommands, command: string, become: boolean): StepInfo | undefined {
+  private recognise(
+    e: RunCommands,
+    command: string,
+    become: boolean,
+    inBatch: boolean,
+  ): StepInfo | undefined {
     const facts = this.served.length ? this.served : [];
     const rollback = facts.flatMap((f) => rollbackChanges(e.changes, f, e.run.runId));
     const candidates = [
@@ -277,7 +306,7 @@ export class MemoryHost {
       for (const f of facts) {
         for (const staging of [STAGING_PATH, '']) {
           const s = stepFor(c, { facts: f, staging, runId: e.run.runId });
-          const sent = s.become ? underStepsLock(s.script, e.run.runId) : s.script;
+          const sent = s.become ? underStepsLock(s.script, e.run.runId, inBatch) : s.script;
           if (sent === command && s.become === become)
             return { change: c, rollback: r, host: this };
         }
@@ -286,8 +315,9 @@ export class MemoryHost {
     return undefined;
   }
 
-  private step(e: RunCommands, command: string, become: boolean): ExecResult {
-    const info = this.recognise(e, command, become);
+  /** A step alone, or (`inBatch`) a batch's part: stoppable (lock.ts underStepsLock). */
+  private step(e: RunCommands, command: string, become: boolean, inBatch = false): ExecResult {
+    const info = this.recognise(e, command, become, inBatch);
     if (!info) return this.refuse('not a command apply sends for this plan', command);
     const c = info.change;
     // the host runs a root step only while run.info names this run (lock.ts underStepsLock)
@@ -314,16 +344,20 @@ export class MemoryHost {
         output = err.message;
       }
     }
-    if (this.faults.dropDuring?.(info) === true) {
-      this.endLock(true);
-      throw new ConnectionLostError(`the connection to ${this.name} was lost during ${c.action}`, {
-        host: this.name,
-        step: c.action,
-      });
-    }
+    if (this.faults.dropDuring?.(info) === true) this.drop(c.action);
     return ok(
       `${output ? `${output}\n` : ''}\n${VERIFY_MARK} ${String(rc)}\n${verifyText(this.model, this.transition, c)}\n`,
     );
+  }
+
+  /** The connection is cut during `step`: the lock goes with it. */
+  private drop(step: string): never {
+    this.log.push(`drop (${step})`);
+    this.endLock(true);
+    throw new ConnectionLostError(`the connection to ${this.name} was lost during ${step}`, {
+      host: this.name,
+      step,
+    });
   }
 
   /** The change on the model: an install from this run's copy, else as `applyChange`. */
