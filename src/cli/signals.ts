@@ -145,6 +145,7 @@ function onCrash(err: unknown): void {
 export function guardProcess(io: CliIo): void {
   if (guard) return;
   guard = { io, crashed: false, ending: false };
+  guardOutputStreams();
   for (const sig of STOP_SIGNALS) process.on(sig, onStop);
   process.on('uncaughtException', onCrash);
   process.on('unhandledRejection', onCrash);
@@ -163,9 +164,11 @@ export function guardedExitCode(code: number): number {
 let streamsGuarded = false;
 
 /**
- * A terminal that hung up fails every later write to it (EIO), and an 'error' event nobody
- * listens to would end kpfleet on the spot, in the middle of a host. Once a run has started to
- * change hosts, such errors are dropped: what the run does is in the audit log and the report.
+ * A terminal that hung up fails every later write to it (EIO), a pipe whose reader went away
+ * (`kpfleet plan | head`) fails it with EPIPE, and an 'error' event nobody listens to would end
+ * kpfleet on the spot as a crash, in the middle of a host during apply. Such errors are dropped:
+ * the command runs to its end with its own exit code, and what a run did is in the audit log and
+ * the report (test/integration/cli/closed-stdout.test.ts).
  */
 function guardOutputStreams(): void {
   if (streamsGuarded) return;
