@@ -52,13 +52,29 @@ export interface BatchPart {
 }
 
 /**
+ * How the output of a step that passed ends, once its trailing newlines are dropped (as command
+ * substitution drops them): exit status 0, then its passing verification.
+ */
+export function passingEnding(passing: string): string {
+  return `\n${VERIFY_MARK} 0${passing === '' ? '' : `\n${passing}`}`;
+}
+
+/**
+ * The gate between two steps, as the host's shell applies it (`batchScript`'s `case`): the batch
+ * goes on only when the step's output ends as a pass does and says nothing of an unsynced change.
+ * For the in-memory host (test/unit/apply/memory/batch.ts), which must gate exactly as hosts do.
+ */
+export function gatePasses(out: string, passing: string): boolean {
+  return !out.includes(UNSYNCED_MARK) && out.endsWith(passingEnding(passing));
+}
+
+/**
  * The steps as one script: for each, its marker, its output (captured, then printed), then the
  * gate. The script's exit status is 0 whatever happened: the output says what ran.
  */
 export function batchScript(parts: readonly BatchPart[]): string {
   const lines = parts.flatMap((p, k) => {
-    // the output ends with this once command substitution dropped the trailing newlines
-    const ending = `\n${VERIFY_MARK} 0${p.passing === '' ? '' : `\n${p.passing}`}`;
+    const ending = passingEnding(p.passing);
     return [
       `printf '\\n%s %s\\n' ${STEP_MARK} ${String(k)}`,
       `out=$(${p.sent}\n)`,

@@ -7,7 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { batchScript, passingVerify, splitBatch } from '../../../src/apply/batch.ts';
+import { batchScript, gatePasses, passingVerify, splitBatch } from '../../../src/apply/batch.ts';
 import { LOCK_LOST_MARK } from '../../../src/apply/lock.ts';
 import { frame } from '../../../src/apply/step-frame.ts';
 import { judgeStep } from '../../../src/apply/steps.ts';
@@ -42,6 +42,35 @@ function run(shell: string, parts: { sent: string; passing: string }[]): string 
 }
 
 describe.each(['sh', 'bash'])('a batch run by %s', (shell) => {
+  it("gates as gatePasses says (the in-memory host's gate is the shell's)", () => {
+    const outputs: [string, number, string, string][] = [
+      ['ok', 0, '10', '10'],
+      ['ok', 0, '10\n\n', '10'],
+      ['ok', 0, '100', '10'],
+      ['ok', 0, '1', '10'],
+      ['ok', 1, '10', '10'],
+      ['ok', 0, '', ''],
+      ['ok', 0, '\n', ''],
+      ['ok', 0, 'x', ''],
+      ['ok', 0, `${SHA}\n`, SHA],
+      ['ok', 0, `${SHA} `, SHA],
+      ['ok', 0, 'enabled', 'enabled'],
+      ['ok', 0, 'disabled', 'enabled'],
+    ];
+    for (const [said, rc, verify, passing] of outputs) {
+      for (const durable of [undefined, 'false']) {
+        const parts = [
+          { sent: fake(said, rc, verify, durable), passing },
+          { sent: fake('second', 0, ''), passing: '' },
+        ];
+        const outs = splitBatch(run(shell, parts), 2);
+        const first = (outs[0] ?? '').replace(/\n+$/, '');
+        const label = JSON.stringify([said, rc, verify, passing, durable]);
+        expect(outs.length === 2, label).toBe(gatePasses(first, passing));
+      }
+    }
+  });
+
   it('every step passes: all run, each judged from its own output', () => {
     const changes = [INSTALL, LOAD, ENABLE, UNLOAD];
     const parts = [

@@ -2,14 +2,13 @@
  * The memory host's answer to a batch (src/apply/batch.ts): recognised by building the batch of
  * every run of two or more consecutive plan changes (with each facts answer given, and each
  * staging folder) and comparing the whole command; then each part is run as the step alone would
- * be, and the host's gate is applied as the script applies it: the batch goes on only while a
- * step's output (trailing newlines dropped) ends with its passing verification after exit status
- * 0, and says nothing of an unsynced change.
+ * be, and the host's gate is applied as the script applies it (`gatePasses`, checked against the
+ * shell's own in test/integration/apply/batch.test.ts).
  */
-import { batchScript, passingVerify, STEP_MARK } from '../../../../src/apply/batch.ts';
+import { batchScript, gatePasses, passingVerify, STEP_MARK } from '../../../../src/apply/batch.ts';
 import type { BatchPart } from '../../../../src/apply/batch.ts';
 import { underStepsLock } from '../../../../src/apply/lock.ts';
-import { stepFor, UNSYNCED_MARK, VERIFY_MARK } from '../../../../src/apply/steps.ts';
+import { stepFor } from '../../../../src/apply/steps.ts';
 import type { HostFacts } from '../../../../src/facts/model.ts';
 import type { Change } from '../../../../src/plan/model.ts';
 import type { ExecResult } from '../../../../src/transport/transport.ts';
@@ -50,8 +49,7 @@ export function answerBatch(
   for (const [k, p] of parts.entries()) {
     const out = step(p.sent).stdout.replace(/\n+$/, '');
     stdout += `\n${STEP_MARK} ${String(k)}\n${out}\n`;
-    const ending = `\n${VERIFY_MARK} 0${p.passing === '' ? '' : `\n${p.passing}`}`;
-    if (out.includes(UNSYNCED_MARK) || !out.endsWith(ending)) break;
+    if (!gatePasses(out, p.passing)) break;
   }
   return { code: 0, signal: null, stdout, stderr: '', durationMs: 0 };
 }
