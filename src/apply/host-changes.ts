@@ -8,10 +8,10 @@ import type { Change } from '../plan/model.ts';
 import type { Held, Transport } from '../transport/transport.ts';
 import type { StepRecord } from './events.ts';
 import { passingVerify } from './batch.ts';
-import { LOCK_LOST_ERROR, underStepsLock } from './lock.ts';
-import { stepFor } from './steps.ts';
+import { LOCK_LOST_ERROR } from './lock.ts';
 import type { StepContext, StepRunner } from './run-step.ts';
-import { runBatch, runStep } from './run-step.ts';
+import { batchedStep, runBatch, runStep } from './run-step.ts';
+import type { BatchedStep } from './run-step.ts';
 import { pushAll } from '../util/arrays.ts';
 
 export type ChangesEnd =
@@ -64,17 +64,24 @@ export function longestBatch(changes: readonly Change[]): number {
   return most;
 }
 
-/** The bytes a step sends in a batch (0 when it cannot be built: it then fails on its own). */
-function sentSize(c: Change, ctx: StepContext, runId: string): number {
-  try {
-    return underStepsLock(
-      stepFor(c, { facts: ctx.facts, staging: ctx.staging, runId }).script,
-      runId,
-      true,
-    ).length;
-  } catch {
-    return 0;
-  }
+/**
+ * Each change as a batch sends it, built once (`batchedStep`): what sizes a batch is what it
+ * sends. Built again only when the staging folder changed since (an upload in between).
+ */
+function batchedSteps(ctx: StepContext, runId: string): (c: Change) => BatchedStep | Error {
+  const made = new Map<Change, { staging: string; built: BatchedStep | Error }>();
+  return (c) => {
+    const had = made.get(c);
+    if (had?.staging === ctx.staging) return had.built;
+    let built: BatchedStep | Error;
+    try {
+      built = batchedStep(c, ctx, runId);
+    } catch (err) {
+      built = err instanceof Error ? err : new Error(String(err));
+    }
+    made.set(c, { staging: ctx.staging, built });
+    return built;
+  };
 }
 
 export async function runChanges(
@@ -86,14 +93,28 @@ export async function runChanges(
 ): Promise<ChangesEnd> {
   const done: Change[] = [];
   const total = changes.length;
+  const built = batchedSteps(run.ctx, o.runId);
+  // a step that cannot be built counts 0 bytes: it fails before anything is sent
   for (let i = 0; i < total;) {
     if (run.held()?.ended === true) return { kind: 'lock-ended', at: i };
     if (o.signal?.aborted === true) return { kind: 'interrupted', at: i };
-    const batch = batchAt(changes, i, (c) => sentSize(c, run.ctx, o.runId));
+    const batch = batchAt(changes, i, (c) => {
+      const b = built(c);
+      return b instanceof Error ? 0 : b.sent.length;
+    });
     let records: StepRecord[];
     let unknown = false;
     if (batch.length >= 2) {
-      ({ records, unknown } = await runBatch(o, t, host, batch, i, total, run.ctx));
+      ({ records, unknown } = await runBatch(
+        o,
+        t,
+        host,
+        batch,
+        i,
+        total,
+        run.ctx,
+        batch.map(built),
+      ));
     } else {
       records = [await runStep(o, t, host, changes[i] as Change, i, total, run.ctx, false)];
     }

@@ -15,6 +15,7 @@ import { LOCK_LOST_ERROR, underStepsLock } from './lock.ts';
 import { stagingOf } from './scripts.ts';
 import { keepCopy } from './session.ts';
 import { batchScript, passingVerify, splitBatch } from './batch.ts';
+import type { BatchPart } from './batch.ts';
 import { lastLines } from './step-frame.ts';
 import { judgeStep, splitStepOutput, stepFor } from './steps.ts';
 
@@ -40,6 +41,24 @@ export interface StepContext {
   /** The absolute staging folder, once an upload of this run put a file there; else ''. */
   staging: string;
   lockLost?: () => boolean;
+}
+
+/** A change as a batch sends it: its script under the steps lock, its step name, its pass. */
+export interface BatchedStep extends BatchPart {
+  step: string;
+}
+
+/**
+ * Builds `c` as a batch sends it (throws when its names do not pass the checks: nothing is sent).
+ * Built once per change (`runChanges` sizes the batch with it, `runBatch` sends it).
+ */
+export function batchedStep(c: Change, ctx: StepContext, runId: string): BatchedStep {
+  const s = stepFor(c, { facts: ctx.facts, staging: ctx.staging, runId });
+  return {
+    sent: underStepsLock(s.script, runId, true),
+    passing: passingVerify(c) ?? '',
+    step: s.step,
+  };
 }
 
 /** Runs one change on a host (`rollback`: a step of the rollback) and records it. */
@@ -127,6 +146,8 @@ export async function runBatch(
   first: number,
   total: number,
   ctx: StepContext,
+  /** Each change as `batchedStep` built it, or what refused it. */
+  built: readonly (BatchedStep | Error)[],
 ): Promise<{ records: StepRecord[]; unknown: boolean }> {
   const labels = changes.map((c) => o.label(c));
   o.onEvent({
@@ -161,22 +182,13 @@ export async function runBatch(
     end(0, rec);
     return { records: [rec], unknown };
   };
-  let script: string;
-  let step: string;
-  try {
-    const steps = changes.map((c) =>
-      stepFor(c, { facts: ctx.facts, staging: ctx.staging, runId: o.runId }),
-    );
-    script = batchScript(
-      changes.map((c, k) => ({
-        sent: underStepsLock(steps[k]?.script ?? '', o.runId, true),
-        passing: passingVerify(c) ?? '',
-      })),
-    );
-    step = steps.map((x) => x.step).join(' + ');
-  } catch (err) {
-    return failFirst(errorInfo(err).message, false); // nothing was sent
+  const steps: BatchedStep[] = [];
+  for (const b of built) {
+    if (b instanceof Error) return failFirst(errorInfo(b).message, false); // nothing was sent
+    steps.push(b);
   }
+  const script = batchScript(steps);
+  const step = steps.map((x) => x.step).join(' + ');
   if (ctx.lockLost?.() === true) return failFirst(LOCK_LOST_ERROR, false);
   let stdout: string;
   let stderr: string;
