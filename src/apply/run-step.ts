@@ -14,7 +14,7 @@ import type { ApplyEvent, StepRecord } from './events.ts';
 import { LOCK_LOST_ERROR, underStepsLock } from './lock.ts';
 import { stagingOf } from './scripts.ts';
 import { keepCopy } from './session.ts';
-import { batchScript, passingVerify, splitBatch } from './batch.ts';
+import { batchScript, passingVerify, splitBatch, STEP_MARK } from './batch.ts';
 import type { BatchPart } from './batch.ts';
 import { lastLines } from './step-frame.ts';
 import { judgeStep, splitStepOutput, stepFor } from './steps.ts';
@@ -133,7 +133,8 @@ export async function runStep(
  * Runs consecutive changes in one exec (`batch.ts`), each judged from its own part of the output
  * as `runStep` judges one, and recorded as its own step. The first step's start is announced
  * before the exec (the audit record is on disk before the host is touched); the others' starts
- * and every end once the exec returned, each step carrying the exec's duration. Only the steps
+ * and every end once the exec returned, each step timed from when its marker arrived to when
+ * the next one did (`stepMarks`; the first from the exec's start, the last to its end). Only the steps
  * that started on the host get records: fewer than given when the host stopped the batch. An exec
  * that did not come back (a lost connection, a timeout) fails the first step, and `unknown` says
  * that any of them may have run.
@@ -159,10 +160,12 @@ export async function runBatch(
     rollback: false,
   });
   const t0 = performance.now();
+  const marks = stepMarks(t0);
+  /** From when its marker came (the first: from the exec's start) to when the next one did. */
   const record = (k: number, rec: Omit<StepRecord, 'durationMs' | 'label'>): StepRecord => ({
     ...rec,
     label: labels[k] ?? '',
-    durationMs: performance.now() - t0,
+    durationMs: marks.duration(k, performance.now()),
   });
   const end = (k: number, rec: StepRecord): void => {
     if (k > 0)
@@ -197,6 +200,7 @@ export async function runBatch(
       become: true,
       step,
       timeoutMs: o.commandTimeoutMs * changes.length,
+      onStdout: marks.seen,
     }));
   } catch (err) {
     // sent, and no answer (the connection, the time, the output cap): any of them may have run;
@@ -223,6 +227,33 @@ export async function runBatch(
     return rec;
   });
   return { records, unknown: false };
+}
+
+/**
+ * When each step of a batch began, as seen here: the time its marker (`STEP_MARK k`, printed by
+ * the host as the step starts) arrived. A host can print a marker early (in a step's output):
+ * that moves only the reported durations, each kept between the exec's start and its end.
+ */
+function stepMarks(t0: number): {
+  seen: (chunk: Buffer) => void;
+  duration: (k: number, end: number) => number;
+} {
+  const arrived: number[] = [t0];
+  let pending = '';
+  return {
+    seen: (chunk) => {
+      pending += chunk.toString('latin1');
+      for (;;) {
+        const mark = `\n${STEP_MARK} ${String(arrived.length)}\n`;
+        const at = pending.indexOf(mark);
+        if (at < 0) break;
+        arrived.push(performance.now());
+        pending = pending.slice(at + mark.length);
+      }
+      pending = pending.slice(-64); // a marker cut between two pieces is found in the next
+    },
+    duration: (k, end) => Math.max(0, (arrived[k + 1] ?? end) - (arrived[k] ?? end)),
+  };
 }
 
 /** A step's verdict and what its record keeps of its output (`runStep`'s, for one step). */

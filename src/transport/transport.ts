@@ -23,6 +23,11 @@ export interface ExecOptions {
   step?: string;
   /** Cap on stdout + stderr in bytes (default: the transport's, else DEFAULT_MAX_OUTPUT_BYTES). */
   maxOutputBytes?: number;
+  /**
+   * Each piece of stdout as it arrives (within the cap), for when parts of it came: a batch's
+   * steps are timed by it. The whole output is still in the result.
+   */
+  onStdout?: (chunk: Buffer) => void;
 }
 
 export interface ExecResult {

@@ -29,6 +29,7 @@ export interface ChannelOptions {
 export interface ExecChannelOptions extends ChannelOptions {
   maxOutputBytes: number;
   stdin?: string | Buffer | undefined;
+  onStdout?: ((chunk: Buffer) => void) | undefined;
 }
 
 /** sudo -n answered that it wants a password (or a terminal to ask one on). */
@@ -121,6 +122,7 @@ export async function execOnChannel(
           channel = stream;
           stream.on('data', (c: Buffer) => {
             if (!output.add('stdout', c)) overflow();
+            else if (!done) options.onStdout?.(c);
           });
           stream.stderr.on('data', (c: Buffer) => {
             if (!output.add('stderr', c)) overflow();

@@ -97,6 +97,7 @@ export class SshTransport implements Transport {
         maxOutputBytes:
           options.maxOutputBytes ?? this.deps.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
         stdin: options.stdin,
+        onStdout: options.onStdout,
       });
     } finally {
       release();

@@ -43,8 +43,13 @@ export class MemoryTransport implements Transport {
     }
   }
 
+  /** The host's answer comes whole: its stdout reaches `onStdout` as one piece. */
   exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
-    return this.call(command, () => this.h.exec(command, options));
+    return this.call(command, () => {
+      const r = this.h.exec(command, options);
+      if (r.stdout !== '') options.onStdout?.(Buffer.from(r.stdout));
+      return r;
+    });
   }
 
   upload(content: Buffer, remotePath: string, options: UploadOptions): Promise<string> {
