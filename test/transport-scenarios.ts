@@ -31,6 +31,7 @@ import { SshTransport } from '../src/transport/ssh/ssh-transport.ts';
 import { holderScript, parseLockAnswer } from '../src/apply/lock.ts';
 import { lockHeld } from '../lab/sim-host.ts';
 import type { SshSettings } from '../src/transport/ssh/endpoint.ts';
+import type { Lab } from '../lab/lab.ts';
 
 /** What a fleet offers the scenarios. Three hosts, with the rhel9 profile. */
 export interface TransportHarness {
@@ -101,6 +102,29 @@ export function transportsTo(
     });
     open.push(t);
     return t;
+  };
+}
+
+/** The harness over an in-process lab of three hosts (lab001–lab003). */
+export function labHarness(lab: () => Lab): TransportHarness {
+  const l = lab();
+  return {
+    user: l.user,
+    keyPath: l.keyPath,
+    knownHostsPath: l.knownHostsPath,
+    dir: l.dir,
+    hosts: ['lab001', 'lab002', 'lab003'],
+    endpoint: (n) => ({ address: l.host(n).address, port: l.host(n).port }),
+    hostPublicKey: (n) => l.host(n).hostKey.public,
+    root: (n) => l.host(n).sim.root,
+    fault: (n, f) => l.host(n).fault(f),
+    clearFaults: (n) => l.host(n).sim.clearFaults(),
+    sudoWantsPassword: (n, on) =>
+      on ? l.host(n).fault('sudo-password', 'pw') : l.host(n).sim.clearFaults(),
+    hang: (n) => l.host(n).hang(),
+    resume: (n) => l.host(n).resume(),
+    dropCommand: 'echo first; sleep 2; echo second',
+    connections: (n) => l.host(n).connections,
   };
 }
 

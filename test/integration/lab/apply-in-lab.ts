@@ -2,7 +2,7 @@
  * `kpfleet apply` run in-process against a lab (lab/lab.ts), for the lab tests: the
  * project's files written into the lab's folder, and a run whose report is read back.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../../../src/cli/main.ts';
 import type { CliIo } from '../../../src/cli/io.ts';
@@ -31,6 +31,18 @@ export async function labWithVendorModule(
   return { lab, host };
 }
 
+/** Installs and loads the vendor's module by hand (as it was before kpfleet); its installed bytes. */
+export async function installVendorModule(host: LabHost): Promise<Buffer> {
+  for (const cmd of [
+    ['kpatch', 'install', '--', 'var/tmp/vendor-fix.ko'],
+    ['kpatch', 'load', 'vendor_fix'],
+  ]) {
+    const r = await host.sim.run(cmd);
+    if (r.code !== 0) throw new Error(`${cmd.join(' ')}: ${r.stderr}`);
+  }
+  return readFileSync(join(host.sim.root, `var/lib/kpatch/${EL9}/vendor-fix.ko`));
+}
+
 /** What the tests read of `--report`. */
 export interface ReportedHost {
   host: string;
@@ -47,6 +59,27 @@ export function writeLabProject(lab: Lab, rest: readonly string[]): void {
     join(lab.dir, 'kpfleet.yml'),
     [...head, '  ssh_config: false', ...rest, ''].join('\n'),
   );
+}
+
+/**
+ * The project of the rollback tests: the vendor's module is removed (`unmanaged: remove`), and
+ * the health check fails while the host has /var/tmp/unhealthy (`setUnhealthy`).
+ */
+export function writeRollbackProject(lab: Lab): void {
+  writeLabProject(lab, [
+    'rollout:',
+    "  health_check: 'test ! -e /var/tmp/unhealthy'",
+    'groups:',
+    '  rhel9:',
+    '    unmanaged: remove',
+  ]);
+}
+
+/** Makes the rollback project's health check fail on `host` (or pass again). */
+export function setUnhealthy(host: LabHost, on: boolean): void {
+  const file = join(host.sim.root, 'var/tmp/unhealthy');
+  if (on) writeFileSync(file, '');
+  else rmSync(file, { force: true });
 }
 
 /** `kpfleet apply --yes --report report.json` in the lab's folder: its exit code, output, first host. */

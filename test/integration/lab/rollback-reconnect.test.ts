@@ -8,11 +8,18 @@
  * installs it again (from this run's copy) and loads it; the lab's `drop` fault cuts the
  * connection during the rollback's `kpatch load` (switched on for that command alone).
  */
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import type { Lab, LabHost } from '../../../lab/lab.ts';
-import { applyInLab, EL9, labWithVendorModule, writeLabProject } from './apply-in-lab.ts';
+import {
+  applyInLab,
+  EL9,
+  installVendorModule,
+  labWithVendorModule,
+  setUnhealthy,
+  writeRollbackProject,
+} from './apply-in-lab.ts';
 
 let lab: Lab;
 let host: LabHost;
@@ -24,32 +31,19 @@ const dropFault = () => at('var/lib/kpsim/faults/drop');
 
 beforeAll(async () => {
   ({ lab, host } = await labWithVendorModule('vendor fix'));
-  for (const cmd of [
-    ['kpatch', 'install', '--', 'var/tmp/vendor-fix.ko'],
-    ['kpatch', 'load', 'vendor_fix'],
-  ]) {
-    const r = await host.sim.run(cmd);
-    if (r.code !== 0) throw new Error(`${cmd.join(' ')}: ${r.stderr}`);
-  }
-  original = readFileSync(installedFile());
-  writeLabProject(lab, [
-    'rollout:',
-    "  health_check: 'test ! -e /var/tmp/unhealthy'",
-    'groups:',
-    '  rhel9:',
-    '    unmanaged: remove',
-  ]);
+  original = await installVendorModule(host);
+  writeRollbackProject(lab);
 });
 afterAll(async () => {
   await lab.close();
 });
 beforeEach(() => {
   lab.onExec = undefined;
-  rmSync(at('var/tmp/unhealthy'), { force: true });
+  setUnhealthy(host, false);
 });
 
 it('the connection is cut during the rollback’s load: locked again over a new one, the load run again, rolled back', async () => {
-  writeFileSync(at('var/tmp/unhealthy'), '');
+  setUnhealthy(host, true);
   const loads: string[] = [];
   lab.onExec = (h, command) => {
     if (existsSync(dropFault())) h.sim.clearFaults();

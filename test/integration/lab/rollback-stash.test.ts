@@ -9,11 +9,18 @@
  * The CLI in-process against the lab: one host with an unmanaged module, `unmanaged: remove`, so
  * the plan unloads and uninstalls it.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import type { Lab, LabHost } from '../../../lab/lab.ts';
-import { applyInLab, EL9, labWithVendorModule, writeLabProject } from './apply-in-lab.ts';
+import {
+  applyInLab,
+  EL9,
+  installVendorModule,
+  labWithVendorModule,
+  setUnhealthy,
+  writeRollbackProject,
+} from './apply-in-lab.ts';
 
 const OTHER_RUN = '2020-01-01T00:00:00.000Z-0badc0de';
 let lab: Lab;
@@ -46,14 +53,7 @@ const FOREIGN = (): Record<string, string> => ({
 beforeAll(async () => {
   // a vendor's module, larger than the 4 KiB a full /var/lib/kpfleet has room for
   ({ lab, host } = await labWithVendorModule(`vendor fix, build 2 ${'x'.repeat(8000)}`));
-  for (const cmd of [
-    ['kpatch', 'install', '--', 'var/tmp/vendor-fix.ko'],
-    ['kpatch', 'load', 'vendor_fix'],
-  ]) {
-    const r = await host.sim.run(cmd);
-    if (r.code !== 0) throw new Error(`${cmd.join(' ')}: ${r.stderr}`);
-  }
-  original = readFileSync(installedFile());
+  original = await installVendorModule(host);
   // an older build of it, as copies that earlier runs left behind (0.1's shared folder, and a
   // run's own folder)
   host.sim.makeModule(at('var/tmp/older.ko'), {
@@ -67,20 +67,14 @@ beforeAll(async () => {
     mkdirSync(join(rollbackRoot(), dir), { recursive: true });
     writeFileSync(join(rollbackRoot(), dir, 'vendor-fix.ko'), older);
   }
-  writeLabProject(lab, [
-    'rollout:',
-    "  health_check: 'test ! -e /var/tmp/unhealthy'",
-    'groups:',
-    '  rhel9:',
-    '    unmanaged: remove',
-  ]);
+  writeRollbackProject(lab);
 });
 afterAll(async () => {
   await lab.close();
 });
 beforeEach(() => {
   lab.onExec = undefined;
-  rmSync(at('var/tmp/unhealthy'), { force: true });
+  setUnhealthy(host, false);
 });
 
 function expectAsBefore(): void {
@@ -90,7 +84,7 @@ function expectAsBefore(): void {
 }
 
 it('the copy cannot be made: the module is not uninstalled, the host is rolled back', async () => {
-  writeFileSync(at('var/tmp/unhealthy'), '');
+  setUnhealthy(host, true);
   // /var/lib/kpfleet is full for the copy's command, and only for it
   lab.onExec = (h, command) => {
     if (command.includes('/var/lib/kpfleet/rollback') && command.includes('cp ')) {
@@ -116,7 +110,7 @@ it('the copy cannot be made: the module is not uninstalled, the host is rolled b
 });
 
 it('a rollback installs this run’s own copy, never another run’s; the copy is removed after', async () => {
-  writeFileSync(at('var/tmp/unhealthy'), '');
+  setUnhealthy(host, true);
   const r = await applyInLab(lab);
   expect(r.code, r.stdout + r.stderr).toBe(1);
   expect(r.result.outcome, JSON.stringify(r.result)).toBe('failed');

@@ -10,7 +10,7 @@ import ssh2 from 'ssh2';
 import type { SFTPWrapper } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab } from '../../../lab/lab.ts';
-import { transportsTo, uploadScenarios } from '../../transport-scenarios.ts';
+import { labHarness, transportsTo, uploadScenarios } from '../../transport-scenarios.ts';
 import type { TransportHarness } from '../../transport-scenarios.ts';
 
 let lab: Lab;
@@ -23,24 +23,7 @@ afterAll(async () => {
   await lab.close();
 });
 
-const harness = (): TransportHarness => ({
-  user: lab.user,
-  keyPath: lab.keyPath,
-  knownHostsPath: lab.knownHostsPath,
-  dir: lab.dir,
-  hosts: ['lab001', 'lab002', 'lab003'],
-  endpoint: (n) => ({ address: lab.host(n).address, port: lab.host(n).port }),
-  hostPublicKey: (n) => lab.host(n).hostKey.public,
-  root: (n) => lab.host(n).sim.root,
-  fault: (n, f) => lab.host(n).fault(f),
-  clearFaults: (n) => lab.host(n).sim.clearFaults(),
-  sudoWantsPassword: (n, on) =>
-    on ? lab.host(n).fault('sudo-password', 'pw') : lab.host(n).sim.clearFaults(),
-  hang: (n) => lab.host(n).hang(),
-  resume: (n) => lab.host(n).resume(),
-  dropCommand: 'echo first; sleep 2; echo second',
-  connections: (n) => lab.host(n).connections,
-});
+const harness = (): TransportHarness => labHarness(() => lab);
 
 const transport = transportsTo(harness);
 uploadScenarios(harness, transport);
