@@ -4,7 +4,14 @@
  * table in patches/README.md comes from this script.
  *   tsx bench/crypto-calls.ts [--rounds 5] [--calls 2000]  → bench/results/crypto-calls.json
  */
-import { createPublicKey, diffieHellman, generateKeyPairSync, sign, verify } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  sign,
+  verify,
+} from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { machine, stats, writeResult } from './lib.ts';
 
@@ -46,12 +53,25 @@ const pair = (call: string, before: [string, () => unknown], after: [string, () 
 // the curve25519 exchange
 const own = generateKeyPairSync('x25519');
 pair(
-  'own x25519 public key',
+  'own x25519 key pair, and its raw public key',
   [
-    'export as DER (ssh2: twice a handshake)',
-    () => own.publicKey.export({ type: 'spki', format: 'der' }),
+    'generated, the public key exported as DER twice (ssh2)',
+    () => {
+      const k = generateKeyPairSync('x25519');
+      k.publicKey.export({ type: 'spki', format: 'der' });
+      return k.publicKey.export({ type: 'spki', format: 'der' });
+    },
   ],
-  ['export as JWK (once)', () => own.publicKey.export({ format: 'jwk' })],
+  [
+    'generated as JWK, the private key imported from it',
+    () => {
+      const k = generateKeyPairSync('x25519', {
+        publicKeyEncoding: { format: 'jwk' },
+        privateKeyEncoding: { format: 'jwk' },
+      });
+      return createPrivateKey({ key: k.privateKey, format: 'jwk' });
+    },
+  ],
 );
 const peer = generateKeyPairSync('x25519').publicKey;
 const peerDer = peer.export({ type: 'spki', format: 'der' });
