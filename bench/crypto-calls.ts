@@ -9,6 +9,7 @@ import {
   createPublicKey,
   diffieHellman,
   generateKeyPairSync,
+  type JsonWebKeyInput,
   sign,
   verify,
 } from 'node:crypto';
@@ -69,7 +70,10 @@ pair(
         publicKeyEncoding: { format: 'jwk' },
         privateKeyEncoding: { format: 'jwk' },
       });
-      return createPrivateKey({ key: k.privateKey, format: 'jwk' });
+      return createPrivateKey({
+        key: k.privateKey as unknown as JsonWebKeyInput['key'],
+        format: 'jwk',
+      });
     },
   ],
 );
