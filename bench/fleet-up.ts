@@ -5,12 +5,12 @@
  * Writes bench/results/fleet-up.json.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fleetDown, fleetUp } from '../lab/fleet.ts';
 import { TMP_BASE } from '../lab/host-dir.ts';
+import { writeResult } from './lib.ts';
 
 const { values } = parseArgs({
   options: {
@@ -62,11 +62,7 @@ const out = {
   targets: { '64 hosts up (s)': 20 },
   rows,
 };
-mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-writeFileSync(
-  new URL('./results/fleet-up.json', import.meta.url),
-  JSON.stringify(out, null, 2) + '\n',
-);
+writeResult('fleet-up.json', out);
 const r64 = rows.find((r) => r.hosts === 64);
 if (r64 && Math.max(...r64.upSeconds) > 20) {
   console.error('target missed: 64 hosts took more than 20 s to come up');

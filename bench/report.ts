@@ -170,7 +170,7 @@ function provenance(): string[] {
     );
   }
   return [
-    'Measured on (the load is the 1-minute load average when the file was written; this machine has 2 cores):',
+    "Measured on (the load: the 1-minute load average when the file was written, the bench's own simulated hosts included; this machine has 2 cores):",
     '',
     '| Result | commit | written | load |',
     '| --- | --- | --- | ---: |',

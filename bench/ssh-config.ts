@@ -119,4 +119,9 @@ for (const n of values.hosts.split(',').map(Number)) {
     await lab.stop();
   }
 }
-writeResult('ssh-config.json', { machine: machine(), rounds: ROUNDS, rows });
+writeResult('ssh-config.json', {
+  when: new Date().toISOString(),
+  machine: machine(),
+  rounds: ROUNDS,
+  rows,
+});
