@@ -121,6 +121,12 @@ export function serveLabSftp(
    */
   const own = new Set<string>();
   const mine = (file: string): boolean => uploads === undefined || own.has(file);
+  /**
+   * Replay mode: the folders this session made. On a host of its own nobody else removes them;
+   * here the first host's cleanup (run for real) may remove one while this host still uploads
+   * into it: an open for writing makes it again (with the mode this session made it with).
+   */
+  const made = new Map<string, number>();
   const diskFull = (): boolean => existsSync(join(root, 'var/lib/kpsim/faults/disk-full'));
   let next = 0;
   const hostPath = (p: string): string => posix.resolve(`/home/${user}`, p);
@@ -197,7 +203,17 @@ export function serveLabSftp(
         ? 'r'
         : ((flags & OPEN_MODE.TRUNC) !== 0 ? 'w' : 'r+') +
           ((flags & OPEN_MODE.EXCL) !== 0 ? 'x' : '');
-      const fd = openSync(file, mode, (attrs as Partial<Attributes>).mode ?? 0o644);
+      const fileMode = (attrs as Partial<Attributes>).mode ?? 0o644;
+      let fd: number;
+      try {
+        fd = openSync(file, mode, fileMode);
+      } catch (err) {
+        const dirMode = made.get(posix.dirname(file));
+        if (!write || dirMode === undefined || (err as NodeJS.ErrnoException).code !== 'ENOENT')
+          throw err;
+        mkdirSync(posix.dirname(file), { recursive: true, mode: dirMode });
+        fd = openSync(file, mode, fileMode);
+      }
       if (write) own.add(file);
       const id = next++;
       handles.set(id, { fd, path: hostPath(filename), local: file, written: write });
@@ -295,16 +311,19 @@ export function serveLabSftp(
       status(reqid, STATUS_CODE.PERMISSION_DENIED);
       return;
     }
+    const dirMode = (attrs as Partial<Attributes>).mode ?? 0o755;
     try {
-      mkdirSync(dir, { mode: (attrs as Partial<Attributes>).mode ?? 0o755 });
+      mkdirSync(dir, { mode: dirMode });
+      if (uploads !== undefined) made.set(dir, dirMode);
     } catch (err) {
       // a folder that is there fails, as sftp-server's mkdir does; in replay mode one another
       // host made was not there for this one: made
-      const made = uploads !== undefined && isDirectory(dir);
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !made) {
+      const madeByOther = uploads !== undefined && isDirectory(dir);
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !madeByOther) {
         fail(reqid, err);
         return;
       }
+      made.set(dir, dirMode);
     }
     sftp.status(reqid, STATUS_CODE.OK);
   });
