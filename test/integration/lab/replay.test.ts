@@ -4,7 +4,7 @@
  * host ends `changed` although each command ran for real on one host only.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'ssh2';
 import type { SFTPWrapper } from 'ssh2';
@@ -131,4 +131,25 @@ it("an upload whose bytes are not the first host's for that path fails", async (
   // a file another host wrote is not on this one: it cannot remove it
   expect(await remove(b, 'x.0123456789ab.part')).toMatch(/no such file/i);
   expect(readFileSync(join(a.sim.root, 'home/kpfleet/x.0123456789ab.part'), 'utf8')).toBe('one');
+});
+
+it('a folder this host made, removed by the first host’s cleanup (run for real), is made again for its upload', async () => {
+  const [, b] = lab.hosts;
+  if (!b) throw new Error('two hosts needed');
+  const dir = join(b.sim.root, 'home/kpfleet/stage-gone');
+  const said = await overSftp(b, (sftp, done) => {
+    sftp.mkdir('stage-gone', { mode: 0o700 }, (e) => {
+      if (e) {
+        done(e.message);
+        return;
+      }
+      // the shared folder, as the first host's `rm -rf` of its staging leaves it
+      rmSync(dir, { recursive: true, force: true });
+      sftp.writeFile('stage-gone/y.0123456789ab.part', 'three', (w) => done(w?.message));
+    });
+  });
+  expect(said).toBeUndefined();
+  expect(readFileSync(join(dir, 'y.0123456789ab.part'), 'utf8')).toBe('three');
+  expect(statSync(dir).mode & 0o777).toBe(0o700);
+  rmSync(dir, { recursive: true, force: true });
 });
