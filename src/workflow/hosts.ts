@@ -25,6 +25,11 @@ export interface SelectedHosts {
   connectionContext: ConnectionContext;
   /** `--shard I/N`: `hosts` are that shard's (`inventory/shard.ts`). */
   shard?: Shard;
+  /**
+   * The connections `selectHosts` resolved, as the project gives them (before `--login-user`):
+   * `projectFingerprint` does not resolve them again.
+   */
+  resolved?: ReadonlyMap<string, HostConnection>;
 }
 
 /** How to reach one inventory host: kpfleet.yml's connection, then the inventory's variables. */
@@ -47,22 +52,25 @@ export function selectHosts(
   loginUser?: string,
 ): SelectedHosts {
   const { config, inventory, resolvePath, connectionContext } = project;
+  const resolved = new Map<string, HostConnection>();
   const hosts = names.map((h) => {
     const conn = connectionOf(config, inventory, connectionContext, h);
+    resolved.set(h, conn);
     return loginUser !== undefined ? { ...conn, user: loginUser } : conn;
   });
-  return { config, inventory, hosts, resolvePath, connectionContext };
+  return { config, inventory, hosts, resolvePath, connectionContext, resolved };
 }
 
 /** The fingerprint of the project as loaded: every inventory host, not only those selected. */
 export function projectFingerprint(selected: SelectedHosts): ConfigFingerprint {
-  const { config, inventory, connectionContext } = selected;
+  const { config, inventory, connectionContext, resolved } = selected;
   const desired = resolveDesired(config, inventory).hosts;
   return configFingerprint(
     config,
     desired.map((d) => ({
       desired: d,
-      connection: connectionOf(config, inventory, connectionContext, d.host),
+      connection:
+        resolved?.get(d.host) ?? connectionOf(config, inventory, connectionContext, d.host),
     })),
   );
 }

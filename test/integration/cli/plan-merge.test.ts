@@ -491,3 +491,16 @@ describe('review: what a forged artifact or a slip of the command line cannot do
     );
   });
 });
+
+describe('the project fingerprint of a selection', () => {
+  it('is the whole project’s, whatever --limit and --login-user select (connections reused, not resolved again)', () => {
+    const all = selectHostsForCli({}, io());
+    const fresh = projectFingerprint({ ...all, resolved: new Map() });
+    expect(all.resolved?.size).toBe(HOSTS.length);
+    expect(projectFingerprint(all)).toEqual(fresh);
+    const one = selectHostsForCli({ limit: HOSTS[0] ?? '', loginUser: 'someone' }, io());
+    expect(one.hosts.map((h) => h.user)).toEqual(['someone']);
+    // the login user is the run's, not the project's: the fingerprint does not see it
+    expect(projectFingerprint(one)).toEqual(fresh);
+  });
+});
