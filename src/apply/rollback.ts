@@ -4,6 +4,7 @@
  * the connection took it, each undo step with facts read afresh, then the host's state after it
  * and the outcome it makes, `failed` (rolled back) or `rollback-failed`.
  */
+import { errorInfo } from '../errors.ts';
 import { gatherFacts } from '../facts/gather.ts';
 import type { HostFacts } from '../facts/model.ts';
 import type { Change, LoadChange } from '../plan/model.ts';
@@ -187,6 +188,14 @@ export async function rollBack(
       message: `${f.failure}; its lock on the host ended before the rollback (kpfleet unlock, or the host ended it), so it was not rolled back: apply again converges it`,
     };
   };
+  /** The lock could not be taken again, and not because another run has it: not rolled back. */
+  const notRelocked = (at: number, message: string) => {
+    s.keepStash = true;
+    return {
+      outcome: 'rollback-failed' as const,
+      message: `${f.failure}; its lock could not be taken again for the rollback (${message.split(';')[0] ?? ''}), so ${at === 0 ? 'it was not rolled back' : `the rollback stopped after ${String(at)} of ${String(undo.length)} steps`}: the host needs a look${kept()}`,
+    };
+  };
   if (s.held?.ended === true && undo.length > 0) {
     // the connection dropped and took the lock with it: over a new connection, with the lock
     // taken again (unless another run has it now), the host is rolled back all the same
@@ -194,7 +203,8 @@ export async function rollBack(
     if (again.ok) s.held = again.held;
     else if (again.unreachable)
       return unreachableAfter(0, `the host could not be reached again (${again.message})`);
-    else return lockEnded();
+    else if (again.otherRun) return lockEnded();
+    else return notRelocked(0, again.message);
   }
   /** Whether the lock ended because the connection did (read afresh: a step may end it). */
   const lostWithConnection = (): boolean => s.held?.ended === true && s.held.lost;
@@ -255,6 +265,7 @@ export async function rollBack(
           i,
           `the connection was lost during the rollback, and the host could not be reached again (${again.message})`,
         );
+      if (!again.ok && !again.otherRun) return notRelocked(i, again.message);
       if (!again.ok) {
         // another run holds the host now: as when the lock ended before the rollback
         s.keepStash = true;
@@ -295,11 +306,19 @@ function stopWaitS(o: RollbackRunner): number {
  */
 async function stopBatch(o: RollbackRunner, t: HostSession['t']): Promise<string | undefined> {
   const waitS = stopWaitS(o);
-  const r = await t.exec(stopBatchScript(o.runId, waitS), {
-    become: true,
-    step: 'stop batch',
-    timeoutMs: (waitS + 30) * 1000,
-  });
+  let r: Awaited<ReturnType<HostSession['t']['exec']>>;
+  try {
+    r = await t.exec(stopBatchScript(o.runId, waitS), {
+      become: true,
+      step: 'stop batch',
+      timeoutMs: (waitS + 30) * 1000,
+    });
+  } catch (err) {
+    // a lost connection: taken again by the caller; else (no answer in time, an output flood,
+    // sudo refused) the batch is not known to be stopped: nothing is undone
+    if (unreachable(err)) throw err;
+    return `that exec could not be stopped on the host before the rollback (${errorInfo(err).message})`;
+  }
   const said = r.stdout.trim();
   if (r.code === 0 && said === BATCH_STOPPED) return undefined;
   if (r.code === 0 && said === BATCH_RUNNING)

@@ -55,7 +55,9 @@ const FACTS_UNDER_LOCK_MS = 60_000;
 export async function lockHost(
   t: Transport,
   o: LockOwner,
-): Promise<{ ok: true; held: Held; facts: HostFacts } | { ok: false; message: string }> {
+): Promise<
+  { ok: true; held: Held; facts: HostFacts } | { ok: false; message: string; otherRun: boolean }
+> {
   const lock = await takeLock(t, o, {
     gate: 'LOCKED',
     command: probeScript(),
@@ -79,7 +81,7 @@ async function takeLock(
   t: Transport,
   o: LockOwner,
   follow?: HoldFollow,
-): Promise<{ ok: true; held: Held } | { ok: false; message: string }> {
+): Promise<{ ok: true; held: Held } | { ok: false; message: string; otherRun: boolean }> {
   const held = await t.hold(
     holderScript({ owner: o.operator, since: o.now().toISOString(), runId: o.runId }),
     {
@@ -98,16 +100,19 @@ async function takeLock(
     case 'busy':
       return {
         ok: false,
+        otherRun: true,
         message: `locked by ${describeHolder(answer.holder)}; nothing was done. Another kpfleet run is working on this host; if it is not, \`kpfleet unlock --limit ${t.host}\` shows and ends it`,
       };
     case 'legacy':
       return {
         ok: false,
+        otherRun: true,
         message: `locked by ${describeHolder(answer.holder)} with the lock folder ${LEGACY_LOCK_DIR} of an older kpfleet; nothing was done. If that run is over, \`kpfleet unlock --limit ${t.host}\` removes it`,
       };
     case 'drain':
       return {
         ok: false,
+        otherRun: false,
         message:
           'a step of an earlier run was still running on the host after waiting for it; nothing was done. Run again later',
       };
@@ -142,15 +147,29 @@ export async function relock(
   t: Transport,
   o: LockOwner,
   lost: Held,
-): Promise<{ ok: true; held: Held } | { ok: false; message: string; unreachable: boolean }> {
+): Promise<
+  { ok: true; held: Held } | { ok: false; message: string; unreachable: boolean; otherRun: boolean }
+> {
+  // ended over a live connection (kpfleet unlock): another run may hold the host now
   if (!lost.lost)
-    return { ok: false, message: 'its lock was ended over a live connection', unreachable: false };
+    return {
+      ok: false,
+      message: 'its lock was ended over a live connection',
+      unreachable: false,
+      otherRun: true,
+    };
   // the lock alone: the rollback reads the facts before each step anyway
   try {
     const lock = await takeLock(t, o);
     return lock.ok ? lock : { ...lock, unreachable: false };
   } catch (err) {
-    return { ok: false, message: errorInfo(err).message, unreachable: unreachable(err) };
+    // not another run's: the host could not be reached, or the lock taken then lost again
+    return {
+      ok: false,
+      message: errorInfo(err).message,
+      unreachable: unreachable(err),
+      otherRun: false,
+    };
   }
 }
 

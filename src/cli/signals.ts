@@ -145,7 +145,7 @@ function onCrash(err: unknown): void {
 export function guardProcess(io: CliIo): void {
   if (guard) return;
   guard = { io, crashed: false, ending: false };
-  guardOutputStreams();
+  handleOutputErrors();
   for (const sig of STOP_SIGNALS) process.on(sig, onStop);
   process.on('uncaughtException', onCrash);
   process.on('unhandledRejection', onCrash);
@@ -161,21 +161,33 @@ export function guardedExitCode(code: number): number {
   return code;
 }
 
-let streamsGuarded = false;
+let outputHandled = false;
+/** From the start of apply's changes on: every output error is dropped. */
+let dropAllOutputErrors = false;
 
 /**
- * A terminal that hung up fails every later write to it (EIO), a pipe whose reader went away
- * (`kpfleet plan | head`) fails it with EPIPE, and an 'error' event nobody listens to would end
- * kpfleet on the spot as a crash, in the middle of a host during apply. Such errors are dropped:
- * the command runs to its end with its own exit code, and what a run did is in the audit log and
- * the report (test/integration/cli/closed-stdout.test.ts).
+ * A pipe whose reader went away (`kpfleet plan | head`) fails every later write with EPIPE, and
+ * a terminal that hung up with EIO: the output has no one to reach, so these are dropped and the
+ * command runs to its end with its own exit code (test/integration/cli/closed-stdout.test.ts).
+ * Any other failure to write (a full disk under `> plan.json`) is not: it ends kpfleet as an
+ * error, exit 70 at once, as an 'error' event nobody handles would. Once `apply` changes hosts
+ * (`abortOnStopSignals`), every output error is dropped: ending there would stop in the middle
+ * of a host, and what the run does is in the audit log and the report.
  */
+function handleOutputErrors(): void {
+  if (outputHandled) return;
+  outputHandled = true;
+  const onError = (err: NodeJS.ErrnoException): void => {
+    if (dropAllOutputErrors || err.code === 'EPIPE' || err.code === 'EIO') return;
+    throw err;
+  };
+  process.stdout.on('error', onError);
+  process.stderr.on('error', onError);
+}
+
 function guardOutputStreams(): void {
-  if (streamsGuarded) return;
-  streamsGuarded = true;
-  const drop = (): void => undefined;
-  process.stdout.on('error', drop);
-  process.stderr.on('error', drop);
+  handleOutputErrors();
+  dropAllOutputErrors = true;
 }
 
 /**

@@ -4,6 +4,7 @@
  * have, with its own exit code, not as a crash (exit 70, "internal error").
  */
 import { spawn } from 'node:child_process';
+import { openSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -24,6 +25,28 @@ function withClosedStdout(args: string[]): Promise<{ code: number | null; stderr
     child.on('close', (code) => resolve({ code, stderr }));
   });
 }
+
+describe('stdout that cannot be written for another reason (a full disk)', () => {
+  it('is an error, not a success with the output lost', async () => {
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          join(ROOT, 'src/cli/main.ts'),
+          'validate',
+          '-c',
+          'examples/kpfleet.yml',
+        ],
+        { cwd: ROOT, stdio: ['ignore', openSync('/dev/full', 'w'), 'ignore'] },
+      );
+      child.on('error', reject);
+      child.on('close', resolve);
+    });
+    expect(code).not.toBe(0);
+  });
+});
 
 describe('stdout closed by its reader', () => {
   it.each([

@@ -246,6 +246,30 @@ describe('the connection or the lock lost mid-run', () => {
     expect(h.lock).toBeUndefined();
   });
 
+  it('the stop of a batch gets no answer in time: nothing is undone, rollback-failed (not "as before")', async () => {
+    const { fleet, h, plan } = await planned(ONE);
+    h.faults.dropDuring = (s) => s.change.action === 'load' && !s.rollback;
+    h.faults.stopBatchTimesOut = true;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome).toBe('rollback-failed');
+    expect(r.results[0]?.message).toMatch(
+      /; that exec could not be stopped on the host before the rollback \(stop batch did not finish within 31 s\), so the host was not rolled back: the host needs a look$/,
+    );
+    expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([]);
+  });
+
+  it('the lock cannot be taken again because a step still holds the host (DRAIN): rollback-failed, not "another run"', async () => {
+    const { fleet, h, plan } = await planned(ONE);
+    h.faults.dropDuring = (s) => s.change.action === 'load' && !s.rollback;
+    h.faults.drainOnHold = (n) => n === 2;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome).toBe('rollback-failed');
+    expect(r.results[0]?.message).toMatch(
+      /; its lock could not be taken again for the rollback \(a step of an earlier run was still running on the host after waiting for it\), so it was not rolled back: the host needs a look$/,
+    );
+    expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([]);
+  });
+
   it('a batch that came back (its step failed) is not stopped: nothing of it runs any more', async () => {
     const { fleet, h, plan } = await planned(ONE);
     h.faults.failStep = (s) =>

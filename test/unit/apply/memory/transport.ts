@@ -54,7 +54,11 @@ import { parseFacts } from '../../../../src/facts/parse/facts.ts';
 import { PROBE_END, probeScript } from '../../../../src/facts/probe.ts';
 import { installedPath, STAGING_DIR } from '../../../../src/host-paths.ts';
 import type { Change } from '../../../../src/plan/model.ts';
-import { ConnectionLostError, HostUnreachableError } from '../../../../src/transport/errors.ts';
+import {
+  CommandTimeoutError,
+  ConnectionLostError,
+  HostUnreachableError,
+} from '../../../../src/transport/errors.ts';
 import type {
   ExecOptions,
   ExecResult,
@@ -115,6 +119,13 @@ export interface HostFaults {
    * `stopBatchScript` answers RUNNING.
    */
   batchStillRunning?: boolean;
+  /** The rollback's stop of a batch gets no answer in time (`CommandTimeoutError`). */
+  stopBatchTimesOut?: boolean;
+  /**
+   * The `n`th lock taken since `expect` (1, 2, …) answers DRAIN: a step of a run (this one's,
+   * cut off with its connection) still holds the steps lock after the holder's wait.
+   */
+  drainOnHold?: (n: number) => boolean;
   /** Called as each step starts on the host (before it runs): abort the run, end the lock, … */
   onStep?: (s: StepInfo) => void;
   /** The health check fails, saying this on stderr (exit 1). */
@@ -252,6 +263,11 @@ export class MemoryHost {
     // the rollback's stop of a batch, its wait one step's time (the harness's 1 s)
     if (command === stopBatchScript(e.run.runId, 1) && become) {
       this.log.push('stop batch');
+      if (this.faults.stopBatchTimesOut === true)
+        throw new CommandTimeoutError('stop batch did not finish within 31 s', {
+          host: 'h001',
+          step: 'stop batch',
+        });
       return ok(`${this.faults.batchStillRunning === true ? BATCH_RUNNING : BATCH_STOPPED}\n`);
     }
     if (e.healthCheck !== undefined && command === e.healthCheck && !become) {
@@ -386,6 +402,8 @@ export class MemoryHost {
     )
       this.refuse('a lock followed by something else than the facts probe', command);
     this.log.push('hold');
+    if (this.faults.drainOnHold?.(this.log.filter((l) => l === 'hold').length) === true)
+      return endedHold('DRAIN\n');
     const other = this.faults.lockedBy;
     const info = (o: { owner: string; since: string; run: string }) =>
       `owner=${o.owner}\nsince=${o.since}\nrun=${o.run}\n`;
