@@ -196,7 +196,9 @@ export async function rollBack(
       message: `${f.failure}; its lock could not be taken again for the rollback (${message.split(';')[0] ?? ''}), so ${at === 0 ? 'it was not rolled back' : `the rollback stopped after ${String(at)} of ${String(undo.length)} steps`}: the host needs a look${kept()}`,
     };
   };
-  if (s.held?.ended === true && undo.length > 0) {
+  /** A batch that may still run is stopped even with nothing to undo: the facts after wait for it. */
+  const mustStop = f.batchUnknown === true;
+  if (s.held?.ended === true && (undo.length > 0 || mustStop)) {
     // the connection dropped and took the lock with it: over a new connection, with the lock
     // taken again (unless another run has it now), the host is rolled back all the same
     const again = await relock(s.t, o, s.held);
@@ -213,11 +215,11 @@ export async function rollBack(
   let retried = false;
   let i = 0;
   /** The batch that may still run is stopped (`stopBatch`): not asked again after a reconnect. */
-  let stopped = f.batchUnknown !== true;
+  let stopped = !mustStop;
   let after: string;
   for (;;) {
     try {
-      if (!stopped && undo.length > 0) {
+      if (!stopped) {
         if (lostWithConnection()) throw new RollbackConnectionLost();
         const notStopped = await stopBatch(o, s.t);
         if (notStopped !== undefined) {

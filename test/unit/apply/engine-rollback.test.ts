@@ -270,6 +270,25 @@ describe('the connection or the lock lost mid-run', () => {
     expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([]);
   });
 
+  it('a batch that did not come back is stopped even when nothing of it is undone, before the facts after', async () => {
+    // a patch installed and loaded, but disabled, and kpatch.service off: the plan enables both,
+    // in one exec, and neither has anything to undo
+    const { fleet, h, plan } = await planned(ONE, (m) => {
+      kpatchInstall(m, EL9, CVE.module.sha256, 'livepatch-cve-2024-1086.ko');
+      kpatchLoad(m, { module: MOD });
+      const p = m.sysfs.get(MOD);
+      if (p) p.enabled = false;
+      m.service.enabled = false;
+    });
+    const actions = plan.hosts[0]?.changes.map((c) => c.action);
+    expect(actions).toEqual(expect.arrayContaining(['load', 'enable-service']));
+    h.faults.dropDuring = (s) => s.change.action === 'load' && !s.rollback;
+    const r = await apply(fleet, plan);
+    const after = h.log.slice(h.log.indexOf('drop (load)'));
+    expect(after, JSON.stringify(r.results[0])).toContain('stop batch');
+    expect(after.indexOf('stop batch')).toBeLessThan(after.lastIndexOf('probe'));
+  });
+
   it('a batch that came back (its step failed) is not stopped: nothing of it runs any more', async () => {
     const { fleet, h, plan } = await planned(ONE);
     h.faults.failStep = (s) =>
