@@ -275,31 +275,23 @@ export function serveLabSftp(
       else sftp.status(reqid, STATUS_CODE.OK);
     });
   });
-  const stat = (reqid: number, path: string): void => {
-    const file = local(path);
-    if (!file) {
-      status(reqid, STATUS_CODE.PERMISSION_DENIED);
-      return;
-    }
-    try {
-      sftp.attrs(reqid, attrsOf(statSync(file)));
-    } catch (err) {
-      fail(reqid, err);
-    }
-  };
-  sftp.on('STAT', stat);
-  sftp.on('LSTAT', (reqid, path) => {
-    const file = local(path, false);
-    if (!file) {
-      status(reqid, STATUS_CODE.PERMISSION_DENIED);
-      return;
-    }
-    try {
-      sftp.attrs(reqid, attrsOf(lstatSync(file)));
-    } catch (err) {
-      fail(reqid, err);
-    }
-  });
+  /** STAT follows a last symlink (inside the host's folders only), LSTAT does not. */
+  const stat =
+    (follow: boolean) =>
+    (reqid: number, path: string): void => {
+      const file = local(path, follow);
+      if (!file) {
+        status(reqid, STATUS_CODE.PERMISSION_DENIED);
+        return;
+      }
+      try {
+        sftp.attrs(reqid, attrsOf(follow ? statSync(file) : lstatSync(file)));
+      } catch (err) {
+        fail(reqid, err);
+      }
+    };
+  sftp.on('STAT', stat(true));
+  sftp.on('LSTAT', stat(false));
   sftp.on('REALPATH', (reqid, path) => {
     const abs = hostPath(path);
     sftp.name(reqid, [{ filename: abs, longname: abs, attrs: {} as Attributes }]);

@@ -11,11 +11,18 @@ import { CHROMIUM } from './chromium.ts';
 import { PYTHON } from './run.ts';
 
 const noted = new Set<string>();
+/** Whether each program is here, asked once per test file's process. */
+const found = new Map<string, boolean>();
 
 /** True when the tests that need `what` (Debian package `pkg`) are to be skipped here. */
 export function lacking(what: string, present: () => boolean, pkg: string): boolean {
   if (process.env.CI !== undefined && process.env.CI !== '') return false;
-  if (present()) return false;
+  let here = found.get(what);
+  if (here === undefined) {
+    here = present();
+    found.set(what, here);
+  }
+  if (here) return false;
   if (!noted.has(what)) {
     noted.add(what);
     process.stderr.write(
