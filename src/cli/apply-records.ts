@@ -3,7 +3,8 @@
  * the `--report` file (docs/exit-codes.md, "Files kpfleet writes"). Both destinations are checked
  * before any host is contacted, and must be two files, neither the saved plan applied. The audit
  * log is written while the run goes (`createAuditLog`): a host's `started` record is appended and
- * fsynced before its first change runs, its end record as soon as it ends, so that a kpfleet
+ * fsynced before its first change runs (the fsyncs of hosts starting at once shared: a group
+ * commit), its end record appended and fsynced as soon as it ends, so that a kpfleet
  * killed (SIGKILL, out of memory) leaves every host it finished, and the one it was changing, on
  * disk; the report is written at the end. A write that fails is an error on stderr and exit 74,
  * never a warning: records the audit log could not take go to stderr instead.
@@ -20,7 +21,7 @@ import { styleFor } from '../report/style.ts';
 import type { CliIo } from './io.ts';
 import type { OutputTarget } from './output-files.ts';
 import { writeFileAtomic } from './atomic-file.ts';
-import { appendDurably, preflightAppend, preflightReplace } from './output-files.ts';
+import { DurableAppender, preflightAppend, preflightReplace } from './output-files.ts';
 import type { RunFile } from './same-file.ts';
 import { refuseSameFiles } from './same-file.ts';
 
@@ -86,8 +87,17 @@ export interface PlannedHost {
 }
 
 export interface AuditLog {
-  /** Called with each apply event, before the renderers: appends the records it calls for. */
+  /**
+   * Called with each apply event, before the renderers: appends the records it calls for. A
+   * host's end record is on disk when it returns; its `started` record is written, and on disk
+   * once `durable` resolves.
+   */
   onEvent(e: ApplyEvent): void;
+  /**
+   * Resolves once every record appended so far is on disk (apply waits for it before a step's
+   * commands are sent). Never rejects: a failed fsync is handled as a failed append.
+   */
+  durable(): Promise<void>;
   /** After the run: the records of the hosts that did not end during it (not worked on). */
   finish(results: readonly HostResult[]): void;
   /**
@@ -101,9 +111,11 @@ export interface AuditLog {
 
 /**
  * The audit log of one run, written as it goes: a host's `started` record at its first change
- * (not a rollback step), its end record at `host-end`. Each append is fsynced before the apply
- * goes on (the events are synchronous). After a failed append every later record of the run goes
- * to stderr, after the error and a line saying so.
+ * (not a rollback step), its end record at `host-end`. A `started` record is written at once and
+ * fsynced by `durable`, which the step awaits before it sends anything; an end record (and the
+ * records of `finish` and `abandon`) is fsynced before the event returns. After a failed append
+ * or fsync every later record of the run goes to stderr, after the error, a line saying so and the
+ * records the failed fsync may not have kept.
  */
 export function createAuditLog(
   target: OutputTarget,
@@ -113,23 +125,39 @@ export function createAuditLog(
 ): AuditLog {
   const started = new Set<string>();
   const ended = new Set<string>();
+  const file = new DurableAppender(target);
   let failed = false;
-  const append = (records: readonly AuditRecord[]): void => {
+  /** The first failure: the error, then from here on everything to stderr (later ones: nothing). */
+  const fail = (err: unknown): void => {
+    if (failed) return;
+    failed = true;
+    try {
+      printError(io, err);
+      io.stderr.write(
+        `The audit records of this run from here on, which are NOT in ${target.path}, one JSON line each:\n`,
+      );
+      io.stderr.write(file.unsynced());
+    } catch {
+      // stderr is gone too (a hung-up terminal): nothing is left to write them to
+    }
+  };
+  const append = (records: readonly AuditRecord[], now: boolean): void => {
     const lines = auditLines(records);
     if (lines === '') return;
-    try {
-      if (!failed) {
-        try {
-          appendDurably(target, lines);
-          return;
-        } catch (err) {
-          failed = true;
-          printError(io, err);
-          io.stderr.write(
-            `The audit records of this run from here on, which are NOT in ${target.path}, one JSON line each:\n`,
-          );
-        }
+    if (!failed) {
+      let written = false;
+      try {
+        file.append(lines);
+        written = true;
+        if (now) file.syncNow();
+        return;
+      } catch (err) {
+        fail(err);
+        // written but not known on disk: fail printed it with the rest
+        if (written) return;
       }
+    }
+    try {
       io.stderr.write(lines);
     } catch {
       // stderr is gone too (a hung-up terminal): nothing is left to write them to
@@ -140,14 +168,34 @@ export function createAuditLog(
       if (e.type === 'step-start' && !e.rollback && !started.has(e.host)) {
         started.add(e.host);
         const p = planned.get(e.host);
-        append([auditStartedRecord(run, e.host, p?.fingerprint ?? null, p?.changes ?? [])]);
+        append([auditStartedRecord(run, e.host, p?.fingerprint ?? null, p?.changes ?? [])], false);
       } else if (e.type === 'host-end') {
         ended.add(e.result.host);
-        append([auditRecord(run, e.result)]);
+        append([auditRecord(run, e.result)], true);
+      }
+    },
+    async durable() {
+      if (failed) return;
+      try {
+        await file.durable();
+      } catch (err) {
+        // hosts waiting at once all see the one failed fsync: said once
+        fail(err);
       }
     },
     finish(results) {
-      append(results.filter((r) => !ended.has(r.host)).map((r) => auditRecord(run, r)));
+      append(
+        results.filter((r) => !ended.has(r.host)).map((r) => auditRecord(run, r)),
+        true,
+      );
+      if (!failed) {
+        try {
+          file.syncNow();
+        } catch (err) {
+          fail(err);
+        }
+      }
+      file.close();
     },
     abandon(message) {
       const open = [...started].filter((h) => !ended.has(h));
@@ -156,6 +204,7 @@ export function createAuditLog(
         open.map((host) =>
           auditRecord(run, { host, wave: 0, outcome: 'failed', message, steps: [], durationMs: 0 }),
         ),
+        true,
       );
     },
     get ok() {

@@ -281,9 +281,11 @@ async function runApply(
           next: ctx.next,
         })
       : createPlainRenderer((line) => io.stdout.write(line + '\n'), ctx.out, { next: ctx.next });
+  const { audit } = ctx;
   const onEvent = (e: ApplyEvent) => {
-    // the record is on disk before the step runs or the host's end is shown
-    ctx.audit?.onEvent(e);
+    // an end record is on disk before the host's end is shown, a `started` record before the
+    // step sends anything (`recorded`)
+    audit?.onEvent(e);
     try {
       renderer.onEvent(e);
     } catch {
@@ -315,6 +317,8 @@ async function runApply(
       signal: ctx.signal,
       label: (c) => describeChange(c).label,
       onEvent,
+      // a host's `started` record is on disk before its first step sends anything
+      ...(audit !== undefined ? { recorded: () => audit.durable() } : {}),
     });
   } finally {
     if ('done' in renderer) await renderer.done();

@@ -98,6 +98,21 @@ describe('the audit log of a run', () => {
     });
   });
 
+  it('`durable` resolves with every record written so far on disk, however many wait at once', async () => {
+    const path = join(DIR, 'audit.jsonl');
+    const log = createAuditLog({ label: `the audit log ${path}`, path }, RUN, PLANNED, io);
+    const hosts = ['web01', 'web02', 'web03', 'web04'];
+    for (const host of hosts)
+      log.onEvent({ type: 'step-start', host, index: 0, total: 1, label: 'x', rollback: false });
+    await Promise.all(hosts.map(() => log.durable()));
+    expect(onDisk(path)).toEqual(hosts.map((h) => [h, 'started']));
+    // nothing new: at once
+    await log.durable();
+    log.finish([]);
+    expect(log.ok).toBe(true);
+    expect(stderr).toBe('');
+  });
+
   it('once an append fails: the error once, then every later record of the run on stderr; not ok', () => {
     // a folder where the log should be: the append fails (EISDIR) as a full disk would
     const path = join(DIR, 'gone');

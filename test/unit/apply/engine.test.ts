@@ -138,6 +138,32 @@ describe('a clean apply', () => {
   });
 });
 
+describe('records on disk first', () => {
+  it('every step sends nothing until `recorded` resolves (the audit log fsynced)', async () => {
+    const fleet = new MemoryFleet(2, PROJECT);
+    const plan = await fleet.plan();
+    /** Per wait: the host commands run while it was pending (none), and the steps started. */
+    const during: string[] = [];
+    const waits: Promise<void>[] = [];
+    // one host at a time: while a wait is pending nothing else may run on any host
+    const r = await apply(fleet, plan, {
+      recorded: () => {
+        const before = fleet.hosts.map((h) => h.log.length);
+        const wait = new Promise<void>((res) => setTimeout(res, 5)).then(() => {
+          fleet.hosts.forEach((h, i) => during.push(...h.log.slice(before[i])));
+        });
+        waits.push(wait);
+        return wait;
+      },
+    });
+    await Promise.all(waits);
+    expect(outcomes(r).map(([, o]) => o)).toEqual(['changed', 'changed']);
+    // each host: the upload, then install and load in one exec: two waits each
+    expect(waits).toHaveLength(4);
+    expect(during).toEqual([]);
+  });
+});
+
 describe('halt: the failure budget', () => {
   it('a stalled load on a host of wave 2 fails it (rolled back) and halts wave 3 (max_failures 0)', async () => {
     const fleet = new MemoryFleet(8, PROJECT);
