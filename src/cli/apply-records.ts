@@ -19,7 +19,7 @@ import type { AuditRecord, AuditRun } from '../report/audit.ts';
 import { auditLines, auditRecord, auditStartedRecord } from '../report/audit.ts';
 import { styleFor } from '../report/style.ts';
 import type { CliIo } from './io.ts';
-import type { OutputTarget } from './output-files.ts';
+import type { FsyncOps, OutputTarget } from './output-files.ts';
 import { writeFileAtomic } from './atomic-file.ts';
 import { DurableAppender, preflightAppend, preflightReplace } from './output-files.ts';
 import type { RunFile } from './same-file.ts';
@@ -122,10 +122,12 @@ export function createAuditLog(
   run: AuditRun,
   planned: ReadonlyMap<string, PlannedHost>,
   io: CliIo,
+  /** The fsyncs of the log (a test's, to make them fail). */
+  fsyncs?: FsyncOps,
 ): AuditLog {
   const started = new Set<string>();
   const ended = new Set<string>();
-  const file = new DurableAppender(target);
+  const file = new DurableAppender(target, fsyncs);
   let failed = false;
   /** The first failure: the error, then from here on everything to stderr (later ones: nothing). */
   const fail = (err: unknown): void => {

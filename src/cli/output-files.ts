@@ -272,6 +272,14 @@ export function writeFailed(target: OutputTarget, err: unknown): OutputFileError
   });
 }
 
+/** The fsyncs a DurableAppender calls (node:fs's; a test gives its own, to make them fail). */
+export interface FsyncOps {
+  fsync: (fd: number, done: (err: NodeJS.ErrnoException | null) => void) => void;
+  fsyncSync: (fd: number) => void;
+}
+
+const NODE_FSYNCS: FsyncOps = { fsync, fsyncSync };
+
 /**
  * An append-only file written as a run goes (the audit log), opened on the first append (created
  * 0600, no symlink followed, a regular file; a newline first if an earlier write was cut short, so
@@ -281,9 +289,15 @@ export function writeFailed(target: OutputTarget, err: unknown): OutputFileError
  * one ran (a group commit: a fleet's hosts start their changes at nearly the same moment);
  * `syncNow` fsyncs before it returns. A new file's folder is fsynced with its first fsync.
  * Failures are OutputFileErrors.
+ *
+ * Linux reports a failed write back to one fsync of the file only, and marks the pages clean: a
+ * later fsync, or one running at the same time, returns 0 with the text lost. So the first failed
+ * fsync breaks the appender (every later `durable` and `syncNow` fails with it), and what an
+ * fsync covered is taken as on disk only when no fsync that ran at the same time failed.
  */
 export class DurableAppender {
   private readonly target: OutputTarget;
+  private readonly ops: FsyncOps;
   private fd: number | undefined;
   private newFile = false;
   /** Appends so far, and how many of them are known to be on disk. */
@@ -293,9 +307,14 @@ export class DurableAppender {
   private pending: string[] = [];
   private syncing: Promise<void> | undefined;
   private closing = false;
+  /** The first failed fsync: no later one is believed. */
+  private broken: OutputFileError | undefined;
+  /** How far `syncNow` reached while an fsync off the main thread ran: on disk once that one succeeded. */
+  private syncedMeanwhile = 0;
 
-  constructor(target: OutputTarget) {
+  constructor(target: OutputTarget, ops: FsyncOps = NODE_FSYNCS) {
     this.target = target;
+    this.ops = ops;
   }
 
   append(text: string): void {
@@ -333,6 +352,7 @@ export class DurableAppender {
   async durable(): Promise<void> {
     const want = this.appended;
     while (this.synced < want) {
+      if (this.broken) throw this.broken;
       this.syncing ??= this.syncOnce().finally(() => {
         this.syncing = undefined;
         if (this.closing) this.close();
@@ -345,13 +365,17 @@ export class DurableAppender {
   syncNow(): void {
     const upTo = this.appended;
     if (this.synced >= upTo || this.fd === undefined) return;
+    if (this.broken) throw this.broken;
     try {
-      fsyncSync(this.fd);
+      this.ops.fsyncSync(this.fd);
       this.syncedFolder();
     } catch (err) {
-      throw writeFailed(this.target, err);
+      this.broken = writeFailed(this.target, err);
+      throw this.broken;
     }
-    this.markSynced(upTo);
+    // an fsync running off the main thread may have been told of a failed write back instead
+    if (this.syncing !== undefined) this.syncedMeanwhile = Math.max(this.syncedMeanwhile, upTo);
+    else this.markSynced(upTo);
   }
 
   /** Closes the file (once an fsync in flight has ended); a later append opens it again. */
@@ -372,13 +396,16 @@ export class DurableAppender {
     if (fd === undefined) return;
     try {
       await new Promise<void>((resolve, reject) => {
-        fsync(fd, (err) => (err ? reject(err) : resolve()));
+        this.ops.fsync(fd, (err) => (err ? reject(err) : resolve()));
       });
+      // a `syncNow` meanwhile failed: it may have been told of a failure this one covers
+      if (this.broken) throw this.broken;
       this.syncedFolder();
     } catch (err) {
-      throw writeFailed(this.target, err);
+      this.broken ??= writeFailed(this.target, err);
+      throw this.broken;
     }
-    this.markSynced(upTo);
+    this.markSynced(Math.max(upTo, this.syncedMeanwhile));
   }
 
   private syncedFolder(): void {

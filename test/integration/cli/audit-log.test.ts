@@ -7,6 +7,8 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAuditLog } from '../../../src/cli/apply-records.ts';
+import { DurableAppender } from '../../../src/cli/output-files.ts';
+import type { FsyncOps } from '../../../src/cli/output-files.ts';
 import type { PlannedHost } from '../../../src/cli/apply-records.ts';
 import type { CliIo } from '../../../src/cli/io.ts';
 import { TMP_BASE } from '../../../lab/host-dir.ts';
@@ -40,6 +42,42 @@ beforeEach(() => {
   stderr = '';
 });
 afterAll(() => rmSync(DIR, { recursive: true, force: true }));
+
+/** An I/O error as fsync reports it (a disk that failed a write back: Linux then marks the pages clean). */
+const eio = (): NodeJS.ErrnoException =>
+  Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+
+/** fsyncs that do nothing, the async ones answered when the test says (`answer`, in order). */
+function heldFsyncs(): FsyncOps & {
+  answer: (err: NodeJS.ErrnoException | null) => void;
+  waiting: () => number;
+  syncFails: boolean;
+} {
+  const held: ((err: NodeJS.ErrnoException | null) => void)[] = [];
+  const ops = {
+    syncFails: false,
+    fsync: (_fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+      held.push(cb);
+    },
+    fsyncSync: () => {
+      if (ops.syncFails) throw eio();
+    },
+    answer: (err: NodeJS.ErrnoException | null) => held.shift()?.(err),
+    waiting: () => held.length,
+  };
+  return ops;
+}
+
+/** The records on stderr, as [host, result]. */
+function onStderr(): [string, string][] {
+  return stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => {
+      const r = JSON.parse(l) as { host: string; result: string };
+      return [r.host, r.result];
+    });
+}
 
 function onDisk(path: string): [string, string][] {
   let text: string;
@@ -140,5 +178,59 @@ describe('the audit log of a run', () => {
       ['db01', 'unchanged'],
       ['web04', 'skipped'],
     ]);
+  });
+
+  it('an fsync that fails while an end record was fsynced meanwhile: the records it covered are on stderr', async () => {
+    // Linux reports a failed write back to one fsync of the file: another one running at the same
+    // time (the end record's, on the main thread) may return 0 with the record lost all the same
+    const path = join(DIR, 'audit.jsonl');
+    const fs = heldFsyncs();
+    const log = createAuditLog({ label: `the audit log ${path}`, path }, RUN, PLANNED, io, fs);
+    const { results } = scriptedRun();
+    const web03 = results.find((r) => r.host === 'web03');
+    if (web03 === undefined) throw new Error('no web03 in the scripted run');
+    log.onEvent({
+      type: 'step-start',
+      host: 'web01',
+      index: 0,
+      total: 2,
+      label: 'x',
+      rollback: false,
+    });
+    const waited = log.durable();
+    expect(fs.waiting()).toBe(1);
+    // web03 ends while web01's fsync runs: its fsync returns at once, without error
+    log.onEvent({ type: 'host-end', result: web03 });
+    expect(stderr).toBe('');
+    fs.answer(eio());
+    await waited;
+    expect(log.ok).toBe(false);
+    expect(stderr.match(/^error: input\/output error while writing the audit log/gm)).toHaveLength(
+      1,
+    );
+    // neither is known on disk: both on stderr
+    expect(onStderr()).toEqual([
+      ['web01', 'started'],
+      ['web03', 'locked'],
+    ]);
+    log.finish([]);
+  });
+
+  it('after a failed fsync, another fsync is not taken as success: durable and syncNow fail, the text kept', async () => {
+    const path = join(DIR, 'audit.jsonl');
+    const fs = heldFsyncs();
+    const file = new DurableAppender({ label: `the audit log ${path}`, path }, fs);
+    file.append('one\n');
+    const first = file.durable();
+    fs.answer(eio());
+    await expect(first).rejects.toThrow(/input\/output error/);
+    // the pages were marked clean: a second fsync returns 0 and says nothing of 'one'
+    file.append('two\n');
+    const again = file.durable();
+    fs.answer(null);
+    await expect(again).rejects.toThrow(/input\/output error/);
+    expect(() => file.syncNow()).toThrow(/input\/output error/);
+    expect(file.unsynced()).toBe('one\ntwo\n');
+    file.close();
   });
 });
