@@ -293,7 +293,8 @@ const NODE_FSYNCS: FsyncOps = { fsync, fsyncSync };
  * Linux reports a failed write back to one fsync of the file only, and marks the pages clean: a
  * later fsync, or one running at the same time, returns 0 with the text lost. So the first failed
  * fsync breaks the appender (every later `durable` and `syncNow` fails with it), and what an
- * fsync covered is taken as on disk only when no fsync that ran at the same time failed.
+ * fsync covered is taken as on disk only when no fsync that ran at the same time failed. A file
+ * removed or replaced (renamed over) while open fails the next fsync: its text would be lost.
  */
 export class DurableAppender {
   private readonly target: OutputTarget;
@@ -368,6 +369,7 @@ export class DurableAppender {
     if (this.broken) throw this.broken;
     try {
       this.ops.fsyncSync(this.fd);
+      this.stillNamed(this.fd);
       this.syncedFolder();
     } catch (err) {
       this.broken = writeFailed(this.target, err);
@@ -400,12 +402,24 @@ export class DurableAppender {
       });
       // a `syncNow` meanwhile failed: it may have been told of a failure this one covers
       if (this.broken) throw this.broken;
+      this.stillNamed(fd);
       this.syncedFolder();
     } catch (err) {
       this.broken ??= writeFailed(this.target, err);
       throw this.broken;
     }
     this.markSynced(Math.max(upTo, this.syncedMeanwhile));
+  }
+
+  /**
+   * Throws when no name reaches the file any more (removed, or replaced by a rename: `sed -i`, an
+   * editor): what was written to it is lost once it is closed, which no fsync says.
+   */
+  private stillNamed(fd: number): void {
+    if (fstatSync(fd).nlink === 0)
+      throw new Error(
+        'the file was removed or replaced during the run (what was written to it is gone with it)',
+      );
   }
 
   private syncedFolder(): void {

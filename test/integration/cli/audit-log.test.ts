@@ -3,7 +3,7 @@
  * files, driven by a scripted apply's events: what is on disk after each event is what a kill at
  * that moment would leave (docs/exit-codes.md, "Files kpfleet writes").
  */
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAuditLog } from '../../../src/cli/apply-records.ts';
@@ -233,4 +233,39 @@ describe('the audit log of a run', () => {
     expect(file.unsynced()).toBe('one\ntwo\n');
     file.close();
   });
+
+  it.each([
+    ['replaced by a rename (sed -i)', 'replaced'],
+    ['removed', 'removed'],
+  ])(
+    'a log %s during the run: a failed append, the records it would have swallowed on stderr',
+    async (_, how) => {
+      // the log is kept open: what is written after would go to a file no name reaches
+      const path = join(DIR, 'audit.jsonl');
+      const log = createAuditLog({ label: `the audit log ${path}`, path }, RUN, PLANNED, io);
+      const { results } = scriptedRun();
+      const web03 = results.find((r) => r.host === 'web03');
+      if (web03 === undefined) throw new Error('no web03 in the scripted run');
+      log.onEvent({
+        type: 'step-start',
+        host: 'web01',
+        index: 0,
+        total: 2,
+        label: 'x',
+        rollback: false,
+      });
+      await log.durable();
+      if (how === 'replaced') {
+        writeFileSync(join(DIR, 'copy'), readFileSync(path));
+        renameSync(join(DIR, 'copy'), path);
+      } else unlinkSync(path);
+      log.onEvent({ type: 'host-end', result: web03 });
+      expect(log.ok).toBe(false);
+      expect(stderr).toMatch(
+        /^error: .*removed or replaced during the run.* while writing the audit log/m,
+      );
+      expect(onStderr()).toEqual([['web03', 'locked']]);
+      log.finish([]);
+    },
+  );
 });
