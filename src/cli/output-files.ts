@@ -395,7 +395,13 @@ export class DurableAppender {
   private async syncOnce(): Promise<void> {
     const upTo = this.appended;
     const fd = this.fd;
-    if (fd === undefined) return;
+    // closed with text not fsynced: nothing can sync it (`durable` looped on this forever, a
+    // microtask loop that froze the process, its signal handlers too)
+    if (fd === undefined)
+      throw writeFailed(
+        this.target,
+        new Error('the file was closed before its records were fsynced'),
+      );
     try {
       await new Promise<void>((resolve, reject) => {
         this.ops.fsync(fd, (err) => (err ? reject(err) : resolve()));

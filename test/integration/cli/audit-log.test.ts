@@ -268,4 +268,14 @@ describe('the audit log of a run', () => {
       log.finish([]);
     },
   );
+
+  it('`durable` after the file was closed with text not fsynced fails (it does not wait, or spin, forever)', async () => {
+    const path = join(DIR, 'audit.jsonl');
+    const fs = heldFsyncs();
+    const file = new DurableAppender({ label: `the audit log ${path}`, path }, fs);
+    file.append('one\n');
+    file.close();
+    await expect(file.durable()).rejects.toThrow(/closed before .* fsynced/);
+    expect(file.unsynced()).toBe('one\n');
+  });
 });
