@@ -198,7 +198,12 @@ export async function runBatch(
   }
   const script = batchScript(steps);
   const step = steps.map((x) => x.step).join(' + ');
-  if (o.recorded) await o.recorded();
+  try {
+    if (o.recorded) await o.recorded();
+  } catch (err) {
+    // the records are not known on disk: nothing is sent (as in runStep)
+    return failFirst(errorInfo(err).message, false);
+  }
   if (ctx.lockLost?.() === true) return failFirst(LOCK_LOST_ERROR, false);
   let stdout: string;
   let stderr: string;
