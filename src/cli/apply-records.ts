@@ -88,14 +88,15 @@ export interface PlannedHost {
 
 export interface AuditLog {
   /**
-   * Called with each apply event, before the renderers: appends the records it calls for. A
-   * host's end record is on disk when it returns; its `started` record is written, and on disk
-   * once `durable` resolves.
+   * Called with each apply event, before the renderers: appends the records it calls for. Each
+   * record is written when it returns (a kpfleet killed afterwards leaves it in the file), and on
+   * disk once `durable` resolves.
    */
   onEvent(e: ApplyEvent): void;
   /**
    * Resolves once every record appended so far is on disk (apply waits for it before a step's
-   * commands are sent). Never rejects: a failed fsync is handled as a failed append.
+   * commands are sent, the renderers before they show a host's end). Never rejects: a failed
+   * fsync is handled as a failed append.
    */
   durable(): Promise<void>;
   /** After the run: the records of the hosts that did not end during it (not worked on). */
@@ -111,9 +112,10 @@ export interface AuditLog {
 
 /**
  * The audit log of one run, written as it goes: a host's `started` record at its first change
- * (not a rollback step), its end record at `host-end`. A `started` record is written at once and
- * fsynced by `durable`, which the step awaits before it sends anything; an end record (and the
- * records of `finish` and `abandon`) is fsynced before the event returns. After a failed append
+ * (not a rollback step), its end record at `host-end`. Each is written at once and fsynced by
+ * `durable` (a group commit): a step awaits it before it sends anything, and the renderers before
+ * they show a host's end (`commands/apply.ts`). The records of `finish` and `abandon` are fsynced
+ * before they return. After a failed append
  * or fsync every later record of the run goes to stderr, after the error, a line saying so and the
  * records the failed fsync may not have kept.
  */
@@ -173,7 +175,7 @@ export function createAuditLog(
         append([auditStartedRecord(run, e.host, p?.fingerprint ?? null, p?.changes ?? [])], false);
       } else if (e.type === 'host-end') {
         ended.add(e.result.host);
-        append([auditRecord(run, e.result)], true);
+        append([auditRecord(run, e.result)], false);
       }
     },
     async durable() {
@@ -235,4 +237,39 @@ export function writeApplyReport(
 export function withRecordsExitCode(code: number, recordsWritten: boolean): number {
   if (recordsWritten || code === ExitCode.interrupted) return code;
   return ExitCode.ioError;
+}
+
+/**
+ * The events of a run, each seen first by the audit log (if any) and then passed to `show` (the
+ * renderers), a host's end only once its end record is on disk: from a `host-end` on, the events
+ * for `show` wait, in order, for the audit log's fsync (one for every record written meanwhile:
+ * the engine itself does not wait). `settled` resolves once every event was shown.
+ */
+export function afterRecords(
+  audit: AuditLog | undefined,
+  show: (e: ApplyEvent) => void,
+): { onEvent: (e: ApplyEvent) => void; settled: () => Promise<void> } {
+  const waiting: ApplyEvent[] = [];
+  let showing: Promise<void> | undefined;
+  const showWaiting = async (log: AuditLog): Promise<void> => {
+    for (let e = waiting.shift(); e !== undefined; e = waiting.shift()) {
+      if (e.type === 'host-end') await log.durable();
+      show(e);
+    }
+    showing = undefined;
+  };
+  return {
+    onEvent(e) {
+      audit?.onEvent(e);
+      if (audit === undefined || (showing === undefined && e.type !== 'host-end')) {
+        show(e);
+        return;
+      }
+      waiting.push(e);
+      showing ??= showWaiting(audit);
+    },
+    settled: async () => {
+      await showing;
+    },
+  };
 }

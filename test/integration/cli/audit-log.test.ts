@@ -6,10 +6,11 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { createAuditLog } from '../../../src/cli/apply-records.ts';
+import { afterRecords, createAuditLog } from '../../../src/cli/apply-records.ts';
+import type { AuditLog, PlannedHost } from '../../../src/cli/apply-records.ts';
+import type { ApplyEvent } from '../../../src/apply/events.ts';
 import { DurableAppender } from '../../../src/cli/output-files.ts';
 import type { FsyncOps } from '../../../src/cli/output-files.ts';
-import type { PlannedHost } from '../../../src/cli/apply-records.ts';
 import type { CliIo } from '../../../src/cli/io.ts';
 import { TMP_BASE } from '../../../lab/host-dir.ts';
 import { FP_BEFORE, scriptedRun } from '../../unit/report/apply-fixtures.ts';
@@ -96,7 +97,7 @@ function onDisk(path: string): [string, string][] {
 }
 
 describe('the audit log of a run', () => {
-  it('has each record on disk when its event has been seen: started before the first change, the end at host-end', () => {
+  it('has each record in the file (what a kill leaves) when its event has been seen: started before the first change, the end at host-end', () => {
     const path = join(DIR, 'audit.jsonl');
     const log = createAuditLog({ label: `the audit log ${path}`, path }, RUN, PLANNED, io);
     const { events, results } = scriptedRun();
@@ -277,5 +278,54 @@ describe('the audit log of a run', () => {
     file.close();
     await expect(file.durable()).rejects.toThrow(/closed before .* fsynced/);
     expect(file.unsynced()).toBe('one\n');
+  });
+
+  it("shows a host's end only once the records are on disk, and every later event after it, in order", async () => {
+    const path = join(DIR, 'audit.jsonl');
+    const real = createAuditLog({ label: `the audit log ${path}`, path }, RUN, PLANNED, io);
+    // the audit log's fsync, held until the test lets it end
+    const fsyncs: (() => void)[] = [];
+    const log: AuditLog = {
+      onEvent: (e) => {
+        real.onEvent(e);
+      },
+      durable: () => new Promise<void>((res) => fsyncs.push(res)),
+      finish: (r) => {
+        real.finish(r);
+      },
+      abandon: (m) => {
+        real.abandon(m);
+      },
+      get ok() {
+        return real.ok;
+      },
+    };
+    const shown: ApplyEvent[] = [];
+    const view = afterRecords(log, (e) => shown.push(e));
+    const { events } = scriptedRun();
+    const ends = events.flatMap((e, k) => (e.type === 'host-end' ? [k] : []));
+    expect(ends.length).toBeGreaterThan(1);
+    for (const e of events) view.onEvent(e);
+    // every record is in the file already (what a kill leaves); shown: only what came before the
+    // first host-end, the rest waits for the fsync
+    expect(onDisk(path).map(([h, r]) => `${h} ${r}`)).toContain('web01 changed');
+    expect(shown).toEqual(events.slice(0, ends[0]));
+    const settle = () => new Promise((r) => setTimeout(r, 0));
+    for (const [k] of ends.entries()) {
+      await settle();
+      // nothing more shown while the fsync runs
+      expect(shown).toEqual(events.slice(0, ends[k]));
+      expect(fsyncs).toHaveLength(1);
+      fsyncs.shift()?.();
+      await settle();
+      // its end, and what came after it up to the next host-end
+      expect(shown).toEqual(events.slice(0, ends[k + 1] ?? events.length));
+    }
+    await view.settled();
+    // without an audit log: everything at once
+    const plain: ApplyEvent[] = [];
+    const bare = afterRecords(undefined, (e) => plain.push(e));
+    for (const e of events) bare.onEvent(e);
+    expect(plain).toEqual(events);
   });
 });
