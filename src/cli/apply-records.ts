@@ -138,7 +138,7 @@ export function createAuditLog(
     try {
       printError(io, err);
       io.stderr.write(
-        `The audit records of this run from here on, which are NOT in ${target.path}, one JSON line each:\n`,
+        `The audit records of this run from here on, not known to be in ${target.path}, one JSON line each:\n`,
       );
       io.stderr.write(file.unsynced());
     } catch {
