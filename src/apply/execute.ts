@@ -66,6 +66,8 @@ export interface ApplyOptions<H extends { host: string }> {
   /** One line label of a change, for events (`report/plan` describeChange). */
   label: (c: Change) => string;
   onEvent: (e: ApplyEvent) => void;
+  /** Resolves once the records the events so far called for are on disk (run-step.ts). */
+  recorded?: () => Promise<void>;
 }
 
 export interface ApplyResult {

@@ -33,6 +33,11 @@ export interface StepRunner {
   /** One line label of a change, for events. */
   label: (c: Change) => string;
   onEvent: (e: ApplyEvent) => void;
+  /**
+   * Resolves once the records the events so far called for are on disk (the audit log's
+   * `started` record, group-committed): a step's commands are sent only after it.
+   */
+  recorded?: () => Promise<void>;
 }
 
 /** What a host's steps share: its facts under the lock, the staging folder (an upload sets it). */
@@ -77,6 +82,7 @@ export async function runStep(
   const t0 = performance.now();
   let rec: StepRecord;
   try {
+    if (o.recorded) await o.recorded();
     if (c.action === 'upload') {
       const content = await o.readPatch(c);
       const sum = o.sha256(content);
@@ -192,6 +198,12 @@ export async function runBatch(
   }
   const script = batchScript(steps);
   const step = steps.map((x) => x.step).join(' + ');
+  try {
+    if (o.recorded) await o.recorded();
+  } catch (err) {
+    // the records are not known on disk: nothing is sent (as in runStep)
+    return failFirst(errorInfo(err).message, false);
+  }
   if (ctx.lockLost?.() === true) return failFirst(LOCK_LOST_ERROR, false);
   let stdout: string;
   let stderr: string;

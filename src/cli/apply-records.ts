@@ -3,7 +3,8 @@
  * the `--report` file (docs/exit-codes.md, "Files kpfleet writes"). Both destinations are checked
  * before any host is contacted, and must be two files, neither the saved plan applied. The audit
  * log is written while the run goes (`createAuditLog`): a host's `started` record is appended and
- * fsynced before its first change runs, its end record as soon as it ends, so that a kpfleet
+ * fsynced before its first change runs (the fsyncs of hosts starting at once shared: a group
+ * commit), its end record appended and fsynced as soon as it ends, so that a kpfleet
  * killed (SIGKILL, out of memory) leaves every host it finished, and the one it was changing, on
  * disk; the report is written at the end. A write that fails is an error on stderr and exit 74,
  * never a warning: records the audit log could not take go to stderr instead.
@@ -18,9 +19,9 @@ import type { AuditRecord, AuditRun } from '../report/audit.ts';
 import { auditLines, auditRecord, auditStartedRecord } from '../report/audit.ts';
 import { styleFor } from '../report/style.ts';
 import type { CliIo } from './io.ts';
-import type { OutputTarget } from './output-files.ts';
+import type { FsyncOps, OutputTarget } from './output-files.ts';
 import { writeFileAtomic } from './atomic-file.ts';
-import { appendDurably, preflightAppend, preflightReplace } from './output-files.ts';
+import { DurableAppender, preflightAppend, preflightReplace } from './output-files.ts';
 import type { RunFile } from './same-file.ts';
 import { refuseSameFiles } from './same-file.ts';
 
@@ -86,8 +87,18 @@ export interface PlannedHost {
 }
 
 export interface AuditLog {
-  /** Called with each apply event, before the renderers: appends the records it calls for. */
+  /**
+   * Called with each apply event, before the renderers: appends the records it calls for. Each
+   * record is written when it returns (a kpfleet killed afterwards leaves it in the file), and on
+   * disk once `durable` resolves.
+   */
   onEvent(e: ApplyEvent): void;
+  /**
+   * Resolves once every record appended so far is on disk (apply waits for it before a step's
+   * commands are sent, the renderers before they show a host's end). Never rejects: a failed
+   * fsync is handled as a failed append.
+   */
+  durable(): Promise<void>;
   /** After the run: the records of the hosts that did not end during it (not worked on). */
   finish(results: readonly HostResult[]): void;
   /**
@@ -101,35 +112,56 @@ export interface AuditLog {
 
 /**
  * The audit log of one run, written as it goes: a host's `started` record at its first change
- * (not a rollback step), its end record at `host-end`. Each append is fsynced before the apply
- * goes on (the events are synchronous). After a failed append every later record of the run goes
- * to stderr, after the error and a line saying so.
+ * (not a rollback step), its end record at `host-end`. Each is written at once and fsynced by
+ * `durable` (a group commit): a step awaits it before it sends anything, and the renderers before
+ * they show a host's end (`commands/apply.ts`). The records of `finish` and `abandon` are fsynced
+ * before they return. After a failed append
+ * or fsync every later record of the run goes to stderr, after the error, a line saying so and the
+ * records the failed fsync may not have kept.
  */
 export function createAuditLog(
   target: OutputTarget,
   run: AuditRun,
   planned: ReadonlyMap<string, PlannedHost>,
   io: CliIo,
+  /** The fsyncs of the log (a test's, to make them fail). */
+  fsyncs?: FsyncOps,
 ): AuditLog {
   const started = new Set<string>();
   const ended = new Set<string>();
+  const file = new DurableAppender(target, fsyncs);
   let failed = false;
-  const append = (records: readonly AuditRecord[]): void => {
+  /** The first failure: the error, then from here on everything to stderr (later ones: nothing). */
+  const fail = (err: unknown): void => {
+    if (failed) return;
+    failed = true;
+    try {
+      printError(io, err);
+      io.stderr.write(
+        `The audit records of this run from here on, not known to be in ${target.path}, one JSON line each:\n`,
+      );
+      io.stderr.write(file.unsynced());
+    } catch {
+      // stderr is gone too (a hung-up terminal): nothing is left to write them to
+    }
+  };
+  const append = (records: readonly AuditRecord[], now: boolean): void => {
     const lines = auditLines(records);
     if (lines === '') return;
-    try {
-      if (!failed) {
-        try {
-          appendDurably(target, lines);
-          return;
-        } catch (err) {
-          failed = true;
-          printError(io, err);
-          io.stderr.write(
-            `The audit records of this run from here on, which are NOT in ${target.path}, one JSON line each:\n`,
-          );
-        }
+    if (!failed) {
+      let written = false;
+      try {
+        file.append(lines);
+        written = true;
+        if (now) file.syncNow();
+        return;
+      } catch (err) {
+        fail(err);
+        // written but not known on disk: fail printed it with the rest
+        if (written) return;
       }
+    }
+    try {
       io.stderr.write(lines);
     } catch {
       // stderr is gone too (a hung-up terminal): nothing is left to write them to
@@ -140,14 +172,34 @@ export function createAuditLog(
       if (e.type === 'step-start' && !e.rollback && !started.has(e.host)) {
         started.add(e.host);
         const p = planned.get(e.host);
-        append([auditStartedRecord(run, e.host, p?.fingerprint ?? null, p?.changes ?? [])]);
+        append([auditStartedRecord(run, e.host, p?.fingerprint ?? null, p?.changes ?? [])], false);
       } else if (e.type === 'host-end') {
         ended.add(e.result.host);
-        append([auditRecord(run, e.result)]);
+        append([auditRecord(run, e.result)], false);
+      }
+    },
+    async durable() {
+      if (failed) return;
+      try {
+        await file.durable();
+      } catch (err) {
+        // hosts waiting at once all see the one failed fsync: said once
+        fail(err);
       }
     },
     finish(results) {
-      append(results.filter((r) => !ended.has(r.host)).map((r) => auditRecord(run, r)));
+      append(
+        results.filter((r) => !ended.has(r.host)).map((r) => auditRecord(run, r)),
+        true,
+      );
+      if (!failed) {
+        try {
+          file.syncNow();
+        } catch (err) {
+          fail(err);
+        }
+      }
+      file.close();
     },
     abandon(message) {
       const open = [...started].filter((h) => !ended.has(h));
@@ -156,6 +208,7 @@ export function createAuditLog(
         open.map((host) =>
           auditRecord(run, { host, wave: 0, outcome: 'failed', message, steps: [], durationMs: 0 }),
         ),
+        true,
       );
     },
     get ok() {
@@ -184,4 +237,39 @@ export function writeApplyReport(
 export function withRecordsExitCode(code: number, recordsWritten: boolean): number {
   if (recordsWritten || code === ExitCode.interrupted) return code;
   return ExitCode.ioError;
+}
+
+/**
+ * The events of a run, each seen first by the audit log (if any) and then passed to `show` (the
+ * renderers), a host's end only once its end record is on disk: from a `host-end` on, the events
+ * for `show` wait, in order, for the audit log's fsync (one for every record written meanwhile:
+ * the engine itself does not wait). `settled` resolves once every event was shown.
+ */
+export function afterRecords(
+  audit: AuditLog | undefined,
+  show: (e: ApplyEvent) => void,
+): { onEvent: (e: ApplyEvent) => void; settled: () => Promise<void> } {
+  const waiting: ApplyEvent[] = [];
+  let showing: Promise<void> | undefined;
+  const showWaiting = async (log: AuditLog): Promise<void> => {
+    for (let e = waiting.shift(); e !== undefined; e = waiting.shift()) {
+      if (e.type === 'host-end') await log.durable();
+      show(e);
+    }
+    showing = undefined;
+  };
+  return {
+    onEvent(e) {
+      audit?.onEvent(e);
+      if (audit === undefined || (showing === undefined && e.type !== 'host-end')) {
+        show(e);
+        return;
+      }
+      waiting.push(e);
+      showing ??= showWaiting(audit);
+    },
+    settled: async () => {
+      await showing;
+    },
+  };
 }

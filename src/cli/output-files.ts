@@ -7,8 +7,8 @@
  *   log can be opened for appending. A failure is a UsageError (exit 64) naming the file and why.
  * - `writeFileAtomic` (atomic-file.ts) replaces a file through a temporary file in the same folder, with a random
  *   name, created exclusively (O_CREAT|O_EXCL|O_NOFOLLOW), written, fsynced, renamed over the
- *   target, the folder fsynced; on any failure the temporary file is removed. `appendDurably`
- *   appends and fsyncs. Their failures are OutputFileErrors (exit 74).
+ *   target, the folder fsynced; on any failure the temporary file is removed. `DurableAppender`
+ *   appends and fsyncs (group commit). Their failures are OutputFileErrors (exit 74).
  * - A symlink at the target is written through (to where it points, the link kept) only when it
  *   is owned by the user running kpfleet or by the owner of its folder, the rule Linux's
  *   fs.protected_symlinks applies in shared folders; any other is refused.
@@ -18,6 +18,7 @@ import {
   closeSync,
   constants,
   fstatSync,
+  fsync,
   fsyncSync,
   lstatSync,
   mkdirSync,
@@ -271,28 +272,171 @@ export function writeFailed(target: OutputTarget, err: unknown): OutputFileError
   });
 }
 
+/** The fsyncs a DurableAppender calls (node:fs's; a test gives its own, to make them fail). */
+export interface FsyncOps {
+  fsync: (fd: number, done: (err: NodeJS.ErrnoException | null) => void) => void;
+  fsyncSync: (fd: number) => void;
+}
+
+const NODE_FSYNCS: FsyncOps = { fsync, fsyncSync };
+
 /**
- * Appends `text` (whole lines) to `target` and fsyncs it, creating it (0600) if needed. If an
- * earlier write was cut short, a newline first, so that records never run together.
+ * An append-only file written as a run goes (the audit log), opened on the first append (created
+ * 0600, no symlink followed, a regular file; a newline first if an earlier write was cut short, so
+ * that records never run together) and kept open. `append` writes at once: a kpfleet killed
+ * afterwards leaves the text in the file. `durable` resolves once everything appended before the
+ * call is fsynced, one fsync (off the main thread) for all the appends made while the previous
+ * one ran (a group commit: a fleet's hosts start their changes at nearly the same moment);
+ * `syncNow` fsyncs before it returns. A new file's folder is fsynced with its first fsync.
+ * Failures are OutputFileErrors.
+ *
+ * Linux reports a failed write back to one fsync of the file only, and marks the pages clean: a
+ * later fsync, or one running at the same time, returns 0 with the text lost. So the first failed
+ * fsync breaks the appender (every later `durable` and `syncNow` fails with it), and what an
+ * fsync covered is taken as on disk only when no fsync that ran at the same time failed. A file
+ * removed or replaced (renamed over) while open fails the next fsync: its text would be lost.
  */
-export function appendDurably(target: OutputTarget, text: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(target.path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o600);
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EFTYPE' });
-    let data = text;
-    if (st.size > 0) {
-      const last = Buffer.alloc(1);
-      readSync(fd, last, 0, 1, st.size - 1);
-      if (last[0] !== 0x0a) data = '\n' + text;
+export class DurableAppender {
+  private readonly target: OutputTarget;
+  private readonly ops: FsyncOps;
+  private fd: number | undefined;
+  private newFile = false;
+  /** Appends so far, and how many of them are known to be on disk. */
+  private appended = 0;
+  private synced = 0;
+  /** The text of the appends not yet known to be on disk, in order. */
+  private pending: string[] = [];
+  private syncing: Promise<void> | undefined;
+  private closing = false;
+  /** The first failed fsync: no later one is believed. */
+  private broken: OutputFileError | undefined;
+  /** How far `syncNow` reached while an fsync off the main thread ran: on disk once that one succeeded. */
+  private syncedMeanwhile = 0;
+
+  constructor(target: OutputTarget, ops: FsyncOps = NODE_FSYNCS) {
+    this.target = target;
+    this.ops = ops;
+  }
+
+  append(text: string): void {
+    try {
+      let data = text;
+      if (this.fd === undefined) {
+        this.fd = openSync(
+          this.target.path,
+          O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK,
+          0o600,
+        );
+        const st = fstatSync(this.fd);
+        if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EFTYPE' });
+        this.newFile = st.size === 0;
+        if (st.size > 0) {
+          const last = Buffer.alloc(1);
+          readSync(this.fd, last, 0, 1, st.size - 1);
+          if (last[0] !== 0x0a) data = '\n' + text;
+        }
+      }
+      writeAll(this.fd, Buffer.from(data, 'utf8'));
+    } catch (err) {
+      throw writeFailed(this.target, err);
     }
-    writeAll(fd, Buffer.from(data, 'utf8'));
-    fsyncSync(fd);
-    if (st.size === 0) syncFolder(dirname(target.path));
-  } catch (err) {
-    throw writeFailed(target, err);
-  } finally {
+    this.appended++;
+    this.pending.push(text);
+  }
+
+  /** The text appended and not yet known to be on disk (what a failed fsync may have lost). */
+  unsynced(): string {
+    return this.pending.join('');
+  }
+
+  /** Resolves once every append made before the call is on disk; rejects if an fsync failed. */
+  async durable(): Promise<void> {
+    const want = this.appended;
+    while (this.synced < want) {
+      if (this.broken) throw this.broken;
+      this.syncing ??= this.syncOnce().finally(() => {
+        this.syncing = undefined;
+        if (this.closing) this.close();
+      });
+      await this.syncing;
+    }
+  }
+
+  /** Every append made so far on disk before it returns. */
+  syncNow(): void {
+    const upTo = this.appended;
+    if (this.synced >= upTo || this.fd === undefined) return;
+    if (this.broken) throw this.broken;
+    try {
+      this.ops.fsyncSync(this.fd);
+      this.stillNamed(this.fd);
+      this.syncedFolder();
+    } catch (err) {
+      this.broken = writeFailed(this.target, err);
+      throw this.broken;
+    }
+    // an fsync running off the main thread may have been told of a failed write back instead
+    if (this.syncing !== undefined) this.syncedMeanwhile = Math.max(this.syncedMeanwhile, upTo);
+    else this.markSynced(upTo);
+  }
+
+  /** Closes the file (once an fsync in flight has ended); a later append opens it again. */
+  close(): void {
+    if (this.syncing !== undefined) {
+      this.closing = true;
+      return;
+    }
+    this.closing = false;
+    const fd = this.fd;
+    this.fd = undefined;
     if (fd !== undefined) closeSync(fd);
+  }
+
+  private async syncOnce(): Promise<void> {
+    const upTo = this.appended;
+    const fd = this.fd;
+    // closed with text not fsynced: nothing can sync it (`durable` looped on this forever, a
+    // microtask loop that froze the process, its signal handlers too)
+    if (fd === undefined)
+      throw writeFailed(
+        this.target,
+        new Error('the file was closed before its records were fsynced'),
+      );
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.ops.fsync(fd, (err) => (err ? reject(err) : resolve()));
+      });
+      // a `syncNow` meanwhile failed: it may have been told of a failure this one covers
+      if (this.broken) throw this.broken;
+      this.stillNamed(fd);
+      this.syncedFolder();
+    } catch (err) {
+      this.broken ??= writeFailed(this.target, err);
+      throw this.broken;
+    }
+    this.markSynced(Math.max(upTo, this.syncedMeanwhile));
+  }
+
+  /**
+   * Throws when no name reaches the file any more (removed, or replaced by a rename: `sed -i`, an
+   * editor): what was written to it is lost once it is closed, which no fsync says.
+   */
+  private stillNamed(fd: number): void {
+    if (fstatSync(fd).nlink === 0)
+      throw new Error(
+        'the file was removed or replaced during the run (what was written to it is gone with it)',
+      );
+  }
+
+  private syncedFolder(): void {
+    if (!this.newFile) return;
+    syncFolder(dirname(this.target.path));
+    this.newFile = false;
+  }
+
+  private markSynced(upTo: number): void {
+    if (upTo <= this.synced) return;
+    this.pending.splice(0, upTo - this.synced);
+    this.synced = upTo;
   }
 }

@@ -16,6 +16,7 @@ import { renderPlanText } from '../../report/plan-text.ts';
 import { styleFor } from '../../report/style.ts';
 import type { AuditLog, PlannedHost } from '../apply-records.ts';
 import {
+  afterRecords,
   createAuditLog,
   preflightApplyRecords,
   withRecordsExitCode,
@@ -281,15 +282,16 @@ async function runApply(
           next: ctx.next,
         })
       : createPlainRenderer((line) => io.stdout.write(line + '\n'), ctx.out, { next: ctx.next });
-  const onEvent = (e: ApplyEvent) => {
-    // the record is on disk before the step runs or the host's end is shown
-    ctx.audit?.onEvent(e);
+  const { audit } = ctx;
+  const show = (e: ApplyEvent) => {
     try {
       renderer.onEvent(e);
     } catch {
       // a renderer problem never stops apply
     }
   };
+  // the audit log sees each event first; a host's end is shown once its end record is on disk
+  const view = afterRecords(audit, show);
   try {
     return await applyPlan({
       plan,
@@ -314,9 +316,12 @@ async function runApply(
       now: () => new Date(),
       signal: ctx.signal,
       label: (c) => describeChange(c).label,
-      onEvent,
+      onEvent: view.onEvent,
+      // a host's `started` record is on disk before its first step sends anything
+      ...(audit !== undefined ? { recorded: () => audit.durable() } : {}),
     });
   } finally {
+    await view.settled();
     if ('done' in renderer) await renderer.done();
   }
 }

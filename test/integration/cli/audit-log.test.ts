@@ -3,11 +3,14 @@
  * files, driven by a scripted apply's events: what is on disk after each event is what a kill at
  * that moment would leave (docs/exit-codes.md, "Files kpfleet writes").
  */
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { createAuditLog } from '../../../src/cli/apply-records.ts';
-import type { PlannedHost } from '../../../src/cli/apply-records.ts';
+import { afterRecords, createAuditLog } from '../../../src/cli/apply-records.ts';
+import type { AuditLog, PlannedHost } from '../../../src/cli/apply-records.ts';
+import type { ApplyEvent } from '../../../src/apply/events.ts';
+import { DurableAppender } from '../../../src/cli/output-files.ts';
+import type { FsyncOps } from '../../../src/cli/output-files.ts';
 import type { CliIo } from '../../../src/cli/io.ts';
 import { TMP_BASE } from '../../../lab/host-dir.ts';
 import { FP_BEFORE, scriptedRun } from '../../unit/report/apply-fixtures.ts';
@@ -41,6 +44,42 @@ beforeEach(() => {
 });
 afterAll(() => rmSync(DIR, { recursive: true, force: true }));
 
+/** An I/O error as fsync reports it (a disk that failed a write back: Linux then marks the pages clean). */
+const eio = (): NodeJS.ErrnoException =>
+  Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+
+/** fsyncs that do nothing, the async ones answered when the test says (`answer`, in order). */
+function heldFsyncs(): FsyncOps & {
+  answer: (err: NodeJS.ErrnoException | null) => void;
+  waiting: () => number;
+  syncFails: boolean;
+} {
+  const held: ((err: NodeJS.ErrnoException | null) => void)[] = [];
+  const ops = {
+    syncFails: false,
+    fsync: (_fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+      held.push(cb);
+    },
+    fsyncSync: () => {
+      if (ops.syncFails) throw eio();
+    },
+    answer: (err: NodeJS.ErrnoException | null) => held.shift()?.(err),
+    waiting: () => held.length,
+  };
+  return ops;
+}
+
+/** The records on stderr, as [host, result]. */
+function onStderr(): [string, string][] {
+  return stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => {
+      const r = JSON.parse(l) as { host: string; result: string };
+      return [r.host, r.result];
+    });
+}
+
 function onDisk(path: string): [string, string][] {
   let text: string;
   try {
@@ -58,7 +97,7 @@ function onDisk(path: string): [string, string][] {
 }
 
 describe('the audit log of a run', () => {
-  it('has each record on disk when its event has been seen: started before the first change, the end at host-end', () => {
+  it('has each record in the file (what a kill leaves) when its event has been seen: started before the first change, the end at host-end', () => {
     const path = join(DIR, 'audit.jsonl');
     const log = createAuditLog({ label: `the audit log ${path}`, path }, RUN, PLANNED, io);
     const { events, results } = scriptedRun();
@@ -98,6 +137,21 @@ describe('the audit log of a run', () => {
     });
   });
 
+  it('`durable` resolves with every record written so far on disk, however many wait at once', async () => {
+    const path = join(DIR, 'audit.jsonl');
+    const log = createAuditLog({ label: `the audit log ${path}`, path }, RUN, PLANNED, io);
+    const hosts = ['web01', 'web02', 'web03', 'web04'];
+    for (const host of hosts)
+      log.onEvent({ type: 'step-start', host, index: 0, total: 1, label: 'x', rollback: false });
+    await Promise.all(hosts.map(() => log.durable()));
+    expect(onDisk(path)).toEqual(hosts.map((h) => [h, 'started']));
+    // nothing new: at once
+    await log.durable();
+    log.finish([]);
+    expect(log.ok).toBe(true);
+    expect(stderr).toBe('');
+  });
+
   it('once an append fails: the error once, then every later record of the run on stderr; not ok', () => {
     // a folder where the log should be: the append fails (EISDIR) as a full disk would
     const path = join(DIR, 'gone');
@@ -108,7 +162,7 @@ describe('the audit log of a run', () => {
     log.finish(results);
     expect(log.ok).toBe(false);
     expect(stderr.match(/^error: .*while writing the audit log .*gone$/gm)).toHaveLength(1);
-    expect(stderr).toContain('The audit records of this run from here on, which are NOT in');
+    expect(stderr).toContain('The audit records of this run from here on, not known to be in');
     const records = stderr
       .split('\n')
       .filter((l) => l.startsWith('{'))
@@ -125,5 +179,155 @@ describe('the audit log of a run', () => {
       ['db01', 'unchanged'],
       ['web04', 'skipped'],
     ]);
+  });
+
+  it('an fsync that fails while an end record was fsynced meanwhile: the records it covered are on stderr', async () => {
+    // Linux reports a failed write back to one fsync of the file: another one running at the same
+    // time (the end record's, on the main thread) may return 0 with the record lost all the same
+    const path = join(DIR, 'audit.jsonl');
+    const fs = heldFsyncs();
+    const log = createAuditLog({ label: `the audit log ${path}`, path }, RUN, PLANNED, io, fs);
+    const { results } = scriptedRun();
+    const web03 = results.find((r) => r.host === 'web03');
+    if (web03 === undefined) throw new Error('no web03 in the scripted run');
+    log.onEvent({
+      type: 'step-start',
+      host: 'web01',
+      index: 0,
+      total: 2,
+      label: 'x',
+      rollback: false,
+    });
+    const waited = log.durable();
+    expect(fs.waiting()).toBe(1);
+    // web03 ends while web01's fsync runs: its fsync returns at once, without error
+    log.onEvent({ type: 'host-end', result: web03 });
+    expect(stderr).toBe('');
+    fs.answer(eio());
+    await waited;
+    expect(log.ok).toBe(false);
+    expect(stderr.match(/^error: input\/output error while writing the audit log/gm)).toHaveLength(
+      1,
+    );
+    // neither is known on disk: both on stderr
+    expect(onStderr()).toEqual([
+      ['web01', 'started'],
+      ['web03', 'locked'],
+    ]);
+    log.finish([]);
+  });
+
+  it('after a failed fsync, another fsync is not taken as success: durable and syncNow fail, the text kept', async () => {
+    const path = join(DIR, 'audit.jsonl');
+    const fs = heldFsyncs();
+    const file = new DurableAppender({ label: `the audit log ${path}`, path }, fs);
+    file.append('one\n');
+    const first = file.durable();
+    fs.answer(eio());
+    await expect(first).rejects.toThrow(/input\/output error/);
+    // the pages were marked clean: a second fsync returns 0 and says nothing of 'one'
+    file.append('two\n');
+    const again = file.durable();
+    fs.answer(null);
+    await expect(again).rejects.toThrow(/input\/output error/);
+    expect(() => file.syncNow()).toThrow(/input\/output error/);
+    expect(file.unsynced()).toBe('one\ntwo\n');
+    file.close();
+  });
+
+  it.each([
+    ['replaced by a rename (sed -i)', 'replaced'],
+    ['removed', 'removed'],
+  ])(
+    'a log %s during the run: a failed append, the records it would have swallowed on stderr',
+    async (_, how) => {
+      // the log is kept open: what is written after would go to a file no name reaches
+      const path = join(DIR, 'audit.jsonl');
+      const log = createAuditLog({ label: `the audit log ${path}`, path }, RUN, PLANNED, io);
+      const { results } = scriptedRun();
+      const web03 = results.find((r) => r.host === 'web03');
+      if (web03 === undefined) throw new Error('no web03 in the scripted run');
+      log.onEvent({
+        type: 'step-start',
+        host: 'web01',
+        index: 0,
+        total: 2,
+        label: 'x',
+        rollback: false,
+      });
+      await log.durable();
+      if (how === 'replaced') {
+        writeFileSync(join(DIR, 'copy'), readFileSync(path));
+        renameSync(join(DIR, 'copy'), path);
+      } else unlinkSync(path);
+      log.onEvent({ type: 'host-end', result: web03 });
+      // its fsync (which the renderers await before they show the host's end) finds it
+      await log.durable();
+      expect(log.ok).toBe(false);
+      expect(stderr).toMatch(
+        /^error: .*removed or replaced during the run.* while writing the audit log/m,
+      );
+      expect(onStderr()).toEqual([['web03', 'locked']]);
+      log.finish([]);
+    },
+  );
+
+  it('`durable` after the file was closed with text not fsynced fails (it does not wait, or spin, forever)', async () => {
+    const path = join(DIR, 'audit.jsonl');
+    const fs = heldFsyncs();
+    const file = new DurableAppender({ label: `the audit log ${path}`, path }, fs);
+    file.append('one\n');
+    file.close();
+    await expect(file.durable()).rejects.toThrow(/closed before .* fsynced/);
+    expect(file.unsynced()).toBe('one\n');
+  });
+
+  it("shows a host's end only once the records are on disk, and every later event after it, in order", async () => {
+    const path = join(DIR, 'audit.jsonl');
+    const real = createAuditLog({ label: `the audit log ${path}`, path }, RUN, PLANNED, io);
+    // the audit log's fsync, held until the test lets it end
+    const fsyncs: (() => void)[] = [];
+    const log: AuditLog = {
+      onEvent: (e) => {
+        real.onEvent(e);
+      },
+      durable: () => new Promise<void>((res) => fsyncs.push(res)),
+      finish: (r) => {
+        real.finish(r);
+      },
+      abandon: (m) => {
+        real.abandon(m);
+      },
+      get ok() {
+        return real.ok;
+      },
+    };
+    const shown: ApplyEvent[] = [];
+    const view = afterRecords(log, (e) => shown.push(e));
+    const { events } = scriptedRun();
+    const ends = events.flatMap((e, k) => (e.type === 'host-end' ? [k] : []));
+    expect(ends.length).toBeGreaterThan(1);
+    for (const e of events) view.onEvent(e);
+    // every record is in the file already (what a kill leaves); shown: only what came before the
+    // first host-end, the rest waits for the fsync
+    expect(onDisk(path).map(([h, r]) => `${h} ${r}`)).toContain('web01 changed');
+    expect(shown).toEqual(events.slice(0, ends[0]));
+    const settle = () => new Promise((r) => setTimeout(r, 0));
+    for (const [k] of ends.entries()) {
+      await settle();
+      // nothing more shown while the fsync runs
+      expect(shown).toEqual(events.slice(0, ends[k]));
+      expect(fsyncs).toHaveLength(1);
+      fsyncs.shift()?.();
+      await settle();
+      // its end, and what came after it up to the next host-end
+      expect(shown).toEqual(events.slice(0, ends[k + 1] ?? events.length));
+    }
+    await view.settled();
+    // without an audit log: everything at once
+    const plain: ApplyEvent[] = [];
+    const bare = afterRecords(undefined, (e) => plain.push(e));
+    for (const e of events) bare.onEvent(e);
+    expect(plain).toEqual(events);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * patches/ssh2-1.17.0.patch (patches/README.md): the host-key signature is verified with a key
- * imported from JWK, and the curve25519 exchange skips the DER round trips. These tests hold the
+ * imported from JWK, the curve25519 exchange skips the DER round trips, and packet padding comes
+ * from a pool of random bytes. These tests hold the
  * patched code to what it replaced, with the replaced code written out here as the reference
  * (`crypto.verify` against ssh2's PEM; `diffieHellman` with the peer's key imported from DER):
  * the same verdicts on good, forged and malformed input, for every host key type; the patched
@@ -444,6 +445,89 @@ function handshake(port: number, kex: string, serverHostKey: string): Promise<Ha
     });
   });
 }
+
+describe("packet padding: from a pool of the CSPRNG's bytes, each used once", () => {
+  interface OutCipher {
+    allocPacket(payloadLen: number): Buffer;
+    encrypt(packet: Buffer): void;
+    free(): void;
+  }
+  interface InDecipher {
+    decrypt(data: Buffer, start: number, end: number): unknown;
+    free(): void;
+  }
+  const sshCrypto = require(join(ssh2Dir, 'lib/protocol/crypto.js')) as {
+    CIPHER_INFO: Record<string, { keyLen: number; ivLen: number }>;
+    createCipher(config: unknown): OutCipher;
+    createDecipher(config: unknown): InDecipher;
+  };
+  /** An outbound and an inbound end of one AES-GCM direction, with the same key. */
+  function gcmPair(onPayload: (p: Buffer) => void, written: Buffer[]) {
+    const info = sshCrypto.CIPHER_INFO['aes128-gcm@openssh.com'];
+    if (info === undefined) throw new Error('no aes128-gcm');
+    const key = Buffer.alloc(info.keyLen, 7);
+    const iv = Buffer.alloc(info.ivLen, 9);
+    const out = sshCrypto.createCipher({
+      outbound: {
+        onWrite: (b: Buffer) => written.push(Buffer.from(b)),
+        cipherInfo: info,
+        cipherKey: key,
+        cipherIV: iv,
+        seqno: 0,
+      },
+    });
+    const inb = sshCrypto.createDecipher({
+      inbound: {
+        onPayload,
+        decipherInfo: info,
+        decipherKey: key,
+        decipherIV: iv,
+        seqno: 0,
+      },
+    });
+    return { out, inb };
+  }
+
+  it("every packet's padding is new bytes (the pool is refilled, never reread); the packets decrypt as before", () => {
+    const written: Buffer[] = [];
+    const payloads: Buffer[] = [];
+    const { out, inb } = gcmPair((p) => {
+      payloads.push(Buffer.from(p)); // undefined: go on with the next packet
+    }, written);
+    const pads: Buffer[] = [];
+    const sent: Buffer[] = [];
+    // ~3,000 packets of 4 to 19 bytes of padding: the 4 KiB pool is refilled many times
+    for (let i = 0; i < 3000; i++) {
+      const payload = Buffer.alloc(1 + (i % 40), i & 0xff);
+      const packet = out.allocPacket(payload.length);
+      const padLen = packet[4] ?? 0;
+      // as ssh2 1.17.0 lays it out: length, padding length, payload, padding, tag
+      expect(packet.readUInt32BE(0)).toBe(1 + payload.length + padLen);
+      expect(packet.readUInt32BE(0) % 16).toBe(0);
+      expect(padLen).toBeGreaterThanOrEqual(4);
+      pads.push(Buffer.from(packet.subarray(5 + payload.length, 5 + payload.length + padLen)));
+      payload.copy(packet, 5);
+      sent.push(payload);
+      out.encrypt(packet);
+    }
+    const all = Buffer.concat(pads);
+    expect(all.length).toBeGreaterThan(3 * 4096);
+    // bytes reread from the pool would repeat: every 8-byte window of the padding is new
+    const seen = new Set<string>();
+    for (let k = 0; k + 8 <= all.length; k += 8) seen.add(all.subarray(k, k + 8).toString('hex'));
+    expect(seen.size).toBe(Math.floor(all.length / 8));
+    // and they look random: each byte value about as often as the others
+    const counts = new Array<number>(256).fill(0);
+    for (const b of all) counts[b] = (counts[b] ?? 0) + 1;
+    const mean = all.length / 256;
+    expect(Math.max(...counts)).toBeLessThan(mean * 2);
+    const wire = Buffer.concat(written);
+    inb.decrypt(wire, 0, wire.length);
+    expect(payloads).toEqual(sent);
+    out.free();
+    inb.free();
+  });
+});
 
 describe.skipIf(!canRunSshd)('handshakes with OpenSSH sshd', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kpfleet-ssh2-patch-'));

@@ -138,6 +138,58 @@ describe('a clean apply', () => {
   });
 });
 
+describe('records on disk first', () => {
+  it('every step sends nothing until `recorded` resolves (the audit log fsynced)', async () => {
+    const fleet = new MemoryFleet(2, PROJECT);
+    const plan = await fleet.plan();
+    /** Per wait: the host commands run while it was pending (none), and the steps started. */
+    const during: string[] = [];
+    const waits: Promise<void>[] = [];
+    // one host at a time: while a wait is pending nothing else may run on any host
+    const r = await apply(fleet, plan, {
+      recorded: () => {
+        const before = fleet.hosts.map((h) => h.log.length);
+        const wait = new Promise<void>((res) => setTimeout(res, 5)).then(() => {
+          fleet.hosts.forEach((h, i) => during.push(...h.log.slice(before[i])));
+        });
+        waits.push(wait);
+        return wait;
+      },
+    });
+    await Promise.all(waits);
+    expect(outcomes(r).map(([, o]) => o)).toEqual(['changed', 'changed']);
+    // each host: the upload, then install and load in one exec: two waits each
+    expect(waits).toHaveLength(4);
+    expect(during).toEqual([]);
+  });
+});
+
+describe('records on disk first: a wait that fails', () => {
+  it('a `recorded` that rejects fails the step it held, before anything is sent, and the host is rolled back', async () => {
+    const fleet = new MemoryFleet(1, PROJECT);
+    const plan = await fleet.plan();
+    let waits = 0;
+    const r = await apply(fleet, plan, {
+      // the upload's wait passes, the wait of the exec of install and load fails
+      recorded: () =>
+        ++waits === 2 ? Promise.reject(new Error('the audit log is gone')) : Promise.resolve(),
+    });
+    const h = fleet.hosts[0] as MemoryHost;
+    expect(installed(h)).toBe(false);
+    expect(loaded(h)).toBe(false);
+    expect(r.results[0]).toMatchObject({ outcome: 'failed' });
+    expect(r.results[0]?.message).toMatch(/: the audit log is gone; rolled back$/);
+    // the step it held ends as a step: a failed install, every step started has its end
+    const ends = ofType(r.events, 'step-end').map((e) => [e.step.label, e.step.ok, e.step.error]);
+    expect(ends[1]).toEqual([
+      expect.stringContaining('install') as unknown,
+      false,
+      'the audit log is gone',
+    ]);
+    expect(ofType(r.events, 'step-start')).toHaveLength(ends.length);
+  });
+});
+
 describe('halt: the failure budget', () => {
   it('a stalled load on a host of wave 2 fails it (rolled back) and halts wave 3 (max_failures 0)', async () => {
     const fleet = new MemoryFleet(8, PROJECT);

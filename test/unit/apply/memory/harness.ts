@@ -170,6 +170,8 @@ export interface RunOptions {
   onlyWave?: { wave: number; of: number };
   /** How apply opens a host (default: a new connection to it). */
   open?: (host: { host: string }) => Promise<Transport>;
+  /** The audit log's `durable` (execute.ts recorded). */
+  recorded?: () => Promise<void>;
 }
 
 export const count = (value: number): Amount => ({ kind: 'count', value });
@@ -213,6 +215,7 @@ export async function apply(fleet: MemoryFleet, plan: Plan, o: RunOptions = {}):
     ...(o.signal !== undefined ? { signal: o.signal } : {}),
     label: (c) => describeChange(c).label,
     onEvent: (e) => events.push(e),
+    ...(o.recorded !== undefined ? { recorded: o.recorded } : {}),
   });
   const refused = fleet.hosts.flatMap((h) => h.refused);
   if (refused.length > 0) throw new Error(`the memory transport refused:\n${refused.join('\n')}`);
