@@ -10,10 +10,10 @@
  * the gate, then printed): NUL bytes are dropped and trailing newlines become one, and a step
  * goes on to its end when the session is gone (it is not stopped by a closed output), so it
  * removes the record of its load itself. A gate stricter than the judge only stops the batch early; the
- * steps not reached run after it (execute.ts). Each step's guard is `stoppable`: when the exec
- * did not come back, the batch may still run on the host, and its rollback first stops it
- * (`lock.ts` stopBatchScript: no further step starts, the one in flight is waited for), so the
- * rollback never races a step of it. Pure: commands as strings, output split.
+ * steps not reached run after it (execute.ts). Each step's guard is `stoppable` (as a forward step's
+ * alone is): when the exec did not come back, the batch may still run on the host, and its
+ * rollback first stops it (`lock.ts` stopBatchScript: no further step starts, the one in flight is
+ * waited for), so the rollback never races a step of it. Pure: commands as strings, output split.
  */
 import type { Change } from '../plan/model.ts';
 import { quote } from '../transport/shell.ts';

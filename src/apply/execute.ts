@@ -306,7 +306,7 @@ async function runHost<H extends { host: string }>(
       facts,
       staging: ctx.staging,
       lockLost,
-      batchUnknown: ran.kind === 'failed' && ran.unknown,
+      sentUnknown: ran.kind === 'failed' && ran.unknown,
     });
     return result(
       r.outcome,

@@ -17,7 +17,10 @@ import { pushAll } from '../util/arrays.ts';
 export type ChangesEnd =
   /** Every change done and verified; or the first failure, and what may need undoing. */
   | { kind: 'done'; failure?: undefined; done: Change[] }
-  /** `unknown`: the failure was a batch's exec that did not come back (it may still run on the host). */
+  /**
+   * `unknown`: the failure was an exec that did not come back (a batch's, or a step's alone: it
+   * may still run on the host, and `done` counts every change it carried).
+   */
   | { kind: 'failed'; failure: string; done: Change[]; unknown: boolean }
   /** Stopped before change `at`: the lock ended, or an interrupt came. */
   | { kind: 'lock-ended'; at: number }
@@ -103,7 +106,9 @@ export async function runChanges(
       return b instanceof Error ? 0 : b.sent.length;
     });
     let records: StepRecord[];
-    let unknown = false;
+    let unknown: boolean;
+    /** The changes the exec carried (a kind that never shares one: `batch` is empty). */
+    const carried = batch.length >= 2 ? batch : [changes[i] as Change];
     if (batch.length >= 2) {
       ({ records, unknown } = await runBatch(
         o,
@@ -116,7 +121,9 @@ export async function runChanges(
         batch.map(built),
       ));
     } else {
-      records = [await runStep(o, t, host, changes[i] as Change, i, total, run.ctx, false)];
+      const one = await runStep(o, t, host, changes[i] as Change, i, total, run.ctx, false);
+      records = [one.record];
+      unknown = one.unknown;
     }
     pushAll(run.steps, records);
     const failed = records.find((r) => !r.ok);
@@ -127,7 +134,7 @@ export async function runChanges(
     if (failed !== undefined) {
       // the steps done; a load, install or package install that failed may be half done; and
       // after an exec that did not come back, any step of it may have run
-      const reached = unknown ? batch : records.map((r) => r.change);
+      const reached = unknown ? carried : records.map((r) => r.change);
       pushAll(
         done,
         reached.filter(

@@ -20,10 +20,11 @@
  * new holder takes that lock exclusively (waiting up to `DRAIN_S`) before it answers `LOCKED`, so
  * a run never reads facts while an older run's step is still changing the host.
  *
- * Within a run, a batch of steps whose exec did not come back may still run on the host when its
- * rollback starts: `stopBatchScript` writes `batch.stop` (naming the run), which each batched
- * step checks under its shared lock, and takes the steps lock exclusively (bounded), so the
- * rollback never runs beside a step of it. A new holder drops a `batch.stop` of another run.
+ * Within a run, an exec of steps that did not come back (a batch, or a step alone) may still run
+ * on the host when its rollback starts: `stopBatchScript` writes `batch.stop` (naming the run),
+ * which each forward step checks under its shared lock, and takes the steps lock exclusively
+ * (bounded), so the rollback never runs beside a step of it. A new holder drops a `batch.stop` of
+ * another run. (The file keeps the name it had when only batches were stopped.)
  *
  * The holder writes who holds the lock (`run.info`: owner, since, run id, its pid, the boot id);
  * a second run is told who, and `kpfleet unlock` ends a holder proven to be one (its argv says
@@ -127,10 +128,11 @@ export const LOCK_LOST_ERROR =
  * writes its `run.info` before it drains the steps lock, so a step that took its shared lock
  * before that write runs, and the drain waits for it; one that took it after is refused.
  *
- * `stoppable` (a step of a batch): it is refused too once `batch.stop` names its run, which
- * `stopBatchScript` writes before the rollback of a batch whose exec did not come back. The check
- * is under the shared lock, so a step either started before the stop's exclusive drain (which
- * waits for it) or sees the stop.
+ * `stoppable` (every forward step, in a batch or alone; not the rollback's own steps, which run
+ * after the stop): it is refused too once `batch.stop` names its run, which `stopBatchScript`
+ * writes before the rollback of an exec that did not come back. The check is under the shared
+ * lock, so a step either started before the stop's exclusive drain (which waits for it) or sees
+ * the stop.
  */
 export function underStepsLock(script: string, runId: string, stoppable = false): string {
   const stopped = stoppable ? ' && ! grep -qxF "run=$3" "$5" 2>/dev/null' : '';
@@ -144,15 +146,15 @@ export function underStepsLock(script: string, runId: string, stoppable = false)
   );
 }
 
-/** What `stopBatchScript` prints once no step of the batch runs or can start... */
+/** What `stopBatchScript` prints once no step of the exec runs or can start... */
 export const BATCH_STOPPED = 'STOPPED';
 /** ...and when a step still ran when its wait ended. */
 export const BATCH_RUNNING = 'RUNNING';
 
 /**
- * Before the rollback of a batch whose exec did not come back (a timeout, a lost connection, the
- * output cap: the batch may still be running on the host), as root: `batch.stop` names the run,
- * so no further step of the batch starts (`underStepsLock`, stoppable), then the steps lock is
+ * Before the rollback of an exec that did not come back (a batch, or a step alone; a timeout, a
+ * lost connection, the output cap: it may still be running on the host), as root: `batch.stop`
+ * names the run, so no further step of it starts (`underStepsLock`, stoppable), then the steps lock is
  * taken exclusively, waiting up to `waitS` seconds for the step in flight to end. Prints
  * BATCH_STOPPED once it is over; else RUNNING (the step still runs: the host is not rolled back
  * under it).

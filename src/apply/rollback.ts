@@ -145,10 +145,11 @@ export interface FailedRun {
   /** Whether this run's lock on the host ended (read again right before each step is sent). */
   lockLost: () => boolean;
   /**
-   * The failure was a batch whose exec did not come back (a timeout, a lost connection, the
-   * output cap): it may still be running on the host, and is stopped before anything is undone.
+   * The failure was an exec that did not come back (a batch's, or a step's alone; a timeout, a
+   * lost connection, the output cap): it may still be running on the host, and is stopped before
+   * anything is undone.
    */
-  batchUnknown?: boolean;
+  sentUnknown?: boolean;
 }
 
 /**
@@ -196,8 +197,8 @@ export async function rollBack(
       message: `${f.failure}; its lock could not be taken again for the rollback (${message.split(';')[0] ?? ''}), so ${at === 0 ? 'it was not rolled back' : `the rollback stopped after ${String(at)} of ${String(undo.length)} steps`}: the host needs a look${kept()}`,
     };
   };
-  /** A batch that may still run is stopped even with nothing to undo: the facts after wait for it. */
-  const mustStop = f.batchUnknown === true;
+  /** An exec that may still run is stopped even with nothing to undo: the facts after wait for it. */
+  const mustStop = f.sentUnknown === true;
   if (s.held?.ended === true && (undo.length > 0 || mustStop)) {
     // the connection dropped and took the lock with it: over a new connection, with the lock
     // taken again (unless another run has it now), the host is rolled back all the same
@@ -214,14 +215,14 @@ export async function rollBack(
   /** The rollback's own connection was lost once, and the lock taken again over a new one. */
   let retried = false;
   let i = 0;
-  /** The batch that may still run is stopped (`stopBatch`): not asked again after a reconnect. */
+  /** The exec that may still run is stopped (`stopSent`): not asked again after a reconnect. */
   let stopped = !mustStop;
   let after: string;
   for (;;) {
     try {
       if (!stopped) {
         if (lostWithConnection()) throw new RollbackConnectionLost();
-        const notStopped = await stopBatch(o, s.t);
+        const notStopped = await stopSent(o, s.t);
         if (notStopped !== undefined) {
           s.keepStash = true;
           return {
@@ -239,7 +240,7 @@ export async function rollBack(
           return lockEnded();
         }
         const facts = await gatherFacts(s.t);
-        const rec = await runStep(
+        const { record: rec } = await runStep(
           o,
           s.t,
           f.host,
@@ -292,32 +293,34 @@ export async function rollBack(
   };
 }
 
-/** How long the rollback waits for a batch's step in flight to end: one step's time. */
+/** How long the rollback waits for a step in flight to end: one step's time. */
 function stopWaitS(o: RollbackRunner): number {
   return Math.max(1, Math.ceil(o.commandTimeoutMs / 1000));
 }
 
 /**
- * Stops a batch that may still run on the host before its rollback (`lock.ts` stopBatchScript):
- * no further step of it starts, and the one in flight has ended. Undoing while a step of it runs
- * could race it: the rollback loading the replaced patch again while the batch unloads it, or
- * uninstalling what it is about to load, leaves a host with neither the old patch nor the new.
- * So the rollback waits (bounded) under the steps lock taken exclusively, and a batch step that
- * had not started by then never does (each one checks the stop under the shared lock). Whether
- * it did not, why (a step still runs after the wait, or the stop failed): nothing is undone then.
+ * Stops an exec that may still run on the host before its rollback (`lock.ts` stopBatchScript),
+ * a batch or a step alone: no further step of it starts, and the one in flight has ended.
+ * Undoing while a step of it runs could race it: the rollback loading the replaced patch again
+ * while the batch unloads it, unloading a patch a `kpatch load` past its timeout is still
+ * loading, or uninstalling what it is about to load, leaves a host with neither the old patch nor
+ * the new. So the rollback waits (bounded) under the steps lock taken exclusively, and a step
+ * sent that had not started by then never does (each forward step checks the stop under the
+ * shared lock). Whether it did not, why (a step still runs after the wait, or the stop failed):
+ * nothing is undone then.
  */
-async function stopBatch(o: RollbackRunner, t: HostSession['t']): Promise<string | undefined> {
+async function stopSent(o: RollbackRunner, t: HostSession['t']): Promise<string | undefined> {
   const waitS = stopWaitS(o);
   let r: Awaited<ReturnType<HostSession['t']['exec']>>;
   try {
     r = await t.exec(stopBatchScript(o.runId, waitS), {
       become: true,
-      step: 'stop batch',
+      step: 'stop steps',
       timeoutMs: (waitS + 30) * 1000,
     });
   } catch (err) {
     // a lost connection: taken again by the caller; else (no answer in time, an output flood,
-    // sudo refused) the batch is not known to be stopped: nothing is undone
+    // sudo refused) the exec is not known to be stopped: nothing is undone
     if (unreachable(err)) throw err;
     return `that exec could not be stopped on the host before the rollback (${errorInfo(err).message})`;
   }

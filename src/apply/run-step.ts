@@ -66,7 +66,35 @@ export function batchedStep(c: Change, ctx: StepContext, runId: string): Batched
   };
 }
 
-/** Runs one change on a host (`rollback`: a step of the rollback) and records it. */
+/**
+ * Whether an exec's error says the command was sent and no answer came (the connection, the time,
+ * the output cap): it may still be running on the host. Else (sudo refused, a name refused before
+ * sending) it did not run.
+ */
+export function sentWithoutAnswer(err: unknown): boolean {
+  return (
+    err instanceof ConnectionLostError ||
+    err instanceof CommandTimeoutError ||
+    err instanceof OutputLimitError
+  );
+}
+
+/**
+ * Runs one change on a host (`rollback`: a step of the rollback) and records it. `unknown`: the
+ * step's own exec was sent and did not come back (`sentWithoutAnswer`), so it may still be running
+ * on the host; a forward step is then stopped before the rollback (`lock.ts` stopBatchScript, which
+ * its guard checks: it is `stoppable`). A rollback step is not stoppable: the stop names this run,
+ * and the rollback runs after it. Two things sent for a step are not its exec, and a failure there
+ * is not `unknown`:
+ * - an upload (SFTP, the login user's): written under a temporary name, read back and checked,
+ *   then renamed (the rename is asked only once the check passed), so what a session that did
+ *   not come back can still do on the host is leave a temporary file or the checked file in the
+ *   staging folder: nothing as root, nothing a rollback undoes, and no step that reads it is sent
+ *   after a failed upload (the staging clean-up removes it, or the next run's);
+ * - the copy kept before an uninstall (`keepCopy`): it only copies into this run's stash folder,
+ *   not under the steps lock, and when it does not come back the uninstall is not sent, so nothing
+ *   destructive may run (at worst a copy left in the stash folder).
+ */
 export async function runStep(
   o: StepRunner,
   t: Transport,
@@ -76,11 +104,14 @@ export async function runStep(
   total: number,
   ctx: StepContext,
   rollback: boolean,
-): Promise<StepRecord> {
+): Promise<{ record: StepRecord; unknown: boolean }> {
   const label = o.label(c);
   o.onEvent({ type: 'step-start', host, index, total, label, rollback });
   const t0 = performance.now();
   let rec: StepRecord;
+  /** The step's own exec was sent: a failure from here on may leave it running on the host. */
+  let sent = false;
+  let unknown = false;
   try {
     if (o.recorded) await o.recorded();
     if (c.action === 'upload') {
@@ -93,7 +124,8 @@ export async function runStep(
           { host, step: 'upload' },
         );
       }
-      // one session: its folders made private to the login user, written, checked, renamed;
+      // one session: its folders made private to the login user, written, checked, renamed (one
+      // that did not come back is no stop's business: see above);
       // 0644: `kpatch install` copies it with its mode, and the facts probe (no root) must be
       // able to read that copy's sha256 (found on the real-kernel VM)
       const placed = await t.upload(content, c.destination, {
@@ -119,7 +151,9 @@ export async function runStep(
       }
       // checked again here: the lock may have ended while this step awaited the stash or facts
       if (ctx.lockLost?.() === true) throw new Error(LOCK_LOST_ERROR);
-      const r = await t.exec(s.become ? underStepsLock(s.script, o.runId) : s.script, {
+      const command = s.become ? underStepsLock(s.script, o.runId, !rollback) : s.script;
+      sent = true;
+      const r = await t.exec(command, {
         become: s.become,
         step: s.step,
         timeoutMs: o.commandTimeoutMs,
@@ -127,12 +161,13 @@ export async function runStep(
       rec = { change: c, label, durationMs: 0, ...judged(c, r.stdout, r.stderr) };
     }
   } catch (err) {
+    unknown = sent && sentWithoutAnswer(err);
     rec = { change: c, label, ok: false, durationMs: 0, error: errorInfo(err).message };
   }
   rec.durationMs = performance.now() - t0;
   if (rollback) rec.rollback = true;
   o.onEvent({ type: 'step-end', host, index, step: rec });
-  return rec;
+  return { record: rec, unknown };
 }
 
 /**
@@ -217,10 +252,7 @@ export async function runBatch(
   } catch (err) {
     // sent, and no answer (the connection, the time, the output cap): any of them may have run;
     // else (sudo refused) none did
-    const sent =
-      err instanceof ConnectionLostError ||
-      err instanceof CommandTimeoutError ||
-      err instanceof OutputLimitError;
+    const sent = sentWithoutAnswer(err);
     const message = errorInfo(err).message;
     return failFirst(
       sent

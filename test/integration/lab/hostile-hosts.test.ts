@@ -5,7 +5,7 @@
  * reported and audited), while the other hosts of the same run carry on.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runInProcess } from '../../cli-in-process.ts';
@@ -195,6 +195,65 @@ describe('a host that prints more than the output cap', () => {
       honestKpatch(a);
       honestKpatch(c);
       rmSync(join(b.sim.root, 'var/tmp/flood'), { force: true });
+    }
+  });
+
+  it('apply: a flooding step alone (its exec did not come back) is stopped before its rollback', async () => {
+    const [a] = lab.hosts;
+    if (!a) throw new Error('no lab host');
+    // the patch installed by hand, not loaded: the plan is its load alone, in an exec of its own
+    mkdirSync(join(a.sim.root, 'var/tmp'), { recursive: true });
+    copyFileSync(join(lab.dir, 'kpatch-cve.ko'), join(a.sim.root, 'var/tmp/kpatch-cve.ko'));
+    const installed = await a.sim.run(['kpatch', 'install', '--', 'var/tmp/kpatch-cve.ko']);
+    expect(installed.code, installed.stderr).toBe(0);
+    floodingKpatch(a, 'load');
+    const sent: string[] = [];
+    lab.onExec = (h, command) => {
+      if (h === a) sent.push(command);
+    };
+    try {
+      const r = await kpfleet([
+        'apply',
+        '--yes',
+        '--limit',
+        'lab001',
+        '--report',
+        'report-alone.json',
+      ]);
+      expect(r.code, r.stdout + r.stderr).toBe(1);
+      const report = JSON.parse(readFileSync(join(lab.dir, 'report-alone.json'), 'utf8')) as {
+        hosts: {
+          outcome: string;
+          message: string;
+          steps: { label: string; rollback?: boolean }[];
+        }[];
+      };
+      const host = report.hosts[0];
+      expect(host?.steps.filter((s) => s.rollback !== true).map((s) => s.label)).toEqual([
+        expect.stringMatching(/^\+ load cve /) as unknown,
+      ]);
+      expect(host?.outcome).toBe('failed');
+      expect(host?.message).toMatch(
+        /^\+ load cve .*kpatch load printed more than 8 MiB.*; rolled back$/,
+      );
+      // the load may still have run on the host: it was stopped there (lock.ts stopBatchScript)
+      // before the rollback unloaded anything, once
+      const stops = sent.flatMap((cmd, k) =>
+        cmd.includes('batch.stop') && !cmd.includes('kpatch') ? [k] : [],
+      );
+      const load = sent.findIndex((cmd) => cmd.includes('kpatch load'));
+      const firstUndo = sent.findIndex((cmd) => /kpatch (force )?unload/.test(cmd));
+      expect(stops).toHaveLength(1);
+      expect(load).toBeLessThan(stops[0] ?? -1);
+      expect(stops[0]).toBeLessThan(firstUndo);
+      // as before the run: installed, not loaded, the lock free
+      expect(a.sim.readSysfs().patches[MOD]).toBeUndefined();
+      expect(a.sim.readSysfs().installed).toEqual([{ kernel: EL9, file: 'kpatch-cve.ko' }]);
+      expect(lockHeld(a.sim.root)).toBe(false);
+    } finally {
+      lab.onExec = undefined;
+      honestKpatch(a);
+      await a.sim.run(['kpatch', 'uninstall', '-k', EL9, MOD]);
     }
   });
 });

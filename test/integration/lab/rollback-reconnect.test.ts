@@ -72,3 +72,36 @@ it('the connection is cut during the rollback’s load: locked again over a new 
   expect(host.sim.readSysfs().patches.vendor_fix?.enabled).toBe('1');
   expect(existsSync(at('var/lib/kpfleet/locks/run.info'))).toBe(false);
 }, 120_000);
+
+/** The unload step's command (RHEL's kpatch: `kpatch force unload`, which never prompts). */
+const UNLOAD = /kpatch (force )?unload/;
+
+it('the connection is cut during the plan’s kpatch unload (a step alone): locked again, that step stopped, then rolled back', async () => {
+  const sent: string[] = [];
+  let dropped = false;
+  lab.onExec = (h, command) => {
+    if (existsSync(dropFault())) h.sim.clearFaults();
+    sent.push(command);
+    if (!dropped && UNLOAD.test(command)) {
+      dropped = true;
+      h.fault('drop');
+    }
+  };
+  const r = await applyInLab(lab);
+  expect(r.code, r.stdout + r.stderr).toBe(1);
+  expect(r.result.outcome, JSON.stringify(r.result)).toBe('failed');
+  expect(r.result.message).toMatch(
+    /^- unload vendor_fix: the connection to lab001 was lost during kpatch unload; rolled back$/,
+  );
+  // the unload may have run (or still run): it is counted done, and before the rollback loads the
+  // module again it is stopped on the host (lock.ts stopBatchScript), under the lock taken again
+  const unload = sent.findIndex((c) => UNLOAD.test(c));
+  const stop = sent.findIndex((c) => c.includes('batch.stop') && !c.includes('kpatch'));
+  const reload = sent.findIndex((c, k) => k > unload && c.includes('kpatch load'));
+  expect([unload < stop, stop < reload]).toEqual([true, true]);
+  expect(r.result.steps.filter((s) => s.rollback === true).map((s) => s.ok)).toEqual([true]);
+  // as before the run: the module installed, the same file, and loaded; the lock free
+  expect(readFileSync(installedFile()).equals(original)).toBe(true);
+  expect(host.sim.readSysfs().patches.vendor_fix?.enabled).toBe('1');
+  expect(existsSync(at('var/lib/kpfleet/locks/run.info'))).toBe(false);
+}, 120_000);

@@ -223,8 +223,8 @@ describe('the connection or the lock lost mid-run', () => {
     // the batch may still run on the host: it is stopped (and its step in flight waited for)
     // under the lock taken again, before anything is undone
     const after = h.log.slice(h.log.indexOf('drop (load)'));
-    expect(after.slice(0, 3)).toEqual(['drop (load)', 'hold', 'stop batch']);
-    expect(after.filter((l) => l === 'stop batch')).toHaveLength(1);
+    expect(after.slice(0, 3)).toEqual(['drop (load)', 'hold', 'stop steps']);
+    expect(after.filter((l) => l === 'stop steps')).toHaveLength(1);
     expectAsBefore(h, before);
     // and the next run converges it
     h.faults = {};
@@ -253,7 +253,7 @@ describe('the connection or the lock lost mid-run', () => {
     const r = await apply(fleet, plan);
     expect(r.results[0]?.outcome).toBe('rollback-failed');
     expect(r.results[0]?.message).toMatch(
-      /; that exec could not be stopped on the host before the rollback \(stop batch did not finish within 31 s\), so the host was not rolled back: the host needs a look$/,
+      /; that exec could not be stopped on the host before the rollback \(stop steps did not finish within 31 s\), so the host was not rolled back: the host needs a look$/,
     );
     expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([]);
   });
@@ -285,8 +285,8 @@ describe('the connection or the lock lost mid-run', () => {
     h.faults.dropDuring = (s) => s.change.action === 'load' && !s.rollback;
     const r = await apply(fleet, plan);
     const after = h.log.slice(h.log.indexOf('drop (load)'));
-    expect(after, JSON.stringify(r.results[0])).toContain('stop batch');
-    expect(after.indexOf('stop batch')).toBeLessThan(after.lastIndexOf('probe'));
+    expect(after, JSON.stringify(r.results[0])).toContain('stop steps');
+    expect(after.indexOf('stop steps')).toBeLessThan(after.lastIndexOf('probe'));
   });
 
   it('a batch that came back (its step failed) is not stopped: nothing of it runs any more', async () => {
@@ -295,7 +295,7 @@ describe('the connection or the lock lost mid-run', () => {
       s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
     const r = await apply(fleet, plan);
     expect(r.results[0]?.outcome).toBe('failed');
-    expect(h.log).not.toContain('stop batch');
+    expect(h.log).not.toContain('stop steps');
   });
 
   it("the rollback's facts read loses the connection: locked again over a new one, the facts read again, rolled back", async () => {
@@ -407,5 +407,104 @@ describe('the connection or the lock lost mid-run', () => {
     });
     expect(h.model.installed).toHaveLength(1);
     expect(h.model.sysfs.size).toBe(0);
+  });
+});
+
+describe('a step alone whose exec did not come back is stopped before its rollback', () => {
+  /** The patch installed, not loaded: the plan is its load alone, in an exec of its own. */
+  const installed = (m: ModelHost): void =>
+    kpatchInstall(m, EL9, CVE.module.sha256, 'livepatch-cve-2024-1086.ko');
+  /** The load ran on the host, and its exec got no answer in time (it may still be running). */
+  const loadTimesOut = (h: MemoryHost): void => {
+    h.faults.timeoutDuring = (s) => s.change.action === 'load' && !s.rollback;
+  };
+  const TIMED_OUT = `${LOAD}: load did not finish within 1 s`;
+
+  it('a load past its timeout: stopped (its step waited for) before the rollback unloads it', async () => {
+    const { fleet, h, plan, before } = await planned(ONE, installed);
+    expect(plan.hosts[0]?.changes.map((c) => c.action)).toEqual(['load']);
+    loadTimesOut(h);
+    const r = await apply(fleet, plan);
+    expect(r.results[0]).toMatchObject({ outcome: 'failed', message: `${TIMED_OUT}; rolled back` });
+    const after = h.log.slice(h.log.indexOf('timeout (load)'));
+    expect(after.slice(0, 2)).toEqual(['timeout (load)', 'stop steps']);
+    expect(after.filter((l) => l === 'stop steps')).toHaveLength(1);
+    expect(after).toContain(`rollback unload ${MOD}`);
+    expect(h.connections).toBe(1);
+    expectAsBefore(h, before);
+  });
+
+  it('its step still running after the wait: nothing is undone under it, rollback-failed', async () => {
+    const { fleet, h, plan } = await planned(ONE, installed);
+    loadTimesOut(h);
+    h.faults.batchStillRunning = true;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]).toMatchObject({
+      outcome: 'rollback-failed',
+      message: `${TIMED_OUT}; a step of that exec was still running on the host 1 s later, so the host was not rolled back: the host needs a look`,
+    });
+    expect(h.log).toContain('stop steps');
+    expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([]);
+    expect(h.model.sysfs.get(MOD)?.enabled).toBe(true);
+    expect(h.lock).toBeUndefined();
+  });
+
+  it('the stop gets no answer in time: nothing is undone, rollback-failed', async () => {
+    const { fleet, h, plan } = await planned(ONE, installed);
+    loadTimesOut(h);
+    h.faults.stopBatchTimesOut = true;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome).toBe('rollback-failed');
+    expect(r.results[0]?.message).toBe(
+      `${TIMED_OUT}; that exec could not be stopped on the host before the rollback (stop steps did not finish within 31 s), so the host was not rolled back: the host needs a look`,
+    );
+    expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([]);
+  });
+
+  it('a connection lost during a load alone: locked again over a new one, stopped, then rolled back', async () => {
+    const { fleet, h, plan, before } = await planned(ONE, installed);
+    h.faults.dropDuring = (s) => s.change.action === 'load' && !s.rollback;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]).toMatchObject({
+      outcome: 'failed',
+      message: `${LOAD}: the connection to h001 was lost during load; rolled back`,
+    });
+    const after = h.log.slice(h.log.indexOf('drop (load)'));
+    expect(after.slice(0, 3)).toEqual(['drop (load)', 'hold', 'stop steps']);
+    expect(after).toContain(`rollback unload ${MOD}`);
+    expectAsBefore(h, before);
+  });
+
+  it('an uninstall alone past its timeout: counted as done, stopped, then installed again from this run’s copy', async () => {
+    const VENDOR = filePatch('vendor-fix');
+    const { fleet, h, plan, before } = await planned(
+      { patches: [VENDOR], want: {}, unmanaged: 'remove' },
+      (m) => {
+        kpatchInstall(m, EL9, VENDOR.module.sha256, 'livepatch-vendor-fix.ko');
+        kpatchLoad(m, { module: VENDOR.module.name });
+      },
+    );
+    expect(plan.hosts[0]?.changes.map((c) => c.action)).toEqual(['unload', 'uninstall']);
+    h.faults.timeoutDuring = (s) => s.change.action === 'uninstall' && !s.rollback;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome, r.results[0]?.message).toBe('failed');
+    expect(r.results[0]?.message).toMatch(/did not finish within 1 s; rolled back$/);
+    const after = h.log.slice(h.log.indexOf('timeout (uninstall)'));
+    expect(after.slice(0, 2)).toEqual(['timeout (uninstall)', 'stop steps']);
+    expect(stepsOf(r)?.filter((s) => s.startsWith('R '))).toEqual([
+      expect.stringMatching(/^R \+ install livepatch_vendor_fix .* ok$/) as unknown,
+      'R + load livepatch_vendor_fix ok',
+    ]);
+    expectAsBefore(h, before);
+  });
+
+  it('a step alone that came back (it failed) is not stopped: nothing of it runs any more', async () => {
+    const { fleet, h, plan, before } = await planned(ONE, installed);
+    h.faults.failStep = (s) =>
+      s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome).toBe('failed');
+    expect(h.log).not.toContain('stop steps');
+    expectAsBefore(h, before);
   });
 });

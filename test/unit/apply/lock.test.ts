@@ -305,6 +305,38 @@ describe('a batch that may still run is stopped before its rollback (run for rea
     }
   });
 
+  it('a forward step alone is stoppable too: the one in flight is waited for, one sent after never runs', async () => {
+    const { dir, kp } = scratchRoot();
+    /** A forward step of run-1 alone (run-step.ts: stoppable), as the host runs it. */
+    const forward = (script: string) =>
+      spawn(
+        'sh',
+        ['-c', underStepsLock(script, 'run-1', true).replaceAll('/var/lib/kpfleet', kp)],
+        {
+          stdio: 'ignore',
+        },
+      );
+    try {
+      const h = await startHolder(kp, 'run-1');
+      const slow = forward(`touch ${dir}/started; sleep 1; touch ${dir}/done`);
+      const ended = new Promise((r) => slow.on('close', r));
+      await until(`${dir}/started`);
+      expect(stop(kp, 10).stdout).toBe(`${BATCH_STOPPED}\n`);
+      expect(existsSync(`${dir}/done`)).toBe(true);
+      await ended;
+      // sent before the stop, started after it (a step whose exec did not come back): refused
+      const late = forward(`touch ${dir}/late`);
+      const code = await new Promise((r) => late.on('close', r));
+      expect(code).toBe(LOCK_LOST_EXIT);
+      expect(existsSync(`${dir}/late`)).toBe(false);
+      // the rollback's own step (not stoppable) runs
+      expect(step(kp, 'run-1', 'echo undo')).toEqual({ code: 0, out: 'undo\n', err: '' });
+      await h.stop();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a step still running when the wait ends: RUNNING (the rollback does not go on under it)', async () => {
     const { dir, kp } = scratchRoot();
     try {

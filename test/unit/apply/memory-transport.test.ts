@@ -11,6 +11,8 @@ import {
   underStepsLock,
 } from '../../../src/apply/lock.ts';
 import { judgeStep, stepFor } from '../../../src/apply/steps.ts';
+import { rollbackChanges } from '../../../src/apply/rollback.ts';
+import { CommandTimeoutError } from '../../../src/transport/errors.ts';
 import { parseFacts } from '../../../src/facts/parse/facts.ts';
 import { gatherFacts } from '../../../src/facts/gather.ts';
 import { PROBE_VERSION } from '../../../src/facts/probe.ts';
@@ -140,7 +142,8 @@ describe('what it answers', () => {
     expect(placed).toBe(`${STAGING_PATH}/${folder}/livepatch-a.ko`);
     for (const c of changes.slice(1)) {
       const s = stepFor(c, { facts, staging: STAGING_PATH, runId: RUN.runId });
-      const r = await t.exec(underStepsLock(s.script, RUN.runId), { become: true });
+      // a forward step is stoppable (lock.ts underStepsLock), alone as in a batch
+      const r = await t.exec(underStepsLock(s.script, RUN.runId, true), { become: true });
       expect(judgeStep(c, r.stdout), c.action).toEqual({ ok: true });
     }
     expect(h.model.sysfs.get('livepatch_a')).toEqual({ enabled: true, replace: false });
@@ -163,6 +166,7 @@ describe('what it answers', () => {
     const sent = underStepsLock(
       stepFor(LOAD_A, { facts, staging: '', runId: RUN.runId }).script,
       RUN.runId,
+      true,
     );
     // without this run's lock the host runs no root step (lock.ts underStepsLock)
     const unlocked = await t.exec(sent, { become: true });
@@ -204,6 +208,7 @@ describe('what it answers', () => {
     const sent = underStepsLock(
       stepFor(LOAD_A, { facts, staging: '', runId: RUN.runId }).script,
       RUN.runId,
+      true,
     );
     await expect(t.exec(sent, { become: true })).rejects.toThrow(
       'the connection to h001 was lost during load',
@@ -214,6 +219,29 @@ describe('what it answers', () => {
     expect(h.connections).toBe(1);
     await gatherFacts(t);
     expect(h.connections).toBe(2);
+  });
+
+  it('a step whose exec times out: the step ran, the command fails, the lock and the connection stay', async () => {
+    const { h } = oneHost();
+    kpatchInstall(h.model, EL9, A.module.sha256, 'livepatch-a.ko');
+    await h.expect([LOAD_A], RUN);
+    const t = h.open();
+    const held = await t.hold(
+      holderScript({ owner: RUN.operator, since: RUN.since, runId: RUN.runId }),
+      { become: true, heartbeatMs: 10_000 },
+    );
+    const facts = await gatherFacts(t);
+    h.faults = { timeoutDuring: (s) => s.change.action === 'load' && !s.rollback };
+    const sent = underStepsLock(
+      stepFor(LOAD_A, { facts, staging: '', runId: RUN.runId }).script,
+      RUN.runId,
+      true,
+    );
+    const err: unknown = await t.exec(sent, { become: true }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CommandTimeoutError);
+    expect(h.model.sysfs.get('livepatch_a')?.enabled).toBe(true);
+    expect([held.ended, h.lock, h.connections]).toEqual([false, { runId: RUN.runId }, 1]);
+    expect(h.log.slice(-2)).toEqual(['load livepatch_a', 'timeout (load)']);
   });
 });
 
@@ -228,9 +256,9 @@ describe('what it refuses', () => {
     const install = plan.hosts[0]?.changes[1];
     if (!install) throw new Error('no install');
     const s = stepFor(install, { facts, staging: STAGING_PATH, runId: RUN.runId });
-    await expect(t.exec(underStepsLock(s.script, RUN.runId), { become: false })).rejects.toThrow(
-      /refused/,
-    );
+    await expect(
+      t.exec(underStepsLock(s.script, RUN.runId, true), { become: false }),
+    ).rejects.toThrow(/refused/);
     await expect(t.exec(s.script, { become: true })).rejects.toThrow(/refused/);
     await expect(t.upload(A.content, '/tmp/x.ko', { sha256: A.module.sha256 })).rejects.toThrow(
       /refused/,
@@ -243,6 +271,33 @@ describe('what it refuses', () => {
     ).rejects.toThrow(/refused/);
     expect(h.refused).toHaveLength(5);
     expect(h.model.installed).toEqual([]);
+  });
+
+  it('a step in the other shape: the plan’s not stoppable, the rollback’s stoppable', async () => {
+    const { h } = oneHost();
+    kpatchInstall(h.model, EL9, A.module.sha256, 'livepatch-a.ko');
+    await h.expect([LOAD_A], RUN);
+    const t = h.open();
+    await t.hold(holderScript({ owner: RUN.operator, since: RUN.since, runId: RUN.runId }), {
+      become: true,
+      heartbeatMs: 10_000,
+    });
+    const facts = await gatherFacts(t);
+    const undo = rollbackChanges([LOAD_A], facts, RUN.runId);
+    expect(undo.map((c) => c.action)).toEqual(['unload']);
+    const script = (c: Change) => stepFor(c, { facts, staging: '', runId: RUN.runId }).script;
+    await expect(
+      t.exec(underStepsLock(script(LOAD_A), RUN.runId, false), { become: true }),
+    ).rejects.toThrow(/refused/);
+    await expect(
+      t.exec(underStepsLock(script(undo[0] as Change), RUN.runId, true), { become: true }),
+    ).rejects.toThrow(/refused/);
+    expect(h.refused).toHaveLength(2);
+    // in their own shapes, both are answered
+    await t.exec(underStepsLock(script(LOAD_A), RUN.runId, true), { become: true });
+    await t.exec(underStepsLock(script(undo[0] as Change), RUN.runId, false), { become: true });
+    expect(h.log.slice(-2)).toEqual(['load livepatch_a', 'rollback unload livepatch_a']);
+    expect(h.model.sysfs.size).toBe(0);
   });
 
   it('an unreachable host cannot be opened; after close nothing is answered', async () => {

@@ -13,14 +13,15 @@
  *   who), ended;
  * - a batch of the plan's steps (`batch.ts`, answered by memory/batch.ts: the steps one by one,
  *   the host's gate between them);
- * - a step: `stepFor(c, …).script`, under `underStepsLock` when it runs as root, for c among the
- *   plan's changes and `rollbackChanges(plan changes, facts, run id)`, for every facts answer
- *   this host gave and its staging folder. The change runs on the model (`applyChange`); the
+ * - a step: `stepFor(c, …).script`, under `underStepsLock` when it runs as root (stoppable for
+ *   the plan's changes, not for the rollback's), for c among the plan's changes and
+ *   `rollbackChanges(plan changes, facts, run id)`, for every facts answer this host gave and its
+ *   staging folder. The change runs on the model (`applyChange`); the
  *   answer is the command's output, `VERIFY_MARK <rc>`, and what the verification reads, in
  *   the format `splitStepOutput`/`judgeStep` read;
  * - the staging clean-up, the copy kept before an uninstall and its removal (`scripts.ts`'s
- *   commands), the configured health check, the rollback's stop of a batch (`stopBatchScript`,
- *   its wait 1 s: the harness's step time);
+ *   commands), the configured health check, the rollback's stop of an exec that did not come
+ *   back (`stopBatchScript`, its wait 1 s: the harness's step time);
  * - uploads of planned destinations (`~/.kpfleet/stage/…`, their folders made: the staging folder
  *   then exists, at STAGING_PATH), checked by sha256; each answers the file's absolute path.
  * Anything else (a command, an option such as `become`, an upload elsewhere) is refused: `exec`
@@ -30,7 +31,8 @@
  * Faults, per host (`faults`): a step that fails (exit 1, nothing changed), a load that stays in
  * transition (does not verify), the lock held by another run, the connection dropped during a
  * step (after it ran on the host; its lock goes with it; the next command reconnects) or during
- * a facts probe (before it answers), a hook
+ * a facts probe (before it answers), a step's exec that gets no answer in time (it ran on the
+ * host; the connection and the lock stay), a hook
  * as each step starts (to abort the run there, or end the lock as `kpfleet unlock` does), a
  * health check that fails, a copy before an uninstall that cannot be made, a host that cannot
  * be reached. A change behind the plan's back (stale facts) is a change to `model` between plan
@@ -110,16 +112,22 @@ export interface HostFaults {
   /** The connection is cut while this step runs, once the host has made its change. */
   dropDuring?: (s: StepInfo) => boolean;
   /**
+   * This step's exec gets no answer in time (`CommandTimeoutError`), the host having made its
+   * change (it may still be running there): the connection and the lock stay. In a batch, the
+   * whole exec times out at this step.
+   */
+  timeoutDuring?: (s: StepInfo) => boolean;
+  /**
    * The connection is cut during the `n`th facts probe run as its own exec since `expect` (1, 2,
    * …; not the one in the lock's session), before it answers.
    */
   dropProbe?: (n: number) => boolean;
   /**
-   * A batch's step is still running when the rollback asks it to stop (its wait ends first):
-   * `stopBatchScript` answers RUNNING.
+   * A step of an exec that did not come back (a batch, or a step alone) is still running when
+   * the rollback asks it to stop (its wait ends first): `stopBatchScript` answers RUNNING.
    */
   batchStillRunning?: boolean;
-  /** The rollback's stop of a batch gets no answer in time (`CommandTimeoutError`). */
+  /** The rollback's stop of such an exec gets no answer in time (`CommandTimeoutError`). */
   stopBatchTimesOut?: boolean;
   /**
    * The `n`th lock taken since `expect` (1, 2, …) answers DRAIN: a step of a run (this one's,
@@ -260,13 +268,14 @@ export class MemoryHost {
         if (p.startsWith(`${stashFolder(e.run.runId)}/`)) this.stash.delete(p);
       return ok('');
     }
-    // the rollback's stop of a batch, its wait one step's time (the harness's 1 s)
+    // the rollback's stop of an exec that did not come back, its wait one step's time (the
+    // harness's 1 s)
     if (command === stopBatchScript(e.run.runId, 1) && become) {
-      this.log.push('stop batch');
+      this.log.push('stop steps');
       if (this.faults.stopBatchTimesOut === true)
-        throw new CommandTimeoutError('stop batch did not finish within 31 s', {
-          host: 'h001',
-          step: 'stop batch',
+        throw new CommandTimeoutError('stop steps did not finish within 31 s', {
+          host: this.name,
+          step: 'stop steps',
         });
       return ok(`${this.faults.batchStillRunning === true ? BATCH_RUNNING : BATCH_STOPPED}\n`);
     }
@@ -284,7 +293,7 @@ export class MemoryHost {
           e.run.runId,
         )
       : undefined;
-    if (parts !== undefined) return answerBatch(parts, (sent) => this.step(e, sent, true, true));
+    if (parts !== undefined) return answerBatch(parts, (sent) => this.step(e, sent, true));
     return this.step(e, command, become);
   }
 
@@ -305,13 +314,11 @@ export class MemoryHost {
     if (!left) this.staging = false;
   }
 
-  /** The change this command is the step of: the plan's, or the rollback's. */
-  private recognise(
-    e: RunCommands,
-    command: string,
-    become: boolean,
-    inBatch: boolean,
-  ): StepInfo | undefined {
+  /**
+   * The change this command is the step of: the plan's (stoppable, alone or in a batch), or the
+   * rollback's (not stoppable: it runs after the stop).
+   */
+  private recognise(e: RunCommands, command: string, become: boolean): StepInfo | undefined {
     const facts = this.served.length ? this.served : [];
     const rollback = facts.flatMap((f) => rollbackChanges(e.changes, f, e.run.runId));
     const candidates = [
@@ -322,7 +329,7 @@ export class MemoryHost {
       for (const f of facts) {
         for (const staging of [STAGING_PATH, '']) {
           const s = stepFor(c, { facts: f, staging, runId: e.run.runId });
-          const sent = s.become ? underStepsLock(s.script, e.run.runId, inBatch) : s.script;
+          const sent = s.become ? underStepsLock(s.script, e.run.runId, !r) : s.script;
           if (sent === command && s.become === become)
             return { change: c, rollback: r, host: this };
         }
@@ -331,9 +338,9 @@ export class MemoryHost {
     return undefined;
   }
 
-  /** A step alone, or (`inBatch`) a batch's part: stoppable (lock.ts underStepsLock). */
-  private step(e: RunCommands, command: string, become: boolean, inBatch = false): ExecResult {
-    const info = this.recognise(e, command, become, inBatch);
+  /** A step alone, or a batch's part. */
+  private step(e: RunCommands, command: string, become: boolean): ExecResult {
+    const info = this.recognise(e, command, become);
     if (!info) return this.refuse('not a command apply sends for this plan', command);
     const c = info.change;
     // the host runs a root step only while run.info names this run (lock.ts underStepsLock)
@@ -361,6 +368,13 @@ export class MemoryHost {
       }
     }
     if (this.faults.dropDuring?.(info) === true) this.drop(c.action);
+    if (this.faults.timeoutDuring?.(info) === true) {
+      this.log.push(`timeout (${c.action})`);
+      throw new CommandTimeoutError(`${c.action} did not finish within 1 s`, {
+        host: this.name,
+        step: c.action,
+      });
+    }
     return ok(
       `${output ? `${output}\n` : ''}\n${VERIFY_MARK} ${String(rc)}\n${verifyText(this.model, this.transition, c)}\n`,
     );
