@@ -196,11 +196,15 @@ export function serveLabSftp(
     if (!inHostDirs(abs, '')) return undefined;
     return contained(root + abs, follow) ? root + abs : undefined;
   };
-  /** Makes `dir` again, with its missing parents, where this session made them (their modes). */
+  /**
+   * Makes `dir` again, with its missing parents, where this session made them (their modes); never
+   * through a symlink out of the host's folders.
+   */
   const makeAgain = (dir: string): void => {
     const mode = made.get(dir);
     if (mode === undefined || exists(dir)) return;
     makeAgain(posix.dirname(dir));
+    if (!contained(dir, false)) return;
     try {
       mkdirSync(dir, { mode });
     } catch (err) {
