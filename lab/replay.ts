@@ -92,6 +92,16 @@ export function replayKey(command: string): string {
   return command.replace(ISO_TIME, '<time>').replace(TEMP_HEX, '$1<tmp>');
 }
 
+/**
+ * The first upload to a path: its sha256 (every other host's must match), and its bytes when
+ * small (sftp.ts keeps them, once for every session, to put back a file of a session's own that
+ * the first host's cleanup removed).
+ */
+export interface FirstUpload {
+  sha256: string;
+  bytes: Buffer | undefined;
+}
+
 /** The recordings of one replay lab, and how many times each host has sent each command. */
 export class Replays {
   private recordings = new Map<string, Recording>();
@@ -99,8 +109,8 @@ export class Replays {
   /** Commands run for real, and answered from a recording, since the last reset. */
   real = 0;
   replayed = 0;
-  /** The sha256 of the first upload to each path (masked as commands are): sftp.ts. */
-  uploads = new Map<string, string>();
+  /** The first upload to each path (masked as commands are): sftp.ts. */
+  uploads = new Map<string, FirstUpload>();
 
   /** The recording that answers `host`'s command; `first` when this host must run it for real. */
   take(host: string, command: string): { recording: Recording; first: boolean } {

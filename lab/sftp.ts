@@ -20,7 +20,10 @@
  * answered from the first host's. A session sees the shared folder as a host of its own would:
  * it reads back and removes only the files it wrote (another host's are not on it: no such file),
  * a folder another host made is made, a rename puts its own file in place replacing atomically
- * what another host put there.
+ * what another host put there. Its own files and folders stay as it left them: the first host's
+ * cleanup (`rm -rf` of the shared staging folder, run for real) may remove them while this host
+ * still uploads, so a folder it made is made again and a file it wrote put back (its bytes and
+ * mode, kept from its close) when a request of this session needs them.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -44,6 +47,7 @@ import { join, posix } from 'node:path';
 import ssh2 from 'ssh2';
 import type { Attributes, SFTPWrapper } from 'ssh2';
 import { replayKey } from './replay.ts';
+import type { FirstUpload } from './replay.ts';
 
 const { OPEN_MODE, STATUS_CODE } = ssh2.utils.sftp;
 
@@ -78,6 +82,17 @@ const TEXT_OF: Record<number, string> = {
 /** The size of the tmpfs ns-setup.sh mounts over those folders under the fault `disk-full`. */
 const DISK_FULL_BYTES = 4096;
 
+/**
+ * Replay mode: the largest file whose bytes are kept to put it back (uploads are KiBs). The bytes
+ * of a path's first upload are kept once for the lab (every session's file that matches them is
+ * put back from them), until `Replays.reset`; a larger file is put back only at its close.
+ */
+const KEPT_MAX = 1024 * 1024;
+/** How many times a request that met a removed folder or file is tried again (the cleanup races it). */
+const TRIES = 3;
+/** Names the files put back are written under first (then renamed into place), lab-wide. */
+let putBacks = 0;
+
 const isDirectory = (p: string): boolean => {
   try {
     return statSync(p).isDirectory();
@@ -93,6 +108,22 @@ const exists = (p: string): boolean => {
     return false;
   }
 };
+
+const missing = (err: unknown): boolean => (err as NodeJS.ErrnoException).code === 'ENOENT';
+
+/** An open file of a session. */
+interface Handle {
+  fd: number;
+  path: string;
+  local: string;
+  written: boolean;
+}
+
+/** Replay mode: what a session needs to put one of its own files back. */
+interface Kept {
+  mode: number;
+  bytes: Buffer;
+}
 
 const attrsOf = (st: Stats): Attributes => ({
   mode: st.mode,
@@ -112,19 +143,20 @@ export function serveLabSftp(
   sftp: SFTPWrapper,
   root: string,
   user: string,
-  uploads?: Map<string, string>,
+  uploads?: Map<string, FirstUpload>,
 ): void {
-  const handles = new Map<number, { fd: number; path: string; local: string; written: boolean }>();
+  const handles = new Map<number, Handle>();
   /**
    * Replay mode: the files this session wrote, the only ones on its host (another host's are
-   * not). A host of its own has every file of its root.
+   * not), each with what puts it back once it was closed (none while open for writing, or when
+   * too large). A host of its own has every file of its root.
    */
-  const own = new Set<string>();
+  const own = new Map<string, Kept | undefined>();
   const mine = (file: string): boolean => uploads === undefined || own.has(file);
   /**
-   * Replay mode: the folders this session made. On a host of its own nobody else removes them;
-   * here the first host's cleanup (run for real) may remove one while this host still uploads
-   * into it: an open for writing makes it again (with the mode this session made it with).
+   * Replay mode: the folders this session made, with their modes. On a host of its own nobody
+   * else removes them; here the first host's cleanup (run for real) may remove one while this
+   * host still uploads into it: a request that needs it makes it again.
    */
   const made = new Map<string, number>();
   const diskFull = (): boolean => existsSync(join(root, 'var/lib/kpsim/faults/disk-full'));
@@ -164,15 +196,73 @@ export function serveLabSftp(
     if (!inHostDirs(abs, '')) return undefined;
     return contained(root + abs, follow) ? root + abs : undefined;
   };
+  /**
+   * Makes `dir` again, with its missing parents, where this session made them (their modes); never
+   * through a symlink out of the host's folders.
+   */
+  const makeAgain = (dir: string): void => {
+    const mode = made.get(dir);
+    if (mode === undefined || exists(dir)) return;
+    makeAgain(posix.dirname(dir));
+    if (!contained(dir, false)) return;
+    try {
+      mkdirSync(dir, { mode });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  };
+  /**
+   * Writes `kept` at `file` (its folder made again where this session made it): under another
+   * name, then renamed into place, so a file another host has at `file` is replaced, never
+   * written into. Not through a symlink out of the host's folders. Tried again when the cleanup
+   * removes the folder meanwhile.
+   */
+  const putAt = (file: string, kept: Kept): void => {
+    for (let tried = 1; ; tried++) {
+      try {
+        makeAgain(posix.dirname(file));
+        const temp = `${file}.lab-${String(process.pid)}-${String(putBacks++)}`;
+        if (!contained(temp, false)) throw Object.assign(new Error('outside'), { code: 'EACCES' });
+        const fd = openSync(temp, 'wx', kept.mode);
+        try {
+          writeSync(fd, kept.bytes, 0, kept.bytes.length, 0);
+          fchmodSync(fd, kept.mode);
+        } finally {
+          closeSync(fd);
+        }
+        renameSync(temp, file);
+        return;
+      } catch (err) {
+        if (tried === TRIES || !missing(err)) throw err;
+      }
+    }
+  };
+  /** Puts back this session's own `file` if it is gone and its bytes were kept. */
+  const putBack = (file: string): void => {
+    const kept = own.get(file);
+    if (kept !== undefined && !exists(file)) putAt(file, kept);
+  };
+  /**
+   * Runs `fn` as on a host of its own: in replay mode the own `files` and made `dirs` it needs are
+   * put back first, and again when it still finds one missing (the cleanup raced it).
+   */
+  const asOwnHost = <T>(files: readonly string[], dirs: readonly string[], fn: () => T): T => {
+    if (uploads === undefined) return fn();
+    for (let tried = 1; ; tried++) {
+      for (const f of files) putBack(f);
+      for (const d of dirs) makeAgain(d);
+      try {
+        return fn();
+      } catch (err) {
+        if (tried === TRIES || !missing(err)) throw err;
+      }
+    }
+  };
   const status = (reqid: number, code: number): void => {
     sftp.status(reqid, code, TEXT_OF[code]);
   };
   /** Runs `fn` on the open file `handle` names, or answers that it names none. */
-  const withHandle = (
-    reqid: number,
-    handle: Buffer,
-    fn: (h: { fd: number; path: string; local: string; written: boolean }) => void,
-  ): void => {
+  const withHandle = (reqid: number, handle: Buffer, fn: (h: Handle) => void): void => {
     const h = handles.get(handle.length === 4 ? handle.readUInt32BE(0) : -1);
     if (!h) {
       status(reqid, STATUS_CODE.FAILURE);
@@ -204,17 +294,10 @@ export function serveLabSftp(
         : ((flags & OPEN_MODE.TRUNC) !== 0 ? 'w' : 'r+') +
           ((flags & OPEN_MODE.EXCL) !== 0 ? 'x' : '');
       const fileMode = (attrs as Partial<Attributes>).mode ?? 0o644;
-      let fd: number;
-      try {
-        fd = openSync(file, mode, fileMode);
-      } catch (err) {
-        const dirMode = made.get(posix.dirname(file));
-        if (!write || dirMode === undefined || (err as NodeJS.ErrnoException).code !== 'ENOENT')
-          throw err;
-        mkdirSync(posix.dirname(file), { recursive: true, mode: dirMode });
-        fd = openSync(file, mode, fileMode);
-      }
-      if (write) own.add(file);
+      const fd = asOwnHost([file], write ? [posix.dirname(file)] : [], () =>
+        openSync(file, mode, fileMode),
+      );
+      if (write && uploads !== undefined) own.set(file, undefined);
       const id = next++;
       handles.set(id, { fd, path: hostPath(filename), local: file, written: write });
       const h = Buffer.alloc(4);
@@ -261,16 +344,40 @@ export function serveLabSftp(
   sftp.on('CLOSE', (reqid, handle) => {
     withHandle(reqid, handle, (h) => {
       handles.delete(handle.readUInt32BE(0));
-      closeSync(h.fd);
       if (!h.written || uploads === undefined) {
+        closeSync(h.fd);
         sftp.status(reqid, STATUS_CODE.OK);
         return;
       }
-      const sum = createHash('sha256').update(readFileSync(h.local)).digest('hex');
+      // what this session wrote, read through its handle (open for writing only: reopened for
+      // reading through /proc, the lab runs on Linux): the path may name it no more (the first
+      // host's cleanup removed it, or its folder, since the open)
+      let written: Stats;
+      let bytes: Buffer;
+      try {
+        written = fstatSync(h.fd);
+        bytes = readFileSync(`/proc/self/fd/${String(h.fd)}`);
+      } finally {
+        closeSync(h.fd);
+      }
+      const mode = written.mode & 0o7777;
+      let there: Stats | undefined;
+      try {
+        there = lstatSync(h.local);
+      } catch {
+        there = undefined;
+      }
+      if (there?.ino !== written.ino || there.dev !== written.dev) putAt(h.local, { mode, bytes });
+      const sum = createHash('sha256').update(bytes).digest('hex');
       const key = replayKey(h.path);
       const first = uploads.get(key);
-      if (first === undefined) uploads.set(key, sum);
-      if (first !== undefined && first !== sum)
+      if (first === undefined)
+        uploads.set(key, { sha256: sum, bytes: bytes.length <= KEPT_MAX ? bytes : undefined });
+      // kept to put it back later: the first upload's bytes when they are these (kept once)
+      const same = first === undefined || first.sha256 === sum;
+      const keep = same && first !== undefined ? first.bytes : bytes;
+      own.set(h.local, keep && keep.length <= KEPT_MAX ? { mode, bytes: keep } : undefined);
+      if (!same)
         sftp.status(reqid, STATUS_CODE.FAILURE, "replay: not the first host's bytes for this path");
       else sftp.status(reqid, STATUS_CODE.OK);
     });
@@ -285,7 +392,9 @@ export function serveLabSftp(
         return;
       }
       try {
-        sftp.attrs(reqid, attrsOf(follow ? statSync(file) : lstatSync(file)));
+        // an own file or made folder is there, as on a host of its own
+        const st = asOwnHost([file], [file], () => (follow ? statSync(file) : lstatSync(file)));
+        sftp.attrs(reqid, attrsOf(st));
       } catch (err) {
         fail(reqid, err);
       }
@@ -305,7 +414,9 @@ export function serveLabSftp(
     }
     const dirMode = (attrs as Partial<Attributes>).mode ?? 0o755;
     try {
-      mkdirSync(dir, { mode: dirMode });
+      asOwnHost([], [posix.dirname(dir)], () => {
+        mkdirSync(dir, { mode: dirMode });
+      });
       if (uploads !== undefined) made.set(dir, dirMode);
     } catch (err) {
       // a folder that is there fails, as sftp-server's mkdir does; in replay mode one another
@@ -328,11 +439,15 @@ export function serveLabSftp(
     }
     try {
       unlinkSync(file);
-      own.delete(file);
-      sftp.status(reqid, STATUS_CODE.OK);
     } catch (err) {
-      fail(reqid, err);
+      // an own file another host's cleanup removed was there on a host of its own: removed
+      if (uploads === undefined || !missing(err)) {
+        fail(reqid, err);
+        return;
+      }
     }
+    own.delete(file);
+    sftp.status(reqid, STATUS_CODE.OK);
   });
   // its own file into place, replacing atomically what another host put there
   sftp.on('RENAME', (reqid, from, to) => {
@@ -342,16 +457,20 @@ export function serveLabSftp(
       status(reqid, STATUS_CODE.NO_SUCH_FILE);
       return;
     }
-    // SFTP's rename, as sftp-server's: a target that is there (on this host) stays, and the
-    // rename fails (replacing it is posix-rename's, which this server does not offer)
-    if (mine(b) && exists(b)) {
+    // SFTP's rename, as sftp-server's: a target that is there (on this host: every own file is)
+    // stays, and the rename fails (replacing it is posix-rename's, which this server does not offer)
+    if (uploads === undefined ? exists(b) : own.has(b)) {
       status(reqid, STATUS_CODE.FAILURE);
       return;
     }
     try {
-      renameSync(a, b);
-      own.delete(a);
-      own.add(b);
+      asOwnHost([a], [posix.dirname(b)], () => {
+        renameSync(a, b);
+      });
+      if (uploads !== undefined) {
+        own.set(b, own.get(a));
+        own.delete(a);
+      }
       sftp.status(reqid, STATUS_CODE.OK);
     } catch (err) {
       fail(reqid, err);

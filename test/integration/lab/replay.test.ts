@@ -153,3 +153,138 @@ it('a folder this host made, removed by the first host’s cleanup (run for real
   expect(statSync(dir).mode & 0o777).toBe(0o700);
   rmSync(dir, { recursive: true, force: true });
 });
+
+/** An SFTP request as a promise. */
+function req<T = undefined>(
+  send: (cb: (err?: Error | null, value?: T) => void) => void,
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    send((err, value) => {
+      if (err) reject(err);
+      else resolve(value as T);
+    });
+  });
+}
+
+/** Where in kpfleet's upload (src/transport/ssh/upload.ts) the shared folder is removed. */
+const UPLOAD_STEPS = [
+  'mkdir',
+  'mkdir of its folder',
+  'open',
+  'write',
+  'close',
+  'open for reading',
+  'read back',
+  'remove of the target',
+  'rename',
+  'stat',
+] as const;
+type UploadStep = (typeof UPLOAD_STEPS)[number];
+
+/**
+ * kpfleet's upload as its raw SFTP requests, on one session of `host`, into `top/id`: each
+ * folder made (0700), the bytes written under a temporary name (0600), read back, the target
+ * removed (not there), the file renamed into place and stat-ed. `after(step)` runs after each
+ * step. Says what the session saw, as a host of its own would say it.
+ */
+async function kpfleetUpload(
+  host: LabHost,
+  top: string,
+  hex: string,
+  bytes: Buffer,
+  after: (step: UploadStep) => void,
+): Promise<string[]> {
+  const c = new Client();
+  await new Promise<void>((resolve, reject) => {
+    c.on('error', reject);
+    c.on('ready', resolve);
+    c.connect({
+      host: host.address,
+      port: host.port,
+      username: lab.user,
+      privateKey: readFileSync(lab.keyPath),
+    });
+  });
+  try {
+    const sftp = await req<SFTPWrapper>((cb) => c.sftp(cb));
+    const saw: string[] = [];
+    const part = `${top}/id/.m.ko.kpfleet-${hex}.part`;
+    const target = `${top}/id/m.ko`;
+    await req((cb) => sftp.mkdir(top, { mode: 0o700 }, cb));
+    after('mkdir');
+    await req((cb) => sftp.mkdir(`${top}/id`, { mode: 0o700 }, cb));
+    after('mkdir of its folder');
+    const w = await req<Buffer>((cb) => sftp.open(part, 'w', { mode: 0o600 }, cb));
+    after('open');
+    await req((cb) => sftp.write(w, bytes, 0, bytes.length, 0, cb));
+    after('write');
+    await req((cb) => sftp.close(w, cb));
+    after('close');
+    const r = await req<Buffer>((cb) => sftp.open(part, 'r', cb));
+    after('open for reading');
+    const size = (await req<{ size: number }>((cb) => sftp.fstat(r, cb))).size;
+    const back = Buffer.alloc(size + 1);
+    const got = await req<number>((cb) => sftp.read(r, back, 0, size + 1, 0, cb));
+    await req((cb) => sftp.close(r, cb));
+    saw.push(`read back ${back.subarray(0, got).toString()}`);
+    after('read back');
+    saw.push(
+      await req((cb) => sftp.unlink(target, cb)).then(
+        () => 'target removed',
+        (e: unknown) => `target: ${(e as Error).message}`,
+      ),
+    );
+    after('remove of the target');
+    await req((cb) => sftp.rename(part, target, cb));
+    after('rename');
+    const st = await req<{ mode: number; size: number }>((cb) => sftp.stat(target, cb));
+    saw.push(`stat ${(st.mode & 0o777).toString(8)} ${String(st.size)}`);
+    after('stat');
+    const l = await req<{ size: number }>((cb) => sftp.lstat(target, cb));
+    saw.push(`lstat ${String(l.size)}`);
+    await req((cb) => sftp.unlink(target, cb));
+    saw.push(
+      await req<unknown>((cb) => sftp.stat(target, cb)).then(
+        () => 'still there',
+        (e: unknown) => `removed: ${(e as Error).message}`,
+      ),
+    );
+    return saw;
+  } finally {
+    c.end();
+  }
+}
+
+const AS_ON_ITS_OWN = [
+  'read back module',
+  'target: No such file',
+  'stat 600 6',
+  'lstat 6',
+  'removed: No such file',
+];
+
+it.each([...UPLOAD_STEPS, 'every step'])(
+  'an upload whose folder the first host’s cleanup removes after %s ends as on a host of its own',
+  async (at) => {
+    const [a, b] = lab.hosts;
+    if (!a || !b) throw new Error('two hosts needed');
+    const top = `stage-${at.replace(/\W+/g, '-')}`;
+    const shared = join(b.sim.root, 'home/kpfleet', top);
+    // the first host uploads the same bytes to the same path first, undisturbed
+    expect(
+      await kpfleetUpload(a, top, '0123456789ab', Buffer.from('module'), () => undefined),
+    ).toEqual(AS_ON_ITS_OWN);
+    rmSync(shared, { recursive: true, force: true });
+    const modes: number[] = [];
+    const saw = await kpfleetUpload(b, top, 'ba9876543210', Buffer.from('module'), (step) => {
+      if (step === 'stat')
+        modes.push(statSync(shared).mode & 0o777, statSync(join(shared, 'id')).mode & 0o777);
+      // the shared folder, as the first host's cleanup (`rm -rf` of its staging) leaves it
+      if (step === at || at === 'every step') rmSync(shared, { recursive: true, force: true });
+    });
+    expect(saw).toEqual(AS_ON_ITS_OWN);
+    // the folders it made as it made them (made again where removed)
+    expect(modes).toEqual([0o700, 0o700]);
+    rmSync(shared, { recursive: true, force: true });
+  },
+);
