@@ -240,7 +240,7 @@ export async function rollBack(
           return lockEnded();
         }
         const facts = await gatherFacts(s.t);
-        const { record: rec } = await runStep(
+        const { record: rec, unknown } = await runStep(
           o,
           s.t,
           f.host,
@@ -254,6 +254,18 @@ export async function rollBack(
         // the connection went during the step (and its lock with it): the step is run again
         if (!rec.ok && lostWithConnection()) throw new RollbackConnectionLost();
         if (!rec.ok) rollbackOk = false;
+        if (unknown) {
+          // no answer in time (or an output flood): it may still run; the next step waits for
+          // it to end (bounded), else nothing more is done beside it
+          const notEnded = await stopSent(o, s.t);
+          if (notEnded !== undefined) {
+            s.keepStash = true;
+            return {
+              outcome: 'rollback-failed',
+              message: `${f.failure}; the rollback's ${rec.label} did not come back and ${notEnded.replace('that exec', 'it')}, so the rollback stopped after ${String(i + 1)} of ${String(undo.length)} steps: the host needs a look${kept()}`,
+            };
+          }
+        }
       }
       after = o.fingerprint(await gatherFacts(s.t, { prelude: s.unstage }));
       break;

@@ -498,6 +498,48 @@ describe('a step alone whose exec did not come back is stopped before its rollba
     expectAsBefore(h, before);
   });
 
+  /** The vendor patch loaded, kpfleet to remove it (unload, uninstall). */
+  const VENDOR = filePatch('vendor-fix');
+  const vendorRemoval = async () => {
+    const p = await planned({ patches: [VENDOR], want: {}, unmanaged: 'remove' }, (m) => {
+      kpatchInstall(m, EL9, VENDOR.module.sha256, 'livepatch-vendor-fix.ko');
+      kpatchLoad(m, { module: VENDOR.module.name });
+    });
+    // the uninstall gets no answer (it ran): the rollback installs and loads it again, and the
+    // rollback's install gets no answer either
+    p.h.faults.timeoutDuring = (s) =>
+      s.change.action === 'uninstall' ? !s.rollback : s.change.action === 'install' && s.rollback;
+    return p;
+  };
+
+  it('a rollback step past its timeout: the next one waits for it to end (stopped), and the host is rollback-failed', async () => {
+    const { fleet, h, plan } = await vendorRemoval();
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome, r.results[0]?.message).toBe('rollback-failed');
+    const after = h.log.slice(h.log.indexOf('timeout (install)'));
+    // stopped before the rollback's next step (its load) runs beside it
+    expect(after.slice(0, 2)).toEqual(['timeout (install)', 'stop steps']);
+    expect(after).toContain('rollback load livepatch_vendor_fix');
+    expect(r.results[0]?.message).toMatch(/the rollback failed too: the host needs a look/);
+  });
+
+  it('a rollback step past its timeout still running after the wait: no further rollback step, rollback-failed', async () => {
+    const { fleet, h, plan } = await vendorRemoval();
+    // the uninstall is stopped; the rollback's install still runs when the wait ends
+    h.faults.onStep = (s) => {
+      if (s.rollback && s.change.action === 'install') h.faults.batchStillRunning = true;
+    };
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome).toBe('rollback-failed');
+    expect(r.results[0]?.message).toMatch(
+      /; the rollback's \+ install livepatch_vendor_fix .* did not come back and a step of it was still running on the host 1 s later, so the rollback stopped after 1 of 2 steps: the host needs a look/,
+    );
+    expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([
+      expect.stringMatching(/^rollback install /) as unknown,
+    ]);
+    expect(h.lock).toBeUndefined();
+  });
+
   it('a step alone that came back (it failed) is not stopped: nothing of it runs any more', async () => {
     const { fleet, h, plan, before } = await planned(ONE, installed);
     h.faults.failStep = (s) =>
