@@ -253,7 +253,6 @@ export async function rollBack(
         s.steps.push(rec);
         // the connection went during the step (and its lock with it): the step is run again
         if (!rec.ok && lostWithConnection()) throw new RollbackConnectionLost();
-        if (!rec.ok) rollbackOk = false;
         if (unknown) {
           // no answer in time (or an output flood): it may still run; the next step waits for
           // it to end (bounded), else nothing more is done beside it
@@ -266,6 +265,9 @@ export async function rollBack(
             };
           }
         }
+        // counted once the rollback goes past the step: when the stop above lost the connection,
+        // the step runs again over a new one and that run's verification decides
+        if (!rec.ok) rollbackOk = false;
       }
       after = o.fingerprint(await gatherFacts(s.t, { prelude: s.unstage }));
       break;

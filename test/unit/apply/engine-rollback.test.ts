@@ -540,6 +540,39 @@ describe('a step alone whose exec did not come back is stopped before its rollba
     expect(h.lock).toBeUndefined();
   });
 
+  it('a rollback step past its timeout, then the connection lost during its stop: locked again, the step run again and verified, rolled back', async () => {
+    const { fleet, h, plan, before } = await vendorRemoval();
+    // the rollback's install gets no answer once (it ran); the stop that follows loses the
+    // connection (the second stop: the first is the uninstall's)
+    let installs = 0;
+    h.faults.timeoutDuring = (s) =>
+      s.change.action === 'uninstall'
+        ? !s.rollback
+        : s.change.action === 'install' && s.rollback && installs++ === 0;
+    h.faults.dropStop = (n) => n === 2;
+    const r = await apply(fleet, plan);
+    // the install ran again over a new connection and passed its verification: the host is as
+    // before the run, so it is rolled back, not "the rollback failed too"
+    expect(r.results[0]?.outcome, r.results[0]?.message).toBe('failed');
+    expect(r.results[0]?.message).toMatch(
+      /did not finish within 1 s; rolled back \(over a new connection, with the lock taken again: the first was lost during the rollback\)$/,
+    );
+    expect(stepsOf(r)?.filter((s) => s.startsWith('R '))).toEqual([
+      expect.stringMatching(/^R \+ install livepatch_vendor_fix .* FAILED$/) as unknown,
+      expect.stringMatching(/^R \+ install livepatch_vendor_fix .* ok$/) as unknown,
+      'R + load livepatch_vendor_fix ok',
+    ]);
+    const after = h.log.slice(h.log.indexOf('timeout (install)'));
+    expect(after.slice(0, 4)).toEqual([
+      'timeout (install)',
+      'stop steps',
+      'drop (stop steps)',
+      'hold',
+    ]);
+    expect(h.connections).toBe(2);
+    expectAsBefore(h, before);
+  });
+
   it('a step alone that came back (it failed) is not stopped: nothing of it runs any more', async () => {
     const { fleet, h, plan, before } = await planned(ONE, installed);
     h.faults.failStep = (s) =>

@@ -30,8 +30,9 @@
  *
  * Faults, per host (`faults`): a step that fails (exit 1, nothing changed), a load that stays in
  * transition (does not verify), the lock held by another run, the connection dropped during a
- * step (after it ran on the host; its lock goes with it; the next command reconnects) or during
- * a facts probe (before it answers), a step's exec that gets no answer in time (it ran on the
+ * step (after it ran on the host; its lock goes with it; the next command reconnects), during
+ * a facts probe (before it answers) or during the rollback's stop of an exec (once it is over),
+ * a step's exec that gets no answer in time (it ran on the
  * host; the connection and the lock stay), a hook
  * as each step starts (to abort the run there, or end the lock as `kpfleet unlock` does), a
  * health check that fails, a copy before an uninstall that cannot be made, a host that cannot
@@ -130,6 +131,11 @@ export interface HostFaults {
   /** The rollback's stop of such an exec gets no answer in time (`CommandTimeoutError`). */
   stopBatchTimesOut?: boolean;
   /**
+   * The connection is cut during the `n`th stop since `expect` (1, 2, …), once the host wrote it
+   * and the step was over: its lock goes with it, the next command reconnects.
+   */
+  dropStop?: (n: number) => boolean;
+  /**
    * The `n`th lock taken since `expect` (1, 2, …) answers DRAIN: a step of a run (this one's,
    * cut off with its connection) still holds the steps lock after the holder's wait.
    */
@@ -168,6 +174,8 @@ export class MemoryHost {
   private expected: RunCommands | undefined;
   /** Facts probes run as their own exec since `expect`. */
   private probes = 0;
+  /** Stops (`stopBatchScript`) asked since `expect`. */
+  private stops = 0;
   private readonly helds = new Set<{ ended: boolean; lost: boolean; code: number | null }>();
 
   constructor(name: string, model: ModelHost, bootIndex = 1) {
@@ -183,6 +191,7 @@ export class MemoryHost {
     this.log.length = 0;
     this.connections = 0;
     this.probes = 0;
+    this.stops = 0;
     return Promise.resolve();
   }
 
@@ -272,6 +281,7 @@ export class MemoryHost {
     // harness's 1 s)
     if (command === stopBatchScript(e.run.runId, 1) && become) {
       this.log.push('stop steps');
+      if (this.faults.dropStop?.(++this.stops) === true) this.drop('stop steps');
       if (this.faults.stopBatchTimesOut === true)
         throw new CommandTimeoutError('stop steps did not finish within 31 s', {
           host: this.name,
