@@ -8,6 +8,7 @@ import { errorInfo } from '../errors.ts';
 import { gatherFacts } from '../facts/gather.ts';
 import type { HostFacts } from '../facts/model.ts';
 import type { Change, LoadChange } from '../plan/model.ts';
+import { SudoPasswordError } from '../transport/errors.ts';
 import type { HostOutcome } from './outcomes.ts';
 import { BATCH_RUNNING, BATCH_STOPPED, stopBatchScript } from './lock.ts';
 import { runStep } from './run-step.ts';
@@ -334,8 +335,9 @@ async function stopSent(o: RollbackRunner, t: HostSession['t']): Promise<string 
     });
   } catch (err) {
     // a lost connection: taken again by the caller; else (no answer in time, an output flood,
-    // sudo refused) the exec is not known to be stopped: nothing is undone
-    if (unreachable(err)) throw err;
+    // sudo refused: an 'unreachable' error too, but the connection and the lock are still there)
+    // the exec is not known to be stopped: nothing is undone
+    if (unreachable(err) && !(err instanceof SudoPasswordError)) throw err;
     return `that exec could not be stopped on the host before the rollback (${errorInfo(err).message})`;
   }
   const said = r.stdout.trim();

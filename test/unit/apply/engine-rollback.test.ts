@@ -461,6 +461,21 @@ describe('a step alone whose exec did not come back is stopped before its rollba
     expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([]);
   });
 
+  it('sudo refuses the stop: nothing is undone, rollback-failed (not a lost connection)', async () => {
+    const { fleet, h, plan } = await planned(ONE, installed);
+    loadTimesOut(h);
+    h.faults.stopSudoRefused = true;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome, r.results[0]?.message).toBe('rollback-failed');
+    expect(r.results[0]?.message).toBe(
+      `${TIMED_OUT}; that exec could not be stopped on the host before the rollback (sudo wants a password here, and kpfleet never types one), so the host was not rolled back: the host needs a look`,
+    );
+    expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([]);
+    // the connection was not lost: no lock taken again over a new one
+    expect(h.connections).toBe(1);
+    expect(h.lock).toBeUndefined();
+  });
+
   it('a connection lost during a load alone: locked again over a new one, stopped, then rolled back', async () => {
     const { fleet, h, plan, before } = await planned(ONE, installed);
     h.faults.dropDuring = (s) => s.change.action === 'load' && !s.rollback;

@@ -61,6 +61,7 @@ import {
   CommandTimeoutError,
   ConnectionLostError,
   HostUnreachableError,
+  SudoPasswordError,
 } from '../../../../src/transport/errors.ts';
 import type {
   ExecOptions,
@@ -130,6 +131,8 @@ export interface HostFaults {
   batchStillRunning?: boolean;
   /** The rollback's stop of such an exec gets no answer in time (`CommandTimeoutError`). */
   stopBatchTimesOut?: boolean;
+  /** The rollback's stop of such an exec is refused by sudo (it wants a password now). */
+  stopSudoRefused?: boolean;
   /**
    * The connection is cut during the `n`th stop since `expect` (1, 2, …), once the host wrote it
    * and the step was over: its lock goes with it, the next command reconnects.
@@ -282,6 +285,8 @@ export class MemoryHost {
     if (command === stopBatchScript(e.run.runId, 1) && become) {
       this.log.push('stop steps');
       if (this.faults.dropStop?.(++this.stops) === true) this.drop('stop steps');
+      if (this.faults.stopSudoRefused === true)
+        throw new SudoPasswordError({ host: this.name, step: 'stop steps' });
       if (this.faults.stopBatchTimesOut === true)
         throw new CommandTimeoutError('stop steps did not finish within 31 s', {
           host: this.name,
