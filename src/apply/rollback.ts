@@ -223,7 +223,7 @@ export async function rollBack(
     try {
       if (!stopped) {
         if (lostWithConnection()) throw new RollbackConnectionLost();
-        const notStopped = await stopSent(o, s.t);
+        const notStopped = await stopSent(o, s.t, 'exec');
         if (notStopped !== undefined) {
           s.keepStash = true;
           return {
@@ -257,12 +257,12 @@ export async function rollBack(
         if (unknown) {
           // no answer in time (or an output flood): it may still run; the next step waits for
           // it to end (bounded), else nothing more is done beside it
-          const notEnded = await stopSent(o, s.t);
+          const notEnded = await stopSent(o, s.t, 'rollback step');
           if (notEnded !== undefined) {
             s.keepStash = true;
             return {
               outcome: 'rollback-failed',
-              message: `${f.failure}; the rollback's ${rec.label} did not come back and ${notEnded.replace('that exec', 'it')}, so the rollback stopped after ${String(i + 1)} of ${String(undo.length)} steps: the host needs a look${kept()}`,
+              message: `${f.failure}; the rollback's ${rec.label} did not come back and ${notEnded}, so the rollback stopped there (its step ${String(i + 1)} of ${String(undo.length)}): the host needs a look${kept()}`,
             };
           }
         }
@@ -324,8 +324,17 @@ function stopWaitS(o: RollbackRunner): number {
  * shared lock). Whether it did not, why (a step still runs after the wait, or the stop failed):
  * nothing is undone then.
  */
-async function stopSent(o: RollbackRunner, t: HostSession['t']): Promise<string | undefined> {
+async function stopSent(
+  o: RollbackRunner,
+  t: HostSession['t'],
+  /** What did not come back: an exec of forward steps, or one of the rollback's own steps. */
+  what: 'exec' | 'rollback step',
+): Promise<string | undefined> {
   const waitS = stopWaitS(o);
+  const notStopped = (why: string): string =>
+    what === 'exec'
+      ? `that exec could not be stopped on the host before the rollback (${why})`
+      : `it could not be waited for on the host (${why})`;
   let r: Awaited<ReturnType<HostSession['t']['exec']>>;
   try {
     r = await t.exec(stopBatchScript(o.runId, waitS), {
@@ -338,13 +347,13 @@ async function stopSent(o: RollbackRunner, t: HostSession['t']): Promise<string 
     // sudo refused: an 'unreachable' error too, but the connection and the lock are still there)
     // the exec is not known to be stopped: nothing is undone
     if (unreachable(err) && !(err instanceof SudoPasswordError)) throw err;
-    return `that exec could not be stopped on the host before the rollback (${errorInfo(err).message})`;
+    return notStopped(errorInfo(err).message);
   }
   const said = r.stdout.trim();
   if (r.code === 0 && said === BATCH_STOPPED) return undefined;
   if (r.code === 0 && said === BATCH_RUNNING)
-    return `a step of that exec was still running on the host ${String(waitS)} s later`;
-  return `that exec could not be stopped on the host before the rollback (exit ${String(r.code)}: ${lastLines(r.stderr || r.stdout, 2)})`;
+    return `${what === 'exec' ? 'a step of that exec' : 'it'} was still running on the host ${String(waitS)} s later`;
+  return notStopped(`exit ${String(r.code)}: ${lastLines(r.stderr || r.stdout, 2)}`);
 }
 
 /** A rollback step's connection was lost (the step's record says so): the rollback goes on over a new one. */

@@ -547,12 +547,27 @@ describe('a step alone whose exec did not come back is stopped before its rollba
     const r = await apply(fleet, plan);
     expect(r.results[0]?.outcome).toBe('rollback-failed');
     expect(r.results[0]?.message).toMatch(
-      /; the rollback's \+ install livepatch_vendor_fix .* did not come back and a step of it was still running on the host 1 s later, so the rollback stopped after 1 of 2 steps: the host needs a look/,
+      /; the rollback's \+ install livepatch_vendor_fix .* did not come back and it was still running on the host 1 s later, so the rollback stopped there \(its step 1 of 2\): the host needs a look/,
     );
     expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([
       expect.stringMatching(/^rollback install /) as unknown,
     ]);
     expect(h.lock).toBeUndefined();
+  });
+
+  it('a rollback step past its timeout whose wait gets no answer: no further rollback step, the message says so', async () => {
+    const { fleet, h, plan } = await vendorRemoval();
+    h.faults.onStep = (s) => {
+      if (s.rollback && s.change.action === 'install') h.faults.stopBatchTimesOut = true;
+    };
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome).toBe('rollback-failed');
+    expect(r.results[0]?.message).toMatch(
+      /; the rollback's \+ install livepatch_vendor_fix .* did not come back and it could not be waited for on the host \(stop steps did not finish within 31 s\), so the rollback stopped there \(its step 1 of 2\): the host needs a look/,
+    );
+    expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([
+      expect.stringMatching(/^rollback install /) as unknown,
+    ]);
   });
 
   it('a rollback step past its timeout, then the connection lost during its stop: locked again, the step run again and verified, rolled back', async () => {
