@@ -179,6 +179,12 @@ export class MemoryHost {
   private probes = 0;
   /** Stops (`stopBatchScript`) asked since `expect`. */
   private stops = 0;
+  /**
+   * A stop of this run was written (`locks/batch.stop`): the plan's steps (stoppable) are refused
+   * from then on, as the host's guard refuses them; the rollback's are not. A new run's lock drops
+   * it (`expect`: the next run).
+   */
+  stopped = false;
   private readonly helds = new Set<{ ended: boolean; lost: boolean; code: number | null }>();
 
   constructor(name: string, model: ModelHost, bootIndex = 1) {
@@ -195,6 +201,7 @@ export class MemoryHost {
     this.connections = 0;
     this.probes = 0;
     this.stops = 0;
+    this.stopped = false;
     return Promise.resolve();
   }
 
@@ -284,6 +291,7 @@ export class MemoryHost {
     // harness's 1 s)
     if (command === stopBatchScript(e.run.runId, 1) && become) {
       this.log.push('stop steps');
+      this.stopped = true;
       if (this.faults.dropStop?.(++this.stops) === true) this.drop('stop steps');
       if (this.faults.stopSudoRefused === true)
         throw new SudoPasswordError({ host: this.name, step: 'stop steps' });
@@ -361,6 +369,11 @@ export class MemoryHost {
     // the host runs a root step only while run.info names this run (lock.ts underStepsLock)
     if (become && this.lock?.runId !== e.run.runId) {
       this.log.push(`refused (lock lost) ${c.action}`);
+      return ok(`${LOCK_LOST_MARK}\n`, LOCK_LOST_EXIT);
+    }
+    // ...and a step of the plan (stoppable) only until the rollback's stop names the run
+    if (this.stopped && !info.rollback) {
+      this.log.push(`refused (stopped) ${c.action}`);
       return ok(`${LOCK_LOST_MARK}\n`, LOCK_LOST_EXIT);
     }
     this.log.push(
