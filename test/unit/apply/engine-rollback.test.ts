@@ -289,6 +289,21 @@ describe('the connection or the lock lost mid-run', () => {
     expect(after.indexOf('stop steps')).toBeLessThan(after.lastIndexOf('probe'));
   });
 
+  it('a batch that came back with no exit status (killed during its load): both counted, stopped, then rolled back', async () => {
+    const { fleet, h, plan, before } = await planned(ONE);
+    h.faults.killedDuring = (s) => s.change.action === 'load' && !s.rollback;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome, r.results[0]?.message).toBe('failed');
+    expect(r.results[0]?.message).toMatch(/^\+ load .*: the step ended early.*; rolled back$/);
+    const after = h.log.slice(h.log.indexOf('killed (load)'));
+    expect(after.slice(0, 2)).toEqual(['killed (load)', 'stop steps']);
+    expect(stepsOf(r)?.filter((s) => s.startsWith('R '))).toEqual([
+      `R - unload ${MOD} ok`,
+      `R - uninstall livepatch-cve-2024-1086.ko (${EL9}) ok`,
+    ]);
+    expectAsBefore(h, before);
+  });
+
   it('a batch that came back (its step failed) is not stopped: nothing of it runs any more', async () => {
     const { fleet, h, plan } = await planned(ONE);
     h.faults.failStep = (s) =>
@@ -474,6 +489,18 @@ describe('a step alone whose exec did not come back is stopped before its rollba
     // the connection was not lost: no lock taken again over a new one
     expect(h.connections).toBe(1);
     expect(h.lock).toBeUndefined();
+  });
+
+  it('a load alone whose exec came back with no exit status (killed by a signal): stopped before the rollback unloads it', async () => {
+    const { fleet, h, plan, before } = await planned(ONE, installed);
+    h.faults.killedDuring = (s) => s.change.action === 'load' && !s.rollback;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome, r.results[0]?.message).toBe('failed');
+    expect(r.results[0]?.message).toMatch(/^\+ load .*: the step ended early.*; rolled back$/);
+    const after = h.log.slice(h.log.indexOf('killed (load)'));
+    expect(after.slice(0, 2)).toEqual(['killed (load)', 'stop steps']);
+    expect(after).toContain(`rollback unload ${MOD}`);
+    expectAsBefore(h, before);
   });
 
   it('a connection lost during a load alone: locked again over a new one, stopped, then rolled back', async () => {

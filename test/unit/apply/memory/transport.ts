@@ -33,7 +33,7 @@
  * step (after it ran on the host; its lock goes with it; the next command reconnects), during
  * a facts probe (before it answers) or during the rollback's stop of an exec (once it is over),
  * a step's exec that gets no answer in time (it ran on the
- * host; the connection and the lock stay), a hook
+ * host; the connection and the lock stay) or comes back with no exit status (killed), a hook
  * as each step starts (to abort the run there, or end the lock as `kpfleet unlock` does), a
  * health check that fails, a copy before an uninstall that cannot be made, a host that cannot
  * be reached. A change behind the plan's back (stale facts) is a change to `model` between plan
@@ -119,6 +119,12 @@ export interface HostFaults {
    * whole exec times out at this step.
    */
   timeoutDuring?: (s: StepInfo) => boolean;
+  /**
+   * This step's exec comes back with no exit status (its session's process killed by a signal,
+   * SIGKILL), its output cut before the verification, the host having made its change: what the
+   * session ran may still be running there (sudo killed, not the step under it).
+   */
+  killedDuring?: (s: StepInfo) => boolean;
   /**
    * The connection is cut during the `n`th facts probe run as its own exec since `expect` (1, 2,
    * …; not the one in the lock's session), before it answers.
@@ -396,6 +402,10 @@ export class MemoryHost {
       }
     }
     if (this.faults.dropDuring?.(info) === true) this.drop(c.action);
+    if (this.faults.killedDuring?.(info) === true) {
+      this.log.push(`killed (${c.action})`);
+      return { ...ok(`${output ? `${output}\n` : ''}`), code: null, signal: 'KILL' };
+    }
     if (this.faults.timeoutDuring?.(info) === true) {
       this.log.push(`timeout (${c.action})`);
       throw new CommandTimeoutError(`${c.action} did not finish within 1 s`, {
