@@ -404,7 +404,8 @@ export class MemoryHost {
     if (this.faults.dropDuring?.(info) === true) this.drop(c.action);
     if (this.faults.killedDuring?.(info) === true) {
       this.log.push(`killed (${c.action})`);
-      return { ...ok(`${output ? `${output}\n` : ''}`), code: null, signal: 'KILL' };
+      // what the command printed, cut before the verification
+      return { ...ok(output ? `${output}\n` : ''), code: null, signal: 'KILL' };
     }
     if (this.faults.timeoutDuring?.(info) === true) {
       this.log.push(`timeout (${c.action})`);
