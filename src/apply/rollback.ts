@@ -273,7 +273,16 @@ export async function rollBack(
       after = o.fingerprint(await gatherFacts(s.t, { prelude: s.unstage }));
       break;
     } catch (err) {
-      if (!(err instanceof RollbackConnectionLost) && !unreachable(err)) throw err;
+      if (!(err instanceof RollbackConnectionLost) && !unreachable(err)) {
+        // a facts read that did not come back in time, flooded or did not parse (a slow or
+        // hostile host): the rollback cannot go on judged, and the host is not known to be as
+        // before (thrown, it would end `failed`, "rolled back", with only the probe's error)
+        s.keepStash = true;
+        return {
+          outcome: 'rollback-failed',
+          message: `${f.failure}; ${i < undo.length ? `the rollback stopped after ${String(i)} of ${String(undo.length)} steps` : 'the host could not be read after the rollback'} (${errorInfo(err).message}): the host needs a look${kept()}`,
+        };
+      }
       if (retried || s.held === undefined)
         return unreachableAfter(i, 'the connection was lost again during the rollback');
       retried = true;

@@ -313,6 +313,40 @@ describe('the connection or the lock lost mid-run', () => {
     expect(h.log).not.toContain('stop steps');
   });
 
+  it("the rollback's facts read gets no answer in time (a slow host): rollback-failed, saying why the host failed and how far the rollback went", async () => {
+    const { fleet, h, plan } = await planned(ONE);
+    h.faults.failStep = (s) =>
+      s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
+    // the second facts read of its own exec: the rollback's before its second step
+    h.faults.timeoutProbe = (n) => n === 2;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]).toMatchObject({
+      outcome: 'rollback-failed',
+      message: `${LOAD}: ${MOD} is not in /sys/kernel/livepatch (exit 1: kpatch: failed to load module); the rollback stopped after 1 of 2 steps (facts did not finish within 60 s): the host needs a look`,
+    });
+    expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([`rollback unload ${MOD}`]);
+    expect(h.lock).toBeUndefined();
+  });
+
+  it('the facts read after the rollback gets no answer in time: rollback-failed, its steps done, the state after not known', async () => {
+    const { fleet, h, plan, before } = await planned(ONE);
+    h.faults.failStep = (s) =>
+      s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
+    // one read before each of the two rollback steps, then the one after
+    h.faults.timeoutProbe = (n) => n === 3;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]).toMatchObject({
+      outcome: 'rollback-failed',
+      message: `${LOAD}: ${MOD} is not in /sys/kernel/livepatch (exit 1: kpatch: failed to load module); the host could not be read after the rollback (facts did not finish within 60 s): the host needs a look`,
+    });
+    expect(stepsOf(r)?.filter((s) => s.startsWith('R '))).toEqual([
+      `R - unload ${MOD} ok`,
+      `R - uninstall livepatch-cve-2024-1086.ko (${EL9}) ok`,
+    ]);
+    expect(h.model).toEqual(before);
+    expect(h.lock).toBeUndefined();
+  });
+
   it("the rollback's facts read loses the connection: locked again over a new one, the facts read again, rolled back", async () => {
     const { fleet, h, plan, before } = await planned(ONE);
     h.faults.failStep = (s) =>

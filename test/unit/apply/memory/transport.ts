@@ -131,6 +131,11 @@ export interface HostFaults {
    */
   dropProbe?: (n: number) => boolean;
   /**
+   * The `n`th facts probe run as its own exec since `expect` (counted as `dropProbe` counts) gets
+   * no answer in time (`CommandTimeoutError`): a slow host; the connection and the lock stay.
+   */
+  timeoutProbe?: (n: number) => boolean;
+  /**
    * A step of an exec that did not come back (a batch, or a step alone) is still running when
    * the rollback asks it to stop (its wait ends first): `stopBatchScript` answers RUNNING.
    */
@@ -266,7 +271,15 @@ export class MemoryHost {
     const become = options.become === true;
     const probe = probeScript();
     if (command === probe || command.endsWith(`\n} >/dev/null 2>&1\n${probe}`)) {
-      if (this.faults.dropProbe?.(++this.probes) === true) this.drop('facts');
+      const n = ++this.probes;
+      if (this.faults.dropProbe?.(n) === true) this.drop('facts');
+      if (this.faults.timeoutProbe?.(n) === true) {
+        this.log.push('timeout (facts)');
+        throw new CommandTimeoutError('facts did not finish within 60 s', {
+          host: this.name,
+          step: 'facts',
+        });
+      }
       if (command !== probe) {
         const e = this.need(command);
         if (
