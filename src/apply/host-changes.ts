@@ -18,8 +18,9 @@ export type ChangesEnd =
   /** Every change done and verified; or the first failure, and what may need undoing. */
   | { kind: 'done'; failure?: undefined; done: Change[] }
   /**
-   * `unknown`: the failure was an exec that did not come back (a batch's, or a step's alone: it
-   * may still run on the host, and `done` counts every change it carried).
+   * `unknown`: the failure was an exec that did not come back, or came back without an exit
+   * status (a batch's, or a step's alone: it may still run on the host, and `done` counts every
+   * change it carried).
    */
   | { kind: 'failed'; failure: string; done: Change[]; unknown: boolean }
   /** Stopped before change `at`: the lock ended, or an interrupt came. */

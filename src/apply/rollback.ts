@@ -8,6 +8,7 @@ import { errorInfo } from '../errors.ts';
 import { gatherFacts } from '../facts/gather.ts';
 import type { HostFacts } from '../facts/model.ts';
 import type { Change, LoadChange } from '../plan/model.ts';
+import { SudoPasswordError } from '../transport/errors.ts';
 import type { HostOutcome } from './outcomes.ts';
 import { BATCH_RUNNING, BATCH_STOPPED, stopBatchScript } from './lock.ts';
 import { runStep } from './run-step.ts';
@@ -222,7 +223,7 @@ export async function rollBack(
     try {
       if (!stopped) {
         if (lostWithConnection()) throw new RollbackConnectionLost();
-        const notStopped = await stopSent(o, s.t);
+        const notStopped = await stopSent(o, s.t, 'exec');
         if (notStopped !== undefined) {
           s.keepStash = true;
           return {
@@ -240,7 +241,7 @@ export async function rollBack(
           return lockEnded();
         }
         const facts = await gatherFacts(s.t);
-        const { record: rec } = await runStep(
+        const { record: rec, unknown } = await runStep(
           o,
           s.t,
           f.host,
@@ -253,12 +254,35 @@ export async function rollBack(
         s.steps.push(rec);
         // the connection went during the step (and its lock with it): the step is run again
         if (!rec.ok && lostWithConnection()) throw new RollbackConnectionLost();
+        if (unknown) {
+          // no answer in time (or an output flood): it may still run; the next step waits for
+          // it to end (bounded), else nothing more is done beside it
+          const notEnded = await stopSent(o, s.t, 'rollback step');
+          if (notEnded !== undefined) {
+            s.keepStash = true;
+            return {
+              outcome: 'rollback-failed',
+              message: `${f.failure}; the rollback's ${rec.label} did not come back and ${notEnded}, so the rollback stopped there (its step ${String(i + 1)} of ${String(undo.length)}): the host needs a look${kept()}`,
+            };
+          }
+        }
+        // counted once the rollback goes past the step: when the stop above lost the connection,
+        // the step runs again over a new one and that run's verification decides
         if (!rec.ok) rollbackOk = false;
       }
       after = o.fingerprint(await gatherFacts(s.t, { prelude: s.unstage }));
       break;
     } catch (err) {
-      if (!(err instanceof RollbackConnectionLost) && !unreachable(err)) throw err;
+      if (!(err instanceof RollbackConnectionLost) && !unreachable(err)) {
+        // a facts read that did not come back in time, flooded or did not parse (a slow or
+        // hostile host): the rollback cannot go on judged, and the host is not known to be as
+        // before (thrown, it would end `failed`, "rolled back", with only the probe's error)
+        s.keepStash = true;
+        return {
+          outcome: 'rollback-failed',
+          message: `${f.failure}; ${i < undo.length ? `the rollback stopped after ${String(i)} of ${String(undo.length)} steps` : 'the host could not be read after the rollback'} (${errorInfo(err).message}): the host needs a look${kept()}`,
+        };
+      }
       if (retried || s.held === undefined)
         return unreachableAfter(i, 'the connection was lost again during the rollback');
       retried = true;
@@ -309,8 +333,17 @@ function stopWaitS(o: RollbackRunner): number {
  * shared lock). Whether it did not, why (a step still runs after the wait, or the stop failed):
  * nothing is undone then.
  */
-async function stopSent(o: RollbackRunner, t: HostSession['t']): Promise<string | undefined> {
+async function stopSent(
+  o: RollbackRunner,
+  t: HostSession['t'],
+  /** What did not come back: an exec of forward steps, or one of the rollback's own steps. */
+  what: 'exec' | 'rollback step',
+): Promise<string | undefined> {
   const waitS = stopWaitS(o);
+  const notStopped = (why: string): string =>
+    what === 'exec'
+      ? `that exec could not be stopped on the host before the rollback (${why})`
+      : `it could not be waited for on the host (${why})`;
   let r: Awaited<ReturnType<HostSession['t']['exec']>>;
   try {
     r = await t.exec(stopBatchScript(o.runId, waitS), {
@@ -320,15 +353,16 @@ async function stopSent(o: RollbackRunner, t: HostSession['t']): Promise<string 
     });
   } catch (err) {
     // a lost connection: taken again by the caller; else (no answer in time, an output flood,
-    // sudo refused) the exec is not known to be stopped: nothing is undone
-    if (unreachable(err)) throw err;
-    return `that exec could not be stopped on the host before the rollback (${errorInfo(err).message})`;
+    // sudo refused: an 'unreachable' error too, but the connection and the lock are still there)
+    // the exec is not known to be stopped: nothing is undone
+    if (unreachable(err) && !(err instanceof SudoPasswordError)) throw err;
+    return notStopped(errorInfo(err).message);
   }
   const said = r.stdout.trim();
   if (r.code === 0 && said === BATCH_STOPPED) return undefined;
   if (r.code === 0 && said === BATCH_RUNNING)
-    return `a step of that exec was still running on the host ${String(waitS)} s later`;
-  return `that exec could not be stopped on the host before the rollback (exit ${String(r.code)}: ${lastLines(r.stderr || r.stdout, 2)})`;
+    return `${what === 'exec' ? 'a step of that exec' : 'it'} was still running on the host ${String(waitS)} s later`;
+  return notStopped(`exit ${String(r.code)}: ${lastLines(r.stderr || r.stdout, 2)}`);
 }
 
 /** A rollback step's connection was lost (the step's record says so): the rollback goes on over a new one. */

@@ -8,7 +8,7 @@ import { AppError, errorInfo, ExitCode } from '../errors.ts';
 import type { HostFacts } from '../facts/model.ts';
 import type { Change, UploadChange } from '../plan/model.ts';
 import { CommandTimeoutError, ConnectionLostError, OutputLimitError } from '../transport/errors.ts';
-import type { Transport } from '../transport/transport.ts';
+import type { ExecResult, Transport } from '../transport/transport.ts';
 import { tailText } from '../util/text.ts';
 import type { ApplyEvent, StepRecord } from './events.ts';
 import { LOCK_LOST_ERROR, underStepsLock } from './lock.ts';
@@ -81,8 +81,8 @@ export function sentWithoutAnswer(err: unknown): boolean {
 
 /**
  * Runs one change on a host (`rollback`: a step of the rollback) and records it. `unknown`: the
- * step's own exec was sent and did not come back (`sentWithoutAnswer`), so it may still be running
- * on the host; a forward step is then stopped before the rollback (`lock.ts` stopBatchScript, which
+ * step's own exec was sent and did not come back (`sentWithoutAnswer`), or came back without an
+ * exit status (`endedUnseen`), so it may still be running on the host; a forward step is then stopped before the rollback (`lock.ts` stopBatchScript, which
  * its guard checks: it is `stoppable`). A rollback step is not stoppable: the stop names this run,
  * and the rollback runs after it. Two things sent for a step are not its exec, and a failure there
  * is not `unknown`:
@@ -159,6 +159,7 @@ export async function runStep(
         timeoutMs: o.commandTimeoutMs,
       });
       rec = { change: c, label, durationMs: 0, ...judged(c, r.stdout, r.stderr) };
+      unknown = endedUnseen(r);
     }
   } catch (err) {
     unknown = sent && sentWithoutAnswer(err);
@@ -178,7 +179,8 @@ export async function runStep(
  * the next one did (`stepMarks`; the first from the exec's start, the last to its end). Only the steps
  * that started on the host get records: fewer than given when the host stopped the batch. An exec
  * that did not come back (a lost connection, a timeout) fails the first step, and `unknown` says
- * that any of them may have run.
+ * that any of them may have run; one that came back without an exit status is judged from what
+ * it printed, and `unknown` says that it may still run (`endedUnseen`).
  */
 export async function runBatch(
   o: StepRunner,
@@ -240,15 +242,14 @@ export async function runBatch(
     return failFirst(errorInfo(err).message, false);
   }
   if (ctx.lockLost?.() === true) return failFirst(LOCK_LOST_ERROR, false);
-  let stdout: string;
-  let stderr: string;
+  let r: ExecResult;
   try {
-    ({ stdout, stderr } = await t.exec(script, {
+    r = await t.exec(script, {
       become: true,
       step,
       timeoutMs: o.commandTimeoutMs * changes.length,
       onStdout: marks.seen,
-    }));
+    });
   } catch (err) {
     // sent, and no answer (the connection, the time, the output cap): any of them may have run;
     // else (sudo refused) none did
@@ -261,6 +262,7 @@ export async function runBatch(
       sent,
     );
   }
+  const { stdout, stderr } = r;
   const outputs = splitBatch(stdout, changes.length);
   if (outputs.length === 0) outputs.push(stdout);
   const records = outputs.map((out, k) => {
@@ -270,7 +272,16 @@ export async function runBatch(
     end(k, rec);
     return rec;
   });
-  return { records, unknown: false };
+  return { records, unknown: endedUnseen(r) };
+}
+
+/**
+ * An exec that came back without an exit status (its session's process killed by a signal, or
+ * the channel closed without one): what it ran may outlive it (sudo killed, not the step under
+ * it), so it is not known to have ended, as when no answer came (`sentWithoutAnswer`).
+ */
+function endedUnseen(r: { code: number | null }): boolean {
+  return r.code === null;
 }
 
 /**

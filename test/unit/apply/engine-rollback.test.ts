@@ -289,6 +289,21 @@ describe('the connection or the lock lost mid-run', () => {
     expect(after.indexOf('stop steps')).toBeLessThan(after.lastIndexOf('probe'));
   });
 
+  it('a batch that came back with no exit status (killed during its load): both counted, stopped, then rolled back', async () => {
+    const { fleet, h, plan, before } = await planned(ONE);
+    h.faults.killedDuring = (s) => s.change.action === 'load' && !s.rollback;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome, r.results[0]?.message).toBe('failed');
+    expect(r.results[0]?.message).toMatch(/^\+ load .*: the step ended early.*; rolled back$/);
+    const after = h.log.slice(h.log.indexOf('killed (load)'));
+    expect(after.slice(0, 2)).toEqual(['killed (load)', 'stop steps']);
+    expect(stepsOf(r)?.filter((s) => s.startsWith('R '))).toEqual([
+      `R - unload ${MOD} ok`,
+      `R - uninstall livepatch-cve-2024-1086.ko (${EL9}) ok`,
+    ]);
+    expectAsBefore(h, before);
+  });
+
   it('a batch that came back (its step failed) is not stopped: nothing of it runs any more', async () => {
     const { fleet, h, plan } = await planned(ONE);
     h.faults.failStep = (s) =>
@@ -296,6 +311,40 @@ describe('the connection or the lock lost mid-run', () => {
     const r = await apply(fleet, plan);
     expect(r.results[0]?.outcome).toBe('failed');
     expect(h.log).not.toContain('stop steps');
+  });
+
+  it("the rollback's facts read gets no answer in time (a slow host): rollback-failed, saying why the host failed and how far the rollback went", async () => {
+    const { fleet, h, plan } = await planned(ONE);
+    h.faults.failStep = (s) =>
+      s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
+    // the second facts read of its own exec: the rollback's before its second step
+    h.faults.timeoutProbe = (n) => n === 2;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]).toMatchObject({
+      outcome: 'rollback-failed',
+      message: `${LOAD}: ${MOD} is not in /sys/kernel/livepatch (exit 1: kpatch: failed to load module); the rollback stopped after 1 of 2 steps (facts did not finish within 60 s): the host needs a look`,
+    });
+    expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([`rollback unload ${MOD}`]);
+    expect(h.lock).toBeUndefined();
+  });
+
+  it('the facts read after the rollback gets no answer in time: rollback-failed, its steps done, the state after not known', async () => {
+    const { fleet, h, plan, before } = await planned(ONE);
+    h.faults.failStep = (s) =>
+      s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
+    // one read before each of the two rollback steps, then the one after
+    h.faults.timeoutProbe = (n) => n === 3;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]).toMatchObject({
+      outcome: 'rollback-failed',
+      message: `${LOAD}: ${MOD} is not in /sys/kernel/livepatch (exit 1: kpatch: failed to load module); the host could not be read after the rollback (facts did not finish within 60 s): the host needs a look`,
+    });
+    expect(stepsOf(r)?.filter((s) => s.startsWith('R '))).toEqual([
+      `R - unload ${MOD} ok`,
+      `R - uninstall livepatch-cve-2024-1086.ko (${EL9}) ok`,
+    ]);
+    expect(h.model).toEqual(before);
+    expect(h.lock).toBeUndefined();
   });
 
   it("the rollback's facts read loses the connection: locked again over a new one, the facts read again, rolled back", async () => {
@@ -461,6 +510,33 @@ describe('a step alone whose exec did not come back is stopped before its rollba
     expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([]);
   });
 
+  it('sudo refuses the stop: nothing is undone, rollback-failed (not a lost connection)', async () => {
+    const { fleet, h, plan } = await planned(ONE, installed);
+    loadTimesOut(h);
+    h.faults.stopSudoRefused = true;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome, r.results[0]?.message).toBe('rollback-failed');
+    expect(r.results[0]?.message).toBe(
+      `${TIMED_OUT}; that exec could not be stopped on the host before the rollback (sudo wants a password here, and kpfleet never types one), so the host was not rolled back: the host needs a look`,
+    );
+    expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([]);
+    // the connection was not lost: no lock taken again over a new one
+    expect(h.connections).toBe(1);
+    expect(h.lock).toBeUndefined();
+  });
+
+  it('a load alone whose exec came back with no exit status (killed by a signal): stopped before the rollback unloads it', async () => {
+    const { fleet, h, plan, before } = await planned(ONE, installed);
+    h.faults.killedDuring = (s) => s.change.action === 'load' && !s.rollback;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome, r.results[0]?.message).toBe('failed');
+    expect(r.results[0]?.message).toMatch(/^\+ load .*: the step ended early.*; rolled back$/);
+    const after = h.log.slice(h.log.indexOf('killed (load)'));
+    expect(after.slice(0, 2)).toEqual(['killed (load)', 'stop steps']);
+    expect(after).toContain(`rollback unload ${MOD}`);
+    expectAsBefore(h, before);
+  });
+
   it('a connection lost during a load alone: locked again over a new one, stopped, then rolled back', async () => {
     const { fleet, h, plan, before } = await planned(ONE, installed);
     h.faults.dropDuring = (s) => s.change.action === 'load' && !s.rollback;
@@ -495,6 +571,96 @@ describe('a step alone whose exec did not come back is stopped before its rollba
       expect.stringMatching(/^R \+ install livepatch_vendor_fix .* ok$/) as unknown,
       'R + load livepatch_vendor_fix ok',
     ]);
+    expectAsBefore(h, before);
+  });
+
+  /** The vendor patch loaded, kpfleet to remove it (unload, uninstall). */
+  const VENDOR = filePatch('vendor-fix');
+  const vendorRemoval = async () => {
+    const p = await planned({ patches: [VENDOR], want: {}, unmanaged: 'remove' }, (m) => {
+      kpatchInstall(m, EL9, VENDOR.module.sha256, 'livepatch-vendor-fix.ko');
+      kpatchLoad(m, { module: VENDOR.module.name });
+    });
+    // the uninstall gets no answer (it ran): the rollback installs and loads it again, and the
+    // rollback's install gets no answer either
+    p.h.faults.timeoutDuring = (s) =>
+      s.change.action === 'uninstall' ? !s.rollback : s.change.action === 'install' && s.rollback;
+    return p;
+  };
+
+  it('a rollback step past its timeout: the next one waits for it to end (stopped), and the host is rollback-failed', async () => {
+    const { fleet, h, plan } = await vendorRemoval();
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome, r.results[0]?.message).toBe('rollback-failed');
+    const after = h.log.slice(h.log.indexOf('timeout (install)'));
+    // stopped before the rollback's next step (its load) runs beside it
+    expect(after.slice(0, 2)).toEqual(['timeout (install)', 'stop steps']);
+    expect(after).toContain('rollback load livepatch_vendor_fix');
+    expect(r.results[0]?.message).toMatch(/the rollback failed too: the host needs a look/);
+  });
+
+  it('a rollback step past its timeout still running after the wait: no further rollback step, rollback-failed', async () => {
+    const { fleet, h, plan } = await vendorRemoval();
+    // the uninstall is stopped; the rollback's install still runs when the wait ends
+    h.faults.onStep = (s) => {
+      if (s.rollback && s.change.action === 'install') h.faults.batchStillRunning = true;
+    };
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome).toBe('rollback-failed');
+    expect(r.results[0]?.message).toMatch(
+      /; the rollback's \+ install livepatch_vendor_fix .* did not come back and it was still running on the host 1 s later, so the rollback stopped there \(its step 1 of 2\): the host needs a look/,
+    );
+    expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([
+      expect.stringMatching(/^rollback install /) as unknown,
+    ]);
+    expect(h.lock).toBeUndefined();
+  });
+
+  it('a rollback step past its timeout whose wait gets no answer: no further rollback step, the message says so', async () => {
+    const { fleet, h, plan } = await vendorRemoval();
+    h.faults.onStep = (s) => {
+      if (s.rollback && s.change.action === 'install') h.faults.stopBatchTimesOut = true;
+    };
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome).toBe('rollback-failed');
+    expect(r.results[0]?.message).toMatch(
+      /; the rollback's \+ install livepatch_vendor_fix .* did not come back and it could not be waited for on the host \(stop steps did not finish within 31 s\), so the rollback stopped there \(its step 1 of 2\): the host needs a look/,
+    );
+    expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([
+      expect.stringMatching(/^rollback install /) as unknown,
+    ]);
+  });
+
+  it('a rollback step past its timeout, then the connection lost during its stop: locked again, the step run again and verified, rolled back', async () => {
+    const { fleet, h, plan, before } = await vendorRemoval();
+    // the rollback's install gets no answer once (it ran); the stop that follows loses the
+    // connection (the second stop: the first is the uninstall's)
+    let installs = 0;
+    h.faults.timeoutDuring = (s) =>
+      s.change.action === 'uninstall'
+        ? !s.rollback
+        : s.change.action === 'install' && s.rollback && installs++ === 0;
+    h.faults.dropStop = (n) => n === 2;
+    const r = await apply(fleet, plan);
+    // the install ran again over a new connection and passed its verification: the host is as
+    // before the run, so it is rolled back, not "the rollback failed too"
+    expect(r.results[0]?.outcome, r.results[0]?.message).toBe('failed');
+    expect(r.results[0]?.message).toMatch(
+      /did not finish within 1 s; rolled back \(over a new connection, with the lock taken again: the first was lost during the rollback\)$/,
+    );
+    expect(stepsOf(r)?.filter((s) => s.startsWith('R '))).toEqual([
+      expect.stringMatching(/^R \+ install livepatch_vendor_fix .* FAILED$/) as unknown,
+      expect.stringMatching(/^R \+ install livepatch_vendor_fix .* ok$/) as unknown,
+      'R + load livepatch_vendor_fix ok',
+    ]);
+    const after = h.log.slice(h.log.indexOf('timeout (install)'));
+    expect(after.slice(0, 4)).toEqual([
+      'timeout (install)',
+      'stop steps',
+      'drop (stop steps)',
+      'hold',
+    ]);
+    expect(h.connections).toBe(2);
     expectAsBefore(h, before);
   });
 

@@ -280,7 +280,7 @@ describe('a batch that may still run is stopped before its rollback (run for rea
     for (let i = 0; i < 200 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 25));
   };
 
-  it('the step in flight is waited for, the next never starts; a step alone of the run still runs', async () => {
+  it('the step in flight is waited for, the next never starts; the rollback’s own step (not stoppable) still runs', async () => {
     const { dir, kp } = scratchRoot();
     try {
       const h = await startHolder(kp, 'run-1');

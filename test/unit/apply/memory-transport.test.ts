@@ -5,9 +5,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  BATCH_STOPPED,
   holderScript,
   LOCK_LOST_ERROR,
+  LOCK_LOST_EXIT,
+  LOCK_LOST_MARK,
   parseLockAnswer,
+  stopBatchScript,
   underStepsLock,
 } from '../../../src/apply/lock.ts';
 import { judgeStep, stepFor } from '../../../src/apply/steps.ts';
@@ -242,6 +246,39 @@ describe('what it answers', () => {
     expect(h.model.sysfs.get('livepatch_a')?.enabled).toBe(true);
     expect([held.ended, h.lock, h.connections]).toEqual([false, { runId: RUN.runId }, 1]);
     expect(h.log.slice(-2)).toEqual(['load livepatch_a', 'timeout (load)']);
+  });
+});
+
+describe('the rollback’s stop of an exec that did not come back', () => {
+  it('after the stop, a step of the plan (stoppable) is refused as the host refuses it; the rollback’s runs', async () => {
+    const { h } = oneHost();
+    kpatchInstall(h.model, EL9, A.module.sha256, 'livepatch-a.ko');
+    await h.expect([LOAD_A], RUN);
+    const t = h.open();
+    await t.hold(holderScript({ owner: RUN.operator, since: RUN.since, runId: RUN.runId }), {
+      become: true,
+      heartbeatMs: 10_000,
+    });
+    const facts = await gatherFacts(t);
+    const script = (c: Change) => stepFor(c, { facts, staging: '', runId: RUN.runId }).script;
+    const stop = await t.exec(stopBatchScript(RUN.runId, 1), { become: true });
+    expect(stop.stdout).toBe(`${BATCH_STOPPED}\n`);
+    const late = await t.exec(underStepsLock(script(LOAD_A), RUN.runId, true), { become: true });
+    expect([late.code, late.stdout]).toEqual([LOCK_LOST_EXIT, `${LOCK_LOST_MARK}\n`]);
+    expect(h.model.sysfs.size).toBe(0);
+    const undo = rollbackChanges([LOAD_A], facts, RUN.runId);
+    const r = await t.exec(underStepsLock(script(undo[0] as Change), RUN.runId, false), {
+      become: true,
+    });
+    expect(r.code).toBe(0);
+    expect(h.log.slice(-3)).toEqual([
+      'stop steps',
+      'refused (stopped) load',
+      'rollback unload livepatch_a',
+    ]);
+    // the next run's lock drops it
+    await h.expect([LOAD_A], { ...RUN, runId: 'run-2' });
+    expect(h.stopped).toBe(false);
   });
 });
 

@@ -47,8 +47,11 @@ export function answerBatch(
 ): ExecResult {
   let stdout = '';
   for (const [k, p] of parts.entries()) {
-    const out = step(p.sent).stdout.replace(/\n+$/, '');
+    const r = step(p.sent);
+    const out = r.stdout.replace(/\n+$/, '');
     stdout += `\n${STEP_MARK} ${String(k)}\n${out}\n`;
+    // the exec's session killed during this step: no exit status, nothing more of it seen
+    if (r.code === null) return { ...r, stdout };
     if (!gatePasses(out, p.passing)) break;
   }
   return { code: 0, signal: null, stdout, stderr: '', durationMs: 0 };

@@ -30,9 +30,10 @@
  *
  * Faults, per host (`faults`): a step that fails (exit 1, nothing changed), a load that stays in
  * transition (does not verify), the lock held by another run, the connection dropped during a
- * step (after it ran on the host; its lock goes with it; the next command reconnects) or during
- * a facts probe (before it answers), a step's exec that gets no answer in time (it ran on the
- * host; the connection and the lock stay), a hook
+ * step (after it ran on the host; its lock goes with it; the next command reconnects), during
+ * a facts probe (before it answers) or during the rollback's stop of an exec (once it is over),
+ * a step's exec that gets no answer in time (it ran on the
+ * host; the connection and the lock stay) or comes back with no exit status (killed), a hook
  * as each step starts (to abort the run there, or end the lock as `kpfleet unlock` does), a
  * health check that fails, a copy before an uninstall that cannot be made, a host that cannot
  * be reached. A change behind the plan's back (stale facts) is a change to `model` between plan
@@ -60,6 +61,7 @@ import {
   CommandTimeoutError,
   ConnectionLostError,
   HostUnreachableError,
+  SudoPasswordError,
 } from '../../../../src/transport/errors.ts';
 import type {
   ExecOptions,
@@ -118,10 +120,21 @@ export interface HostFaults {
    */
   timeoutDuring?: (s: StepInfo) => boolean;
   /**
+   * This step's exec comes back with no exit status (its session's process killed by a signal,
+   * SIGKILL), its output cut before the verification, the host having made its change: what the
+   * session ran may still be running there (sudo killed, not the step under it).
+   */
+  killedDuring?: (s: StepInfo) => boolean;
+  /**
    * The connection is cut during the `n`th facts probe run as its own exec since `expect` (1, 2,
    * …; not the one in the lock's session), before it answers.
    */
   dropProbe?: (n: number) => boolean;
+  /**
+   * The `n`th facts probe run as its own exec since `expect` (counted as `dropProbe` counts) gets
+   * no answer in time (`CommandTimeoutError`): a slow host; the connection and the lock stay.
+   */
+  timeoutProbe?: (n: number) => boolean;
   /**
    * A step of an exec that did not come back (a batch, or a step alone) is still running when
    * the rollback asks it to stop (its wait ends first): `stopBatchScript` answers RUNNING.
@@ -129,6 +142,13 @@ export interface HostFaults {
   batchStillRunning?: boolean;
   /** The rollback's stop of such an exec gets no answer in time (`CommandTimeoutError`). */
   stopBatchTimesOut?: boolean;
+  /** The rollback's stop of such an exec is refused by sudo (it wants a password now). */
+  stopSudoRefused?: boolean;
+  /**
+   * The connection is cut during the `n`th stop since `expect` (1, 2, …), once the host wrote it
+   * and the step was over: its lock goes with it, the next command reconnects.
+   */
+  dropStop?: (n: number) => boolean;
   /**
    * The `n`th lock taken since `expect` (1, 2, …) answers DRAIN: a step of a run (this one's,
    * cut off with its connection) still holds the steps lock after the holder's wait.
@@ -168,6 +188,14 @@ export class MemoryHost {
   private expected: RunCommands | undefined;
   /** Facts probes run as their own exec since `expect`. */
   private probes = 0;
+  /** Stops (`stopBatchScript`) asked since `expect`. */
+  private stops = 0;
+  /**
+   * A stop of this run was written (`locks/batch.stop`): the plan's steps (stoppable) are refused
+   * from then on, as the host's guard refuses them; the rollback's are not. A new run's lock drops
+   * it (`expect`: the next run).
+   */
+  stopped = false;
   private readonly helds = new Set<{ ended: boolean; lost: boolean; code: number | null }>();
 
   constructor(name: string, model: ModelHost, bootIndex = 1) {
@@ -183,6 +211,8 @@ export class MemoryHost {
     this.log.length = 0;
     this.connections = 0;
     this.probes = 0;
+    this.stops = 0;
+    this.stopped = false;
     return Promise.resolve();
   }
 
@@ -241,7 +271,15 @@ export class MemoryHost {
     const become = options.become === true;
     const probe = probeScript();
     if (command === probe || command.endsWith(`\n} >/dev/null 2>&1\n${probe}`)) {
-      if (this.faults.dropProbe?.(++this.probes) === true) this.drop('facts');
+      const n = ++this.probes;
+      if (this.faults.dropProbe?.(n) === true) this.drop('facts');
+      if (this.faults.timeoutProbe?.(n) === true) {
+        this.log.push('timeout (facts)');
+        throw new CommandTimeoutError('facts did not finish within 60 s', {
+          host: this.name,
+          step: 'facts',
+        });
+      }
       if (command !== probe) {
         const e = this.need(command);
         if (
@@ -272,6 +310,10 @@ export class MemoryHost {
     // harness's 1 s)
     if (command === stopBatchScript(e.run.runId, 1) && become) {
       this.log.push('stop steps');
+      this.stopped = true;
+      if (this.faults.dropStop?.(++this.stops) === true) this.drop('stop steps');
+      if (this.faults.stopSudoRefused === true)
+        throw new SudoPasswordError({ host: this.name, step: 'stop steps' });
       if (this.faults.stopBatchTimesOut === true)
         throw new CommandTimeoutError('stop steps did not finish within 31 s', {
           host: this.name,
@@ -348,6 +390,11 @@ export class MemoryHost {
       this.log.push(`refused (lock lost) ${c.action}`);
       return ok(`${LOCK_LOST_MARK}\n`, LOCK_LOST_EXIT);
     }
+    // ...and a step of the plan (stoppable) only until the rollback's stop names the run
+    if (this.stopped && !info.rollback) {
+      this.log.push(`refused (stopped) ${c.action}`);
+      return ok(`${LOCK_LOST_MARK}\n`, LOCK_LOST_EXIT);
+    }
     this.log.push(
       `${info.rollback ? 'rollback ' : ''}${c.action} ${'module' in c ? c.module : ''}`.trim(),
     );
@@ -368,6 +415,11 @@ export class MemoryHost {
       }
     }
     if (this.faults.dropDuring?.(info) === true) this.drop(c.action);
+    if (this.faults.killedDuring?.(info) === true) {
+      this.log.push(`killed (${c.action})`);
+      // what the command printed, cut before the verification
+      return { ...ok(output ? `${output}\n` : ''), code: null, signal: 'KILL' };
+    }
     if (this.faults.timeoutDuring?.(info) === true) {
       this.log.push(`timeout (${c.action})`);
       throw new CommandTimeoutError(`${c.action} did not finish within 1 s`, {
