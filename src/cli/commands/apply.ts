@@ -26,6 +26,7 @@ import { configIdentity } from '../config-identity.ts';
 import { nextSteps } from '../next-steps.ts';
 import type { NextSteps } from '../../report/apply-next.ts';
 import type { CliIo } from '../io.ts';
+import { lineWriter } from '../io.ts';
 import { confirmed } from '../prompt.ts';
 import { abortOnStopSignals } from '../signals.ts';
 import { VERSION } from '../version.ts';
@@ -274,14 +275,15 @@ async function runApply(
   ctx: RunContext,
 ) {
   const { config } = selected;
-  // listr2 is loaded only for a terminal's live view
+  // listr2 is loaded only for a terminal's live view; else lines, a burst of them in one write
+  const lines = lineWriter(io.stdout);
   const renderer =
     io.stdout.isTTY === true && io.env.CI === undefined
       ? (await import('../../report/apply-listr.ts')).createListrRenderer({
           output: process.stdout,
           next: ctx.next,
         })
-      : createPlainRenderer((line) => io.stdout.write(line + '\n'), ctx.out, { next: ctx.next });
+      : createPlainRenderer(lines.line, ctx.out, { next: ctx.next });
   const { audit } = ctx;
   const show = (e: ApplyEvent) => {
     try {
@@ -323,5 +325,6 @@ async function runApply(
   } finally {
     await view.settled();
     if ('done' in renderer) await renderer.done();
+    lines.flush();
   }
 }
