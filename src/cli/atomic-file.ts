@@ -72,9 +72,12 @@ export class AtomicFile {
   }
 }
 
-/** Replaces `target` with `text`, atomically and durably; nothing is left behind on failure. */
-export function writeFileAtomic(target: OutputTarget, text: string): void {
+/**
+ * Replaces `target` with `text` (or its pieces, in order), atomically and durably; nothing is
+ * left behind on failure.
+ */
+export function writeFileAtomic(target: OutputTarget, text: string | readonly string[]): void {
   const file = new AtomicFile(target);
-  file.write(text);
+  for (const piece of typeof text === 'string' ? [text] : text) file.write(piece);
   file.commit();
 }

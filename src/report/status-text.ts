@@ -2,12 +2,14 @@
  * `kpfleet status` as terminal text: a compact table of the hosts (every host up to a screenful,
  * beyond it only those that are not protected), the CVEs across the fleet with their covered-until,
  * the reboot-due and uncovered hosts by name, and one summary line. Host-supplied text (kernel
- * releases, messages) goes through safe-text. The JSON form (`statusJson`) is here too.
+ * releases, messages) goes through safe-text. The JSON form (`statusJson`, in pieces
+ * `statusJsonParts`) is here too.
  */
 import type { CoverageState, HostCoverage, StatusReport } from '../status/model.ts';
 import { COVERAGE_STATES } from '../status/model.ts';
 import { maxOf, pushAll } from '../util/arrays.ts';
 import { plural } from '../util/text.ts';
+import { HostsJsonWriter } from './json-stream.ts';
 import { oneLine, safeData } from './safe-text.ts';
 import type { Style } from './style.ts';
 
@@ -27,7 +29,23 @@ const MARK: Record<CoverageState, string> = {
 
 /** The report as JSON (schemas/status.schema.json), host text stripped of control characters. */
 export function statusJson(report: StatusReport): string {
-  return JSON.stringify(safeData(report), null, 2) + '\n';
+  return statusJsonParts(report).join('');
+}
+
+/**
+ * `statusJson`'s text in pieces of about 64 KiB, made a host at a time (`json-stream.ts`): no
+ * cleaned copy of the whole report is made, nor one string of it, each as large as the report.
+ */
+export function statusJsonParts(report: StatusReport): string[] {
+  const parts: string[] = [];
+  const json = new HostsJsonWriter<StatusReport>(
+    (text) => parts.push(text),
+    (value) => JSON.stringify(safeData(value), null, 2),
+  );
+  json.begin(report);
+  for (const h of report.hosts) json.host(h);
+  json.end(report);
+  return parts;
 }
 
 /** A cell: its text, and how to paint it once padded (widths are measured without colour). */

@@ -5,6 +5,7 @@
  * (`CoverageState`) and a CVE's (`CveState`, `ExposedReason`). Pure.
  */
 import type { Patch, Rollout } from '../config-model.ts';
+import type { ErrorInfo } from '../errors.ts';
 import { kernelMatches } from '../config/kernel-match.ts';
 import type { HostDesired } from '../desired/resolve.ts';
 import type { HostFacts } from '../facts/model.ts';
@@ -15,6 +16,7 @@ import type { HostPlan } from '../plan/model.ts';
 import { packageMatches } from '../plan/packages.ts';
 import { supportEnd } from '../plan/reboot-due.ts';
 import { pushAll } from '../util/arrays.ts';
+import { stringPool } from '../util/text.ts';
 import type {
   CoverageState,
   ExposedReason,
@@ -34,6 +36,13 @@ export interface HostCoverageInput {
   /** Each catalogue patch's CVEs with its predecessors' (`effectiveCves`). */
   /** What each catalogue patch fixes and until when, made once per run (`catalogueCoverage`). */
   catalogue: CatalogueCoverage;
+  /**
+   * What the coverage keeps of the host's own text (its kernel, the plan's reason, an error) goes
+   * through this: `stringPool()`, one per run, so that a run holding every host's coverage holds
+   * no host's probe output (a kernel release is cut from it) and one string per kernel. Without
+   * it, a pool of this host's alone.
+   */
+  strings?: (text: string) => string;
 }
 
 /** The last day YYYY-MM-DD can write: a later support end is reported as it (earlier, never later). */
@@ -101,6 +110,7 @@ export function earliest(
 
 export function hostCoverage(input: HostCoverageInput): HostCoverage {
   const { desired, facts, plan, patches, catalogue } = input;
+  const keep = input.strings ?? stringPool();
   const known = facts !== undefined && plan.status !== 'error' && plan.status !== 'unreachable';
   const kernel = facts?.kernel;
   const cvesOf = (name: string): readonly string[] => catalogue.cves.get(name) ?? [];
@@ -163,21 +173,32 @@ export function hostCoverage(input: HostCoverageInput): HostCoverage {
   });
 
   const coveredUntil = earliest(live.map((p) => untilOf(p.name)));
+  const { error } = plan;
   return {
     host: desired.host,
     groups: [...desired.groups],
     state: coverageState(known, plan, patchCoverage, cves, retiredBy(live, patches)),
-    ...(kernel !== undefined ? { kernel } : {}),
-    ...(facts?.arch ? { arch: facts.arch } : {}),
-    ...(facts?.os.id !== undefined ? { os: facts.os.id } : {}),
+    ...(kernel !== undefined ? { kernel: keep(kernel) } : {}),
+    ...(facts?.arch ? { arch: keep(facts.arch) } : {}),
+    ...(facts?.os.id !== undefined ? { os: keep(facts.os.id) } : {}),
     plan: plan.status,
-    reason: plan.reason,
+    reason: keep(plan.reason),
     patches: patchCoverage,
     cves,
     ...(coveredUntil !== undefined ? { coveredUntil } : {}),
     rebootDue: plan.findings.some((f) => f.kind === 'reboot-due'),
-    ...(plan.error !== undefined ? { error: plan.error } : {}),
+    ...(error !== undefined ? { error: keptError(error, keep) } : {}),
   };
+}
+
+/** The plan's error with its text kept by `keep`, its keys in their order. */
+function keptError(error: ErrorInfo, keep: (text: string) => string): ErrorInfo {
+  const out = { ...error };
+  out.code = keep(error.code);
+  out.message = keep(error.message);
+  if (error.step !== undefined) out.step = keep(error.step);
+  if (error.hint !== undefined) out.hint = keep(error.hint);
+  return out;
 }
 
 /** The patches that live ones replace, transitively: their absence is no gap. */

@@ -37,3 +37,29 @@ export function tailText(text: string, lines: number, chars: number): string {
   const partial = window.length < all.length && kept.length === parts.length;
   return (partial ? '…' : '') + kept.join('\n');
 }
+
+/**
+ * A copy of `text` that keeps nothing else alive. V8 makes a piece of a string (`slice`, a
+ * regular expression's match) of 13 characters or more a view into the whole: a kernel release
+ * cut out of a host's probe output holds all of that output (up to 8 MiB) for as long as the
+ * release is kept. JSON's round trip makes a string of its own, lone surrogates included.
+ */
+export function ownCopy(text: string): string {
+  return JSON.parse(JSON.stringify(text)) as string;
+}
+
+/**
+ * For strings kept for the whole run, one or more per host (a kernel release, a plan's reason):
+ * each an `ownCopy`, and equal ones one string (10,000 hosts share their few kernels).
+ */
+export function stringPool(): (text: string) => string {
+  const pool = new Map<string, string>();
+  return (text) => {
+    let kept = pool.get(text);
+    if (kept === undefined) {
+      kept = ownCopy(text);
+      pool.set(kept, kept);
+    }
+    return kept;
+  };
+}

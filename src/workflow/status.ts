@@ -6,6 +6,7 @@
 import { buildStatus } from '../status/fleet.ts';
 import { catalogueCoverage, hostCoverage } from '../status/host.ts';
 import type { HostCoverage, StatusReport } from '../status/model.ts';
+import { stringPool } from '../util/text.ts';
 import type { SelectedHosts } from './hosts.ts';
 import type { MakePlanOptions } from './plan.ts';
 import { planFleet } from './plan.ts';
@@ -17,12 +18,14 @@ export async function makeStatus(
   const { config } = selected;
   const now = Date.now();
   const catalogue = catalogueCoverage(config.patches, config.rollout);
-  // each host's facts and plan are dropped once its coverage is made
+  // each host's facts and plan are dropped once its coverage is made; what the coverage keeps
+  // of the host's text is pooled, so no host's probe output stays alive with it
+  const strings = stringPool();
   const hosts: HostCoverage[] = [];
   await planFleet(
     selected,
     { ...o, now },
-    (x) => hostCoverage({ ...x, patches: config.patches, catalogue }),
+    (x) => hostCoverage({ ...x, patches: config.patches, catalogue, strings }),
     (c) => hosts.push(c),
   );
   return buildStatus(hosts, config.groups.values(), {

@@ -6,7 +6,7 @@
  */
 import { resolve } from 'node:path';
 import { ExitCode, UsageError } from '../../errors.ts';
-import { renderStatusText, statusJson } from '../../report/status-text.ts';
+import { renderStatusText, statusJsonParts } from '../../report/status-text.ts';
 import { oneLine } from '../../report/safe-text.ts';
 import { plainStyle, styleFor } from '../../report/style.ts';
 import type { StatusReport } from '../../status/model.ts';
@@ -35,28 +35,34 @@ export interface StatusOptions {
   out?: string[];
 }
 
-type Render = (r: StatusReport) => string;
+/** A format's text, in pieces (JSON's is never one string: `statusJsonParts`). */
+type Render = (r: StatusReport) => string[];
+
+const whole =
+  (render: (r: StatusReport) => string): Render =>
+  (r) => [render(r)];
 
 /**
  * Each format's renderer (text in a file is never coloured); those of the other formats are
  * loaded only when that format is asked for.
  */
 const RENDER: Record<StatusFormat, () => Promise<Render>> = {
-  text: () => Promise.resolve((r) => renderStatusText(r, plainStyle) + '\n'),
-  json: () => Promise.resolve(statusJson),
-  csv: async () => (await import('../../report/status-csv.ts')).renderStatusCsv,
+  text: () => Promise.resolve(whole((r) => renderStatusText(r, plainStyle) + '\n')),
+  json: () => Promise.resolve(statusJsonParts),
+  csv: async () => whole((await import('../../report/status-csv.ts')).renderStatusCsv),
   openvex: async () => {
     const { renderStatusOpenVex } = await import('../../report/status-openvex.ts');
-    return (r) => {
+    return whole((r) => {
       if (r.hosts.every((h) => h.cves.length === 0))
         throw new UsageError(
           'no CVE is declared for the selected hosts, and an OpenVEX document needs at least one statement: list the CVEs each patch fixes (cves: in kpfleet.yml)',
         );
       return renderStatusOpenVex(r);
-    };
+    });
   },
-  openmetrics: async () => (await import('../../report/status-metrics.ts')).renderStatusMetrics,
-  html: async () => (await import('../../report/status-html.ts')).renderStatusHtml,
+  openmetrics: async () =>
+    whole((await import('../../report/status-metrics.ts')).renderStatusMetrics),
+  html: async () => whole((await import('../../report/status-html.ts')).renderStatusHtml),
 };
 
 /** `--out html:status.html` → html to status.html; a bare FILE takes `--format`. */
@@ -108,17 +114,17 @@ export async function statusCommand(opts: StatusOptions, io: CliIo): Promise<num
     limit: opts.limit,
   });
   // render everything before writing anything: a format that cannot be made leaves no file
-  const rendered: (ReturnType<typeof parseOut> & { text: string })[] = [];
+  const rendered: (ReturnType<typeof parseOut> & { text: string[] })[] = [];
   for (const o of outs) rendered.push({ ...o, text: (await RENDER[o.format]())(report) });
   // --format goes to stdout, unless a bare --out FILE took it
   const toStdout = !outs.some((o) => o.bare);
   const stdout = !toStdout
-    ? ''
+    ? []
     : opts.format === 'text'
-      ? renderStatusText(report, styleFor(io.stdout, io.env)) + '\n'
+      ? [renderStatusText(report, styleFor(io.stdout, io.env)) + '\n']
       : (await RENDER[opts.format]())(report);
   for (const o of rendered) writeFileAtomic(o.target, o.text);
-  io.stdout.write(stdout);
+  for (const text of stdout) io.stdout.write(text);
   for (const o of rendered)
     io.stderr.write(`Status (${o.format}) written to ${oneLine(o.written)}\n`);
   return statusExitCode(report);

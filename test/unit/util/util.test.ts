@@ -4,7 +4,7 @@ import { compileGlob, globMatch } from '../../../src/util/glob.ts';
 import { showValue } from '../../../src/util/show.ts';
 import { SourceText } from '../../../src/util/source.ts';
 import { didYouMean, editDistance } from '../../../src/util/suggest.ts';
-import { tailText } from '../../../src/util/text.ts';
+import { ownCopy, stringPool, tailText } from '../../../src/util/text.ts';
 
 describe('SourceText', () => {
   const src = new SourceText('f.yml', 'a: 1\nbb: 2\r\n\nlast');
@@ -102,6 +102,25 @@ describe('tailText', () => {
     expect(long).toBe(`…${'x'.repeat(4000)}`);
     // lines cut by the line count are whole: no mark
     expect(tailText(`${'y'.repeat(50)}\nshort\nend`, 2, 20)).toBe('short\nend');
+  });
+});
+
+describe('ownCopy and stringPool', () => {
+  it('copy any string as it is, lone surrogates and control characters included', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), (s) => {
+        expect(ownCopy(s)).toBe(s);
+        expect(stringPool()(s)).toBe(s);
+      }),
+    );
+    for (const s of ['', '\ud800', 'a\udc00b', '\u0000\n"\\', '\u2028é✓'])
+      expect(ownCopy(s)).toBe(s);
+    const keep = stringPool();
+    const kernel = 'x'.repeat(100) + '5.14.0-362.8.1.el9_3.x86_64';
+    expect([keep(kernel.slice(100)), keep(kernel.slice(100))]).toEqual([
+      '5.14.0-362.8.1.el9_3.x86_64',
+      '5.14.0-362.8.1.el9_3.x86_64',
+    ]);
   });
 });
 
