@@ -96,6 +96,23 @@ function onDisk(path: string): [string, string][] {
     });
 }
 
+/** An audit log at DIR/audit.jsonl (`fs`: its fsyncs) whose web01 started; web03's end, to come. */
+function web01Started(fs?: FsyncOps) {
+  const path = join(DIR, 'audit.jsonl');
+  const log = createAuditLog({ label: `the audit log ${path}`, path }, RUN, PLANNED, io, fs);
+  const web03 = scriptedRun().results.find((r) => r.host === 'web03');
+  if (web03 === undefined) throw new Error('no web03 in the scripted run');
+  log.onEvent({
+    type: 'step-start',
+    host: 'web01',
+    index: 0,
+    total: 2,
+    label: 'x',
+    rollback: false,
+  });
+  return { path, log, web03 };
+}
+
 describe('the audit log of a run', () => {
   it('has each record in the file (what a kill leaves) when its event has been seen: started before the first change, the end at host-end', () => {
     const path = join(DIR, 'audit.jsonl');
@@ -184,20 +201,8 @@ describe('the audit log of a run', () => {
   it('an fsync that fails while an end record was fsynced meanwhile: the records it covered are on stderr', async () => {
     // Linux reports a failed write back to one fsync of the file: another one running at the same
     // time (the end record's, on the main thread) may return 0 with the record lost all the same
-    const path = join(DIR, 'audit.jsonl');
     const fs = heldFsyncs();
-    const log = createAuditLog({ label: `the audit log ${path}`, path }, RUN, PLANNED, io, fs);
-    const { results } = scriptedRun();
-    const web03 = results.find((r) => r.host === 'web03');
-    if (web03 === undefined) throw new Error('no web03 in the scripted run');
-    log.onEvent({
-      type: 'step-start',
-      host: 'web01',
-      index: 0,
-      total: 2,
-      label: 'x',
-      rollback: false,
-    });
+    const { log, web03 } = web01Started(fs);
     const waited = log.durable();
     expect(fs.waiting()).toBe(1);
     // web03 ends while web01's fsync runs: its fsync returns at once, without error
@@ -242,19 +247,7 @@ describe('the audit log of a run', () => {
     'a log %s during the run: a failed append, the records it would have swallowed on stderr',
     async (_, how) => {
       // the log is kept open: what is written after would go to a file no name reaches
-      const path = join(DIR, 'audit.jsonl');
-      const log = createAuditLog({ label: `the audit log ${path}`, path }, RUN, PLANNED, io);
-      const { results } = scriptedRun();
-      const web03 = results.find((r) => r.host === 'web03');
-      if (web03 === undefined) throw new Error('no web03 in the scripted run');
-      log.onEvent({
-        type: 'step-start',
-        host: 'web01',
-        index: 0,
-        total: 2,
-        label: 'x',
-        rollback: false,
-      });
+      const { path, log, web03 } = web01Started();
       await log.durable();
       if (how === 'replaced') {
         writeFileSync(join(DIR, 'copy'), readFileSync(path));

@@ -40,6 +40,12 @@ const stepsOf = (r: {
     (s) => `${s.rollback === true ? 'R ' : ''}${s.label} ${s.ok ? 'ok' : 'FAILED'}`,
   );
 
+/** The plan's load fails on the host (exit 1, nothing loaded): the host is rolled back. */
+function loadFails(h: MemoryHost): void {
+  h.faults.failStep = (s) =>
+    s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
+}
+
 /** As before the run, but for what staging left (nothing) and what apply never touches. */
 function expectAsBefore(h: MemoryHost, before: ModelHost | undefined): void {
   expect(h.model).toEqual(before);
@@ -51,8 +57,7 @@ function expectAsBefore(h: MemoryHost, before: ModelHost | undefined): void {
 describe('a failed step rolls the host back', () => {
   it('the load fails: the install is undone; the message names the step and says rolled back', async () => {
     const { fleet, h, plan, before } = await planned(ONE);
-    h.faults.failStep = (s) =>
-      s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
+    loadFails(h);
     const r = await apply(fleet, plan);
     expect(r.results[0]).toMatchObject({
       outcome: 'failed',
@@ -306,8 +311,7 @@ describe('the connection or the lock lost mid-run', () => {
 
   it('a batch that came back (its step failed) is not stopped: nothing of it runs any more', async () => {
     const { fleet, h, plan } = await planned(ONE);
-    h.faults.failStep = (s) =>
-      s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
+    loadFails(h);
     const r = await apply(fleet, plan);
     expect(r.results[0]?.outcome).toBe('failed');
     expect(h.log).not.toContain('stop steps');
@@ -315,8 +319,7 @@ describe('the connection or the lock lost mid-run', () => {
 
   it("the rollback's facts read gets no answer in time (a slow host): rollback-failed, saying why the host failed and how far the rollback went", async () => {
     const { fleet, h, plan } = await planned(ONE);
-    h.faults.failStep = (s) =>
-      s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
+    loadFails(h);
     // the second facts read of its own exec: the rollback's before its second step
     h.faults.timeoutProbe = (n) => n === 2;
     const r = await apply(fleet, plan);
@@ -330,8 +333,7 @@ describe('the connection or the lock lost mid-run', () => {
 
   it('the facts read after the rollback gets no answer in time: rollback-failed, its steps done, the state after not known', async () => {
     const { fleet, h, plan, before } = await planned(ONE);
-    h.faults.failStep = (s) =>
-      s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
+    loadFails(h);
     // one read before each of the two rollback steps, then the one after
     h.faults.timeoutProbe = (n) => n === 3;
     const r = await apply(fleet, plan);
@@ -349,8 +351,7 @@ describe('the connection or the lock lost mid-run', () => {
 
   it("the rollback's facts read loses the connection: locked again over a new one, the facts read again, rolled back", async () => {
     const { fleet, h, plan, before } = await planned(ONE);
-    h.faults.failStep = (s) =>
-      s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
+    loadFails(h);
     // the first facts read of its own exec is the rollback's, before its first step
     h.faults.dropProbe = (n) => n === 1;
     const r = await apply(fleet, plan);
@@ -376,8 +377,7 @@ describe('the connection or the lock lost mid-run', () => {
 
   it('a rollback step loses the connection after it ran: the step runs again over a new one, rolled back', async () => {
     const { fleet, h, plan, before } = await planned(ONE);
-    h.faults.failStep = (s) =>
-      s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
+    loadFails(h);
     let drops = 0;
     h.faults.dropDuring = (s) => s.rollback && s.change.action === 'uninstall' && drops++ === 0;
     const r = await apply(fleet, plan);
@@ -395,8 +395,7 @@ describe('the connection or the lock lost mid-run', () => {
 
   it('a rollback step loses the connection twice: unreachable after the retry, not a lock ended by hand', async () => {
     const { fleet, h, plan } = await planned(ONE);
-    h.faults.failStep = (s) =>
-      s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
+    loadFails(h);
     h.faults.dropDuring = (s) => s.rollback && s.change.action === 'unload';
     const r = await apply(fleet, plan);
     expect(r.results[0]).toMatchObject({
@@ -410,8 +409,7 @@ describe('the connection or the lock lost mid-run', () => {
 
   it('lost during the rollback, and another run holds the lock by then: failed, changing nothing more, saying how far it went', async () => {
     const { fleet, h, plan } = await planned(ONE);
-    h.faults.failStep = (s) =>
-      s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
+    loadFails(h);
     h.faults.dropProbe = (n) => {
       if (n !== 1) return false;
       h.faults.lockedBy = { kind: 'busy', owner: 'bob@ci', since: 'noon', run: 'run-b' };
@@ -427,8 +425,7 @@ describe('the connection or the lock lost mid-run', () => {
 
   it('the connection is lost again after the retry: unreachable, and the message says how far the rollback went', async () => {
     const { fleet, h, plan } = await planned(ONE);
-    h.faults.failStep = (s) =>
-      s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
+    loadFails(h);
     // the rollback's first facts read, and the one before its second step over the new connection
     h.faults.dropProbe = (n) => n === 1 || n === 3;
     const r = await apply(fleet, plan);
@@ -666,8 +663,7 @@ describe('a step alone whose exec did not come back is stopped before its rollba
 
   it('a step alone that came back (it failed) is not stopped: nothing of it runs any more', async () => {
     const { fleet, h, plan, before } = await planned(ONE, installed);
-    h.faults.failStep = (s) =>
-      s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
+    loadFails(h);
     const r = await apply(fleet, plan);
     expect(r.results[0]?.outcome).toBe('failed');
     expect(h.log).not.toContain('stop steps');
