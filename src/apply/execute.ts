@@ -283,7 +283,19 @@ async function runHost<H extends { host: string }>(
       failure = await healthCheck(t, o.healthCheck, o.healthCheckTimeoutMs);
     }
     if (failure === undefined) {
-      const afterFacts = await gatherFacts(t, { prelude: s.unstage });
+      let afterFacts: HostFacts;
+      try {
+        afterFacts = await gatherFacts(t, { prelude: s.unstage });
+      } catch (err) {
+        // every change done and verified, the state after not read: said so, not just the read's error
+        const e = errorInfo(err);
+        const lost = err instanceof AppError && err.exitCode === ExitCode.unreachable;
+        return result(
+          lost ? 'unreachable' : 'failed',
+          `${plural(hp.changes.length, 'change')} done and verified, but the host could not be read after them (${e.message}): whether a later load retired an earlier one is not known; kpfleet plan shows its state`,
+          { before, error: e },
+        );
+      }
       s.unstage = undefined;
       const after = o.fingerprint(afterFacts);
       // each load was verified when it ran; a later load may still have retired it

@@ -4,10 +4,11 @@
  * the JSON of the report it holds (2-space, a final newline) byte for byte.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runInProcess } from '../../cli-in-process.ts';
+import { writeLabProject } from './apply-in-lab.ts';
 import { Lab } from '../../../lab/lab.ts';
 import { safeData } from '../../../src/report/safe-text.ts';
 import type { StatusReport } from '../../../src/status/model.ts';
@@ -24,27 +25,18 @@ beforeAll(async () => {
   const ko = join(lab.dir, 'kpatch-cve.ko');
   first.sim.makeModule(ko, { name: MOD, kernel: EL9, replace: false });
   const sha = createHash('sha256').update(readFileSync(ko)).digest('hex');
-  writeFileSync(join(lab.dir, 'inventory.ini'), readFileSync(lab.inventoryPath));
-  writeFileSync(
-    join(lab.dir, 'kpfleet.yml'),
-    [
-      'inventory: inventory.ini',
-      'connection:',
-      `  known_hosts: ${lab.knownHostsPath}`,
-      '  ssh_config: false',
-      'patches:',
-      '  cve:',
-      `    module: ${MOD}`,
-      `    kernel: ${EL9}`,
-      '    file: kpatch-cve.ko',
-      `    sha256: ${sha}`,
-      '    cves: [CVE-2024-0001]',
-      'groups:',
-      '  rhel9:',
-      '    loaded: [cve]',
-      '',
-    ].join('\n'),
-  );
+  writeLabProject(lab, [
+    'patches:',
+    '  cve:',
+    `    module: ${MOD}`,
+    `    kernel: ${EL9}`,
+    '    file: kpatch-cve.ko',
+    `    sha256: ${sha}`,
+    '    cves: [CVE-2024-0001]',
+    'groups:',
+    '  rhel9:',
+    '    loaded: [cve]',
+  ]);
 });
 afterAll(async () => {
   await lab.close();

@@ -138,6 +138,25 @@ describe('a clean apply', () => {
   });
 });
 
+describe('the facts after the changes', () => {
+  it('not read (no answer in time): failed, saying every change was done and verified and the state after is not known', async () => {
+    const fleet = new MemoryFleet(1, PROJECT);
+    const plan = await fleet.plan();
+    const h = fleet.hosts[0] as MemoryHost;
+    // the first probe run as its own exec: the one after the changes
+    h.faults.timeoutProbe = (n) => n === 1;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]).toMatchObject({
+      outcome: 'failed',
+      message:
+        '3 changes done and verified, but the host could not be read after them (facts did not finish within 60 s): whether a later load retired an earlier one is not known; kpfleet plan shows its state',
+    });
+    // nothing rolled back: each change was verified
+    expect(loaded(h) && installed(h)).toBe(true);
+    expect(h.lock).toBeUndefined();
+  });
+});
+
 describe('records on disk first', () => {
   it('every step sends nothing until `recorded` resolves (the audit log fsynced)', async () => {
     const fleet = new MemoryFleet(2, PROJECT);
