@@ -148,8 +148,10 @@ export function underStepsLock(script: string, runId: string, stoppable = false)
 
 /** What `stopBatchScript` prints once no step of the exec runs or can start... */
 export const BATCH_STOPPED = 'STOPPED';
-/** ...and when a step still ran when its wait ended. */
+/** ...and when a step still ran when its wait ended... */
 export const BATCH_RUNNING = 'RUNNING';
+/** ...and, writing nothing, when the host's lock is no longer the run's (`run.info`). */
+export const BATCH_NOT_OURS = 'NOT_OURS';
 
 /**
  * Before the rollback of an exec that did not come back (a batch, or a step alone; a timeout, a
@@ -157,10 +159,13 @@ export const BATCH_RUNNING = 'RUNNING';
  * names the run, so no further step of it starts (`underStepsLock`, stoppable), then the steps lock is
  * taken exclusively, waiting up to `waitS` seconds for the step in flight to end. Prints
  * BATCH_STOPPED once it is over; else RUNNING (the step still runs: the host is not rolled back
- * under it).
+ * under it). Only while the host's lock is the run's (`run.info` names it, read on the host):
+ * else it prints BATCH_NOT_OURS and writes nothing, so a stop can never replace the `batch.stop`
+ * of a run that holds the host now.
  */
 export function stopBatchScript(runId: string, waitS: number): string {
   return [
+    sh`grep -qxF ${`run=${oneLine(runId)}`} ${RUN_INFO} 2>/dev/null || { echo ${BATCH_NOT_OURS}; exit 0; }`,
     sh`printf 'run=%s\n' ${oneLine(runId)} >${BATCH_STOP} || exit 1`,
     sh`if flock -w ${String(waitS)} ${STEPS_LOCK} true; then echo ${BATCH_STOPPED}; else echo ${BATCH_RUNNING}; fi`,
   ].join('\n');

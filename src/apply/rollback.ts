@@ -10,7 +10,7 @@ import type { HostFacts } from '../facts/model.ts';
 import type { Change, LoadChange } from '../plan/model.ts';
 import { SudoPasswordError } from '../transport/errors.ts';
 import type { HostOutcome } from './outcomes.ts';
-import { BATCH_RUNNING, BATCH_STOPPED, stopBatchScript } from './lock.ts';
+import { BATCH_NOT_OURS, BATCH_RUNNING, BATCH_STOPPED, stopBatchScript } from './lock.ts';
 import { runStep } from './run-step.ts';
 import { lastLines } from './step-frame.ts';
 import type { StepRunner } from './run-step.ts';
@@ -224,6 +224,7 @@ export async function rollBack(
       if (!stopped) {
         if (lostWithConnection()) throw new RollbackConnectionLost();
         const notStopped = await stopSent(o, s.t, 'exec');
+        if (notStopped === LOCK_NOT_OURS) return lockEnded();
         if (notStopped !== undefined) {
           s.keepStash = true;
           return {
@@ -258,6 +259,13 @@ export async function rollBack(
           // no answer in time (or an output flood): it may still run; the next step waits for
           // it to end (bounded), else nothing more is done beside it
           const notEnded = await stopSent(o, s.t, 'rollback step');
+          if (notEnded === LOCK_NOT_OURS) {
+            s.keepStash = true;
+            return {
+              outcome: 'rollback-failed',
+              message: `${f.failure}; the rollback's ${rec.label} did not come back and the host's lock is no longer this run's (kpfleet unlock, or the host ended it), so the rollback stopped there (its step ${String(i + 1)} of ${String(undo.length)}): the host needs a look${kept()}`,
+            };
+          }
           if (notEnded !== undefined) {
             s.keepStash = true;
             return {
@@ -338,7 +346,7 @@ async function stopSent(
   t: HostSession['t'],
   /** What did not come back: an exec of forward steps, or one of the rollback's own steps. */
   what: 'exec' | 'rollback step',
-): Promise<string | undefined> {
+): Promise<string | typeof LOCK_NOT_OURS | undefined> {
   const waitS = stopWaitS(o);
   const notStopped = (why: string): string =>
     what === 'exec'
@@ -360,10 +368,14 @@ async function stopSent(
   }
   const said = r.stdout.trim();
   if (r.code === 0 && said === BATCH_STOPPED) return undefined;
+  if (r.code === 0 && said === BATCH_NOT_OURS) return LOCK_NOT_OURS;
   if (r.code === 0 && said === BATCH_RUNNING)
     return `${what === 'exec' ? 'a step of that exec' : 'it'} was still running on the host ${String(waitS)} s later`;
   return notStopped(`exit ${String(r.code)}: ${lastLines(r.stderr || r.stdout, 2)}`);
 }
+
+/** `stopSent`: the host's lock is no longer this run's (it wrote no stop): change nothing more. */
+const LOCK_NOT_OURS = Symbol('the lock is no longer this run’s');
 
 /** A rollback step's connection was lost (the step's record says so): the rollback goes on over a new one. */
 class RollbackConnectionLost extends Error {}

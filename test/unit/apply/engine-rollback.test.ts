@@ -495,6 +495,23 @@ describe('a step alone whose exec did not come back is stopped before its rollba
     expect(h.lock).toBeUndefined();
   });
 
+  it("the host's lock is another run's by the time of the stop: no stop written, nothing undone", async () => {
+    const { fleet, h, plan } = await planned(ONE, installed);
+    loadTimesOut(h);
+    // between the load's timeout and the stop, the lock changed hands on the host
+    h.faults.onStep = (s) => {
+      if (s.change.action === 'load' && !s.rollback) h.lock = { runId: 'another-run' };
+    };
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome).toBe('failed');
+    expect(r.results[0]?.message).toMatch(
+      /; its lock on the host ended before the rollback .* so it was not rolled back: apply again converges it/,
+    );
+    expect(h.log).toContain('stop steps: not ours');
+    expect(h.log).not.toContain('stop steps');
+    expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([]);
+  });
+
   it('the stop gets no answer in time: nothing is undone, rollback-failed', async () => {
     const { fleet, h, plan } = await planned(ONE, installed);
     loadTimesOut(h);

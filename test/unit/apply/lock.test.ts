@@ -3,13 +3,22 @@
  * (the host's words, bounded), and the scripts built for the host (valid sh, inputs quoted).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { batchScript } from '../../../src/apply/batch.ts';
 import { VERIFY_MARK } from '../../../src/apply/step-frame.ts';
 import {
+  BATCH_NOT_OURS,
   BATCH_RUNNING,
   BATCH_STOPPED,
   describeHolder,
@@ -331,6 +340,23 @@ describe('a batch that may still run is stopped before its rollback (run for rea
       expect(existsSync(`${dir}/late`)).toBe(false);
       // the rollback's own step (not stoppable) runs
       expect(step(kp, 'run-1', 'echo undo')).toEqual({ code: 0, out: 'undo\n', err: '' });
+      await h.stop();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("another run's lock: NOT_OURS, and its own stop is left as it was (nothing written)", async () => {
+    const { dir, kp } = scratchRoot();
+    try {
+      // no run holds the host: nothing is written
+      expect(stop(kp, 1).stdout).toBe(`${BATCH_NOT_OURS}\n`);
+      expect(existsSync(`${kp}/locks/batch.stop`)).toBe(false);
+      // run-2 holds it now and has its own stop written: run-1's stop does not replace it
+      const h = await startHolder(kp, 'run-2');
+      writeFileSync(`${kp}/locks/batch.stop`, 'run=run-2\n');
+      expect(stop(kp, 1).stdout).toBe(`${BATCH_NOT_OURS}\n`);
+      expect(readFileSync(`${kp}/locks/batch.stop`, 'utf8')).toBe('run=run-2\n');
       await h.stop();
     } finally {
       rmSync(dir, { recursive: true, force: true });

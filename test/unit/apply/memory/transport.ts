@@ -41,6 +41,7 @@
  */
 import { rollbackChanges } from '../../../../src/apply/rollback.ts';
 import {
+  BATCH_NOT_OURS,
   BATCH_RUNNING,
   BATCH_STOPPED,
   holderScript,
@@ -309,6 +310,11 @@ export class MemoryHost {
     // the rollback's stop of an exec that did not come back, its wait one step's time (the
     // harness's 1 s)
     if (command === stopBatchScript(e.run.runId, 1) && become) {
+      // as the host's script: nothing written unless its lock is this run's
+      if (this.lock?.runId !== e.run.runId) {
+        this.log.push('stop steps: not ours');
+        return ok(`${BATCH_NOT_OURS}\n`);
+      }
       this.log.push('stop steps');
       this.stopped = true;
       if (this.faults.dropStop?.(++this.stops) === true) this.drop('stop steps');
