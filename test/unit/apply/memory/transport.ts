@@ -310,7 +310,8 @@ export class MemoryHost {
     // the rollback's stop of an exec that did not come back, its wait one step's time (the
     // harness's 1 s)
     if (command === stopBatchScript(e.run.runId, 1) && become) {
-      // as the host's script: nothing written unless its lock is this run's
+      // as the host's script: nothing written unless its lock is this run's (run.info names the
+      // run and run.lock is held: `lock` is both; after kpfleet unlock, or another run's lock)
       if (this.lock?.runId !== e.run.runId) {
         this.log.push('stop steps: not ours');
         return ok(`${BATCH_NOT_OURS}\n`);
