@@ -454,6 +454,22 @@ describe('the connection or the lock lost mid-run', () => {
     expect(h.model.installed).toHaveLength(1);
     expect(h.model.sysfs.size).toBe(0);
   });
+  it('the lock ended during the rollback (kpfleet unlock): nothing more undone, and the message says how far it went', async () => {
+    const { fleet, h, plan } = await planned(ONE);
+    loadFails(h);
+    // ended as the rollback's first step (the unload) runs: that step runs, the next does not
+    h.faults.onStep = (s) => {
+      if (s.rollback) h.endLock(false);
+    };
+    const r = await apply(fleet, plan);
+    expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([
+      'rollback unload livepatch_cve_2024_1086',
+    ]);
+    expect(r.results[0]?.outcome).toBe('failed');
+    expect(r.results[0]?.message).toMatch(
+      /; its lock on the host ended during the rollback \(kpfleet unlock, or the host ended it\), so the rollback stopped after 1 of 2 steps: apply again converges it$/,
+    );
+  });
 });
 
 describe('a step alone whose exec did not come back is stopped before its rollback', () => {
