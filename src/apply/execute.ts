@@ -8,7 +8,7 @@
  * one host is that host's result.
  */
 import { AppError, errorInfo, ExitCode } from '../errors.ts';
-import { gatherFacts } from '../facts/gather.ts';
+import { FactsError, gatherFacts } from '../facts/gather.ts';
 import type { HostFacts } from '../facts/model.ts';
 import type { Change, HostPlan, Plan, UploadChange } from '../plan/model.ts';
 import { uncoveredHosts } from '../plan/coverage.ts';
@@ -289,6 +289,8 @@ async function runHost<H extends { host: string }>(
       } catch (err) {
         // every change done and verified, the state after not read: said so, not just the read's error
         const e = errorInfo(err);
+        // (a facts error's hint says nothing was planned for the host: not so after its changes)
+        if (err instanceof FactsError) delete e.hint;
         const lost = err instanceof AppError && err.exitCode === ExitCode.unreachable;
         return result(
           lost ? 'unreachable' : 'failed',
