@@ -203,6 +203,18 @@ describe('an uninstall is undone from this run’s own copy', () => {
     expectAsBefore(h, before);
   });
 
+  it('the facts after the changes not read: the copy is kept, and the message says where', async () => {
+    const { fleet, h, plan } = await planned(REMOVE, withVendor);
+    h.faults.timeoutProbe = (n) => n === 1;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome).toBe('failed');
+    expect(r.results[0]?.message).toMatch(/^2 changes done and verified, but the host could not/);
+    expect(r.results[0]?.message).toMatch(
+      new RegExp(`\\(the modules it uninstalled are kept in ${STASH_ROOT}/${RUN.runId}\\)$`),
+    );
+    expect(h.stash.size).toBe(1);
+  });
+
   it('after a run that succeeds, its copy is gone too', async () => {
     const { fleet, h, plan } = await planned(REMOVE, withVendor);
     const r = await apply(fleet, plan);
