@@ -658,6 +658,26 @@ describe('a step alone whose exec did not come back is stopped before its rollba
     expect(h.lock).toBeUndefined();
   });
 
+  it("a rollback step past its timeout, the host's lock another run's by its stop: nothing written, no further rollback step", async () => {
+    const { fleet, h, plan } = await vendorRemoval();
+    h.faults.onStep = (s) => {
+      if (s.rollback && s.change.action === 'install') h.lock = { runId: 'another-run' };
+    };
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome).toBe('rollback-failed');
+    expect(r.results[0]?.message).toMatch(
+      /; the rollback's \+ install livepatch_vendor_fix .* did not come back and the host's lock is no longer this run's \(kpfleet unlock, or the host ended it\), so the rollback stopped there \(its step 1 of 2\): the host needs a look \(the modules it uninstalled are kept in .*\)$/,
+    );
+    // the uninstall's stop was written; the second, under the other run's lock, was not
+    expect(h.log.filter((l) => l.startsWith('stop steps'))).toEqual([
+      'stop steps',
+      'stop steps: not ours',
+    ]);
+    expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([
+      expect.stringMatching(/^rollback install /) as unknown,
+    ]);
+  });
+
   it('a rollback step past its timeout whose wait gets no answer: no further rollback step, the message says so', async () => {
     const { fleet, h, plan } = await vendorRemoval();
     h.faults.onStep = (s) => {
