@@ -8,7 +8,7 @@
  * one host is that host's result.
  */
 import { AppError, errorInfo, ExitCode } from '../errors.ts';
-import { gatherFacts } from '../facts/gather.ts';
+import { FactsError, gatherFacts } from '../facts/gather.ts';
 import type { HostFacts } from '../facts/model.ts';
 import type { Change, HostPlan, Plan, UploadChange } from '../plan/model.ts';
 import { uncoveredHosts } from '../plan/coverage.ts';
@@ -22,9 +22,9 @@ import { rollBack } from './rollback.ts';
 import { healthCheck } from './run-step.ts';
 import { runChanges } from './host-changes.ts';
 import type { StepContext } from './run-step.ts';
-import { cleanupStagingScript } from './scripts.ts';
+import { cleanupStagingScript, stashFolder } from './scripts.ts';
 import type { HostSession } from './session.ts';
-import { endSession, lockHost } from './session.ts';
+import { endSession, lockHost, uninstalled } from './session.ts';
 import { shouldHalt, splitWaves } from './waves.ts';
 import { mapLimit } from '../util/pool.ts';
 import { plural } from '../util/text.ts';
@@ -289,10 +289,12 @@ async function runHost<H extends { host: string }>(
       } catch (err) {
         // every change done and verified, the state after not read: said so, not just the read's error
         const e = errorInfo(err);
+        // (a facts error's hint says nothing was planned for the host: not so after its changes)
+        if (err instanceof FactsError) delete e.hint;
         const lost = err instanceof AppError && err.exitCode === ExitCode.unreachable;
         return result(
           lost ? 'unreachable' : 'failed',
-          `${plural(hp.changes.length, 'change')} done and verified, but the host could not be read after them (${e.message}): whether a later load retired an earlier one is not known; kpfleet plan shows its state`,
+          `${plural(hp.changes.length, 'change')} done and verified, but the host could not be read after them (${e.message}): whether a later load retired an earlier one is not known; kpfleet plan shows its state${uninstalled(steps) ? ` (the modules it uninstalled are kept in ${stashFolder(o.runId)})` : ''}`,
           { before, error: e },
         );
       }

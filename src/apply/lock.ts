@@ -159,14 +159,26 @@ export const BATCH_NOT_OURS = 'NOT_OURS';
  * names the run, so no further step of it starts (`underStepsLock`, stoppable), then the steps lock is
  * taken exclusively, waiting up to `waitS` seconds for the step in flight to end. Prints
  * BATCH_STOPPED once it is over; else RUNNING (the step still runs: the host is not rolled back
- * under it). Only while the host's lock is the run's (`run.info` names it, read on the host):
- * else it prints BATCH_NOT_OURS and writes nothing, so a stop can never replace the `batch.stop`
- * of a run that holds the host now.
+ * under it). Only while the host's lock is the run's, as a step's guard reads it (`run.info`
+ * names it and `run.lock` is held; checked again under the shared steps lock right before the
+ * write): else it prints BATCH_NOT_OURS and writes nothing, so a stop can never replace the
+ * `batch.stop` of a run that holds the host now (a new holder's drain waits for a write begun
+ * before its `run.info`, then drops it).
  */
 export function stopBatchScript(runId: string, waitS: number): string {
+  // the run's as a step's guard has it (underStepsLock): run.info names the run and run.lock is
+  // held (a killed holder, as `kpfleet unlock` leaves it, leaves its run.info behind). Checked and
+  // written under the shared steps lock: a new holder writes its run.info before it drains that
+  // lock, so either this sees it, or that drain waits for the write and then drops the stop
+  const write = [
+    'if grep -qxF "run=$1" "$2" 2>/dev/null && ! flock -n "$3" true; then',
+    `  printf 'run=%s\\n' "$1" >"$4" || exit 1`,
+    'else exit 3; fi',
+  ].join('\n');
   return [
     sh`grep -qxF ${`run=${oneLine(runId)}`} ${RUN_INFO} 2>/dev/null || { echo ${BATCH_NOT_OURS}; exit 0; }`,
-    sh`printf 'run=%s\n' ${oneLine(runId)} >${BATCH_STOP} || exit 1`,
+    sh`flock -s -o ${STEPS_LOCK} sh -c ${write} kpfleet-stop ${oneLine(runId)} ${RUN_INFO} ${RUN_LOCK} ${BATCH_STOP}`,
+    `rc=$?; if [ "$rc" = 3 ]; then echo ${BATCH_NOT_OURS}; exit 0; elif [ "$rc" != 0 ]; then exit 1; fi`,
     sh`if flock -w ${String(waitS)} ${STEPS_LOCK} true; then echo ${BATCH_STOPPED}; else echo ${BATCH_RUNNING}; fi`,
   ].join('\n');
 }

@@ -182,12 +182,18 @@ export async function rollBack(
       message: `${f.failure}; ${why}, so ${at === 0 ? 'it was not rolled back' : `its rollback is not known to be complete (${String(at)} of ${String(undo.length)} rollback steps run)`}: the host needs a look, then apply again${kept()}`,
     };
   };
-  /** Another run may hold the host now: change nothing more (each change done was verified). */
-  const lockEnded = () => {
+  /**
+   * Another run may hold the host now: change nothing more (each change done was verified), after
+   * `at` of the rollback's steps.
+   */
+  const lockEnded = (at = 0) => {
     s.keepStash = true;
     return {
       outcome: 'failed' as const,
-      message: `${f.failure}; its lock on the host ended before the rollback (kpfleet unlock, or the host ended it), so it was not rolled back: apply again converges it`,
+      message:
+        at === 0
+          ? `${f.failure}; its lock on the host ended before the rollback (kpfleet unlock, or the host ended it), so it was not rolled back: apply again converges it`
+          : `${f.failure}; its lock on the host ended during the rollback (kpfleet unlock, or the host ended it), so the rollback stopped after ${String(at)} of ${String(undo.length)} steps: apply again converges it`,
     };
   };
   /** The lock could not be taken again, and not because another run has it: not rolled back. */
@@ -239,7 +245,7 @@ export async function rollBack(
         if (s.held?.ended === true) {
           // lost with the connection: taken again below (once)
           if (s.held.lost) throw new RollbackConnectionLost();
-          return lockEnded();
+          return lockEnded(i);
         }
         const facts = await gatherFacts(s.t);
         const { record: rec, unknown } = await runStep(

@@ -203,6 +203,18 @@ describe('an uninstall is undone from this run’s own copy', () => {
     expectAsBefore(h, before);
   });
 
+  it('the facts after the changes not read: the copy is kept, and the message says where', async () => {
+    const { fleet, h, plan } = await planned(REMOVE, withVendor);
+    h.faults.timeoutProbe = (n) => n === 1;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome).toBe('failed');
+    expect(r.results[0]?.message).toMatch(/^2 changes done and verified, but the host could not/);
+    expect(r.results[0]?.message).toMatch(
+      new RegExp(`\\(the modules it uninstalled are kept in ${STASH_ROOT}/${RUN.runId}\\)$`),
+    );
+    expect(h.stash.size).toBe(1);
+  });
+
   it('after a run that succeeds, its copy is gone too', async () => {
     const { fleet, h, plan } = await planned(REMOVE, withVendor);
     const r = await apply(fleet, plan);
@@ -454,6 +466,22 @@ describe('the connection or the lock lost mid-run', () => {
     expect(h.model.installed).toHaveLength(1);
     expect(h.model.sysfs.size).toBe(0);
   });
+  it('the lock ended during the rollback (kpfleet unlock): nothing more undone, and the message says how far it went', async () => {
+    const { fleet, h, plan } = await planned(ONE);
+    loadFails(h);
+    // ended as the rollback's first step (the unload) runs: that step runs, the next does not
+    h.faults.onStep = (s) => {
+      if (s.rollback) h.endLock(false);
+    };
+    const r = await apply(fleet, plan);
+    expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([
+      'rollback unload livepatch_cve_2024_1086',
+    ]);
+    expect(r.results[0]?.outcome).toBe('failed');
+    expect(r.results[0]?.message).toMatch(
+      /; its lock on the host ended during the rollback \(kpfleet unlock, or the host ended it\), so the rollback stopped after 1 of 2 steps: apply again converges it$/,
+    );
+  });
 });
 
 describe('a step alone whose exec did not come back is stopped before its rollback', () => {
@@ -628,6 +656,26 @@ describe('a step alone whose exec did not come back is stopped before its rollba
       expect.stringMatching(/^rollback install /) as unknown,
     ]);
     expect(h.lock).toBeUndefined();
+  });
+
+  it("a rollback step past its timeout, the host's lock another run's by its stop: nothing written, no further rollback step", async () => {
+    const { fleet, h, plan } = await vendorRemoval();
+    h.faults.onStep = (s) => {
+      if (s.rollback && s.change.action === 'install') h.lock = { runId: 'another-run' };
+    };
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome).toBe('rollback-failed');
+    expect(r.results[0]?.message).toMatch(
+      /; the rollback's \+ install livepatch_vendor_fix .* did not come back and the host's lock is no longer this run's \(kpfleet unlock, or the host ended it\), so the rollback stopped there \(its step 1 of 2\): the host needs a look \(the modules it uninstalled are kept in .*\)$/,
+    );
+    // the uninstall's stop was written; the second, under the other run's lock, was not
+    expect(h.log.filter((l) => l.startsWith('stop steps'))).toEqual([
+      'stop steps',
+      'stop steps: not ours',
+    ]);
+    expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([
+      expect.stringMatching(/^rollback install /) as unknown,
+    ]);
   });
 
   it('a rollback step past its timeout whose wait gets no answer: no further rollback step, the message says so', async () => {

@@ -155,6 +155,24 @@ describe('the facts after the changes', () => {
     expect(loaded(h) && installed(h)).toBe(true);
     expect(h.lock).toBeUndefined();
   });
+
+  it("not read (output without the probe's shape): failed, and no hint saying nothing was planned", async () => {
+    const fleet = new MemoryFleet(1, PROJECT);
+    const plan = await fleet.plan();
+    const h = fleet.hosts[0] as MemoryHost;
+    h.faults.garbleProbe = (n) => n === 1;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]).toMatchObject({
+      outcome: 'failed',
+      message: expect.stringMatching(
+        /^3 changes done and verified, but the host could not be read after them \(/,
+      ) as unknown,
+      error: { code: 'E_FACTS' },
+    });
+    // the facts error's own hint says nothing was planned: not so here
+    expect(r.results[0]?.error?.hint).toBeUndefined();
+    expect(loaded(h) && installed(h)).toBe(true);
+  });
 });
 
 describe('records on disk first', () => {

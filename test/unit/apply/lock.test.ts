@@ -6,6 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readFileSync,
   rmSync,
@@ -360,6 +361,75 @@ describe('a batch that may still run is stopped before its rollback (run for rea
       await h.stop();
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the holder was killed (kpfleet unlock): its run.info still names the run, the lock is free: NOT_OURS, nothing written', async () => {
+    const { dir, kp } = scratchRoot();
+    try {
+      const h = await startHolder(kp, 'run-1');
+      await h.stop();
+      // what a killed holder leaves (it never reaches its own rm): run.info naming run-1, no lock
+      writeFileSync(`${kp}/locks/run.info`, 'owner=a\nsince=b\nrun=run-1\npid=1\n');
+      expect(stop(kp, 1).stdout).toBe(`${BATCH_NOT_OURS}\n`);
+      expect(existsSync(`${kp}/locks/batch.stop`)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a new holder between the stop's checks and its write: the new run's stop is never replaced", async () => {
+    // the stop's grep of run.info waits for `go` at its nth call (1: the first check; 2: the one
+    // under the shared steps lock, right before the write); meanwhile run-1's holder is killed
+    // (kpfleet unlock: its run.info stays) and run-2 takes the lock and writes its own stop
+    for (const pauseAt of [1, 2]) {
+      const { dir, kp } = scratchRoot();
+      const shim = join(dir, 'bin');
+      mkdirSync(shim);
+      writeFileSync(
+        join(shim, 'grep'),
+        [
+          '#!/bin/sh',
+          '/usr/bin/grep "$@"; rc=$?',
+          `n=$(cat ${dir}/calls 2>/dev/null || echo 0); n=$((n + 1)); echo "$n" >${dir}/calls`,
+          `if [ "$n" = ${String(pauseAt)} ]; then touch ${dir}/paused; while [ ! -e ${dir}/go ]; do sleep 0.02; done; fi`,
+          'exit "$rc"',
+        ].join('\n'),
+        { mode: 0o755 },
+      );
+      try {
+        const a = await startHolder(kp, 'run-1');
+        const script = stopBatchScript('run-1', 1).replaceAll('/var/lib/kpfleet', kp);
+        const p = spawn('sh', ['-c', script], {
+          stdio: 'ignore',
+          env: { ...process.env, PATH: `${shim}:${process.env.PATH ?? ''}` },
+        });
+        const stopped = new Promise((r) => p.on('close', r));
+        await until(`${dir}/paused`);
+        expect(existsSync(`${dir}/paused`)).toBe(true);
+        const info = readFileSync(`${kp}/locks/run.info`);
+        await a.stop();
+        writeFileSync(`${kp}/locks/run.info`, info);
+        const b = startHolder(kp, 'run-2');
+        // run-2 locked while the stop waited: its own stop written (an exec that did not come back)
+        const lockedFirst = await Promise.race([
+          b.then(() => true),
+          new Promise<boolean>((r) => setTimeout(() => r(false), 500)),
+        ]);
+        if (lockedFirst) writeFileSync(`${kp}/locks/batch.stop`, 'run=run-2\n');
+        writeFileSync(`${dir}/go`, '');
+        await stopped;
+        const held = await b;
+        expect(held.said).toBe('LOCKED\n');
+        // what run-2 finds is its own stop, or none (its holder dropped run-1's): never run-1's
+        const found = existsSync(`${kp}/locks/batch.stop`)
+          ? readFileSync(`${kp}/locks/batch.stop`, 'utf8')
+          : '';
+        expect({ pauseAt, found }).not.toEqual({ pauseAt, found: 'run=run-1\n' });
+        await held.stop();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     }
   });
 

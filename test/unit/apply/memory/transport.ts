@@ -137,6 +137,11 @@ export interface HostFaults {
    */
   timeoutProbe?: (n: number) => boolean;
   /**
+   * The `n`th facts probe run as its own exec since `expect` (counted as `dropProbe` counts)
+   * answers output without the probe's shape (a hostile or broken host): its prelude ran.
+   */
+  garbleProbe?: (n: number) => boolean;
+  /**
    * A step of an exec that did not come back (a batch, or a step alone) is still running when
    * the rollback asks it to stop (its wait ends first): `stopBatchScript` answers RUNNING.
    */
@@ -291,6 +296,10 @@ export class MemoryHost {
         this.cleanup(e);
       }
       if (become) this.refuse('the probe runs without root', command);
+      if (this.faults.garbleProbe?.(n) === true) {
+        this.log.push('garbled (facts)');
+        return ok('not the probe\n');
+      }
       return ok(this.answerProbe());
     }
     const e = this.need(command);
@@ -310,7 +319,8 @@ export class MemoryHost {
     // the rollback's stop of an exec that did not come back, its wait one step's time (the
     // harness's 1 s)
     if (command === stopBatchScript(e.run.runId, 1) && become) {
-      // as the host's script: nothing written unless its lock is this run's
+      // as the host's script: nothing written unless its lock is this run's (run.info names the
+      // run and run.lock is held: `lock` is both; after kpfleet unlock, or another run's lock)
       if (this.lock?.runId !== e.run.runId) {
         this.log.push('stop steps: not ours');
         return ok(`${BATCH_NOT_OURS}\n`);
