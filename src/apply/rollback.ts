@@ -265,18 +265,15 @@ export async function rollBack(
           // no answer in time (or an output flood): it may still run; the next step waits for
           // it to end (bounded), else nothing more is done beside it
           const notEnded = await stopSent(o, s.t, 'rollback step');
-          if (notEnded === LOCK_NOT_OURS) {
-            s.keepStash = true;
-            return {
-              outcome: 'rollback-failed',
-              message: `${f.failure}; the rollback's ${rec.label} did not come back and the host's lock is no longer this run's (kpfleet unlock, or the host ended it), so the rollback stopped there (its step ${String(i + 1)} of ${String(undo.length)}): the host needs a look${kept()}`,
-            };
-          }
           if (notEnded !== undefined) {
+            const why =
+              notEnded === LOCK_NOT_OURS
+                ? "the host's lock is no longer this run's (kpfleet unlock, or the host ended it)"
+                : notEnded;
             s.keepStash = true;
             return {
               outcome: 'rollback-failed',
-              message: `${f.failure}; the rollback's ${rec.label} did not come back and ${notEnded}, so the rollback stopped there (its step ${String(i + 1)} of ${String(undo.length)}): the host needs a look${kept()}`,
+              message: `${f.failure}; the rollback's ${rec.label} did not come back and ${why}, so the rollback stopped there (its step ${String(i + 1)} of ${String(undo.length)}): the host needs a look${kept()}`,
             };
           }
         }

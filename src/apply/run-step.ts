@@ -82,8 +82,9 @@ export function sentWithoutAnswer(err: unknown): boolean {
 /**
  * Runs one change on a host (`rollback`: a step of the rollback) and records it. `unknown`: the
  * step's own exec was sent and did not come back (`sentWithoutAnswer`), or came back without an
- * exit status (`endedUnseen`), so it may still be running on the host; a forward step is then stopped before the rollback (`lock.ts` stopBatchScript, which
- * its guard checks: it is `stoppable`). A rollback step is not stoppable: the stop names this run,
+ * exit status (`endedUnseen`), so it may still be running on the host; a forward step is then
+ * stopped before the rollback (`lock.ts` stopBatchScript, which its guard checks: it is
+ * `stoppable`). A rollback step is not stoppable: the stop names this run,
  * and the rollback runs after it. Two things sent for a step are not its exec, and a failure there
  * is not `unknown`:
  * - an upload (SFTP, the login user's): written under a temporary name, read back and checked,

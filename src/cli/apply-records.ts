@@ -3,10 +3,10 @@
  * the `--report` file (docs/exit-codes.md, "Files kpfleet writes"). Both destinations are checked
  * before any host is contacted, and must be two files, neither the saved plan applied. The audit
  * log is written while the run goes (`createAuditLog`): a host's `started` record is appended and
- * fsynced before its first change runs (the fsyncs of hosts starting at once shared: a group
- * commit), its end record appended and fsynced as soon as it ends, so that a kpfleet
- * killed (SIGKILL, out of memory) leaves every host it finished, and the one it was changing, on
- * disk; the report is written at the end. A write that fails is an error on stderr and exit 74,
+ * fsynced before its first change runs, its end record appended as soon as it ends and fsynced
+ * before the host's end is shown (the fsyncs of records written at once shared: a group commit),
+ * so that a kpfleet killed (SIGKILL, out of memory) leaves every host it finished, and the one it
+ * was changing, in the file; the report is written at the end. A write that fails is an error on stderr and exit 74,
  * never a warning: records the audit log could not take go to stderr instead.
  */
 import { userInfo } from 'node:os';
@@ -115,9 +115,8 @@ export interface AuditLog {
  * (not a rollback step), its end record at `host-end`. Each is written at once and fsynced by
  * `durable` (a group commit): a step awaits it before it sends anything, and the renderers before
  * they show a host's end (`commands/apply.ts`). The records of `finish` and `abandon` are fsynced
- * before they return. After a failed append
- * or fsync every later record of the run goes to stderr, after the error, a line saying so and the
- * records the failed fsync may not have kept.
+ * before they return. After a failed append or fsync every later record of the run goes to
+ * stderr, after the error, a line saying so and the records the failed fsync may not have kept.
  */
 export function createAuditLog(
   target: OutputTarget,
@@ -190,8 +189,9 @@ export function createAuditLog(
     finish(results) {
       append(
         results.filter((r) => !ended.has(r.host)).map((r) => auditRecord(run, r)),
-        true,
+        false,
       );
+      // these and every record before them on disk before the run ends
       if (!failed) {
         try {
           file.syncNow();

@@ -44,6 +44,24 @@ function oneHost() {
   return { fleet, h };
 }
 
+/**
+ * One host with livepatch-a installed, its plan the load of it: opened, this run's lock held, its
+ * facts read; `script` builds a change's step script from those facts.
+ */
+async function lockedForLoad() {
+  const { h } = oneHost();
+  kpatchInstall(h.model, EL9, A.module.sha256, 'livepatch-a.ko');
+  await h.expect([LOAD_A], RUN);
+  const t = h.open();
+  const held = await t.hold(
+    holderScript({ owner: RUN.operator, since: RUN.since, runId: RUN.runId }),
+    { become: true, heartbeatMs: 10_000 },
+  );
+  const facts = await gatherFacts(t);
+  const script = (c: Change) => stepFor(c, { facts, staging: '', runId: RUN.runId }).script;
+  return { h, t, held, facts, script };
+}
+
 describe('the probe answer', () => {
   it('parses back as the model facts (a bare host, and one with patches, leftovers, packages)', () => {
     const { h } = oneHost();
@@ -195,25 +213,13 @@ describe('what it answers', () => {
     });
   });
   it('a dropped connection: the step ran, the command fails, the lock is gone; then it reconnects', async () => {
-    const { h } = oneHost();
-    kpatchInstall(h.model, EL9, A.module.sha256, 'livepatch-a.ko');
-    await h.expect([LOAD_A], RUN);
-    const t = h.open();
-    const held = await t.hold(
-      holderScript({ owner: RUN.operator, since: RUN.since, runId: RUN.runId }),
-      { become: true, heartbeatMs: 10_000 },
-    );
-    const facts = await gatherFacts(t);
+    const { h, t, held, script } = await lockedForLoad();
     const seen: string[] = [];
     h.faults = {
       onStep: (s) => seen.push(`${s.change.action} ${String(s.rollback)}`),
       dropDuring: (s) => s.change.action === 'load',
     };
-    const sent = underStepsLock(
-      stepFor(LOAD_A, { facts, staging: '', runId: RUN.runId }).script,
-      RUN.runId,
-      true,
-    );
+    const sent = underStepsLock(script(LOAD_A), RUN.runId, true);
     await expect(t.exec(sent, { become: true })).rejects.toThrow(
       'the connection to h001 was lost during load',
     );
@@ -226,21 +232,9 @@ describe('what it answers', () => {
   });
 
   it('a step whose exec times out: the step ran, the command fails, the lock and the connection stay', async () => {
-    const { h } = oneHost();
-    kpatchInstall(h.model, EL9, A.module.sha256, 'livepatch-a.ko');
-    await h.expect([LOAD_A], RUN);
-    const t = h.open();
-    const held = await t.hold(
-      holderScript({ owner: RUN.operator, since: RUN.since, runId: RUN.runId }),
-      { become: true, heartbeatMs: 10_000 },
-    );
-    const facts = await gatherFacts(t);
+    const { h, t, held, script } = await lockedForLoad();
     h.faults = { timeoutDuring: (s) => s.change.action === 'load' && !s.rollback };
-    const sent = underStepsLock(
-      stepFor(LOAD_A, { facts, staging: '', runId: RUN.runId }).script,
-      RUN.runId,
-      true,
-    );
+    const sent = underStepsLock(script(LOAD_A), RUN.runId, true);
     const err: unknown = await t.exec(sent, { become: true }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CommandTimeoutError);
     expect(h.model.sysfs.get('livepatch_a')?.enabled).toBe(true);
@@ -251,16 +245,7 @@ describe('what it answers', () => {
 
 describe('the rollback’s stop of an exec that did not come back', () => {
   it('after the stop, a step of the plan (stoppable) is refused as the host refuses it; the rollback’s runs', async () => {
-    const { h } = oneHost();
-    kpatchInstall(h.model, EL9, A.module.sha256, 'livepatch-a.ko');
-    await h.expect([LOAD_A], RUN);
-    const t = h.open();
-    await t.hold(holderScript({ owner: RUN.operator, since: RUN.since, runId: RUN.runId }), {
-      become: true,
-      heartbeatMs: 10_000,
-    });
-    const facts = await gatherFacts(t);
-    const script = (c: Change) => stepFor(c, { facts, staging: '', runId: RUN.runId }).script;
+    const { h, t, facts, script } = await lockedForLoad();
     const stop = await t.exec(stopBatchScript(RUN.runId, 1), { become: true });
     expect(stop.stdout).toBe(`${BATCH_STOPPED}\n`);
     const late = await t.exec(underStepsLock(script(LOAD_A), RUN.runId, true), { become: true });
