@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import type { HostConnection } from '../connection.ts';
 import type { HostDesired } from '../desired/resolve.ts';
 import type { Config } from '../config-model.ts';
+import { sha256Hex } from '../util/hash.ts';
 
 export interface ConfigFingerprint {
   /** `sha256:<hex>` over every part, in order. */
@@ -21,8 +22,7 @@ export interface ConfigFingerprint {
   parts: Record<string, string>;
 }
 
-const digest = (value: unknown): string =>
-  createHash('sha256').update(JSON.stringify(value)).digest('hex');
+const digest = (value: unknown): string => sha256Hex(JSON.stringify(value));
 
 /** The parts, each as the canonical value it is made from (pure). */
 function fingerprintBasis(

@@ -3,8 +3,8 @@
  * again and refuses a host whose fingerprint changed (issue 6). Only what the planner reads is
  * in it, in a canonical order; volatile facts (taint, command line, `kpatch list` text) are not.
  */
-import { createHash } from 'node:crypto';
 import type { HostFacts } from './model.ts';
+import { sha256Hex } from '../util/hash.ts';
 
 const byKey = <T>(xs: readonly T[], key: (x: T) => string): T[] =>
   [...xs].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
@@ -40,10 +40,5 @@ function factsBasis(f: HostFacts): unknown {
 
 /** `sha256:<hex>` of the canonical JSON of `factsBasis`. */
 export function factsFingerprint(f: HostFacts): string {
-  return (
-    'sha256:' +
-    createHash('sha256')
-      .update(JSON.stringify(factsBasis(f)))
-      .digest('hex')
-  );
+  return 'sha256:' + sha256Hex(JSON.stringify(factsBasis(f)));
 }

@@ -3,8 +3,8 @@
  * `hostVerifier` receives): their type, whether they are well formed for it, their SHA256
  * fingerprint, and strict base64 as OpenSSH reads it. Pure.
  */
-import { createHash } from 'node:crypto';
 import { trimEndChars } from '../../util/text.ts';
+import { sha256Base64 } from '../../util/hash.ts';
 
 /** The SSH wire fields of a public key for each plain type OpenSSH accepts in known_hosts. */
 const BLOB_FIELDS: Readonly<Record<string, number>> = {
@@ -61,7 +61,7 @@ export function blobProblem(blob: Buffer): string | undefined {
 
 /** The fingerprint `ssh-keygen -l` prints by default: `SHA256:` + unpadded base64. */
 export function fingerprintSha256(blob: Uint8Array): string {
-  const digest = createHash('sha256').update(blob).digest('base64');
+  const digest = sha256Base64(blob);
   return `SHA256:${trimEndChars(digest, '=')}`;
 }
 
