@@ -156,12 +156,16 @@ export function readOsRelease(section: string): {
   for (const line of lines(section)) {
     const t = line.trim();
     const eq = t.indexOf('=');
-    if (eq < 1 || !/^[A-Z0-9_]+$/.test(t.slice(0, eq))) continue;
+    const key = eq < 1 ? '' : t.slice(0, eq);
+    // only the keys read below (the last assignment of each wins, as a shell reading it would)
+    if (key !== 'ID' && key !== 'VERSION_ID' && key !== 'PRETTY_NAME') continue;
     let v = t.slice(eq + 1);
     const q = v[0];
-    if (v.length >= 2 && (q === '"' || q === "'") && v.endsWith(q))
-      v = v.slice(1, -1).replace(/\\(["\\$`])/g, '$1');
-    out[t.slice(0, eq)] = v;
+    if (v.length >= 2 && (q === '"' || q === "'") && v.endsWith(q)) {
+      v = v.slice(1, -1);
+      if (v.includes('\\')) v = v.replace(/\\(["\\$`])/g, '$1');
+    }
+    out[key] = v;
   }
   const take = (key: string): string | undefined =>
     out[key] === undefined ? undefined : text(out[key], FACTS_LIMITS.text, `os-release ${key}`);
