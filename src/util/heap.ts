@@ -31,13 +31,19 @@ function fullCollection(): (() => void) | null {
 }
 
 /**
- * A function to call once per host done: every `every` calls it collects in full. Nothing is
- * done for runs shorter than `every` hosts.
+ * A function to call once per host done: every `every` calls it collects in full, except at the
+ * `total`th (the last host: the run's garbage ends with it, and a full collection then only costs
+ * CPU, 30 ms at 1,000 hosts). Nothing is done for runs shorter than `every` hosts. `collect` is
+ * V8's full collection (a seam for tests).
  */
-export function heapTrimmer(every = TRIM_EVERY_HOSTS): () => void {
+export function heapTrimmer(
+  every = TRIM_EVERY_HOSTS,
+  total = Infinity,
+  collect: () => void = () => fullCollection()?.(),
+): () => void {
   let n = 0;
   return () => {
-    if (++n % every !== 0) return;
-    fullCollection()?.();
+    if (++n % every !== 0 || n >= total) return;
+    collect();
   };
 }

@@ -17,7 +17,7 @@ import type { PlanMeta } from '../plan/plan.ts';
 import type { OpenTransport, Transport } from '../transport/transport.ts';
 import type { SelectedHosts } from './hosts.ts';
 import { projectFingerprint } from './hosts.ts';
-import { heapTrimmer } from '../util/heap.ts';
+import { heapTrimmer, TRIM_EVERY_HOSTS } from '../util/heap.ts';
 
 /** Facts of the selected hosts, `forks` at a time, all kept; a host's failure is its own result. */
 export async function readFleetFacts(
@@ -138,7 +138,7 @@ export async function planFleet<T>(
   const plan = planner(selected, o.now);
   const waiting = new Map<number, T>();
   let next = 0;
-  const trim = heapTrimmer();
+  const trim = heapTrimmer(TRIM_EVERY_HOSTS, selected.hosts.length);
   await forEachHostFacts(selected.hosts, o.open, { forks: o.forks }, (r, index, transport) => {
     trim();
     const planned = plan(r);

@@ -18,3 +18,21 @@ describe('heapTrimmer', () => {
     expect(before - after).toBeGreaterThan(10 * 1024 * 1024);
   });
 });
+
+describe('heapTrimmer over a run of known length', () => {
+  it('collects every N hosts but not at the last host, when the run is over', () => {
+    const at: number[] = [];
+    let host = 0;
+    const trim = heapTrimmer(3, 9, () => at.push(host));
+    for (host = 1; host <= 9; host++) trim();
+    expect(at).toEqual([3, 6]);
+  });
+
+  it('collects every N hosts when the length is not known', () => {
+    const at: number[] = [];
+    let host = 0;
+    const trim = heapTrimmer(3, undefined, () => at.push(host));
+    for (host = 1; host <= 9; host++) trim();
+    expect(at).toEqual([3, 6, 9]);
+  });
+});
