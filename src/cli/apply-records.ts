@@ -12,7 +12,7 @@
 import { userInfo } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { ApplyEvent, HostResult } from '../apply/events.ts';
-import { AppError, ExitCode } from '../errors.ts';
+import { AppError, ExitCode, OutputFileError } from '../errors.ts';
 import type { ApplyReport } from '../report/apply-report.ts';
 import { applyReportJson } from '../report/apply-report.ts';
 import type { AuditRecord, AuditRun } from '../report/audit.ts';
@@ -24,6 +24,15 @@ import { writeFileAtomic } from './atomic-file.ts';
 import { DurableAppender, preflightAppend, preflightReplace } from './output-files.ts';
 import type { RunFile } from './same-file.ts';
 import { refuseSameFiles } from './same-file.ts';
+import { exitDespitePendingIo } from './signals.ts';
+
+/**
+ * How long a wait for the audit log's fsync may take (ms) before the log counts as failed, as a
+ * failed fsync does: an fsync that never returns (a dead NFS server, a hung disk) would otherwise
+ * hold every host's next step, and the end of the run, forever. A healthy disk answers in
+ * milliseconds; a busy one in seconds.
+ */
+export const AUDIT_FSYNC_WAIT_MS = 60_000;
 
 export interface ApplyRecordTargets {
   report?: OutputTarget;
@@ -96,7 +105,7 @@ export interface AuditLog {
   /**
    * Resolves once every record appended so far is on disk (apply waits for it before a step's
    * commands are sent, the renderers before they show a host's end). Never rejects: a failed
-   * fsync is handled as a failed append.
+   * fsync, or one that has not returned after AUDIT_FSYNC_WAIT_MS, is handled as a failed append.
    */
   durable(): Promise<void>;
   /** After the run: the records of the hosts that did not end during it (not worked on). */
@@ -115,8 +124,9 @@ export interface AuditLog {
  * (not a rollback step), its end record at `host-end`. Each is written at once and fsynced by
  * `durable` (a group commit): a step awaits it before it sends anything, and the renderers before
  * they show a host's end (`commands/apply.ts`). The records of `finish` and `abandon` are fsynced
- * before they return. After a failed append or fsync every later record of the run goes to
- * stderr, after the error, a line saying so and the records the failed fsync may not have kept.
+ * before they return. After a failed append or fsync (or one still not returned after
+ * `fsyncWaitMs`, AUDIT_FSYNC_WAIT_MS) every later record of the run goes to stderr, after the
+ * error, a line saying so and the records the failed fsync may not have kept.
  */
 export function createAuditLog(
   target: OutputTarget,
@@ -125,6 +135,8 @@ export function createAuditLog(
   io: CliIo,
   /** The fsyncs of the log (a test's, to make them fail). */
   fsyncs?: FsyncOps,
+  /** How long a `durable` waits for an fsync before the log counts as failed (a test's: short). */
+  fsyncWaitMs: number = AUDIT_FSYNC_WAIT_MS,
 ): AuditLog {
   const started = new Set<string>();
   const ended = new Set<string>();
@@ -179,11 +191,27 @@ export function createAuditLog(
     },
     async durable() {
       if (failed) return;
+      let timer: NodeJS.Timeout | undefined;
+      const hung = new Promise<void>((_, reject) => {
+        timer = setTimeout(() => {
+          // an fsync that never returns holds its request open: the process may exit without it
+          exitDespitePendingIo();
+          reject(
+            new OutputFileError(
+              `an fsync did not return within ${String(fsyncWaitMs / 1000)} s (a hung disk or network file system) while writing ${target.label}`,
+              target.path,
+              { hint: 'put the audit log on a local disk (--audit-log FILE)' },
+            ),
+          );
+        }, fsyncWaitMs);
+      });
       try {
-        await file.durable();
+        await Promise.race([file.durable(), hung]);
       } catch (err) {
         // hosts waiting at once all see the one failed fsync: said once
         fail(err);
+      } finally {
+        clearTimeout(timer);
       }
     },
     finish(results) {

@@ -97,9 +97,16 @@ function onDisk(path: string): [string, string][] {
 }
 
 /** An audit log at DIR/audit.jsonl (`fs`: its fsyncs) whose web01 started; web03's end, to come. */
-function web01Started(fs?: FsyncOps) {
+function web01Started(fs?: FsyncOps, fsyncWaitMs?: number) {
   const path = join(DIR, 'audit.jsonl');
-  const log = createAuditLog({ label: `the audit log ${path}`, path }, RUN, PLANNED, io, fs);
+  const log = createAuditLog(
+    { label: `the audit log ${path}`, path },
+    RUN,
+    PLANNED,
+    io,
+    fs,
+    fsyncWaitMs,
+  );
   const web03 = scriptedRun().results.find((r) => r.host === 'web03');
   if (web03 === undefined) throw new Error('no web03 in the scripted run');
   log.onEvent({
@@ -220,6 +227,39 @@ describe('the audit log of a run', () => {
       ['web03', 'locked'],
     ]);
     log.finish([]);
+  });
+
+  it('an fsync that never returns (a hung disk, a dead NFS server): after the bound the log counts as failed, as a failed fsync does', async () => {
+    const fs = heldFsyncs();
+    // the bound (AUDIT_FSYNC_WAIT_MS, 60 s) made short
+    const { path, log, web03 } = web01Started(fs, 20);
+    const t0 = performance.now();
+    // the step that awaits its started record: it goes on once the bound has passed
+    await log.durable();
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(15);
+    expect(fs.waiting()).toBe(1);
+    expect(log.ok).toBe(false);
+    expect(
+      stderr.match(
+        /^error: an fsync did not return within 0\.02 s \(a hung disk or network file system\) while writing the audit log .*audit\.jsonl$/gm,
+      ),
+    ).toHaveLength(1);
+    expect(stderr).toContain('hint: put the audit log on a local disk (--audit-log FILE)');
+    expect(onStderr()).toEqual([['web01', 'started']]);
+    // from here on: every record on stderr, and no wait at all
+    log.onEvent({ type: 'host-end', result: web03 });
+    await log.durable();
+    expect(fs.waiting()).toBe(1);
+    // the hung fsync returning late changes nothing: the records are on stderr already
+    fs.answer(null);
+    await log.durable();
+    log.finish([]);
+    expect(log.ok).toBe(false);
+    expect(onStderr()).toEqual([
+      ['web01', 'started'],
+      ['web03', 'locked'],
+    ]);
+    expect(onDisk(path)).toEqual([['web01', 'started']]);
   });
 
   it('after a failed fsync, another fsync is not taken as success: durable and syncNow fail, the text kept', async () => {
