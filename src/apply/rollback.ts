@@ -209,7 +209,8 @@ export async function rollBack(
   if (s.held?.ended === true && (undo.length > 0 || mustStop)) {
     // the connection dropped and took the lock with it: over a new connection, with the lock
     // taken again (unless another run has it now), the host is rolled back all the same
-    const again = await relock(s.t, o, s.held);
+    // a step of this run may still hold the host only when an exec of it did not come back
+    const again = await relock(s.t, o, s.held, mustStop);
     if (again.ok) s.held = again.held;
     else if (again.unreachable)
       return unreachableAfter(0, `the host could not be reached again (${again.message})`);
@@ -224,6 +225,8 @@ export async function rollBack(
   let i = 0;
   /** The exec that may still run is stopped (`stopSent`): not asked again after a reconnect. */
   let stopped = !mustStop;
+  /** A rollback step was sent and has not been seen to end (it may outlive a lost connection). */
+  let stepInFlight = false;
   let after: string;
   for (;;) {
     try {
@@ -248,6 +251,7 @@ export async function rollBack(
           return lockEnded(i);
         }
         const facts = await gatherFacts(s.t);
+        stepInFlight = true;
         const { record: rec, unknown } = await runStep(
           o,
           s.t,
@@ -277,6 +281,7 @@ export async function rollBack(
             };
           }
         }
+        stepInFlight = false;
         // counted once the rollback goes past the step: when the stop above lost the connection,
         // the step runs again over a new one and that run's verification decides
         if (!rec.ok) rollbackOk = false;
@@ -297,7 +302,9 @@ export async function rollBack(
       if (retried || s.held === undefined)
         return unreachableAfter(i, 'the connection was lost again during the rollback');
       retried = true;
-      const again = await relock(s.t, o, s.held);
+      // lost while a step of this run was sent and not seen to end (a rollback step, or the exec
+      // not yet stopped): it may be what still holds the host
+      const again = await relock(s.t, o, s.held, stepInFlight || !stopped);
       if (!again.ok && again.unreachable)
         return unreachableAfter(
           i,
