@@ -14,9 +14,9 @@ import { BATCH_NOT_OURS, BATCH_RUNNING, BATCH_STOPPED, stopBatchScript } from '.
 import { runStep } from './run-step.ts';
 import { lastLines } from './step-frame.ts';
 import type { StepRunner } from './run-step.ts';
-import { stashFolder, stashPath } from './scripts.ts';
+import { stashPath } from './scripts.ts';
 import type { HostSession, LockOwner } from './session.ts';
-import { relock, uninstalled, unreachable } from './session.ts';
+import { keptStash, relock, unreachable } from './session.ts';
 
 /**
  * The changes that undo `done` (in reverse), from the facts before the run; a module this run
@@ -171,8 +171,7 @@ export async function rollBack(
   s: HostSession,
   f: FailedRun,
 ): Promise<{ outcome: HostOutcome; message: string; after?: string }> {
-  const kept = (): string =>
-    uninstalled(s.steps) ? ` (the modules it uninstalled are kept in ${stashFolder(o.runId)})` : '';
+  const kept = (): string => keptStash(s.steps, o.runId);
   const { undo, notReloaded } = rollbackWithoutSuspects(f.done, f.facts, o.runId);
   /** The host could not be locked again over a new connection: not (all) rolled back. */
   const unreachableAfter = (at: number, why: string) => {
@@ -192,8 +191,8 @@ export async function rollBack(
       outcome: 'failed' as const,
       message:
         at === 0
-          ? `${f.failure}; its lock on the host ended before the rollback (kpfleet unlock, or the host ended it), so it was not rolled back: apply again converges it`
-          : `${f.failure}; its lock on the host ended during the rollback (kpfleet unlock, or the host ended it), so the rollback stopped after ${String(at)} of ${String(undo.length)} steps: apply again converges it`,
+          ? `${f.failure}; its lock on the host ended before the rollback (kpfleet unlock, or the host ended it), so it was not rolled back: apply again converges it${kept()}`
+          : `${f.failure}; its lock on the host ended during the rollback (kpfleet unlock, or the host ended it), so the rollback stopped after ${String(at)} of ${String(undo.length)} steps: apply again converges it${kept()}`,
     };
   };
   /** The lock could not be taken again, and not because another run has it: not rolled back. */
@@ -316,7 +315,7 @@ export async function rollBack(
         s.keepStash = true;
         return {
           outcome: 'failed',
-          message: `${f.failure}; the connection was lost during the rollback, and its lock could not be taken again (${again.message.split(';')[0] ?? ''}), so the rollback stopped after ${String(i)} of ${String(undo.length)} steps, each one done verified: apply again converges it`,
+          message: `${f.failure}; the connection was lost during the rollback, and its lock could not be taken again (${again.message.split(';')[0] ?? ''}), so the rollback stopped after ${String(i)} of ${String(undo.length)} steps, each one done verified: apply again converges it${kept()}`,
         };
       }
       s.held = again.held;

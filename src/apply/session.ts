@@ -233,6 +233,13 @@ export function uninstalled(steps: readonly StepRecord[]): boolean {
   return steps.some((s) => s.change.action === 'uninstall' && s.rollback !== true);
 }
 
+/** ` (the modules it uninstalled are kept in FOLDER)` when the run kept copies there, else ''. */
+export function keptStash(steps: readonly StepRecord[], runId: string): string {
+  return uninstalled(steps)
+    ? ` (the modules it uninstalled are kept in ${stashFolder(runId)})`
+    : '';
+}
+
 /**
  * The end of a host's session, whatever happened (best effort: a failure here is not the host's):
  * the staged uploads go (interrupted, or a step threw), the stash goes unless kept, the lock is

@@ -505,6 +505,52 @@ describe('the connection or the lock lost mid-run', () => {
     expect(h.model.installed).toHaveLength(1);
     expect(h.model.sysfs.size).toBe(0);
   });
+  it('the lock ended mid-run after an uninstall: the message names where the copy is kept', async () => {
+    // a stale copy of the declared patch: uninstalled (its copy kept) before the new one goes in
+    const { fleet, h, plan } = await planned(ONE, (m) => {
+      const stale = { name: MOD, kernel: EL9, replace: false, sha256: 'f'.repeat(64) };
+      m.files.set(stale.sha256, stale);
+      kpatchInstall(m, EL9, stale.sha256, 'livepatch-cve-2024-1086.ko');
+    });
+    expect(plan.hosts[0]?.changes.map((c) => c.action)).toEqual([
+      'uninstall',
+      'upload',
+      'install',
+      'load',
+    ]);
+    h.faults.onStep = (s) => {
+      if (s.change.action === 'upload') h.endLock(false);
+    };
+    const r = await apply(fleet, plan);
+    expect(r.results[0]).toMatchObject({
+      outcome: 'failed',
+      message: `its lock on the host ended after 2 of 4 changes (kpfleet unlock, or the host ended it): no further change was made, each one done was verified; apply again converges it (the modules it uninstalled are kept in ${STASH_ROOT}/${RUN.runId})`,
+    });
+    expect(h.stash.size).toBe(1);
+  });
+
+  it('the lock ended during the rollback of an uninstall: the message names where the copy is kept', async () => {
+    const VENDOR = filePatch('vendor-fix');
+    const { fleet, h, plan } = await planned(
+      { patches: [VENDOR], want: {}, unmanaged: 'remove' },
+      (m) => {
+        kpatchInstall(m, EL9, VENDOR.module.sha256, 'livepatch-vendor-fix.ko');
+        kpatchLoad(m, { module: VENDOR.module.name });
+      },
+    );
+    h.faults.unhealthy = 'no';
+    // ended as the rollback's first step (the install of the copy) runs
+    h.faults.onStep = (s) => {
+      if (s.rollback) h.endLock(false);
+    };
+    const r = await apply(fleet, plan, { healthCheck: HEALTH });
+    expect(r.results[0]?.outcome).toBe('failed');
+    expect(r.results[0]?.message).toBe(
+      `health check failed (exit 1): no; its lock on the host ended during the rollback (kpfleet unlock, or the host ended it), so the rollback stopped after 1 of 2 steps: apply again converges it (the modules it uninstalled are kept in ${STASH_ROOT}/${RUN.runId})`,
+    );
+    expect(h.stash.size).toBe(1);
+  });
+
   it('the lock ended during the rollback (kpfleet unlock): nothing more undone, and the message says how far it went', async () => {
     const { fleet, h, plan } = await planned(ONE);
     loadFails(h);
