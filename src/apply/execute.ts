@@ -22,9 +22,9 @@ import { rollBack } from './rollback.ts';
 import { healthCheck } from './run-step.ts';
 import { runChanges } from './host-changes.ts';
 import type { StepContext } from './run-step.ts';
-import { cleanupStagingScript, stashFolder } from './scripts.ts';
+import { cleanupStagingScript } from './scripts.ts';
 import type { HostSession } from './session.ts';
-import { endSession, lockHost, uninstalled } from './session.ts';
+import { endSession, keptStash, lockHost } from './session.ts';
 import { shouldHalt, splitWaves } from './waves.ts';
 import { mapLimit } from '../util/pool.ts';
 import { plural } from '../util/text.ts';
@@ -264,7 +264,7 @@ async function runHost<H extends { host: string }>(
       s.keepStash = true;
       return result(
         'failed',
-        `its lock on the host ended after ${String(ran.at)} of ${String(hp.changes.length)} changes (kpfleet unlock, or the host ended it): no further change was made, each one done was verified; apply again converges it`,
+        `its lock on the host ended after ${String(ran.at)} of ${String(hp.changes.length)} changes (kpfleet unlock, or the host ended it): no further change was made, each one done was verified; apply again converges it${keptStash(steps, o.runId)}`,
         { before },
       );
     }
@@ -294,7 +294,7 @@ async function runHost<H extends { host: string }>(
         const lost = err instanceof AppError && err.exitCode === ExitCode.unreachable;
         return result(
           lost ? 'unreachable' : 'failed',
-          `${plural(hp.changes.length, 'change')} done and verified, but the host could not be read after them (${e.message}): whether a later load retired an earlier one is not known; kpfleet plan shows its state${uninstalled(steps) ? ` (the modules it uninstalled are kept in ${stashFolder(o.runId)})` : ''}`,
+          `${plural(hp.changes.length, 'change')} done and verified, but the host could not be read after them (${e.message}): whether a later load retired an earlier one is not known; kpfleet plan shows its state${keptStash(steps, o.runId)}`,
           { before, error: e },
         );
       }

@@ -89,7 +89,7 @@ function batchedSteps(ctx: StepContext, runId: string): (c: Change) => BatchedSt
 }
 
 export async function runChanges(
-  o: StepRunner & { signal?: AbortSignal | undefined },
+  o: StepRunner,
   t: Transport,
   host: string,
   changes: readonly Change[],
@@ -111,18 +111,13 @@ export async function runChanges(
     /** The changes the exec carried (a kind that never shares one: `batch` is empty). */
     const carried = batch.length >= 2 ? batch : [changes[i] as Change];
     if (batch.length >= 2) {
-      ({ records, unknown } = await runBatch(
-        o,
-        t,
-        host,
-        batch,
-        i,
-        total,
-        run.ctx,
-        batch.map(built),
-      ));
+      const ran = await runBatch(o, t, host, batch, i, total, run.ctx, batch.map(built));
+      // interrupted while it waited for its record: nothing of it was sent
+      if ('interrupted' in ran) return { kind: 'interrupted', at: i };
+      ({ records, unknown } = ran);
     } else {
       const one = await runStep(o, t, host, changes[i] as Change, i, total, run.ctx, false);
+      if ('interrupted' in one) return { kind: 'interrupted', at: i };
       records = [one.record];
       unknown = one.unknown;
     }

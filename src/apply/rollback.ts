@@ -14,9 +14,9 @@ import { BATCH_NOT_OURS, BATCH_RUNNING, BATCH_STOPPED, stopBatchScript } from '.
 import { runStep } from './run-step.ts';
 import { lastLines } from './step-frame.ts';
 import type { StepRunner } from './run-step.ts';
-import { stashFolder, stashPath } from './scripts.ts';
+import { stashPath } from './scripts.ts';
 import type { HostSession, LockOwner } from './session.ts';
-import { relock, uninstalled, unreachable } from './session.ts';
+import { keptStash, relock, unreachable } from './session.ts';
 
 /**
  * The changes that undo `done` (in reverse), from the facts before the run; a module this run
@@ -171,8 +171,7 @@ export async function rollBack(
   s: HostSession,
   f: FailedRun,
 ): Promise<{ outcome: HostOutcome; message: string; after?: string }> {
-  const kept = (): string =>
-    uninstalled(s.steps) ? ` (the modules it uninstalled are kept in ${stashFolder(o.runId)})` : '';
+  const kept = (): string => keptStash(s.steps, o.runId);
   const { undo, notReloaded } = rollbackWithoutSuspects(f.done, f.facts, o.runId);
   /** The host could not be locked again over a new connection: not (all) rolled back. */
   const unreachableAfter = (at: number, why: string) => {
@@ -192,8 +191,8 @@ export async function rollBack(
       outcome: 'failed' as const,
       message:
         at === 0
-          ? `${f.failure}; its lock on the host ended before the rollback (kpfleet unlock, or the host ended it), so it was not rolled back: apply again converges it`
-          : `${f.failure}; its lock on the host ended during the rollback (kpfleet unlock, or the host ended it), so the rollback stopped after ${String(at)} of ${String(undo.length)} steps: apply again converges it`,
+          ? `${f.failure}; its lock on the host ended before the rollback (kpfleet unlock, or the host ended it), so it was not rolled back: apply again converges it${kept()}`
+          : `${f.failure}; its lock on the host ended during the rollback (kpfleet unlock, or the host ended it), so the rollback stopped after ${String(at)} of ${String(undo.length)} steps: apply again converges it${kept()}`,
     };
   };
   /** The lock could not be taken again, and not because another run has it: not rolled back. */
@@ -209,7 +208,8 @@ export async function rollBack(
   if (s.held?.ended === true && (undo.length > 0 || mustStop)) {
     // the connection dropped and took the lock with it: over a new connection, with the lock
     // taken again (unless another run has it now), the host is rolled back all the same
-    const again = await relock(s.t, o, s.held);
+    // a step of this run may still hold the host only when an exec of it did not come back
+    const again = await relock(s.t, o, s.held, mustStop);
     if (again.ok) s.held = again.held;
     else if (again.unreachable)
       return unreachableAfter(0, `the host could not be reached again (${again.message})`);
@@ -224,6 +224,8 @@ export async function rollBack(
   let i = 0;
   /** The exec that may still run is stopped (`stopSent`): not asked again after a reconnect. */
   let stopped = !mustStop;
+  /** A rollback step was sent and has not been seen to end (it may outlive a lost connection). */
+  let stepInFlight = false;
   let after: string;
   for (;;) {
     try {
@@ -248,6 +250,7 @@ export async function rollBack(
           return lockEnded(i);
         }
         const facts = await gatherFacts(s.t);
+        stepInFlight = true;
         const { record: rec, unknown } = await runStep(
           o,
           s.t,
@@ -277,6 +280,7 @@ export async function rollBack(
             };
           }
         }
+        stepInFlight = false;
         // counted once the rollback goes past the step: when the stop above lost the connection,
         // the step runs again over a new one and that run's verification decides
         if (!rec.ok) rollbackOk = false;
@@ -297,7 +301,9 @@ export async function rollBack(
       if (retried || s.held === undefined)
         return unreachableAfter(i, 'the connection was lost again during the rollback');
       retried = true;
-      const again = await relock(s.t, o, s.held);
+      // lost while a step of this run was sent and not seen to end (a rollback step, or the exec
+      // not yet stopped): it may be what still holds the host
+      const again = await relock(s.t, o, s.held, stepInFlight || !stopped);
       if (!again.ok && again.unreachable)
         return unreachableAfter(
           i,
@@ -309,7 +315,7 @@ export async function rollBack(
         s.keepStash = true;
         return {
           outcome: 'failed',
-          message: `${f.failure}; the connection was lost during the rollback, and its lock could not be taken again (${again.message.split(';')[0] ?? ''}), so the rollback stopped after ${String(i)} of ${String(undo.length)} steps, each one done verified: apply again converges it`,
+          message: `${f.failure}; the connection was lost during the rollback, and its lock could not be taken again (${again.message.split(';')[0] ?? ''}), so the rollback stopped after ${String(i)} of ${String(undo.length)} steps, each one done verified: apply again converges it${kept()}`,
         };
       }
       s.held = again.held;

@@ -38,6 +38,45 @@ export interface StepRunner {
    * `started` record, group-committed): a step's commands are sent only after it.
    */
   recorded?: () => Promise<void>;
+  /**
+   * Aborted on an interrupt: a forward step still waiting for `recorded` then stops waiting and
+   * is not sent (the host ends interrupted before it); a rollback step waits and runs.
+   */
+  signal?: AbortSignal | undefined;
+}
+
+/** A forward step that an interrupt stopped while it waited for its record: nothing was sent. */
+export interface NotSent {
+  interrupted: true;
+}
+
+/**
+ * Waits for the records the events so far called for (`recorded`): true when the run was
+ * interrupted first (a forward step is then not sent; its wait is dropped, not awaited: an fsync
+ * that never returns must not hold an interrupted run). A rollback step waits, and runs.
+ */
+async function interruptedBeforeRecorded(o: StepRunner, rollback: boolean): Promise<boolean> {
+  const signal = rollback ? undefined : o.signal;
+  if (signal?.aborted === true) return true;
+  if (o.recorded === undefined) return false;
+  const wait = o.recorded();
+  if (signal === undefined) {
+    await wait;
+    return false;
+  }
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<void>((resolve) => {
+    onAbort = () => resolve();
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  // a wait left behind that fails later fails nothing: its step was not sent
+  wait.catch(() => undefined);
+  try {
+    await Promise.race([wait, aborted]);
+  } finally {
+    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
+  }
+  return signal.aborted;
 }
 
 /** What a host's steps share: its facts under the lock, the staging folder (an upload sets it). */
@@ -104,8 +143,28 @@ export async function runStep(
   index: number,
   total: number,
   ctx: StepContext,
+  rollback: true,
+): Promise<{ record: StepRecord; unknown: boolean }>;
+export async function runStep(
+  o: StepRunner,
+  t: Transport,
+  host: string,
+  c: Change,
+  index: number,
+  total: number,
+  ctx: StepContext,
   rollback: boolean,
-): Promise<{ record: StepRecord; unknown: boolean }> {
+): Promise<{ record: StepRecord; unknown: boolean } | NotSent>;
+export async function runStep(
+  o: StepRunner,
+  t: Transport,
+  host: string,
+  c: Change,
+  index: number,
+  total: number,
+  ctx: StepContext,
+  rollback: boolean,
+): Promise<{ record: StepRecord; unknown: boolean } | NotSent> {
   const label = o.label(c);
   o.onEvent({ type: 'step-start', host, index, total, label, rollback });
   const t0 = performance.now();
@@ -114,7 +173,8 @@ export async function runStep(
   let sent = false;
   let unknown = false;
   try {
-    if (o.recorded) await o.recorded();
+    // interrupted while it waited for its record: not sent (no step-end: it never ran)
+    if (await interruptedBeforeRecorded(o, rollback)) return { interrupted: true };
     if (c.action === 'upload') {
       const content = await o.readPatch(c);
       const sum = o.sha256(content);
@@ -193,7 +253,7 @@ export async function runBatch(
   ctx: StepContext,
   /** Each change as `batchedStep` built it, or what refused it. */
   built: readonly (BatchedStep | Error)[],
-): Promise<{ records: StepRecord[]; unknown: boolean }> {
+): Promise<{ records: StepRecord[]; unknown: boolean } | NotSent> {
   const labels = changes.map((c) => o.label(c));
   o.onEvent({
     type: 'step-start',
@@ -237,7 +297,8 @@ export async function runBatch(
   const script = batchScript(steps);
   const step = steps.map((x) => x.step).join(' + ');
   try {
-    if (o.recorded) await o.recorded();
+    // interrupted while it waited for its record: none of them is sent (as in runStep)
+    if (await interruptedBeforeRecorded(o, false)) return { interrupted: true };
   } catch (err) {
     // the records are not known on disk: nothing is sent (as in runStep)
     return failFirst(errorInfo(err).message, false);

@@ -58,7 +58,7 @@ export async function lockHost(
 ): Promise<
   { ok: true; held: Held; facts: HostFacts } | { ok: false; message: string; otherRun: boolean }
 > {
-  const lock = await takeLock(t, o, {
+  const lock = await takeLock(t, o, 'earlier', {
     gate: 'LOCKED',
     command: probeScript(),
     until: PROBE_END,
@@ -76,10 +76,32 @@ export async function lockHost(
   }
 }
 
+/**
+ * Whose step a DRAIN answer (a step still running on the host after the holder's wait, `lock.ts`
+ * DRAIN_S) is about, as the caller knows it. The host does not say: the step's process is found
+ * only by its shared lock on steps.lock, which names no run, so the caller's history decides.
+ * - `earlier`: the run's first lock on the host: it has sent the host nothing yet;
+ * - `own`: taken again after the run's connection was lost while an exec of its own was sent and
+ *   not seen to end (it may still run: `relock`); unless a run that held the host since left a
+ *   step running too, which the answer cannot rule out;
+ * - `since`: taken again with every exec of the run seen to end: a run that held the host after
+ *   the connection was lost left it (the steps of earlier runs were drained before the first lock).
+ */
+type DrainOf = 'earlier' | 'own' | 'since';
+
+const DRAIN_MESSAGES: Record<DrainOf, string> = {
+  earlier:
+    'a step of an earlier run was still running on the host after waiting for it; nothing was done. Run again later',
+  own: "this run's own step, sent before its connection was lost and not seen to end, was still running on the host after waiting for it (or one of a run that held the host since: the host does not say whose); nothing was done",
+  since:
+    'a step of a run that held the host after this run lost its connection was still running on the host after waiting for it (every step of this run had ended); nothing was done',
+};
+
 /** The lock alone, or with `follow` run in its session once held. */
 async function takeLock(
   t: Transport,
   o: LockOwner,
+  drain: DrainOf,
   follow?: HoldFollow,
 ): Promise<{ ok: true; held: Held } | { ok: false; message: string; otherRun: boolean }> {
   const held = await t.hold(
@@ -113,8 +135,7 @@ async function takeLock(
       return {
         ok: false,
         otherRun: false,
-        message:
-          'a step of an earlier run was still running on the host after waiting for it; nothing was done. Run again later',
+        message: DRAIN_MESSAGES[drain],
       };
     case 'locked':
       // LOCKED, then the session ended: before the follower's last line, or the holder died
@@ -147,6 +168,8 @@ export async function relock(
   t: Transport,
   o: LockOwner,
   lost: Held,
+  /** An exec of this run was sent and not seen to end: it may still run on the host. */
+  ownStepMayRun: boolean,
 ): Promise<
   { ok: true; held: Held } | { ok: false; message: string; unreachable: boolean; otherRun: boolean }
 > {
@@ -160,7 +183,7 @@ export async function relock(
     };
   // the lock alone: the rollback reads the facts before each step anyway
   try {
-    const lock = await takeLock(t, o);
+    const lock = await takeLock(t, o, ownStepMayRun ? 'own' : 'since');
     return lock.ok ? lock : { ...lock, unreachable: false };
   } catch (err) {
     // not another run's: the host could not be reached, or the lock taken then lost again
@@ -208,6 +231,13 @@ export async function keepCopy(
 /** Whether this run tried to uninstall a module on the host (and so kept, or tried to keep, a copy). */
 export function uninstalled(steps: readonly StepRecord[]): boolean {
   return steps.some((s) => s.change.action === 'uninstall' && s.rollback !== true);
+}
+
+/** ` (the modules it uninstalled are kept in FOLDER)` when the run kept copies there, else ''. */
+export function keptStash(steps: readonly StepRecord[], runId: string): string {
+  return uninstalled(steps)
+    ? ` (the modules it uninstalled are kept in ${stashFolder(runId)})`
+    : '';
 }
 
 /**

@@ -12,7 +12,7 @@
 import { userInfo } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { ApplyEvent, HostResult } from '../apply/events.ts';
-import { AppError, ExitCode } from '../errors.ts';
+import { AppError, ExitCode, OutputFileError } from '../errors.ts';
 import type { ApplyReport } from '../report/apply-report.ts';
 import { applyReportJson } from '../report/apply-report.ts';
 import type { AuditRecord, AuditRun } from '../report/audit.ts';
@@ -24,6 +24,15 @@ import { writeFileAtomic } from './atomic-file.ts';
 import { DurableAppender, preflightAppend, preflightReplace } from './output-files.ts';
 import type { RunFile } from './same-file.ts';
 import { refuseSameFiles } from './same-file.ts';
+import { exitDespitePendingIo } from './signals.ts';
+
+/**
+ * How long a wait for the audit log's fsync may take (ms) before the log counts as failed, as a
+ * failed fsync does: an fsync that never returns (a dead NFS server, a hung disk) would otherwise
+ * hold every host's next step, and the end of the run, forever. A healthy disk answers in
+ * milliseconds; a busy one in seconds.
+ */
+export const AUDIT_FSYNC_WAIT_MS = 60_000;
 
 export interface ApplyRecordTargets {
   report?: OutputTarget;
@@ -96,11 +105,14 @@ export interface AuditLog {
   /**
    * Resolves once every record appended so far is on disk (apply waits for it before a step's
    * commands are sent, the renderers before they show a host's end). Never rejects: a failed
-   * fsync is handled as a failed append.
+   * fsync, or one that has not returned after AUDIT_FSYNC_WAIT_MS, is handled as a failed append.
    */
   durable(): Promise<void>;
-  /** After the run: the records of the hosts that did not end during it (not worked on). */
-  finish(results: readonly HostResult[]): void;
+  /**
+   * After the run: the records of the hosts that did not end during it (not worked on), on disk
+   * (or the log failed) when it resolves; never rejects.
+   */
+  finish(results: readonly HostResult[]): Promise<void>;
   /**
    * The end record of each host that started and has not ended, with `message` (kpfleet stops
    * without waiting for them: a crash whose steps did not end in time).
@@ -114,9 +126,10 @@ export interface AuditLog {
  * The audit log of one run, written as it goes: a host's `started` record at its first change
  * (not a rollback step), its end record at `host-end`. Each is written at once and fsynced by
  * `durable` (a group commit): a step awaits it before it sends anything, and the renderers before
- * they show a host's end (`commands/apply.ts`). The records of `finish` and `abandon` are fsynced
- * before they return. After a failed append or fsync every later record of the run goes to
- * stderr, after the error, a line saying so and the records the failed fsync may not have kept.
+ * they show a host's end (`commands/apply.ts`). The records of `finish` are fsynced (the same
+ * bounded wait) before it resolves, those of `abandon` before it returns. After a failed append or fsync (or one still not returned after
+ * `fsyncWaitMs`, AUDIT_FSYNC_WAIT_MS) every later record of the run goes to stderr, after the
+ * error, a line saying so and the records the failed fsync may not have kept.
  */
 export function createAuditLog(
   target: OutputTarget,
@@ -125,6 +138,8 @@ export function createAuditLog(
   io: CliIo,
   /** The fsyncs of the log (a test's, to make them fail). */
   fsyncs?: FsyncOps,
+  /** How long a `durable` waits for an fsync before the log counts as failed (a test's: short). */
+  fsyncWaitMs: number = AUDIT_FSYNC_WAIT_MS,
 ): AuditLog {
   const started = new Set<string>();
   const ended = new Set<string>();
@@ -166,6 +181,32 @@ export function createAuditLog(
       // stderr is gone too (a hung-up terminal): nothing is left to write them to
     }
   };
+  /** Every record so far on disk, or the log failed (an fsync failed or hung): never rejects. */
+  const durable = async (): Promise<void> => {
+    if (failed) return;
+    let timer: NodeJS.Timeout | undefined;
+    const hung = new Promise<void>((_, reject) => {
+      timer = setTimeout(() => {
+        // an fsync that never returns holds its request open: the process may exit without it
+        exitDespitePendingIo();
+        reject(
+          new OutputFileError(
+            `an fsync did not return within ${String(fsyncWaitMs / 1000)} s (a hung disk or network file system) while writing ${target.label}`,
+            target.path,
+            { hint: 'put the audit log on a local disk (--audit-log FILE)' },
+          ),
+        );
+      }, fsyncWaitMs);
+    });
+    try {
+      await Promise.race([file.durable(), hung]);
+    } catch (err) {
+      // hosts waiting at once all see the one failed fsync: said once
+      fail(err);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
   return {
     onEvent(e) {
       if (e.type === 'step-start' && !e.rollback && !started.has(e.host)) {
@@ -177,28 +218,15 @@ export function createAuditLog(
         append([auditRecord(run, e.result)], false);
       }
     },
-    async durable() {
-      if (failed) return;
-      try {
-        await file.durable();
-      } catch (err) {
-        // hosts waiting at once all see the one failed fsync: said once
-        fail(err);
-      }
-    },
-    finish(results) {
+    durable,
+    async finish(results) {
       append(
         results.filter((r) => !ended.has(r.host)).map((r) => auditRecord(run, r)),
         false,
       );
-      // these and every record before them on disk before the run ends
-      if (!failed) {
-        try {
-          file.syncNow();
-        } catch (err) {
-          fail(err);
-        }
-      }
+      // these and every record before them on disk before the run ends (off the main thread and
+      // bounded: a hung disk must not hold the end of the run)
+      await durable();
       file.close();
     },
     abandon(message) {

@@ -29,7 +29,7 @@ import {
 } from './options.ts';
 import { addHelp } from './help.ts';
 import { addReportCommand } from './report-command.ts';
-import { guardedExitCode, guardProcess } from './signals.ts';
+import { exitWhenDone, guardedExitCode, guardProcess } from './signals.ts';
 import { VERSION } from './version.ts';
 
 export { VERSION };
@@ -329,7 +329,10 @@ export async function main(): Promise<void> {
   const code = await runCli(process.argv.slice(2), io);
   // one more turn of the event loop: a signal that came during the last synchronous work
   await new Promise((done) => setTimeout(done, 0));
-  process.exitCode = guardedExitCode(code);
+  const exitCode = guardedExitCode(code);
+  process.exitCode = exitCode;
+  // an fsync on a hung disk would keep the process alive for ever (signals.ts)
+  exitWhenDone(exitCode);
 }
 
 if (

@@ -52,6 +52,8 @@ export interface ApplyPhase {
 }
 
 let guard: Guard | undefined;
+/** A file system request that may never return is pending (`exitDespitePendingIo`). */
+let pendingIo = false;
 const connections = new Set<{ close(): Promise<void> }>();
 
 /** Keeps `t` in the set of open connections that an interrupt closes; `close` removes it. */
@@ -149,6 +151,24 @@ export function guardProcess(io: CliIo): void {
   for (const sig of STOP_SIGNALS) process.on(sig, onStop);
   process.on('uncaughtException', onCrash);
   process.on('unhandledRejection', onCrash);
+}
+
+/**
+ * Says that a file system request may never return (the audit log's fsync on a hung disk,
+ * apply-records.ts): it would keep the process alive after its command ended, so `main` exits
+ * CLOSE_WAIT_MS after it (`exitWhenDone`).
+ */
+export function exitDespitePendingIo(): void {
+  pendingIo = true;
+}
+
+/**
+ * Once the command has ended with `code`: if a request that may never return is pending, the
+ * process exits CLOSE_WAIT_MS later (the output written by then), else it ends by itself.
+ */
+export function exitWhenDone(code: number): void {
+  if (!pendingIo) return;
+  setTimeout(() => process.exit(code), CLOSE_WAIT_MS).unref();
 }
 
 /**

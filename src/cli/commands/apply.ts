@@ -211,7 +211,7 @@ async function applyOver(
       next,
       ...(audit !== undefined ? { audit } : {}),
     });
-    audit?.finish(result.results);
+    await audit?.finish(result.results);
     const report = buildApplyReport({
       results: result.results,
       halted: result.halted,

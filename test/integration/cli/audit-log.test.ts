@@ -97,9 +97,16 @@ function onDisk(path: string): [string, string][] {
 }
 
 /** An audit log at DIR/audit.jsonl (`fs`: its fsyncs) whose web01 started; web03's end, to come. */
-function web01Started(fs?: FsyncOps) {
+function web01Started(fs?: FsyncOps, fsyncWaitMs?: number) {
   const path = join(DIR, 'audit.jsonl');
-  const log = createAuditLog({ label: `the audit log ${path}`, path }, RUN, PLANNED, io, fs);
+  const log = createAuditLog(
+    { label: `the audit log ${path}`, path },
+    RUN,
+    PLANNED,
+    io,
+    fs,
+    fsyncWaitMs,
+  );
   const web03 = scriptedRun().results.find((r) => r.host === 'web03');
   if (web03 === undefined) throw new Error('no web03 in the scripted run');
   log.onEvent({
@@ -114,7 +121,7 @@ function web01Started(fs?: FsyncOps) {
 }
 
 describe('the audit log of a run', () => {
-  it('has each record in the file (what a kill leaves) when its event has been seen: started before the first change, the end at host-end', () => {
+  it('has each record in the file (what a kill leaves) when its event has been seen: started before the first change, the end at host-end', async () => {
     const path = join(DIR, 'audit.jsonl');
     const log = createAuditLog({ label: `the audit log ${path}`, path }, RUN, PLANNED, io);
     const { events, results } = scriptedRun();
@@ -139,7 +146,7 @@ describe('the audit log of a run', () => {
       ['web02', 'failed'],
     ]);
     // the hosts that did not end during the run: recorded at its end, in the report's order
-    log.finish(results);
+    await log.finish(results);
     expect(onDisk(path).slice(5)).toEqual([
       ['db01', 'unchanged'],
       ['web04', 'skipped'],
@@ -164,19 +171,19 @@ describe('the audit log of a run', () => {
     expect(onDisk(path)).toEqual(hosts.map((h) => [h, 'started']));
     // nothing new: at once
     await log.durable();
-    log.finish([]);
+    await log.finish([]);
     expect(log.ok).toBe(true);
     expect(stderr).toBe('');
   });
 
-  it('once an append fails: the error once, then every later record of the run on stderr; not ok', () => {
+  it('once an append fails: the error once, then every later record of the run on stderr; not ok', async () => {
     // a folder where the log should be: the append fails (EISDIR) as a full disk would
     const path = join(DIR, 'gone');
     mkdirSync(path);
     const log = createAuditLog({ label: `the audit log ${path}`, path }, RUN, PLANNED, io);
     const { events, results } = scriptedRun();
     for (const e of events) log.onEvent(e);
-    log.finish(results);
+    await log.finish(results);
     expect(log.ok).toBe(false);
     expect(stderr.match(/^error: .*while writing the audit log .*gone$/gm)).toHaveLength(1);
     expect(stderr).toContain('The audit records of this run from here on, not known to be in');
@@ -219,7 +226,56 @@ describe('the audit log of a run', () => {
       ['web01', 'started'],
       ['web03', 'locked'],
     ]);
-    log.finish([]);
+    await log.finish([]);
+  });
+
+  it('an fsync that never returns (a hung disk, a dead NFS server): after the bound the log counts as failed, as a failed fsync does', async () => {
+    const fs = heldFsyncs();
+    // the bound (AUDIT_FSYNC_WAIT_MS, 60 s) made short
+    const { path, log, web03 } = web01Started(fs, 20);
+    const t0 = performance.now();
+    // the step that awaits its started record: it goes on once the bound has passed
+    await log.durable();
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(15);
+    expect(fs.waiting()).toBe(1);
+    expect(log.ok).toBe(false);
+    expect(
+      stderr.match(
+        /^error: an fsync did not return within 0\.02 s \(a hung disk or network file system\) while writing the audit log .*audit\.jsonl$/gm,
+      ),
+    ).toHaveLength(1);
+    expect(stderr).toContain('hint: put the audit log on a local disk (--audit-log FILE)');
+    expect(onStderr()).toEqual([['web01', 'started']]);
+    // from here on: every record on stderr, and no wait at all
+    log.onEvent({ type: 'host-end', result: web03 });
+    await log.durable();
+    expect(fs.waiting()).toBe(1);
+    // the hung fsync returning late changes nothing: the records are on stderr already
+    fs.answer(null);
+    await log.durable();
+    await log.finish([]);
+    expect(log.ok).toBe(false);
+    expect(onStderr()).toEqual([
+      ['web01', 'started'],
+      ['web03', 'locked'],
+    ]);
+    expect(onDisk(path)).toEqual([['web01', 'started']]);
+  });
+
+  it('the end of the run waits for its fsync off the main thread, bounded: a hung disk does not hold it', async () => {
+    const fs = heldFsyncs();
+    const { log } = web01Started(fs, 20);
+    const first = log.durable();
+    fs.answer(null);
+    await first;
+    expect(log.ok).toBe(true);
+    const { results } = scriptedRun();
+    // the disk hangs from here on: the records of finish are never known on disk
+    await log.finish(results.filter((r) => r.host === 'db01'));
+    expect(fs.waiting()).toBe(1);
+    expect(log.ok).toBe(false);
+    expect(stderr).toMatch(/^error: an fsync did not return within 0\.02 s/m);
+    expect(onStderr()).toEqual([['db01', 'unchanged']]);
   });
 
   it('after a failed fsync, another fsync is not taken as success: durable and syncNow fail, the text kept', async () => {
@@ -261,7 +317,7 @@ describe('the audit log of a run', () => {
         /^error: .*removed or replaced during the run.* while writing the audit log/m,
       );
       expect(onStderr()).toEqual([['web03', 'locked']]);
-      log.finish([]);
+      await log.finish([]);
     },
   );
 
@@ -285,9 +341,7 @@ describe('the audit log of a run', () => {
         real.onEvent(e);
       },
       durable: () => new Promise<void>((res) => fsyncs.push(res)),
-      finish: (r) => {
-        real.finish(r);
-      },
+      finish: (r) => real.finish(r),
       abandon: (m) => {
         real.abandon(m);
       },

@@ -275,16 +275,55 @@ describe('the connection or the lock lost mid-run', () => {
     expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([]);
   });
 
-  it('the lock cannot be taken again because a step still holds the host (DRAIN): rollback-failed, not "another run"', async () => {
+  it('the lock cannot be taken again because a step still holds the host (DRAIN): rollback-failed, not "another run"; the step named as this run\'s own', async () => {
     const { fleet, h, plan } = await planned(ONE);
     h.faults.dropDuring = (s) => s.change.action === 'load' && !s.rollback;
     h.faults.drainOnHold = (n) => n === 2;
     const r = await apply(fleet, plan);
     expect(r.results[0]?.outcome).toBe('rollback-failed');
+    // the exec of install and load was cut off with the connection: it is what may still run
     expect(r.results[0]?.message).toMatch(
-      /; its lock could not be taken again for the rollback \(a step of an earlier run was still running on the host after waiting for it\), so it was not rolled back: the host needs a look$/,
+      /; its lock could not be taken again for the rollback \(this run's own step, sent before its connection was lost and not seen to end, was still running on the host after waiting for it \(or one of a run that held the host since: the host does not say whose\)\), so it was not rolled back: the host needs a look$/,
     );
     expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([]);
+  });
+
+  it('DRAIN when the lock is taken again after a facts read lost the connection (every step of the run ended): a step of a run that held the host since', async () => {
+    const { fleet, h, plan } = await planned(ONE);
+    loadFails(h);
+    // the rollback's first facts read loses the connection; the lock taken again answers DRAIN
+    h.faults.dropProbe = (n) => n === 1;
+    h.faults.drainOnHold = (n) => n === 2;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome).toBe('rollback-failed');
+    expect(r.results[0]?.message).toMatch(
+      /; its lock could not be taken again for the rollback \(a step of a run that held the host after this run lost its connection was still running on the host after waiting for it \(every step of this run had ended\)\), so it was not rolled back: the host needs a look$/,
+    );
+    expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([]);
+  });
+
+  it("DRAIN when a rollback step lost the connection: the lock taken again names that step as this run's own", async () => {
+    const { fleet, h, plan } = await planned(ONE);
+    loadFails(h);
+    h.faults.dropDuring = (s) => s.rollback;
+    h.faults.drainOnHold = (n) => n === 2;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]?.outcome).toBe('rollback-failed');
+    expect(r.results[0]?.message).toMatch(
+      /its lock could not be taken again for the rollback \(this run's own step, sent before its connection was lost and not seen to end, was still running/,
+    );
+  });
+
+  it('DRAIN at the first lock of a run: a step of an earlier run, nothing done', async () => {
+    const { fleet, h, plan, before } = await planned(ONE);
+    h.faults.drainOnHold = (n) => n === 1;
+    const r = await apply(fleet, plan);
+    expect(r.results[0]).toMatchObject({
+      outcome: 'locked',
+      message:
+        'a step of an earlier run was still running on the host after waiting for it; nothing was done. Run again later',
+    });
+    expect(h.model).toEqual(before);
   });
 
   it('a batch that did not come back is stopped even when nothing of it is undone, before the facts after', async () => {
@@ -466,6 +505,52 @@ describe('the connection or the lock lost mid-run', () => {
     expect(h.model.installed).toHaveLength(1);
     expect(h.model.sysfs.size).toBe(0);
   });
+  it('the lock ended mid-run after an uninstall: the message names where the copy is kept', async () => {
+    // a stale copy of the declared patch: uninstalled (its copy kept) before the new one goes in
+    const { fleet, h, plan } = await planned(ONE, (m) => {
+      const stale = { name: MOD, kernel: EL9, replace: false, sha256: 'f'.repeat(64) };
+      m.files.set(stale.sha256, stale);
+      kpatchInstall(m, EL9, stale.sha256, 'livepatch-cve-2024-1086.ko');
+    });
+    expect(plan.hosts[0]?.changes.map((c) => c.action)).toEqual([
+      'uninstall',
+      'upload',
+      'install',
+      'load',
+    ]);
+    h.faults.onStep = (s) => {
+      if (s.change.action === 'upload') h.endLock(false);
+    };
+    const r = await apply(fleet, plan);
+    expect(r.results[0]).toMatchObject({
+      outcome: 'failed',
+      message: `its lock on the host ended after 2 of 4 changes (kpfleet unlock, or the host ended it): no further change was made, each one done was verified; apply again converges it (the modules it uninstalled are kept in ${STASH_ROOT}/${RUN.runId})`,
+    });
+    expect(h.stash.size).toBe(1);
+  });
+
+  it('the lock ended during the rollback of an uninstall: the message names where the copy is kept', async () => {
+    const VENDOR = filePatch('vendor-fix');
+    const { fleet, h, plan } = await planned(
+      { patches: [VENDOR], want: {}, unmanaged: 'remove' },
+      (m) => {
+        kpatchInstall(m, EL9, VENDOR.module.sha256, 'livepatch-vendor-fix.ko');
+        kpatchLoad(m, { module: VENDOR.module.name });
+      },
+    );
+    h.faults.unhealthy = 'no';
+    // ended as the rollback's first step (the install of the copy) runs
+    h.faults.onStep = (s) => {
+      if (s.rollback) h.endLock(false);
+    };
+    const r = await apply(fleet, plan, { healthCheck: HEALTH });
+    expect(r.results[0]?.outcome).toBe('failed');
+    expect(r.results[0]?.message).toBe(
+      `health check failed (exit 1): no; its lock on the host ended during the rollback (kpfleet unlock, or the host ended it), so the rollback stopped after 1 of 2 steps: apply again converges it (the modules it uninstalled are kept in ${STASH_ROOT}/${RUN.runId})`,
+    );
+    expect(h.stash.size).toBe(1);
+  });
+
   it('the lock ended during the rollback (kpfleet unlock): nothing more undone, and the message says how far it went', async () => {
     const { fleet, h, plan } = await planned(ONE);
     loadFails(h);

@@ -227,6 +227,78 @@ describe('records on disk first: a wait that fails', () => {
   });
 });
 
+describe('records on disk first: an interrupt while a step waits', () => {
+  it('Ctrl-C while a step waits for its record (a slow fsync): that step is never sent, the host ends interrupted', async () => {
+    const fleet = new MemoryFleet(1, PROJECT);
+    const plan = await fleet.plan();
+    const abort = new AbortController();
+    let waits = 0;
+    const r = await apply(fleet, plan, {
+      signal: abort.signal,
+      // the upload's wait passes; during the wait of the exec of install and load, Ctrl-C, and
+      // the fsync returns after it
+      recorded: () => {
+        if (++waits === 1) return Promise.resolve();
+        abort.abort();
+        return new Promise<void>((res) => setTimeout(res, 5));
+      },
+    });
+    const h = fleet.host('h001');
+    expect(h.log).not.toContain(`install ${MOD}`);
+    expect(h.log).not.toContain(`load ${MOD}`);
+    expect([installed(h), loaded(h), h.lock]).toEqual([false, false, undefined]);
+    expect(r.by.get('h001')).toMatchObject({
+      outcome: 'interrupted',
+      message:
+        'interrupted after 1 of 3 changes; each one done was verified, so the host is in a known state; apply again converges it',
+    });
+    expect(r.by.get('h001')?.steps.map((s) => s.change.action)).toEqual(['upload']);
+    // the step that waited never ran: no end of it
+    expect(ofType(r.events, 'step-end').map((e) => e.index)).toEqual([0]);
+    expect(r.interrupted).toBe(true);
+  });
+
+  it('a record whose fsync never returns: Ctrl-C still ends the run, nothing sent, the host interrupted', async () => {
+    const fleet = new MemoryFleet(1, PROJECT);
+    const plan = await fleet.plan();
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(), 5);
+    const r = await apply(fleet, plan, {
+      signal: abort.signal,
+      recorded: () => new Promise<void>(() => undefined),
+    });
+    const h = fleet.host('h001');
+    expect(h.log).toEqual(['hold', 'probe', 'staging cleanup', 'release']);
+    expect(r.by.get('h001')).toMatchObject({
+      outcome: 'interrupted',
+      message:
+        'interrupted after 0 of 3 changes; each one done was verified, so the host is in a known state; apply again converges it',
+    });
+    expect(h.lock).toBeUndefined();
+  });
+
+  it('a rollback step is not stopped by an interrupt: it waits for its record and runs', async () => {
+    const fleet = new MemoryFleet(1, PROJECT);
+    const plan = await fleet.plan();
+    const abort = new AbortController();
+    const h = fleet.host('h001');
+    h.faults.failStep = (s) =>
+      s.change.action === 'load' && !s.rollback ? 'kpatch: failed to load module' : undefined;
+    let waits = 0;
+    const r = await apply(fleet, plan, {
+      signal: abort.signal,
+      // the exec of install and load has been sent: Ctrl-C during the rollback's waits
+      recorded: () => {
+        if (++waits >= 3) abort.abort();
+        return new Promise<void>((res) => setTimeout(res, 1));
+      },
+    });
+    expect(r.by.get('h001')?.outcome).toBe('failed');
+    expect(r.by.get('h001')?.message).toMatch(/; rolled back$/);
+    expect(installed(h)).toBe(false);
+  });
+});
+
 describe('halt: the failure budget', () => {
   it('a stalled load on a host of wave 2 fails it (rolled back) and halts wave 3 (max_failures 0)', async () => {
     const fleet = new MemoryFleet(8, PROJECT);

@@ -97,7 +97,9 @@ describe('a batch whose step cannot be built', () => {
       { sent: 'true', passing: 'x', step: 'install' },
       new Error('kernel "5.14;reboot" is not a kernel release'),
     ];
-    const { records, unknown } = await runBatch(o, t, 'h1', changes, 0, 2, ctx, built);
+    const ran = await runBatch(o, t, 'h1', changes, 0, 2, ctx, built);
+    if ('interrupted' in ran) throw new Error('not interrupted: no signal');
+    const { records, unknown } = ran;
     expect(sent).toEqual([]);
     expect(unknown).toBe(false);
     expect(records).toHaveLength(1);
