@@ -5,7 +5,8 @@
  * used and is replaced; a run of a kind the cache was not made from writes it again, with that
  * run's code added. Each run is its own `node`: the cache is written as a process ends.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -118,5 +119,40 @@ describe('loadCli', () => {
     run('k32');
     expect(statSync(`${bundle}.cache`).ino).toBe(full);
     expect(JSON.parse(run('k33'))).toEqual([[bundle, dir.split('/').pop(), 'object'], 42]);
+  });
+});
+
+describe('tierUpLater: V8 optimises code later in a run of seconds', () => {
+  const { tierUpLater, INTERRUPT_BUDGET } = createRequire(import.meta.url)(LOADER) as {
+    tierUpLater: (argv: string[], nodeOptions: string, set: (flag: string) => void) => boolean;
+    INTERRUPT_BUDGET: number;
+  };
+
+  it('sets the budget, unless the user gave one on the command line or in NODE_OPTIONS', () => {
+    const set: string[] = [];
+    const add = (f: string) => set.push(f);
+    expect(tierUpLater([], '--max-old-space-size=512', add)).toBe(true);
+    expect(set).toEqual([`--interrupt-budget=${String(INTERRUPT_BUDGET)}`]);
+    expect(tierUpLater(['--interrupt-budget=5000'], '', add)).toBe(false);
+    expect(tierUpLater([], '--trace-warnings --interrupt_budget=5000', add)).toBe(false);
+    expect(set).toHaveLength(1);
+  });
+
+  it('is set by the installed command before the CLI loads', () => {
+    // records the V8 flags the process sets
+    const hook = join(dir, 'hook.cjs');
+    writeFileSync(
+      hook,
+      "const v8 = require('node:v8'); const own = v8.setFlagsFromString;\n" +
+        'v8.setFlagsFromString = (f) => { process.stderr.write(`FLAG ${f}\\n`); return own(f); };\n',
+    );
+    const bin = new URL('../../../bin/kpfleet.js', import.meta.url).pathname;
+    const r = spawnSync(process.execPath, ['--require', hook, bin, '--version'], {
+      encoding: 'utf8',
+      env: { ...process.env, NODE_OPTIONS: '' },
+    });
+    expect(r.status).toBe(0);
+    const out = r.stderr;
+    expect(out).toContain(`FLAG --interrupt-budget=${String(INTERRUPT_BUDGET)}\n`);
   });
 });
