@@ -175,6 +175,8 @@ async function applyOver(
   };
   /** Why the audit log stopped the run (it failed first, before any signal): its error. */
   let auditStopped: string | undefined;
+  /** The engine is changing hosts (a failure of the log after it, at `finish`, stops nothing). */
+  let changing = true;
   const audit =
     records.audit !== undefined && opts.check !== true && !nothing
       ? createAuditLog(
@@ -191,7 +193,10 @@ async function applyOver(
           undefined,
           // no change starts that no durable record names: the run stops as on Ctrl-C
           (err) => {
-            if (stopApply(phase, io, `the audit log ${records.audit?.path ?? ''} failed`))
+            if (
+              changing &&
+              stopApply(phase, io, `the audit log ${records.audit?.path ?? ''} failed`)
+            )
               auditStopped = err instanceof Error ? err.message : String(err);
           },
         )
@@ -217,6 +222,7 @@ async function applyOver(
       operator,
       signal: abort.signal,
       next,
+      engineEnded: () => (changing = false),
       ...(audit !== undefined ? { audit } : {}),
     });
     await audit?.finish(result.results);
@@ -239,7 +245,7 @@ async function applyOver(
     });
     // the audit records are already appended and fsynced, host by host; then the report
     const reported = writeApplyReport(report, records, io);
-    if (auditStopped !== undefined)
+    if (auditStopped !== undefined && result.interrupted)
       io.stderr.write(
         `The run stopped because the audit log failed (${auditStopped}): no step was sent after that, the steps in flight finished and were verified, and each host is in the state reported above. Apply again (with a working audit log) converges them.\n`,
       );
@@ -279,6 +285,8 @@ interface RunContext {
   /** What the end of the run suggests, and where its records are. */
   next: NextSteps;
   audit?: AuditLog;
+  /** Called once the engine has returned (every host ended), before the last records are shown. */
+  engineEnded: () => void;
   /** `--wave K`: the engine runs wave K only (`apply/execute.ts` onlyWave). */
   onlyWave?: OnlyWave;
 }
@@ -312,7 +320,7 @@ async function runApply(
   // the audit log sees each event first; a host's end is shown once its end record is on disk
   const view = afterRecords(audit, show);
   try {
-    return await applyPlan({
+    const result = await applyPlan({
       plan,
       hosts: new Map(selected.hosts.map((h) => [h.host, h])),
       open: ctx.open,
@@ -339,6 +347,9 @@ async function runApply(
       // a host's `started` record is on disk before its first step sends anything
       ...(audit !== undefined ? { recorded: () => audit.durable() } : {}),
     });
+    // every host has ended: what the renderers still wait for stops nothing
+    ctx.engineEnded();
+    return result;
   } finally {
     await view.settled();
     if ('done' in renderer) await renderer.done();

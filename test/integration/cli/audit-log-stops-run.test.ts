@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { runInProcess } from '../../cli-in-process.ts';
-import { CVE, makePatchFile, writeProject } from '../../project.ts';
+import { CVE, EL9, makePatchFile, writeProject } from '../../project.ts';
 import { Lab } from '../../../lab/lab.ts';
 import type { LabHost } from '../../../lab/lab.ts';
 import { TMP_BASE } from '../../../lab/host-dir.ts';
@@ -78,8 +78,8 @@ beforeEach(() => {
   report = join(dir, `report-${String(caseNo)}.json`);
 });
 
-const apply = () =>
-  runInProcess(['apply', '-c', cfg, '--yes', '--audit-log', log, '--report', report], {
+const apply = (...more: string[]) =>
+  runInProcess(['apply', '-c', cfg, '--yes', '--audit-log', log, '--report', report, ...more], {
     cwd: dir,
     env: { HOME: dir, XDG_STATE_HOME: join(dir, 'state') },
   });
@@ -152,4 +152,23 @@ describe('the audit log fails during apply: the run stops as on Ctrl-C, exit 74'
     expect(again.code, again.stdout + again.stderr).toBe(0);
     for (const h of hosts) expect(patched(h), h.name).toEqual({ installed: true, loaded: true });
   }, 90_000);
+
+  it('the last end record fails once every host has ended: nothing to stop, no stop said; exit 74, not interrupted', async () => {
+    const h = hosts[2] as LabHost;
+    await h.sim.run(['kpatch', 'force', 'unload', CVE.module]);
+    await h.sim.run(['kpatch', 'uninstall', '-k', EL9, CVE.module]);
+    rmSync(join(h.sim.root, 'var/lib/kpfleet'), { recursive: true, force: true });
+    expect(patched(h)).toEqual(untouched);
+    // its started record passes, its end record (after the engine returned) fails
+    fsyncs.failFrom = 2;
+    const r = await apply('--limit', h.name);
+    expect(r.code, r.stdout + r.stderr).toBe(74);
+    expect(patched(h)).toEqual({ installed: true, loaded: true });
+    expect(r.stderr).toMatch(/^error: input\/output error while writing the audit log/m);
+    expect(r.stderr).not.toContain('finishing the steps in flight');
+    expect(r.stderr).not.toContain('The run stopped because');
+    const rep = JSON.parse(readFileSync(report, 'utf8')) as Report;
+    expect(rep.interrupted).toBe(false);
+    expect(rep.hosts.map((x) => [x.host, x.outcome])).toEqual([[h.name, 'changed']]);
+  }, 60_000);
 });
