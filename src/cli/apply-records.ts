@@ -7,7 +7,8 @@
  * before the host's end is shown (the fsyncs of records written at once shared: a group commit),
  * so that a kpfleet killed (SIGKILL, out of memory) leaves every host it finished, and the one it
  * was changing, in the file; the report is written at the end. A write that fails is an error on stderr and exit 74,
- * never a warning: records the audit log could not take go to stderr instead.
+ * never a warning: records the audit log could not take go to stderr instead, and the run stops
+ * as on Ctrl-C (`onFail`, commands/apply.ts): no host is changed without a durable record.
  */
 import { userInfo } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -115,9 +116,12 @@ export interface AuditLog {
   finish(results: readonly HostResult[]): Promise<void>;
   /**
    * The end record of each host that started and has not ended, with `message` (kpfleet stops
-   * without waiting for them: a crash whose steps did not end in time).
+   * without waiting for them: a crash whose steps did not end in time), written when it returns;
+   * resolves once on disk (or the log failed), never rejects. Its fsync runs off the main thread
+   * as every other: kpfleet exits at a bound whether it returned or not (signals.ts), where an
+   * fsync on the main thread that never returns would hold the process, its exit included.
    */
-  abandon(message: string): void;
+  abandon(message: string): Promise<void>;
   /** Every record reached the audit log. */
   readonly ok: boolean;
 }
@@ -126,10 +130,12 @@ export interface AuditLog {
  * The audit log of one run, written as it goes: a host's `started` record at its first change
  * (not a rollback step), its end record at `host-end`. Each is written at once and fsynced by
  * `durable` (a group commit): a step awaits it before it sends anything, and the renderers before
- * they show a host's end (`commands/apply.ts`). The records of `finish` are fsynced (the same
- * bounded wait) before it resolves, those of `abandon` before it returns. After a failed append or fsync (or one still not returned after
- * `fsyncWaitMs`, AUDIT_FSYNC_WAIT_MS) every later record of the run goes to stderr, after the
- * error, a line saying so and the records the failed fsync may not have kept.
+ * they show a host's end (`commands/apply.ts`). The records of `finish` and `abandon` are fsynced
+ * (the same bounded wait) before they resolve. After a failed append or fsync (or one still not
+ * returned after `fsyncWaitMs`, AUDIT_FSYNC_WAIT_MS) every later record of the run goes to
+ * stderr, after the error, a line saying so and the records the failed fsync may not have kept;
+ * then `onFail` is called, once: `apply` stops its run there as on Ctrl-C (no change is started
+ * that no durable record names).
  */
 export function createAuditLog(
   target: OutputTarget,
@@ -140,6 +146,8 @@ export function createAuditLog(
   fsyncs?: FsyncOps,
   /** How long a `durable` waits for an fsync before the log counts as failed (a test's: short). */
   fsyncWaitMs: number = AUDIT_FSYNC_WAIT_MS,
+  /** Called once, after the first failure was said (its error). */
+  onFail?: (err: unknown) => void,
 ): AuditLog {
   const started = new Set<string>();
   const ended = new Set<string>();
@@ -158,21 +166,17 @@ export function createAuditLog(
     } catch {
       // stderr is gone too (a hung-up terminal): nothing is left to write them to
     }
+    onFail?.(err);
   };
-  const append = (records: readonly AuditRecord[], now: boolean): void => {
+  const append = (records: readonly AuditRecord[]): void => {
     const lines = auditLines(records);
     if (lines === '') return;
     if (!failed) {
-      let written = false;
       try {
         file.append(lines);
-        written = true;
-        if (now) file.syncNow();
         return;
       } catch (err) {
         fail(err);
-        // written but not known on disk: fail printed it with the rest
-        if (written) return;
       }
     }
     try {
@@ -212,18 +216,15 @@ export function createAuditLog(
       if (e.type === 'step-start' && !e.rollback && !started.has(e.host)) {
         started.add(e.host);
         const p = planned.get(e.host);
-        append([auditStartedRecord(run, e.host, p?.fingerprint ?? null, p?.changes ?? [])], false);
+        append([auditStartedRecord(run, e.host, p?.fingerprint ?? null, p?.changes ?? [])]);
       } else if (e.type === 'host-end') {
         ended.add(e.result.host);
-        append([auditRecord(run, e.result)], false);
+        append([auditRecord(run, e.result)]);
       }
     },
     durable,
     async finish(results) {
-      append(
-        results.filter((r) => !ended.has(r.host)).map((r) => auditRecord(run, r)),
-        false,
-      );
+      append(results.filter((r) => !ended.has(r.host)).map((r) => auditRecord(run, r)));
       // these and every record before them on disk before the run ends (off the main thread and
       // bounded: a hung disk must not hold the end of the run)
       await durable();
@@ -236,8 +237,8 @@ export function createAuditLog(
         open.map((host) =>
           auditRecord(run, { host, wave: 0, outcome: 'failed', message, steps: [], durationMs: 0 }),
         ),
-        true,
       );
+      return durable();
     },
     get ok() {
       return !failed;

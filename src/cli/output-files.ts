@@ -240,6 +240,9 @@ export function writeAll(fd: number, data: Buffer): void {
   for (let off = 0; off < data.length;) off += writeSync(fd, data, off, data.length - off);
 }
 
+/** What fsync of a folder says on file systems that cannot sync one (the data itself was synced). */
+const FOLDER_SYNC_UNSUPPORTED = ['EINVAL', 'ENOTSUP', 'EROFS', 'EBADF'];
+
 /** fsync a folder, so that a rename or a new name in it survives a crash. */
 export function syncFolder(dir: string): void {
   let fd: number | undefined;
@@ -248,7 +251,7 @@ export function syncFolder(dir: string): void {
     fsyncSync(fd);
   } catch (err) {
     // file systems that cannot sync a folder say so; the data itself was synced
-    if (!['EINVAL', 'ENOTSUP', 'EROFS', 'EBADF'].includes(errnoOf(err) ?? '')) throw err;
+    if (!FOLDER_SYNC_UNSUPPORTED.includes(errnoOf(err) ?? '')) throw err;
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
@@ -272,13 +275,16 @@ export function writeFailed(target: OutputTarget, err: unknown): OutputFileError
   });
 }
 
-/** The fsyncs a DurableAppender calls (node:fs's; a test gives its own, to make them fail). */
+/**
+ * The fsync a DurableAppender calls, off the main thread (node:fs's; a test gives its own, to make
+ * it fail or hang). It has no fsync on the main thread: one that never returns (a hung disk) would
+ * freeze the process, its signal handlers and its exit included.
+ */
 export interface FsyncOps {
   fsync: (fd: number, done: (err: NodeJS.ErrnoException | null) => void) => void;
-  fsyncSync: (fd: number) => void;
 }
 
-const NODE_FSYNCS: FsyncOps = { fsync, fsyncSync };
+const NODE_FSYNCS: FsyncOps = { fsync };
 
 /**
  * An append-only file written as a run goes (the audit log), opened on the first append (created
@@ -286,14 +292,13 @@ const NODE_FSYNCS: FsyncOps = { fsync, fsyncSync };
  * that records never run together) and kept open. `append` writes at once: a kpfleet killed
  * afterwards leaves the text in the file. `durable` resolves once everything appended before the
  * call is fsynced, one fsync (off the main thread) for all the appends made while the previous
- * one ran (a group commit: a fleet's hosts start their changes at nearly the same moment);
- * `syncNow` fsyncs before it returns. A new file's folder is fsynced with its first fsync.
+ * one ran (a group commit: a fleet's hosts start their changes at nearly the same moment). A new
+ * file's folder is fsynced with its first fsync.
  * Failures are OutputFileErrors.
  *
  * Linux reports a failed write back to one fsync of the file only, and marks the pages clean: a
- * later fsync, or one running at the same time, returns 0 with the text lost. So the first failed
- * fsync breaks the appender (every later `durable` and `syncNow` fails with it), and what an
- * fsync covered is taken as on disk only when no fsync that ran at the same time failed. A file
+ * later fsync returns 0 with the text lost. So the first failed fsync breaks the appender (every
+ * later `durable` fails with it). A file
  * removed or replaced (renamed over) while open fails the next fsync: its text would be lost.
  */
 export class DurableAppender {
@@ -310,8 +315,6 @@ export class DurableAppender {
   private closing = false;
   /** The first failed fsync: no later one is believed. */
   private broken: OutputFileError | undefined;
-  /** How far `syncNow` reached while an fsync off the main thread ran: on disk once that one succeeded. */
-  private syncedMeanwhile = 0;
 
   constructor(target: OutputTarget, ops: FsyncOps = NODE_FSYNCS) {
     this.target = target;
@@ -362,24 +365,6 @@ export class DurableAppender {
     }
   }
 
-  /** Every append made so far on disk before it returns. */
-  syncNow(): void {
-    const upTo = this.appended;
-    if (this.synced >= upTo || this.fd === undefined) return;
-    if (this.broken) throw this.broken;
-    try {
-      this.ops.fsyncSync(this.fd);
-      this.stillNamed(this.fd);
-      this.syncedFolder();
-    } catch (err) {
-      this.broken = writeFailed(this.target, err);
-      throw this.broken;
-    }
-    // an fsync running off the main thread may have been told of a failed write back instead
-    if (this.syncing !== undefined) this.syncedMeanwhile = Math.max(this.syncedMeanwhile, upTo);
-    else this.markSynced(upTo);
-  }
-
   /** Closes the file (once an fsync in flight has ended); a later append opens it again. */
   close(): void {
     if (this.syncing !== undefined) {
@@ -403,18 +388,14 @@ export class DurableAppender {
         new Error('the file was closed before its records were fsynced'),
       );
     try {
-      await new Promise<void>((resolve, reject) => {
-        this.ops.fsync(fd, (err) => (err ? reject(err) : resolve()));
-      });
-      // a `syncNow` meanwhile failed: it may have been told of a failure this one covers
-      if (this.broken) throw this.broken;
+      await this.fsyncOff(fd);
       this.stillNamed(fd);
-      this.syncedFolder();
+      await this.syncedFolder();
     } catch (err) {
       this.broken ??= writeFailed(this.target, err);
       throw this.broken;
     }
-    this.markSynced(Math.max(upTo, this.syncedMeanwhile));
+    this.markSynced(upTo);
   }
 
   /**
@@ -428,9 +409,24 @@ export class DurableAppender {
       );
   }
 
-  private syncedFolder(): void {
+  private fsyncOff(fd: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.ops.fsync(fd, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  /** A new file's folder fsynced (its name kept), off the main thread as the file's fsync. */
+  private async syncedFolder(): Promise<void> {
     if (!this.newFile) return;
-    syncFolder(dirname(this.target.path));
+    const dir = openSync(dirname(this.target.path), constants.O_RDONLY | O_DIRECTORY);
+    try {
+      await this.fsyncOff(dir);
+    } catch (err) {
+      // file systems that cannot sync a folder say so (as in syncFolder)
+      if (!FOLDER_SYNC_UNSUPPORTED.includes(errnoOf(err) ?? '')) throw err;
+    } finally {
+      closeSync(dir);
+    }
     this.newFile = false;
   }
 

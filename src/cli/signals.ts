@@ -12,6 +12,9 @@
  *   closed and kpfleet exits 130 at once. Files are written whole or not at all (output-files.ts,
  *   synchronous, so a signal is taken before or after a write, never in the middle).
  *
+ * The audit log failing during `apply` stops the run the same way (`stopApply`, the one path),
+ * then exit 74 (commands/apply.ts).
+ *
  * An uncaught exception or unhandled rejection (a bug) is reported as an internal error, exit 70:
  * outside `apply` at once, connections closed; during `apply` the run is aborted as for a signal,
  * so every host ends as above and is recorded and reported, waiting at most for the steps in
@@ -47,8 +50,12 @@ export interface ApplyPhase {
   abort: AbortController;
   /** The longest the steps in flight may still take (their timeouts) after an abort. */
   graceMs: number;
-  /** Called once the grace has run out after a crash: records the hosts still running. */
-  onAbandon: () => void;
+  /**
+   * Called once the grace has run out after a crash: records the hosts still running (written
+   * when it returns); resolves once they are on disk. kpfleet exits when it has, or
+   * CLOSE_WAIT_MS after (a hung disk does not hold the exit).
+   */
+  onAbandon: () => Promise<void> | undefined;
 }
 
 let guard: Guard | undefined;
@@ -75,11 +82,15 @@ function say(io: CliIo, text: string): void {
   }
 }
 
-/** Closes every open connection (at most CLOSE_WAIT_MS), then exits with `code`. */
-function endNow(code: number): void {
+/**
+ * Closes every open connection and waits for `also` (the abandoned hosts' audit records reaching
+ * the disk), all of it at most CLOSE_WAIT_MS, then exits with `code`.
+ */
+function endNow(code: number, also?: Promise<void>): void {
   if (guard) guard.ending = true;
   process.exitCode = code;
   const all = [...connections].map((c) => c.close().catch(() => undefined));
+  if (also !== undefined) all.push(also.catch(() => undefined));
   const timer = setTimeout(() => process.exit(code), CLOSE_WAIT_MS);
   void Promise.all(all).then(() => {
     clearTimeout(timer);
@@ -87,14 +98,26 @@ function endNow(code: number): void {
   });
 }
 
+/**
+ * Stops `apply`'s changes (the one way they stop early: a stop signal, a crash, or the audit log
+ * failing, apply-records.ts): `phase.abort` is aborted, so no new host or step starts, a step
+ * still waiting for its audit record is not sent, the steps in flight finish and are verified,
+ * every host ends in its known, reported state. Says `why` on stderr; false (and says nothing)
+ * when the run was already stopping.
+ */
+export function stopApply(phase: ApplyPhase, io: CliIo, why: string): boolean {
+  if (phase.abort.signal.aborted) return false;
+  phase.abort.abort();
+  say(io, `\n${why}: finishing the steps in flight; no new host or step starts\n`);
+  return true;
+}
+
 function onStop(sig: NodeJS.Signals): void {
   const g = guard;
   if (!g) return;
   g.signal ??= sig;
   if (g.apply) {
-    if (g.apply.abort.signal.aborted) return;
-    g.apply.abort.abort();
-    say(g.io, `\n${sig}: finishing the steps in flight; no new host or step starts\n`);
+    stopApply(g.apply, g.io, sig);
     return;
   }
   if (g.ending) return;
@@ -122,20 +145,18 @@ function onCrash(err: unknown): void {
     endNow(ExitCode.internal);
     return;
   }
-  if (!apply.abort.signal.aborted) {
-    apply.abort.abort();
-    say(g.io, 'finishing the steps in flight; no new host or step starts\n');
-  }
+  stopApply(apply, g.io, 'internal error');
   setTimeout(() => {
     if (g.ending || g.apply !== apply) return;
     say(
       g.io,
       'the steps in flight did not end in time: the hosts still being changed are recorded as of unknown state; read their facts again (kpfleet plan) before the next apply\n',
     );
+    let recorded: Promise<void> | undefined;
     try {
-      apply.onAbandon();
+      recorded = apply.onAbandon();
     } finally {
-      endNow(g.signal ? ExitCode.interrupted : ExitCode.internal);
+      endNow(g.signal ? ExitCode.interrupted : ExitCode.internal, recorded);
     }
   }, apply.graceMs).unref();
 }
@@ -165,6 +186,9 @@ export function exitDespitePendingIo(): void {
 /**
  * Once the command has ended with `code`: if a request that may never return is pending, the
  * process exits CLOSE_WAIT_MS later (the output written by then), else it ends by itself.
+ * Known limit: Node's exit joins libuv's thread pool, so while the fsync still holds its thread
+ * `process.exit` does not return either (test/integration/cli/hung-fsync.test.ts); only an fsync
+ * in another process would let kpfleet end then.
  */
 export function exitWhenDone(code: number): void {
   if (!pendingIo) return;
@@ -225,9 +249,7 @@ export function abortOnStopSignals(phase: ApplyPhase, io: CliIo): () => void {
     };
   }
   const onSignal = (sig: NodeJS.Signals): void => {
-    if (phase.abort.signal.aborted) return;
-    phase.abort.abort();
-    say(io, `\n${sig}: finishing the steps in flight; no new host or step starts\n`);
+    stopApply(phase, io, sig);
   };
   for (const sig of STOP_SIGNALS) process.on(sig, onSignal);
   return () => {

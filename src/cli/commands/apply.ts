@@ -28,7 +28,8 @@ import type { NextSteps } from '../../report/apply-next.ts';
 import type { CliIo } from '../io.ts';
 import { lineWriter } from '../io.ts';
 import { confirmed } from '../prompt.ts';
-import { abortOnStopSignals } from '../signals.ts';
+import { abortOnStopSignals, stopApply } from '../signals.ts';
+import type { ApplyPhase } from '../signals.ts';
 import { VERSION } from '../version.ts';
 import { makePlan, replanner } from '../../workflow/plan.ts';
 import { parseForks } from '../options.ts';
@@ -156,6 +157,26 @@ async function applyOver(
   const startedAt = new Date();
   const operator = `${userInfo().username}@${hostname()}`;
   const identity = configIdentity(config, io.cwd, plan.configFingerprint.sha256);
+  // Ctrl-C, SIGTERM, SIGHUP, a crash or the audit log failing: steps in flight finish (at most
+  // their timeouts), hosts are unlocked, records written
+  const phase: ApplyPhase = {
+    abort,
+    // steps sent in one exec (apply/batch.ts) finish together: each has its timeout
+    graceMs:
+      Math.max(
+        config.connection.commandTimeoutMs *
+          Math.max(1, maxOf(plan.hosts.map((h) => longestBatch(h.changes)))),
+        config.rollout.healthCheckTimeoutMs,
+      ) + RELEASE_MS,
+    onAbandon: () =>
+      audit?.abandon(
+        'kpfleet stopped on an internal error while changing this host and its steps did not end in time: its state is unknown; read its facts again (kpfleet plan) before the next apply',
+      ),
+  };
+  /** Why the audit log stopped the run (it failed first, before any signal): its error. */
+  let auditStopped: string | undefined;
+  /** The engine is changing hosts (a failure of the log after it, at `finish`, stops nothing). */
+  let changing = true;
   const audit =
     records.audit !== undefined && opts.check !== true && !nothing
       ? createAuditLog(
@@ -168,27 +189,19 @@ async function applyOver(
           },
           plannedHosts(plan),
           io,
+          undefined,
+          undefined,
+          // no change starts that no durable record names: the run stops as on Ctrl-C
+          (err) => {
+            if (
+              changing &&
+              stopApply(phase, io, `the audit log ${records.audit?.path ?? ''} failed`)
+            )
+              auditStopped = err instanceof Error ? err.message : String(err);
+          },
         )
       : undefined;
-  // Ctrl-C, SIGTERM, SIGHUP or a crash: steps in flight finish (at most their timeouts), hosts
-  // are unlocked, records written
-  const stopHandlers = abortOnStopSignals(
-    {
-      abort,
-      // steps sent in one exec (apply/batch.ts) finish together: each has its timeout
-      graceMs:
-        Math.max(
-          config.connection.commandTimeoutMs *
-            Math.max(1, maxOf(plan.hosts.map((h) => longestBatch(h.changes)))),
-          config.rollout.healthCheckTimeoutMs,
-        ) + RELEASE_MS,
-      onAbandon: () =>
-        audit?.abandon(
-          'kpfleet stopped on an internal error while changing this host and its steps did not end in time: its state is unknown; read its facts again (kpfleet plan) before the next apply',
-        ),
-    },
-    io,
-  );
+  const stopHandlers = abortOnStopSignals(phase, io);
   try {
     const next = nextSteps(
       opts,
@@ -209,6 +222,7 @@ async function applyOver(
       operator,
       signal: abort.signal,
       next,
+      engineEnded: () => (changing = false),
       ...(audit !== undefined ? { audit } : {}),
     });
     await audit?.finish(result.results);
@@ -231,8 +245,17 @@ async function applyOver(
     });
     // the audit records are already appended and fsynced, host by host; then the report
     const reported = writeApplyReport(report, records, io);
+    if (auditStopped !== undefined && result.interrupted)
+      io.stderr.write(
+        `The run stopped because the audit log failed (${auditStopped}): no step was sent after that, the steps in flight finished and were verified, and each host is in the state reported above. Apply again (with a working audit log) converges them.\n`,
+      );
+    // stopped by the audit log alone: not an interrupt (130) but the audit log's failure (74)
     return withRecordsExitCode(
-      applyExitCode(result.results, result.halted, result.interrupted),
+      applyExitCode(
+        result.results,
+        result.halted,
+        result.interrupted && auditStopped === undefined,
+      ),
       reported && (audit?.ok ?? true),
     );
   } finally {
@@ -262,6 +285,8 @@ interface RunContext {
   /** What the end of the run suggests, and where its records are. */
   next: NextSteps;
   audit?: AuditLog;
+  /** Called once the engine has returned (every host ended), before the last records are shown. */
+  engineEnded: () => void;
   /** `--wave K`: the engine runs wave K only (`apply/execute.ts` onlyWave). */
   onlyWave?: OnlyWave;
 }
@@ -295,7 +320,7 @@ async function runApply(
   // the audit log sees each event first; a host's end is shown once its end record is on disk
   const view = afterRecords(audit, show);
   try {
-    return await applyPlan({
+    const result = await applyPlan({
       plan,
       hosts: new Map(selected.hosts.map((h) => [h.host, h])),
       open: ctx.open,
@@ -322,6 +347,9 @@ async function runApply(
       // a host's `started` record is on disk before its first step sends anything
       ...(audit !== undefined ? { recorded: () => audit.durable() } : {}),
     });
+    // every host has ended: what the renderers still wait for stops nothing
+    ctx.engineEnded();
+    return result;
   } finally {
     await view.settled();
     if ('done' in renderer) await renderer.done();

@@ -3,7 +3,16 @@
  * files, driven by a scripted apply's events: what is on disk after each event is what a kill at
  * that moment would leave (docs/exit-codes.md, "Files kpfleet writes").
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  fstatSync,
+  fsync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { afterRecords, createAuditLog } from '../../../src/cli/apply-records.ts';
@@ -14,6 +23,9 @@ import type { FsyncOps } from '../../../src/cli/output-files.ts';
 import type { CliIo } from '../../../src/cli/io.ts';
 import { TMP_BASE } from '../../../lab/host-dir.ts';
 import { FP_BEFORE, scriptedRun } from '../../unit/report/apply-fixtures.ts';
+import { stopApply } from '../../../src/cli/signals.ts';
+import { kpatchInstall } from '../../../lab/model.ts';
+import { apply, EL9, filePatch, MemoryFleet } from '../../unit/apply/memory/harness.ts';
 
 const DIR = join(TMP_BASE, `audit-log-${String(process.pid)}`);
 const RUN = {
@@ -52,16 +64,11 @@ const eio = (): NodeJS.ErrnoException =>
 function heldFsyncs(): FsyncOps & {
   answer: (err: NodeJS.ErrnoException | null) => void;
   waiting: () => number;
-  syncFails: boolean;
 } {
   const held: ((err: NodeJS.ErrnoException | null) => void)[] = [];
   const ops = {
-    syncFails: false,
     fsync: (_fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
       held.push(cb);
-    },
-    fsyncSync: () => {
-      if (ops.syncFails) throw eio();
     },
     answer: (err: NodeJS.ErrnoException | null) => held.shift()?.(err),
     waiting: () => held.length,
@@ -267,6 +274,10 @@ describe('the audit log of a run', () => {
     const { log } = web01Started(fs, 20);
     const first = log.durable();
     fs.answer(null);
+    // then its folder's (a new file), off the main thread too
+    await new Promise((r) => setImmediate(r));
+    expect(fs.waiting()).toBe(1);
+    fs.answer(null);
     await first;
     expect(log.ok).toBe(true);
     const { results } = scriptedRun();
@@ -278,7 +289,7 @@ describe('the audit log of a run', () => {
     expect(onStderr()).toEqual([['db01', 'unchanged']]);
   });
 
-  it('after a failed fsync, another fsync is not taken as success: durable and syncNow fail, the text kept', async () => {
+  it('after a failed fsync, another fsync is not taken as success: durable fails, the text kept', async () => {
     const path = join(DIR, 'audit.jsonl');
     const fs = heldFsyncs();
     const file = new DurableAppender({ label: `the audit log ${path}`, path }, fs);
@@ -291,7 +302,6 @@ describe('the audit log of a run', () => {
     const again = file.durable();
     fs.answer(null);
     await expect(again).rejects.toThrow(/input\/output error/);
-    expect(() => file.syncNow()).toThrow(/input\/output error/);
     expect(file.unsynced()).toBe('one\ntwo\n');
     file.close();
   });
@@ -342,9 +352,7 @@ describe('the audit log of a run', () => {
       },
       durable: () => new Promise<void>((res) => fsyncs.push(res)),
       finish: (r) => real.finish(r),
-      abandon: (m) => {
-        real.abandon(m);
-      },
+      abandon: (m) => real.abandon(m),
       get ok() {
         return real.ok;
       },
@@ -376,5 +384,80 @@ describe('the audit log of a run', () => {
     const bare = afterRecords(undefined, (e) => plain.push(e));
     for (const e of events) bare.onEvent(e);
     expect(plain).toEqual(events);
+  });
+});
+
+describe('the audit log fails during a run: the run stops as on Ctrl-C (stopApply)', () => {
+  const CVE = filePatch('cve-2024-1086');
+  const MOD = CVE.module.name;
+  const PROJECT = { patches: [CVE], want: { 'cve-2024-1086': 'loaded' as const } };
+  const loaded = (h: { model: { sysfs: Map<string, { enabled: boolean }> } }): boolean =>
+    h.model.sysfs.get(MOD)?.enabled === true;
+
+  it("an fsync fails after h001's first step started: h001's next exec and h002's waiting step are never sent; both end interrupted, unlocked", async () => {
+    const path = join(DIR, 'audit.jsonl');
+    // the first fsync of the file (the started records) passes, every later one fails; its
+    // folder's are real
+    let n = 0;
+    const fs: FsyncOps = {
+      fsync: (fd, done) => {
+        if (fstatSync(fd).isDirectory()) {
+          fsync(fd, done);
+          return;
+        }
+        const fail = ++n > 1;
+        setImmediate(() => done(fail ? eio() : null));
+      },
+    };
+    const fleet = new MemoryFleet(2, PROJECT);
+    // h002 has the module installed already: one change (load) to h001's three (the upload,
+    // then install and load in one exec); its started record comes after h001's first fsync
+    kpatchInstall(fleet.host('h002').model, EL9, CVE.module.sha256, 'livepatch-cve-2024-1086.ko');
+    const plan = await fleet.plan();
+    const abort = new AbortController();
+    const phase = { abort, graceMs: 1000, onAbandon: () => undefined };
+    const planned = new Map(
+      plan.hosts.map((h) => [h.host, { fingerprint: null, changes: h.changes.map(String) }]),
+    );
+    const log = createAuditLog(
+      { label: `the audit log ${path}`, path },
+      RUN,
+      planned,
+      io,
+      fs,
+      1000,
+      () => stopApply(phase, io, `the audit log ${path} failed`),
+    );
+    const r = await apply(fleet, plan, {
+      forks: 2,
+      signal: abort.signal,
+      recorded: () => log.durable(),
+      onEvent: (e) => log.onEvent(e),
+    });
+    await log.finish(r.results);
+    expect(log.ok).toBe(false);
+    expect(r.interrupted).toBe(true);
+    const h1 = fleet.host('h001');
+    // the upload was done and verified; install and load never sent
+    expect(r.by.get('h001')?.steps.map((s) => s.change.action)).toEqual(['upload']);
+    expect(h1.log).not.toContain(`install ${MOD}`);
+    expect(h1.log).not.toContain(`load ${MOD}`);
+    expect(r.by.get('h001')).toMatchObject({
+      outcome: 'interrupted',
+      message: expect.stringMatching(/^interrupted after 1 of 3 changes/) as unknown,
+    });
+    expect(h1.lock).toBeUndefined();
+    // h002's started record was the failed fsync's: its step waited for it and was not sent
+    const h2 = fleet.host('h002');
+    expect(h2.log).toEqual(['hold', 'probe', 'release']);
+    expect(r.by.get('h002')).toMatchObject({
+      outcome: 'interrupted',
+      steps: [],
+      message: expect.stringMatching(/^interrupted after 0 of 1 changes/) as unknown,
+    });
+    expect(loaded(h2)).toBe(false);
+    expect(stderr).toContain(
+      `the audit log ${path} failed: finishing the steps in flight; no new host or step starts`,
+    );
   });
 });

@@ -444,7 +444,7 @@ describe.skipIf(process.getuid?.() !== 0)('out of space after the preflight', ()
     expect(leftOnDisk()).toEqual(['filler']);
   });
 
-  it('the audit log: a loud error (exit 74) with the records on stderr; the report is written', async () => {
+  it('the audit log: a loud error (exit 74) with the records on stderr; the run stops as on Ctrl-C, nothing sent; the report is written', async () => {
     const report = join(scratch, 'report.json');
     const r = await runOnFullDisk([
       'apply',
@@ -460,18 +460,21 @@ describe.skipIf(process.getuid?.() !== 0)('out of space after the preflight', ()
     expect(r.stderr).toMatch(
       /The audit records of this run from here on, not known to be in .*full\/audit\.jsonl/,
     );
-    // the first record failed (the host's `started`, before its first change): every record
-    // of the run is on stderr, the error said once
+    // the first record failed (the host's `started`, before its first change): the run stops
+    // there, the host's first step not sent; every record of the run is on stderr, the error
+    // said once
     const lines = r.stderr.split('\n').filter((l) => l.startsWith('{'));
     expect(lines.map((l) => JSON.parse(l) as unknown)).toEqual([
       expect.objectContaining({ host: 'lab001', result: 'started' }),
-      expect.objectContaining({ host: 'lab001', result: 'changed' }),
+      expect.objectContaining({ host: 'lab001', result: 'interrupted' }),
     ]);
-    expect(r.stderr.match(/while writing the audit log/g)).toHaveLength(1);
+    expect(r.stderr.match(/^error: .*while writing the audit log/gm)).toHaveLength(1);
+    expect(r.stderr).toContain('The run stopped because the audit log failed (no space left');
     expect(r.code).toBe(74);
-    expect(loaded()).toBe(true);
+    expect(loaded()).toBe(false);
     expect(JSON.parse(readFileSync(report, 'utf8'))).toMatchObject({
-      hosts: [{ host: 'lab001', outcome: 'changed' }],
+      interrupted: true,
+      hosts: [{ host: 'lab001', outcome: 'interrupted' }],
     });
     expect(leftOnDisk().filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });

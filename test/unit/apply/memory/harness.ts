@@ -172,6 +172,8 @@ export interface RunOptions {
   open?: (host: { host: string }) => Promise<Transport>;
   /** The audit log's `durable` (execute.ts recorded). */
   recorded?: () => Promise<void>;
+  /** Sees each event first, as the CLI's audit log does (the run's `events` are kept too). */
+  onEvent?: (e: ApplyEvent) => void;
 }
 
 export const count = (value: number): Amount => ({ kind: 'count', value });
@@ -214,7 +216,10 @@ export async function apply(fleet: MemoryFleet, plan: Plan, o: RunOptions = {}):
     now: () => new Date(RUN.since),
     ...(o.signal !== undefined ? { signal: o.signal } : {}),
     label: (c) => describeChange(c).label,
-    onEvent: (e) => events.push(e),
+    onEvent: (e) => {
+      o.onEvent?.(e);
+      events.push(e);
+    },
     ...(o.recorded !== undefined ? { recorded: o.recorded } : {}),
   });
   const refused = fleet.hosts.flatMap((h) => h.refused);
