@@ -14,7 +14,8 @@
  *
  * Wall seconds and controller CPU: kpfleet's process with its children (GNU time); Ansible's whole
  * process tree, its ControlPersist ssh masters included (they leave the tree: a cpuacct cgroup
- * holds them all); the floor's own CPU from its first connection to its last close. Ansible runs
+ * holds them all); the floor's own CPU from its first connection to its last close (its key parsed
+ * once, signing from a KeyObject, as kpfleet's transport does). Ansible runs
  * with its defaults (ControlMaster=auto, ControlPersist=60s, no pipelining: raw needs none) but
  * no `ssh -tt` (ANSIBLE_SSH_USETTY=False: the lab serves no pty, and OpenSSH gives up on a host
  * that refuses the pty it was told to force; raw needs none), host
