@@ -15,6 +15,7 @@ import { hostAddressProblem } from '../desired/connection-values.ts';
 import { readSshArgs, SSH_ARGS_VARS, type SshArgsReading } from '../desired/ssh-args.ts';
 import type { Inventory, InventoryHost } from '../inventory/types.ts';
 import { hostVarSources } from '../inventory/vars.ts';
+import { groupGraph } from '../inventory/graph.ts';
 import { isSecret, redactSecrets } from '../util/secrets.ts';
 import { scalarText, showValue } from '../util/show.ts';
 import type { Finding, KeyFileProblem } from './connection-vars.ts';
@@ -76,8 +77,9 @@ export function checkConnectionVars(inv: Inventory, input: InventoryConnectionIn
     if (f.hint !== undefined) d.hint = f.hint;
     found.set(key, { d, hosts: [host], perHost });
   };
+  const graph = groupGraph(inv);
   for (const [name, h] of inv.hosts) {
-    const sources = hostVarSources(inv, name);
+    const sources = hostVarSources(inv, name, graph);
     const vars = Object.fromEntries([...sources].map(([k, s]) => [k, s.value]));
     const siteOf = (key: string): Site => sources.get(key)?.site ?? hostSite(inv, h);
     const value = (key: string): unknown => sources.get(key)?.value;

@@ -7,6 +7,7 @@ import type { Diagnostic } from '../diagnostics.ts';
 import { connectionUserFinding, keyFileFinding } from './connection-vars.ts';
 import { checkConnectionVars } from './inventory-connection.ts';
 import { groupAncestry } from '../inventory/vars.ts';
+import { groupGraph } from '../inventory/graph.ts';
 import type { JsonPath } from './yaml-doc.ts';
 import { get } from './rules-context.ts';
 import type { RuleContext } from './rules-context.ts';
@@ -27,8 +28,9 @@ export function checkInventoryConnection(ctx: RuleContext, out: Diagnostic[]): v
   if (!inv) return;
   const { config } = ctx;
   // a host kpfleet would touch: one that a group of kpfleet.yml (`all` too) selects
+  const graph = groupGraph(inv);
   const touched = (host: string): boolean =>
-    groupAncestry(inv, host).some((g) => config.groups.has(g));
+    groupAncestry(inv, host, graph).some((g) => config.groups.has(g));
   const more = ctx.input.inventoryConnection ?? { env: {}, trustCommands: false };
   pushAll(out, checkConnectionVars(inv, { ...more, touched }));
 }

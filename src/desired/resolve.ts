@@ -7,7 +7,7 @@
 import type { Config, PatchState, UncoveredPolicy, UnmanagedPolicy } from '../config-model.ts';
 import { DEFAULTS, PATCH_STATES } from '../config-model.ts';
 import type { Inventory } from '../inventory/types.ts';
-import { depths } from '../inventory/graph.ts';
+import { groupGraph } from '../inventory/graph.ts';
 import { groupAncestry } from '../inventory/vars.ts';
 import { maxOf } from '../util/arrays.ts';
 
@@ -47,7 +47,8 @@ export function resolveDesired(
   inv: Inventory,
   hostNames?: readonly string[],
 ): ResolveResult {
-  const groupDepth = depths(inv);
+  const graph = groupGraph(inv);
+  const groupDepth = graph.depth;
   const conflicts = new Map<string, Conflict>();
   const addConflict = (c: Omit<Conflict, 'hosts'>, host: string): void => {
     const key = `${c.kind}|${c.subject}|${c.first.group}|${c.first.value}|${c.second.group}|${c.second.value}`;
@@ -59,7 +60,7 @@ export function resolveDesired(
   const hosts: HostDesired[] = [];
 
   for (const host of hostNames ?? [...inv.hosts.keys()]) {
-    const groups = groupAncestry(inv, host).filter((g) => config.groups.has(g));
+    const groups = groupAncestry(inv, host, graph).filter((g) => config.groups.has(g));
     // patch -> state -> groups
     const wanted = new Map<string, Map<PatchState, string[]>>();
     for (const g of groups) {

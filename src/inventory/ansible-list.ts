@@ -2,7 +2,7 @@
  * The JSON that `ansible-inventory -i INV --list` prints, built from an Inventory, so that
  * compatibility with Ansible can be checked structurally. Pure.
  */
-import { groupHosts } from './graph.ts';
+import { groupGraph, groupHosts } from './graph.ts';
 import type { Inventory } from './types.ts';
 import { hostVars } from './vars.ts';
 
@@ -62,9 +62,12 @@ export function inventoryToAnsibleList(inv: Inventory): AnsibleList {
   const hostvars: Record<string, Record<string, unknown>> = {};
   // ansible-inventory lists hosts in the order of the 'all' group (then any stray host).
   const order = new Set([...groupHosts(inv, 'all'), ...inv.hosts.keys()]);
+  const graph = groupGraph(inv);
   for (const h of order) {
     const vars = Object.fromEntries(
-      Object.entries(hostVars(inv, h)).filter(([k]) => !ANSIBLE_INTERNAL_VARS.includes(k)),
+      Object.entries(hostVars(inv, h, {}, graph)).filter(
+        ([k]) => !ANSIBLE_INTERNAL_VARS.includes(k),
+      ),
     );
     if (Object.keys(vars).length > 0) hostvars[h] = vars;
   }

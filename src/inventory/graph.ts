@@ -25,8 +25,7 @@ export function ancestorsOf(parents: Map<string, string[]>, group: string): Set<
 }
 
 /** Group depth as Ansible computes it: the longest path from a root ('all' is 0). */
-export function depths(inv: Inventory): Map<string, number> {
-  const parents = parentsMap(inv);
+export function depths(inv: Inventory, parents = parentsMap(inv)): Map<string, number> {
   const memo = new Map<string, number>();
   const visiting = new Set<string>();
   const depth = (g: string): number => {
@@ -42,6 +41,24 @@ export function depths(inv: Inventory): Map<string, number> {
   };
   for (const g of inv.groups.keys()) depth(g);
   return memo;
+}
+
+/**
+ * The group graph of a loaded inventory, walked once for every host: each group's parents and
+ * depth, and each distinct set of direct groups' ancestry (`groupAncestry`), which the hosts of
+ * a fleet share. Made for an inventory that no longer changes; one made before a change to its
+ * groups does not see it.
+ */
+export interface GroupGraph {
+  parents: Map<string, string[]>;
+  depth: Map<string, number>;
+  /** Direct groups (joined by NUL) → ancestry, as `groupAncestry` returns it. */
+  ancestry: Map<string, readonly string[]>;
+}
+
+export function groupGraph(inv: Inventory): GroupGraph {
+  const parents = parentsMap(inv);
+  return { parents, depth: depths(inv, parents), ancestry: new Map() };
 }
 
 /**

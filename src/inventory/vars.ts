@@ -1,5 +1,6 @@
 /** Variable precedence for one host, as Ansible's VariableManager merges inventory vars. Pure. */
-import { ancestorsOf, depths, parentsMap } from './graph.ts';
+import { ancestorsOf, groupGraph } from './graph.ts';
+import type { GroupGraph } from './graph.ts';
 import type {
   Inventory,
   InventoryGroup,
@@ -24,30 +25,38 @@ interface Layer {
 /**
  * Every group the host is in, ancestors included, in Ansible's precedence order (lowest first):
  * 'all', then the others sorted by (depth, ansible_group_priority, name), as `sort_groups` does.
- * Empty for an unknown host.
+ * Empty for an unknown host. Pass the inventory's `graph` when asking for many hosts: hosts in
+ * the same groups then share one walk (the answer is shared too: do not change it).
  */
-export function groupAncestry(inv: Inventory, host: string): string[] {
+export function groupAncestry(
+  inv: Inventory,
+  host: string,
+  graph: GroupGraph = groupGraph(inv),
+): readonly string[] {
   const h = inv.hosts.get(host);
   if (!h) return [];
-  const parents = parentsMap(inv);
+  const key = h.groups.join('\0');
+  const known = graph.ancestry.get(key);
+  if (known !== undefined) return known;
   const mine = new Set<string>();
   for (const g of h.groups) {
     mine.add(g);
-    for (const a of ancestorsOf(parents, g)) mine.add(a);
+    for (const a of ancestorsOf(graph.parents, g)) mine.add(a);
   }
   mine.delete('all');
-  const depth = depths(inv);
-  const key = (g: string): [number, number, string] => [
-    depth.get(g) ?? 0,
+  const order = (g: string): [number, number, string] => [
+    graph.depth.get(g) ?? 0,
     inv.groups.get(g)?.priority ?? 1,
     g,
   ];
   const sorted = [...mine].sort((a, b) => {
-    const [da, pa, na] = key(a);
-    const [db, pb, nb] = key(b);
+    const [da, pa, na] = order(a);
+    const [db, pb, nb] = order(b);
     return da - db || pa - pb || (na < nb ? -1 : na > nb ? 1 : 0);
   });
-  return inv.groups.has('all') ? ['all', ...sorted] : sorted;
+  const out = inv.groups.has('all') ? ['all', ...sorted] : sorted;
+  graph.ancestry.set(key, out);
+  return out;
 }
 
 /**
@@ -59,17 +68,18 @@ export function hostVars(
   inv: Inventory,
   host: string,
   base: Record<string, unknown> = {},
+  graph?: GroupGraph,
 ): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };
-  for (const layer of hostLayers(inv, host)) Object.assign(out, layer.vars);
+  for (const layer of hostLayers(inv, host, graph)) Object.assign(out, layer.vars);
   return out;
 }
 
 /** The layers `hostVars` merges, lowest precedence first (none for an unknown host). */
-function hostLayers(inv: Inventory, host: string): Layer[] {
+function hostLayers(inv: Inventory, host: string, graph?: GroupGraph): Layer[] {
   const h = inv.hosts.get(host);
   if (!h) return [];
-  const groups = groupAncestry(inv, host)
+  const groups = groupAncestry(inv, host, graph)
     .map((g) => inv.groups.get(g))
     .filter((g): g is InventoryGroup => g !== undefined);
   const own = (l: VarLayers): Layer => ({ vars: l.inventory, sites: l.inventorySites });
@@ -90,9 +100,13 @@ export interface VarSource {
 }
 
 /** `hostVars` (without `base`), each value with its site: where a diagnostic about it points. */
-export function hostVarSources(inv: Inventory, host: string): Map<string, VarSource> {
+export function hostVarSources(
+  inv: Inventory,
+  host: string,
+  graph?: GroupGraph,
+): Map<string, VarSource> {
   const out = new Map<string, VarSource>();
-  for (const layer of hostLayers(inv, host)) {
+  for (const layer of hostLayers(inv, host, graph)) {
     for (const [k, value] of Object.entries(layer.vars)) {
       const site = layer.sites?.[k];
       out.set(k, site ? { value, site } : { value });

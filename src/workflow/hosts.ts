@@ -12,6 +12,8 @@ import type { ConnectionContext } from '../desired/connection.ts';
 import { resolveDesired } from '../desired/resolve.ts';
 import type { Inventory } from '../inventory/types.ts';
 import { hostVars } from '../inventory/vars.ts';
+import { groupGraph } from '../inventory/graph.ts';
+import type { GroupGraph } from '../inventory/graph.ts';
 import type { Shard } from '../inventory/shard.ts';
 
 export interface SelectedHosts {
@@ -38,8 +40,9 @@ function connectionOf(
   inventory: Inventory,
   ctx: ConnectionContext,
   host: string,
+  graph: GroupGraph,
 ): HostConnection {
-  return resolveConnection(host, config.connection, hostVars(inventory, host), ctx);
+  return resolveConnection(host, config.connection, hostVars(inventory, host, {}, graph), ctx);
 }
 
 /**
@@ -53,8 +56,9 @@ export function selectHosts(
 ): SelectedHosts {
   const { config, inventory, resolvePath, connectionContext } = project;
   const resolved = new Map<string, HostConnection>();
+  const graph = groupGraph(inventory);
   const hosts = names.map((h) => {
-    const conn = connectionOf(config, inventory, connectionContext, h);
+    const conn = connectionOf(config, inventory, connectionContext, h, graph);
     resolved.set(h, conn);
     return loginUser !== undefined ? { ...conn, user: loginUser } : conn;
   });
@@ -65,12 +69,13 @@ export function selectHosts(
 export function projectFingerprint(selected: SelectedHosts): ConfigFingerprint {
   const { config, inventory, connectionContext, resolved } = selected;
   const desired = resolveDesired(config, inventory).hosts;
+  const graph = groupGraph(inventory);
   return configFingerprint(
     config,
     desired.map((d) => ({
       desired: d,
       connection:
-        resolved?.get(d.host) ?? connectionOf(config, inventory, connectionContext, d.host),
+        resolved?.get(d.host) ?? connectionOf(config, inventory, connectionContext, d.host, graph),
     })),
   );
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { inventoryToAnsibleList } from '../../../src/inventory/ansible-list.ts';
 import { parseInventory } from '../../../src/inventory/parse.ts';
+import { groupGraph } from '../../../src/inventory/graph.ts';
 import { groupAncestry, hostVars } from '../../../src/inventory/vars.ts';
 
 function ini(text: string) {
@@ -35,6 +36,22 @@ describe('groupAncestry', () => {
     const inv = ini('h\n');
     expect(groupAncestry(inv, 'h')).toEqual(['all', 'ungrouped']);
     expect(groupAncestry(inv, 'nope')).toEqual([]);
+  });
+
+  it('walks the graph once for the hosts that share their groups (one graph for the inventory)', () => {
+    const hosts = (g: string, n: number) =>
+      Array.from({ length: n }, (_, i) => `${g}${String(i)}`).join('\n');
+    const inv = ini(
+      `[web]\n${hosts('w', 50)}\n[db]\n${hosts('d', 50)}\nboth\n[web:children]\nedge\n[edge]\nboth\n[prod:children]\nweb\ndb\n`,
+    );
+    const graph = groupGraph(inv);
+    for (const h of inv.hosts.keys()) {
+      expect(groupAncestry(inv, h, graph)).toEqual(groupAncestry(inv, h));
+      expect(hostVars(inv, h, {}, graph)).toEqual(hostVars(inv, h));
+    }
+    // web's hosts, db's hosts, and `both` (in db and edge): three walks for 101 hosts
+    expect(graph.ancestry.size).toBe(3);
+    expect(groupAncestry(inv, 'both', graph)).toEqual(['all', 'prod', 'db', 'web', 'edge']);
   });
 });
 
