@@ -314,6 +314,34 @@ describe('the connection or the lock lost mid-run', () => {
     );
   });
 
+  it("DRAIN when the connection was lost before a rollback step was sent (it waited for its record): not named as this run's own step", async () => {
+    const { fleet, h, plan } = await planned(ONE);
+    loadFails(h);
+    // the connection (and the lock with it) goes while the rollback's first step waits for the
+    // audit log: the step is refused before it is sent, and every exec of the run had ended
+    let rollingBack = false;
+    let dropped = false;
+    h.faults.drainOnHold = (n) => n === 2;
+    const r = await apply(fleet, plan, {
+      onEvent: (e) => {
+        if (e.type === 'step-start' && e.rollback) rollingBack = true;
+      },
+      recorded: () => {
+        if (rollingBack && !dropped) {
+          dropped = true;
+          h.endLock(true);
+        }
+        return Promise.resolve();
+      },
+    });
+    expect(dropped).toBe(true);
+    expect(r.results[0]?.outcome).toBe('rollback-failed');
+    expect(r.results[0]?.message).toMatch(
+      /its lock could not be taken again for the rollback \(a step of a run that held the host after this run lost its connection was still running on the host after waiting for it \(every step of this run had ended\)\)/,
+    );
+    expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([]);
+  });
+
   it('DRAIN at the first lock of a run: a step of an earlier run, nothing done', async () => {
     const { fleet, h, plan, before } = await planned(ONE);
     h.faults.drainOnHold = (n) => n === 1;
