@@ -70,6 +70,18 @@ export interface ApplyOptions<H extends { host: string }> {
   recorded?: () => Promise<void>;
 }
 
+/** A host's message when an interrupt came before it started (outcome `skipped`). */
+export const NOT_STARTED_INTERRUPTED = 'interrupted before it started';
+
+/** Whether an interrupt cut a host short: stopped between its changes, or not started. */
+export function cutShort(results: readonly HostResult[]): boolean {
+  return results.some(
+    (r) =>
+      r.outcome === 'interrupted' ||
+      (r.outcome === 'skipped' && r.message === NOT_STARTED_INTERRUPTED),
+  );
+}
+
 export interface ApplyResult {
   results: HostResult[];
   halted: boolean;
@@ -125,7 +137,7 @@ export async function applyPlan<H extends { host: string }>(
             n,
             halted
               ? 'halted: earlier waves failed more than max_failures allows'
-              : 'interrupted before it started',
+              : NOT_STARTED_INTERRUPTED,
           ),
         );
       }
@@ -134,7 +146,7 @@ export async function applyPlan<H extends { host: string }>(
     o.onEvent({ type: 'wave-start', wave: n, hosts: wave.map((h) => h.host) });
     await mapLimit(wave, o.forks, async (hp) => {
       let r: HostResult;
-      if (o.signal?.aborted === true) r = skipped(hp, n, 'interrupted before it started');
+      if (o.signal?.aborted === true) r = skipped(hp, n, NOT_STARTED_INTERRUPTED);
       else {
         o.onEvent({ type: 'host-start', host: hp.host, wave: n });
         r = await runHost(o, hp, n);
