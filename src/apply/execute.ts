@@ -208,10 +208,11 @@ async function runHost<H extends { host: string }>(
     ...extra,
   });
   /** An error thrown on the way: the host is unreachable (no connection) or failed. */
-  const thrown = (err: unknown): HostResult => {
+  /** `kept`: where the modules it uninstalled are kept (`keptStash`), once the session began. */
+  const thrown = (err: unknown, kept = ''): HostResult => {
     const e = errorInfo(err);
     const lost = err instanceof AppError && err.exitCode === ExitCode.unreachable;
-    return result(lost ? 'unreachable' : 'failed', e.message, { error: e });
+    return result(lost ? 'unreachable' : 'failed', `${e.message}${kept}`, { error: e });
   };
   const conn = o.hosts.get(hp.host);
   if (!conn) return result('unreachable', 'not in the inventory any more');
@@ -340,7 +341,8 @@ async function runHost<H extends { host: string }>(
       r.after === undefined ? { before } : { before, after: r.after },
     );
   } catch (err) {
-    return thrown(err);
+    // the stash is kept (s.keepStash is cleared only on the ways out that return)
+    return thrown(err, s.keepStash ? keptStash(steps, o.runId) : '');
   } finally {
     await endSession(s, o.runId, () => phase('unlock'));
   }
