@@ -70,6 +70,18 @@ export interface ApplyOptions<H extends { host: string }> {
   recorded?: () => Promise<void>;
 }
 
+/** A host's message when an interrupt came before it started (outcome `skipped`). */
+export const NOT_STARTED_INTERRUPTED = 'interrupted before it started';
+
+/** Whether an interrupt cut a host short: stopped between its changes, or not started. */
+export function cutShort(results: readonly HostResult[]): boolean {
+  return results.some(
+    (r) =>
+      r.outcome === 'interrupted' ||
+      (r.outcome === 'skipped' && r.message === NOT_STARTED_INTERRUPTED),
+  );
+}
+
 export interface ApplyResult {
   results: HostResult[];
   halted: boolean;
@@ -125,7 +137,7 @@ export async function applyPlan<H extends { host: string }>(
             n,
             halted
               ? 'halted: earlier waves failed more than max_failures allows'
-              : 'interrupted before it started',
+              : NOT_STARTED_INTERRUPTED,
           ),
         );
       }
@@ -134,7 +146,7 @@ export async function applyPlan<H extends { host: string }>(
     o.onEvent({ type: 'wave-start', wave: n, hosts: wave.map((h) => h.host) });
     await mapLimit(wave, o.forks, async (hp) => {
       let r: HostResult;
-      if (o.signal?.aborted === true) r = skipped(hp, n, 'interrupted before it started');
+      if (o.signal?.aborted === true) r = skipped(hp, n, NOT_STARTED_INTERRUPTED);
       else {
         o.onEvent({ type: 'host-start', host: hp.host, wave: n });
         r = await runHost(o, hp, n);
@@ -196,10 +208,11 @@ async function runHost<H extends { host: string }>(
     ...extra,
   });
   /** An error thrown on the way: the host is unreachable (no connection) or failed. */
-  const thrown = (err: unknown): HostResult => {
+  /** `kept`: where the modules it uninstalled are kept (`keptStash`), once the session began. */
+  const thrown = (err: unknown, kept = ''): HostResult => {
     const e = errorInfo(err);
     const lost = err instanceof AppError && err.exitCode === ExitCode.unreachable;
-    return result(lost ? 'unreachable' : 'failed', e.message, { error: e });
+    return result(lost ? 'unreachable' : 'failed', `${e.message}${kept}`, { error: e });
   };
   const conn = o.hosts.get(hp.host);
   if (!conn) return result('unreachable', 'not in the inventory any more');
@@ -328,7 +341,8 @@ async function runHost<H extends { host: string }>(
       r.after === undefined ? { before } : { before, after: r.after },
     );
   } catch (err) {
-    return thrown(err);
+    // the stash is kept (s.keepStash is cleared only on the ways out that return)
+    return thrown(err, s.keepStash ? keptStash(steps, o.runId) : '');
   } finally {
     await endSession(s, o.runId, () => phase('unlock'));
   }

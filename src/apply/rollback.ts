@@ -250,7 +250,6 @@ export async function rollBack(
           return lockEnded(i);
         }
         const facts = await gatherFacts(s.t);
-        stepInFlight = true;
         const { record: rec, unknown } = await runStep(
           o,
           s.t,
@@ -261,6 +260,9 @@ export async function rollBack(
           { facts, staging: f.staging, lockLost: f.lockLost },
           true,
         );
+        // sent and not seen to end (`unknown`): not a step refused before it was sent (the lock
+        // lost while it waited for its audit record), nor one whose exec came back
+        stepInFlight = unknown;
         s.steps.push(rec);
         // the connection went during the step (and its lock with it): the step is run again
         if (!rec.ok && lostWithConnection()) throw new RollbackConnectionLost();

@@ -153,10 +153,14 @@ export function createAuditLog(
   const ended = new Set<string>();
   const file = new DurableAppender(target, fsyncs);
   let failed = false;
+  /** Resolves when the log fails: every wait under way ends then (not each at its own bound). */
+  let onFailed: () => void = () => undefined;
+  const failedNow = new Promise<void>((resolve) => (onFailed = resolve));
   /** The first failure: the error, then from here on everything to stderr (later ones: nothing). */
   const fail = (err: unknown): void => {
     if (failed) return;
     failed = true;
+    onFailed();
     try {
       printError(io, err);
       io.stderr.write(
@@ -203,7 +207,7 @@ export function createAuditLog(
       }, fsyncWaitMs);
     });
     try {
-      await Promise.race([file.durable(), hung]);
+      await Promise.race([file.durable(), hung, failedNow]);
     } catch (err) {
       // hosts waiting at once all see the one failed fsync: said once
       fail(err);

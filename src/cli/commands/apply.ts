@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import type { ApplyEvent, HostResult } from '../../apply/events.ts';
-import { applyPlan } from '../../apply/execute.ts';
+import { applyPlan, cutShort } from '../../apply/execute.ts';
 import { longestBatch } from '../../apply/host-changes.ts';
 import { maxOf } from '../../util/arrays.ts';
 import { OUTCOMES } from '../../apply/outcomes.ts';
@@ -226,10 +226,14 @@ async function applyOver(
       ...(audit !== undefined ? { audit } : {}),
     });
     await audit?.finish(result.results);
+    // stopped by the audit log: interrupted only if that cut a host short (a log that fails as
+    // the last host ends, its end record not written, stopped nothing)
+    const interrupted =
+      result.interrupted && (auditStopped === undefined || cutShort(result.results));
     const report = buildApplyReport({
       results: result.results,
       halted: result.halted,
-      interrupted: result.interrupted,
+      interrupted,
       check: opts.check === true,
       startedAt: startedAt.toISOString(),
       durationMs: Date.now() - startedAt.getTime(),
@@ -245,17 +249,13 @@ async function applyOver(
     });
     // the audit records are already appended and fsynced, host by host; then the report
     const reported = writeApplyReport(report, records, io);
-    if (auditStopped !== undefined && result.interrupted)
+    if (auditStopped !== undefined && interrupted)
       io.stderr.write(
         `The run stopped because the audit log failed (${auditStopped}): no step was sent after that, the steps in flight finished and were verified, and each host is in the state reported above. Apply again (with a working audit log) converges them.\n`,
       );
     // stopped by the audit log alone: not an interrupt (130) but the audit log's failure (74)
     return withRecordsExitCode(
-      applyExitCode(
-        result.results,
-        result.halted,
-        result.interrupted && auditStopped === undefined,
-      ),
+      applyExitCode(result.results, result.halted, interrupted && auditStopped === undefined),
       reported && (audit?.ok ?? true),
     );
   } finally {

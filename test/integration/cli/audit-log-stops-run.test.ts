@@ -19,6 +19,8 @@ import type { LabHost } from '../../../lab/lab.ts';
 import { TMP_BASE } from '../../../lab/host-dir.ts';
 
 const fsyncs: { files: number; failFrom: number } = { files: 0, failFrom: Infinity };
+/** Writes to an audit log (a `.jsonl` file), failing from the Nth on: a disk that fills up. */
+const writes: { n: number; failFrom: number } = { n: 0, failFrom: Infinity };
 
 vi.mock('node:fs', async (importOriginal) => {
   const fs = await importOriginal<typeof FsModule>();
@@ -29,7 +31,18 @@ vi.mock('node:fs', async (importOriginal) => {
     }
     fs.fsync(fd, done);
   };
-  return { ...fs, fsync, default: { ...fs, fsync } };
+  const writeSync = ((fd: number, ...rest: unknown[]): number => {
+    let path = '';
+    try {
+      path = fs.readlinkSync(`/proc/self/fd/${String(fd)}`);
+    } catch {
+      // not a file of ours
+    }
+    if (path.endsWith('.jsonl') && ++writes.n >= writes.failFrom)
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    return (fs.writeSync as (fd: number, ...a: unknown[]) => number)(fd, ...rest);
+  }) as typeof fs.writeSync;
+  return { ...fs, fsync, writeSync, default: { ...fs, fsync, writeSync } };
 });
 
 const LAB_DIR = join(TMP_BASE, `audit-log-stops-${String(process.pid)}`);
@@ -73,6 +86,8 @@ let report: string;
 beforeEach(() => {
   fsyncs.files = 0;
   fsyncs.failFrom = Infinity;
+  writes.n = 0;
+  writes.failFrom = Infinity;
   caseNo++;
   log = join(dir, `audit-${String(caseNo)}.jsonl`);
   report = join(dir, `report-${String(caseNo)}.json`);
@@ -170,5 +185,22 @@ describe('the audit log fails during apply: the run stops as on Ctrl-C, exit 74'
     const rep = JSON.parse(readFileSync(report, 'utf8')) as Report;
     expect(rep.interrupted).toBe(false);
     expect(rep.hosts.map((x) => [x.host, x.outcome])).toEqual([[h.name, 'changed']]);
+  }, 60_000);
+  it('the last end record cannot be written (a full disk) as the last host ends: nothing was cut short, so the report is not interrupted and no stop is claimed; exit 74', async () => {
+    const h = hosts[1] as LabHost;
+    await h.sim.run(['kpatch', 'force', 'unload', CVE.module]);
+    await h.sim.run(['kpatch', 'uninstall', '-k', EL9, CVE.module]);
+    rmSync(join(h.sim.root, 'var/lib/kpfleet'), { recursive: true, force: true });
+    expect(patched(h)).toEqual(untouched);
+    // its started record is written, its end record (at host-end, in the engine) is not
+    writes.failFrom = 2;
+    const r = await apply('--limit', h.name);
+    expect(r.code, r.stdout + r.stderr).toBe(74);
+    expect(patched(h)).toEqual({ installed: true, loaded: true });
+    expect(r.stderr).toMatch(/^error: .*while writing the audit log/m);
+    expect(r.stderr).not.toContain('The run stopped because');
+    const rep = JSON.parse(readFileSync(report, 'utf8')) as Report;
+    expect(rep.hosts.map((x) => [x.host, x.outcome])).toEqual([[h.name, 'changed']]);
+    expect(rep.interrupted).toBe(false);
   }, 60_000);
 });

@@ -103,6 +103,12 @@ function onDisk(path: string): [string, string][] {
     });
 }
 
+const web03Result = () => {
+  const r = scriptedRun().results.find((x) => x.host === 'web03');
+  if (r === undefined) throw new Error('no web03 in the scripted run');
+  return r;
+};
+
 /** An audit log at DIR/audit.jsonl (`fs`: its fsyncs) whose web01 started; web03's end, to come. */
 function web01Started(fs?: FsyncOps, fsyncWaitMs?: number) {
   const path = join(DIR, 'audit.jsonl');
@@ -267,6 +273,23 @@ describe('the audit log of a run', () => {
       ['web03', 'locked'],
     ]);
     expect(onDisk(path)).toEqual([['web01', 'started']]);
+  });
+
+  it('once the log failed at the bound, every wait already under way ends too (not each at its own bound)', async () => {
+    const fs = heldFsyncs();
+    const { log } = web01Started(fs, 200);
+    const t0 = performance.now();
+    const first = log.durable();
+    await new Promise((r) => setTimeout(r, 150));
+    // a rollback step's wait (or a host end's), begun just before the first wait's bound
+    log.onEvent({ type: 'host-end', result: web03Result() });
+    const second = log.durable();
+    await first;
+    expect(log.ok).toBe(false);
+    const failedAt = performance.now() - t0;
+    await second;
+    // the log failed: nothing more is waited for (before: the second wait ran its own 200 ms)
+    expect(performance.now() - t0 - failedAt).toBeLessThan(100);
   });
 
   it('the end of the run waits for its fsync off the main thread, bounded: a hung disk does not hold it', async () => {

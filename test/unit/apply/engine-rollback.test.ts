@@ -14,6 +14,7 @@ import type { ModelHost } from '../../../lab/model.ts';
 import type { Project } from './memory/harness.ts';
 import { apply, EL9, filePatch, MemoryFleet, RUN } from './memory/harness.ts';
 import type { MemoryHost } from './memory/transport.ts';
+import { ConnectionLostError } from '../../../src/transport/errors.ts';
 
 const CVE = filePatch('cve-2024-1086');
 const MOD = CVE.module.name;
@@ -314,6 +315,34 @@ describe('the connection or the lock lost mid-run', () => {
     );
   });
 
+  it("DRAIN when the connection was lost before a rollback step was sent (it waited for its record): not named as this run's own step", async () => {
+    const { fleet, h, plan } = await planned(ONE);
+    loadFails(h);
+    // the connection (and the lock with it) goes while the rollback's first step waits for the
+    // audit log: the step is refused before it is sent, and every exec of the run had ended
+    let rollingBack = false;
+    let dropped = false;
+    h.faults.drainOnHold = (n) => n === 2;
+    const r = await apply(fleet, plan, {
+      onEvent: (e) => {
+        if (e.type === 'step-start' && e.rollback) rollingBack = true;
+      },
+      recorded: () => {
+        if (rollingBack && !dropped) {
+          dropped = true;
+          h.endLock(true);
+        }
+        return Promise.resolve();
+      },
+    });
+    expect(dropped).toBe(true);
+    expect(r.results[0]?.outcome).toBe('rollback-failed');
+    expect(r.results[0]?.message).toMatch(
+      /its lock could not be taken again for the rollback \(a step of a run that held the host after this run lost its connection was still running on the host after waiting for it \(every step of this run had ended\)\)/,
+    );
+    expect(h.log.filter((l) => l.startsWith('rollback '))).toEqual([]);
+  });
+
   it('DRAIN at the first lock of a run: a step of an earlier run, nothing done', async () => {
     const { fleet, h, plan, before } = await planned(ONE);
     h.faults.drainOnHold = (n) => n === 1;
@@ -527,6 +556,36 @@ describe('the connection or the lock lost mid-run', () => {
       message: `its lock on the host ended after 2 of 4 changes (kpfleet unlock, or the host ended it): no further change was made, each one done was verified; apply again converges it (the modules it uninstalled are kept in ${STASH_ROOT}/${RUN.runId})`,
     });
     expect(h.stash.size).toBe(1);
+  });
+
+  it('the connection lost during the health check after an uninstall: the message names where the copy is kept', async () => {
+    const { fleet, h, plan } = await planned(ONE, (m) => {
+      const stale = { name: MOD, kernel: EL9, replace: false, sha256: 'f'.repeat(64) };
+      m.files.set(stale.sha256, stale);
+      kpatchInstall(m, EL9, stale.sha256, 'livepatch-cve-2024-1086.ko');
+    });
+    const r = await apply(fleet, plan, {
+      healthCheck: HEALTH,
+      open: () => {
+        const t = h.open();
+        const exec = t.exec.bind(t);
+        t.exec = (command, o) =>
+          o?.step === 'health check'
+            ? Promise.reject(
+                new ConnectionLostError('the connection was lost during health check', {
+                  host: h.name,
+                  step: 'health check',
+                }),
+              )
+            : exec(command, o);
+        return Promise.resolve(t);
+      },
+    });
+    expect(r.results[0]?.outcome).toBe('unreachable');
+    expect(h.stash.size).toBe(1);
+    expect(r.results[0]?.message).toContain(
+      `(the modules it uninstalled are kept in ${STASH_ROOT}/${RUN.runId})`,
+    );
   });
 
   it('the lock ended during the rollback of an uninstall: the message names where the copy is kept', async () => {
