@@ -129,16 +129,14 @@ const INTERRUPT_BUDGET = 1024 * 1024;
 
 /**
  * Sets V8's tier-up budget for a short run, before any of kpfleet's code runs; not when the user
- * gave one themselves (on the command line or in NODE_OPTIONS). The flag is V8's and has the same
- * name and meaning in the V8 of every Node that kpfleet supports (20, 22, 24).
+ * gave one on node's command line (Node refuses it in NODE_OPTIONS). The flag is V8's and has the
+ * same name and meaning in the V8 of every Node that kpfleet supports (20, 22, 24).
  */
 function tierUpLater(
   execArgv = process.execArgv,
-  nodeOptions = process.env.NODE_OPTIONS ?? '',
   set = (flag) => require('node:v8').setFlagsFromString(flag),
 ) {
-  const given = (s) => /--interrupt[-_]budget\b/.test(s);
-  if (execArgv.some(given) || given(nodeOptions)) return false;
+  if (execArgv.some((a) => /^--interrupt[-_]budget(=|$)/.test(a))) return false;
   set(`--interrupt-budget=${INTERRUPT_BUDGET}`);
   return true;
 }

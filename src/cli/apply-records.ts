@@ -199,7 +199,7 @@ export function createAuditLog(
         exitDespitePendingIo();
         reject(
           new OutputFileError(
-            `an fsync did not return within ${String(fsyncWaitMs / 1000)} s (a hung disk or network file system) while writing ${target.label}`,
+            `records were not on disk ${String(fsyncWaitMs / 1000)} s after they were written (an fsync hung: a hung disk or network file system) while writing ${target.label}`,
             target.path,
             { hint: 'put the audit log on a local disk (--audit-log FILE)' },
           ),
