@@ -22,6 +22,34 @@ export interface Rollout {
   rebootDueAfterMs?: number;
 }
 
+/**
+ * What a module file's appended signature says, read on the controller
+ * (`config/module-signature.ts`): what `modinfo` shows as `signer`, `sig_key`, `sig_hashalgo`.
+ * `signed: false`: no `~Module signature appended~` trailer at all.
+ */
+export type ModuleSignature =
+  | { signed: false }
+  | {
+      signed: true;
+      /**
+       * `struct module_signature`'s id_type as modinfo names it: `PKCS#7` (the only kind a kernel
+       * checks; since 4.3 it refuses any other as unsupported crypto, ENOPKG, like an unsigned
+       * module), `PGP`, `X509`, or `id_type N`. Absent when the trailer is too short to hold it.
+       */
+      idType?: string;
+      /** The signing certificate's issuer CN (modinfo's `signer`); absent where not known. */
+      signer?: string;
+      /** The certificate's serial number (modinfo's `sig_key`): `1A:2B:…`; or the subject key id. */
+      keyId?: string;
+      /** The digest algorithm: `sha256`, `sha384`, `sha512`, `sha1`, …, or a dotted OID. */
+      hashAlgo?: string;
+      /**
+       * Why the trailer or its PKCS#7 cannot be read. A kernel refuses such a module on every host,
+       * enforcing signatures or not (EBADMSG).
+       */
+      malformed?: string;
+    };
+
 export type PatchSource =
   | {
       kind: 'file';
