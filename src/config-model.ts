@@ -56,6 +56,8 @@ export type PatchSource =
       /** absolute */ path: string;
       /** as written */ written: string;
       sha256: string;
+      /** The file's signature, read by the loader (config/load.ts); absent when it was not read. */
+      signature?: ModuleSignature;
     }
   | { kind: 'rpm'; package: string };
 

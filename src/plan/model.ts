@@ -5,6 +5,7 @@
  */
 
 import type { ConfigFingerprint } from '../config/fingerprint.ts';
+import type { ModuleSignature } from '../config-model.ts';
 import type { ErrorInfo } from '../errors.ts';
 
 export const PLAN_FORMAT = 'kpfleet-plan';
@@ -41,6 +42,11 @@ export interface UploadChange extends ChangeBase {
   sha256: string;
   /** Where on the host (a staging folder kpfleet owns). */
   destination: string;
+  /**
+   * The file's appended signature as the controller read it (`config/module-signature.ts`).
+   * Absent in plans made before kpfleet read it, or from a configuration not loaded from files.
+   */
+  signature?: ModuleSignature;
 }
 
 /** `kpatch install -k <kernel> -- <file>`: copy into /var/lib/kpatch/<kernel>/, enable the service. */

@@ -95,6 +95,15 @@ function declaredFor(c: Change & { patch: string }, r: HostRules, bad: Bad, load
   return d.p;
 }
 
+/** JSON with every object's keys in order: the order in which a file lists them does not matter. */
+export function canonicalJson(v: unknown): string | undefined {
+  return JSON.stringify(v, (_key, x: unknown) =>
+    x !== null && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : x,
+  );
+}
+
 function same(
   field: string,
   planned: unknown,
@@ -102,7 +111,7 @@ function same(
   bad: Bad,
   what = 'kpfleet.yml declares',
 ): void {
-  if (JSON.stringify(planned) !== JSON.stringify(declared))
+  if (canonicalJson(planned) !== canonicalJson(declared))
     bad(field, `the plan says ${shown(planned)}, ${what} ${shown(declared)}`);
 }
 
@@ -133,6 +142,8 @@ export function checkChange(c: Change, o: Order, r: HostRules, bad: Bad): void {
       same('source', c.source, p.source.written, bad);
       same('sha256', c.sha256, p.source.sha256, bad);
       same('destination', c.destination, stagedAs(p), bad, 'kpfleet stages it as');
+      // what a reviewer read of the file's signature is what the file says
+      same('signature', c.signature ?? null, p.source.signature ?? null, bad, 'the file says');
       return;
     }
     case 'install': {

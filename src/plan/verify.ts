@@ -19,7 +19,7 @@
 import type { Patch } from '../config-model.ts';
 import type { HostDesired } from '../desired/resolve.ts';
 import type { Change, HostPlan } from './model.ts';
-import { checkChange, rulesFor, shown, type Order } from './verify-change.ts';
+import { canonicalJson, checkChange, rulesFor, shown, type Order } from './verify-change.ts';
 import { plural } from '../util/text.ts';
 
 export { shown } from './verify-change.ts';
@@ -92,11 +92,11 @@ export function diffChanges(
     if (a === undefined || b === undefined) {
       return `the plan has ${plural(saved.length, 'change')}, kpfleet plans ${String(planned.length)} now`;
     }
-    // field by field (every value is a string, boolean or list of strings): the order in which
-    // a file lists the keys of a change does not matter
+    // field by field (a string, boolean, list of strings, or an upload's signature): the order
+    // in which a file lists the keys of a change, or of its signature, does not matter
     const fields = (c: Change) => c as unknown as Record<string, unknown>;
     const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
-    const field = keys.find((k) => JSON.stringify(fields(a)[k]) !== JSON.stringify(fields(b)[k]));
+    const field = keys.find((k) => canonicalJson(fields(a)[k]) !== canonicalJson(fields(b)[k]));
     if (field === undefined) continue;
     return `change ${String(i + 1)} (${a.action}): ${field} is ${shown(fields(a)[field])} in the plan, kpfleet plans ${shown(fields(b)[field])}`;
   }

@@ -8,7 +8,7 @@ import type { HostPlan, Plan } from '../plan/model.ts';
 import { fence, htmlCode, mdCode, mdCodeCell } from './markdown.ts';
 import {
   actionCounts,
-  describeChange,
+  describePlannedChange,
   displayPlan,
   findingCounts,
   headline,
@@ -115,7 +115,7 @@ function hostDetails(h: HostPlan): string {
     if (h.error.hint !== undefined) out.push(`hint: ${mdCode(oneLine(h.error.hint))}`, '');
   }
   if (h.status === 'changes' && h.changes.length > 0) {
-    const lines = h.changes.map(describeChange);
+    const lines = h.changes.map(describePlannedChange);
     const width = labelWidth(lines);
     const body = lines.map((l) => `${l.label.padEnd(width)}  # ${oneLine(l.reason)}`).join('\n');
     const f = fence(body);

@@ -12,7 +12,7 @@ import {
   HOST_NAMES_MAX,
   actionCounts,
   convergedHosts,
-  describeChange,
+  describePlannedChange,
   displayPlan,
   findingCounts,
   headline,
@@ -68,7 +68,7 @@ export function renderPlanText(input: Plan, style: Style, opts: PlanTextOptions 
         lines.push(`  ${style.cyan('hint')}: ${oneLine(h.error.hint)}`);
     }
     if (h.status === 'changes') {
-      const changes = h.changes.map(describeChange);
+      const changes = h.changes.map(describePlannedChange);
       const width = labelWidth(changes);
       for (const l of changes)
         lines.push(`  ${colour(l)(l.label.padEnd(width))}  ${style.dim(oneLine(l.reason))}`);

@@ -10,6 +10,7 @@ import type { UncoveredHost } from '../plan/coverage.ts';
 import { CHANGE_ACTIONS } from '../plan/model.ts';
 import type { Change, FindingKind, HostPlan, OnHosts, Plan } from '../plan/model.ts';
 import { hostList } from './host-names.ts';
+import { signatureWords } from './signature.ts';
 import { jsonWithoutSecrets, PROSE_KEYS, safeData } from './safe-text.ts';
 import { plural } from '../util/text.ts';
 
@@ -78,6 +79,16 @@ export function describeChange(c: Change): ChangeLine {
     case 'package-remove':
       return line('-', `package ${c.package}${afterNote(c.after)}`);
   }
+}
+
+/**
+ * A change as a plan shows it: `describeChange`, and on an upload the file's signature
+ * (`(signed by NAME)`, `(unsigned)`). Apply's step labels stay `describeChange`'s.
+ */
+export function describePlannedChange(c: Change): ChangeLine {
+  const l = describeChange(c);
+  if (c.action !== 'upload' || c.signature === undefined) return l;
+  return { ...l, label: `${l.label} (${signatureWords(c.signature)})` };
 }
 
 function hasWarnings(h: HostPlan): boolean {

@@ -4,6 +4,7 @@
  * every hand-edit that reaches beyond the catalogue is refused naming host, change and field.
  */
 import { describe, expect, it } from 'vitest';
+import type { ModuleSignature, Patch } from '../../../src/config-model.ts';
 import type { Change, HostPlan } from '../../../src/plan/model.ts';
 import { diffChanges, diffHostPlan, verifyHostPlan } from '../../../src/plan/verify.ts';
 import type { PlanProblem } from '../../../src/plan/verify.ts';
@@ -272,5 +273,67 @@ describe('diffHostPlan: a saved host plan against the one made under the lock', 
     const a = genuine();
     const b = edit(genuine(), 2, { file: `/var/lib/kpatch/${KERNEL}/other.ko` });
     expect(diffHostPlan(b, a)).toBe(diffChanges(b.changes, a.changes));
+  });
+});
+
+describe("an upload's signature", () => {
+  const unsigned = (): Patch => {
+    const p = filePatch('cve-1');
+    if (p.source.kind === 'file') p.source.signature = { signed: false };
+    return p;
+  };
+  const fromUnsigned = (): HostPlan =>
+    plan({ patches: [unsigned()], want: [want('cve-1', 'loaded')] });
+  const verify = (hp: HostPlan) =>
+    verifyHostPlan(hp, desired([want('cve-1', 'loaded')]), catalogue(unsigned()));
+  const uploadOf = (changes: Change[]) => {
+    const c = changes[0];
+    if (c?.action !== 'upload') throw new Error('the plan starts with an upload');
+    return c;
+  };
+
+  it("the planner puts the file's signature on its upload, and the plan verifies", () => {
+    const hp = fromUnsigned();
+    expect(hp.changes[0]).toMatchObject({ action: 'upload', signature: { signed: false } });
+    expect(verify(hp)).toEqual([]);
+    // a catalogue that did not read it (a hand-built one): no signature on the upload
+    expect(genuine().changes[0]).not.toHaveProperty('signature');
+  });
+
+  it('a plan that claims another signature than the file has, or none, is refused', () => {
+    const forged = edit(fromUnsigned(), 0, {
+      signature: { signed: true, idType: 'PKCS#7', signer: 'Red Hat Secure Boot Signing' },
+    });
+    const problems = verify(forged);
+    expect(problems.map((p) => `${String(p.change)}:${p.field}`)).toEqual(['1:signature']);
+    expect(problems[0]?.message).toContain('the file says {"signed":false}');
+    const hidden = structuredClone(fromUnsigned());
+    delete uploadOf(hidden.changes).signature;
+    expect(verify(hidden).map((p) => `${String(p.change)}:${p.field}`)).toEqual(['1:signature']);
+  });
+
+  it('the keys of a signature may come in any order (saved plan against a fresh one)', () => {
+    const signature: ModuleSignature = {
+      signed: true,
+      idType: 'PKCS#7',
+      signer: 'k',
+      keyId: '01',
+      hashAlgo: 'sha256',
+    };
+    const a = fromUnsigned().changes;
+    const b = structuredClone(a);
+    uploadOf(a).signature = signature;
+    uploadOf(b).signature = {
+      hashAlgo: 'sha256',
+      keyId: '01',
+      signer: 'k',
+      idType: 'PKCS#7',
+      signed: true,
+    };
+    expect(diffChanges(a, b)).toBeUndefined();
+    uploadOf(b).signature = { ...signature, signer: 'other' };
+    expect(diffChanges(a, b)).toMatch(
+      /^change 1 \(upload\): signature is .*"signer":"k".* in the plan, kpfleet plans .*"other"/,
+    );
   });
 });

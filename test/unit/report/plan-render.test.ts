@@ -1,7 +1,8 @@
 /** The plan renderers (issue 5): terminal text, pull-request markdown, JSON. */
 import { describe, expect, it } from 'vitest';
+import type { ModuleSignature } from '../../../src/config-model.ts';
 import type { HostPlan, Plan } from '../../../src/plan/model.ts';
-import { planJson } from '../../../src/report/plan.ts';
+import { describeChange, planJson } from '../../../src/report/plan.ts';
 import { GITHUB_COMMENT_LIMIT, renderPlanMarkdown } from '../../../src/report/plan-markdown.ts';
 import { renderPlanText } from '../../../src/report/plan-text.ts';
 import { colorStyle, plainStyle } from '../../../src/report/style.ts';
@@ -304,5 +305,52 @@ describe('planJson', () => {
     expect(json.endsWith('}\n')).toBe(true);
     expect(json.split('\n')[1]).toBe('  "format": "kpfleet-plan",');
     expect(JSON.parse(json)).toEqual(plan);
+  });
+});
+
+describe("an upload's signature", () => {
+  /** fleetPlan with web1's upload carrying `signature`. */
+  function withSignature(signature: ModuleSignature): Plan {
+    // a copy: fleetPlan's changes are shared between its calls
+    const plan = structuredClone(fleetPlan());
+    const upload = plan.hosts[0]?.changes[0];
+    if (upload?.action !== 'upload') throw new Error('fleetPlan: web1 starts with an upload');
+    upload.signature = signature;
+    return plan;
+  }
+  const uploadLine = (text: string) => text.split('\n').find((l) => l.includes('+ upload ')) ?? '';
+
+  it.each<[ModuleSignature, string]>([
+    [{ signed: false }, '(unsigned)'],
+    [
+      { signed: true, idType: 'PKCS#7', signer: 'Example key', keyId: '1A:2B', hashAlgo: 'sha256' },
+      '(signed by Example key)',
+    ],
+    [{ signed: true, idType: 'PKCS#7', keyId: 'A1:B2' }, '(signed, signer unknown)'],
+    [{ signed: true, idType: 'PGP' }, '(signed as PGP, not PKCS#7)'],
+    [{ signed: true, idType: 'PKCS#7', malformed: 'has no SignerInfo' }, '(malformed signature)'],
+  ])('is shown after the upload in text and markdown: %j', (signature, words) => {
+    const plan = withSignature(signature);
+    expect(uploadLine(renderPlanText(plan, plainStyle))).toContain(
+      `kpatch-cve-2.ko ${words}  declared loaded by group web`,
+    );
+    expect(uploadLine(renderPlanMarkdown(plan))).toContain(`kpatch-cve-2.ko ${words}  #`);
+    // in the JSON as the model has it
+    const json = JSON.parse(planJson(plan)) as { hosts: { changes: { signature?: unknown }[] }[] };
+    expect(json.hosts[0]?.changes[0]?.signature).toEqual(signature);
+  });
+
+  it("is not part of apply's step label; a plan without it shows nothing", () => {
+    const plan = withSignature({ signed: false });
+    const upload = plan.hosts[0]?.changes[0];
+    expect(upload && describeChange(upload).label).not.toContain('unsigned');
+    expect(uploadLine(renderPlanText(fleetPlan(), plainStyle))).not.toMatch(/signed/);
+  });
+
+  it('a hostile signer is shown escaped', () => {
+    const plan = withSignature({ signed: true, idType: 'PKCS#7', signer: 'evil\u001b[2Jkey' });
+    const text = renderPlanText(plan, plainStyle);
+    expect(text).not.toContain('\u001b');
+    expect(uploadLine(text)).toContain('(signed by evil\\x1b[2Jkey)');
   });
 });

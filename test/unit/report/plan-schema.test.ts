@@ -123,6 +123,33 @@ describe('plan.schema.json', () => {
     }
   });
 
+  it("takes an upload's signature as the reader gives it (optional); refuses other shapes", () => {
+    const withSignature = (signature: unknown) => {
+      const plan = data();
+      const i = (at(plan, 'hosts', 0).changes as Json[]).findIndex((c) => c.action === 'upload');
+      at(plan, 'hosts', 0, 'changes', i).signature = signature;
+      return plan;
+    };
+    for (const good of [
+      { signed: false },
+      { signed: true, idType: 'PKCS#7', signer: 'k', keyId: '1A:2B', hashAlgo: 'sha256' },
+      { signed: true, idType: 'PKCS#7', keyId: `${'AB:'.repeat(63)}AB…` },
+      { signed: true, idType: 'PGP' },
+      { signed: true, malformed: 'the signature is empty' },
+    ])
+      expect(errorsOf(withSignature(good)), JSON.stringify(good)).toEqual([]);
+    for (const bad of [
+      {},
+      { signed: 'yes' },
+      { signed: false, signer: 'k' },
+      { signed: true, keyId: '1a:2b' },
+      { signed: true, keyId: '1A2B' },
+      { signed: true, signer: 'k'.repeat(258) },
+      { signed: true, trusted: true },
+    ])
+      expect(errorsOf(withSignature(bad)), JSON.stringify(bad)).not.toEqual([]);
+  });
+
   it('refuses a change without a field its action requires', () => {
     const plan = data();
     delete at(plan, 'hosts', 0, 'changes', 3).replacesModules; // load

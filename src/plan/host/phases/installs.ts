@@ -94,6 +94,7 @@ function ensureFileInstalled(ctx: HostContext, draft: Draft, t: Target, src: Fil
       sha256: sha,
       destination: `${STAGING_DIR}/${sha.slice(0, 16)}/${file}`,
       reason: `${src.written} is not on the host yet`,
+      ...(src.signature !== undefined ? { signature: src.signature } : {}),
     };
     draft.uploads.set(sha, upload);
   }
