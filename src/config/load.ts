@@ -21,6 +21,7 @@ import { redactDiagnostic } from '../util/secrets.ts';
 import { SourceText } from '../util/source.ts';
 import type { Config } from '../config-model.ts';
 import { normalizeConfig } from './normalize.ts';
+import { readModuleSignature } from './module-signature.ts';
 import { checkRules } from './rules.ts';
 import type { PatchFileFacts } from './rules-context.ts';
 import { validateSchema } from './schema.ts';
@@ -150,9 +151,14 @@ export function loadProject(options: LoadOptions = {}): Project {
 
   const patchFiles = new Map<string, PatchFileFacts>();
   for (const patch of config.patches.values()) {
-    if (patch.source.kind === 'file' && !patchFiles.has(patch.source.path)) {
-      patchFiles.set(patch.source.path, inspectPatchFile(patch.source.path, dir));
+    if (patch.source.kind !== 'file') continue; // an rpm's module: its signature is not known
+    let facts = patchFiles.get(patch.source.path);
+    if (!facts) {
+      facts = inspectPatchFile(patch.source.path, dir);
+      patchFiles.set(patch.source.path, facts);
     }
+    // the file as read (one whose sha256 is not the declared one is an error of its own)
+    if (facts.signature !== undefined) patch.source.signature = facts.signature;
   }
   const keyFile = keyFileLooker(resolvePath);
   const inventoryConnection = inventoryConnectionFacts(
@@ -262,7 +268,7 @@ function checkReadable(path: string): string | undefined {
 }
 
 /**
- * A patch file's sha256, read without waiting on a FIFO or device, and where it really is: a file
+ * A patch file's sha256 and appended signature (module-signature.ts), read without waiting on a FIFO or device, and where it really is: a file
  * outside the project folder, or reached through a symlink, is not covered by a review of the
  * project (rules.ts warns).
  */
@@ -273,7 +279,10 @@ function inspectPatchFile(path: string, projectDir: string): PatchFileFacts {
   } catch (err) {
     return { error: errnoText(err) };
   }
-  const facts: PatchFileFacts = { sha256: createHash('sha256').update(data).digest('hex') };
+  const facts: PatchFileFacts = {
+    sha256: createHash('sha256').update(data).digest('hex'),
+    signature: readModuleSignature(data),
+  };
   const rel = relative(projectDir, path);
   if (rel.startsWith('..') || isAbsolute(rel)) return { ...facts, outsideProject: projectDir };
   try {

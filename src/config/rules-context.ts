@@ -7,13 +7,15 @@ import type { Diagnostic } from '../diagnostics.ts';
 import type { Inventory } from '../inventory/types.ts';
 import type { KeyFileProblem } from './connection-vars.ts';
 import type { InventoryConnectionInput } from './inventory-connection.ts';
-import type { Config } from '../config-model.ts';
+import type { Config, ModuleSignature } from '../config-model.ts';
 import type { JsonPath, YamlFile } from './yaml-doc.ts';
 
 export interface PatchFileFacts {
   /** Why the file cannot be used (does not exist, is a directory or a FIFO, permission denied). */
   error?: string;
   sha256?: string;
+  /** Its appended signature (`module-signature.ts`), read with the sha256. */
+  signature?: ModuleSignature;
   /** The project folder, when the file is outside it (as written, or where a symlink leads). */
   outsideProject?: string;
   /** Where the file really is, when a symlink on its path inside the project leads elsewhere. */

@@ -1,8 +1,10 @@
+import type { Config, ModuleSignature } from '../../config-model.ts';
 import { hasErrors } from '../../diagnostics.ts';
 import { ConfigError, ExitCode } from '../../errors.ts';
 import { loadForCli } from './project.ts';
 import { renderDiagnostics, summarize } from '../../report/diagnostics.ts';
 import { safeText } from '../../report/safe-text.ts';
+import { signatureWords } from '../../report/signature.ts';
 import { styleFor } from '../../report/style.ts';
 import type { CliIo } from '../io.ts';
 
@@ -18,7 +20,11 @@ export function validateCommand(opts: ValidateOptions, io: CliIo): number {
   const ok = !hasErrors(diagnostics);
   if (opts.json === true) {
     io.stdout.write(
-      JSON.stringify({ version: 1, valid: ok, file: config.file, diagnostics }, null, 2) + '\n',
+      JSON.stringify(
+        { version: 1, valid: ok, file: config.file, diagnostics, signatures: signatures(config) },
+        null,
+        2,
+      ) + '\n',
     );
     return ok ? ExitCode.ok : ExitCode.invalidConfig;
   }
@@ -32,5 +38,28 @@ export function validateCommand(opts: ValidateOptions, io: CliIo): number {
       (diagnostics.length ? ` (${summarize(diagnostics)})` : '') +
       '\n',
   );
+  for (const line of signatureLines(config)) io.stdout.write(`  ${style.dim(safeText(line))}\n`);
   return ExitCode.ok;
+}
+
+/** Each file patch's signature by patch name, for --json (an rpm's is not read). */
+function signatures(config: Config): Record<string, ModuleSignature> {
+  const out: Record<string, ModuleSignature> = {};
+  for (const p of config.patches.values())
+    if (p.source.kind === 'file' && p.source.signature !== undefined)
+      out[p.name] = p.source.signature;
+  return out;
+}
+
+/**
+ * Each patch's signature, as read from its file (config/module-signature.ts): which hosts refuse
+ * an unsigned module is a fact of the host, known only once it is read, so this is information.
+ */
+function signatureLines(config: Config): string[] {
+  return [...config.patches.values()].map((p) => {
+    const s = p.source;
+    if (s.kind === 'rpm') return `${p.name}: ${s.package} (rpm): signature not read`;
+    const words = s.signature !== undefined ? signatureWords(s.signature, true) : 'not read';
+    return `${p.name}: ${s.written} ${words}`;
+  });
 }

@@ -3,14 +3,24 @@
  * self-signed certificate from `openssl req`, a detached CMS signature from `openssl cms -sign`
  * with sign-file's flags (and the kernel's own scripts/sign-file where the kbuild package has
  * it), the trailer appended. config/module-signature.ts must read what the certificate says, and
- * what `modinfo` prints where it reads the file.
+ * what `modinfo` prints where it reads the file; `kpfleet validate` shows it.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readModuleSignature } from '../../../src/config/module-signature.ts';
+import { runInProcess } from '../../cli-in-process.ts';
 
 const MAGIC = Buffer.from('~Module signature appended~\n', 'latin1');
 const CN = 'kpfleet test signing key';
@@ -164,5 +174,64 @@ describe.skipIf(!haveOpenssl)('module signatures made with openssl', () => {
     expect(ours).toMatchObject({ keyId: field('sig_key').stdout.trim().replace(/\s+/g, '') });
     expect(ours).toMatchObject({ hashAlgo: field('sig_hashalgo').stdout.trim() });
     expect(field('sig_id').stdout.trim()).toBe('PKCS#7');
+  });
+
+  it('kpfleet validate lists each patch with its signer or "unsigned"; --json gives them', async () => {
+    const project = join(dir, 'project');
+    mkdirSync(join(project, 'patches'), { recursive: true });
+    const signedKo = join(project, 'patches/signed.ko');
+    const payload = dummyModule('d.ko', 'the signed one\n');
+    writeFileSync(signedKo, appendSignature(readFileSync(payload), cmsSign(payload)));
+    writeFileSync(join(project, 'patches/plain.ko'), 'an unsigned one\n');
+    const sha = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
+    writeFileSync(join(project, 'inventory.ini'), '[web]\nweb1\n');
+    writeFileSync(
+      join(project, 'kpfleet.yml'),
+      [
+        'inventory: inventory.ini',
+        'patches:',
+        '  lp-signed:',
+        '    module: livepatch_signed',
+        '    kernel: "5.*"',
+        '    file: patches/signed.ko',
+        `    sha256: ${sha(signedKo)}`,
+        '  lp-plain:',
+        '    module: livepatch_plain',
+        '    kernel: "5.*"',
+        '    file: patches/plain.ko',
+        `    sha256: ${sha(join(project, 'patches/plain.ko'))}`,
+        '  lp-rpm:',
+        '    module: kpatch_5_14_0_362_8_1_1_3',
+        '    kernel: 5.14.0-362.8.1.el9_3.x86_64',
+        '    rpm: kpatch-patch-5_14_0-362_8_1-1-3',
+        'groups:',
+        '  web:',
+        '    loaded: [lp-signed, lp-plain]',
+        '    installed: [lp-rpm]',
+        '',
+      ].join('\n'),
+    );
+    const r = await runInProcess(['validate'], { cwd: project });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(
+      `  lp-signed: patches/signed.ko signed by ${CN} (key ${serial}, sha256)\n`,
+    );
+    expect(r.stdout).toContain('  lp-plain: patches/plain.ko unsigned\n');
+    expect(r.stdout).toContain(
+      '  lp-rpm: kpatch-patch-5_14_0-362_8_1-1-3 (rpm): signature not read\n',
+    );
+    const json = await runInProcess(['validate', '--json'], { cwd: project });
+    expect(json.code).toBe(0);
+    expect((JSON.parse(json.stdout) as { signatures: unknown }).signatures).toEqual({
+      'lp-signed': {
+        signed: true,
+        idType: 'PKCS#7',
+        signer: CN,
+        keyId: serial,
+        hashAlgo: 'sha256',
+      },
+      'lp-plain': { signed: false },
+    });
   });
 });
