@@ -3,7 +3,8 @@
  * (macOS): who signed a patch file, with which key and digest, or that it is not signed at all.
  * Pure; never throws, whatever the file holds; linear in its size.
  *
- * The layout (the kernel's scripts/sign-file, include/linux/module_signature.h), from the end:
+ * The layout (docs/kpatch-behaviour.md §10, "The appended signature"; the kernel's
+ * scripts/sign-file, include/linux/module_signature.h), from the end:
  *
  *   [ module ][ sig_len bytes of PKCS#7 (CMS) SignedData, DER ][ struct module_signature ][ magic ]
  *
