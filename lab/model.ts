@@ -9,7 +9,7 @@
  * /usr/lib/kpatch files (by sha256), packages, kpatch.service, staged uploads. Module files are
  * known by their sha256 (`ModelModule`: in-kernel name, vermagic kernel, replace mode).
  */
-import type { HostFacts, InstalledModule } from '../src/facts/model.ts';
+import type { HostFacts, InstalledModule, SecurityFacts } from '../src/facts/model.ts';
 import type { Change } from '../src/plan/model.ts';
 import { normalizeModuleName } from '../src/facts/parse/kpatch-list-model.ts';
 import { packageModule, parsePackage, postLoads, sameName } from '../src/plan/packages.ts';
@@ -53,6 +53,13 @@ export interface ModelHost {
   /** Every module file the host can come to hold, by sha256 (uploads and packages). */
   files: Map<string, ModelModule>;
   repo: Map<string, ModelPackage>;
+  /**
+   * The kernel has `stack_order` (6.13+, profile `STACK_ORDER=1`): a patch's is its place in
+   * `sysfs`, whose order is the kernel's list of patches (a load appends, a retire removes).
+   */
+  stackOrder?: boolean;
+  /** Lockdown, sig_enforce, Secure Boot as the probe reads them (profile `LOCKDOWN`, …). */
+  security?: SecurityFacts;
 }
 
 /**
@@ -92,6 +99,7 @@ export function cloneHost(h: ModelHost): ModelHost {
     packages: [...h.packages],
     service: { ...h.service },
     staged: new Map(h.staged),
+    ...(h.security ? { security: { ...h.security } } : {}),
   };
 }
 
@@ -285,12 +293,14 @@ export function modelFacts(h: ModelHost): HostFacts {
       ? { installed: true, version: h.kpatchVersion }
       : { installed: false },
     kpatchList: { rc: 0, text: '' },
+    security: { ...h.security },
     livepatchSupported: h.livepatch,
-    patches: [...h.sysfs].map(([name, s]) => ({
+    patches: [...h.sysfs].map(([name, s], i) => ({
       name,
       enabled: s.enabled,
       transition: false,
       replace: s.replace,
+      ...(h.stackOrder === true ? { stackOrder: i + 1 } : {}),
     })),
     kernels: [...h.kernels],
     modules: [...h.resident].map(([name, refcnt]) => ({ name, refcnt, taint: 'OEK' })),

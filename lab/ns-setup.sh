@@ -7,7 +7,7 @@
 #
 # HOST_DIR is reachable in the namespace as /run/kpsim-host (commands should use that path), and
 # this folder (test/fleet: the simulator) as /run/kpsim-fleet.
-# HOST_DIR/root is the host's simulator root (lab/SPEC.md): its sys/kernel, sys/module,
+# HOST_DIR/root is the host's simulator root (lab/SPEC.md): its sys/kernel, sys/module, sys/firmware,
 # var/lib/kpatch, var/lib/kpsim, usr/lib/kpatch, proc/cmdline, proc/sys/kernel/tainted and
 # proc/sys/kernel/random/boot_id are
 # bound over the real paths, HOST_DIR/bin (the host's commands: kpatch, uname, dnf, ...) over
@@ -59,7 +59,7 @@ mount --bind "$FLEET_DIR" /run/kpsim-fleet
 root=$host/root
 scratch=$host/.ns
 
-mkdir -p "$root/sys/kernel" "$root/sys/module" "$root/var/lib/kpatch" "$root/var/lib/kpsim" \
+mkdir -p "$root/sys/kernel" "$root/sys/module" "$root/sys/firmware" "$root/var/lib/kpatch" "$root/var/lib/kpsim" \
   "$root/usr/lib/kpatch" "$root/proc/sys/kernel" "$root/tmp" "$root/var/tmp" "$root/var/lib/kpfleet" \
   "$root/home"
 chmod 1777 "$root/tmp" "$root/var/tmp"
@@ -71,6 +71,7 @@ mkdir -p "$root/proc/sys/kernel/random"
 binds=( # SRC DST pairs
   "$root/sys/kernel" /sys/kernel
   "$root/sys/module" /sys/module
+  "$root/sys/firmware" /sys/firmware
   "$root/var/lib/kpatch" /var/lib/kpatch
   "$root/var/lib/kpsim" /var/lib/kpsim
   "$root/usr/lib/kpatch" /usr/lib/kpatch

@@ -37,6 +37,8 @@ export interface SimProfile {
   STALLED_PID: number;
   STALLED_COMM: string;
   CMDLINE: string;
+  /** The SecureBoot EFI variable: '' none (a BIOS boot), '0' off, '1' on. */
+  SECURE_BOOT: '' | '0' | '1';
 }
 
 export const DEFAULT_PROFILE: SimProfile = {
@@ -65,6 +67,7 @@ export const DEFAULT_PROFILE: SimProfile = {
   STALLED_PID: 2171,
   STALLED_COMM: 'qemu-kvm',
   CMDLINE: '',
+  SECURE_BOOT: '',
 };
 
 export type FaultName =
@@ -212,7 +215,10 @@ export function readSysfs(root: string): SysfsState {
   }
   const modules: Record<string, { refcnt: string }> = {};
   const sm = join(root, 'sys/module');
-  for (const m of dirs(sm)) modules[m] = { refcnt: readTrim(join(sm, m, 'refcnt')) };
+  // only loaded modules: /sys/module/module holds the kernel's own parameters (sig_enforce)
+  for (const m of dirs(sm)) {
+    if (existsSync(join(sm, m, 'refcnt'))) modules[m] = { refcnt: readTrim(join(sm, m, 'refcnt')) };
+  }
   const installed: { kernel: string; file: string }[] = [];
   const vlk = join(root, 'var/lib/kpatch');
   for (const k of dirs(vlk)) {

@@ -15,13 +15,23 @@ function factsBasis(f: HostFacts): unknown {
     kernels: [...f.kernels].sort(),
     kpatch: f.kpatch,
     livepatch: f.livepatchSupported,
-    patches: byKey(f.patches, (p) => p.name).map((p) => [p.name, p.enabled, p.transition]),
+    // stack_order only where the kernel has it, so other hosts keep the fingerprint they had
+    patches: byKey(f.patches, (p) => p.name).map((p) =>
+      p.stackOrder === undefined
+        ? [p.name, p.enabled, p.transition]
+        : [p.name, p.enabled, p.transition, p.stackOrder],
+    ),
     modules: byKey(f.modules, (m) => m.name).map((m) => [m.name, m.refcnt]),
     installed: byKey(f.installed, (i) => i.path).map((i) => [i.path, i.sha256]),
     rpmInstalled: byKey(f.rpmInstalled, (i) => i.path).map((i) => [i.path, i.sha256]),
     packages: [...f.packages].sort(),
     // the state is in the enable-service change's reason, which apply compares (plan/verify.ts)
     service: [f.service.present, f.service.enabled, f.service.state],
+    // whether the kernel refuses unsigned modules (facts/security.ts; Secure Boot is not read:
+    // it shows in these two); only what is known, so a host that tells neither keeps its fingerprint
+    ...(f.security.lockdown !== undefined || f.security.sigEnforce !== undefined
+      ? { security: [f.security.lockdown ?? null, f.security.sigEnforce ?? null] }
+      : {}),
     // the crash guard's suspects block loads (plan.ts); only when there are some, so a host
     // without any keeps the fingerprint it had before they were read
     ...(f.suspects !== undefined && f.suspects.length > 0

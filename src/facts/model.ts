@@ -8,6 +8,28 @@ export interface LivepatchState {
   transition: boolean | undefined;
   /** The atomic-replace flag; undefined on kernels without the `replace` attribute. */
   replace: boolean | undefined;
+  /**
+   * The patch's position in the kernel's stack of patches, 1 the oldest (`stack_order`, kernels
+   * 6.13+): for a function several patches change, the highest runs. Absent without the file
+   * (docs/kpatch-behaviour.md §5.1).
+   */
+  stackOrder?: number;
+}
+
+/** The kernel's lockdown level (`/sys/kernel/security/lockdown`, §5.5). */
+export type LockdownLevel = 'none' | 'integrity' | 'confidentiality';
+
+/**
+ * What the kernel does with an unsigned module (docs/kpatch-behaviour.md §5.5). A key is absent
+ * where the probe could not tell: no such file on that kernel, or not readable without root.
+ */
+export interface SecurityFacts {
+  /** The bracketed word of /sys/kernel/security/lockdown. */
+  lockdown?: LockdownLevel;
+  /** /sys/module/module/parameters/sig_enforce is `Y`: only signed modules load. */
+  sigEnforce?: boolean;
+  /** The firmware's SecureBoot EFI variable (informational: lockdown and sig_enforce decide). */
+  secureBoot?: boolean;
 }
 
 export interface LoadedModule {
@@ -76,6 +98,8 @@ export interface HostFacts {
   kpatch: { installed: boolean; version?: string; flavor?: 'rhel' | 'upstream' };
   /** `kpatch list` output, exactly, and what it says (absent when kpatch is not installed). */
   kpatchList: { rc: number | undefined; text: string; parsed?: KpatchListParsed };
+  /** Lockdown, module signature enforcement, Secure Boot (absent keys: unknown). */
+  security: SecurityFacts;
   /** /sys/kernel/livepatch exists: the kernel can live-patch. */
   livepatchSupported: boolean;
   patches: LivepatchState[];

@@ -12,7 +12,13 @@ export const SECTION_MARK = '@@kpfleet-probe@@';
 /** The probe's last line: all of its output came. */
 export const PROBE_END = `${SECTION_MARK} end`;
 
-export const PROBE_VERSION = 3;
+export const PROBE_VERSION = 4;
+
+/** The kernel's files on module signatures (docs/kpatch-behaviour.md §5.5), readable without root. */
+export const LOCKDOWN_FILE = '/sys/kernel/security/lockdown';
+export const SIG_ENFORCE_FILE = '/sys/module/module/parameters/sig_enforce';
+export const SECURE_BOOT_VAR =
+  '/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d0-aa0d-00e098032b8c';
 
 const section = (name: string): string => `printf '\\n${SECTION_MARK} %s\\n' ${name}`;
 
@@ -42,8 +48,14 @@ export function probeScript(): string {
     section('kpatch-list'),
     'if command -v kpatch >/dev/null 2>&1; then kpatch list 2>/dev/null; echo "rc=$?"; else echo "rc=127"; fi',
     section('livepatch'),
-    // one line per patch: name, enabled, transition, replace ("-" where the kernel has no such file)
-    'if [ -d /sys/kernel/livepatch ]; then echo present; for d in /sys/kernel/livepatch/*/; do [ -d "$d" ] || continue; n=${d%/}; n=${n##*/}; e=$(cat "$d/enabled" 2>/dev/null || echo -); t=$(cat "$d/transition" 2>/dev/null || echo -); r=$(cat "$d/replace" 2>/dev/null || echo -); echo "$n $e $t $r"; done; else echo absent; fi',
+    // one line per patch: name, enabled, transition, replace ("-" where the kernel has no such
+    // file), then stack_order where the kernel has it (6.13+; §5.1): 4 fields without it, as before
+    'if [ -d /sys/kernel/livepatch ]; then echo present; for d in /sys/kernel/livepatch/*/; do [ -d "$d" ] || continue; n=${d%/}; n=${n##*/}; e=$(cat "$d/enabled" 2>/dev/null || echo -); t=$(cat "$d/transition" 2>/dev/null || echo -); r=$(cat "$d/replace" 2>/dev/null || echo -); if o=$(cat "$d/stack_order" 2>/dev/null); then echo "$n $e $t $r $o"; else echo "$n $e $t $r"; fi; done; else echo absent; fi',
+    section('security'),
+    // what the kernel does with an unsigned module (§5.5): lockdown's line ("none [integrity]
+    // confidentiality"), sig_enforce (Y or N), and byte 4 of the SecureBoot EFI variable (its
+    // first 4 bytes are the attributes) as a number; "-" where a file is absent or unreadable
+    `l=$(head -c 256 ${LOCKDOWN_FILE} 2>/dev/null) || l=-; s=$(head -c 16 ${SIG_ENFORCE_FILE} 2>/dev/null) || s=-; b=; [ -r ${SECURE_BOOT_VAR} ] && b=$(od -An -tu1 -j4 -N1 ${SECURE_BOOT_VAR} 2>/dev/null | tr -d ' '); printf 'lockdown %s\\nsig_enforce %s\\nsecureboot %s\\n' "$l" "$s" "\${b:--}"`,
     section('tasks'),
     // only while a patch is in transition: tasks not yet switched (§5.1 patch_state: -1 none,
     // 0 unpatched, 1 patched). Without root only the probe's own tasks are readable; `kpatch

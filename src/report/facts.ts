@@ -1,5 +1,6 @@
 /** `kpfleet facts`: what each host runs, as text or JSON. Secrets are never part of facts. */
 import type { HostFactsResult } from '../facts/gather.ts';
+import { refusesUnsigned } from '../facts/security.ts';
 import type { Finding } from '../plan/model.ts';
 import { PROSE_KEYS, oneLine, safeData, safeText } from './safe-text.ts';
 import type { Style } from './style.ts';
@@ -58,7 +59,9 @@ export function renderFacts(
           : p.enabled
             ? style.green('enabled')
             : style.yellow('disabled');
-      out.push(`  loaded     ${p.name}  ${state}`);
+      const order =
+        p.stackOrder === undefined ? '' : `  ${style.dim(`stack_order ${String(p.stackOrder)}`)}`;
+      out.push(`  loaded     ${p.name}  ${state}${order}`);
     }
     if (f.transition) {
       const t = f.transition;
@@ -83,6 +86,11 @@ export function renderFacts(
     for (const p of f.packages) out.push(`  package    ${p}`);
     out.push(
       `  kpatch.service: ${f.service.present ? (f.service.enabled ? 'enabled' : f.service.state || 'disabled') : 'absent'}${f.kpatchDisabledAtBoot ? style.yellow('  (kpatch.enable=0 on the kernel command line)') : ''}`,
+    );
+    const onOff = (b: boolean | undefined): string => (b === undefined ? '?' : b ? 'on' : 'off');
+    const refuses = refusesUnsigned(f);
+    out.push(
+      `  security: lockdown ${f.security.lockdown ?? '?'}, sig_enforce ${onOff(f.security.sigEnforce)}, Secure Boot ${onOff(f.security.secureBoot)}${refuses === true ? style.yellow('  (unsigned modules are refused)') : refuses === undefined ? style.dim('  (whether unsigned modules load is unknown)') : ''}`,
     );
     for (const n of safeData(notes?.get(r.host) ?? [], PROSE_KEYS))
       out.push(`  ${style.yellow('!')} ${oneLine(n.message)}`);

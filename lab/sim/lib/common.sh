@@ -27,7 +27,8 @@ SIGNAL_ATTR=0             # <patch>/signal exists (kernels 4.15-5.0)
 REPLACE_ATTR=0            # <patch>/replace exists (6.11+)
 STACK_ORDER=0             # <patch>/stack_order exists (6.14+): 0.9.11 prints the functions table
 SIG_ENFORCE=0             # unsigned modules: "Key was rejected by service"
-LOCKDOWN=0                # unsigned modules: "Operation not permitted"
+LOCKDOWN=0                # unsigned modules: "Operation not permitted"; lockdown reads [integrity]
+SECURE_BOOT=              # the SecureBoot EFI variable: empty = none (BIOS boot), 0 or 1
 SH_FLAVOR=bash            # /bin/sh used for the sysfs disable write: bash | dash
 SYSTEMCTL=1               # systemctl exists
 KPATCH_UNIT=1             # kpatch.service unit file exists (needs KPATCH_INSTALLED=1)

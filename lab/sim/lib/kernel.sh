@@ -27,6 +27,19 @@ next_stack_order() {
   echo $((max + 1))
 }
 
+# restack: stack_order is the patch's place in the kernel's list of patches, counted when read
+# (docs/kpatch-behaviour.md §5.1): once a patch leaves sysfs, those after it move down one
+restack() {
+  [[ "$STACK_ORDER" == 1 && -d "$LP" ]] || return 0
+  local d o i=0
+  while read -r o d; do
+    i=$((i + 1))
+    [[ "$o" == "$i" ]] || wfile "$d/stack_order" "$i"
+  done < <(for d in "$LP"/*/; do
+    [[ -r "${d}stack_order" ]] && printf '%s %s\n' "$(rfile "${d}stack_order")" "${d%/}"
+  done | sort -n)
+}
+
 taint_add() {
   local t f="$R/proc/sys/kernel/tainted"
   t=$(rfile "$f"); t=${t:-0}
@@ -244,6 +257,7 @@ complete_transition() {
     [[ "$(sed -n 's/^forced=//p' "$ST/mod/$m" 2>/dev/null)" == 1 ]] ||
       { [[ -d "$SYSMOD/$m" ]] && wfile "$SYSMOD/$m/refcnt" 0; }
   fi
+  restack
   return 0
 }
 

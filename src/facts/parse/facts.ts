@@ -13,6 +13,7 @@ import {
   readModules,
   readOsRelease,
   readPackages,
+  readSecurity,
   readServiceState,
   readTasks,
   readUname,
@@ -120,6 +121,7 @@ function readFacts(sections: Sections): FactsResult {
           }
         : { installed: false },
     kpatchList: { rc: list.rc, text: list.text, ...(listed ? { parsed: listed } : {}) },
+    security: readSecurity(get('security')),
     livepatchSupported: livepatch.supported,
     patches: livepatch.patches,
     ...(transition ? { transition } : {}),

@@ -3,7 +3,14 @@
  * line that does not have its section's shape, a name outside its rule, a list or text too long
  * is a FieldError for the host, never skipped or passed on. Pure; linear in the text.
  */
-import type { InstalledModule, LivepatchState, LoadedModule, TransitionTask } from '../model.ts';
+import type {
+  InstalledModule,
+  LivepatchState,
+  LoadedModule,
+  LockdownLevel,
+  SecurityFacts,
+  TransitionTask,
+} from '../model.ts';
 import {
   bounded,
   comm,
@@ -36,7 +43,10 @@ export function readUname(section: string): { kernel: string; arch: string } {
   return { kernel, arch };
 }
 
-/** `present` or `absent`, then `name enabled transition replace` per patch (`-`: no file). */
+/**
+ * `present` or `absent`, then `name enabled transition replace [stack_order]` per patch (`-`: no
+ * file; the fifth field only where the kernel has `stack_order`, 6.13+, §5.1).
+ */
 export function readLivepatch(section: string): { supported: boolean; patches: LivepatchState[] } {
   const [head = '', ...rest] = lines(section);
   field(
@@ -45,7 +55,7 @@ export function readLivepatch(section: string): { supported: boolean; patches: L
   );
   const seen = new Set<string>();
   const patches = bounded(rest, entries, 'live patches in /sys/kernel/livepatch').map((line) => {
-    const [name = '', e = '', t = '', r = '', ...extra] = line.split(' ');
+    const [name = '', e = '', t = '', r = '', o, ...extra] = line.split(' ');
     moduleName(name, '/sys/kernel/livepatch has a patch named');
     field(
       head === 'present',
@@ -56,11 +66,69 @@ export function readLivepatch(section: string): { supported: boolean; patches: L
     seen.add(name);
     field(
       FLAG.has(e) && FLAG.has(t) && FLAG.has(r) && extra.length === 0,
-      () => `livepatch line ${shown(line)} is not "<name> <enabled> <transition> <replace>"`,
+      () =>
+        `livepatch line ${shown(line)} is not "<name> <enabled> <transition> <replace> [<stack_order>]"`,
     );
-    return { name, enabled: flag(e), transition: flag(t), replace: flag(r) };
+    const state: LivepatchState = { name, enabled: flag(e), transition: flag(t), replace: flag(r) };
+    if (o === undefined) return state;
+    // the patch's position in the kernel's list of patches, counted from 1: never more than there
+    // are patches, and no list here is longer than `entries`
+    field(
+      /^[1-9]\d{0,3}$/.test(o) && Number(o) <= entries,
+      () => `${name}/stack_order is ${shown(o)}, not a position from 1 to ${String(entries)}`,
+    );
+    return { ...state, stackOrder: Number(o) };
   });
   return { supported: head === 'present', patches };
+}
+
+const LOCKDOWN_LEVELS: readonly LockdownLevel[] = ['none', 'integrity', 'confidentiality'];
+/** The kernel's lockdown line: every level it knows, the one in force in brackets (§5.5). */
+const LOCKDOWN_LINE = /^(?:[a-z]{1,32} ){0,7}\[([a-z]{1,32})\](?: [a-z]{1,32}){0,7}$/;
+
+/**
+ * `lockdown <line>`, `sig_enforce <Y|N>`, `secureboot <0|1>`, each `-` where the file is absent
+ * or unreadable (§5.5): an unknown is a key left out, never a guess. A key the probe does not
+ * print, a key twice, or a value no kernel prints is refused, like any other line out of shape.
+ */
+export function readSecurity(section: string): SecurityFacts {
+  const out: SecurityFacts = {};
+  const seen = new Set<string>();
+  for (const line of bounded(lines(section), 3, 'security lines')) {
+    const sp = line.indexOf(' ');
+    const key = sp < 0 ? line : line.slice(0, sp);
+    const value = sp < 0 ? '' : line.slice(sp + 1);
+    field(
+      (key === 'lockdown' || key === 'sig_enforce' || key === 'secureboot') && !seen.has(key),
+      () =>
+        `security line ${shown(line)} is not "lockdown|sig_enforce|secureboot <value>", once each`,
+    );
+    seen.add(key);
+    if (value === '-') continue;
+    if (key === 'lockdown') {
+      const word = LOCKDOWN_LINE.exec(value)?.[1];
+      const level = LOCKDOWN_LEVELS.find((l) => l === word);
+      field(
+        level !== undefined,
+        () =>
+          `/sys/kernel/security/lockdown reads ${shown(value)}, not "none", "integrity" or "confidentiality" in brackets`,
+      );
+      out.lockdown = level;
+    } else if (key === 'sig_enforce') {
+      field(
+        value === 'Y' || value === 'N',
+        () => `/sys/module/module/parameters/sig_enforce reads ${shown(value)}, not Y or N`,
+      );
+      out.sigEnforce = value === 'Y';
+    } else {
+      field(
+        value === '0' || value === '1',
+        () => `the SecureBoot EFI variable holds ${shown(value)}, not 0 or 1`,
+      );
+      out.secureBoot = value === '1';
+    }
+  }
+  return out;
 }
 
 /** `name refcnt taint` per live-patch module in memory (refcnt `-` where unreadable). */

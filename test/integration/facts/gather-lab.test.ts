@@ -2,10 +2,12 @@
  * Facts in one exec per host (issue 5 §1), against the lab: what the simulator's state says at
  * the real paths comes back as HostFacts.
  */
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FactsError, gatherFacts } from '../../../src/facts/gather.ts';
 import { PROBE_VERSION } from '../../../src/facts/probe.ts';
+import { refusesUnsigned } from '../../../src/facts/security.ts';
 import { HostKeyPolicy } from '../../../src/transport/ssh/host-key-policy.ts';
 import { KeyStore } from '../../../src/transport/ssh/keys.ts';
 import { SshTransport } from '../../../src/transport/ssh/ssh-transport.ts';
@@ -135,6 +137,70 @@ describe('gatherFacts', () => {
     } finally {
       h.sim.clearFaults();
       h.setKpatchInstalled(true);
+    }
+  });
+
+  it('lockdown, sig_enforce and Secure Boot come back through the real probe; a missing file is unknown (§5.5)', async () => {
+    const h = lab.host('lab001');
+    // the simulator's default kernel: lockdown [none], sig_enforce N, no EFI variable (a BIOS boot)
+    expect((await gatherFacts(transport('lab001'))).security).toEqual({
+      lockdown: 'none',
+      sigEnforce: false,
+    });
+    h.sim.setProfile({ LOCKDOWN: 1, SECURE_BOOT: '1' });
+    try {
+      const locked = await gatherFacts(transport('lab001'));
+      expect(locked.security).toEqual({
+        lockdown: 'integrity',
+        sigEnforce: false,
+        secureBoot: true,
+      });
+      expect(refusesUnsigned(locked)).toBe(true);
+      h.sim.setProfile({ LOCKDOWN: 0, SIG_ENFORCE: 1, SECURE_BOOT: '0' });
+      expect((await gatherFacts(transport('lab001'))).security).toEqual({
+        lockdown: 'none',
+        sigEnforce: true,
+        secureBoot: false,
+      });
+      // a kernel without the lockdown LSM or module signing: no such files, nothing known
+      rmSync(join(h.sim.root, 'sys/kernel/security'), { recursive: true });
+      rmSync(join(h.sim.root, 'sys/module/module'), { recursive: true });
+      const bare = await gatherFacts(transport('lab001'));
+      expect(bare.security).toEqual({ secureBoot: false });
+      expect(refusesUnsigned(bare)).toBeUndefined();
+    } finally {
+      h.sim.setProfile({ LOCKDOWN: 0, SIG_ENFORCE: 0, SECURE_BOOT: '' });
+    }
+  });
+
+  it('stack_order beside replace on kernels that have it (§5.1), renumbered when a patch leaves', async () => {
+    const h = lab.host('lab001');
+    const root = { env: { KPSIM_UID: '0' } };
+    const run = async (cmd: string[]) => {
+      const r = await h.sim.run(cmd, root);
+      expect(r.code, r.stderr).toBe(0);
+    };
+    h.sim.setProfile({ STACK_ORDER: 1 });
+    try {
+      await run(['reboot']); // nothing loaded; kpatch.service loads livepatch-a, installed above
+      for (const n of ['c', 'd']) {
+        h.sim.makeModule(join(h.sim.root, `var/tmp/livepatch-${n}.ko`), { replace: false });
+        await run(['kpatch', 'load', `var/tmp/livepatch-${n}.ko`]);
+      }
+      const order = async () =>
+        (await gatherFacts(transport('lab001'))).patches.map((p) => [p.name, p.stackOrder]);
+      expect(await order()).toEqual([
+        ['livepatch_a', 1],
+        ['livepatch_c', 2],
+        ['livepatch_d', 3],
+      ]);
+      await run(['kpatch', 'force', 'unload', 'livepatch_c']);
+      expect(await order()).toEqual([
+        ['livepatch_a', 1],
+        ['livepatch_d', 2],
+      ]);
+    } finally {
+      h.sim.setProfile({ STACK_ORDER: 0 });
     }
   });
 

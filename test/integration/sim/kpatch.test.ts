@@ -673,6 +673,28 @@ describe('load (§2.4) and list (§3)', () => {
     expect(r.stderr).toContain('column: command not found');
   });
 
+  it('§5.1 stack_order is the place in the list, counted when read: a patch leaving moves the later ones down', async () => {
+    const h = host({ KPATCH_VERSION: '0.9.7', STACK_ORDER: 1 });
+    const ok = async (argv: string[]) => {
+      const r = await h.run(argv);
+      expect(r.code, r.stderr).toBe(0);
+    };
+    for (const n of ['a', 'b', 'c']) {
+      h.makeModule(`livepatch-${n}.ko`, { replace: false });
+      await ok(['kpatch', 'load', `livepatch-${n}.ko`]);
+    }
+    const order = () =>
+      Object.fromEntries(Object.entries(h.readSysfs().patches).map(([m, p]) => [m, p.stackOrder]));
+    expect(order()).toEqual({ livepatch_a: '1', livepatch_b: '2', livepatch_c: '3' });
+    await ok(['kpatch', 'force', 'unload', 'livepatch_b']);
+    expect(order()).toEqual({ livepatch_a: '1', livepatch_c: '2' });
+    // the next one comes last: 3 again, not 4
+    h.makeModule('livepatch-d.ko', { replace: false });
+    await ok(['kpatch', 'load', 'livepatch-d.ko']);
+    expectConsistent(h);
+    expect(order()).toEqual({ livepatch_a: '1', livepatch_c: '2', livepatch_d: '3' });
+  });
+
   it('§2.9 info prints modinfo with the value column at 17', async () => {
     const h = host();
     h.makeModule('livepatch-foo.ko');

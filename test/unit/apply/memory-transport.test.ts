@@ -98,6 +98,34 @@ describe('the probe answer', () => {
     }
   });
 
+  it('renders lockdown, sig_enforce, Secure Boot and stack_order as the v4 probe prints them', () => {
+    const { h } = oneHost();
+    const m = h.model;
+    kpatchInstall(m, EL9, A.module.sha256, 'livepatch-a.ko');
+    kpatchLoad(m, { module: 'livepatch_a' });
+    // unknown by default: every file "-", no fifth livepatch field
+    expect(h.probeOutput()).toContain('\nlockdown -\nsig_enforce -\nsecureboot -\n');
+    expect(h.probeOutput()).toContain('\nlivepatch_a 1 0 0\n');
+    m.stackOrder = true;
+    m.security = { lockdown: 'integrity', sigEnforce: false, secureBoot: true };
+    const out = h.probeOutput();
+    expect(out).toContain(
+      '\nlockdown none [integrity] confidentiality\nsig_enforce N\nsecureboot 1\n',
+    );
+    expect(out).toContain('\nlivepatch_a 1 0 0 1\n');
+    const parsed = parseFacts(out);
+    if (!parsed.ok) throw new Error(parsed.error);
+    expect(parsed.facts.security).toEqual(modelFacts(m).security);
+    expect(parsed.facts.patches).toEqual(modelFacts(m).patches);
+    expect(parsed.facts.patches[0]?.stackOrder).toBe(1);
+    m.security = { lockdown: 'confidentiality', sigEnforce: true };
+    const again = parseFacts(h.probeOutput());
+    expect(again.ok && again.facts.security).toEqual({
+      lockdown: 'confidentiality',
+      sigEnforce: true,
+    });
+  });
+
   it('shows a stalled load in transition, and a host without kpatch or livepatch', () => {
     const { h } = oneHost();
     kpatchInstall(h.model, EL9, A.module.sha256, 'livepatch-a.ko');

@@ -27,6 +27,7 @@ const facts = (over: Partial<HostFacts> = {}): HostFacts => ({
   tainted: 0,
   kpatch: { installed: true, version: '0.9.7', flavor: 'rhel' },
   kpatchList: { rc: 0, text: '' },
+  security: {},
   livepatchSupported: true,
   patches: [],
   kernels: [K],

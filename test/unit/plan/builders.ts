@@ -88,6 +88,7 @@ export function facts(over: Partial<HostFacts> = {}): HostFacts {
     tainted: 0,
     kpatch: { installed: true, version: '0.9.7' },
     kpatchList: { rc: 0, text: 'Loaded patch modules:\n\nInstalled patch modules:\n' },
+    security: {},
     livepatchSupported: true,
     patches: [],
     kernels: [kernel],

@@ -1,7 +1,8 @@
 /**
  * The facts probe's answer (src/facts/probe.ts) for a host of the model (lab/model.ts):
  * the same named sections, in the same order and line formats, so that src/facts/parse reads
- * it back as the probe's own output. What the model does not know is fixed: the kpatch flavor
+ * it back as the probe's own output (the security section and stack_order from the model's
+ * `security` and `stackOrder`). What the model does not know is fixed: the kpatch flavor
  * (RHEL's `force` prefix, or upstream), os-release, the command line, taint, this boot's id.
  * Patches named in `transition` are shown mid-transition (sysfs transition = 1).
  */
@@ -9,6 +10,7 @@ import { PROBE_VERSION, SECTION_MARK } from '../../../../src/facts/probe.ts';
 import { normalizeModuleName } from '../../../../src/facts/parse/kpatch-list-model.ts';
 import { KPATCH_INSTALL_ROOT, RPM_MODULE_ROOT } from '../../../../src/host-paths.ts';
 import type { ModelFile, ModelHost } from '../../../../lab/model.ts';
+import type { LockdownLevel } from '../../../../src/facts/model.ts';
 
 export interface ProbeExtras {
   flavor: 'rhel' | 'upstream';
@@ -18,6 +20,15 @@ export interface ProbeExtras {
 }
 
 const flag = (b: boolean): string => (b ? '1' : '0');
+/** A known flag as the kernel prints it, `-` for a file the probe could not read. */
+const yn = (b: boolean | undefined, on: string, off: string): string =>
+  b === undefined ? '-' : b ? on : off;
+/** /sys/kernel/security/lockdown at each level (§5.5). */
+const LOCKDOWN_LINES: Record<LockdownLevel, string> = {
+  none: '[none] integrity confidentiality',
+  integrity: 'none [integrity] confidentiality',
+  confidentiality: 'none integrity [confidentiality]',
+};
 
 function kpatchList(h: ModelHost, x: ProbeExtras): string {
   const loaded = [...h.sysfs].map(([name, s]) => {
@@ -57,11 +68,21 @@ export function probeAnswer(h: ModelHost, x: ProbeExtras): string {
       h.livepatch
         ? [
             'present',
+            // stack_order, where the kernel has it, is the place in the kernel's list (§5.1)
             ...[...h.sysfs].map(
-              ([n, s]) => `${n} ${flag(s.enabled)} ${flag(x.transition.has(n))} ${flag(s.replace)}`,
+              ([n, s], i) =>
+                `${n} ${flag(s.enabled)} ${flag(x.transition.has(n))} ${flag(s.replace)}${h.stackOrder === true ? ` ${String(i + 1)}` : ''}`,
             ),
           ]
         : ['absent'],
+    ],
+    [
+      'security',
+      [
+        `lockdown ${h.security?.lockdown === undefined ? '-' : LOCKDOWN_LINES[h.security.lockdown]}`,
+        `sig_enforce ${yn(h.security?.sigEnforce, 'Y', 'N')}`,
+        `secureboot ${yn(h.security?.secureBoot, '1', '0')}`,
+      ],
     ],
     ['tasks', x.transition.size > 0 ? ['readable=no'] : []],
     ['kernels', [...h.kernels]],

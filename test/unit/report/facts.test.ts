@@ -1,0 +1,66 @@
+/** `kpfleet facts` shows probe v4's facts: lockdown, sig_enforce, Secure Boot and stack_order. */
+import { describe, expect, it } from 'vitest';
+import type { HostFacts } from '../../../src/facts/model.ts';
+import { factsJson, renderFacts } from '../../../src/report/facts.ts';
+import { colorStyle, plainStyle } from '../../../src/report/style.ts';
+import { facts, live } from '../plan/builders.ts';
+
+const one = (f: HostFacts) => [{ host: 'h1', ok: true as const, facts: f, durationMs: 0 }];
+const securityLine = (f: HostFacts): string =>
+  renderFacts(one(f), plainStyle)
+    .split('\n')
+    .find((l) => l.startsWith('  security: ')) ?? '';
+
+describe('renderFacts: security', () => {
+  it('says what is known, and whether unsigned modules are refused', () => {
+    expect(
+      securityLine(
+        facts({ security: { lockdown: 'integrity', sigEnforce: false, secureBoot: true } }),
+      ),
+    ).toBe(
+      '  security: lockdown integrity, sig_enforce off, Secure Boot on  (unsigned modules are refused)',
+    );
+    expect(securityLine(facts({ security: { lockdown: 'none', sigEnforce: true } }))).toBe(
+      '  security: lockdown none, sig_enforce on, Secure Boot ?  (unsigned modules are refused)',
+    );
+    expect(securityLine(facts({ security: { lockdown: 'none', sigEnforce: false } }))).toBe(
+      '  security: lockdown none, sig_enforce off, Secure Boot ?',
+    );
+    expect(securityLine(facts({ security: {} }))).toBe(
+      '  security: lockdown ?, sig_enforce ?, Secure Boot ?  (whether unsigned modules load is unknown)',
+    );
+  });
+
+  it('marks a refusing host in yellow', () => {
+    const text = renderFacts(one(facts({ security: { sigEnforce: true } })), colorStyle);
+    expect(text).toContain('\u001b[33m  (unsigned modules are refused)\u001b[39m');
+  });
+});
+
+describe('renderFacts: stack_order', () => {
+  it('follows a loaded patch where the kernel has it, and only there', () => {
+    const text = renderFacts(
+      one(facts({ patches: [live('livepatch_a', { stackOrder: 1 }), live('livepatch_b')] })),
+      plainStyle,
+    );
+    expect(text).toContain('  loaded     livepatch_a  enabled  stack_order 1\n');
+    expect(text).toContain('  loaded     livepatch_b  enabled\n');
+  });
+});
+
+describe('factsJson', () => {
+  it('carries security and stackOrder as the facts hold them', () => {
+    const f = facts({
+      security: { lockdown: 'confidentiality', sigEnforce: false },
+      patches: [live('livepatch_a', { stackOrder: 2 })],
+    });
+    const json = JSON.parse(JSON.stringify(factsJson(one(f)))) as {
+      hosts: { facts: HostFacts }[];
+    };
+    expect(json.hosts[0]?.facts.security).toEqual({
+      lockdown: 'confidentiality',
+      sigEnforce: false,
+    });
+    expect(json.hosts[0]?.facts.patches[0]?.stackOrder).toBe(2);
+  });
+});
