@@ -172,7 +172,15 @@ function expectTlv(
   return t;
 }
 
+/** Longer than any OID looked up here (the longest, sha3-512's, is 9 bytes). */
+const OID_HEX_MAX = 32;
+
+/**
+ * An OID's contents as hex, to look it up; `''` (matching none) for one longer than any named
+ * here, so that a hostile element of megabytes is never made into text.
+ */
 const hexOf = (b: Uint8Array, t: Tlv): string => {
+  if (t.end - t.body > OID_HEX_MAX) return '';
   let s = '';
   for (let i = t.body; i < t.end; i++) s += hex2(b[i] ?? 0);
   return s;

@@ -295,6 +295,32 @@ describe('readModuleSignature', () => {
     expect(r.signed && r.malformed).toMatch(/has no content: tag 0x05/);
   });
 
+  it('looks up a huge OID without turning it into text: quickly, in little memory', () => {
+    // a contentType, an issuer's attribute types and a digest OID of megabytes each (a hostile
+    // patch file in a pull request; the loader reads every patch file on every command)
+    const huge = (n: number): Buffer => der(0x06, Buffer.alloc(n, 0x2a));
+    const mb = 1 << 20;
+    const cases: [Buffer, RegExp | undefined][] = [
+      [der(0x30, huge(12 * mb)), /not a SignedData \(contentType an unreadable OID\)/],
+      [
+        pkcs7({
+          issuer: der(
+            0x30,
+            ...[1, 2, 3, 4].map(() => der(0x31, der(0x30, huge(3 * mb), utf8('x')))),
+          ),
+        }),
+        undefined,
+      ],
+    ];
+    for (const [sig, malformed] of cases) {
+      const started = performance.now();
+      const r = readModuleSignature(signed(sig));
+      expect(performance.now() - started).toBeLessThan(500);
+      if (malformed !== undefined) expect(r.signed && r.malformed).toMatch(malformed);
+      else expect(r).toMatchObject({ signed: true, signer: 'x', hashAlgo: 'sha256' });
+    }
+  });
+
   it('never throws, and says only what the model allows, on any bytes', () => {
     const keys = new Set(['signed', 'idType', 'signer', 'keyId', 'hashAlgo', 'malformed']);
     const good = signed(pkcs7({ certificates: true }));
