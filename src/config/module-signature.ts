@@ -191,7 +191,8 @@ type Found = Pick<Extract<ModuleSignature, { signed: true }>, 'signer' | 'keyId'
 /**
  * ContentInfo { contentType signedData, [0] SignedData { version, digestAlgorithms,
  * encapContentInfo, [0] certificates?, [1] crls?, signerInfos { SignerInfo { version, sid,
- * digestAlgorithm, … } } } } (RFC 5652), between `start` and `end`.
+ * digestAlgorithm, signedAttrs?, signatureAlgorithm, signature, … } } } } (RFC 5652), between
+ * `start` and `end`.
  */
 function readSignerInfo(b: Uint8Array, start: number, end: number): Found | string {
   const ci = expectTlv(b, start, end, 0x30, 'ContentInfo');
@@ -252,6 +253,19 @@ function readSignerInfo(b: Uint8Array, start: number, end: number): Found | stri
   const algOid = expectTlv(b, alg.body, alg.end, 0x06, 'digestAlgorithm OID');
   if (typeof algOid === 'string') return algOid;
   found.hashAlgo = DIGESTS[hexOf(b, algOid)] ?? oidText(b, algOid);
+  // the kernel's pkcs7.asn1 (and OpenSSL) require what follows: signed attributes ([0] IMPLICIT
+  // or [2] EXPLICIT, optional), the signature algorithm and the signature itself; without them
+  // the message is EBADMSG, which must not be shown as a signer
+  let rest = alg.next;
+  if (rest < si.end) {
+    const attrs = readTlv(b, rest, si.end);
+    if (typeof attrs === 'string') return attrs;
+    if (attrs.tag === 0xa0 || attrs.tag === 0xa2) rest = attrs.next;
+  }
+  const sigAlg = expectTlv(b, rest, si.end, 0x30, 'signatureAlgorithm');
+  if (typeof sigAlg === 'string') return sigAlg;
+  const sigValue = expectTlv(b, sigAlg.next, si.end, 0x04, 'signature');
+  if (typeof sigValue === 'string') return sigValue;
   return found;
 }
 

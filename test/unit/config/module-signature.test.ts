@@ -268,6 +268,44 @@ describe('readModuleSignature', () => {
       signed(pkcs7({ issuer: der(0x30, der(0x04, bytes('00'))) })),
       /has no RelativeDistinguishedName/,
     ],
+    [
+      'a SignerInfo that ends after its digestAlgorithm (the kernel: EBADMSG)',
+      signed(
+        pkcs7({
+          signerInfos: [
+            der(
+              0x30,
+              der(0x02, bytes('01')),
+              der(
+                0x30,
+                name([OID.cn, utf8('Red Hat Secure Boot Signing 3')]),
+                der(0x02, bytes('01')),
+              ),
+              der(0x30, oid(OID.sha256), der(0x05)),
+            ),
+          ],
+        }),
+      ),
+      /has no signatureAlgorithm/,
+    ],
+    [
+      'a SignerInfo without its signature',
+      signed(
+        pkcs7({
+          signerInfos: [
+            der(
+              0x30,
+              der(0x02, bytes('01')),
+              der(0x30, name([OID.cn, utf8('k')]), der(0x02, bytes('01'))),
+              der(0x30, oid(OID.sha256), der(0x05)),
+              der(0xa0, der(0x30, oid(OID.data))),
+              der(0x30, oid(OID.rsa), der(0x05)),
+            ),
+          ],
+        }),
+      ),
+      /has no signature/,
+    ],
   ])('%s: signed, malformed', (_what, file, why) => {
     const r = readModuleSignature(file);
     expect(r.signed).toBe(true);
