@@ -172,7 +172,15 @@ function expectTlv(
   return t;
 }
 
+/** Longer than any OID looked up here (the longest, sha3-512's, is 9 bytes). */
+const OID_HEX_MAX = 32;
+
+/**
+ * An OID's contents as hex, to look it up; `''` (matching none) for one longer than any named
+ * here, so that a hostile element of megabytes is never made into text.
+ */
 const hexOf = (b: Uint8Array, t: Tlv): string => {
+  if (t.end - t.body > OID_HEX_MAX) return '';
   let s = '';
   for (let i = t.body; i < t.end; i++) s += hex2(b[i] ?? 0);
   return s;
@@ -183,7 +191,8 @@ type Found = Pick<Extract<ModuleSignature, { signed: true }>, 'signer' | 'keyId'
 /**
  * ContentInfo { contentType signedData, [0] SignedData { version, digestAlgorithms,
  * encapContentInfo, [0] certificates?, [1] crls?, signerInfos { SignerInfo { version, sid,
- * digestAlgorithm, … } } } } (RFC 5652), between `start` and `end`.
+ * digestAlgorithm, signedAttrs?, signatureAlgorithm, signature, … } } } } (RFC 5652), between
+ * `start` and `end`.
  */
 function readSignerInfo(b: Uint8Array, start: number, end: number): Found | string {
   const ci = expectTlv(b, start, end, 0x30, 'ContentInfo');
@@ -244,6 +253,19 @@ function readSignerInfo(b: Uint8Array, start: number, end: number): Found | stri
   const algOid = expectTlv(b, alg.body, alg.end, 0x06, 'digestAlgorithm OID');
   if (typeof algOid === 'string') return algOid;
   found.hashAlgo = DIGESTS[hexOf(b, algOid)] ?? oidText(b, algOid);
+  // the kernel's pkcs7.asn1 (and OpenSSL) require what follows: signed attributes ([0] IMPLICIT
+  // or [2] EXPLICIT, optional), the signature algorithm and the signature itself; without them
+  // the message is EBADMSG, which must not be shown as a signer
+  let rest = alg.next;
+  if (rest < si.end) {
+    const attrs = readTlv(b, rest, si.end);
+    if (typeof attrs === 'string') return attrs;
+    if (attrs.tag === 0xa0 || attrs.tag === 0xa2) rest = attrs.next;
+  }
+  const sigAlg = expectTlv(b, rest, si.end, 0x30, 'signatureAlgorithm');
+  if (typeof sigAlg === 'string') return sigAlg;
+  const sigValue = expectTlv(b, sigAlg.next, si.end, 0x04, 'signature');
+  if (typeof sigValue === 'string') return sigValue;
   return found;
 }
 

@@ -143,7 +143,12 @@ export function checkChange(c: Change, o: Order, r: HostRules, bad: Bad): void {
       same('sha256', c.sha256, p.source.sha256, bad);
       same('destination', c.destination, stagedAs(p), bad, 'kpfleet stages it as');
       // what a reviewer read of the file's signature is what the file says
-      same('signature', c.signature ?? null, p.source.signature ?? null, bad, 'the file says');
+      if (c.signature === undefined && p.source.signature !== undefined)
+        bad(
+          'signature',
+          `the plan states none (a plan made before kpfleet read patch files' signatures, or edited), the file says ${shown(p.source.signature)}`,
+        );
+      else same('signature', c.signature ?? null, p.source.signature ?? null, bad, 'the file says');
       return;
     }
     case 'install': {

@@ -268,6 +268,44 @@ describe('readModuleSignature', () => {
       signed(pkcs7({ issuer: der(0x30, der(0x04, bytes('00'))) })),
       /has no RelativeDistinguishedName/,
     ],
+    [
+      'a SignerInfo that ends after its digestAlgorithm (the kernel: EBADMSG)',
+      signed(
+        pkcs7({
+          signerInfos: [
+            der(
+              0x30,
+              der(0x02, bytes('01')),
+              der(
+                0x30,
+                name([OID.cn, utf8('Red Hat Secure Boot Signing 3')]),
+                der(0x02, bytes('01')),
+              ),
+              der(0x30, oid(OID.sha256), der(0x05)),
+            ),
+          ],
+        }),
+      ),
+      /has no signatureAlgorithm/,
+    ],
+    [
+      'a SignerInfo without its signature',
+      signed(
+        pkcs7({
+          signerInfos: [
+            der(
+              0x30,
+              der(0x02, bytes('01')),
+              der(0x30, name([OID.cn, utf8('k')]), der(0x02, bytes('01'))),
+              der(0x30, oid(OID.sha256), der(0x05)),
+              der(0xa0, der(0x30, oid(OID.data))),
+              der(0x30, oid(OID.rsa), der(0x05)),
+            ),
+          ],
+        }),
+      ),
+      /has no signature/,
+    ],
   ])('%s: signed, malformed', (_what, file, why) => {
     const r = readModuleSignature(file);
     expect(r.signed).toBe(true);
@@ -293,6 +331,32 @@ describe('readModuleSignature', () => {
     const r = readModuleSignature(signed(sig));
     expect(performance.now() - started).toBeLessThan(2000);
     expect(r.signed && r.malformed).toMatch(/has no content: tag 0x05/);
+  });
+
+  it('looks up a huge OID without turning it into text: quickly, in little memory', () => {
+    // a contentType, an issuer's attribute types and a digest OID of megabytes each (a hostile
+    // patch file in a pull request; the loader reads every patch file on every command)
+    const huge = (n: number): Buffer => der(0x06, Buffer.alloc(n, 0x2a));
+    const mb = 1 << 20;
+    const cases: [Buffer, RegExp | undefined][] = [
+      [der(0x30, huge(12 * mb)), /not a SignedData \(contentType an unreadable OID\)/],
+      [
+        pkcs7({
+          issuer: der(
+            0x30,
+            ...[1, 2, 3, 4].map(() => der(0x31, der(0x30, huge(3 * mb), utf8('x')))),
+          ),
+        }),
+        undefined,
+      ],
+    ];
+    for (const [sig, malformed] of cases) {
+      const started = performance.now();
+      const r = readModuleSignature(signed(sig));
+      expect(performance.now() - started).toBeLessThan(500);
+      if (malformed !== undefined) expect(r.signed && r.malformed).toMatch(malformed);
+      else expect(r).toMatchObject({ signed: true, signer: 'x', hashAlgo: 'sha256' });
+    }
   });
 
   it('never throws, and says only what the model allows, on any bytes', () => {

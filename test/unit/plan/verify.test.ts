@@ -309,7 +309,11 @@ describe("an upload's signature", () => {
     expect(problems[0]?.message).toContain('the file says {"signed":false}');
     const hidden = structuredClone(fromUnsigned());
     delete uploadOf(hidden.changes).signature;
-    expect(verify(hidden).map((p) => `${String(p.change)}:${p.field}`)).toEqual(['1:signature']);
+    const dropped = verify(hidden);
+    expect(dropped.map((p) => `${String(p.change)}:${p.field}`)).toEqual(['1:signature']);
+    // a plan made before kpfleet read signatures is told so, not only shown `null`
+    expect(dropped[0]?.message).toMatch(/made before kpfleet read patch files' signatures/);
+    expect(dropped[0]?.message).toContain('the file says {"signed":false}');
   });
 
   it('the keys of a signature may come in any order (saved plan against a fresh one)', () => {
