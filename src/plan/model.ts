@@ -159,7 +159,14 @@ export type FindingKind =
   /** An installed copy differs from the declared file (sha256). */
   | 'checksum'
   /** The host went down while kpfleet was loading this patch (the crash guard's record). */
-  | 'suspect';
+  | 'suspect'
+  /**
+   * A module the host's kernel will refuse for its signature: unsigned where signatures are
+   * enforced, or a signature no kernel can parse (the host is blocked).
+   */
+  | 'unsigned'
+  /** An unsigned module, and whether the host refuses unsigned modules is not known. */
+  | 'signature-unknown';
 
 /**
  * How much a finding about a host matters: `error` goes with a blocked host, `warning` is

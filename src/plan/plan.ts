@@ -24,6 +24,7 @@ import {
 } from './host/phases/blockers.ts';
 import { boot } from './host/phases/boot.ts';
 import { crashGuard } from './host/phases/crash-guard.ts';
+import { signatures } from './host/phases/signatures.ts';
 import { installs } from './host/phases/installs.ts';
 import { disabledInstalled, loads } from './host/phases/loads.ts';
 import { unmanaged } from './host/phases/unmanaged.ts';
@@ -54,6 +55,7 @@ const PHASES: readonly Phase[] = [
   unmanaged,
   boot,
   crashGuard,
+  signatures,
   kpatchMissing,
   livepatchUnsupported,
 ];
