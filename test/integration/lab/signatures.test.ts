@@ -61,7 +61,9 @@ it('plan blocks the enforcing host with the reason; the other host plans its cha
   expect(byHost.get(open.name)?.status).toBe('changes');
   const blocked = byHost.get(enforcing.name);
   expect(blocked?.status).toBe('blocked');
-  expect(blocked?.reason).toBe(`the kernel would refuse ${MOD}: its signature`);
+  expect(blocked?.reason).toBe(
+    `the kernel would refuse 1 module for its signature: cve (unsigned)`,
+  );
   const f = blocked?.findings.find((x) => x.kind === 'unsigned');
   expect(f?.message).toContain(`refuses unsigned modules (sig_enforce=Y)`);
   expect(f?.message).toContain('Key was rejected by service');

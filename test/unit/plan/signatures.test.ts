@@ -11,7 +11,9 @@ import {
   fileOf,
   filePatch,
   inst,
+  live,
   loaded,
+  mod,
   plan,
   rpmPatch,
   rhel,
@@ -43,7 +45,9 @@ describe('planner: module signatures', () => {
     const p = loadOn(UNSIGNED, ENFORCING);
     expect(p.status).toBe('blocked');
     expect(p.changes).toEqual([]);
-    expect(p.reason).toBe(`the kernel would refuse ${UNSIGNED.module}: its signature`);
+    expect(p.reason).toBe(
+      `the kernel would refuse 1 module for its signature: ${UNSIGNED.name} (unsigned)`,
+    );
     const f = p.findings.find((x) => x.kind === 'unsigned');
     expect(f).toMatchObject({ severity: 'error', module: UNSIGNED.module });
     expect(f?.message).toContain(
@@ -52,12 +56,13 @@ describe('planner: module signatures', () => {
     expect(f?.message).toContain('Key was rejected by service');
   });
 
-  it('lockdown alone refuses it too, and the message names it', () => {
+  it('lockdown alone refuses it too, and the message names it and what insmod says there (EPERM)', () => {
     const p = loadOn(UNSIGNED, LOCKED);
     expect(p.status).toBe('blocked');
-    expect(p.findings.find((x) => x.kind === 'unsigned')?.message).toContain(
-      '(lockdown=integrity)',
-    );
+    const m = p.findings.find((x) => x.kind === 'unsigned')?.message ?? '';
+    expect(m).toContain('refuses unsigned modules (lockdown=integrity)');
+    expect(m).toContain('insmod would fail with "Operation not permitted"');
+    expect(m).not.toContain('Key was rejected');
   });
 
   it('a host that enforces nothing loads it, with nothing said', () => {
@@ -76,16 +81,21 @@ describe('planner: module signatures', () => {
     expect(f?.message).toContain('could not read whether web1 refuses unsigned modules');
   });
 
-  it('a signature no kernel can parse blocks every host, enforcing or not (EBADMSG)', () => {
+  it('a signature no kernel can parse blocks a host that checks signatures, enforcing or not (EBADMSG)', () => {
     const bad = signed(filePatch('cve-2024-1086'), {
       signed: true,
       malformed: 'sig_len past the file',
     });
     const p = loadOn(bad, OPEN);
     expect(p.status).toBe('blocked');
+    expect(p.reason).toContain('cve-2024-1086 (signature unreadable)');
     expect(p.findings.find((x) => x.kind === 'unsigned')?.message).toContain(
-      'has a signature the kernel cannot parse (sig_len past the file): every kernel refuses such a module (EBADMSG)',
+      'has a signature the kernel cannot parse (sig_len past the file), and a kernel that checks module signatures refuses such a module whether it enforces them or not (EBADMSG)',
     );
+    // facts that show no module signing at all (a kernel built without it checks nothing): a warning
+    const q = loadOn(bad, {});
+    expect(q.status).toBe('changes');
+    expect(q.findings.find((x) => x.kind === 'signature-unknown')?.severity).toBe('warning');
   });
 
   it('a signature that is not PKCS#7 counts as none: blocked where enforced, loaded elsewhere', () => {
@@ -116,15 +126,35 @@ describe('planner: module signatures', () => {
     expect(p.findings.filter((x) => x.kind === 'unsigned')).toEqual([]);
   });
 
-  it('an install for another kernel is judged by the running kernel’s policy (the boot would refuse it)', () => {
+  it('an install for another kernel is a warning: the running kernel does not tell the next boot’s policy', () => {
     const next = '5.14.0-362.18.1.el9_3.x86_64';
     const p = plan({
       patches: [signed(filePatch('next', { kernels: [next] }), { signed: false })],
       want: [want('next', 'installed')],
       facts: facts({ kernels: [KERNEL, next], security: ENFORCING }),
     });
-    expect(p.status).toBe('blocked');
-    expect(p.findings.map((f) => f.kind)).toContain('unsigned');
+    expect(p.status).toBe('changes');
+    const f = p.findings.find((x) => x.kind === 'unsigned');
+    expect(f?.severity).toBe('warning');
+    expect(f?.message).toContain(
+      'if the kernel it is installed for does too, it will not load at boot',
+    );
+  });
+
+  it('a load that only re-enables a module in sysfs runs no insmod: not judged', () => {
+    const p = plan({
+      patches: [UNSIGNED],
+      want: [want(UNSIGNED.name, 'loaded')],
+      facts: facts({
+        patches: [live(UNSIGNED.module, { enabled: false })],
+        modules: [mod(UNSIGNED.module, 1)],
+        installed: [inst(fileOf(UNSIGNED))],
+        security: ENFORCING,
+      }),
+    });
+    expect(p.changes.map((c) => c.action)).toEqual(['load']);
+    expect(p.status).toBe('changes');
+    expect(p.findings.filter((x) => x.kind === 'unsigned')).toEqual([]);
   });
 
   it('a package source is its vendor’s to sign: never judged', () => {
