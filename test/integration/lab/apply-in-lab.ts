@@ -2,6 +2,7 @@
  * `kpfleet apply` run in-process against a lab (lab/lab.ts), for the lab tests: the
  * project's files written into the lab's folder, and a run whose report is read back.
  */
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../../../src/cli/main.ts';
@@ -59,6 +60,36 @@ export function writeLabProject(lab: Lab, rest: readonly string[]): void {
     join(lab.dir, 'kpfleet.yml'),
     [...head, '  ssh_config: false', ...rest, ''].join('\n'),
   );
+}
+
+/**
+ * A module `module` for EL9 made on `host` at the lab's `file`, and a project that declares it
+ * (`cve`, with `cves`) loaded on every lab host (group rhel9).
+ */
+export function writeOnePatchProject(
+  lab: Lab,
+  host: LabHost,
+  o: { module: string; file: string; cves?: string; replace?: boolean },
+): void {
+  const ko = join(lab.dir, o.file);
+  host.sim.makeModule(ko, {
+    name: o.module,
+    kernel: EL9,
+    ...(o.replace !== undefined ? { replace: o.replace } : {}),
+  });
+  const sha = createHash('sha256').update(readFileSync(ko)).digest('hex');
+  writeLabProject(lab, [
+    'patches:',
+    '  cve:',
+    `    module: ${o.module}`,
+    `    kernel: ${EL9}`,
+    `    file: ${o.file}`,
+    `    sha256: ${sha}`,
+    ...(o.cves !== undefined ? [`    cves: [${o.cves}]`] : []),
+    'groups:',
+    '  rhel9:',
+    '    loaded: [cve]',
+  ]);
 }
 
 /**

@@ -4,12 +4,11 @@
  * same run. Real probe, real planner, real apply over SSH to lab hosts (lab/SPEC.md: SIG_ENFORCE,
  * LOCKDOWN; the lab's modules carry no appended signature, so kpfleet reads them as unsigned).
  */
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runInProcess } from '../../cli-in-process.ts';
-import { EL9, writeLabProject } from './apply-in-lab.ts';
+import { EL9, writeOnePatchProject } from './apply-in-lab.ts';
 import { Lab } from '../../../lab/lab.ts';
 import type { LabHost } from '../../../lab/lab.ts';
 
@@ -25,20 +24,7 @@ beforeAll(async () => {
   open = a;
   enforcing = b;
   enforcing.sim.setProfile({ SIG_ENFORCE: 1 });
-  const ko = join(lab.dir, 'livepatch-cve.ko');
-  open.sim.makeModule(ko, { name: MOD, kernel: EL9 });
-  const sha = createHash('sha256').update(readFileSync(ko)).digest('hex');
-  writeLabProject(lab, [
-    'patches:',
-    '  cve:',
-    `    module: ${MOD}`,
-    `    kernel: ${EL9}`,
-    '    file: livepatch-cve.ko',
-    `    sha256: ${sha}`,
-    'groups:',
-    '  rhel9:',
-    '    loaded: [cve]',
-  ]);
+  writeOnePatchProject(lab, open, { module: MOD, file: 'livepatch-cve.ko' });
 });
 afterAll(async () => {
   await lab.close();

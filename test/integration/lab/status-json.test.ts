@@ -3,12 +3,11 @@
  * (`statusJsonParts`) reaches stdout and an `--out json:` file whole, in order and alike, and is
  * the JSON of the report it holds (2-space, a final newline) byte for byte.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runInProcess } from '../../cli-in-process.ts';
-import { writeLabProject } from './apply-in-lab.ts';
+import { writeOnePatchProject } from './apply-in-lab.ts';
 import { Lab } from '../../../lab/lab.ts';
 import { safeData } from '../../../src/report/safe-text.ts';
 import type { StatusReport } from '../../../src/status/model.ts';
@@ -22,21 +21,12 @@ beforeAll(async () => {
   lab = await Lab.start({ hosts: 3 });
   const first = lab.hosts[0];
   if (!first) throw new Error('no lab host');
-  const ko = join(lab.dir, 'kpatch-cve.ko');
-  first.sim.makeModule(ko, { name: MOD, kernel: EL9, replace: false });
-  const sha = createHash('sha256').update(readFileSync(ko)).digest('hex');
-  writeLabProject(lab, [
-    'patches:',
-    '  cve:',
-    `    module: ${MOD}`,
-    `    kernel: ${EL9}`,
-    '    file: kpatch-cve.ko',
-    `    sha256: ${sha}`,
-    '    cves: [CVE-2024-0001]',
-    'groups:',
-    '  rhel9:',
-    '    loaded: [cve]',
-  ]);
+  writeOnePatchProject(lab, first, {
+    module: MOD,
+    file: 'kpatch-cve.ko',
+    cves: 'CVE-2024-0001',
+    replace: false,
+  });
 });
 afterAll(async () => {
   await lab.close();
