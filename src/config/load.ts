@@ -3,7 +3,7 @@
  * patch files), and validate the lot. The only I/O of config/; everything it calls is pure.
  * Nothing here contacts a host.
  */
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../util/hash.ts';
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
@@ -280,7 +280,7 @@ function inspectPatchFile(path: string, projectDir: string): PatchFileFacts {
     return { error: errnoText(err) };
   }
   const facts: PatchFileFacts = {
-    sha256: createHash('sha256').update(data).digest('hex'),
+    sha256: sha256Hex(data),
     signature: readModuleSignature(data),
   };
   const rel = relative(projectDir, path);

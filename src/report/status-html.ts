@@ -10,7 +10,7 @@
  * and U+2029 written as \u escapes, so no host name can close the script element or become
  * markup. The page's markup itself holds no report data.
  */
-import { createHash } from 'node:crypto';
+import { sha256Base64 } from '../util/hash.ts';
 import type { StatusReport } from '../status/model.ts';
 import { PROSE_KEYS, safeData } from './safe-text.ts';
 import { STATUS_HTML_SCRIPT } from './status-html-script.ts';
@@ -31,7 +31,7 @@ export function jsonForScript(value: unknown): string {
 
 /** The CSP source for an inline element's exact text. */
 function hashSource(text: string): string {
-  return `'sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}'`;
+  return `'sha256-${sha256Base64(text)}'`;
 }
 
 /** The page's policy: nothing but this script and this style, no fetches, no forms, no base. */

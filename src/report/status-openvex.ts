@@ -12,7 +12,7 @@
  * document's `@id` is a digest of its statements (their timestamp, when the facts were read,
  * included): the same report gives the same document id. Pure.
  */
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../util/hash.ts';
 import type { HostCoverage, HostCve, StatusReport } from '../status/model.ts';
 import { safeData } from './safe-text.ts';
 
@@ -158,7 +158,7 @@ export function renderStatusOpenVex(report: StatusReport, author = 'kpfleet'): s
   const statements = report.hosts.flatMap((h) =>
     h.cves.map((c) => statement(h, c, timestamp, notMitigated)),
   );
-  const digest = createHash('sha256').update(JSON.stringify(statements)).digest('hex');
+  const digest = sha256Hex(JSON.stringify(statements));
   const doc = {
     '@context': OPENVEX_CONTEXT,
     '@id': `urn:kpfleet:vex:sha256:${digest}`,

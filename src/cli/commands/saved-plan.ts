@@ -4,7 +4,7 @@
  * plan of this kpfleet, when the configuration it was made from is not the current one, or when
  * any change of any host is not what the current kpfleet.yml allows on that host.
  */
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../../util/hash.ts';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { describeConfigChange } from '../../config/fingerprint.ts';
@@ -188,7 +188,7 @@ function shardProblems(plan: Plan, cli: Shard | undefined): PlanProblem[] {
   return problems;
 }
 
-export const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+export const sha256 = (b: Buffer): string => sha256Hex(b);
 
 /**
  * What an upload sends: the catalogue's file for the patch the change names, never a path from

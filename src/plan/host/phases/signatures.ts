@@ -23,7 +23,7 @@ import type { ModuleSignature, Patch } from '../../../config-model.ts';
 import { refusesUnsigned } from '../../../facts/security.ts';
 import { plural } from '../../../util/text.ts';
 import type { Finding } from '../../model.ts';
-import type { HostContext } from '../context.ts';
+import { isEnabled, type HostContext } from '../context.ts';
 import { block, type Draft } from '../draft.ts';
 
 type Verdict = 'malformed' | 'unsigned' | 'signed' | 'unread';
@@ -57,6 +57,7 @@ function refusal(ctx: HostContext): { policy: string; says: string } {
 
 /** What the plan does with a patch's module on the running kernel, the strongest first. */
 type Use = 'insmod' | 'maybe-insmod' | 'other-kernel';
+const RANK: Record<Use, number> = { insmod: 0, 'maybe-insmod': 1, 'other-kernel': 2 };
 
 function uses(ctx: HostContext, draft: Draft): Map<Patch, Use> {
   const out = new Map<Patch, Use>();
@@ -64,16 +65,12 @@ function uses(ctx: HostContext, draft: Draft): Map<Patch, Use> {
     const p = ctx.patches.get(name);
     if (p === undefined) return;
     const known = out.get(p);
-    const rank = { insmod: 0, 'maybe-insmod': 1, 'other-kernel': 2 } as const;
-    if (known === undefined || rank[use] < rank[known]) out.set(p, use);
+    if (known === undefined || RANK[use] < RANK[known]) out.set(p, use);
   };
   for (const l of draft.loads) {
     // a re-enable writes sysfs (no insmod); a repeated load is an insmod only if it was retired
     if (l.reenable) continue;
-    add(
-      l.patch,
-      l.cves.length === 0 && ctx.enabledNow.includes(l.module) ? 'maybe-insmod' : 'insmod',
-    );
+    add(l.patch, isEnabled(ctx, l.module) ? 'maybe-insmod' : 'insmod');
   }
   for (const i of draft.installs) if (i.kernel !== ctx.kernel) add(i.patch, 'other-kernel');
   return out;
