@@ -117,3 +117,6 @@ export const DEFAULTS = {
   unmanaged: 'keep' as UnmanagedPolicy,
   uncoveredKernel: 'warn' as UncoveredPolicy,
 };
+
+/** Who manages a host's live patches: the kpatch utility, or kpfleet itself with insmod and sysfs. */
+export type ManagerName = 'kpatch' | 'klp';

@@ -37,3 +37,15 @@ export const installedPath = (kernel: string, file: string): string =>
   `${installFolder(kernel)}/${file}`;
 /** `/usr/lib/kpatch/<kernel>` */
 export const rpmModuleFolder = (kernel: string): string => `${RPM_MODULE_ROOT}/${kernel}`;
+
+/** The klp manager's store: the modules it installed, one folder per kernel release (§K.1). */
+export const KLP_STORE_ROOT = `${KPFLEET_DIR}/klp`;
+/** `/var/lib/kpfleet/klp/<kernel>` */
+export const klpStoreFolder = (kernel: string): string => `${KLP_STORE_ROOT}/${kernel}`;
+/** `/var/lib/kpfleet/klp/<kernel>/<file>` */
+export const klpStorePath = (kernel: string, file: string): string =>
+  `${klpStoreFolder(kernel)}/${file}`;
+/** The klp manager's boot mechanism: its own unit, and the script the unit runs (§K.2). */
+export const KLP_UNIT = 'kpfleet-klp.service';
+export const KLP_UNIT_PATH = `/etc/systemd/system/${KLP_UNIT}`;
+export const KLP_BOOT_SCRIPT = `${KLP_STORE_ROOT}/boot.sh`;

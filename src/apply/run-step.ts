@@ -18,6 +18,7 @@ import { batchScript, passingVerify, splitBatch, STEP_MARK } from './batch.ts';
 import type { BatchPart } from './batch.ts';
 import { lastLines } from './step-frame.ts';
 import { judgeStep, splitStepOutput, stepFor } from './steps.ts';
+import type { ManagerName } from '../config-model.ts';
 
 /** What a step record keeps of the step's output: its end, however much the host printed. */
 const RECORD_LINES = 20;
@@ -85,6 +86,8 @@ export interface StepContext {
   /** The absolute staging folder, once an upload of this run put a file there; else ''. */
   staging: string;
   lockLost?: () => boolean;
+  /** Who manages the host's live patches (the plan's); kpatch when unsaid. */
+  manager?: ManagerName | undefined;
 }
 
 /** A change as a batch sends it: its script under the steps lock, its step name, its pass. */
@@ -97,7 +100,7 @@ export interface BatchedStep extends BatchPart {
  * Built once per change (`runChanges` sizes the batch with it, `runBatch` sends it).
  */
 export function batchedStep(c: Change, ctx: StepContext, runId: string): BatchedStep {
-  const s = stepFor(c, { facts: ctx.facts, staging: ctx.staging, runId });
+  const s = stepFor(c, { facts: ctx.facts, staging: ctx.staging, runId, manager: ctx.manager });
   return {
     sent: underStepsLock(s.script, runId, true),
     passing: passingVerify(c) ?? '',
@@ -200,7 +203,12 @@ export async function runStep(
       rec = { change: c, label, ok: true, durationMs: 0 };
     } else {
       // built first: its names (the kernel, the file) are checked before the stash uses them
-      const s = stepFor(c, { facts: ctx.facts, staging: ctx.staging, runId: o.runId });
+      const s = stepFor(c, {
+        facts: ctx.facts,
+        staging: ctx.staging,
+        runId: o.runId,
+        manager: ctx.manager,
+      });
       if (c.action === 'uninstall' && !rollback) {
         // keep a copy, so a rollback can install it again; without one, no uninstall
         await keepCopy(t, {
@@ -219,7 +227,7 @@ export async function runStep(
         step: s.step,
         timeoutMs: o.commandTimeoutMs,
       });
-      rec = { change: c, label, durationMs: 0, ...judged(c, r.stdout, r.stderr) };
+      rec = { change: c, label, durationMs: 0, ...judged(c, r.stdout, r.stderr, ctx.manager) };
       unknown = endedUnseen(r);
     }
   } catch (err) {
@@ -330,7 +338,7 @@ export async function runBatch(
   const records = outputs.map((out, k) => {
     const c = changes[k] as Change;
     const last = k === outputs.length - 1;
-    const rec = record(k, { change: c, ...judged(c, out, last ? stderr : '') });
+    const rec = record(k, { change: c, ...judged(c, out, last ? stderr : '', ctx.manager) });
     end(k, rec);
     return rec;
   });
@@ -378,8 +386,9 @@ function judged(
   c: Change,
   stdout: string,
   stderr: string,
+  manager: ManagerName | undefined,
 ): Pick<StepRecord, 'ok' | 'output' | 'error'> {
-  const verdict = judgeStep(c, stdout);
+  const verdict = judgeStep(c, stdout, manager);
   const { output } = splitStepOutput(stdout);
   const text = tailText(
     [output.trim(), stderr.trim()].filter(Boolean).join('\n'),

@@ -19,9 +19,12 @@ import { versionAtLeast } from '../util/version.ts';
 import {
   installedPath,
   installFolder,
+  klpStoreFolder,
   KPATCH_INSTALL_ROOT,
   LOAD_RECORD_DIR,
 } from '../host-paths.ts';
+import type { ManagerName } from '../config-model.ts';
+import { KLP_STEPS, type KlpStep } from './klp-steps.ts';
 import { packageMatches } from '../plan/packages.ts';
 import { basename, tailText } from '../util/text.ts';
 import { dropRecord, loadRecordScript, suspectRecordTest } from './load-record.ts';
@@ -53,6 +56,8 @@ export interface StepHost {
   staging: string;
   /** The run's id, written in the crash guard's record of a load (`loadRecordScript`). */
   runId?: string;
+  /** Who manages the host's live patches (the plan's `HostPlan.manager`); kpatch when unsaid. */
+  manager?: ManagerName | undefined;
 }
 
 /** What a judge reads of a step's output. */
@@ -63,6 +68,8 @@ interface Verified {
   verify: string;
   /** A failure that says `what`, then the exit status and last lines if the command failed. */
   fail: (what: string) => StepOutcome;
+  /** The store the manager installs into: `/var/lib/kpatch/<kernel>` or kpfleet's klp store. */
+  storeFolder: (kernel: string) => string;
 }
 
 /** One kind of change: its command (with its verification) and the judge of what it printed. */
@@ -126,12 +133,12 @@ const STEPS: { [A in ChangeAction]: StepKind<Extract<Change, { action: A }>> } =
       );
     },
     // the sha256 of what landed in /var/lib/kpatch (install's exit is systemctl's, §6 #30)
-    judge: (c, { verify, fail }) =>
+    judge: (c, { verify, fail, storeFolder }) =>
       verify === c.sha256
         ? { ok: true }
         : fail(
             verify === ''
-              ? `the module is not in ${installFolder(c.kernel)}`
+              ? `the module is not in ${storeFolder(c.kernel)}`
               : `the installed file's sha256 is ${verify.slice(0, 12)}…, not ${c.sha256.slice(0, 12)}…`,
           ),
   },
@@ -165,8 +172,11 @@ const STEPS: { [A in ChangeAction]: StepKind<Extract<Change, { action: A }>> } =
     step: 'systemctl enable',
     script: () =>
       frame('systemctl enable kpatch.service', 'systemctl is-enabled kpatch.service', SYNC_ENABLE),
+    // klp's step prints `enabled` only when its unit is enabled and both its files are current
     judge: (_c, { verify, fail }) =>
-      /^enabled/m.test(verify) ? { ok: true } : fail('kpatch.service is not enabled'),
+      /^enabled/m.test(verify)
+        ? { ok: true }
+        : fail(verify.includes('is-enabled: ') ? verify : 'kpatch.service is not enabled'),
   },
 
   load: {
@@ -241,8 +251,8 @@ const STEPS: { [A in ChangeAction]: StepKind<Extract<Change, { action: A }>> } =
           `if [ -d "$d" ]; then set -- "$@" "$d"; fi; done; sync -- "$@"`,
       );
     },
-    judge: (c, { verify, fail }) =>
-      verify === '' ? { ok: true } : fail(`${installedPath(c.kernel, c.file)} is still there`),
+    judge: (c, { verify, fail, storeFolder }) =>
+      verify === '' ? { ok: true } : fail(`${storeFolder(c.kernel)}/${c.file} is still there`),
   },
 
   'package-remove': {
@@ -265,8 +275,12 @@ function kindOf<C extends Change>(change: C): StepKind<C> {
   return STEPS[change.action] as unknown as StepKind<C>;
 }
 
-/** The remote step for one change. */
+/** The remote step for one change, by the host's manager (klp's: `klp-steps.ts`). */
 export function stepFor(change: Change, host: StepHost): RemoteStep {
+  if (host.manager === 'klp' && change.action !== 'upload') {
+    const klp = KLP_STEPS[change.action] as unknown as KlpStep<Change>;
+    return { step: klp.step, become: true, script: klp.script(change, host) };
+  }
   const kind = kindOf(change);
   return { step: kind.step, become: true, script: kind.script(change, host) };
 }
@@ -276,7 +290,11 @@ export function stepFor(change: Change, host: StepHost): RemoteStep {
  * early); then the verification (its failure says more), then the sync: a change that is made but
  * not on disk yet may not survive a crash.
  */
-export function judgeStep(change: Change, stdout: string): StepOutcome {
+export function judgeStep(
+  change: Change,
+  stdout: string,
+  manager: ManagerName = 'kpatch',
+): StepOutcome {
   if (refusedForLock(stdout)) return { ok: false, error: LOCK_LOST_ERROR };
   const { output, rc, verify } = splitStepOutput(stdout);
   if (rc === undefined) return { ok: false, error: `the step ended early: ${lastLines(stdout)}` };
@@ -284,7 +302,8 @@ export function judgeStep(change: Change, stdout: string): StepOutcome {
     ok: false,
     error: `${what}${rc !== 0 ? ` (exit ${String(rc)}: ${lastLines(output)})` : ''}`,
   });
-  const verdict = kindOf(change).judge(change, { output, verify, fail });
+  const storeFolder = manager === 'klp' ? klpStoreFolder : installFolder;
+  const verdict = kindOf(change).judge(change, { output, verify, fail, storeFolder });
   if (!verdict.ok) return verdict;
   const unsynced = unsyncedError(output);
   return unsynced === undefined ? verdict : { ok: false, error: unsynced };

@@ -27,6 +27,20 @@ function factsBasis(f: HostFacts): unknown {
     packages: [...f.packages].sort(),
     // the state is in the enable-service change's reason, which apply compares (plan/verify.ts)
     service: [f.service.present, f.service.enabled, f.service.state],
+    // the klp manager's store and unit (docs/klp-behaviour.md): where the host could use it (no
+    // kpatch) or has any of it, so a kpatch host without any keeps the fingerprint it had
+    ...(f.klp !== undefined &&
+    (!f.kpatch.installed || f.klp.store.length > 0 || f.klp.boot.enabled || f.klp.boot.current)
+      ? {
+          klp: [
+            byKey(f.klp.store, (i) => i.path).map((i) => [i.path, i.sha256]),
+            f.klp.boot.systemctl,
+            f.klp.boot.enabled,
+            f.klp.boot.state,
+            f.klp.boot.current,
+          ],
+        }
+      : {}),
     // whether the kernel refuses unsigned modules (facts/security.ts; Secure Boot is not read:
     // it shows in these two); only what is known, so a host that tells neither keeps its fingerprint
     ...(f.security.lockdown !== undefined || f.security.sigEnforce !== undefined

@@ -82,6 +82,18 @@ export interface SuspectLoad {
   time?: string;
 }
 
+/** What kpfleet's klp manager keeps on a host (docs/klp-behaviour.md §K.1, §K.2). */
+export interface KlpFacts {
+  /** /var/lib/kpfleet/klp/<kernel>/*.ko: the modules it installed, loaded at every boot. */
+  store: InstalledModule[];
+  /**
+   * kpfleet-klp.service: `systemctl is-enabled`'s answer (`systemctl` false where there is no
+   * systemctl), and `current`: its unit file and boot script are both there and are exactly what
+   * this kpfleet writes (`facts/klp-boot.ts`).
+   */
+  boot: { systemctl: boolean; enabled: boolean; state: string; current: boolean };
+}
+
 export interface HostFacts {
   probeVersion: number;
   kernel: string;
@@ -114,6 +126,8 @@ export interface HostFacts {
   /** /usr/lib/kpatch/<kernel>/*.ko (kpatch-patch RPMs). */
   rpmInstalled: InstalledModule[];
   service: { present: boolean; enabled: boolean; state: string };
+  /** The klp manager's store and boot unit; absent from probes before them (read as empty). */
+  klp?: KlpFacts;
   /** Installed kpatch-patch packages (rpm -qa), name-version-release. */
   packages: string[];
   /** This boot's id (/proc/sys/kernel/random/boot_id), where the probe could read it. */

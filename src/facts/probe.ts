@@ -5,7 +5,15 @@
  * and `kpatch version` too, for what only they say (CVE lines, stalled tasks). Pure: a string.
  */
 
-import { KPATCH_INSTALL_ROOT, LOAD_RECORD_DIR, RPM_MODULE_ROOT } from '../host-paths.ts';
+import {
+  KLP_BOOT_SCRIPT,
+  KLP_STORE_ROOT,
+  KLP_UNIT,
+  KLP_UNIT_PATH,
+  KPATCH_INSTALL_ROOT,
+  LOAD_RECORD_DIR,
+  RPM_MODULE_ROOT,
+} from '../host-paths.ts';
 
 /** The marker that opens a section; chosen so no real output line can look like it. */
 export const SECTION_MARK = '@@kpfleet-probe@@';
@@ -73,6 +81,14 @@ export function probeScript(): string {
     `for f in ${RPM_MODULE_ROOT}/*/*.ko; do [ -f "$f" ] && sha256sum "$f"; done 2>/dev/null`,
     section('service'),
     'if command -v systemctl >/dev/null 2>&1; then systemctl is-enabled kpatch.service 2>&1; echo "rc=$?"; else echo "rc=127"; fi',
+    // the klp manager's store and boot unit (docs/klp-behaviour.md §K.1, §K.2): the modules it
+    // installed, whether its unit is enabled, and its two files' sha256 (current or not)
+    section('klp-store'),
+    `for f in ${KLP_STORE_ROOT}/*/*.ko; do [ -f "$f" ] && sha256sum "$f"; done 2>/dev/null`,
+    section('klp-service'),
+    `if command -v systemctl >/dev/null 2>&1; then systemctl is-enabled ${KLP_UNIT} 2>&1; echo "rc=$?"; else echo "rc=127"; fi`,
+    section('klp-files'),
+    `for f in ${KLP_UNIT_PATH} ${KLP_BOOT_SCRIPT}; do [ -f "$f" ] && sha256sum "$f"; done 2>/dev/null`,
     section('packages'),
     "if command -v rpm >/dev/null 2>&1; then rpm -qa 'kpatch-patch*' 2>/dev/null | sort; fi",
     section('load-records'),

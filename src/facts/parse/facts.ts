@@ -3,8 +3,21 @@
  * text; a name or value outside its bounds (fields.ts) is an error that names it. Never a guess,
  * and linear in the output, whatever the host printed.
  */
-import { KPATCH_INSTALL_ROOT, RPM_MODULE_ROOT } from '../../host-paths.ts';
-import type { HostFacts, LivepatchState, TransitionFacts, TransitionTask } from '../model.ts';
+import {
+  KLP_BOOT_SCRIPT,
+  KLP_STORE_ROOT,
+  KLP_UNIT_PATH,
+  KPATCH_INSTALL_ROOT,
+  RPM_MODULE_ROOT,
+} from '../../host-paths.ts';
+import { klpBootFiles } from '../klp-boot.ts';
+import type {
+  HostFacts,
+  KlpFacts,
+  LivepatchState,
+  TransitionFacts,
+  TransitionTask,
+} from '../model.ts';
 import { FACTS_LIMITS, FieldError, shown, text } from './fields.ts';
 import {
   readInstalled,
@@ -15,6 +28,7 @@ import {
   readPackages,
   readSecurity,
   readServiceState,
+  readSha256Lines,
   readTasks,
   readUname,
   stalledTasks,
@@ -135,8 +149,34 @@ function readFacts(sections: Sections): FactsResult {
       state: serviceState,
     },
     packages: readPackages(get('packages')),
+    ...(sections.has('klp-service') ? { klp: readKlp(sections) } : {}),
     ...(records.bootId !== undefined ? { bootId: records.bootId } : {}),
     suspects: records.suspects,
   };
   return { ok: true, facts };
+}
+
+/**
+ * The klp sections: the store as `installed` is read, the unit's state as kpatch.service's, and
+ * the two boot files' sha256 against what this kpfleet writes. A host without systemctl (rc 127)
+ * has no boot mechanism kpfleet can use (the planner warns).
+ */
+function readKlp(sections: Sections): KlpFacts {
+  const service = withStatus(sections.get('klp-service'));
+  const state = readServiceState(service.text);
+  const files = new Map(
+    readSha256Lines(sections.get('klp-files') ?? '', [KLP_UNIT_PATH, KLP_BOOT_SCRIPT]),
+  );
+  const want = klpBootFiles();
+  return {
+    store: readInstalled(sections.get('klp-store') ?? '', `${KLP_STORE_ROOT}/`),
+    boot: {
+      systemctl: service.rc !== 127,
+      enabled: service.rc === 0 && /^(enabled|enabled-runtime|static|alias)$/.test(state),
+      state,
+      current:
+        files.get(want.unit.path) === want.unit.sha256 &&
+        files.get(want.script.path) === want.script.sha256,
+    },
+  };
 }

@@ -175,6 +175,17 @@ export function readInstalled(section: string, root: string): InstalledModule[] 
   });
 }
 
+/** `sha256sum` lines of known files (`paths`): [path, sha256] pairs; any other path is refused. */
+export function readSha256Lines(section: string, paths: readonly string[]): [string, string][] {
+  return bounded(lines(section), paths.length, 'sha256sum lines').map((line) => {
+    const sha = SHA256_LINE.exec(line)?.[1];
+    field(sha !== undefined, () => `sha256sum printed ${shown(line)}, not "<sha256>  <path>"`);
+    const path = line.slice(66);
+    field(paths.includes(path), () => `sha256sum printed an unexpected path: ${shown(path)}`);
+    return [path, sha];
+  });
+}
+
 /** Installed kernels (/lib/modules/*). */
 export function readKernels(section: string): string[] {
   return bounded(lines(section), entries, 'kernels in /lib/modules').map((k) =>

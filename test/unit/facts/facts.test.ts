@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseFacts } from '../../../src/facts/parse/facts.ts';
 import { SECTION_MARK } from '../../../src/facts/probe.ts';
+import { klpBootFiles } from '../../../src/facts/klp-boot.ts';
 
 function probeOutput(sections: Record<string, string>): string {
   return Object.entries(sections)
@@ -190,5 +191,68 @@ describe('parseFacts', () => {
     const upstream = parseFacts(probeOutput({ ...base, 'kpatch-force': 'rc=1' }));
     expect(rhel.ok && rhel.facts.kpatch.flavor).toBe('rhel');
     expect(upstream.ok && upstream.facts.kpatch.flavor).toBe('upstream');
+  });
+});
+
+describe('parseFacts: the klp manager sections (docs/klp-behaviour.md §K.1, §K.2)', () => {
+  const boot = klpBootFiles();
+  const K = '6.1.0-28-amd64';
+  const klp = {
+    'klp-store': `${'b'.repeat(64)}  /var/lib/kpfleet/klp/${K}/livepatch-fix.ko`,
+    'klp-service': 'enabled\nrc=0',
+    'klp-files': `${boot.unit.sha256}  ${boot.unit.path}\n${boot.script.sha256}  ${boot.script.path}`,
+  };
+  const read = (over: Record<string, string>) => {
+    const r = parseFacts(probeOutput({ ...base, ...klp, ...over, end: '' }));
+    if (!r.ok) throw new Error(r.error);
+    return r.facts;
+  };
+
+  it('reads the store, the unit and whether its files are the current ones', () => {
+    expect(read({}).klp).toEqual({
+      store: [
+        {
+          kernel: K,
+          file: 'livepatch-fix.ko',
+          module: 'livepatch_fix',
+          path: `/var/lib/kpfleet/klp/${K}/livepatch-fix.ko`,
+          sha256: 'b'.repeat(64),
+        },
+      ],
+      boot: { systemctl: true, enabled: true, state: 'enabled', current: true },
+    });
+  });
+
+  it('an edited boot script, a missing unit file or no systemctl is seen', () => {
+    const edited = `${boot.unit.sha256}  ${boot.unit.path}\n${'c'.repeat(64)}  ${boot.script.path}`;
+    expect(read({ 'klp-files': edited }).klp?.boot.current).toBe(false);
+    expect(
+      read({ 'klp-files': `${boot.script.sha256}  ${boot.script.path}` }).klp?.boot.current,
+    ).toBe(false);
+    expect(read({ 'klp-service': 'rc=127', 'klp-files': '' }).klp?.boot).toEqual({
+      systemctl: false,
+      enabled: false,
+      state: '',
+      current: false,
+    });
+    expect(read({ 'klp-service': 'disabled\nrc=1' }).klp?.boot.enabled).toBe(false);
+  });
+
+  it('a probe without the sections has no klp facts; a path outside the store is refused', () => {
+    const r = parseFacts(probeOutput(base));
+    expect(r.ok && r.facts.klp).toBeUndefined();
+    const bad = parseFacts(
+      probeOutput({ ...base, ...klp, 'klp-files': `${'c'.repeat(64)}  /etc/passwd`, end: '' }),
+    );
+    expect(bad.ok).toBe(false);
+    const outside = parseFacts(
+      probeOutput({
+        ...base,
+        ...klp,
+        'klp-store': `${'c'.repeat(64)}  /var/lib/kpatch/${K}/x.ko`,
+        end: '',
+      }),
+    );
+    expect(outside.ok).toBe(false);
   });
 });

@@ -1,0 +1,167 @@
+/**
+ * The klp manager's remote steps (docs/klp-behaviour.md): the same changes as kpatch's table in
+ * `steps.ts`, made with nothing but cp, insmod, rmmod, sysfs and systemctl, for hosts without the
+ * kpatch utility. Each step prints the same verification as its kpatch counterpart, so one judge
+ * per action serves both managers and a batch gates them alike (`batch.ts` passingVerify). The
+ * loader itself is `facts/klp-boot.ts`'s, shared with the boot script. Pure: strings in, strings out.
+ */
+import {
+  KLP_BOOT_SCRIPT,
+  KLP_STORE_ROOT,
+  KLP_UNIT,
+  KLP_UNIT_PATH,
+  klpStoreFolder,
+  klpStorePath,
+  LOAD_RECORD_DIR,
+} from '../host-paths.ts';
+import { KLP_FUNCTIONS, klpBootFiles } from '../facts/klp-boot.ts';
+import type { Change, ChangeAction } from '../plan/model.ts';
+import {
+  assertFileName,
+  assertKernelRelease,
+  assertModuleName,
+  assertRemotePath,
+  quote,
+  sh,
+} from '../transport/shell.ts';
+import { basename } from '../util/text.ts';
+import { dropRecord, loadRecordScript, suspectRecordTest } from './load-record.ts';
+import { resolveStaged } from './scripts.ts';
+import { frame } from './step-frame.ts';
+import type { StepHost } from './steps.ts';
+
+/** One kind of change under klp: its name for errors and its whole script (`step-frame.ts`). */
+export interface KlpStep<C extends Change> {
+  step: string;
+  script: (change: C, host: StepHost) => string;
+}
+
+/** Where systemctl enable puts the unit's link (WantedBy=multi-user.target). */
+const WANTS = '/etc/systemd/system/multi-user.target.wants';
+
+/** sysfs's view of a module after a load or unload: the same lines kpatch's steps print. */
+const loadVerify = (m: string): string =>
+  sh`cat /sys/kernel/livepatch/${m}/enabled /sys/kernel/livepatch/${m}/transition 2>/dev/null | tr -d '\n'`;
+const unloadVerify = (m: string): string =>
+  sh`test -e /sys/kernel/livepatch/${m} && echo sysfs; test -e /sys/module/${m} && echo module; true`;
+
+/** A kpatch-patch package needs kpatch: the planner never plans one for a klp host. */
+function noPackages(): never {
+  throw new Error(
+    'kpatch-patch packages need the kpatch manager: the klp manager has no package step',
+  );
+}
+
+export const KLP_STEPS: {
+  [A in Exclude<ChangeAction, 'upload'>]: KlpStep<Extract<Change, { action: A }>>;
+} = {
+  install: {
+    step: 'klp install',
+    script: (c, host) => {
+      assertKernelRelease(c.kernel);
+      const file = resolveStaged(c.file, host.staging);
+      assertRemotePath(file);
+      const name = basename(file);
+      assertFileName(name);
+      const dir = klpStoreFolder(c.kernel);
+      const target = klpStorePath(c.kernel, name);
+      const temp = `${dir}/.${name}.new`;
+      // what kpatch install checks before its copy (§2.7), where modinfo is there to ask; then a
+      // copy under a temporary name, synced, renamed: a crash leaves the old file or the new one
+      const [f, k] = [quote(file), quote(c.kernel)];
+      const check =
+        `kpf_ok=1; if command -v modinfo >/dev/null 2>&1; then ` +
+        `kpf_vm=$(modinfo -F vermagic -- ${f} 2>/dev/null); kpf_vm=\${kpf_vm%% *}; ` +
+        `if [ "$kpf_vm" != ${k} ]; then echo "kpfleet: "${f}" is built for \${kpf_vm:-an unknown kernel}, not "${k}; kpf_ok=0; fi; ` +
+        `if [ "$(modinfo -F livepatch -- ${f} 2>/dev/null)" != Y ]; then echo "kpfleet: "${f}" is not a livepatch module (its modinfo has no livepatch=Y)"; kpf_ok=0; fi; ` +
+        `else echo 'kpfleet: no modinfo on this host: the module is not checked before the copy'; fi; `;
+      const copy =
+        sh`[ "$kpf_ok" = 1 ] && mkdir -p -m 0755 -- ${KLP_STORE_ROOT} && mkdir -p -m 0755 -- ${dir} && ` +
+        sh`cp -- ${file} ${temp} && chmod 0644 -- ${temp} && ` +
+        // RHEL-like hosts label modules; insmod from /var/lib needs it where SELinux enforces
+        sh`{ if command -v selinuxenabled >/dev/null 2>&1 && selinuxenabled; then chcon -t modules_object_t -- ${temp}; else true; fi; } && ` +
+        sh`sync -- ${temp} && mv -f -- ${temp} ${target}`;
+      return frame(
+        check + copy,
+        sh`sha256sum ${target} 2>/dev/null | cut -d' ' -f1`,
+        sh`sync -- ${target} ${dir} ${KLP_STORE_ROOT}`,
+      );
+    },
+  },
+
+  'package-install': { step: 'package install', script: noPackages },
+
+  'enable-service': {
+    step: 'klp boot unit',
+    script: () => {
+      const { unit, script } = klpBootFiles();
+      const write = (path: string, text: string): string =>
+        sh`printf '%s' ${text} >${`${path}.new`} && chmod 0644 -- ${`${path}.new`} && ` +
+        sh`sync -- ${`${path}.new`} && mv -f -- ${`${path}.new`} ${path}`;
+      // `enabled` only when the unit is enabled and both files are kpfleet's current ones (the
+      // verification kpatch's enable prints, so one judge serves both); else what differs
+      const verify =
+        sh`kpf_e=$(systemctl is-enabled ${KLP_UNIT} 2>&1); ` +
+        sh`kpf_u=$(sha256sum ${unit.path} 2>/dev/null | cut -d' ' -f1); ` +
+        sh`kpf_s=$(sha256sum ${script.path} 2>/dev/null | cut -d' ' -f1); ` +
+        sh`if [ "$kpf_e" = enabled ] && [ "$kpf_u" = ${unit.sha256} ] && [ "$kpf_s" = ${script.sha256} ]; then echo enabled; ` +
+        sh`else echo "is-enabled: $kpf_e"; [ "$kpf_u" = ${unit.sha256} ] || echo ${`${unit.path} is not kpfleet's current unit`}; ` +
+        sh`[ "$kpf_s" = ${script.sha256} ] || echo ${`${script.path} is not kpfleet's current boot script`}; fi`;
+      return frame(
+        sh`mkdir -p -m 0755 -- ${KLP_STORE_ROOT} && ` +
+          `${write(script.path, script.text)} && ${write(unit.path, unit.text)} && ` +
+          sh`systemctl daemon-reload && systemctl enable ${KLP_UNIT}`,
+        verify,
+        sh`sync -- ${KLP_BOOT_SCRIPT} ${KLP_STORE_ROOT} ${KLP_UNIT_PATH} /etc/systemd/system && ` +
+          sh`if [ -d ${WANTS} ]; then sync -- ${WANTS}; fi`,
+      );
+    },
+  },
+
+  load: {
+    step: 'klp load',
+    script: (c, host) => {
+      assertModuleName(c.module);
+      const m = c.module;
+      // a klp load names its file: there is no utility to find it by name (the planner gives it)
+      if (c.file === undefined) throw new Error(`the klp load of ${m} names no file`);
+      assertRemotePath(c.file);
+      // the crash guard as for kpatch (load-record.ts); the loader is the boot script's
+      return frame(
+        `${KLP_FUNCTIONS}\n` +
+          `if ${suspectRecordTest(m)}; then ` +
+          sh`echo ${`kpfleet: ${m} is suspected of crashing this host (${LOAD_RECORD_DIR}/${m} is from an earlier boot): not loaded; kpfleet clear-suspect once someone has looked`}; false; ` +
+          `elif ${loadRecordScript(m, c.patch, host.runId)}; then ${sh`kpf_klp_load ${m} ${c.file}`}; ` +
+          `kpl=$?; ${dropRecord(m)}; (exit $kpl); ` +
+          sh`else echo ${`kpfleet: could not write the load record in ${LOAD_RECORD_DIR}`}; false; fi`,
+        loadVerify(m),
+      );
+    },
+  },
+
+  unload: {
+    step: 'klp unload',
+    script: (c) => {
+      assertModuleName(c.module);
+      return frame(`${KLP_FUNCTIONS}\n${sh`kpf_klp_unload ${c.module}`}`, unloadVerify(c.module));
+    },
+  },
+
+  uninstall: {
+    step: 'klp uninstall',
+    script: (c) => {
+      assertKernelRelease(c.kernel);
+      assertFileName(c.file);
+      const dir = klpStoreFolder(c.kernel);
+      const target = klpStorePath(c.kernel, c.file);
+      assertRemotePath(target);
+      return frame(
+        sh`rm -f -- ${target} && { rmdir -- ${dir} 2>/dev/null; true; }`,
+        sh`test -e ${target} && echo present; true`,
+        sh`set -- ${KLP_STORE_ROOT}; if [ -d ${dir} ]; then set -- "$@" ${dir}; fi; sync -- "$@"`,
+      );
+    },
+  },
+
+  'package-remove': { step: 'package remove', script: noPackages },
+};
