@@ -333,6 +333,7 @@ async function runHost<H extends { host: string }>(
       facts,
       staging: ctx.staging,
       lockLost,
+      manager: ctx.manager,
       sentUnknown: ran.kind === 'failed' && ran.unknown,
     });
     return result(

@@ -6,16 +6,18 @@
  * loader itself is `facts/klp-boot.ts`'s, shared with the boot script. Pure: strings in, strings out.
  */
 import {
+  installFolder,
   KLP_BOOT_SCRIPT,
   KLP_STORE_ROOT,
   KLP_UNIT,
   KLP_UNIT_PATH,
   klpStoreFolder,
-  klpStorePath,
+  KPATCH_INSTALL_ROOT,
   LOAD_RECORD_DIR,
 } from '../host-paths.ts';
 import { KLP_FUNCTIONS, klpBootFiles } from '../facts/klp-boot.ts';
-import type { Change, ChangeAction } from '../plan/model.ts';
+import type { ManagerName } from '../config-model.ts';
+import type { Change, ChangeAction, InstallChange, UninstallChange } from '../plan/model.ts';
 import {
   assertFileName,
   assertKernelRelease,
@@ -52,42 +54,66 @@ function noPackages(): never {
   );
 }
 
+/** A store's root and its folder for a kernel: the klp manager's, or kpatch's on a host without it. */
+function storeFolders(store: ManagerName, kernel: string): { root: string; dir: string } {
+  return store === 'klp'
+    ? { root: KLP_STORE_ROOT, dir: klpStoreFolder(kernel) }
+    : { root: KPATCH_INSTALL_ROOT, dir: installFolder(kernel) };
+}
+
+/**
+ * An install without the kpatch utility: into the klp store, or (a rollback on a host moving away
+ * from kpatch, which has no kpatch) back into kpatch's. What kpatch install checks first (§2.7),
+ * where modinfo is there to ask; then a copy under a temporary name, synced, renamed, so a crash
+ * leaves the old file or the new one; the same verification as kpatch install's (sha256).
+ */
+export function copyInstall(c: InstallChange, host: StepHost, store: ManagerName): string {
+  assertKernelRelease(c.kernel);
+  const file = resolveStaged(c.file, host.staging);
+  assertRemotePath(file);
+  const name = basename(file);
+  assertFileName(name);
+  const { root, dir } = storeFolders(store, c.kernel);
+  const target = `${dir}/${name}`;
+  const temp = `${dir}/.${name}.new`;
+  const [f, k] = [quote(file), quote(c.kernel)];
+  const check =
+    `kpf_ok=1; if command -v modinfo >/dev/null 2>&1; then ` +
+    `kpf_vm=$(modinfo -F vermagic -- ${f} 2>/dev/null); kpf_vm=\${kpf_vm%% *}; ` +
+    `if [ "$kpf_vm" != ${k} ]; then echo "kpfleet: "${f}" is built for \${kpf_vm:-an unknown kernel}, not "${k}; kpf_ok=0; fi; ` +
+    `if [ "$(modinfo -F livepatch -- ${f} 2>/dev/null)" != Y ]; then echo "kpfleet: "${f}" is not a livepatch module (its modinfo has no livepatch=Y)"; kpf_ok=0; fi; ` +
+    `else echo 'kpfleet: no modinfo on this host: the module is not checked before the copy'; fi; `;
+  const copy =
+    sh`[ "$kpf_ok" = 1 ] && mkdir -p -m 0755 -- ${root} && mkdir -p -m 0755 -- ${dir} && ` +
+    sh`cp -- ${file} ${temp} && chmod 0644 -- ${temp} && ` +
+    // RHEL-like hosts label modules; insmod from /var/lib needs it where SELinux enforces
+    sh`{ if command -v selinuxenabled >/dev/null 2>&1 && selinuxenabled; then chcon -t modules_object_t -- ${temp}; else true; fi; } && ` +
+    sh`sync -- ${temp} && mv -f -- ${temp} ${target}`;
+  return frame(
+    check + copy,
+    sh`sha256sum ${target} 2>/dev/null | cut -d' ' -f1`,
+    sh`sync -- ${target} ${dir} ${root}`,
+  );
+}
+
+/** An uninstall without the kpatch utility: the file removed, then its emptied kernel folder. */
+export function removeStored(c: UninstallChange, store: ManagerName): string {
+  assertKernelRelease(c.kernel);
+  assertFileName(c.file);
+  const { root, dir } = storeFolders(store, c.kernel);
+  const target = `${dir}/${c.file}`;
+  assertRemotePath(target);
+  return frame(
+    sh`rm -f -- ${target} && { rmdir -- ${dir} 2>/dev/null; true; }`,
+    sh`test -e ${target} && echo present; true`,
+    sh`set -- ${root}; if [ -d ${dir} ]; then set -- "$@" ${dir}; fi; sync -- "$@"`,
+  );
+}
+
 export const KLP_STEPS: {
   [A in Exclude<ChangeAction, 'upload'>]: KlpStep<Extract<Change, { action: A }>>;
 } = {
-  install: {
-    step: 'klp install',
-    script: (c, host) => {
-      assertKernelRelease(c.kernel);
-      const file = resolveStaged(c.file, host.staging);
-      assertRemotePath(file);
-      const name = basename(file);
-      assertFileName(name);
-      const dir = klpStoreFolder(c.kernel);
-      const target = klpStorePath(c.kernel, name);
-      const temp = `${dir}/.${name}.new`;
-      // what kpatch install checks before its copy (§2.7), where modinfo is there to ask; then a
-      // copy under a temporary name, synced, renamed: a crash leaves the old file or the new one
-      const [f, k] = [quote(file), quote(c.kernel)];
-      const check =
-        `kpf_ok=1; if command -v modinfo >/dev/null 2>&1; then ` +
-        `kpf_vm=$(modinfo -F vermagic -- ${f} 2>/dev/null); kpf_vm=\${kpf_vm%% *}; ` +
-        `if [ "$kpf_vm" != ${k} ]; then echo "kpfleet: "${f}" is built for \${kpf_vm:-an unknown kernel}, not "${k}; kpf_ok=0; fi; ` +
-        `if [ "$(modinfo -F livepatch -- ${f} 2>/dev/null)" != Y ]; then echo "kpfleet: "${f}" is not a livepatch module (its modinfo has no livepatch=Y)"; kpf_ok=0; fi; ` +
-        `else echo 'kpfleet: no modinfo on this host: the module is not checked before the copy'; fi; `;
-      const copy =
-        sh`[ "$kpf_ok" = 1 ] && mkdir -p -m 0755 -- ${KLP_STORE_ROOT} && mkdir -p -m 0755 -- ${dir} && ` +
-        sh`cp -- ${file} ${temp} && chmod 0644 -- ${temp} && ` +
-        // RHEL-like hosts label modules; insmod from /var/lib needs it where SELinux enforces
-        sh`{ if command -v selinuxenabled >/dev/null 2>&1 && selinuxenabled; then chcon -t modules_object_t -- ${temp}; else true; fi; } && ` +
-        sh`sync -- ${temp} && mv -f -- ${temp} ${target}`;
-      return frame(
-        check + copy,
-        sh`sha256sum ${target} 2>/dev/null | cut -d' ' -f1`,
-        sh`sync -- ${target} ${dir} ${KLP_STORE_ROOT}`,
-      );
-    },
-  },
+  install: { step: 'klp install', script: (c, host) => copyInstall(c, host, 'klp') },
 
   'package-install': { step: 'package install', script: noPackages },
 
@@ -147,21 +173,7 @@ export const KLP_STEPS: {
     },
   },
 
-  uninstall: {
-    step: 'klp uninstall',
-    script: (c) => {
-      assertKernelRelease(c.kernel);
-      assertFileName(c.file);
-      const dir = klpStoreFolder(c.kernel);
-      const target = klpStorePath(c.kernel, c.file);
-      assertRemotePath(target);
-      return frame(
-        sh`rm -f -- ${target} && { rmdir -- ${dir} 2>/dev/null; true; }`,
-        sh`test -e ${target} && echo present; true`,
-        sh`set -- ${KLP_STORE_ROOT}; if [ -d ${dir} ]; then set -- "$@" ${dir}; fi; sync -- "$@"`,
-      );
-    },
-  },
+  uninstall: { step: 'klp uninstall', script: (c) => removeStored(c, 'klp') },
 
   'package-remove': { step: 'package remove', script: noPackages },
 };

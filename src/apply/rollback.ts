@@ -15,6 +15,7 @@ import { runStep } from './run-step.ts';
 import { lastLines } from './step-frame.ts';
 import type { StepRunner } from './run-step.ts';
 import { stashPath } from './scripts.ts';
+import type { ManagerName } from '../config-model.ts';
 import type { HostSession, LockOwner } from './session.ts';
 import { keptStash, relock, unreachable } from './session.ts';
 
@@ -26,7 +27,13 @@ export function rollbackChanges(
   done: readonly Change[],
   before: HostFacts,
   runId: string,
+  manager: ManagerName = 'kpatch',
 ): Change[] {
+  // the manager's own store first: a klp load names its file (§K.3)
+  const stores =
+    manager === 'klp'
+      ? [...(before.klp?.store ?? []), ...before.installed]
+      : [...before.installed, ...(before.klp?.store ?? [])];
   const out: Change[] = [];
   const reason = 'rollback: as before the run';
   const load = (module: string): LoadChange => ({
@@ -35,7 +42,7 @@ export function rollbackChanges(
     patch: module,
     // load it from the file it was installed as, where the facts show one for this kernel
     ...((): { file?: string } => {
-      const i = before.installed.find((x) => x.kernel === before.kernel && x.module === module);
+      const i = stores.find((x) => x.kernel === before.kernel && x.module === module);
       return i ? { file: i.path } : {};
     })(),
     replacesModules: [],
@@ -51,6 +58,7 @@ export function rollbackChanges(
           module: c.module,
           kernel: c.kernel,
           file: c.file.slice(c.file.lastIndexOf('/') + 1),
+          ...((c.store ?? manager) === 'klp' ? { store: 'klp' as const } : {}),
           reason,
         });
         break;
@@ -84,9 +92,13 @@ export function rollbackChanges(
           patch: c.patch ?? c.module,
           module: c.module,
           kernel: c.kernel,
-          file: stashPath(runId, c.kernel, c.file),
+          file: stashPath(runId, c.kernel, c.file, c.store ?? 'kpatch'),
           sha256:
-            before.installed.find((i) => i.kernel === c.kernel && i.file === c.file)?.sha256 ?? '',
+            (c.store === 'klp' ? (before.klp?.store ?? []) : before.installed).find(
+              (i) => i.kernel === c.kernel && i.file === c.file,
+            )?.sha256 ?? '',
+          // back into the store it came from, which is not the manager's on a host being moved
+          ...((c.store ?? 'kpatch') !== manager ? { store: c.store ?? 'kpatch' } : {}),
           reason,
         });
         break;
@@ -116,11 +128,12 @@ export function rollbackWithoutSuspects(
   done: readonly Change[],
   before: HostFacts,
   runId: string,
+  manager: ManagerName = 'kpatch',
 ): { undo: Change[]; notReloaded: string[] } {
   const suspect = new Set((before.suspects ?? []).map((s) => s.module));
   const undo: Change[] = [];
   const notReloaded: string[] = [];
-  for (const c of rollbackChanges(done, before, runId)) {
+  for (const c of rollbackChanges(done, before, runId, manager)) {
     if (c.action === 'load' && suspect.has(c.module)) notReloaded.push(c.module);
     else undo.push(c);
   }
@@ -145,6 +158,8 @@ export interface FailedRun {
   staging: string;
   /** Whether this run's lock on the host ended (read again right before each step is sent). */
   lockLost: () => boolean;
+  /** The host's manager (the plan's): its steps, and the store it loads from. */
+  manager?: ManagerName | undefined;
   /**
    * The failure was an exec that did not come back (a batch's, or a step's alone; a timeout, a
    * lost connection, the output cap): it may still be running on the host, and is stopped before
@@ -172,7 +187,7 @@ export async function rollBack(
   f: FailedRun,
 ): Promise<{ outcome: HostOutcome; message: string; after?: string }> {
   const kept = (): string => keptStash(s.steps, o.runId);
-  const { undo, notReloaded } = rollbackWithoutSuspects(f.done, f.facts, o.runId);
+  const { undo, notReloaded } = rollbackWithoutSuspects(f.done, f.facts, o.runId, f.manager);
   /** The host could not be locked again over a new connection: not (all) rolled back. */
   const unreachableAfter = (at: number, why: string) => {
     s.keepStash = true;
@@ -257,7 +272,7 @@ export async function rollBack(
           c,
           i,
           undo.length,
-          { facts, staging: f.staging, lockLost: f.lockLost },
+          { facts, staging: f.staging, lockLost: f.lockLost, manager: f.manager },
           true,
         );
         // sent and not seen to end (`unknown`): not a step refused before it was sent (the lock

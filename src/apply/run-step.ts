@@ -216,6 +216,7 @@ export async function runStep(
           host,
           kernel: c.kernel,
           file: c.file,
+          store: c.store ?? 'kpatch',
         });
       }
       // checked again here: the lock may have ended while this step awaited the stash or facts

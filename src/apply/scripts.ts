@@ -5,7 +5,8 @@
  * Pure: commands as strings, every name checked and every word quoted (`transport/shell.ts`).
  */
 import { AppError, UnsafeArgumentError } from '../errors.ts';
-import { installedPath, STAGING_DIR, STASH_ROOT } from '../host-paths.ts';
+import type { ManagerName } from '../config-model.ts';
+import { installedPath, klpStorePath, STAGING_DIR, STASH_ROOT } from '../host-paths.ts';
 import {
   assertFileName,
   assertKernelRelease,
@@ -106,17 +107,36 @@ export function stashFolder(runId: string): string {
   return `${STASH_ROOT}/${runId}`;
 }
 
-/** Where this run keeps its copy of `/var/lib/kpatch/<kernel>/<file>`. */
-export function stashPath(runId: string, kernel: string, file: string): string {
+/**
+ * Where this run keeps its copy of `<store>/<kernel>/<file>`: kpatch's store's below the run's
+ * folder as before, the klp store's below its `klp/` (a host moving between managers can hold a
+ * file of the same name in both).
+ */
+export function stashPath(
+  runId: string,
+  kernel: string,
+  file: string,
+  store: ManagerName = 'kpatch',
+): string {
   assertKernelRelease(kernel);
   assertFileName(file);
-  return `${stashFolder(runId)}/${kernel}/${file}`;
+  return `${stashFolder(runId)}${store === 'klp' ? '/klp' : ''}/${kernel}/${file}`;
+}
+
+/** The file a stash copies: `file` in the store's folder for `kernel`. */
+export function storedPath(kernel: string, file: string, store: ManagerName = 'kpatch'): string {
+  return store === 'klp' ? klpStorePath(kernel, file) : installedPath(kernel, file);
 }
 
 /** The command that keeps the copy (as root), its folders private. */
-export function stashScript(runId: string, kernel: string, file: string): string {
-  const dst = stashPath(runId, kernel, file);
-  const src = installedPath(kernel, file);
+export function stashScript(
+  runId: string,
+  kernel: string,
+  file: string,
+  store: ManagerName = 'kpatch',
+): string {
+  const dst = stashPath(runId, kernel, file, store);
+  const src = storedPath(kernel, file, store);
   return sh`mkdir -p -m 700 -- ${STASH_ROOT} ${stashFolder(runId)} ${dst.slice(0, dst.lastIndexOf('/'))} && cp -p -- ${src} ${dst}`;
 }
 

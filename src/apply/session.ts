@@ -8,7 +8,7 @@ import { AppError, errorInfo, ExitCode } from '../errors.ts';
 import { factsFromOutput } from '../facts/gather.ts';
 import type { HostFacts } from '../facts/model.ts';
 import { PROBE_END, probeScript } from '../facts/probe.ts';
-import { installedPath, KPFLEET_DIR, LEGACY_LOCK_DIR, RUN_LOCK } from '../host-paths.ts';
+import { KPFLEET_DIR, LEGACY_LOCK_DIR, RUN_LOCK } from '../host-paths.ts';
 import type { Held, HoldFollow, Transport } from '../transport/transport.ts';
 import { tailText } from '../util/text.ts';
 import type { StepRecord } from './events.ts';
@@ -19,7 +19,8 @@ import {
   holderScript,
   parseLockAnswer,
 } from './lock.ts';
-import { dropStashScript, stashFolder, stashScript } from './scripts.ts';
+import { dropStashScript, stashFolder, stashScript, storedPath } from './scripts.ts';
+import type { ManagerName } from '../config-model.ts';
 
 /** What an error message quotes of a host's output. */
 const MESSAGE_CHARS = 500;
@@ -207,9 +208,9 @@ export function unreachable(err: unknown): boolean {
  */
 export async function keepCopy(
   t: Transport,
-  o: { runId: string; host: string; kernel: string; file: string },
+  o: { runId: string; host: string; kernel: string; file: string; store: ManagerName },
 ): Promise<void> {
-  const r = await t.exec(stashScript(o.runId, o.kernel, o.file), {
+  const r = await t.exec(stashScript(o.runId, o.kernel, o.file, o.store), {
     become: true,
     step: 'stash',
     timeoutMs: 30_000,
@@ -219,7 +220,7 @@ export async function keepCopy(
     tailText(r.stderr.trim(), 3, MESSAGE_CHARS).replaceAll('\n', ' / ') || `exit ${String(r.code)}`;
   throw new AppError(
     'E_STASH',
-    `could not keep a copy of ${installedPath(o.kernel, o.file)} in ${stashFolder(o.runId)}, so it was not uninstalled: ${said}`,
+    `could not keep a copy of ${storedPath(o.kernel, o.file, o.store)} in ${stashFolder(o.runId)}, so it was not uninstalled: ${said}`,
     {
       host: o.host,
       step: 'stash',

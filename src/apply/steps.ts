@@ -24,7 +24,7 @@ import {
   LOAD_RECORD_DIR,
 } from '../host-paths.ts';
 import type { ManagerName } from '../config-model.ts';
-import { KLP_STEPS, type KlpStep } from './klp-steps.ts';
+import { copyInstall, KLP_STEPS, removeStored, type KlpStep } from './klp-steps.ts';
 import { packageMatches } from '../plan/packages.ts';
 import { basename, tailText } from '../util/text.ts';
 import { dropRecord, loadRecordScript, suspectRecordTest } from './load-record.ts';
@@ -277,12 +277,42 @@ function kindOf<C extends Change>(change: C): StepKind<C> {
 
 /** The remote step for one change, by the host's manager (klp's: `klp-steps.ts`). */
 export function stepFor(change: Change, host: StepHost): RemoteStep {
+  // a file in the other manager's store (a host moving between managers): kpatch's own command
+  // where kpatch is there, else the plain copy or removal (`klp-steps.ts`)
+  const other = storeStep(change, host);
+  if (other !== undefined) return { step: other.step, become: true, script: other.script };
   if (host.manager === 'klp' && change.action !== 'upload') {
     const klp = KLP_STEPS[change.action] as unknown as KlpStep<Change>;
     return { step: klp.step, become: true, script: klp.script(change, host) };
   }
   const kind = kindOf(change);
   return { step: kind.step, become: true, script: kind.script(change, host) };
+}
+
+/** The store a change's file is in, or goes into (`InstallChange.store`, `UninstallChange.store`). */
+function storeOfChange(change: Change, manager: ManagerName): ManagerName | undefined {
+  if (change.action === 'install') return change.store ?? manager;
+  if (change.action === 'uninstall') return change.store ?? 'kpatch';
+  return undefined;
+}
+
+/**
+ * An install or uninstall in a store that is not the manager's own: into or out of kpatch's store
+ * under klp (kpatch's command where the utility is there), or the klp store under kpatch.
+ */
+function storeStep(change: Change, host: StepHost): { step: string; script: string } | undefined {
+  const manager = host.manager ?? 'kpatch';
+  const store = storeOfChange(change, manager);
+  if (store === undefined || store === manager) return undefined;
+  if (store === 'kpatch' && host.facts.kpatch.installed) {
+    const kind = kindOf(change);
+    return { step: kind.step, script: kind.script(change, host) };
+  }
+  if (change.action === 'install')
+    return { step: `${store} install`, script: copyInstall(change, host, store) };
+  if (change.action === 'uninstall')
+    return { step: `${store} uninstall`, script: removeStored(change, store) };
+  return undefined;
 }
 
 /**
@@ -302,7 +332,8 @@ export function judgeStep(
     ok: false,
     error: `${what}${rc !== 0 ? ` (exit ${String(rc)}: ${lastLines(output)})` : ''}`,
   });
-  const storeFolder = manager === 'klp' ? klpStoreFolder : installFolder;
+  const storeFolder =
+    (storeOfChange(change, manager) ?? manager) === 'klp' ? klpStoreFolder : installFolder;
   const verdict = kindOf(change).judge(change, { output, verify, fail, storeFolder });
   if (!verdict.ok) return verdict;
   const unsynced = unsyncedError(output);

@@ -5,7 +5,7 @@
  */
 
 import type { ConfigFingerprint } from '../config/fingerprint.ts';
-import type { ModuleSignature } from '../config-model.ts';
+import type { ManagerName, ModuleSignature } from '../config-model.ts';
 import type { ErrorInfo } from '../errors.ts';
 
 export const PLAN_FORMAT = 'kpfleet-plan';
@@ -58,6 +58,11 @@ export interface InstallChange extends ChangeBase {
   /** The uploaded file on the host. */
   file: string;
   sha256: string;
+  /**
+   * The store it goes into; absent: the host manager's. Set by a rollback that puts back a copy
+   * it took from the other manager's store (a host moving between managers).
+   */
+  store?: ManagerName;
 }
 
 /** dnf/yum install of that exact kpatch-patch version (its %post installs and loads it). */
@@ -71,8 +76,11 @@ export interface PackageInstallChange extends ChangeBase {
   replacesPackage?: string;
 }
 
+/** The boot mechanism: kpatch.service enabled, or (klp) kpfleet's own unit written and enabled. */
 export interface EnableServiceChange extends ChangeBase {
   action: 'enable-service';
+  /** Absent: kpatch.service. The klp manager's own unit (docs/klp-behaviour.md §K.2). */
+  unit?: 'kpfleet-klp.service';
 }
 
 /**
@@ -117,8 +125,10 @@ export interface UninstallChange extends ChangeBase {
   action: 'uninstall';
   module: string;
   kernel: string;
-  /** The file name under /var/lib/kpatch/<kernel>/. */
+  /** The file name under the store's folder for the kernel. */
   file: string;
+  /** Absent: kpatch's store (/var/lib/kpatch); `klp`: the klp manager's (/var/lib/kpfleet/klp). */
+  store?: 'klp';
   after?: string;
 }
 
@@ -166,7 +176,9 @@ export type FindingKind =
    */
   | 'unsigned'
   /** An unsigned module, and whether the host refuses unsigned modules is not known. */
-  | 'signature-unknown';
+  | 'signature-unknown'
+  /** The host's manager cannot make a declared change (a kpatch-patch package under klp). */
+  | 'manager-unsupported';
 
 /**
  * How much a finding about a host matters: `error` goes with a blocked host, `warning` is

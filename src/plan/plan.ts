@@ -18,6 +18,7 @@ import { changesInOrder, emptyDraft, type Draft } from './host/draft.ts';
 import { absent } from './host/phases/absent.ts';
 import {
   kpatchMissing,
+  packagesNeedKpatch,
   livepatchUnsupported,
   transitionInProgress,
   uncoveredKernel,
@@ -26,6 +27,7 @@ import { boot } from './host/phases/boot.ts';
 import { crashGuard } from './host/phases/crash-guard.ts';
 import { signatures } from './host/phases/signatures.ts';
 import { installs } from './host/phases/installs.ts';
+import { migrate } from './host/phases/migrate.ts';
 import { disabledInstalled, loads } from './host/phases/loads.ts';
 import { unmanaged } from './host/phases/unmanaged.ts';
 import { isUncovered } from './coverage.ts';
@@ -49,6 +51,7 @@ const PHASES: readonly Phase[] = [
   transitionInProgress,
   uncoveredKernel,
   installs,
+  migrate,
   loads,
   disabledInstalled,
   absent,
@@ -57,6 +60,7 @@ const PHASES: readonly Phase[] = [
   crashGuard,
   signatures,
   kpatchMissing,
+  packagesNeedKpatch,
   livepatchUnsupported,
 ];
 

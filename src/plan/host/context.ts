@@ -4,7 +4,7 @@
  * split by what they ask for (declared, present, fitting the running kernel, wanted loaded). The
  * phases (`phases/*.ts`) read it and never change it.
  */
-import type { Patch, Rollout } from '../../config-model.ts';
+import type { ManagerName, Patch, Rollout } from '../../config-model.ts';
 import { kernelMatches } from '../../config/kernel-match.ts';
 import type { DesiredPatch, HostDesired } from '../../desired/resolve.ts';
 import type {
@@ -15,6 +15,7 @@ import type {
 } from '../../facts/model.ts';
 import { basename } from '../../util/text.ts';
 import { packageMatches } from '../packages.ts';
+import { planManager, type PlanManager } from './manager.ts';
 
 export interface PlanHostInput {
   desired: HostDesired;
@@ -25,6 +26,8 @@ export interface PlanHostInput {
   rollout: Pick<Rollout, 'rebootDueAfterMs'>;
   /** Epoch milliseconds (for the reboot-due window). */
   now: number;
+  /** Who manages the host's live patches (resolved from the setting and the facts); kpatch when unsaid. */
+  manager?: ManagerName;
 }
 
 /** A patch declared for the host, with its catalogue entry. */
@@ -35,6 +38,8 @@ export interface HostContext {
   desired: HostDesired;
   facts: HostFacts;
   patches: ReadonlyMap<string, Patch>;
+  /** The host's manager: its store and paths (`manager.ts`). */
+  manager: PlanManager;
   /** The running kernel. */
   kernel: string;
   /** Live patches in /sys/kernel/livepatch, by module name. */
@@ -74,6 +79,7 @@ export function hostContext(input: PlanHostInput): HostContext {
     desired,
     facts,
     patches,
+    manager: planManager(input.manager ?? 'kpatch', facts),
     kernel: facts.kernel,
     sysfs: new Map(facts.patches.map((p) => [p.name, p])),
     resident: new Map(facts.modules.map((m) => [m.name, m])),
@@ -120,9 +126,14 @@ export function holds(p: Patch, i: InstalledModule): boolean {
   );
 }
 
-/** Files a patch left under /var/lib/kpatch, on every kernel. */
+/** A patch's files in either store (the manager's and the other's), on every kernel. */
 export function installedOf(ctx: HostContext, p: Patch): InstalledModule[] {
-  return ctx.facts.installed.filter((i) => holds(p, i));
+  return [...ctx.manager.store, ...ctx.manager.foreign].filter((i) => holds(p, i));
+}
+
+/** A patch's files in the manager's own store (what loads at boot), on every kernel. */
+export function storedOf(ctx: HostContext, p: Patch): InstalledModule[] {
+  return ctx.manager.store.filter((i) => holds(p, i));
 }
 
 /** The installed kpatch-patch package of a package patch, if any. */

@@ -19,6 +19,7 @@ import type {
   UploadChange,
 } from '../model.ts';
 import type { HostContext } from './context.ts';
+import { storeOf } from './manager.ts';
 
 /** Who a removal is for (the catalogue patch), and the load it waits for. */
 export interface RemovalOf {
@@ -126,6 +127,7 @@ export function planUninstall(
     module: i.module,
     kernel: i.kernel,
     file: i.file,
+    ...(storeOf(i) === 'klp' ? { store: 'klp' as const } : {}),
     reason,
     ...of,
   });

@@ -40,15 +40,32 @@ export function uncoveredKernel(ctx: HostContext, draft: Draft): void {
   else draft.findings.push(finding);
 }
 
-/** Changes are needed and kpatch is not there to make them. */
+/** Changes are needed, the host's manager is kpatch, and kpatch is not there to make them. */
 export function kpatchMissing(ctx: HostContext, draft: Draft): void {
   const n = changesInOrder(draft).length;
-  if (n === 0 || ctx.facts.kpatch.installed) return;
+  if (n === 0 || ctx.manager.name !== 'kpatch' || ctx.facts.kpatch.installed) return;
   block(draft, 'kpatch is not installed', [
     {
       kind: 'kpatch-missing',
       severity: 'error',
       message: `${plural(n, 'change')} needed, but kpatch is not installed (or not in PATH for this user): install the kpatch package`,
+    },
+  ]);
+}
+
+/**
+ * A kpatch-patch package on a host the klp manager manages: its scriptlets run the kpatch utility
+ * (docs/kpatch-behaviour.md §4.3), which the klp manager does not use (docs/klp-behaviour.md §K.5).
+ */
+export function packagesNeedKpatch(ctx: HostContext, draft: Draft): void {
+  if (ctx.manager.name !== 'klp') return;
+  const pkgs = ctx.present.filter((d) => d.p.source.kind === 'rpm');
+  if (pkgs.length === 0) return;
+  block(draft, 'kpatch-patch packages need the kpatch manager', [
+    {
+      kind: 'manager-unsupported',
+      severity: 'error',
+      message: `${pkgs.map((d) => d.p.name).join(', ')} ${pkgs.length === 1 ? 'is a kpatch-patch package' : 'are kpatch-patch packages'}, whose scripts run the kpatch utility, but this host's manager is klp: install kpatch and set manager: kpatch for it, or declare the module as a file patch`,
     },
   ]);
 }

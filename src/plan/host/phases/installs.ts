@@ -10,13 +10,7 @@ import { installFolder, STAGING_DIR } from '../../../host-paths.ts';
 import { basename } from '../../../util/text.ts';
 import { compareVersions } from '../../../util/version.ts';
 import { postLoads, sameName } from '../../packages.ts';
-import {
-  byGroups,
-  installedOf,
-  installedPackageOf,
-  isEnabled,
-  type HostContext,
-} from '../context.ts';
+import { byGroups, installedPackageOf, storedOf, isEnabled, type HostContext } from '../context.ts';
 import type { Draft } from '../draft.ts';
 
 type FileSource = Extract<PatchSource, { kind: 'file' }>;
@@ -27,8 +21,7 @@ export function installs(ctx: HostContext, draft: Draft): void {
   for (const d of ctx.fitting) {
     // "loaded but not installed" only when no copy at all is installed (a stale copy is a
     // checksum finding)
-    const loadedNow =
-      isEnabled(ctx, d.p.module) && !installedOf(ctx, d.p).some((i) => i.kernel === K);
+    const loadedNow = isEnabled(ctx, d.p.module) && !storedOf(ctx, d.p).some((i) => i.kernel === K);
     const why =
       d.state === 'loaded' && loadedNow
         ? `loaded but not installed: it would be lost at reboot (declared loaded${byGroups(d.groups)})`
@@ -62,7 +55,7 @@ function ensureFileInstalled(ctx: HostContext, draft: Draft, t: Target, src: Fil
   const { p, kernel, why } = t;
   const file = basename(src.path);
   const sha = src.sha256;
-  const here = ctx.facts.installed.filter(
+  const here = ctx.manager.store.filter(
     (i) => i.kernel === kernel && (i.file === file || i.module === p.module || i.sha256 === sha),
   );
   if (here.some((i) => i.sha256 === sha)) return;
@@ -79,6 +72,7 @@ function ensureFileInstalled(ctx: HostContext, draft: Draft, t: Target, src: Fil
       module: stale.module,
       kernel,
       file: stale.file,
+      ...(ctx.manager.name === 'klp' ? { store: 'klp' as const } : {}),
       patch: p.name,
       reason: `the installed copy is not the declared file (sha256 differs); replaced by ${file}`,
     });

@@ -9,7 +9,6 @@
  * re-enabled.
  */
 import type { Patch } from '../../../config-model.ts';
-import { installedPath } from '../../../host-paths.ts';
 import { basename } from '../../../util/text.ts';
 import { versionAtLeast } from '../../../util/version.ts';
 import { sameName } from '../../packages.ts';
@@ -65,7 +64,9 @@ function planLoad(ctx: HostContext, draft: Draft, d: Declared, retired: Patch[])
     ...(file !== undefined ? { file } : {}),
     replacesModules: retired.map((q) => q.module).filter((qm) => isEnabled(ctx, qm)),
     reenable,
-    ...(!ctx.sysfs.has(m) &&
+    // klp's loader always removes such a leftover itself (§K.3)
+    ...(ctx.manager.name === 'kpatch' &&
+    !ctx.sysfs.has(m) &&
     ctx.resident.has(m) &&
     !versionAtLeast(ctx.facts.kpatch.version, '0.9.4')
       ? { removesLeftover: true as const }
@@ -89,8 +90,8 @@ function installedFileFor(ctx: HostContext, p: Patch): string | undefined {
   const src = p.source;
   if (src.kind !== 'file') return undefined;
   return (
-    ctx.facts.installed.find((x) => x.kernel === ctx.kernel && x.sha256 === src.sha256)?.path ??
-    installedPath(ctx.kernel, basename(src.path))
+    ctx.manager.store.find((x) => x.kernel === ctx.kernel && x.sha256 === src.sha256)?.path ??
+    ctx.manager.storePath(ctx.kernel, basename(src.path))
   );
 }
 

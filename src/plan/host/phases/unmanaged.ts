@@ -66,7 +66,7 @@ export function unmanaged(ctx: HostContext, draft: Draft): void {
     if (remove) planPackageRemove(draft, x, REMOVE_REASON, {});
     else report(packageModule(x) ?? x, `package ${x} is installed; kept (unmanaged: keep)`);
   }
-  for (const i of f.installed) {
+  for (const i of [...ctx.manager.store, ...ctx.manager.foreign]) {
     if (knownPatches.some((p) => holds(p, i)) || draft.uninstalling.has(i.path)) continue;
     if (remove && packagedModules.has(i.module)) continue; // the package removal uninstalls it
     if (remove) planUninstall(draft, i, REMOVE_REASON, {});

@@ -1,0 +1,52 @@
+/**
+ * The planner's half of a host's manager (docs/klp-behaviour.md §K.5): what differs between
+ * kpatch and klp for the phases. Every rule (ordering, replaces, unmanaged, drift, the crash
+ * guard, signatures) stays in the shared phases; they read the store, its paths and the boot
+ * mechanism from here. Pure.
+ */
+import type { ManagerName } from '../../config-model.ts';
+import type { HostFacts, InstalledModule } from '../../facts/model.ts';
+import {
+  installedPath,
+  installFolder,
+  KLP_STORE_ROOT,
+  klpStoreFolder,
+  klpStorePath,
+} from '../../host-paths.ts';
+
+export interface PlanManager {
+  name: ManagerName;
+  /** The store it installs into and loads from at boot. */
+  store: readonly InstalledModule[];
+  /**
+   * The other manager's store: a host moved between managers may still hold declared patches
+   * there, removed once this store has them (the migration phase).
+   */
+  foreign: readonly InstalledModule[];
+  storeFolder: (kernel: string) => string;
+  storePath: (kernel: string, file: string) => string;
+}
+
+/** The store an installed file is in: the klp manager's by its path, else kpatch's. */
+export function storeOf(i: Pick<InstalledModule, 'path'>): ManagerName {
+  return i.path.startsWith(`${KLP_STORE_ROOT}/`) ? 'klp' : 'kpatch';
+}
+
+export function planManager(name: ManagerName, facts: HostFacts): PlanManager {
+  const klpStore = facts.klp?.store ?? [];
+  return name === 'klp'
+    ? {
+        name,
+        store: klpStore,
+        foreign: facts.installed,
+        storeFolder: klpStoreFolder,
+        storePath: klpStorePath,
+      }
+    : {
+        name,
+        store: facts.installed,
+        foreign: klpStore,
+        storeFolder: installFolder,
+        storePath: installedPath,
+      };
+}

@@ -1,0 +1,28 @@
+/**
+ * Moving a host between managers (docs/klp-behaviour.md §K.6) is planned like any other change: a
+ * declared patch's copy in the other manager's store is removed once this manager's store holds
+ * it for that kernel, now or by an install of this plan (installs run before removals,
+ * `changesInOrder`), so the patch is in a boot set at every step. A loaded patch stays loaded
+ * throughout: /sys/kernel/livepatch is the kernel's, not a manager's, so nothing is reloaded.
+ */
+import { holds, type HostContext } from '../context.ts';
+import { planUninstall, type Draft } from '../draft.ts';
+
+export function migrate(ctx: HostContext, draft: Draft): void {
+  const m = ctx.manager;
+  for (const d of ctx.present) {
+    for (const i of m.foreign.filter((x) => holds(d.p, x))) {
+      const ownNow = m.store.some(
+        (x) => x.kernel === i.kernel && holds(d.p, x) && !draft.uninstalling.has(x.path),
+      );
+      const ownPlanned = draft.installs.some((c) => c.kernel === i.kernel && c.patch === d.p.name);
+      if (!ownNow && !ownPlanned) continue;
+      planUninstall(
+        draft,
+        i,
+        `the host's manager is ${m.name}: ${d.p.name} is installed in ${m.storeFolder(i.kernel)}, so the copy the other manager loads at boot is removed`,
+        { patch: d.p.name },
+      );
+    }
+  }
+}
