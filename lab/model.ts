@@ -10,6 +10,7 @@
  * known by their sha256 (`ModelModule`: in-kernel name, vermagic kernel, replace mode).
  */
 import type { HostFacts, InstalledModule, SecurityFacts } from '../src/facts/model.ts';
+import type { ManagerName } from '../src/config-model.ts';
 import type { Change } from '../src/plan/model.ts';
 import { normalizeModuleName } from '../src/facts/parse/kpatch-list-model.ts';
 import { packageModule, parsePackage, postLoads, sameName } from '../src/plan/packages.ts';
@@ -60,6 +61,13 @@ export interface ModelHost {
   stackOrder?: boolean;
   /** Lockdown, sig_enforce, Secure Boot as the probe reads them (profile `LOCKDOWN`, …). */
   security?: SecurityFacts;
+  /** The klp manager's store, /var/lib/kpfleet/klp (docs/klp-behaviour.md §K.1). */
+  klpStore: ModelFile[];
+  /**
+   * kpfleet-klp.service (§K.2): `systemctl` false on a host without it; `current`: its unit and
+   * boot script are this kpfleet's.
+   */
+  klpBoot: { systemctl: boolean; enabled: boolean; current: boolean };
 }
 
 /**
@@ -80,6 +88,8 @@ export function newHost(over: Partial<ModelHost> & Pick<ModelHost, 'kernel' | 'f
     service: { present: true, enabled: true },
     staged: new Map(),
     repo: new Map(),
+    klpStore: [],
+    klpBoot: { systemctl: true, enabled: false, current: false },
     ...over,
   };
 }
@@ -99,6 +109,8 @@ export function cloneHost(h: ModelHost): ModelHost {
     packages: [...h.packages],
     service: { ...h.service },
     staged: new Map(h.staged),
+    klpStore: h.klpStore.map((f) => ({ ...f })),
+    klpBoot: { ...h.klpBoot },
     ...(h.security ? { security: { ...h.security } } : {}),
   };
 }
@@ -230,8 +242,132 @@ export function packageRemove(h: ModelHost, nvra: string): void {
   removePackageFiles(h, nvra);
 }
 
-/** Executes one change of a plan, as apply will (issue 6), on the model. */
-export function applyChange(h: ModelHost, c: Change, uploads: ReadonlyMap<string, string>): void {
+/** The klp store, or kpatch's, as files (a store is a folder of files; `storeOf` in the planner). */
+function filesOf(h: ModelHost, store: ManagerName): ModelFile[] {
+  return store === 'klp' ? h.klpStore : h.installed;
+}
+
+/**
+ * An install without kpatch (docs/klp-behaviour.md §K.3): vermagic checked as the step's modinfo
+ * does, then the file copied into the store over any file of that name.
+ */
+export function copyInstall(
+  h: ModelHost,
+  store: ManagerName,
+  kernel: string,
+  sha: string,
+  file: string,
+): void {
+  const m = moduleOf(h, sha);
+  if (m.kernel !== kernel) throw new ModelError(`built for ${m.kernel}, not ${kernel}`);
+  const files = filesOf(h, store).filter((f) => !(f.kernel === kernel && f.file === file));
+  files.push({ kernel, file, sha256: sha });
+  if (store === 'klp') h.klpStore = files;
+  else h.installed = files;
+}
+
+/** rm -f of a store's file (its absence is what the step verifies). */
+export function removeStored(h: ModelHost, store: ManagerName, kernel: string, file: string): void {
+  const files = filesOf(h, store).filter((f) => !(f.kernel === kernel && f.file === file));
+  if (store === 'klp') h.klpStore = files;
+  else h.installed = files;
+}
+
+/**
+ * The klp loader (`kpf_klp_load`, §K.3): enabled → nothing; in sysfs but disabled → re-enabled;
+ * a resident leftover of the name (refcount 0) → rmmod first; then insmod of the file.
+ */
+export function klpLoad(h: ModelHost, file: string): void {
+  const entry = [...h.klpStore, ...h.installed].find(
+    (f) =>
+      `/var/lib/kpfleet/klp/${f.kernel}/${f.file}` === file ||
+      `/var/lib/kpatch/${f.kernel}/${f.file}` === file,
+  );
+  if (!entry)
+    throw new ModelError(`insmod: ERROR: could not load module ${file}: No such file or directory`);
+  const m = moduleOf(h, entry.sha256);
+  const s = h.sysfs.get(m.name);
+  if (s) {
+    s.enabled = true;
+    return;
+  }
+  if (h.resident.has(m.name)) {
+    if ((h.resident.get(m.name) ?? 0) > 0) throw new ModelError('refcnt');
+    h.resident.delete(m.name);
+  }
+  insmod(h, m);
+}
+
+/** insmod of a livepatch module: the kernel's checks, then atomic replace (§5.3). */
+function insmod(h: ModelHost, m: ModelModule): void {
+  if (!h.livepatch) throw new ModelError("can't find core module");
+  if (m.kernel !== h.kernel) throw new ModelError('Invalid module format');
+  if (m.replace) {
+    for (const [name] of h.sysfs) {
+      h.sysfs.delete(name);
+      h.resident.set(name, 0);
+    }
+  }
+  h.sysfs.set(m.name, { enabled: true, replace: m.replace });
+  h.resident.set(m.name, 1);
+}
+
+/**
+ * What a reboot would load: the running kernel's files in each store whose boot mechanism is in
+ * place (kpatch.service enabled with kpatch there; kpfleet-klp.service enabled and current), as
+ * in-kernel module names.
+ */
+export function bootSet(h: ModelHost): Set<string> {
+  const out = new Set<string>();
+  const add = (files: readonly ModelFile[]) => {
+    for (const f of files) if (f.kernel === h.kernel) out.add(moduleOf(h, f.sha256).name);
+  };
+  if (h.kpatchInstalled && h.service.present && h.service.enabled) add(h.installed);
+  if (h.klpBoot.systemctl && h.klpBoot.enabled && h.klpBoot.current) add(h.klpStore);
+  return out;
+}
+
+/**
+ * Executes one change of a plan, as apply will (issue 6), on the model, under the host's manager
+ * (the plan's `manager`; kpatch when unsaid): klp's steps are `copyInstall`, `klpLoad`, and a
+ * plain removal; a file in the other manager's store follows its `store`.
+ */
+export function applyChange(
+  h: ModelHost,
+  c: Change,
+  uploads: ReadonlyMap<string, string>,
+  manager: ManagerName = 'kpatch',
+): void {
+  if (c.action === 'install' && (c.store ?? manager) === 'klp') {
+    const sha = h.staged.get(c.file);
+    if (sha === undefined) throw new ModelError(`${c.file} doesn't exist`);
+    copyInstall(h, 'klp', c.kernel, sha, basename(c.file));
+    return;
+  }
+  if (
+    c.action === 'uninstall' &&
+    (c.store === 'klp' || (manager === 'klp' && !h.kpatchInstalled))
+  ) {
+    removeStored(h, c.store ?? 'kpatch', c.kernel, c.file);
+    return;
+  }
+  if (manager === 'klp') {
+    switch (c.action) {
+      case 'enable-service':
+        if (!h.klpBoot.systemctl) throw new ModelError('systemctl: command not found');
+        h.klpBoot = { systemctl: true, enabled: true, current: true };
+        return;
+      case 'load':
+        if (c.file === undefined) throw new ModelError(`the klp load of ${c.module} names no file`);
+        klpLoad(h, c.file);
+        return;
+      case 'package-install':
+      case 'package-remove':
+        throw new ModelError('kpatch-patch packages need the kpatch manager');
+      default:
+        break;
+    }
+  }
   switch (c.action) {
     case 'upload': {
       const sha = uploads.get(c.source);
@@ -312,5 +448,14 @@ export function modelFacts(h: ModelHost): HostFacts {
       state: h.service.present ? (h.service.enabled ? 'enabled' : 'disabled') : 'not-found',
     },
     packages: [...h.packages].sort(),
+    klp: {
+      store: inst('/var/lib/kpfleet/klp', h.klpStore),
+      boot: {
+        systemctl: h.klpBoot.systemctl,
+        enabled: h.klpBoot.enabled,
+        state: !h.klpBoot.systemctl ? '' : h.klpBoot.enabled ? 'enabled' : 'not-found',
+        current: h.klpBoot.current,
+      },
+    },
   };
 }

@@ -7,7 +7,7 @@
 import { kernelMatches } from '../config/kernel-match.ts';
 import type { Patch } from '../config-model.ts';
 import type { HostDesired } from '../desired/resolve.ts';
-import { installFolder, rpmModuleFolder, STAGING_DIR } from '../host-paths.ts';
+import { installFolder, klpStoreFolder, rpmModuleFolder, STAGING_DIR } from '../host-paths.ts';
 import { isBareFileName } from '../util/names.ts';
 import { basename } from '../util/text.ts';
 import type { Change } from './model.ts';
@@ -204,9 +204,13 @@ export function checkChange(c: Change, o: Order, r: HostRules, bad: Bad): void {
         if (c.file !== undefined)
           bad('file', `a package's module is loaded by name, not from ${shown(c.file)}`);
       } else {
-        const dir = `${installFolder(r.kernel ?? '')}/`;
-        if (c.file === undefined || !c.file.startsWith(dir) || !isKoFile(c.file.slice(dir.length)))
-          bad('file', `${shown(c.file)} is not a module installed in ${dir}`);
+        // from either manager's store (docs/klp-behaviour.md §K.1), never from anywhere else
+        const dirs = [installFolder(r.kernel ?? ''), klpStoreFolder(r.kernel ?? '')].map(
+          (d) => `${d}/`,
+        );
+        const dir = dirs.find((d) => c.file?.startsWith(d) === true);
+        if (c.file === undefined || dir === undefined || !isKoFile(c.file.slice(dir.length)))
+          bad('file', `${shown(c.file)} is not a module installed in ${dirs.join(' or ')}`);
       }
       const allowed = new Set(retiredBy(p, r.patches).map((q) => q.module));
       for (const m of c.replacesModules)

