@@ -364,7 +364,12 @@ export function applyChange(
       case 'package-install':
       case 'package-remove':
         throw new ModelError('kpatch-patch packages need the kpatch manager');
-      default:
+      // the rest as under kpatch: an upload, the unload (disable, rmmod), and an uninstall
+      // from kpatch's store where kpatch is there (a host moving away from it)
+      case 'upload':
+      case 'install':
+      case 'unload':
+      case 'uninstall':
         break;
     }
   }
