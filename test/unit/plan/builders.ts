@@ -4,7 +4,7 @@
  * have them), HostDesired, and one call of `planHost` with defaults for the rest.
  */
 import { createHash } from 'node:crypto';
-import type { Patch, PatchState } from '../../../src/config-model.ts';
+import type { ManagerName, Patch, PatchState } from '../../../src/config-model.ts';
 import type { DesiredPatch, HostDesired } from '../../../src/desired/resolve.ts';
 import type {
   HostFacts,
@@ -59,6 +59,33 @@ export function inst(
     module: moduleOf(file),
     sha256: over.sha256 ?? sha(file),
   };
+}
+
+/** A file in the klp manager's store, /var/lib/kpfleet/klp/<kernel>/ (docs/klp-behaviour.md §K.1). */
+export function klpInst(
+  file: string,
+  over: { kernel?: string; sha256?: string } = {},
+): InstalledModule {
+  const kernel = over.kernel ?? KERNEL;
+  return { ...inst(file, over), path: `/var/lib/kpfleet/klp/${kernel}/${file}` };
+}
+
+/** A host without kpatch whose klp store holds `store`, its unit set up unless told. */
+export function klpFacts(
+  store: InstalledModule[] = [],
+  over: Partial<HostFacts> = {},
+  boot: Partial<NonNullable<HostFacts['klp']>['boot']> = {},
+): HostFacts {
+  return facts({
+    kpatch: { installed: false },
+    kpatchList: { rc: 127, text: '' },
+    service: { present: false, enabled: false, state: 'not-found' },
+    klp: {
+      store,
+      boot: { systemctl: true, enabled: true, state: 'enabled', current: true, ...boot },
+    },
+    ...over,
+  });
 }
 
 /** A file under /usr/lib/kpatch/<kernel>/ (shipped by a kpatch-patch RPM, §4.3). */
@@ -226,6 +253,7 @@ export interface Scenario {
   desired?: Partial<Omit<HostDesired, 'patches'>>;
   rebootDueAfterMs?: number;
   now?: number;
+  manager?: ManagerName;
 }
 
 export const NOW = Date.parse('2024-03-01T00:00:00Z');
@@ -238,5 +266,6 @@ export function plan(s: Scenario): HostPlan {
     patches: catalogue(...s.patches),
     rollout: s.rebootDueAfterMs !== undefined ? { rebootDueAfterMs: s.rebootDueAfterMs } : {},
     now: s.now ?? NOW,
+    ...(s.manager !== undefined ? { manager: s.manager } : {}),
   });
 }

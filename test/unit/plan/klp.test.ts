@@ -1,0 +1,185 @@
+/**
+ * The planner under the klp manager (issue 21, docs/klp-behaviour.md §K.5, §K.6): the same rules
+ * as under kpatch with the klp store, kpfleet's own boot unit, no kpatch utility, no packages; and
+ * moving a host between managers with no moment unpatched and no moment out of the boot set.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Change } from '../../../src/plan/model.ts';
+import {
+  facts,
+  filePatch,
+  inst,
+  KERNEL,
+  klpFacts,
+  klpInst,
+  loaded,
+  mod,
+  plan,
+  rhel,
+  rpmPatch,
+  shaOf,
+  want,
+} from './builders.ts';
+
+const actions = (cs: readonly Change[]): string[] =>
+  cs.map((c) => `${c.action}${'store' in c && c.store !== undefined ? `:${c.store}` : ''}`);
+const STORE = `/var/lib/kpfleet/klp/${KERNEL}`;
+
+describe('planHost under the klp manager', () => {
+  const a = filePatch('a');
+
+  it('an empty host: upload, install into the klp store, its boot unit, load from the store', () => {
+    const hp = plan({
+      patches: [a],
+      want: [want('a', 'loaded')],
+      facts: klpFacts([], {}, { enabled: false, current: false, state: 'not-found' }),
+      manager: 'klp',
+    });
+    expect(hp.status).toBe('changes');
+    expect(actions(hp.changes)).toEqual(['upload', 'install', 'enable-service', 'load']);
+    expect(hp.changes[2]).toMatchObject({ unit: 'kpfleet-klp.service' });
+    expect(hp.changes[3]).toMatchObject({ module: 'livepatch_a', file: `${STORE}/livepatch-a.ko` });
+  });
+
+  it('loaded and in the store, the unit current: converged', () => {
+    const hp = plan({
+      patches: [a],
+      want: [want('a', 'loaded')],
+      facts: klpFacts([klpInst('livepatch-a.ko', { sha256: shaOf(a) })], loaded('livepatch_a')),
+      manager: 'klp',
+    });
+    expect(hp.status).toBe('converged');
+  });
+
+  it('a boot script that is not this kpfleet’s, or a disabled unit: written and enabled again', () => {
+    for (const boot of [{ current: false }, { enabled: false, state: 'disabled' }]) {
+      const hp = plan({
+        patches: [a],
+        want: [want('a', 'loaded')],
+        facts: klpFacts(
+          [klpInst('livepatch-a.ko', { sha256: shaOf(a) })],
+          loaded('livepatch_a'),
+          boot,
+        ),
+        manager: 'klp',
+      });
+      expect(actions(hp.changes)).toEqual(['enable-service']);
+    }
+  });
+
+  it('no systemctl: no boot unit planned, a warning says patches will not load at boot', () => {
+    const hp = plan({
+      patches: [a],
+      want: [want('a', 'loaded')],
+      facts: klpFacts([], {}, { systemctl: false, enabled: false, current: false, state: '' }),
+      manager: 'klp',
+    });
+    expect(actions(hp.changes)).toEqual(['upload', 'install', 'load']);
+    expect(hp.findings.find((f) => f.kind === 'boot-disabled')?.message).toMatch(/no systemctl/);
+  });
+
+  it('kpfleet.enable=0 on the command line is reported; kpatch-missing never blocks a klp host', () => {
+    const hp = plan({
+      patches: [a],
+      want: [want('a', 'loaded')],
+      facts: klpFacts([], { cmdline: 'ro kpfleet.enable=0' }),
+      manager: 'klp',
+    });
+    expect(hp.status).toBe('changes');
+    expect(hp.findings.map((f) => f.kind)).not.toContain('kpatch-missing');
+    expect(hp.findings.find((f) => f.kind === 'boot-disabled')?.message).toMatch(
+      /kpfleet\.enable=0/,
+    );
+  });
+
+  it('a kpatch-patch package on a klp host: blocked (manager-unsupported), nothing planned', () => {
+    const r = rhel(1, 1);
+    const hp = plan({
+      patches: [rpmPatch('r', r)],
+      want: [want('r', 'loaded')],
+      facts: klpFacts(),
+      manager: 'klp',
+    });
+    expect(hp.status).toBe('blocked');
+    expect(hp.changes).toEqual([]);
+    expect(hp.findings.find((f) => f.kind === 'manager-unsupported')?.message).toMatch(
+      /manager: kpatch/,
+    );
+  });
+
+  it('an inert leftover of the name: the load is planned without removesLeftover (the loader rmmods it)', () => {
+    const hp = plan({
+      patches: [a],
+      want: [want('a', 'loaded')],
+      facts: klpFacts([klpInst('livepatch-a.ko', { sha256: shaOf(a) })], {
+        modules: [mod('livepatch_a', 0)],
+      }),
+      manager: 'klp',
+    });
+    expect(actions(hp.changes)).toEqual(['load']);
+    expect(hp.changes[0]).not.toHaveProperty('removesLeftover');
+  });
+
+  it('declared absent: unloaded, and removed from the klp store', () => {
+    const hp = plan({
+      patches: [a],
+      want: [want('a', 'absent')],
+      facts: klpFacts([klpInst('livepatch-a.ko', { sha256: shaOf(a) })], loaded('livepatch_a')),
+      manager: 'klp',
+    });
+    expect(actions(hp.changes)).toEqual(['unload', 'uninstall:klp']);
+  });
+});
+
+describe('moving a host between managers (§K.6)', () => {
+  const a = filePatch('a');
+
+  it('kpatch → klp: installed in the klp store and its unit set up before the kpatch copy goes; never reloaded', () => {
+    const hp = plan({
+      patches: [a],
+      want: [want('a', 'loaded')],
+      facts: klpFacts(
+        [],
+        { ...loaded('livepatch_a'), installed: [inst('livepatch-a.ko', { sha256: shaOf(a) })] },
+        { enabled: false, current: false, state: 'not-found' },
+      ),
+      manager: 'klp',
+    });
+    expect(actions(hp.changes)).toEqual(['upload', 'install', 'enable-service', 'uninstall']);
+    expect(hp.changes[3]).toMatchObject({ file: 'livepatch-a.ko', kernel: KERNEL });
+    expect(hp.changes[3]).not.toHaveProperty('store'); // kpatch's store
+  });
+
+  it('klp → kpatch: the klp copy goes once kpatch holds it', () => {
+    const hp = plan({
+      patches: [a],
+      want: [want('a', 'loaded')],
+      facts: facts({
+        ...loaded('livepatch_a'),
+        klp: {
+          store: [klpInst('livepatch-a.ko', { sha256: shaOf(a) })],
+          boot: { systemctl: true, enabled: true, state: 'enabled', current: true },
+        },
+      }),
+      manager: 'kpatch',
+    });
+    expect(actions(hp.changes)).toEqual(['upload', 'install', 'uninstall:klp']);
+  });
+
+  it('kpatch → klp on a host without systemctl: the kpatch copy is kept (it is what loads at boot)', () => {
+    const hp = plan({
+      patches: [a],
+      want: [want('a', 'loaded')],
+      facts: klpFacts(
+        [klpInst('livepatch-a.ko', { sha256: shaOf(a) })],
+        { ...loaded('livepatch_a'), installed: [inst('livepatch-a.ko', { sha256: shaOf(a) })] },
+        { systemctl: false, enabled: false, current: false, state: '' },
+      ),
+      manager: 'klp',
+    });
+    expect(hp.changes).toEqual([]);
+    expect(hp.findings.some((f) => f.kind === 'boot-disabled' && /is kept/.test(f.message))).toBe(
+      true,
+    );
+  });
+});
