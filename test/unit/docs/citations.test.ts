@@ -1,7 +1,8 @@
 /**
  * Code and tests cite the project's own docs, never material outside the repository: every
  * `§N`, `§N.M` and `§6 #K` in src/ and test/ names a section (or a numbered failure mode) that
- * docs/kpatch-behaviour.md has, and nothing cites ../shared or reference/*.md.
+ * docs/kpatch-behaviour.md has, every `§K.N` a section of docs/klp-behaviour.md, and nothing cites
+ * ../shared or reference/*.md.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
 const doc = readFileSync(join(ROOT, 'docs/kpatch-behaviour.md'), 'utf8');
+const klpDoc = readFileSync(join(ROOT, 'docs/klp-behaviour.md'), 'utf8');
 const files = execFileSync(
   'git',
   [
@@ -50,6 +52,19 @@ describe('citations', () => {
       }
     }
     expect(missing).toEqual([]);
+  });
+
+  it('docs/klp-behaviour.md has the §K sections the code cites', () => {
+    const klpSections = new Set([...klpDoc.matchAll(/^## (K\.\d+) /gm)].map((m) => m[1] ?? ''));
+    const missing: string[] = [];
+    let cited = 0;
+    for (const f of files)
+      for (const m of text(f).matchAll(/§(K\.\d+)/g)) {
+        cited++;
+        if (!klpSections.has(m[1] ?? '')) missing.push(`${f}: §${m[1] ?? ''}`);
+      }
+    expect(missing).toEqual([]);
+    expect(cited).toBeGreaterThan(5);
   });
 
   it('nothing cites material outside the repository', () => {
