@@ -11,7 +11,7 @@ import { passingVerify } from '../../../src/apply/batch.ts';
 import { judgeStep, stepFor, VERIFY_MARK } from '../../../src/apply/steps.ts';
 import { KLP_BOOT_TEXT, klpBootFiles } from '../../../src/facts/klp-boot.ts';
 import type { HostFacts } from '../../../src/facts/model.ts';
-import type { Change } from '../../../src/plan/model.ts';
+import type { Change, LoadChange } from '../../../src/plan/model.ts';
 import { facts as planFacts } from '../plan/builders.ts';
 
 const K = '5.14.0-362.8.1.el9_3.x86_64';
@@ -22,7 +22,7 @@ const klpHost = (f: HostFacts = noKpatch()) => ({
   runId: '2026-12-05T23-00-00Z-abcd',
   manager: 'klp' as const,
 });
-const load: Change = {
+const load: LoadChange = {
   action: 'load',
   patch: 'p',
   module: 'livepatch_p',
@@ -45,11 +45,10 @@ describe('stepFor under klp', () => {
   });
 
   it('a load without a file, or with a hostile name, is refused before anything is sent', () => {
-    const { file: _file, ...noFile } = load as Extract<Change, { action: 'load' }>;
+    const noFile: LoadChange = { ...load };
+    delete noFile.file;
     expect(() => stepFor(noFile, klpHost())).toThrow(/names no file/);
-    expect(() => stepFor({ ...load, module: 'x; reboot' } as Change, klpHost())).toThrow(
-      /module name/,
-    );
+    expect(() => stepFor({ ...load, module: 'x; reboot' }, klpHost())).toThrow(/module name/);
   });
 
   it('install copies into the klp store under a temporary name, checks vermagic and livepatch, syncs', () => {

@@ -22,7 +22,7 @@ import {
 } from './builders.ts';
 
 const actions = (cs: readonly Change[]): string[] =>
-  cs.map((c) => `${c.action}${'store' in c && c.store !== undefined ? `:${c.store}` : ''}`);
+  cs.map((c) => `${c.action}${'store' in c ? `:${c.store}` : ''}`);
 const STORE = `/var/lib/kpfleet/klp/${KERNEL}`;
 
 describe('planHost under the klp manager', () => {
