@@ -53,13 +53,19 @@ export function describeChange(c: Change): ChangeLine {
     case 'upload':
       return line('+', `upload ${c.source} → ${c.destination}`);
     case 'install':
-      return line('+', `install ${c.module} (${c.kernel})`);
+      return line(
+        '+',
+        `install ${c.module} (${c.kernel}${c.store !== undefined ? `, ${c.store} store` : ''})`,
+      );
     case 'package-install':
       return c.replacesPackage !== undefined
         ? line('~', `package ${c.replacesPackage} → ${c.package}`)
         : line('+', `package ${c.package}`);
     case 'enable-service':
-      return line('+', 'enable kpatch.service');
+      return line(
+        '+',
+        c.unit === undefined ? 'enable kpatch.service' : `set up and enable ${c.unit}`,
+      );
     case 'load': {
       // the patch as kpfleet.yml names it, and its module (once, where they are the same)
       const notes = [
@@ -75,7 +81,10 @@ export function describeChange(c: Change): ChangeLine {
     case 'unload':
       return line('-', `unload ${c.module}${afterNote(c.after, c.leftover ? ['leftover'] : [])}`);
     case 'uninstall':
-      return line('-', `uninstall ${c.file} (${c.kernel})${afterNote(c.after)}`);
+      return line(
+        '-',
+        `uninstall ${c.file} (${c.kernel}${c.store === 'klp' ? ', klp store' : ''})${afterNote(c.after)}`,
+      );
     case 'package-remove':
       return line('-', `package ${c.package}${afterNote(c.after)}`);
   }
