@@ -176,7 +176,13 @@ describe('systemctl: units other than kpatch.service', () => {
     unit(h, 'aa.service', ONESHOT(rec('aa')));
     unit(h, 'mm.service', ONESHOT(rec('mm'), 'ConditionKernelCommandLine=!kpfleet.enable=0'));
     unit(h, 'off.service', ONESHOT(rec('off')));
-    await h.run('systemctl enable zz aa mm 2>/dev/null; systemctl enable aa; systemctl enable mm');
+    expect((await h.run(['systemctl', 'enable', 'zz', 'aa', 'mm'])).code).toBe(0);
+    expectRun(
+      await h.run(['systemctl', 'is-enabled', 'off', 'aa']),
+      0,
+      ['disabled', 'enabled'],
+      [],
+    );
     expectRun(await h.run(['reboot']), 0, [], []);
     expect(readFileSync(join(h.root, 'order'), 'utf8')).toBe('aa\nmm\nzz\n');
     h.setProfile({ CMDLINE: 'quiet kpfleet.enable=0' });
