@@ -226,10 +226,11 @@ sysfs_take() {
   [[ "$raw" == "$s" ]] && return 0
   [[ -n "$raw" ]] || return 2
   v=$(kstrtobool "$raw")
+  KERR=inval # not a bool: kstrtobool's EINVAL, before enabled_store looks at anything
   if [[ -n "$v" ]] && k_enabled_store "$m" "$v"; then
     why=ok
   else
-    why=${KERR:-inval}
+    why=$KERR
     wfile "$d/enabled" "$s"
   fi
   [[ "$why" == ok && "$raw" != "$v" ]] && wfile "$d/enabled" "$v"

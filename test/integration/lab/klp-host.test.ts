@@ -73,6 +73,14 @@ async function waitFor(host: string, pred: (s: string) => boolean): Promise<stri
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Until the host's sysfs watcher has judged `n` raw writes in all (its log, SPEC.md), or 10 s. */
+async function judged(host: string, n: number): Promise<void> {
+  const end = Date.now() + 10_000;
+  const count = async () =>
+    Number((await ssh(host, 'cat /var/lib/kpsim/sysfsd.log 2>/dev/null | wc -l')).stdout.trim());
+  while ((await count()) < n && Date.now() < end) await sleep(100);
+}
+
 beforeAll(async () => {
   lab = await Lab.start({
     hosts: 2,
@@ -141,15 +149,26 @@ describe('a klp host (no kpatch utility)', () => {
       'livepatch_b 1 1',
     );
     // b is in transition: a's disable is refused, and a read-back shows the old value
+    const before = Number(
+      (await ssh('lab001', 'cat /var/lib/kpsim/sysfsd.log 2>/dev/null | wc -l')).stdout.trim(),
+    );
     await root('lab001', `echo 0 > ${LP}/livepatch_a/enabled`);
-    await sleep(500);
+    await judged('lab001', before + 1);
     expect(await sysfs('lab001')).toBe(
       'livepatch_a 1 0\nlivepatch_b 1 1\nmod livepatch_a 1\nmod livepatch_b 1\n',
     );
     // not a bool: EINVAL, the old value stays
     await root('lab001', `echo maybe > ${LP}/livepatch_a/enabled`);
-    await sleep(300);
+    await judged('lab001', before + 2);
     expect((await ssh('lab001', `cat ${LP}/livepatch_a/enabled`)).stdout).toBe('1\n');
+    const judgedLines = (await ssh('lab001', 'tail -n 2 /var/lib/kpsim/sysfsd.log')).stdout
+      .replace(/^\d+ /gm, '')
+      .split('\n');
+    expect(judgedLines).toEqual([
+      'livepatch_a enabled 0 -> busy',
+      'livepatch_a enabled maybe -> inval',
+      '',
+    ]);
     // b never completes: writing 0 reverses its transition, and the reversal completes
     await root('lab001', `echo 0 > ${LP}/livepatch_b/enabled`);
     expect(await waitFor('lab001', (s) => !/^livepatch_b /m.test(s))).toBe(

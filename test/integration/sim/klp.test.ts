@@ -22,6 +22,14 @@ function log(h: SimHost): string[] {
     .map((l) => l.replace(/^\d+ /, ''));
 }
 
+/** Polls (up to 5 s) until `pred` holds: the watcher looks every SYSFSD_INTERVAL, on a busy machine later. */
+async function until(pred: () => boolean): Promise<void> {
+  const end = Date.now() + 5000;
+  while (!pred() && Date.now() < end) await sleep(20);
+}
+/** Until the watcher has judged `n` writes in all (its log). */
+const judged = (h: SimHost, n: number) => until(() => log(h).length >= n);
+
 async function loaded(h: SimHost): Promise<void> {
   h.makeModule('a.ko', { name: 'livepatch_a' });
   expectRun(await h.run(['insmod', 'a.ko']), 0, [], []);
@@ -32,13 +40,13 @@ describe('raw writes to <patch>/enabled (the sysfs watcher)', () => {
     const h = host();
     await loaded(h);
     await h.run(`echo yes > ${EN}`);
-    await sleep(300);
+    await judged(h, 1);
     expect(readFileSync(join(h.root, EN), 'utf8')).toBe('1\n');
     await h.run(`echo maybe > ${EN}`);
-    await sleep(300);
+    await judged(h, 2);
     expect(readFileSync(join(h.root, EN), 'utf8')).toBe('1\n');
     await h.run(`echo off > ${EN}`);
-    await sleep(300);
+    await judged(h, 3);
     const s = h.readSysfs();
     expect([s.patches, s.modules]).toEqual([{}, { livepatch_a: { refcnt: '0' } }]);
     expect(log(h)).toEqual([
@@ -54,15 +62,21 @@ describe('raw writes to <patch>/enabled (the sysfs watcher)', () => {
     await loaded(h);
     h.fault('busy', 1);
     await h.run(`echo 0 > ${EN}`);
-    await sleep(300);
+    await judged(h, 1);
     expect(readFileSync(join(h.root, EN), 'utf8')).toBe('1\n');
+    await h.run(`echo junk > ${EN}`); // EINVAL, whatever the write before was refused for
+    await judged(h, 2);
     await h.run(`: > ${EN}`);
-    await sleep(500);
+    await until(() => readFileSync(join(h.root, EN), 'utf8') !== '');
     expect(readFileSync(join(h.root, EN), 'utf8')).toBe('1\n');
     await h.run(`echo 0 > ${EN}`);
-    await sleep(300);
+    await judged(h, 3);
     expect(h.readSysfs().patches).toEqual({});
-    expect(log(h)).toEqual(['livepatch_a enabled 0 -> busy', 'livepatch_a enabled 0 -> ok']);
+    expect(log(h)).toEqual([
+      'livepatch_a enabled 0 -> busy',
+      'livepatch_a enabled junk -> inval',
+      'livepatch_a enabled 0 -> ok',
+    ]);
   });
 
   it('the watcher runs while a patch is loaded, leaves when none is, and kill-background ends it', async () => {
@@ -79,18 +93,18 @@ describe('raw writes to <patch>/enabled (the sysfs watcher)', () => {
     const alive = (): boolean =>
       existsSync(pidFile) && running(Number(readFileSync(pidFile, 'utf8')));
     await loaded(h);
-    await sleep(200);
+    await until(alive);
     expect(alive()).toBe(true);
     await h.run(`echo 0 > ${EN}`);
-    await sleep(400);
-    expect(alive()).toBe(false);
+    await until(() => !alive());
+    expect([alive(), h.readSysfs().patches]).toEqual([false, {}]);
     await h.run(['rmmod', 'livepatch_a']);
     await h.run(['insmod', 'a.ko']);
-    await sleep(200);
+    await until(alive);
     expect(alive()).toBe(true);
     const pid = Number(readFileSync(pidFile, 'utf8'));
     h.killBackground();
-    await sleep(100);
+    await until(() => !running(pid));
     expect(running(pid)).toBe(false);
   });
 });
