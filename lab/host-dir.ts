@@ -16,7 +16,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join, relative } from 'node:path';
-import { PROFILES } from './profiles.ts';
+import { ABSENT_COMMANDS, PROFILES } from './profiles.ts';
 import type { ProfileName } from './profiles.ts';
 import { createSimHost, SIM_BIN } from './sim-host.ts';
 import type { SimHost } from './sim-host.ts';
@@ -83,11 +83,12 @@ export function prepareHostDir(
   }
   mkdirSync(join(dir, 'root/var/lib/kpfleet'), { recursive: true });
   const sim = createSimHost(join(dir, 'root'), { ...PROFILES[spec.profile], ...spec.simProfile });
+  const absent = new Set(ABSENT_COMMANDS[spec.profile] ?? []);
   for (const bin of [SIM_BIN, ...extraBin]) {
     for (const f of readdirSync(bin)) {
       const link = join(dir, 'bin', f);
       if (lexists(link)) unlinkSync(link);
-      symlinkSync(inNamespace(join(bin, f)), link);
+      if (!absent.has(f)) symlinkSync(inNamespace(join(bin, f)), link);
     }
   }
   return sim;

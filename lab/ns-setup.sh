@@ -8,7 +8,8 @@
 # HOST_DIR is reachable in the namespace as /run/kpsim-host (commands should use that path), and
 # this folder (test/fleet: the simulator) as /run/kpsim-fleet.
 # HOST_DIR/root is the host's simulator root (lab/SPEC.md): its sys/kernel, sys/module, sys/firmware,
-# var/lib/kpatch, var/lib/kpsim, usr/lib/kpatch, proc/cmdline, proc/sys/kernel/tainted and
+# var/lib/kpatch, var/lib/kpsim, usr/lib/kpatch (not on a host without kpatch: there they are
+# hidden), etc/systemd/system, usr/lib/systemd/system, proc/cmdline, proc/sys/kernel/tainted and
 # proc/sys/kernel/random/boot_id are
 # bound over the real paths, HOST_DIR/bin (the host's commands: kpatch, uname, dnf, ...) over
 # /usr/local/bin and its uname over /usr/bin/uname, and HOST_DIR/sudoers.d (if present) over
@@ -29,16 +30,20 @@ mount -t tmpfs -o size=1m,mode=755 kpsim-scratch "$scratch"
 # The parent folders whose overlay already holds new mount points (one overlay per parent).
 declare -A overlaid=()
 
+overlay() { # DIR: an overlay of DIR whose changes stay in this namespace's scratch space
+  local parent=$1 key
+  [ -n "${overlaid[$parent]:-}" ] && return 0
+  key=${parent//\//_}
+  mkdir -p "$scratch/upper$key" "$scratch/work$key"
+  mount -t overlay overlay -o "lowerdir=$parent,upperdir=$scratch/upper$key,workdir=$scratch/work$key" "$parent"
+  overlaid[$parent]=1
+}
+
 mountpoint_for() { # DST KIND(dir|file): make sure DST exists, overlaying its parent if needed
   local dst=$1 kind=$2 parent
   [ -e "$dst" ] && return 0
   parent=$(dirname "$dst")
-  if [ -z "${overlaid[$parent]:-}" ]; then
-    local key=${parent//\//_}
-    mkdir -p "$scratch/upper$key" "$scratch/work$key"
-    mount -t overlay overlay -o "lowerdir=$parent,upperdir=$scratch/upper$key,workdir=$scratch/work$key" "$parent"
-    overlaid[$parent]=1
-  fi
+  overlay "$parent"
   if [ "$kind" = dir ]; then mkdir -p "$dst"; else touch "$dst"; fi
 }
 
@@ -59,9 +64,14 @@ mount --bind "$FLEET_DIR" /run/kpsim-fleet
 root=$host/root
 scratch=$host/.ns
 
-mkdir -p "$root/sys/kernel" "$root/sys/module" "$root/sys/firmware" "$root/var/lib/kpatch" "$root/var/lib/kpsim" \
-  "$root/usr/lib/kpatch" "$root/proc/sys/kernel" "$root/tmp" "$root/var/tmp" "$root/var/lib/kpfleet" \
-  "$root/home"
+# A host without kpatch (profile KPATCH_INSTALLED=0, the klp profiles) has no /var/lib/kpatch
+# and no /usr/lib/kpatch: they are not made, and hidden if this machine has them.
+kpatch_host=1
+grep -qx 'KPATCH_INSTALLED=0' "$root/var/lib/kpsim/profile" 2>/dev/null && kpatch_host=0
+mkdir -p "$root/sys/kernel" "$root/sys/module" "$root/sys/firmware" "$root/var/lib/kpsim" \
+  "$root/proc/sys/kernel" "$root/tmp" "$root/var/tmp" "$root/var/lib/kpfleet" \
+  "$root/home" "$root/etc/systemd/system" "$root/usr/lib/systemd/system"
+[ "$kpatch_host" = 0 ] || mkdir -p "$root/var/lib/kpatch" "$root/usr/lib/kpatch"
 chmod 1777 "$root/tmp" "$root/var/tmp"
 [ -e "$root/proc/cmdline" ] || echo "BOOT_IMAGE=(hd0,gpt2)/vmlinuz ro quiet" >"$root/proc/cmdline"
 [ -e "$root/proc/sys/kernel/tainted" ] || echo 0 >"$root/proc/sys/kernel/tainted"
@@ -72,13 +82,14 @@ binds=( # SRC DST pairs
   "$root/sys/kernel" /sys/kernel
   "$root/sys/module" /sys/module
   "$root/sys/firmware" /sys/firmware
-  "$root/var/lib/kpatch" /var/lib/kpatch
   "$root/var/lib/kpsim" /var/lib/kpsim
-  "$root/usr/lib/kpatch" /usr/lib/kpatch
+  "$root/etc/systemd/system" /etc/systemd/system
+  "$root/usr/lib/systemd/system" /usr/lib/systemd/system
   "$root/proc/cmdline" /proc/cmdline
   "$root/proc/sys/kernel/tainted" /proc/sys/kernel/tainted
   "$root/proc/sys/kernel/random/boot_id" /proc/sys/kernel/random/boot_id
 )
+[ "$kpatch_host" = 0 ] || binds+=("$root/var/lib/kpatch" /var/lib/kpatch "$root/usr/lib/kpatch" /usr/lib/kpatch)
 if [ -d "$host/bin" ]; then
   binds+=("$host/bin" /usr/local/bin)
   if [ -e "$host/bin/uname" ]; then # absolute /usr/bin/uname too, through the host's own
@@ -97,6 +108,13 @@ binds+=(
   "$root/var/tmp" /var/tmp
   "$root/tmp" /tmp
 )
+if [ "$kpatch_host" = 0 ]; then
+  for gone in /var/lib/kpatch /usr/lib/kpatch; do
+    [ -e "$gone" ] || continue
+    overlay "$(dirname "$gone")" # the removal is a whiteout in this namespace's overlay
+    [ -n "${overlaid[$(dirname "$gone")]:-}" ] && rm -rf -- "$gone"
+  done
+fi
 for ((i = 0; i < ${#binds[@]}; i += 2)); do
   kind=dir
   [ -d "${binds[i]}" ] || kind=file

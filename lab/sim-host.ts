@@ -37,6 +37,8 @@ export interface SimProfile {
   STALLED_PID: number;
   STALLED_COMM: string;
   CMDLINE: string;
+  /** Real seconds between two looks of the sysfs watcher at the patches' `enabled` files. */
+  SYSFSD_INTERVAL: number;
   /** The SecureBoot EFI variable: '' none (a BIOS boot), '0' off, '1' on. */
   SECURE_BOOT: '' | '0' | '1';
 }
@@ -67,6 +69,7 @@ export const DEFAULT_PROFILE: SimProfile = {
   STALLED_PID: 2171,
   STALLED_COMM: 'qemu-kvm',
   CMDLINE: '',
+  SYSFSD_INTERVAL: 0.1,
   SECURE_BOOT: '',
 };
 
@@ -250,7 +253,8 @@ export function createSimHost(root: string, profile: Partial<SimProfile> = {}): 
 /**
  * The /etc/os-release a host booted into `kernel` would have: a RHEL kernel (`.el9_3.`) on Red
  * Hat Enterprise Linux 9.3, a Fedora kernel (`.fc42.`) on Fedora 42. ns-setup.sh shows it at
- * /etc/os-release inside the host's namespace; other kernels keep this machine's.
+ * /etc/os-release inside the host's namespace; a Debian kernel (`6.1.0-56-amd64`) on Debian 12;
+ * other kernels keep this machine's.
  */
 export function osReleaseFor(kernel: string): string | undefined {
   const el = /\.el(\d+)(?:_(\d+))?\./.exec(kernel);
@@ -277,8 +281,29 @@ export function osReleaseFor(kernel: string): string | undefined {
       '',
     ].join('\n');
   }
+  // Debian's own kernels: `6.1.0-56-amd64` is bookworm's ABI (docs/kpatch-behaviour.md §7.2)
+  const deb = /^(\d+)\.(\d+)\.\d+-\d+-(?:amd64|arm64|cloud-amd64|rt-amd64)$/.exec(kernel);
+  const debian = deb === null ? undefined : DEBIAN_BY_KERNEL[`${deb[1] ?? ''}.${deb[2] ?? ''}`];
+  if (debian !== undefined) {
+    return [
+      `PRETTY_NAME="Debian GNU/Linux ${debian.version} (${debian.codename})"`,
+      'NAME="Debian GNU/Linux"',
+      `VERSION_ID="${debian.version}"`,
+      `VERSION="${debian.version} (${debian.codename})"`,
+      `VERSION_CODENAME=${debian.codename}`,
+      'ID=debian',
+      '',
+    ].join('\n');
+  }
   return undefined;
 }
+
+/** The Debian release whose stock kernel is this major.minor. */
+const DEBIAN_BY_KERNEL: Record<string, { version: string; codename: string } | undefined> = {
+  '5.10': { version: '11', codename: 'bullseye' },
+  '6.1': { version: '12', codename: 'bookworm' },
+  '6.12': { version: '13', codename: 'trixie' },
+};
 
 /** A handle on a host that already exists under `root` (its state is left as it is). */
 export function openSimHost(root: string): SimHost {

@@ -40,6 +40,7 @@ KPATCH_PKG_RELEASE=       # rpm release of the kpatch package (default 1.el9)
 STALLED_PID=2171
 STALLED_COMM=qemu-kvm
 CMDLINE=
+SYSFSD_INTERVAL=0.1       # real seconds between two looks of the sysfs watcher at the enabled files
 if [[ -r "$ST/profile" ]]; then
   # shellcheck disable=SC1091
   source "$ST/profile"

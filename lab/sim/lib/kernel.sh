@@ -4,6 +4,9 @@
 # Transition records: $ST/trans/<m> = "token start_us dur_us target flipper_pid" (dur_us -1 = forever).
 
 wfile() { printf '%s\n' "$2" >"$1"; }
+# set_enabled NAME V: the kernel's patch->enabled, shown by <m>/enabled; the copy in $ST/enabled/<m>
+# is what the sysfs watcher (sysfsd.sh) compares the file with to see a raw write
+set_enabled() { mkdir -p "$ST/enabled"; wfile "$ST/enabled/$1" "$2"; wfile "$LP/$1/enabled" "$2"; }
 rfile() { local v=""; [[ -r "$1" ]] && { read -r v <"$1" || true; }; echo "$v"; }
 
 # name of the patch currently in transition (other than $1), if any
@@ -108,7 +111,7 @@ k_insmod() {
   taint_add $((taint | 32768))
   local d="$LP/$m" fn obj fun
   mkdir -p "$d"
-  wfile "$d/enabled" 1
+  set_enabled "$m" 1
   wfile "$d/transition" 1
   : >"$d/force"; chmod 0200 "$d/force"
   if [[ "$SIGNAL_ATTR" == 1 ]]; then : >"$d/signal"; chmod 0200 "$d/signal"; fi
@@ -123,6 +126,7 @@ k_insmod() {
   done
   unset IFS
   start_transition "$m" 1
+  sysfsd_ensure
   return 0
 }
 
@@ -162,27 +166,101 @@ sh_write_err() {
   fi
 }
 
-# k_write_enabled NAME VALUE: as `sh -c "echo V > .../enabled"`; prints sh's error; status
-k_write_enabled() {
-  local m="$1" v="$2" d="$LP/$1" cur tr shown
-  shown="/sys/kernel/livepatch/$m/enabled"
-  [[ -e "$d/enabled" ]] || { sh_write_err "$shown" noent; return 1; }
-  is_root || { sh_write_err "$shown" perm; return 1; }
-  cur=$(rfile "$d/enabled"); tr=$(rfile "$d/transition")
-  if [[ "$cur" == "$v" ]]; then sh_write_err "$shown" inval; return 1; fi
-  if fault_take busy; then sh_write_err "$shown" busy; return 1; fi
+# k_enabled_store NAME 0|1: the kernel's enabled_store (§5.2) for a parsed bool; status 0, or 1
+# with KERR=inval|busy (the write does not take). Caller holds the lock.
+k_enabled_store() {
+  local m="$1" v="$2" d="$LP/$1" cur tr
+  KERR=
+  cur=$(rfile "$ST/enabled/$m")
+  [[ -n "$cur" ]] || cur=$(rfile "$d/enabled")
+  tr=$(rfile "$d/transition")
+  if [[ "$cur" == "$v" ]]; then KERR=inval; return 1; fi
+  if fault_take busy; then KERR=busy; return 1; fi
   if [[ "$tr" == 1 ]]; then
     # reversal of this patch's own transition
-    wfile "$d/enabled" "$v"
+    set_enabled "$m" "$v"
     start_transition "$m" "$v"
     return 0
   fi
-  if other_in_transition "$m" >/dev/null; then sh_write_err "$shown" busy; return 1; fi
-  if [[ "$v" == 1 && "$KERNEL_MODEL" != pre5.1 ]]; then sh_write_err "$shown" inval; return 1; fi
-  wfile "$d/enabled" "$v"
+  if other_in_transition "$m" >/dev/null; then KERR=busy; return 1; fi
+  if [[ "$v" == 1 && "$KERNEL_MODEL" != pre5.1 ]]; then KERR=inval; return 1; fi
+  set_enabled "$m" "$v"
   [[ "$v" == 1 ]] && wfile "$SYSMOD/$m/refcnt" 1
   wfile "$d/transition" 1
   start_transition "$m" "$v"
+  return 0
+}
+
+# k_write_enabled NAME VALUE: as `sh -c "echo V > .../enabled"`; prints sh's error; status
+k_write_enabled() {
+  local m="$1" v="$2" d="$LP/$1" shown
+  shown="/sys/kernel/livepatch/$m/enabled"
+  [[ -e "$d/enabled" ]] || { sh_write_err "$shown" noent; return 1; }
+  is_root || { sh_write_err "$shown" perm; return 1; }
+  k_enabled_store "$m" "$v" && return 0
+  sh_write_err "$shown" "$KERR"
+  return 1
+}
+
+# kstrtobool (the kernel's parser of a bool written to sysfs): prints 1, 0 or nothing (EINVAL)
+kstrtobool() {
+  case "$1" in
+    [yYtT1]* | [oO][nN]*) echo 1 ;;
+    [nNfF0]* | [oO][fF]*) echo 0 ;;
+  esac
+}
+
+# sysfs_take NAME: a raw write to <m>/enabled that the watcher saw (the file differs from the
+# kernel's value): applied as enabled_store would, else the file shows the old value again.
+# Status 2: the file is empty (a writer between its truncation and its write): look again later.
+# Caller holds the lock.
+sysfs_take() {
+  local m="$1" d="$LP/$1" raw="" s v why
+  [[ -d "$d" ]] || return 0
+  { IFS= read -r raw || true; } <"$d/enabled" 2>/dev/null
+  s=$(rfile "$ST/enabled/$m")
+  if [[ -z "$s" ]]; then # no copy yet (state from an older simulator): adopt what sysfs shows
+    [[ "$raw" == [01] ]] && { mkdir -p "$ST/enabled"; wfile "$ST/enabled/$m" "$raw"; }
+    return 0
+  fi
+  [[ "$raw" == "$s" ]] && return 0
+  [[ -n "$raw" ]] || return 2
+  v=$(kstrtobool "$raw")
+  KERR=inval # not a bool: kstrtobool's EINVAL, before enabled_store looks at anything
+  if [[ -n "$v" ]] && k_enabled_store "$m" "$v"; then
+    why=ok
+  else
+    why=$KERR
+    wfile "$d/enabled" "$s"
+  fi
+  [[ "$why" == ok && "$raw" != "$v" ]] && wfile "$d/enabled" "$v"
+  printf '%s %s enabled %q -> %s\n' "$(now_us)" "$m" "$raw" "$why" >>"$ST/sysfsd.log"
+  return 0
+}
+
+# sysfsd_kill: end this host's sysfs watcher (kpsim kill-background)
+sysfsd_kill() {
+  local pid c=""
+  pid=$(rfile "$ST/sysfsd.pid")
+  [[ "$pid" =~ ^[0-9]+$ && -r /proc/$pid/cmdline ]] || return 0
+  c=$(tr '\0' ' ' </proc/"$pid"/cmdline 2>/dev/null) || return 0
+  [[ "$c" == *kpsim-sysfsd* ]] && kill "$pid" 2>/dev/null
+  rm -f "$ST/sysfsd.pid"
+  return 0
+}
+
+# sysfsd_ensure: the sysfs watcher (sysfsd.sh) runs while /sys/kernel/livepatch has a patch.
+# Called under the lock after a patch directory is made; the watcher leaves (under the lock) once
+# none is left, so a patch is never without one.
+sysfsd_ensure() {
+  local fd
+  exec {fd}>>"$ST/sysfsd.lock"
+  if flock -n "$fd"; then
+    flock -u "$fd"
+    setsid bash "$KPSIM_LIB/sysfsd.sh" kpsim-sysfsd "$R" </dev/null >/dev/null 2>&1 \
+      {KPSIM_LOCKFD}>&- {fd}>&- &
+  fi
+  exec {fd}>&-
   return 0
 }
 
@@ -244,7 +322,7 @@ complete_transition() {
       for od in "$LP"/*/; do
         o=${od%/}; o=${o##*/}
         [[ "$o" == "$m" || ! -d "$od" ]] && continue
-        rm -rf "${LP:?}/$o" "$ST/trans/$o"
+        rm -rf "${LP:?}/$o" "$ST/trans/$o" "$ST/enabled/$o"
         [[ "$(sed -n 's/^forced=//p' "$ST/mod/$o" 2>/dev/null)" == 1 ]] || wfile "$SYSMOD/$o/refcnt" 0
       done
     fi
@@ -252,7 +330,7 @@ complete_transition() {
     if [[ "$KERNEL_MODEL" == pre5.1 ]]; then
       wfile "$d/transition" 0
     else
-      rm -rf "${LP:?}/$m"
+      rm -rf "${LP:?}/$m" "$ST/enabled/$m"
     fi
     [[ "$(sed -n 's/^forced=//p' "$ST/mod/$m" 2>/dev/null)" == 1 ]] ||
       { [[ -d "$SYSMOD/$m" ]] && wfile "$SYSMOD/$m/refcnt" 0; }
