@@ -188,7 +188,6 @@ WantedBy=multi-user.target
 export const KLP_BOOT_TEXT = `#!/bin/sh
 # Written by kpfleet: loads the live patches kpfleet installed for the running kernel, from
 # ${KLP_STORE_ROOT}/<kernel release>/, at boot (${KLP_UNIT}). A new version replaces it.
-PATH=/usr/sbin:/usr/bin:/sbin:/bin
 ${KLP_FUNCTIONS}
 for kpf_a in $(cat /proc/cmdline 2>/dev/null); do
   case $kpf_a in kpatch.enable=0 | kpfleet.enable=0)
