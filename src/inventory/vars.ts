@@ -114,3 +114,20 @@ export function hostVarSources(
   }
   return out;
 }
+
+/** One variable of a host as `hostVarSources` resolves it, without merging the others. */
+export function hostVarSource(
+  inv: Inventory,
+  host: string,
+  name: string,
+  graph?: GroupGraph,
+): VarSource | undefined {
+  let out: VarSource | undefined;
+  for (const layer of hostLayers(inv, host, graph)) {
+    if (!Object.hasOwn(layer.vars, name)) continue;
+    const value = layer.vars[name];
+    const site = layer.sites?.[name];
+    out = site ? { value, site } : { value };
+  }
+  return out;
+}

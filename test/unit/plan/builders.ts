@@ -212,6 +212,7 @@ export function desired(
     patches,
     unmanaged: 'keep',
     uncoveredKernel: 'warn',
+    manager: { choice: 'auto', source: 'default' },
     ...over,
   };
 }

@@ -270,6 +270,7 @@ function desiredFor(states: Map<string, PatchState>, unmanaged: 'keep' | 'remove
     patches: [...states].map(([patch, state]) => ({ patch, state, groups: ['all'] })),
     unmanaged,
     uncoveredKernel: 'warn',
+    manager: { choice: 'auto', source: 'default' },
   };
 }
 

@@ -252,6 +252,7 @@ describe('renderHosts with hostile names (an inventory and a project file are fi
         patches: RAWS.map((p) => ({ patch: p, state: 'loaded', groups: [n] })),
         unmanaged: 'keep',
         uncoveredKernel: 'warn',
+        manager: { choice: 'auto', source: 'default' },
       } satisfies HostDesired,
     }));
     expectSafe(renderHosts(config, views, plainStyle));
