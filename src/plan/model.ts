@@ -5,12 +5,16 @@
  */
 
 import type { ConfigFingerprint } from '../config/fingerprint.ts';
-import type { ModuleSignature } from '../config-model.ts';
+import type { ManagerName, ModuleSignature } from '../config-model.ts';
 import type { ErrorInfo } from '../errors.ts';
 
 export const PLAN_FORMAT = 'kpfleet-plan';
-/** 2: plans record the fingerprint of their configuration (`configFingerprint`). */
-export const PLAN_VERSION = 2;
+/**
+ * 2: plans record the fingerprint of their configuration (`configFingerprint`). 3: each host
+ * read records its manager and why (`HostPlan.manager`, `managerReason`). A plan of another
+ * version is refused whole, as one of another kpfleet is (`cli/commands/saved-plan.ts`).
+ */
+export const PLAN_VERSION = 3;
 
 /** The order in which actions run on a host (a replacement's clean-up comes after its load). */
 export const CHANGE_ACTIONS = [
@@ -150,8 +154,10 @@ export type FindingKind =
   | 'reboot-due'
   /** `kpatch.enable=0` on the kernel command line: nothing is loaded at boot. */
   | 'boot-disabled'
-  /** Changes are needed but kpatch is not installed. */
+  /** Changes are needed but kpatch is not installed (the host's manager is kpatch). */
   | 'kpatch-missing'
+  /** Changes are needed and the host's manager is one kpfleet does not implement yet (klp). */
+  | 'manager-unsupported'
   /** The kernel has no /sys/kernel/livepatch. */
   | 'livepatch-unsupported'
   /** A patch is loaded but disabled and nothing declares it loaded. */
@@ -199,6 +205,12 @@ export interface HostPlan {
   status: HostStatus;
   /** Running kernel (absent when facts could not be read). */
   kernel?: string;
+  /**
+   * What manages the host's live patches (`facts/manager.ts`), and why (`managerReason`:
+   * `auto: no kpatch utility`, `group web`, …). Absent when facts could not be read.
+   */
+  manager?: ManagerName;
+  managerReason?: string;
   /** sha256 of the facts the changes were computed from (`facts/fingerprint.ts`). */
   factsFingerprint?: string;
   /** One line: why nothing changes, or what the changes achieve. */
@@ -250,6 +262,8 @@ export interface PlanSummary {
   reopens?: OnHosts[];
   /** Hosts with each finding kind of severity warning or error. */
   findings: Partial<Record<FindingKind, number>>;
+  /** Hosts per manager (`HostPlan.manager`), of those whose facts were read. */
+  managers: Partial<Record<ManagerName, number>>;
 }
 
 /** Shard `index` (1 … `count`) of a fleet cut by `--shard` (`inventory/shard.ts`'s `Shard`). */

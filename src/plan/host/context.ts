@@ -7,6 +7,7 @@
 import type { Patch, Rollout } from '../../config-model.ts';
 import { kernelMatches } from '../../config/kernel-match.ts';
 import type { DesiredPatch, HostDesired } from '../../desired/resolve.ts';
+import { resolveManager, type ResolvedManager } from '../../facts/manager.ts';
 import type {
   HostFacts,
   InstalledModule,
@@ -37,6 +38,8 @@ export interface HostContext {
   patches: ReadonlyMap<string, Patch>;
   /** The running kernel. */
   kernel: string;
+  /** What manages the host's live patches, and why (`facts/manager.ts`). */
+  manager: ResolvedManager;
   /** Live patches in /sys/kernel/livepatch, by module name. */
   sysfs: ReadonlyMap<string, LivepatchState>;
   /** Live-patch modules in memory (inert leftovers included), by name. */
@@ -75,6 +78,7 @@ export function hostContext(input: PlanHostInput): HostContext {
     facts,
     patches,
     kernel: facts.kernel,
+    manager: resolveManager(desired.manager, facts),
     sysfs: new Map(facts.patches.map((p) => [p.name, p])),
     resident: new Map(facts.modules.map((m) => [m.name, m])),
     enabledNow: facts.patches.filter((p) => p.enabled !== false).map((p) => p.name),

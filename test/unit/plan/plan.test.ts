@@ -106,6 +106,8 @@ describe('planHost: file patches on the running kernel (§2.4, §2.7, §4.1)', (
       host: 'web1',
       groups: ['all', 'web'],
       kernel: KERNEL,
+      manager: 'kpatch',
+      managerReason: 'auto: kpatch 0.9.7 is installed',
       factsFingerprint: FINGERPRINT,
       status: 'changes',
       reason: '3 changes to reach the declared state',
@@ -866,6 +868,8 @@ describe('planHost: uncovered kernels, blocked hosts', () => {
       host: 'web1',
       groups: ['all', 'web'],
       kernel: KERNEL,
+      manager: 'kpatch',
+      managerReason: 'auto: kpatch 0.9.7 is installed',
       factsFingerprint: FINGERPRINT,
       status: 'converged',
       reason: `nothing declared fits kernel ${KERNEL}`,
@@ -958,11 +962,12 @@ describe('planHost: uncovered kernels, blocked hosts', () => {
     expect(p.findings[0]?.message).toContain('need root');
   });
 
-  it('kpatch not installed and changes needed (§6 #1): blocked, kpatch-missing', () => {
+  it('manager kpatch, kpatch not installed and changes needed (§6 #1): blocked, kpatch-missing', () => {
     const p = plan({
       patches: [CVE],
       want: [want(CVE.name, 'loaded')],
       facts: facts({ kpatch: { installed: false } }),
+      desired: { manager: { choice: 'kpatch', source: 'connection.manager' } },
     });
     expect(p).toMatchObject({
       status: 'blocked',
@@ -977,6 +982,71 @@ describe('planHost: uncovered kernels, blocked hosts', () => {
             '3 changes needed, but kpatch is not installed (or not in PATH for this user): install the kpatch package',
         },
       ],
+    });
+    expect(p).toMatchObject({ manager: 'kpatch', managerReason: 'connection.manager' });
+  });
+
+  it('auto, no kpatch utility and changes needed: the klp manager, blocked as not implemented yet', () => {
+    const p = plan({
+      patches: [CVE],
+      want: [want(CVE.name, 'loaded')],
+      facts: facts({ kpatch: { installed: false } }),
+    });
+    expect(p).toMatchObject({
+      status: 'blocked',
+      manager: 'klp',
+      managerReason: 'auto: no kpatch utility',
+      reason: 'the klp manager is not implemented yet',
+      changes: [],
+      cves: [],
+      findings: [
+        {
+          kind: 'manager-unsupported',
+          severity: 'error',
+          message:
+            "3 changes needed, but this host's manager is klp (auto: no kpatch utility), which kpfleet does not implement yet: install the kpatch package on the host (auto then chooses kpatch), or set manager: kpatch for it",
+        },
+      ],
+    });
+  });
+
+  it('manager klp set explicitly: blocked even where kpatch is installed, saying where it was set', () => {
+    const source = 'kpfleet_manager at host_vars/web1.yml:1:1';
+    const p = plan({
+      patches: [CVE],
+      want: [want(CVE.name, 'loaded')],
+      desired: { manager: { choice: 'klp', source } },
+    });
+    expect(p).toMatchObject({ status: 'blocked', manager: 'klp', managerReason: source });
+    expect(p.findings).toEqual([
+      {
+        kind: 'manager-unsupported',
+        severity: 'error',
+        message: `3 changes needed, but this host's manager is klp (${source}), which kpfleet does not implement yet: set manager: kpatch (or auto) where klp is set (${source})`,
+      },
+    ]);
+    const bare = plan({
+      patches: [CVE],
+      want: [want(CVE.name, 'loaded')],
+      facts: facts({ kpatch: { installed: false } }),
+      desired: { manager: { choice: 'klp', source: 'group web' } },
+    });
+    expect(bare.findings[0]?.message).toMatch(
+      /where klp is set \(group web\), and install the kpatch package$/,
+    );
+  });
+
+  it('the klp manager with nothing to change: converged, saying so', () => {
+    const p = plan({
+      patches: [CVE],
+      want: [want(CVE.name, 'loaded')],
+      facts: facts({ ...cveConverged(), kpatch: { installed: false } }),
+    });
+    expect(p).toMatchObject({
+      status: 'converged',
+      manager: 'klp',
+      managerReason: 'auto: no kpatch utility',
+      findings: [],
     });
   });
 
@@ -1412,7 +1482,9 @@ describe('summarizePlan, buildPlan, hostFailure', () => {
       // web2 unloads the patch declared absent: its CVE is open again there
       removes: [{ name: CVE_MOD, hosts: 1 }],
       reopens: [{ name: 'CVE-2024-1086', hosts: 1 }],
-      findings: { unmanaged: 1, 'kpatch-missing': 1 },
+      // web4 has no kpatch utility: auto makes it a klp host, blocked as not implemented yet
+      findings: { unmanaged: 1, 'manager-unsupported': 1 },
+      managers: { kpatch: 4, klp: 1 },
     });
   });
 
@@ -1457,6 +1529,7 @@ describe('summarizePlan, buildPlan, hostFailure', () => {
       actions: {},
       cves: [],
       findings: {},
+      managers: {},
     });
   });
 
@@ -1523,7 +1596,7 @@ describe('summarizePlan, buildPlan, hostFailure', () => {
     expect(p).not.toHaveProperty('limit');
     expect(buildPlan([changes], { ...meta, limit: 'web' }).limit).toBe('web');
     expect(PLAN_FORMAT).toBe('kpfleet-plan');
-    expect(PLAN_VERSION).toBe(2);
+    expect(PLAN_VERSION).toBe(3);
   });
 });
 

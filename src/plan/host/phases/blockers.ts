@@ -1,7 +1,8 @@
 /**
  * When kpfleet will not change a host at all: a live-patch transition is running (checked before
  * anything is planned), no declared patch fits the kernel under `uncovered_kernel: fail`, changes
- * are needed but kpatch is not installed, or loads are needed but the kernel cannot live-patch
+ * are needed but the host's manager cannot make them (klp, not implemented yet; kpatch not
+ * installed), or loads are needed but the kernel cannot live-patch
  * (checked once the changes are known). Each sets the draft's `blocked` with the finding that
  * says why.
  */
@@ -40,17 +41,41 @@ export function uncoveredKernel(ctx: HostContext, draft: Draft): void {
   else draft.findings.push(finding);
 }
 
-/** Changes are needed and kpatch is not there to make them. */
-export function kpatchMissing(ctx: HostContext, draft: Draft): void {
+/**
+ * Changes are needed and the host's manager cannot make them: klp, which kpfleet does not
+ * implement yet (issue 21), or kpatch where the kpatch utility is not installed.
+ */
+export function managerMissing(ctx: HostContext, draft: Draft): void {
   const n = changesInOrder(draft).length;
-  if (n === 0 || ctx.facts.kpatch.installed) return;
-  block(draft, 'kpatch is not installed', [
-    {
-      kind: 'kpatch-missing',
-      severity: 'error',
-      message: `${plural(n, 'change')} needed, but kpatch is not installed (or not in PATH for this user): install the kpatch package`,
-    },
-  ]);
+  if (n === 0) return;
+  const { manager, reason } = ctx.manager;
+  const needed = `${plural(n, 'change')} needed`;
+  switch (manager) {
+    case 'klp': {
+      const fix =
+        ctx.desired.manager.choice === 'klp'
+          ? `set manager: kpatch (or auto) where klp is set (${reason})${ctx.facts.kpatch.installed ? '' : ', and install the kpatch package'}`
+          : 'install the kpatch package on the host (auto then chooses kpatch), or set manager: kpatch for it';
+      block(draft, 'the klp manager is not implemented yet', [
+        {
+          kind: 'manager-unsupported',
+          severity: 'error',
+          message: `${needed}, but this host's manager is klp (${reason}), which kpfleet does not implement yet: ${fix}`,
+        },
+      ]);
+      return;
+    }
+    case 'kpatch':
+      if (ctx.facts.kpatch.installed) return;
+      block(draft, 'kpatch is not installed', [
+        {
+          kind: 'kpatch-missing',
+          severity: 'error',
+          message: `${needed}, but kpatch is not installed (or not in PATH for this user): install the kpatch package`,
+        },
+      ]);
+      return;
+  }
 }
 
 /** Loads are needed and the kernel has no live-patch support. */
