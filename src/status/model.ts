@@ -6,6 +6,7 @@
  * rendered from it by `report/status-*.ts`. Built by `status/host.ts` and `status/fleet.ts`
  * (pure).
  */
+import type { ManagerName } from '../config-model.ts';
 import type { ErrorInfo } from '../errors.ts';
 import type { PatchState } from '../config-model.ts';
 import type { HostStatus as PlanHostStatus } from '../plan/model.ts';
@@ -88,6 +89,9 @@ export interface HostCoverage {
   /** The kernel's architecture and the distribution (`/etc/os-release` ID), for VEX products. */
   arch?: string;
   os?: string;
+  /** What manages its live patches and why, as its plan says (absent where facts were not read). */
+  manager?: ManagerName;
+  managerReason?: string;
   /** What `plan` would say of the host: converged, changes, blocked, error, unreachable. */
   plan: PlanHostStatus;
   /** The plan's one line for the host (why it is blocked, or what is pending). */

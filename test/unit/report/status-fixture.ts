@@ -24,6 +24,8 @@ const web01: HostCoverage = {
   kernel: '5.14.0-362.8.1.el9_3.x86_64',
   arch: 'x86_64',
   os: 'rhel',
+  manager: 'kpatch',
+  managerReason: 'auto: kpatch 0.9.9 is installed',
   plan: 'converged',
   reason: 'as declared: 1 patch loaded and installed',
   patches: [el9Cumulative3],
