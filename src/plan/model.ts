@@ -193,7 +193,8 @@ export interface Finding {
  * - `converged`: nothing to do;
  * - `changes`: the changes below are pending;
  * - `blocked`: kpfleet will not change this host (stalled transition, uncovered with policy fail,
- *   kpatch missing, no livepatch support); the findings say why;
+ *   kpatch missing, a klp manager (not implemented yet), no livepatch support); the findings say
+ *   why;
  * - `error`: facts could not be read or parsed;
  * - `unreachable`: no connection, authentication or host key refused.
  */

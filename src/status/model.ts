@@ -42,7 +42,7 @@ export type CveState = 'mitigated' | 'exposed' | 'unknown';
  * - `not-converged`: a patch that fixes it fits the kernel but is not live yet (`apply` loads it);
  * - `uncovered`: no declared patch that fixes it fits the running kernel (reboot into a fixed
  *   kernel, or add a patch for this one);
- * - `blocked`: kpfleet will not change the host (a transition in progress, kpatch missing, no
+ * - `blocked`: kpfleet will not change the host (a transition in progress, kpatch missing, klp, no
  *   live-patch support, a suspect load, a module refused for its signature, `uncovered_kernel:
  *   fail`); the host's findings say why;
  * - `unreachable`, `error`: the host's facts are unknown.
