@@ -89,7 +89,7 @@ describe('renderFacts and factsJson: the manager', () => {
   });
 
   it('the JSON names the manager of each host read', () => {
-    const json = JSON.parse(
+    const json: unknown = JSON.parse(
       JSON.stringify(factsJson(one(facts({ kpatch: { installed: false } })))),
     );
     expect(json).toMatchObject({
