@@ -139,6 +139,7 @@ function managerCheck(name: string, value: unknown): Finding | undefined {
     hint: (text !== undefined ? didYouMean(text, MANAGER_CHOICES) : undefined) ?? hint,
   };
 }
+
 function portCheck(name: string, value: unknown): Finding | undefined {
   if (value === null || value === undefined || value === '' || parsePort(value) !== undefined)
     return undefined;

@@ -1004,7 +1004,7 @@ describe('planHost: uncovered kernels, blocked hosts', () => {
           kind: 'manager-unsupported',
           severity: 'error',
           message:
-            "3 changes needed, but this host's manager is klp (auto: no kpatch utility), which kpfleet does not implement yet: install the kpatch package on the host (auto then chooses kpatch), or set manager: kpatch for it",
+            "3 changes needed, but this host's manager is klp (auto: no kpatch utility), which kpfleet does not implement yet: install the kpatch package on the host: manager auto then chooses kpatch",
         },
       ],
     });

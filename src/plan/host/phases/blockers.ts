@@ -55,7 +55,7 @@ export function managerMissing(ctx: HostContext, draft: Draft): void {
       const fix =
         ctx.desired.manager.choice === 'klp'
           ? `set manager: kpatch (or auto) where klp is set (${reason})${ctx.facts.kpatch.installed ? '' : ', and install the kpatch package'}`
-          : 'install the kpatch package on the host (auto then chooses kpatch), or set manager: kpatch for it';
+          : 'install the kpatch package on the host: manager auto then chooses kpatch';
       block(draft, 'the klp manager is not implemented yet', [
         {
           kind: 'manager-unsupported',
