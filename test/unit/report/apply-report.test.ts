@@ -125,9 +125,7 @@ describe('buildApplyReport', () => {
   it("keeps each host's manager and why, as its plan says; none where it was not read", () => {
     const [first] = everyOutcome();
     if (!first) throw new Error('no host');
-    const report = buildApplyReport(
-      input([first, withoutManager({ ...first, host: 'unread' })]),
-    );
+    const report = buildApplyReport(input([first, withoutManager({ ...first, host: 'unread' })]));
     expect(report.hosts[0]).toMatchObject({
       manager: 'klp',
       managerReason: 'auto: no kpatch utility',

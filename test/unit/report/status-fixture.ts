@@ -83,6 +83,8 @@ const batch04: HostCoverage = {
   kernel: '5.14.0-284.11.1.el9_2.x86_64',
   arch: 'x86_64',
   os: 'rhel',
+  manager: 'kpatch',
+  managerReason: 'auto: kpatch 0.9.9 is installed',
   plan: 'converged',
   reason: 'nothing declared fits kernel 5.14.0-284.11.1.el9_2.x86_64',
   patches: [{ ...el9Cumulative3, fits: false, live: false, installed: false }],
@@ -97,6 +99,8 @@ const db01: HostCoverage = {
   kernel: '4.18.0-477.10.1.el8_8.x86_64',
   arch: 'x86_64',
   os: 'rhel',
+  manager: 'klp',
+  managerReason: 'auto: no kpatch utility',
   plan: 'converged',
   reason: 'as declared: 1 patch installed',
   patches: [
