@@ -16,7 +16,7 @@ import { DEFAULTS, MANAGER_CHOICES, PATCH_STATES } from '../config-model.ts';
 import type { Inventory } from '../inventory/types.ts';
 import { groupGraph } from '../inventory/graph.ts';
 import type { GroupGraph } from '../inventory/graph.ts';
-import { groupAncestry, hostVarSource } from '../inventory/vars.ts';
+import { groupAncestry, hostVarSource, inventorySets } from '../inventory/vars.ts';
 import { maxOf } from '../util/arrays.ts';
 
 export interface DesiredPatch {
@@ -86,6 +86,8 @@ export function resolveDesired(
     else conflicts.set(key, { ...c, hosts: [host] });
   };
   const catalogue = [...config.patches.keys()];
+  // most inventories never set kpfleet_manager: then no host's variables are looked through
+  const managerVar = inventorySets(inv, MANAGER_VAR);
   const hosts: HostDesired[] = [];
 
   for (const host of hostNames ?? [...inv.hosts.keys()]) {
@@ -173,7 +175,7 @@ export function resolveDesired(
       patches,
       unmanaged: unmanaged?.value ?? DEFAULTS.unmanaged,
       uncoveredKernel: uncovered?.value ?? DEFAULTS.uncoveredKernel,
-      manager: managerSetting(config, inv, host, graph, manager),
+      manager: managerSetting(config, managerVar ? inv : undefined, host, graph, manager),
     });
   }
   return { hosts, conflicts: [...conflicts.values()] };
@@ -186,12 +188,13 @@ export function resolveDesired(
  */
 function managerSetting(
   config: Config,
-  inv: Inventory,
+  /** Undefined when no host or group of the inventory sets `kpfleet_manager`. */
+  inv: Inventory | undefined,
   host: string,
   graph: GroupGraph,
   group: Picked<ManagerChoice> | undefined,
 ): ManagerSetting {
-  const own = hostVarSource(inv, host, MANAGER_VAR, graph);
+  const own = inv && hostVarSource(inv, host, MANAGER_VAR, graph);
   const choice = MANAGER_CHOICES.find((c) => c === own?.value);
   if (own !== undefined && choice !== undefined) {
     const at = own.site

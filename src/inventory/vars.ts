@@ -131,3 +131,14 @@ export function hostVarSource(
   }
   return out;
 }
+
+/** Whether any group or host of the inventory sets `name`, in any layer (one walk, no merge). */
+export function inventorySets(inv: Inventory, name: string): boolean {
+  const sets = (e: InventoryGroup | InventoryHost): boolean => {
+    const l = layers(e);
+    return Object.hasOwn(l.inventory, name) || Object.hasOwn(l.files, name);
+  };
+  for (const g of inv.groups.values()) if (sets(g)) return true;
+  for (const h of inv.hosts.values()) if (sets(h)) return true;
+  return false;
+}
