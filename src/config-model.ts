@@ -6,6 +6,25 @@
 import type { Become, ConnectionDefaults, HostKeyChecking } from './connection.ts';
 
 export type UnmanagedPolicy = 'keep' | 'remove';
+
+/**
+ * What manages a host's live patches: `kpatch` (the kpatch utility and kpatch.service) or `klp`
+ * (plain livepatch modules loaded by kpfleet itself with insmod and sysfs, docs/klp-behaviour.md).
+ */
+export type ManagerName = 'kpatch' | 'klp';
+export const MANAGER_NAMES: readonly ManagerName[] = ['kpatch', 'klp'];
+/** The setting as written: a manager, or `auto` (kpatch where the utility is installed, else klp). */
+export type ManagerChoice = ManagerName | 'auto';
+export const MANAGER_CHOICES: readonly ManagerChoice[] = ['kpatch', 'klp', 'auto'];
+
+/**
+ * A host's manager setting and where it came from (`desired/resolve.ts`): `default`,
+ * `connection.manager`, `group web`, `kpfleet_manager at host_vars/h1.yml:1:1`.
+ */
+export interface ManagerSetting {
+  choice: ManagerChoice;
+  source: string;
+}
 export type UncoveredPolicy = 'warn' | 'fail';
 export type PatchState = 'loaded' | 'installed' | 'absent';
 export const PATCH_STATES: readonly PatchState[] = ['loaded', 'installed', 'absent'];
@@ -85,6 +104,7 @@ export interface GroupSpec {
   absent: string[];
   unmanaged?: UnmanagedPolicy;
   uncoveredKernel?: UncoveredPolicy;
+  manager?: ManagerChoice;
 }
 
 export interface Config {
@@ -95,6 +115,8 @@ export interface Config {
   /** The inventory path as written in the project file. */
   inventoryWritten: string;
   connection: ConnectionDefaults;
+  /** `connection.manager`: the lowest layer of every host's manager setting; absent: not set. */
+  manager?: ManagerChoice;
   rollout: Rollout;
   /** In file order. */
   patches: Map<string, Patch>;
@@ -116,7 +138,5 @@ export const DEFAULTS = {
   healthCheckTimeoutMs: 120_000,
   unmanaged: 'keep' as UnmanagedPolicy,
   uncoveredKernel: 'warn' as UncoveredPolicy,
+  manager: 'auto' as ManagerChoice,
 };
-
-/** Who manages a host's live patches: the kpatch utility, or kpfleet itself with insmod and sysfs. */
-export type ManagerName = 'kpatch' | 'klp';

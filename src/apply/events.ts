@@ -2,6 +2,7 @@
  * What apply reports while it runs: typed events, consumed by the renderers (`report/apply-*`:
  * listr2 on a terminal, plain lines in CI, the JSON report, the audit log). Apply never prints.
  */
+import type { ManagerName } from '../config-model.ts';
 import type { ErrorInfo } from '../errors.ts';
 import type { UncoveredHost } from '../plan/coverage.ts';
 import type { Change } from '../plan/model.ts';
@@ -28,6 +29,9 @@ export interface HostResult {
   outcome: HostOutcome;
   /** One sentence: why this outcome. */
   message: string;
+  /** The host's manager and why, as its plan says (absent where its facts were not read). */
+  manager?: ManagerName;
+  managerReason?: string;
   /** Fingerprint of the facts before (read under the lock) and after the run. */
   before?: string;
   after?: string;

@@ -107,6 +107,7 @@ export async function applyPlan<H extends { host: string }>(
       wave: 0,
       outcome,
       message: h.status === 'converged' ? `nothing to do: ${h.reason}` : `not changed: ${h.reason}`,
+      ...managerOf(h),
       steps: [],
       ...(h.error ? { error: h.error } : {}),
       durationMs: 0,
@@ -183,7 +184,22 @@ export async function applyPlan<H extends { host: string }>(
 }
 
 function skipped(h: HostPlan, wave: number, message: string): HostResult {
-  return { host: h.host, wave, outcome: 'skipped', message, steps: [], durationMs: 0 };
+  return {
+    host: h.host,
+    wave,
+    outcome: 'skipped',
+    message,
+    ...managerOf(h),
+    steps: [],
+    durationMs: 0,
+  };
+}
+
+/** The host's manager and why, from its plan, for its result (nothing where it was not read). */
+function managerOf(h: HostPlan): Pick<HostResult, 'manager' | 'managerReason'> {
+  return h.manager === undefined
+    ? {}
+    : { manager: h.manager, managerReason: h.managerReason ?? '?' };
 }
 
 /** One host's flow, from its connection to its result (`events.ts` HostResult). */
@@ -203,6 +219,7 @@ async function runHost<H extends { host: string }>(
     wave,
     outcome,
     message,
+    ...managerOf(hp),
     steps,
     durationMs: performance.now() - t0,
     ...extra,
@@ -269,7 +286,7 @@ async function runHost<H extends { host: string }>(
     const uploads = hp.changes.flatMap((c) => (c.action === 'upload' ? [c.destination] : []));
     // each upload makes its staging folders (run-step.ts); whatever happens, they go at the end
     s.unstage = cleanupStagingScript(uploads);
-    const ctx: StepContext = { facts, staging: '', lockLost };
+    const ctx: StepContext = { facts, staging: '', lockLost, manager: hp.manager };
     const ran = await runChanges(o, t, hp.host, hp.changes, { ctx, held: () => s.held, steps });
     // once an upload said where the staging folder is, the clean-up names it so
     if (ctx.staging !== '') s.unstage = cleanupStagingScript(uploads, ctx.staging);

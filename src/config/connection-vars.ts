@@ -10,10 +10,15 @@ import {
   JINJA,
   loginNameProblem,
 } from '../desired/connection-values.ts';
+import { MANAGER_CHOICES } from '../config-model.ts';
+import { MANAGER_VAR } from '../desired/resolve.ts';
+import { didYouMean } from '../util/suggest.ts';
 import { scalarText, showValue } from '../util/show.ts';
 
 const SUPPORTED_CONNECTIONS = ['ssh', 'smart', 'paramiko', 'paramiko_ssh'];
 export const KEY_VARS = new Set(['ansible_ssh_private_key_file', 'ansible_private_key_file']);
+/** Variables of kpfleet's own, checked as written: kpfleet does not render a template in them. */
+export const LITERAL_VARS = new Set([MANAGER_VAR]);
 
 /**
  * Why a private key file, as written, cannot be used (a FIFO, a device, too large), or undefined
@@ -102,6 +107,7 @@ export const CHECKS: Record<string, (name: string, value: unknown) => Finding | 
     v === null || v === undefined || v === 'sudo'
       ? undefined
       : { message: `${n} ${showValue(v)} is not supported: kpfleet uses sudo` },
+  [MANAGER_VAR]: managerCheck,
   ansible_connection: (n, v) =>
     v === null || v === undefined || SUPPORTED_CONNECTIONS.includes(scalarText(v) ?? '')
       ? undefined
@@ -113,6 +119,25 @@ export function connectionUserFinding(value: unknown): Finding | undefined {
   return typeof value === 'string'
     ? textValue('connection.user', value, 'a valid login name', loginNameProblem, USER_HINT)
     : undefined;
+}
+
+/** `kpfleet_manager`: `kpatch`, `klp` or `auto` (unset: null or ''). */
+function managerCheck(name: string, value: unknown): Finding | undefined {
+  if (value === null || value === undefined || value === '') return undefined;
+  if (MANAGER_CHOICES.some((c) => c === value)) return undefined;
+  const text = scalarText(value);
+  const hint =
+    'kpatch (the kpatch utility), klp (plain livepatch modules) or auto (kpatch where it is installed, else klp)';
+  if (text !== undefined && JINJA.test(text)) {
+    return {
+      message: `${name} ${showValue(text)} is a Jinja2 template, which kpfleet does not evaluate`,
+      hint: `write the value itself: ${hint}`,
+    };
+  }
+  return {
+    message: `${name} must be one of ${MANAGER_CHOICES.join(', ')}, not ${showValue(value)}`,
+    hint: (text !== undefined ? didYouMean(text, MANAGER_CHOICES) : undefined) ?? hint,
+  };
 }
 
 function portCheck(name: string, value: unknown): Finding | undefined {

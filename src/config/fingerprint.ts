@@ -74,6 +74,8 @@ function fingerprintBasis(
         port: h.port ?? null,
         user: h.user ?? null,
         become: h.become,
+        // only where set: an auto host's part stays as it was before the setting existed
+        ...(d.manager.choice !== 'auto' ? { manager: d.manager.choice } : {}),
       },
     ]);
   }

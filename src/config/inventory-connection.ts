@@ -19,7 +19,7 @@ import { groupGraph } from '../inventory/graph.ts';
 import { isSecret, redactSecrets } from '../util/secrets.ts';
 import { scalarText, showValue } from '../util/show.ts';
 import type { Finding, KeyFileProblem } from './connection-vars.ts';
-import { ADDRESS_HINT, CHECKS, KEY_VARS, keyFileFinding } from './connection-vars.ts';
+import { ADDRESS_HINT, CHECKS, KEY_VARS, keyFileFinding, LITERAL_VARS } from './connection-vars.ts';
 
 /** What the checks need beyond the inventory (the loader gathers it). */
 export interface InventoryConnectionInput {
@@ -116,8 +116,11 @@ export function checkConnectionVars(inv: Inventory, input: InventoryConnectionIn
       const check = CHECKS[key];
       if (setting === undefined && check === undefined) continue;
       const raw = value(key);
-      // only text is templated: a number or a list is checked as written
-      const r = typeof raw !== 'string' ? { text: raw, shown: showValue(raw) } : rendered(key);
+      // only text is templated (not kpfleet's own variables): a number or a list is checked as written
+      const r =
+        typeof raw !== 'string' || LITERAL_VARS.has(key)
+          ? { text: raw, shown: showValue(raw) }
+          : rendered(key);
       if (r === undefined) continue;
       const f = KEY_VARS.has(key)
         ? keyFileFinding(key, r.text, input.keyFile)

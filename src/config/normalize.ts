@@ -4,8 +4,8 @@
  * one pass. Pure: paths are resolved by the function the caller passes.
  */
 import { parseDuration } from './duration.ts';
-import { DEFAULTS } from '../config-model.ts';
-import type { Amount, Config, GroupSpec, Patch, Rollout } from '../config-model.ts';
+import { DEFAULTS, MANAGER_CHOICES } from '../config-model.ts';
+import type { Amount, Config, GroupSpec, ManagerChoice, Patch, Rollout } from '../config-model.ts';
 import type { ConnectionDefaults } from '../connection.ts';
 
 type Obj = Record<string, unknown>;
@@ -48,6 +48,7 @@ export function normalizeConfig(raw: unknown, ctx: NormalizeContext): Config {
     inventoryWritten,
     inventory: inventoryWritten ? ctx.resolvePath(inventoryWritten) : '',
     connection: normalizeConnection(obj(root.connection), ctx),
+    ...manager(obj(root.connection).manager),
     rollout: normalizeRollout(obj(root.rollout)),
     patches: normalizePatches(
       obj(root.patches),
@@ -56,6 +57,12 @@ export function normalizeConfig(raw: unknown, ctx: NormalizeContext): Config {
     ),
     groups: normalizeGroups(obj(root.groups)),
   };
+}
+
+/** `{ manager }` when `connection.manager` is a valid choice, else nothing. */
+function manager(value: unknown): { manager?: ManagerChoice } {
+  const m = oneOf(value, MANAGER_CHOICES);
+  return m ? { manager: m } : {};
 }
 
 function normalizeConnection(c: Obj, ctx: NormalizeContext): ConnectionDefaults {
@@ -152,6 +159,8 @@ function normalizeGroups(groups: Obj): Map<string, GroupSpec> {
     if (unmanaged) spec.unmanaged = unmanaged;
     const uncovered = oneOf(g.uncovered_kernel, ['warn', 'fail'] as const);
     if (uncovered) spec.uncoveredKernel = uncovered;
+    const m = oneOf(g.manager, MANAGER_CHOICES);
+    if (m) spec.manager = m;
     out.set(name, spec);
   }
   return out;

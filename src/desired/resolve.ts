@@ -4,11 +4,19 @@
  * specific group that sets them, as Ansible's group variable precedence has it. Contradictions
  * are returned as data; `config/rules` turns them into diagnostics. Pure.
  */
-import type { Config, PatchState, UncoveredPolicy, UnmanagedPolicy } from '../config-model.ts';
-import { DEFAULTS, PATCH_STATES } from '../config-model.ts';
+import type {
+  Config,
+  ManagerChoice,
+  ManagerSetting,
+  PatchState,
+  UncoveredPolicy,
+  UnmanagedPolicy,
+} from '../config-model.ts';
+import { DEFAULTS, MANAGER_CHOICES, PATCH_STATES } from '../config-model.ts';
 import type { Inventory } from '../inventory/types.ts';
 import { groupGraph } from '../inventory/graph.ts';
-import { groupAncestry } from '../inventory/vars.ts';
+import type { GroupGraph } from '../inventory/graph.ts';
+import { groupAncestry, hostVarSource, inventorySets } from '../inventory/vars.ts';
 import { maxOf } from '../util/arrays.ts';
 
 export interface DesiredPatch {
@@ -26,6 +34,27 @@ export interface HostDesired {
   patches: DesiredPatch[];
   unmanaged: UnmanagedPolicy;
   uncoveredKernel: UncoveredPolicy;
+  /**
+   * What manages the host's live patches, as set (`auto` until facts resolve it:
+   * `facts/manager.ts`), and where: `connection.manager`, then the deepest group's `manager`,
+   * then the inventory variable `kpfleet_manager`.
+   */
+  manager: ManagerSetting;
+}
+
+/** The inventory variable that sets a host's manager (`kpatch`, `klp` or `auto`). */
+export const MANAGER_VAR = 'kpfleet_manager';
+
+/** A host that no group of the project file selects: it wants nothing, with every default. */
+export function defaultDesired(host: string): HostDesired {
+  return {
+    host,
+    groups: [],
+    patches: [],
+    unmanaged: DEFAULTS.unmanaged,
+    uncoveredKernel: DEFAULTS.uncoveredKernel,
+    manager: { choice: DEFAULTS.manager, source: 'default' },
+  };
 }
 
 export interface Conflict {
@@ -57,6 +86,8 @@ export function resolveDesired(
     else conflicts.set(key, { ...c, hosts: [host] });
   };
   const catalogue = [...config.patches.keys()];
+  // most inventories never set kpfleet_manager: then no host's variables are looked through
+  const managerVar = inventorySets(inv, MANAGER_VAR);
   const hosts: HostDesired[] = [];
 
   for (const host of hostNames ?? [...inv.hosts.keys()]) {
@@ -137,21 +168,55 @@ export function resolveDesired(
       (g) => spec(g)?.uncoveredKernel,
       onConflict('uncovered_kernel'),
     );
+    const manager = pickPolicy(groups, groupDepth, (g) => spec(g)?.manager, onConflict('manager'));
     hosts.push({
       host,
       groups,
       patches,
-      unmanaged: unmanaged ?? DEFAULTS.unmanaged,
-      uncoveredKernel: uncovered ?? DEFAULTS.uncoveredKernel,
+      unmanaged: unmanaged?.value ?? DEFAULTS.unmanaged,
+      uncoveredKernel: uncovered?.value ?? DEFAULTS.uncoveredKernel,
+      manager: managerSetting(config, managerVar ? inv : undefined, host, graph, manager),
     });
   }
   return { hosts, conflicts: [...conflicts.values()] };
+}
+
+/**
+ * The host's manager setting, lowest layer first: `connection.manager`, the group's (`group`,
+ * already picked as the policies are), the inventory's `kpfleet_manager`. A value that is not a
+ * choice is left out here: the configuration rules refuse it (`config/inventory-connection.ts`).
+ */
+function managerSetting(
+  config: Config,
+  /** Undefined when no host or group of the inventory sets `kpfleet_manager`. */
+  inv: Inventory | undefined,
+  host: string,
+  graph: GroupGraph,
+  group: Picked<ManagerChoice> | undefined,
+): ManagerSetting {
+  const own = inv && hostVarSource(inv, host, MANAGER_VAR, graph);
+  const choice = MANAGER_CHOICES.find((c) => c === own?.value);
+  if (own !== undefined && choice !== undefined) {
+    const at = own.site
+      ? ` at ${own.site.file}:${String(own.site.line)}:${String(own.site.col)}`
+      : ' in the inventory';
+    return { choice, source: `${MANAGER_VAR}${at}` };
+  }
+  if (group !== undefined) return { choice: group.value, source: `group ${group.group}` };
+  if (config.manager !== undefined) return { choice: config.manager, source: 'connection.manager' };
+  return { choice: DEFAULTS.manager, source: 'default' };
 }
 
 /** Orders two group references by their order in the project file, so messages are stable. */
 function orderPair<T extends { group: string }>(a: T, b: T, config: Config): [T, T] {
   const names = [...config.groups.keys()];
   return names.indexOf(a.group) <= names.indexOf(b.group) ? [a, b] : [b, a];
+}
+
+/** A policy's value and the group it was taken from. */
+interface Picked<T> {
+  group: string;
+  value: T;
 }
 
 /**
@@ -163,7 +228,7 @@ function pickPolicy<T extends string>(
   depths: Map<string, number>,
   get: (g: string) => T | undefined,
   onConflict: (a: { group: string; value: string }, b: { group: string; value: string }) => void,
-): T | undefined {
+): Picked<T> | undefined {
   const set = groups.flatMap((g) => {
     const value = get(g);
     return value === undefined ? [] : [{ group: g, value, depth: depths.get(g) ?? 1 }];
@@ -175,5 +240,5 @@ function pickPolicy<T extends string>(
   if (!first) return undefined;
   const other = top.find((s) => s.value !== first.value);
   if (other) onConflict(first, other);
-  return first.value;
+  return { group: first.group, value: first.value };
 }

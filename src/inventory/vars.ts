@@ -114,3 +114,31 @@ export function hostVarSources(
   }
   return out;
 }
+
+/** One variable of a host as `hostVarSources` resolves it, without merging the others. */
+export function hostVarSource(
+  inv: Inventory,
+  host: string,
+  name: string,
+  graph?: GroupGraph,
+): VarSource | undefined {
+  let out: VarSource | undefined;
+  for (const layer of hostLayers(inv, host, graph)) {
+    if (!Object.hasOwn(layer.vars, name)) continue;
+    const value = layer.vars[name];
+    const site = layer.sites?.[name];
+    out = site ? { value, site } : { value };
+  }
+  return out;
+}
+
+/** Whether any group or host of the inventory sets `name`, in any layer (one walk, no merge). */
+export function inventorySets(inv: Inventory, name: string): boolean {
+  const sets = (e: InventoryGroup | InventoryHost): boolean => {
+    const l = layers(e);
+    return Object.hasOwn(l.inventory, name) || Object.hasOwn(l.files, name);
+  };
+  for (const g of inv.groups.values()) if (sets(g)) return true;
+  for (const h of inv.hosts.values()) if (sets(h)) return true;
+  return false;
+}

@@ -9,8 +9,12 @@ import type { ManagerName, ModuleSignature } from '../config-model.ts';
 import type { ErrorInfo } from '../errors.ts';
 
 export const PLAN_FORMAT = 'kpfleet-plan';
-/** 2: plans record the fingerprint of their configuration (`configFingerprint`). */
-export const PLAN_VERSION = 2;
+/**
+ * 2: plans record the fingerprint of their configuration (`configFingerprint`). 3: each host
+ * read records its manager and why (`HostPlan.manager`, `managerReason`). A plan of another
+ * version is refused whole, as one of another kpfleet is (`cli/commands/saved-plan.ts`).
+ */
+export const PLAN_VERSION = 3;
 
 /** The order in which actions run on a host (a replacement's clean-up comes after its load). */
 export const CHANGE_ACTIONS = [
@@ -160,8 +164,10 @@ export type FindingKind =
   | 'reboot-due'
   /** `kpatch.enable=0` on the kernel command line: nothing is loaded at boot. */
   | 'boot-disabled'
-  /** Changes are needed but kpatch is not installed. */
+  /** Changes are needed but kpatch is not installed (the host's manager is kpatch). */
   | 'kpatch-missing'
+  /** The host's manager cannot make a declared change (a kpatch-patch package under klp). */
+  | 'manager-unsupported'
   /** The kernel has no /sys/kernel/livepatch. */
   | 'livepatch-unsupported'
   /** A patch is loaded but disabled and nothing declares it loaded. */
@@ -176,9 +182,7 @@ export type FindingKind =
    */
   | 'unsigned'
   /** An unsigned module, and whether the host refuses unsigned modules is not known. */
-  | 'signature-unknown'
-  /** The host's manager cannot make a declared change (a kpatch-patch package under klp). */
-  | 'manager-unsupported';
+  | 'signature-unknown';
 
 /**
  * How much a finding about a host matters: `error` goes with a blocked host, `warning` is
@@ -199,7 +203,8 @@ export interface Finding {
  * - `converged`: nothing to do;
  * - `changes`: the changes below are pending;
  * - `blocked`: kpfleet will not change this host (stalled transition, uncovered with policy fail,
- *   kpatch missing, no livepatch support); the findings say why;
+ *   kpatch missing, a kpatch-patch package under the klp manager, no livepatch support); the findings say
+ *   why;
  * - `error`: facts could not be read or parsed;
  * - `unreachable`: no connection, authentication or host key refused.
  */
@@ -211,6 +216,12 @@ export interface HostPlan {
   status: HostStatus;
   /** Running kernel (absent when facts could not be read). */
   kernel?: string;
+  /**
+   * What manages the host's live patches (`facts/manager.ts`), and why (`managerReason`:
+   * `auto: no kpatch utility`, `group web`, …). Absent when facts could not be read.
+   */
+  manager?: ManagerName;
+  managerReason?: string;
   /** sha256 of the facts the changes were computed from (`facts/fingerprint.ts`). */
   factsFingerprint?: string;
   /** One line: why nothing changes, or what the changes achieve. */
@@ -262,6 +273,8 @@ export interface PlanSummary {
   reopens?: OnHosts[];
   /** Hosts with each finding kind of severity warning or error. */
   findings: Partial<Record<FindingKind, number>>;
+  /** Hosts per manager (`HostPlan.manager`), of those whose facts were read. */
+  managers: Partial<Record<ManagerName, number>>;
 }
 
 /** Shard `index` (1 … `count`) of a fleet cut by `--shard` (`inventory/shard.ts`'s `Shard`). */

@@ -10,6 +10,7 @@
  * So the host is never without the old or the new patch (docs/kpatch-behaviour.md §5.3) and an
  * installed file never disappears before its replacement is installed (boot-time loading, §4.2).
  */
+import { MANAGER_NAMES } from '../config-model.ts';
 import type { ErrorInfo } from '../errors.ts';
 import { pushAll } from '../util/arrays.ts';
 import { plural } from '../util/text.ts';
@@ -77,6 +78,8 @@ export function planHost(input: PlanHostInput): HostPlan {
     host: input.desired.host,
     groups: input.desired.groups,
     kernel: ctx.kernel,
+    manager: ctx.manager.name,
+    managerReason: ctx.manager.reason,
     factsFingerprint: input.fingerprint,
   };
   for (const phase of PHASES) {
@@ -159,6 +162,7 @@ export class PlanTally {
   private readonly cves = new Set<string>();
   private readonly removes = new Map<string, number>();
   private readonly reopens = new Map<string, number>();
+  private readonly managers: PlanSummary['managers'] = {};
   /** A finding of severity error on some host (the plan's exit code is then 1). */
   errorFinding = false;
 
@@ -166,6 +170,7 @@ export class PlanTally {
     this.hosts++;
     this.statuses.set(h.status, (this.statuses.get(h.status) ?? 0) + 1);
     if (isUncovered(h)) this.uncovered++;
+    if (h.manager !== undefined) this.managers[h.manager] = (this.managers[h.manager] ?? 0) + 1;
     for (const c of h.changes) this.actions[c.action] = (this.actions[c.action] ?? 0) + 1;
     for (const kind of new Set(h.findings.filter((x) => x.severity !== 'info').map((x) => x.kind)))
       this.findings[kind] = (this.findings[kind] ?? 0) + 1;
@@ -192,8 +197,16 @@ export class PlanTally {
       ...onHosts('removes', this.removes),
       ...onHosts('reopens', this.reopens),
       findings: this.findings,
+      managers: byManager(this.managers),
     };
   }
+}
+
+/** Hosts per manager, in `MANAGER_NAMES` order (so that the JSON does not depend on host order). */
+function byManager(count: PlanSummary['managers']): PlanSummary['managers'] {
+  const out: PlanSummary['managers'] = {};
+  for (const m of MANAGER_NAMES) if (count[m] !== undefined) out[m] = count[m];
+  return out;
 }
 
 /** A finding of severity error on the host: the plan's exit code is then 1. */

@@ -5,7 +5,7 @@
  * they allow to go. Pure.
  */
 import { kernelMatches } from '../config/kernel-match.ts';
-import type { Patch } from '../config-model.ts';
+import type { ManagerName, Patch } from '../config-model.ts';
 import type { HostDesired } from '../desired/resolve.ts';
 import { installFolder, klpStoreFolder, rpmModuleFolder, STAGING_DIR } from '../host-paths.ts';
 import { isBareFileName } from '../util/names.ts';
@@ -75,6 +75,8 @@ export function rulesFor(
 
 /** What the changes before this one did, and what comes after it. */
 export interface Order {
+  /** The host's manager as the plan names it: its store, its boot unit. */
+  manager: ManagerName;
   uploaded: Set<string>;
   loaded: Set<string>;
   installLater: (patch: string, kernel: string) => boolean;
@@ -155,6 +157,8 @@ export function checkChange(c: Change, o: Order, r: HostRules, bad: Bad): void {
       const p = declaredFor(c, r, bad);
       if (!p) return;
       same('module', c.module, p.module, bad);
+      // only a rollback (never a plan) puts a copy back into a store other than the manager's
+      if (c.store !== undefined) bad('store', "a plan installs into the host manager's store only");
       if (p.source.kind === 'file') {
         same('sha256', c.sha256, p.source.sha256, bad);
         same('file', c.file, stagedAs(p), bad, 'kpfleet stages it as');
@@ -190,6 +194,12 @@ export function checkChange(c: Change, o: Order, r: HostRules, bad: Bad): void {
     case 'enable-service':
       if (![...r.declared.values()].some((d) => d.state !== 'absent'))
         bad('action', 'nothing is declared loaded or installed for this host');
+      // kpatch.service under kpatch, kpfleet's own unit under klp (§K.2)
+      if ((c.unit === undefined) !== (o.manager === 'kpatch'))
+        bad(
+          'unit',
+          `${shown(c.unit ?? 'kpatch.service')} is not the ${o.manager} manager's boot unit`,
+        );
       return;
     case 'load': {
       const p = declaredFor(c, r, bad, true);
@@ -204,13 +214,10 @@ export function checkChange(c: Change, o: Order, r: HostRules, bad: Bad): void {
         if (c.file !== undefined)
           bad('file', `a package's module is loaded by name, not from ${shown(c.file)}`);
       } else {
-        // from either manager's store (docs/klp-behaviour.md §K.1), never from anywhere else
-        const dirs = [installFolder(r.kernel ?? ''), klpStoreFolder(r.kernel ?? '')].map(
-          (d) => `${d}/`,
-        );
-        const dir = dirs.find((d) => c.file?.startsWith(d) === true);
-        if (c.file === undefined || dir === undefined || !isKoFile(c.file.slice(dir.length)))
-          bad('file', `${shown(c.file)} is not a module installed in ${dirs.join(' or ')}`);
+        // from the manager's store (docs/klp-behaviour.md §K.1), never from anywhere else
+        const dir = `${(o.manager === 'klp' ? klpStoreFolder : installFolder)(r.kernel ?? '')}/`;
+        if (c.file === undefined || !c.file.startsWith(dir) || !isKoFile(c.file.slice(dir.length)))
+          bad('file', `${shown(c.file)} is not a module installed in ${dir}`);
       }
       const allowed = new Set(retiredBy(p, r.patches).map((q) => q.module));
       for (const m of c.replacesModules)
@@ -228,8 +235,11 @@ export function checkChange(c: Change, o: Order, r: HostRules, bad: Bad): void {
     case 'uninstall': {
       checkAfter(c.after, o, bad);
       if (!isKoFile(c.file)) bad('file', `${shown(c.file)} is not a module file name`);
-      // a stale copy of a declared patch, uninstalled so that its declared file is installed
+      // a stale copy of a declared patch, uninstalled so that its declared file is installed;
+      // or its copy in the other manager's store, once its own holds it (a move, §K.6: the
+      // plan made under the lock, from the host's facts, must then be this very plan)
       const p = c.patch !== undefined ? r.declared.get(c.patch) : undefined;
+      if (p && p.state !== 'absent' && (c.store ?? 'kpatch') !== o.manager) return;
       if (p && p.state !== 'absent') {
         if (!o.installLater(p.p.name, c.kernel))
           bad(

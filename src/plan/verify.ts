@@ -48,6 +48,13 @@ export function verifyHostPlan(
       `the plan says groups ${shown(hp.groups)}, the inventory and kpfleet.yml say ${shown(desired.groups)}`,
     );
   }
+  const choice = desired.manager.choice;
+  if (hp.manager !== undefined && choice !== 'auto' && hp.manager !== choice) {
+    hostProblem(
+      'manager',
+      `the plan says manager ${shown(hp.manager)}, kpfleet.yml and the inventory set ${shown(choice)} (${desired.manager.source})`,
+    );
+  }
   if (hp.status !== 'changes') {
     if (hp.changes.length > 0)
       hostProblem('changes', `a host with status ${shown(hp.status)} has no changes to run`);
@@ -59,6 +66,7 @@ export function verifyHostPlan(
   if (JSON.stringify(hp.cves) !== JSON.stringify(closes.sort()))
     hostProblem('cves', `the plan says ${shown(hp.cves)}, its loads close ${shown(closes)}`);
   if (hp.kernel === undefined) hostProblem('kernel', 'a host with changes names its kernel');
+  if (hp.manager === undefined) hostProblem('manager', 'a host with changes names its manager');
   if (hp.factsFingerprint === undefined)
     hostProblem('factsFingerprint', 'a host with changes has the fingerprint of its facts');
 
@@ -68,7 +76,12 @@ export function verifyHostPlan(
   hp.changes.forEach((c, i) => {
     if (c.action === 'install') lastInstall.set(`${c.patch}\0${c.kernel}`, i);
   });
-  const order: Order = { uploaded: new Set(), loaded: new Set(), installLater: () => false };
+  const order: Order = {
+    manager: hp.manager ?? 'kpatch',
+    uploaded: new Set(),
+    loaded: new Set(),
+    installLater: () => false,
+  };
   hp.changes.forEach((c, i) => {
     const bad = (field: string, message: string) =>
       problems.push({ host, change: i + 1, action: c.action, field, message });
@@ -105,10 +118,14 @@ export function diffChanges(
 
 /**
  * The first difference between a saved host plan and the one made now under the host's lock:
- * its changes (`diffChanges`), then what it says they re-open, which the confirmation prompt
+ * its manager, its changes (`diffChanges`), then what it says they re-open, which the confirmation prompt
  * showed (a plan that hid a re-opened CVE is not run). Undefined when they agree.
  */
 export function diffHostPlan(saved: HostPlan, planned: HostPlan): string | undefined {
+  // a manager that flipped (auto after kpatch came or went, a setting changed) is drift
+  if (saved.manager !== planned.manager) {
+    return `the plan manages it with ${shown(saved.manager)} (${saved.managerReason ?? 'no reason given'}), kpfleet now chooses ${shown(planned.manager)} (${planned.managerReason ?? 'no reason given'})`;
+  }
   const changes = diffChanges(saved.changes, planned.changes);
   if (changes !== undefined) return changes;
   const a = saved.reopens ?? [];

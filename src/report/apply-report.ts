@@ -101,6 +101,9 @@ function hostOf(r: HostResult): HostResult {
     wave: r.wave,
     outcome: r.outcome,
     message: r.message,
+    ...(r.manager !== undefined
+      ? { manager: r.manager, managerReason: r.managerReason ?? '?' }
+      : {}),
     ...(r.before !== undefined ? { before: r.before } : {}),
     ...(r.after !== undefined ? { after: r.after } : {}),
     steps: r.steps.map(stepOf),

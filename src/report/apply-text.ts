@@ -3,6 +3,7 @@
  * and the clock, an event made safe to print, an outcome's colour, a host's last line, and the
  * summary printed when the run ends.
  */
+import { MANAGER_NAMES } from '../config-model.ts';
 import type { ApplyEvent, HostResult } from '../apply/events.ts';
 import { HOST_OUTCOMES, OUTCOMES, countOutcomes, isSuccess } from '../apply/outcomes.ts';
 import type { HostOutcome } from '../apply/outcomes.ts';
@@ -77,6 +78,14 @@ export function describeHostEnd(r: HostResult, mark = true): string {
   return text;
 }
 
+/** `kpatch on 7 hosts, klp on 1 host`: the hosts per manager their plan named; empty for none. */
+export function managerCountWords(results: readonly HostResult[]): string {
+  return MANAGER_NAMES.flatMap((m) => {
+    const n = results.filter((r) => r.manager === m).length;
+    return n > 0 ? [`${m} on ${plural(n, 'host')}`] : [];
+  }).join(', ');
+}
+
 export interface SummaryInput {
   results: readonly HostResult[];
   halted: boolean;
@@ -105,6 +114,8 @@ export function summaryLines(s: SummaryInput, style: Style): string[] {
     `${plural(s.results.length, 'host')}${parts.length > 0 ? ` — ${parts.join(', ')}` : ''}` +
     (notes.length > 0 ? ` ${style.red(`(${notes.join(', ')})`)}` : '');
   const out = [style.bold(head)];
+  const managers = managerCountWords(s.results);
+  if (managers) out.push(`  ${style.dim(`managers: ${managers}`)}`);
   pushAll(out, hostsToName(s.results, style));
   const uncovered = uncoveredWords(s.uncovered ?? []);
   if (uncovered) out.push(`  ${style.yellow(`⚠ ${uncovered}`)}`);

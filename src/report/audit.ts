@@ -7,6 +7,7 @@
  * changes, fingerprints, messages) and the facts the caller passes; never the environment, the
  * connection settings or anything secret.
  */
+import type { ManagerName } from '../config-model.ts';
 import type { Change, ChangeAction } from '../plan/model.ts';
 import type { HostResult } from '../apply/events.ts';
 import type { HostOutcome } from '../apply/outcomes.ts';
@@ -47,6 +48,9 @@ export interface AuditRecord {
   /** The configuration's fingerprint (`sha256:…`), in git or not; null where not known. */
   configFingerprint: string | null;
   host: string;
+  /** The host's manager and why, as its plan says (end records of hosts whose facts were read). */
+  manager?: ManagerName;
+  managerReason?: string;
   /** The host before the run: the fingerprint of the facts read under the lock. */
   before: AuditState;
   /** The steps run, in order (rollback steps included); empty when nothing was done. */
@@ -86,6 +90,9 @@ export function auditRecord(run: AuditRun, h: HostResult, facts?: unknown): Audi
     configCommit: run.configCommit,
     configFingerprint: run.configFingerprint,
     host: h.host,
+    ...(h.manager !== undefined
+      ? { manager: h.manager, managerReason: h.managerReason ?? '?' }
+      : {}),
     before: {
       fingerprint: h.before ?? null,
       ...(facts !== undefined ? { facts } : {}),

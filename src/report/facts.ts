@@ -1,5 +1,8 @@
 /** `kpfleet facts`: what each host runs, as text or JSON. Secrets are never part of facts. */
+import type { ManagerSetting } from '../config-model.ts';
 import type { HostFactsResult } from '../facts/gather.ts';
+import { DEFAULT_MANAGER, managerWords, resolveManager } from '../facts/manager.ts';
+import type { HostFacts } from '../facts/model.ts';
 import { refusesUnsigned } from '../facts/security.ts';
 import type { Finding } from '../plan/model.ts';
 import { PROSE_KEYS, oneLine, safeData, safeText } from './safe-text.ts';
@@ -8,12 +11,50 @@ import type { Style } from './style.ts';
 /** Findings per host that facts alone show (reboot due: `plan/plan.ts` `rebootDue`). */
 export type FactsNotes = ReadonlyMap<string, readonly Finding[]>;
 
-export function factsJson(results: readonly HostFactsResult[], notes?: FactsNotes): unknown {
+/** Each host's manager setting (`desired/resolve.ts`); a host not in it: auto, the default. */
+export type ManagerSettings = ReadonlyMap<string, ManagerSetting>;
+
+/** The host's manager as its setting resolves it, and what auto would choose (facts/manager.ts). */
+function managerOf(host: string, facts: HostFacts, settings: ManagerSettings | undefined) {
+  const setting = settings?.get(host) ?? DEFAULT_MANAGER;
+  return {
+    resolved: resolveManager(setting, facts),
+    auto: resolveManager(DEFAULT_MANAGER, facts),
+  };
+}
+
+/**
+ * `manager klp (auto: no kpatch utility)`; a setting that is not auto also says what auto would
+ * choose where that differs: `manager klp (group web); auto would choose kpatch 0.9.11`.
+ */
+export function factsManagerWords(
+  host: string,
+  facts: HostFacts,
+  settings?: ManagerSettings,
+): string {
+  const { resolved, auto } = managerOf(host, facts, settings);
+  const own = `manager ${managerWords(resolved)}`;
+  return auto.manager === resolved.manager
+    ? own
+    : `${own}; auto would choose ${managerWords(auto)}`;
+}
+
+export function factsJson(
+  results: readonly HostFactsResult[],
+  notes?: FactsNotes,
+  settings?: ManagerSettings,
+): unknown {
   return {
     version: 1,
     hosts: results.map((r) =>
       r.ok
-        ? { host: r.host, ok: true, facts: r.facts, findings: notes?.get(r.host) ?? [] }
+        ? {
+            host: r.host,
+            ok: true,
+            manager: managerOf(r.host, r.facts, settings).resolved,
+            facts: r.facts,
+            findings: notes?.get(r.host) ?? [],
+          }
         : {
             host: r.host,
             ok: false,
@@ -32,6 +73,7 @@ export function renderFacts(
   results: readonly HostFactsResult[],
   style: Style,
   notes?: FactsNotes,
+  settings?: ManagerSettings,
 ): string {
   const out: string[] = [];
   for (const r of results) {
@@ -52,6 +94,7 @@ export function renderFacts(
     out.push(
       `${style.bold(host)}  ${f.kernel} ${f.arch}  ${kpatch}  ${f.os.prettyName ?? ''}${lp}`,
     );
+    out.push(`  ${oneLine(factsManagerWords(r.host, f, settings))}`);
     for (const p of f.patches) {
       const state =
         p.transition === true

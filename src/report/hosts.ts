@@ -32,6 +32,7 @@ export function hostsJson(config: Config, hosts: readonly HostView[]): unknown {
       groups: d.groups,
       unmanaged: d.unmanaged,
       uncovered_kernel: d.uncoveredKernel,
+      manager: { choice: d.manager.choice, source: d.manager.source },
       patches: d.patches.map((p) => {
         const patch = config.patches.get(p.patch);
         return {
@@ -70,6 +71,8 @@ export function renderHosts(config: Config, hosts: readonly HostView[], style: S
     out.push(
       `  groups: ${d.groups.length ? d.groups.map(t).join(', ') : style.dim('(none with a desired state)')}`,
     );
+    // the setting: which manager `auto` becomes is known once the host's facts are read
+    out.push(`  manager: ${d.manager.choice} ${style.dim(`(${t(d.manager.source)})`)}`);
     if (d.patches.length === 0) out.push(`  ${style.dim('no patches declared')}`);
     const names = d.patches.map((p) => t(p.patch));
     const width = widest(names);

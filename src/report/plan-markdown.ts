@@ -13,6 +13,7 @@ import {
   findingCounts,
   headline,
   labelWidth,
+  managerCounts,
   needsBlock,
   onHostsWords,
   shortFingerprint,
@@ -104,6 +105,9 @@ function hostDetails(h: HostPlan): string {
       ? [`facts ${mdCode(shortFingerprint(h.factsFingerprint))}`]
       : []),
     ...(h.groups.length > 0 ? [`groups ${h.groups.map(mdCode).join(', ')}`] : []),
+    ...(h.manager !== undefined
+      ? [`manager ${mdCode(h.manager)} (${mdCode(oneLine(h.managerReason ?? '?'))})`]
+      : []),
   ];
   if (facts.length > 0) out.push(facts.join(' · '), '');
   if (h.status !== 'changes') {
@@ -173,6 +177,8 @@ export function renderPlanMarkdown(input: Plan): string {
   head.push(actions ? `**Changes:** ${actions}` : '**No changes.**', '');
   const findings = findingCounts(plan);
   if (findings) head.push(`**Findings:** ${findings}`, '');
+  const managers = managerCounts(plan, mdCode);
+  if (managers) head.push(`**Managers:** ${managers}`, '');
   const uncovered = uncoveredWords(uncoveredHosts(plan.hosts), mdCode);
   if (uncovered) head.push(`**Uncovered:** ${uncovered}`, '');
   if (s.cves.length > 0) head.push(`**Closes:** ${s.cves.map(mdCode).join(', ')}`, '');

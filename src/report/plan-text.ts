@@ -16,7 +16,9 @@ import {
   displayPlan,
   findingCounts,
   headline,
+  hostManager,
   labelWidth,
+  managerCounts,
   needsBlock,
   onHostsWords,
   shortFingerprint,
@@ -61,6 +63,8 @@ export function renderPlanText(input: Plan, style: Style, opts: PlanTextOptions 
   };
   const body = (h: HostPlan): string[] => {
     const lines: string[] = [];
+    const manager = hostManager(h);
+    if (manager !== undefined) lines.push(`  ${style.dim(`manager ${oneLine(manager)}`)}`);
     if (h.error !== undefined) {
       const step = h.error.step !== undefined ? ` (step ${h.error.step})` : '';
       lines.push(`  ${style.red(`✖ ${h.error.code}: ${oneLine(h.error.message)}${step}`)}`);
@@ -147,6 +151,8 @@ export function renderPlanText(input: Plan, style: Style, opts: PlanTextOptions 
   out.push(actions ? `Changes: ${actions}` : 'No changes.');
   const findings = findingCounts(plan);
   if (findings) out.push(`Findings: ${style.yellow(findings)}`);
+  const managers = managerCounts(plan);
+  if (managers) out.push(`Managers: ${managers}`);
   if (plan.summary.cves.length > 0) out.push(`Closes: ${plan.summary.cves.join(', ')}`);
   const { removes, reopens } = plan.summary;
   if (removes !== undefined && removes.length > 0) out.push(`Removes: ${onHostsWords(removes)}`);

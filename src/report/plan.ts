@@ -5,6 +5,8 @@
  * plan-text.ts, the pull-request markdown in plan-markdown.ts. Pure and deterministic: the same
  * plan always renders the same text, in the plan's own host and change order.
  */
+import { MANAGER_NAMES } from '../config-model.ts';
+import { managerWords } from '../facts/manager.ts';
 import { isUncovered, uncoveredHosts } from '../plan/coverage.ts';
 import type { UncoveredHost } from '../plan/coverage.ts';
 import { CHANGE_ACTIONS } from '../plan/model.ts';
@@ -134,6 +136,25 @@ export function findingCounts(plan: Plan): string {
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([kind, n]) => `${kind} on ${plural(n, 'host')}`)
     .join(', ');
+}
+
+/**
+ * `klp (auto: no kpatch utility)`: a host's manager and why, as every report writes it; undefined
+ * for a host whose facts were not read.
+ */
+export function hostManager(h: Pick<HostPlan, 'manager' | 'managerReason'>): string | undefined {
+  return h.manager === undefined
+    ? undefined
+    : managerWords({ manager: h.manager, reason: h.managerReason ?? '?' });
+}
+
+/** `kpatch on 11 hosts, klp on 1 host`; empty when no host was read. */
+export function managerCounts(plan: Plan, code: (s: string) => string = (s) => s): string {
+  const count = plan.summary.managers;
+  return MANAGER_NAMES.flatMap((m) => {
+    const n = count[m] ?? 0;
+    return n > 0 ? [`${code(m)} on ${plural(n, 'host')}`] : [];
+  }).join(', ');
 }
 
 /** `CVE-2024-1086 on 5 hosts, CVE-2024-0001 on 1 host`; `code` wraps each name for the format. */

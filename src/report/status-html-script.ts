@@ -111,6 +111,7 @@ const LISTS = [
   ['l-unreachable', (h) => h.state === 'unreachable' || h.state === 'error', (h) =>
     h.error ? h.error.code + ': ' + h.error.message : h.reason],
   ['l-hosts', () => true, (h) => ['groups ' + h.groups.join(', '), 'kernel ' + day(h.kernel),
+    'manager ' + (h.manager ? h.manager + ' (' + h.managerReason + ')' : '?'),
     'covered until ' + day(h.coveredUntil), h.reason].join(' \\u00b7 ')],
 ];
 function lists() {

@@ -181,6 +181,9 @@ export function hostCoverage(input: HostCoverageInput): HostCoverage {
     ...(kernel !== undefined ? { kernel: keep(kernel) } : {}),
     ...(facts?.arch ? { arch: keep(facts.arch) } : {}),
     ...(facts?.os.id !== undefined ? { os: keep(facts.os.id) } : {}),
+    ...(plan.manager !== undefined
+      ? { manager: plan.manager, managerReason: keep(plan.managerReason ?? '?') }
+      : {}),
     plan: plan.status,
     reason: keep(plan.reason),
     patches: patchCoverage,

@@ -6,6 +6,7 @@
  * rendered from it by `report/status-*.ts`. Built by `status/host.ts` and `status/fleet.ts`
  * (pure).
  */
+import type { ManagerName } from '../config-model.ts';
 import type { ErrorInfo } from '../errors.ts';
 import type { PatchState } from '../config-model.ts';
 import type { HostStatus as PlanHostStatus } from '../plan/model.ts';
@@ -41,7 +42,7 @@ export type CveState = 'mitigated' | 'exposed' | 'unknown';
  * - `not-converged`: a patch that fixes it fits the kernel but is not live yet (`apply` loads it);
  * - `uncovered`: no declared patch that fixes it fits the running kernel (reboot into a fixed
  *   kernel, or add a patch for this one);
- * - `blocked`: kpfleet will not change the host (a transition in progress, kpatch missing, no
+ * - `blocked`: kpfleet will not change the host (a transition in progress, kpatch missing, klp, no
  *   live-patch support, a suspect load, a module refused for its signature, `uncovered_kernel:
  *   fail`); the host's findings say why;
  * - `unreachable`, `error`: the host's facts are unknown.
@@ -88,6 +89,9 @@ export interface HostCoverage {
   /** The kernel's architecture and the distribution (`/etc/os-release` ID), for VEX products. */
   arch?: string;
   os?: string;
+  /** What manages its live patches and why, as its plan says (absent where facts were not read). */
+  manager?: ManagerName;
+  managerReason?: string;
   /** What `plan` would say of the host: converged, changes, blocked, error, unreachable. */
   plan: PlanHostStatus;
   /** The plan's one line for the host (why it is blocked, or what is pending). */

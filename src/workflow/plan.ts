@@ -5,7 +5,7 @@
  * No printing, no exit codes: cli/ renders the plan and decides what it means.
  */
 import type { HostDesired } from '../desired/resolve.ts';
-import { resolveDesired } from '../desired/resolve.ts';
+import { defaultDesired, resolveDesired } from '../desired/resolve.ts';
 import { errorInfo, ExitCode } from '../errors.ts';
 import { factsFingerprint } from '../facts/fingerprint.ts';
 import { forEachHostFacts, gatherFleetFacts } from '../facts/gather.ts';
@@ -38,14 +38,7 @@ function desiredOf(selected: SelectedHosts): (host: string) => HostDesired {
       hosts.map((h) => h.host),
     ).hosts.map((d) => [d.host, d]),
   );
-  return (host) =>
-    desired.get(host) ?? {
-      host,
-      groups: [],
-      patches: [],
-      unmanaged: 'keep',
-      uncoveredKernel: 'warn',
-    };
+  return (host) => desired.get(host) ?? defaultDesired(host);
 }
 
 /**

@@ -166,7 +166,7 @@ describe('kpfleet (built)', () => {
       "process.on('exit', () => process.stderr.write('\\nMODULES ' + JSON.stringify(Object.keys(require.cache))));\n",
     );
     const plan = join(work, 'bad-plan.json');
-    writeFileSync(plan, JSON.stringify({ format: 'kpfleet-plan', version: 2 }));
+    writeFileSync(plan, JSON.stringify({ format: 'kpfleet-plan', version: 3 }));
     const run = (args: string[]) => {
       const r = spawnSync(process.execPath, ['-r', preload, BIN, ...args], {
         cwd: ROOT,

@@ -1,3 +1,4 @@
+import { resolveDesired } from '../../desired/resolve.ts';
 import { ExitCode } from '../../errors.ts';
 import { rebootDue, suspectNotes } from '../../plan/plan.ts';
 import { factsJson, renderFacts } from '../../report/facts.ts';
@@ -70,8 +71,16 @@ export async function factsCommand(opts: FactsOptions, io: CliIo): Promise<numbe
         : [],
     ),
   );
+  // each host's manager setting, so that facts say which manager it uses and why
+  const settings = new Map(
+    resolveDesired(
+      selected.config,
+      selected.inventory,
+      results.map((r) => r.host),
+    ).hosts.map((d) => [d.host, d.manager]),
+  );
   if (opts.json === true) {
-    io.stdout.write(jsonWithoutSecrets(factsJson(results, notes), 2) + '\n');
-  } else io.stdout.write(renderFacts(results, styleFor(io.stdout, io.env), notes) + '\n');
+    io.stdout.write(jsonWithoutSecrets(factsJson(results, notes, settings), 2) + '\n');
+  } else io.stdout.write(renderFacts(results, styleFor(io.stdout, io.env), notes, settings) + '\n');
   return exitCodeOf(results.map((r) => (r.ok ? ExitCode.ok : r.error.exitCode)));
 }

@@ -4,9 +4,10 @@
  * split by what they ask for (declared, present, fitting the running kernel, wanted loaded). The
  * phases (`phases/*.ts`) read it and never change it.
  */
-import type { ManagerName, Patch, Rollout } from '../../config-model.ts';
+import type { Patch, Rollout } from '../../config-model.ts';
 import { kernelMatches } from '../../config/kernel-match.ts';
 import type { DesiredPatch, HostDesired } from '../../desired/resolve.ts';
+import { resolveManager } from '../../facts/manager.ts';
 import type {
   HostFacts,
   InstalledModule,
@@ -26,8 +27,6 @@ export interface PlanHostInput {
   rollout: Pick<Rollout, 'rebootDueAfterMs'>;
   /** Epoch milliseconds (for the reboot-due window). */
   now: number;
-  /** Who manages the host's live patches (resolved from the setting and the facts); kpatch when unsaid. */
-  manager?: ManagerName;
 }
 
 /** A patch declared for the host, with its catalogue entry. */
@@ -79,7 +78,7 @@ export function hostContext(input: PlanHostInput): HostContext {
     desired,
     facts,
     patches,
-    manager: planManager(input.manager ?? 'kpatch', facts),
+    manager: planManager(resolveManager(desired.manager, facts), facts),
     kernel: facts.kernel,
     sysfs: new Map(facts.patches.map((p) => [p.name, p])),
     resident: new Map(facts.modules.map((m) => [m.name, m])),

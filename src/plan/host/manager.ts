@@ -5,6 +5,7 @@
  * mechanism from here. Pure.
  */
 import type { ManagerName } from '../../config-model.ts';
+import type { ResolvedManager } from '../../facts/manager.ts';
 import type { HostFacts, InstalledModule } from '../../facts/model.ts';
 import {
   installedPath,
@@ -16,6 +17,8 @@ import {
 
 export interface PlanManager {
   name: ManagerName;
+  /** Why this one (`facts/manager.ts` resolveManager): `auto: no kpatch utility`, `group web`, … */
+  reason: string;
   /** The store it installs into and loads from at boot. */
   store: readonly InstalledModule[];
   /**
@@ -32,11 +35,13 @@ export function storeOf(i: Pick<InstalledModule, 'path'>): ManagerName {
   return i.path.startsWith(`${KLP_STORE_ROOT}/`) ? 'klp' : 'kpatch';
 }
 
-export function planManager(name: ManagerName, facts: HostFacts): PlanManager {
+export function planManager(resolved: ResolvedManager, facts: HostFacts): PlanManager {
   const klpStore = facts.klp?.store ?? [];
+  const { manager: name, reason } = resolved;
   return name === 'klp'
     ? {
         name,
+        reason,
         store: klpStore,
         foreign: facts.installed,
         storeFolder: klpStoreFolder,
@@ -44,6 +49,7 @@ export function planManager(name: ManagerName, facts: HostFacts): PlanManager {
       }
     : {
         name,
+        reason,
         store: facts.installed,
         foreign: klpStore,
         storeFolder: installFolder,

@@ -15,6 +15,7 @@ import {
   catalogueReader,
   checkSavedPlan,
   PlanRefusedError,
+  readPlanFile,
 } from '../../../src/cli/commands/saved-plan.ts';
 import type { CliIo } from '../../../src/cli/io.ts';
 import { VERSION } from '../../../src/cli/version.ts';
@@ -124,6 +125,22 @@ describe('the configuration fingerprint of a plan', () => {
         ),
       'host web1 changed',
     ],
+    [
+      "a group's manager",
+      (d: string) => edit(d, 'loaded: [a]', 'loaded: [a]\n    manager: klp'),
+      'group web changed; host web1 changed; host web2 changed',
+    ],
+    [
+      "a host's kpfleet_manager",
+      (d: string) =>
+        edit(
+          d,
+          'inventory: inventory.ini',
+          'inventory: inventory2.ini',
+          'web1 kernel_hint=el8 kpfleet_manager=kpatch',
+        ),
+      'host web1 changed',
+    ],
   ])('a plan made before %s changed is refused, saying what changed', (_what, change, says) => {
     const d = project();
     const plan = savedPlan(d);
@@ -133,6 +150,24 @@ describe('the configuration fingerprint of a plan', () => {
     expect(err.code).toBe('E_PLAN_REFUSED');
     expect(err.message).toContain('plan.json was made from another configuration');
     expect(err.message).toContain(says);
+  });
+
+  it('a manager set to auto, the default, changes no host', () => {
+    const d = project();
+    const plan = savedPlan(d);
+    edit(d, 'inventory: inventory.ini', 'inventory: inventory.ini\nconnection:\n  manager: auto');
+    expect(() => checkSavedPlan(plan, select(d), 'plan.json')).not.toThrow();
+  });
+
+  it('a saved plan of another format version (2: before managers) is refused whole', () => {
+    const d = project();
+    const file = join(d, 'old.json');
+    writeFileSync(file, JSON.stringify({ ...savedPlan(d), version: 2 }));
+    expect(() => readPlanFile(file)).toThrow(
+      `${file} is not a kpfleet plan of version 3 (format "kpfleet-plan", version 2)`,
+    );
+    writeFileSync(file, JSON.stringify(savedPlan(d)));
+    expect(readPlanFile(file).version).toBe(3);
   });
 
   it('a plan of another kpfleet version is refused', () => {

@@ -99,6 +99,14 @@ describe.skipIf(lacks.chromium)('the status page from the fixture', () => {
         const row = all.find(([n]) => n === h.host);
         expect(row?.[1], h.host).toContain(h.state);
       }
+      // each host's manager and why, where its plan named one
+      const details = await p.eval<[string, string][]>(
+        `[...document.querySelectorAll('#l-hosts li.host')].map((li) =>
+          [li.querySelector('.name').textContent, li.querySelector('.detail').textContent])`,
+      );
+      const detail = (host: string) => details.find(([n]) => n === host)?.[1];
+      expect(detail('web01')).toContain('manager kpatch (auto: kpatch 0.9.9 is installed)');
+      expect(detail(ODD)).toContain('manager ?');
       expect(await cellText(p, 'web', 'el9-cumulative-3')).toContain('2 live');
       expect(await cellText(p, 'web', 'el9-cumulative-3')).toContain('1 not live');
       expect(await cellText(p, 'db', 'cve-2024-1086')).toContain('1 not live');

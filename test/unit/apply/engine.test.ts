@@ -105,6 +105,42 @@ describe('a clean apply', () => {
     for (const h of fleet.hosts) expect(h.log, h.name).toEqual([]);
   });
 
+  it("each host's result carries its manager and why, as its plan says", async () => {
+    const fleet = new MemoryFleet(2, PROJECT);
+    const plan = await fleet.plan();
+    expect(plan.hosts.map((h) => h.manager)).toEqual(['kpatch', 'kpatch']);
+    const r = await apply(fleet, plan);
+    for (const [i, x] of r.results.entries()) {
+      expect(x).toMatchObject({
+        outcome: 'changed',
+        manager: 'kpatch',
+        managerReason: plan.hosts[i]?.managerReason,
+      });
+    }
+    expect(r.results[0]?.managerReason).toMatch(/^auto: kpatch \S+ is installed$/);
+    // and a host with nothing to do
+    const again = await apply(fleet, await fleet.plan());
+    expect(again.results[0]).toMatchObject({ outcome: 'unchanged', manager: 'kpatch' });
+  });
+
+  it('a host whose manager is not the one planned again under its lock: stale, nothing sent', async () => {
+    const fleet = new MemoryFleet(2, PROJECT);
+    const plan = await fleet.plan();
+    const [first, ...rest] = plan.hosts;
+    if (first === undefined) throw new Error('no host');
+    const flipped = { ...first, manager: 'klp' as const, managerReason: 'group web' };
+    const r = await apply(fleet, { ...plan, hosts: [flipped, ...rest] });
+    expect(outcomes(r)).toEqual([
+      [first.host, 'stale'],
+      [rest[0]?.host, 'changed'],
+    ]);
+    expect(r.results[0]?.message).toBe(
+      `the plan is not what kpfleet.yml asks for on this host now (the plan manages it with "klp" (group web), kpfleet now chooses "kpatch" (${String(first.managerReason)})): nothing was done; plan again`,
+    );
+    const host = fleet.hosts[0];
+    expect(host && loaded(host)).toBe(false);
+  });
+
   it('run-end names the hosts of the plan no declared patch covers, as the plan does', async () => {
     const fleet = new MemoryFleet(2, PROJECT);
     const plan = await fleet.plan();

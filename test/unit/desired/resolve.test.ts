@@ -161,6 +161,118 @@ describe('resolveDesired', () => {
       patches: [],
       unmanaged: 'keep',
       uncoveredKernel: 'warn',
+      manager: { choice: 'auto', source: 'default' },
+    });
+  });
+});
+
+describe('the manager setting', () => {
+  /** `inv` with inventory variables laid on: host vars (inline) and group vars with sites. */
+  const withVars = (
+    hostVars: Record<string, Record<string, unknown>>,
+    groupVars: Record<string, Record<string, unknown>> = {},
+  ): Inventory => {
+    const out = inventory({
+      web: { hosts: ['web1', 'web2'] },
+      db: { hosts: ['db1', 'web2'] },
+      prod: { children: ['web', 'db'] },
+    });
+    for (const [h, vars] of Object.entries(hostVars)) {
+      const host = out.hosts.get(h);
+      if (!host) throw new Error(h);
+      host.vars = vars;
+      host.varSites = Object.fromEntries(
+        Object.keys(vars).map((k) => [k, { file: `host_vars/${h}.yml`, line: 3, col: 1 }]),
+      );
+    }
+    for (const [g, vars] of Object.entries(groupVars)) {
+      const group = out.groups.get(g);
+      if (!group) throw new Error(g);
+      group.vars = vars;
+      group.varSites = Object.fromEntries(
+        Object.keys(vars).map((k) => [k, { file: 'inventory.ini', line: 9, col: 1 }]),
+      );
+    }
+    return out;
+  };
+  const managers = (cfg: Config, i: Inventory) =>
+    Object.fromEntries(resolveDesired(cfg, i).hosts.map((h) => [h.host, h.manager]));
+
+  it('is auto by default, from nowhere', () => {
+    expect(managers(config([], []), inv)).toEqual({
+      web1: { choice: 'auto', source: 'default' },
+      web2: { choice: 'auto', source: 'default' },
+      db1: { choice: 'auto', source: 'default' },
+    });
+  });
+
+  it('layers connection.manager < the deepest group < kpfleet_manager, each named as its source', () => {
+    const cfg = {
+      ...config(
+        [],
+        [
+          { name: 'all', manager: 'klp' },
+          { name: 'prod', manager: 'auto' },
+          { name: 'web', manager: 'kpatch' },
+        ],
+      ),
+      manager: 'klp' as const,
+    };
+    const i = withVars({ web2: { kpfleet_manager: 'klp' } });
+    expect(managers(cfg, i)).toEqual({
+      // web (depth 2) over prod (1) over all (0)
+      web1: { choice: 'kpatch', source: 'group web' },
+      // the inventory variable over every group
+      web2: { choice: 'klp', source: 'kpfleet_manager at host_vars/web2.yml:3:1' },
+      db1: { choice: 'auto', source: 'group prod' },
+    });
+    // no group sets it: connection.manager
+    expect(managers({ ...config([], []), manager: 'klp' }, inv)).toMatchObject({
+      web1: { choice: 'klp', source: 'connection.manager' },
+    });
+  });
+
+  it("takes kpfleet_manager with Ansible's precedence: a host's own value over its groups'", () => {
+    const i = withVars({ web1: { kpfleet_manager: 'auto' } }, { web: { kpfleet_manager: 'klp' } });
+    const cfg = config([], [{ name: 'web', manager: 'kpatch' }]);
+    expect(managers(cfg, i)).toMatchObject({
+      web1: { choice: 'auto', source: 'kpfleet_manager at host_vars/web1.yml:3:1' },
+      web2: { choice: 'klp', source: 'kpfleet_manager at inventory.ini:9:1' },
+    });
+  });
+
+  it('leaves out a value that is not a choice (the rules refuse it), and an empty one', () => {
+    const i = withVars({ web1: { kpfleet_manager: 'kpach' }, web2: { kpfleet_manager: '' } });
+    const cfg = config([], [{ name: 'web', manager: 'klp' }]);
+    expect(managers(cfg, i)).toMatchObject({
+      web1: { choice: 'klp', source: 'group web' },
+      web2: { choice: 'klp', source: 'group web' },
+    });
+  });
+
+  it('two groups at the same depth that disagree are a policy conflict, as unmanaged is', () => {
+    const cfg = config(
+      [],
+      [
+        { name: 'web', manager: 'kpatch' },
+        { name: 'db', manager: 'klp' },
+      ],
+    );
+    const { hosts, conflicts } = resolveDesired(cfg, inv);
+    expect(conflicts).toMatchObject([
+      {
+        kind: 'policy',
+        subject: 'manager',
+        first: { group: 'web', value: 'kpatch' },
+        second: { group: 'db', value: 'klp' },
+        hosts: ['web2'],
+      },
+    ]);
+    expect(conflicts).toHaveLength(1);
+    // (an error, so never planned) the first of that depth in Ansible's group order, by name
+    expect(hosts.find((h) => h.host === 'web2')?.manager).toEqual({
+      choice: 'klp',
+      source: 'group db',
     });
   });
 });

@@ -239,6 +239,7 @@ export function desired(
     patches,
     unmanaged: 'keep',
     uncoveredKernel: 'warn',
+    manager: { choice: 'auto', source: 'default' },
     ...over,
   };
 }
@@ -260,12 +261,14 @@ export const NOW = Date.parse('2024-03-01T00:00:00Z');
 
 export function plan(s: Scenario): HostPlan {
   return planHost({
-    desired: desired(s.want ?? [], s.desired),
+    desired: desired(s.want ?? [], {
+      ...s.desired,
+      ...(s.manager !== undefined ? { manager: { choice: s.manager, source: 'test' } } : {}),
+    }),
     facts: s.facts ?? facts(),
     fingerprint: FINGERPRINT,
     patches: catalogue(...s.patches),
     rollout: s.rebootDueAfterMs !== undefined ? { rebootDueAfterMs: s.rebootDueAfterMs } : {},
     now: s.now ?? NOW,
-    ...(s.manager !== undefined ? { manager: s.manager } : {}),
   });
 }

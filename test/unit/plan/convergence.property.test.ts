@@ -273,6 +273,7 @@ function desiredFor(states: Map<string, PatchState>, unmanaged: 'keep' | 'remove
     patches: [...states].map(([patch, state]) => ({ patch, state, groups: ['all'] })),
     unmanaged,
     uncoveredKernel: 'warn',
+    manager: { choice: 'auto', source: 'default' },
   };
 }
 
@@ -283,13 +284,12 @@ function plan(
   manager: ManagerName = 'kpatch',
 ): HostPlan {
   return planHost({
-    desired,
+    desired: { ...desired, manager: { choice: manager, source: 'test' } },
     facts: modelFacts(h),
     fingerprint: 'x',
     patches: world.patches,
     rollout: {},
     now: Date.parse('2026-01-01'),
-    manager,
   });
 }
 
@@ -486,7 +486,7 @@ describe('planner convergence under the klp manager, and moving hosts between ma
         const desired = desiredFor(states, sc.unmanaged);
         const first = plan(world, desired, h0, manager);
         expect(first.status).not.toBe('blocked');
-        // TEMP expect(verifyHostPlan(first, desired, world.patches)).toEqual([]);
+        expect(verifyHostPlan(first, desired, world.patches)).toEqual([]);
 
         const h = cloneHost(h0);
         const guarded = first.changes.flatMap((c) =>

@@ -36,6 +36,8 @@ import {
   fileOf,
   filePatch,
   inst,
+  klpFacts,
+  klpInst,
   live,
   loaded,
   mod,
@@ -106,6 +108,8 @@ describe('planHost: file patches on the running kernel (§2.4, §2.7, §4.1)', (
       host: 'web1',
       groups: ['all', 'web'],
       kernel: KERNEL,
+      manager: 'kpatch',
+      managerReason: 'auto: kpatch 0.9.7 is installed',
       factsFingerprint: FINGERPRINT,
       status: 'changes',
       reason: '3 changes to reach the declared state',
@@ -866,6 +870,8 @@ describe('planHost: uncovered kernels, blocked hosts', () => {
       host: 'web1',
       groups: ['all', 'web'],
       kernel: KERNEL,
+      manager: 'kpatch',
+      managerReason: 'auto: kpatch 0.9.7 is installed',
       factsFingerprint: FINGERPRINT,
       status: 'converged',
       reason: `nothing declared fits kernel ${KERNEL}`,
@@ -958,11 +964,12 @@ describe('planHost: uncovered kernels, blocked hosts', () => {
     expect(p.findings[0]?.message).toContain('need root');
   });
 
-  it('kpatch not installed and changes needed (§6 #1): blocked, kpatch-missing', () => {
+  it('manager kpatch, kpatch not installed and changes needed (§6 #1): blocked, kpatch-missing', () => {
     const p = plan({
       patches: [CVE],
       want: [want(CVE.name, 'loaded')],
       facts: facts({ kpatch: { installed: false } }),
+      desired: { manager: { choice: 'kpatch', source: 'connection.manager' } },
     });
     expect(p).toMatchObject({
       status: 'blocked',
@@ -977,6 +984,65 @@ describe('planHost: uncovered kernels, blocked hosts', () => {
             '3 changes needed, but kpatch is not installed (or not in PATH for this user): install the kpatch package',
         },
       ],
+    });
+    expect(p).toMatchObject({ manager: 'kpatch', managerReason: 'connection.manager' });
+  });
+
+  it('auto, no kpatch utility and changes needed: the klp manager plans them (docs/klp-behaviour.md)', () => {
+    const p = plan({
+      patches: [CVE],
+      want: [want(CVE.name, 'loaded')],
+      facts: facts({ kpatch: { installed: false } }),
+    });
+    expect(p).toMatchObject({
+      status: 'changes',
+      manager: 'klp',
+      managerReason: 'auto: no kpatch utility',
+      cves: CVE.cves,
+    });
+    expect(p.changes.map((c) => c.action)).toEqual(['upload', 'install', 'enable-service', 'load']);
+    expect(p.findings.map((f) => f.kind)).not.toContain('kpatch-missing');
+  });
+
+  it('manager klp set explicitly: used even where kpatch is installed, saying where it was set', () => {
+    const source = 'kpfleet_manager at host_vars/web1.yml:1:1';
+    const p = plan({
+      patches: [CVE],
+      want: [want(CVE.name, 'loaded')],
+      desired: { manager: { choice: 'klp', source } },
+    });
+    expect(p).toMatchObject({ status: 'changes', manager: 'klp', managerReason: source });
+    expect(p.changes.find((c) => c.action === 'load')).toMatchObject({
+      file: `/var/lib/kpfleet/klp/${KERNEL}/${CVE_FILE}`,
+    });
+  });
+
+  it('a host that lost kpatch (auto → klp): its patch moves to the klp store, nothing is reloaded', () => {
+    const p = plan({
+      patches: [CVE],
+      want: [want(CVE.name, 'loaded')],
+      facts: facts({ ...cveConverged(), kpatch: { installed: false } }),
+    });
+    expect(p).toMatchObject({ manager: 'klp', managerReason: 'auto: no kpatch utility' });
+    expect(p.changes.map((c) => c.action)).toEqual([
+      'upload',
+      'install',
+      'enable-service',
+      'uninstall',
+    ]);
+  });
+
+  it('the klp manager with nothing to change: converged, saying so', () => {
+    const p = plan({
+      patches: [CVE],
+      want: [want(CVE.name, 'loaded')],
+      facts: klpFacts([klpInst(CVE_FILE)], loaded(CVE_MOD)),
+    });
+    expect(p).toMatchObject({
+      status: 'converged',
+      manager: 'klp',
+      managerReason: 'auto: no kpatch utility',
+      findings: [],
     });
   });
 
@@ -1378,8 +1444,8 @@ describe('summarizePlan, buildPlan, hostFailure', () => {
   }; // two unmanaged findings: one host
   const blocked = {
     ...plan({
-      patches: [CVE],
-      want: [want(CVE.name, 'loaded')],
+      patches: [rpmPatch('r', rhel(1, 3))],
+      want: [want('r', 'loaded')],
       facts: facts({ kpatch: { installed: false } }),
     }),
     host: 'web4',
@@ -1412,7 +1478,9 @@ describe('summarizePlan, buildPlan, hostFailure', () => {
       // web2 unloads the patch declared absent: its CVE is open again there
       removes: [{ name: CVE_MOD, hosts: 1 }],
       reopens: [{ name: 'CVE-2024-1086', hosts: 1 }],
-      findings: { unmanaged: 1, 'kpatch-missing': 1 },
+      // web4 has no kpatch utility: auto makes it a klp host, blocked for its kpatch-patch package
+      findings: { unmanaged: 1, 'manager-unsupported': 1 },
+      managers: { kpatch: 4, klp: 1 },
     });
   });
 
@@ -1457,6 +1525,7 @@ describe('summarizePlan, buildPlan, hostFailure', () => {
       actions: {},
       cves: [],
       findings: {},
+      managers: {},
     });
   });
 
@@ -1523,7 +1592,7 @@ describe('summarizePlan, buildPlan, hostFailure', () => {
     expect(p).not.toHaveProperty('limit');
     expect(buildPlan([changes], { ...meta, limit: 'web' }).limit).toBe('web');
     expect(PLAN_FORMAT).toBe('kpfleet-plan');
-    expect(PLAN_VERSION).toBe(2);
+    expect(PLAN_VERSION).toBe(3);
   });
 });
 

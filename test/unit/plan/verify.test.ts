@@ -269,10 +269,56 @@ describe('diffHostPlan: a saved host plan against the one made under the lock', 
     );
   });
 
+  it('refuses a host whose manager flipped: the saved plan says kpatch, planned again it is klp', () => {
+    const saved = genuine();
+    // the same host planned now with the klp manager set: blocked, but the manager is named first
+    const now = plan({
+      patches: ALL,
+      want: [want('cve-1', 'loaded')],
+      desired: { manager: { choice: 'klp', source: 'group web' } },
+    });
+    expect(diffHostPlan(saved, now)).toBe(
+      'the plan manages it with "kpatch" (auto: kpatch 0.9.7 is installed), kpfleet now chooses "klp" (group web)',
+    );
+    // the same changes under another manager are still refused: a manager is not a label
+    expect(diffHostPlan({ ...saved, manager: 'klp', managerReason: 'edited' }, saved)).toBe(
+      'the plan manages it with "klp" (edited), kpfleet now chooses "kpatch" (auto: kpatch 0.9.7 is installed)',
+    );
+    expect(diffHostPlan(saved, genuine())).toBeUndefined();
+  });
+
   it('names a difference in the changes first', () => {
     const a = genuine();
     const b = edit(genuine(), 2, { file: `/var/lib/kpatch/${KERNEL}/other.ko` });
     expect(diffHostPlan(b, a)).toBe(diffChanges(b.changes, a.changes));
+  });
+});
+
+describe('verifyHostPlan: the manager', () => {
+  it('refuses a plan whose manager is not the one kpfleet.yml or the inventory sets', () => {
+    const hp = genuine();
+    const klp = { manager: { choice: 'klp' as const, source: 'group web' } };
+    expect(check(hp, [want('cve-1', 'loaded')], klp)).toEqual([
+      {
+        host: 'web1',
+        field: 'manager',
+        message:
+          'the plan says manager "kpatch", kpfleet.yml and the inventory set "klp" (group web)',
+      },
+    ]);
+    // auto leaves the choice to the facts, checked under the lock (diffHostPlan)
+    expect(check(hp)).toEqual([]);
+    const kpatch = { manager: { choice: 'kpatch' as const, source: 'connection.manager' } };
+    expect(check(hp, [want('cve-1', 'loaded')], kpatch)).toEqual([]);
+  });
+
+  it('refuses a host with changes that names no manager', () => {
+    const hp = genuine();
+    delete hp.manager;
+    delete hp.managerReason;
+    expect(check(hp)).toEqual([
+      { host: 'web1', field: 'manager', message: 'a host with changes names its manager' },
+    ]);
   });
 });
 

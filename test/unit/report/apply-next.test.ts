@@ -8,6 +8,7 @@ import type { HostResult } from '../../../src/apply/events.ts';
 import type { HostOutcome } from '../../../src/apply/outcomes.ts';
 import { hostsToName, nextLines } from '../../../src/report/apply-next.ts';
 import type { NextSteps } from '../../../src/report/apply-next.ts';
+import { managerCountWords, summaryLines } from '../../../src/report/apply-text.ts';
 import { plainStyle } from '../../../src/report/style.ts';
 
 const result = (host: string, outcome: HostOutcome, message: string): HostResult => ({
@@ -116,5 +117,35 @@ describe('nextLines', () => {
       plainStyle,
     );
     expect(lines).toEqual(['Report: r\\x1b[2J.json']);
+  });
+});
+
+describe('the managers at the end of a run', () => {
+  it('counts the hosts of each manager their plan named, under the head line', () => {
+    const klp: HostResult = {
+      ...result('web03', 'blocked', 'not changed: the klp manager is not implemented yet'),
+      manager: 'klp',
+      managerReason: 'auto: no kpatch utility',
+    };
+    const kpatch = (host: string): HostResult => ({
+      ...result(host, 'changed', 'done'),
+      manager: 'kpatch',
+      managerReason: 'auto: kpatch 0.9.9 is installed',
+    });
+    const lines = summaryLines(
+      {
+        results: [kpatch('web01'), kpatch('web02'), klp, result('db01', 'unreachable', 'x')],
+        halted: false,
+        interrupted: false,
+        durationMs: 1000,
+        check: false,
+      },
+      plainStyle,
+    );
+    expect(lines.slice(0, 2)).toEqual([
+      'apply done in 1.0s: 4 hosts — 2 changed, 1 unreachable, 1 blocked',
+      '  managers: kpatch on 2 hosts, klp on 1 host',
+    ]);
+    expect(managerCountWords([result('db01', 'unreachable', 'x')])).toBe('');
   });
 });

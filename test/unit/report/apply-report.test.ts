@@ -58,6 +58,8 @@ function everyOutcome(): HostResult[] {
     wave: i === 0 ? 0 : 1,
     outcome,
     message: `ended ${outcome}`,
+    manager: 'klp',
+    managerReason: 'auto: no kpatch utility',
     before: FP_BEFORE,
     after: FP_AFTER,
     steps: [
@@ -67,6 +69,13 @@ function everyOutcome(): HostResult[] {
     error: { code: 'E_X', message: 'went wrong', step: 'connect', hint: 'try again' },
     durationMs: 99.4,
   }));
+}
+
+function withoutManager(r: HostResult): HostResult {
+  const out = { ...r };
+  delete out.manager;
+  delete out.managerReason;
+  return out;
 }
 
 describe('buildApplyReport', () => {
@@ -111,6 +120,18 @@ describe('buildApplyReport', () => {
     expect(applyReportJson(report)).not.toContain('password');
     expect('before' in at(json, 'hosts', 0)).toBe(false);
     expect(errorsOf(json)).toEqual([]);
+  });
+
+  it("keeps each host's manager and why, as its plan says; none where it was not read", () => {
+    const [first] = everyOutcome();
+    if (!first) throw new Error('no host');
+    const report = buildApplyReport(input([first, withoutManager({ ...first, host: 'unread' })]));
+    expect(report.hosts[0]).toMatchObject({
+      manager: 'klp',
+      managerReason: 'auto: no kpatch utility',
+    });
+    expect(report.hosts[1]).not.toHaveProperty('manager');
+    expect(report.hosts[1]).not.toHaveProperty('managerReason');
   });
 
   it('rounds durations to whole milliseconds', () => {
@@ -185,6 +206,8 @@ describe('report.schema.json', () => {
       ['a start that is no time', (r) => (r.startedAt = 'yesterday')],
       ['an error without a code', (r) => delete at(r, 'hosts', 0, 'error').code],
       ['no operator', (r) => delete r.operator],
+      ['an unknown manager', (r) => (at(r, 'hosts', 1).manager = 'dnf')],
+      ['an empty manager reason', (r) => (at(r, 'hosts', 1).managerReason = '')],
     ];
     for (const [name, edit] of edits) {
       const report = data(buildApplyReport(input(everyOutcome())));

@@ -142,6 +142,24 @@ describe('auditRecord and auditStartedRecord', () => {
       expect(auditRecord(auditRunOf(r), h)).toEqual(byHost.find((x) => x.host === h.host));
   });
 
+  it("an end record names the host's manager and why, as its plan did; none where not read", () => {
+    const host = {
+      host: 'web01',
+      wave: 1,
+      outcome: 'blocked' as const,
+      message: 'not changed: the klp manager is not implemented yet',
+      steps: [],
+      durationMs: 0,
+    };
+    const klp = { ...host, manager: 'klp' as const, managerReason: 'auto: no kpatch utility' };
+    expect(auditRecord(run, klp)).toMatchObject({
+      host: 'web01',
+      manager: 'klp',
+      managerReason: 'auto: no kpatch utility',
+    });
+    expect(auditRecord(run, host)).not.toHaveProperty('manager');
+  });
+
   it('a started record has the fields of every record, no step yet, the planned changes in its message', () => {
     const started = auditStartedRecord(run, 'web01', FP_BEFORE, [
       'upload livepatch-x.ko',

@@ -55,6 +55,8 @@ export function hostPlan(
     groups: [group],
     status: n > 0 ? 'changes' : 'converged',
     kernel,
+    manager: 'kpatch',
+    managerReason: 'auto: kpatch 0.9.9 is installed',
     factsFingerprint: fingerprint,
     reason:
       n > 0

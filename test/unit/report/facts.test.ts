@@ -1,5 +1,6 @@
 /** `kpfleet facts` shows probe v4's facts: lockdown, sig_enforce, Secure Boot and stack_order. */
 import { describe, expect, it } from 'vitest';
+import type { ManagerSetting } from '../../../src/config-model.ts';
 import type { HostFacts } from '../../../src/facts/model.ts';
 import { factsJson, renderFacts } from '../../../src/report/facts.ts';
 import { colorStyle, plainStyle } from '../../../src/report/style.ts';
@@ -62,5 +63,37 @@ describe('factsJson', () => {
       sigEnforce: false,
     });
     expect(json.hosts[0]?.facts.patches[0]?.stackOrder).toBe(2);
+  });
+});
+
+describe('renderFacts and factsJson: the manager', () => {
+  const line = (f: HostFacts, settings?: Map<string, ManagerSetting>): string =>
+    renderFacts(one(f), plainStyle, undefined, settings)
+      .split('\n')
+      .find((l) => l.startsWith('  manager ')) ?? '';
+
+  it('says what auto chooses on the host, and why', () => {
+    expect(line(facts())).toBe('  manager kpatch (auto: kpatch 0.9.7 is installed)');
+    expect(line(facts({ kpatch: { installed: false } }))).toBe(
+      '  manager klp (auto: no kpatch utility)',
+    );
+  });
+
+  it("a host's own setting first, then what auto would choose where it differs", () => {
+    const klp = new Map([['h1', { choice: 'klp' as const, source: 'group web' }]]);
+    expect(line(facts(), klp)).toBe(
+      '  manager klp (group web); auto would choose kpatch (auto: kpatch 0.9.7 is installed)',
+    );
+    const kpatch = new Map([['h1', { choice: 'kpatch' as const, source: 'connection.manager' }]]);
+    expect(line(facts(), kpatch)).toBe('  manager kpatch (connection.manager)');
+  });
+
+  it('the JSON names the manager of each host read', () => {
+    const json: unknown = JSON.parse(
+      JSON.stringify(factsJson(one(facts({ kpatch: { installed: false } })))),
+    );
+    expect(json).toMatchObject({
+      hosts: [{ host: 'h1', manager: { manager: 'klp', reason: 'auto: no kpatch utility' } }],
+    });
   });
 });

@@ -252,6 +252,8 @@ describe('renderHosts with hostile names (an inventory and a project file are fi
         patches: RAWS.map((p) => ({ patch: p, state: 'loaded', groups: [n] })),
         unmanaged: 'keep',
         uncoveredKernel: 'warn',
+        // a source names an inventory file, whose name may be anything
+        manager: { choice: 'klp', source: `kpfleet_manager at ${n}:1:1` },
       } satisfies HostDesired,
     }));
     expectSafe(renderHosts(config, views, plainStyle));

@@ -12,6 +12,8 @@ const web1: HostPlan = {
   reason: '6 changes to reach the declared state',
   kernel: KERNEL,
   factsFingerprint: FINGERPRINT,
+  manager: 'kpatch',
+  managerReason: 'auto: kpatch 0.9.9 is installed',
   changes: [
     {
       action: 'upload',
@@ -78,6 +80,8 @@ const db1: HostPlan = {
   reason: '5 changes to reach the declared state',
   kernel: KERNEL,
   factsFingerprint: `sha256:${'fedcba9876543210'.repeat(4)}`,
+  manager: 'kpatch',
+  managerReason: 'auto: kpatch 0.9.9 is installed',
   changes: [
     {
       action: 'package-install',
@@ -134,6 +138,8 @@ const web2: HostPlan = {
   reason: 'as declared: 1 patch loaded and installed',
   kernel: KERNEL,
   factsFingerprint: FINGERPRINT,
+  manager: 'kpatch',
+  managerReason: 'auto: kpatch 0.9.9 is installed',
   changes: [],
   findings: [],
   cves: [],
@@ -146,6 +152,8 @@ const web3: HostPlan = {
   reason: 'as declared: 1 patch loaded and installed',
   kernel: KERNEL,
   factsFingerprint: FINGERPRINT,
+  manager: 'klp',
+  managerReason: 'auto: no kpatch utility',
   changes: [],
   findings: [
     {
@@ -165,6 +173,8 @@ const db2: HostPlan = {
   reason: 'a live-patch transition is in progress (kpatch_cve_1)',
   kernel: KERNEL,
   factsFingerprint: FINGERPRINT,
+  manager: 'kpatch',
+  managerReason: 'auto: kpatch 0.9.9 is installed',
   changes: [],
   findings: [
     {
@@ -211,7 +221,7 @@ const CONFIG_FINGERPRINT = {
 export function fleetPlan(): Plan {
   return {
     format: 'kpfleet-plan',
-    version: 2,
+    version: 3,
     createdAt: '2024-05-01T12:00:00.000Z',
     kpfleetVersion: '0.1.0',
     config: 'kpfleet.yml',
@@ -237,6 +247,7 @@ export function fleetPlan(): Plan {
       },
       cves: ['CVE-2023-4623', 'CVE-2024-1086', 'CVE-2024-26581'],
       findings: { 'reboot-due': 1, unmanaged: 1, stalled: 1 },
+      managers: { kpatch: 4, klp: 1 },
     },
   };
 }
@@ -249,7 +260,7 @@ export function convergedPlan(count: number): Plan {
   }));
   return {
     format: 'kpfleet-plan',
-    version: 2,
+    version: 3,
     createdAt: '2024-05-01T12:00:00Z',
     kpfleetVersion: '0.1.0',
     config: 'kpfleet.yml',
@@ -265,6 +276,7 @@ export function convergedPlan(count: number): Plan {
       actions: {},
       cves: [],
       findings: {},
+      managers: count > 0 ? { kpatch: count } : {},
     },
   };
 }

@@ -36,7 +36,7 @@ describe('uncovered hosts are not converged', () => {
     );
     // the host's own block still says what the planner found
     expect(text).toMatch(
-      /^batch04 {2}5\.14\.0-570\S* {2}facts sha256:\w+ {2}uncovered: nothing declared fits[^\n]*\n {2}! warning: no declared patch fits/m,
+      /^batch04 {2}5\.14\.0-570\S* {2}facts sha256:\w+ {2}uncovered: nothing declared fits[^\n]*\n {2}manager kpatch \(auto: kpatch 0\.9\.9 is installed\)\n {2}! warning: no declared patch fits/m,
     );
     expect(renderPlanText(demoConvergedPlan(), colorStyle)).toContain(
       `\u001b[33muncovered: nothing declared fits kernel ${EL9_NEWER}\u001b[39m`,
@@ -95,7 +95,7 @@ describe('hosts with the same block share it', () => {
     expect(lines(grouped)).toBeLessThan(lines(detailed) / 2);
     const heads = grouped
       .split('\n')
-      .filter((l) => /^\S/.test(l) && !/^(Plan|Changes|Findings|Closes|⚠|✓)/.test(l));
+      .filter((l) => /^\S/.test(l) && !/^(Plan|Changes|Findings|Managers|Closes|⚠|✓)/.test(l));
     expect(heads.map((l) => l.split('  ')[0])).toEqual([
       'web01–web05 (5 hosts)',
       'db01, db03 (2 hosts)', // db02 has a finding of its own

@@ -21,6 +21,7 @@ describe('renderPlanText', () => {
     expect(renderPlanText(fleetPlan(), plainStyle)).toBe(
       [
         `web1  ${KERNEL}  facts sha256:0123456789ab`,
+        '  manager kpatch (auto: kpatch 0.9.9 is installed)',
         '  + upload patches/kpatch-cve-2.ko → ~/.kpfleet/stage/00a1b2c3d4e5f607/kpatch-cve-2.ko  declared loaded by group web',
         `  + install kpatch_cve_2 (${KERNEL})   declared loaded by group web`,
         '  + enable kpatch.service                                kpatch.service is disabled',
@@ -30,6 +31,7 @@ describe('renderPlanText', () => {
         '  ! warning: cve-1 was released 45 days ago: reboot into the errata kernel',
         '',
         `db1  ${KERNEL}  facts sha256:fedcba987654`,
+        '  manager kpatch (auto: kpatch 0.9.9 is installed)',
         '  ~ package kpatch-patch-5_14_0-362_8_1-1-2.el9_3 → kpatch-patch-5_14_0-362_8_1-1-3.el9_3  declared loaded by group db',
         '  + package kpatch-patch-extra-1-1.el9    declared installed by group db',
         '  + load cve-3 (kpatch_cve_3, re-enable)  declared loaded by group db; loaded but disabled',
@@ -38,9 +40,11 @@ describe('renderPlanText', () => {
         '  · info: kpatch.enable=0 on the kernel command line: nothing is loaded at boot',
         '',
         `web3  ${KERNEL}  facts sha256:0123456789ab  converged: as declared: 1 patch loaded and installed`,
+        '  manager klp (auto: no kpatch utility)',
         '  ! warning: kpatch_local is loaded but not declared (kept)',
         '',
         `db2  ${KERNEL}  facts sha256:0123456789ab  blocked: a live-patch transition is in progress (kpatch_cve_1)`,
+        '  manager kpatch (auto: kpatch 0.9.9 is installed)',
         '  ✖ error: kpatch_cve_1 is in transition (enabling): nothing new may start',
         '',
         'db3  error: facts could not be read',
@@ -55,6 +59,7 @@ describe('renderPlanText', () => {
         'Plan: 7 hosts — 2 to change, 2 converged, 1 blocked, 1 error, 1 unreachable',
         'Changes: 1 upload, 1 install, 2 package-install, 1 enable-service, 2 load, 2 unload, 1 uninstall, 1 package-remove',
         'Findings: reboot-due on 1 host, stalled on 1 host, unmanaged on 1 host',
+        'Managers: kpatch on 4 hosts, klp on 1 host',
         'Closes: CVE-2023-4623, CVE-2024-1086, CVE-2024-26581',
       ].join('\n'),
     );
@@ -74,6 +79,7 @@ describe('renderPlanText', () => {
         '',
         'Plan: 10 hosts — 0 to change, 10 converged, 0 blocked, 0 errors, 0 unreachable',
         'No changes.',
+        'Managers: kpatch on 10 hosts',
       ].join('\n'),
     );
     expect(renderPlanText(convergedPlan(11), plainStyle).split('\n')[0]).toBe(
@@ -134,6 +140,9 @@ describe('renderPlanMarkdown', () => {
       ].join('\n'),
     );
     expect(md).toContain('**Closes:** `CVE-2023-4623`, `CVE-2024-1086`, `CVE-2024-26581`');
+    expect(md).toContain('**Managers:** `kpatch` on 4 hosts, `klp` on 1 host');
+    // each host block says its manager and why, as code: the reason may hold a host's words
+    expect(md).toContain('· manager `klp` (`auto: no kpatch utility`)');
     expect(lines[2]).toBe(
       '<sub>kpfleet `0.1.0` · `kpfleet.yml` · --limit `all:!canary` · facts read `2024-05-01T12:00:00.000Z`</sub>',
     );
@@ -158,7 +167,7 @@ describe('renderPlanMarkdown', () => {
       [
         '<summary><code>web1</code> — 6 changes, 1 warning</summary>',
         '',
-        `kernel \`${KERNEL}\` · facts \`sha256:0123456789ab\` · groups \`web\``,
+        `kernel \`${KERNEL}\` · facts \`sha256:0123456789ab\` · groups \`web\` · manager \`kpatch\` (\`auto: kpatch 0.9.9 is installed\`)`,
         '',
         '```diff',
         '+ upload patches/kpatch-cve-2.ko → ~/.kpfleet/stage/00a1b2c3d4e5f607/kpatch-cve-2.ko  # declared loaded by group web',

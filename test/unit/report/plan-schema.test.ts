@@ -24,6 +24,9 @@ function at(value: unknown, ...path: (string | number)[]): Json {
   for (const seg of path) node = (node as Record<string | number, unknown>)[seg];
   return node as Json;
 }
+function byHost(plan: Json, host: string): Json {
+  return (at(plan, 'hosts') as unknown as Json[]).find((h) => h.host === host) as Json;
+}
 function errorsOf(value: unknown): ErrorObject[] {
   return validate(value) ? [] : (validate.errors ?? []);
 }
@@ -41,6 +44,37 @@ describe('plan.schema.json', () => {
     expect(errorsOf(data())).toEqual([]);
     expect(errorsOf(data(convergedPlan(3)))).toEqual([]);
     expect(errorsOf(data(convergedPlan(0)))).toEqual([]);
+  });
+
+  it('requires the manager and its reason of every host whose facts were read', () => {
+    const plan = data();
+    const hosts = at(plan, 'hosts') as unknown as Json[];
+    const byStatus = (status: string) => hosts.find((h) => h.status === status) as Json;
+    expect(byStatus('changes')).toMatchObject({ manager: 'kpatch' });
+    expect(at(plan, 'summary').managers).toEqual({ kpatch: 4, klp: 1 });
+    // a host not read has none
+    expect(byStatus('unreachable').manager).toBeUndefined();
+    expect(errorsOf(plan)).toEqual([]);
+    for (const status of ['changes', 'converged', 'blocked']) {
+      const broken = data();
+      const h = (at(broken, 'hosts') as unknown as Json[]).find((x) => x.status === status) as Json;
+      delete h.manager;
+      delete h.managerReason;
+      expect(errorsOf(broken), status).not.toEqual([]);
+    }
+    const cases: [string, (p: Json) => void][] = [
+      ['an unknown manager', (p) => (byHost(p, 'web1').manager = 'dnf')],
+      ['a manager without its reason', (p) => delete byHost(p, 'web1').managerReason],
+      ['an empty reason', (p) => (byHost(p, 'web1').managerReason = '')],
+      ['a reason without a manager', (p) => (byHost(p, 'lone').managerReason = 'auto')],
+      ['a count for an unknown manager', (p) => (at(p, 'summary').managers = { dnf: 1 })],
+      ['no counts', (p) => delete at(p, 'summary').managers],
+    ];
+    for (const [what, breakIt] of cases) {
+      const broken = data();
+      breakIt(broken);
+      expect(errorsOf(broken), what).not.toEqual([]);
+    }
   });
 
   it('takes the count of uncovered hosts; a plan written before it was counted is still valid', () => {

@@ -41,6 +41,16 @@ describe('status.schema.json', () => {
     expect(errors(c).join('\n')).toMatch(/\/hosts\/1\/cves\/0/);
   });
 
+  it("takes each host's manager and why; refuses an unknown manager", () => {
+    const a = data();
+    const first = a.hosts[0] ?? {};
+    expect(first.manager).toBe('kpatch');
+    expect(first.managerReason).toMatch(/^auto: kpatch /);
+    expect(errors(a)).toEqual([]);
+    a.hosts[0] = { ...first, manager: 'dnf' };
+    expect(errors(a).join('\n')).toMatch(/\/hosts\/0\/manager/);
+  });
+
   it('refuses an unknown key and a covered-until that is not a day', () => {
     const a = data();
     a.extra = 1;

@@ -57,6 +57,20 @@ const installedFacts = (p: Patch, over: Partial<HostFacts> = {}) =>
   facts({ ...loaded(p.module), installed: [inst(fileOf(p))], ...over });
 
 describe('a host’s coverage', () => {
+  it('names the manager its plan named, and why; none for a host not read', () => {
+    const c = cover({ patches: [V1], want: [want('fix-v1', 'loaded')] });
+    expect(c).toMatchObject({
+      manager: 'kpatch',
+      managerReason: 'auto: kpatch 0.9.7 is installed',
+    });
+    const klp = cover({
+      patches: [V1],
+      want: [want('fix-v1', 'loaded')],
+      facts: facts({ kpatch: { installed: false } }),
+    });
+    expect(klp).toMatchObject({ manager: 'klp', managerReason: 'auto: no kpatch utility' });
+  });
+
   it('protected: the declared patch is live and installed; its CVE mitigated until released + support', () => {
     const h = cover({
       patches: [V1, V2],

@@ -1,7 +1,8 @@
 /**
  * When kpfleet will not change a host at all: a live-patch transition is running (checked before
  * anything is planned), no declared patch fits the kernel under `uncovered_kernel: fail`, changes
- * are needed but kpatch is not installed, or loads are needed but the kernel cannot live-patch
+ * are needed but the host's manager cannot make them (a kpatch-patch package under klp; kpatch not
+ * installed), or loads are needed but the kernel cannot live-patch
  * (checked once the changes are known). Each sets the draft's `blocked` with the finding that
  * says why.
  */

@@ -113,6 +113,7 @@ export class MemoryFleet {
       })),
       unmanaged: this.project.unmanaged ?? 'keep',
       uncoveredKernel: 'warn',
+      manager: { choice: 'auto', source: 'default' },
     };
   }
 

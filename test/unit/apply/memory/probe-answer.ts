@@ -2,13 +2,20 @@
  * The facts probe's answer (src/facts/probe.ts) for a host of the model (lab/model.ts):
  * the same named sections, in the same order and line formats, so that src/facts/parse reads
  * it back as the probe's own output (the security section and stack_order from the model's
- * `security` and `stackOrder`). What the model does not know is fixed: the kpatch flavor
+ * `security` and `stackOrder`; the klp store and unit from `klpStore` and `klpBoot`). What the model does not know is fixed: the kpatch flavor
  * (RHEL's `force` prefix, or upstream), os-release, the command line, taint, this boot's id.
  * Patches named in `transition` are shown mid-transition (sysfs transition = 1).
  */
 import { PROBE_VERSION, SECTION_MARK } from '../../../../src/facts/probe.ts';
 import { normalizeModuleName } from '../../../../src/facts/parse/kpatch-list-model.ts';
-import { KPATCH_INSTALL_ROOT, RPM_MODULE_ROOT } from '../../../../src/host-paths.ts';
+import {
+  KLP_STORE_ROOT,
+  KPATCH_INSTALL_ROOT,
+  RPM_MODULE_ROOT,
+} from '../../../../src/host-paths.ts';
+import { klpBootFiles } from '../../../../src/facts/klp-boot.ts';
+
+const BOOT = klpBootFiles();
 import type { ModelFile, ModelHost } from '../../../../lab/model.ts';
 import type { LockdownLevel } from '../../../../src/facts/model.ts';
 
@@ -96,6 +103,24 @@ export function probeAnswer(h: ModelHost, x: ProbeExtras): string {
           ? ['enabled', 'rc=0']
           : ['disabled', 'rc=1']
         : ['not-found', 'rc=4'],
+    ],
+    ['klp-store', sums(KLP_STORE_ROOT, h.klpStore)],
+    [
+      'klp-service',
+      !h.klpBoot.systemctl
+        ? ['rc=127']
+        : h.klpBoot.enabled
+          ? ['enabled', 'rc=0']
+          : ['not-found', 'rc=1'],
+    ],
+    // this kpfleet's own files where the model's unit is current; else, once set up, others
+    [
+      'klp-files',
+      h.klpBoot.current
+        ? [`${BOOT.unit.sha256}  ${BOOT.unit.path}`, `${BOOT.script.sha256}  ${BOOT.script.path}`]
+        : h.klpBoot.enabled
+          ? [`${'f'.repeat(64)}  ${BOOT.unit.path}`]
+          : [],
     ],
     ['packages', [...h.packages].sort()],
     ['load-records', [x.bootId]],
