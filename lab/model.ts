@@ -364,11 +364,14 @@ export function applyChange(
       case 'package-install':
       case 'package-remove':
         throw new ModelError('kpatch-patch packages need the kpatch manager');
+      case 'unload':
+        // `kpf_klp_unload` of a module that is not there is done (§K.4): nothing to remove
+        if (!h.sysfs.has(c.module) && !h.resident.has(c.module)) return;
+        break;
       // the rest as under kpatch: an upload, the unload (disable, rmmod), and an uninstall
       // from kpatch's store where kpatch is there (a host moving away from it)
       case 'upload':
       case 'install':
-      case 'unload':
       case 'uninstall':
         break;
     }

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { dropStashScript, stashPath, stashScript } from '../../../../src/apply/scripts.ts';
 import { normalizeModuleName } from '../../../../src/facts/parse/kpatch-list-model.ts';
 import { STAGING_DIR } from '../../../../src/host-paths.ts';
+import type { ManagerName } from '../../../../src/config-model.ts';
 import type { Change } from '../../../../src/plan/model.ts';
 import { quote } from '../../../../src/transport/shell.ts';
 import type { ExecResult, Held } from '../../../../src/transport/transport.ts';
@@ -55,13 +56,15 @@ export const execResult = (stdout: string, code = 0, stderr = ''): ExecResult =>
 /** What a host expects of one run: its plan's changes, and the commands they bring. */
 export interface RunCommands {
   changes: readonly Change[];
+  /** The host's manager, as its plan names it: the steps (`stepFor`) and stores it uses. */
+  manager: ManagerName;
   run: RunIdentity;
   healthCheck?: string;
   /** Upload destinations (~/.kpfleet/stage/…) and their folders. */
   uploads: string[];
   folders: string[];
   /** The copy kept before each of the plan's uninstalls: its command, what it keeps where. */
-  stash: Map<string, { kernel: string; file: string; path: string }>;
+  stash: Map<string, { kernel: string; file: string; path: string; store: ManagerName }>;
   dropStash: string;
 }
 
@@ -69,19 +72,26 @@ export function runCommands(
   changes: readonly Change[],
   run: RunIdentity,
   healthCheck?: string,
+  manager: ManagerName = 'kpatch',
 ): RunCommands {
   const uploads = changes.flatMap((c) => (c.action === 'upload' ? [c.destination] : []));
-  const stash = new Map<string, { kernel: string; file: string; path: string }>();
+  const stash = new Map<
+    string,
+    { kernel: string; file: string; path: string; store: ManagerName }
+  >();
   for (const c of changes) {
     if (c.action !== 'uninstall') continue;
-    stash.set(stashScript(run.runId, c.kernel, c.file), {
+    const store = c.store ?? 'kpatch';
+    stash.set(stashScript(run.runId, c.kernel, c.file, store), {
       kernel: c.kernel,
       file: c.file,
-      path: stashPath(run.runId, c.kernel, c.file),
+      path: stashPath(run.runId, c.kernel, c.file, store),
+      store,
     });
   }
   return {
     changes,
+    manager,
     run,
     ...(healthCheck !== undefined ? { healthCheck } : {}),
     uploads,
@@ -92,20 +102,30 @@ export function runCommands(
 }
 
 /** What a step's verification prints (src/apply/steps.ts), read from the model after it. */
-export function verifyText(m: ModelHost, transition: ReadonlySet<string>, c: Change): string {
+export function verifyText(
+  m: ModelHost,
+  transition: ReadonlySet<string>,
+  c: Change,
+  manager: ManagerName = 'kpatch',
+): string {
   const packages = m.packages.map((p) => `package ${p}`);
+  const files = (store: ManagerName) => (store === 'klp' ? m.klpStore : m.installed);
   switch (c.action) {
     case 'upload':
       return '';
     case 'install':
       return (
-        m.installed.find((i) => i.kernel === c.kernel && i.file === basename(c.file))?.sha256 ?? ''
+        files(c.store ?? manager).find((i) => i.kernel === c.kernel && i.file === basename(c.file))
+          ?.sha256 ?? ''
       );
     case 'package-install':
       return [...packages, ...m.installed.map((i) => `module ${normalizeModuleName(i.file)}`)].join(
         '\n',
       );
     case 'enable-service':
+      // klp's step prints `enabled` only when its unit is enabled and its files current
+      if (manager === 'klp')
+        return m.klpBoot.enabled && m.klpBoot.current ? 'enabled' : 'is-enabled: disabled';
       return m.service.present ? (m.service.enabled ? 'enabled' : 'disabled') : '';
     case 'load': {
       const s = m.sysfs.get(c.module);
@@ -117,7 +137,9 @@ export function verifyText(m: ModelHost, transition: ReadonlySet<string>, c: Cha
         ...(m.resident.has(c.module) ? ['module'] : []),
       ].join('\n');
     case 'uninstall':
-      return m.installed.some((i) => i.kernel === c.kernel && i.file === c.file) ? 'present' : '';
+      return files(c.store ?? 'kpatch').some((i) => i.kernel === c.kernel && i.file === c.file)
+        ? 'present'
+        : '';
     case 'package-remove':
       return packages.join('\n');
   }

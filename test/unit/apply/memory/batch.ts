@@ -5,6 +5,7 @@
  * be, and the host's gate is applied as the script applies it (`gatePasses`, checked against the
  * shell's own in test/integration/apply/batch.test.ts).
  */
+import type { ManagerName } from '../../../../src/config-model.ts';
 import { batchScript, gatePasses, passingVerify, STEP_MARK } from '../../../../src/apply/batch.ts';
 import type { BatchPart } from '../../../../src/apply/batch.ts';
 import { underStepsLock } from '../../../../src/apply/lock.ts';
@@ -20,6 +21,7 @@ export function recogniseBatch(
   facts: readonly HostFacts[],
   stagings: readonly string[],
   runId: string,
+  manager: ManagerName = 'kpatch',
 ): BatchPart[] | undefined {
   if (!command.startsWith(`printf '\\n%s %s\\n' ${STEP_MARK} 0\n`)) return undefined;
   for (let i = 0; i < changes.length; i++) {
@@ -29,7 +31,11 @@ export function recogniseBatch(
       for (const f of facts) {
         for (const staging of stagings) {
           const parts = run.map((c) => ({
-            sent: underStepsLock(stepFor(c, { facts: f, staging, runId }).script, runId, true),
+            sent: underStepsLock(
+              stepFor(c, { facts: f, staging, runId, manager }).script,
+              runId,
+              true,
+            ),
             passing: passingVerify(c) ?? '',
           }));
           if (batchScript(parts) === command) return parts;

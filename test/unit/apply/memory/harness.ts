@@ -184,7 +184,7 @@ export const percent = (value: number): Amount => ({ kind: 'percent', value });
 export async function apply(fleet: MemoryFleet, plan: Plan, o: RunOptions = {}): Promise<ApplyRun> {
   for (const h of fleet.hosts) {
     const hp = plan.hosts.find((x) => x.host === h.name);
-    await h.expect(hp?.changes ?? [], RUN, o.healthCheck);
+    await h.expect(hp?.changes ?? [], RUN, o.healthCheck, hp?.manager);
   }
   const events: ApplyEvent[] = [];
   const contents = new Map(

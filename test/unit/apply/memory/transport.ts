@@ -50,13 +50,14 @@ import {
   LOCK_LOST_MARK,
   underStepsLock,
 } from '../../../../src/apply/lock.ts';
-import { stashFolder } from '../../../../src/apply/scripts.ts';
+import { stashFolder, storedPath } from '../../../../src/apply/scripts.ts';
+import type { ManagerName } from '../../../../src/config-model.ts';
 import { stepFor, VERIFY_MARK } from '../../../../src/apply/steps.ts';
 import { AppError } from '../../../../src/errors.ts';
 import type { HostFacts } from '../../../../src/facts/model.ts';
 import { parseFacts } from '../../../../src/facts/parse/facts.ts';
 import { PROBE_END, probeScript } from '../../../../src/facts/probe.ts';
-import { installedPath, STAGING_DIR } from '../../../../src/host-paths.ts';
+import { STAGING_DIR } from '../../../../src/host-paths.ts';
 import type { Change } from '../../../../src/plan/model.ts';
 import {
   CommandTimeoutError,
@@ -72,7 +73,13 @@ import type {
   UploadOptions,
 } from '../../../../src/transport/transport.ts';
 import type { ModelHost } from '../../../../lab/model.ts';
-import { applyChange, kpatchInstall, ModelError } from '../../../../lab/model.ts';
+import {
+  applyChange,
+  cloneHost,
+  copyInstall,
+  kpatchInstall,
+  ModelError,
+} from '../../../../lab/model.ts';
 import type { RunCommands, RunIdentity } from './answers.ts';
 import {
   basename,
@@ -211,8 +218,13 @@ export class MemoryHost {
   }
 
   /** The run to come: its plan's changes for this host, who runs it, its health check. */
-  expect(changes: readonly Change[], run: RunIdentity, healthCheck?: string): Promise<void> {
-    this.expected = runCommands(changes, run, healthCheck);
+  expect(
+    changes: readonly Change[],
+    run: RunIdentity,
+    healthCheck?: string,
+    manager: ManagerName = 'kpatch',
+  ): Promise<void> {
+    this.expected = runCommands(changes, run, healthCheck, manager);
     this.served.length = 0;
     this.log.length = 0;
     this.connections = 0;
@@ -349,19 +361,30 @@ export class MemoryHost {
           this.served,
           [STAGING_PATH, ''],
           e.run.runId,
+          e.manager,
         )
       : undefined;
     if (parts !== undefined) return answerBatch(parts, (sent) => this.step(e, sent, true));
     return this.step(e, command, become);
   }
 
-  private keepCopy(k: { kernel: string; file: string; path: string }): ExecResult {
+  private keepCopy(k: {
+    kernel: string;
+    file: string;
+    path: string;
+    store: ManagerName;
+  }): ExecResult {
     this.log.push(`stash ${k.file}`);
     if (this.faults.stashFails === true)
       return ok('', 1, `cp: error writing '${k.path}': No space left on device\n`);
-    const f = this.model.installed.find((i) => i.kernel === k.kernel && i.file === k.file);
+    const files = k.store === 'klp' ? this.model.klpStore : this.model.installed;
+    const f = files.find((i) => i.kernel === k.kernel && i.file === k.file);
     if (!f)
-      return ok('', 1, `cp: cannot stat '${installedPath(k.kernel, k.file)}': No such file\n`);
+      return ok(
+        '',
+        1,
+        `cp: cannot stat '${storedPath(k.kernel, k.file, k.store)}': No such file\n`,
+      );
     this.stash.set(k.path, f.sha256);
     return ok('');
   }
@@ -378,7 +401,7 @@ export class MemoryHost {
    */
   private recognise(e: RunCommands, command: string, become: boolean): StepInfo | undefined {
     const facts = this.served.length ? this.served : [];
-    const rollback = facts.flatMap((f) => rollbackChanges(e.changes, f, e.run.runId));
+    const rollback = facts.flatMap((f) => rollbackChanges(e.changes, f, e.run.runId, e.manager));
     const candidates = [
       ...e.changes.filter((c) => c.action !== 'upload').map((c) => ({ c, rollback: false })),
       ...rollback.map((c) => ({ c, rollback: true })),
@@ -386,7 +409,7 @@ export class MemoryHost {
     for (const { c, rollback: r } of candidates) {
       for (const f of facts) {
         for (const staging of [STAGING_PATH, '']) {
-          const s = stepFor(c, { facts: f, staging, runId: e.run.runId });
+          const s = stepFor(c, { facts: f, staging, runId: e.run.runId, manager: e.manager });
           const sent = s.become ? underStepsLock(s.script, e.run.runId, !r) : s.script;
           if (sent === command && s.become === become)
             return { change: c, rollback: r, host: this };
@@ -423,7 +446,7 @@ export class MemoryHost {
       output = failed;
     } else {
       try {
-        this.run(c);
+        this.run(c, e.manager);
       } catch (err) {
         if (!(err instanceof ModelError)) throw err;
         rc = 1;
@@ -444,7 +467,7 @@ export class MemoryHost {
       });
     }
     return ok(
-      `${output ? `${output}\n` : ''}\n${VERIFY_MARK} ${String(rc)}\n${verifyText(this.model, this.transition, c)}\n`,
+      `${output ? `${output}\n` : ''}\n${VERIFY_MARK} ${String(rc)}\n${verifyText(this.model, this.transition, c, e.manager)}\n`,
     );
   }
 
@@ -459,14 +482,32 @@ export class MemoryHost {
   }
 
   /** The change on the model: an install from this run's copy, else as `applyChange`. */
-  private run(c: Change): void {
+  private run(c: Change, manager: ManagerName): void {
     const m = this.model;
     if (c.action === 'install' && this.stash.has(c.file)) {
-      kpatchInstall(m, c.kernel, this.stash.get(c.file) ?? '', basename(c.file));
+      const store = c.store ?? manager;
+      const sha = this.stash.get(c.file) ?? '';
+      if (store === 'kpatch' && m.kpatchInstalled)
+        kpatchInstall(m, c.kernel, sha, basename(c.file));
+      else copyInstall(m, store, c.kernel, sha, basename(c.file));
       return;
     }
     if (c.action === 'unload') this.transition.delete(c.module);
-    applyChange(m, c, new Map());
+    // the klp loader reverses a stalled transition (docs/klp-behaviour.md §K.3): the kernel
+    // is as before the insmod (a retired patch was never dropped), the module removed
+    const before = { sysfs: cloneHost(m).sysfs, resident: new Map(m.resident) };
+    applyChange(m, c, new Map(), manager);
+    if (
+      manager === 'klp' &&
+      c.action === 'load' &&
+      this.faults.stallLoad?.includes(c.module) === true
+    ) {
+      m.sysfs = before.sysfs;
+      m.resident = before.resident;
+      throw new ModelError(
+        `kpfleet: the transition of ${c.module} has stalled; tasks still unpatched:\nkpfleet: task 4242 (qemu-kvm) has not switched\nkpfleet: transition stalled: ${c.module} was reversed and is not loaded`,
+      );
+    }
     if (c.action === 'load' && this.faults.stallLoad?.includes(c.module) === true)
       this.transition.add(c.module);
   }
