@@ -126,10 +126,30 @@ export function renderFacts(
         );
       }
     }
+    // the klp manager's store (docs/klp-behaviour.md §K.1), marked as such
+    for (const i of f.klp?.store ?? []) {
+      out.push(
+        `  installed  ${i.module}  ${style.dim(`${i.kernel}/${i.file} sha256 ${i.sha256.slice(0, 12)}… (klp store)`)}`,
+      );
+    }
     for (const p of f.packages) out.push(`  package    ${p}`);
     out.push(
       `  kpatch.service: ${f.service.present ? (f.service.enabled ? 'enabled' : f.service.state || 'disabled') : 'absent'}${f.kpatchDisabledAtBoot ? style.yellow('  (kpatch.enable=0 on the kernel command line)') : ''}`,
     );
+    const klpBoot = f.klp?.boot;
+    if (klpBoot !== undefined && (klpBoot.enabled || klpBoot.current || !f.kpatch.installed)) {
+      const state = !klpBoot.systemctl
+        ? style.yellow('no systemctl')
+        : klpBoot.enabled && klpBoot.current
+          ? 'enabled'
+          : klpBoot.enabled
+            ? style.yellow("enabled, but its files are not this kpfleet's")
+            : 'not set up';
+      const off = /(^|\s)kpfleet\.enable=0(\s|$)/.test(f.cmdline)
+        ? style.yellow('  (kpfleet.enable=0 on the kernel command line)')
+        : '';
+      out.push(`  kpfleet-klp.service: ${state}${off}`);
+    }
     const onOff = (b: boolean | undefined): string => (b === undefined ? '?' : b ? 'on' : 'off');
     const refuses = refusesUnsigned(f);
     out.push(

@@ -4,7 +4,7 @@ import type { ManagerSetting } from '../../../src/config-model.ts';
 import type { HostFacts } from '../../../src/facts/model.ts';
 import { factsJson, renderFacts } from '../../../src/report/facts.ts';
 import { colorStyle, plainStyle } from '../../../src/report/style.ts';
-import { facts, live } from '../plan/builders.ts';
+import { facts, KERNEL, klpFacts, klpInst, live } from '../plan/builders.ts';
 
 const one = (f: HostFacts) => [{ host: 'h1', ok: true as const, facts: f, durationMs: 0 }];
 const securityLine = (f: HostFacts): string =>
@@ -95,5 +95,43 @@ describe('renderFacts and factsJson: the manager', () => {
     expect(json).toMatchObject({
       hosts: [{ host: 'h1', manager: { manager: 'klp', reason: 'auto: no kpatch utility' } }],
     });
+  });
+});
+
+describe('renderFacts: the klp manager (docs/klp-behaviour.md)', () => {
+  it('lists the klp store and the state of kpfleet-klp.service on a host without kpatch', () => {
+    const text = renderFacts(
+      one(
+        klpFacts([klpInst('livepatch-a.ko', { sha256: 'ab'.repeat(32) })], {
+          cmdline: 'ro kpfleet.enable=0',
+        }),
+      ),
+      plainStyle,
+    );
+    expect(text).toContain(
+      `  installed  livepatch_a  ${KERNEL}/livepatch-a.ko sha256 abababababab… (klp store)\n`,
+    );
+    expect(text).toContain(
+      '  kpfleet-klp.service: enabled  (kpfleet.enable=0 on the kernel command line)\n',
+    );
+    const stale = renderFacts(one(klpFacts([], {}, { current: false })), plainStyle);
+    expect(stale).toContain(
+      "  kpfleet-klp.service: enabled, but its files are not this kpfleet's\n",
+    );
+    const none = renderFacts(
+      one(klpFacts([], {}, { systemctl: false, enabled: false, current: false, state: '' })),
+      plainStyle,
+    );
+    expect(none).toContain('  kpfleet-klp.service: no systemctl\n');
+  });
+
+  it('says nothing of it on a kpatch host that has none of it', () => {
+    const f = facts({
+      klp: {
+        store: [],
+        boot: { systemctl: true, enabled: false, state: 'not-found', current: false },
+      },
+    });
+    expect(renderFacts(one(f), plainStyle)).not.toContain('kpfleet-klp');
   });
 });
