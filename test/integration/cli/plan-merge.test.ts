@@ -49,7 +49,7 @@ function hostFacts(i: number, shaA: string): HostFacts | undefined {
     case 1:
       return facts({ ...loaded('livepatch_a'), installed: [inst('a.ko', { sha256: shaA })] });
     case 2:
-      return facts({ kpatch: { installed: false } });
+      return facts({ livepatchSupported: false }); // blocked: a load needed, no livepatch
     case 3:
       return undefined; // unreachable
     case 4:
