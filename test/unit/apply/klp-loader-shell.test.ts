@@ -27,6 +27,8 @@ interface Fake {
   onSleep?: string;
   /** writes of this value to any `enabled` are refused: the file keeps its old content */
   refuse?: '0' | '1';
+  /** shell run when the loader prints a line matching this glob (the kernel's work meanwhile) */
+  onSay?: { glob: string; run: string };
 }
 
 function run(fake: Fake, call: string): { status: number | null; out: string } {
@@ -45,7 +47,8 @@ function run(fake: Fake, call: string): { status: number | null; out: string } {
     `rmmod() { :; }\n` +
     `sleep() { ${fake.onSleep ?? ':'}; }\n` +
     // a refused write (EINVAL/EBUSY): the file reads back what it held
-    `echo() { if [ "$#" = 1 ] && [ "$1" = '${fake.refuse ?? 'x'}' ]; then :; else command echo "$@"; fi; }\n` +
+    `echo() { if [ "$#" = 1 ] && [ "$1" = '${fake.refuse ?? 'x'}' ]; then :; else command echo "$@"; fi; ` +
+    `case "$*" in ${fake.onSay?.glob ?? 'kpf-never'}) ${fake.onSay?.run ?? ':'} ;; esac; }\n` +
     `${call}\n`;
   // the refused write still truncates a regular file: keep its old content by restoring it
   const guarded = fake.refuse
@@ -101,5 +104,27 @@ describe('kpf_klp_load under dash (fake sysfs)', () => {
     );
     expect(r.out).toContain('did not take 1');
     expect(r.out).toContain('rc=1');
+  });
+
+  it('does not disable a replacement whose transition completed while the stalled tasks were listed', () => {
+    // a cumulative (atomic-replace) load: the transition is still running after 75 s, and ends
+    // while kpf_tasks walks /proc (thousands of tasks: a real window). The replaced patches are
+    // already gone; writing 0 now is no reversal but a plain disable of the only patch left:
+    // the host ends with neither the old patches nor the new one. The loader must look again
+    // before it writes 0
+    const r = run(
+      {
+        insmod: `mkdir -p "$kpf_lp/livepatch_p" && printf '1\\n' >"$kpf_lp/livepatch_p/enabled" && printf '1\\n' >"$kpf_lp/livepatch_p/transition"`,
+        onSay: {
+          glob: '*has\\ stalled*',
+          run: `printf '0\\n' >"$kpf_lp/livepatch_p/transition"`,
+        },
+        onSleep: `[ "$(cat "$kpf_lp/livepatch_p/enabled" 2>/dev/null)" != 0 ] || rm -rf "$kpf_lp/livepatch_p"`,
+      },
+      `kpf_klp_load livepatch_p /var/lib/kpfleet/klp/k/livepatch-p.ko; command echo "rc=$?"`,
+    );
+    expect(r.out).toContain('has stalled');
+    expect(r.out).not.toContain('reversing the load');
+    expect(r.out).toContain('rc=0');
   });
 });
