@@ -431,4 +431,14 @@ describe('review (issue 21): a saved klp plan cannot name another file or module
     const bad = { ...hp, changes: [...hp.changes, extra] };
     expect(klpCheck(bad).length).toBeGreaterThan(0);
   });
+
+  it('refuses a klp boot unit that is not kpfleet-klp.service', () => {
+    // the klp step writes kpfleet-klp.service whatever the plan says: a plan naming another unit
+    // shows a reviewer something kpfleet does not do
+    const hp = klpPlan();
+    const i = hp.changes.findIndex((c) => c.action === 'enable-service');
+    expect(i).toBeGreaterThanOrEqual(0);
+    const bad = edit(hp, i, { unit: 'sshd.service' });
+    expect(klpCheck(bad).map((p) => p.field)).toContain('unit');
+  });
 });
