@@ -238,6 +238,13 @@ describe('parseFacts: the klp manager sections (docs/klp-behaviour.md §K.1, §K
     expect(read({ 'klp-service': 'disabled\nrc=1' }).klp?.boot.enabled).toBe(false);
   });
 
+  it('review (issue 21): a unit enabled for this boot only (enabled-runtime) is not a boot mechanism', () => {
+    // `systemctl enable --runtime` links it under /run: gone at the next boot, so nothing loads
+    // then; the planner must plan enable-service (whose own check wants `enabled`), and the
+    // move phase must not remove the other store's copy on the strength of it
+    expect(read({ 'klp-service': 'enabled-runtime\nrc=0' }).klp?.boot.enabled).toBe(false);
+  });
+
   it('a probe without the sections has no klp facts; a path outside the store is refused', () => {
     const r = parseFacts(probeOutput(base));
     expect(r.ok && r.facts.klp).toBeUndefined();

@@ -183,3 +183,27 @@ describe('moving a host between managers (§K.6)', () => {
     );
   });
 });
+
+describe('review (issue 21): the klp name rule (§K.1) is what the boot script and crash guard key on', () => {
+  it('a file patch whose file name does not follow its module is installed under one that does, or blocked', () => {
+    // kpfleet.yml: module livepatch_a, file fix-a-v2.ko. The boot script loads it as fix_a_v2 and
+    // looks for loading/fix_a_v2, while apply's crash-guard record is loading/livepatch_a: a host
+    // that went down while apply loaded it would load it again at the next boot
+    const a = { ...filePatch('a', { file: 'fix-a-v2.ko' }), module: 'livepatch_a' };
+    const hp = plan({
+      patches: [a],
+      want: [want('a', 'loaded')],
+      facts: klpFacts([], {}, { enabled: false, current: false, state: 'not-found' }),
+      manager: 'klp',
+    });
+    const stored = hp.changes.flatMap((c) =>
+      c.action === 'load' && c.file !== undefined
+        ? [c.file.slice(c.file.lastIndexOf('/') + 1)]
+        : [],
+    );
+    expect(
+      hp.status === 'blocked' ||
+        stored.every((f) => f === 'livepatch_a.ko' || f === 'livepatch-a.ko'),
+    ).toBe(true);
+  });
+});

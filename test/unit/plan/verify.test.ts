@@ -387,3 +387,58 @@ describe("an upload's signature", () => {
     );
   });
 });
+
+describe('review (issue 21): a saved klp plan cannot name another file or module', () => {
+  const STORE = `/var/lib/kpfleet/klp/${KERNEL}`;
+  const klpPlan = (): HostPlan =>
+    plan({
+      patches: ALL,
+      want: [want('cve-1', 'loaded')],
+      facts: facts({ kpatch: { installed: false } }),
+      manager: 'klp',
+    });
+  const klpCheck = (hp: HostPlan): PlanProblem[] =>
+    verifyHostPlan(
+      hp,
+      desired([want('cve-1', 'loaded')], { manager: { choice: 'klp', source: 'test' } }),
+      catalogue(...ALL),
+    );
+
+  it('the genuine klp plan passes', () => {
+    const hp = klpPlan();
+    expect(hp.manager).toBe('klp');
+    expect(klpCheck(hp)).toEqual([]);
+  });
+
+  it("refuses a load of a declared patch from another module's file in the store", () => {
+    const hp = klpPlan();
+    const i = hp.changes.findIndex((c) => c.action === 'load');
+    // livepatch-hotfix.ko is in the catalogue but not declared for this host
+    const bad = edit(hp, i, { file: `${STORE}/livepatch-hotfix.ko` });
+    expect(klpCheck(bad).map((p) => p.field)).toContain('file');
+  });
+
+  it("refuses an uninstall from kpatch's store that names a declared patch but another module", () => {
+    const hp = klpPlan();
+    const extra: Change = {
+      action: 'uninstall',
+      patch: 'cve-1',
+      module: 'livepatch_unmanaged',
+      kernel: KERNEL,
+      file: 'livepatch-unmanaged.ko',
+      reason: 'edited',
+    };
+    const bad = { ...hp, changes: [...hp.changes, extra] };
+    expect(klpCheck(bad).length).toBeGreaterThan(0);
+  });
+
+  it('refuses a klp boot unit that is not kpfleet-klp.service', () => {
+    // the klp step writes kpfleet-klp.service whatever the plan says: a plan naming another unit
+    // shows a reviewer something kpfleet does not do
+    const hp = klpPlan();
+    const i = hp.changes.findIndex((c) => c.action === 'enable-service');
+    expect(i).toBeGreaterThanOrEqual(0);
+    const bad = edit(hp, i, { unit: 'sshd.service' });
+    expect(klpCheck(bad).map((p) => p.field)).toContain('unit');
+  });
+});
