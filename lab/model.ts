@@ -341,7 +341,9 @@ export function applyChange(
   if (c.action === 'install' && (c.store ?? manager) === 'klp') {
     const sha = h.staged.get(c.file);
     if (sha === undefined) throw new ModelError(`${c.file} doesn't exist`);
-    copyInstall(h, 'klp', c.kernel, sha, basename(c.file));
+    if (moduleOf(h, sha).name !== c.module)
+      throw new ModelError(`${c.file} is the module ${moduleOf(h, sha).name}, not ${c.module}`);
+    copyInstall(h, 'klp', c.kernel, sha, `${c.module}.ko`);
     return;
   }
   if (

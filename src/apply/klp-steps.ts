@@ -71,14 +71,18 @@ export function copyInstall(c: InstallChange, host: StepHost, store: ManagerName
   assertKernelRelease(c.kernel);
   const file = resolveStaged(c.file, host.staging);
   assertRemotePath(file);
-  const name = basename(file);
+  assertModuleName(c.module);
+  // the klp store names a module `<module>.ko` (§K.1); kpatch's keeps the file's own name
+  const name = store === 'klp' ? `${c.module}.ko` : basename(file);
   assertFileName(name);
   const { root, dir } = storeFolders(store, c.kernel);
   const target = `${dir}/${name}`;
   const temp = `${dir}/.${name}.new`;
-  const [f, k] = [quote(file), quote(c.kernel)];
+  const [f, k, m] = [quote(file), quote(c.kernel), quote(c.module)];
   const check =
     `kpf_ok=1; if command -v modinfo >/dev/null 2>&1; then ` +
+    // the name the kernel will give it: the one sysfs, the crash guard and the boot script use
+    `kpf_nm=$(modinfo -F name -- ${f} 2>/dev/null); if [ -n "$kpf_nm" ] && [ "$kpf_nm" != ${m} ]; then echo "kpfleet: "${f}" is the module $kpf_nm, not "${m}; kpf_ok=0; fi; ` +
     `kpf_vm=$(modinfo -F vermagic -- ${f} 2>/dev/null); kpf_vm=\${kpf_vm%% *}; ` +
     `if [ "$kpf_vm" != ${k} ]; then echo "kpfleet: "${f}" is built for \${kpf_vm:-an unknown kernel}, not "${k}; kpf_ok=0; fi; ` +
     `if [ "$(modinfo -F livepatch -- ${f} 2>/dev/null)" != Y ]; then echo "kpfleet: "${f}" is not a livepatch module (its modinfo has no livepatch=Y)"; kpf_ok=0; fi; ` +

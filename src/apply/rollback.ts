@@ -57,7 +57,11 @@ export function rollbackChanges(
           action: 'uninstall',
           module: c.module,
           kernel: c.kernel,
-          file: c.file.slice(c.file.lastIndexOf('/') + 1),
+          // where the install put it: the klp store names it `<module>.ko` (§K.1)
+          file:
+            (c.store ?? manager) === 'klp'
+              ? `${c.module}.ko`
+              : c.file.slice(c.file.lastIndexOf('/') + 1),
           ...((c.store ?? manager) === 'klp' ? { store: 'klp' as const } : {}),
           reason,
         });

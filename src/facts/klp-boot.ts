@@ -68,12 +68,16 @@ kpf_tasks() {
   [ "$kpf_n" != 0 ] || echo "kpfleet: (no task could be read as holding it up)"
 }
 # write $2 to M's enabled; read back, since a shell's echo does not say why a write failed:
-# another patch in transition (EBUSY) is tried again, as insmod is
+# another patch in transition (EBUSY) is tried again, as insmod is. The folder gone is success
+# only for a 0 (a completed disable removes it); for a 1 it means the patch is gone
 kpf_set() {
   kpf_i=1
   while :; do
-    echo "$2" >"$kpf_lp/$1/enabled" 2>/dev/null
-    [ -d "$kpf_lp/$1" ] || return 0
+    echo "$2" 2>/dev/null >"$kpf_lp/$1/enabled"
+    if [ ! -d "$kpf_lp/$1" ]; then
+      [ "$2" = 0 ] && return 0
+      echo "kpfleet: $1 left $kpf_lp before it could be enabled again"; return 1
+    fi
     [ "$(kpf_rd "$kpf_lp/$1/enabled")" != "$2" ] || return 0
     [ "$kpf_i" -lt ${KLP_WAITS.busyTries} ] || { echo "kpfleet: could not write $2 to $kpf_lp/$1/enabled"; return 1; }
     echo "kpfleet: $kpf_lp/$1/enabled did not take $2 (another patch in transition?): trying again in ${KLP_WAITS.busyPause} seconds"
@@ -97,6 +101,12 @@ kpf_gone() {
     [ "$kpf_i" -lt ${KLP_WAITS.refcnt} ] || { echo "kpfleet: $1 is still in $kpf_lp"; return 1; }
     sleep 1; kpf_i=$((kpf_i + 1))
   done
+}
+# the end of a load: M in sysfs and enabled (insmod of a file whose in-kernel name is not M, or
+# a patch that left sysfs, is a failure, whatever came before)
+kpf_enabled() {
+  [ -d "$kpf_lp/$1" ] && [ "$(kpf_rd "$kpf_lp/$1/enabled")" = 1 ] && return 0
+  echo "kpfleet: $1 is not enabled in $kpf_lp after its load"; return 1
 }
 kpf_klp_load() {
   if [ -d "$kpf_lp/$1" ]; then
@@ -124,9 +134,17 @@ kpf_klp_load() {
     done
     [ -z "$kpf_o" ] || printf '%s\\n' "$kpf_o"
   fi
-  kpf_wait "$1" && return 0
+  if kpf_wait "$1"; then
+    kpf_enabled "$1"; return
+  fi
   echo "kpfleet: the transition of $1 has stalled; tasks still unpatched:"
   kpf_tasks 1
+  # the transition may have ended while the tasks were listed: reversing it now would be a
+  # plain disable of the patch, and of what it replaced, which is already retired
+  if kpf_settled "$1"; then
+    echo "kpfleet: the transition of $1 completed after all"
+    kpf_enabled "$1"; return
+  fi
   echo "kpfleet: reversing the load of $1"
   if kpf_set "$1" 0 && kpf_wait "$1"; then
     kpf_gone "$1" && kpf_rmmod "$1"
@@ -146,10 +164,10 @@ kpf_klp_unload() {
       echo "kpfleet: the transition of $1 has stalled; tasks still patched:"
       kpf_tasks 0
       echo "kpfleet: re-enabling $1 (reversing the unload)"
-      if kpf_set "$1" 1 && kpf_wait "$1"; then
+      if kpf_set "$1" 1 && kpf_wait "$1" && kpf_enabled "$1"; then
         echo "kpfleet: transition stalled: the unload of $1 was reversed; it stays enabled"
       else
-        echo "kpfleet: transition stalled: the reversal of $1 stalled too; it is still in transition"
+        echo "kpfleet: transition stalled: the unload of $1 could not be reversed (above)"
       fi
       return 1
     fi
@@ -168,6 +186,8 @@ ConditionKernelCommandLine=!kpatch.enable=0
 ConditionKernelCommandLine=!kpfleet.enable=0
 Before=network-pre.target
 Wants=network-pre.target
+# one transition at a time: where kpatch.service also loads patches, after it
+After=kpatch.service
 
 [Service]
 Type=oneshot
@@ -189,11 +209,13 @@ export const KLP_BOOT_TEXT = `#!/bin/sh
 # Written by kpfleet: loads the live patches kpfleet installed for the running kernel, from
 # ${KLP_STORE_ROOT}/<kernel release>/, at boot (${KLP_UNIT}). A new version replaces it.
 ${KLP_FUNCTIONS}
+set -f
 for kpf_a in $(cat /proc/cmdline 2>/dev/null); do
   case $kpf_a in kpatch.enable=0 | kpfleet.enable=0)
     echo "kpfleet: $kpf_a is on the kernel command line: no live patch is loaded"; exit 0 ;;
   esac
 done
+set +f
 kpf_boot=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)
 kpf_rec=${LOAD_RECORD_DIR}
 kpf_rc=0
@@ -211,7 +233,8 @@ for kpf_f in ${KLP_STORE_ROOT}/"$(uname -r)"/*.ko; do
     kpf_rc=1; continue
   fi
   kpf_klp_load "$kpf_m" "$kpf_f" || kpf_rc=1
-  rm -f -- "$kpf_rec/$kpf_m"
+  # gone for good: a record left by a later crash would name this patch as the suspect
+  rm -f -- "$kpf_rec/$kpf_m" && sync
 done
 exit $kpf_rc
 `;

@@ -7,7 +7,13 @@
 import { kernelMatches } from '../config/kernel-match.ts';
 import type { ManagerName, Patch } from '../config-model.ts';
 import type { HostDesired } from '../desired/resolve.ts';
-import { installFolder, klpStoreFolder, rpmModuleFolder, STAGING_DIR } from '../host-paths.ts';
+import {
+  installFolder,
+  KLP_UNIT,
+  klpStoreFolder,
+  rpmModuleFolder,
+  STAGING_DIR,
+} from '../host-paths.ts';
 import { isBareFileName } from '../util/names.ts';
 import { basename } from '../util/text.ts';
 import type { Change } from './model.ts';
@@ -80,6 +86,8 @@ export interface Order {
   uploaded: Set<string>;
   loaded: Set<string>;
   installLater: (patch: string, kernel: string) => boolean;
+  /** This plan installs `patch` for `kernel`, before or after this change. */
+  installs: (patch: string, kernel: string) => boolean;
 }
 
 export type Bad = (field: string, message: string) => void;
@@ -195,7 +203,7 @@ export function checkChange(c: Change, o: Order, r: HostRules, bad: Bad): void {
       if (![...r.declared.values()].some((d) => d.state !== 'absent'))
         bad('action', 'nothing is declared loaded or installed for this host');
       // kpatch.service under kpatch, kpfleet's own unit under klp (§K.2)
-      if ((c.unit === undefined) !== (o.manager === 'kpatch'))
+      if (c.unit !== (o.manager === 'klp' ? KLP_UNIT : undefined))
         bad(
           'unit',
           `${shown(c.unit ?? 'kpatch.service')} is not the ${o.manager} manager's boot unit`,
@@ -216,7 +224,15 @@ export function checkChange(c: Change, o: Order, r: HostRules, bad: Bad): void {
       } else {
         // from the manager's store (docs/klp-behaviour.md §K.1), never from anywhere else
         const dir = `${(o.manager === 'klp' ? klpStoreFolder : installFolder)(r.kernel ?? '')}/`;
-        if (c.file === undefined || !c.file.startsWith(dir) || !isKoFile(c.file.slice(dir.length)))
+        if (o.manager === 'klp') {
+          // the klp store holds a module as `<module>.ko` and nothing else (§K.1)
+          const want = `${dir}${p.module}.ko`;
+          if (c.file !== want) bad('file', `${shown(c.file)} is not ${want}`);
+        } else if (
+          c.file === undefined ||
+          !c.file.startsWith(dir) ||
+          !isKoFile(c.file.slice(dir.length))
+        )
           bad('file', `${shown(c.file)} is not a module installed in ${dir}`);
       }
       const allowed = new Set(retiredBy(p, r.patches).map((q) => q.module));
@@ -239,9 +255,19 @@ export function checkChange(c: Change, o: Order, r: HostRules, bad: Bad): void {
       // or its copy in the other manager's store, once its own holds it (a move, §K.6: the
       // plan made under the lock, from the host's facts, must then be this very plan)
       const p = c.patch !== undefined ? r.declared.get(c.patch) : undefined;
-      if (p && p.state !== 'absent' && (c.store ?? 'kpatch') !== o.manager) return;
+      if (p && p.state !== 'absent' && (c.store ?? 'kpatch') !== o.manager) {
+        // only that patch's own copy: by its module, or by its file's name
+        const src = p.p.source;
+        if (c.module !== p.p.module && !(src.kind === 'file' && c.file === basename(src.path)))
+          bad('module', `${shown(c.module)} (${shown(c.file)}) is not ${p.p.name}'s module`);
+        return;
+      }
       if (p && p.state !== 'absent') {
-        if (!o.installLater(p.p.name, c.kernel))
+        // kpatch: before the install (kpatch install refuses a file of the same name); klp: a
+        // copy under another name, after the install that puts `<module>.ko` in place (§K.7)
+        const installs =
+          o.manager === 'klp' ? o.installs(p.p.name, c.kernel) : o.installLater(p.p.name, c.kernel);
+        if (!installs)
           bad(
             'patch',
             `${p.p.name} is declared ${p.state}; its file is uninstalled only to install the declared one, which this plan does not do`,

@@ -81,6 +81,7 @@ export function verifyHostPlan(
     uploaded: new Set(),
     loaded: new Set(),
     installLater: () => false,
+    installs: (patch, kernel) => lastInstall.has(`${patch}\0${kernel}`),
   };
   hp.changes.forEach((c, i) => {
     const bad = (field: string, message: string) =>

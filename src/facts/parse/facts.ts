@@ -172,7 +172,9 @@ function readKlp(sections: Sections): KlpFacts {
     store: readInstalled(sections.get('klp-store') ?? '', `${KLP_STORE_ROOT}/`),
     boot: {
       systemctl: service.rc !== 127,
-      enabled: service.rc === 0 && /^(enabled|enabled-runtime|static|alias)$/.test(state),
+      // only `enabled` lasts: `enabled-runtime` is gone at the next boot, and the unit is
+      // neither static nor an alias
+      enabled: service.rc === 0 && state === 'enabled',
       state,
       current:
         files.get(want.unit.path) === want.unit.sha256 &&

@@ -4,7 +4,8 @@
  * guard, signatures) stays in the shared phases; they read the store, its paths and the boot
  * mechanism from here. Pure.
  */
-import type { ManagerName } from '../../config-model.ts';
+import type { ManagerName, Patch } from '../../config-model.ts';
+import { basename } from '../../util/text.ts';
 import type { ResolvedManager } from '../../facts/manager.ts';
 import type { HostFacts, InstalledModule } from '../../facts/model.ts';
 import {
@@ -28,6 +29,12 @@ export interface PlanManager {
   foreign: readonly InstalledModule[];
   storeFolder: (kernel: string) => string;
   storePath: (kernel: string, file: string) => string;
+  /**
+   * The file name a declared file patch has in the store: kpatch's, the source's own (kpatch
+   * names modules by it, §1.3); klp's, `<module>.ko`, the name its boot script and crash guard
+   * key on (§K.1), whatever the source file is called.
+   */
+  storeFile: (p: Patch) => string;
 }
 
 /** The store an installed file is in: the klp manager's by its path, else kpatch's. */
@@ -46,6 +53,7 @@ export function planManager(resolved: ResolvedManager, facts: HostFacts): PlanMa
         foreign: facts.installed,
         storeFolder: klpStoreFolder,
         storePath: klpStorePath,
+        storeFile: (p) => `${p.module}.ko`,
       }
     : {
         name,
@@ -54,5 +62,6 @@ export function planManager(resolved: ResolvedManager, facts: HostFacts): PlanMa
         foreign: klpStore,
         storeFolder: installFolder,
         storePath: installedPath,
+        storeFile: (p) => (p.source.kind === 'file' ? basename(p.source.path) : `${p.module}.ko`),
       };
 }

@@ -81,7 +81,7 @@ const load = (m: string, replacesModules: string[] = []): LoadChange => ({
   action: 'load',
   patch: m,
   module: `livepatch_${m}`,
-  file: `${STORE}/livepatch-${m}.ko`,
+  file: `${STORE}/livepatch_${m}.ko`,
   replacesModules,
   reenable: false,
   cves: [],
@@ -122,7 +122,7 @@ describe('the klp manager on a host without kpatch', () => {
     ).toMatchObject({ ok: true });
     const l = await run(load('a'));
     expect(l).toMatchObject({ ok: true });
-    expect(l.out).toContain(`kpfleet: loading ${STORE}/livepatch-a.ko`);
+    expect(l.out).toContain(`kpfleet: loading ${STORE}/livepatch_a.ko`);
     const f = await facts();
     expect(f.kpatch.installed).toBe(false);
     expect(f.klp?.store.map((i) => [i.module, i.sha256])).toEqual([['livepatch_a', a]]);
@@ -143,7 +143,7 @@ describe('the klp manager on a host without kpatch', () => {
     const x = await run(install('x', await sha('/tmp/build/livepatch-x.ko')));
     expect(x.ok).toBe(false);
     expect(x.out).toContain('is built for 6.1.0-99-amd64, not 6.1.0-56-amd64');
-    expect((await ssh(`ls ${STORE}`)).stdout).toBe('livepatch-a.ko\n');
+    expect((await ssh(`ls ${STORE}`)).stdout).toBe('livepatch_a.ko\n');
   });
 
   it('a reboot loads the store through kpfleet-klp.service (the sim runs the unit as systemd would)', async () => {
@@ -170,7 +170,7 @@ describe('the klp manager on a host without kpatch', () => {
         action: 'uninstall',
         module: 'livepatch_a',
         kernel: K,
-        file: 'livepatch-a.ko',
+        file: 'livepatch_a.ko',
         store: 'klp',
         reason: 't',
       }),

@@ -31,7 +31,7 @@ describe('apply under the klp manager', () => {
     expect([...r.by.values()].map((x) => x.outcome)).toEqual(['changed', 'changed']);
     expect(steps(fleet, r, 'h002')).toEqual(['upload', 'install', 'enable-service', 'load']);
     const klp = fleet.host('h002').model;
-    expect(klp.klpStore.map((f) => f.file)).toEqual(['livepatch-a.ko']);
+    expect(klp.klpStore.map((f) => f.file)).toEqual(['livepatch_a.ko']);
     expect(klp.installed).toEqual([]);
     expect(bootSet(klp)).toEqual(new Set(['livepatch_a']));
     expect(fleet.host('h001').model.installed.map((f) => f.file)).toEqual(['livepatch-a.ko']);
@@ -84,7 +84,7 @@ describe('apply under the klp manager', () => {
     const m = fleet.host('h001').model;
     expect([...m.sysfs.keys()]).toEqual(['livepatch_b']);
     expect([...m.resident.keys()]).toEqual(['livepatch_b']);
-    expect(m.klpStore.map((f) => f.file)).toEqual(['livepatch-b.ko']);
+    expect(m.klpStore.map((f) => f.file)).toEqual(['livepatch_b.ko']);
   });
 
   it('moving a loaded kpatch host to klp: no unload or load, the patch in a boot set throughout', async () => {

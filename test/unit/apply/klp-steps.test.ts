@@ -65,7 +65,7 @@ describe('stepFor under klp', () => {
     expect(s).toContain('modinfo -F vermagic');
     expect(s).toContain('modinfo -F livepatch');
     expect(s).toContain(
-      `mv -f -- /var/lib/kpfleet/klp/${K}/.livepatch-p.ko.new /var/lib/kpfleet/klp/${K}/livepatch-p.ko`,
+      `mv -f -- /var/lib/kpfleet/klp/${K}/.livepatch_p.ko.new /var/lib/kpfleet/klp/${K}/livepatch_p.ko`,
     );
     expect(s).toContain('/home/deploy/.kpfleet/stage/0123456789abcdef/livepatch-p.ko');
     // one judge for both managers: the installed file's sha256, and the folder named by store

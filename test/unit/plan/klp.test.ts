@@ -38,14 +38,14 @@ describe('planHost under the klp manager', () => {
     expect(hp.status).toBe('changes');
     expect(actions(hp.changes)).toEqual(['upload', 'install', 'enable-service', 'load']);
     expect(hp.changes[2]).toMatchObject({ unit: 'kpfleet-klp.service' });
-    expect(hp.changes[3]).toMatchObject({ module: 'livepatch_a', file: `${STORE}/livepatch-a.ko` });
+    expect(hp.changes[3]).toMatchObject({ module: 'livepatch_a', file: `${STORE}/livepatch_a.ko` });
   });
 
   it('loaded and in the store, the unit current: converged', () => {
     const hp = plan({
       patches: [a],
       want: [want('a', 'loaded')],
-      facts: klpFacts([klpInst('livepatch-a.ko', { sha256: shaOf(a) })], loaded('livepatch_a')),
+      facts: klpFacts([klpInst('livepatch_a.ko', { sha256: shaOf(a) })], loaded('livepatch_a')),
       manager: 'klp',
     });
     expect(hp.status).toBe('converged');
@@ -57,7 +57,7 @@ describe('planHost under the klp manager', () => {
         patches: [a],
         want: [want('a', 'loaded')],
         facts: klpFacts(
-          [klpInst('livepatch-a.ko', { sha256: shaOf(a) })],
+          [klpInst('livepatch_a.ko', { sha256: shaOf(a) })],
           loaded('livepatch_a'),
           boot,
         ),
@@ -111,7 +111,7 @@ describe('planHost under the klp manager', () => {
     const hp = plan({
       patches: [a],
       want: [want('a', 'loaded')],
-      facts: klpFacts([klpInst('livepatch-a.ko', { sha256: shaOf(a) })], {
+      facts: klpFacts([klpInst('livepatch_a.ko', { sha256: shaOf(a) })], {
         modules: [mod('livepatch_a', 0)],
       }),
       manager: 'klp',
@@ -124,7 +124,7 @@ describe('planHost under the klp manager', () => {
     const hp = plan({
       patches: [a],
       want: [want('a', 'absent')],
-      facts: klpFacts([klpInst('livepatch-a.ko', { sha256: shaOf(a) })], loaded('livepatch_a')),
+      facts: klpFacts([klpInst('livepatch_a.ko', { sha256: shaOf(a) })], loaded('livepatch_a')),
       manager: 'klp',
     });
     expect(actions(hp.changes)).toEqual(['unload', 'uninstall:klp']);
@@ -157,7 +157,7 @@ describe('moving a host between managers (§K.6)', () => {
       facts: facts({
         ...loaded('livepatch_a'),
         klp: {
-          store: [klpInst('livepatch-a.ko', { sha256: shaOf(a) })],
+          store: [klpInst('livepatch_a.ko', { sha256: shaOf(a) })],
           boot: { systemctl: true, enabled: true, state: 'enabled', current: true },
         },
       }),
@@ -171,7 +171,7 @@ describe('moving a host between managers (§K.6)', () => {
       patches: [a],
       want: [want('a', 'loaded')],
       facts: klpFacts(
-        [klpInst('livepatch-a.ko', { sha256: shaOf(a) })],
+        [klpInst('livepatch_a.ko', { sha256: shaOf(a) })],
         { ...loaded('livepatch_a'), installed: [inst('livepatch-a.ko', { sha256: shaOf(a) })] },
         { systemctl: false, enabled: false, current: false, state: '' },
       ),

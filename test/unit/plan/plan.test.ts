@@ -1013,7 +1013,7 @@ describe('planHost: uncovered kernels, blocked hosts', () => {
     });
     expect(p).toMatchObject({ status: 'changes', manager: 'klp', managerReason: source });
     expect(p.changes.find((c) => c.action === 'load')).toMatchObject({
-      file: `/var/lib/kpfleet/klp/${KERNEL}/${CVE_FILE}`,
+      file: `/var/lib/kpfleet/klp/${KERNEL}/${CVE_MOD}.ko`,
     });
   });
 
@@ -1036,7 +1036,7 @@ describe('planHost: uncovered kernels, blocked hosts', () => {
     const p = plan({
       patches: [CVE],
       want: [want(CVE.name, 'loaded')],
-      facts: klpFacts([klpInst(CVE_FILE)], loaded(CVE_MOD)),
+      facts: klpFacts([klpInst(`${CVE_MOD}.ko`, { sha256: shaOf(CVE) })], loaded(CVE_MOD)),
     });
     expect(p).toMatchObject({
       status: 'converged',

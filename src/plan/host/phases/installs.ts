@@ -6,12 +6,13 @@
  * installed with dnf/yum, or its own copy installed again if someone uninstalled it.
  */
 import type { Patch, PatchSource } from '../../../config-model.ts';
+import type { InstalledModule } from '../../../facts/model.ts';
 import { installFolder, STAGING_DIR } from '../../../host-paths.ts';
 import { basename } from '../../../util/text.ts';
 import { compareVersions } from '../../../util/version.ts';
 import { postLoads, sameName } from '../../packages.ts';
 import { byGroups, installedPackageOf, storedOf, isEnabled, type HostContext } from '../context.ts';
-import type { Draft } from '../draft.ts';
+import { planUninstall, type Draft } from '../draft.ts';
 
 type FileSource = Extract<PatchSource, { kind: 'file' }>;
 
@@ -54,25 +55,45 @@ function ensureInstalled(ctx: HostContext, draft: Draft, t: Target): void {
 function ensureFileInstalled(ctx: HostContext, draft: Draft, t: Target, src: FileSource): void {
   const { p, kernel, why } = t;
   const file = basename(src.path);
+  const stored = ctx.manager.storeFile(p);
   const sha = src.sha256;
   const here = ctx.manager.store.filter(
-    (i) => i.kernel === kernel && (i.file === file || i.module === p.module || i.sha256 === sha),
+    (i) => i.kernel === kernel && (i.file === stored || i.module === p.module || i.sha256 === sha),
   );
-  if (here.some((i) => i.sha256 === sha)) return;
+  // kpatch's store: the declared content under any name; klp's: under `<module>.ko` only, the
+  // name its boot script and crash guard know it by (§K.1)
+  const good = (i: InstalledModule) =>
+    i.sha256 === sha && (ctx.manager.name === 'kpatch' || i.file === stored);
+  if (here.some(good)) return;
   for (const stale of here) {
     draft.findings.push({
       kind: 'checksum',
       severity: 'warning',
       patch: p.name,
       module: p.module,
-      message: `${stale.path} differs from ${src.written} (sha256 ${stale.sha256.slice(0, 12)}…, declared ${sha.slice(0, 12)}…): it is installed again`,
+      message:
+        stale.sha256 === sha
+          ? `${stale.path} is ${src.written}, but the klp manager keeps it as ${stored}: it is installed again under that name`
+          : `${stale.path} differs from ${src.written} (sha256 ${stale.sha256.slice(0, 12)}…, declared ${sha.slice(0, 12)}…): it is installed again`,
     });
+    if (ctx.manager.name === 'klp') {
+      // the klp install replaces `<module>.ko` in one rename; a copy under another name goes
+      // once the declared one is in place (a removal, after the install): the patch is in the
+      // boot set at every step (§K.7)
+      if (stale.file !== stored)
+        planUninstall(
+          draft,
+          stale,
+          `not the name the klp manager keeps ${p.module} under; ${stored} replaces it`,
+          { patch: p.name },
+        );
+      continue;
+    }
     draft.reinstallRemovals.push({
       action: 'uninstall',
       module: stale.module,
       kernel,
       file: stale.file,
-      ...(ctx.manager.name === 'klp' ? { store: 'klp' as const } : {}),
       patch: p.name,
       reason: `the installed copy is not the declared file (sha256 differs); replaced by ${file}`,
     });

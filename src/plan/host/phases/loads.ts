@@ -89,6 +89,9 @@ function planLoad(ctx: HostContext, draft: Draft, d: Declared, retired: Patch[])
 function installedFileFor(ctx: HostContext, p: Patch): string | undefined {
   const src = p.source;
   if (src.kind !== 'file') return undefined;
+  // klp: always `<module>.ko` (§K.1); kpatch: where the content is, under any name
+  if (ctx.manager.name === 'klp')
+    return ctx.manager.storePath(ctx.kernel, ctx.manager.storeFile(p));
   return (
     ctx.manager.store.find((x) => x.kernel === ctx.kernel && x.sha256 === src.sha256)?.path ??
     ctx.manager.storePath(ctx.kernel, basename(src.path))

@@ -113,11 +113,12 @@ export function verifyText(
   switch (c.action) {
     case 'upload':
       return '';
-    case 'install':
-      return (
-        files(c.store ?? manager).find((i) => i.kernel === c.kernel && i.file === basename(c.file))
-          ?.sha256 ?? ''
-      );
+    case 'install': {
+      // the klp store names a module `<module>.ko` (docs/klp-behaviour.md §K.1)
+      const store = c.store ?? manager;
+      const name = store === 'klp' ? `${c.module}.ko` : basename(c.file);
+      return files(store).find((i) => i.kernel === c.kernel && i.file === name)?.sha256 ?? '';
+    }
     case 'package-install':
       return [...packages, ...m.installed.map((i) => `module ${normalizeModuleName(i.file)}`)].join(
         '\n',

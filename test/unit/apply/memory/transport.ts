@@ -489,7 +489,8 @@ export class MemoryHost {
       const sha = this.stash.get(c.file) ?? '';
       if (store === 'kpatch' && m.kpatchInstalled)
         kpatchInstall(m, c.kernel, sha, basename(c.file));
-      else copyInstall(m, store, c.kernel, sha, basename(c.file));
+      else
+        copyInstall(m, store, c.kernel, sha, store === 'klp' ? `${c.module}.ko` : basename(c.file));
       return;
     }
     if (c.action === 'unload') this.transition.delete(c.module);
