@@ -3,6 +3,7 @@ import type { ManagerSetting } from '../config-model.ts';
 import type { HostFactsResult } from '../facts/gather.ts';
 import { DEFAULT_MANAGER, managerWords, resolveManager } from '../facts/manager.ts';
 import type { HostFacts } from '../facts/model.ts';
+import { KLP_UNIT } from '../host-paths.ts';
 import { refusesUnsigned } from '../facts/security.ts';
 import type { Finding } from '../plan/model.ts';
 import { PROSE_KEYS, oneLine, safeData, safeText } from './safe-text.ts';
@@ -37,6 +38,22 @@ export function factsManagerWords(
   return auto.manager === resolved.manager
     ? own
     : `${own}; auto would choose ${managerWords(auto)}`;
+}
+
+/**
+ * kpfleet-klp.service as the planner judges it (docs/klp-behaviour.md §K.2), on a host where the
+ * klp manager is or may be at work: one without kpatch, or with something in its klp store or
+ * its unit; undefined on a kpatch host that has none of it.
+ */
+function klpUnitWords(f: HostFacts): string | undefined {
+  const k = f.klp;
+  if (k === undefined) return undefined;
+  const b = k.boot;
+  if (f.kpatch.installed && k.store.length === 0 && !b.enabled && !b.current) return undefined;
+  if (!b.systemctl) return 'no systemctl (nothing loads the klp store at boot)';
+  if (b.enabled)
+    return b.current ? 'enabled' : "enabled, but its unit or boot script is not this kpfleet's";
+  return b.current ? b.state || 'disabled' : 'not set up';
 }
 
 export function factsJson(
@@ -119,10 +136,15 @@ export function renderFacts(
         `  leftover   ${m.name}  ${style.dim(`refcnt ${String(m.refcnt ?? '?')} (replaced; still in memory)`)}`,
       );
     }
-    for (const list of [f.installed, f.rpmInstalled]) {
+    const stores = [
+      { list: f.installed, where: '' },
+      { list: f.rpmInstalled, where: '' },
+      { list: f.klp?.store ?? [], where: ' (klp store)' },
+    ];
+    for (const { list, where } of stores) {
       for (const i of list) {
         out.push(
-          `  installed  ${i.module}  ${style.dim(`${i.kernel}/${i.file} sha256 ${i.sha256.slice(0, 12)}…`)}`,
+          `  installed  ${i.module}  ${style.dim(`${i.kernel}/${i.file} sha256 ${i.sha256.slice(0, 12)}…${where}`)}`,
         );
       }
     }
@@ -130,6 +152,8 @@ export function renderFacts(
     out.push(
       `  kpatch.service: ${f.service.present ? (f.service.enabled ? 'enabled' : f.service.state || 'disabled') : 'absent'}${f.kpatchDisabledAtBoot ? style.yellow('  (kpatch.enable=0 on the kernel command line)') : ''}`,
     );
+    const unit = klpUnitWords(f);
+    if (unit !== undefined) out.push(`  ${KLP_UNIT}: ${unit}`);
     const onOff = (b: boolean | undefined): string => (b === undefined ? '?' : b ? 'on' : 'off');
     const refuses = refusesUnsigned(f);
     out.push(

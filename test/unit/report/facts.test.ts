@@ -1,10 +1,13 @@
-/** `kpfleet facts` shows probe v4's facts: lockdown, sig_enforce, Secure Boot and stack_order. */
+/**
+ * `kpfleet facts` shows probe v4's facts: lockdown, sig_enforce, Secure Boot and stack_order; and
+ * the klp manager's store and boot unit.
+ */
 import { describe, expect, it } from 'vitest';
 import type { ManagerSetting } from '../../../src/config-model.ts';
 import type { HostFacts } from '../../../src/facts/model.ts';
 import { factsJson, renderFacts } from '../../../src/report/facts.ts';
 import { colorStyle, plainStyle } from '../../../src/report/style.ts';
-import { facts, live } from '../plan/builders.ts';
+import { facts, inst, klpFacts, klpInst, live } from '../plan/builders.ts';
 
 const one = (f: HostFacts) => [{ host: 'h1', ok: true as const, facts: f, durationMs: 0 }];
 const securityLine = (f: HostFacts): string =>
@@ -95,5 +98,59 @@ describe('renderFacts and factsJson: the manager', () => {
     expect(json).toMatchObject({
       hosts: [{ host: 'h1', manager: { manager: 'klp', reason: 'auto: no kpatch utility' } }],
     });
+  });
+});
+
+describe('renderFacts: the klp manager', () => {
+  const K = '5.14.0-362.8.1.el9_3.x86_64';
+  const lines = (f: HostFacts): string[] =>
+    renderFacts(one(f), plainStyle)
+      .split('\n')
+      .filter((l) => /^ {2}(installed|kpfleet-klp|kpatch\.service)/.test(l));
+
+  it('a klp host: the modules of its klp store, and kpfleet-klp.service', () => {
+    const f = klpFacts([klpInst('livepatch-a.ko', { sha256: 'ab'.repeat(32) })]);
+    expect(lines(f)).toEqual([
+      `  installed  livepatch_a  ${K}/livepatch-a.ko sha256 abababababab… (klp store)`,
+      '  kpatch.service: absent',
+      '  kpfleet-klp.service: enabled',
+    ]);
+  });
+
+  it("the unit as the plan judges it: disabled, not this kpfleet's, or no systemctl", () => {
+    const unit = (boot: Parameters<typeof klpFacts>[2]): string | undefined =>
+      lines(klpFacts([klpInst('livepatch-a.ko')], {}, boot)).find((l) =>
+        l.startsWith('  kpfleet-klp'),
+      );
+    expect(unit({ enabled: false, state: 'disabled' })).toBe('  kpfleet-klp.service: disabled');
+    expect(unit({ current: false })).toBe(
+      "  kpfleet-klp.service: enabled, but its unit or boot script is not this kpfleet's",
+    );
+    expect(unit({ systemctl: false, enabled: false, state: '' })).toBe(
+      '  kpfleet-klp.service: no systemctl (nothing loads the klp store at boot)',
+    );
+  });
+
+  it('a host moving from kpatch shows both stores; a kpatch host without klp state, no unit line', () => {
+    const moving = facts({
+      installed: [inst('livepatch-a.ko', { sha256: 'cd'.repeat(32) })],
+      klp: {
+        store: [klpInst('livepatch-a.ko', { sha256: 'cd'.repeat(32) })],
+        boot: { systemctl: true, enabled: true, state: 'enabled', current: true },
+      },
+    });
+    expect(lines(moving)).toEqual([
+      `  installed  livepatch_a  ${K}/livepatch-a.ko sha256 cdcdcdcdcdcd…`,
+      `  installed  livepatch_a  ${K}/livepatch-a.ko sha256 cdcdcdcdcdcd… (klp store)`,
+      '  kpatch.service: enabled',
+      '  kpfleet-klp.service: enabled',
+    ]);
+    const plain = facts({
+      klp: {
+        store: [],
+        boot: { systemctl: true, enabled: false, state: 'not-found', current: false },
+      },
+    });
+    expect(lines(plain)).toEqual(['  kpatch.service: enabled']);
   });
 });
