@@ -9,7 +9,8 @@
 # this folder (test/fleet: the simulator) as /run/kpsim-fleet.
 # HOST_DIR/root is the host's simulator root (lab/SPEC.md): its sys/kernel, sys/module, sys/firmware,
 # var/lib/kpatch, var/lib/kpsim, usr/lib/kpatch (not on a host without kpatch: there they are
-# hidden), etc/systemd/system, usr/lib/systemd/system, proc/cmdline, proc/sys/kernel/tainted and
+# hidden), etc/systemd/system, usr/lib/systemd/system, lib/modules (its installed kernels, not this
+# machine's), proc/cmdline, proc/sys/kernel/tainted and
 # proc/sys/kernel/random/boot_id are
 # bound over the real paths, HOST_DIR/bin (the host's commands: kpatch, uname, dnf, ...) over
 # /usr/local/bin and its uname over /usr/bin/uname, and HOST_DIR/sudoers.d (if present) over
@@ -70,7 +71,7 @@ kpatch_host=1
 grep -qx 'KPATCH_INSTALLED=0' "$root/var/lib/kpsim/profile" 2>/dev/null && kpatch_host=0
 mkdir -p "$root/sys/kernel" "$root/sys/module" "$root/sys/firmware" "$root/var/lib/kpsim" \
   "$root/proc/sys/kernel" "$root/tmp" "$root/var/tmp" "$root/var/lib/kpfleet" \
-  "$root/home" "$root/etc/systemd/system" "$root/usr/lib/systemd/system"
+  "$root/home" "$root/etc/systemd/system" "$root/usr/lib/systemd/system" "$root/lib/modules"
 [ "$kpatch_host" = 0 ] || mkdir -p "$root/var/lib/kpatch" "$root/usr/lib/kpatch"
 chmod 1777 "$root/tmp" "$root/var/tmp"
 [ -e "$root/proc/cmdline" ] || echo "BOOT_IMAGE=(hd0,gpt2)/vmlinuz ro quiet" >"$root/proc/cmdline"
@@ -85,6 +86,7 @@ binds=( # SRC DST pairs
   "$root/var/lib/kpsim" /var/lib/kpsim
   "$root/etc/systemd/system" /etc/systemd/system
   "$root/usr/lib/systemd/system" /usr/lib/systemd/system
+  "$root/lib/modules" /lib/modules
   "$root/proc/cmdline" /proc/cmdline
   "$root/proc/sys/kernel/tainted" /proc/sys/kernel/tainted
   "$root/proc/sys/kernel/random/boot_id" /proc/sys/kernel/random/boot_id

@@ -44,7 +44,16 @@ export interface ProjectSpec {
   /** Lines under `rollout:`; none: no rollout section. */
   rollout?: string[];
   patches: PatchEntry[];
-  groups: Record<string, { loaded?: string[]; installed?: string[]; absent?: string[] }>;
+  groups: Record<
+    string,
+    {
+      loaded?: string[];
+      installed?: string[];
+      absent?: string[];
+      /** The group's `manager` (docs/config.md "Managers"). */
+      manager?: 'kpatch' | 'klp' | 'auto';
+    }
+  >;
 }
 
 /** The patch most tests declare: CVE-2024-1086's fix for the rhel9 kernel, a `.ko` in patches/. */
@@ -103,6 +112,7 @@ export function projectYaml(dir: string, spec: ProjectSpec): string {
       const names = want[kind];
       if (names) lines.push(`    ${kind}: ${list(names)}`);
     }
+    if (want.manager !== undefined) lines.push(`    manager: ${want.manager}`);
   }
   return [...lines, ''].join('\n');
 }

@@ -112,8 +112,8 @@ describe('the klp manager on a host without kpatch', () => {
   it('install, the boot unit, load: each judged as apply judges it; the probe reads them back', async () => {
     const a = await sha('/tmp/build/livepatch-a.ko');
     expect(await run(install('a', a))).toMatchObject({ ok: true });
-    expect((await ssh(`stat -c %a ${STORE}/livepatch-a.ko; ls -a ${STORE}`)).stdout).toBe(
-      '644\n.\n..\nlivepatch-a.ko\n',
+    expect((await ssh(`stat -c %a ${STORE}/livepatch_a.ko; ls -a ${STORE}`)).stdout).toBe(
+      '644\n.\n..\nlivepatch_a.ko\n',
     );
     const before = await facts();
     expect(before.klp?.boot).toMatchObject({ enabled: false, current: false });

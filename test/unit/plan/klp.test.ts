@@ -148,6 +148,11 @@ describe('moving a host between managers (§K.6)', () => {
     expect(actions(hp.changes)).toEqual(['upload', 'install', 'enable-service', 'uninstall']);
     expect(hp.changes[3]).toMatchObject({ file: 'livepatch-a.ko', kernel: KERNEL });
     expect(hp.changes[3]).not.toHaveProperty('store'); // kpatch's store
+    // the install says why: the patch is installed, in the other manager's store (a reboot would
+    // still load it from there), not "loaded but not installed"
+    expect(hp.changes[1]?.reason).toBe(
+      `declared loaded by group web; the host's manager is klp, and /var/lib/kpatch/${KERNEL}/livepatch-a.ko is the kpatch manager's copy`,
+    );
   });
 
   it('klp → kpatch: the klp copy goes once kpatch holds it', () => {

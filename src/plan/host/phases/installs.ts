@@ -11,7 +11,15 @@ import { installFolder, STAGING_DIR } from '../../../host-paths.ts';
 import { basename } from '../../../util/text.ts';
 import { compareVersions } from '../../../util/version.ts';
 import { postLoads, sameName } from '../../packages.ts';
-import { byGroups, installedPackageOf, storedOf, isEnabled, type HostContext } from '../context.ts';
+import {
+  byGroups,
+  holds,
+  installedPackageOf,
+  storedOf,
+  isEnabled,
+  type HostContext,
+} from '../context.ts';
+import { storeOf } from '../manager.ts';
 import { planUninstall, type Draft } from '../draft.ts';
 
 type FileSource = Extract<PatchSource, { kind: 'file' }>;
@@ -21,12 +29,19 @@ export function installs(ctx: HostContext, draft: Draft): void {
   // Installed for the running kernel (declared loaded or installed, fitting the kernel).
   for (const d of ctx.fitting) {
     // "loaded but not installed" only when no copy at all is installed (a stale copy is a
-    // checksum finding)
-    const loadedNow = isEnabled(ctx, d.p.module) && !storedOf(ctx, d.p).some((i) => i.kernel === K);
+    // checksum finding), in neither store: a host moving between managers still has the other
+    // manager's copy, which a reboot would load (§K.6)
+    const own = storedOf(ctx, d.p).some((i) => i.kernel === K);
+    const other = own
+      ? undefined
+      : ctx.manager.foreign.find((i) => i.kernel === K && holds(d.p, i));
+    const declared = `declared ${d.state}${byGroups(d.groups)}`;
     const why =
-      d.state === 'loaded' && loadedNow
-        ? `loaded but not installed: it would be lost at reboot (declared loaded${byGroups(d.groups)})`
-        : `declared ${d.state}${byGroups(d.groups)}`;
+      other !== undefined
+        ? `${declared}; the host's manager is ${ctx.manager.name}, and ${other.path} is the ${storeOf(other)} manager's copy`
+        : d.state === 'loaded' && isEnabled(ctx, d.p.module) && !own
+          ? `loaded but not installed: it would be lost at reboot (${declared})`
+          : declared;
     ensureInstalled(ctx, draft, { p: d.p, kernel: K, why });
   }
   // Declared for a newer kernel that is installed on the host: installed for it, not loaded.
