@@ -10,13 +10,12 @@
  * `stop()`, `process.on('exit')` and SIGINT/SIGTERM/SIGHUP kill the group; and a record under
  * CACHE/run lets a later boot kill what a dead run left behind.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import {
   appendFileSync,
   closeSync,
   constants,
-  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -485,7 +484,8 @@ export async function bootVm(opts: BootOptions): Promise<Vm> {
 
   const dir = mkdtempSync(join(tmpdir(), 'kpfleet-vm-'));
   const disk = join(dir, 'disk.img');
-  copyFileSync(l.disk, disk);
+  // sparse, as the template is: most of the disk is free space (copyFileSync writes every block)
+  execFileSync('cp', ['--sparse=always', l.disk, disk]);
   const log = resolve(opts.log ?? join(dir, 'serial.log'));
   const knownHosts = join(dir, 'known_hosts');
   const qmpSocket = join(dir, 'qmp.sock');
