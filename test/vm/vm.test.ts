@@ -7,8 +7,9 @@
  * checks the effect over SSH: validate → plan → apply → the patched /proc output → plan empty →
  * the cumulative successor replaces the first without a moment unpatched → absent restores the
  * original → a module built for another kernel is refused and the host keeps its patches → the
- * VM reboots and kpatch.service, run by systemd at boot, loads the installed patch again → a patch
- * applied just before a hard reset (QMP system_reset, no flush) is loaded at boot.
+ * VM reboots and kpatch.service, run by systemd at boot, loads the installed patch again → booted
+ * with kpatch.enable=0, the unit is skipped → a patch applied just before a hard reset (QMP
+ * system_reset, no flush) is loaded at boot.
  */
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -222,6 +223,20 @@ it('the VM reboots and kpatch.service, run by systemd, loads the installed patch
   );
   const p = await kpfleet(['plan', '--detailed-exitcode']);
   expect(p.code, p.stdout + p.stderr).toBe(0);
+}, 180_000);
+
+it('booted with kpatch.enable=0, systemd skips kpatch.service and the installed patch stays unloaded (§4.2)', async () => {
+  await vm.reboot({ kernelArgs: ['kpatch.enable=0'] });
+  expect(await cmdline()).toMatch(/(^| )kpatch\.enable=0( |$)/);
+  const show = async (p: string): Promise<string> =>
+    (await vm.ssh(`systemctl show --value -p ${p} kpatch.service`)).stdout.trim();
+  expect(await show('ConditionResult')).toBe('no');
+  expect(await show('ActiveState')).toBe('inactive');
+  expect(await sysfs('kpfleet_lp_version')).toBe('');
+  expect(await version()).not.toContain('kpfleet-livepatched');
+  // still installed: the next boot (the hard reset below, without the switch) loads it
+  const ls = await vm.ssh(`ls /var/lib/kpatch/${abi}/`);
+  expect(ls.stdout.trim()).toBe(PATCHES.version);
 }, 180_000);
 
 it('an installed patch survives a hard reset right after apply: loaded at boot, plan empty (issue 15 §2)', async () => {
