@@ -47,6 +47,8 @@ export default defineConfig({
           include: ['test/vm/**/*.test.ts'],
           testTimeout: 300_000,
           hookTimeout: 300_000,
+          // one VM at a time: each test file boots its own (TCG on a shared 2-core machine)
+          fileParallelism: false,
         },
       },
     ],

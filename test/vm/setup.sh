@@ -2,13 +2,15 @@
 # test/vm/setup.sh [CACHE_DIR] — builds (and caches) what `npm run test:vm` boots (SPEC.md):
 #   CACHE/kernel/<abi>/vmlinuz       Debian 12's stock kernel, the ABI linux-image-amd64 points at now
 #   CACHE/kernel/<abi>/vmlinux       the same, decompressed (QEMU boots it through PVH: faster)
-#   CACHE/initramfs.cpio.gz          busybox + dash + coreutils + flock + kmod + sudo + sshd + test/vm/kpatch
-#   CACHE/disk.img                   the template of the persistent /var/lib (ext4, 64 MiB)
+#   CACHE/initramfs.cpio.gz          busybox + the virtio/ext4 drivers + /init: mounts /dev/vda, switch_root
+#   CACHE/disk-kpatch.img            the root file system (ext4): systemd, dbus, sshd, sudo, dash, coreutils,
+#                                    flock, kmod, busybox, test/vm/kpatch and kpatch.service (enabled)
+#   CACHE/disk-klp.img               the same root without kpatch: no utility, no unit, no /var/lib/kpatch
 #   CACHE/keys/                      the VM's ssh host key and the tests' client key (never committed)
 #   CACHE/modules/<abi>/*.ko, ABIS   test/vm/modules/build.sh output for this ABI and the previous one
 #   CACHE/ABI                        the running kernel's release
 # Idempotent: each piece is rebuilt only when what it is made of changed.
-# Needs root for apt-get (packages are installed only when missing) and for the initramfs' owners.
+# Needs root for apt-get (packages are installed only when missing) and for the images' owners.
 set -euo pipefail
 export LC_ALL=C
 
@@ -75,6 +77,7 @@ done
 [[ -n "$PREV_ABI" ]] || die "no linux-headers package for an ABI before $ABI"
 
 ensure_packages qemu-system-x86 busybox-static cpio gzip xz-utils e2fsprogs openssh-server openssh-client \
+	systemd systemd-sysv dbus-daemon dbus-system-bus-common \
 	sudo kmod dash coreutils grep sed util-linux gcc make \
 	linux-headers-amd64 "linux-headers-$ABI" "linux-headers-$PREV_ABI"
 
@@ -166,23 +169,33 @@ mkdir -p -m 700 "$K"
 [[ -f $K/client_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -C kpfleet-vm-client -f "$K/client_ed25519"
 chmod 600 "$K/ssh_host_ed25519_key" "$K/client_ed25519"
 
-# ---- the initramfs --------------------------------------------------------------------------
-# Rebuilt when any input changed: this script, the kpatch script, the rootfs files, the kernel,
-# the keys, or the host packages whose binaries it copies.
-HOST_PKGS=(busybox-static dash coreutils grep sed util-linux kmod sudo openssh-server libc6 libpam0g libpam-modules)
+# ---- the root file system (two disk templates) and the initramfs ---------------------------------
+# Rebuilt when any input changed: this script, the kpatch script and unit, the rootfs and
+# initramfs files, the kernel, the keys, or the host packages whose files they copy.
+HOST_PKGS=(busybox-static dash coreutils grep sed util-linux kmod sudo openssh-server libc6 libpam0g libpam-modules
+	systemd systemd-sysv libsystemd-shared libsystemd0 dbus-daemon dbus-bin dbus-system-bus-common e2fsprogs)
+IMAGES=("$CACHE/initramfs.cpio.gz" "$CACHE/disk-kpatch.img" "$CACHE/disk-klp.img")
 stamp=$(
 	{
-		cat "$HERE/setup.sh" "$HERE/kpatch" "$KDIR/package" "$KDIR/modules.load" "$K/ssh_host_ed25519_key.pub" "$K/client_ed25519.pub"
-		(cd "$HERE/rootfs" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
+		cat "$HERE/setup.sh" "$HERE/kpatch" "$HERE/kpatch.service" "$KDIR/package" "$KDIR/modules.load" \
+			"$K/ssh_host_ed25519_key.pub" "$K/client_ed25519.pub"
+		(cd "$HERE" && find rootfs initramfs -type f -print0 | sort -z | xargs -0 sha256sum)
 		dpkg-query -W "${HOST_PKGS[@]}"
 	} | sha256sum | cut -d' ' -f1
 )
-if [[ "$(cat "$CACHE/initramfs.stamp" 2>/dev/null)" != "$stamp" || ! -f "$CACHE/initramfs.cpio.gz" ]]; then
-	say "initramfs for $ABI"
-	S=$CACHE/.initramfs-staging
+images_current() {
+	local f
+	[[ "$(cat "$CACHE/image.stamp" 2>/dev/null)" == "$stamp" ]] || return 1
+	for f in "${IMAGES[@]}"; do [[ -f "$f" ]] || return 1; done
+}
+# what older versions of this script left (the initramfs was the root, the disk only /var/lib)
+rm -f "$CACHE/disk.img" "$CACHE/disk.stamp" "$CACHE/initramfs.stamp"
+if ! images_current; then
+	# ---- the root tree, both flavours: merged-/usr Debian 12, systemd as /sbin/init
+	say "root file system for $ABI"
+	S=$CACHE/.root-staging
 	rm -rf "$S"
 	mkdir -p "$S"/{usr/bin,usr/sbin,usr/lib,usr/lib64,etc,proc,sys,dev,run,tmp,root,home/kpfleet/.ssh,var/lib,var/log,mnt}
-	# Debian 12 is merged-/usr
 	ln -s usr/bin "$S/bin"
 	ln -s usr/sbin "$S/sbin"
 	ln -s usr/lib "$S/lib"
@@ -219,25 +232,67 @@ if [[ "$(cat "$CACHE/initramfs.stamp" 2>/dev/null)" != "$stamp" || ! -f "$CACHE/
 	put /usr/lib/x86_64-linux-gnu/security/pam_permit.so
 	# OpenSSH's sshd (internal-sftp is built in)
 	put /usr/sbin/sshd
+	# systemd 252 (this machine's package): PID 1, its shutdown, journald, systemctl, journalctl;
+	# systemd-sysv's links (/sbin/init, reboot, poweroff, halt, shutdown). No udev: the initramfs
+	# mounted the root, and the VM has no device to wait for.
+	for f in systemd systemd-shutdown systemd-journald; do put "/lib/systemd/$f" "/usr/lib/systemd/$f"; done
+	put /usr/bin/systemctl
+	put /usr/bin/journalctl
+	ln -s ../lib/systemd/systemd "$S/usr/sbin/init"
+	for t in reboot poweroff halt shutdown; do ln -s ../bin/systemctl "$S/usr/sbin/$t"; done
+	# the D-Bus system bus, as on every Debian 12 with systemd: `systemctl is-enabled` and the
+	# other queries of a user who is not root go through it
+	put /usr/bin/dbus-daemon
+	mkdir -p "$S/usr/share/dbus-1/system.d" "$S/etc/dbus-1/system.d"
+	cp /usr/share/dbus-1/system.conf "$S/usr/share/dbus-1/"
+	cp /usr/share/dbus-1/system.d/org.freedesktop.systemd1.conf "$S/usr/share/dbus-1/system.d/"
 	# shared libraries of all of the above
 	while read -r lib; do
 		[[ -e "$S$lib" ]] || put "$lib"
 	done < <(for e in "${ELFS[@]}"; do ldd "$e" 2>/dev/null || true; done |
 		sed -n 's/.*=> \(\/[^ ]*\) (0x.*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) (0x.*/\1/p' | sort -u)
-	# busybox for everything else (init, mount, ip, …); never over a real tool
+	# busybox for everything else (mount, ip, hostname…); never over a real tool
 	put /bin/busybox /usr/bin/busybox
 	while read -r a; do
 		[[ -e "$S/$a" || -L "$S/$a" || "$a" == linuxrc ]] && continue
 		mkdir -p "$S/$(dirname "$a")"
 		ln -s /usr/bin/busybox "$S/$a"
 	done < <(/bin/busybox --list-full)
-	# the kernel modules for the QEMU devices, in load order
+	# the units: Debian's own files for the targets, journald and D-Bus; the VM's sshd and network
+	# (rootfs/usr/lib/systemd/system). multi-user.target is the default.
+	U=$S/usr/lib/systemd/system
+	mkdir -p "$U" "$S/etc/systemd/system"
+	for u in basic.target sysinit.target sockets.target timers.target paths.target slices.target \
+		local-fs-pre.target local-fs.target swap.target network-pre.target network.target \
+		network-online.target multi-user.target emergency.target rescue.target shutdown.target \
+		umount.target final.target reboot.target poweroff.target halt.target \
+		systemd-reboot.service systemd-poweroff.service systemd-halt.service \
+		systemd-journald.service systemd-journald.socket systemd-journald-dev-log.socket systemd-journald-audit.socket \
+		dbus.service dbus.socket; do
+		cp "/lib/systemd/system/$u" "$U/"
+	done
+	ln -s reboot.target "$U/ctrl-alt-del.target"
+	ln -s multi-user.target "$U/default.target"
+	wants() { # unit in target's .wants folder, as `systemctl enable` (or the package) links it
+		mkdir -p "$S/$1/$2.wants"
+		ln -s "/lib/systemd/system/$3" "$S/$1/$2.wants/$3"
+	}
+	wants usr/lib/systemd/system sysinit.target systemd-journald.service
+	wants usr/lib/systemd/system sockets.target systemd-journald.socket
+	wants usr/lib/systemd/system sockets.target systemd-journald-dev-log.socket
+	wants usr/lib/systemd/system sockets.target systemd-journald-audit.socket
+	wants usr/lib/systemd/system sockets.target dbus.socket
+	wants usr/lib/systemd/system multi-user.target dbus.service
+	# the kernel modules for the QEMU devices (the initramfs loaded them): /lib/modules lists the
+	# one installed kernel
 	cp -a "$KDIR/lib" "$S/usr/"
-	mkdir -p "$S/etc/kpfleet-vm"
-	cp "$KDIR/modules.load" "$S/etc/kpfleet-vm/modules"
 	# configuration
 	cp -a "$HERE/rootfs/." "$S/"
-	chmod 755 "$S/init" "$S/etc/kpfleet-vm/shutdown"
+	wants etc/systemd/system multi-user.target ssh.service
+	ln -s /lib/systemd/system/ssh.service "$S/etc/systemd/system/sshd.service"
+	wants etc/systemd/system multi-user.target kpfleet-vm-network.service
+	# one machine id for every VM of this cache: a boot is never a first boot (no presets run)
+	printf '%s\n' "${stamp:0:32}" >"$S/etc/machine-id"
 	chmod 640 "$S/etc/shadow"
 	chmod 440 "$S/etc/sudoers" "$S/etc/sudoers.d/kpfleet"
 	chmod 750 "$S/etc/sudoers.d"
@@ -246,26 +301,51 @@ if [[ "$(cat "$CACHE/initramfs.stamp" 2>/dev/null)" != "$stamp" || ! -f "$CACHE/
 	install -m 600 "$K/client_ed25519.pub" "$S/home/kpfleet/.ssh/authorized_keys"
 	chmod 700 "$S/home/kpfleet/.ssh"
 	chmod 755 "$S/home/kpfleet"
+	chown -R 1000:1000 "$S/home/kpfleet"
 	chmod 1777 "$S/tmp"
-	# the kpatch utility of this project
+	ln -s ../run "$S/var/run"
+	ln -s ../run/lock "$S/var/lock"
+
+	# ---- the disk templates: ext4 as on the hosts of issue 15 (journal, delayed allocation: what
+	# is not synced is lost in a crash). klp: no kpatch at all; kpatch: test/vm/kpatch and
+	# kpatch.service, enabled.
+	mib=$(($(du -sm "$S" | cut -f1) + 128))
+	mkdisk() {
+		rm -f "$CACHE/$1.tmp"
+		mke2fs -q -F -t ext4 -T default -L kpfleet-root -E root_owner=0:0 -d "$S" "$CACHE/$1.tmp" "${mib}M" >&2
+		mv "$CACHE/$1.tmp" "$CACHE/$1"
+		say "$1: ${mib} MiB ext4, $(du -m "$CACHE/$1" | cut -f1) MiB used"
+	}
+	mkdisk disk-klp.img
 	install -m 755 "$HERE/kpatch" "$S/usr/sbin/kpatch"
-	# everything root's; /init gives kpfleet its home at boot
-	(cd "$S" && find . -mindepth 1 -print0 | sort -z | cpio --null -o -H newc -R 0:0 --quiet) |
+	install -m 644 "$HERE/kpatch.service" "$U/kpatch.service"
+	wants etc/systemd/system multi-user.target kpatch.service
+	mkdisk disk-kpatch.img
+	say "root tree: $(du -sh "$S" | cut -f1)"
+	rm -rf "$S"
+
+	# ---- the initramfs: busybox, the drivers, /init (mount /dev/vda, switch_root to systemd)
+	I=$CACHE/.initramfs-staging
+	rm -rf "$I"
+	mkdir -p "$I"/{usr/bin,usr/sbin,usr/lib,etc/kpfleet-vm,proc,sys,dev,newroot}
+	ln -s usr/bin "$I/bin"
+	ln -s usr/sbin "$I/sbin"
+	ln -s usr/lib "$I/lib"
+	cp /bin/busybox "$I/usr/bin/busybox"
+	while read -r a; do
+		[[ -e "$I/$a" || -L "$I/$a" || "$a" == linuxrc ]] && continue
+		mkdir -p "$I/$(dirname "$a")"
+		ln -s /usr/bin/busybox "$I/$a"
+	done < <(/bin/busybox --list-full)
+	cp -a "$KDIR/lib" "$I/usr/"
+	cp "$KDIR/modules.load" "$I/etc/kpfleet-vm/modules"
+	install -m 755 "$HERE/initramfs/init" "$I/init"
+	(cd "$I" && find . -mindepth 1 -print0 | sort -z | cpio --null -o -H newc -R 0:0 --quiet) |
 		gzip -6 >"$CACHE/initramfs.cpio.gz.tmp"
 	mv "$CACHE/initramfs.cpio.gz.tmp" "$CACHE/initramfs.cpio.gz"
-	say "initramfs: $(du -sh "$S" | cut -f1) → $(du -h "$CACHE/initramfs.cpio.gz" | cut -f1)"
-	rm -rf "$S"
-	printf '%s\n' "$stamp" >"$CACHE/initramfs.stamp"
-fi
-
-# ---- the persistent disk's template -------------------------------------------------------------
-# ext4 as on the hosts of issue 15 (journal, delayed allocation: what is not synced is lost)
-if [[ ! -f "$CACHE/disk.img" || "$(cat "$CACHE/disk.stamp" 2>/dev/null)" != ext4 ]]; then
-	say "disk.img: 64 MiB ext4 for /var/lib"
-	rm -f "$CACHE/disk.img.tmp"
-	mke2fs -q -F -t ext4 -L kpfleet-var -E root_owner=0:0 "$CACHE/disk.img.tmp" 64M
-	mv "$CACHE/disk.img.tmp" "$CACHE/disk.img"
-	echo ext4 >"$CACHE/disk.stamp"
+	say "initramfs: $(du -sh "$I" | cut -f1) → $(du -h "$CACHE/initramfs.cpio.gz" | cut -f1)"
+	rm -rf "$I"
+	printf '%s\n' "$stamp" >"$CACHE/image.stamp"
 fi
 
 # ---- the livepatch modules (test/vm/modules) ------------------------------------------------

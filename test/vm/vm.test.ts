@@ -1,13 +1,15 @@
 /**
  * Issue 7: kpfleet live-patches a real Linux kernel. A stock Debian 12 kernel boots under QEMU
- * (test/vm/vm.ts), with sshd, sudo, kmod and our kpatch-compatible script; livepatch modules
+ * (test/vm/vm.ts) with systemd as init, the `kpatch` flavour of the root disk: sshd, sudo, kmod,
+ * our kpatch-compatible script and upstream's kpatch.service, enabled; livepatch modules
  * written in this project (test/vm/modules) are built against Debian's headers for exactly that
  * kernel. Everything below goes through the kpfleet CLI (the built one, as a user runs it) and
  * checks the effect over SSH: validate → plan → apply → the patched /proc output → plan empty →
  * the cumulative successor replaces the first without a moment unpatched → absent restores the
  * original → a module built for another kernel is refused and the host keeps its patches → the
- * VM reboots and the installed patch is loaded again → a patch applied just before a hard reset
- * (QMP system_reset, no flush) is loaded at boot.
+ * VM reboots and kpatch.service, run by systemd at boot, loads the installed patch again → booted
+ * with kpatch.enable=0, the unit is skipped → a patch applied just before a hard reset (QMP
+ * system_reset, no flush) is loaded at boot.
  */
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -81,6 +83,17 @@ function project(file: string, groups: string[], patches: string[]): void {
 
 const cmdline = async (): Promise<string> => (await vm.ssh('cat /proc/cmdline')).stdout.trim();
 const version = async (): Promise<string> => (await vm.ssh('cat /proc/version')).stdout.trim();
+/** kpatch.service after this boot, and what its `kpatch load --all` printed (the journal). */
+const kpatchService = async (): Promise<{ state: string; log: string }> => ({
+  state: (
+    await vm.ssh(
+      'for p in ActiveState Result ExecMainStatus; do printf "%s=%s " $p "$(systemctl show --value -p $p kpatch.service)"; done',
+    )
+  ).stdout.trim(),
+  log: (await vm.ssh('sudo -n journalctl -b -o cat --no-pager -u kpatch.service')).stdout,
+});
+const SERVICE_RAN = 'ActiveState=active Result=success ExecMainStatus=0';
+
 const sysfs = async (m: string): Promise<string> =>
   (
     await vm.ssh(
@@ -89,10 +102,11 @@ const sysfs = async (m: string): Promise<string> =>
   ).stdout.trim();
 
 beforeAll(async () => {
-  vm = await bootVm({ cacheDir: CACHE, log: join(CACHE, 'vm-serial.log') });
+  vm = await bootVm({ cacheDir: CACHE, flavor: 'kpatch', log: join(CACHE, 'vm-serial.log') });
   abi = vm.kernelRelease;
   const modules = readFileSync(join(CACHE, 'modules/ABIS'), 'utf8').trim().split('\n');
   prevAbi = modules.find((a) => a !== abi) ?? '';
+  mkdirSync(join(ROOT, 'test/.tmp'), { recursive: true });
   dir = mkdtempSync(join(ROOT, 'test/.tmp/vm-'));
   for (const a of [abi, prevAbi]) {
     mkdirSync(join(dir, 'modules', a), { recursive: true });
@@ -195,8 +209,11 @@ it('a module built for another kernel is refused with a clear error; the host ke
   expect(await cmdline()).toContain('console=ttyS0');
 }, 120_000);
 
-it('the VM reboots and the installed patch is loaded again at boot (kpatch load --all)', async () => {
+it('the VM reboots and kpatch.service, run by systemd, loads the installed patch again (kpatch load --all)', async () => {
   await vm.reboot();
+  const service = await kpatchService();
+  expect(service.state, service.log).toBe(SERVICE_RAN);
+  expect(service.log).toContain(`loading patch module: /var/lib/kpatch/${abi}/${PATCHES.version}`);
   expect(await version()).toBe('kpfleet-livepatched version');
   expect(await sysfs('kpfleet_lp_version')).toBe('1 0');
   project(
@@ -206,6 +223,20 @@ it('the VM reboots and the installed patch is loaded again at boot (kpatch load 
   );
   const p = await kpfleet(['plan', '--detailed-exitcode']);
   expect(p.code, p.stdout + p.stderr).toBe(0);
+}, 180_000);
+
+it('booted with kpatch.enable=0, systemd skips kpatch.service and the installed patch stays unloaded (§4.2)', async () => {
+  await vm.reboot({ kernelArgs: ['kpatch.enable=0'] });
+  expect(await cmdline()).toMatch(/(^| )kpatch\.enable=0( |$)/);
+  const show = async (p: string): Promise<string> =>
+    (await vm.ssh(`systemctl show --value -p ${p} kpatch.service`)).stdout.trim();
+  expect(await show('ConditionResult')).toBe('no');
+  expect(await show('ActiveState')).toBe('inactive');
+  expect(await sysfs('kpfleet_lp_version')).toBe('');
+  expect(await version()).not.toContain('kpfleet-livepatched');
+  // still installed: the next boot (the hard reset below, without the switch) loads it
+  const ls = await vm.ssh(`ls /var/lib/kpatch/${abi}/`);
+  expect(ls.stdout.trim()).toBe(PATCHES.version);
 }, 180_000);
 
 it('an installed patch survives a hard reset right after apply: loaded at boot, plan empty (issue 15 §2)', async () => {
@@ -221,8 +252,11 @@ it('an installed patch survives a hard reset right after apply: loaded at boot, 
   // at once, as a power cut: the guest flushes nothing (its page cache holds dirty data for up
   // to 30 s, dirty_expire_centisecs), so what apply wrote is on the disk only if it synced it
   await vm.hardReset();
-  const boot = (await vm.ssh('cat /run/kpatch-load.log')).stdout;
-  expect(boot, 'kpatch load --all at boot').toContain('exit 0');
+  const service = await kpatchService();
+  expect(service.state, `kpatch.service at boot: ${service.log}`).toBe(SERVICE_RAN);
+  expect(service.log).toContain(
+    `loading patch module: /var/lib/kpatch/${abi}/${PATCHES.cmdlineV2}`,
+  );
   expect(await cmdline()).toBe('kpfleet-livepatched v2');
   expect(await sysfs('kpfleet_lp_cmdline_v2')).toBe('1 0');
   expect(await version()).toBe('kpfleet-livepatched version');

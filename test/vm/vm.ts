@@ -1,21 +1,21 @@
 /**
  * Boots kpfleet's test VM (test/vm/SPEC.md) under QEMU: Debian 12's stock kernel, the initramfs
- * and disk template that `test/vm/setup.sh` left in the cache, sshd on a loopback port (QEMU user
- * networking, hostfwd). KVM when /dev/kvm opens read-write and the guest gets going; otherwise,
- * or when it hangs, TCG. Every VM has its own copy of the disk, kept across `reboot()`.
+ * and one of the two root disk templates (`kpatch` or `klp` flavour) that `test/vm/setup.sh` left
+ * in the cache, systemd as init, sshd on a loopback port (QEMU user networking, hostfwd). KVM
+ * when /dev/kvm opens read-write and the guest gets going; otherwise, or when it hangs, TCG.
+ * Every VM has its own copy of the disk, kept across `reboot()`.
  *
  * The QEMU process never outlives the test: it runs in its own process group under a small sh
  * watchdog that kills it when our end of its stdin closes (this process died, even by SIGKILL);
  * `stop()`, `process.on('exit')` and SIGINT/SIGTERM/SIGHUP kill the group; and a record under
  * CACHE/run lets a later boot kill what a dead run left behind.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import {
   appendFileSync,
   closeSync,
   constants,
-  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -31,6 +31,18 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export type Accel = 'kvm' | 'tcg';
+
+/**
+ * Which root disk boots (test/vm/SPEC.md): `kpatch`, with test/vm/kpatch as /usr/sbin/kpatch
+ * and upstream's kpatch.service enabled; `klp`, with no kpatch at all.
+ */
+export type Flavor = 'kpatch' | 'klp';
+
+/** What the next boot's kernel command line adds to the VM's own (`console=ttyS0 …`). */
+export interface NextBoot {
+  /** Replaces bootVm's `kernelArgs` for that boot (and only that one); `[]` adds nothing. */
+  kernelArgs?: readonly string[];
+}
 
 export interface SshResult {
   /** ssh's exit status: the command's, or 255 when ssh itself failed; null if killed. */
@@ -48,6 +60,7 @@ export interface Vm {
   /** `[127.0.0.1]:PORT ssh-ed25519 AAAA…`, for a known_hosts file. */
   knownHostsLine: string;
   accel: Accel;
+  flavor: Flavor;
   /** `uname -r` in the VM. */
   kernelRelease: string;
   /** Where the serial console goes. */
@@ -56,13 +69,16 @@ export interface Vm {
   bootMs: number;
   /** Runs `cmd` as kpfleet through the real OpenSSH client (strict host key checking). */
   ssh(cmd: string, options?: { timeoutMs?: number }): Promise<SshResult>;
-  /** Reboots the guest (same QEMU process, same disk) and waits until sshd answers again. */
-  reboot(): Promise<void>;
+  /**
+   * Reboots the guest (systemd's `reboot`) and waits until sshd answers again: a fresh QEMU on
+   * the same disk and port, with `next.kernelArgs` for that boot when given.
+   */
+  reboot(next?: NextBoot): Promise<void>;
   /**
    * Resets the machine at once, as a power cut would (QMP `system_reset`): the guest gets no
-   * chance to flush its page cache. Then waits until sshd answers again.
+   * chance to flush its page cache. Then waits until sshd answers again (`next` as for reboot).
    */
-  hardReset(): Promise<void>;
+  hardReset(next?: NextBoot): Promise<void>;
   /** Runs one QMP command on QEMU's monitor; resolves with its `return` value. */
   qmp(execute: string, args?: Record<string, unknown>): Promise<unknown>;
   /** Kills QEMU and removes the VM's disk copy. Idempotent. */
@@ -78,6 +94,10 @@ export interface BootOptions {
   log?: string;
   /** Force an accelerator (default: `KPFLEET_VM_ACCEL`, else KVM when usable, then TCG). */
   accel?: Accel;
+  /** The root disk (default `kpatch`). */
+  flavor?: Flavor;
+  /** Added to the kernel command line of every boot (e.g. `kpatch.enable=0`), unless a reboot says otherwise. */
+  kernelArgs?: readonly string[];
 }
 
 const USER = 'kpfleet';
@@ -92,6 +112,16 @@ const TCG_BOOT_MS = 60_000;
 /** A guest that was told to reboot must have shut down (and QEMU ended) within this. */
 const SHUTDOWN_MS = 60_000;
 const INIT_MARK = 'kpfleet-vm: init:';
+/** A kernel argument passed through -append: one word, nothing QEMU or the kernel would split. */
+const KERNEL_ARG = /^[A-Za-z0-9_.,:/=+-]{1,200}$/;
+
+function checkKernelArgs(a: readonly string[]): readonly string[] {
+  for (const x of a) {
+    if (!KERNEL_ARG.test(x))
+      throw new Error(`not a kernel argument vm.ts passes: ${JSON.stringify(x)}`);
+  }
+  return a;
+}
 const SSHD_MARK = 'Server listening on';
 
 // The watchdog: QEMU runs in the background with fd 3 (our stdin pipe) closed; a reader waits
@@ -343,7 +373,7 @@ interface Layout {
   abi: string;
 }
 
-function layout(cacheDir: string): Layout {
+function layout(cacheDir: string, flavor: Flavor): Layout {
   const abiFile = join(cacheDir, 'ABI');
   if (!existsSync(abiFile)) throw new Error(`${abiFile} is missing: run test/vm/setup.sh first`);
   const abi = readFileSync(abiFile, 'utf8').trim();
@@ -357,7 +387,7 @@ function layout(cacheDir: string): Layout {
         : join(cacheDir, 'kernel', abi, 'vmlinuz');
     })(),
     initrd: join(cacheDir, 'initramfs.cpio.gz'),
-    disk: join(cacheDir, 'disk.img'),
+    disk: join(cacheDir, `disk-${flavor}.img`),
     hostKeyPub: join(cacheDir, 'keys', 'ssh_host_ed25519_key.pub'),
     clientKey: join(cacheDir, 'keys', 'client_ed25519'),
   };
@@ -445,14 +475,17 @@ function runSsh(args: string[], timeoutMs: number): Promise<SshResult> {
 
 export async function bootVm(opts: BootOptions): Promise<Vm> {
   const cacheDir = resolve(opts.cacheDir);
-  const l = layout(cacheDir);
+  const flavor: Flavor = opts.flavor ?? 'kpatch';
+  const l = layout(cacheDir, flavor);
+  const defaultArgs = checkKernelArgs(opts.kernelArgs ?? []);
   const runDir = join(cacheDir, 'run');
   mkdirSync(runDir, { recursive: true });
   reapLeftovers(runDir);
 
   const dir = mkdtempSync(join(tmpdir(), 'kpfleet-vm-'));
   const disk = join(dir, 'disk.img');
-  copyFileSync(l.disk, disk);
+  // sparse, as the template is: most of the disk is free space (copyFileSync writes every block)
+  execFileSync('cp', ['--sparse=always', l.disk, disk]);
   const log = resolve(opts.log ?? join(dir, 'serial.log'));
   const knownHosts = join(dir, 'known_hosts');
   const qmpSocket = join(dir, 'qmp.sock');
@@ -483,7 +516,7 @@ export async function bootVm(opts: BootOptions): Promise<Vm> {
   let bootMs = 0;
   const failures: string[] = [];
 
-  const args = (a: Accel, p: number): string[] => [
+  const args = (a: Accel, p: number, extra: readonly string[]): string[] => [
     '-name',
     'kpfleet-vm',
     '-nodefaults',
@@ -500,7 +533,7 @@ export async function bootVm(opts: BootOptions): Promise<Vm> {
     '-initrd',
     l.initrd,
     '-append',
-    APPEND,
+    [APPEND, ...extra].join(' '),
     '-chardev',
     `file,id=serial0,path=${log},append=on`,
     '-serial',
@@ -564,15 +597,16 @@ export async function bootVm(opts: BootOptions): Promise<Vm> {
   const launch = async (
     a: Accel,
     p: number,
+    extra: readonly string[],
   ): Promise<{ r: Running; why: string | undefined; ms: number }> => {
     installHandlers();
     appendFileSync(
       log,
-      `\n=== kpfleet vm.ts: qemu -accel ${a}, port ${String(p)}, ${new Date().toISOString()}\n`,
+      `\n=== kpfleet vm.ts: qemu -accel ${a}, ${flavor} disk, port ${String(p)}${extra.length > 0 ? `, kernel args ${extra.join(' ')}` : ''}, ${new Date().toISOString()}\n`,
     );
     const offset = sizeOf(log);
     const t0 = performance.now();
-    const r = startQemu(args(a, p));
+    const r = startQemu(args(a, p, extra));
     live.set(r.pgid, { dir, record });
     writeFileSync(
       record,
@@ -585,7 +619,7 @@ export async function bootVm(opts: BootOptions): Promise<Vm> {
   for (const a of plan) {
     for (let tries = 0; ; tries++) {
       port = opts.port ?? (await freePort());
-      const { r, why, ms } = await launch(a, port);
+      const { r, why, ms } = await launch(a, port, defaultArgs);
       if (why === undefined) {
         running = r;
         accel = a;
@@ -668,7 +702,7 @@ export async function bootVm(opts: BootOptions): Promise<Vm> {
   }
   const kernelRelease = uname.stdout.trim();
 
-  const reboot = async (): Promise<void> => {
+  const reboot = async (next: NextBoot = {}): Promise<void> => {
     if (stopped) throw new Error('the VM is stopped');
     const bootIdOf = async (): Promise<string> => {
       const b = await ssh('cat /proc/sys/kernel/random/boot_id', { timeoutMs: 15_000 });
@@ -677,7 +711,7 @@ export async function bootVm(opts: BootOptions): Promise<Vm> {
     const before = await bootIdOf();
     if (before === '') throw new Error('cannot read the guest boot id before reboot');
     // the connection may drop before ssh sees the exit status: that is fine
-    await powerCycle(() => ssh('sudo -n /sbin/reboot', { timeoutMs: 15_000 }), 'reboot');
+    await powerCycle(() => ssh('sudo -n /sbin/reboot', { timeoutMs: 15_000 }), 'reboot', next);
     const after = await bootIdOf();
     if (after === '' || after === before) {
       throw new Error(`the test VM did not reboot (boot id ${before} → ${after || 'unreadable'})`);
@@ -691,7 +725,12 @@ export async function bootVm(opts: BootOptions): Promise<Vm> {
    * The guest resets (`trigger`); with `-action reboot=shutdown` that ends QEMU, and a fresh
    * QEMU boots the same disk on the same port, as a first boot does.
    */
-  const powerCycle = async (trigger: () => Promise<unknown>, what: string): Promise<void> => {
+  const powerCycle = async (
+    trigger: () => Promise<unknown>,
+    what: string,
+    next: NextBoot,
+  ): Promise<void> => {
+    const extra = checkKernelArgs(next.kernelArgs ?? defaultArgs);
     const old = current.r;
     await trigger();
     await Promise.race([old.exited, sleep(SHUTDOWN_MS)]);
@@ -701,15 +740,15 @@ export async function bootVm(opts: BootOptions): Promise<Vm> {
       );
     }
     untrack(old);
-    const { r, why } = await launch(accel, port);
+    const { r, why } = await launch(accel, port, extra);
     current.r = r;
     if (why !== undefined) throw new Error(`the test VM did not come back after ${what}: ${why}`);
   };
 
-  const hardReset = async (): Promise<void> => {
+  const hardReset = async (next: NextBoot = {}): Promise<void> => {
     if (stopped) throw new Error('the VM is stopped');
     // QEMU may end before it answers: whether it went down is what counts
-    await powerCycle(() => qmp('system_reset').catch(() => undefined), 'QMP system_reset');
+    await powerCycle(() => qmp('system_reset').catch(() => undefined), 'QMP system_reset', next);
   };
 
   return {
@@ -719,6 +758,7 @@ export async function bootVm(opts: BootOptions): Promise<Vm> {
     clientKey: l.clientKey,
     knownHostsLine: `[${ADDRESS}]:${String(port)} ${hostKey}`,
     accel,
+    flavor,
     kernelRelease,
     log,
     bootMs,
