@@ -234,7 +234,7 @@ for kpf_f in ${KLP_STORE_ROOT}/"$(uname -r)"/*.ko; do
   fi
   kpf_klp_load "$kpf_m" "$kpf_f" || kpf_rc=1
   # gone for good: a record left by a later crash would name this patch as the suspect
-  rm -f -- "$kpf_rec/$kpf_m" && sync
+  { rm -f -- "$kpf_rec/$kpf_m"; sync -- "$kpf_rec"; } 2>/dev/null
 done
 exit $kpf_rc
 `;

@@ -11,78 +11,24 @@
  * with kpatch.enable=0, the unit is skipped → a patch applied just before a hard reset (QMP
  * system_reset, no flush) is loaded at boot.
  */
-import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { runBuilt } from '../cli-built.ts';
-import { bootVm } from './vm.ts';
+import { PATCHES, vmProject } from './project.ts';
+import type { VmProject } from './project.ts';
 import type { Vm } from './vm.ts';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
-const CACHE = resolve(process.env.KPFLEET_VM_CACHE ?? join(ROOT, 'test/.vm-cache'));
+let p: VmProject;
 let vm: Vm;
 let dir: string;
 let abi: string;
 let prevAbi: string;
-
-const kpfleet = (args: string[]) =>
-  runBuilt(args, { cwd: dir, env: { XDG_STATE_HOME: join(dir, 'state') } });
-
-const sha256 = (path: string): string =>
-  createHash('sha256').update(readFileSync(path)).digest('hex');
-
-const PATCHES = {
-  cmdline: 'kpfleet-lp-cmdline.ko',
-  cmdlineV2: 'kpfleet-lp-cmdline-v2.ko',
-  version: 'kpfleet-lp-version.ko',
-};
-
-function project(file: string, groups: string[], patches: string[]): void {
-  const entry = (
-    name: string,
-    module: string,
-    ko: string,
-    kernelDir: string,
-    extra: string[] = [],
-  ) => [
-    `  ${name}:`,
-    `    module: ${module}`,
-    `    kernel: ${abi}`,
-    `    file: modules/${kernelDir}/${ko}`,
-    `    sha256: ${sha256(join(dir, 'modules', kernelDir, ko))}`,
-    ...extra.map((l) => `    ${l}`),
-  ];
-  const catalogue: Record<string, string[]> = {
-    'lp-cmdline': entry('lp-cmdline', 'kpfleet_lp_cmdline', PATCHES.cmdline, abi),
-    'lp-cmdline-v2': entry('lp-cmdline-v2', 'kpfleet_lp_cmdline_v2', PATCHES.cmdlineV2, abi, [
-      'replaces: [lp-cmdline]',
-      'cves: [CVE-2099-0002]',
-    ]),
-    'lp-version': entry('lp-version', 'kpfleet_lp_version', PATCHES.version, abi),
-    // built against the previous Debian ABI's headers, declared (wrongly) for the running one
-    'lp-wrong-kernel': entry('lp-wrong-kernel', 'kpfleet_lp_cmdline', PATCHES.cmdline, prevAbi),
-  };
-  writeFileSync(
-    join(dir, file),
-    [
-      'inventory: inventory.ini',
-      'connection:',
-      '  known_hosts: known_hosts',
-      '  ssh_config: false',
-      '  connect_timeout: 10s',
-      'patches:',
-      ...patches.flatMap((p) => catalogue[p] ?? []),
-      'groups:',
-      '  vm:',
-      ...groups.map((g) => `    ${g}`),
-      '',
-    ].join('\n'),
-  );
-}
-
-const cmdline = async (): Promise<string> => (await vm.ssh('cat /proc/cmdline')).stdout.trim();
-const version = async (): Promise<string> => (await vm.ssh('cat /proc/version')).stdout.trim();
+const kpfleet = (args: string[]) => p.kpfleet(args);
+const project = (file: string, groups: string[], patches: string[]) =>
+  p.project(file, groups, patches);
+const cmdline = () => p.cmdline();
+const version = () => p.version();
+const sysfs = (m: string) => p.sysfs(m);
 /** kpatch.service after this boot, and what its `kpatch load --all` printed (the journal). */
 const kpatchService = async (): Promise<{ state: string; log: string }> => ({
   state: (
@@ -94,36 +40,13 @@ const kpatchService = async (): Promise<{ state: string; log: string }> => ({
 });
 const SERVICE_RAN = 'ActiveState=active Result=success ExecMainStatus=0';
 
-const sysfs = async (m: string): Promise<string> =>
-  (
-    await vm.ssh(
-      `cat /sys/kernel/livepatch/${m}/enabled /sys/kernel/livepatch/${m}/transition 2>/dev/null | tr '\\n' ' '`,
-    )
-  ).stdout.trim();
-
 beforeAll(async () => {
-  vm = await bootVm({ cacheDir: CACHE, flavor: 'kpatch', log: join(CACHE, 'vm-serial.log') });
-  abi = vm.kernelRelease;
-  const modules = readFileSync(join(CACHE, 'modules/ABIS'), 'utf8').trim().split('\n');
-  prevAbi = modules.find((a) => a !== abi) ?? '';
-  mkdirSync(join(ROOT, 'test/.tmp'), { recursive: true });
-  dir = mkdtempSync(join(ROOT, 'test/.tmp/vm-'));
-  for (const a of [abi, prevAbi]) {
-    mkdirSync(join(dir, 'modules', a), { recursive: true });
-    for (const ko of Object.values(PATCHES)) {
-      copyFileSync(join(CACHE, 'modules', a, ko), join(dir, 'modules', a, ko));
-    }
-  }
-  writeFileSync(
-    join(dir, 'inventory.ini'),
-    `[vm]\nvm1 ansible_host=${vm.address} ansible_port=${String(vm.port)} ansible_user=${vm.user} ansible_ssh_private_key_file=${vm.clientKey}\n`,
-  );
-  writeFileSync(join(dir, 'known_hosts'), vm.knownHostsLine + '\n');
+  p = await vmProject('kpatch');
+  ({ vm, dir, abi, prevAbi } = p);
 }, 240_000);
 
 afterAll(async () => {
-  await vm.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await p.stop();
 });
 
 it('validate → plan shows the loads → apply → /proc shows the patched output, sysfs enabled=1 transition=0 → plan is empty', async () => {

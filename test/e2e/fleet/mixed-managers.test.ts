@@ -305,11 +305,7 @@ describe('a mixed fleet: lab and real-sshd hosts, with and without kpatch', () =
         ['upload', h.patch.module, ''],
         ['install', h.patch.module, expect.stringContaining('/.kpfleet/stage/')],
         ['enable-service', UNIT, ''],
-        [
-          'load',
-          h.patch.module,
-          `/var/lib/kpfleet/klp/${h.kernel}/${h.patch.file?.replace('patches/', '') ?? ''}`,
-        ],
+        ['load', h.patch.module, `/var/lib/kpfleet/klp/${h.kernel}/${h.patch.module}.ko`],
       ]);
     }
     // kpatch hosts: as ever (the install enables kpatch.service); nothing for another kernel,
@@ -356,7 +352,8 @@ describe('a mixed fleet: lab and real-sshd hosts, with and without kpatch', () =
         expect(kpatchStore(h), h.name).toEqual([file]);
         expect(klpStore(h), h.name).toEqual([]);
       } else {
-        expect(klpStore(h), h.name).toEqual([file]);
+        // the klp store names a module `<module>.ko` (docs/klp-behaviour.md §K.1)
+        expect(klpStore(h), h.name).toEqual([`${h.patch.module}.ko`]);
         expect(kpatchStore(h), h.name).toEqual([]);
         // enabled: its link in multi-user.target.wants (to the unit's path on the host)
         expect(
@@ -436,7 +433,7 @@ describe('a mixed fleet: lab and real-sshd hosts, with and without kpatch', () =
     );
     expect(block(MOVED)).toMatch(
       new RegExp(
-        `^  installed  livepatch_fix_el9  ${EL9.replace(/\./g, '\\.')}/livepatch-fix-el9\\.ko sha256 \\w{12}… \\(klp store\\)$`,
+        `^  installed  livepatch_fix_el9  ${EL9.replace(/\./g, '\\.')}/livepatch_fix_el9\\.ko sha256 \\w{12}… \\(klp store\\)$`,
         'm',
       ),
     );
@@ -444,7 +441,7 @@ describe('a mixed fleet: lab and real-sshd hosts, with and without kpatch', () =
       /^ {2}kpatch\.service: enabled\n {2}kpfleet-klp\.service: enabled$/m,
     );
     expect(block('f002')).toMatch(
-      /^ {2}installed {2}livepatch_fix_deb {2}6\.1\.0-56-amd64\/livepatch-fix-deb\.ko sha256 \w{12}… \(klp store\)$/m,
+      /^ {2}installed {2}livepatch_fix_deb {2}6\.1\.0-56-amd64\/livepatch_fix_deb\.ko sha256 \w{12}… \(klp store\)$/m,
     );
     expect(block('f002')).toMatch(
       /^ {2}kpatch\.service: absent\n {2}kpfleet-klp\.service: enabled$/m,
@@ -472,9 +469,8 @@ describe('a mixed fleet: lab and real-sshd hosts, with and without kpatch', () =
     for (const h of rebooted) {
       expect(Number(boots(h)), h.name).toBe(Number(before.get(h.name)) + 1);
       expect(live(h, h.patch.module), h.name).toBe(true);
-      const file = (h.patch.file ?? '').replace('patches/', '');
       expect(loadedFrom(h, h.patch.module), h.name).toBe(
-        `/var/lib/kpfleet/klp/${h.kernel}/${file}`,
+        `/var/lib/kpfleet/klp/${h.kernel}/${h.patch.module}.ko`,
       );
       const unit = await ssh(h, `systemctl is-active ${UNIT}`);
       expect(unit.stdout, h.name).toBe('active\n');
@@ -482,7 +478,7 @@ describe('a mixed fleet: lab and real-sshd hosts, with and without kpatch', () =
     // the moved host: kpatch.service is left enabled (§K.6) and had nothing to load
     const moved = host(MOVED);
     expect(kpatchStore(moved)).toEqual([]);
-    expect(klpStore(moved)).toEqual(['livepatch-fix-el9.ko']);
+    expect(klpStore(moved)).toEqual(['livepatch_fix_el9.ko']);
     expect((await ssh(moved, 'systemctl is-enabled kpatch.service')).stdout).toBe('enabled\n');
 
     const plan = await planJson();
@@ -519,7 +515,7 @@ describe('a mixed fleet: lab and real-sshd hosts, with and without kpatch', () =
       const s = h.sim.readSysfs();
       expect(s.patches[FIX_DEB.module], h.name).toBeUndefined();
       expect(s.modules[FIX_DEB.module], h.name).toBeUndefined(); // the leftover: rmmod-ed
-      expect(klpStore(h), h.name).toEqual(['livepatch-fix-deb-2.ko']);
+      expect(klpStore(h), h.name).toEqual(['livepatch_fix_deb_2.ko']);
     }
     const again = await planJson();
     expect(again.code, again.stderr).toBe(0);
