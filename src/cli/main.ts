@@ -93,7 +93,9 @@ function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
     .description(
       'Read what each host runs, in one SSH exec per host and without root: kernel, kpatch ' +
         'version and list, the livepatch sysfs tree, leftovers of replaced patches, installed ' +
-        'modules with their sha256, kpatch.service, kpatch-patch packages. Changes nothing.\n' +
+        "modules with their sha256 (kpatch's and the klp manager's store), kpatch.service and " +
+        'kpfleet-klp.service, kpatch-patch packages, lockdown and module signing, and which ' +
+        'manager each host uses. Changes nothing.\n' +
         'Exits 4 if a host could not be reached or its host key was refused.',
     )
     .addOption(configOption())
