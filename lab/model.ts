@@ -155,16 +155,7 @@ export function kpatchLoad(h: ModelHost, arg: { file?: string; module?: string }
     if ((h.resident.get(m.name) ?? 0) > 0) throw new ModelError('refcnt');
     h.resident.delete(m.name);
   }
-  if (!h.livepatch) throw new ModelError("can't find core module");
-  if (m.kernel !== h.kernel) throw new ModelError('Invalid module format');
-  if (m.replace) {
-    for (const [name] of h.sysfs) {
-      h.sysfs.delete(name);
-      h.resident.set(name, 0);
-    }
-  }
-  h.sysfs.set(m.name, { enabled: true, replace: m.replace });
-  h.resident.set(m.name, 1);
+  insmod(h, m);
 }
 
 /** `kpatch unload` / rmmod of an inert leftover (§2.6). */

@@ -4,49 +4,15 @@
  * (lab/SPEC.md "Raw sysfs writes": the sysfs watcher applies them as the kernel's enabled_store),
  * rmmod, and its own oneshot unit run by a reboot (SPEC.md "systemctl", "reboot").
  */
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { strictSshOptions } from '../../../lab/host-dir.ts';
 import { Lab } from '../../../lab/lab.ts';
+import { labRoot, labSsh } from './ssh.ts';
 
 let lab: Lab;
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function ssh(host: string, command: string): Promise<Result> {
-  const h = lab.host(host);
-  return new Promise((done) => {
-    const child = spawn(
-      'ssh',
-      [
-        ...strictSshOptions(lab.keyPath, lab.knownHostsPath),
-        '-p',
-        String(h.port),
-        `${lab.user}@${h.address}`,
-        command,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr });
-    });
-  });
-}
-
+const ssh = (host: string, command: string) => labSsh(lab, host, command);
 /** Runs `command` as root on the host (the lab's sudo shim, as kpfleet would). */
-async function root(host: string, command: string): Promise<Result> {
-  return ssh(host, `sudo -n sh -c '${command.replace(/'/g, `'\\''`)}'`);
-}
+const root = (host: string, command: string) => labRoot(lab, host, command);
 
 const LP = '/sys/kernel/livepatch';
 

@@ -5,50 +5,22 @@
  * a reboot loading the store through kpfleet-klp.service; a cumulative patch replacing another
  * and its leftover removed; and a stalled transition reversed and reported.
  */
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { judgeStep, stepFor } from '../../../src/apply/steps.ts';
 import { parseFacts } from '../../../src/facts/parse/facts.ts';
 import { probeScript } from '../../../src/facts/probe.ts';
 import type { HostFacts } from '../../../src/facts/model.ts';
 import type { Change, InstallChange, LoadChange } from '../../../src/plan/model.ts';
-import { strictSshOptions } from '../../../lab/host-dir.ts';
 import { Lab } from '../../../lab/lab.ts';
+import { labRoot, labSsh } from './ssh.ts';
 
 let lab: Lab;
 const H = 'lab001';
 const K = '6.1.0-56-amd64';
 const STORE = `/var/lib/kpfleet/klp/${K}`;
 
-function ssh(
-  command: string,
-  timeoutMs = 30_000,
-): Promise<{ code: number | null; stdout: string }> {
-  const h = lab.host(H);
-  return new Promise((done) => {
-    const child = spawn(
-      'ssh',
-      [
-        ...strictSshOptions(lab.keyPath, lab.knownHostsPath),
-        '-p',
-        String(h.port),
-        `${lab.user}@${h.address}`,
-        command,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.resume();
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      done({ code, stdout });
-    });
-  });
-}
-const root = (command: string, timeoutMs?: number) =>
-  ssh(`sudo -n sh -c '${command.replace(/'/g, `'\\''`)}'`, timeoutMs);
+const ssh = (command: string, timeoutMs?: number) => labSsh(lab, H, command, timeoutMs);
+const root = (command: string, timeoutMs?: number) => labRoot(lab, H, command, timeoutMs);
 
 async function facts(): Promise<HostFacts> {
   const r = parseFacts((await ssh(probeScript())).stdout);
