@@ -79,7 +79,7 @@ describe('review 2: a klp rollback keeps the boot copy the host had before the r
     klpLoad(h.model, `/var/lib/kpfleet/klp/${EL9}/livepatch-a.ko`);
     const plan = await fleet.plan();
     expect(
-      plan.hosts[0]?.changes.map((c) => `${c.action} ${'file' in c ? String(c.file) : ''}`),
+      plan.hosts[0]?.changes.map((c) => `${c.action} ${'file' in c ? (c.file ?? '') : ''}`),
     ).toEqual([
       expect.stringMatching(/^upload /) as unknown,
       expect.stringMatching(/^install /) as unknown,
