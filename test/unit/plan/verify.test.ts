@@ -442,3 +442,36 @@ describe('review (issue 21): a saved klp plan cannot name another file or module
     expect(klpCheck(bad).map((p) => p.field)).toContain('unit');
   });
 });
+
+describe('review 2 (issue 21): a saved klp plan cannot remove the copy it installs', () => {
+  const klpCheck = (hp: HostPlan): PlanProblem[] =>
+    verifyHostPlan(
+      hp,
+      desired([want('cve-1', 'loaded')], { manager: { choice: 'klp', source: 'test' } }),
+      catalogue(...ALL),
+    );
+
+  it("refuses an uninstall of the declared patch's own <module>.ko after its install", () => {
+    const hp = plan({
+      patches: ALL,
+      want: [want('cve-1', 'loaded')],
+      facts: facts({ kpatch: { installed: false } }),
+      manager: 'klp',
+    });
+    expect(klpCheck(hp)).toEqual([]);
+    // `installs` holds for any install of the patch, so this passes as "a copy under another
+    // name": it removes the boot copy the install just made (§K.1: the store keeps a module as
+    // <module>.ko and nothing else; only a copy under another name goes after the install)
+    const extra: Change = {
+      action: 'uninstall',
+      patch: 'cve-1',
+      module: 'livepatch_cve_1',
+      kernel: KERNEL,
+      file: 'livepatch_cve_1.ko',
+      store: 'klp',
+      reason: 'edited',
+    };
+    const bad = { ...hp, changes: [...hp.changes, extra] };
+    expect(klpCheck(bad).map((p) => p.field)).toContain('file');
+  });
+});
