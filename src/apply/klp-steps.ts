@@ -7,6 +7,7 @@
  */
 import {
   installFolder,
+  STASH_ROOT,
   KLP_BOOT_SCRIPT,
   KLP_STORE_ROOT,
   KLP_UNIT,
@@ -28,7 +29,7 @@ import {
 } from '../transport/shell.ts';
 import { basename } from '../util/text.ts';
 import { dropRecord, loadRecordScript, suspectRecordTest } from './load-record.ts';
-import { resolveStaged } from './scripts.ts';
+import { resolveStaged, stashScript } from './scripts.ts';
 import { frame } from './step-frame.ts';
 import type { StepHost } from './steps.ts';
 
@@ -72,23 +73,34 @@ export function copyInstall(c: InstallChange, host: StepHost, store: ManagerName
   const file = resolveStaged(c.file, host.staging);
   assertRemotePath(file);
   assertModuleName(c.module);
-  // the klp store names a module `<module>.ko` (§K.1); kpatch's keeps the file's own name
-  const name = store === 'klp' ? `${c.module}.ko` : basename(file);
+  // a rollback puts a copy this run kept back under the name it had; otherwise the klp store
+  // names a module `<module>.ko` (§K.1) and kpatch's keeps the file's own name
+  const restore = file.startsWith(`${STASH_ROOT}/`);
+  const name = store === 'klp' && !restore ? `${c.module}.ko` : basename(file);
   assertFileName(name);
   const { root, dir } = storeFolders(store, c.kernel);
   const target = `${dir}/${name}`;
   const temp = `${dir}/.${name}.new`;
   const [f, k, m] = [quote(file), quote(c.kernel), quote(c.module)];
-  const check =
-    `kpf_ok=1; if command -v modinfo >/dev/null 2>&1; then ` +
-    // the name the kernel will give it: the one sysfs, the crash guard and the boot script use
-    `kpf_nm=$(modinfo -F name -- ${f} 2>/dev/null); if [ -n "$kpf_nm" ] && [ "$kpf_nm" != ${m} ]; then echo "kpfleet: "${f}" is the module $kpf_nm, not "${m}; kpf_ok=0; fi; ` +
-    `kpf_vm=$(modinfo -F vermagic -- ${f} 2>/dev/null); kpf_vm=\${kpf_vm%% *}; ` +
-    `if [ "$kpf_vm" != ${k} ]; then echo "kpfleet: "${f}" is built for \${kpf_vm:-an unknown kernel}, not "${k}; kpf_ok=0; fi; ` +
-    `if [ "$(modinfo -F livepatch -- ${f} 2>/dev/null)" != Y ]; then echo "kpfleet: "${f}" is not a livepatch module (its modinfo has no livepatch=Y)"; kpf_ok=0; fi; ` +
-    `else echo 'kpfleet: no modinfo on this host: the module is not checked before the copy'; fi; `;
+  // what it replaces is kept first, as an uninstall's copy is (a rollback puts it back): without
+  // the copy, no install
+  const keep =
+    restore || host.runId === undefined
+      ? ''
+      : sh`{ [ ! -e ${target} ] || { ` +
+        `${stashScript(host.runId, c.kernel, name, store)}; }; } && `;
+  const check = restore
+    ? 'kpf_ok=1; '
+    : `kpf_ok=1; if command -v modinfo >/dev/null 2>&1; then ` +
+      // the name the kernel will give it: the one sysfs, the crash guard and the boot script use
+      `kpf_nm=$(modinfo -F name -- ${f} 2>/dev/null); if [ -n "$kpf_nm" ] && [ "$kpf_nm" != ${m} ]; then echo "kpfleet: "${f}" is the module $kpf_nm, not "${m}; kpf_ok=0; fi; ` +
+      `kpf_vm=$(modinfo -F vermagic -- ${f} 2>/dev/null); kpf_vm=\${kpf_vm%% *}; ` +
+      `if [ "$kpf_vm" != ${k} ]; then echo "kpfleet: "${f}" is built for \${kpf_vm:-an unknown kernel}, not "${k}; kpf_ok=0; fi; ` +
+      `if [ "$(modinfo -F livepatch -- ${f} 2>/dev/null)" != Y ]; then echo "kpfleet: "${f}" is not a livepatch module (its modinfo has no livepatch=Y)"; kpf_ok=0; fi; ` +
+      `else echo 'kpfleet: no modinfo on this host: the module is not checked before the copy'; fi; `;
   const copy =
     sh`[ "$kpf_ok" = 1 ] && mkdir -p -m 0755 -- ${root} && mkdir -p -m 0755 -- ${dir} && ` +
+    keep +
     sh`cp -- ${file} ${temp} && chmod 0644 -- ${temp} && ` +
     // RHEL-like hosts label modules; insmod from /var/lib needs it where SELinux enforces
     sh`{ if command -v selinuxenabled >/dev/null 2>&1 && selinuxenabled; then chcon -t modules_object_t -- ${temp}; else true; fi; } && ` +

@@ -15,6 +15,7 @@ import { runStep } from './run-step.ts';
 import { lastLines } from './step-frame.ts';
 import type { StepRunner } from './run-step.ts';
 import { stashPath } from './scripts.ts';
+import { STASH_ROOT } from '../host-paths.ts';
 import type { ManagerName } from '../config-model.ts';
 import type { HostSession, LockOwner } from './session.ts';
 import { keptStash, relock, unreachable } from './session.ts';
@@ -52,7 +53,27 @@ export function rollbackChanges(
   });
   for (const c of [...done].reverse()) {
     switch (c.action) {
-      case 'install':
+      case 'install': {
+        // an install into the klp store replaced a copy of the same name, which it kept first
+        // (`klp-steps.ts` copyInstall): that copy goes back
+        const store = c.store ?? manager;
+        const replaced =
+          store === 'klp' && !c.file.startsWith(`${STASH_ROOT}/`)
+            ? before.klp?.store.find((i) => i.kernel === c.kernel && i.file === `${c.module}.ko`)
+            : undefined;
+        if (replaced !== undefined) {
+          out.push({
+            action: 'install',
+            patch: c.patch,
+            module: c.module,
+            kernel: c.kernel,
+            file: stashPath(runId, c.kernel, replaced.file, 'klp'),
+            sha256: replaced.sha256,
+            ...(manager !== 'klp' ? { store: 'klp' as const } : {}),
+            reason,
+          });
+          break;
+        }
         out.push({
           action: 'uninstall',
           module: c.module,
@@ -66,6 +87,7 @@ export function rollbackChanges(
           reason,
         });
         break;
+      }
       case 'package-install':
         out.push(
           c.replacesPackage !== undefined

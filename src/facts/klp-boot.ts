@@ -221,7 +221,12 @@ kpf_rec=${LOAD_RECORD_DIR}
 kpf_rc=0
 for kpf_f in ${KLP_STORE_ROOT}/"$(uname -r)"/*.ko; do
   [ -f "$kpf_f" ] || continue
-  kpf_m=\${kpf_f##*/}; kpf_m=$(printf '%s' "\${kpf_m%.ko}" | tr - _)
+  kpf_m=\${kpf_f##*/}; kpf_m=\${kpf_m%.ko}
+  # kpfleet stores a module as <module>.ko, its in-kernel name, which never has a "-": any other
+  # file (left by hand, or by a run cut short before it removed it) is not loaded
+  case $kpf_m in *-*)
+    echo "kpfleet: $kpf_f is not named after a module (<module>.ko): not loaded"; continue ;;
+  esac
   if [ -e "$kpf_rec/$kpf_m" ] && ! grep -qsx "boot=$kpf_boot" "$kpf_rec/$kpf_m"; then
     echo "kpfleet: $kpf_m is suspected of crashing this host ($kpf_rec/$kpf_m is from an earlier boot): not loaded"
     kpf_rc=1; continue

@@ -262,6 +262,11 @@ export function checkChange(c: Change, o: Order, r: HostRules, bad: Bad): void {
           bad('module', `${shown(c.module)} (${shown(c.file)}) is not ${p.p.name}'s module`);
         return;
       }
+      if (p && p.state !== 'absent' && o.manager === 'klp' && c.file === `${p.p.module}.ko`) {
+        // the copy the klp manager loads at boot is never removed for a declared patch (§K.1)
+        bad('file', `${shown(c.file)} is ${p.p.name}'s own copy in the klp store`);
+        return;
+      }
       if (p && p.state !== 'absent') {
         // kpatch: before the install (kpatch install refuses a file of the same name); klp: a
         // copy under another name, after the install that puts `<module>.ko` in place (§K.7)

@@ -57,10 +57,14 @@ function run(fake: Fake, call: string): { status: number | null; out: string } {
         `kpf_set() { [ -f "$kpf_lp/$1/enabled" ] && cp "$kpf_lp/$1/enabled" "$kpf_lp/.old"; kpf_set_real "$@"; }\nkpf_set_real() {`,
       )
     : script;
+  const WRITE = `echo "$2" 2>/dev/null >"$kpf_lp/$1/enabled"`;
+  // the harness edits the loader's own write: it must still be there, word for word
+  if (fake.refuse && !guarded.includes(WRITE))
+    throw new Error('the loader no longer writes enabled as the harness expects');
   const final = fake.refuse
     ? guarded.replace(
-        `echo "$2" >"$kpf_lp/$1/enabled" 2>/dev/null`,
-        `echo "$2" >"$kpf_lp/$1/enabled" 2>/dev/null; [ "$2" != '${fake.refuse}' ] || { [ ! -f "$kpf_lp/.old" ] || cp "$kpf_lp/.old" "$kpf_lp/$1/enabled" 2>/dev/null; }`,
+        WRITE,
+        `${WRITE}; [ "$2" != '${fake.refuse}' ] || { [ ! -f "$kpf_lp/.old" ] || cp "$kpf_lp/.old" "$kpf_lp/$1/enabled" 2>/dev/null; }`,
       )
     : guarded;
   const r = spawnSync('dash', ['-c', final], { encoding: 'utf8', timeout: 20_000 });

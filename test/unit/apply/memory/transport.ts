@@ -50,7 +50,7 @@ import {
   LOCK_LOST_MARK,
   underStepsLock,
 } from '../../../../src/apply/lock.ts';
-import { stashFolder, storedPath } from '../../../../src/apply/scripts.ts';
+import { stashFolder, stashPath, storedPath } from '../../../../src/apply/scripts.ts';
 import type { ManagerName } from '../../../../src/config-model.ts';
 import { stepFor, VERIFY_MARK } from '../../../../src/apply/steps.ts';
 import { AppError } from '../../../../src/errors.ts';
@@ -446,7 +446,7 @@ export class MemoryHost {
       output = failed;
     } else {
       try {
-        this.run(c, e.manager);
+        this.run(c, e.manager, e.run.runId);
       } catch (err) {
         if (!(err instanceof ModelError)) throw err;
         rc = 1;
@@ -482,16 +482,22 @@ export class MemoryHost {
   }
 
   /** The change on the model: an install from this run's copy, else as `applyChange`. */
-  private run(c: Change, manager: ManagerName): void {
+  private run(c: Change, manager: ManagerName, runId: string): void {
     const m = this.model;
     if (c.action === 'install' && this.stash.has(c.file)) {
+      // a copy this run kept goes back under the name it had
       const store = c.store ?? manager;
       const sha = this.stash.get(c.file) ?? '';
       if (store === 'kpatch' && m.kpatchInstalled)
         kpatchInstall(m, c.kernel, sha, basename(c.file));
-      else
-        copyInstall(m, store, c.kernel, sha, store === 'klp' ? `${c.module}.ko` : basename(c.file));
+      else copyInstall(m, store, c.kernel, sha, basename(c.file));
       return;
+    }
+    if (c.action === 'install' && (c.store ?? manager) === 'klp') {
+      // the klp install keeps the copy it replaces first (klp-steps.ts copyInstall)
+      const old = m.klpStore.find((i) => i.kernel === c.kernel && i.file === `${c.module}.ko`);
+      if (old !== undefined)
+        this.stash.set(stashPath(runId, c.kernel, old.file, 'klp'), old.sha256);
     }
     if (c.action === 'unload') this.transition.delete(c.module);
     // the klp loader reverses a stalled transition (docs/klp-behaviour.md §K.3): the kernel
