@@ -86,6 +86,12 @@ function project(dir: string, hosts: FleetHost[], goal: 'loaded' | 'absent', pat
  * What of a host a run may change or leave behind, without names or times: the patch in sysfs,
  * resident modules, installed files, the staging folder, the lock, the rollback copies.
  */
+/** Whether the klp manager's store holds `<mod>.ko` for some kernel. */
+function klpStored(h: FleetHost, mod: string): boolean {
+  const root = join(h.sim.root, 'var/lib/kpfleet/klp');
+  return existsSync(root) && readdirSync(root).some((k) => existsSync(join(root, k, `${mod}.ko`)));
+}
+
 function hostState(h: FleetHost, patch: Patch): Record<string, string> {
   const [mod, ko] = patch === 'rpm' ? [RPM.mod, RPM.ko] : [MOD, KO];
   const s = h.sim.readSysfs();
@@ -98,7 +104,9 @@ function hostState(h: FleetHost, patch: Patch): Record<string, string> {
   return {
     sysfs: p ? `enabled=${p.enabled} transition=${p.transition}` : 'none',
     module: s.modules[mod] ? 'resident' : 'none',
-    installed: s.installed.some((i) => i.file === ko) ? 'yes' : 'no',
+    // in kpatch's store, or in the klp manager's as <module>.ko (a host without kpatch is a klp
+    // host: the "kpatch missing" row, docs/klp-behaviour.md §K.1)
+    installed: s.installed.some((i) => i.file === ko) || klpStored(h, mod) ? 'yes' : 'no',
     // the kpatch-patch package, in the simulator's rpm database (rpm rows only)
     ...(patch === 'rpm'
       ? { package: existsSync(join(h.sim.root, 'var/lib/kpsim/rpmdb', RPM.name)) ? 'yes' : 'no' }

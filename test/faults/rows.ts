@@ -191,6 +191,8 @@ export const ROWS: Row[] = [
     expect: converges,
   },
   {
+    // with manager auto the host is then a klp host (docs/klp-behaviour.md): the run converges
+    // without kpatch, and once kpatch is back the rerun moves it to kpatch's store
     fault: 'kpatch missing',
     phase: 'facts',
     inject: (h) => h.setKpatchInstalled(false),
