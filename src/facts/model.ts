@@ -14,6 +14,19 @@ export interface LivepatchState {
    * (docs/kpatch-behaviour.md §5.1).
    */
   stackOrder?: number;
+  /**
+   * The functions it changes, as sysfs lists them (`<object>/<function>,<sympos>`, §5.1):
+   * `vmlinux` or a module, the function, its position among same-named symbols. Absent from
+   * probes before they were read.
+   */
+  functions?: PatchedFunction[];
+}
+
+/** One function a live patch changes (`/sys/kernel/livepatch/<p>/<object>/<function>,<sympos>`). */
+export interface PatchedFunction {
+  object: string;
+  name: string;
+  sympos: number;
 }
 
 /** The kernel's lockdown level (`/sys/kernel/security/lockdown`, §5.5). */

@@ -59,6 +59,10 @@ export function probeScript(): string {
     // one line per patch: name, enabled, transition, replace ("-" where the kernel has no such
     // file), then stack_order where the kernel has it (6.13+; §5.1): 4 fields without it, as before
     'if [ -d /sys/kernel/livepatch ]; then echo present; for d in /sys/kernel/livepatch/*/; do [ -d "$d" ] || continue; n=${d%/}; n=${n##*/}; e=$(cat "$d/enabled" 2>/dev/null || echo -); t=$(cat "$d/transition" 2>/dev/null || echo -); r=$(cat "$d/replace" 2>/dev/null || echo -); if o=$(cat "$d/stack_order" 2>/dev/null); then echo "$n $e $t $r $o"; else echo "$n $e $t $r"; fi; done; else echo absent; fi',
+    // the functions each patch changes (§5.1 `<patch>/<object>/<function>,<sympos>/`), one line
+    // each, at most 4,097 read (more is said to be more)
+    section('livepatch-functions'),
+    'for d in /sys/kernel/livepatch/*/*/*,*/; do [ -d "$d" ] && echo "${d#/sys/kernel/livepatch/}"; done 2>/dev/null | head -n 4097',
     section('security'),
     // what the kernel does with an unsigned module (§5.5): lockdown's line ("none [integrity]
     // confidentiality"), sig_enforce (Y or N), and byte 4 of the SecureBoot EFI variable (its

@@ -182,7 +182,9 @@ export type FindingKind =
    */
   | 'unsigned'
   /** An unsigned module, and whether the host refuses unsigned modules is not known. */
-  | 'signature-unknown';
+  | 'signature-unknown'
+  /** A loaded patch is an atomic-replace build (sysfs) that kpfleet.yml declares without `replaces`. */
+  | 'replace-undeclared';
 
 /**
  * How much a finding about a host matters: `error` goes with a blocked host, `warning` is

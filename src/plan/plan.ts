@@ -29,6 +29,7 @@ import { crashGuard } from './host/phases/crash-guard.ts';
 import { signatures } from './host/phases/signatures.ts';
 import { installs } from './host/phases/installs.ts';
 import { migrate } from './host/phases/migrate.ts';
+import { replaceMode } from './host/phases/replace-mode.ts';
 import { disabledInstalled, loads } from './host/phases/loads.ts';
 import { unmanaged } from './host/phases/unmanaged.ts';
 import { isUncovered } from './coverage.ts';
@@ -58,6 +59,7 @@ const PHASES: readonly Phase[] = [
   absent,
   unmanaged,
   boot,
+  replaceMode,
   crashGuard,
   signatures,
   kpatchMissing,

@@ -1,6 +1,7 @@
 /** `kpfleet facts`: what each host runs, as text or JSON. Secrets are never part of facts. */
 import type { ManagerSetting } from '../config-model.ts';
 import type { HostFactsResult } from '../facts/gather.ts';
+import { sharedFunctions } from '../facts/functions.ts';
 import { DEFAULT_MANAGER, managerWords, resolveManager } from '../facts/manager.ts';
 import type { HostFacts } from '../facts/model.ts';
 import { refusesUnsigned } from '../facts/security.ts';
@@ -105,6 +106,12 @@ export function renderFacts(
       const order =
         p.stackOrder === undefined ? '' : `  ${style.dim(`stack_order ${String(p.stackOrder)}`)}`;
       out.push(`  loaded     ${p.name}  ${state}${order}`);
+    }
+    // several enabled patches change one function: the one highest in the stack runs (§5.1)
+    for (const sf of sharedFunctions(f.patches)) {
+      out.push(
+        `  function   ${sf.key}  ${sf.patches.join(', ')}  ${sf.winner !== undefined ? `→ ${sf.winner} runs (stack_order)` : style.dim('(which one runs is unknown: no stack_order before 6.13)')}`,
+      );
     }
     if (f.transition) {
       const t = f.transition;

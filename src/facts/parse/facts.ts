@@ -29,6 +29,7 @@ import {
   readSecurity,
   readServiceState,
   readSha256Lines,
+  readFunctions,
   readTasks,
   readUname,
   stalledTasks,
@@ -112,7 +113,10 @@ function readFacts(sections: Sections): FactsResult {
       text: list.text.slice(0, 2000),
     };
   }
-  const livepatch = readLivepatch(get('livepatch'));
+  const livepatch = withFunctions(
+    readLivepatch(get('livepatch')),
+    sections.has('livepatch-functions') ? readFunctions(get('livepatch-functions')) : undefined,
+  );
   const listed: KpatchListParsed | undefined = parsedList?.ok ? parsedList : undefined;
   const transition = transitionOf(livepatch.patches, get('tasks'), listed?.stalled);
   const service = withStatus(sections.get('service'));
@@ -180,5 +184,22 @@ function readKlp(sections: Sections): KlpFacts {
         files.get(want.unit.path) === want.unit.sha256 &&
         files.get(want.script.path) === want.script.sha256,
     },
+  };
+}
+
+/**
+ * Each patch with the functions sysfs lists for it (a patch with none listed has none), when the
+ * probe read them; a list cut at FUNCTIONS_MAX is not given at all (a partial list would say
+ * wrongly which patch wins for a function).
+ */
+function withFunctions(
+  lp: { supported: boolean; patches: LivepatchState[] },
+  fns: ReturnType<typeof readFunctions> | undefined,
+): { supported: boolean; patches: LivepatchState[] } {
+  // a patch that left sysfs between the two reads is in one list only: its functions are dropped
+  if (fns === undefined || fns.truncated) return lp;
+  return {
+    ...lp,
+    patches: lp.patches.map((p) => ({ ...p, functions: fns.byPatch.get(p.name) ?? [] })),
   };
 }

@@ -8,6 +8,7 @@ import type {
   LivepatchState,
   LoadedModule,
   LockdownLevel,
+  PatchedFunction,
   SecurityFacts,
   TransitionTask,
 } from '../model.ts';
@@ -80,6 +81,43 @@ export function readLivepatch(section: string): { supported: boolean; patches: L
     return { ...state, stackOrder: Number(o) };
   });
   return { supported: head === 'present', patches };
+}
+
+/** How many patched functions the probe reads (`livepatch-functions`); one more means more. */
+export const FUNCTIONS_MAX = 4096;
+/** A symbol as kallsyms has it: a C identifier, with compiler suffixes (`.isra.0`, `.cold`). */
+const SYMBOL = /^[A-Za-z_][A-Za-z0-9_.$]{0,127}$/;
+
+/**
+ * The `livepatch-functions` section (`<patch>/<object>/<function>,<sympos>/` per line) → each
+ * patch's functions, by patch; `truncated` when the host had more than FUNCTIONS_MAX. A line of
+ * another shape is refused, never guessed.
+ */
+export function readFunctions(section: string): {
+  byPatch: Map<string, PatchedFunction[]>;
+  truncated: boolean;
+} {
+  const all = lines(section);
+  const byPatch = new Map<string, PatchedFunction[]>();
+  for (const line of all.slice(0, FUNCTIONS_MAX)) {
+    const m = /^([^/]+)\/([^/]+)\/([^/,]+),(\d{1,6})\/$/.exec(line);
+    field(
+      m !== null,
+      () =>
+        `a patched function's sysfs path ${shown(line)} is not <patch>/<object>/<function>,<sympos>/`,
+    );
+    const [, patch = '', object = '', name = '', pos = '0'] = m;
+    moduleName(patch, '/sys/kernel/livepatch has a patch named');
+    field(
+      object === 'vmlinux' || /^[A-Za-z0-9_]{1,55}$/.test(object),
+      () => `${patch} patches an object named ${shown(object)}, not vmlinux or a module`,
+    );
+    field(SYMBOL.test(name), () => `${patch} patches a function named ${shown(name)}`);
+    const list = byPatch.get(patch) ?? [];
+    list.push({ object, name, sympos: Number(pos) });
+    byPatch.set(patch, list);
+  }
+  return { byPatch, truncated: all.length > FUNCTIONS_MAX };
 }
 
 const LOCKDOWN_LEVELS: readonly LockdownLevel[] = ['none', 'integrity', 'confidentiality'];

@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { parseFacts } from '../../../src/facts/parse/facts.ts';
 import { SECTION_MARK } from '../../../src/facts/probe.ts';
 import { klpBootFiles } from '../../../src/facts/klp-boot.ts';
+import { sharedFunctions } from '../../../src/facts/functions.ts';
+import { FUNCTIONS_MAX } from '../../../src/facts/parse/host-sections.ts';
 
 function probeOutput(sections: Record<string, string>): string {
   return Object.entries(sections)
@@ -261,5 +263,75 @@ describe('parseFacts: the klp manager sections (docs/klp-behaviour.md §K.1, §K
       }),
     );
     expect(outside.ok).toBe(false);
+  });
+});
+
+describe('parseFacts: the functions each patch changes (sysfs, §5.1)', () => {
+  const read = (fns: string, livepatch = 'present\nlivepatch_a 1 0 1 1\nlivepatch_b 1 0 0 2') => {
+    const r = parseFacts(probeOutput({ ...base, livepatch, 'livepatch-functions': fns, end: '' }));
+    if (!r.ok) throw new Error(r.error);
+    return r.facts.patches;
+  };
+
+  it('lists them per patch; a patch with none listed has none', () => {
+    const ps = read(
+      'livepatch_a/vmlinux/cmdline_proc_show,1/\nlivepatch_a/kvm/kvm_vcpu_block.isra.0,2/',
+    );
+    expect(ps[0]?.functions).toEqual([
+      { object: 'vmlinux', name: 'cmdline_proc_show', sympos: 1 },
+      { object: 'kvm', name: 'kvm_vcpu_block.isra.0', sympos: 2 },
+    ]);
+    expect(ps[1]?.functions).toEqual([]);
+  });
+
+  it('refuses a hostile line; drops a list the probe cut, and one of a patch that has left', () => {
+    const bad = parseFacts(
+      probeOutput({ ...base, 'livepatch-functions': 'livepatch_a/vmlinux/$(reboot),1/', end: '' }),
+    );
+    expect(bad.ok).toBe(false);
+    const many = Array.from(
+      { length: FUNCTIONS_MAX + 1 },
+      (_, i) => `livepatch_a/vmlinux/f${String(i)},1/`,
+    );
+    expect(read(many.join('\n'))[0]?.functions).toBeUndefined();
+    expect(read('livepatch_gone/vmlinux/f,1/')[0]?.functions).toEqual([]);
+  });
+});
+
+describe('sharedFunctions: which patch runs for a function several change', () => {
+  const f = { object: 'vmlinux', name: 'cmdline_proc_show', sympos: 1 };
+  it('the highest stack_order runs; without stack_order it is unknown; disabled patches do not count', () => {
+    expect(
+      sharedFunctions([
+        {
+          name: 'b',
+          enabled: true,
+          transition: false,
+          replace: false,
+          stackOrder: 2,
+          functions: [f],
+        },
+        {
+          name: 'a',
+          enabled: true,
+          transition: false,
+          replace: false,
+          stackOrder: 1,
+          functions: [f],
+        },
+      ]),
+    ).toEqual([{ key: 'vmlinux:cmdline_proc_show,1', patches: ['a', 'b'], winner: 'b' }]);
+    expect(
+      sharedFunctions([
+        { name: 'a', enabled: true, transition: false, replace: undefined, functions: [f] },
+        { name: 'b', enabled: true, transition: false, replace: undefined, functions: [f] },
+      ]),
+    ).toEqual([{ key: 'vmlinux:cmdline_proc_show,1', patches: ['a', 'b'] }]);
+    expect(
+      sharedFunctions([
+        { name: 'a', enabled: true, transition: false, replace: undefined, functions: [f] },
+        { name: 'b', enabled: false, transition: true, replace: undefined, functions: [f] },
+      ]),
+    ).toEqual([]);
   });
 });

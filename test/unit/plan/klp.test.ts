@@ -12,6 +12,7 @@ import {
   KERNEL,
   klpFacts,
   klpInst,
+  live,
   loaded,
   mod,
   plan,
@@ -210,5 +211,52 @@ describe('review (issue 21): the klp name rule (§K.1) is what the boot script a
       hp.status === 'blocked' ||
         stored.every((f) => f === 'livepatch_a.ko' || f === 'livepatch-a.ko'),
     ).toBe(true);
+  });
+});
+
+describe('what sysfs says of a loaded build (replace, 6.11+)', () => {
+  const a = filePatch('a');
+  const b = filePatch('b');
+  const both = {
+    patches: [live('livepatch_a', { replace: true }), live('livepatch_b', { replace: false })],
+    modules: [mod('livepatch_a'), mod('livepatch_b')],
+  };
+
+  it('an atomic-replace build declared without replaces, loaded with others: a warning naming them', () => {
+    const hp = plan({
+      patches: [a, b],
+      want: [want('a', 'loaded'), want('b', 'loaded')],
+      facts: klpFacts(
+        [
+          klpInst('livepatch_a.ko', { sha256: shaOf(a) }),
+          klpInst('livepatch_b.ko', { sha256: shaOf(b) }),
+        ],
+        both,
+      ),
+      manager: 'klp',
+    });
+    expect(hp.status).toBe('converged');
+    const f = hp.findings.filter((x) => x.kind === 'replace-undeclared');
+    expect(f.map((x) => [x.patch, x.severity])).toEqual([['a', 'warning']]);
+    expect(f[0]?.message).toMatch(/retires every patch loaded before it \(b\)/);
+  });
+
+  it('nothing said where it is declared cumulative, alone, or the kernel has no replace file', () => {
+    const cumulative = filePatch('a', { replaces: ['b'] });
+    const cases = [
+      { patches: [cumulative, b], want: [want('a', 'loaded'), want('b', 'installed')] },
+      { patches: [a], want: [want('a', 'loaded')] },
+    ];
+    for (const c of cases) {
+      const hp = plan({ ...c, facts: klpFacts([], both), manager: 'klp' });
+      expect(hp.findings.map((x) => x.kind)).not.toContain('replace-undeclared');
+    }
+    const unknown = plan({
+      patches: [a, b],
+      want: [want('a', 'loaded'), want('b', 'loaded')],
+      facts: klpFacts([], { ...both, patches: [live('livepatch_a'), live('livepatch_b')] }),
+      manager: 'klp',
+    });
+    expect(unknown.findings.map((x) => x.kind)).not.toContain('replace-undeclared');
   });
 });

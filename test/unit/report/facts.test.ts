@@ -135,3 +135,23 @@ describe('renderFacts: the klp manager (docs/klp-behaviour.md)', () => {
     expect(renderFacts(one(f), plainStyle)).not.toContain('kpfleet-klp');
   });
 });
+
+describe('renderFacts: functions several patches change', () => {
+  it('names the patches and the one that runs where stack_order says', () => {
+    const f = { object: 'vmlinux', name: 'cmdline_proc_show', sympos: 1 };
+    const text = renderFacts(
+      one(
+        facts({
+          patches: [
+            live('livepatch_a', { stackOrder: 1, functions: [f] }),
+            live('livepatch_b', { stackOrder: 2, functions: [f] }),
+          ],
+        }),
+      ),
+      plainStyle,
+    );
+    expect(text).toContain(
+      '  function   vmlinux:cmdline_proc_show,1  livepatch_a, livepatch_b  → livepatch_b runs (stack_order)\n',
+    );
+  });
+});
