@@ -26,6 +26,7 @@ export const STATUS_CSV_COLUMNS = [
   'host_covered_until',
   'reboot_due',
   'plan',
+  'manager',
 ] as const;
 
 type Row = Record<(typeof STATUS_CSV_COLUMNS)[number], string>;
@@ -56,6 +57,8 @@ function row(h: HostCoverage, c: HostCve | undefined): Row {
     host_covered_until: h.coveredUntil ?? '',
     reboot_due: String(h.rebootDue),
     plan: h.plan,
+    // kpatch or klp (docs/klp-behaviour.md); empty where the host's facts were not read
+    manager: h.manager ?? '',
   };
 }
 

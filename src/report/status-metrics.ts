@@ -10,6 +10,7 @@
  * first (safe-text: no terminal control when the text is printed), then a label value has its
  * backslashes, double quotes and line feeds escaped, so it cannot end its label or its line.
  */
+import { MANAGER_NAMES } from '../config-model.ts';
 import { COVERAGE_STATES } from '../status/model.ts';
 import type { HostCoverage, StatusReport } from '../status/model.ts';
 import { safeData } from './safe-text.ts';
@@ -142,6 +143,21 @@ function families(report: StatusReport): Family[] {
           ] as const,
           value: bit(h.state === s),
         })),
+      ),
+    },
+    {
+      name: 'kpfleet_host_manager',
+      help: `1 for the manager that handles the host's live patches (${MANAGER_NAMES.join(', ')}: docs/klp-behaviour.md), 0 for the other; ${NO_FACTS}`,
+      samples: known.flatMap((h) =>
+        h.manager === undefined
+          ? []
+          : MANAGER_NAMES.map((m) => ({
+              labels: [
+                ['host', h.host],
+                ['manager', m],
+              ] as const,
+              value: bit(h.manager === m),
+            })),
       ),
     },
     {

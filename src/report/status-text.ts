@@ -80,6 +80,7 @@ function hostRow(h: HostCoverage, style: Style): Cell[] {
     oneLine(h.host),
     { text: `${MARK[h.state]} ${h.state}`, paint },
     oneLine(h.kernel ?? '-'),
+    h.manager ?? '-',
     live.length > 0 ? live.join(',') : '-',
     cveCell(h),
     (h.coveredUntil ?? '-') + (h.rebootDue ? ' reboot due' : ''),
@@ -96,7 +97,10 @@ export function renderStatusText(report: StatusReport, style: Style): string {
   const shown = hosts.length <= ALL_ROWS_MAX ? hosts : hosts.filter((h) => h.state !== 'protected');
   if (shown.length > 0) {
     const rows = shown.slice(0, ROWS_MAX).map((h) => hostRow(h, style));
-    pushAll(out, table([['HOST', 'STATE', 'KERNEL', 'LIVE', 'CVES', 'COVERED UNTIL'], ...rows]));
+    pushAll(
+      out,
+      table([['HOST', 'STATE', 'KERNEL', 'MANAGER', 'LIVE', 'CVES', 'COVERED UNTIL'], ...rows]),
+    );
     if (shown.length < hosts.length)
       out.push(style.dim(`(${plural(hosts.length - shown.length, 'protected host')} not listed)`));
     if (shown.length > ROWS_MAX)

@@ -66,6 +66,7 @@ describe.skipIf(lacks.python)('renderStatusCsv, read by Python csv', () => {
       host_covered_until: '2027-03-01',
       reboot_due: 'false',
       plan: 'converged',
+      manager: 'kpatch',
     });
     expect(at('web02', 'CVE-2023-5178')).toMatchObject({
       state: 'exposed',

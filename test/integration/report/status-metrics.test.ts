@@ -32,6 +32,7 @@ const FAMILIES = [
   'kpfleet_host_covered_until_timestamp_seconds',
   'kpfleet_host_facts_ok',
   'kpfleet_host_state',
+  'kpfleet_host_manager',
   'kpfleet_status_timestamp_seconds',
 ];
 
@@ -189,6 +190,11 @@ describe.skipIf(lacks.prometheusClient)(
           h.host,
         ).toEqual([h.state]);
       }
+      // the manager of each host whose facts were read; nothing for one whose were not
+      const manager = family(families, 'kpfleet_host_manager');
+      expect(valueOf(manager, { host: 'web01', manager: 'kpatch' })).toBe(1);
+      expect(valueOf(manager, { host: 'web01', manager: 'klp' })).toBe(0);
+      expect(hostsOf(manager)).not.toContain('broken01');
       const reboot = family(families, 'kpfleet_host_reboot_due');
       expect(valueOf(reboot, { host: 'web03' })).toBe(1);
       expect(valueOf(reboot, { host: 'web01' })).toBe(0);
@@ -216,7 +222,7 @@ describe.skipIf(lacks.prometheusClient)(
         for (const s of f.samples) {
           expect(
             Object.keys(s.labels).every((k) =>
-              ['host', 'group', 'patch', 'cve', 'state'].includes(k),
+              ['host', 'group', 'patch', 'cve', 'state', 'manager'].includes(k),
             ),
           ).toBe(true);
         }

@@ -10,7 +10,7 @@ describe('renderStatusText', () => {
     const text = renderStatusText(statusFixture(), plainStyle);
     const row = (host: string) => text.split('\n').find((l) => l.startsWith(host + ' ')) ?? '';
     expect(row('web01')).toMatch(
-      /✓ protected +5\.14\.0-362\.8\.1\.el9_3\.x86_64 +el9-cumulative-3 +2\/2 +2027-03-01$/,
+      /✓ protected +5\.14\.0-362\.8\.1\.el9_3\.x86_64 +kpatch +el9-cumulative-3 +2\/2 +2027-03-01$/,
     );
     expect(row('web02')).toMatch(/✗ exposed .* 0\/2 not-converged +-$/);
     expect(row('web03')).toMatch(/2026-11-01 reboot due$/);
