@@ -184,7 +184,9 @@ export type FindingKind =
   /** An unsigned module, and whether the host refuses unsigned modules is not known. */
   | 'signature-unknown'
   /** A loaded patch is an atomic-replace build (sysfs) that kpfleet.yml declares without `replaces`. */
-  | 'replace-undeclared';
+  | 'replace-undeclared'
+  /** A function several enabled patches change, and which one's version runs (information). */
+  | 'function-overlap';
 
 /**
  * How much a finding about a host matters: `error` goes with a blocked host, `warning` is

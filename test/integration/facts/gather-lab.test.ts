@@ -98,8 +98,15 @@ describe('gatherFacts', () => {
     await run(['kpatch', 'load', 'var/tmp/livepatch-b.ko']); // atomic replace: a is left behind, refcnt 0
     const facts = await gatherFacts(transport('lab001'));
     // 5.14 kernels have no `replace` file in sysfs (it came in 6.11, docs/kpatch-behaviour.md §5.1): undefined, not guessed
+    // and the functions it changes, from its sysfs folders (the simulator's default one)
     expect(facts.patches).toEqual([
-      { name: 'livepatch_b', enabled: true, transition: false, replace: undefined },
+      {
+        name: 'livepatch_b',
+        enabled: true,
+        transition: false,
+        replace: undefined,
+        functions: [{ object: 'vmlinux', name: 'cmdline_proc_show', sympos: 1 }],
+      },
     ]);
     expect(facts.modules.map((m) => [m.name, m.refcnt])).toEqual([
       ['livepatch_a', 0],

@@ -260,3 +260,44 @@ describe('what sysfs says of a loaded build (replace, 6.11+)', () => {
     expect(unknown.findings.map((x) => x.kind)).not.toContain('replace-undeclared');
   });
 });
+
+describe('which patch runs for a function several change (stack_order, 6.13+)', () => {
+  const f = { object: 'vmlinux', name: 'cmdline_proc_show', sympos: 1 };
+  it('the plan names the patches and the one that runs, as information', () => {
+    const hp = plan({
+      patches: [],
+      facts: klpFacts([], {
+        patches: [
+          live('livepatch_a', { stackOrder: 1, functions: [f] }),
+          live('livepatch_b', { stackOrder: 2, functions: [f] }),
+        ],
+        modules: [mod('livepatch_a'), mod('livepatch_b')],
+      }),
+      manager: 'klp',
+    });
+    expect(hp.findings.filter((x) => x.kind === 'function-overlap')).toEqual([
+      {
+        kind: 'function-overlap',
+        severity: 'info',
+        message:
+          "vmlinux:cmdline_proc_show,1 is changed by livepatch_a, livepatch_b: livepatch_b's version runs (highest stack_order)",
+      },
+    ]);
+  });
+
+  it('says it is unknown without stack_order, and counts past ten', () => {
+    const fns = Array.from({ length: 12 }, (_, i) => ({ ...f, name: `f${String(i)}` }));
+    const hp = plan({
+      patches: [],
+      facts: facts({
+        patches: [live('livepatch_a', { functions: fns }), live('livepatch_b', { functions: fns })],
+      }),
+    });
+    const notes = hp.findings.filter((x) => x.kind === 'function-overlap').map((x) => x.message);
+    expect(notes).toHaveLength(11);
+    expect(notes[0]).toMatch(/which version runs is unknown \(the kernel has no stack_order\)$/);
+    expect(notes[10]).toBe(
+      'and 2 more functions changed by several patches (kpfleet facts lists them)',
+    );
+  });
+});
