@@ -49,3 +49,10 @@ export const klpStorePath = (kernel: string, file: string): string =>
 export const KLP_UNIT = 'kpfleet-klp.service';
 export const KLP_UNIT_PATH = `/etc/systemd/system/${KLP_UNIT}`;
 export const KLP_BOOT_SCRIPT = `${KLP_STORE_ROOT}/boot.sh`;
+
+/** A manager's store: kpatch's `/var/lib/kpatch`, or the klp manager's `/var/lib/kpfleet/klp`. */
+export const storeRoot = (store: 'kpatch' | 'klp'): string =>
+  store === 'klp' ? KLP_STORE_ROOT : KPATCH_INSTALL_ROOT;
+/** That store's folder for a kernel release. */
+export const storeFolder = (store: 'kpatch' | 'klp', kernel: string): string =>
+  `${storeRoot(store)}/${kernel}`;

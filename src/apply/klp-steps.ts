@@ -6,15 +6,13 @@
  * loader itself is `facts/klp-boot.ts`'s, shared with the boot script. Pure: strings in, strings out.
  */
 import {
-  installFolder,
   STASH_ROOT,
   KLP_BOOT_SCRIPT,
   KLP_STORE_ROOT,
   KLP_UNIT,
   KLP_UNIT_PATH,
-  klpStoreFolder,
-  KPATCH_INSTALL_ROOT,
-  LOAD_RECORD_DIR,
+  storeFolder,
+  storeRoot,
 } from '../host-paths.ts';
 import { KLP_FUNCTIONS, klpBootFiles } from '../facts/klp-boot.ts';
 import type { ManagerName } from '../config-model.ts';
@@ -28,9 +26,9 @@ import {
   sh,
 } from '../transport/shell.ts';
 import { basename } from '../util/text.ts';
-import { dropRecord, loadRecordScript, suspectRecordTest } from './load-record.ts';
+import { guardedLoad } from './load-record.ts';
 import { resolveStaged, stashScript } from './scripts.ts';
-import { frame } from './step-frame.ts';
+import { frame, loadVerify, unloadVerify } from './step-frame.ts';
 import type { StepHost } from './steps.ts';
 
 /** One kind of change under klp: its name for errors and its whole script (`step-frame.ts`). */
@@ -42,12 +40,6 @@ export interface KlpStep<C extends Change> {
 /** Where systemctl enable puts the unit's link (WantedBy=multi-user.target). */
 const WANTS = '/etc/systemd/system/multi-user.target.wants';
 
-/** sysfs's view of a module after a load or unload: the same lines kpatch's steps print. */
-const loadVerify = (m: string): string =>
-  sh`cat /sys/kernel/livepatch/${m}/enabled /sys/kernel/livepatch/${m}/transition 2>/dev/null | tr -d '\n'`;
-const unloadVerify = (m: string): string =>
-  sh`test -e /sys/kernel/livepatch/${m} && echo sysfs; test -e /sys/module/${m} && echo module; true`;
-
 /** A kpatch-patch package needs kpatch: the planner never plans one for a klp host. */
 function noPackages(): never {
   throw new Error(
@@ -57,9 +49,7 @@ function noPackages(): never {
 
 /** A store's root and its folder for a kernel: the klp manager's, or kpatch's on a host without it. */
 function storeFolders(store: ManagerName, kernel: string): { root: string; dir: string } {
-  return store === 'klp'
-    ? { root: KLP_STORE_ROOT, dir: klpStoreFolder(kernel) }
-    : { root: KPATCH_INSTALL_ROOT, dir: installFolder(kernel) };
+  return { root: storeRoot(store), dir: storeFolder(store, kernel) };
 }
 
 /**
@@ -170,12 +160,7 @@ export const KLP_STEPS: {
       assertRemotePath(c.file);
       // the crash guard as for kpatch (load-record.ts); the loader is the boot script's
       return frame(
-        `${KLP_FUNCTIONS}\n` +
-          `if ${suspectRecordTest(m)}; then ` +
-          sh`echo ${`kpfleet: ${m} is suspected of crashing this host (${LOAD_RECORD_DIR}/${m} is from an earlier boot): not loaded; kpfleet clear-suspect once someone has looked`}; false; ` +
-          `elif ${loadRecordScript(m, c.patch, host.runId)}; then ${sh`kpf_klp_load ${m} ${c.file}`}; ` +
-          `kpl=$?; ${dropRecord(m)}; (exit $kpl); ` +
-          sh`else echo ${`kpfleet: could not write the load record in ${LOAD_RECORD_DIR}`}; false; fi`,
+        `${KLP_FUNCTIONS}\n` + guardedLoad(m, c.patch, host.runId, sh`kpf_klp_load ${m} ${c.file}`),
         loadVerify(m),
       );
     },

@@ -62,3 +62,24 @@ export function dropRecord(module: string): string {
   // hard reset right after a klp apply)
   return sh`{ rm -f -- ${`${LOAD_RECORD_DIR}/${module}`}; sync -- ${LOAD_RECORD_DIR}; } 2>/dev/null`;
 }
+
+/**
+ * `load` (a command) inside the crash guard, as both managers' load steps run it: a suspect is
+ * never loaded (its record kept); without a record written first, no load; the record goes,
+ * synced, once the load returned, and the step's status is the load's.
+ */
+export function guardedLoad(
+  module: string,
+  patch: string,
+  runId: string | undefined,
+  load: string,
+): string {
+  const m = module;
+  return (
+    `if ${suspectRecordTest(m)}; then ` +
+    sh`echo ${`kpfleet: ${m} is suspected of crashing this host (${LOAD_RECORD_DIR}/${m} is from an earlier boot): not loaded; kpfleet clear-suspect once someone has looked`}; false; ` +
+    `elif ${loadRecordScript(m, patch, runId)}; then ${load}; ` +
+    `kpl=$?; ${dropRecord(m)}; (exit $kpl); ` +
+    sh`else echo ${`kpfleet: could not write the load record in ${LOAD_RECORD_DIR}`}; false; fi`
+  );
+}

@@ -6,7 +6,7 @@
  */
 import { AppError, UnsafeArgumentError } from '../errors.ts';
 import type { ManagerName } from '../config-model.ts';
-import { installedPath, klpStorePath, STAGING_DIR, STASH_ROOT } from '../host-paths.ts';
+import { STAGING_DIR, STASH_ROOT, storeFolder } from '../host-paths.ts';
 import {
   assertFileName,
   assertKernelRelease,
@@ -125,7 +125,7 @@ export function stashPath(
 
 /** The file a stash copies: `file` in the store's folder for `kernel`. */
 export function storedPath(kernel: string, file: string, store: ManagerName = 'kpatch'): string {
-  return store === 'klp' ? klpStorePath(kernel, file) : installedPath(kernel, file);
+  return `${storeFolder(store, kernel)}/${file}`;
 }
 
 /** The command that keeps the copy (as root), its folders private. */

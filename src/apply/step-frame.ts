@@ -4,6 +4,7 @@
  * exit status, then what verification printed. `steps.ts` fills the frame for each kind of change
  * and judges what comes back. Pure.
  */
+import { sh } from '../transport/shell.ts';
 import { tailText } from '../util/text.ts';
 
 export const VERIFY_MARK = '@@kpfleet-verify@@';
@@ -58,3 +59,10 @@ export function unsyncedError(output: string): string | undefined {
 export function lastLines(s: string, n = 3): string {
   return tailText(s, n, 500).replaceAll('\n', ' / ') || '(no output)';
 }
+
+/** After a load, either manager's: the module's `enabled` and `transition` in sysfs (§5.1), `10` when done. */
+export const loadVerify = (m: string): string =>
+  sh`cat /sys/kernel/livepatch/${m}/enabled /sys/kernel/livepatch/${m}/transition 2>/dev/null | tr -d '\n'`;
+/** After an unload: whether it is still in sysfs, or in memory; nothing when it is gone (§6 #19). */
+export const unloadVerify = (m: string): string =>
+  sh`test -e /sys/kernel/livepatch/${m} && echo sysfs; test -e /sys/module/${m} && echo module; true`;

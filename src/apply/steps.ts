@@ -16,21 +16,22 @@ import {
   sh,
 } from '../transport/shell.ts';
 import { versionAtLeast } from '../util/version.ts';
-import {
-  installedPath,
-  installFolder,
-  klpStoreFolder,
-  KPATCH_INSTALL_ROOT,
-  LOAD_RECORD_DIR,
-} from '../host-paths.ts';
+import { installedPath, installFolder, KPATCH_INSTALL_ROOT, storeFolder } from '../host-paths.ts';
 import type { ManagerName } from '../config-model.ts';
 import { copyInstall, KLP_STEPS, removeStored, type KlpStep } from './klp-steps.ts';
 import { packageMatches } from '../plan/packages.ts';
 import { basename, tailText } from '../util/text.ts';
-import { dropRecord, loadRecordScript, suspectRecordTest } from './load-record.ts';
+import { guardedLoad } from './load-record.ts';
 import { LOCK_LOST_ERROR, refusedForLock } from './lock.ts';
 import { resolveStaged } from './scripts.ts';
-import { frame, lastLines, splitStepOutput, unsyncedError } from './step-frame.ts';
+import {
+  frame,
+  lastLines,
+  loadVerify,
+  splitStepOutput,
+  unloadVerify,
+  unsyncedError,
+} from './step-frame.ts';
 
 /** Callers read the frame's markers and output from here, with the steps. */
 export { splitStepOutput, UNSYNCED_MARK, VERIFY_MARK } from './step-frame.ts';
@@ -195,12 +196,8 @@ const STEPS: { [A in ChangeAction]: StepKind<Extract<Change, { action: A }>> } =
       // outcome is known (the host did not go down); without the record, no load; a suspect
       // (a record of another boot) is never loaded, its record kept
       return frame(
-        `if ${suspectRecordTest(m)}; then ` +
-          sh`echo ${`kpfleet: ${m} is suspected of crashing this host (${LOAD_RECORD_DIR}/${m} is from an earlier boot): not loaded; kpfleet clear-suspect once someone has looked`}; false; ` +
-          `elif ${loadRecordScript(m, c.patch, host.runId)}; then ${leftover}${sh`kpatch load ${target}`}; ` +
-          `kpl=$?; ${dropRecord(m)}; (exit $kpl); ` +
-          sh`else echo ${`kpfleet: could not write the load record in ${LOAD_RECORD_DIR}`}; false; fi`,
-        sh`cat /sys/kernel/livepatch/${m}/enabled /sys/kernel/livepatch/${m}/transition 2>/dev/null | tr -d '\n'`,
+        guardedLoad(m, c.patch, host.runId, `${leftover}${sh`kpatch load ${target}`}`),
+        loadVerify(m),
       );
     },
     // enabled=1 and transition=0 (§5.1)
@@ -222,10 +219,7 @@ const STEPS: { [A in ChangeAction]: StepKind<Extract<Change, { action: A }>> } =
       assertModuleName(c.module);
       const m = c.module;
       // exit 0 does not prove the module is gone (§6 #19): sysfs and /sys/module decide
-      return frame(
-        unloadCommand(m, host.facts),
-        sh`test -e /sys/kernel/livepatch/${m} && echo sysfs; test -e /sys/module/${m} && echo module; true`,
-      );
+      return frame(unloadCommand(m, host.facts), unloadVerify(m));
     },
     judge: (c, { verify, fail }) =>
       verify === ''
@@ -332,9 +326,13 @@ export function judgeStep(
     ok: false,
     error: `${what}${rc !== 0 ? ` (exit ${String(rc)}: ${lastLines(output)})` : ''}`,
   });
-  const storeFolder =
-    (storeOfChange(change, manager) ?? manager) === 'klp' ? klpStoreFolder : installFolder;
-  const verdict = kindOf(change).judge(change, { output, verify, fail, storeFolder });
+  const store = storeOfChange(change, manager) ?? manager;
+  const verdict = kindOf(change).judge(change, {
+    output,
+    verify,
+    fail,
+    storeFolder: (kernel) => storeFolder(store, kernel),
+  });
   if (!verdict.ok) return verdict;
   const unsynced = unsyncedError(output);
   return unsynced === undefined ? verdict : { ok: false, error: unsynced };
